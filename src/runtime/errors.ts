@@ -1,0 +1,47 @@
+// Typed errors. Every error ternion throws on bad input is a TernionError with a stable `code`, so callers
+// (and the worker bridge, which re-creates errors by class name and code) can branch on it.
+
+export class TernionError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A malformed, truncated or unsupported GGUF file. `offset` is the byte offset of the offending field. */
+export class GgufError extends TernionError {
+  readonly offset: number | undefined;
+  constructor(code: GgufErrorCode, message: string, offset?: number) {
+    super(code, offset === undefined ? message : `${message} (at byte ${offset})`);
+    this.offset = offset;
+  }
+}
+
+export type GgufErrorCode =
+  | "BAD_MAGIC"
+  | "UNSUPPORTED_VERSION"
+  | "TRUNCATED"
+  | "BAD_VALUE_TYPE"
+  | "BAD_LENGTH"
+  | "BAD_DIMS"
+  | "DIM_OVERFLOW"
+  | "UNKNOWN_TENSOR_TYPE"
+  | "BAD_ALIGNMENT"
+  | "MISALIGNED_TENSOR"
+  | "OVERLAPPING_TENSORS"
+  | "TENSOR_OUT_OF_FILE"
+  | "DUPLICATE_KEY"
+  | "DUPLICATE_TENSOR"
+  | "BAD_TENSOR_SHAPE"
+  | "WRITE_INVALID";
+
+/** A tensor type that is unknown, or a shape that a type cannot hold. */
+export class TensorTypeError extends TernionError {}
+
+/** Missing or inconsistent tokenizer metadata. */
+export class TokenizerError extends TernionError {}
+
+/** Wrong command-line or API option. */
+export class OptionError extends TernionError {}
