@@ -1,5 +1,7 @@
-import { GgmlType, type TensorTypeTraits } from "./traits.ts";
+import { f32Bits, f32BitsToBf16Bits } from "./half.ts";
+import { blockwise, GgmlType, type TensorTypeTraits } from "./traits.ts";
 
+// bf16 is the top half of an f32: decoding is a shift into the f32's bits. Byte ops keep any alignment.
 export const BF16: TensorTypeTraits = {
   id: GgmlType.BF16,
   name: "BF16",
@@ -7,10 +9,21 @@ export const BF16: TensorTypeTraits = {
   bytesPerBlock: 2,
   ternary: false,
   byteLength: (elements) => elements * 2,
-  quantize(src) {
-    throw new Error("TODO: BF16 quantize");
-  },
-  dequantize(src, dst) {
-    throw new Error("TODO: BF16 dequantize");
-  },
+  ...blockwise(
+    "BF16",
+    1,
+    2,
+    (src, dst, n) => {
+      const bits = f32Bits(src);
+      for (let i = 0; i < n; i++) {
+        const h = f32BitsToBf16Bits(bits[i]);
+        dst[2 * i] = h & 0xff;
+        dst[2 * i + 1] = h >>> 8;
+      }
+    },
+    (src, srcByte, dst, n) => {
+      const out = f32Bits(dst);
+      for (let i = 0, p = srcByte; i < n; i++, p += 2) out[i] = ((src[p] << 16) | (src[p + 1] << 24)) >>> 0;
+    },
+  ),
 };

@@ -1,0 +1,80 @@
+// `ternion inspect <model.gguf> [--json]`: what a model file holds.
+import { inspectModel, type ModelReport } from "../runtime/inspect.ts";
+import { openFileSource } from "../runtime/gguf/source-node.ts";
+import { OptionError } from "../runtime/errors.ts";
+import { parseArgs, type FlagSpec } from "./args.ts";
+import { formatBytes, formatCount, formatTable } from "./format.ts";
+import type { Command } from "./command.ts";
+
+const flags: Record<string, FlagSpec> = {
+  json: { type: "boolean", description: "print one JSON object instead of tables" },
+  "no-sparsity": { type: "boolean", description: "skip counting zero weights of ternary tensors (faster)" },
+  help: { type: "boolean", description: "show this help" },
+};
+
+export const inspectCommand: Command = {
+  name: "inspect",
+  summary: "show a model's architecture, hyper-parameters, tokenizer, tensors and ternary sparsity",
+  usage: "ternion inspect <model.gguf> [--json] [--no-sparsity]",
+  flags,
+  async run(argv, out) {
+    const args = parseArgs(argv, flags);
+    const [path, ...extra] = args.positionals;
+    if (!path) throw new OptionError("MISSING_ARGUMENT", "inspect needs a model file: ternion inspect <model.gguf>");
+    if (extra.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(extra[0])}`);
+    const source = await openFileSource(path);
+    try {
+      const report = await inspectModel(source, { sparsity: !args.flags.has("no-sparsity") });
+      out(args.flags.has("json") ? JSON.stringify(report, null, 2) : renderReport(path, report));
+    } finally {
+      await source.close?.();
+    }
+  },
+};
+
+function pct(x: number | undefined): string {
+  return x === undefined ? "" : `${(x * 100).toFixed(1)}%`;
+}
+
+export function renderReport(path: string, r: ModelReport): string {
+  const parts: string[] = [];
+  parts.push(`${path}`);
+  parts.push(
+    `  GGUF v${r.ggufVersion}, ${formatBytes(r.fileSize)}, ${r.tensors.length} tensors, ${formatCount(r.elements)} parameters` +
+      (r.name ? `, "${r.name}"` : ""),
+  );
+  parts.push(`  architecture: ${r.architecture ?? "(none)"}`);
+  const hp = Object.entries(r.hyperParameters);
+  if (hp.length) {
+    parts.push("", "Hyper-parameters");
+    parts.push(formatTable(["key", "value"], hp.map(([k, v]) => [k, String(v)])));
+  }
+  const t = r.tokenizer;
+  parts.push(
+    "",
+    `Tokenizer: ${t.model ?? "(none)"}${t.pre ? ` (pre ${t.pre})` : ""}, vocab ${t.vocabSize ?? "?"}, bos ${t.bos ?? "-"}, eos ${t.eos ?? "-"}` +
+      (t.hasChatTemplate ? ", chat template" : ""),
+  );
+  parts.push("", "Tensors");
+  parts.push(
+    formatTable(
+      ["name", "type", "shape", "elements", "bytes", "zeros"],
+      r.tensors.map((x) => [x.name, x.type, x.shape.join(" x "), formatCount(x.elements), formatBytes(x.bytes), pct(x.zeroFraction)]),
+      ["left", "left", "left", "right", "right", "right"],
+    ),
+  );
+  parts.push(`  total tensor data: ${formatBytes(r.tensorBytes)}`);
+  if (r.layerSparsity.length) {
+    parts.push("", "Ternary sparsity per layer (fraction of zero weights)");
+    parts.push(
+      formatTable(
+        ["layer", "ternary weights", "zeros", ""],
+        r.layerSparsity.map((l) => [String(l.layer), formatCount(l.ternaryElements), pct(l.zeroFraction), "#".repeat(Math.round(l.zeroFraction * 40))]),
+        ["right", "right", "right", "left"],
+      ),
+    );
+  }
+  if (r.ternaryZeroFraction !== undefined) parts.push(`  all ternary tensors: ${pct(r.ternaryZeroFraction)} zeros`);
+  else parts.push("", "No ternary tensors.");
+  return parts.join("\n");
+}

@@ -1,0 +1,151 @@
+// What `ternion inspect` (and later `engine.info()`) reports about a model file: architecture,
+// hyper-parameters, tokenizer, every tensor, and for ternary tensors the fraction of zero weights per tensor
+// and per layer (TernaryLM's layer-wise sparsity analysis).
+import type { ByteSource } from "./gguf/source.ts";
+import type { GgufHeader, GgufTensorInfo } from "./gguf/types.ts";
+import { GgufValueType } from "./gguf/types.ts";
+import { readGgufHeader, readTensorData } from "./gguf/reader.ts";
+import { describeValue, metaArray, metaNumber, metaString, plainScalar } from "./gguf/metadata.ts";
+import { isKnownTensorType, isTernaryTraits, tensorTypeName, tensorTypeTraits } from "./tensor-types/table.ts";
+
+export interface TensorReport {
+  name: string;
+  type: string;
+  /** ggml order: shape[0] is the row length. */
+  shape: number[];
+  elements: number;
+  bytes: number;
+  /** Fraction of weights that are exactly zero; only for ternary types. */
+  zeroFraction?: number;
+}
+
+export interface LayerSparsity {
+  layer: number;
+  ternaryElements: number;
+  zeroFraction: number;
+}
+
+export interface ModelReport {
+  ggufVersion: number;
+  fileSize: number;
+  name?: string;
+  architecture?: string;
+  /** Every `<architecture>.*` key without the prefix, plus a few derived values. */
+  hyperParameters: Record<string, string | number | boolean>;
+  tokenizer: {
+    model?: string;
+    pre?: string;
+    vocabSize?: number;
+    bos?: number;
+    eos?: number;
+    hasChatTemplate: boolean;
+  };
+  /** Every metadata key with a short rendering of its value. */
+  metadata: Record<string, string>;
+  tensors: TensorReport[];
+  tensorBytes: number;
+  elements: number;
+  /** Per `blk.N.` layer, over its ternary tensors. */
+  layerSparsity: LayerSparsity[];
+  /** Over all ternary tensors; undefined when the model has none. */
+  ternaryZeroFraction?: number;
+}
+
+export interface InspectOptions {
+  /** Count zero weights of ternary tensors (reads every ternary tensor once). Default true. */
+  sparsity?: boolean;
+}
+
+export async function inspectModel(source: ByteSource, options: InspectOptions = {}): Promise<ModelReport> {
+  const header = await readGgufHeader(source);
+  const meta = header.metadata;
+  const architecture = metaString(meta, "general.architecture");
+
+  const hyperParameters: ModelReport["hyperParameters"] = {};
+  const metadata: Record<string, string> = {};
+  for (const [key, value] of meta) {
+    metadata[key] = describeValue(value);
+    if (architecture && key.startsWith(architecture + ".") && value.type !== GgufValueType.ARRAY) {
+      const plain = plainScalar(value);
+      hyperParameters[key.slice(architecture.length + 1)] = typeof plain === "bigint" ? String(plain) : plain;
+    }
+  }
+
+  const tokens = metaArray(meta, "tokenizer.ggml.tokens");
+  const tokenizer = {
+    model: metaString(meta, "tokenizer.ggml.model"),
+    pre: metaString(meta, "tokenizer.ggml.pre"),
+    vocabSize: tokens ? (tokens.values as ArrayLike<unknown>).length : undefined,
+    bos: metaNumber(meta, "tokenizer.ggml.bos_token_id"),
+    eos: metaNumber(meta, "tokenizer.ggml.eos_token_id"),
+    hasChatTemplate: meta.has("tokenizer.chat_template"),
+  };
+
+  const tensors: TensorReport[] = [];
+  const layers = new Map<number, { elements: number; zeros: number }>();
+  let ternaryElements = 0;
+  let ternaryZeros = 0;
+  for (const info of header.tensors) {
+    const elements = info.dims.reduce((a, b) => a * b, 1);
+    const report: TensorReport = { name: info.name, type: tensorTypeName(info.type), shape: info.dims, elements, bytes: info.byteLength };
+    if (options.sparsity !== false && isKnownTensorType(info.type) && tensorTypeTraits(info.type).ternary) {
+      const zeros = await countZeroWeights(source, header, info);
+      report.zeroFraction = zeros / elements;
+      ternaryElements += elements;
+      ternaryZeros += zeros;
+      const layer = layerIndex(info.name);
+      if (layer !== undefined) {
+        const acc = layers.get(layer) ?? { elements: 0, zeros: 0 };
+        acc.elements += elements;
+        acc.zeros += zeros;
+        layers.set(layer, acc);
+      }
+    }
+    tensors.push(report);
+  }
+
+  return {
+    ggufVersion: header.version,
+    fileSize: header.fileSize,
+    name: metaString(meta, "general.name"),
+    architecture,
+    hyperParameters,
+    tokenizer,
+    metadata,
+    tensors,
+    tensorBytes: tensors.reduce((a, t) => a + t.bytes, 0),
+    elements: tensors.reduce((a, t) => a + t.elements, 0),
+    layerSparsity: [...layers.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([layer, acc]) => ({ layer, ternaryElements: acc.elements, zeroFraction: acc.zeros / acc.elements })),
+    ternaryZeroFraction: ternaryElements > 0 ? ternaryZeros / ternaryElements : undefined,
+  };
+}
+
+/** `blk.12.attn_q.weight` → 12. */
+export function layerIndex(tensorName: string): number | undefined {
+  const m = /^blk\.(\d+)\./.exec(tensorName);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Zero codes of a ternary tensor, counted from the codes themselves (scale-free), a slice of blocks at a time
+ * so that a large tensor never needs a second full-size copy. I2_S groups carry no per-block scale, so its
+ * blocks can be sliced like the others.
+ */
+async function countZeroWeights(source: ByteSource, header: GgufHeader, info: GgufTensorInfo): Promise<number> {
+  const traits = tensorTypeTraits(info.type);
+  if (!isTernaryTraits(traits)) return 0;
+  const data = await readTensorData(source, header, info);
+  const totalBlocks = info.dims.reduce((a, b) => a * b, 1) / traits.blockSize;
+  const chunkBlocks = Math.max(1, Math.floor((1 << 20) / traits.blockSize));
+  const codes = new Int8Array(Math.min(totalBlocks, chunkBlocks) * traits.blockSize);
+  let zeros = 0;
+  for (let block = 0; block < totalBlocks; block += chunkBlocks) {
+    const n = Math.min(chunkBlocks, totalBlocks - block);
+    const src = data.subarray(block * traits.bytesPerBlock, (block + n) * traits.bytesPerBlock);
+    const dst = traits.ternaryCodes(src, codes.subarray(0, n * traits.blockSize));
+    for (let i = 0; i < dst.length; i++) if (dst[i] === 0) zeros++;
+  }
+  return zeros;
+}

@@ -1,0 +1,35 @@
+// Runs the built CLI (dist/cli.js) the way a user does, under Node or Deno, and captures its output.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+const cliPath = repoRoot + "dist/cli.js";
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function requireBuild(): void {
+  if (!existsSync(cliPath)) throw new Error("dist/cli.js is missing: run `npm run build` before the tests");
+}
+
+export function runCli(args: string[]): CliResult {
+  requireBuild();
+  const r = spawnSync(process.execPath, [cliPath, ...args], { encoding: "utf8", cwd: repoRoot });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The same CLI under Deno (from the `deno` npm package), with read access only. */
+export function runCliDeno(args: string[]): CliResult {
+  requireBuild();
+  const deno = repoRoot + "node_modules/.bin/deno";
+  const r = spawnSync(deno, ["run", "--quiet", "--no-prompt", "--allow-read", "--allow-env", cliPath, ...args], {
+    encoding: "utf8",
+    cwd: repoRoot,
+    env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
