@@ -24,6 +24,8 @@ export type GgufErrorCode =
   | "UNSUPPORTED_VERSION"
   | "TRUNCATED"
   | "BAD_VALUE_TYPE"
+  | "BAD_BOOL"
+  | "NESTING_TOO_DEEP"
   | "BAD_LENGTH"
   | "BAD_DIMS"
   | "DIM_OVERFLOW"
