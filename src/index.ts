@@ -4,3 +4,4 @@ export * from "./runtime/gguf/index.ts";
 export * from "./runtime/gguf/metadata.ts";
 export * from "./runtime/tensor-types/table.ts";
 export * from "./runtime/inspect.ts";
+export * from "./runtime/tokenizer/index.ts";
