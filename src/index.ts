@@ -5,3 +5,7 @@ export * from "./runtime/gguf/metadata.ts";
 export * from "./runtime/tensor-types/table.ts";
 export * from "./runtime/inspect.ts";
 export * from "./runtime/tokenizer/index.ts";
+export * from "./runtime/model/index.ts";
+export * from "./runtime/sampling/index.ts";
+export * from "./runtime/convert/quantize.ts";
+export * from "./runtime/convert/bitllama.ts";

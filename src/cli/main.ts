@@ -4,8 +4,10 @@ import { TernionError } from "../runtime/errors.ts";
 import { formatFlagHelp } from "./args.ts";
 import type { Command } from "./command.ts";
 import { inspectCommand } from "./inspect.ts";
+import { quantizeCommand } from "./quantize.ts";
+import { convertBitllamaCommand } from "./convert-bitllama.ts";
 
-const commands: Command[] = [inspectCommand];
+const commands: Command[] = [inspectCommand, quantizeCommand, convertBitllamaCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

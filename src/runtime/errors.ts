@@ -47,3 +47,6 @@ export class TokenizerError extends TernionError {}
 
 /** Wrong command-line or API option. */
 export class OptionError extends TernionError {}
+
+/** Model metadata or tensors that do not describe a model we can run, or a malformed checkpoint to convert. */
+export class ModelError extends TernionError {}

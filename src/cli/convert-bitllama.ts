@@ -1,0 +1,60 @@
+// `ternion convert-bitllama --model m.bin --tokenizer tok.bin --out m.gguf [--json]`: a bitllama ternary
+// checkpoint and its llama2.c tokenizer → a GGUF of the "bitnet" architecture with I2_S weights.
+import { readFile } from "node:fs/promises";
+import { convertBitllama } from "../runtime/convert/bitllama.ts";
+import { OptionError } from "../runtime/errors.ts";
+import { openFileSource } from "../runtime/gguf/source-node.ts";
+import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
+import { tensorTypeName } from "../runtime/tensor-types/table.ts";
+import { parseArgs, type FlagSpec } from "./args.ts";
+import type { Command } from "./command.ts";
+import { formatBytes } from "./format.ts";
+
+const flags: Record<string, FlagSpec> = {
+  model: { type: "string", description: "bitllama checkpoint (.bin, magic \"ak42\")" },
+  tokenizer: { type: "string", description: "llama2.c tokenizer file for the same vocabulary (tokenizer.bin)" },
+  out: { type: "string", description: "GGUF file to write (replaced atomically)" },
+  name: { type: "string", description: "general.name of the output (default \"bitllama\")" },
+  json: { type: "boolean", description: "print one JSON object instead of text" },
+  help: { type: "boolean", description: "show this help" },
+};
+
+export const convertBitllamaCommand: Command = {
+  name: "convert-bitllama",
+  summary: "convert a bitllama ternary checkpoint (+ llama2.c tokenizer) to a GGUF with I2_S weights",
+  usage: "ternion convert-bitllama --model <model.bin> --tokenizer <tokenizer.bin> --out <model.gguf> [--json]",
+  flags,
+  async run(argv, out) {
+    const args = parseArgs(argv, flags);
+    if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
+    const model = requiredPath(args.flags, "model");
+    const tokenizerPath = requiredPath(args.flags, "tokenizer");
+    const outPath = requiredPath(args.flags, "out");
+    const name = args.flags.get("name");
+
+    const tokenizer = await readFile(tokenizerPath);
+    const source = await openFileSource(model);
+    try {
+      const { header, input } = await convertBitllama(source, tokenizer, typeof name === "string" ? { name } : {});
+      const layout = await writeGgufFile(outPath, input);
+      const tensors = layout.tensors.map((t) => ({ name: t.name, type: tensorTypeName(t.type), shape: t.dims }));
+      const bytes = layout.tensors.reduce((n, t) => n + t.byteLength, 0);
+      if (args.flags.has("json")) {
+        out(JSON.stringify({ out: outPath, architecture: input.metadata.get("general.architecture")?.value, header, tensors }, null, 2));
+      } else {
+        out(
+          `wrote ${outPath}: bitnet, ${header.layers} layers, dim ${header.dim}, ffn ${header.hiddenDim}, ` +
+            `${header.heads}/${header.kvHeads} heads, vocab ${header.vocabSize}, ${tensors.length} tensors, ${formatBytes(bytes)} of tensor data`,
+        );
+      }
+    } finally {
+      await source.close();
+    }
+  },
+};
+
+function requiredPath(flags: Map<string, string | true>, name: string): string {
+  const v = flags.get(name);
+  if (typeof v !== "string" || v === "") throw new OptionError("MISSING_FLAG", `--${name} <path> is required`);
+  return v;
+}

@@ -1,0 +1,76 @@
+// `ternion quantize --model in.gguf --out out.gguf --type tq2_0|tq1_0|i2_s [--include-output] [--json]`:
+// ternarizes a float model's linear weights with BitNet's absmean rule (see runtime/convert/quantize.ts).
+import { resolve } from "node:path";
+import { planQuantize, QUANTIZE_TYPES, isQuantizeType, type QuantizedTensor } from "../runtime/convert/quantize.ts";
+import { OptionError } from "../runtime/errors.ts";
+import { readGgufHeader } from "../runtime/gguf/reader.ts";
+import { openFileSource } from "../runtime/gguf/source-node.ts";
+import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
+import { parseArgs, type FlagSpec } from "./args.ts";
+import type { Command } from "./command.ts";
+import { formatBytes } from "./format.ts";
+
+const flags: Record<string, FlagSpec> = {
+  model: { type: "string", description: "input GGUF (float or any type we can read)" },
+  out: { type: "string", description: "GGUF file to write (replaced atomically)" },
+  type: { type: "string", description: `ternary type for the linear weights: ${QUANTIZE_TYPES.join(", ")}` },
+  "include-output": { type: "boolean", description: "ternarize output.weight too (default: keep it)" },
+  json: { type: "boolean", description: "print one JSON object instead of text" },
+  help: { type: "boolean", description: "show this help" },
+};
+
+export const quantizeCommand: Command = {
+  name: "quantize",
+  summary: "ternarize a float model's linear weights (absmean) to TQ2_0, TQ1_0 or I2_S",
+  usage: `ternion quantize --model <in.gguf> --out <out.gguf> --type <${QUANTIZE_TYPES.join("|")}> [--include-output] [--json]`,
+  flags,
+  async run(argv, out) {
+    const args = parseArgs(argv, flags);
+    if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
+    const model = required(args.flags, "model");
+    const outPath = required(args.flags, "out");
+    const type = required(args.flags, "type").toLowerCase();
+    if (!isQuantizeType(type)) throw new OptionError("BAD_FLAG_VALUE", `--type ${type} must be one of ${QUANTIZE_TYPES.join(", ")}`);
+    // Writing over the input while reading it would be undefined on some platforms: refuse.
+    if (resolve(model) === resolve(outPath)) throw new OptionError("BAD_FLAG_VALUE", "--out must differ from --model");
+
+    const tty = process.stderr.isTTY === true;
+    const source = await openFileSource(model);
+    try {
+      const header = await readGgufHeader(source);
+      const plan = planQuantize(source, header, {
+        type,
+        includeOutput: args.flags.has("include-output"),
+        onTensor: tty ? (done, total, name) => process.stderr.write(`\r\x1b[K[${done}/${total}] ${name}`) : undefined,
+      });
+      for (const f of plan.fallbacks) process.stderr.write(`ternion quantize: ${f.name} [${f.dims.join(" x ")}]: ${f.fallback}; stored as ${f.type}\n`);
+      const layout = await writeGgufFile(outPath, plan.input);
+      if (tty) process.stderr.write("\r\x1b[K");
+
+      const inBytes = header.tensors.reduce((n, t) => n + t.byteLength, 0);
+      const outBytes = layout.tensors.reduce((n, t) => n + t.byteLength, 0);
+      const ternarized = plan.tensors.filter((t) => t.ternarized);
+      if (args.flags.has("json")) {
+        out(JSON.stringify({ model, out: outPath, type, tensorBytes: { in: inBytes, out: outBytes }, tensors: plan.tensors, fallbacks: plan.fallbacks.map(brief) }, null, 2));
+      } else {
+        out(
+          `wrote ${outPath}: ${ternarized.length} of ${plan.tensors.length} tensors ternarized ` +
+            `(${ternarized.length - plan.fallbacks.length} as ${type.toUpperCase()}, ${plan.fallbacks.length} as F16 fallback), ` +
+            `tensor data ${formatBytes(inBytes)} → ${formatBytes(outBytes)}`,
+        );
+      }
+    } finally {
+      await source.close();
+    }
+  },
+};
+
+function brief(t: QuantizedTensor) {
+  return { name: t.name, shape: t.dims, type: t.type, reason: t.fallback };
+}
+
+function required(flags: Map<string, string | true>, name: string): string {
+  const v = flags.get(name);
+  if (typeof v !== "string" || v === "") throw new OptionError("MISSING_FLAG", `--${name} is required`);
+  return v;
+}

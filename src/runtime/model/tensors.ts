@@ -1,0 +1,88 @@
+// The tensors a configuration implies, with their shapes, so that a loader can check a file (names, shapes,
+// types) from its header alone, before it allocates or reads anything. Shapes are in ggml order: dims[0] is
+// the row length, i.e. a weight of a linear layer with `in` inputs and `out` outputs is [in, out].
+import { ModelError } from "../errors.ts";
+import { GgmlType, tensorTypeName } from "../tensor-types/table.ts";
+import type { ModelConfig, TensorShape } from "./config.ts";
+
+/** "norm": an RMSNorm weight (a float vector); "matrix": a linear layer's weight; "embedding": token_embd. */
+export type TensorRole = "norm" | "matrix" | "embedding";
+
+export interface ExpectedTensor {
+  name: string;
+  dims: number[];
+  role: TensorRole;
+}
+
+/** Norm weights are applied element-wise in float: only the plain float types are accepted for them. */
+const NORM_TYPES: ReadonlySet<number> = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16]);
+
+type ModelShape = Pick<
+  ModelConfig,
+  "vocabSize" | "dim" | "layers" | "heads" | "kvHeads" | "headDim" | "ffnDim" | "subNorms" | "tiedOutput"
+>;
+
+/** The tensors of block `layer`, in the order llama.cpp's converters write them. */
+export function layerTensors(config: ModelShape, layer: number): ExpectedTensor[] {
+  const { dim, heads, kvHeads, headDim, ffnDim } = config;
+  const p = `blk.${layer}.`;
+  const q = heads * headDim;
+  const kv = kvHeads * headDim;
+  const list: ExpectedTensor[] = [
+    { name: p + "attn_norm.weight", dims: [dim], role: "norm" },
+    { name: p + "attn_q.weight", dims: [dim, q], role: "matrix" },
+    { name: p + "attn_k.weight", dims: [dim, kv], role: "matrix" },
+    { name: p + "attn_v.weight", dims: [dim, kv], role: "matrix" },
+  ];
+  if (config.subNorms) list.push({ name: p + "attn_sub_norm.weight", dims: [q], role: "norm" });
+  list.push(
+    { name: p + "attn_output.weight", dims: [q, dim], role: "matrix" },
+    { name: p + "ffn_norm.weight", dims: [dim], role: "norm" },
+    { name: p + "ffn_gate.weight", dims: [dim, ffnDim], role: "matrix" },
+    { name: p + "ffn_up.weight", dims: [dim, ffnDim], role: "matrix" },
+  );
+  if (config.subNorms) list.push({ name: p + "ffn_sub_norm.weight", dims: [ffnDim], role: "norm" });
+  list.push({ name: p + "ffn_down.weight", dims: [ffnDim, dim], role: "matrix" });
+  return list;
+}
+
+/** Every tensor the model needs: embedding, all blocks, final norm, and the output head unless tied. */
+export function expectedTensors(config: ModelShape): ExpectedTensor[] {
+  const list: ExpectedTensor[] = [{ name: "token_embd.weight", dims: [config.dim, config.vocabSize], role: "embedding" }];
+  for (let l = 0; l < config.layers; l++) list.push(...layerTensors(config, l));
+  list.push({ name: "output_norm.weight", dims: [config.dim], role: "norm" });
+  if (!config.tiedOutput) list.push({ name: "output.weight", dims: [config.dim, config.vocabSize], role: "matrix" });
+  return list;
+}
+
+/**
+ * Checks that every expected tensor is present with the expected shape, and that norms are stored as plain
+ * floats. Throws a ModelError naming the first offending tensor. Extra tensors are allowed (llama.cpp
+ * ignores some too, e.g. rope_freqs).
+ */
+export function checkModelTensors(config: ModelShape, tensors: readonly TensorShape[]): void {
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  for (const want of expectedTensors(config)) {
+    const have = byName.get(want.name);
+    if (!have) throw new ModelError("MISSING_TENSOR", `tensor ${want.name} [${want.dims.join(", ")}] is missing`);
+    if (!sameShape(have.dims, want.dims)) {
+      throw new ModelError(
+        "BAD_TENSOR_SHAPE",
+        `tensor ${want.name} has shape [${have.dims.join(", ")}], expected [${want.dims.join(", ")}]`,
+      );
+    }
+    if (want.role === "norm" && !NORM_TYPES.has(have.type)) {
+      throw new ModelError(
+        "BAD_TENSOR_TYPE",
+        `tensor ${want.name} is ${tensorTypeName(have.type)}; norm weights must be F32, F16 or BF16`,
+      );
+    }
+  }
+}
+
+/** Equal shapes, ignoring trailing 1s (ggml pads shapes to 4 dims with 1s; some writers keep them). */
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) if ((a[i] ?? 1) !== (b[i] ?? 1)) return false;
+  return true;
+}
