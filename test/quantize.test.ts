@@ -16,6 +16,7 @@ import { modelConfigFromGguf } from "../src/runtime/model/config.ts";
 import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts";
 import { runCli } from "./helpers/cli.ts";
 import { sharedPath } from "./helpers/shared.ts";
+import { rng } from "./helpers/random.ts";
 
 const STORIES = sharedPath("models/stories260K.gguf");
 const TYPES: [QuantizeType, GgmlType, number][] = [
@@ -131,13 +132,6 @@ const isBlockMatrix = (name: string, dims: number[]) => name.startsWith("blk.") 
 
 // ---- A float llama model with rows of 256 and 512, so that every linear weight fits every type. ----
 
-function lcg(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    return x / 2 ** 32;
-  };
-}
 
 async function writeSyntheticLlama(path: string): Promise<void> {
   const [dim, ffn, layers, heads, kvHeads, vocab] = [256, 512, 2, 4, 2, 512];
@@ -163,7 +157,7 @@ async function writeSyntheticLlama(path: string): Promise<void> {
     ["llama.attention.layer_norm_rms_epsilon", { type: T.FLOAT32, value: 1e-5 }],
     ...tokenizer,
   ]);
-  const rand = lcg(2024);
+  const rand = rng(2024);
   // Roughly Gaussian weights (sum of uniforms), with a few outliers as real models have.
   const weights = (n: number, scale: number) =>
     Float32Array.from({ length: n }, () => {

@@ -5,6 +5,7 @@ import { Sampler } from "../src/runtime/sampling/sampler.ts";
 import { resolveSamplingOptions, type SamplingOptions } from "../src/runtime/sampling/options.ts";
 import { Xoshiro128 } from "../src/runtime/sampling/prng.ts";
 import { topKIndices } from "../src/runtime/sampling/select.ts";
+import { rng } from "./helpers/random.ts";
 
 // xoshiro128** written again from the reference C code, on BigInt, as an independent oracle.
 function referenceXoshiro(state: [number, number, number, number]): () => number {
@@ -25,16 +26,9 @@ function referenceXoshiro(state: [number, number, number, number]): () => number
 }
 
 /** A seeded float source for building test logits (independent of the code under test). */
-function lcg(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    return x / 2 ** 32;
-  };
-}
 
 function randomLogits(n: number, seed: number, scale = 4): Float32Array {
-  const r = lcg(seed);
+  const r = rng(seed);
   return Float32Array.from({ length: n }, () => (r() - 0.5) * 2 * scale);
 }
 

@@ -7,6 +7,7 @@ import { Q8_0 } from "../src/runtime/tensor-types/q8_0.ts";
 import { TQ1_0 } from "../src/runtime/tensor-types/tq1_0.ts";
 import { TQ2_0 } from "../src/runtime/tensor-types/tq2_0.ts";
 import type { TensorTypeTraits } from "../src/runtime/tensor-types/traits.ts";
+import { rng } from "./helpers/random.ts";
 
 const EDGES = [0, 31, 32, 127, 128, 159, 160, 239, 240, 255];
 
@@ -20,16 +21,6 @@ const SCALES: [bits: number, value: number][] = [
   [0x7bff, 65504],
 ];
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Code patterns: random, and for each edge a block that is all zeros (code 1) but −1 and +1 at the edge. */
 function codePatterns(): Uint8Array[] {

@@ -11,20 +11,11 @@ import {
   type TensorTypeTraits,
 } from "../src/runtime/tensor-types/table.ts";
 import { isTernaryTraits } from "../src/runtime/tensor-types/traits.ts";
+import { rng } from "./helpers/random.ts";
 
 const ALL = [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.I2_S];
 const TERNARY = [GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.I2_S];
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Ragged data in blocks of 32: all-zero blocks, tiny and huge magnitudes, single spikes, exact ±max. */
 function raggedData(n: number, seed: number): Float32Array {
