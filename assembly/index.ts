@@ -1,8 +1,18 @@
 // Entry point of the wasm module: re-exports every kernel. Kernels work on raw pointers into the one
-// (shared, imported) memory; the JS side owns allocation, so no AssemblyScript managed objects are used.
-export * from "./kernels/dot_f32";
+// (shared, imported) memory; the JS side owns allocation, so no AssemblyScript managed objects are used and
+// the module has no data segments (a worker instantiating it again on the same memory overwrites nothing).
+export { quantQ8K, quantAbsmax } from "./kernels/quant";
+export { ternMatmul, repackTq1, repackTq2 } from "./kernels/ternary";
+export { floatMatmul } from "./kernels/float";
+export { rmsNorm, rope, softmax, glu } from "./kernels/ops";
+export { attention, kvStore } from "./kernels/attention";
 
 /** First byte past the module's static data: the JS allocator hands out memory from here on. */
 export function heapBase(): usize {
   return __heap_base;
+}
+
+/** 1 in the relaxed-SIMD build, 0 in the simd128 build. */
+export function isRelaxed(): i32 {
+  return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 }

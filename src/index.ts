@@ -9,3 +9,4 @@ export * from "./runtime/model/index.ts";
 export * from "./runtime/sampling/index.ts";
 export * from "./runtime/convert/quantize.ts";
 export * from "./runtime/convert/bitllama.ts";
+export { CpuKernels, type CpuKernelsOptions, type CpuKernelStats, type Matrix } from "./runtime/cpu/kernels.ts";

@@ -128,3 +128,8 @@ let tableBits: Uint32Array | undefined;
 export function f16TableBits(): Uint32Array {
   return (tableBits ??= new Uint32Array(f16Table().buffer));
 }
+
+/** `x` rounded to the nearest f16 value (what storing it as f16 and reading it back gives). */
+export function roundF16(x: number): number {
+  return f16BitsToF32(f32ToF16Bits(x));
+}

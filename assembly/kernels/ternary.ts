@@ -1,0 +1,166 @@
+// Ternary matmul drivers: walk the rows [r0, r1) in tiles of 4 (then single rows) and the n tokens in tiles
+// of up to `tmax`, calling the generated register-tiled kernels (ternary_tiles.ts). Every row's result is
+// computed by the same sequence of operations whatever the tile, so any split of the rows across threads
+// (at multiples of 4) gives bit-identical output.
+import { f16ToF32 } from "./common";
+import {
+  tern_tq2_rows, tern_tq2_toks_r1, tern_tq2_toks_r2,
+  tern_i2s_rows, tern_i2s_toks_r1, tern_i2s_toks_r2,
+  tern_dlt_rows, tern_dlt_toks_r1, tern_dlt_toks_r2,
+} from "./ternary_tiles";
+
+export const FAM_TQ2: i32 = 0;
+export const FAM_I2S: i32 = 1;
+export const FAM_DLT: i32 = 2;
+
+/** Tile choice: auto (4 rows × 1–2 tokens for n <= 2, else 2 rows × 4 tokens), or one forced shape (tuning, tests). */
+export const TILE_AUTO: i32 = 0;
+export const TILE_ROWS4: i32 = 1;
+export const TILE_R1T4: i32 = 2;
+export const TILE_R2T4: i32 = 3;
+
+// kind: 0 rows (4 × T<=2), 1 toks 1 × T<=4, 2 toks 2 × T<=4
+@inline function tile(fam: i32, kind: i32, T: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize,
+  sgs: usize, ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
+  if (fam == FAM_TQ2) {
+    if (kind == 0) tern_tq2_rows(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
+    else if (kind == 1) tern_tq2_toks_r1(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
+    else tern_tq2_toks_r2(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
+  } else if (fam == FAM_I2S) {
+    if (kind == 0) tern_i2s_rows(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
+    else if (kind == 1) tern_i2s_toks_r1(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
+    else tern_i2s_toks_r2(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
+  } else {
+    if (kind == 0) tern_dlt_rows(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
+    else if (kind == 1) tern_dlt_toks_r1(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
+    else tern_dlt_toks_r2(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
+  }
+}
+
+/**
+ * out[t][r] for rows [r0, r1) and tokens [0, n).
+ * fam: FAM_TQ2 | FAM_I2S | FAM_DLT. w: codes of row 0; rowBytes: bytes per row of codes.
+ * a: quantized activations (token-interleaved; i8 in the relaxed build, the i16 copy in simd128), cs = 16·cap.
+ * sw/sh: f32 weight scales (TQ2, DLT) and shifts (DLT), [groups][m]; sgs = 4·m.
+ * ad/as/ax: activation scale d (f32), Σq (i32), Σx (f32, DLT), [groups][cap]; gs = 4·cap.
+ * nUnits = ceil(k/64); upg = 64-weight units per group (TQ2 4, I2S 16, DLT g/64); wscale: I2_S tensor scale.
+ * o: out (f32) for token 0 row 0; oStride: bytes per token. tileMode: TILE_*.
+ * The rows are split between threads at multiples of 4; every tile computes each (row, token) identically.
+ */
+export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
+  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, n: i32, o: usize, oStride: usize,
+  tileMode: i32, r0: i32, r1: i32): void {
+  let mode = tileMode;
+  if (mode == TILE_AUTO) mode = n <= 2 ? TILE_ROWS4 : TILE_R2T4;
+  let r = r0;
+  if (mode == TILE_ROWS4) {
+    for (; r + 4 <= r1; r += 4) {
+      const wr = w + <usize>r * rowBytes;
+      const sr = <usize>r << 2;
+      for (let t = 0; t < n; t += 2) {
+        const T = min(2, n - t);
+        const t4 = <usize>t << 2;
+        tile(fam, 0, T, wr, rowBytes, a + (<usize>t << 4), cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs,
+          nUnits, upg, wscale, o + <usize>t * oStride + (<usize>r << 2), oStride);
+      }
+    }
+    for (; r < r1; r++) ternRows1(fam, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, n, o, oStride, r, 4);
+    return;
+  }
+  // token tiles: blocks of RB rows × one token tile, so that the tile's activations (T·k bytes) and the block's
+  // codes (RB·k/4 bytes) stay in L1 while the block is swept
+  const R = mode == TILE_R2T4 ? 2 : 1;
+  const TT = 4;
+  for (let rb = r0; rb < r1; rb += ROW_BLOCK) {
+    const rbe = min(rb + ROW_BLOCK, r1);
+    for (let t = 0; t < n; t += TT) {
+      const T = min(TT, n - t);
+      const t4 = <usize>t << 2;
+      const at = a + (<usize>t << 4);
+      const ot = o + <usize>t * oStride;
+      let rr = rb;
+      if (R == 2) {
+        for (; rr + 2 <= rbe; rr += 2) {
+          const sr = <usize>rr << 2;
+          tile(fam, 2, T, w + <usize>rr * rowBytes, rowBytes, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs,
+            nUnits, upg, wscale, ot + (<usize>rr << 2), oStride);
+        }
+      }
+      for (; rr < rbe; rr++) {
+        const sr = <usize>rr << 2;
+        tile(fam, 1, T, w + <usize>rr * rowBytes, rowBytes, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs,
+          nUnits, upg, wscale, ot + (<usize>rr << 2), oStride);
+      }
+    }
+  }
+}
+
+/** Rows per block of the token-tiled sweep. */
+const ROW_BLOCK: i32 = 16;
+
+/** One row, all tokens, in 1-row token tiles of up to tt tokens. */
+function ternRows1(fam: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
+  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, n: i32, o: usize, oStride: usize,
+  r: i32, tt: i32): void {
+  const sr = <usize>r << 2;
+  for (let t = 0; t < n; t += tt) {
+    const T = min(tt, n - t);
+    const t4 = <usize>t << 2;
+    tile(fam, 1, T, w + <usize>r * rowBytes, rowBytes, a + (<usize>t << 4), cs, sw + sr, sh + sr, sgs, ad + t4, as + t4,
+      ax + t4, gs, nUnits, upg, wscale, o + <usize>t * oStride + (<usize>r << 2), oStride);
+  }
+}
+
+/**
+ * TQ2_0 (66-byte blocks: qs[64], f16 d) to the kernel layout, rows [r0, r1) of m: codes as rows of k/4 bytes
+ * (the same 64 code bytes per block, so chunk c of a row is bytes 32c…32c+31) and f32 scales [k/256][m].
+ */
+export function repackTq2(src: usize, codes: usize, scales: usize, m: i32, nb: i32, r0: i32, r1: i32): void {
+  for (let r = r0; r < r1; r++) {
+    for (let b = 0; b < nb; b++) {
+      const sb = src + (<usize>r * <usize>nb + <usize>b) * 66;
+      const db = codes + ((<usize>r * <usize>nb + <usize>b) << 6);
+      v128.store(db, v128.load(sb));
+      v128.store(db, v128.load(sb, 16), 16);
+      v128.store(db, v128.load(sb, 32), 32);
+      v128.store(db, v128.load(sb, 48), 48);
+      store<f32>(scales + ((<usize>b * <usize>m + <usize>r) << 2), f16ToF32(load<u16>(sb, 64)));
+    }
+  }
+}
+
+/**
+ * TQ1_0 (54-byte blocks: qs[48], qh[4], f16 d; five trits per byte, trit n of q = ((u8)(q·3^n)·3) >> 8) to the
+ * same kernel layout as repackTq2 (2-bit codes of TQ2_0's order, f32 scales [k/256][m]), rows [r0, r1).
+ */
+export function repackTq1(src: usize, codes: usize, scales: usize, m: i32, nb: i32, r0: i32, r1: i32): void {
+  for (let r = r0; r < r1; r++) {
+    for (let b = 0; b < nb; b++) {
+      const sb = src + (<usize>r * <usize>nb + <usize>b) * 54;
+      const db = codes + ((<usize>r * <usize>nb + <usize>b) << 6);
+      memory.fill(db, 0, 64);
+      for (let e = 0; e < 256; e++) {
+        let byte: u32;
+        let n: i32;
+        if (e < 160) {
+          byte = load<u8>(sb + <usize>(e & 31));
+          n = e >> 5;
+        } else if (e < 240) {
+          const x = e - 160;
+          byte = load<u8>(sb + 32 + <usize>(x & 15));
+          n = x >> 4;
+        } else {
+          const x = e - 240;
+          byte = load<u8>(sb + 48 + <usize>(x & 3));
+          n = x >> 2;
+        }
+        let p: u32 = 1;
+        for (let i = 0; i < n; i++) p *= 3;
+        const trit = (((byte * p) & 0xff) * 3) >> 8;
+        const at = db + <usize>(((e >> 7) << 5) + (e & 31));
+        store<u8>(at, load<u8>(at) | <u8>(trit << (((e & 127) >> 5) << 1)));
+      }
+      store<f32>(scales + ((<usize>b * <usize>m + <usize>r) << 2), f16ToF32(load<u16>(sb, 52)));
+    }
+  }
+}

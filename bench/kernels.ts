@@ -1,0 +1,126 @@
+// Kernel benchmark: time per op and GOPS (2·m·n·k / t, median of repeated runs) of y = W·x (activation
+// quantization included, as llama.cpp's mul_mat includes its from_float), for 4096×4096 and the BitNet b1.58
+// 2B-4T shapes, n = 1 and 128, 1 and 2 threads, both wasm builds. Run through `npm run bench:kernels`
+// (scripts/bench-kernels.mjs bundles this file and starts Node with relaxed SIMD enabled where needed).
+//
+//   npm run bench:kernels -- [--json] [--quick] [--types TQ2_0,TQ1_0,I2_S,DLT,F16,Q8_0,F32] [--shapes 4096x4096,...]
+//                            [--n 1,128] [--threads 1,2] [--simd relaxed,simd128] [--tile auto|rows4|r1t4|r2t4] [--min-ms 400]
+import { CpuKernels, type TernaryTile } from "../src/runtime/cpu/kernels.ts";
+import { matrixLayout, type MatrixType } from "../src/runtime/cpu/layout.ts";
+import { relaxedSimdSupported } from "../src/runtime/wasm/features.ts";
+import type { SimdBuild } from "../src/runtime/wasm/loader.ts";
+import { cpus, loadavg } from "node:os";
+
+interface Row {
+  type: string;
+  m: number;
+  k: number;
+  n: number;
+  threads: number;
+  simd: SimdBuild;
+  msPerOp: number;
+  gops: number;
+}
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+const opt = (name: string, def: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] ? argv[i + 1]! : def;
+};
+const json = flag("json");
+const quick = flag("quick");
+const types = opt("types", "TQ2_0,TQ1_0,I2_S,DLT").split(",") as MatrixType[];
+const shapes = opt("shapes", quick ? "4096x4096" : "4096x4096,2560x2560,6912x2560,2560x6912")
+  .split(",")
+  .map((s) => s.split("x").map(Number) as [number, number]);
+const ns = opt("n", "1,128").split(",").map(Number);
+const threadCounts = opt("threads", "1,2").split(",").map(Number);
+const simds = opt("simd", relaxedSimdSupported() ? "relaxed,simd128" : "simd128").split(",") as SimdBuild[];
+const tile = opt("tile", "");
+const minMs = Number(opt("min-ms", quick ? "150" : "400"));
+const wasmDir = opt("wasm", "");
+
+function randomWeights(type: MatrixType, m: number, k: number): { data: Uint8Array; dlt?: { alpha: Uint16Array; gamma: Uint16Array; groupSize: number } } {
+  const l = matrixLayout(type, m, k);
+  const data = new Uint8Array(l.sourceBytes);
+  // random bytes are valid codes except code 3; map every 2-bit field to 0..2 where it matters
+  for (let i = 0; i < data.length; i++) data[i] = (Math.random() * 256) | 0;
+  const dv = new DataView(data.buffer);
+  const f16one = 0x3c00;
+  if (type === "TQ2_0" || type === "TQ1_0") {
+    const bs = type === "TQ2_0" ? 66 : 54;
+    for (let b = 0; b < data.length / bs; b++) {
+      if (type === "TQ2_0") for (let j = 0; j < 64; j++) data[b * bs + j] = data[b * bs + j]! & 0x55; // codes 0/1
+      else for (let j = 0; j < 52; j++) data[b * bs + j] = data[b * bs + j]! % 243;
+      dv.setUint16(b * bs + bs - 2, f16one, true);
+    }
+  } else if (type === "I2_S") {
+    for (let i = 0; i < (m * k) / 4; i++) data[i] = data[i]! & 0x55;
+    dv.setFloat32((m * k) / 4, 1, true);
+  } else if (type === "DLT") {
+    for (let i = 0; i < data.length; i++) data[i] = data[i]! & 0x55;
+    const n = m * l.groups;
+    return { data, dlt: { alpha: new Uint16Array(n).fill(f16one), gamma: new Uint16Array(n).fill(0x2000), groupSize: 128 } };
+  } else if (type === "F16") {
+    for (let i = 0; i < m * k; i++) dv.setUint16(i * 2, 0x3000 + ((Math.random() * 0x800) | 0), true);
+  } else if (type === "F32") {
+    for (let i = 0; i < m * k; i++) dv.setFloat32(i * 4, Math.random() - 0.5, true);
+  } else if (type === "Q8_0") {
+    for (let b = 0; b < (m * k) / 32; b++) dv.setUint16(b * 34, 0x2000, true);
+  }
+  return { data };
+}
+
+function median(a: number[]): number {
+  const s = [...a].sort((x, y) => x - y);
+  return s[s.length >> 1]!;
+}
+
+const rows: Row[] = [];
+const log = (s: string) => {
+  if (!json) console.log(s);
+};
+log(`ternion kernel benchmark — ${process.version}, ${simds.join(" + ")}; op = quantize x + W·x; GOPS = 2·m·n·k / t`);
+log(`${cpus()[0]?.model ?? "cpu?"} × ${cpus().length}; load average ${loadavg().map((v) => v.toFixed(2)).join(" ")} (other processes skew timings)`);
+log(`${"type".padEnd(6)} ${"m×k".padEnd(10)} ${"n".padStart(4)} ${"thr".padStart(3)} ${"simd".padEnd(8)} ${"ms/op".padStart(9)} ${"GOPS".padStart(7)}`);
+for (const simd of simds) {
+  for (const threads of threadCounts) {
+    const K = await CpuKernels.create({ simd, threads, wasm: wasmDir ? { baseUrl: new URL(`file://${wasmDir}/`) } : undefined });
+    if (tile) K.setTile(tile as TernaryTile);
+    if (K.threads !== threads) log(`(asked for ${threads} threads, got ${K.threads}: ${K.stats().threadFallbackReason})`);
+    for (const type of types) {
+      for (const [m, k] of shapes) {
+        const { data, dlt } = randomWeights(type, m, k);
+        const W = K.uploadMatrix(type, m, k, data, dlt);
+        for (const n of ns) {
+          const xs = new Float32Array(n * k);
+          for (let i = 0; i < xs.length; i++) xs[i] = Math.random() * 2 - 1;
+          const x = K.heap.upload(xs);
+          const out = K.heap.alloc(n * m * 4);
+          for (let i = 0; i < 2; i++) K.linear(W, x, n, out);
+          const times: number[] = [];
+          const t0 = performance.now();
+          while (times.length < 5 || (performance.now() - t0 < minMs && times.length < 1000)) {
+            const a = performance.now();
+            K.linear(W, x, n, out);
+            times.push(performance.now() - a);
+          }
+          const ms = median(times);
+          const gops = (2 * m * n * k) / (ms * 1e6);
+          rows.push({ type, m, k, n, threads: K.threads, simd, msPerOp: +ms.toFixed(4), gops: +gops.toFixed(1) });
+          log(
+            `${type.padEnd(6)} ${`${m}×${k}`.padEnd(10)} ${String(n).padStart(4)} ${String(K.threads).padStart(3)} ${simd.padEnd(8)} ${ms
+              .toFixed(3)
+              .padStart(9)} ${gops.toFixed(1).padStart(7)}`,
+          );
+          K.heap.free(x);
+          K.heap.free(out);
+        }
+        K.freeMatrix(W);
+      }
+    }
+    K.dispose();
+  }
+}
+if (json) console.log(JSON.stringify(rows));

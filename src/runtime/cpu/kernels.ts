@@ -1,0 +1,558 @@
+// The CPU backend's kernel layer: one wasm instance (the build picked by feature detection) on a memory the
+// JS side owns, a thread pool over that memory, weight upload (packed, never expanded to f32), activation
+// quantization and the typed wrappers of every kernel. Layouts: ./layout.ts.
+import { OptionError, TensorTypeError, TernionError } from "../errors.ts";
+import { GgmlType } from "../tensor-types/traits.ts";
+import { sharedMemorySupport } from "../wasm/features.ts";
+import { WasmHeap } from "../wasm/heap.ts";
+import { loadKernels, type LoadOptions, type SimdBuild } from "../wasm/loader.ts";
+import { matrixLayout, paddedK, type ActivationKind, type MatrixLayout, type MatrixType } from "./layout.ts";
+import { f16BitsToF32 } from "../tensor-types/half.ts";
+import { CONTROL_BLOCK_BYTES, ThreadPool } from "./threads.ts";
+
+/** The kernel exports, in the order the thread pool refers to them. */
+const EXPORTS = [
+  "quantQ8K",
+  "quantAbsmax",
+  "ternMatmul",
+  "repackTq1",
+  "repackTq2",
+  "floatMatmul",
+  "rmsNorm",
+  "rope",
+  "softmax",
+  "glu",
+  "attention",
+  "kvStore",
+] as const;
+export type ExportName = (typeof EXPORTS)[number];
+const FN: Record<ExportName, number> = Object.fromEntries(EXPORTS.map((n, i) => [n, i])) as Record<ExportName, number>;
+
+const FAM = { TQ2: 0, I2S: 1, DLT: 2 } as const;
+const WT = { F32: 0, F16: 1, Q8_0: 2 } as const;
+/** Ternary tile shapes (assembly/kernels/ternary.ts TILE_*). */
+export type TernaryTile = "auto" | "rows4" | "r1t4" | "r2t4";
+const TILE_CODE: Record<TernaryTile, number> = { auto: 0, rows4: 1, r1t4: 2, r2t4: 3 };
+
+export interface CpuKernelsOptions extends LoadOptions {
+  /** Threads, the caller included. Default: the number of cores. 1 = no workers. */
+  threads?: number;
+  /** Initial wasm memory (bytes); it grows on demand up to 4 GiB. */
+  initialMemoryBytes?: number;
+  /** Register tile of the ternary matmul (a tuning knob: results never change). Default "auto". */
+  tile?: TernaryTile;
+  /** Busy-wait iterations of an idle worker before it sleeps. */
+  spin?: number;
+  /** Work (multiply-adds, or elements) below which a call runs on the calling thread only. 0: always split. */
+  parallelThreshold?: number;
+}
+
+export interface CpuKernelStats {
+  /** Which wasm build runs: "relaxed" (relaxed SIMD) or "simd128". */
+  simd: SimdBuild;
+  simdReason: string;
+  /** Threads taking part in each kernel call, the caller included. */
+  threads: number;
+  threadsRequested: number;
+  /** Why fewer threads than requested run (no SharedArrayBuffer, worker start failure). */
+  threadFallbackReason: string | undefined;
+  sharedMemory: boolean;
+  /** TQ1_0 (and TQ2_0) weights are repacked at upload to 2-bit code rows + f32 block scales (layout.ts): for
+   *  TQ1_0 68/54 of the bytes, and no base-3 decoding in the kernels. */
+  tq1Repacked: true;
+  /** Ternary matmul tile: "auto" = 4 rows × 1–2 tokens for n ≤ 2, 2 rows × 4 tokens above. */
+  tile: TernaryTile;
+  /** Bytes allocated on the wasm heap / total wasm memory. */
+  heapBytes: number;
+  memoryBytes: number;
+  /** Where the wasm came from. */
+  wasmFrom: string;
+}
+
+/** A weight matrix (rows × cols, y = W·x) resident in wasm memory. */
+export interface Matrix {
+  readonly type: MatrixType;
+  readonly rows: number;
+  readonly cols: number;
+  readonly layout: MatrixLayout;
+  /** Codes / values as the kernels read them. */
+  readonly ptr: number;
+  /** I2_S tensor scale (1 otherwise). */
+  readonly scale: number;
+  /** f32 [groups][rows]: TQ1_0/TQ2_0 block scales, DLT α (0 otherwise). */
+  readonly scales: number;
+  /** f32 [groups][rows]: DLT γ (0 otherwise). */
+  readonly shifts: number;
+  readonly groupSize: number;
+  /** Uploaded as TQ1_0 and repacked to TQ2_0's layout. */
+  readonly repackedFrom: MatrixType | undefined;
+}
+
+/** Quantized activations of up to `capacity` tokens (see layout.ts). */
+export interface QuantizedActivations {
+  readonly kind: ActivationKind;
+  readonly k: number;
+  readonly kp: number;
+  readonly group: number;
+  readonly groups: number;
+  readonly capacity: number;
+  n: number;
+  readonly q: number;
+  /** i16 copy (simd128 build only, else 0). */
+  readonly q16: number;
+  readonly d: number;
+  readonly s: number;
+  /** Σx per group (DLT only, else 0). */
+  readonly xs: number;
+  /** Q8_K sums of 16 (i16 [n][k/16]; q8k only, else 0). */
+  readonly bsums: number;
+}
+
+export interface DltExtra {
+  /** f16 bits, [rows][ceil(cols/groupSize)]. */
+  alpha: Uint16Array;
+  gamma: Uint16Array;
+  groupSize: number;
+}
+
+const TYPE_BY_ID: Partial<Record<number, MatrixType>> = {
+  [GgmlType.F32]: "F32",
+  [GgmlType.F16]: "F16",
+  [GgmlType.Q8_0]: "Q8_0",
+  [GgmlType.TQ1_0]: "TQ1_0",
+  [GgmlType.TQ2_0]: "TQ2_0",
+  [GgmlType.I2_S]: "I2_S",
+};
+
+/** A ggml type id (or our name) as a MatrixType. */
+export function matrixType(t: number | MatrixType): MatrixType {
+  if (typeof t === "string") {
+    matrixLayout(t, 1, 256); // throws on unknown names
+    return t;
+  }
+  const m = TYPE_BY_ID[t];
+  if (!m) throw new TensorTypeError("UNKNOWN_TENSOR_TYPE", `no CPU kernel for tensor type id ${t}`);
+  return m;
+}
+
+async function defaultThreads(): Promise<number> {
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  if (nav?.hardwareConcurrency) return nav.hardwareConcurrency;
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  if (p?.versions?.node) {
+    const osName = "node:os";
+    try {
+      const os = (await import(/* @vite-ignore */ osName)) as typeof import("node:os");
+      return os.availableParallelism?.() ?? os.cpus().length;
+    } catch {
+      return 1;
+    }
+  }
+  return 1;
+}
+
+export class CpuKernels {
+  readonly heap: WasmHeap;
+  readonly build: SimdBuild;
+  private readonly ex: Record<ExportName, (...a: number[]) => void>;
+  private readonly pool: ThreadPool;
+  private readonly control: number;
+  private readonly info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "threads">;
+  private tile: TernaryTile;
+  private readonly minWork: number;
+  private scratch = new Map<string, QuantizedActivations>();
+  private ropeTable = { ptr: 0, bytes: 0 };
+  private disposed = false;
+
+  private constructor(
+    heap: WasmHeap,
+    build: SimdBuild,
+    ex: Record<ExportName, (...a: number[]) => void>,
+    pool: ThreadPool,
+    control: number,
+    info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "threads">,
+    minWork: number,
+  ) {
+    this.heap = heap;
+    this.build = build;
+    this.ex = ex;
+    this.pool = pool;
+    this.control = control;
+    this.info = info;
+    this.tile = info.tile;
+    this.minWork = minWork;
+  }
+
+  static async create(opts: CpuKernelsOptions = {}): Promise<CpuKernels> {
+    const requested = opts.threads ?? (await defaultThreads());
+    if (!Number.isInteger(requested) || requested < 1) throw new OptionError("BAD_OPTION", `threads must be an integer ≥ 1, got ${requested}`);
+    const tile = opts.tile ?? "auto";
+    if (!(tile in TILE_CODE)) throw new OptionError("BAD_OPTION", `unknown tile ${String(tile)}`);
+    let fallback: string | undefined;
+    let shared = opts.sharedMemory ?? true;
+    if (shared) {
+      const sm = sharedMemorySupport();
+      if (!sm.ok) {
+        shared = false;
+        fallback = sm.reason;
+      }
+    } else if (requested > 1) fallback = "sharedMemory: false was requested";
+    const loaded = await loadKernels({ ...opts, sharedMemory: shared });
+    const memory = WasmHeap.createMemory(opts.initialMemoryBytes ?? 16 << 20, shared);
+    const instance = await WebAssembly.instantiate(loaded.module, { env: { memory } });
+    const raw = instance.exports as unknown as Record<string, (...a: number[]) => number>;
+    const heap = new WasmHeap(memory, raw["heapBase"]!());
+    const ex = Object.fromEntries(EXPORTS.map((n) => [n, raw[n]])) as unknown as Record<ExportName, (...a: number[]) => void>;
+    for (const n of EXPORTS) if (typeof ex[n] !== "function") throw new TernionError("WASM_INVALID", `the wasm lacks export ${n}`);
+    const control = heap.calloc(CONTROL_BLOCK_BYTES);
+    const fns = EXPORTS.map((n) => ex[n]);
+    let pool: ThreadPool;
+    if (requested > 1 && shared) {
+      try {
+        pool = await ThreadPool.create(
+          { threads: requested, module: loaded.module, bytes: loaded.bytes, memory, names: EXPORTS, control, spin: opts.spin },
+          fns,
+        );
+      } catch (e) {
+        fallback = `workers could not start: ${(e as Error).message}`;
+        pool = ThreadPool.single(memory, control, fns);
+      }
+    } else {
+      pool = ThreadPool.single(memory, control, fns);
+    }
+    return new CpuKernels(heap, loaded.build, ex, pool, control, {
+      simd: loaded.build,
+      simdReason: loaded.reason,
+      threadsRequested: requested,
+      threadFallbackReason: pool.size < requested ? fallback : undefined,
+      sharedMemory: shared,
+      tq1Repacked: true,
+      tile,
+      wasmFrom: loaded.from,
+    }, opts.parallelThreshold ?? 1 << 16);
+  }
+
+  get threads(): number {
+    return this.pool.size;
+  }
+
+  stats(): CpuKernelStats {
+    return {
+      ...this.info,
+      tile: this.tile,
+      threads: this.pool.size,
+      heapBytes: this.heap.used,
+      memoryBytes: this.heap.byteLength,
+    };
+  }
+
+  /** Changes the ternary matmul tile (a tuning knob: results never change). */
+  setTile(t: TernaryTile): void {
+    if (!(t in TILE_CODE)) throw new OptionError("BAD_OPTION", `unknown tile ${String(t)}`);
+    this.tile = t;
+  }
+
+  /** How many threads a call of `work` units gets. */
+  private parts(work: number): number {
+    return work >= this.minWork ? this.pool.size : 1;
+  }
+
+  private check(): void {
+    if (this.disposed) throw new TernionError("DISPOSED", "these CPU kernels were disposed");
+  }
+
+  // ── weights ───────────────────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Copies a weight tensor (rows × cols, cols = GGUF dims[0]) into wasm memory in the kernels' layout.
+   * TQ1_0 is repacked to TQ2_0's 2-bit layout; I2_S's tensor scale is read from behind the codes.
+   * DLT needs `dlt` (α, γ, group size); `data` is then the DLT codes (layout.ts).
+   */
+  uploadMatrix(type: number | MatrixType, rows: number, cols: number, data: Uint8Array, dlt?: DltExtra): Matrix {
+    this.check();
+    const t = matrixType(type);
+    const layout = matrixLayout(t, rows, cols, dlt?.groupSize ?? 128);
+    if (data.byteLength < layout.sourceBytes) {
+      throw new TensorTypeError("BAD_TENSOR_DATA", `${t} ${rows}×${cols} needs ${layout.sourceBytes} bytes, got ${data.byteLength}`);
+    }
+    const codeBytes = layout.rowBytes * rows;
+    let ptr = 0;
+    let scale = 1;
+    let scales = 0;
+    let shifts = 0;
+    let repackedFrom: MatrixType | undefined;
+    const work = this.parts(rows * cols);
+    if (t === "TQ1_0" || t === "TQ2_0") {
+      const src = this.heap.alloc(layout.sourceBytes);
+      this.heap.write(src, data.subarray(0, layout.sourceBytes));
+      ptr = this.heap.alloc(codeBytes);
+      scales = this.heap.alloc(rows * layout.groups * 4);
+      this.pool.run(t === "TQ1_0" ? FN.repackTq1 : FN.repackTq2, [src, ptr, scales, rows, layout.groups], rows, 1, work);
+      this.heap.free(src);
+      repackedFrom = t;
+    } else {
+      ptr = this.heap.alloc(codeBytes);
+      this.heap.write(ptr, data.subarray(0, codeBytes));
+      if (t === "I2_S") scale = new DataView(data.buffer, data.byteOffset + codeBytes, 4).getFloat32(0, true);
+    }
+    if (t === "DLT") {
+      const G = layout.groups;
+      const n = rows * G;
+      if (!dlt || dlt.alpha.length < n || dlt.gamma.length < n) {
+        this.heap.free(ptr);
+        if (!dlt) throw new OptionError("BAD_OPTION", "a DLT matrix needs its alpha, gamma and group size");
+        throw new TensorTypeError("BAD_TENSOR_DATA", `DLT ${rows}×${cols} (g = ${layout.group}) needs ${n} alpha and gamma values`);
+      }
+      scales = this.heap.alloc(n * 4);
+      shifts = this.heap.alloc(n * 4);
+      const f = this.heap.f32;
+      for (let r = 0; r < rows; r++) {
+        for (let g = 0; g < G; g++) {
+          f[(scales >> 2) + g * rows + r] = f16BitsToF32(dlt.alpha[r * G + g]!);
+          f[(shifts >> 2) + g * rows + r] = f16BitsToF32(dlt.gamma[r * G + g]!);
+        }
+      }
+    }
+    return { type: t, rows, cols, layout, ptr, scale, scales, shifts, groupSize: layout.group, repackedFrom };
+  }
+
+  freeMatrix(m: Matrix): void {
+    this.heap.free(m.ptr);
+    if (m.scales) this.heap.free(m.scales);
+    if (m.shifts) this.heap.free(m.shifts);
+  }
+
+  // ── activations ───────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Buffers for the quantized activations of up to `capacity` tokens of length k. */
+  allocActivations(kind: ActivationKind, k: number, capacity: number, group = kind === "q8k" ? 256 : k): QuantizedActivations {
+    this.check();
+    if (kind === "q8k" && k % 256) throw new TensorTypeError("BAD_TENSOR_SHAPE", `Q8_K activations need k a multiple of 256, got ${k}`);
+    if (kind === "group" && !(group >= 1)) throw new OptionError("BAD_OPTION", `bad group size ${group}`);
+    const g = kind === "q8k" ? 256 : kind === "token" ? k : group;
+    const groups = Math.ceil(k / g);
+    const kp = paddedK(k);
+    const h = this.heap;
+    return {
+      kind,
+      k,
+      kp,
+      group: g,
+      groups,
+      capacity,
+      n: 0,
+      q: h.alloc(capacity * kp),
+      q16: this.build === "simd128" ? h.alloc(capacity * kp * 2) : 0,
+      d: h.alloc(capacity * groups * 4),
+      s: h.alloc(capacity * groups * 4),
+      xs: kind === "group" ? h.alloc(capacity * groups * 4) : 0,
+      bsums: kind === "q8k" ? h.alloc(capacity * (k / 16) * 2) : 0,
+    };
+  }
+
+  freeActivations(a: QuantizedActivations): void {
+    for (const p of [a.q, a.q16, a.d, a.s, a.xs, a.bsums]) if (p) this.heap.free(p);
+  }
+
+  /** Quantizes n tokens of f32 x ([n][k] at address x) into `a`. */
+  quantize(a: QuantizedActivations, x: number, n: number): void {
+    this.check();
+    if (n > a.capacity) throw new OptionError("BAD_OPTION", `${n} tokens exceed the activation buffer (${a.capacity})`);
+    a.n = n;
+    const parts = this.parts(n * a.k * 4);
+    if (a.kind === "q8k") {
+      this.pool.run(FN.quantQ8K, [x, a.k, a.q, a.q16, a.kp, a.capacity, a.d, a.s, a.bsums], n, 1, parts);
+    } else {
+      this.pool.run(FN.quantAbsmax, [x, a.k, a.group, a.q, a.q16, a.kp, a.capacity, a.d, a.s, a.xs], n, 1, parts);
+    }
+  }
+
+  /** The quantized activations as plain arrays: q [n][kp], d/s/xs [n][groups], bsums [n][k/16] (tests, debugging). */
+  readActivations(a: QuantizedActivations): { q: Int8Array; q16?: Int16Array; d: Float32Array; s: Int32Array; xs?: Float32Array; bsums?: Int16Array } {
+    const h = this.heap;
+    const { n, kp, groups, capacity: cap } = a;
+    const q = new Int8Array(n * kp);
+    const q16 = a.q16 ? new Int16Array(n * kp) : undefined;
+    const i8 = h.i8;
+    const i16 = h.i16;
+    for (let t = 0; t < n; t++) {
+      for (let e = 0; e < kp; e++) {
+        q[t * kp + e] = i8[a.q + ((e >> 4) * cap + t) * 16 + (e & 15)]!;
+        if (q16) q16[t * kp + e] = i16[(a.q16 + ((e >> 3) * cap + t) * 16 + (e & 7) * 2) >> 1]!;
+      }
+    }
+    const grab = <T extends Float32Array | Int32Array>(ptr: number, view: T, make: (len: number) => T): T => {
+      const out = make(n * groups);
+      for (let t = 0; t < n; t++) for (let g = 0; g < groups; g++) out[t * groups + g] = view[(ptr >> 2) + g * cap + t]!;
+      return out;
+    };
+    const d = grab(a.d, h.f32, (l) => new Float32Array(l));
+    const s = grab(a.s, h.i32, (l) => new Int32Array(l));
+    const xs = a.xs ? grab(a.xs, h.f32, (l) => new Float32Array(l)) : undefined;
+    const bsums = a.bsums ? h.i16.slice(a.bsums >> 1, (a.bsums >> 1) + n * (a.k / 16)) : undefined;
+    return { q, q16, d, s, xs, bsums };
+  }
+
+  /** The activation kind and group a matrix's kernel expects (undefined: float matmul, f32 activations). */
+  activationFor(m: Matrix): { kind: ActivationKind; group: number } | undefined {
+    const l = m.layout;
+    return l.activation ? { kind: l.activation, group: l.group } : undefined;
+  }
+
+  // ── matmul ────────────────────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * out[t][r] = Σ_i W[r][i]·x[t][i] for a ternary W and activations already quantized for it.
+   * out: f32 address; outStride: floats between tokens (default rows).
+   */
+  matmulQuantized(w: Matrix, a: QuantizedActivations, out: number, outStride = w.rows): void {
+    this.check();
+    const l = w.layout;
+    if (!l.activation) throw new OptionError("BAD_OPTION", `${w.type} is not ternary: use matmul() with f32 activations`);
+    if (a.kind !== l.activation || a.k !== w.cols || a.group !== l.group) {
+      throw new OptionError("BAD_OPTION", `activations (${a.kind}, k ${a.k}, group ${a.group}) do not fit ${w.type} ${w.rows}×${w.cols}`);
+    }
+    const fam = w.type === "I2_S" ? FAM.I2S : w.type === "DLT" ? FAM.DLT : FAM.TQ2;
+    const upg = fam === FAM.TQ2 ? 4 : fam === FAM.I2S ? 16 : l.group / 64;
+    const relaxed = this.build === "relaxed";
+    const args = [
+      fam,
+      w.ptr,
+      l.rowBytes,
+      relaxed ? a.q : a.q16,
+      a.capacity * 16,
+      w.scales,
+      w.shifts,
+      w.rows * 4,
+      a.d,
+      a.s,
+      a.xs,
+      a.capacity * 4,
+      Math.ceil(w.cols / 64),
+      upg,
+      w.scale,
+      a.n,
+      out,
+      outStride * 4,
+      TILE_CODE[this.tile],
+    ];
+    this.pool.run(FN.ternMatmul, args, w.rows, 4, this.parts(w.rows * w.cols * a.n));
+  }
+
+  /** out = x·Wᵀ for float weights (F32, F16, Q8_0) and f32 activations x [n][cols] at address x. */
+  matmulFloat(w: Matrix, x: number, n: number, out: number, outStride = w.rows): void {
+    this.check();
+    const ty = w.type === "F32" ? WT.F32 : w.type === "F16" ? WT.F16 : w.type === "Q8_0" ? WT.Q8_0 : -1;
+    if (ty < 0) throw new OptionError("BAD_OPTION", `${w.type} is ternary: quantize the activations and use matmulQuantized()`);
+    this.pool.run(
+      FN.floatMatmul,
+      [ty, w.ptr, w.layout.rowBytes, x, w.cols * 4, w.cols, n, out, outStride * 4],
+      w.rows,
+      4,
+      this.parts(w.rows * w.cols * n),
+    );
+  }
+
+  /**
+   * y = x·Wᵀ for any matrix type: ternary types quantize x first (per the type's convention, into a scratch
+   * buffer kept between calls). x: f32 [n][cols] address; out: f32 [n][rows] address.
+   */
+  linear(w: Matrix, x: number, n: number, out: number, outStride = w.rows): void {
+    const act = this.activationFor(w);
+    if (!act) {
+      this.matmulFloat(w, x, n, out, outStride);
+      return;
+    }
+    const key = `${act.kind}:${w.cols}:${act.group}`;
+    let a = this.scratch.get(key);
+    if (!a || a.capacity < n) {
+      if (a) this.freeActivations(a);
+      a = this.allocActivations(act.kind, w.cols, Math.max(n, a ? a.capacity * 2 : 1), act.group);
+      this.scratch.set(key, a);
+    }
+    this.quantize(a, x, n);
+    this.matmulQuantized(w, a, out, outStride);
+  }
+
+  // ── other ops ─────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** RMSNorm of n rows of k values at x into out (may equal x); w: f32 [k] address or 0. */
+  rmsNorm(x: number, w: number, out: number, n: number, k: number, eps: number): void {
+    this.check();
+    this.pool.run(FN.rmsNorm, [x, w, out, k, eps], n, 1, this.parts(n * k * 4));
+  }
+
+  /**
+   * RoPE in place on x: f32 [n][heads·headDim] at positions pos. nRot: rotated dims per head (default headDim).
+   * neox: pairs (i, i + nRot/2) instead of (2i, 2i+1). Angles as llama.cpp: θ_0 = pos·freqScale,
+   * θ_{i+1} = θ_i·base^(−2/nRot), in f32.
+   */
+  rope(
+    x: number,
+    n: number,
+    heads: number,
+    headDim: number,
+    pos: ArrayLike<number>,
+    opts: { base?: number; neox?: boolean; nRot?: number; freqScale?: number } = {},
+  ): void {
+    this.check();
+    const nRot = opts.nRot ?? headDim;
+    if (nRot % 2 || nRot > headDim) throw new OptionError("BAD_OPTION", `bad rotary dims ${nRot} for head size ${headDim}`);
+    if (pos.length < n) throw new OptionError("BAD_OPTION", `need ${n} positions, got ${pos.length}`);
+    const half = nRot / 2;
+    const bytes = n * half * 8;
+    if (this.ropeTable.bytes < bytes) {
+      if (this.ropeTable.ptr) this.heap.free(this.ropeTable.ptr);
+      this.ropeTable = { ptr: this.heap.alloc(bytes), bytes };
+    }
+    const cs = this.heap.f32;
+    const base = this.ropeTable.ptr >> 2;
+    const thetaScale = Math.fround(Math.pow(opts.base ?? 10000, -2 / nRot));
+    const fs = Math.fround(opts.freqScale ?? 1);
+    for (let t = 0; t < n; t++) {
+      let theta = Math.fround(Math.fround(pos[t]!) * fs);
+      for (let i = 0; i < half; i++) {
+        cs[base + (t * half + i) * 2] = Math.cos(theta);
+        cs[base + (t * half + i) * 2 + 1] = Math.sin(theta);
+        theta = Math.fround(theta * thetaScale);
+      }
+    }
+    this.pool.run(FN.rope, [x, heads, headDim, nRot, this.ropeTable.ptr, opts.neox ? 1 : 0], n, 1, this.parts(n * heads * headDim * 4));
+  }
+
+  /** Softmax of scale·x over each of `rows` rows of `len` values, in place. */
+  softmax(x: number, rows: number, len: number, scale = 1): void {
+    this.check();
+    this.pool.run(FN.softmax, [x, len, scale], rows, 1, this.parts(rows * len * 8));
+  }
+
+  /** out = silu(g) ⊙ u (SwiGLU), count elements; u = 0: out = silu(g). */
+  swiglu(g: number, u: number, out: number, count: number): void {
+    this.check();
+    this.pool.run(FN.glu, [0, g, u, out], count, 64, this.parts(count * 4));
+  }
+
+  /** out = relu(g)² ⊙ u (BitNet b1.58's FFN), count elements; u = 0: out = relu(g)². */
+  relu2glu(g: number, u: number, out: number, count: number): void {
+    this.check();
+    this.pool.run(FN.glu, [1, g, u, out], count, 64, this.parts(count * 4));
+  }
+
+  /**
+   * Runs a kernel export by name through the thread pool, over [0, total) split at multiples of `align`,
+   * threads only when `work` reaches the parallel threshold. For kernel wrappers kept in their own files
+   * (./attention.ts).
+   */
+  dispatch(name: ExportName, args: readonly number[], total: number, align: number, work: number): void {
+    this.check();
+    this.pool.run(FN[name], args, total, align, this.parts(work));
+  }
+
+  /** Stops the workers and forgets the memory. Idempotent. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.pool.dispose();
+    this.scratch.clear();
+  }
+}

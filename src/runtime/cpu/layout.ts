@@ -1,0 +1,252 @@
+// The one place that states, byte for byte, how the CPU kernels see weights and activations in wasm memory.
+// The AssemblyScript kernels (assembly/kernels/*) and the scalar references (./reference/*) both follow it;
+// the pack/unpack helpers below are what tests and loaders use to produce these layouts from codes.
+//
+// Codes. Every ternary layout stores one 2-bit code per weight: 0, 1, 2 mean −1, 0, +1 (3 is never written).
+// The kernels multiply the unsigned codes with int8 activations and subtract the activation sums
+// ((c − 1)·q summed = Σ c·q − Σ q), so they never need a sign.
+//
+// ── Kernel code rows ("T2") ─ what every ternary kernel reads ───────────────────────────────────────────────
+//   Each row is ceil(k/128) chunks of 32 bytes: element e of the row, c = e/128, l = (e%128)/32, m = e%32:
+//   code = (byte[32c + m] >> 2l) & 3 (I2_S: >> (6 − 2l)). Past k the codes are 1 (zero). Per-group weight
+//   scales (and DLT shifts) are f32 [groups][rows] — group-major, so 4 consecutive rows' scales are one load.
+//
+// ── TQ2_0 (ggml type 35) ─ repacked at upload into T2 rows + f32 scales [k/256][m] ─────────────────────────────
+//   GGUF block = qs[64] then f16 d (66 bytes). Element e of a block: j = e/128, l = (e%128)/32, m = e%32,
+//   code = (qs[32j + m] >> 2l) & 3, value = (code − 1)·d. The 64 code bytes of a block are already two T2
+//   chunks, so the repack drops each block's d into the scale array: 64 + 4 bytes per block (was 66).
+//
+// ── TQ1_0 (ggml type 34) ─ repacked at upload into the same T2 rows + f32 scales ───────────────────────────────
+//   block = qs[48], qh[4], f16 d (54 bytes); five trits per byte (trit n of q = ((u8)(q·3ⁿ)·3) >> 8).
+//   e < 160: qs[e%32] trit e/32; 160 ≤ e < 240: x = e−160, qs[32 + x%16] trit x/16; e ≥ 240: x = e−240,
+//   qh[x%4] trit x/4. Unpacking base 3 needs byte multiplies that wasm SIMD lacks, so the kernels read the
+//   2-bit form instead: 68/54 = 1.26× the bytes, no per-use decoding. stats().tq1Repacked says so.
+//
+// ── I2_S (bitnet.cpp, id 36 there) ─ codes kept as stored, tensor scale read out ───────────────────────────
+//   Whole tensor: numel/4 bytes of codes then one f32 scale (then padding to numel/4 + 32). Groups of 128
+//   weights in 32 bytes, along the row (k must be a multiple of 128): weight j of a group sits in byte j%32 at
+//   bits 6 − 2·(j/32). value = (code − 1)·scale.                       row bytes = k/4
+//
+// ── DLT (ours) ─ 2-bit codes + per-group f16 scale α and shift γ ────────────────────────────────────────────
+//   Codes: T2 rows (above), row bytes = ceil(k/128)·32. A TQ2_0 row becomes a DLT row by dropping each block's
+//   2 bytes of d. At upload α and γ become f32 [G][m] (exact).
+//   Groups: g ∈ {64, 128, 256} consecutive weights of a row; G = ceil(k/g) groups, the last one may be shorter.
+//   α, γ: f16 [m][G]. Ŵ[r][e] = α[r][e/g]·(code − 1) + γ[r][e/g], and
+//   y_r = Σ_g α_rg·(T_rg · x_g) + γ_rg·Σ x_g  (the kernel uses the quantized x in the first term, exact Σx in the second).
+//
+// ── Activations (per token t of n, row length k) ────────────────────────────────────────────────────────────
+//   q:   i8 [n][kp], kp = k rounded up to 128, zero padded.   q16: the same as i16 (only for the simd128 build,
+//        which has no 8-bit dot product and reads pre-widened activations).
+//   d:   f32 [n][G]  scale of each group      s: i32 [n][G]  Σ q over the group      xs: f32 [n][G] Σ x (DLT)
+//   Q8_K (TQ1_0/TQ2_0, llama.cpp's vec_dot_type): groups of 256; max = the first value of largest magnitude,
+//        iscale = −127/max, q = min(127, nearest(iscale·x)), d = 1/iscale; bsums: i16 [n][k/16] sums of 16 q.
+//   token (I2_S, BitNet b1.58): one group per token; amax = max|x|, q = nearest(x·127/amax), d = amax/127.
+//   group (DLT): the same per group of g values.
+//   all-zero group: d = 0, q = 0.
+//
+// ── Float weights ───────────────────────────────────────────────────────────────────────────────────────────
+//   F32 rows of k·4 bytes; F16 rows of k·2; Q8_0 rows of k/32 blocks (f16 d, 32 × i8; value = q·d).
+//   Activations are f32 [n][k]; outputs f32 [n][m] (token-major).
+import { TensorTypeError } from "../errors.ts";
+import { f16BitsToF32, f32ToF16Bits } from "../tensor-types/half.ts";
+
+export type MatrixType = "F32" | "F16" | "Q8_0" | "TQ1_0" | "TQ2_0" | "I2_S" | "DLT";
+export type ActivationKind = "q8k" | "token" | "group";
+
+export const TERNARY_TYPES: readonly MatrixType[] = ["TQ1_0", "TQ2_0", "I2_S", "DLT"];
+export const DLT_GROUP_SIZES: readonly number[] = [64, 128, 256];
+
+export interface MatrixLayout {
+  type: MatrixType;
+  /** Bytes of one row of codes/values as the kernels read them (after any repacking: T2 rows for ternary). */
+  rowBytes: number;
+  /** Bytes of the whole tensor as it comes in (GGUF / our format), codes only for DLT. */
+  sourceBytes: number;
+  /** The activation quantization the kernel expects (undefined: f32 activations). */
+  activation: ActivationKind | undefined;
+  /** Activation group length (256 for Q8_K, k for token, g for DLT). */
+  group: number;
+  /** Number of activation groups per token. */
+  groups: number;
+}
+
+function shapeError(msg: string): never {
+  throw new TensorTypeError("BAD_TENSOR_SHAPE", msg);
+}
+
+/** Validates a shape (m rows of k values) for a type and describes its layout. */
+export function matrixLayout(type: MatrixType, m: number, k: number, groupSize = 128): MatrixLayout {
+  if (!Number.isInteger(m) || !Number.isInteger(k) || m < 1 || k < 1) shapeError(`${type}: bad shape ${m}×${k}`);
+  switch (type) {
+    case "F32":
+      return { type, rowBytes: k * 4, sourceBytes: m * k * 4, activation: undefined, group: k, groups: 1 };
+    case "F16":
+      return { type, rowBytes: k * 2, sourceBytes: m * k * 2, activation: undefined, group: k, groups: 1 };
+    case "Q8_0":
+      if (k % 32) shapeError(`Q8_0 needs a row length that is a multiple of 32, got ${k}`);
+      return { type, rowBytes: (k / 32) * 34, sourceBytes: m * (k / 32) * 34, activation: undefined, group: k, groups: 1 };
+    case "TQ2_0":
+    case "TQ1_0":
+      if (k % 256) shapeError(`${type} needs a row length that is a multiple of 256, got ${k}`);
+      return {
+        type,
+        rowBytes: k / 4,
+        sourceBytes: m * (k / 256) * (type === "TQ2_0" ? 66 : 54),
+        activation: "q8k",
+        group: 256,
+        groups: k / 256,
+      };
+    case "I2_S":
+      if (k % 128) shapeError(`I2_S needs a row length that is a multiple of 128, got ${k}`);
+      return { type, rowBytes: k / 4, sourceBytes: (m * k) / 4 + 32, activation: "token", group: k, groups: 1 };
+    case "DLT": {
+      if (!DLT_GROUP_SIZES.includes(groupSize)) shapeError(`DLT group size must be 64, 128 or 256, got ${groupSize}`);
+      const rowBytes = Math.ceil(k / 128) * 32;
+      return { type, rowBytes, sourceBytes: m * rowBytes, activation: "group", group: groupSize, groups: Math.ceil(k / groupSize) };
+    }
+    default:
+      throw new TensorTypeError("UNKNOWN_TENSOR_TYPE", `no CPU kernel for tensor type ${String(type)}`);
+  }
+}
+
+/** Padded activation row length. */
+export function paddedK(k: number): number {
+  return Math.ceil(k / 128) * 128;
+}
+
+// ── pack / unpack of codes (tests, converters) ──────────────────────────────────────────────────────────────
+
+/** TQ2_0 from codes (0/1/2, m·k row-major) and one d per block (m·k/256 values). */
+export function packTq2_0(codes: Uint8Array, d: Float32Array, m: number, k: number): Uint8Array {
+  matrixLayout("TQ2_0", m, k);
+  const nb = k / 256;
+  const out = new Uint8Array(m * nb * 66);
+  const dv = new DataView(out.buffer);
+  for (let r = 0; r < m; r++) {
+    for (let b = 0; b < nb; b++) {
+      const o = (r * nb + b) * 66;
+      for (let e = 0; e < 256; e++) {
+        const c = codes[r * k + b * 256 + e]!;
+        out[o + 32 * (e >> 7) + (e & 31)]! |= c << (2 * ((e & 127) >> 5));
+      }
+      dv.setUint16(o + 64, f32ToF16Bits(d[r * nb + b]!), true);
+    }
+  }
+  return out;
+}
+
+export function unpackTq2_0(data: Uint8Array, m: number, k: number): { codes: Uint8Array; d: Float32Array } {
+  const nb = k / 256;
+  const codes = new Uint8Array(m * k);
+  const d = new Float32Array(m * nb);
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  for (let r = 0; r < m; r++) {
+    for (let b = 0; b < nb; b++) {
+      const o = (r * nb + b) * 66;
+      for (let e = 0; e < 256; e++) codes[r * k + b * 256 + e] = (data[o + 32 * (e >> 7) + (e & 31)]! >> (2 * ((e & 127) >> 5))) & 3;
+      d[r * nb + b] = f16BitsToF32(dv.getUint16(o + 64, true));
+    }
+  }
+  return { codes, d };
+}
+
+/** TQ1_0 from codes and one d per block (the encoding of llama.cpp's quantize_row_tq1_0_ref). */
+export function packTq1_0(codes: Uint8Array, d: Float32Array, m: number, k: number): Uint8Array {
+  matrixLayout("TQ1_0", m, k);
+  const nb = k / 256;
+  const out = new Uint8Array(m * nb * 54);
+  const dv = new DataView(out.buffer);
+  const enc = (trits: number[]): number => {
+    let b = 0;
+    for (const t of trits) b = b * 3 + t;
+    return Math.ceil((b * 256) / 243) & 0xff; // first trit most significant
+  };
+  for (let r = 0; r < m; r++) {
+    for (let b = 0; b < nb; b++) {
+      const o = (r * nb + b) * 54;
+      const c = (e: number) => codes[r * k + b * 256 + e]!;
+      for (let j = 0; j < 32; j++) out[o + j] = enc([0, 1, 2, 3, 4].map((n) => c(j + 32 * n)));
+      for (let j = 0; j < 16; j++) out[o + 32 + j] = enc([0, 1, 2, 3, 4].map((n) => c(160 + j + 16 * n)));
+      for (let j = 0; j < 4; j++) out[o + 48 + j] = enc([0, 1, 2, 3, 1].map((n, i) => (i < 4 ? c(240 + j + 4 * n) : 0)));
+      dv.setUint16(o + 52, f32ToF16Bits(d[r * nb + b]!), true);
+    }
+  }
+  return out;
+}
+
+/** Codes of a TQ1_0 tensor, decoded with the trit formula (for tests). */
+export function unpackTq1_0Codes(data: Uint8Array, m: number, k: number): Uint8Array {
+  const nb = k / 256;
+  const codes = new Uint8Array(m * k);
+  const trit = (q: number, n: number) => ((((q * 3 ** n) & 0xff) * 3) >> 8);
+  for (let r = 0; r < m; r++) {
+    for (let b = 0; b < nb; b++) {
+      const o = (r * nb + b) * 54;
+      for (let e = 0; e < 256; e++) {
+        let v: number;
+        if (e < 160) v = trit(data[o + (e % 32)]!, Math.floor(e / 32));
+        else if (e < 240) v = trit(data[o + 32 + ((e - 160) % 16)]!, Math.floor((e - 160) / 16));
+        else v = trit(data[o + 48 + ((e - 240) % 4)]!, Math.floor((e - 240) / 4));
+        codes[r * k + b * 256 + e] = v;
+      }
+    }
+  }
+  return codes;
+}
+
+/** I2_S tensor bytes (codes then the f32 scale, padded to numel/4 + 32). */
+export function packI2_S(codes: Uint8Array, scale: number, m: number, k: number): Uint8Array {
+  matrixLayout("I2_S", m, k);
+  const numel = m * k;
+  const out = new Uint8Array(numel / 4 + 32);
+  for (let i = 0; i < numel; i++) {
+    const g = Math.floor(i / 128);
+    const j = i % 128;
+    out[g * 32 + (j % 32)]! |= codes[i]! << (6 - 2 * Math.floor(j / 32));
+  }
+  new DataView(out.buffer).setFloat32(numel / 4, scale, true);
+  return out;
+}
+
+export function unpackI2_S(data: Uint8Array, m: number, k: number): { codes: Uint8Array; scale: number } {
+  const numel = m * k;
+  const codes = new Uint8Array(numel);
+  for (let i = 0; i < numel; i++) {
+    const g = Math.floor(i / 128);
+    const j = i % 128;
+    codes[i] = (data[g * 32 + (j % 32)]! >> (6 - 2 * Math.floor(j / 32))) & 3;
+  }
+  const scale = new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat32(numel / 4, true);
+  return { codes, scale };
+}
+
+/** DLT codes (m × ceil(k/128)·32 bytes) from codes 0/1/2 (m·k row-major). */
+export function packDltCodes(codes: Uint8Array, m: number, k: number): Uint8Array {
+  const rowBytes = Math.ceil(k / 128) * 32;
+  const out = new Uint8Array(m * rowBytes).fill(0x55); // code 1 everywhere, padding included
+  for (let r = 0; r < m; r++) {
+    for (let e = 0; e < k; e++) {
+      const at = r * rowBytes + 32 * (e >> 7) + (e & 31);
+      const sh = 2 * ((e & 127) >> 5);
+      out[at] = (out[at]! & ~(3 << sh)) | (codes[r * k + e]! << sh);
+    }
+  }
+  return out;
+}
+
+export function unpackDltCodes(data: Uint8Array, m: number, k: number): Uint8Array {
+  const rowBytes = Math.ceil(k / 128) * 32;
+  const codes = new Uint8Array(m * k);
+  for (let r = 0; r < m; r++) {
+    for (let e = 0; e < k; e++) codes[r * k + e] = (data[r * rowBytes + 32 * (e >> 7) + (e & 31)]! >> (2 * ((e & 127) >> 5))) & 3;
+  }
+  return codes;
+}
+
+/** A TQ2_0 tensor's codes as DLT codes (drops each block's d; k must be a multiple of 256). */
+export function dltCodesFromTq2_0(data: Uint8Array, m: number, k: number): Uint8Array {
+  const nb = k / 256;
+  const out = new Uint8Array(m * nb * 64);
+  for (let i = 0; i < m * nb; i++) out.set(data.subarray(i * 66, i * 66 + 64), i * 64);
+  return out;
+}

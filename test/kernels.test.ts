@@ -1,0 +1,426 @@
+// The wasm kernels against their scalar references (src/runtime/cpu/reference), for BOTH builds: simd128 and
+// relaxed SIMD. Integer paths (activation quantization, ternary dot products and their f32 epilogue) must match
+// bit for bit; float kernels within tight tolerances. The relaxed suite fails (never skips) when the engine
+// lacks relaxed SIMD: vitest.config.ts passes --experimental-wasm-relaxed-simd to Node < 22.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CpuKernels, type Matrix, type TernaryTile } from "../src/runtime/cpu/kernels.ts";
+import {
+  dltCodesFromTq2_0,
+  matrixLayout,
+  packDltCodes,
+  packI2_S,
+  packTq1_0,
+  packTq2_0,
+  unpackDltCodes,
+  unpackI2_S,
+  unpackTq1_0Codes,
+  unpackTq2_0,
+  type MatrixType,
+} from "../src/runtime/cpu/layout.ts";
+import { f16BitsToF32, f32ToF16Bits, roundF16 } from "../src/runtime/tensor-types/half.ts";
+import { quantizeAbsmaxRef, quantizeQ8KRef, type RefActivations } from "../src/runtime/cpu/reference/quant.ts";
+import { dltMatmulRef, i2sMatmulRef, ternaryExact, tqMatmulRef } from "../src/runtime/cpu/reference/ternary.ts";
+import { dequantizeRef, floatMatmulRef } from "../src/runtime/cpu/reference/float.ts";
+import { gluRef, rmsNormRef, ropeRef, softmaxRef } from "../src/runtime/cpu/reference/ops.ts";
+import { relaxedSimdHint, relaxedSimdSupported } from "../src/runtime/wasm/features.ts";
+import { TensorTypeError, TernionError } from "../src/runtime/errors.ts";
+import { rng } from "./helpers/random.ts";
+
+// ── deterministic random data ──────────────────────────────────────────────────────────────────────────────
+function randn(r: () => number): number {
+  return Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
+}
+function randomX(r: () => number, len: number, scale = 1): Float32Array {
+  const x = new Float32Array(len);
+  for (let i = 0; i < len; i++) x[i] = randn(r) * scale;
+  return x;
+}
+function randomCodes(r: () => number, len: number): Uint8Array {
+  const c = new Uint8Array(len);
+  for (let i = 0; i < len; i++) c[i] = Math.floor(r() * 3);
+  return c;
+}
+function randomF16(r: () => number, len: number, lo: number, hi: number): Float32Array {
+  const v = new Float32Array(len);
+  for (let i = 0; i < len; i++) v[i] = roundF16(lo + r() * (hi - lo));
+  return v;
+}
+
+/** Activations with awkward cases: zero blocks, ties, the largest magnitude appearing with both signs. */
+function trickyX(r: () => number, n: number, k: number): Float32Array {
+  const x = randomX(r, n * k);
+  if (k >= 256) {
+    x.fill(0, 0, 256); // an all-zero block (token 0, block 0)
+  }
+  if (n > 1 && k >= 256) {
+    // token 1: -3 then +3 (max is the FIRST of largest magnitude, negative), and exact .5 ties of iscale·x
+    const o = k;
+    x[o + 5] = -3;
+    x[o + 9] = 3;
+    for (let i = 0; i < 8; i++) x[o + 20 + i] = ((i + 0.5) * 3) / 127;
+  }
+  return x;
+}
+
+function bits(a: ArrayLike<number>): number[] {
+  return Array.from(a, (v) => (Object.is(v, -0) ? 0 : v));
+}
+
+const BUILDS = ["simd128", "relaxed"] as const;
+const TILES: TernaryTile[] = ["auto", "rows4", "r1t4", "r2t4"];
+
+describe.each(BUILDS)("%s kernels", (build) => {
+  let K: CpuKernels;
+  beforeAll(async () => {
+    if (build === "relaxed" && !relaxedSimdSupported()) {
+      throw new Error(`the relaxed-SIMD build cannot be tested: ${relaxedSimdHint()}`);
+    }
+    K = await CpuKernels.create({ simd: build, threads: 1 });
+  });
+  afterAll(() => K?.dispose());
+
+  /** y = W·x through the public entry (quantize + matmul), read back. */
+  function linear(W: Matrix, x: Float32Array, n: number): Float32Array {
+    const xp = K.heap.upload(x);
+    const out = K.heap.alloc(n * W.rows * 4);
+    K.linear(W, xp, n, out);
+    const y = K.heap.f32View(out, n * W.rows).slice();
+    K.heap.free(xp);
+    K.heap.free(out);
+    return y;
+  }
+  function withTiles(W: Matrix, x: Float32Array, n: number, expected: Float32Array): void {
+    for (const t of TILES) {
+      K.setTile(t);
+      expect(bits(linear(W, x, n)), `tile ${t}`).toEqual(bits(expected));
+    }
+    K.setTile("auto");
+  }
+  function quantized(kind: "q8k" | "token" | "group", x: Float32Array, n: number, k: number, g?: number) {
+    const a = K.allocActivations(kind, k, n + 3, g); // capacity > n: the token stride differs from n
+    const xp = K.heap.upload(x);
+    K.quantize(a, xp, n);
+    const got = K.readActivations(a);
+    K.heap.free(xp);
+    K.freeActivations(a);
+    return got;
+  }
+  function expectActs(got: ReturnType<typeof quantized>, ref: RefActivations) {
+    expect(bits(got.q)).toEqual(bits(ref.q));
+    if (got.q16) expect(bits(got.q16)).toEqual(bits(ref.q));
+    expect(bits(got.d)).toEqual(bits(ref.d));
+    expect(bits(got.s)).toEqual(bits(ref.s));
+    if (ref.bsums) expect(bits(got.bsums!)).toEqual(bits(ref.bsums));
+    if (ref.xs && got.xs) expect(bits(got.xs)).toEqual(bits(ref.xs));
+  }
+
+  it("runs the build it was asked for", () => {
+    const s = K.stats();
+    expect(s.simd).toBe(build);
+    expect(s.threads).toBe(1);
+    expect(s.tq1Repacked).toBe(true);
+  });
+
+  describe("activation quantization", () => {
+    it.each([
+      [1, 256],
+      [2, 256],
+      [3, 768],
+      [7, 512],
+    ])("Q8_K n=%i k=%i equals llama.cpp's quantize_row_q8_K_ref", (n, k) => {
+      const x = trickyX(rng(n * 1000 + k), n, k);
+      expectActs(quantized("q8k", x, n, k), quantizeQ8KRef(x, n, k));
+    });
+
+    it.each([
+      [1, 128],
+      [3, 384],
+      [2, 2560],
+      [5, 200],
+    ])("per-token absmax n=%i k=%i", (n, k) => {
+      const x = trickyX(rng(n * 7 + k), n, k);
+      expectActs(quantized("token", x, n, k), quantizeAbsmaxRef(x, n, k, k));
+    });
+
+    it.each([
+      [64, 64],
+      [64, 172],
+      [128, 172],
+      [256, 172],
+      [128, 300],
+      [64, 1000],
+      [256, 1000],
+    ])("per-group absmax g=%i k=%i (with Σx)", (g, k) => {
+      const n = 3;
+      const x = trickyX(rng(g + k), n, k);
+      expectActs(quantized("group", x, n, k, g), quantizeAbsmaxRef(x, n, k, g));
+    });
+  });
+
+  describe("ternary matmul", () => {
+    const tqShapes: Array<[number, number, number]> = [
+      [1, 256, 1],
+      [4, 256, 2],
+      [5, 512, 3],
+      [13, 256, 7],
+      [33, 1280, 1],
+      [7, 768, 9],
+      [6, 256, 64],
+      [3, 512, 17],
+    ];
+    it.each(tqShapes)("TQ2_0 m=%i k=%i n=%i equals the reference bit for bit, every tile", (m, k, n) => {
+      const r = rng(m * 131 + k * 7 + n);
+      const codes = randomCodes(r, m * k);
+      const d = randomF16(r, (m * k) / 256, 0.01, 2);
+      const W = K.uploadMatrix("TQ2_0", m, k, packTq2_0(codes, d, m, k));
+      const x = trickyX(r, n, k);
+      withTiles(W, x, n, tqMatmulRef(codes, d, m, k, quantizeQ8KRef(x, n, k)));
+      K.freeMatrix(W);
+    });
+
+    it.each([
+      [3, 256, 1],
+      [9, 512, 5],
+      [4, 1024, 12],
+    ])("TQ1_0 m=%i k=%i n=%i (repacked) equals the reference", (m, k, n) => {
+      const r = rng(m + k + n + 99);
+      const codes = randomCodes(r, m * k);
+      const d = randomF16(r, (m * k) / 256, 0.01, 2);
+      const packed = packTq1_0(codes, d, m, k);
+      expect(bits(unpackTq1_0Codes(packed, m, k))).toEqual(bits(codes)); // the packer is llama.cpp's encoding
+      const W = K.uploadMatrix("TQ1_0", m, k, packed);
+      expect(W.repackedFrom).toBe("TQ1_0");
+      const x = trickyX(r, n, k);
+      withTiles(W, x, n, tqMatmulRef(codes, d, m, k, quantizeQ8KRef(x, n, k)));
+      K.freeMatrix(W);
+    });
+
+    it.each([
+      [1, 128, 1],
+      [5, 384, 2],
+      [8, 2560, 3],
+      [11, 256, 10],
+    ])("I2_S m=%i k=%i n=%i equals the reference", (m, k, n) => {
+      const r = rng(m * 3 + k + n);
+      const codes = randomCodes(r, m * k);
+      const data = packI2_S(codes, 0.37, m, k);
+      const back = unpackI2_S(data, m, k);
+      expect(bits(back.codes)).toEqual(bits(codes));
+      const W = K.uploadMatrix("I2_S", m, k, data);
+      expect(W.scale).toBeCloseTo(0.37, 6);
+      const x = trickyX(r, n, k);
+      withTiles(W, x, n, i2sMatmulRef(codes, W.scale, m, k, quantizeAbsmaxRef(x, n, k, k)));
+      K.freeMatrix(W);
+    });
+
+    const dltShapes: Array<[number, number, number, number]> = [];
+    for (const g of [64, 128, 256]) for (const [m, k, n] of [[3, 64, 1], [5, 172, 2], [4, 200, 9], [9, 300, 3], [6, 1000, 1], [2, 256, 5]]) dltShapes.push([g, m!, k!, n!]);
+    it.each(dltShapes)("DLT g=%i m=%i k=%i n=%i equals the reference", (g, m, k, n) => {
+      const r = rng(g * 1000 + m * 10 + k + n);
+      const codes = randomCodes(r, m * k);
+      const G = Math.ceil(k / g);
+      const alpha = randomF16(r, m * G, 0.01, 1);
+      const gamma = randomF16(r, m * G, -0.1, 0.1);
+      const packed = packDltCodes(codes, m, k);
+      expect(bits(unpackDltCodes(packed, m, k))).toEqual(bits(codes));
+      const W = K.uploadMatrix("DLT", m, k, packed, {
+        alpha: Uint16Array.from(alpha, f32ToF16Bits),
+        gamma: Uint16Array.from(gamma, f32ToF16Bits),
+        groupSize: g,
+      });
+      const x = trickyX(r, n, k);
+      withTiles(W, x, n, dltMatmulRef(codes, alpha, gamma, g, m, k, quantizeAbsmaxRef(x, n, k, g)));
+      K.freeMatrix(W);
+    });
+
+    it("computes W·x up to the activation quantization error (TQ2_0 and DLT from the same TQ2_0 data)", () => {
+      const r = rng(5);
+      const m = 16, k = 1024, n = 3;
+      const codes = randomCodes(r, m * k);
+      const d = randomF16(r, (m * k) / 256, 0.5, 1.5);
+      const tq = packTq2_0(codes, d, m, k);
+      const x = randomX(r, n * k);
+      const exact = ternaryExact(codes, (row, e) => d[row * (k / 256) + Math.floor(e / 256)]!, () => 0, m, k, x, n);
+      const y = linear(K.uploadMatrix("TQ2_0", m, k, tq), x, n);
+      // the same weights as DLT (g = 256, α = d, γ = 0) through dltCodesFromTq2_0
+      const { codes: c2, d: d2 } = unpackTq2_0(tq, m, k);
+      expect(bits(c2)).toEqual(bits(codes));
+      const Wd = K.uploadMatrix("DLT", m, k, dltCodesFromTq2_0(tq, m, k), {
+        alpha: Uint16Array.from(d2, f32ToF16Bits),
+        gamma: new Uint16Array(m * (k / 256)),
+        groupSize: 256,
+      });
+      const yd = linear(Wd, x, n);
+      for (let i = 0; i < n * m; i++) {
+        const tol = 0.02 * Math.sqrt(k); // ~1/127 relative error per value, random signs
+        expect(Math.abs(y[i]! - exact[i]!)).toBeLessThan(tol);
+        expect(Math.abs(yd[i]! - exact[i]!)).toBeLessThan(tol);
+      }
+    });
+
+    it("refuses shapes a type cannot hold, with typed errors", () => {
+      const bad: Array<[MatrixType | number, number, string]> = [
+        ["TQ2_0", 300, "BAD_TENSOR_SHAPE"],
+        ["TQ1_0", 128, "BAD_TENSOR_SHAPE"],
+        ["I2_S", 100, "BAD_TENSOR_SHAPE"],
+        ["Q8_0", 48, "BAD_TENSOR_SHAPE"],
+        [99, 256, "UNKNOWN_TENSOR_TYPE"],
+      ];
+      for (const [type, k, code] of bad) {
+        let err: unknown;
+        try {
+          K.uploadMatrix(type, 4, k, new Uint8Array(1 << 16));
+        } catch (e) {
+          err = e;
+        }
+        expect(err, `${type} k=${k}`).toBeInstanceOf(TensorTypeError);
+        expect((err as TensorTypeError).code).toBe(code);
+      }
+      expect(() => matrixLayout("DLT", 4, 256, 100)).toThrow(TensorTypeError);
+      expect(() => K.uploadMatrix("TQ2_0", 4, 256, new Uint8Array(10))).toThrow(/needs 264 bytes/);
+      expect(() => K.allocActivations("q8k", 300, 1)).toThrow(TensorTypeError);
+    });
+  });
+
+  describe("float matmul", () => {
+    const shapes: Array<[MatrixType, number, number, number]> = [
+      ["F32", 1, 1, 1],
+      ["F32", 5, 3, 2],
+      ["F32", 8, 64, 1],
+      ["F32", 13, 172, 5],
+      ["F32", 6, 257, 9],
+      ["F16", 4, 64, 1],
+      ["F16", 9, 100, 3],
+      ["F16", 12, 256, 4],
+      ["Q8_0", 4, 32, 1],
+      ["Q8_0", 7, 64, 2],
+      ["Q8_0", 5, 256, 9],
+    ];
+    it.each(shapes)("%s m=%i k=%i n=%i within tolerance of f64", (type, m, k, n) => {
+      const r = rng(m * 17 + k * 3 + n);
+      let data: Uint8Array;
+      if (type === "F32") data = new Uint8Array(randomX(r, m * k).buffer);
+      else if (type === "F16") {
+        const h = Uint16Array.from(randomX(r, m * k), f32ToF16Bits);
+        h[0] = 0x0001; // smallest subnormal
+        h[1] = 0x83ff; // largest negative subnormal
+        data = new Uint8Array(h.buffer);
+      } else {
+        data = new Uint8Array((m * k / 32) * 34);
+        const dv = new DataView(data.buffer);
+        for (let b = 0; b < (m * k) / 32; b++) {
+          dv.setUint16(b * 34, f32ToF16Bits(0.01 + r() * 0.05), true);
+          for (let j = 0; j < 32; j++) dv.setInt8(b * 34 + 2 + j, Math.floor(r() * 255) - 127);
+        }
+      }
+      const W = K.uploadMatrix(type, m, k, data);
+      const x = randomX(r, n * k);
+      const y = linear(W, x, n);
+      const { out, mag } = floatMatmulRef(dequantizeRef(type as "F32" | "F16" | "Q8_0", data, m, k), m, k, x, n);
+      for (let i = 0; i < n * m; i++) expect(Math.abs(y[i]! - out[i]!)).toBeLessThanOrEqual(2e-6 * mag[i]! * Math.sqrt(k) + 1e-30);
+      K.freeMatrix(W);
+    });
+
+    it("converts every f16 exactly (subnormals, ±inf, NaN)", () => {
+      const all = new Uint16Array(65536).map((_, i) => i);
+      const W = K.uploadMatrix("F16", 65536, 1, new Uint8Array(all.buffer));
+      const y = linear(W, Float32Array.of(1), 1);
+      for (let i = 0; i < 65536; i++) {
+        const want = f16BitsToF32(i);
+        if (Number.isNaN(want)) expect(Number.isNaN(y[i]!)).toBe(true);
+        else expect(y[i] === Math.fround(want), `f16 ${i.toString(16)}: ${y[i]} vs ${want}`).toBe(true); // ±0 alike (0 + −0 = 0)
+      }
+      K.freeMatrix(W);
+    });
+  });
+
+  describe("other ops", () => {
+    function f32(ptr: number, len: number) {
+      return K.heap.f32View(ptr, len).slice();
+    }
+    it.each([
+      [1, 1],
+      [3, 7],
+      [2, 64],
+      [4, 172],
+    ])("rmsNorm n=%i k=%i", (n, k) => {
+      const r = rng(n + k);
+      const x = randomX(r, n * k, 3);
+      const w = randomX(r, k);
+      for (const withW of [false, true]) {
+        const xp = K.heap.upload(x);
+        const wp = withW ? K.heap.upload(w) : 0;
+        K.rmsNorm(xp, wp, xp, n, k, 1e-5);
+        const got = f32(xp, n * k);
+        const ref = rmsNormRef(x, withW ? w : undefined, n, k, 1e-5);
+        for (let i = 0; i < n * k; i++) expect(Math.abs(got[i]! - ref[i]!)).toBeLessThanOrEqual(1e-6 * Math.abs(ref[i]!) + 1e-7);
+        K.heap.free(xp);
+        if (wp) K.heap.free(wp);
+      }
+    });
+
+    it.each([
+      [false, 8, 8],
+      [true, 8, 8],
+      [false, 16, 8],
+      [true, 64, 32],
+    ])("rope neox=%s headDim=%i nRot=%i", (neox, headDim, nRot) => {
+      const r = rng(headDim + nRot + (neox ? 1 : 0));
+      const n = 5, heads = 3;
+      const x = randomX(r, n * heads * headDim);
+      const pos = [0, 1, 7, 100, 4000];
+      const xp = K.heap.upload(x);
+      K.rope(xp, n, heads, headDim, pos, { base: 10000, neox, nRot });
+      const got = f32(xp, x.length);
+      const ref = ropeRef(x, n, heads, headDim, pos, 10000, neox, nRot);
+      for (let i = 0; i < x.length; i++) expect(Math.abs(got[i]! - ref[i]!)).toBeLessThanOrEqual(2e-6 * (Math.abs(ref[i]!) + 1));
+      K.heap.free(xp);
+    });
+
+    it.each([
+      [1, 1],
+      [2, 3],
+      [3, 4],
+      [2, 17],
+      [4, 100],
+    ])("softmax rows=%i len=%i (with masked entries)", (rows, len) => {
+      const r = rng(rows * 100 + len);
+      const x = randomX(r, rows * len, 4);
+      if (len > 2) x[1] = -Infinity;
+      if (rows > 2) x.fill(-Infinity, 2 * len, 3 * len); // a fully masked row
+      const xp = K.heap.upload(x);
+      K.softmax(xp, rows, len, 0.7);
+      const got = f32(xp, x.length);
+      const ref = softmaxRef(x, rows, len, 0.7);
+      for (let i = 0; i < x.length; i++) expect(Math.abs(got[i]! - ref[i]!)).toBeLessThanOrEqual(1e-6);
+      K.heap.free(xp);
+    });
+
+    it.each([1, 5, 64, 1003])("swiglu and relu² count=%i", (count) => {
+      const r = rng(count);
+      const g = randomX(r, count, 4);
+      g[0] = -100; // exp overflow side
+      const u = randomX(r, count);
+      for (const kind of ["silu", "relu2"] as const) {
+        for (const withU of [false, true]) {
+          const gp = K.heap.upload(g);
+          const up = withU ? K.heap.upload(u) : 0;
+          const op = K.heap.alloc(count * 4);
+          if (kind === "silu") K.swiglu(gp, up, op, count);
+          else K.relu2glu(gp, up, op, count);
+          const got = f32(op, count);
+          const ref = gluRef(kind, g, withU ? u : undefined);
+          for (let i = 0; i < count; i++) expect(Math.abs(got[i]! - ref[i]!)).toBeLessThanOrEqual(3e-7 * Math.abs(ref[i]!) + 1e-30);
+          for (const p of [gp, up, op]) if (p) K.heap.free(p);
+        }
+      }
+    });
+  });
+
+  it("is unusable after dispose, with a typed error", async () => {
+    const K2 = await CpuKernels.create({ simd: build, threads: 1 });
+    K2.dispose();
+    K2.dispose();
+    expect(() => K2.allocActivations("token", 128, 1)).toThrow(TernionError);
+  });
+});
