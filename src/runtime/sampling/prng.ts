@@ -32,6 +32,11 @@ export class Xoshiro128 {
     return g;
   }
 
+  /** The current state (four u32 words): with fromState, lets a checkpoint resume the exact stream. */
+  state(): [number, number, number, number] {
+    return [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0];
+  }
+
   /** The next u32. */
   nextU32(): number {
     const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
