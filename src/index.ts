@@ -10,3 +10,8 @@ export * from "./runtime/sampling/index.ts";
 export * from "./runtime/convert/quantize.ts";
 export * from "./runtime/convert/bitllama.ts";
 export { CpuKernels, type CpuKernelsOptions, type CpuKernelStats, type Matrix } from "./runtime/cpu/kernels.ts";
+export { CpuModel, planMemory, WASM32_MAX_BYTES, type CpuModelOptions, type MemoryPlan } from "./runtime/cpu/model.ts";
+export type { LogitsMode, LogitsSink } from "./runtime/cpu/forward.ts";
+export type { KvType } from "./runtime/cpu/attention.ts";
+export { generate, promptTokens, type GenerateOptions, type GenerateResult, type GenerationStats, type StopReason } from "./runtime/generate.ts";
+export { perplexity, negativeLogLikelihood, type PerplexityOptions, type PerplexityResult } from "./runtime/perplexity.ts";

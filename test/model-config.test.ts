@@ -110,8 +110,8 @@ describe("modelConfigFromGguf", () => {
   it("reads the bitnet family with their defaults: sub-norms, tied output, int8 activations", () => {
     for (const [arch, activation, layout] of [
       ["bitnet", "silu", "neox"],
-      ["bitnet-b1.58", "relu2", "adjacent"],
-      ["bitnet-25", "relu2", "adjacent"],
+      ["bitnet-b1.58", "relu2", "neox"],
+      ["bitnet-25", "relu2", "neox"],
     ] as const) {
       const c = modelConfigFromGguf(bitnetMeta(arch), bitnetTensors(2560, 6912, 2, 20, 5, 128256));
       expect(c).toMatchObject({

@@ -7,8 +7,10 @@ import type { Command } from "./command.ts";
 import { inspectCommand } from "./inspect.ts";
 import { quantizeCommand } from "./quantize.ts";
 import { convertBitllamaCommand } from "./convert-bitllama.ts";
+import { generateCommand } from "./generate.ts";
+import { pplCommand } from "./ppl.ts";
 
-const commands: Command[] = [inspectCommand, quantizeCommand, convertBitllamaCommand];
+const commands: Command[] = [inspectCommand, quantizeCommand, convertBitllamaCommand, generateCommand, pplCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -50,3 +50,30 @@ export class OptionError extends TernionError {}
 
 /** Model metadata or tensors that do not describe a model we can run, or a malformed checkpoint to convert. */
 export class ModelError extends TernionError {}
+
+/**
+ * WebGPU backend failures: no WebGPU / no adapter, a device request or shader that failed, a model the GPU
+ * cannot hold, and a lost device (code "DEVICE_LOST"; the caller may fall back to the CPU backend).
+ */
+export class GpuError extends TernionError {
+  constructor(code: GpuErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+export type GpuErrorCode =
+  | "NO_WEBGPU"
+  | "NO_ADAPTER"
+  | "DEVICE_REQUEST_FAILED"
+  | "DEVICE_LOST"
+  | "SHADER_ERROR"
+  | "VALIDATION"
+  | "OUT_OF_MEMORY"
+  | "TOO_LARGE"
+  | "UNSUPPORTED_TENSOR"
+  | "BAD_ARGUMENT"
+  | "BUSY"
+  | "DISPOSED";
+
+/** A sequence longer than the context: a prompt that does not fit, or generation past the last position. */
+export class ContextError extends TernionError {}

@@ -73,13 +73,14 @@ interface ArchDefaults {
   activationQuant: ActivationQuant;
 }
 
-// RoPE layouts as llama.cpp's llama_rope_type: llama is NORM, upstream "bitnet" is NEOX; bitnet.cpp lists
-// its bitnet-25 / bitnet-b1.58 beside llama (NORM), its converter permuting Q/K as for llama.
+// RoPE layouts as llama.cpp's llama_rope_type: llama is NORM; "bitnet", "bitnet-25" and "bitnet-b1.58" are
+// NEOX (bitnet.cpp's llama.cpp fork, src/llama.cpp llama_rope_type, lists LLM_ARCH_BITNET, _25 and _158 under
+// LLAMA_ROPE_TYPE_NEOX; its converters leave Q/K unpermuted, i.e. in the HF rotate_half order).
 const ARCH_DEFAULTS: Record<Architecture, ArchDefaults> = {
   llama: { ffnActivation: "silu", ropeLayout: "adjacent", subNorms: false, activationQuant: "none" },
   bitnet: { ffnActivation: "silu", ropeLayout: "neox", subNorms: true, activationQuant: "int8-per-token" },
-  "bitnet-b1.58": { ffnActivation: "relu2", ropeLayout: "adjacent", subNorms: true, activationQuant: "int8-per-token" },
-  "bitnet-25": { ffnActivation: "relu2", ropeLayout: "adjacent", subNorms: true, activationQuant: "int8-per-token" },
+  "bitnet-b1.58": { ffnActivation: "relu2", ropeLayout: "neox", subNorms: true, activationQuant: "int8-per-token" },
+  "bitnet-25": { ffnActivation: "relu2", ropeLayout: "neox", subNorms: true, activationQuant: "int8-per-token" },
 };
 
 const FFN_ACTIVATIONS: readonly FfnActivation[] = ["silu", "relu2"];

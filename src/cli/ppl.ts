@@ -1,0 +1,62 @@
+// `ternion ppl --model M --text FILE [--ctx N] [--json]`: perplexity of a text with llama.cpp's method
+// (runtime/perplexity.ts), and the evaluation speed.
+import { readFile } from "node:fs/promises";
+import { CpuModel } from "../runtime/cpu/model.ts";
+import { OptionError } from "../runtime/errors.ts";
+import { openFileSource } from "../runtime/gguf/source-node.ts";
+import { perplexity } from "../runtime/perplexity.ts";
+import { parseArgs, type FlagSpec } from "./args.ts";
+import type { Command } from "./command.ts";
+import { numberFlag, requiredString } from "./flags.ts";
+
+const flags: Record<string, FlagSpec> = {
+  model: { type: "string", description: "GGUF model" },
+  text: { type: "string", description: "UTF-8 text file to score" },
+  ctx: { type: "string", description: "window length in tokens (default: 512, or the model's context if smaller)" },
+  json: { type: "boolean", description: "print one JSON object { ppl, tokens, windows, scored, ctx, tokensPerSecond }" },
+  help: { type: "boolean", description: "show this help" },
+};
+
+export const pplCommand: Command = {
+  name: "ppl",
+  summary: "perplexity of a text file (llama.cpp's method: windows of ctx tokens, second half scored)",
+  usage: "ternion ppl --model <model.gguf> --text <file> [--ctx N] [--json]",
+  flags,
+  async run(argv, out) {
+    const args = parseArgs(argv, flags);
+    if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
+    const path = requiredString(args.flags, "model");
+    const text = await readFile(requiredString(args.flags, "text"), "utf8");
+    const ctxFlag = numberFlag(args.flags, "ctx", { integer: true, min: 4 });
+    const tty = process.stderr.isTTY === true;
+    const source = await openFileSource(path);
+    let model: CpuModel | undefined;
+    try {
+      model = await CpuModel.load(source, {
+        kvType: "f32",
+        contextLength: (config) => {
+          const ctx = ctxFlag ?? Math.min(512, config.contextLength);
+          if (ctx > config.contextLength) {
+            throw new OptionError("BAD_FLAG_VALUE", `--ctx ${ctx} is larger than the model's context length ${config.contextLength}`);
+          }
+          return ctx;
+        },
+      });
+      const r = await perplexity(model, text, {
+        ctx: model.contextLength,
+        onWindow: tty ? (w, n, ppl) => process.stderr.write(`\r\x1b[K[${w}/${n}] ppl ${ppl.toFixed(4)}`) : undefined,
+      });
+      if (tty) process.stderr.write("\r\x1b[K");
+      if (args.flags.has("json")) out(JSON.stringify(r));
+      else {
+        out(
+          `ppl ${r.ppl.toFixed(4)} over ${r.scored} scored tokens (${r.windows} windows of ${r.ctx}, ${r.tokens} tokens), ` +
+            `${r.tokensPerSecond.toFixed(1)} tokens/s`,
+        );
+      }
+    } finally {
+      model?.dispose();
+      await source.close();
+    }
+  },
+};

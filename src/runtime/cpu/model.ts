@@ -1,0 +1,153 @@
+// A model ready to run on the CPU: the GGUF header read and checked, the memory it needs planned (and a model
+// that cannot fit a wasm32 memory refused before anything large is allocated), the weights loaded into wasm
+// memory, a KV cache and the forward pass's buffers. `eval` appends tokens to the sequence in the cache.
+import { ContextError, ModelError, OptionError } from "../errors.ts";
+import { readGgufHeader } from "../gguf/reader.ts";
+import type { ByteSource } from "../gguf/source.ts";
+import type { GgufHeader } from "../gguf/types.ts";
+import { modelConfigFromGguf, type ModelConfig } from "../model/config.ts";
+import { tokenizerFromGguf, type Tokenizer } from "../tokenizer/index.ts";
+import type { KvType } from "./attention.ts";
+import { Forward, type LogitsMode, type LogitsSink } from "./forward.ts";
+import { CpuKernels, type CpuKernelsOptions, type CpuKernelStats } from "./kernels.ts";
+import { KvCache } from "./kv-cache.ts";
+import { loadWeights, weightBytes, type ModelWeights } from "./weights.ts";
+
+/** What one wasm32 memory can address. */
+export const WASM32_MAX_BYTES = 4 * 1024 ** 3;
+/** Kept free below that limit: the module's own data, the thread pool's control block, small allocations. */
+const RESERVE_BYTES = 32 << 20;
+const DEFAULT_BATCH = 128;
+
+export interface CpuModelOptions extends CpuKernelsOptions {
+  /**
+   * Positions the KV cache holds (at most the model's context length; default that). A function decides it
+   * from the model before anything is allocated, e.g. prompt tokens + tokens to generate.
+   */
+  contextLength?: number | ((config: ModelConfig, tokenizer: Tokenizer) => number);
+  /** KV cache element type. Default "f16" (llama.cpp's default); "f32" is exact. */
+  kvType?: KvType;
+  /** Tokens per forward batch during prefill. Default 128. */
+  batchSize?: number;
+  /** Load progress: tensors uploaded so far, of `total`. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** The wasm memory a model needs, from its header alone. */
+export interface MemoryPlan {
+  weights: number;
+  kvCache: number;
+  scratch: number;
+  total: number;
+}
+
+export class CpuModel {
+  private disposed = false;
+
+  private constructor(
+    readonly config: ModelConfig,
+    readonly tokenizer: Tokenizer,
+    readonly header: GgufHeader,
+    readonly kernels: CpuKernels,
+    readonly plan: MemoryPlan,
+    private readonly weights: ModelWeights,
+    private readonly cache: KvCache,
+    private readonly forward: Forward,
+  ) {}
+
+  /** Reads, checks and loads a GGUF model. The source stays the caller's (not closed here). */
+  static async load(source: ByteSource, options: CpuModelOptions = {}): Promise<CpuModel> {
+    const { contextLength, kvType = "f16", batchSize = DEFAULT_BATCH, onProgress, ...kernelOptions } = options;
+    if (kvType !== "f32" && kvType !== "f16") throw new OptionError("BAD_OPTION", `kvType must be "f32" or "f16", got ${String(kvType)}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new OptionError("BAD_OPTION", `batchSize must be an integer ≥ 1, got ${batchSize}`);
+    const header = await readGgufHeader(source);
+    const config = modelConfigFromGguf(header.metadata, header.tensors);
+    const tokenizer = tokenizerFromGguf(header.metadata);
+    const ctx = typeof contextLength === "function" ? contextLength(config, tokenizer) : (contextLength ?? config.contextLength);
+    if (!Number.isInteger(ctx) || ctx < 1 || ctx > config.contextLength) {
+      throw new OptionError("BAD_OPTION", `contextLength must be an integer in [1, ${config.contextLength}] (the model's), got ${ctx}`);
+    }
+    const batch = Math.min(batchSize, ctx);
+    const plan = planMemory(config, header, ctx, kvType, batch);
+    if (plan.total > WASM32_MAX_BYTES - RESERVE_BYTES) {
+      const gib = (b: number) => (b / 1024 ** 3).toFixed(2);
+      throw new ModelError(
+        "MODEL_TOO_LARGE",
+        `this model needs ${gib(plan.total)} GiB of wasm memory (weights ${gib(plan.weights)}, KV cache ${gib(plan.kvCache)} for ` +
+          `${ctx} positions), more than the 4 GiB a wasm32 memory can address` +
+          (plan.weights < WASM32_MAX_BYTES - RESERVE_BYTES ? "; a shorter contextLength or kvType \"f16\" may fit" : ""),
+      );
+    }
+    // The whole plan up front: the memory never grows (and never over-grows) while loading.
+    const kernels = await CpuKernels.create({ ...kernelOptions, initialMemoryBytes: plan.total + RESERVE_BYTES });
+    try {
+      const weights = await loadWeights(kernels, source, header, config, onProgress);
+      const cache = new KvCache(kernels, config.layers, config.kvHeads * config.headDim, ctx, kvType);
+      const forward = new Forward(kernels, config, weights, cache, batch);
+      return new CpuModel(config, tokenizer, header, kernels, plan, weights, cache, forward);
+    } catch (e) {
+      kernels.dispose();
+      throw e;
+    }
+  }
+
+  /** Positions the KV cache holds. */
+  get contextLength(): number {
+    return this.cache.capacity;
+  }
+
+  /** Tokens evaluated so far (the next token goes at this position). */
+  get position(): number {
+    return this.cache.length;
+  }
+
+  /** Forgets the sequence (or keeps its first `position` tokens). */
+  reset(position = 0): void {
+    if (!Number.isInteger(position) || position < 0 || position > this.cache.length) {
+      throw new OptionError("BAD_OPTION", `cannot rewind to position ${position} (the sequence has ${this.cache.length} tokens)`);
+    }
+    this.cache.length = position;
+  }
+
+  /**
+   * Appends `tokens` to the sequence and runs them through the model. Returns the last token's logits
+   * ("last", the default); "all" hands each token's logits to `sink`; "none" computes none. Throws a
+   * ContextError, and evaluates nothing, when the tokens do not fit the context.
+   */
+  eval(tokens: ArrayLike<number>, mode: LogitsMode = "last", sink?: LogitsSink): Float32Array | undefined {
+    this.check();
+    if (tokens.length === 0) throw new OptionError("BAD_OPTION", "eval needs at least one token");
+    if (this.cache.length + tokens.length > this.cache.capacity) {
+      throw new ContextError(
+        "CONTEXT_FULL",
+        `${this.cache.length + tokens.length} tokens do not fit the context of ${this.cache.capacity} positions`,
+      );
+    }
+    return this.forward.run(tokens, mode, sink);
+  }
+
+  stats(): CpuKernelStats {
+    return this.kernels.stats();
+  }
+
+  private check(): void {
+    if (this.disposed) throw new ModelError("DISPOSED", "this model was disposed");
+  }
+
+  /** Stops the worker threads and lets the memory go. Idempotent. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.forward.free();
+    this.cache.free();
+    this.kernels.dispose();
+  }
+}
+
+/** The wasm memory a model needs with a KV cache of `ctx` positions and prefill batches of `batch` tokens. */
+export function planMemory(config: ModelConfig, header: GgufHeader, ctx: number, kvType: KvType, batch: number): MemoryPlan {
+  const w = weightBytes(config, header);
+  const kvCache = KvCache.bytes(config.layers, config.kvHeads * config.headDim, ctx, kvType);
+  const scratch = Forward.scratchBytes(config, batch, ctx) + w.transient;
+  return { weights: w.resident, kvCache, scratch, total: w.resident + kvCache + scratch };
+}

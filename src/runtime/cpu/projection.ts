@@ -1,0 +1,75 @@
+// Linear layers that share an input (q/k/v, gate/up): the input is quantized once per activation convention
+// and every matrix reads the same quantized copy.
+//
+// Which quantization a ternary matmul sees is the weight type's, as in llama.cpp and bitnet.cpp: TQ1_0/TQ2_0
+// take Q8_K (int8 per 256 values), I2_S takes int8 per token (absmax, BitNet b1.58's rule). Float weights
+// take f32 activations, except in a model whose config asks for int8-per-token activations (a bitnet
+// architecture stored in float): their input is rounded to the per-token int8 grid first, so the float file
+// computes what its ternary form would.
+import type { ActivationQuant } from "../model/config.ts";
+import type { CpuKernels, Matrix, QuantizedActivations } from "./kernels.ts";
+
+export class Projector {
+  private readonly acts = new Map<string, QuantizedActivations>();
+  private fakeQuant = 0;
+  private fakeQuantFloats = 0;
+
+  constructor(
+    private readonly K: CpuKernels,
+    private readonly activationQuant: ActivationQuant,
+    /** Most tokens per call. */
+    private readonly capacity: number,
+  ) {}
+
+  /** outs[i] = x · ws[i]ᵀ for n tokens of f32 x [n][cols] (every matrix has the same cols). */
+  project(x: number, n: number, ws: readonly Matrix[], outs: readonly number[]): void {
+    let quantizedKey = "";
+    let floatInput = 0;
+    for (let i = 0; i < ws.length; i++) {
+      const w = ws[i]!;
+      const act = this.K.activationFor(w);
+      if (!act) {
+        if (this.activationQuant === "int8-per-token") floatInput ||= this.roundPerToken(x, n, w.cols);
+        this.K.matmulFloat(w, floatInput || x, n, outs[i]!);
+        continue;
+      }
+      const key = `${act.kind}:${w.cols}:${act.group}`;
+      let a = this.acts.get(key);
+      if (!a) {
+        a = this.K.allocActivations(act.kind, w.cols, this.capacity, act.group);
+        this.acts.set(key, a);
+      }
+      if (key !== quantizedKey) {
+        this.K.quantize(a, x, n);
+        quantizedKey = key;
+      }
+      this.K.matmulQuantized(w, a, outs[i]!);
+    }
+  }
+
+  /** A copy of x rounded to int8 per token: a = max|x|/127, x' = round(x/a)·a. Returns its address. */
+  private roundPerToken(x: number, n: number, k: number): number {
+    if (this.fakeQuantFloats < n * k) {
+      if (this.fakeQuant) this.K.heap.free(this.fakeQuant);
+      this.fakeQuant = this.K.heap.alloc(this.capacity * k * 4);
+      this.fakeQuantFloats = this.capacity * k;
+    }
+    const f = this.K.heap.f32;
+    for (let t = 0; t < n; t++) {
+      const src = (x >> 2) + t * k;
+      const dst = (this.fakeQuant >> 2) + t * k;
+      let amax = 0;
+      for (let i = 0; i < k; i++) amax = Math.max(amax, Math.abs(f[src + i]!));
+      const a = amax / 127;
+      for (let i = 0; i < k; i++) f[dst + i] = a > 0 ? Math.round(f[src + i]! / a) * a : 0;
+    }
+    return this.fakeQuant;
+  }
+
+  free(): void {
+    for (const a of this.acts.values()) this.K.freeActivations(a);
+    this.acts.clear();
+    if (this.fakeQuant) this.K.heap.free(this.fakeQuant);
+    this.fakeQuant = 0;
+  }
+}

@@ -1,0 +1,183 @@
+// A model's tensors, moved from the GGUF file into wasm memory in the form the kernels read, one tensor at a
+// time: ternary matrices stay packed (TQ1_0/TQ2_0 repacked to 2-bit rows by the kernel layer, I2_S as is),
+// float matrices (F32, F16, Q8_0) are streamed from the file straight into their place in wasm memory in
+// chunks, so no copy of a large tensor (a 128k-row embedding) is ever held in JS as well. Norm weights become
+// f32. `weightBytes` says beforehand, from the header alone, how much wasm memory all this takes.
+import { ModelError } from "../errors.ts";
+import { readTensorData } from "../gguf/reader.ts";
+import type { ByteSource } from "../gguf/source.ts";
+import type { GgufHeader, GgufTensorInfo } from "../gguf/types.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { expectedTensors } from "../model/tensors.ts";
+import { GgmlType, tensorTypeName, tensorTypeTraits } from "../tensor-types/table.ts";
+import { matrixLayout, type MatrixType } from "./layout.ts";
+import type { CpuKernels, Matrix } from "./kernels.ts";
+
+export interface LayerWeights {
+  attnNorm: number;
+  wq: Matrix;
+  wk: Matrix;
+  wv: Matrix;
+  /** f32 address, or 0 when the architecture has no sub-norms. */
+  attnSubNorm: number;
+  wo: Matrix;
+  ffnNorm: number;
+  gate: Matrix;
+  up: Matrix;
+  ffnSubNorm: number;
+  down: Matrix;
+}
+
+export interface ModelWeights {
+  /** token_embd: looked up by row (./embedding.ts), and the output head when the output is tied. */
+  embedding: Matrix;
+  layers: LayerWeights[];
+  outputNorm: number;
+  output: Matrix;
+}
+
+/** Bytes read from the file per step when streaming a float tensor into wasm memory. */
+const STREAM_CHUNK = 4 << 20;
+
+const KERNEL_TYPES: Partial<Record<number, MatrixType>> = {
+  [GgmlType.F32]: "F32",
+  [GgmlType.F16]: "F16",
+  [GgmlType.Q8_0]: "Q8_0",
+  [GgmlType.TQ1_0]: "TQ1_0",
+  [GgmlType.TQ2_0]: "TQ2_0",
+  [GgmlType.I2_S]: "I2_S",
+  // BF16 has no kernel: it is widened to F32 at load (exact).
+  [GgmlType.BF16]: "F32",
+};
+
+function tensorMap(header: GgufHeader): Map<string, GgufTensorInfo> {
+  return new Map(header.tensors.map((t) => [t.name, t]));
+}
+
+/** The kernel type a matrix tensor is uploaded as; a typed error for types the CPU kernels cannot run. */
+function kernelType(t: GgufTensorInfo): MatrixType {
+  const k = KERNEL_TYPES[t.type];
+  if (!k) {
+    throw new ModelError(
+      "UNSUPPORTED_TENSOR_TYPE",
+      `tensor ${t.name} is ${tensorTypeName(t.type)}, which the CPU engine cannot run (F32, F16, BF16, Q8_0, TQ1_0, TQ2_0, I2_S)`,
+    );
+  }
+  return k;
+}
+
+/** Rows × cols of a 2-D tensor (cols = dims[0], the row length). */
+function shape(t: GgufTensorInfo): [rows: number, cols: number] {
+  return [t.dims.slice(1).reduce((a, b) => a * b, 1), t.dims[0]!];
+}
+
+/** wasm bytes of one matrix as the kernels hold it (after any repacking), with allocator rounding. */
+function matrixBytes(t: GgufTensorInfo): number {
+  const [rows, cols] = shape(t);
+  const type = kernelType(t);
+  const l = matrixLayout(type, rows, cols);
+  const round = (b: number) => Math.ceil(b / 64) * 64;
+  const scales = type === "TQ1_0" || type === "TQ2_0" ? round(rows * l.groups * 4) : 0;
+  return round(l.rowBytes * rows) + scales;
+}
+
+/**
+ * wasm memory the weights need, and the largest transient extra of one upload (TQ1_0/TQ2_0 pass through a
+ * staging copy of the file bytes inside wasm memory before the repack).
+ */
+export function weightBytes(config: ModelConfig, header: GgufHeader): { resident: number; transient: number } {
+  const byName = tensorMap(header);
+  let resident = 0;
+  let transient = 0;
+  for (const e of expectedTensors(config)) {
+    const t = byName.get(e.name)!;
+    if (e.role === "norm") {
+      resident += Math.ceil((t.dims[0]! * 4) / 64) * 64;
+      continue;
+    }
+    resident += matrixBytes(t);
+    if (t.type === GgmlType.TQ1_0 || t.type === GgmlType.TQ2_0) transient = Math.max(transient, t.byteLength);
+  }
+  return { resident, transient };
+}
+
+/** Uploads every tensor of the model. `onTensor` reports progress (tensors done, total). */
+export async function loadWeights(
+  K: CpuKernels,
+  source: ByteSource,
+  header: GgufHeader,
+  config: ModelConfig,
+  onTensor?: (done: number, total: number) => void,
+): Promise<ModelWeights> {
+  const byName = tensorMap(header);
+  const total = expectedTensors(config).length;
+  let done = 0;
+  const tick = () => onTensor?.(++done, total);
+  const get = (name: string) => byName.get(name)!; // presence and shapes were checked by modelConfigFromGguf
+
+  const matrix = async (name: string): Promise<Matrix> => {
+    const m = await uploadMatrix(K, source, header, get(name));
+    tick();
+    return m;
+  };
+  const norm = async (name: string): Promise<number> => {
+    const t = get(name);
+    const values = new Float32Array(t.dims[0]!);
+    tensorTypeTraits(t.type).dequantize(await readTensorData(source, header, t), values);
+    tick();
+    return K.heap.upload(values);
+  };
+
+  const embedding = await matrix("token_embd.weight");
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.layers; l++) {
+    const p = `blk.${l}.`;
+    const attnNorm = await norm(p + "attn_norm.weight");
+    const wq = await matrix(p + "attn_q.weight");
+    const wk = await matrix(p + "attn_k.weight");
+    const wv = await matrix(p + "attn_v.weight");
+    const attnSubNorm = config.subNorms ? await norm(p + "attn_sub_norm.weight") : 0;
+    const wo = await matrix(p + "attn_output.weight");
+    const ffnNorm = await norm(p + "ffn_norm.weight");
+    const gate = await matrix(p + "ffn_gate.weight");
+    const up = await matrix(p + "ffn_up.weight");
+    const ffnSubNorm = config.subNorms ? await norm(p + "ffn_sub_norm.weight") : 0;
+    const down = await matrix(p + "ffn_down.weight");
+    layers.push({ attnNorm, wq, wk, wv, attnSubNorm, wo, ffnNorm, gate, up, ffnSubNorm, down });
+  }
+  const outputNorm = await norm("output_norm.weight");
+  const output = config.tiedOutput ? embedding : await matrix("output.weight");
+  return { embedding, layers, outputNorm, output };
+}
+
+async function uploadMatrix(K: CpuKernels, source: ByteSource, header: GgufHeader, t: GgufTensorInfo): Promise<Matrix> {
+  const [rows, cols] = shape(t);
+  const type = kernelType(t);
+  if (t.type === GgmlType.TQ1_0 || t.type === GgmlType.TQ2_0 || t.type === GgmlType.I2_S) {
+    // Ternary tensors are a quarter of their f32 size or less: read whole, repacked by the kernel layer.
+    return K.uploadMatrix(t.type, rows, cols, await readTensorData(source, header, t));
+  }
+  // Float tensors: allocate their final place in wasm memory and stream the file into it.
+  const layout = matrixLayout(type, rows, cols);
+  const ptr = K.heap.alloc(layout.rowBytes * rows);
+  const start = header.dataOffset + t.offset;
+  const bf16 = t.type === GgmlType.BF16;
+  // BF16 → F32: each 2-byte value becomes the high half of a 4-byte one.
+  const step = bf16 ? STREAM_CHUNK / 2 : STREAM_CHUNK;
+  for (let at = 0; at < t.byteLength; at += step) {
+    const len = Math.min(step, t.byteLength - at);
+    const bytes = await source.read(start + at, len);
+    if (bytes.length !== len) throw new ModelError("TRUNCATED", `tensor ${t.name}: the file ends inside its data`);
+    if (bf16) {
+      const u16 = K.heap.u16;
+      const dst = (ptr + at * 2) >> 1;
+      for (let i = 0; i < len / 2; i++) {
+        u16[dst + 2 * i] = 0;
+        u16[dst + 2 * i + 1] = bytes[2 * i]! | (bytes[2 * i + 1]! << 8);
+      }
+    } else {
+      K.heap.write(ptr + at, bytes);
+    }
+  }
+  return { type, rows, cols, layout, ptr, scale: 1, scales: 0, shifts: 0, groupSize: layout.group, repackedFrom: undefined };
+}

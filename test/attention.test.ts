@@ -1,0 +1,65 @@
+// The attention kernels (assembly/kernels/attention.ts) against the scalar reference, on random shapes:
+// GQA groups, head sizes with and without a SIMD tail, batches that start mid-cache, f32 and f16 caches,
+// both wasm builds, one and two threads.
+import { afterAll, describe, expect, it } from "vitest";
+import { attend, storeKv, type KvType } from "../src/runtime/cpu/attention.ts";
+import { CpuKernels } from "../src/runtime/cpu/kernels.ts";
+import { attentionRef } from "../src/runtime/cpu/reference/attention.ts";
+import { f16BitsToF32, f32ToF16Bits } from "../src/runtime/tensor-types/half.ts";
+import { rng } from "./helpers/random.ts";
+
+const made: CpuKernels[] = [];
+afterAll(() => made.forEach((k) => k.dispose()));
+
+function randn(r: () => number): number {
+  return Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
+}
+
+const cases: Array<[heads: number, kvHeads: number, hd: number, pos0: number, n: number]> = [
+  [8, 4, 8, 0, 1],
+  [8, 4, 8, 0, 7],
+  [4, 4, 6, 5, 3],
+  [6, 2, 64, 17, 1],
+  [2, 1, 128, 3, 9],
+  [5, 5, 13, 40, 2],
+];
+
+describe.each([
+  ["relaxed", 1],
+  ["simd128", 1],
+  ["relaxed", 2],
+] as const)("attention (%s, %i threads)", (simd, threads) => {
+  for (const type of ["f32", "f16"] as KvType[]) {
+    it.each(cases)(`${type} cache: heads %i/%i, head size %i, pos0 %i, n %i`, async (heads, kvHeads, hd, pos0, n) => {
+      const K = await CpuKernels.create({ simd, threads, parallelThreshold: 0 });
+      made.push(K);
+      const r = rng(heads * 1000 + hd * 10 + pos0 + n);
+      const len = pos0 + n;
+      const kvw = kvHeads * hd;
+      const eb = type === "f16" ? 2 : 4;
+      const kAll = Float32Array.from({ length: len * kvw }, () => randn(r));
+      const vAll = Float32Array.from({ length: len * kvw }, () => randn(r));
+      const q = Float32Array.from({ length: n * heads * hd }, () => randn(r) * 2);
+      const h = K.heap;
+      const cache = { k: h.alloc(len * kvw * eb), v: h.alloc(len * kvw * eb) };
+      // the earlier positions through one store, the batch through a second one (as prefill then decode)
+      const kp = h.upload(kAll);
+      const vp = h.upload(vAll);
+      if (pos0 > 0) storeKv(K, cache, kp, vp, pos0, 0, { heads, kvHeads, headDim: hd, type });
+      storeKv(K, cache, kp + pos0 * kvw * 4, vp + pos0 * kvw * 4, n, pos0, { heads, kvHeads, headDim: hd, type });
+      const round = (x: Float32Array) => (type === "f16" ? x.map((v) => f16BitsToF32(f32ToF16Bits(v))) : x);
+      // the stored cache is exactly the (rounded) input
+      const stored = type === "f16" ? Array.from(h.u16.subarray(cache.k >> 1, (cache.k >> 1) + len * kvw), f16BitsToF32) : Array.from(h.f32View(cache.k, len * kvw));
+      expect(stored).toEqual(Array.from(round(kAll)));
+      const qp = h.upload(q);
+      const out = h.alloc(n * heads * hd * 4);
+      const scores = h.alloc(n * heads * len * 4);
+      attend(K, cache, qp, out, scores, n, pos0, { heads, kvHeads, headDim: hd, type });
+      const want = attentionRef(q, round(kAll), round(vAll), n, pos0, heads, kvHeads, hd);
+      const got = h.f32View(out, n * heads * hd);
+      let err = 0;
+      for (let i = 0; i < want.length; i++) err = Math.max(err, Math.abs(got[i]! - want[i]!));
+      expect(err).toBeLessThan(2e-5);
+    });
+  }
+});

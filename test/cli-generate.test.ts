@@ -1,0 +1,82 @@
+// `ternion generate` and `ternion ppl` as a user runs them (dist/cli.js; run `npm run build` first).
+import { afterAll, describe, expect, it } from "vitest";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runCli } from "./helpers/cli.ts";
+import { sharedPath } from "./helpers/shared.ts";
+
+const STORIES = sharedPath("models/stories260K.gguf");
+const CONTINUATION = ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.";
+
+describe("ternion generate", () => {
+  it("streams the prompt and its greedy continuation to stdout, statistics to stderr", () => {
+    const r = runCli(["generate", "--model", STORIES, "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "40", "--threads", "1"]);
+    expect(r.stderr).toMatch(/prompt tokens at .* tok\/s, 40 generated at .* tok\/s/);
+    expect(r.status).toBe(0);
+    expect(r.stdout.startsWith("Once upon a time" + CONTINUATION)).toBe(true);
+  });
+
+  it("--json prints { text, tokens, stats } with every statistic", () => {
+    const r = runCli(["generate", "--model", STORIES, "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "30", "--json"]);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(CONTINUATION.startsWith(out.text.slice(0, 60))).toBe(true);
+    expect(out.tokens).toHaveLength(30);
+    expect(Object.keys(out.stats).sort()).toEqual(
+      ["decodeTokensPerSecond", "generatedTokens", "prefillTokensPerSecond", "promptTokens", "simd", "threads", "timeToFirstTokenMs"].sort(),
+    );
+    expect(out.stats).toMatchObject({ promptTokens: 5, generatedTokens: 30 });
+  });
+
+  it("an empty prompt generates from BOS; the same seed gives the same text", () => {
+    const args = ["generate", "--model", STORIES, "--prompt", "", "--seed", "11", "--max-tokens", "25", "--top-k", "10", "--top-p", "0.9", "--json"];
+    const a = JSON.parse(runCli(args).stdout);
+    const b = JSON.parse(runCli(args).stdout);
+    expect(a.stats.promptTokens).toBe(1);
+    expect(a.text).toBe(b.text);
+    expect(a.text.length).toBeGreaterThan(10);
+  });
+
+  it("bad input is one line on stderr and exit code 2", () => {
+    for (const [args, pattern] of [
+      [["--prompt", "x"], /--model <value> is required/],
+      [["--model", STORIES, "--prompt", "x", "--temperature", "hot"], /--temperature must be a number/],
+      [["--model", STORIES, "--prompt", "x", "--top-p", "3"], /topP must be in \(0, 1\]/],
+      [["--model", STORIES, "--prompt", "x", "--threads", "0"], /--threads must be an integer ≥ 1/],
+      [["--model", STORIES, "--prompt", "x", "--bogus"], /unknown flag --bogus/],
+      [["--model", STORIES, "--prompt", "once ".repeat(2100)], /more than the context of 2048 \[PROMPT_TOO_LONG\]/],
+    ] as const) {
+      const r = runCli(["generate", ...args]);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+    }
+  });
+});
+
+describe("ternion ppl", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ternion-ppl-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("--json prints { ppl, tokens, windows, scored, ctx, tokensPerSecond }", () => {
+    // the first 40 kB of the validation text keep the run short
+    const text = join(dir, "valid-40k.txt");
+    writeFileSync(text, readFileSync(sharedPath("corpus/tinystories-valid-a.txt"), "utf8").slice(0, 40_000));
+    const r = runCli(["ppl", "--model", STORIES, "--text", text, "--ctx", "256", "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(Object.keys(out).sort()).toEqual(["ctx", "ppl", "scored", "tokens", "tokensPerSecond", "windows"]);
+    expect(out.ctx).toBe(256);
+    expect(out.windows).toBe(Math.floor(out.tokens / 256));
+    expect(out.scored).toBe(out.windows * 127);
+    expect(out.ppl).toBeGreaterThan(1);
+    expect(out.ppl).toBeLessThan(10);
+  });
+
+  it("rejects a window longer than the model's context", () => {
+    const r = runCli(["ppl", "--model", STORIES, "--text", sharedPath("corpus/tinystories-valid-a.txt"), "--ctx", "4096"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--ctx 4096 is larger than the model's context length 2048/);
+  });
+});
