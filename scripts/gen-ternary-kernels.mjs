@@ -13,7 +13,7 @@
 // Weight scales (and DLT shifts) are f32 [group][row], so the 4 rows of a tile read theirs with one load.
 //
 // Tile shapes. Each flush reduces 4 integer accumulators into the 4 lanes of one vector:
-//   "rows" tiles  (R = 4 rows, T = 1 or 2 tokens): lanes are rows — the matvec (decode) kernel.
+//   "rows" tiles  (R = 4 rows — 2 in the v2 kernels below —, T = 1 or 2 tokens): lanes are rows — the matvec (decode) kernel.
 //   "toks" tiles  (R = 1 or 2 rows, T = 1…4 tokens): lanes are tokens — the matmul (prefill) kernel; missing
 //                 tokens are zero lanes (never loaded).
 // Whatever the tile, the value of output (r, t) goes through the same operations, so tiles and thread splits
@@ -24,8 +24,11 @@
 // accumulated in i16 (|lane| <= 2*127*2 per dot, <= 64 dots between flushes). simd128 build: activations
 // pre-widened to i16, codes widened, i32x4.dot_i16x8_s into i32 accumulators.
 //
-// Activations are token-interleaved (layout.ts): vector j (16 values; 8 in the i16 copy) of token t at
-// a + (j·cap + t)·16, so the T tokens of a tile sit at immediate offsets t·16 from one pointer.
+// Activations are token-major (quant.ts, layout.ts): token t at a + t·cs (cs = kp bytes, 2·kp for the i16 copy),
+// and within each 128-value chunk the 16-value vectors are ordered (half h, field l): the vector that meets field l
+// of code half h sits at 64h + 16l (i16: 128h + 32l, two vectors). Decode (n = 1) thus reads one contiguous
+// stream whatever the buffer's capacity (the old token-interleaved layout put every 16 values of a decode token
+// 16·capacity bytes apart: a cache line and, at capacity 512, a page each).
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -77,7 +80,8 @@ function gen(fam, shape, R, T) {
     const zero = build === "relaxed" ? "i16x8.splat(0)" : "i32x4.splat(0)";
     for (const r of rows) for (const t of toks) e(`      let c${r}_${t} = ${zero};`);
     // one step: codes x_r of every row (from q_r shifted), then every token's vector j against them
-    const step = (ind, shift, j, qs) => {
+    // activation vector of field l, half h (lp: field within the unit's au): byte offset from au (quant.ts layout)
+    const step = (ind, shift, l, h, qs) => {
       e(`${ind}{`);
       for (const r of rows) {
         const q = `${qs}${r}`;
@@ -89,20 +93,19 @@ function gen(fam, shape, R, T) {
         }
       }
       if (build === "relaxed") {
-        e(`${ind}  const av = au + ${j} * cs;`);
+        e(`${ind}  const av = au + ${64 * h + 16 * l};`);
         for (const t of toks) {
           e(`${ind}  {`);
-          e(`${ind}    const v = v128.load(av, ${t * 16});`);
+          e(`${ind}    const v = v128.load(av${t ? ` + ${t} * cs` : ""});`);
           for (const r of rows) e(`${ind}    c${r}_${t} = i16x8.add(c${r}_${t}, i16x8.relaxed_dot_i8x16_i7x16_s(v, x${r}));`);
           e(`${ind}  }`);
         }
       } else {
-        e(`${ind}  const avl = au + ${2 * j} * cs;`);
-        e(`${ind}  const avh = au + ${2 * j + 1} * cs;`);
+        e(`${ind}  const avl = au + ${128 * h + 32 * l};`);
         for (const t of toks) {
           e(`${ind}  {`);
-          e(`${ind}    const vl = v128.load(avl, ${t * 16});`);
-          e(`${ind}    const vh = v128.load(avh, ${t * 16});`);
+          e(`${ind}    const vl = v128.load(avl${t ? ` + ${t} * cs` : ""});`);
+          e(`${ind}    const vh = v128.load(avl${t ? ` + ${t} * cs` : ""}, 16);`);
           for (const r of rows) {
             e(`${ind}    c${r}_${t} = i32x4.add(c${r}_${t}, i32x4.add(i32x4.dot_i16x8_s(vl, xl${r}), i32x4.dot_i16x8_s(vh, xh${r})));`);
           }
@@ -111,18 +114,18 @@ function gen(fam, shape, R, T) {
       }
       e(`${ind}}`);
     };
-    const unitVecs = build === "relaxed" ? 4 : 8; // activation vectors per 64 weights
+    const chunkShift = build === "relaxed" ? 7 : 8; // log2 bytes of 128 activations
     // whole chunks (2 units, constant shifts 0, 2, 4, 6 — i2s reversed)
     e(`      while (u + 2 <= uEnd) {`);
     e(`        const cb: usize = <usize>(u >> 1) << 5;`);
-    e(`        const au = a + <usize>(u * ${unitVecs}) * cs;`);
+    e(`        const au = a + (<usize>(u >> 1) << ${chunkShift});`);
     for (const h of [0, 1]) {
       e(`        {`);
       for (const r of rows) e(`          const q${r} = v128.load(w${r} + cb, ${h * 16});`);
       for (let l = 0; l < 4; l++) {
         const shift = fam === "i2s" ? 6 - 2 * l : 2 * l;
         // element offset l·32 + h·16 -> vector index 2l + h (relaxed, 16 per vector)
-        step("          ", shift, 2 * l + h, "q");
+        step("          ", shift, l, h, "q");
       }
       e(`        }`);
     }
@@ -131,7 +134,7 @@ function gen(fam, shape, R, T) {
     // a last odd unit of the group (DLT g = 64, or a row of 64·odd weights)
     e(`      if (u < uEnd) {`);
     e(`        const cb: usize = <usize>(u >> 1) << 5;`);
-    e(`        const au = a + <usize>(u * ${unitVecs}) * cs;`);
+    e(`        const au = a + (<usize>(u >> 1) << ${chunkShift}) + (<usize>(u & 1) << ${chunkShift - 2});`);
     // pre-shift by 4: odd units (tq2, dlt: codes l = 2, 3) or even units (i2s: l' = 0, 1 sit in bits 7..4)
     e(fam === "i2s" ? `        const pre = (u & 1) == 0;` : `        const pre = (u & 1) != 0;`);
     for (const h of [0, 1]) {
@@ -142,7 +145,7 @@ function gen(fam, shape, R, T) {
       e(`          }`);
       for (const lp of [0, 1]) {
         const shift = fam === "i2s" ? (lp === 0 ? 2 : 0) : lp === 0 ? 0 : 2;
-        step("          ", shift, lp * 2 + h, "q");
+        step("          ", shift, lp, h, "q");
       }
       e(`        }`);
     }
@@ -227,28 +230,246 @@ function gen(fam, shape, R, T) {
   emit(L.join("\n"));
 }
 
-// Tile set: rows shape for n = 1…2 (lanes = 4 rows), toks shape R = 1 and R = 2 (T = 1…4). Measured on V8
-// (x64, AVX2): larger tiles (1×8, 2×6, 3×4) lose more to spills than they gain: TurboFan issues every load
-// of an unrolled block early and computes late, so live loads, not accumulators, fill the 16 xmm registers.
+// ── v2 kernels (tq2, i2s): one loop iteration per 64 weights of every row of the tile ───────────────────────
+// Groups of tq2 (256) and i2s (the row, flushed every upg·64 weights) are whole 128-weight chunks, so a "unit" here
+// is one 16-byte half of a chunk: its 4 two-bit fields p = 0…3 (bits 2p) hold elements l·32 + 16h + i of the chunk
+// (tq2: l = p; i2s: l = 3 − p), i.e. activation vector 8c + 2l + h. Keeping the loop body to one unit is what keeps
+// V8's register allocation clean: TurboFan schedules a whole basic block at once (every load early), so an
+// unrolled chunk of 2 halves × 4 fields × T tokens made it spill loads and accumulators to the stack.
+//
+// Unpacking ("nibble", rows tiles): x0 = q & 0x03, x1 = q & 0x0C (= 4·code), s = q >> 4, x2 = s & 0x03,
+// x3 = s & 0x0C — 5 ops per 4 fields instead of 7. Fields 1 and 3 go to a second i16 accumulator holding 4× the
+// sum (lane <= 4·2·127·2 = 2032 per dot: <= 16 dots between flushes, so i2s flushes every 512 weights), folded
+// in exactly at the flush: S = even + (odd >> 2) (every odd lane is a multiple of 4).
+// Toks tiles (several tokens) use shift + and per field: the unpacking is shared by the T tokens.
+function genV2(fam, shape, R, T, unpack) {
+  const name = `tern_${fam}_${shape}_r${R}_t${T}`;
+  const rows = [...Array(R).keys()];
+  const toks = [...Array(T).keys()];
+  const outs = [];
+  if (shape === "rows") for (const t of toks) outs.push({ id: `f${t}`, t, r: null, lanes: rows.map((r) => [r, t]) });
+  else {
+    for (const r of rows) {
+      for (let v = 0; v < Math.ceil(T / 4); v++) {
+        const lanes = [0, 1, 2, 3].map((l) => (v * 4 + l < T ? [r, v * 4 + l] : null));
+        outs.push({ id: `f${r}_${v}`, r, t: v * 4, lanes });
+      }
+    }
+  }
+  const nib = unpack === "nibble";
+  const L = [];
+  const e = (s) => L.push(s);
+  e(`export function ${name}(${ARGS}): void {`);
+  for (const r of rows) e(r ? `  const w${r} = w + ${r} * rowBytes;` : `  const w0 = w;`);
+  for (const f of outs) e(fam === "i2s" ? `  let ${f.id} = i32x4.splat(0);` : `  let ${f.id} = f32x4.splat(0);`);
+  const lOf = (p) => (fam === "i2s" ? 3 - p : p);
+  e(`  let u = 0;`);
+  e(`  let gi = 0;`);
+  e(`  while (u < nUnits) {`);
+  e(`    let uEnd = u + upg;`);
+  e(`    if (uEnd > nUnits) uEnd = nUnits;`);
+  for (const build of ["relaxed", "simd"]) {
+    e(build === "relaxed" ? `    if (ASC_FEATURE_RELAXED_SIMD) {` : `    } else {`);
+    const relaxed = build === "relaxed";
+    const zero = relaxed ? "i16x8.splat(0)" : "i32x4.splat(0)";
+    const useNib = nib && relaxed;
+    for (const r of rows) for (const t of toks) {
+      e(`      let c${r}_${t} = ${zero};`);
+      if (useNib) e(`      let d${r}_${t} = ${zero};`);
+    }
+    if (useNib) {
+      e(`      const M03 = i8x16.splat(3);`);
+      e(`      const M0C = i8x16.splat(12);`);
+    } else e(`      const M3 = i8x16.splat(3);`);
+    e(`      do {`);
+    e(`        const cb: usize = <usize>u << 4;`);
+    // activation vector of field l: 8c + 2l + h (relaxed, 16 values); simd128: two i16 vectors per 16 values
+    // token-major activations, the 4 fields of a half-chunk in consecutive vectors (quant.ts): unit u at 64·u
+    e(`        const au0 = a + (<usize>u << ${relaxed ? 6 : 7});`);
+    for (const t of toks) if (t) e(`        const au${t} = au0 + ${t} * cs;`);
+    for (const r of rows) e(`        const q${r} = v128.load(w${r} + cb);`);
+    if (useNib) for (const r of rows) e(`        const s${r} = i16x8.shr_u(q${r}, 4);`);
+    const dotStep = (p, xs) => {
+      const l = lOf(p);
+      const acc = useNib && p & 1 ? "d" : "c";
+      if (relaxed) {
+        e(`        {`);
+        for (const t of toks) {
+          e(`          {`);
+          e(`            const v = v128.load(au${t}, ${16 * l});`);
+          for (const r of rows) e(`            ${acc}${r}_${t} = i16x8.add(${acc}${r}_${t}, i16x8.relaxed_dot_i8x16_i7x16_s(v, ${xs(r)}));`);
+          e(`          }`);
+        }
+        e(`        }`);
+      } else {
+        e(`        {`);
+        for (const r of rows) {
+          e(`          const xl${r} = i16x8.extend_low_i8x16_u(${xs(r)});`);
+          e(`          const xh${r} = i16x8.extend_high_i8x16_u(${xs(r)});`);
+        }
+        for (const t of toks) {
+          e(`          {`);
+          e(`            const vl = v128.load(au${t}, ${32 * l});`);
+          e(`            const vh = v128.load(au${t}, ${32 * l + 16});`);
+          for (const r of rows) e(`            c${r}_${t} = i32x4.add(c${r}_${t}, i32x4.add(i32x4.dot_i16x8_s(vl, xl${r}), i32x4.dot_i16x8_s(vh, xh${r})));`);
+          e(`          }`);
+        }
+        e(`        }`);
+      }
+    };
+    if (!useNib && FIELD_LOOP) {
+      // one loop iteration per field: q carried (shifted by 2 each time), so that only R codes, R·T
+      // accumulators and the T activation vectors of one field are live (V8 schedules a block all at once)
+      const fstep = relaxed ? 16 : 32; // bytes of activations per field
+      for (const r of rows) e(`        let y${r} = q${r};`);
+      e(`        let ap = au0${fam === "i2s" ? ` + ${3 * fstep}` : ""};`);
+      e(`        let f = 0;`);
+      e(`        do {`);
+      for (const r of rows) e(`          const x${r} = v128.and(y${r}, M3);`);
+      for (const r of rows) e(`          y${r} = i16x8.shr_u(y${r}, 2);`);
+      if (!relaxed) {
+        for (const r of rows) {
+          e(`          const xl${r} = i16x8.extend_low_i8x16_u(x${r});`);
+          e(`          const xh${r} = i16x8.extend_high_i8x16_u(x${r});`);
+        }
+      }
+      for (const t of toks) {
+        e(`          {`);
+        const at = `ap${t ? ` + ${t} * cs` : ""}`;
+        if (relaxed) {
+          e(`            const v = v128.load(${at});`);
+          for (const r of rows) e(`            c${r}_${t} = i16x8.add(c${r}_${t}, i16x8.relaxed_dot_i8x16_i7x16_s(v, x${r}));`);
+        } else {
+          e(`            const vl = v128.load(${at});`);
+          e(`            const vh = v128.load(${at}, 16);`);
+          for (const r of rows) e(`            c${r}_${t} = i32x4.add(c${r}_${t}, i32x4.add(i32x4.dot_i16x8_s(vl, xl${r}), i32x4.dot_i16x8_s(vh, xh${r})));`);
+        }
+        e(`          }`);
+      }
+      e(`          ap ${fam === "i2s" ? "-" : "+"}= ${fstep};`);
+      e(`          f++;`);
+      e(`        } while (f < 4);`);
+    } else for (let p = 0; p < 4; p++) {
+      if (useNib) {
+        const src = p < 2 ? "q" : "s";
+        const m = p & 1 ? "M0C" : "M03";
+        for (const r of rows) e(`        const x${p}_${r} = v128.and(${src}${r}, ${m});`);
+      } else {
+        for (const r of rows) e(`        const x${p}_${r} = ${p ? `v128.and(i16x8.shr_u(q${r}, ${2 * p}), M3)` : `v128.and(q${r}, M3)`};`);
+      }
+      dotStep(p, (r) => `x${p}_${r}`);
+    }
+    e(`        u++;`);
+    e(`      } while (u < uEnd);`);
+    if (useNib) for (const r of rows) for (const t of toks) e(`      c${r}_${t} = i16x8.add(c${r}_${t}, i16x8.shr_s(d${r}_${t}, 2));`);
+    // flush (as gen())
+    e(`      const goff: usize = <usize>gi * gs;`);
+    if (fam !== "i2s") {
+      e(`      const goffw: usize = <usize>gi * sgs;`);
+      if (shape === "rows") e(`      const dw = v128.load(sw + goffw);`);
+      else for (const r of rows) e(`      const dw${r} = f32x4.splat(load<f32>(sw + goffw, ${r * 4}));`);
+    }
+    for (const f of outs) {
+      const wv = (lane) => {
+        if (!lane) return `i32x4.splat(0)`;
+        const [r, t] = lane;
+        return relaxed ? `i32x4.extadd_pairwise_i16x8_s(c${r}_${t})` : `c${r}_${t}`;
+      };
+      e(`      {`);
+      if (f.lanes.filter(Boolean).length === 1) {
+        e(`        const v = ${wv(f.lanes[0])};`);
+        e(`        const h = i32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));`);
+        e(`        let S = i32x4.add(h, i32x4.shuffle(h, h, 1, 0, 3, 2));`);
+      } else {
+        for (let l = 0; l < 4; l++) e(`        const v${l} = ${wv(f.lanes[l])};`);
+        e(`        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));`);
+        e(`        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));`);
+        e(`        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));`);
+      }
+      if (fam === "i2s") {
+        e(`        ${f.id} = i32x4.add(${f.id}, S);`);
+      } else {
+        const tv = (p) => (shape === "rows" ? `f32x4.splat(load<f32>(${p} + goff, ${f.t * 4}))` : `v128.load(${p} + goff, ${f.t * 4})`);
+        const sv = shape === "rows" ? `i32x4.splat(load<i32>(as + goff, ${f.t * 4}))` : `v128.load(as + goff, ${f.t * 4})`;
+        const dwv = shape === "rows" ? "dw" : `dw${f.r}`;
+        e(`        S = i32x4.sub(S, ${sv});`);
+        e(`        ${f.id} = f32x4.add(${f.id}, f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(${dwv}, ${tv("ad")})));`);
+      }
+      e(`      }`);
+    }
+  }
+  e(`    }`);
+  e(`    gi++;`);
+  e(`  }`);
+  for (const f of outs) {
+    e(`  {`);
+    let v = f.id;
+    if (fam === "i2s") {
+      if (shape === "rows") {
+        e(`    const S = i32x4.sub(${f.id}, i32x4.splat(load<i32>(as, ${f.t * 4})));`);
+        e(`    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.splat(load<f32>(ad, ${f.t * 4}) * wscale));`);
+      } else {
+        e(`    const S = i32x4.sub(${f.id}, v128.load(as, ${f.t * 4}));`);
+        e(`    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, ${f.t * 4}), f32x4.splat(wscale)));`);
+      }
+      v = "y";
+    }
+    if (shape === "rows") {
+      if (R === 4) e(`    v128.store(o + ${f.t} * oStride, ${v});`);
+      else for (const r of rows) e(`    store<f32>(o + ${f.t} * oStride, f32x4.extract_lane(${v}, ${r}), ${r * 4});`);
+    } else {
+      f.lanes.forEach((lane, l) => {
+        if (lane) e(`    store<f32>(o + ${lane[1]} * oStride, f32x4.extract_lane(${v}, ${l}), ${lane[0] * 4});`);
+      });
+    }
+    e(`  }`);
+  }
+  e(`}`);
+  emit(L.join("\n"));
+}
+
+// Tile set of the DLT kernels (gen): rows shape for n = 1…2 (lanes = 4 rows), toks shape R = 1 and R = 2 (T = 1…4).
+// TurboFan orders a basic block by distance from its end (every load first), so what must fit the 16 xmm
+// registers is everything one loop iteration defines plus the loop-carried values; with a whole chunk per
+// iteration that spilled. The tq2/i2s kernels (genV2) therefore iterate per 64 weights (rows: 2 rows, nibble
+// unpacking: 4 accumulators) or per field (toks: R·T accumulators + R codes + T activations): 2×3 and 1×6 have no
+// spills in V8 11.3's code, 2×4 and 4-row rows tiles do (check with --print-wasm-code, see bench/README.md).
+// Knobs for experiments (the committed file uses the defaults): GEN_V2=0 (old kernels everywhere),
+// GEN_UNPACK=shift|nibble, GEN_ROWS_R=2|3|4, GEN_FIELD_LOOP=0, GEN_TOKS=1x6,2x3.
 const TOKS = [
   [1, 4],
   [2, 4],
 ];
+const V2 = process.env.GEN_V2 !== "0";
+const ROWS_UNPACK = process.env.GEN_UNPACK ?? "nibble";
+const ROWS_R = Number(process.env.GEN_ROWS_R ?? 2);
+const FIELD_LOOP = process.env.GEN_FIELD_LOOP !== "0";
+const TOKS_V2 = (process.env.GEN_TOKS ?? "1x6,2x3").split(",").map((x) => x.split("x").map(Number));
 for (const fam of ["tq2", "i2s", "dlt"]) {
-  gen(fam, "rows", 4, 1);
-  gen(fam, "rows", 4, 2);
-  for (const [R, TM] of TOKS) for (let T = 1; T <= TM; T++) gen(fam, "toks", R, T);
+  const g = V2 && fam !== "dlt" ? (f, sh, R, T) => genV2(f, sh, R, T, sh === "rows" ? ROWS_UNPACK : "shift") : gen;
+  const RR = V2 && fam !== "dlt" ? ROWS_R : 4;
+  g(fam, "rows", RR, 1);
+  g(fam, "rows", RR, 2);
+  for (const [R, TM] of V2 && fam !== "dlt" ? TOKS_V2 : TOKS) for (let T = 1; T <= TM; T++) g(fam, "toks", R, T);
 }
 
 // dispatchers
 for (const fam of ["tq2", "i2s", "dlt"]) {
   const L = [];
-  L.push(`/** Rows tile (4 rows × T ∈ {1, 2} tokens). */`);
+  L.push(`/** Rows tile (${V2 && fam !== "dlt" ? ROWS_R : 4} rows × T ∈ {1, 2} tokens). */`);
+  const RR = V2 && fam !== "dlt" ? ROWS_R : 4;
+  L.push(`export const ${fam.toUpperCase()}_ROWS_R: i32 = ${RR};`);
   L.push(`export function tern_${fam}_rows(T: i32, ${ARGS}): void {`);
-  L.push(`  if (T == 1) tern_${fam}_rows_r4_t1(${CALL});`);
-  L.push(`  else tern_${fam}_rows_r4_t2(${CALL});`);
+  L.push(`  if (T == 1) tern_${fam}_rows_r${RR}_t1(${CALL});`);
+  L.push(`  else tern_${fam}_rows_r${RR}_t2(${CALL});`);
   L.push(`}`);
-  for (const [R, TM] of TOKS) {
+  const tk = V2 && fam !== "dlt" ? TOKS_V2 : TOKS;
+  // simd128 (i16 activations, two vectors per field and token) fits fewer tokens in the registers: 1×4, 2×2
+  for (const [R, TM] of tk) {
+    const simdT = V2 && fam !== "dlt" ? Math.min(TM, R === 1 ? 4 : 2) : TM;
+    L.push(`export const ${fam.toUpperCase()}_TOKS_R${R}_T: i32 = ASC_FEATURE_RELAXED_SIMD ? ${TM} : ${simdT};`);
+  }
+  for (const [R, TM] of tk) {
     L.push(`/** Tokens tile (${R} row${R > 1 ? "s" : ""} × T ∈ 1…${TM} tokens). */`);
     L.push(`export function tern_${fam}_toks_r${R}(T: i32, ${ARGS}): void {`);
     L.push(`  switch (T) {`);

@@ -213,6 +213,27 @@ describe.each(BUILDS)("%s kernels", (build) => {
       K.freeMatrix(W);
     });
 
+    // The kernels accumulate 8-bit products in i16 lanes between flushes (the relaxed rows kernel keeps fields
+    // 1 and 3 at 4× their value): all codes 2 against activations of magnitude 127 is the bound they must hold.
+    it.each([
+      [8, 4096, 1, 1],
+      [8, 4096, 1, -1],
+      [6, 2560, 5, 1],
+      [6, 2560, 5, -1],
+    ])("TQ2_0 and I2_S hold the i16 bound (all codes +1, |q| = 127) m=%i k=%i n=%i sign %i", (m, k, n, sign) => {
+      const codes = new Uint8Array(m * k).fill(2);
+      const x = new Float32Array(n * k).fill(sign * 0.5);
+      const d = new Float32Array((m * k) / 256).fill(1);
+      const W = K.uploadMatrix("TQ2_0", m, k, packTq2_0(codes, d, m, k));
+      const yq = tqMatmulRef(codes, d, m, k, quantizeQ8KRef(x, n, k));
+      expect(Math.abs(yq[0]!)).toBeGreaterThan(0.49 * k);
+      withTiles(W, x, n, yq);
+      K.freeMatrix(W);
+      const W2 = K.uploadMatrix("I2_S", m, k, packI2_S(codes, 1, m, k));
+      withTiles(W2, x, n, i2sMatmulRef(codes, W2.scale, m, k, quantizeAbsmaxRef(x, n, k, k)));
+      K.freeMatrix(W2);
+    });
+
     const dltShapes: Array<[number, number, number, number]> = [];
     for (const g of [64, 128, 256]) for (const [m, k, n] of [[3, 64, 1], [5, 172, 2], [4, 200, 9], [9, 300, 3], [6, 1000, 1], [2, 256, 5]]) dltShapes.push([g, m!, k!, n!]);
     it.each(dltShapes)("DLT g=%i m=%i k=%i n=%i equals the reference", (g, m, k, n) => {
@@ -329,6 +350,29 @@ describe.each(BUILDS)("%s kernels", (build) => {
         const want = f16BitsToF32(i);
         if (Number.isNaN(want)) expect(Number.isNaN(y[i]!)).toBe(true);
         else expect(y[i] === Math.fround(want), `f16 ${i.toString(16)}: ${y[i]} vs ${want}`).toBe(true); // ±0 alike (0 + −0 = 0)
+      }
+      K.freeMatrix(W);
+    });
+
+    // the SIMD paths (4-row matvec with its ±inf/NaN watch, 1 row × 4 tokens, 1 × 1, the k & 4 quad): row i holds
+    // half i at column i mod k, zeros elsewhere, and x = 1, so y[i] is exactly that half
+    it.each([
+      [8, 1],
+      [12, 1],
+      [16, 4],
+      [12, 5],
+    ])("converts every f16 exactly in the vector paths (k=%i, n=%i)", (k, n) => {
+      const h = new Uint16Array(65536 * k);
+      for (let i = 0; i < 65536; i++) h[i * k + (i % k)] = i;
+      const W = K.uploadMatrix("F16", 65536, k, new Uint8Array(h.buffer));
+      const y = linear(W, new Float32Array(n * k).fill(1), n);
+      for (let t = 0; t < n; t++) {
+        for (let i = 0; i < 65536; i++) {
+          const want = f16BitsToF32(i);
+          const got = y[t * 65536 + i]!;
+          if (Number.isNaN(want)) expect(Number.isNaN(got), `f16 ${i.toString(16)} token ${t}`).toBe(true);
+          else if (got !== Math.fround(want)) expect(got, `f16 ${i.toString(16)} token ${t}`).toBe(Math.fround(want));
+        }
       }
       K.freeMatrix(W);
     });

@@ -1,28 +1,33 @@
 // Activation quantization to int8 (the layouts are described in src/runtime/cpu/layout.ts).
 // All kernels work on tokens [t0, t1) of x (f32, n × k, contiguous) so the thread pool can split them.
-// Output layout, for a buffer of `cap` tokens (token-interleaved so that a kernel tile of T tokens reads
-// its activations at immediate offsets from one pointer):
-//   q:   value e of token t at  q + ((e >> 4)·cap + t)·16 + (e & 15)           (i8, k padded with 0 to kp)
-//   q16: value e of token t at  q16 + ((e >> 3)·cap + t)·16 + (e & 7)·2        (i16 copy; 0 = none)
+// Output layout (token-major; within each 128-value chunk the 16-value vectors are ordered half-major, so that the
+// 4 two-bit fields of one 16-byte half of a code chunk meet 4 consecutive activation vectors):
+//   q:   value e of token t at  q + t·kp + P(e)           (i8, k padded with 0 to kp; kp a multiple of 128)
+//   q16: value e of token t at  q16 + (t·kp + P(e))·2     (i16 copy; 0 = none)
+//   P(e) = (e & ~127) + 64·h + 16·l + (e & 15), l = (e % 128) / 32, h = (e % 32) / 16
 //   d, s, xs: group g of token t at + (g·cap + t)·4;  bsums (Q8_K): token t, 16-group j at + (t·k/16 + j)·2
 import { hmaxF32, hsumI32 } from "./common";
 
-@inline function qAddr(q: usize, cap: usize, t: usize, e: usize): usize {
-  return q + (((e >> 4) * cap + t) << 4) + (e & 15);
+@inline function perm(e: usize): usize {
+  return (e & ~127) + ((e & 16) << 2) + ((e & 96) >> 1) + (e & 15);
 }
 
-@inline function q16Addr(q16: usize, cap: usize, t: usize, e: usize): usize {
-  return q16 + (((e >> 3) * cap + t) << 4) + ((e & 7) << 1);
+@inline function qAddr(q: usize, kp: usize, t: usize, e: usize): usize {
+  return q + t * kp + perm(e);
+}
+
+@inline function q16Addr(q16: usize, kp: usize, t: usize, e: usize): usize {
+  return q16 + ((t * kp + perm(e)) << 1);
 }
 
 /** Stores 16 quantized values (four i32x4) for elements [e, e + 16) of token t; returns their lane sums. */
-@inline function storeQ(q: usize, q16: usize, cap: usize, t: usize, e: usize, i0: v128, i1: v128, i2: v128, i3: v128): v128 {
+@inline function storeQ(q: usize, q16: usize, kpu: usize, t: usize, e: usize, i0: v128, i1: v128, i2: v128, i3: v128): v128 {
   const h0 = i16x8.narrow_i32x4_s(i0, i1);
   const h1 = i16x8.narrow_i32x4_s(i2, i3);
-  v128.store(qAddr(q, cap, t, e), i8x16.narrow_i16x8_s(h0, h1));
+  v128.store(qAddr(q, kpu, t, e), i8x16.narrow_i16x8_s(h0, h1));
   if (q16) {
-    v128.store(q16Addr(q16, cap, t, e), h0);
-    v128.store(q16Addr(q16, cap, t, e + 8), h1);
+    v128.store(q16Addr(q16, kpu, t, e), h0);
+    v128.store(q16Addr(q16, kpu, t, e) + 16, h1);
   }
   return i32x4.add(i32x4.extadd_pairwise_i16x8_s(h0), i32x4.extadd_pairwise_i16x8_s(h1));
 }
@@ -33,13 +38,13 @@ import { hmaxF32, hsumI32 } from "./common";
 }
 
 /** Zeroes the vectors of token t from the one holding element `from` to the padded end kp. */
-@inline function zeroTail(q: usize, q16: usize, cap: usize, t: usize, from: i32, kp: i32): void {
+@inline function zeroTail(q: usize, q16: usize, kpu: usize, t: usize, from: i32, kp: i32): void {
   const z = i32x4.splat(0);
   for (let e = <usize>(from & ~15); e < <usize>kp; e += 16) {
-    v128.store(qAddr(q, cap, t, e), z);
+    v128.store(qAddr(q, kpu, t, e), z);
     if (q16) {
-      v128.store(q16Addr(q16, cap, t, e), z);
-      v128.store(q16Addr(q16, cap, t, e + 8), z);
+      v128.store(q16Addr(q16, kpu, t, e), z);
+      v128.store(q16Addr(q16, kpu, t, e) + 16, z);
     }
   }
 }
@@ -55,11 +60,12 @@ export function quantQ8K(x: usize, k: i32, q: usize, q16: usize, kp: i32, cap: i
   const lo = i32x4.splat(-127);
   const hi = i32x4.splat(127);
   const capu = <usize>cap;
+  const kpu = <usize>kp;
   for (let t = t0; t < t1; t++) {
     const tu = <usize>t;
     const xr = x + (tu * <usize>k << 2);
     const br: usize = bsums ? bsums + (tu * <usize>(k >> 4) << 1) : 0;
-    zeroTail(q, q16, capu, tu, k, kp);
+    zeroTail(q, q16, kpu, tu, k, kp);
     for (let b = 0; b < nb; b++) {
       const xb = xr + (<usize>b << 10);
       const eb = <usize>b << 8;
@@ -68,7 +74,7 @@ export function quantQ8K(x: usize, k: i32, q: usize, q16: usize, kp: i32, cap: i
       for (let i: usize = 0; i < 1024; i += 16) vmax = f32x4.pmax(vmax, f32x4.abs(v128.load(xb + i)));
       const amax = hmaxF32(vmax);
       if (amax == 0) {
-        zeroTail(q, q16, capu, tu, <i32>eb, <i32>eb + 256);
+        zeroTail(q, q16, kpu, tu, <i32>eb, <i32>eb + 256);
         if (br) memory.fill(br + (<usize>b << 5), 0, 32);
         store<f32>(d + gso, 0);
         store<i32>(s + gso, 0);
@@ -82,7 +88,7 @@ export function quantQ8K(x: usize, k: i32, q: usize, q16: usize, kp: i32, cap: i
       let stot = 0;
       for (let i: usize = 0; i < 16; i++) {
         const p = xb + (i << 6);
-        const sum = storeQ(q, q16, capu, tu, eb + (i << 4),
+        const sum = storeQ(q, q16, kpu, tu, eb + (i << 4),
           q4(p, vs, lo, hi), q4(p + 16, vs, lo, hi), q4(p + 32, vs, lo, hi), q4(p + 48, vs, lo, hi));
         const bs = hsumI32(sum);
         if (br) store<i16>(br + (<usize>b << 5) + (i << 1), <i16>bs);
@@ -105,10 +111,11 @@ export function quantAbsmax(x: usize, k: i32, g: i32, q: usize, q16: usize, kp: 
   const lo = i32x4.splat(-127);
   const hi = i32x4.splat(127);
   const capu = <usize>cap;
+  const kpu = <usize>kp;
   for (let t = t0; t < t1; t++) {
     const tu = <usize>t;
     const xr = x + (tu * <usize>k << 2);
-    zeroTail(q, q16, capu, tu, k, kp);
+    zeroTail(q, q16, kpu, tu, k, kp);
     for (let gi = 0; gi < ng; gi++) {
       const start = gi * g;
       const len = min(g, k - start);
@@ -126,11 +133,11 @@ export function quantAbsmax(x: usize, k: i32, g: i32, q: usize, q16: usize, kp: 
         store<f32>(xs + gso, sx);
       }
       if (amax == 0) {
-        zeroTail(q, q16, capu, tu, start, start + len);
+        zeroTail(q, q16, kpu, tu, start, start + len);
         for (let j = len16; j < len; j++) {
           const e = <usize>(start + j);
-          store<i8>(qAddr(q, capu, tu, e), 0);
-          if (q16) store<i16>(q16Addr(q16, capu, tu, e), 0);
+          store<i8>(qAddr(q, kpu, tu, e), 0);
+          if (q16) store<i16>(q16Addr(q16, kpu, tu, e), 0);
         }
         store<f32>(d + gso, 0);
         store<i32>(s + gso, 0);
@@ -142,7 +149,7 @@ export function quantAbsmax(x: usize, k: i32, g: i32, q: usize, q16: usize, kp: 
       let j = 0;
       for (; j < len16; j += 16) {
         const p = xg + (<usize>j << 2);
-        acc = i32x4.add(acc, storeQ(q, q16, capu, tu, <usize>(start + j),
+        acc = i32x4.add(acc, storeQ(q, q16, kpu, tu, <usize>(start + j),
           q4(p, vs, lo, hi), q4(p + 16, vs, lo, hi), q4(p + 32, vs, lo, hi), q4(p + 48, vs, lo, hi)));
       }
       let stot = hsumI32(acc);
@@ -150,8 +157,8 @@ export function quantAbsmax(x: usize, k: i32, g: i32, q: usize, q16: usize, kp: 
         let v = <i32>f32.nearest(load<f32>(xg + (<usize>j << 2)) * iscale);
         v = min(127, max(-127, v));
         const e = <usize>(start + j);
-        store<i8>(qAddr(q, capu, tu, e), <i8>v);
-        if (q16) store<i16>(q16Addr(q16, capu, tu, e), <i16>v);
+        store<i8>(qAddr(q, kpu, tu, e), <i8>v);
+        if (q16) store<i16>(q16Addr(q16, kpu, tu, e), <i16>v);
         stot += v;
       }
       store<f32>(d + gso, amax / <f32>127.0);

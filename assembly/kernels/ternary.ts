@@ -1,4 +1,4 @@
-// Ternary matmul drivers: walk the rows [r0, r1) in tiles of 4 (then single rows) and the n tokens in tiles
+// Ternary matmul drivers: walk the rows [r0, r1) in row tiles (then single rows) and the n tokens in tiles
 // of up to `tmax`, calling the generated register-tiled kernels (ternary_tiles.ts). Every row's result is
 // computed by the same sequence of operations whatever the tile, so any split of the rows across threads
 // (at multiples of 4) gives bit-identical output.
@@ -7,13 +7,17 @@ import {
   tern_tq2_rows, tern_tq2_toks_r1, tern_tq2_toks_r2,
   tern_i2s_rows, tern_i2s_toks_r1, tern_i2s_toks_r2,
   tern_dlt_rows, tern_dlt_toks_r1, tern_dlt_toks_r2,
+  TQ2_ROWS_R, I2S_ROWS_R, DLT_ROWS_R,
+  TQ2_TOKS_R1_T, TQ2_TOKS_R2_T, I2S_TOKS_R1_T, I2S_TOKS_R2_T, DLT_TOKS_R1_T, DLT_TOKS_R2_T,
 } from "./ternary_tiles";
 
 export const FAM_TQ2: i32 = 0;
 export const FAM_I2S: i32 = 1;
 export const FAM_DLT: i32 = 2;
 
-/** Tile choice: auto (4 rows × 1–2 tokens for n <= 2, else 2 rows × 4 tokens), or one forced shape (tuning, tests). */
+/** Tile choice: auto ("rows": *_ROWS_R rows × 1–2 tokens for n <= 2, else 2 rows × *_TOKS_R2_T tokens), or one
+ *  forced shape (tuning, tests; TILE_R1T4 / TILE_R2T4 = 1 or 2 rows × up to *_TOKS_R{1,2}_T tokens). Sizes are
+ *  set by scripts/gen-ternary-kernels.mjs per family (tq2/i2s: rows 2, toks 1×6 and 2×3; dlt: rows 4, toks 1×4, 2×4). */
 export const TILE_AUTO: i32 = 0;
 export const TILE_ROWS4: i32 = 1;
 export const TILE_R1T4: i32 = 2;
@@ -40,7 +44,8 @@ export const TILE_R2T4: i32 = 3;
 /**
  * out[t][r] for rows [r0, r1) and tokens [0, n).
  * fam: FAM_TQ2 | FAM_I2S | FAM_DLT. w: codes of row 0; rowBytes: bytes per row of codes.
- * a: quantized activations (token-interleaved; i8 in the relaxed build, the i16 copy in simd128), cs = 16·cap.
+ * a: quantized activations (token-major, quant.ts; i8 in the relaxed build, the i16 copy in simd128), cs: bytes
+ *    between tokens (kp, or 2·kp for the i16 copy).
  * sw/sh: f32 weight scales (TQ2, DLT) and shifts (DLT), [groups][m]; sgs = 4·m.
  * ad/as/ax: activation scale d (f32), Σq (i32), Σx (f32, DLT), [groups][cap]; gs = 4·cap.
  * nUnits = ceil(k/64); upg = 64-weight units per group (TQ2 4, I2S 16, DLT g/64); wscale: I2_S tensor scale.
@@ -54,13 +59,14 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
   if (mode == TILE_AUTO) mode = n <= 2 ? TILE_ROWS4 : TILE_R2T4;
   let r = r0;
   if (mode == TILE_ROWS4) {
-    for (; r + 4 <= r1; r += 4) {
+    const RR = fam == FAM_TQ2 ? TQ2_ROWS_R : fam == FAM_I2S ? I2S_ROWS_R : DLT_ROWS_R;
+    for (; r + RR <= r1; r += RR) {
       const wr = w + <usize>r * rowBytes;
       const sr = <usize>r << 2;
       for (let t = 0; t < n; t += 2) {
         const T = min(2, n - t);
         const t4 = <usize>t << 2;
-        tile(fam, 0, T, wr, rowBytes, a + (<usize>t << 4), cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs,
+        tile(fam, 0, T, wr, rowBytes, a + <usize>t * cs, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs,
           nUnits, upg, wscale, o + <usize>t * oStride + (<usize>r << 2), oStride);
       }
     }
@@ -70,13 +76,15 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
   // token tiles: blocks of RB rows × one token tile, so that the tile's activations (T·k bytes) and the block's
   // codes (RB·k/4 bytes) stay in L1 while the block is swept
   const R = mode == TILE_R2T4 ? 2 : 1;
-  const TT = 4;
+  const TT = fam == FAM_TQ2 ? (R == 2 ? TQ2_TOKS_R2_T : TQ2_TOKS_R1_T)
+    : fam == FAM_I2S ? (R == 2 ? I2S_TOKS_R2_T : I2S_TOKS_R1_T)
+    : (R == 2 ? DLT_TOKS_R2_T : DLT_TOKS_R1_T);
   for (let rb = r0; rb < r1; rb += ROW_BLOCK) {
     const rbe = min(rb + ROW_BLOCK, r1);
     for (let t = 0; t < n; t += TT) {
       const T = min(TT, n - t);
       const t4 = <usize>t << 2;
-      const at = a + (<usize>t << 4);
+      const at = a + <usize>t * cs;
       const ot = o + <usize>t * oStride;
       let rr = rb;
       if (R == 2) {
@@ -106,7 +114,7 @@ function ternRows1(fam: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw:
   for (let t = 0; t < n; t += tt) {
     const T = min(tt, n - t);
     const t4 = <usize>t << 2;
-    tile(fam, 1, T, w + <usize>r * rowBytes, rowBytes, a + (<usize>t << 4), cs, sw + sr, sh + sr, sgs, ad + t4, as + t4,
+    tile(fam, 1, T, w + <usize>r * rowBytes, rowBytes, a + <usize>t * cs, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4,
       ax + t4, gs, nUnits, upg, wscale, o + <usize>t * oStride + (<usize>r << 2), oStride);
   }
 }

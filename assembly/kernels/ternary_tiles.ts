@@ -8,14 +8,11 @@
 //   o      output (f32) of the first token, first row                   oStride   stride between tokens
 
 
-export function tern_tq2_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
+export function tern_tq2_rows_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   const w0 = w;
   const w1 = w + 1 * rowBytes;
-  const w2 = w + 2 * rowBytes;
-  const w3 = w + 3 * rowBytes;
   let f0 = f32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -23,232 +20,66 @@ export function tern_tq2_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
     if (uEnd > nUnits) uEnd = nUnits;
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0_0 = i16x8.splat(0);
+      let d0_0 = i16x8.splat(0);
       let c1_0 = i16x8.splat(0);
-      let c2_0 = i16x8.splat(0);
-      let c3_0 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+      let d1_0 = i16x8.splat(0);
+      const M03 = i8x16.splat(3);
+      const M0C = i8x16.splat(12);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        const s0 = i16x8.shr_u(q0, 4);
+        const s1 = i16x8.shr_u(q1, 4);
+        const x0_0 = v128.and(q0, M03);
+        const x0_1 = v128.and(q1, M03);
         {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
-          const q2 = v128.load(w2 + cb, 0);
-          const q3 = v128.load(w3 + cb, 0);
           {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const x2 = v128.and(q2, M3);
-            const x3 = v128.and(q3, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au0, 0);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_0));
+            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_1));
           }
         }
+        const x1_0 = v128.and(q0, M0C);
+        const x1_1 = v128.and(q1, M0C);
         {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          const q2 = v128.load(w2 + cb, 16);
-          const q3 = v128.load(w3 + cb, 16);
           {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const x2 = v128.and(q2, M3);
-            const x3 = v128.and(q3, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au0, 16);
+            d0_0 = i16x8.add(d0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_0));
+            d1_0 = i16x8.add(d1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_1));
           }
         }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) != 0;
+        const x2_0 = v128.and(s0, M03);
+        const x2_1 = v128.and(s1, M03);
         {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          let q2 = v128.load(w2 + cb, 0);
-          let q3 = v128.load(w3 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-            q2 = i16x8.shr_u(q2, 4);
-            q3 = i16x8.shr_u(q3, 4);
-          }
           {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const x2 = v128.and(q2, M3);
-            const x3 = v128.and(q3, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au0, 32);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_0));
+            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_1));
           }
         }
+        const x3_0 = v128.and(s0, M0C);
+        const x3_1 = v128.and(s1, M0C);
         {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          let q2 = v128.load(w2 + cb, 16);
-          let q3 = v128.load(w3 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-            q2 = i16x8.shr_u(q2, 4);
-            q3 = i16x8.shr_u(q3, 4);
-          }
           {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const x2 = v128.and(q2, M3);
-            const x3 = v128.and(q3, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au0, 48);
+            d0_0 = i16x8.add(d0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_0));
+            d1_0 = i16x8.add(d1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_1));
           }
         }
         u++;
-      }
+      } while (u < uEnd);
+      c0_0 = i16x8.add(c0_0, i16x8.shr_s(d0_0, 2));
+      c1_0 = i16x8.add(c1_0, i16x8.shr_s(d1_0, 2));
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw = v128.load(sw + goffw);
       {
         const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
         const v1 = i32x4.extadd_pairwise_i16x8_s(c1_0);
-        const v2 = i32x4.extadd_pairwise_i16x8_s(c2_0);
-        const v3 = i32x4.extadd_pairwise_i16x8_s(c3_0);
+        const v2 = i32x4.splat(0);
+        const v3 = i32x4.splat(0);
         const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
         const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
         let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
@@ -258,351 +89,44 @@ export function tern_tq2_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
     } else {
       let c0_0 = i32x4.splat(0);
       let c1_0 = i32x4.splat(0);
-      let c2_0 = i32x4.splat(0);
-      let c3_0 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
-          const q2 = v128.load(w2 + cb, 0);
-          const q3 = v128.load(w3 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        let y0 = q0;
+        let y1 = q1;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          const x1 = v128.and(y1, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          y1 = i16x8.shr_u(y1, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          const xl1 = i16x8.extend_low_i8x16_u(x1);
+          const xh1 = i16x8.extend_high_i8x16_u(x1);
           {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(q2, M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(q3, M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          const q2 = v128.load(w2 + cb, 16);
-          const q3 = v128.load(w3 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(q2, M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(q3, M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          let q2 = v128.load(w2 + cb, 0);
-          let q3 = v128.load(w3 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-            q2 = i16x8.shr_u(q2, 4);
-            q3 = i16x8.shr_u(q3, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(q2, M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(q3, M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          let q2 = v128.load(w2 + cb, 16);
-          let q3 = v128.load(w3 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-            q2 = i16x8.shr_u(q2, 4);
-            q3 = i16x8.shr_u(q3, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(q2, M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(q3, M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-        }
+          ap += 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw = v128.load(sw + goffw);
       {
         const v0 = c0_0;
         const v1 = c1_0;
-        const v2 = c2_0;
-        const v3 = c3_0;
+        const v2 = i32x4.splat(0);
+        const v3 = i32x4.splat(0);
         const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
         const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
         let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
@@ -613,19 +137,17 @@ export function tern_tq2_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
     gi++;
   }
   {
-    v128.store(o + 0 * oStride, f0);
+    store<f32>(o + 0 * oStride, f32x4.extract_lane(f0, 0), 0);
+    store<f32>(o + 0 * oStride, f32x4.extract_lane(f0, 1), 4);
   }
 }
 
-export function tern_tq2_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
+export function tern_tq2_rows_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   const w0 = w;
   const w1 = w + 1 * rowBytes;
-  const w2 = w + 2 * rowBytes;
-  const w3 = w + 3 * rowBytes;
   let f0 = f32x4.splat(0);
   let f1 = f32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -633,320 +155,93 @@ export function tern_tq2_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
     if (uEnd > nUnits) uEnd = nUnits;
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0_0 = i16x8.splat(0);
+      let d0_0 = i16x8.splat(0);
       let c0_1 = i16x8.splat(0);
+      let d0_1 = i16x8.splat(0);
       let c1_0 = i16x8.splat(0);
+      let d1_0 = i16x8.splat(0);
       let c1_1 = i16x8.splat(0);
-      let c2_0 = i16x8.splat(0);
-      let c2_1 = i16x8.splat(0);
-      let c3_0 = i16x8.splat(0);
-      let c3_1 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+      let d1_1 = i16x8.splat(0);
+      const M03 = i8x16.splat(3);
+      const M0C = i8x16.splat(12);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const au1 = au0 + 1 * cs;
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        const s0 = i16x8.shr_u(q0, 4);
+        const s1 = i16x8.shr_u(q1, 4);
+        const x0_0 = v128.and(q0, M03);
+        const x0_1 = v128.and(q1, M03);
         {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
-          const q2 = v128.load(w2 + cb, 0);
-          const q3 = v128.load(w3 + cb, 0);
           {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const x2 = v128.and(q2, M3);
-            const x3 = v128.and(q3, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au0, 0);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_0));
+            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_1));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au1, 0);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_0));
+            c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_1));
           }
         }
+        const x1_0 = v128.and(q0, M0C);
+        const x1_1 = v128.and(q1, M0C);
         {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          const q2 = v128.load(w2 + cb, 16);
-          const q3 = v128.load(w3 + cb, 16);
           {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const x2 = v128.and(q2, M3);
-            const x3 = v128.and(q3, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au0, 16);
+            d0_0 = i16x8.add(d0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_0));
+            d1_0 = i16x8.add(d1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_1));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au1, 16);
+            d0_1 = i16x8.add(d0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_0));
+            d1_1 = i16x8.add(d1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_1));
           }
         }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) != 0;
+        const x2_0 = v128.and(s0, M03);
+        const x2_1 = v128.and(s1, M03);
         {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          let q2 = v128.load(w2 + cb, 0);
-          let q3 = v128.load(w3 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-            q2 = i16x8.shr_u(q2, 4);
-            q3 = i16x8.shr_u(q3, 4);
+          {
+            const v = v128.load(au0, 32);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_0));
+            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_1));
           }
           {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const x2 = v128.and(q2, M3);
-            const x3 = v128.and(q3, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au1, 32);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_0));
+            c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_1));
           }
         }
+        const x3_0 = v128.and(s0, M0C);
+        const x3_1 = v128.and(s1, M0C);
         {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          let q2 = v128.load(w2 + cb, 16);
-          let q3 = v128.load(w3 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-            q2 = i16x8.shr_u(q2, 4);
-            q3 = i16x8.shr_u(q3, 4);
+          {
+            const v = v128.load(au0, 48);
+            d0_0 = i16x8.add(d0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_0));
+            d1_0 = i16x8.add(d1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_1));
           }
           {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const x2 = v128.and(q2, M3);
-            const x3 = v128.and(q3, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au1, 48);
+            d0_1 = i16x8.add(d0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_0));
+            d1_1 = i16x8.add(d1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_1));
           }
         }
         u++;
-      }
+      } while (u < uEnd);
+      c0_0 = i16x8.add(c0_0, i16x8.shr_s(d0_0, 2));
+      c0_1 = i16x8.add(c0_1, i16x8.shr_s(d0_1, 2));
+      c1_0 = i16x8.add(c1_0, i16x8.shr_s(d1_0, 2));
+      c1_1 = i16x8.add(c1_1, i16x8.shr_s(d1_1, 2));
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw = v128.load(sw + goffw);
       {
         const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
         const v1 = i32x4.extadd_pairwise_i16x8_s(c1_0);
-        const v2 = i32x4.extadd_pairwise_i16x8_s(c2_0);
-        const v3 = i32x4.extadd_pairwise_i16x8_s(c3_0);
+        const v2 = i32x4.splat(0);
+        const v3 = i32x4.splat(0);
         const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
         const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
         let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
@@ -956,8 +251,8 @@ export function tern_tq2_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       {
         const v0 = i32x4.extadd_pairwise_i16x8_s(c0_1);
         const v1 = i32x4.extadd_pairwise_i16x8_s(c1_1);
-        const v2 = i32x4.extadd_pairwise_i16x8_s(c2_1);
-        const v3 = i32x4.extadd_pairwise_i16x8_s(c3_1);
+        const v2 = i32x4.splat(0);
+        const v3 = i32x4.splat(0);
         const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
         const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
         let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
@@ -969,449 +264,51 @@ export function tern_tq2_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_1 = i32x4.splat(0);
       let c1_0 = i32x4.splat(0);
       let c1_1 = i32x4.splat(0);
-      let c2_0 = i32x4.splat(0);
-      let c2_1 = i32x4.splat(0);
-      let c3_0 = i32x4.splat(0);
-      let c3_1 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
-          const q2 = v128.load(w2 + cb, 0);
-          const q3 = v128.load(w3 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const au1 = au0 + 1 * cs;
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        let y0 = q0;
+        let y1 = q1;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          const x1 = v128.and(y1, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          y1 = i16x8.shr_u(y1, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          const xl1 = i16x8.extend_low_i8x16_u(x1);
+          const xh1 = i16x8.extend_high_i8x16_u(x1);
           {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(q2, M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(q3, M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
+            const vl = v128.load(ap + 1 * cs);
+            const vh = v128.load(ap + 1 * cs, 16);
+            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          const q2 = v128.load(w2 + cb, 16);
-          const q3 = v128.load(w3 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(q2, M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(q3, M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          let q2 = v128.load(w2 + cb, 0);
-          let q3 = v128.load(w3 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-            q2 = i16x8.shr_u(q2, 4);
-            q3 = i16x8.shr_u(q3, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(q2, M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(q3, M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          let q2 = v128.load(w2 + cb, 16);
-          let q3 = v128.load(w3 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-            q2 = i16x8.shr_u(q2, 4);
-            q3 = i16x8.shr_u(q3, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(q2, M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(q3, M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-        }
+          ap += 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw = v128.load(sw + goffw);
       {
         const v0 = c0_0;
         const v1 = c1_0;
-        const v2 = c2_0;
-        const v3 = c3_0;
+        const v2 = i32x4.splat(0);
+        const v3 = i32x4.splat(0);
         const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
         const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
         let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
@@ -1421,8 +318,8 @@ export function tern_tq2_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       {
         const v0 = c0_1;
         const v1 = c1_1;
-        const v2 = c2_1;
-        const v3 = c3_1;
+        const v2 = i32x4.splat(0);
+        const v3 = i32x4.splat(0);
         const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
         const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
         let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
@@ -1433,10 +330,12 @@ export function tern_tq2_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
     gi++;
   }
   {
-    v128.store(o + 0 * oStride, f0);
+    store<f32>(o + 0 * oStride, f32x4.extract_lane(f0, 0), 0);
+    store<f32>(o + 0 * oStride, f32x4.extract_lane(f0, 1), 4);
   }
   {
-    v128.store(o + 1 * oStride, f1);
+    store<f32>(o + 1 * oStride, f32x4.extract_lane(f1, 0), 0);
+    store<f32>(o + 1 * oStride, f32x4.extract_lane(f1, 1), 4);
   }
 }
 
@@ -1444,7 +343,6 @@ export function tern_tq2_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   const w0 = w;
   let f0_0 = f32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -1452,131 +350,26 @@ export function tern_tq2_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
     if (uEnd > nUnits) uEnd = nUnits;
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0_0 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
           {
-            const x0 = v128.and(q0, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
+          ap += 16;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
@@ -1589,179 +382,29 @@ export function tern_tq2_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       }
     } else {
       let c0_0 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
           {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
+          ap += 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
@@ -1784,7 +427,6 @@ export function tern_tq2_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   const w0 = w;
   let f0_0 = f32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -1793,179 +435,31 @@ export function tern_tq2_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0_0 = i16x8.splat(0);
       let c0_1 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const au1 = au0 + 1 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
           {
-            const x0 = v128.and(q0, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap + 1 * cs);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
+          ap += 16;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
@@ -1983,239 +477,35 @@ export function tern_tq2_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
     } else {
       let c0_0 = i32x4.splat(0);
       let c0_1 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const au1 = au0 + 1 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
           {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap + 1 * cs);
+            const vh = v128.load(ap + 1 * cs, 16);
+            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
+          ap += 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
@@ -2243,7 +533,6 @@ export function tern_tq2_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   const w0 = w;
   let f0_0 = f32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -2253,227 +542,36 @@ export function tern_tq2_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_0 = i16x8.splat(0);
       let c0_1 = i16x8.splat(0);
       let c0_2 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
           {
-            const x0 = v128.and(q0, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap + 1 * cs);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap + 2 * cs);
+            c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
+          ap += 16;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
@@ -2492,299 +590,41 @@ export function tern_tq2_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_0 = i32x4.splat(0);
       let c0_1 = i32x4.splat(0);
       let c0_2 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
           {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap + 1 * cs);
+            const vh = v128.load(ap + 1 * cs, 16);
+            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap + 2 * cs);
+            const vh = v128.load(ap + 2 * cs, 16);
+            c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
+          ap += 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
@@ -2813,7 +653,6 @@ export function tern_tq2_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   const w0 = w;
   let f0_0 = f32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -2824,275 +663,41 @@ export function tern_tq2_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_1 = i16x8.splat(0);
       let c0_2 = i16x8.splat(0);
       let c0_3 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const au3 = au0 + 3 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
           {
-            const x0 = v128.and(q0, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap + 1 * cs);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap + 2 * cs);
+            c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap + 3 * cs);
+            c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
+          ap += 16;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
@@ -3112,359 +717,47 @@ export function tern_tq2_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_1 = i32x4.splat(0);
       let c0_2 = i32x4.splat(0);
       let c0_3 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const au3 = au0 + 3 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
           {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap + 1 * cs);
+            const vh = v128.load(ap + 1 * cs, 16);
+            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap + 2 * cs);
+            const vh = v128.load(ap + 2 * cs, 16);
+            c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap + 3 * cs);
+            const vh = v128.load(ap + 3 * cs, 16);
+            c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
+          ap += 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
@@ -3490,13 +783,364 @@ export function tern_tq2_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
   }
 }
 
+export function tern_tq2_toks_r1_t5(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
+  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
+  const w0 = w;
+  let f0_0 = f32x4.splat(0);
+  let f0_1 = f32x4.splat(0);
+  let u = 0;
+  let gi = 0;
+  while (u < nUnits) {
+    let uEnd = u + upg;
+    if (uEnd > nUnits) uEnd = nUnits;
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      let c0_0 = i16x8.splat(0);
+      let c0_1 = i16x8.splat(0);
+      let c0_2 = i16x8.splat(0);
+      let c0_3 = i16x8.splat(0);
+      let c0_4 = i16x8.splat(0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const au3 = au0 + 3 * cs;
+        const au4 = au0 + 4 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          {
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 1 * cs);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 2 * cs);
+            c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 3 * cs);
+            c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 4 * cs);
+            c0_4 = i16x8.add(c0_4, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          ap += 16;
+          f++;
+        } while (f < 4);
+        u++;
+      } while (u < uEnd);
+      const goff: usize = <usize>gi * gs;
+      const goffw: usize = <usize>gi * sgs;
+      const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
+      {
+        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
+        const v1 = i32x4.extadd_pairwise_i16x8_s(c0_1);
+        const v2 = i32x4.extadd_pairwise_i16x8_s(c0_2);
+        const v3 = i32x4.extadd_pairwise_i16x8_s(c0_3);
+        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
+        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
+        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
+        S = i32x4.sub(S, v128.load(as + goff, 0));
+        f0_0 = f32x4.add(f0_0, f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(dw0, v128.load(ad + goff, 0))));
+      }
+      {
+        const v = i32x4.extadd_pairwise_i16x8_s(c0_4);
+        const h = i32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
+        let S = i32x4.add(h, i32x4.shuffle(h, h, 1, 0, 3, 2));
+        S = i32x4.sub(S, v128.load(as + goff, 16));
+        f0_1 = f32x4.add(f0_1, f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(dw0, v128.load(ad + goff, 16))));
+      }
+    } else {
+      let c0_0 = i32x4.splat(0);
+      let c0_1 = i32x4.splat(0);
+      let c0_2 = i32x4.splat(0);
+      let c0_3 = i32x4.splat(0);
+      let c0_4 = i32x4.splat(0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const au3 = au0 + 3 * cs;
+        const au4 = au0 + 4 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          {
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 1 * cs);
+            const vh = v128.load(ap + 1 * cs, 16);
+            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 2 * cs);
+            const vh = v128.load(ap + 2 * cs, 16);
+            c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 3 * cs);
+            const vh = v128.load(ap + 3 * cs, 16);
+            c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 4 * cs);
+            const vh = v128.load(ap + 4 * cs, 16);
+            c0_4 = i32x4.add(c0_4, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          ap += 32;
+          f++;
+        } while (f < 4);
+        u++;
+      } while (u < uEnd);
+      const goff: usize = <usize>gi * gs;
+      const goffw: usize = <usize>gi * sgs;
+      const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
+      {
+        const v0 = c0_0;
+        const v1 = c0_1;
+        const v2 = c0_2;
+        const v3 = c0_3;
+        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
+        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
+        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
+        S = i32x4.sub(S, v128.load(as + goff, 0));
+        f0_0 = f32x4.add(f0_0, f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(dw0, v128.load(ad + goff, 0))));
+      }
+      {
+        const v = c0_4;
+        const h = i32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
+        let S = i32x4.add(h, i32x4.shuffle(h, h, 1, 0, 3, 2));
+        S = i32x4.sub(S, v128.load(as + goff, 16));
+        f0_1 = f32x4.add(f0_1, f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(dw0, v128.load(ad + goff, 16))));
+      }
+    }
+    gi++;
+  }
+  {
+    store<f32>(o + 0 * oStride, f32x4.extract_lane(f0_0, 0), 0);
+    store<f32>(o + 1 * oStride, f32x4.extract_lane(f0_0, 1), 0);
+    store<f32>(o + 2 * oStride, f32x4.extract_lane(f0_0, 2), 0);
+    store<f32>(o + 3 * oStride, f32x4.extract_lane(f0_0, 3), 0);
+  }
+  {
+    store<f32>(o + 4 * oStride, f32x4.extract_lane(f0_1, 0), 0);
+  }
+}
+
+export function tern_tq2_toks_r1_t6(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
+  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
+  const w0 = w;
+  let f0_0 = f32x4.splat(0);
+  let f0_1 = f32x4.splat(0);
+  let u = 0;
+  let gi = 0;
+  while (u < nUnits) {
+    let uEnd = u + upg;
+    if (uEnd > nUnits) uEnd = nUnits;
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      let c0_0 = i16x8.splat(0);
+      let c0_1 = i16x8.splat(0);
+      let c0_2 = i16x8.splat(0);
+      let c0_3 = i16x8.splat(0);
+      let c0_4 = i16x8.splat(0);
+      let c0_5 = i16x8.splat(0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const au3 = au0 + 3 * cs;
+        const au4 = au0 + 4 * cs;
+        const au5 = au0 + 5 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          {
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 1 * cs);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 2 * cs);
+            c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 3 * cs);
+            c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 4 * cs);
+            c0_4 = i16x8.add(c0_4, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 5 * cs);
+            c0_5 = i16x8.add(c0_5, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          ap += 16;
+          f++;
+        } while (f < 4);
+        u++;
+      } while (u < uEnd);
+      const goff: usize = <usize>gi * gs;
+      const goffw: usize = <usize>gi * sgs;
+      const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
+      {
+        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
+        const v1 = i32x4.extadd_pairwise_i16x8_s(c0_1);
+        const v2 = i32x4.extadd_pairwise_i16x8_s(c0_2);
+        const v3 = i32x4.extadd_pairwise_i16x8_s(c0_3);
+        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
+        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
+        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
+        S = i32x4.sub(S, v128.load(as + goff, 0));
+        f0_0 = f32x4.add(f0_0, f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(dw0, v128.load(ad + goff, 0))));
+      }
+      {
+        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_4);
+        const v1 = i32x4.extadd_pairwise_i16x8_s(c0_5);
+        const v2 = i32x4.splat(0);
+        const v3 = i32x4.splat(0);
+        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
+        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
+        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
+        S = i32x4.sub(S, v128.load(as + goff, 16));
+        f0_1 = f32x4.add(f0_1, f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(dw0, v128.load(ad + goff, 16))));
+      }
+    } else {
+      let c0_0 = i32x4.splat(0);
+      let c0_1 = i32x4.splat(0);
+      let c0_2 = i32x4.splat(0);
+      let c0_3 = i32x4.splat(0);
+      let c0_4 = i32x4.splat(0);
+      let c0_5 = i32x4.splat(0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const au3 = au0 + 3 * cs;
+        const au4 = au0 + 4 * cs;
+        const au5 = au0 + 5 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          {
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 1 * cs);
+            const vh = v128.load(ap + 1 * cs, 16);
+            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 2 * cs);
+            const vh = v128.load(ap + 2 * cs, 16);
+            c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 3 * cs);
+            const vh = v128.load(ap + 3 * cs, 16);
+            c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 4 * cs);
+            const vh = v128.load(ap + 4 * cs, 16);
+            c0_4 = i32x4.add(c0_4, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 5 * cs);
+            const vh = v128.load(ap + 5 * cs, 16);
+            c0_5 = i32x4.add(c0_5, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          ap += 32;
+          f++;
+        } while (f < 4);
+        u++;
+      } while (u < uEnd);
+      const goff: usize = <usize>gi * gs;
+      const goffw: usize = <usize>gi * sgs;
+      const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
+      {
+        const v0 = c0_0;
+        const v1 = c0_1;
+        const v2 = c0_2;
+        const v3 = c0_3;
+        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
+        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
+        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
+        S = i32x4.sub(S, v128.load(as + goff, 0));
+        f0_0 = f32x4.add(f0_0, f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(dw0, v128.load(ad + goff, 0))));
+      }
+      {
+        const v0 = c0_4;
+        const v1 = c0_5;
+        const v2 = i32x4.splat(0);
+        const v3 = i32x4.splat(0);
+        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
+        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
+        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
+        S = i32x4.sub(S, v128.load(as + goff, 16));
+        f0_1 = f32x4.add(f0_1, f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(dw0, v128.load(ad + goff, 16))));
+      }
+    }
+    gi++;
+  }
+  {
+    store<f32>(o + 0 * oStride, f32x4.extract_lane(f0_0, 0), 0);
+    store<f32>(o + 1 * oStride, f32x4.extract_lane(f0_0, 1), 0);
+    store<f32>(o + 2 * oStride, f32x4.extract_lane(f0_0, 2), 0);
+    store<f32>(o + 3 * oStride, f32x4.extract_lane(f0_0, 3), 0);
+  }
+  {
+    store<f32>(o + 4 * oStride, f32x4.extract_lane(f0_1, 0), 0);
+    store<f32>(o + 5 * oStride, f32x4.extract_lane(f0_1, 1), 0);
+  }
+}
+
 export function tern_tq2_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   const w0 = w;
   const w1 = w + 1 * rowBytes;
   let f0_0 = f32x4.splat(0);
   let f1_0 = f32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -3505,161 +1149,31 @@ export function tern_tq2_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0_0 = i16x8.splat(0);
       let c1_0 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        let y0 = q0;
+        let y1 = q1;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          const x1 = v128.and(y1, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          y1 = i16x8.shr_u(y1, 2);
           {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
+          ap += 16;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
@@ -3681,233 +1195,36 @@ export function tern_tq2_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
     } else {
       let c0_0 = i32x4.splat(0);
       let c1_0 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        let y0 = q0;
+        let y1 = q1;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          const x1 = v128.and(y1, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          y1 = i16x8.shr_u(y1, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          const xl1 = i16x8.extend_low_i8x16_u(x1);
+          const xh1 = i16x8.extend_high_i8x16_u(x1);
           {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
+          ap += 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
@@ -3943,7 +1260,6 @@ export function tern_tq2_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
   const w1 = w + 1 * rowBytes;
   let f0_0 = f32x4.splat(0);
   let f1_0 = f32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -3954,221 +1270,37 @@ export function tern_tq2_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_1 = i16x8.splat(0);
       let c1_0 = i16x8.splat(0);
       let c1_1 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const au1 = au0 + 1 * cs;
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        let y0 = q0;
+        let y1 = q1;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          const x1 = v128.and(y1, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          y1 = i16x8.shr_u(y1, 2);
           {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
+            const v = v128.load(ap + 1 * cs);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+            c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
+          ap += 16;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
@@ -4200,305 +1332,43 @@ export function tern_tq2_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_1 = i32x4.splat(0);
       let c1_0 = i32x4.splat(0);
       let c1_1 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const au1 = au0 + 1 * cs;
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        let y0 = q0;
+        let y1 = q1;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          const x1 = v128.and(y1, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          y1 = i16x8.shr_u(y1, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          const xl1 = i16x8.extend_low_i8x16_u(x1);
+          const xh1 = i16x8.extend_high_i8x16_u(x1);
           {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
+            const vl = v128.load(ap + 1 * cs);
+            const vh = v128.load(ap + 1 * cs, 16);
+            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
+          ap += 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
@@ -4544,7 +1414,6 @@ export function tern_tq2_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
   const w1 = w + 1 * rowBytes;
   let f0_0 = f32x4.splat(0);
   let f1_0 = f32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -4557,281 +1426,43 @@ export function tern_tq2_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_0 = i16x8.splat(0);
       let c1_1 = i16x8.splat(0);
       let c1_2 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        let y0 = q0;
+        let y1 = q1;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          const x1 = v128.and(y1, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          y1 = i16x8.shr_u(y1, 2);
           {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
+            const v = v128.load(ap + 1 * cs);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+            c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
+            const v = v128.load(ap + 2 * cs);
+            c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+            c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
+          ap += 16;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
@@ -4865,377 +1496,50 @@ export function tern_tq2_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_0 = i32x4.splat(0);
       let c1_1 = i32x4.splat(0);
       let c1_2 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        let y0 = q0;
+        let y1 = q1;
+        let ap = au0;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          const x1 = v128.and(y1, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          y1 = i16x8.shr_u(y1, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          const xl1 = i16x8.extend_low_i8x16_u(x1);
+          const xh1 = i16x8.extend_high_i8x16_u(x1);
           {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
+            const vl = v128.load(ap + 1 * cs);
+            const vh = v128.load(ap + 1 * cs, 16);
+            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
+            const vl = v128.load(ap + 2 * cs);
+            const vh = v128.load(ap + 2 * cs, 16);
+            c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
+          ap += 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       const goffw: usize = <usize>gi * sgs;
       const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
@@ -5277,891 +1581,11 @@ export function tern_tq2_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
   }
 }
 
-export function tern_tq2_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
+export function tern_i2s_rows_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   const w0 = w;
   const w1 = w + 1 * rowBytes;
-  let f0_0 = f32x4.splat(0);
-  let f1_0 = f32x4.splat(0);
-  const M3 = i8x16.splat(3);
-  let u = 0;
-  let gi = 0;
-  while (u < nUnits) {
-    let uEnd = u + upg;
-    if (uEnd > nUnits) uEnd = nUnits;
-    if (ASC_FEATURE_RELAXED_SIMD) {
-      let c0_0 = i16x8.splat(0);
-      let c0_1 = i16x8.splat(0);
-      let c0_2 = i16x8.splat(0);
-      let c0_3 = i16x8.splat(0);
-      let c1_0 = i16x8.splat(0);
-      let c1_1 = i16x8.splat(0);
-      let c1_2 = i16x8.splat(0);
-      let c1_3 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        u++;
-      }
-      const goff: usize = <usize>gi * gs;
-      const goffw: usize = <usize>gi * sgs;
-      const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
-      const dw1 = f32x4.splat(load<f32>(sw + goffw, 4));
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c0_1);
-        const v2 = i32x4.extadd_pairwise_i16x8_s(c0_2);
-        const v3 = i32x4.extadd_pairwise_i16x8_s(c0_3);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        S = i32x4.sub(S, v128.load(as + goff, 0));
-        f0_0 = f32x4.add(f0_0, f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(dw0, v128.load(ad + goff, 0))));
-      }
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c1_0);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c1_1);
-        const v2 = i32x4.extadd_pairwise_i16x8_s(c1_2);
-        const v3 = i32x4.extadd_pairwise_i16x8_s(c1_3);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        S = i32x4.sub(S, v128.load(as + goff, 0));
-        f1_0 = f32x4.add(f1_0, f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(dw1, v128.load(ad + goff, 0))));
-      }
-    } else {
-      let c0_0 = i32x4.splat(0);
-      let c0_1 = i32x4.splat(0);
-      let c0_2 = i32x4.splat(0);
-      let c0_3 = i32x4.splat(0);
-      let c1_0 = i32x4.splat(0);
-      let c1_1 = i32x4.splat(0);
-      let c1_2 = i32x4.splat(0);
-      let c1_3 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) != 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        u++;
-      }
-      const goff: usize = <usize>gi * gs;
-      const goffw: usize = <usize>gi * sgs;
-      const dw0 = f32x4.splat(load<f32>(sw + goffw, 0));
-      const dw1 = f32x4.splat(load<f32>(sw + goffw, 4));
-      {
-        const v0 = c0_0;
-        const v1 = c0_1;
-        const v2 = c0_2;
-        const v3 = c0_3;
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        S = i32x4.sub(S, v128.load(as + goff, 0));
-        f0_0 = f32x4.add(f0_0, f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(dw0, v128.load(ad + goff, 0))));
-      }
-      {
-        const v0 = c1_0;
-        const v1 = c1_1;
-        const v2 = c1_2;
-        const v3 = c1_3;
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        S = i32x4.sub(S, v128.load(as + goff, 0));
-        f1_0 = f32x4.add(f1_0, f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(dw1, v128.load(ad + goff, 0))));
-      }
-    }
-    gi++;
-  }
-  {
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(f0_0, 0), 0);
-    store<f32>(o + 1 * oStride, f32x4.extract_lane(f0_0, 1), 0);
-    store<f32>(o + 2 * oStride, f32x4.extract_lane(f0_0, 2), 0);
-    store<f32>(o + 3 * oStride, f32x4.extract_lane(f0_0, 3), 0);
-  }
-  {
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(f1_0, 0), 4);
-    store<f32>(o + 1 * oStride, f32x4.extract_lane(f1_0, 1), 4);
-    store<f32>(o + 2 * oStride, f32x4.extract_lane(f1_0, 2), 4);
-    store<f32>(o + 3 * oStride, f32x4.extract_lane(f1_0, 3), 4);
-  }
-}
-
-export function tern_i2s_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  const w0 = w;
-  const w1 = w + 1 * rowBytes;
-  const w2 = w + 2 * rowBytes;
-  const w3 = w + 3 * rowBytes;
   let f0 = i32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -6169,230 +1593,64 @@ export function tern_i2s_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
     if (uEnd > nUnits) uEnd = nUnits;
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0_0 = i16x8.splat(0);
+      let d0_0 = i16x8.splat(0);
       let c1_0 = i16x8.splat(0);
-      let c2_0 = i16x8.splat(0);
-      let c3_0 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+      let d1_0 = i16x8.splat(0);
+      const M03 = i8x16.splat(3);
+      const M0C = i8x16.splat(12);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        const s0 = i16x8.shr_u(q0, 4);
+        const s1 = i16x8.shr_u(q1, 4);
+        const x0_0 = v128.and(q0, M03);
+        const x0_1 = v128.and(q1, M03);
         {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
-          const q2 = v128.load(w2 + cb, 0);
-          const q3 = v128.load(w3 + cb, 0);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const x2 = v128.and(q2, M3);
-            const x3 = v128.and(q3, M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au0, 48);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_0));
+            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_1));
           }
         }
+        const x1_0 = v128.and(q0, M0C);
+        const x1_1 = v128.and(q1, M0C);
         {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          const q2 = v128.load(w2 + cb, 16);
-          const q3 = v128.load(w3 + cb, 16);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const x2 = v128.and(q2, M3);
-            const x3 = v128.and(q3, M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au0, 32);
+            d0_0 = i16x8.add(d0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_0));
+            d1_0 = i16x8.add(d1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_1));
           }
         }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) == 0;
+        const x2_0 = v128.and(s0, M03);
+        const x2_1 = v128.and(s1, M03);
         {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          let q2 = v128.load(w2 + cb, 0);
-          let q3 = v128.load(w3 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-            q2 = i16x8.shr_u(q2, 4);
-            q3 = i16x8.shr_u(q3, 4);
-          }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const x2 = v128.and(q2, M3);
-            const x3 = v128.and(q3, M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au0, 16);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_0));
+            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_1));
           }
         }
+        const x3_0 = v128.and(s0, M0C);
+        const x3_1 = v128.and(s1, M0C);
         {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          let q2 = v128.load(w2 + cb, 16);
-          let q3 = v128.load(w3 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-            q2 = i16x8.shr_u(q2, 4);
-            q3 = i16x8.shr_u(q3, 4);
-          }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const x2 = v128.and(q2, M3);
-            const x3 = v128.and(q3, M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au0, 0);
+            d0_0 = i16x8.add(d0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_0));
+            d1_0 = i16x8.add(d1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_1));
           }
         }
         u++;
-      }
+      } while (u < uEnd);
+      c0_0 = i16x8.add(c0_0, i16x8.shr_s(d0_0, 2));
+      c1_0 = i16x8.add(c1_0, i16x8.shr_s(d1_0, 2));
       const goff: usize = <usize>gi * gs;
       {
         const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
         const v1 = i32x4.extadd_pairwise_i16x8_s(c1_0);
-        const v2 = i32x4.extadd_pairwise_i16x8_s(c2_0);
-        const v3 = i32x4.extadd_pairwise_i16x8_s(c3_0);
+        const v2 = i32x4.splat(0);
+        const v3 = i32x4.splat(0);
         const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
         const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
         let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
@@ -6401,349 +1659,42 @@ export function tern_i2s_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
     } else {
       let c0_0 = i32x4.splat(0);
       let c1_0 = i32x4.splat(0);
-      let c2_0 = i32x4.splat(0);
-      let c3_0 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
-          const q2 = v128.load(w2 + cb, 0);
-          const q3 = v128.load(w3 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        let y0 = q0;
+        let y1 = q1;
+        let ap = au0 + 96;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          const x1 = v128.and(y1, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          y1 = i16x8.shr_u(y1, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          const xl1 = i16x8.extend_low_i8x16_u(x1);
+          const xh1 = i16x8.extend_high_i8x16_u(x1);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(q2, M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(q3, M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          const q2 = v128.load(w2 + cb, 16);
-          const q3 = v128.load(w3 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(q2, M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(q3, M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          let q2 = v128.load(w2 + cb, 0);
-          let q3 = v128.load(w3 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-            q2 = i16x8.shr_u(q2, 4);
-            q3 = i16x8.shr_u(q3, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(q2, M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(q3, M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          let q2 = v128.load(w2 + cb, 16);
-          let q3 = v128.load(w3 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-            q2 = i16x8.shr_u(q2, 4);
-            q3 = i16x8.shr_u(q3, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(q2, M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(q3, M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-        }
+          ap -= 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       {
         const v0 = c0_0;
         const v1 = c1_0;
-        const v2 = c2_0;
-        const v3 = c3_0;
+        const v2 = i32x4.splat(0);
+        const v3 = i32x4.splat(0);
         const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
         const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
         let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
@@ -6755,19 +1706,17 @@ export function tern_i2s_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
   {
     const S = i32x4.sub(f0, i32x4.splat(load<i32>(as, 0)));
     const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.splat(load<f32>(ad, 0) * wscale));
-    v128.store(o + 0 * oStride, y);
+    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 0);
+    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 1), 4);
   }
 }
 
-export function tern_i2s_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
+export function tern_i2s_rows_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   const w0 = w;
   const w1 = w + 1 * rowBytes;
-  const w2 = w + 2 * rowBytes;
-  const w3 = w + 3 * rowBytes;
   let f0 = i32x4.splat(0);
   let f1 = i32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -6775,318 +1724,91 @@ export function tern_i2s_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
     if (uEnd > nUnits) uEnd = nUnits;
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0_0 = i16x8.splat(0);
+      let d0_0 = i16x8.splat(0);
       let c0_1 = i16x8.splat(0);
+      let d0_1 = i16x8.splat(0);
       let c1_0 = i16x8.splat(0);
+      let d1_0 = i16x8.splat(0);
       let c1_1 = i16x8.splat(0);
-      let c2_0 = i16x8.splat(0);
-      let c2_1 = i16x8.splat(0);
-      let c3_0 = i16x8.splat(0);
-      let c3_1 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+      let d1_1 = i16x8.splat(0);
+      const M03 = i8x16.splat(3);
+      const M0C = i8x16.splat(12);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const au1 = au0 + 1 * cs;
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        const s0 = i16x8.shr_u(q0, 4);
+        const s1 = i16x8.shr_u(q1, 4);
+        const x0_0 = v128.and(q0, M03);
+        const x0_1 = v128.and(q1, M03);
         {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
-          const q2 = v128.load(w2 + cb, 0);
-          const q3 = v128.load(w3 + cb, 0);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au0, 48);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_0));
+            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_1));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const x2 = v128.and(q2, M3);
-            const x3 = v128.and(q3, M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au1, 48);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_0));
+            c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_1));
           }
         }
+        const x1_0 = v128.and(q0, M0C);
+        const x1_1 = v128.and(q1, M0C);
         {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          const q2 = v128.load(w2 + cb, 16);
-          const q3 = v128.load(w3 + cb, 16);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au0, 32);
+            d0_0 = i16x8.add(d0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_0));
+            d1_0 = i16x8.add(d1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_1));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const x2 = v128.and(q2, M3);
-            const x3 = v128.and(q3, M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au1, 32);
+            d0_1 = i16x8.add(d0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_0));
+            d1_1 = i16x8.add(d1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_1));
           }
         }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) == 0;
+        const x2_0 = v128.and(s0, M03);
+        const x2_1 = v128.and(s1, M03);
         {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          let q2 = v128.load(w2 + cb, 0);
-          let q3 = v128.load(w3 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-            q2 = i16x8.shr_u(q2, 4);
-            q3 = i16x8.shr_u(q3, 4);
+          {
+            const v = v128.load(au0, 16);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_0));
+            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_1));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const x2 = v128.and(q2, M3);
-            const x3 = v128.and(q3, M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au1, 16);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_0));
+            c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_1));
           }
         }
+        const x3_0 = v128.and(s0, M0C);
+        const x3_1 = v128.and(s1, M0C);
         {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          let q2 = v128.load(w2 + cb, 16);
-          let q3 = v128.load(w3 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-            q2 = i16x8.shr_u(q2, 4);
-            q3 = i16x8.shr_u(q3, 4);
+          {
+            const v = v128.load(au0, 0);
+            d0_0 = i16x8.add(d0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_0));
+            d1_0 = i16x8.add(d1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_1));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const x2 = v128.and(q2, M3);
-            const x3 = v128.and(q3, M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-              c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
-              c3_1 = i16x8.add(c3_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
-            }
+            const v = v128.load(au1, 0);
+            d0_1 = i16x8.add(d0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_0));
+            d1_1 = i16x8.add(d1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_1));
           }
         }
         u++;
-      }
+      } while (u < uEnd);
+      c0_0 = i16x8.add(c0_0, i16x8.shr_s(d0_0, 2));
+      c0_1 = i16x8.add(c0_1, i16x8.shr_s(d0_1, 2));
+      c1_0 = i16x8.add(c1_0, i16x8.shr_s(d1_0, 2));
+      c1_1 = i16x8.add(c1_1, i16x8.shr_s(d1_1, 2));
       const goff: usize = <usize>gi * gs;
       {
         const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
         const v1 = i32x4.extadd_pairwise_i16x8_s(c1_0);
-        const v2 = i32x4.extadd_pairwise_i16x8_s(c2_0);
-        const v3 = i32x4.extadd_pairwise_i16x8_s(c3_0);
+        const v2 = i32x4.splat(0);
+        const v3 = i32x4.splat(0);
         const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
         const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
         let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
@@ -7095,8 +1817,8 @@ export function tern_i2s_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       {
         const v0 = i32x4.extadd_pairwise_i16x8_s(c0_1);
         const v1 = i32x4.extadd_pairwise_i16x8_s(c1_1);
-        const v2 = i32x4.extadd_pairwise_i16x8_s(c2_1);
-        const v3 = i32x4.extadd_pairwise_i16x8_s(c3_1);
+        const v2 = i32x4.splat(0);
+        const v3 = i32x4.splat(0);
         const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
         const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
         let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
@@ -7107,447 +1829,49 @@ export function tern_i2s_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_1 = i32x4.splat(0);
       let c1_0 = i32x4.splat(0);
       let c1_1 = i32x4.splat(0);
-      let c2_0 = i32x4.splat(0);
-      let c2_1 = i32x4.splat(0);
-      let c3_0 = i32x4.splat(0);
-      let c3_1 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
-          const q2 = v128.load(w2 + cb, 0);
-          const q3 = v128.load(w3 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const au1 = au0 + 1 * cs;
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        let y0 = q0;
+        let y1 = q1;
+        let ap = au0 + 96;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          const x1 = v128.and(y1, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          y1 = i16x8.shr_u(y1, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          const xl1 = i16x8.extend_low_i8x16_u(x1);
+          const xh1 = i16x8.extend_high_i8x16_u(x1);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
+            const vl = v128.load(ap + 1 * cs);
+            const vh = v128.load(ap + 1 * cs, 16);
+            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(q2, M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(q3, M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          const q2 = v128.load(w2 + cb, 16);
-          const q3 = v128.load(w3 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(q2, M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(q3, M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          let q2 = v128.load(w2 + cb, 0);
-          let q3 = v128.load(w3 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-            q2 = i16x8.shr_u(q2, 4);
-            q3 = i16x8.shr_u(q3, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(q2, M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(q3, M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          let q2 = v128.load(w2 + cb, 16);
-          let q3 = v128.load(w3 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-            q2 = i16x8.shr_u(q2, 4);
-            q3 = i16x8.shr_u(q3, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const x2 = v128.and(q2, M3);
-            const xl2 = i16x8.extend_low_i8x16_u(x2);
-            const xh2 = i16x8.extend_high_i8x16_u(x2);
-            const x3 = v128.and(q3, M3);
-            const xl3 = i16x8.extend_low_i8x16_u(x3);
-            const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-              c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
-              c3_1 = i32x4.add(c3_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
-            }
-          }
-        }
+          ap -= 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       {
         const v0 = c0_0;
         const v1 = c1_0;
-        const v2 = c2_0;
-        const v3 = c3_0;
+        const v2 = i32x4.splat(0);
+        const v3 = i32x4.splat(0);
         const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
         const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
         let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
@@ -7556,8 +1880,8 @@ export function tern_i2s_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       {
         const v0 = c0_1;
         const v1 = c1_1;
-        const v2 = c2_1;
-        const v3 = c3_1;
+        const v2 = i32x4.splat(0);
+        const v3 = i32x4.splat(0);
         const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
         const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
         let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
@@ -7569,12 +1893,14 @@ export function tern_i2s_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
   {
     const S = i32x4.sub(f0, i32x4.splat(load<i32>(as, 0)));
     const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.splat(load<f32>(ad, 0) * wscale));
-    v128.store(o + 0 * oStride, y);
+    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 0);
+    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 1), 4);
   }
   {
     const S = i32x4.sub(f1, i32x4.splat(load<i32>(as, 4)));
     const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.splat(load<f32>(ad, 4) * wscale));
-    v128.store(o + 1 * oStride, y);
+    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 0), 0);
+    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 1), 4);
   }
 }
 
@@ -7582,7 +1908,6 @@ export function tern_i2s_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   const w0 = w;
   let f0_0 = i32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -7590,131 +1915,26 @@ export function tern_i2s_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
     if (uEnd > nUnits) uEnd = nUnits;
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0_0 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0 + 48;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
+          ap -= 16;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       {
         const v = i32x4.extadd_pairwise_i16x8_s(c0_0);
@@ -7724,179 +1944,29 @@ export function tern_i2s_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       }
     } else {
       let c0_0 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0 + 96;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
+          ap -= 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       {
         const v = c0_0;
@@ -7918,7 +1988,6 @@ export function tern_i2s_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   const w0 = w;
   let f0_0 = i32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -7927,179 +1996,31 @@ export function tern_i2s_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0_0 = i16x8.splat(0);
       let c0_1 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const au1 = au0 + 1 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0 + 48;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap + 1 * cs);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
+          ap -= 16;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       {
         const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
@@ -8114,239 +2035,35 @@ export function tern_i2s_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
     } else {
       let c0_0 = i32x4.splat(0);
       let c0_1 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const au1 = au0 + 1 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0 + 96;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap + 1 * cs);
+            const vh = v128.load(ap + 1 * cs, 16);
+            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
+          ap -= 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       {
         const v0 = c0_0;
@@ -8373,7 +2090,6 @@ export function tern_i2s_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   const w0 = w;
   let f0_0 = i32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -8383,227 +2099,36 @@ export function tern_i2s_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_0 = i16x8.splat(0);
       let c0_1 = i16x8.splat(0);
       let c0_2 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0 + 48;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap + 1 * cs);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap + 2 * cs);
+            c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
+          ap -= 16;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       {
         const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
@@ -8619,299 +2144,41 @@ export function tern_i2s_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_0 = i32x4.splat(0);
       let c0_1 = i32x4.splat(0);
       let c0_2 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0 + 96;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap + 1 * cs);
+            const vh = v128.load(ap + 1 * cs, 16);
+            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap + 2 * cs);
+            const vh = v128.load(ap + 2 * cs, 16);
+            c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
+          ap -= 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       {
         const v0 = c0_0;
@@ -8939,7 +2206,6 @@ export function tern_i2s_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   const w0 = w;
   let f0_0 = i32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -8950,275 +2216,41 @@ export function tern_i2s_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_1 = i16x8.splat(0);
       let c0_2 = i16x8.splat(0);
       let c0_3 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const au3 = au0 + 3 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0 + 48;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap + 1 * cs);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap + 2 * cs);
+            c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
           {
-            const x0 = v128.and(q0, M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
+            const v = v128.load(ap + 3 * cs);
+            c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
           }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            }
-          }
-        }
+          ap -= 16;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       {
         const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
@@ -9235,359 +2267,47 @@ export function tern_i2s_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_1 = i32x4.splat(0);
       let c0_2 = i32x4.splat(0);
       let c0_3 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const au3 = au0 + 3 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0 + 96;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap + 1 * cs);
+            const vh = v128.load(ap + 1 * cs, 16);
+            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap + 2 * cs);
+            const vh = v128.load(ap + 2 * cs, 16);
+            c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
           {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
+            const vl = v128.load(ap + 3 * cs);
+            const vh = v128.load(ap + 3 * cs, 16);
+            c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
           }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            }
-          }
-        }
+          ap -= 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       {
         const v0 = c0_0;
@@ -9612,13 +2332,356 @@ export function tern_i2s_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
   }
 }
 
+export function tern_i2s_toks_r1_t5(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
+  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
+  const w0 = w;
+  let f0_0 = i32x4.splat(0);
+  let f0_1 = i32x4.splat(0);
+  let u = 0;
+  let gi = 0;
+  while (u < nUnits) {
+    let uEnd = u + upg;
+    if (uEnd > nUnits) uEnd = nUnits;
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      let c0_0 = i16x8.splat(0);
+      let c0_1 = i16x8.splat(0);
+      let c0_2 = i16x8.splat(0);
+      let c0_3 = i16x8.splat(0);
+      let c0_4 = i16x8.splat(0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const au3 = au0 + 3 * cs;
+        const au4 = au0 + 4 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0 + 48;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          {
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 1 * cs);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 2 * cs);
+            c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 3 * cs);
+            c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 4 * cs);
+            c0_4 = i16x8.add(c0_4, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          ap -= 16;
+          f++;
+        } while (f < 4);
+        u++;
+      } while (u < uEnd);
+      const goff: usize = <usize>gi * gs;
+      {
+        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
+        const v1 = i32x4.extadd_pairwise_i16x8_s(c0_1);
+        const v2 = i32x4.extadd_pairwise_i16x8_s(c0_2);
+        const v3 = i32x4.extadd_pairwise_i16x8_s(c0_3);
+        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
+        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
+        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
+        f0_0 = i32x4.add(f0_0, S);
+      }
+      {
+        const v = i32x4.extadd_pairwise_i16x8_s(c0_4);
+        const h = i32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
+        let S = i32x4.add(h, i32x4.shuffle(h, h, 1, 0, 3, 2));
+        f0_1 = i32x4.add(f0_1, S);
+      }
+    } else {
+      let c0_0 = i32x4.splat(0);
+      let c0_1 = i32x4.splat(0);
+      let c0_2 = i32x4.splat(0);
+      let c0_3 = i32x4.splat(0);
+      let c0_4 = i32x4.splat(0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const au3 = au0 + 3 * cs;
+        const au4 = au0 + 4 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0 + 96;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          {
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 1 * cs);
+            const vh = v128.load(ap + 1 * cs, 16);
+            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 2 * cs);
+            const vh = v128.load(ap + 2 * cs, 16);
+            c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 3 * cs);
+            const vh = v128.load(ap + 3 * cs, 16);
+            c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 4 * cs);
+            const vh = v128.load(ap + 4 * cs, 16);
+            c0_4 = i32x4.add(c0_4, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          ap -= 32;
+          f++;
+        } while (f < 4);
+        u++;
+      } while (u < uEnd);
+      const goff: usize = <usize>gi * gs;
+      {
+        const v0 = c0_0;
+        const v1 = c0_1;
+        const v2 = c0_2;
+        const v3 = c0_3;
+        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
+        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
+        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
+        f0_0 = i32x4.add(f0_0, S);
+      }
+      {
+        const v = c0_4;
+        const h = i32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
+        let S = i32x4.add(h, i32x4.shuffle(h, h, 1, 0, 3, 2));
+        f0_1 = i32x4.add(f0_1, S);
+      }
+    }
+    gi++;
+  }
+  {
+    const S = i32x4.sub(f0_0, v128.load(as, 0));
+    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 0), f32x4.splat(wscale)));
+    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 0);
+    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 1), 0);
+    store<f32>(o + 2 * oStride, f32x4.extract_lane(y, 2), 0);
+    store<f32>(o + 3 * oStride, f32x4.extract_lane(y, 3), 0);
+  }
+  {
+    const S = i32x4.sub(f0_1, v128.load(as, 16));
+    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 16), f32x4.splat(wscale)));
+    store<f32>(o + 4 * oStride, f32x4.extract_lane(y, 0), 0);
+  }
+}
+
+export function tern_i2s_toks_r1_t6(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
+  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
+  const w0 = w;
+  let f0_0 = i32x4.splat(0);
+  let f0_1 = i32x4.splat(0);
+  let u = 0;
+  let gi = 0;
+  while (u < nUnits) {
+    let uEnd = u + upg;
+    if (uEnd > nUnits) uEnd = nUnits;
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      let c0_0 = i16x8.splat(0);
+      let c0_1 = i16x8.splat(0);
+      let c0_2 = i16x8.splat(0);
+      let c0_3 = i16x8.splat(0);
+      let c0_4 = i16x8.splat(0);
+      let c0_5 = i16x8.splat(0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const au3 = au0 + 3 * cs;
+        const au4 = au0 + 4 * cs;
+        const au5 = au0 + 5 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0 + 48;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          {
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 1 * cs);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 2 * cs);
+            c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 3 * cs);
+            c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 4 * cs);
+            c0_4 = i16x8.add(c0_4, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          {
+            const v = v128.load(ap + 5 * cs);
+            c0_5 = i16x8.add(c0_5, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+          }
+          ap -= 16;
+          f++;
+        } while (f < 4);
+        u++;
+      } while (u < uEnd);
+      const goff: usize = <usize>gi * gs;
+      {
+        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
+        const v1 = i32x4.extadd_pairwise_i16x8_s(c0_1);
+        const v2 = i32x4.extadd_pairwise_i16x8_s(c0_2);
+        const v3 = i32x4.extadd_pairwise_i16x8_s(c0_3);
+        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
+        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
+        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
+        f0_0 = i32x4.add(f0_0, S);
+      }
+      {
+        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_4);
+        const v1 = i32x4.extadd_pairwise_i16x8_s(c0_5);
+        const v2 = i32x4.splat(0);
+        const v3 = i32x4.splat(0);
+        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
+        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
+        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
+        f0_1 = i32x4.add(f0_1, S);
+      }
+    } else {
+      let c0_0 = i32x4.splat(0);
+      let c0_1 = i32x4.splat(0);
+      let c0_2 = i32x4.splat(0);
+      let c0_3 = i32x4.splat(0);
+      let c0_4 = i32x4.splat(0);
+      let c0_5 = i32x4.splat(0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const au3 = au0 + 3 * cs;
+        const au4 = au0 + 4 * cs;
+        const au5 = au0 + 5 * cs;
+        const q0 = v128.load(w0 + cb);
+        let y0 = q0;
+        let ap = au0 + 96;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          {
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 1 * cs);
+            const vh = v128.load(ap + 1 * cs, 16);
+            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 2 * cs);
+            const vh = v128.load(ap + 2 * cs, 16);
+            c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 3 * cs);
+            const vh = v128.load(ap + 3 * cs, 16);
+            c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 4 * cs);
+            const vh = v128.load(ap + 4 * cs, 16);
+            c0_4 = i32x4.add(c0_4, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          {
+            const vl = v128.load(ap + 5 * cs);
+            const vh = v128.load(ap + 5 * cs, 16);
+            c0_5 = i32x4.add(c0_5, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+          }
+          ap -= 32;
+          f++;
+        } while (f < 4);
+        u++;
+      } while (u < uEnd);
+      const goff: usize = <usize>gi * gs;
+      {
+        const v0 = c0_0;
+        const v1 = c0_1;
+        const v2 = c0_2;
+        const v3 = c0_3;
+        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
+        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
+        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
+        f0_0 = i32x4.add(f0_0, S);
+      }
+      {
+        const v0 = c0_4;
+        const v1 = c0_5;
+        const v2 = i32x4.splat(0);
+        const v3 = i32x4.splat(0);
+        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
+        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
+        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
+        f0_1 = i32x4.add(f0_1, S);
+      }
+    }
+    gi++;
+  }
+  {
+    const S = i32x4.sub(f0_0, v128.load(as, 0));
+    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 0), f32x4.splat(wscale)));
+    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 0);
+    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 1), 0);
+    store<f32>(o + 2 * oStride, f32x4.extract_lane(y, 2), 0);
+    store<f32>(o + 3 * oStride, f32x4.extract_lane(y, 3), 0);
+  }
+  {
+    const S = i32x4.sub(f0_1, v128.load(as, 16));
+    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 16), f32x4.splat(wscale)));
+    store<f32>(o + 4 * oStride, f32x4.extract_lane(y, 0), 0);
+    store<f32>(o + 5 * oStride, f32x4.extract_lane(y, 1), 0);
+  }
+}
+
 export function tern_i2s_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   const w0 = w;
   const w1 = w + 1 * rowBytes;
   let f0_0 = i32x4.splat(0);
   let f1_0 = i32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -9627,161 +2690,31 @@ export function tern_i2s_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0_0 = i16x8.splat(0);
       let c1_0 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        let y0 = q0;
+        let y1 = q1;
+        let ap = au0 + 48;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          const x1 = v128.and(y1, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          y1 = i16x8.shr_u(y1, 2);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
+          ap -= 16;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       {
         const v = i32x4.extadd_pairwise_i16x8_s(c0_0);
@@ -9798,233 +2731,36 @@ export function tern_i2s_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
     } else {
       let c0_0 = i32x4.splat(0);
       let c1_0 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        let y0 = q0;
+        let y1 = q1;
+        let ap = au0 + 96;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          const x1 = v128.and(y1, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          y1 = i16x8.shr_u(y1, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          const xl1 = i16x8.extend_low_i8x16_u(x1);
+          const xh1 = i16x8.extend_high_i8x16_u(x1);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
+          ap -= 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       {
         const v = c0_0;
@@ -10059,7 +2795,6 @@ export function tern_i2s_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
   const w1 = w + 1 * rowBytes;
   let f0_0 = i32x4.splat(0);
   let f1_0 = i32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -10070,221 +2805,37 @@ export function tern_i2s_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_1 = i16x8.splat(0);
       let c1_0 = i16x8.splat(0);
       let c1_1 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const au1 = au0 + 1 * cs;
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        let y0 = q0;
+        let y1 = q1;
+        let ap = au0 + 48;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          const x1 = v128.and(y1, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          y1 = i16x8.shr_u(y1, 2);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
+            const v = v128.load(ap + 1 * cs);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+            c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
           }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
+          ap -= 16;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       {
         const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
@@ -10311,305 +2862,43 @@ export function tern_i2s_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_1 = i32x4.splat(0);
       let c1_0 = i32x4.splat(0);
       let c1_1 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const au1 = au0 + 1 * cs;
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        let y0 = q0;
+        let y1 = q1;
+        let ap = au0 + 96;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          const x1 = v128.and(y1, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          y1 = i16x8.shr_u(y1, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          const xl1 = i16x8.extend_low_i8x16_u(x1);
+          const xh1 = i16x8.extend_high_i8x16_u(x1);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
+            const vl = v128.load(ap + 1 * cs);
+            const vh = v128.load(ap + 1 * cs, 16);
+            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
+          ap -= 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       {
         const v0 = c0_0;
@@ -10654,7 +2943,6 @@ export function tern_i2s_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
   const w1 = w + 1 * rowBytes;
   let f0_0 = i32x4.splat(0);
   let f1_0 = i32x4.splat(0);
-  const M3 = i8x16.splat(3);
   let u = 0;
   let gi = 0;
   while (u < nUnits) {
@@ -10667,281 +2955,43 @@ export function tern_i2s_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_0 = i16x8.splat(0);
       let c1_1 = i16x8.splat(0);
       let c1_2 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 6);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        let y0 = q0;
+        let y1 = q1;
+        let ap = au0 + 48;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          const x1 = v128.and(y1, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          y1 = i16x8.shr_u(y1, 2);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
+            const v = v128.load(ap);
+            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
+            const v = v128.load(ap + 1 * cs);
+            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+            c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
+            const v = v128.load(ap + 2 * cs);
+            c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+            c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
           }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
+          ap -= 16;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       {
         const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
@@ -10970,377 +3020,50 @@ export function tern_i2s_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_0 = i32x4.splat(0);
       let c1_1 = i32x4.splat(0);
       let c1_2 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
+      const M3 = i8x16.splat(3);
+      do {
+        const cb: usize = <usize>u << 4;
+        const au0 = a + (<usize>u << 7);
+        const au1 = au0 + 1 * cs;
+        const au2 = au0 + 2 * cs;
+        const q0 = v128.load(w0 + cb);
+        const q1 = v128.load(w1 + cb);
+        let y0 = q0;
+        let y1 = q1;
+        let ap = au0 + 96;
+        let f = 0;
+        do {
+          const x0 = v128.and(y0, M3);
+          const x1 = v128.and(y1, M3);
+          y0 = i16x8.shr_u(y0, 2);
+          y1 = i16x8.shr_u(y1, 2);
+          const xl0 = i16x8.extend_low_i8x16_u(x0);
+          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          const xl1 = i16x8.extend_low_i8x16_u(x1);
+          const xh1 = i16x8.extend_high_i8x16_u(x1);
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
+            const vl = v128.load(ap);
+            const vh = v128.load(ap, 16);
+            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
+            const vl = v128.load(ap + 1 * cs);
+            const vh = v128.load(ap + 1 * cs, 16);
+            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
           {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
+            const vl = v128.load(ap + 2 * cs);
+            const vh = v128.load(ap + 2 * cs, 16);
+            c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
           }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
+          ap -= 32;
+          f++;
+        } while (f < 4);
         u++;
-      }
+      } while (u < uEnd);
       const goff: usize = <usize>gi * gs;
       {
         const v0 = c0_0;
@@ -11378,877 +3101,6 @@ export function tern_i2s_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
     store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 4);
     store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 1), 4);
     store<f32>(o + 2 * oStride, f32x4.extract_lane(y, 2), 4);
-  }
-}
-
-export function tern_i2s_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  const w0 = w;
-  const w1 = w + 1 * rowBytes;
-  let f0_0 = i32x4.splat(0);
-  let f1_0 = i32x4.splat(0);
-  const M3 = i8x16.splat(3);
-  let u = 0;
-  let gi = 0;
-  while (u < nUnits) {
-    let uEnd = u + upg;
-    if (uEnd > nUnits) uEnd = nUnits;
-    if (ASC_FEATURE_RELAXED_SIMD) {
-      let c0_0 = i16x8.splat(0);
-      let c0_1 = i16x8.splat(0);
-      let c0_2 = i16x8.splat(0);
-      let c0_3 = i16x8.splat(0);
-      let c1_0 = i16x8.splat(0);
-      let c1_1 = i16x8.splat(0);
-      let c1_2 = i16x8.splat(0);
-      let c1_3 = i16x8.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 4 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 6 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 5 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 7 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 0 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 2 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 1 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const x1 = v128.and(q1, M3);
-            const av = au + 3 * cs;
-            {
-              const v = v128.load(av, 0);
-              c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 16);
-              c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 32);
-              c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-            {
-              const v = v128.load(av, 48);
-              c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-              c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-            }
-          }
-        }
-        u++;
-      }
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c0_1);
-        const v2 = i32x4.extadd_pairwise_i16x8_s(c0_2);
-        const v3 = i32x4.extadd_pairwise_i16x8_s(c0_3);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_0 = i32x4.add(f0_0, S);
-      }
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c1_0);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c1_1);
-        const v2 = i32x4.extadd_pairwise_i16x8_s(c1_2);
-        const v3 = i32x4.extadd_pairwise_i16x8_s(c1_3);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f1_0 = i32x4.add(f1_0, S);
-      }
-    } else {
-      let c0_0 = i32x4.splat(0);
-      let c0_1 = i32x4.splat(0);
-      let c0_2 = i32x4.splat(0);
-      let c0_3 = i32x4.splat(0);
-      let c1_0 = i32x4.splat(0);
-      let c1_1 = i32x4.splat(0);
-      let c1_2 = i32x4.splat(0);
-      let c1_3 = i32x4.splat(0);
-      while (u + 2 <= uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        {
-          const q0 = v128.load(w0 + cb, 0);
-          const q1 = v128.load(w1 + cb, 0);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        {
-          const q0 = v128.load(w0 + cb, 16);
-          const q1 = v128.load(w1 + cb, 16);
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        u += 2;
-      }
-      if (u < uEnd) {
-        const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
-        const pre = (u & 1) == 0;
-        {
-          let q0 = v128.load(w0 + cb, 0);
-          let q1 = v128.load(w1 + cb, 0);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        {
-          let q0 = v128.load(w0 + cb, 16);
-          let q1 = v128.load(w1 + cb, 16);
-          if (pre) {
-            q0 = i16x8.shr_u(q0, 4);
-            q1 = i16x8.shr_u(q1, 4);
-          }
-          {
-            const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-          {
-            const x0 = v128.and(q0, M3);
-            const xl0 = i16x8.extend_low_i8x16_u(x0);
-            const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const x1 = v128.and(q1, M3);
-            const xl1 = i16x8.extend_low_i8x16_u(x1);
-            const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
-            {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
-              c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
-              c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
-              c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-            {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
-              c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-              c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-            }
-          }
-        }
-        u++;
-      }
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = c0_0;
-        const v1 = c0_1;
-        const v2 = c0_2;
-        const v3 = c0_3;
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_0 = i32x4.add(f0_0, S);
-      }
-      {
-        const v0 = c1_0;
-        const v1 = c1_1;
-        const v2 = c1_2;
-        const v3 = c1_3;
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f1_0 = i32x4.add(f1_0, S);
-      }
-    }
-    gi++;
-  }
-  {
-    const S = i32x4.sub(f0_0, v128.load(as, 0));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 0), f32x4.splat(wscale)));
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 0);
-    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 1), 0);
-    store<f32>(o + 2 * oStride, f32x4.extract_lane(y, 2), 0);
-    store<f32>(o + 3 * oStride, f32x4.extract_lane(y, 3), 0);
-  }
-  {
-    const S = i32x4.sub(f1_0, v128.load(as, 0));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 0), f32x4.splat(wscale)));
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 4);
-    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 1), 4);
-    store<f32>(o + 2 * oStride, f32x4.extract_lane(y, 2), 4);
-    store<f32>(o + 3 * oStride, f32x4.extract_lane(y, 3), 4);
   }
 }
 
@@ -12272,7 +3124,7 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       let c3_0 = i16x8.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7);
         {
           const q0 = v128.load(w0 + cb, 0);
           const q1 = v128.load(w1 + cb, 0);
@@ -12283,9 +3135,9 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const x2 = v128.and(q2, M3);
             const x3 = v128.and(q3, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -12297,9 +3149,9 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
             const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -12311,9 +3163,9 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
             const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
             const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const av = au + 4 * cs;
+            const av = au + 32;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -12325,9 +3177,9 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
             const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
             const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const av = au + 6 * cs;
+            const av = au + 48;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -12345,9 +3197,9 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const x2 = v128.and(q2, M3);
             const x3 = v128.and(q3, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -12359,9 +3211,9 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
             const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -12373,9 +3225,9 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
             const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
             const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const av = au + 5 * cs;
+            const av = au + 96;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -12387,9 +3239,9 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
             const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
             const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const av = au + 7 * cs;
+            const av = au + 112;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -12401,7 +3253,7 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7) + (<usize>(u & 1) << 5);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -12419,9 +3271,9 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const x2 = v128.and(q2, M3);
             const x3 = v128.and(q3, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -12433,9 +3285,9 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
             const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -12459,9 +3311,9 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const x2 = v128.and(q2, M3);
             const x3 = v128.and(q3, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -12473,9 +3325,9 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
             const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -12508,7 +3360,7 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       let c3_0 = i32x4.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8);
         {
           const q0 = v128.load(w0 + cb, 0);
           const q1 = v128.load(w1 + cb, 0);
@@ -12527,11 +3379,10 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(q3, M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -12551,11 +3402,10 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -12575,11 +3425,10 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
+            const avl = au + 64;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -12599,11 +3448,10 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
+            const avl = au + 96;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -12629,11 +3477,10 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(q3, M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -12653,11 +3500,10 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -12677,11 +3523,10 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
+            const avl = au + 192;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -12701,11 +3546,10 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
+            const avl = au + 224;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -12717,7 +3561,7 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8) + (<usize>(u & 1) << 6);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -12743,11 +3587,10 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(q3, M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -12767,11 +3610,10 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -12803,11 +3645,10 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(q3, M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -12827,11 +3668,10 @@ export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -12890,7 +3730,7 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c3_1 = i16x8.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7);
         {
           const q0 = v128.load(w0 + cb, 0);
           const q1 = v128.load(w1 + cb, 0);
@@ -12901,16 +3741,16 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const x2 = v128.and(q2, M3);
             const x3 = v128.and(q3, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
               c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -12922,16 +3762,16 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
             const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
               c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -12943,16 +3783,16 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
             const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
             const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const av = au + 4 * cs;
+            const av = au + 32;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
               c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -12964,16 +3804,16 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
             const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
             const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const av = au + 6 * cs;
+            const av = au + 48;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
               c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -12991,16 +3831,16 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const x2 = v128.and(q2, M3);
             const x3 = v128.and(q3, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
               c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -13012,16 +3852,16 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
             const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
               c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -13033,16 +3873,16 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
             const x2 = v128.and(i16x8.shr_u(q2, 4), M3);
             const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
-            const av = au + 5 * cs;
+            const av = au + 96;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
               c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -13054,16 +3894,16 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
             const x2 = v128.and(i16x8.shr_u(q2, 6), M3);
             const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
-            const av = au + 7 * cs;
+            const av = au + 112;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
               c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -13075,7 +3915,7 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7) + (<usize>(u & 1) << 5);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -13093,16 +3933,16 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const x2 = v128.and(q2, M3);
             const x3 = v128.and(q3, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
               c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -13114,16 +3954,16 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
             const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
               c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -13147,16 +3987,16 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const x2 = v128.and(q2, M3);
             const x3 = v128.and(q3, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
               c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -13168,16 +4008,16 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const x2 = v128.and(i16x8.shr_u(q2, 2), M3);
             const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_0 = i16x8.add(c2_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
               c3_0 = i16x8.add(c3_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
               c2_1 = i16x8.add(c2_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2));
@@ -13226,7 +4066,7 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c3_1 = i32x4.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8);
         {
           const q0 = v128.load(w0 + cb, 0);
           const q1 = v128.load(w1 + cb, 0);
@@ -13245,19 +4085,18 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(q3, M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
               c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -13277,19 +4116,18 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
               c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -13309,19 +4147,18 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
+            const avl = au + 64;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
               c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -13341,19 +4178,18 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
+            const avl = au + 96;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
               c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -13379,19 +4215,18 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(q3, M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
               c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -13411,19 +4246,18 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
               c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -13443,19 +4277,18 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(i16x8.shr_u(q3, 4), M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
+            const avl = au + 192;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
               c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -13475,19 +4308,18 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(i16x8.shr_u(q3, 6), M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
+            const avl = au + 224;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
               c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -13499,7 +4331,7 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8) + (<usize>(u & 1) << 6);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -13525,19 +4357,18 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(q3, M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
               c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -13557,19 +4388,18 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
               c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -13601,19 +4431,18 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(q3, M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
               c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -13633,19 +4462,18 @@ export function tern_dlt_rows_r4_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x3 = v128.and(i16x8.shr_u(q3, 2), M3);
             const xl3 = i16x8.extend_low_i8x16_u(x3);
             const xh3 = i16x8.extend_high_i8x16_u(x3);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_0 = i32x4.add(c2_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
               c3_0 = i32x4.add(c3_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl3), i32x4.dot_i16x8_s(vh, xh3)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
               c2_1 = i32x4.add(c2_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl2), i32x4.dot_i16x8_s(vh, xh2)));
@@ -13708,38 +4536,38 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_0 = i16x8.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7);
         {
           const q0 = v128.load(w0 + cb, 0);
           {
             const x0 = v128.and(q0, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 4 * cs;
+            const av = au + 32;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 6 * cs;
+            const av = au + 48;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
@@ -13748,33 +4576,33 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
           const q0 = v128.load(w0 + cb, 16);
           {
             const x0 = v128.and(q0, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 5 * cs;
+            const av = au + 96;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 7 * cs;
+            const av = au + 112;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
@@ -13783,7 +4611,7 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7) + (<usize>(u & 1) << 5);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -13792,17 +4620,17 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
           }
           {
             const x0 = v128.and(q0, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
@@ -13814,17 +4642,17 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
           }
           {
             const x0 = v128.and(q0, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
@@ -13847,18 +4675,17 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_0 = i32x4.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8);
         {
           const q0 = v128.load(w0 + cb, 0);
           {
             const x0 = v128.and(q0, M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -13866,11 +4693,10 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -13878,11 +4704,10 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
+            const avl = au + 64;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -13890,11 +4715,10 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
+            const avl = au + 96;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -13905,11 +4729,10 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(q0, M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -13917,11 +4740,10 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -13929,11 +4751,10 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
+            const avl = au + 192;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -13941,11 +4762,10 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
+            const avl = au + 224;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -13954,7 +4774,7 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8) + (<usize>(u & 1) << 6);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -13965,11 +4785,10 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(q0, M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -13977,11 +4796,10 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -13995,11 +4813,10 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(q0, M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14007,11 +4824,10 @@ export function tern_dlt_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14053,54 +4869,54 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_1 = i16x8.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7);
         {
           const q0 = v128.load(w0 + cb, 0);
           {
             const x0 = v128.and(q0, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 4 * cs;
+            const av = au + 32;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 6 * cs;
+            const av = au + 48;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
@@ -14109,49 +4925,49 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
           const q0 = v128.load(w0 + cb, 16);
           {
             const x0 = v128.and(q0, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 5 * cs;
+            const av = au + 96;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 7 * cs;
+            const av = au + 112;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
@@ -14160,7 +4976,7 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7) + (<usize>(u & 1) << 5);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -14169,25 +4985,25 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
           }
           {
             const x0 = v128.and(q0, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
@@ -14199,25 +5015,25 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
           }
           {
             const x0 = v128.and(q0, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
@@ -14245,23 +5061,22 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_1 = i32x4.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8);
         {
           const q0 = v128.load(w0 + cb, 0);
           {
             const x0 = v128.and(q0, M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14269,16 +5084,15 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14286,16 +5100,15 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
+            const avl = au + 64;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14303,16 +5116,15 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
+            const avl = au + 96;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14323,16 +5135,15 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(q0, M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14340,16 +5151,15 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14357,16 +5167,15 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
+            const avl = au + 192;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14374,16 +5183,15 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
+            const avl = au + 224;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14392,7 +5200,7 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8) + (<usize>(u & 1) << 6);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -14403,16 +5211,15 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(q0, M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14420,16 +5227,15 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14443,16 +5249,15 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(q0, M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14460,16 +5265,15 @@ export function tern_dlt_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14517,70 +5321,70 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_2 = i16x8.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7);
         {
           const q0 = v128.load(w0 + cb, 0);
           {
             const x0 = v128.and(q0, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 4 * cs;
+            const av = au + 32;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 6 * cs;
+            const av = au + 48;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
@@ -14589,65 +5393,65 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
           const q0 = v128.load(w0 + cb, 16);
           {
             const x0 = v128.and(q0, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 5 * cs;
+            const av = au + 96;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 7 * cs;
+            const av = au + 112;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
@@ -14656,7 +5460,7 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7) + (<usize>(u & 1) << 5);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -14665,33 +5469,33 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
           }
           {
             const x0 = v128.and(q0, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
@@ -14703,33 +5507,33 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
           }
           {
             const x0 = v128.and(q0, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
@@ -14758,28 +5562,27 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_2 = i32x4.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8);
         {
           const q0 = v128.load(w0 + cb, 0);
           {
             const x0 = v128.and(q0, M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14787,21 +5590,20 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14809,21 +5611,20 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
+            const avl = au + 64;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14831,21 +5632,20 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
+            const avl = au + 96;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14856,21 +5656,20 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(q0, M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14878,21 +5677,20 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14900,21 +5698,20 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
+            const avl = au + 192;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14922,21 +5719,20 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
+            const avl = au + 224;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14945,7 +5741,7 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8) + (<usize>(u & 1) << 6);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -14956,21 +5752,20 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(q0, M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -14978,21 +5773,20 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -15006,21 +5800,20 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(q0, M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -15028,21 +5821,20 @@ export function tern_dlt_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -15092,86 +5884,86 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_3 = i16x8.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7);
         {
           const q0 = v128.load(w0 + cb, 0);
           {
             const x0 = v128.and(q0, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 4 * cs;
+            const av = au + 32;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 6 * cs;
+            const av = au + 48;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
@@ -15180,81 +5972,81 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
           const q0 = v128.load(w0 + cb, 16);
           {
             const x0 = v128.and(q0, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
-            const av = au + 5 * cs;
+            const av = au + 96;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
-            const av = au + 7 * cs;
+            const av = au + 112;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
@@ -15263,7 +6055,7 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7) + (<usize>(u & 1) << 5);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -15272,41 +6064,41 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
           }
           {
             const x0 = v128.and(q0, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
@@ -15318,41 +6110,41 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
           }
           {
             const x0 = v128.and(q0, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
             }
           }
@@ -15382,33 +6174,32 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_3 = i32x4.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8);
         {
           const q0 = v128.load(w0 + cb, 0);
           {
             const x0 = v128.and(q0, M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -15416,26 +6207,25 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -15443,26 +6233,25 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
+            const avl = au + 64;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -15470,26 +6259,25 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
+            const avl = au + 96;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -15500,26 +6288,25 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(q0, M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -15527,26 +6314,25 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -15554,26 +6340,25 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
+            const avl = au + 192;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -15581,26 +6366,25 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
+            const avl = au + 224;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -15609,7 +6393,7 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8) + (<usize>(u & 1) << 6);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -15620,26 +6404,25 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(q0, M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -15647,26 +6430,25 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -15680,26 +6462,25 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(q0, M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -15707,26 +6488,25 @@ export function tern_dlt_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const xl0 = i16x8.extend_low_i8x16_u(x0);
             const xh0 = i16x8.extend_high_i8x16_u(x0);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
             }
           }
@@ -15777,16 +6557,16 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_0 = i16x8.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7);
         {
           const q0 = v128.load(w0 + cb, 0);
           const q1 = v128.load(w1 + cb, 0);
           {
             const x0 = v128.and(q0, M3);
             const x1 = v128.and(q1, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -15794,9 +6574,9 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -15804,9 +6584,9 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 4 * cs;
+            const av = au + 32;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -15814,9 +6594,9 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 6 * cs;
+            const av = au + 48;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -15828,9 +6608,9 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(q0, M3);
             const x1 = v128.and(q1, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -15838,9 +6618,9 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -15848,9 +6628,9 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 5 * cs;
+            const av = au + 96;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -15858,9 +6638,9 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 7 * cs;
+            const av = au + 112;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -15870,7 +6650,7 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7) + (<usize>(u & 1) << 5);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -15882,9 +6662,9 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(q0, M3);
             const x1 = v128.and(q1, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -15892,9 +6672,9 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -15910,9 +6690,9 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(q0, M3);
             const x1 = v128.and(q1, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -15920,9 +6700,9 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -15957,7 +6737,7 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_0 = i32x4.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8);
         {
           const q0 = v128.load(w0 + cb, 0);
           const q1 = v128.load(w1 + cb, 0);
@@ -15968,11 +6748,10 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -15984,11 +6763,10 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16000,11 +6778,10 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
+            const avl = au + 64;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16016,11 +6793,10 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
+            const avl = au + 96;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16036,11 +6812,10 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16052,11 +6827,10 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16068,11 +6842,10 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
+            const avl = au + 192;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16084,11 +6857,10 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
+            const avl = au + 224;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16098,7 +6870,7 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8) + (<usize>(u & 1) << 6);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -16114,11 +6886,10 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16130,11 +6901,10 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16154,11 +6924,10 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16170,11 +6939,10 @@ export function tern_dlt_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16234,21 +7002,21 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_1 = i16x8.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7);
         {
           const q0 = v128.load(w0 + cb, 0);
           const q1 = v128.load(w1 + cb, 0);
           {
             const x0 = v128.and(q0, M3);
             const x1 = v128.and(q1, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16256,14 +7024,14 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16271,14 +7039,14 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 4 * cs;
+            const av = au + 32;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16286,14 +7054,14 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 6 * cs;
+            const av = au + 48;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16305,14 +7073,14 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(q0, M3);
             const x1 = v128.and(q1, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16320,14 +7088,14 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16335,14 +7103,14 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 5 * cs;
+            const av = au + 96;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16350,14 +7118,14 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 7 * cs;
+            const av = au + 112;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16367,7 +7135,7 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7) + (<usize>(u & 1) << 5);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -16379,14 +7147,14 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(q0, M3);
             const x1 = v128.and(q1, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16394,14 +7162,14 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16417,14 +7185,14 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(q0, M3);
             const x1 = v128.and(q1, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16432,14 +7200,14 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16484,7 +7252,7 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_1 = i32x4.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8);
         {
           const q0 = v128.load(w0 + cb, 0);
           const q1 = v128.load(w1 + cb, 0);
@@ -16495,17 +7263,16 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16517,17 +7284,16 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16539,17 +7305,16 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
+            const avl = au + 64;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16561,17 +7326,16 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
+            const avl = au + 96;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16587,17 +7351,16 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16609,17 +7372,16 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16631,17 +7393,16 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
+            const avl = au + 192;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16653,17 +7414,16 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
+            const avl = au + 224;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16673,7 +7433,7 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8) + (<usize>(u & 1) << 6);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -16689,17 +7449,16 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16711,17 +7470,16 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16741,17 +7499,16 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16763,17 +7520,16 @@ export function tern_dlt_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -16845,26 +7601,26 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_2 = i16x8.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7);
         {
           const q0 = v128.load(w0 + cb, 0);
           const q1 = v128.load(w1 + cb, 0);
           {
             const x0 = v128.and(q0, M3);
             const x1 = v128.and(q1, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16872,19 +7628,19 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16892,19 +7648,19 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 4 * cs;
+            const av = au + 32;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16912,19 +7668,19 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 6 * cs;
+            const av = au + 48;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16936,19 +7692,19 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(q0, M3);
             const x1 = v128.and(q1, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16956,19 +7712,19 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16976,19 +7732,19 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 5 * cs;
+            const av = au + 96;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -16996,19 +7752,19 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 7 * cs;
+            const av = au + 112;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17018,7 +7774,7 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7) + (<usize>(u & 1) << 5);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -17030,19 +7786,19 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(q0, M3);
             const x1 = v128.and(q1, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17050,19 +7806,19 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17078,19 +7834,19 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(q0, M3);
             const x1 = v128.and(q1, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17098,19 +7854,19 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17157,7 +7913,7 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_2 = i32x4.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8);
         {
           const q0 = v128.load(w0 + cb, 0);
           const q1 = v128.load(w1 + cb, 0);
@@ -17168,23 +7924,22 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -17196,23 +7951,22 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -17224,23 +7978,22 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
+            const avl = au + 64;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -17252,23 +8005,22 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
+            const avl = au + 96;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -17284,23 +8036,22 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -17312,23 +8063,22 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -17340,23 +8090,22 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
+            const avl = au + 192;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -17368,23 +8117,22 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
+            const avl = au + 224;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -17394,7 +8142,7 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8) + (<usize>(u & 1) << 6);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -17410,23 +8158,22 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -17438,23 +8185,22 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -17474,23 +8220,22 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -17502,23 +8247,22 @@ export function tern_dlt_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -17594,31 +8338,31 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_3 = i16x8.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7);
         {
           const q0 = v128.load(w0 + cb, 0);
           const q1 = v128.load(w1 + cb, 0);
           {
             const x0 = v128.and(q0, M3);
             const x1 = v128.and(q1, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17626,24 +8370,24 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17651,24 +8395,24 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 4 * cs;
+            const av = au + 32;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17676,24 +8420,24 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 6 * cs;
+            const av = au + 48;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17705,24 +8449,24 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(q0, M3);
             const x1 = v128.and(q1, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17730,24 +8474,24 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17755,24 +8499,24 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 4), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
-            const av = au + 5 * cs;
+            const av = au + 96;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17780,24 +8524,24 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 6), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
-            const av = au + 7 * cs;
+            const av = au + 112;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17807,7 +8551,7 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 4) * cs;
+        const au = a + (<usize>(u >> 1) << 7) + (<usize>(u & 1) << 5);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -17819,24 +8563,24 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(q0, M3);
             const x1 = v128.and(q1, M3);
-            const av = au + 0 * cs;
+            const av = au + 0;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17844,24 +8588,24 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 2 * cs;
+            const av = au + 16;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17877,24 +8621,24 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(q0, M3);
             const x1 = v128.and(q1, M3);
-            const av = au + 1 * cs;
+            const av = au + 64;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17902,24 +8646,24 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
           {
             const x0 = v128.and(i16x8.shr_u(q0, 2), M3);
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
-            const av = au + 3 * cs;
+            const av = au + 80;
             {
-              const v = v128.load(av, 0);
+              const v = v128.load(av);
               c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 16);
+              const v = v128.load(av + 1 * cs);
               c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 32);
+              const v = v128.load(av + 2 * cs);
               c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
             {
-              const v = v128.load(av, 48);
+              const v = v128.load(av + 3 * cs);
               c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
               c1_3 = i16x8.add(c1_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
             }
@@ -17968,7 +8712,7 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_3 = i32x4.splat(0);
       while (u + 2 <= uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8);
         {
           const q0 = v128.load(w0 + cb, 0);
           const q1 = v128.load(w1 + cb, 0);
@@ -17979,29 +8723,28 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -18013,29 +8756,28 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -18047,29 +8789,28 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 8 * cs;
-            const avh = au + 9 * cs;
+            const avl = au + 64;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -18081,29 +8822,28 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 12 * cs;
-            const avh = au + 13 * cs;
+            const avl = au + 96;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -18119,29 +8859,28 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -18153,29 +8892,28 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -18187,29 +8925,28 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 4), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 10 * cs;
-            const avh = au + 11 * cs;
+            const avl = au + 192;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -18221,29 +8958,28 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 6), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 14 * cs;
-            const avh = au + 15 * cs;
+            const avl = au + 224;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -18253,7 +8989,7 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
       }
       if (u < uEnd) {
         const cb: usize = <usize>(u >> 1) << 5;
-        const au = a + <usize>(u * 8) * cs;
+        const au = a + (<usize>(u >> 1) << 8) + (<usize>(u & 1) << 6);
         const pre = (u & 1) != 0;
         {
           let q0 = v128.load(w0 + cb, 0);
@@ -18269,29 +9005,28 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 0 * cs;
-            const avh = au + 1 * cs;
+            const avl = au + 0;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -18303,29 +9038,28 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 4 * cs;
-            const avh = au + 5 * cs;
+            const avl = au + 32;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -18345,29 +9079,28 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(q1, M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 2 * cs;
-            const avh = au + 3 * cs;
+            const avl = au + 128;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -18379,29 +9112,28 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
             const x1 = v128.and(i16x8.shr_u(q1, 2), M3);
             const xl1 = i16x8.extend_low_i8x16_u(x1);
             const xh1 = i16x8.extend_high_i8x16_u(x1);
-            const avl = au + 6 * cs;
-            const avh = au + 7 * cs;
+            const avl = au + 160;
             {
-              const vl = v128.load(avl, 0);
-              const vh = v128.load(avh, 0);
+              const vl = v128.load(avl);
+              const vh = v128.load(avl, 16);
               c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 16);
-              const vh = v128.load(avh, 16);
+              const vl = v128.load(avl + 1 * cs);
+              const vh = v128.load(avl + 1 * cs, 16);
               c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 32);
-              const vh = v128.load(avh, 32);
+              const vl = v128.load(avl + 2 * cs);
+              const vh = v128.load(avl + 2 * cs, 16);
               c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
             {
-              const vl = v128.load(avl, 48);
-              const vh = v128.load(avh, 48);
+              const vl = v128.load(avl + 3 * cs);
+              const vh = v128.load(avl + 3 * cs, 16);
               c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
               c1_3 = i32x4.add(c1_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
             }
@@ -18456,13 +9188,16 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
   }
 }
 
-/** Rows tile (4 rows × T ∈ {1, 2} tokens). */
+/** Rows tile (2 rows × T ∈ {1, 2} tokens). */
+export const TQ2_ROWS_R: i32 = 2;
 export function tern_tq2_rows(T: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  if (T == 1) tern_tq2_rows_r4_t1(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
-  else tern_tq2_rows_r4_t2(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
+  if (T == 1) tern_tq2_rows_r2_t1(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
+  else tern_tq2_rows_r2_t2(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
 }
-/** Tokens tile (1 row × T ∈ 1…4 tokens). */
+export const TQ2_TOKS_R1_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 4;
+export const TQ2_TOKS_R2_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 3 : 2;
+/** Tokens tile (1 row × T ∈ 1…6 tokens). */
 export function tern_tq2_toks_r1(T: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   switch (T) {
@@ -18470,28 +9205,32 @@ export function tern_tq2_toks_r1(T: i32, w: usize, rowBytes: usize, a: usize, cs
     case 2: tern_tq2_toks_r1_t2(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
     case 3: tern_tq2_toks_r1_t3(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
     case 4: tern_tq2_toks_r1_t4(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
+    case 5: tern_tq2_toks_r1_t5(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
+    case 6: tern_tq2_toks_r1_t6(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
     default: unreachable();
   }
 }
-/** Tokens tile (2 rows × T ∈ 1…4 tokens). */
+/** Tokens tile (2 rows × T ∈ 1…3 tokens). */
 export function tern_tq2_toks_r2(T: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   switch (T) {
     case 1: tern_tq2_toks_r2_t1(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
     case 2: tern_tq2_toks_r2_t2(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
     case 3: tern_tq2_toks_r2_t3(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
-    case 4: tern_tq2_toks_r2_t4(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
     default: unreachable();
   }
 }
 
-/** Rows tile (4 rows × T ∈ {1, 2} tokens). */
+/** Rows tile (2 rows × T ∈ {1, 2} tokens). */
+export const I2S_ROWS_R: i32 = 2;
 export function tern_i2s_rows(T: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  if (T == 1) tern_i2s_rows_r4_t1(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
-  else tern_i2s_rows_r4_t2(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
+  if (T == 1) tern_i2s_rows_r2_t1(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
+  else tern_i2s_rows_r2_t2(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
 }
-/** Tokens tile (1 row × T ∈ 1…4 tokens). */
+export const I2S_TOKS_R1_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 4;
+export const I2S_TOKS_R2_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 3 : 2;
+/** Tokens tile (1 row × T ∈ 1…6 tokens). */
 export function tern_i2s_toks_r1(T: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   switch (T) {
@@ -18499,27 +9238,31 @@ export function tern_i2s_toks_r1(T: i32, w: usize, rowBytes: usize, a: usize, cs
     case 2: tern_i2s_toks_r1_t2(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
     case 3: tern_i2s_toks_r1_t3(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
     case 4: tern_i2s_toks_r1_t4(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
+    case 5: tern_i2s_toks_r1_t5(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
+    case 6: tern_i2s_toks_r1_t6(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
     default: unreachable();
   }
 }
-/** Tokens tile (2 rows × T ∈ 1…4 tokens). */
+/** Tokens tile (2 rows × T ∈ 1…3 tokens). */
 export function tern_i2s_toks_r2(T: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   switch (T) {
     case 1: tern_i2s_toks_r2_t1(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
     case 2: tern_i2s_toks_r2_t2(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
     case 3: tern_i2s_toks_r2_t3(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
-    case 4: tern_i2s_toks_r2_t4(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
     default: unreachable();
   }
 }
 
 /** Rows tile (4 rows × T ∈ {1, 2} tokens). */
+export const DLT_ROWS_R: i32 = 4;
 export function tern_dlt_rows(T: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
   if (T == 1) tern_dlt_rows_r4_t1(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
   else tern_dlt_rows_r4_t2(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
 }
+export const DLT_TOKS_R1_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 4;
+export const DLT_TOKS_R2_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 4;
 /** Tokens tile (1 row × T ∈ 1…4 tokens). */
 export function tern_dlt_toks_r1(T: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {

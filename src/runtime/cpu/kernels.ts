@@ -60,7 +60,8 @@ export interface CpuKernelStats {
   /** TQ1_0 (and TQ2_0) weights are repacked at upload to 2-bit code rows + f32 block scales (layout.ts): for
    *  TQ1_0 68/54 of the bytes, and no base-3 decoding in the kernels. */
   tq1Repacked: true;
-  /** Ternary matmul tile: "auto" = 4 rows × 1–2 tokens for n ≤ 2, 2 rows × 4 tokens above. */
+  /** Ternary matmul tile: "auto" = a rows tile (2 rows for TQ/I2_S, 4 for DLT) × 1–2 tokens for n ≤ 2, 2 rows × 3
+   *  (TQ/I2_S) or 4 (DLT) tokens above; "r1t4"/"r2t4" force the 1- or 2-row token tiles (their widths as for auto). */
   tile: TernaryTile;
   /** Bytes allocated on the wasm heap / total wasm memory. */
   heapBytes: number;
@@ -377,8 +378,10 @@ export class CpuKernels {
     const i16 = h.i16;
     for (let t = 0; t < n; t++) {
       for (let e = 0; e < kp; e++) {
-        q[t * kp + e] = i8[a.q + ((e >> 4) * cap + t) * 16 + (e & 15)]!;
-        if (q16) q16[t * kp + e] = i16[(a.q16 + ((e >> 3) * cap + t) * 16 + (e & 7) * 2) >> 1]!;
+        // token-major, 16-value vectors of each 128-chunk ordered (half, field): assembly/kernels/quant.ts
+        const p = t * kp + (e & ~127) + ((e & 16) << 2) + ((e & 96) >> 1) + (e & 15);
+        q[t * kp + e] = i8[a.q + p]!;
+        if (q16) q16[t * kp + e] = i16[(a.q16 >> 1) + p]!;
       }
     }
     const grab = <T extends Float32Array | Int32Array>(ptr: number, view: T, make: (len: number) => T): T => {
@@ -413,14 +416,16 @@ export class CpuKernels {
       throw new OptionError("BAD_OPTION", `activations (${a.kind}, k ${a.k}, group ${a.group}) do not fit ${w.type} ${w.rows}×${w.cols}`);
     }
     const fam = w.type === "I2_S" ? FAM.I2S : w.type === "DLT" ? FAM.DLT : FAM.TQ2;
-    const upg = fam === FAM.TQ2 ? 4 : fam === FAM.I2S ? 16 : l.group / 64;
+    // 64-weight units between integer flushes: the TQ2 block; I2_S every 512 weights (the i16 accumulators of the
+    // rows kernel hold 4× the sum of half the fields: <= 16 dots of 2032 per lane); DLT the group
+    const upg = fam === FAM.TQ2 ? 4 : fam === FAM.I2S ? 8 : l.group / 64;
     const relaxed = this.build === "relaxed";
     const args = [
       fam,
       w.ptr,
       l.rowBytes,
       relaxed ? a.q : a.q16,
-      a.capacity * 16,
+      relaxed ? a.kp : a.kp * 2, // bytes between tokens
       w.scales,
       w.shifts,
       w.rows * 4,

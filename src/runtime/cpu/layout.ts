@@ -36,7 +36,11 @@
 //
 // ── Activations (per token t of n, row length k) ────────────────────────────────────────────────────────────
 //   q:   i8 [n][kp], kp = k rounded up to 128, zero padded.   q16: the same as i16 (only for the simd128 build,
-//        which has no 8-bit dot product and reads pre-widened activations).
+//        which has no 8-bit dot product and reads pre-widened activations). Token-major (token t at t·kp values),
+//        but inside each 128-value chunk the 16-value vectors are stored in (h, l) order: value e sits at
+//        (e & ~127) + 64·h + 16·l + (e & 15), l = (e % 128)/32, h = (e % 32)/16 — the order in which the kernels meet
+//        the 2-bit fields of a code chunk (16 bytes = 64 weights at a time). readActivations() undoes it.
+//        Capacity only sets how many tokens fit: a decode token is one contiguous kp-byte row.
 //   d:   f32 [n][G]  scale of each group      s: i32 [n][G]  Σ q over the group      xs: f32 [n][G] Σ x (DLT)
 //   Q8_K (TQ1_0/TQ2_0, llama.cpp's vec_dot_type): groups of 256; max = the first value of largest magnitude,
 //        iscale = −127/max, q = min(127, nearest(iscale·x)), d = 1/iscale; bsums: i16 [n][k/16] sums of 16 q.

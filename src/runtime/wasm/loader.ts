@@ -173,8 +173,11 @@ export function loadKernels(opts: LoadOptions = {}): Promise<LoadedKernels> {
     reason = `no relaxed SIMD: ${relaxedSimdHint()}`;
   }
   const shared = opts.sharedMemory ?? true;
-  const key = `${build}|${shared}|${opts.wasm === undefined ? "" : opts.wasm}`;
+  // Only modules found by location are cached (bytes passed in are the caller's to keep); the key names the
+  // location itself, so two wasm directories never share a module.
   const cacheable = opts.wasm === undefined || "baseUrl" in opts.wasm;
+  const location = opts.wasm !== undefined && "baseUrl" in opts.wasm ? String(opts.wasm.baseUrl) : "";
+  const key = `${build}|${shared}|${location}`;
   const hit = cacheable ? moduleCache.get(key) : undefined;
   if (hit) return hit;
   const p = (async (): Promise<LoadedKernels> => {
