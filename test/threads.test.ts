@@ -119,6 +119,54 @@ describe("thread pool", () => {
     }
   });
 
+  it("back-to-back calls of every size, and calls after the workers went to sleep, match 1 thread", async () => {
+    const K1 = await CpuKernels.create({ threads: 1 });
+    const K = await CpuKernels.create({ threads: 3, parallelThreshold: 0, spin: 50 });
+    made.push(K1, K);
+    const f16 = (K0: CpuKernels) => K0.uploadMatrix("F16", M, inputs.f16.k, inputs.f16.data);
+    const W1 = f16(K1);
+    const W = f16(K);
+    const x1 = K1.heap.upload(inputs.x);
+    const x = K.heap.upload(inputs.x);
+    const o1 = K1.heap.alloc(19 * M * 4);
+    const o = K.heap.alloc(19 * M * 4);
+    const rr = rng(7);
+    for (let it = 0; it < 300; it++) {
+      const n = 1 + Math.floor(rr() * 19);
+      const rows = 1 + Math.floor(rr() * 96);
+      if (it % 50 === 49) await new Promise((res) => setTimeout(res, 5)); // workers asleep (spin: 50 µs)
+      if (it % 2) {
+        K1.linear(W1, x1, n, o1);
+        K.linear(W, x, n, o);
+        expect(K.heap.f32View(o, n * M), `linear it ${it}`).toEqual(K1.heap.f32View(o1, n * M));
+      } else {
+        const len = 5 + (it % 7);
+        for (const [KK, p] of [[K1, x1], [K, x]] as const) {
+          KK.heap.f32View(p, rows * len).set(inputs.x.subarray(0, rows * len));
+          KK.softmax(p, rows, len, 0.7);
+        }
+        expect(K.heap.f32View(x, rows * len), `softmax it ${it}`).toEqual(K1.heap.f32View(x1, rows * len));
+        K.heap.f32View(x, rows * len).set(inputs.x.subarray(0, rows * len));
+        K1.heap.f32View(x1, rows * len).set(inputs.x.subarray(0, rows * len));
+      }
+    }
+  });
+
+  it("idle workers stop polling (no core burnt while nothing runs)", async () => {
+    const K = await CpuKernels.create({ threads: 2, parallelThreshold: 0, spin: 200 });
+    made.push(K);
+    const x = K.heap.upload(new Float32Array(64).fill(1));
+    for (let i = 0; i < 100; i++) K.softmax(x, 8, 8);
+    await new Promise((res) => setTimeout(res, 30));
+    const a = process.cpuUsage();
+    const t = performance.now();
+    await new Promise((res) => setTimeout(res, 200));
+    const u = process.cpuUsage(a);
+    const cpuMs = (u.user + u.system) / 1000;
+    const wallMs = performance.now() - t;
+    expect(cpuMs / wallMs).toBeLessThan(0.5); // a polling worker would be ≈ 1 (one core)
+  });
+
   it("falls back to one thread, with the reason, without shared memory", async () => {
     const K = await CpuKernels.create({ threads: 2, sharedMemory: false });
     made.push(K);

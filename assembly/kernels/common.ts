@@ -11,15 +11,33 @@
   return (h & 0x8000) ? -f : f;
 }
 
-/** Four halves (u16 values in the four i32 lanes) to four f32; subnormal halves go through an exact int convert. */
+/**
+ * Four halves held in the HIGH 16 bits of the i32 lanes (low 16 bits zero) to f32, exact for every value.
+ * (h << 16) >>s 3, masked to sign | exponent-and-mantissa << 13, is the half's bit pattern moved into an f32
+ * with exponent bias 15; × 2^112 rebiases it, exactly for normals and subnormals alike (a power-of-two scaling of
+ * an f32 subnormal). ±inf/NaN (exponent field 31) then get the all-ones f32 exponent or-ed in (the mantissa, and so
+ * the NaN payload, survives the scaling). 4 + 4 instructions per 4 values.
+ */
+@inline export function f16HiToF32(x: v128): v128 {
+  const y = v128.and(i32x4.shr_s(x, 3), i32x4.splat(<i32>0x8fffe000));
+  const f = f32x4.mul(y, f32x4.splat(5.192296858534828e33)); // 2^112
+  const special = i32x4.eq(v128.and(y, i32x4.splat(0x0f800000)), i32x4.splat(0x0f800000));
+  return v128.or(f, v128.and(special, i32x4.splat(0x7f800000)));
+}
+
+/** Halves 0–3 of eight (an i16x8 as loaded) each in the high 16 bits of an i32 lane (one unpack). */
+@inline export function f16x8Lo(raw: v128): v128 {
+  return i16x8.shuffle(i16x8.splat(0), raw, 0, 8, 1, 9, 2, 10, 3, 11);
+}
+
+/** Halves 4–7 of eight each in the high 16 bits of an i32 lane. */
+@inline export function f16x8Hi(raw: v128): v128 {
+  return i16x8.shuffle(i16x8.splat(0), raw, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+
+/** Four halves (u16 values in the four i32 lanes) to four f32, exact for every value (subnormals, ±inf, NaN). */
 @inline export function f16x4ToF32(h: v128): v128 {
-  const em = v128.and(h, i32x4.splat(0x7fff));
-  const e = i32x4.shr_u(em, 10);
-  const normal = i32x4.add(i32x4.shl(em, 13), i32x4.splat(112 << 23));
-  const sub = f32x4.mul(f32x4.convert_i32x4_s(v128.and(h, i32x4.splat(0x3ff))), f32x4.splat(reinterpret<f32>(0x33800000)));
-  let f = v128.bitselect(sub, normal, i32x4.eq(e, i32x4.splat(0)));
-  f = v128.or(f, v128.and(i32x4.eq(e, i32x4.splat(31)), i32x4.splat(0x7f800000)));
-  return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+  return f16HiToF32(i32x4.shl(h, 16));
 }
 
 /** ((v0 + v2) + (v1 + v3)): the horizontal sum every float kernel uses, so 1-row and 4-row tiles agree. */

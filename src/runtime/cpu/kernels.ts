@@ -41,7 +41,7 @@ export interface CpuKernelsOptions extends LoadOptions {
   initialMemoryBytes?: number;
   /** Register tile of the ternary matmul (a tuning knob: results never change). Default "auto". */
   tile?: TernaryTile;
-  /** Busy-wait iterations of an idle worker before it sleeps. */
+  /** µs an idle worker busy-polls after its last job before it sleeps (threads.ts; default 500). */
   spin?: number;
   /** Work (multiply-adds, or elements) below which a call runs on the calling thread only. 0: always split. */
   parallelThreshold?: number;

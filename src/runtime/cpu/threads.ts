@@ -1,25 +1,56 @@
-// A pool of workers that instantiate the kernel module on the caller's shared WebAssembly.Memory and each
-// compute a slice of a kernel's range (rows, tokens or elements). Dispatch and completion go through Atomics on
-// a control block in that memory: no postMessage per call. The calling thread computes slice 0 itself.
+// A pool of workers that instantiate the kernel module on the caller's shared WebAssembly.Memory and compute
+// chunks of a kernel's range (rows, tokens or elements). Dispatch and completion go through Atomics on a control
+// block in that memory: no postMessage per call. The calling thread takes part in every call.
 //
 // The worker is a small self-contained script (a string): Node runs it with worker_threads' `eval: true`,
 // browsers and Deno from a Blob URL as a module worker. No bundler or TS loader ever sees it.
+//
+// A call is cut in CHUNKS pieces at multiples of `align` (a few per thread); the caller and the workers claim
+// them one at a time (compare-exchange on CLAIM) until none is left, so a worker that wakes late, or is
+// descheduled by another process, costs no waiting: the others take its share. Results never depend on who
+// computes a chunk (every kernel computes a row/token the same way in any slice).
+//
+// CLAIM = epoch << 12 | next chunk. The caller bumps the epoch (and marks the call closed, next = CLOSED) before
+// it touches the parameters of the next call, so a worker that claimed chunk i under epoch e and still reads
+// epoch e after loading the parameters knows they are call e's; and while chunk i < CHUNKS is unfinished call e
+// cannot end. A chunk done counts in DONE; the caller returns when DONE = CHUNKS.
+//
+// Latency policy (a decode step makes hundreds of short calls: a round trip must cost µs, not a futex wake):
+// - an idle worker busy-polls SEQ for `spin` µs after its last chunk (or wake-up), then sleeps in
+//   Atomics.wait; it counts itself in SLEEPERS first, and the caller calls Atomics.notify only when one sleeps;
+// - the caller, once no chunk is left to claim, polls DONE for `callerSpin` µs, then blocks in Atomics.wait
+//   where the thread may (not a browser's main thread); it raises CWAIT first, and the worker that completes
+//   the call notifies only then;
+// - words written by one side and polled by the other sit on their own 64-byte lines.
 import { TernionError } from "../errors.ts";
 
 // Control block, in i32 units from its start (each hot word on its own 64-byte line).
-const SEQ = 0; // generation counter: bumped by the caller to dispatch
-const REM = 16; // workers still running the current call
-const FN = 32; // export index
-const NARGS = 33;
-const TOTAL = 34;
-const ALIGN = 35;
-const PARTS = 36; // participants, caller included
-const CMD = 37; // 1 = exit
-const ERR = 38; // 1 = a worker threw; message at MSG
-const ARGS_BYTES = 256; // f64 arguments from here
+const SEQ = 0; // generation counter: bumped by the caller to wake the workers
+const CLAIM = 16; // epoch << 12 | next chunk to claim
+const DONE = 32; // chunks finished in the current call
+const CWAIT = 33; // 1 while the caller blocks on DONE (DONE's line: the finishing worker has it at hand)
+const SLEEPERS = 48; // workers in (or about to enter) Atomics.wait on SEQ
+const FN = 64; // export index
+const NARGS = 65;
+const TOTAL = 66;
+const ALIGN = 67;
+const CHUNKS = 68; // pieces of the current call
+const CMD = 69; // 1 = exit
+const ERR = 70; // 1 = a worker threw; message at MSG
+const CTRL_I32 = 80; // i32 words the views cover
+const ARGS_BYTES = 320; // f64 arguments from here
 const MAX_ARGS = 28;
-const MSG_BYTES = 512; // error text (latin-1), 512 bytes
-export const CONTROL_BLOCK_BYTES = 1024;
+const MSG_BYTES = 576; // error text (latin-1), 512 bytes
+export const CONTROL_BLOCK_BYTES = 1088;
+const CLOSED = 0xfff; // next-chunk field of a call that is over (or not open yet)
+/** Most chunks per call (below CLOSED). */
+const MAX_CHUNKS = 1024;
+/** Chunks per participating thread. */
+const CHUNKS_PER_THREAD = 4;
+/** Default µs an idle worker keeps polling before it sleeps. */
+export const DEFAULT_SPIN_US = 500;
+/** Default µs the caller polls for completion before it blocks. */
+export const DEFAULT_CALLER_SPIN_US = 100;
 
 /** Slice i of [0, total) cut in `parts` pieces at multiples of `align` (the worker script has a copy: keep them equal). */
 export function slice(total: number, parts: number, align: number, i: number): [number, number] {
@@ -32,8 +63,9 @@ export function slice(total: number, parts: number, align: number, i: number): [
 }
 
 const WORKER_SRC = `"use strict";
-const SEQ = ${SEQ}, REM = ${REM}, FN = ${FN}, NARGS = ${NARGS}, TOTAL = ${TOTAL}, ALIGN = ${ALIGN}, PARTS = ${PARTS},
-  CMD = ${CMD}, ERR = ${ERR}, ARGS = ${ARGS_BYTES}, MAXA = ${MAX_ARGS}, MSG = ${MSG_BYTES};
+const SEQ = ${SEQ}, CLAIM = ${CLAIM}, DONE = ${DONE}, CWAIT = ${CWAIT}, SLEEPERS = ${SLEEPERS}, FN = ${FN},
+  NARGS = ${NARGS}, TOTAL = ${TOTAL}, ALIGN = ${ALIGN}, CHUNKS = ${CHUNKS}, CMD = ${CMD}, ERR = ${ERR},
+  CTRL_I32 = ${CTRL_I32}, ARGS = ${ARGS_BYTES}, MAXA = ${MAX_ARGS}, MSG = ${MSG_BYTES}, CLOSED = ${CLOSED};
 function slice(total, parts, align, i) {
   const units = Math.ceil(total / align);
   const base = Math.floor(units / parts);
@@ -53,41 +85,61 @@ function main(d, post) {
   }
   const fns = d.names.map((n) => inst.exports[n]);
   const buf = d.memory.buffer;
-  const ctrl = new Int32Array(buf, d.ctrl, 64);
+  const ctrl = new Int32Array(buf, d.ctrl, CTRL_I32);
   const args = new Float64Array(buf, d.ctrl + ARGS, MAXA);
   const msg = new Uint8Array(buf, d.ctrl + MSG, 512);
-  const id = d.id;
-  const spin = d.spin;
+  const spinMs = d.spin / 1000;
+  const now = typeof performance !== "undefined" ? () => performance.now() : () => Date.now();
+  const argv = [];
   let seen = d.seq;
+  // claims and runs chunks of the open call until none is left
+  function work() {
+    for (;;) {
+      const v = Atomics.load(ctrl, CLAIM);
+      const i = v & 0xfff;
+      if (i >= CLOSED) return;
+      if (Atomics.compareExchange(ctrl, CLAIM, v, v + 1) !== v) continue;
+      const chunks = ctrl[CHUNKS], total = ctrl[TOTAL], align = ctrl[ALIGN], fn = ctrl[FN], n = ctrl[NARGS];
+      argv.length = n + 2;
+      for (let j = 0; j < n; j++) argv[j] = args[j];
+      // the epoch moves before the parameters change: still ours means they are this call's
+      if (Atomics.load(ctrl, CLAIM) >>> 12 !== v >>> 12 || i >= chunks) return;
+      const r = slice(total, chunks, align, i);
+      try {
+        if (r[0] < r[1]) {
+          argv[n] = r[0];
+          argv[n + 1] = r[1];
+          fns[fn].apply(null, argv);
+        }
+      } catch (e) {
+        const t = String((e && e.message) || e).slice(0, 511);
+        for (let j = 0; j < t.length; j++) msg[j] = t.charCodeAt(j) & 255;
+        msg[t.length] = 0;
+        Atomics.store(ctrl, ERR, 1);
+      }
+      if (Atomics.add(ctrl, DONE, 1) + 1 === chunks && Atomics.load(ctrl, CWAIT) !== 0) Atomics.notify(ctrl, DONE);
+    }
+  }
   post({ type: "ready" });
+  let last = now();
   for (;;) {
     let s = Atomics.load(ctrl, SEQ);
-    for (let k = 0; s === seen && k < spin; k++) s = Atomics.load(ctrl, SEQ);
+    // busy-poll for spinMs after the last chunk (or wake-up), reading the clock every 64 polls
+    for (let k = 1; s === seen; k++) {
+      if ((k & 63) === 0 && now() - last > spinMs) break;
+      s = Atomics.load(ctrl, SEQ);
+    }
     if (s === seen) {
+      Atomics.add(ctrl, SLEEPERS, 1);
       Atomics.wait(ctrl, SEQ, seen);
+      Atomics.sub(ctrl, SLEEPERS, 1);
+      last = now();
       continue;
     }
     seen = s;
-    if (ctrl[CMD] === 1) return;
-    const parts = ctrl[PARTS];
-    if (id >= parts) continue;
-    const r = slice(ctrl[TOTAL], parts, ctrl[ALIGN], id);
-    try {
-      if (r[0] < r[1]) {
-        const n = ctrl[NARGS];
-        const a = new Array(n + 2);
-        for (let i = 0; i < n; i++) a[i] = args[i];
-        a[n] = r[0];
-        a[n + 1] = r[1];
-        fns[ctrl[FN]].apply(null, a);
-      }
-    } catch (e) {
-      const t = String((e && e.message) || e).slice(0, 511);
-      for (let i = 0; i < t.length; i++) msg[i] = t.charCodeAt(i) & 255;
-      msg[t.length] = 0;
-      Atomics.store(ctrl, ERR, 1);
-    }
-    if (Atomics.sub(ctrl, REM, 1) === 1) Atomics.notify(ctrl, REM);
+    if (Atomics.load(ctrl, CMD) === 1) return;
+    work();
+    last = now();
   }
 }
 if (typeof require === "function" && typeof self === "undefined") {
@@ -119,8 +171,11 @@ export interface ThreadPoolOptions {
   names: readonly string[];
   /** Byte address of a CONTROL_BLOCK_BYTES-sized, 64-byte aligned block in memory. */
   control: number;
-  /** Busy-wait iterations before a worker sleeps (Atomics.wait) between calls. */
+  /** µs an idle worker busy-polls after its last job before it sleeps (Atomics.wait). Default 500. */
   spin?: number;
+  /** µs the caller busy-polls for the workers' completion (and at least as long as its own slice took, up to
+   *  1 ms more) before it blocks (Atomics.wait, where allowed). Default 50. */
+  callerSpin?: number;
   /** Start-up timeout per worker (ms). */
   timeoutMs?: number;
 }
@@ -149,12 +204,20 @@ export class ThreadPool {
   private readonly msg: Uint8Array;
   private readonly fns: Array<(...a: number[]) => void>;
   private readonly blocking: boolean;
+  private readonly callerSpinMs: number;
   private disposed = false;
 
-  private constructor(workers: WorkerHandle[], memory: WebAssembly.Memory, control: number, fns: Array<(...a: number[]) => void>) {
+  private constructor(
+    workers: WorkerHandle[],
+    memory: WebAssembly.Memory,
+    control: number,
+    fns: Array<(...a: number[]) => void>,
+    callerSpinUs = DEFAULT_CALLER_SPIN_US,
+  ) {
+    this.callerSpinMs = callerSpinUs / 1000;
     this.workers = workers;
     this.size = workers.length + 1;
-    this.ctrl = new Int32Array(memory.buffer, control, 64);
+    this.ctrl = new Int32Array(memory.buffer, control, CTRL_I32);
     this.args = new Float64Array(memory.buffer, control + ARGS_BYTES, MAX_ARGS);
     this.msg = new Uint8Array(memory.buffer, control + MSG_BYTES, 512);
     this.fns = fns;
@@ -167,13 +230,14 @@ export class ThreadPool {
    */
   static async create(opts: ThreadPoolOptions, fns: Array<(...a: number[]) => void>): Promise<ThreadPool> {
     const n = Math.max(0, Math.floor(opts.threads) - 1);
-    const ctrl = new Int32Array(opts.memory.buffer, opts.control, 64);
+    const ctrl = new Int32Array(opts.memory.buffer, opts.control, CTRL_I32);
     ctrl.fill(0);
+    ctrl[CLAIM] = CLOSED;
     const seq = Atomics.load(ctrl, SEQ);
     const workers: WorkerHandle[] = [];
     const started: Array<Promise<void>> = [];
     const timeoutMs = opts.timeoutMs ?? 30_000;
-    const spin = opts.spin ?? 20_000;
+    const spin = opts.spin ?? DEFAULT_SPIN_US;
     const data = (id: number, withModule: boolean) => ({
       module: withModule ? opts.module : undefined,
       bytes: withModule ? undefined : opts.bytes,
@@ -260,7 +324,7 @@ export class ThreadPool {
       for (const w of workers) w.terminate();
       throw e;
     }
-    return new ThreadPool(workers, opts.memory, opts.control, fns);
+    return new ThreadPool(workers, opts.memory, opts.control, fns, opts.callerSpin);
   }
 
   /** A pool of one: the caller only. */
@@ -269,43 +333,75 @@ export class ThreadPool {
   }
 
   /**
-   * Runs export `fn` with `args` followed by (start, end) over [0, total), split in at most `maxParts`
-   * slices at multiples of `align`; returns when every slice is done.
+   * Runs export `fn` with `args` followed by (start, end) over [0, total), split over at most `maxParts`
+   * threads in chunks at multiples of `align`; returns when every chunk is done.
    */
   run(fn: number, args: readonly number[], total: number, align = 1, maxParts = this.size): void {
     if (this.disposed) throw new TernionError("DISPOSED", "the thread pool was disposed");
     if (total <= 0) return;
-    const parts = Math.max(1, Math.min(this.size, maxParts, Math.ceil(total / align)));
+    const units = Math.ceil(total / align);
+    const parts = Math.max(1, Math.min(this.size, maxParts, units));
     const f = this.fns[fn]!;
     if (parts === 1) {
       f(...args, 0, total);
       return;
     }
     if (args.length > MAX_ARGS - 2) throw new TernionError("BAD_ARGUMENT", `too many kernel arguments (${args.length})`);
+    const chunks = Math.min(units, parts * CHUNKS_PER_THREAD, MAX_CHUNKS);
     const c = this.ctrl;
+    // the previous call left CLAIM closed under a new epoch: nobody reads these until it opens
     for (let i = 0; i < args.length; i++) this.args[i] = args[i]!;
     c[FN] = fn;
     c[NARGS] = args.length;
     c[TOTAL] = total;
     c[ALIGN] = align;
-    c[PARTS] = parts;
-    Atomics.store(c, REM, parts - 1);
+    c[CHUNKS] = chunks;
+    Atomics.store(c, DONE, 0);
+    const epoch = Atomics.load(c, CLAIM) & ~0xfff;
+    Atomics.store(c, CLAIM, epoch);
     Atomics.add(c, SEQ, 1);
-    Atomics.notify(c, SEQ);
-    const [a, b] = slice(total, parts, align, 0);
+    // a worker counts itself in SLEEPERS before it waits on SEQ (and waits only while SEQ is unchanged): with
+    // both sides sequentially consistent, either we see it here or it sees the new SEQ
+    if (Atomics.load(c, SLEEPERS) !== 0) Atomics.notify(c, SEQ);
     let mine: unknown;
-    try {
-      if (a < b) f(...args, a, b);
-    } catch (e) {
-      mine = e;
+    let done = 0;
+    for (;;) {
+      const v = Atomics.load(c, CLAIM);
+      const i = v & 0xfff;
+      if (i >= chunks) break;
+      if (Atomics.compareExchange(c, CLAIM, v, v + 1) !== v) continue;
+      const [a, b] = slice(total, chunks, align, i);
+      try {
+        if (a < b) f(...args, a, b);
+      } catch (e) {
+        mine ??= e;
+      }
+      done++;
     }
-    // wait for the workers: spin a little, then sleep where this thread may block
-    let v = Atomics.load(c, REM);
-    for (let k = 0; v !== 0 && k < 200_000; k++) v = Atomics.load(c, REM);
-    while (v !== 0) {
-      if (this.blocking) Atomics.wait(c, REM, v, 100);
-      v = Atomics.load(c, REM);
+    let d = Atomics.add(c, DONE, done) + done;
+    if (d !== chunks) {
+      // the workers' last chunks: poll, then sleep where this thread may block
+      const until = performance.now() + this.callerSpinMs;
+      for (let k = 1; d !== chunks; k++) {
+        if ((k & 63) === 0 && performance.now() > until) break;
+        d = Atomics.load(c, DONE);
+      }
+      if (d !== chunks) {
+        if (this.blocking) {
+          Atomics.store(c, CWAIT, 1);
+          d = Atomics.load(c, DONE);
+          while (d !== chunks) {
+            Atomics.wait(c, DONE, d, 100);
+            d = Atomics.load(c, DONE);
+          }
+          Atomics.store(c, CWAIT, 0);
+        } else {
+          while (d !== chunks) d = Atomics.load(c, DONE);
+        }
+      }
     }
+    // close the call under the next epoch before anyone may change the parameters
+    Atomics.store(c, CLAIM, (epoch + 0x1000) | CLOSED);
     if (mine) throw mine;
     if (Atomics.load(c, ERR)) {
       Atomics.store(c, ERR, 0);
