@@ -11,5 +11,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     execArgv,
+    // WebGPU tests (test/gpu-*.test.ts) run on SwiftShader, the Vulkan driver on the CPU that Debian's chromium
+    // ships; Dawn's Vulkan loader reads these (test/helpers/gpu.ts sets them too when unset).
+    env: { VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? "/usr/lib/chromium/vk_swiftshader_icd.json" },
   },
 });

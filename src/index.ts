@@ -15,3 +15,4 @@ export type { LogitsMode, LogitsSink } from "./runtime/cpu/forward.ts";
 export type { KvType } from "./runtime/cpu/attention.ts";
 export { generate, promptTokens, type GenerateOptions, type GenerateResult, type GenerationStats, type StopReason } from "./runtime/generate.ts";
 export { perplexity, negativeLogLikelihood, type PerplexityOptions, type PerplexityResult } from "./runtime/perplexity.ts";
+export * from "./gpu/index.ts";
