@@ -282,7 +282,7 @@ describe("ternion quantize (CLI)", () => {
     expect(help.stdout).toContain("--include-output");
     for (const [args, message] of [
       [["--model", STORIES, "--out", join(dir, "x.gguf"), "--type", "q4_0"], "--type q4_0 must be one of tq2_0, tq1_0, i2_s"],
-      [["--model", STORIES, "--out", join(dir, "x.gguf")], "--type is required"],
+      [["--model", STORIES, "--out", join(dir, "x.gguf")], "--type <value> is required"],
       [["--model", STORIES, "--out", STORIES, "--type", "tq2_0"], "--out must differ from --model"],
       [["--model", "/nonexistent.gguf", "--out", join(dir, "x.gguf"), "--type", "tq2_0"], "/nonexistent.gguf"],
       [["--model", STORIES, "--out", join(dir, "x.gguf"), "--type", "tq2_0", "--frobnicate"], "unknown flag --frobnicate"],

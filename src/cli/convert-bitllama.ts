@@ -8,6 +8,7 @@ import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
 import { tensorTypeName } from "../runtime/tensor-types/table.ts";
 import { parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
+import { requiredString } from "./flags.ts";
 import { formatBytes } from "./format.ts";
 
 const flags: Record<string, FlagSpec> = {
@@ -27,9 +28,9 @@ export const convertBitllamaCommand: Command = {
   async run(argv, out) {
     const args = parseArgs(argv, flags);
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
-    const model = requiredPath(args.flags, "model");
-    const tokenizerPath = requiredPath(args.flags, "tokenizer");
-    const outPath = requiredPath(args.flags, "out");
+    const model = requiredString(args.flags, "model", "path");
+    const tokenizerPath = requiredString(args.flags, "tokenizer", "path");
+    const outPath = requiredString(args.flags, "out", "path");
     const name = args.flags.get("name");
 
     const tokenizer = await readFile(tokenizerPath);
@@ -53,8 +54,3 @@ export const convertBitllamaCommand: Command = {
   },
 };
 
-function requiredPath(flags: Map<string, string | true>, name: string): string {
-  const v = flags.get(name);
-  if (typeof v !== "string" || v === "") throw new OptionError("MISSING_FLAG", `--${name} <path> is required`);
-  return v;
-}

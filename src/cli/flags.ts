@@ -2,9 +2,10 @@
 // integrality, each failure an OptionError naming the flag.
 import { OptionError } from "../runtime/errors.ts";
 
-export function requiredString(flags: Map<string, string | true>, name: string): string {
+/** A required string flag; `placeholder` names its value in the error ("--model <path> is required"). */
+export function requiredString(flags: Map<string, string | true>, name: string, placeholder = "value"): string {
   const v = flags.get(name);
-  if (typeof v !== "string" || v === "") throw new OptionError("MISSING_FLAG", `--${name} <value> is required`);
+  if (typeof v !== "string" || v === "") throw new OptionError("MISSING_FLAG", `--${name} <${placeholder}> is required`);
   return v;
 }
 

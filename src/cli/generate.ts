@@ -8,6 +8,7 @@ import { openFileSource } from "../runtime/gguf/source-node.ts";
 import { parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { numberFlag, requiredString } from "./flags.ts";
+import { ProgressBar } from "./progress.ts";
 
 const flags: Record<string, FlagSpec> = {
   model: { type: "string", description: "GGUF model (llama or bitnet architectures; F32/F16/BF16/Q8_0/TQ1_0/TQ2_0/I2_S tensors)" },
@@ -49,13 +50,16 @@ export const generateCommand: Command = {
     let model: CpuModel | undefined;
     try {
       // The KV cache holds what this run can use: the prompt and the tokens to generate.
+      const loading = new ProgressBar("load");
       model = await CpuModel.load(source, {
         threads,
+        onProgress: (done, total) => loading.update(done, total),
         contextLength: (config, tokenizer) => {
           const need = (prompt === "" ? 1 : tokenizer.encode(prompt).length) + maxTokens;
           return Math.max(1, Math.min(config.contextLength, need));
         },
       });
+      loading.clear();
       promptTokens(model, prompt); // a prompt longer than the context fails here, before anything is printed
       if (!json) process.stdout.write(prompt);
       const result = await generate(model, prompt, {

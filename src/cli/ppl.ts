@@ -8,6 +8,7 @@ import { perplexity } from "../runtime/perplexity.ts";
 import { parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { numberFlag, requiredString } from "./flags.ts";
+import { ProgressBar } from "./progress.ts";
 
 const flags: Record<string, FlagSpec> = {
   model: { type: "string", description: "GGUF model" },
@@ -28,12 +29,13 @@ export const pplCommand: Command = {
     const path = requiredString(args.flags, "model");
     const text = await readFile(requiredString(args.flags, "text"), "utf8");
     const ctxFlag = numberFlag(args.flags, "ctx", { integer: true, min: 4 });
-    const tty = process.stderr.isTTY === true;
     const source = await openFileSource(path);
     let model: CpuModel | undefined;
     try {
+      const loading = new ProgressBar("load");
       model = await CpuModel.load(source, {
         kvType: "f32",
+        onProgress: (done, total) => loading.update(done, total),
         contextLength: (config) => {
           const ctx = ctxFlag ?? Math.min(512, config.contextLength);
           if (ctx > config.contextLength) {
@@ -42,11 +44,13 @@ export const pplCommand: Command = {
           return ctx;
         },
       });
+      loading.clear();
+      const scoring = new ProgressBar("ppl");
       const r = await perplexity(model, text, {
         ctx: model.contextLength,
-        onWindow: tty ? (w, n, ppl) => process.stderr.write(`\r\x1b[K[${w}/${n}] ppl ${ppl.toFixed(4)}`) : undefined,
+        onWindow: (w, n, ppl) => scoring.update(w, n, `ppl ${ppl.toFixed(4)}`),
       });
-      if (tty) process.stderr.write("\r\x1b[K");
+      scoring.clear();
       if (args.flags.has("json")) out(JSON.stringify(r));
       else {
         out(

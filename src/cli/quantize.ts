@@ -8,7 +8,9 @@ import { openFileSource } from "../runtime/gguf/source-node.ts";
 import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
 import { parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
+import { requiredString } from "./flags.ts";
 import { formatBytes } from "./format.ts";
+import { ProgressBar } from "./progress.ts";
 
 const flags: Record<string, FlagSpec> = {
   model: { type: "string", description: "input GGUF (float or any type we can read)" },
@@ -27,25 +29,25 @@ export const quantizeCommand: Command = {
   async run(argv, out) {
     const args = parseArgs(argv, flags);
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
-    const model = required(args.flags, "model");
-    const outPath = required(args.flags, "out");
-    const type = required(args.flags, "type").toLowerCase();
+    const model = requiredString(args.flags, "model");
+    const outPath = requiredString(args.flags, "out");
+    const type = requiredString(args.flags, "type").toLowerCase();
     if (!isQuantizeType(type)) throw new OptionError("BAD_FLAG_VALUE", `--type ${type} must be one of ${QUANTIZE_TYPES.join(", ")}`);
     // Writing over the input while reading it would be undefined on some platforms: refuse.
     if (resolve(model) === resolve(outPath)) throw new OptionError("BAD_FLAG_VALUE", "--out must differ from --model");
 
-    const tty = process.stderr.isTTY === true;
+    const bar = new ProgressBar("quantize");
     const source = await openFileSource(model);
     try {
       const header = await readGgufHeader(source);
       const plan = planQuantize(source, header, {
         type,
         includeOutput: args.flags.has("include-output"),
-        onTensor: tty ? (done, total, name) => process.stderr.write(`\r\x1b[K[${done}/${total}] ${name}`) : undefined,
+        onTensor: (done, total, name) => bar.update(done, total, name),
       });
       for (const f of plan.fallbacks) process.stderr.write(`ternion quantize: ${f.name} [${f.dims.join(" x ")}]: ${f.fallback}; stored as ${f.type}\n`);
       const layout = await writeGgufFile(outPath, plan.input);
-      if (tty) process.stderr.write("\r\x1b[K");
+      bar.clear();
 
       const inBytes = header.tensors.reduce((n, t) => n + t.byteLength, 0);
       const outBytes = layout.tensors.reduce((n, t) => n + t.byteLength, 0);
@@ -69,8 +71,3 @@ function brief(t: QuantizedTensor) {
   return { name: t.name, shape: t.dims, type: t.type, reason: t.fallback };
 }
 
-function required(flags: Map<string, string | true>, name: string): string {
-  const v = flags.get(name);
-  if (typeof v !== "string" || v === "") throw new OptionError("MISSING_FLAG", `--${name} is required`);
-  return v;
-}
