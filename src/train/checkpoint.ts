@@ -7,6 +7,7 @@
 // header end rounded up to 8). Raw bytes — never decimal text — are what makes the round trip exact.
 import { Xoshiro128 } from "../runtime/sampling/prng.ts";
 import { modelLinears, type TrainModel } from "./model.ts";
+import type { Param } from "./params.ts";
 import type { TrainState } from "./trainer.ts";
 
 const MAGIC = 0x4b434e54; // "TNCK" read as a little-endian u32
@@ -90,9 +91,14 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   return { step: h.step, cursor: h.cursor, rng: h.rng, adamT: h.adamT, meta: h.meta ?? {}, tensors };
 }
 
-/** The checkpoint of the parameters a run optimizes (s.params), its state, and the model's DLT codes. */
-export function captureCheckpoint(model: TrainModel, s: TrainState, meta: Checkpoint["meta"] = {}): Checkpoint {
+/**
+ * The checkpoint of the parameters a run optimizes (s.params), its state, and the model's DLT codes.
+ * `others`: parameters trained earlier that the current state no longer optimizes (the blockwise driver's
+ * finished blocks), saved by value as `model:<name>` without optimizer moments.
+ */
+export function captureCheckpoint(model: TrainModel, s: TrainState, meta: Checkpoint["meta"] = {}, others: readonly Param[] = []): Checkpoint {
   const tensors = new Map<string, CheckpointArray>();
+  for (const p of others) tensors.set(`model:${p.name}`, p.value);
   s.params.forEach((p, j) => {
     tensors.set(`param:${p.name}`, p.value);
     tensors.set(`adam.m:${p.name}`, s.adam.m[j]!);
@@ -106,7 +112,7 @@ export function captureCheckpoint(model: TrainModel, s: TrainState, meta: Checkp
  * Loads a checkpoint into a model built the same way (same tensors, same trainable set, same precision)
  * and into a run state created for the same parameters. Throws, naming the tensor, on any mismatch — and before changing anything.
  */
-export function restoreCheckpoint(model: TrainModel, s: TrainState, c: Checkpoint): void {
+export function restoreCheckpoint(model: TrainModel, s: TrainState, c: Checkpoint, others: readonly Param[] = []): void {
   const copies: [CheckpointArray, CheckpointArray][] = [];
   const take = (name: string, into: CheckpointArray) => {
     const src = c.tensors.get(name);
@@ -116,6 +122,7 @@ export function restoreCheckpoint(model: TrainModel, s: TrainState, c: Checkpoin
     }
     copies.push([into, src]);
   };
+  for (const p of others) take(`model:${p.name}`, p.value);
   s.params.forEach((p, j) => {
     take(`param:${p.name}`, p.value);
     take(`adam.m:${p.name}`, s.adam.m[j]!);

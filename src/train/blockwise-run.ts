@@ -1,0 +1,197 @@
+// The blockwise schedule as a whole run: blocks 0 … L−1 in turn, each trained for its share of the steps
+// (α, γ and norm gains of that block only; latent weights and codes frozen), against the teacher's output
+// of the same block.
+//
+// The work that does not change within a phase is done once per phase, not per step: the run draws a pool
+// of batches at the start and keeps, per pool batch, the teacher's stream entering block l, the teacher's
+// block-l output (the target) and the student's own stream entering block l. Moving to block l+1 costs one
+// forward of block l per pool batch, for each model; frozen student blocks are materialized (Ŵ) once, when
+// their phase ends. A step is then one student block forward + backward. Memory: the pool's three streams
+// plus one block's activations.
+//
+// A checkpoint holds the current block's parameters and moments, every earlier block's trained values
+// (`model:` tensors), the run step and meta.block. Resuming redraws the same pool from the seed and replays
+// blocks < l with the restored values, which recomputes the streams bit for bit.
+import { type AdamWOptions, adamwStep } from "./adamw.ts";
+import { blockBackward, blockForward, blockLinears, blockParams } from "./block.ts";
+import { captureCheckpoint, restoreCheckpoint, type Checkpoint } from "./checkpoint.ts";
+import { type Batch, randomBatch, sequentialBatch } from "./data.ts";
+import { clipGradNorm } from "./grad-clip.ts";
+import { finishLinear, prepareLinear } from "./linear.ts";
+import { featureLoss } from "./loss.ts";
+import type { TrainModel } from "./model.ts";
+import { embeddingForward } from "./ops/embedding.ts";
+import { type RopeTable, ropeTable } from "./ops/rope.ts";
+import { type Param, zeroGrads } from "./params.ts";
+import { Xoshiro128 } from "../runtime/sampling/prng.ts";
+import type { RunOptions, TrainingRun } from "./run.ts";
+import { learningRate } from "./schedule.ts";
+import type { Vec } from "./tensor.ts";
+import { type StepMetrics, type TrainState, createTrainState } from "./trainer.ts";
+
+/** Pool batches at most (each holds three streams of batch·seqLen·dim values). */
+export const DEFAULT_POOL_BATCHES = 64;
+
+/** Steps of block l when `steps` are shared out over `layers` blocks (the first blocks get the remainder). */
+export function blockSteps(steps: number, layers: number, l: number): number {
+  return Math.floor(steps / layers) + (l < steps % layers ? 1 : 0);
+}
+
+interface PoolEntry {
+  batch: Batch;
+  /** Teacher stream entering block l. */
+  teacherIn: Vec;
+  /** Teacher output of block l: the target. */
+  target: Vec;
+  /** Student stream entering block l. */
+  studentIn: Vec;
+}
+
+export class BlockwiseRun implements TrainingRun {
+  readonly schedule = "blockwise" as const;
+  readonly tokensPerStep: number;
+  private readonly rope: RopeTable;
+  private readonly pool: PoolEntry[] = [];
+  private block = 0;
+  /** The block whose teacher outputs the pool's `target`s hold (−1: none yet). */
+  private targetsFor = -1;
+  private state!: TrainState;
+  private done = 0;
+  private readonly adam: AdamWOptions;
+
+  constructor(
+    readonly student: TrainModel,
+    readonly teacher: TrainModel,
+    tokens: ArrayLike<number>,
+    readonly o: RunOptions,
+    poolBatches = DEFAULT_POOL_BATCHES,
+  ) {
+    this.tokensPerStep = o.batch * o.seqLen;
+    this.rope = ropeTable(student.config.rope, o.seqLen);
+    this.adam = { weightDecay: 0 };
+    // The pool comes from its own generator seeded by the run seed: a resumed run redraws the same one.
+    const layers = student.blocks.length;
+    const longest = blockSteps(o.steps, layers, 0);
+    const size = Math.max(1, Math.min(poolBatches, longest));
+    const rng = new Xoshiro128(o.seed);
+    let cursor = 0;
+    for (let b = 0; b < size; b++) {
+      let batch: Batch;
+      if (o.sampling === "random") batch = randomBatch(tokens, rng, o.batch, o.seqLen);
+      else ({ batch, cursor } = sequentialBatch(tokens, cursor, o.batch, o.seqLen));
+      const x = embeddingForward(student.embedding.value, batch.inputs, student.config.dim);
+      const xt = embeddingForward(teacher.embedding.value, batch.inputs, teacher.config.dim);
+      this.pool.push({ batch, teacherIn: xt, target: xt, studentIn: x });
+    }
+    this.enterBlock(0);
+  }
+
+  get steps(): number {
+    return this.o.steps;
+  }
+
+  get step(): number {
+    return this.done;
+  }
+
+  /** The block being trained (L once every block is done). */
+  get currentBlock(): number {
+    return this.block;
+  }
+
+  next(): StepMetrics {
+    if (this.done >= this.o.steps) throw new RangeError(`the run is complete (${this.o.steps} steps)`);
+    const l = this.block;
+    const s = this.state;
+    const w = this.student.blocks[l]!;
+    const entry = this.pool[s.step % this.pool.length]!;
+    const n = entry.batch.inputs.length;
+
+    zeroGrads(s.params);
+    for (const lin of blockLinears(w)) prepareLinear(lin);
+    const cache = blockForward(this.student.config, w, entry.studentIn, n, this.rope);
+    const { loss, grad } = featureLoss(this.o.feature, cache.out, entry.target, n, this.student.config.dim);
+    blockBackward(this.student.config, w, cache, grad, this.rope, false);
+    for (const lin of blockLinears(w)) finishLinear(lin);
+
+    const gradNorm = clipGradNorm(s.params, this.o.clip);
+    if (!Number.isFinite(gradNorm)) throw new Error(`block ${l}, step ${s.step}: the gradient norm is ${gradNorm}`);
+    const lr = learningRate(this.phaseSchedule(l), s.step);
+    adamwStep(s.params, s.adam, lr, this.adam);
+    s.step++;
+    this.done++;
+    if (s.step >= blockSteps(this.o.steps, this.student.blocks.length, l)) this.finishBlock();
+    return { step: this.done, loss, off: loss, ce: 0, kl: 0, gradNorm, lr };
+  }
+
+  checkpoint(): Checkpoint {
+    return captureCheckpoint(this.student, this.state, { schedule: "blockwise", block: this.block, runStep: this.done }, this.others());
+  }
+
+  restore(c: Checkpoint): void {
+    if (c.meta.schedule !== "blockwise" || typeof c.meta.block !== "number" || typeof c.meta.runStep !== "number") {
+      throw new Error("the checkpoint is not one of a blockwise run");
+    }
+    const target = c.meta.block;
+    if (!Number.isInteger(target) || target < 0 || target > this.student.blocks.length) throw new Error(`checkpoint block ${target} is out of range`);
+    if (this.block !== 0 || this.done !== 0) throw new Error("restore a checkpoint into a fresh run only");
+    // Load the values first (the state of block `target`), then replay the finished blocks' streams.
+    const state = this.stateFor(target);
+    restoreCheckpoint(this.student, state, c, this.others(target));
+    for (let l = 0; l < target; l++) this.advancePool(l);
+    this.block = target;
+    this.state = state;
+    this.done = c.meta.runStep;
+    if (target < this.student.blocks.length) this.prepareTargets(target);
+  }
+
+  // ── phases ────────────────────────────────────────────────────────────────────────────────────────────
+
+  private phaseSchedule(l: number) {
+    const steps = blockSteps(this.o.steps, this.student.blocks.length, l);
+    return { lr: this.o.lr, steps, warmup: Math.min(this.o.warmup, Math.max(0, steps - 1)) };
+  }
+
+  private stateFor(l: number): TrainState {
+    const params = l < this.student.blocks.length ? blockParams(this.student.blocks[l]!) : [];
+    return createTrainState(params, this.o.seed);
+  }
+
+  /** Trainable student parameters outside block l (checkpointed by value). */
+  private others(l = this.block): Param[] {
+    const mine = new Set(l < this.student.blocks.length ? blockParams(this.student.blocks[l]!) : []);
+    return this.student.params.filter((p) => p.trainable && !mine.has(p));
+  }
+
+  private enterBlock(l: number): void {
+    this.block = l;
+    this.state = this.stateFor(l);
+    if (l >= this.student.blocks.length) return;
+    this.prepareTargets(l);
+    // A block with no steps (fewer steps than blocks) is passed through untrained.
+    if (blockSteps(this.o.steps, this.student.blocks.length, l) === 0) this.finishBlock();
+  }
+
+  private finishBlock(): void {
+    this.advancePool(this.block);
+    this.enterBlock(this.block + 1);
+  }
+
+  /** Teacher block-l output of every pool batch (block l's targets for the whole phase). */
+  private prepareTargets(l: number): void {
+    const c = this.teacher.config;
+    for (const e of this.pool) e.target = blockForward(c, this.teacher.blocks[l]!, e.teacherIn, e.batch.inputs.length, this.rope).out;
+    this.targetsFor = l;
+  }
+
+  /** Block l is final: materialize it once and move both streams past it. */
+  private advancePool(l: number): void {
+    const w = this.student.blocks[l]!;
+    for (const lin of blockLinears(w)) prepareLinear(lin);
+    for (const e of this.pool) {
+      const n = e.batch.inputs.length;
+      e.teacherIn = this.targetsFor === l ? e.target : blockForward(this.teacher.config, this.teacher.blocks[l]!, e.teacherIn, n, this.rope).out;
+      e.studentIn = blockForward(this.student.config, w, e.studentIn, n, this.rope).out;
+    }
+  }
+}
