@@ -159,7 +159,7 @@ describe("context length", () => {
 
 describe("a model larger than wasm32 can address", () => {
   it("is refused from its header, before any large allocation", async () => {
-    // A llama model with 3.6 GiB of F32 weights: only the header exists; the tensor data reads as zeros.
+    // A llama model with 4.3 GiB of F32 weights: only the header exists; the tensor data reads as zeros.
     const input = syntheticModel({
       name: "too-large",
       architecture: "llama",
@@ -168,7 +168,7 @@ describe("a model larger than wasm32 can address", () => {
       heads: 32,
       kvHeads: 32,
       ffn: 11008,
-      vocab: 120000,
+      vocab: 140000,
       contextLength: 4096,
       ternary: GgmlType.TQ2_0,
       embedding: GgmlType.F32,

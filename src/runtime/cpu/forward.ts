@@ -19,7 +19,9 @@ import { Projector } from "./projection.ts";
 import type { ModelWeights } from "./weights.ts";
 
 /** Floats of attention-score scratch: large batches over a long cache are attended in token slices. */
-const SCORE_SCRATCH_FLOATS = 4 << 20;
+const SCORE_SCRATCH_FLOATS = 1 << 20;
+/** Tokens whose logits are computed at once for "all": a batch × vocabulary buffer would dwarf a small model. */
+const LOGIT_ROWS = 16;
 
 export type LogitsMode = "last" | "all" | "none";
 
@@ -73,7 +75,7 @@ export class Forward {
   static scratchBytes(c: ModelConfig, batch: number, capacity: number): number {
     const qDim = c.heads * c.headDim;
     const kvDim = c.kvHeads * c.headDim;
-    const floats = batch * (3 * c.dim + 2 * qDim + 2 * kvDim + 2 * c.ffnDim + c.vocabSize);
+    const floats = batch * (3 * c.dim + 2 * qDim + 2 * kvDim + 2 * c.ffnDim) + Math.min(batch, LOGIT_ROWS) * c.vocabSize;
     const scores = Math.max(c.heads * capacity, Math.min(SCORE_SCRATCH_FLOATS, batch * c.heads * capacity));
     // quantized activations: i8 + i16 copies of the inputs of every matmul kind, and their scales
     const acts = batch * (2 * c.dim + qDim + c.ffnDim) * 3 + (1 << 20);
@@ -100,8 +102,12 @@ export class Forward {
       this.layers(ids, pos0 + start);
       this.cache.length = pos0 + start + m;
       if (mode === "all") {
-        const rows = this.outputLogits(0, m);
-        for (let t = 0; t < m; t++) sink?.(start + t, rows.subarray(t * this.config.vocabSize, (t + 1) * this.config.vocabSize));
+        const vocab = this.config.vocabSize;
+        for (let first = 0; first < m; first += LOGIT_ROWS) {
+          const count = Math.min(LOGIT_ROWS, m - first);
+          const rows = this.outputLogits(first, count);
+          for (let t = 0; t < count; t++) sink?.(start + first + t, rows.subarray(t * vocab, (t + 1) * vocab));
+        }
       } else if (mode === "last" && start + m === n) {
         last = this.outputLogits(m - 1, 1).slice();
       }

@@ -66,6 +66,8 @@ export interface CpuKernelStats {
   /** Bytes allocated on the wasm heap / total wasm memory. */
   heapBytes: number;
   memoryBytes: number;
+  /** The heap's high-water mark: the wasm memory touched so far (the rest of memoryBytes is only reserved). */
+  peakHeapBytes: number;
   /** Where the wasm came from. */
   wasmFrom: string;
 }
@@ -158,7 +160,7 @@ export class CpuKernels {
   private readonly ex: Record<ExportName, (...a: number[]) => void>;
   private readonly pool: ThreadPool;
   private readonly control: number;
-  private readonly info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "threads">;
+  private readonly info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads">;
   private tile: TernaryTile;
   private readonly minWork: number;
   private scratch = new Map<string, QuantizedActivations>();
@@ -171,7 +173,7 @@ export class CpuKernels {
     ex: Record<ExportName, (...a: number[]) => void>,
     pool: ThreadPool,
     control: number,
-    info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "threads">,
+    info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads">,
     minWork: number,
   ) {
     this.heap = heap;
@@ -244,6 +246,7 @@ export class CpuKernels {
       threads: this.pool.size,
       heapBytes: this.heap.used,
       memoryBytes: this.heap.byteLength,
+      peakHeapBytes: this.heap.highWater,
     };
   }
 

@@ -18,6 +18,12 @@ export const WASM32_MAX_BYTES = 4 * 1024 ** 3;
 /** Kept free below that limit: the module's own data, the thread pool's control block, small allocations. */
 const RESERVE_BYTES = 32 << 20;
 const DEFAULT_BATCH = 128;
+const MIN_DEFAULT_BATCH = 8;
+/**
+ * The default prefill batch is the largest (up to 128) whose forward-pass buffers stay within this share of the
+ * weights, so that a ternary model's memory stays near its file size (issue 4: ≤ 1.25 × file + KV cache).
+ */
+const SCRATCH_SHARE = 0.1;
 
 export interface CpuModelOptions extends CpuKernelsOptions {
   /**
@@ -27,7 +33,10 @@ export interface CpuModelOptions extends CpuKernelsOptions {
   contextLength?: number | ((config: ModelConfig, tokenizer: Tokenizer) => number);
   /** KV cache element type. Default "f16" (llama.cpp's default); "f32" is exact. */
   kvType?: KvType;
-  /** Tokens per forward batch during prefill. Default 128. */
+  /**
+   * Tokens per forward batch during prefill. Default: 128, or less for a small model, whose buffers for 128
+   * tokens would outweigh its weights (see SCRATCH_SHARE).
+   */
   batchSize?: number;
   /** Load progress: tensors uploaded so far, of `total`. */
   onProgress?: (done: number, total: number) => void;
@@ -57,9 +66,9 @@ export class CpuModel {
 
   /** Reads, checks and loads a GGUF model. The source stays the caller's (not closed here). */
   static async load(source: ByteSource, options: CpuModelOptions = {}): Promise<CpuModel> {
-    const { contextLength, kvType = "f16", batchSize = DEFAULT_BATCH, onProgress, ...kernelOptions } = options;
+    const { contextLength, kvType = "f16", batchSize, onProgress, ...kernelOptions } = options;
     if (kvType !== "f32" && kvType !== "f16") throw new OptionError("BAD_OPTION", `kvType must be "f32" or "f16", got ${String(kvType)}`);
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new OptionError("BAD_OPTION", `batchSize must be an integer ≥ 1, got ${batchSize}`);
+    if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1)) throw new OptionError("BAD_OPTION", `batchSize must be an integer ≥ 1, got ${batchSize}`);
     const header = await readGgufHeader(source);
     const config = modelConfigFromGguf(header.metadata, header.tensors);
     const tokenizer = tokenizerFromGguf(header.metadata);
@@ -67,7 +76,7 @@ export class CpuModel {
     if (!Number.isInteger(ctx) || ctx < 1 || ctx > config.contextLength) {
       throw new OptionError("BAD_OPTION", `contextLength must be an integer in [1, ${config.contextLength}] (the model's), got ${ctx}`);
     }
-    const batch = Math.min(batchSize, ctx);
+    const batch = Math.min(batchSize ?? defaultBatch(config, header, ctx), ctx);
     const plan = planMemory(config, header, ctx, kvType, batch);
     if (plan.total > WASM32_MAX_BYTES - RESERVE_BYTES) {
       const gib = (b: number) => (b / 1024 ** 3).toFixed(2);
@@ -142,6 +151,14 @@ export class CpuModel {
     this.cache.free();
     this.kernels.dispose();
   }
+}
+
+/** The largest batch, halving from DEFAULT_BATCH, whose forward-pass buffers fit SCRATCH_SHARE of the weights. */
+function defaultBatch(config: ModelConfig, header: GgufHeader, ctx: number): number {
+  const budget = SCRATCH_SHARE * weightBytes(config, header).resident;
+  let batch = DEFAULT_BATCH;
+  while (batch > MIN_DEFAULT_BATCH && Forward.scratchBytes(config, batch, ctx) > budget) batch >>= 1;
+  return batch;
 }
 
 /** The wasm memory a model needs with a KV cache of `ctx` positions and prefill batches of `batch` tokens. */

@@ -44,6 +44,14 @@ export class WasmHeap {
     return s;
   }
 
+  /**
+   * The highest address ever handed out: the part of the memory that has been touched. Pages above it are
+   * reserved address space the OS has not committed, so this is the heap's real peak footprint.
+   */
+  get highWater(): number {
+    return this.top;
+  }
+
   get byteLength(): number {
     return this.memory.buffer.byteLength;
   }
