@@ -55,6 +55,29 @@ export function expectedTensors(config: ModelShape): ExpectedTensor[] {
   return list;
 }
 
+// ── DLT matrices (fine-tuned students, src/train/export.ts) ─────────────────────────────────────────────
+// A DLT matrix X.weight [k, m] is stored as TQ2_0 codes with each row padded to a multiple of 256 with zero
+// codes (dims [ceil(k/256)·256, m]; the block scales d are only an approximation for readers that ignore
+// the rest), beside F16 tensors X.dlt_alpha and X.dlt_gamma of dims [G, m], G = ceil(k/g), with the group
+// size g in the metadata key below. Ŵ[r][e] = α[r][e/g]·T[r][e] + γ[r][e/g] (DESIGN.md sections 2 and 3).
+export const DLT_GROUP_KEY = "ternion.dlt.group_size";
+
+/** The α and γ tensor names of a DLT matrix named `weight` ("blk.0.attn_q.weight"). */
+export function dltScaleNames(weight: string): { alpha: string; gamma: string } {
+  const base = weight.endsWith(".weight") ? weight.slice(0, -".weight".length) : weight;
+  return { alpha: `${base}.dlt_alpha`, gamma: `${base}.dlt_gamma` };
+}
+
+/** The stored row length of a DLT matrix whose true row length is k. */
+export function dltStoredRowLength(k: number): number {
+  return Math.ceil(k / 256) * 256;
+}
+
+/** Whether `t` is the code tensor of a DLT matrix (TQ2_0 with α beside it). */
+export function isDltMatrix(t: TensorShape, byName: ReadonlyMap<string, TensorShape>): boolean {
+  return t.type === GgmlType.TQ2_0 && byName.has(dltScaleNames(t.name).alpha);
+}
+
 /**
  * Checks that every expected tensor is present with the expected shape, and that norms are stored as plain
  * floats. Throws a ModelError naming the first offending tensor. Extra tensors are allowed (llama.cpp
@@ -65,10 +88,13 @@ export function checkModelTensors(config: ModelShape, tensors: readonly TensorSh
   for (const want of expectedTensors(config)) {
     const have = byName.get(want.name);
     if (!have) throw new ModelError("MISSING_TENSOR", `tensor ${want.name} [${want.dims.join(", ")}] is missing`);
-    if (!sameShape(have.dims, want.dims)) {
+    const dlt = want.role === "matrix" && isDltMatrix(have, byName);
+    if (dlt) checkDltScales(have, want, byName);
+    const stored = dlt ? [dltStoredRowLength(want.dims[0]!), ...want.dims.slice(1)] : want.dims;
+    if (!sameShape(have.dims, stored)) {
       throw new ModelError(
         "BAD_TENSOR_SHAPE",
-        `tensor ${want.name} has shape [${have.dims.join(", ")}], expected [${want.dims.join(", ")}]`,
+        `tensor ${want.name} has shape [${have.dims.join(", ")}], expected [${stored.join(", ")}]`,
       );
     }
     if (want.role === "norm" && !NORM_TYPES.has(have.type)) {
@@ -76,6 +102,19 @@ export function checkModelTensors(config: ModelShape, tensors: readonly TensorSh
         "BAD_TENSOR_TYPE",
         `tensor ${want.name} is ${tensorTypeName(have.type)}; norm weights must be F32, F16 or BF16`,
       );
+    }
+  }
+}
+
+/** α and γ of a DLT matrix: both F16, [G, rows] for some G ≥ 1 that the loader checks against the group size. */
+function checkDltScales(codes: TensorShape, want: ExpectedTensor, byName: ReadonlyMap<string, TensorShape>): void {
+  const names = dltScaleNames(codes.name);
+  const rows = want.dims[1] ?? 1;
+  for (const name of [names.alpha, names.gamma]) {
+    const t = byName.get(name);
+    if (!t) throw new ModelError("MISSING_TENSOR", `DLT matrix ${codes.name} has no ${name}`);
+    if (t.type !== GgmlType.F16 || (t.dims[1] ?? 1) !== rows || !(t.dims[0]! >= 1)) {
+      throw new ModelError("BAD_TENSOR_SHAPE", `DLT tensor ${name} must be F16 [G, ${rows}], got ${tensorTypeName(t.type)} [${t.dims.join(", ")}]`);
     }
   }
 }

@@ -1,0 +1,156 @@
+// A trained student as a GGUF file.
+//
+// "dlt" (ternion's own, DESIGN.md section 2; naming in runtime/model/tensors.ts): each block matrix is its
+// codes as TQ2_0 (rows padded to a multiple of 256 with zero codes; block scale d = the mean α of the block,
+// so a reader that ignores α/γ still sees a rough approximation), plus F16 X.dlt_alpha and X.dlt_gamma
+// [G, rows], and the group size in the metadata. Lossless up to α, γ → f16.
+//
+// "tq2_0" (llama.cpp): plain TQ2_0, which has one scale d per 256 weights and no shift, so it needs rows that
+// are a multiple of 256. Each block keeps its codes T and takes the least-squares scale d = Σ Ŵ·T / Σ T² of
+// Ŵ = α·T + γ. That is exact when γ = 0 and α is constant over the block (g = 256, or equal scales);
+// otherwise the shift is folded away and `foldError` states the relative error ‖Ŵ − d·T‖ / ‖Ŵ‖.
+//
+// Everything that is not a block matrix (embedding, norms with their trained gains, head, any extra tensor)
+// is written as F32.
+import { ModelError } from "../runtime/errors.ts";
+import type { GgufWriteInput, GgufWriteTensor } from "../runtime/gguf/writer.ts";
+import { type GgufHeader, type GgufValue, GgufValueType } from "../runtime/gguf/types.ts";
+import { DLT_GROUP_KEY, dltScaleNames, dltStoredRowLength } from "../runtime/model/tensors.ts";
+import { packTq2_0 } from "../runtime/cpu/layout.ts";
+import { GgmlType } from "../runtime/tensor-types/table.ts";
+import { f16BitsToF32, f32ToF16Bits } from "../runtime/tensor-types/half.ts";
+import { type DltLinear } from "./linear.ts";
+import { dltGroups } from "./dlt.ts";
+import { modelLinears, type TrainModel } from "./model.ts";
+
+export type ExportFormat = "dlt" | "tq2_0";
+export const EXPORT_FORMATS: readonly ExportFormat[] = ["dlt", "tq2_0"];
+
+export interface StudentExport {
+  input: GgufWriteInput;
+  /** tq2_0 only: ‖Ŵ − d·T‖ / ‖Ŵ‖ over all block matrices (0: exact up to f16 scales). */
+  foldError?: number;
+}
+
+/**
+ * The GGUF of `student`. `base` is the teacher's header (metadata and tensor order) and `tensors` its f32
+ * values, for tensors the student does not own.
+ */
+export function exportStudent(student: TrainModel, base: GgufHeader, tensors: ReadonlyMap<string, Float32Array>, format: ExportFormat): StudentExport {
+  const dlt = new Map<string, DltLinear>();
+  for (const l of modelLinears(student)) if (l.kind === "dlt") dlt.set(l.name, l);
+  if (dlt.size === 0) throw new ModelError("NOT_A_STUDENT", "the model has no DLT matrices to export");
+  const group = [...dlt.values()][0]!.group;
+  const params = new Map(student.params.map((p) => [p.name, p]));
+
+  if (format === "tq2_0") {
+    const bad = [...dlt.values()].find((l) => l.cols % 256 !== 0);
+    if (bad) {
+      throw new ModelError(
+        "UNSUPPORTED_SHAPE",
+        `--export tq2_0 needs rows that are a multiple of 256 (TQ2_0's block); ${bad.name} has ${bad.cols}: export the dlt format instead`,
+      );
+    }
+  }
+
+  const metadata = new Map<string, GgufValue>(base.metadata);
+  if (format === "dlt") metadata.set(DLT_GROUP_KEY, { type: GgufValueType.UINT32, value: group });
+  else metadata.delete(DLT_GROUP_KEY);
+
+  const out: GgufWriteTensor[] = [];
+  let errNum = 0;
+  let errDen = 0;
+  for (const t of base.tensors) {
+    const lin = dlt.get(t.name);
+    if (lin && format === "dlt") {
+      out.push(...dltTensors(lin));
+      continue;
+    }
+    if (lin) {
+      const r = tq2Tensor(lin);
+      errNum += r.err;
+      errDen += r.norm;
+      out.push({ name: t.name, dims: [lin.cols, lin.rows], type: GgmlType.TQ2_0, data: r.data });
+      continue;
+    }
+    const values = params.get(t.name)?.value ?? tensors.get(t.name);
+    if (!values) throw new ModelError("MISSING_TENSOR", `tensor ${t.name} has no values to export`);
+    out.push({ name: t.name, dims: t.dims, type: GgmlType.F32, data: f32Bytes(values) });
+  }
+  const input: GgufWriteInput = { version: 3, metadata, tensors: out };
+  return format === "tq2_0" ? { input, foldError: errDen > 0 ? Math.sqrt(errNum / errDen) : 0 } : { input };
+}
+
+function f32Bytes(values: ArrayLike<number>): Uint8Array {
+  const f = Float32Array.from(values as ArrayLike<number>);
+  return new Uint8Array(f.buffer);
+}
+
+function f16Bytes(values: ArrayLike<number>): Uint8Array {
+  const h = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) h[i] = f32ToF16Bits(values[i]!);
+  return new Uint8Array(h.buffer);
+}
+
+/** Codes −1/0/+1 as TQ2_0 codes 0/1/2, each row padded to `stored` values with code 1 (zero). */
+function tq2Codes(l: DltLinear, stored: number): Uint8Array {
+  const codes = new Uint8Array(l.rows * stored).fill(1);
+  for (let r = 0; r < l.rows; r++) for (let e = 0; e < l.cols; e++) codes[r * stored + e] = l.ternary.codes[r * l.cols + e]! + 1;
+  return codes;
+}
+
+function dltTensors(l: DltLinear): GgufWriteTensor[] {
+  const stored = dltStoredRowLength(l.cols);
+  const G = dltGroups(l);
+  const nb = stored / 256;
+  // d per 256-block: the mean α of the groups it overlaps (a readable fallback only; α/γ are authoritative).
+  const d = new Float32Array(l.rows * nb);
+  for (let r = 0; r < l.rows; r++) {
+    for (let b = 0; b < nb; b++) {
+      let s = 0;
+      let c = 0;
+      for (let g = Math.floor((b * 256) / l.group); g < G && g * l.group < (b + 1) * 256; g++, c++) s += l.ternary.alpha[r * G + g]!;
+      d[r * nb + b] = c ? s / c : 0;
+    }
+  }
+  const names = dltScaleNames(l.name);
+  return [
+    { name: l.name, dims: [stored, l.rows], type: GgmlType.TQ2_0, data: packTq2_0(tq2Codes(l, stored), d, l.rows, stored) },
+    { name: names.alpha, dims: [G, l.rows], type: GgmlType.F16, data: f16Bytes(l.ternary.alpha) },
+    { name: names.gamma, dims: [G, l.rows], type: GgmlType.F16, data: f16Bytes(l.ternary.gamma) },
+  ];
+}
+
+/** TQ2_0 with least-squares block scales, and the squared error and squared norm of Ŵ it leaves. */
+function tq2Tensor(l: DltLinear): { data: Uint8Array; err: number; norm: number } {
+  const G = dltGroups(l);
+  const nb = l.cols / 256;
+  const d = new Float32Array(l.rows * nb);
+  const w = (r: number, e: number) => {
+    const gi = r * G + Math.floor(e / l.group);
+    return l.ternary.alpha[gi]! * l.ternary.codes[r * l.cols + e]! + l.ternary.gamma[gi]!;
+  };
+  let err = 0;
+  let norm = 0;
+  for (let r = 0; r < l.rows; r++) {
+    for (let b = 0; b < nb; b++) {
+      let wt = 0;
+      let tt = 0;
+      for (let e = b * 256; e < (b + 1) * 256; e++) {
+        const t = l.ternary.codes[r * l.cols + e]!;
+        wt += w(r, e) * t;
+        tt += t * t;
+      }
+      const scale = tt > 0 ? wt / tt : 0;
+      d[r * nb + b] = scale;
+      const dq = f16BitsToF32(f32ToF16Bits(scale));
+      for (let e = b * 256; e < (b + 1) * 256; e++) {
+        const x = w(r, e);
+        const y = dq * l.ternary.codes[r * l.cols + e]!;
+        err += (x - y) * (x - y);
+        norm += x * x;
+      }
+    }
+  }
+  return { data: packTq2_0(tq2Codes(l, l.cols), d, l.rows, l.cols), err, norm };
+}
