@@ -9,8 +9,9 @@ import { quantizeCommand } from "./quantize.ts";
 import { convertBitllamaCommand } from "./convert-bitllama.ts";
 import { generateCommand } from "./generate.ts";
 import { pplCommand } from "./ppl.ts";
+import { finetuneCommand } from "./finetune.ts";
 
-const commands: Command[] = [inspectCommand, quantizeCommand, convertBitllamaCommand, generateCommand, pplCommand];
+const commands: Command[] = [inspectCommand, quantizeCommand, convertBitllamaCommand, generateCommand, pplCommand, finetuneCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

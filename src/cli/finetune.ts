@@ -1,0 +1,145 @@
+// `ternion finetune --teacher F.gguf --data FILE|--data-free --steps N --out S.gguf [...]`: DLT + OFF
+// fine-tuning of a ternary student from a float teacher (src/train/finetune.ts). Progress (loss, ETA) goes to
+// stderr: a bar on a terminal, a line every 10 % when piped. At the end: the before/after perplexity table
+// on --eval and the loss-curve SVG written beside the output; --json prints one final object instead.
+import { resolve } from "node:path";
+import { OptionError } from "../runtime/errors.ts";
+import { type ExportFormat, EXPORT_FORMATS } from "../train/export.ts";
+import { type FinetuneOptions, finetune } from "../train/finetune.ts";
+import type { FeatureLoss } from "../train/loss.ts";
+import type { Schedule } from "../train/run.ts";
+import { parseArgs, type FlagSpec } from "./args.ts";
+import type { Command } from "./command.ts";
+import { numberFlag, requiredString } from "./flags.ts";
+import { formatTable } from "./format.ts";
+import { ProgressBar, formatDuration } from "./progress.ts";
+
+const flags: Record<string, FlagSpec> = {
+  teacher: { type: "string", description: "float teacher GGUF (llama or bitnet architecture)" },
+  data: { type: "string", description: "UTF-8 training text" },
+  "data-free": { type: "boolean", description: "train on text sampled from the teacher instead of --data" },
+  steps: { type: "string", description: "optimizer steps" },
+  out: { type: "string", description: "student GGUF to write (replaced atomically); <out>.loss.svg beside it" },
+  mode: { type: "string", description: "blockwise (default: α, γ, gains, one block at a time) or full (end to end)" },
+  loss: { type: "string", description: "feature loss: off (default) or mse" },
+  group: { type: "string", description: "DLT group size: 64, 128 (default) or 256" },
+  lr: { type: "string", description: "peak learning rate (default 5e-3 blockwise, 1e-3 full)" },
+  warmup: { type: "string", description: "warm-up steps (default min(20, steps/10))" },
+  "seq-len": { type: "string", description: "tokens per sequence (default min(64, context))" },
+  batch: { type: "string", description: "sequences per step (default 8)" },
+  ce: { type: "string", description: "full mode: weight of the cross-entropy term (default 1)" },
+  kl: { type: "string", description: "full mode: weight of KL(teacher‖student) (default 0)" },
+  seed: { type: "string", description: "seed of the data sampler (default 1)" },
+  "checkpoint-every": { type: "string", description: "write a checkpoint every N steps (default 0: none)" },
+  checkpoint: { type: "string", description: "checkpoint path (default <out>.ckpt)" },
+  resume: { type: "boolean", description: "continue from the checkpoint (same options and data)" },
+  eval: { type: "string", description: "text to score before and after (perplexity)" },
+  "eval-chars": { type: "string", description: "score only the first N characters of --eval" },
+  export: { type: "string", description: `output format: ${EXPORT_FORMATS.join(" (default), ")} (llama.cpp; rows must be multiples of 256)` },
+  threads: { type: "string", description: "threads for data-free sampling and evaluation (default 1)" },
+  json: { type: "boolean", description: "print one JSON object { steps, mode, loss, evalPplBefore, evalPplAfter, tokensPerSecond, out }" },
+  help: { type: "boolean", description: "show this help" },
+};
+
+function oneOf<T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(v)) throw new OptionError("BAD_FLAG_VALUE", `--${flag} must be ${allowed.join(" or ")}, got ${JSON.stringify(v)}`);
+  return v as T;
+}
+
+function stringFlag(f: Map<string, string | true>, name: string): string | undefined {
+  const v = f.get(name);
+  return typeof v === "string" ? v : undefined;
+}
+
+export const finetuneCommand: Command = {
+  name: "finetune",
+  summary: "fine-tune a ternary (DLT) student from a float teacher with OFF distillation",
+  usage:
+    "ternion finetune --teacher <F.gguf> (--data <file> | --data-free) --steps N --out <S.gguf> [--mode blockwise|full] [--loss off|mse] " +
+    "[--group 128] [--lr X] [--seq-len N] [--batch N] [--checkpoint-every N] [--resume] [--eval <file>] [--export dlt|tq2_0] [--json]",
+  flags,
+  async run(argv, out) {
+    const args = parseArgs(argv, flags);
+    const f = args.flags;
+    if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
+    const teacher = requiredString(f, "teacher", "path");
+    const outPath = requiredString(f, "out", "path");
+    const steps = numberFlag(f, "steps", { integer: true, min: 1 });
+    if (steps === undefined) throw new OptionError("MISSING_FLAG", "--steps <N> is required");
+    const data = stringFlag(f, "data");
+    const dataFree = f.has("data-free");
+    if (data !== undefined && dataFree) throw new OptionError("BAD_FLAG_VALUE", "give --data or --data-free, not both");
+    if (data === undefined && !dataFree) throw new OptionError("MISSING_FLAG", "--data <file> or --data-free is required");
+    if (resolve(teacher) === resolve(outPath)) throw new OptionError("BAD_FLAG_VALUE", "--out must differ from --teacher");
+    const group = numberFlag(f, "group", { integer: true, min: 1 });
+    if (group !== undefined && ![64, 128, 256].includes(group)) throw new OptionError("BAD_FLAG_VALUE", `--group must be 64, 128 or 256, got ${group}`);
+    const lr = numberFlag(f, "lr", { min: 0 });
+    if (lr === 0) throw new OptionError("BAD_FLAG_VALUE", "--lr must be > 0");
+
+    const options: FinetuneOptions = {
+      teacher,
+      data,
+      dataFree,
+      steps,
+      out: outPath,
+      mode: oneOf<Schedule>("mode", stringFlag(f, "mode"), ["blockwise", "full"]),
+      loss: oneOf<FeatureLoss>("loss", stringFlag(f, "loss"), ["off", "mse"]),
+      group,
+      lr,
+      warmup: numberFlag(f, "warmup", { integer: true, min: 0 }),
+      seqLen: numberFlag(f, "seq-len", { integer: true, min: 2 }),
+      batch: numberFlag(f, "batch", { integer: true, min: 1 }),
+      ce: numberFlag(f, "ce", { min: 0 }),
+      kl: numberFlag(f, "kl", { min: 0 }),
+      seed: numberFlag(f, "seed", { integer: true, min: 0 }),
+      checkpointEvery: numberFlag(f, "checkpoint-every", { integer: true, min: 0 }),
+      checkpoint: stringFlag(f, "checkpoint"),
+      resume: f.has("resume"),
+      eval: stringFlag(f, "eval"),
+      evalChars: numberFlag(f, "eval-chars", { integer: true, min: 1 }),
+      export: oneOf<ExportFormat>("export", stringFlag(f, "export"), EXPORT_FORMATS),
+      threads: numberFlag(f, "threads", { integer: true, min: 1 }),
+    };
+
+    // Progress: a bar on a terminal; when piped, one quiet line per 10 % (nothing with --json).
+    const bar = new ProgressBar("finetune");
+    const quiet = f.has("json");
+    let nextLine = 0;
+    const r = await finetune(options, {
+      onPhase: (p) => {
+        if (!bar.active && !quiet && p !== "load") process.stderr.write(`ternion finetune: ${p}\n`);
+      },
+      onProgress: (p) => {
+        const detail = `loss ${p.loss.toPrecision(4)} ${Math.round(p.tokensPerSecond)} tok/s`;
+        if (bar.active) bar.update(p.step, p.steps, detail);
+        else if (!quiet && p.step >= nextLine) {
+          process.stderr.write(`ternion finetune: step ${p.step}/${p.steps} ${detail} ETA ${formatDuration(p.etaSeconds)}\n`);
+          nextLine = p.step + Math.max(1, Math.ceil(p.steps / 10));
+        }
+      },
+    });
+    bar.clear();
+    if (quiet) {
+      out(JSON.stringify({ steps: r.steps, mode: r.mode, loss: r.loss, evalPplBefore: r.evalPplBefore, evalPplAfter: r.evalPplAfter, tokensPerSecond: r.tokensPerSecond, out: r.out, evalPplTeacher: r.evalPplTeacher, lossCurve: r.lossCurve, ...(r.foldError !== undefined ? { foldError: r.foldError } : {}) }));
+      return;
+    }
+    const lines = [`wrote ${r.out} (${r.mode}, ${r.steps} steps, final loss ${r.loss.toPrecision(4)}, ${Math.round(r.tokensPerSecond)} training tokens/s); loss curve ${r.lossCurve}`];
+    if (r.foldError !== undefined) lines.push(`tq2_0: shifts folded into the block scales, relative weight error ${(100 * r.foldError).toFixed(2)} %`);
+    if (r.evalPplAfter !== null) {
+      lines.push(
+        "",
+        formatTable(
+          ["model", "perplexity"],
+          [
+            ["teacher (float)", r.evalPplTeacher!.toFixed(3)],
+            ["student before (DLT init)", r.evalPplBefore!.toFixed(3)],
+            ["student after", r.evalPplAfter.toFixed(3)],
+          ],
+          ["left", "right"],
+        ),
+      );
+    }
+    out(lines.join("\n"));
+  },
+};
