@@ -22,6 +22,9 @@ const cases: Array<[heads: number, kvHeads: number, hd: number, pos0: number, n:
   [6, 2, 64, 17, 1],
   [2, 1, 128, 3, 9],
   [5, 5, 13, 40, 2],
+  // one query per unit (decode without GQA), and groups of 4 whose chunks of four queries span tokens
+  [3, 3, 16, 10, 1],
+  [8, 2, 20, 6, 6],
 ];
 
 describe.each([

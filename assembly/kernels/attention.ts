@@ -6,7 +6,7 @@
 //
 // The work unit is one (token, head) pair: u = t·heads + h, so the thread pool splits [0, n·heads). Each unit
 // owns one row of the `scores` scratch (scoreStride floats), so units never share memory they write.
-import { expF32x4, f16ToF32, f16x4ToF32, hsumF32 } from "./common";
+import { expF32x4, f16ToF32, f16x4ToF32, hmaxF32, hsum4F32, hsumF32 } from "./common";
 
 /** f32 → IEEE half bits, round to nearest even (overflow → inf, NaN kept quiet). */
 @inline function f32ToF16(x: f32): u32 {
@@ -54,10 +54,16 @@ export function kvStore(x: usize, cache: usize, width: i32, pos0: i32, f16: i32,
   return f16 ? f16ToF32(<u32>load<u16>(p + (i << 1))) : load<f32>(p + (i << 2));
 }
 
+/** Query tokens per work unit: the queries of a unit share each key and value row as it is converted from f16. */
+export const ATTENTION_TOKEN_BLOCK = 4;
+
 /**
  * out[t][h·headDim ..] = softmax_j(scale · q_th · k_j) · v_j over cache positions j ≤ pos0 + t, for units
- * [u0, u1) (u = t·heads + h). q: f32 [n][heads·headDim]; out: same shape (must not alias q); kc/vc: the
- * layer's caches; scores: f32 scratch [n·heads][scoreStride] with scoreStride ≥ pos0 + n.
+ * [u0, u1). A unit is a block of ATTENTION_TOKEN_BLOCK query tokens × one kv head (u = block·kvHeads + kv head):
+ * its queries (every token of the block × every query head of the group) all read the same cache rows, so they
+ * are taken four at a time and each key/value chunk is loaded and converted once for four dot products.
+ * q: f32 [n][heads·headDim]; out: same shape (must not alias q); kc/vc: the layer's caches; scores: f32 scratch
+ * [n·heads][scoreStride] (row t·heads + h) with scoreStride ≥ pos0 + n.
  */
 export function attention(
   q: usize,
@@ -72,66 +78,188 @@ export function attention(
   headDim: i32,
   pos0: i32,
   scale: f32,
+  n: i32,
   u0: i32,
   u1: i32,
 ): void {
   const group = heads / kvHeads;
-  const d4 = <usize>(headDim & ~3);
-  const hd = <usize>headDim;
   const eb: usize = f16 ? 2 : 4; // bytes per cache element
   const kvRow = <usize>(kvHeads * headDim) * eb;
   for (let u = u0; u < u1; u++) {
-    const t = u / heads;
-    const h = u - t * heads;
-    const len = pos0 + t + 1;
-    const qp = q + ((<usize>u * hd) << 2);
-    const op = out + ((<usize>u * hd) << 2);
-    const sp = scores + ((<usize>u * <usize>scoreStride) << 2);
-    const kvOff = <usize>((h / group) * headDim) * eb;
-
-    // scores s_j = scale · q·k_j, and their maximum
-    let m: f32 = -Infinity;
-    for (let j = 0; j < len; j++) {
-      const kp = kc + <usize>j * kvRow + kvOff;
-      let acc = f32x4.splat(0);
-      for (let i: usize = 0; i < d4; i += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(qp + (i << 2)), loadK(kp, i, f16)));
-      let s = hsumF32(acc);
-      for (let i = d4; i < hd; i++) s += load<f32>(qp + (i << 2)) * loadKScalar(kp, i, f16);
-      s *= scale;
-      store<f32>(sp + (<usize>j << 2), s);
-      m = max(m, s);
-    }
-
-    // p_j = e^(s_j − m) / Σ e^(s − m)
-    const l4 = <usize>(len & ~3);
-    const mm = f32x4.splat(m);
-    let sum4 = f32x4.splat(0);
-    for (let j: usize = 0; j < l4; j += 4) {
-      const e = expF32x4(f32x4.sub(v128.load(sp + (j << 2)), mm));
-      v128.store(sp + (j << 2), e);
-      sum4 = f32x4.add(sum4, e);
-    }
-    let sum = hsumF32(sum4);
-    for (let j = l4; j < <usize>len; j++) {
-      const e = f32x4.extract_lane(expF32x4(f32x4.splat(load<f32>(sp + (j << 2)) - m)), 0);
-      store<f32>(sp + (j << 2), e);
-      sum += e;
-    }
-    const inv: f32 = <f32>1.0 / sum;
-
-    // out = Σ_j p_j · v_j (then scaled by 1/Σ once)
-    for (let i: usize = 0; i < hd; i++) store<f32>(op + (i << 2), 0);
-    for (let j = 0; j < len; j++) {
-      const p = load<f32>(sp + (<usize>j << 2));
-      const pv = f32x4.splat(p);
-      const vp = vc + <usize>j * kvRow + kvOff;
-      for (let i: usize = 0; i < d4; i += 4) {
-        v128.store(op + (i << 2), f32x4.add(v128.load(op + (i << 2)), f32x4.mul(pv, loadK(vp, i, f16))));
+    const block = u / kvHeads;
+    const g = u - block * kvHeads;
+    const t0 = block * ATTENTION_TOKEN_BLOCK;
+    const nt = min(ATTENTION_TOKEN_BLOCK, n - t0);
+    const count = nt * group; // queries of this unit, numbered c = (t − t0)·group + (h − g·group)
+    const kvOff = <usize>(g * headDim) * eb;
+    for (let c = 0; c < count; c += 4) {
+      const qc = min(4, count - c);
+      // rows (t·heads + h) of the up to four queries; missing ones repeat the first and are never stored
+      const r0 = queryRow(c, t0, g, group, heads);
+      const r1 = qc > 1 ? queryRow(c + 1, t0, g, group, heads) : r0;
+      const r2 = qc > 2 ? queryRow(c + 2, t0, g, group, heads) : r0;
+      const r3 = qc > 3 ? queryRow(c + 3, t0, g, group, heads) : r0;
+      // the queries are in token order, so the last one sees the most positions
+      const lenMax = pos0 + (qc > 3 ? r3 : qc > 2 ? r2 : qc > 1 ? r1 : r0) / heads + 1;
+      if (qc == 1) {
+        attendOne(q, kc + kvOff, vc + kvOff, kvRow, f16, out, scores, scoreStride, headDim, r0, lenMax, scale);
+        continue;
       }
-      for (let i = d4; i < hd; i++) store<f32>(op + (i << 2), load<f32>(op + (i << 2)) + p * loadKScalar(vp, i, f16));
+      attendFour(q, kc + kvOff, vc + kvOff, kvRow, f16, out, scores, scoreStride, headDim, r0, r1, r2, r3, qc, heads, pos0, lenMax, scale);
     }
-    const iv = f32x4.splat(inv);
-    for (let i: usize = 0; i < d4; i += 4) v128.store(op + (i << 2), f32x4.mul(v128.load(op + (i << 2)), iv));
-    for (let i = d4; i < hd; i++) store<f32>(op + (i << 2), load<f32>(op + (i << 2)) * inv);
   }
+}
+
+@inline function queryRow(c: i32, t0: i32, g: i32, group: i32, heads: i32): i32 {
+  const t = t0 + c / group;
+  return t * heads + g * group + (c % group);
+}
+
+/** One query row r over `len` positions (kp/vp: the kv head's first cache row). */
+function attendOne(
+  q: usize, kp: usize, vp: usize, kvRow: usize, f16: i32, out: usize, scores: usize, scoreStride: i32,
+  headDim: i32, r: i32, len: i32, scale: f32,
+): void {
+  const d4 = <usize>(headDim & ~3);
+  const hd = <usize>headDim;
+  const qp = q + ((<usize>r * hd) << 2);
+  const op = out + ((<usize>r * hd) << 2);
+  const sp = scores + ((<usize>r * <usize>scoreStride) << 2);
+  for (let j = 0; j < len; j++) {
+    const k = kp + <usize>j * kvRow;
+    let acc = f32x4.splat(0);
+    for (let i: usize = 0; i < d4; i += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(qp + (i << 2)), loadK(k, i, f16)));
+    let s = hsumF32(acc);
+    for (let i = d4; i < hd; i++) s += load<f32>(qp + (i << 2)) * loadKScalar(k, i, f16);
+    store<f32>(sp + (<usize>j << 2), s * scale);
+  }
+  const inv = softmaxRow(sp, len);
+  // out = Σ_j p_j · v_j, accumulated in place (one pass over the value rows), then scaled by 1/Σ once
+  for (let i: usize = 0; i < hd; i++) store<f32>(op + (i << 2), 0);
+  for (let j = 0; j < len; j++) {
+    const p = load<f32>(sp + (<usize>j << 2));
+    const pv = f32x4.splat(p);
+    const v = vp + <usize>j * kvRow;
+    for (let i: usize = 0; i < d4; i += 4) v128.store(op + (i << 2), f32x4.add(v128.load(op + (i << 2)), f32x4.mul(pv, loadK(v, i, f16))));
+    for (let i = d4; i < hd; i++) store<f32>(op + (i << 2), load<f32>(op + (i << 2)) + p * loadKScalar(v, i, f16));
+  }
+  const iv = f32x4.splat(inv);
+  for (let i: usize = 0; i < d4; i += 4) v128.store(op + (i << 2), f32x4.mul(v128.load(op + (i << 2)), iv));
+  for (let i = d4; i < hd; i++) store<f32>(op + (i << 2), load<f32>(op + (i << 2)) * inv);
+}
+
+/**
+ * Two to four query rows of one kv head. Each query c only sees positions < pos0 + (its token) + 1; its
+ * probabilities past that are zero, so the shared loops can run all four to lenMax.
+ */
+function attendFour(
+  q: usize, kp: usize, vp: usize, kvRow: usize, f16: i32, out: usize, scores: usize, scoreStride: i32,
+  headDim: i32, r0: i32, r1: i32, r2: i32, r3: i32, qc: i32, heads: i32, pos0: i32, lenMax: i32, scale: f32,
+): void {
+  const d4 = <usize>(headDim & ~3);
+  const hd = <usize>headDim;
+  const stride = <usize>scoreStride << 2;
+  const q0 = q + ((<usize>r0 * hd) << 2), q1 = q + ((<usize>r1 * hd) << 2);
+  const q2 = q + ((<usize>r2 * hd) << 2), q3 = q + ((<usize>r3 * hd) << 2);
+  const s0 = scores + <usize>r0 * stride, s1 = scores + <usize>r1 * stride;
+  const s2 = scores + <usize>r2 * stride, s3 = scores + <usize>r3 * stride;
+  const sc = f32x4.splat(scale);
+
+  // scores: lane c of the sum is query c's dot product with key j
+  for (let j = 0; j < lenMax; j++) {
+    const k = kp + <usize>j * kvRow;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (let i: usize = 0; i < d4; i += 4) {
+      const kv = loadK(k, i, f16);
+      a0 = f32x4.add(a0, f32x4.mul(v128.load(q0 + (i << 2)), kv));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + (i << 2)), kv));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + (i << 2)), kv));
+      a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + (i << 2)), kv));
+    }
+    let s = hsum4F32(a0, a1, a2, a3);
+    for (let i = d4; i < hd; i++) {
+      const kx = f32x4.splat(loadKScalar(k, i, f16));
+      const qx = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(q0 + (i << 2))), 1, load<f32>(q1 + (i << 2))), 2, load<f32>(q2 + (i << 2))), 3, load<f32>(q3 + (i << 2)));
+      s = f32x4.add(s, f32x4.mul(qx, kx));
+    }
+    s = f32x4.mul(s, sc);
+    const o = <usize>j << 2;
+    store<f32>(s0 + o, f32x4.extract_lane(s, 0));
+    store<f32>(s1 + o, f32x4.extract_lane(s, 1));
+    if (qc > 2) store<f32>(s2 + o, f32x4.extract_lane(s, 2));
+    if (qc > 3) store<f32>(s3 + o, f32x4.extract_lane(s, 3));
+  }
+
+  // softmax of each query over its own positions, zeros after them
+  const inv0 = softmaxMasked(s0, pos0 + r0 / heads + 1, lenMax);
+  const inv1 = softmaxMasked(s1, pos0 + r1 / heads + 1, lenMax);
+  const inv2 = qc > 2 ? softmaxMasked(s2, pos0 + r2 / heads + 1, lenMax) : <f32>0;
+  const inv3 = qc > 3 ? softmaxMasked(s3, pos0 + r3 / heads + 1, lenMax) : <f32>0;
+  // a missing query's probabilities are read from query 0's row; its output is never stored
+  const p2 = qc > 2 ? s2 : s0;
+  const p3 = qc > 3 ? s3 : s0;
+
+  // out_c = Σ_j p_cj · v_j, each value chunk converted once for the four queries
+  const o0 = out + ((<usize>r0 * hd) << 2), o1 = out + ((<usize>r1 * hd) << 2);
+  const o2 = out + ((<usize>r2 * hd) << 2), o3 = out + ((<usize>r3 * hd) << 2);
+  for (let i: usize = 0; i < d4; i += 4) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (let j = 0; j < lenMax; j++) {
+      const vv = loadK(vp + <usize>j * kvRow, i, f16);
+      const o = <usize>j << 2;
+      a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(s0 + o), vv));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(s1 + o), vv));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load32_splat(p2 + o), vv));
+      a3 = f32x4.add(a3, f32x4.mul(v128.load32_splat(p3 + o), vv));
+    }
+    v128.store(o0 + (i << 2), f32x4.mul(a0, f32x4.splat(inv0)));
+    v128.store(o1 + (i << 2), f32x4.mul(a1, f32x4.splat(inv1)));
+    if (qc > 2) v128.store(o2 + (i << 2), f32x4.mul(a2, f32x4.splat(inv2)));
+    if (qc > 3) v128.store(o3 + (i << 2), f32x4.mul(a3, f32x4.splat(inv3)));
+  }
+  for (let i = d4; i < hd; i++) {
+    let b0: f32 = 0, b1: f32 = 0, b2: f32 = 0, b3: f32 = 0;
+    for (let j = 0; j < lenMax; j++) {
+      const x = loadKScalar(vp + <usize>j * kvRow, i, f16);
+      const o = <usize>j << 2;
+      b0 += load<f32>(s0 + o) * x;
+      b1 += load<f32>(s1 + o) * x;
+      b2 += load<f32>(p2 + o) * x;
+      b3 += load<f32>(p3 + o) * x;
+    }
+    store<f32>(o0 + (i << 2), b0 * inv0);
+    store<f32>(o1 + (i << 2), b1 * inv1);
+    if (qc > 2) store<f32>(o2 + (i << 2), b2 * inv2);
+    if (qc > 3) store<f32>(o3 + (i << 2), b3 * inv3);
+  }
+}
+
+/** Scores [0, len) → e^(s − max), zeros on [len, lenMax); returns 1 / Σ. */
+@inline function softmaxMasked(sp: usize, len: i32, lenMax: i32): f32 {
+  const inv = softmaxRow(sp, len);
+  for (let j = len; j < lenMax; j++) store<f32>(sp + (<usize>j << 2), 0);
+  return inv;
+}
+
+/** Scores [0, len) → e^(s − max) in place; returns 1 / Σ. */
+function softmaxRow(sp: usize, len: i32): f32 {
+  const l4 = <usize>(len & ~3);
+  let mv = f32x4.splat(-Infinity);
+  for (let j: usize = 0; j < l4; j += 4) mv = f32x4.max(mv, v128.load(sp + (j << 2)));
+  let m = hmaxF32(mv);
+  for (let j = l4; j < <usize>len; j++) m = max(m, load<f32>(sp + (j << 2)));
+  const mm = f32x4.splat(m);
+  let sum4 = f32x4.splat(0);
+  for (let j: usize = 0; j < l4; j += 4) {
+    const e = expF32x4(f32x4.sub(v128.load(sp + (j << 2)), mm));
+    v128.store(sp + (j << 2), e);
+    sum4 = f32x4.add(sum4, e);
+  }
+  let sum = hsumF32(sum4);
+  for (let j = l4; j < <usize>len; j++) {
+    const e = f32x4.extract_lane(expF32x4(f32x4.splat(load<f32>(sp + (j << 2)) - m)), 0);
+    store<f32>(sp + (j << 2), e);
+    sum += e;
+  }
+  return <f32>1.0 / sum;
 }

@@ -3,6 +3,9 @@
 import { OptionError } from "../errors.ts";
 import type { CpuKernels } from "./kernels.ts";
 
+/** Query tokens per attention work unit: keep equal to the kernel's ATTENTION_TOKEN_BLOCK. */
+const ATTENTION_TOKEN_BLOCK = 4;
+
 export type KvType = "f32" | "f16";
 
 /** One layer's cache: K and V, each [capacity][kvHeads·headDim] of `type`, at wasm addresses. */
@@ -42,14 +45,15 @@ export function attend(
 ): void {
   if (s.heads % s.kvHeads) throw new OptionError("BAD_OPTION", `${s.heads} heads are not a multiple of ${s.kvHeads} kv heads`);
   const len = pos0 + n;
-  const units = n * s.heads;
+  // A unit is a block of ATTENTION_TOKEN_BLOCK query tokens × one kv head (see the kernel).
+  const units = Math.ceil(n / ATTENTION_TOKEN_BLOCK) * s.kvHeads;
   const scale = 1 / Math.sqrt(s.headDim);
   K.dispatch(
     "attention",
-    [q, cache.k, cache.v, s.type === "f16" ? 1 : 0, out, scores, len, s.heads, s.kvHeads, s.headDim, pos0, scale],
+    [q, cache.k, cache.v, s.type === "f16" ? 1 : 0, out, scores, len, s.heads, s.kvHeads, s.headDim, pos0, scale, n],
     units,
     1,
-    // work ≈ 2 passes over the visible cache per unit
-    units * len * s.headDim * 2,
+    // work ≈ 2 passes over the visible cache per query
+    n * s.heads * len * s.headDim * 2,
   );
 }
