@@ -6,6 +6,7 @@ export { ternMatmul, repackTq1, repackTq2 } from "./kernels/ternary";
 export { floatMatmul } from "./kernels/float";
 export { rmsNorm, rope, softmax, glu } from "./kernels/ops";
 export { attention, kvStore } from "./kernels/attention";
+export { trainMatmulFwd, trainMatmulDx, trainMatmulDw } from "./kernels/train";
 
 /** First byte past the module's static data: the JS allocator hands out memory from here on. */
 export function heapBase(): usize {

@@ -22,6 +22,8 @@ import { DLT_GROUPS } from "./dlt.ts";
 import { perplexityOfGguf } from "./eval.ts";
 import { type ExportFormat, EXPORT_FORMATS, exportStudent } from "./export.ts";
 import { FullRun } from "./full-run.ts";
+import { TrainKernels } from "./kernels.ts";
+import { useTrainKernels } from "./matmul.ts";
 import type { FeatureLoss } from "./loss.ts";
 import { lossCurveSvg } from "./loss-curve.ts";
 import { buildTrainModel } from "./model.ts";
@@ -62,7 +64,7 @@ export interface FinetuneOptions {
   /** Score only the first N characters of the eval text (default all). */
   evalChars?: number;
   export?: ExportFormat;
-  /** Threads for sampling and evaluation on the inference engine (default 1). */
+  /** Threads for training (the matmul kernels), sampling and evaluation (default 1). Results do not depend on it. */
   threads?: number;
 }
 
@@ -163,6 +165,19 @@ async function loadTeacher(path: string): Promise<{ model: FloatModel; bytes: Ui
 }
 
 export async function finetune(options: FinetuneOptions, hooks: FinetuneHooks = {}): Promise<FinetuneResult> {
+  // Every training matmul of the call — the run's setup and a resume's replay included — goes through the
+  // same kernels, so that a resumed run computes exactly what an uninterrupted one did.
+  const kernels = await TrainKernels.create({ threads: options.threads ?? 1 });
+  const previous = useTrainKernels(kernels);
+  try {
+    return await runFinetune(options, hooks);
+  } finally {
+    useTrainKernels(previous);
+    kernels.dispose();
+  }
+}
+
+async function runFinetune(options: FinetuneOptions, hooks: FinetuneHooks): Promise<FinetuneResult> {
   const { signal } = hooks;
   const phase = (p: string) => hooks.onPhase?.(p);
   phase("load");
