@@ -125,7 +125,28 @@ function attendOne(
   const qp = q + ((<usize>r * hd) << 2);
   const op = out + ((<usize>r * hd) << 2);
   const sp = scores + ((<usize>r * <usize>scoreStride) << 2);
-  for (let j = 0; j < len; j++) {
+  // scores, four keys at a time: four independent sums instead of one dependent chain per key
+  const len4 = len & ~3;
+  for (let j = 0; j < len4; j += 4) {
+    const k0 = kp + <usize>j * kvRow;
+    const k1 = k0 + kvRow, k2 = k1 + kvRow, k3 = k2 + kvRow;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (let i: usize = 0; i < d4; i += 4) {
+      const qv = v128.load(qp + (i << 2));
+      a0 = f32x4.add(a0, f32x4.mul(qv, loadK(k0, i, f16)));
+      a1 = f32x4.add(a1, f32x4.mul(qv, loadK(k1, i, f16)));
+      a2 = f32x4.add(a2, f32x4.mul(qv, loadK(k2, i, f16)));
+      a3 = f32x4.add(a3, f32x4.mul(qv, loadK(k3, i, f16)));
+    }
+    let s4 = hsum4F32(a0, a1, a2, a3);
+    for (let i = d4; i < hd; i++) {
+      const x = load<f32>(qp + (i << 2));
+      const kx = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(loadKScalar(k0, i, f16)), 1, loadKScalar(k1, i, f16)), 2, loadKScalar(k2, i, f16)), 3, loadKScalar(k3, i, f16));
+      s4 = f32x4.add(s4, f32x4.mul(f32x4.splat(x), kx));
+    }
+    v128.store(sp + (<usize>j << 2), f32x4.mul(s4, f32x4.splat(scale)));
+  }
+  for (let j = len4; j < len; j++) {
     const k = kp + <usize>j * kvRow;
     let acc = f32x4.splat(0);
     for (let i: usize = 0; i < d4; i += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(qp + (i << 2)), loadK(k, i, f16)));
@@ -134,9 +155,25 @@ function attendOne(
     store<f32>(sp + (<usize>j << 2), s * scale);
   }
   const inv = softmaxRow(sp, len);
-  // out = Σ_j p_j · v_j, accumulated in place (one pass over the value rows), then scaled by 1/Σ once
+  // out = Σ_j p_j · v_j accumulated in place, four value rows per pass over out; then scaled by 1/Σ once
   for (let i: usize = 0; i < hd; i++) store<f32>(op + (i << 2), 0);
-  for (let j = 0; j < len; j++) {
+  for (let j = 0; j < len4; j += 4) {
+    const v0 = vp + <usize>j * kvRow;
+    const v1 = v0 + kvRow, v2 = v1 + kvRow, v3 = v2 + kvRow;
+    const pj = sp + (<usize>j << 2);
+    const p0 = v128.load32_splat(pj), p1 = v128.load32_splat(pj + 4), p2 = v128.load32_splat(pj + 8), p3 = v128.load32_splat(pj + 12);
+    for (let i: usize = 0; i < d4; i += 4) {
+      const x = f32x4.add(f32x4.mul(p0, loadK(v0, i, f16)), f32x4.mul(p1, loadK(v1, i, f16)));
+      const y = f32x4.add(f32x4.mul(p2, loadK(v2, i, f16)), f32x4.mul(p3, loadK(v3, i, f16)));
+      v128.store(op + (i << 2), f32x4.add(v128.load(op + (i << 2)), f32x4.add(x, y)));
+    }
+    for (let i = d4; i < hd; i++) {
+      const x = load<f32>(pj) * loadKScalar(v0, i, f16) + load<f32>(pj + 4) * loadKScalar(v1, i, f16);
+      const y = load<f32>(pj + 8) * loadKScalar(v2, i, f16) + load<f32>(pj + 12) * loadKScalar(v3, i, f16);
+      store<f32>(op + (i << 2), load<f32>(op + (i << 2)) + (x + y));
+    }
+  }
+  for (let j = len4; j < len; j++) {
     const p = load<f32>(sp + (<usize>j << 2));
     const pv = f32x4.splat(p);
     const v = vp + <usize>j * kvRow;
