@@ -33,8 +33,10 @@ import { type FloatModel, loadFloatModel } from "./teacher.ts";
 export interface FinetuneOptions {
   /** Float teacher GGUF (path). */
   teacher: string;
-  /** Training text (path); or `dataFree`. */
+  /** Training text (path); or `dataTokens`, or `dataFree`. */
   data?: string;
+  /** Training data already tokenized with the teacher's tokenizer (a caller that holds it in memory). */
+  dataTokens?: Int32Array;
   dataFree?: boolean;
   /** Tokens to sample from the teacher for data-free runs (default min(steps·batch·seqLen, 65536)). */
   dataFreeTokens?: number;
@@ -129,7 +131,7 @@ export function resolveFinetuneOptions(o: FinetuneOptions, contextLength: number
   if (!(lr > 0 && Number.isFinite(lr))) bad(`lr must be a positive number, got ${lr}`);
   const seqLen = int("seqLen", o.seqLen, 2, Math.min(64, contextLength));
   if (seqLen > contextLength) bad(`seqLen ${seqLen} is longer than the teacher's context ${contextLength}`);
-  if (!o.data === !o.dataFree) bad("give either data (a text file) or dataFree");
+  if ([o.data, o.dataTokens, o.dataFree || undefined].filter((x) => x !== undefined).length !== 1) bad("give one of data (a text file), dataTokens or dataFree");
   if (o.export !== undefined && !EXPORT_FORMATS.includes(o.export)) bad(`export must be one of ${EXPORT_FORMATS.join(", ")}, got ${String(o.export)}`);
   const steps = int("steps", o.steps, 1, 0);
   const ce = o.ce ?? 1;
@@ -194,9 +196,9 @@ async function runFinetune(options: FinetuneOptions, hooks: FinetuneHooks): Prom
   // Data.
   let tokens: Int32Array;
   const tokenizer = tokenizerFromGguf(teacherFile.header.metadata);
-  if (options.data) {
-    tokens = Int32Array.from(tokenizer.encode(await readFile(options.data, "utf8"), { addBos: true }));
-    if (tokens.length < o.seqLen + 1) throw new OptionError("TEXT_TOO_SHORT", `${options.data} has ${tokens.length} tokens, fewer than one window of ${o.seqLen} + 1`);
+  if (options.data !== undefined || options.dataTokens) {
+    tokens = options.dataTokens ?? Int32Array.from(tokenizer.encode(await readFile(options.data!, "utf8"), { addBos: true }));
+    if (tokens.length < o.seqLen + 1) throw new OptionError("TEXT_TOO_SHORT", `the training data has ${tokens.length} tokens, fewer than one window of ${o.seqLen} + 1`);
   } else {
     phase("sample");
     const n = options.dataFreeTokens ?? Math.min(o.steps * o.batch * o.seqLen, 65536);

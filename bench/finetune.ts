@@ -1,0 +1,119 @@
+// The fine-tuning experiment of issue 7 and training speed: perplexity of stories260K (float), of its
+// post-training ternarizations (absmean per tensor, symmetric absmax per group without shift, DLT init) and
+// of DLT students fine-tuned with the same seed, steps and data (MSE blockwise, OFF blockwise, OFF full,
+// OFF blockwise on data-free text sampled from the teacher). Every row is exported to GGUF and scored by
+// the inference engine (runtime/perplexity.ts, llama.cpp's method). Then training tokens/s of both
+// schedules on 1 and 2 threads.
+//
+//   npm run bench:finetune -- [--steps 200] [--batch 8] [--seq-len 64] [--group 128] [--eval-chars 100000|all]
+//                             [--train-chars all] [--threads 1,2] [--json]
+//
+// Defaults keep the whole run to a few minutes on 2 cores; raise --steps and --eval-chars all for the
+// full measurement.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { writeGgufToBytes } from "../src/runtime/gguf/writer.ts";
+import { bytesSource } from "../src/runtime/gguf/sources.ts";
+import { tokenizerFromGguf } from "../src/runtime/tokenizer/index.ts";
+import { applyBaselineToModel, type Baseline } from "../src/train/baselines.ts";
+import { perplexityOfGguf } from "../src/train/eval.ts";
+import { exportStudent } from "../src/train/export.ts";
+import { finetune, type FinetuneOptions } from "../src/train/finetune.ts";
+import { buildTrainModel } from "../src/train/model.ts";
+import { loadFloatModel } from "../src/train/teacher.ts";
+
+const argv = process.argv.slice(2);
+const opt = (name: string, def: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] ? argv[i + 1]! : def;
+};
+const json = argv.includes("--json");
+const shared = new URL("../../shared/", import.meta.url);
+const teacherPath = new URL("models/stories260K.gguf", shared).pathname;
+const trainText = readFileSync(new URL("corpus/tinystories-train-2MiB.txt", shared), "utf8");
+const evalFull = readFileSync(new URL("corpus/tinystories-valid-a.txt", shared), "utf8");
+const evalChars = opt("eval-chars", "100000");
+const evalText = evalChars === "all" ? evalFull : evalFull.slice(0, Number(evalChars));
+const trainChars = opt("train-chars", "all");
+const steps = Number(opt("steps", "200"));
+const batch = Number(opt("batch", "8"));
+const seqLen = Number(opt("seq-len", "64"));
+const group = Number(opt("group", "128"));
+const threadList = opt("threads", "1,2").split(",").map(Number);
+const log = (s: string) => process.stderr.write(s + "\n");
+
+const teacherBytes = new Uint8Array(readFileSync(teacherPath));
+const teacher = await loadFloatModel(bytesSource(teacherBytes));
+let t = performance.now();
+const tokens = Int32Array.from(
+  tokenizerFromGguf(teacher.header.metadata).encode(trainChars === "all" ? trainText : trainText.slice(0, Number(trainChars)), { addBos: true }),
+);
+log(`tokenized the training text: ${tokens.length} tokens in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+
+const dir = mkdtempSync(join(tmpdir(), "ternion-bench-finetune-"));
+interface Row {
+  method: string;
+  ppl: number;
+  trainSeconds?: number;
+}
+const rows: Row[] = [];
+const score = async (method: string, bytes: Uint8Array, trainSeconds?: number) => {
+  const r = await perplexityOfGguf(bytes, evalText, { threads: Math.max(...threadList) });
+  rows.push({ method, ppl: r.ppl, ...(trainSeconds !== undefined ? { trainSeconds } : {}) });
+  log(`${method}: ppl ${r.ppl.toFixed(3)} (${r.scored} tokens scored)`);
+};
+const ptq = async (method: string, baseline: Baseline | null) => {
+  const student = buildTrainModel(teacher.config, teacher.tensors, { precision: "f32", dlt: { group, refine: true } });
+  if (baseline) applyBaselineToModel(student, baseline);
+  await score(method, await writeGgufToBytes(exportStudent(student, teacher.header, teacher.tensors, "dlt").input));
+};
+
+try {
+  await score("float (teacher)", teacherBytes);
+  await ptq("absmean per tensor (BitNet PTQ)", "absmean-tensor");
+  await ptq(`absmax per group of ${group}, no shift`, "absmax-group");
+  await ptq("DLT init (no training)", null);
+
+  const common: Omit<FinetuneOptions, "out"> = { teacher: teacherPath, dataTokens: tokens, steps, batch, seqLen, group, seed: 1, threads: 1 };
+  const trained = async (method: string, o: Partial<FinetuneOptions>) => {
+    const out = join(dir, `${rows.length}.gguf`);
+    t = performance.now();
+    const r = await finetune({ ...common, ...o, out });
+    await score(method, new Uint8Array(readFileSync(out)), (performance.now() - t) / 1000);
+    return r;
+  };
+  await trained("DLT + MSE (blockwise)", { mode: "blockwise", loss: "mse" });
+  await trained("DLT + OFF (blockwise)", { mode: "blockwise", loss: "off" });
+  await trained("DLT + OFF (full)", { mode: "full", loss: "off" });
+  await trained("DLT + OFF (blockwise, data-free)", { mode: "blockwise", loss: "off", dataTokens: undefined, dataFree: true });
+
+  // Training speed: the same runs on 1 and 2 threads (a short run each; results are identical bytes).
+  const speed: { mode: string; threads: number; tokensPerSecond: number }[] = [];
+  for (const mode of ["blockwise", "full"] as const) {
+    for (const threads of threadList) {
+      const r = await finetune({ ...common, steps: mode === "full" ? Math.min(steps, 40) : Math.min(steps, 100), mode, threads, out: join(dir, `speed-${mode}-${threads}.gguf`) });
+      speed.push({ mode, threads, tokensPerSecond: r.tokensPerSecond });
+      log(`${mode}, ${threads} thread(s): ${Math.round(r.tokensPerSecond)} training tokens/s`);
+    }
+  }
+
+  const float = rows[0]!.ppl;
+  const absmean = rows[1]!.ppl;
+  // The gap is measured in log-perplexity (mean NLL per token): in perplexity itself the absmean row's
+  // thousands would make any ternary row look like it closes most of the gap.
+  const gapClosed = (ppl: number) => (Math.log(absmean) - Math.log(ppl)) / (Math.log(absmean) - Math.log(float));
+  if (json) {
+    console.log(JSON.stringify({ steps, batch, seqLen, group, evalChars, rows: rows.map((r) => ({ ...r, gapClosed: gapClosed(r.ppl) })), speed }, null, 2));
+  } else {
+    console.log(`stories260K, ${steps} steps × ${batch}×${seqLen} tokens, g = ${group}, seed 1; eval: first ${evalChars} chars of tinystories-valid-a\n`);
+    console.log("| method | ppl | gap absmean→float closed (log ppl) |");
+    console.log("|---|---:|---:|");
+    for (const r of rows) console.log(`| ${r.method} | ${r.ppl.toFixed(2)} | ${r === rows[0] ? "—" : `${(100 * gapClosed(r.ppl)).toFixed(0)} %`} |`);
+    console.log("\n| schedule | threads | training tokens/s |");
+    console.log("|---|---:|---:|");
+    for (const s of speed) console.log(`| ${s.mode} | ${s.threads} | ${Math.round(s.tokensPerSecond)} |`);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
