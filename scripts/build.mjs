@@ -8,7 +8,19 @@ const common = { bundle: true, format: "esm", target: "es2022", sourcemap: true,
 await build({
   ...common,
   platform: "neutral",
+  mainFields: ["module", "main"], // comlink has no "exports" map
   entryPoints: { index: "src/index.ts" },
+  outdir: "dist",
+  external: ["node:*"],
+});
+// The engine worker (createEngine finds it beside the bundles): self-contained and platform-neutral, so that
+// Node, Deno and browsers run the same file; keepNames keeps error class names, which cross the worker boundary.
+await build({
+  ...common,
+  platform: "neutral",
+  mainFields: ["module", "main"],
+  keepNames: true,
+  entryPoints: { "engine-worker": "src/runtime/engine/engine-worker.ts" },
   outdir: "dist",
   external: ["node:*"],
 });

@@ -24,9 +24,19 @@ describe("ternion generate", () => {
     expect(CONTINUATION.startsWith(out.text.slice(0, 60))).toBe(true);
     expect(out.tokens).toHaveLength(30);
     expect(Object.keys(out.stats).sort()).toEqual(
-      ["decodeTokensPerSecond", "generatedTokens", "prefillTokensPerSecond", "promptTokens", "simd", "threads", "timeToFirstTokenMs"].sort(),
+      [
+        "backend",
+        "cachedTokens",
+        "decodeTokensPerSecond",
+        "generatedTokens",
+        "prefillTokensPerSecond",
+        "promptTokens",
+        "simd",
+        "threads",
+        "timeToFirstTokenMs",
+      ].sort(),
     );
-    expect(out.stats).toMatchObject({ promptTokens: 5, generatedTokens: 30 });
+    expect(out.stats).toMatchObject({ promptTokens: 5, cachedTokens: 0, generatedTokens: 30, backend: "wasm" });
   });
 
   it("an empty prompt generates from BOS; the same seed gives the same text", () => {

@@ -77,3 +77,19 @@ export type GpuErrorCode =
 
 /** A sequence longer than the context: a prompt that does not fit, or generation past the last position. */
 export class ContextError extends TernionError {}
+
+/** The engine API (runtime/engine): a call on a disposed engine, a worker that cannot be found or started. */
+export class EngineError extends TernionError {}
+
+/**
+ * The engine's worker died (an uncaught error, out of memory, terminated): every pending call rejects with this
+ * and later calls too, until `restart()` brings the engine back.
+ */
+export class EngineCrashedError extends EngineError {}
+
+/** A call or a load cancelled through its AbortSignal. Its name is "AbortError", like the platform's. */
+export class AbortError extends TernionError {
+  constructor(message = "the operation was aborted") {
+    super("ABORTED", message);
+  }
+}

@@ -1,10 +1,15 @@
-// The generation loop: tokenize, prefill the prompt in batches, then sample one token at a time and decode it,
-// streaming whole characters through StreamingDecoder and holding back text that might start a stop string.
-// Ends at an end-of-generation token, a stop string, maxTokens, the end of the context, or an abort.
-import { ContextError, OptionError } from "./errors.ts";
+// The generation loop, one for every backend (engine/language-model.ts): tokenize, prefill the prompt in
+// batches (keeping the part of the KV cache that already holds the prompt's first tokens), then sample one
+// token at a time and feed it back, streaming whole characters through StreamingDecoder and holding back text
+// that might start a stop string. Ends at an end-of-generation token, a stop string, maxTokens, the end of the
+// context, or an abort. Greedy decoding on a backend with an argmax fast path (WebGPU) reads back one token id
+// per step instead of the logits.
 import type { CpuModel } from "./cpu/model.ts";
+import { asLanguageModel } from "./engine/cpu-language-model.ts";
+import type { Backend, LanguageModel } from "./engine/language-model.ts";
+import { ContextError, OptionError } from "./errors.ts";
+import type { ResolvedSamplingOptions, SamplingOptions } from "./sampling/options.ts";
 import { Sampler } from "./sampling/sampler.ts";
-import type { SamplingOptions } from "./sampling/options.ts";
 import { StopMatcher } from "./sampling/stop.ts";
 import { StreamingDecoder } from "./tokenizer/streaming-decoder.ts";
 
@@ -13,22 +18,44 @@ export interface GenerateOptions extends SamplingOptions {
   maxTokens?: number;
   /** Text that ends generation; it is not part of the result. */
   stop?: readonly string[];
-  /** Stops generation (the result so far is returned, stopReason "abort"). */
+  /**
+   * Stops generation: the result so far is returned, stopReason "abort". Text held back because it might
+   * begin a stop string is dropped, so the result is exactly the text streamed until then.
+   */
   signal?: AbortSignal;
-  /** Receives the text as it is produced. */
+  /** Receives the text as it is produced (non-empty pieces). */
   onText?: (text: string) => void;
-  /** Prepend BOS. Default: the model's add_bos_token. */
+  /** Receives each generated token with the text it completes ("" while a character or a possible stop string is incomplete). */
+  onToken?: (chunk: GenerateChunk) => void;
+  /** Prepend BOS. Default: the model's add_bos_token. Ignored for a prompt given as token ids. */
   addBos?: boolean;
+  /**
+   * The token ids the model's KV cache holds now (a previous result's `sequence`). The prompt's longest common
+   * prefix with them is kept in the cache instead of being evaluated again. Default: nothing is kept.
+   */
+  cached?: readonly number[];
+}
+
+/** One generated token and the text it completed. */
+export interface GenerateChunk {
+  token: number;
+  text: string;
 }
 
 export interface GenerationStats {
   promptTokens: number;
+  /** Prompt tokens whose KV-cache entries were kept from the previous call (not evaluated again). */
+  cachedTokens: number;
   generatedTokens: number;
+  /** Prompt tokens evaluated (not the cached ones) per second. */
   prefillTokensPerSecond: number;
   decodeTokensPerSecond: number;
   /** From the start of the prefill to the first sampled token. */
   timeToFirstTokenMs: number;
+  backend: Backend;
+  /** Threads computing (0 on WebGPU). */
   threads: number;
+  /** The wasm build, or "none" on WebGPU. */
   simd: string;
 }
 
@@ -41,6 +68,8 @@ export interface GenerateResult {
   tokens: number[];
   stopReason: StopReason;
   stats: GenerationStats;
+  /** The token ids now in the model's KV cache (the prompt and the generated tokens fed back), for `cached`. */
+  sequence: number[];
 }
 
 const now = () => performance.now();
@@ -55,7 +84,7 @@ function yieldToEventLoop(): Promise<void> {
  * The prompt as token ids: BOS (when the model adds one) and the text; "" is BOS alone. A ContextError when
  * it does not fit the model's context.
  */
-export function promptTokens(model: CpuModel, prompt: string, addBos?: boolean): number[] {
+export function promptTokens(model: Pick<LanguageModel, "tokenizer" | "contextLength">, prompt: string, addBos?: boolean): number[] {
   const t = model.tokenizer;
   let ids: number[];
   if (prompt === "") {
@@ -65,89 +94,143 @@ export function promptTokens(model: CpuModel, prompt: string, addBos?: boolean):
     ids = t.encode(prompt, { addBos: addBos ?? t.addBos });
     if (ids.length === 0) throw new OptionError("EMPTY_PROMPT", "the prompt has no tokens");
   }
-  if (ids.length > model.contextLength) {
-    throw new ContextError("PROMPT_TOO_LONG", `the prompt has ${ids.length} tokens, more than the context of ${model.contextLength}`);
-  }
+  checkPromptLength(ids.length, model.contextLength);
   return ids;
 }
 
-/** Generates a continuation of `prompt` with the model, starting from an empty context. */
-export async function generate(model: CpuModel, prompt: string, options: GenerateOptions = {}): Promise<GenerateResult> {
-  const { maxTokens = 256, stop = [], signal, onText, addBos, ...sampling } = options;
+function checkPromptLength(tokens: number, context: number): void {
+  if (tokens > context) throw new ContextError("PROMPT_TOO_LONG", `the prompt has ${tokens} tokens, more than the context of ${context}`);
+}
+
+/** Temperature 0 with no penalty: the choice is the argmax of the raw logits, which a backend may compute itself. */
+function isPlainGreedy(o: Readonly<ResolvedSamplingOptions>): boolean {
+  const noPenalty = o.repeatLastN === 0 || (o.repeatPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0);
+  return o.temperature === 0 && noPenalty;
+}
+
+/** Length of the common prefix of two token sequences. */
+function commonPrefix(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/**
+ * Generates a continuation of `prompt` (text, or token ids used as they are). The model's sequence is replaced
+ * by the prompt, keeping the cached prefix that `options.cached` names.
+ */
+export async function generate(
+  model: LanguageModel | CpuModel,
+  prompt: string | readonly number[],
+  options: GenerateOptions = {},
+): Promise<GenerateResult> {
+  const { maxTokens = 256, stop = [], signal, onText, onToken, addBos, cached, ...sampling } = options;
   if (!Number.isSafeInteger(maxTokens) || maxTokens < 0) throw new OptionError("BAD_OPTION_VALUE", `maxTokens must be an integer ≥ 0, got ${maxTokens}`);
+  const lm = asLanguageModel(model);
   const sampler = new Sampler(sampling);
   const stops = new StopMatcher(stop);
-  const tokenizer = model.tokenizer;
+  const tokenizer = lm.tokenizer;
   const decoder = new StreamingDecoder(tokenizer);
-  const prompts = promptTokens(model, prompt, addBos);
+  let prompts: number[];
+  if (typeof prompt === "string") prompts = promptTokens(lm, prompt, addBos);
+  else {
+    if (prompt.length === 0) throw new OptionError("EMPTY_PROMPT", "the prompt has no tokens");
+    prompts = [...prompt];
+    checkPromptLength(prompts.length, lm.contextLength);
+  }
+
+  // Keep the cached prefix, but evaluate at least the last prompt token: its logits give the first token.
+  const keep = cached && cached.length === lm.position ? Math.min(commonPrefix(cached, prompts), prompts.length - 1) : 0;
+  lm.reset(keep);
+  const sequence = prompts.slice(0, keep);
+
+  const greedy = isPlainGreedy(sampler.options) && lm.forwardArgmax !== undefined;
+  // One step: feed tokens, get the next token's logits (or the token itself on the greedy fast path).
+  const feed = async (ids: number[]): Promise<Float32Array | number> => {
+    const next = greedy ? await lm.forwardArgmax!(ids) : await lm.forward(ids);
+    sequence.push(...ids);
+    return next;
+  };
 
   let text = "";
-  const emit = (piece: string) => {
-    if (!piece) return;
-    text += piece;
-    onText?.(piece);
-  };
   const tokens: number[] = [];
   let stopReason: StopReason = "max-tokens";
 
-  model.reset();
   const t0 = now();
-  let logits = maxTokens > 0 ? model.eval(prompts, "last")! : undefined;
+  let next = maxTokens > 0 && !signal?.aborted ? await feed(prompts.slice(keep)) : undefined;
   const tPrefill = now();
   for (const id of prompts) sampler.accept(id);
   let tFirst = tPrefill;
   let decodeMs = 0;
   let decodeSteps = 0;
 
-  while (logits && tokens.length < maxTokens) {
+  if (signal?.aborted) stopReason = "abort";
+  while (next !== undefined && stopReason !== "abort") {
+    const stepStart = now();
+    let id: number;
+    if (typeof next === "number") {
+      id = next;
+      sampler.accept(id);
+    } else id = sampler.sample(next);
+    tokens.push(id);
+    if (tokens.length === 1) tFirst = now();
+
+    // What this token completes, and whether generation ends with it (the end known now, the text held back
+    // for a possible stop string or an incomplete character is released with this token's chunk).
+    let piece = "";
+    let end: StopReason | undefined;
+    if (tokenizer.isEog(id)) end = "eos";
+    else {
+      const r = stops.push(decoder.push(id));
+      piece = r.text;
+      if (r.stopped) end = "stop";
+    }
+    if (!end && tokens.length >= maxTokens) end = "max-tokens";
+    if (!end && lm.position >= lm.contextLength) end = "context";
+    if (end && end !== "stop") {
+      const r = stops.push(decoder.flush());
+      piece += r.text;
+      if (r.stopped) end = "stop";
+      else piece += stops.flush().text;
+    }
+    if (piece) {
+      text += piece;
+      onText?.(piece);
+    }
+    onToken?.({ token: id, text: piece });
+    if (end) {
+      stopReason = end;
+      break;
+    }
+    const sampleMs = now() - stepStart;
+    await yieldToEventLoop();
     if (signal?.aborted) {
       stopReason = "abort";
       break;
     }
-    const stepStart = now();
-    const id = sampler.sample(logits);
-    tokens.push(id);
-    if (tokens.length === 1) tFirst = now();
-    if (tokenizer.isEog(id)) {
-      stopReason = "eos";
-      break;
-    }
-    const r = stops.push(decoder.push(id));
-    emit(r.text);
-    if (r.stopped) {
-      stopReason = "stop";
-      break;
-    }
-    if (tokens.length >= maxTokens) break;
-    if (model.position >= model.contextLength) {
-      stopReason = "context";
-      break;
-    }
-    logits = model.eval([id], "last")!;
-    decodeMs += now() - stepStart;
+    const feedStart = now();
+    next = await feed([id]);
+    decodeMs += sampleMs + now() - feedStart;
     decodeSteps++;
-    await yieldToEventLoop();
-  }
-  if (stopReason !== "stop") {
-    const r = stops.push(decoder.flush());
-    emit(r.text);
-    if (r.stopped) stopReason = "stop";
-    else emit(stops.flush().text);
   }
 
-  const k = model.stats();
+  const b = lm.backendInfo();
   return {
     text,
     tokens,
     stopReason,
+    sequence,
     stats: {
       promptTokens: prompts.length,
+      cachedTokens: keep,
       generatedTokens: tokens.length,
-      prefillTokensPerSecond: rate(prompts.length, tPrefill - t0),
+      prefillTokensPerSecond: rate(prompts.length - keep, tPrefill - t0),
       decodeTokensPerSecond: rate(decodeSteps, decodeMs),
       timeToFirstTokenMs: tokens.length ? tFirst - t0 : 0,
-      threads: k.threads,
-      simd: k.simd,
+      backend: b.backend,
+      threads: b.threads,
+      simd: b.simd,
     },
   };
 }

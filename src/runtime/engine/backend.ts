@@ -1,0 +1,94 @@
+// Which backend runs a model, and loading it there. "auto" takes WebGPU on a hardware adapter and wasm
+// otherwise: no WebGPU, no adapter, only a software adapter (SwiftShader, lavapipe: the wasm kernels are
+// faster on the same CPU), or a model this device cannot hold. The reason for the choice is kept for info().
+import { acquireGpu, CPU_ADAPTER_TUNING, defaultGpu, type GpuContext } from "../../gpu/device.ts";
+import { GpuError, OptionError } from "../errors.ts";
+import type { ByteSource } from "../gguf/source.ts";
+import { CpuLanguageModel } from "./cpu-language-model.ts";
+import type { BackendChoice, ModelLoadOptions } from "./engine.ts";
+import { GpuLanguageModel } from "./gpu-language-model.ts";
+import type { LanguageModel } from "./language-model.ts";
+
+export interface LoadedModel {
+  model: LanguageModel;
+  backendReason: string;
+}
+
+const CHOICES: readonly BackendChoice[] = ["auto", "wasm", "webgpu"];
+
+/** Loads `source` on the backend `options.backend` asks for. `onUpload`: wasm tensors placed so far. */
+export async function loadOnBackend(
+  source: ByteSource,
+  options: ModelLoadOptions,
+  onUpload?: (done: number, total: number) => void,
+  why?: string,
+): Promise<LoadedModel> {
+  const choice = options.backend ?? "auto";
+  if (!CHOICES.includes(choice)) throw new OptionError("BAD_OPTION", `backend must be "auto", "wasm" or "webgpu", got ${String(choice)}`);
+  if (choice === "wasm") return { model: await loadWasm(source, options, onUpload), backendReason: why ?? "wasm requested" };
+  if (choice === "webgpu") {
+    const ctx = await acquireGpu({ gpu: await resolveGpu(options.gpu, true) });
+    return { model: await loadWebGpu(ctx, source, options), backendReason: why ?? `WebGPU requested (${ctx.adapterName})` };
+  }
+
+  // auto
+  let ctx: GpuContext;
+  try {
+    const gpu = await resolveGpu(options.gpu, false);
+    if (!gpu) return { model: await loadWasm(source, options, onUpload), backendReason: "auto: no WebGPU here, wasm" };
+    ctx = await acquireGpu({ gpu });
+  } catch (e) {
+    if (!(e instanceof GpuError)) throw e;
+    return { model: await loadWasm(source, options, onUpload), backendReason: `auto: WebGPU unavailable (${e.message}), wasm` };
+  }
+  // acquireGpu gives software and fallback adapters the CPU tuning.
+  if (ctx.tuning === CPU_ADAPTER_TUNING) {
+    ctx.destroy();
+    return {
+      model: await loadWasm(source, options, onUpload),
+      backendReason: `auto: the only WebGPU adapter (${ctx.adapterName}) runs on the CPU, where the wasm kernels are faster; wasm`,
+    };
+  }
+  try {
+    return { model: await loadWebGpu(ctx, source, options), backendReason: `auto: WebGPU adapter ${ctx.adapterName}` };
+  } catch (e) {
+    if (!(e instanceof GpuError)) throw e;
+    return { model: await loadWasm(source, options, onUpload), backendReason: `auto: the WebGPU backend cannot run this model (${e.message}), wasm` };
+  }
+}
+
+async function loadWasm(source: ByteSource, o: ModelLoadOptions, onProgress?: (done: number, total: number) => void): Promise<LanguageModel> {
+  return CpuLanguageModel.load(source, { threads: o.threads, contextLength: o.contextLength, kvType: o.kvType, batchSize: o.batchSize, onProgress });
+}
+
+async function loadWebGpu(ctx: GpuContext, source: ByteSource, o: ModelLoadOptions): Promise<LanguageModel> {
+  try {
+    return await GpuLanguageModel.load(ctx, source, { contextLength: o.contextLength, maxBatch: o.batchSize }, true);
+  } catch (e) {
+    ctx.destroy();
+    throw e;
+  }
+}
+
+/**
+ * The WebGPU entry point: a GPU object, the `webgpu` npm package (Node), or navigator.gpu. With `required`,
+ * GpuError NO_WEBGPU when there is none.
+ */
+async function resolveGpu(gpu: ModelLoadOptions["gpu"], required: boolean): Promise<GPU | undefined> {
+  if (gpu === undefined) {
+    const found = defaultGpu();
+    if (!found && required) throw new GpuError("NO_WEBGPU", "WebGPU is not available here (no navigator.gpu; in Node pass gpu: \"webgpu\" with the webgpu package installed)");
+    return found;
+  }
+  if (gpu !== "webgpu") return gpu;
+  const name = "webgpu";
+  let mod: { create(flags: string[]): GPU; globals: object };
+  try {
+    mod = (await import(/* @vite-ignore */ name)) as typeof mod;
+  } catch (e) {
+    throw new GpuError("NO_WEBGPU", `gpu: "webgpu" needs the webgpu npm package (npm install webgpu): ${(e as Error).message}`);
+  }
+  // The WGSL pipeline code uses the WebGPU constants (GPUBufferUsage, …) that the package provides as globals.
+  for (const [k, v] of Object.entries(mod.globals)) if (!(k in globalThis)) Object.assign(globalThis, { [k]: v });
+  return mod.create([]);
+}

@@ -1,0 +1,186 @@
+// The Engine interface over a transport to an EngineCore: in-thread (local-engine.ts) or in a worker
+// (worker-engine.ts). Both engines are this one class, so they behave the same by construction; only how a call
+// reaches the core differs. Here: streams of chunks, AbortSignals turned into the core's cancellation, the
+// OpenAI chat shapes.
+import { OptionError } from "../errors.ts";
+import type { GenerateChunk } from "../generate.ts";
+import type { PerplexityResult } from "../perplexity.ts";
+import type { DecodeOptions, EncodeOptions } from "../tokenizer/types.ts";
+import { anySignal } from "./signals.ts";
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, FinishReason } from "./chat-types.ts";
+import type { EngineCore, EngineEvent, GenerateRequest } from "./core.ts";
+import type {
+  BackendChoice,
+  ChatCompletions,
+  Completion,
+  Engine,
+  EngineGenerateOptions,
+  EngineInfo,
+  EnginePerplexityOptions,
+  GenerationStream,
+} from "./engine.ts";
+
+/** The core's calls, as a transport carries them (the CallContext becomes a signal and an event sink). */
+export type CoreMethod = "generate" | "tokenize" | "detokenize" | "applyChatTemplate" | "perplexity" | "info" | "restart";
+export type CoreArgs<M extends CoreMethod> = EngineCore[M] extends (ctx: never, ...args: infer A) => unknown ? A : never;
+export type CoreResult<M extends CoreMethod> = EngineCore[M] extends (...args: never[]) => Promise<infer R> ? R : never;
+
+export interface CoreTransport {
+  call<M extends CoreMethod>(method: M, args: CoreArgs<M>, signal?: AbortSignal, onEvent?: (event: EngineEvent) => void): Promise<CoreResult<M>>;
+  /** restart(): a crashed worker is started again; a live core reloads its model. */
+  restart(options: { backend?: BackendChoice }): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export class EngineClient implements Engine {
+  readonly chat: { readonly completions: ChatCompletions };
+
+  constructor(private readonly transport: CoreTransport) {
+    const create = (request: ChatCompletionRequest, options: { signal?: AbortSignal } = {}) => this.createChatCompletion(request, options.signal);
+    this.chat = { completions: { create: create as ChatCompletions["create"] } };
+  }
+
+  generate(prompt: string, options: EngineGenerateOptions = {}): GenerationStream {
+    const { signal, ...rest } = options;
+    return this.stream({ prompt, options: rest }, signal);
+  }
+
+  async complete(prompt: string, options: EngineGenerateOptions = {}): Promise<Completion> {
+    return this.generate(prompt, options).result;
+  }
+
+  applyChatTemplate(messages: readonly ChatMessage[]): Promise<string> {
+    return this.transport.call("applyChatTemplate", [messages]);
+  }
+
+  tokenize(text: string, options?: EncodeOptions): Promise<number[]> {
+    return this.transport.call("tokenize", [text, options]);
+  }
+
+  detokenize(tokens: readonly number[], options?: DecodeOptions): Promise<string> {
+    return this.transport.call("detokenize", [Array.from(tokens), options]);
+  }
+
+  perplexity(text: string, options: EnginePerplexityOptions = {}): Promise<PerplexityResult> {
+    const { signal, onWindow, ...rest } = options;
+    return this.transport.call("perplexity", [text, rest], signal, (e) => {
+      if (e.type === "window") onWindow?.(e.window, e.windows, e.ppl);
+    });
+  }
+
+  info(): Promise<EngineInfo> {
+    return this.transport.call("info", []);
+  }
+
+  restart(options: { backend?: BackendChoice } = {}): Promise<void> {
+    return this.transport.restart(options);
+  }
+
+  dispose(): Promise<void> {
+    return this.transport.dispose();
+  }
+
+  /** A generation call whose chunks are buffered for the iterator; leaving the loop early aborts it. */
+  private stream(request: GenerateRequest, signal: AbortSignal | undefined): GenerationStream {
+    const stop = new AbortController();
+    const combined = signal ? anySignal(signal, stop.signal) : stop.signal;
+    const chunks: GenerateChunk[] = [];
+    let wake: (() => void) | undefined;
+    let settled = false;
+    const result = this.transport.call("generate", [request], combined, (e) => {
+      if (e.type !== "chunk") return;
+      chunks.push(e.chunk);
+      wake?.();
+    });
+    result.then(
+      () => ((settled = true), wake?.()),
+      () => ((settled = true), wake?.()),
+    );
+    return {
+      result,
+      async *[Symbol.asyncIterator]() {
+        try {
+          for (;;) {
+            if (chunks.length > 0) {
+              yield chunks.shift()!;
+              continue;
+            }
+            if (settled) {
+              await result; // throws the call's error
+              return;
+            }
+            await new Promise<void>((resolve) => (wake = resolve));
+            wake = undefined;
+          }
+        } finally {
+          if (!settled) stop.abort();
+        }
+      },
+    };
+  }
+
+  private async createChatCompletion(request: ChatCompletionRequest, signal?: AbortSignal): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+    if (typeof request !== "object" || request === null) throw new OptionError("BAD_OPTION", "the request must be an object");
+    const generation = this.stream({ messages: request.messages, options: chatOptions(request) }, signal);
+    const id = `chatcmpl-${randomId()}`;
+    const created = Math.floor(Date.now() / 1000);
+    const modelName = request.model ?? "ternion";
+    if (!request.stream) {
+      const r = await generation.result;
+      return {
+        id,
+        object: "chat.completion",
+        created,
+        model: modelName,
+        choices: [{ index: 0, message: { role: "assistant", content: r.text }, finish_reason: finishReason(r), logprobs: null }],
+        usage: usage(r),
+        stats: r.stats,
+      };
+    }
+    const chunk = (delta: ChatCompletionChunk["choices"][0]["delta"], finish: FinishReason | null): ChatCompletionChunk => ({
+      id,
+      object: "chat.completion.chunk",
+      created,
+      model: modelName,
+      choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+    });
+    return (async function* () {
+      yield chunk({ role: "assistant", content: "" }, null);
+      for await (const c of generation) if (c.text) yield chunk({ content: c.text }, null);
+      const r = await generation.result;
+      yield { ...chunk({}, finishReason(r)), usage: usage(r), stats: r.stats };
+    })();
+  }
+}
+
+/** OpenAI's request fields as generate options (undefined where the request leaves them out). */
+function chatOptions(r: ChatCompletionRequest): Omit<EngineGenerateOptions, "signal"> {
+  if ((r as { n?: number }).n !== undefined && (r as { n?: number }).n !== 1) throw new OptionError("UNSUPPORTED_OPTION", "n must be 1: one choice per request");
+  const o: Omit<EngineGenerateOptions, "signal"> = {
+    maxTokens: r.max_completion_tokens ?? r.max_tokens,
+    temperature: r.temperature,
+    topP: r.top_p,
+    topK: r.top_k,
+    minP: r.min_p,
+    seed: r.seed,
+    frequencyPenalty: r.frequency_penalty,
+    presencePenalty: r.presence_penalty,
+    repeatPenalty: r.repetition_penalty,
+    stop: r.stop === undefined ? undefined : typeof r.stop === "string" ? [r.stop] : [...r.stop],
+  };
+  for (const k of Object.keys(o) as (keyof typeof o)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+function finishReason(r: Completion): FinishReason {
+  if (r.stopReason === "abort") return "abort";
+  return r.stopReason === "max-tokens" || r.stopReason === "context" ? "length" : "stop";
+}
+
+function usage(r: Completion) {
+  return { prompt_tokens: r.stats.promptTokens, completion_tokens: r.stats.generatedTokens, total_tokens: r.stats.promptTokens + r.stats.generatedTokens };
+}
+
+function randomId(): string {
+  return Array.from(globalThis.crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,57 @@
+// The wasm CPU model (runtime/cpu) as a LanguageModel: its synchronous eval behind the async interface. The CPU
+// computes the logits on the calling thread anyway, so greedy decoding needs no separate argmax path.
+import { KvCache } from "../cpu/kv-cache.ts";
+import { CpuModel, type CpuModelOptions } from "../cpu/model.ts";
+import type { ByteSource } from "../gguf/source.ts";
+import type { BackendInfo, LanguageModel, LogitsCallback } from "./language-model.ts";
+
+export class CpuLanguageModel implements LanguageModel {
+  constructor(readonly model: CpuModel) {}
+
+  static async load(source: ByteSource, options: CpuModelOptions = {}): Promise<CpuLanguageModel> {
+    return new CpuLanguageModel(await CpuModel.load(source, options));
+  }
+
+  get config() {
+    return this.model.config;
+  }
+  get tokenizer() {
+    return this.model.tokenizer;
+  }
+  get contextLength(): number {
+    return this.model.contextLength;
+  }
+  get position(): number {
+    return this.model.position;
+  }
+
+  reset(position = 0): void {
+    this.model.reset(position);
+  }
+
+  async forward(tokens: ArrayLike<number>): Promise<Float32Array> {
+    return this.model.eval(tokens, "last")!;
+  }
+
+  async forwardEach(tokens: ArrayLike<number>, sink: LogitsCallback): Promise<void> {
+    this.model.eval(tokens, "all", sink);
+  }
+
+  backendInfo(): BackendInfo {
+    const k = this.model.stats();
+    const c = this.model.config;
+    // The cache's element type, read back from its size (CpuModel plans it from the type).
+    const f32 = KvCache.bytes(c.layers, c.kvHeads * c.headDim, this.model.contextLength, "f32");
+    const kvType = this.model.plan.kvCache === f32 ? "f32" : "f16";
+    return { backend: "wasm", threads: k.threads, simd: k.simd, kvType, memory: { ...this.model.plan } };
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** A CpuModel passed where a LanguageModel is expected (generate, perplexity) gets this adapter. */
+export function asLanguageModel(model: LanguageModel | CpuModel): LanguageModel {
+  return model instanceof CpuModel ? new CpuLanguageModel(model) : model;
+}

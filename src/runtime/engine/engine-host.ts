@@ -1,0 +1,70 @@
+// The worker's side of createEngine: an EngineCore behind comlink. Each call carries an id: its events (chunks,
+// progress) are posted as raw messages tagged with it, on the same port as comlink's replies and so ahead of
+// the reply; `cancel(id)` fires the call's AbortSignal. Results and errors travel as Outcomes, so that errors
+// keep their class (error-wire.ts).
+import type { CoreMethod } from "./client.ts";
+import { EngineCore, type CallContext, type CoreLoadOptions, type EngineEvent } from "./core.ts";
+import { toWireError, type WireError } from "./error-wire.ts";
+
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError };
+
+/** A raw message from the worker: an event of call `call`, or the worker's "ready". */
+export const EVENT_TAG = "ternion:event";
+export const READY_TAG = "ternion:ready";
+export interface EventMessage {
+  [EVENT_TAG]: number;
+  event: EngineEvent;
+}
+
+export class EngineHost {
+  private core: EngineCore | undefined;
+  private readonly calls = new Map<number, AbortController>();
+  private readonly running = new Set<Promise<unknown>>();
+
+  constructor(private readonly post: (message: EventMessage) => void) {}
+
+  load(id: number, options: CoreLoadOptions): Promise<Outcome<void>> {
+    return this.run(id, async (ctx) => {
+      await this.core?.dispose();
+      this.core = await EngineCore.load(options, ctx);
+    });
+  }
+
+  call(method: CoreMethod, id: number, args: unknown[]): Promise<Outcome<unknown>> {
+    return this.run(id, (ctx) => {
+      if (!this.core) throw new Error("the engine worker has no model loaded");
+      return (this.core[method] as (ctx: CallContext, ...a: unknown[]) => Promise<unknown>)(ctx, ...args);
+    });
+  }
+
+  cancel(id: number): void {
+    this.calls.get(id)?.abort();
+  }
+
+  /** Disposes the core, then waits for every call's answer to be on its way, so that each precedes this one's. */
+  async dispose(): Promise<void> {
+    await this.core?.dispose();
+    this.core = undefined;
+    await Promise.allSettled(this.running);
+  }
+
+  private run<T>(id: number, f: (ctx: CallContext) => Promise<T>): Promise<Outcome<T>> {
+    const p = this.settle(id, f);
+    this.running.add(p);
+    void p.then(() => this.running.delete(p));
+    return p;
+  }
+
+  private async settle<T>(id: number, f: (ctx: CallContext) => Promise<T>): Promise<Outcome<T>> {
+    const controller = new AbortController();
+    this.calls.set(id, controller);
+    const ctx: CallContext = { signal: controller.signal, emit: (event) => this.post({ [EVENT_TAG]: id, event }) };
+    try {
+      return { ok: true, value: await f(ctx) };
+    } catch (e) {
+      return { ok: false, error: toWireError(e) };
+    } finally {
+      this.calls.delete(id);
+    }
+  }
+}

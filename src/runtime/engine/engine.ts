@@ -1,0 +1,144 @@
+// The Engine: the one interface through which applications use ternion, the same whether the model runs in the
+// calling thread (createLocalEngine) or in a worker (createEngine). Everything here is plain data, so that it
+// crosses a worker boundary unchanged.
+import type { GenerateChunk, GenerationStats, StopReason } from "../generate.ts";
+import type { ByteSource } from "../gguf/source.ts";
+import type { ModelConfig } from "../model/config.ts";
+import type { PerplexityResult } from "../perplexity.ts";
+import type { SamplingOptions } from "../sampling/options.ts";
+import type { DecodeOptions, EncodeOptions } from "../tokenizer/types.ts";
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage } from "./chat-types.ts";
+import type { Backend, ModelMemory } from "./language-model.ts";
+
+export type BackendChoice = "auto" | Backend;
+
+/** A model file: a path (Node, Deno), a URL (http(s), file:, blob:), a Blob/File, or its bytes. */
+export type ModelInput = string | URL | Blob | Uint8Array | ArrayBuffer;
+
+export interface LoadProgress {
+  /**
+   * "read": bytes of the model file read so far, of its size. "upload": tensors placed in wasm memory so far
+   * (the WebGPU backend uploads each tensor as it reads it: its read progress is its upload progress).
+   * "ready": once, when the model can run.
+   */
+  phase: "read" | "upload" | "ready";
+  loaded: number;
+  total: number;
+}
+
+/** Options of a model load that cross to a worker (no functions, no signals). */
+export interface ModelLoadOptions {
+  /** "auto" (default): WebGPU on a hardware adapter, else wasm (the reason is in `info().backendReason`). */
+  backend?: BackendChoice;
+  /**
+   * Where WebGPU comes from: default `navigator.gpu` (browsers, Deno). Node: "webgpu" imports the `webgpu`
+   * npm package (Dawn) in the thread that runs the model; an in-thread engine also takes that package's
+   * GPU object (`create([])`).
+   */
+  gpu?: GPU | "webgpu";
+  /** CPU threads, the calling one included (wasm backend). Default: the number of cores. */
+  threads?: number;
+  /** KV-cache positions. Default: the model's context on wasm, at most 2048 on WebGPU. */
+  contextLength?: number;
+  /** KV-cache element type on wasm (WebGPU keeps f32). Default "f16". */
+  kvType?: "f16" | "f32";
+  /** Tokens per prefill batch. Default: the backend's. */
+  batchSize?: number;
+}
+
+export interface EngineOptions extends ModelLoadOptions {
+  /** The GGUF model. An in-thread engine also takes any ByteSource. */
+  model: ModelInput | ByteSource;
+  onProgress?: (progress: LoadProgress) => void;
+  /** Cancels the load: the engine's promise rejects with AbortError and nothing stays allocated. */
+  signal?: AbortSignal;
+}
+
+export interface EngineGenerateOptions extends SamplingOptions {
+  /** Most tokens to generate. Default 256. */
+  maxTokens?: number;
+  /** Alias of `repeatPenalty` (transformers.js' name). */
+  repetitionPenalty?: number;
+  /** Text that ends generation; it is not part of the result. */
+  stop?: readonly string[];
+  /** Prepend BOS. Default: the model's add_bos_token. */
+  addBos?: boolean;
+  /** Ends the generation (stopReason "abort"); a call still waiting in the queue leaves it at once. */
+  signal?: AbortSignal;
+}
+
+export interface Completion {
+  text: string;
+  tokens: number[];
+  stopReason: StopReason;
+  stats: GenerationStats;
+}
+
+/** `generate`'s result: the chunks as they come, and the whole completion at the end. */
+export interface GenerationStream extends AsyncIterable<GenerateChunk> {
+  /** Resolves when generation ends (rejects with the call's error). */
+  readonly result: Promise<Completion>;
+}
+
+export interface EnginePerplexityOptions {
+  /** Window length in tokens. Default: the loaded context, at most 512. */
+  ctx?: number;
+  signal?: AbortSignal;
+  /** After each window, with the running perplexity. */
+  onWindow?: (window: number, windows: number, ppl: number) => void;
+}
+
+export interface EngineInfo {
+  backend: Backend;
+  /** Why this backend runs (the choice of "auto", a fallback after a lost GPU device). */
+  backendReason: string;
+  /** The GPU adapter (WebGPU). */
+  adapter?: string;
+  threads: number;
+  simd: string;
+  contextLength: number;
+  kvType: "f16" | "f32";
+  model: ModelConfig;
+  /** The GGUF metadata's scalar values (arrays such as the vocabulary are left out). */
+  metadata: Record<string, string | number | boolean>;
+  /** Where the chat template comes from: the GGUF's tokenizer.chat_template, or ternion's plain fallback. */
+  chatTemplate: "gguf" | "fallback";
+  /** Memory the model holds on its device (wasm memory or GPU buffers). */
+  memory: ModelMemory;
+  /** Tokens in the KV cache that the next call may reuse. */
+  cachedTokens: number;
+}
+
+export interface ChatCompletions {
+  create(request: ChatCompletionRequest & { stream: true }, options?: { signal?: AbortSignal }): Promise<AsyncIterable<ChatCompletionChunk>>;
+  create(request: ChatCompletionRequest & { stream?: false }, options?: { signal?: AbortSignal }): Promise<ChatCompletion>;
+  create(request: ChatCompletionRequest, options?: { signal?: AbortSignal }): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
+}
+
+/**
+ * A loaded model and everything to do with it. Calls that run the model (generate, complete, chat, perplexity,
+ * restart) queue in the order they are made; tokenize, detokenize, applyChatTemplate and info answer at once.
+ * Errors keep their class and code (src/runtime/errors.ts) in both engines.
+ */
+export interface Engine {
+  /** Streams a continuation of `prompt`; the KV cache is reused when the prompt extends the previous context. */
+  generate(prompt: string, options?: EngineGenerateOptions): GenerationStream;
+  complete(prompt: string, options?: EngineGenerateOptions): Promise<Completion>;
+  /** OpenAI-shaped chat, rendering the model's chat template. */
+  readonly chat: { readonly completions: ChatCompletions };
+  /** The prompt text a chat renders (the template applied, a generation prompt added). */
+  applyChatTemplate(messages: readonly ChatMessage[]): Promise<string>;
+  tokenize(text: string, options?: EncodeOptions): Promise<number[]>;
+  detokenize(tokens: readonly number[], options?: DecodeOptions): Promise<string>;
+  perplexity(text: string, options?: EnginePerplexityOptions): Promise<PerplexityResult>;
+  info(): Promise<EngineInfo>;
+  /**
+   * Loads the model again, after a crash (worker engines) or to change backend (e.g. back to WebGPU after a
+   * lost device, or to wasm). Queued behind the calls made before it.
+   */
+  restart(options?: { backend?: BackendChoice }): Promise<void>;
+  /** Ends the running call, rejects the queued ones (EngineError DISPOSED), frees the model (and the worker). */
+  dispose(): Promise<void>;
+  // On-device fine-tuning (issue 7) joins here as `finetune(options)`: a queued call like perplexity, added to
+  // EngineCore (core.ts), whose progress travels as events the way load progress does.
+}

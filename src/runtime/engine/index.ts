@@ -1,0 +1,31 @@
+// The engine API: createEngine (worker) and createLocalEngine (in-thread), one Engine interface; the model
+// interface both backends implement, and the chat template.
+export { createEngine, type WorkerEngineOptions } from "./worker-engine.ts";
+export { createLocalEngine } from "./local-engine.ts";
+export type {
+  BackendChoice,
+  ChatCompletions,
+  Completion,
+  Engine,
+  EngineGenerateOptions,
+  EngineInfo,
+  EngineOptions,
+  EnginePerplexityOptions,
+  GenerationStream,
+  LoadProgress,
+  ModelInput,
+  ModelLoadOptions,
+} from "./engine.ts";
+export type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionRequest,
+  ChatCompletionUsage,
+  ChatMessage,
+  FinishReason,
+} from "./chat-types.ts";
+export type { Backend, BackendInfo, LanguageModel, LogitsCallback, ModelMemory } from "./language-model.ts";
+export { CpuLanguageModel } from "./cpu-language-model.ts";
+export { GpuLanguageModel } from "./gpu-language-model.ts";
+export { loadOnBackend, type LoadedModel } from "./backend.ts";
+export { ChatTemplate, CHAT_TEMPLATE_KEY, FALLBACK_CHAT_TEMPLATE } from "./chat-template.ts";

@@ -1,0 +1,83 @@
+// The engine's `model` option as a ByteSource: a path (Node, Deno), a URL, a Blob/File, bytes, or a ByteSource
+// as it is. Paths go through node:fs, imported by a name bundlers leave alone, so that this file also runs in
+// browser bundles (where a string is a URL). `tracked` wraps a source to report read progress and to stop a
+// load at once when its signal fires.
+import { AbortError, ModelError, OptionError } from "../errors.ts";
+import type { ByteSource } from "../gguf/source.ts";
+import { blobSource, bytesSource, urlSource } from "../gguf/sources.ts";
+import type { ModelInput } from "./engine.ts";
+
+/** Node and Deno (which serves node: modules) can open paths. */
+export function canOpenPaths(): boolean {
+  const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown };
+  return typeof g.process?.versions?.node === "string" || g.Deno !== undefined;
+}
+
+function isByteSource(x: unknown): x is ByteSource {
+  return typeof x === "object" && x !== null && typeof (x as ByteSource).read === "function" && typeof (x as ByteSource).size === "number";
+}
+
+/** Opens the model. Close it (when it has `close`) once the model is loaded. */
+export async function openModelSource(model: ModelInput | ByteSource): Promise<ByteSource> {
+  if (isByteSource(model)) return model;
+  if (model instanceof Uint8Array) return bytesSource(model);
+  if (model instanceof ArrayBuffer) return bytesSource(new Uint8Array(model));
+  if (typeof Blob !== "undefined" && model instanceof Blob) return blobSource(model);
+  if (model instanceof URL) return model.protocol === "file:" ? openPath(model) : urlSource(model);
+  if (typeof model === "string") {
+    if (/^(https?|blob|data):/i.test(model)) return urlSource(model);
+    if (/^file:/i.test(model)) return openPath(new URL(model));
+    if (canOpenPaths()) return openPath(model);
+    const base = (globalThis as { location?: { href?: string } }).location?.href;
+    return urlSource(base ? new URL(model, base) : model);
+  }
+  throw new OptionError("BAD_OPTION", "model must be a path, a URL, a Blob/File, bytes (Uint8Array/ArrayBuffer) or a ByteSource");
+}
+
+/** A file read by offset through one handle (gguf/source-node.ts's reader, without importing node:fs statically). */
+async function openPath(path: string | URL): Promise<ByteSource> {
+  if (!canOpenPaths()) throw new OptionError("BAD_OPTION", `cannot open the path ${String(path)} here: pass a URL, a Blob or bytes`);
+  const fsName = "node:fs/promises";
+  const fs = (await import(/* @vite-ignore */ fsName)) as typeof import("node:fs/promises");
+  let handle: Awaited<ReturnType<typeof fs.open>>;
+  try {
+    handle = await fs.open(path, "r");
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new ModelError(code === "ENOENT" ? "MODEL_NOT_FOUND" : "MODEL_UNREADABLE", `cannot open the model ${String(path)}: ${(e as Error).message}`);
+  }
+  const size = (await handle.stat()).size;
+  return {
+    size,
+    async read(offset, length) {
+      const n = Math.max(0, Math.min(length, size - offset));
+      const out = new Uint8Array(n);
+      let done = 0;
+      while (done < n) {
+        const { bytesRead } = await handle.read(out, done, n - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return done === n ? out : out.subarray(0, done);
+    },
+    close: () => handle.close(),
+  };
+}
+
+/**
+ * `source` reporting the bytes read so far (of its size, never beyond it) and throwing AbortError at the next
+ * read once `signal` fires.
+ */
+export function tracked(source: ByteSource, onRead: ((loaded: number, total: number) => void) | undefined, signal: AbortSignal | undefined): ByteSource {
+  let loaded = 0;
+  return {
+    size: source.size,
+    async read(offset, length) {
+      if (signal?.aborted) throw new AbortError("the model load was aborted");
+      const bytes = await source.read(offset, length);
+      loaded = Math.min(source.size, loaded + bytes.length);
+      onRead?.(loaded, source.size);
+      return bytes;
+    },
+  };
+}
