@@ -1,0 +1,33 @@
+// The engine API under Deno, from the built package (dist/index.js): createEngine with its model in a Deno
+// module Worker (dist/engine-worker.js, the wasm thread pool in nested workers) and createLocalEngine.
+import { describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { repoRoot } from "./helpers/cli.ts";
+import { sharedPath } from "./helpers/shared.ts";
+
+const STORIES_CONTINUATION =
+  ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.";
+
+describe("Deno", () => {
+  it("createEngine (module Worker) and createLocalEngine give the reference greedy text", () => {
+    if (!existsSync(repoRoot + "dist/engine-worker.js")) throw new Error("dist/engine-worker.js is missing: run `npm run build` before the tests");
+    const deno = repoRoot + "node_modules/.bin/deno";
+    const r = spawnSync(deno, ["run", "--quiet", "--no-prompt", "--allow-read", "--allow-env", "test/deno/engine-smoke.ts", sharedPath("models/stories260K.gguf")], {
+      cwd: repoRoot,
+      encoding: "utf8",
+      env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+      timeout: 110_000,
+    });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+    expect(out.text.startsWith(STORIES_CONTINUATION), out.text).toBe(true);
+    expect(out.streamed).toBe(out.text);
+    expect(out.localText).toBe(out.text);
+    expect(out.stats).toMatchObject({ promptTokens: 5, generatedTokens: 60, backend: "wasm", threads: 2 });
+    expect(typeof out.chat).toBe("string");
+    expect(out.typedError).toBe("OptionError/BAD_OPTION"); // a typed error from the Deno worker keeps its class and code
+    expect(out.backend).toBe("wasm");
+  });
+});
