@@ -115,7 +115,8 @@ describe.each(engines)("%s", (_name, create) => {
     const track = <T>(name: string, p: Promise<T>) => p.then((v) => (order.push(name), v));
     const text = readFileSync(sharedPath("corpus/tinystories-valid-a.txt"), "utf8").slice(0, 2000);
     const a = track("a", engine.complete("Once upon a time", { temperature: 0, maxTokens: 30 }));
-    const b = track("b", engine.perplexity(text, { ctx: 64 }));
+    const windows: number[] = [];
+    const b = track("b", engine.perplexity(text, { ctx: 64, onWindow: (w) => windows.push(w) }));
     const c = track("c", engine.complete("The cat", { temperature: 0, maxTokens: 5 }));
     const d = track("d", engine.complete("Once upon a time", { temperature: 0, maxTokens: 30 }));
     const [ra, rb, , rd] = await Promise.all([a, b, c, d]);
@@ -124,6 +125,7 @@ describe.each(engines)("%s", (_name, create) => {
     expect(rd.text).toBe(ra.text);
     expect(rb.ppl).toBeGreaterThan(1);
     expect(rb.windows).toBe(Math.floor(rb.tokens / 64));
+    expect(windows).toEqual(Array.from({ length: rb.windows }, (_, i) => i + 1));
   });
 
   it("a queued call whose signal fires leaves the queue at once; the next one takes its place", async () => {

@@ -136,6 +136,7 @@ class WorkerTransport implements CoreTransport {
   private invoke<T>(send: (id: number) => Promise<Outcome<T>>, signal?: AbortSignal, onEvent?: (event: EngineEvent) => void): Promise<T> {
     if (this.disposed) return Promise.reject(new EngineError("DISPOSED", "the engine was disposed"));
     if (this.dead) return Promise.reject(this.dead);
+    if (!this.worker) return Promise.reject(new EngineCrashedError("NOT_RUNNING", "the engine's worker is not running (a restart failed?); restart() starts it"));
     const id = this.nextId++;
     const worker = this.worker!;
     const remote = this.remote;
