@@ -1,7 +1,8 @@
 // The GPU forward pass on SwiftShader, whole models: stories260K (F32 llama) against the reference forward
 // pass and llama.cpp's greedy text, the converted bitllama-1M (I2_S, bitnet with sub-norms, NEOX RoPE,
 // int8-per-token activations) against its known greedy story, and a synthetic TQ2_0 bitnet-b1.58-style
-// model (ReLU² gate, Q8_K activations) against the CPU engine.
+// model (ReLU² gate, Q8_K activations) and a fine-tuned DLT student exported from stories260K against the CPU
+// engine.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import type { GpuContext } from "../src/gpu/device.ts";
@@ -21,6 +22,10 @@ import { testGpu } from "./helpers/gpu.ts";
 import { loadWeights, referenceLogits } from "./helpers/reference-forward.ts";
 import { sharedPath } from "./helpers/shared.ts";
 import { syntheticModel } from "./helpers/synthetic-model.ts";
+import { openFileSource } from "../src/runtime/gguf/source-node.ts";
+import { exportStudent } from "../src/train/export.ts";
+import { buildTrainModel } from "../src/train/model.ts";
+import { loadFloatModel } from "../src/train/teacher.ts";
 
 let gpu: GpuContext;
 beforeAll(async () => {
@@ -158,5 +163,39 @@ describe("typed errors", () => {
     await own.lost;
     await expect(model.forwardArgmax([1], 1)).rejects.toMatchObject({ name: "GpuError", code: "DEVICE_LOST" });
     model.dispose();
+  });
+});
+
+describe("DLT student exported from stories260K (per-group α and γ, rows of 64 and 172)", () => {
+  it("gives the CPU engine's logits and greedy tokens", async () => {
+    const source = await openFileSource(sharedPath("models/stories260K.gguf"));
+    const teacher = await loadFloatModel(source).finally(() => source.close());
+    // DLT at initialisation (shifts γ ≠ 0, groups of 64 and a short last group of 44) is a real student file.
+    const student = buildTrainModel(teacher.config, teacher.tensors, { precision: "f32", dlt: { group: 64, refine: true } });
+    const bytes = await writeGgufToBytes(exportStudent(student, teacher.header, teacher.tensors, "dlt").input);
+    const gm = await GpuModel.load(gpu, bytesSource(bytes), { contextLength: 64, maxBatch: 16 });
+    const cpu = await CpuModel.load(bytesSource(bytes), { threads: 1, kvType: "f32", contextLength: 64 });
+    try {
+      const prompt = [1, 403, 407, 261, 378]; // "Once upon a time"
+      const want = cpu.eval(prompt)!;
+      const got = await gm.forward(prompt, 0);
+      const err = maxAbsDiff(got, want);
+      const scale = Math.max(...Array.from(want, Math.abs));
+      console.log(`DLT student: max |GPU − CPU| logit ${err.toExponential(2)} (logits up to ${scale.toFixed(2)})`);
+      expect(err).toBeLessThan(1e-3 * Math.max(1, scale));
+      const steps = 12;
+      const cpuTokens: number[] = [];
+      let logits = want;
+      for (let i = 0; i < steps; i++) {
+        let best = 0;
+        for (let t = 1; t < logits.length; t++) if (logits[t]! > logits[best]!) best = t;
+        cpuTokens.push(best);
+        logits = cpu.eval([best])!;
+      }
+      expect(await gm.greedy(prompt, steps)).toEqual(cpuTokens);
+    } finally {
+      gm.dispose();
+      cpu.dispose();
+    }
   });
 });

@@ -11,12 +11,15 @@ import { readGgufHeader, readTensorData } from "../runtime/gguf/reader.ts";
 import type { ByteSource } from "../runtime/gguf/source.ts";
 import type { GgufHeader, GgufTensorInfo } from "../runtime/gguf/types.ts";
 import { type ModelConfig, modelConfigFromGguf } from "../runtime/model/config.ts";
+import { f16BitsToF32 } from "../runtime/tensor-types/half.ts";
 import { tensorTypeTraits } from "../runtime/tensor-types/table.ts";
 import type { GpuContext } from "./device.ts";
 import { floatMatmulOps, type OpEnv, type OutputPlacement, type QuantScratch, quantizeOp, quantScratch, ternaryMatmulOp } from "./linear.ts";
 import { bindGroup, GpuArena, type GpuOp, mapRead, PipelineCache, simpleOp, fold } from "./resources.ts";
 import { ropeTable } from "./rope-table.ts";
-import { type ActivationQuant, type GpuFloat, type GpuMatrix, hostMatrix, uploadMatrix } from "./weights.ts";
+import { type ActivationQuant, type GpuFloat, type GpuMatrix, hostDlt, hostMatrix, uploadMatrix } from "./weights.ts";
+import { dltMatrixInfo, readDltMatrix } from "../runtime/model/dlt-file.ts";
+import { expectedTensors } from "../runtime/model/tensors.ts";
 import { argmaxShader } from "./wgsl/argmax.ts";
 import { attentionShader } from "./wgsl/attention.ts";
 import { embedShader } from "./wgsl/embed.ts";
@@ -192,6 +195,10 @@ export class GpuModel {
   }
 }
 
+function f16ArrayToF32(bits: Uint16Array): Float32Array {
+  return Float32Array.from(bits, f16BitsToF32);
+}
+
 async function build(
   ctx: GpuContext,
   arena: GpuArena,
@@ -211,8 +218,15 @@ async function build(
   const info = (name: string): GgufTensorInfo => byName.get(name)!; // modelConfigFromGguf checked presence
 
   // ---- weights ----
+  const expectedCols = new Map(expectedTensors(c).map((e) => [e.name, e.dims[0]!]));
   const matrix = async (name: string): Promise<GpuMatrix> => {
     const t = info(name);
+    const dlt = dltMatrixInfo(header, byName, t, expectedCols.get(name)!);
+    if (dlt) {
+      // a fine-tuned DLT matrix: 2-bit codes with per-group α and γ
+      const d = await readDltMatrix(source, header, dlt);
+      return uploadMatrix(arena, name, hostDlt(d.codes, f16ArrayToF32(d.alpha), f16ArrayToF32(d.gamma), dlt.group, dlt.rows, dlt.cols));
+    }
     const data = await readTensorData(source, header, t);
     return uploadMatrix(arena, name, hostMatrix(t.type, data, t.dims[1] ?? 1, t.dims[0]!), options.maxChunkBytes);
   };

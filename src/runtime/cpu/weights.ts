@@ -8,8 +8,8 @@ import { readTensorData } from "../gguf/reader.ts";
 import type { ByteSource } from "../gguf/source.ts";
 import type { GgufHeader, GgufTensorInfo } from "../gguf/types.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { DLT_GROUP_KEY, dltScaleNames, expectedTensors, isDltMatrix } from "../model/tensors.ts";
-import { metaInt } from "../gguf/metadata.ts";
+import { dltMatrixInfo, readDltMatrix, type DltMatrixInfo } from "../model/dlt-file.ts";
+import { expectedTensors } from "../model/tensors.ts";
 import { GgmlType, tensorTypeName, tensorTypeTraits } from "../tensor-types/table.ts";
 import { matrixLayout, type MatrixType } from "./layout.ts";
 import type { CpuKernels, Matrix } from "./kernels.ts";
@@ -72,33 +72,8 @@ function shape(t: GgufTensorInfo): [rows: number, cols: number] {
   return [t.dims.slice(1).reduce((a, b) => a * b, 1), t.dims[0]!];
 }
 
-/**
- * A DLT matrix (model/tensors.ts: TQ2_0 codes with padded rows, F16 α and γ beside): its true row length
- * (from the expected shape), the group size (metadata) and its scale tensors; undefined for other matrices.
- */
-interface DltMatrix {
-  cols: number;
-  group: number;
-  alpha: GgufTensorInfo;
-  gamma: GgufTensorInfo;
-}
-
-function dltMatrix(header: GgufHeader, byName: Map<string, GgufTensorInfo>, t: GgufTensorInfo, cols: number): DltMatrix | undefined {
-  if (!isDltMatrix(t, byName)) return undefined;
-  const group = metaInt(header.metadata, DLT_GROUP_KEY);
-  if (group === undefined) throw new ModelError("MISSING_KEY", `${t.name} is a DLT matrix but metadata ${DLT_GROUP_KEY} is missing`);
-  const names = dltScaleNames(t.name);
-  const alpha = byName.get(names.alpha)!;
-  const gamma = byName.get(names.gamma)!;
-  const G = Math.ceil(cols / group);
-  if (alpha.dims[0] !== G || gamma.dims[0] !== G) {
-    throw new ModelError("BAD_TENSOR_SHAPE", `DLT ${t.name}: ${cols} columns in groups of ${group} need ${G} scales per row, the file has ${alpha.dims[0]}`);
-  }
-  return { cols, group, alpha, gamma };
-}
-
 /** wasm bytes of one matrix as the kernels hold it (after any repacking), with allocator rounding. */
-function matrixBytes(t: GgufTensorInfo, dlt?: DltMatrix): number {
+function matrixBytes(t: GgufTensorInfo, dlt?: DltMatrixInfo): number {
   const round = (b: number) => Math.ceil(b / 64) * 64;
   if (dlt) {
     const l = matrixLayout("DLT", t.dims[1] ?? 1, dlt.cols, dlt.group);
@@ -125,7 +100,7 @@ export function weightBytes(config: ModelConfig, header: GgufHeader): { resident
       resident += Math.ceil((t.dims[0]! * 4) / 64) * 64;
       continue;
     }
-    const dlt = dltMatrix(header, byName, t, e.dims[0]!);
+    const dlt = dltMatrixInfo(header, byName, t, e.dims[0]!);
     resident += matrixBytes(t, dlt);
     if (t.type === GgmlType.TQ1_0 || t.type === GgmlType.TQ2_0) transient = Math.max(transient, t.byteLength);
   }
@@ -149,8 +124,8 @@ export async function loadWeights(
   const expectedCols = new Map(expectedTensors(config).map((e) => [e.name, e.dims[0]!]));
   const matrix = async (name: string): Promise<Matrix> => {
     const t = get(name);
-    const dlt = dltMatrix(header, byName, t, expectedCols.get(name)!);
-    const m = dlt ? await uploadDltMatrix(K, source, header, t, dlt) : await uploadMatrix(K, source, header, t);
+    const dlt = dltMatrixInfo(header, byName, t, expectedCols.get(name)!);
+    const m = dlt ? await uploadDltMatrix(K, source, header, dlt) : await uploadMatrix(K, source, header, t);
     tick();
     return m;
   };
@@ -184,25 +159,10 @@ export async function loadWeights(
   return { embedding, layers, outputNorm, output };
 }
 
-/** DLT codes from the padded TQ2_0 rows (each 256-block's 64 code bytes are two 128-value T2 chunks), α, γ. */
-async function uploadDltMatrix(K: CpuKernels, source: ByteSource, header: GgufHeader, t: GgufTensorInfo, dlt: DltMatrix): Promise<Matrix> {
-  const rows = t.dims[1] ?? 1;
-  const stored = t.dims[0]!;
-  const data = await readTensorData(source, header, t);
-  const rowBytes = Math.ceil(dlt.cols / 128) * 32;
-  const codes = new Uint8Array(rows * rowBytes);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < rowBytes / 32; c++) {
-      const block = r * (stored / 256) + (c >> 1);
-      const at = block * 66 + 32 * (c & 1);
-      codes.set(data.subarray(at, at + 32), r * rowBytes + 32 * c);
-    }
-  }
-  const f16 = async (info: GgufTensorInfo) => {
-    const bytes = await readTensorData(source, header, info);
-    return new Uint16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-  };
-  return K.uploadMatrix("DLT", rows, dlt.cols, codes, { alpha: await f16(dlt.alpha), gamma: await f16(dlt.gamma), groupSize: dlt.group });
+/** A fine-tuned DLT matrix: 2-bit code rows with its per-group α and γ (model/dlt-file.ts). */
+async function uploadDltMatrix(K: CpuKernels, source: ByteSource, header: GgufHeader, dlt: DltMatrixInfo): Promise<Matrix> {
+  const { codes, alpha, gamma } = await readDltMatrix(source, header, dlt);
+  return K.uploadMatrix("DLT", dlt.rows, dlt.cols, codes, { alpha, gamma, groupSize: dlt.group });
 }
 
 async function uploadMatrix(K: CpuKernels, source: ByteSource, header: GgufHeader, t: GgufTensorInfo): Promise<Matrix> {
