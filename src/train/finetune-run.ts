@@ -1,0 +1,309 @@
+// The fine-tuning run itself, on bytes and strings only, so that it runs wherever the engine does (Node, Deno, a
+// browser worker): load the float teacher from its GGUF bytes, build its DLT student, get the data (text,
+// tokens, or text sampled from the teacher), run the schedule with periodic checkpoints through a
+// CheckpointStore (and resume from one), and hand back the student as a GGUF to write, its loss curve as SVG
+// and, given an eval text, the perplexities before and after. finetune.ts is the Node wrapper over files.
+//
+// Stopping: when `signal` aborts, the loop stops between two steps, saves a checkpoint (so `resume` continues
+// from exactly there) and throws OptionError "ABORTED".
+import { ModelError, OptionError } from "../runtime/errors.ts";
+import { bytesSource } from "../runtime/gguf/sources.ts";
+import type { GgufWriteInput } from "../runtime/gguf/writer.ts";
+import { writeGgufToBytes } from "../runtime/gguf/writer.ts";
+import { tokenizerFromGguf } from "../runtime/tokenizer/index.ts";
+import { BlockwiseRun } from "./blockwise-run.ts";
+import type { Checkpoint } from "./checkpoint.ts";
+import { sampleTeacherStream } from "./data-free.ts";
+import { DLT_GROUPS } from "./dlt.ts";
+import { perplexityOfGguf } from "./eval.ts";
+import { type ExportFormat, EXPORT_FORMATS, exportStudent } from "./export.ts";
+import { FullRun } from "./full-run.ts";
+import { TrainKernels } from "./kernels.ts";
+import { useTrainKernels } from "./matmul.ts";
+import type { FeatureLoss } from "./loss.ts";
+import { lossCurveSvg } from "./loss-curve.ts";
+import { buildTrainModel } from "./model.ts";
+import type { RunOptions, Schedule, TrainingRun } from "./run.ts";
+import { loadFloatModel } from "./teacher.ts";
+
+/** Options common to every caller: the schedule, the losses, the optimizer and the run's size. */
+export interface TrainingOptions {
+  /** Training data already tokenized with the teacher's tokenizer; or text, or dataFree. */
+  dataTokens?: Int32Array;
+  dataFree?: boolean;
+  /** Tokens to sample from the teacher for data-free runs (default min(steps·batch·seqLen, 65536)). */
+  dataFreeTokens?: number;
+  steps: number;
+  mode?: Schedule;
+  loss?: FeatureLoss;
+  group?: number;
+  /** Peak learning rate (default 5e-3 blockwise, 1e-3 full). */
+  lr?: number;
+  warmup?: number;
+  seqLen?: number;
+  batch?: number;
+  /** Full mode: λ of the cross-entropy and KL terms (defaults 1 and 0); the feature term has λ 1. */
+  ce?: number;
+  kl?: number;
+  seed?: number;
+  /** Save a checkpoint every N steps (0: never, except on abort). */
+  checkpointEvery?: number;
+  /** Continue from the store's checkpoint (built with the same options and data). */
+  resume?: boolean;
+  /** Score only the first N characters of the eval text (default all). */
+  evalChars?: number;
+  export?: ExportFormat;
+  /** Threads for training (the matmul kernels), sampling and evaluation (default 1). Results do not depend on it. */
+  threads?: number;
+}
+
+/** Where checkpoints live: files in Node (checkpoint-file.ts), memory or storage elsewhere. */
+export interface CheckpointStore {
+  /** Says where, for messages ("run.gguf.ckpt"). */
+  readonly name: string;
+  load(): Promise<Checkpoint | undefined>;
+  /** Must replace the previous checkpoint atomically: a run killed while saving keeps the old one. */
+  save(c: Checkpoint): Promise<void>;
+}
+
+export interface FinetuneRunInput extends TrainingOptions {
+  /** The float teacher's GGUF bytes. */
+  teacher: Uint8Array;
+  /** Training text (one of dataText, dataTokens, dataFree). */
+  dataText?: string;
+  /** Text to score before and after. */
+  evalText?: string;
+  checkpoints?: CheckpointStore;
+}
+
+export interface FinetuneProgress {
+  step: number;
+  steps: number;
+  loss: number;
+  /** The feature term (OFF or MSE). */
+  off: number;
+  ce: number;
+  tokensPerSecond: number;
+  etaSeconds: number;
+}
+
+export interface FinetuneHooks {
+  onProgress?: (p: FinetuneProgress) => void;
+  /** Phases before and after training ("load", "sample", "eval", "export"), for a UI. */
+  onPhase?: (phase: string) => void;
+  signal?: AbortSignal;
+}
+
+/** What a run gives back, whatever the platform. */
+export interface FinetuneRunResult {
+  steps: number;
+  mode: Schedule;
+  /** Mean loss over the last tenth of the steps. */
+  loss: number;
+  evalPplTeacher: number | null;
+  evalPplBefore: number | null;
+  evalPplAfter: number | null;
+  /** Training tokens per second of the steps run in this call. */
+  tokensPerSecond: number;
+  /** The student, ready for writeGgufFile / writeGgufToBytes. */
+  student: GgufWriteInput;
+  /** The loss per step as an SVG chart. */
+  lossCurveSvg: string;
+  /** --export tq2_0: relative error of folding the shifts away. */
+  foldError?: number;
+  losses: number[];
+}
+
+export interface ResolvedFinetuneOptions extends RunOptions {
+  mode: Schedule;
+  group: number;
+}
+
+/** Checks options (OptionError naming the option) and fills in the defaults. */
+export function resolveFinetuneOptions(o: TrainingOptions & { dataText?: string; data?: string }, contextLength: number): ResolvedFinetuneOptions {
+  const bad = (msg: string): never => {
+    throw new OptionError("BAD_OPTION", msg);
+  };
+  const int = (name: string, v: number | undefined, min: number, def: number) => {
+    const x = v ?? def;
+    if (!Number.isInteger(x) || x < min) bad(`${name} must be an integer ≥ ${min}, got ${x}`);
+    return x;
+  };
+  const mode = o.mode ?? "blockwise";
+  if (mode !== "blockwise" && mode !== "full") bad(`mode must be blockwise or full, got ${String(mode)}`);
+  const feature = o.loss ?? "off";
+  if (feature !== "off" && feature !== "mse") bad(`loss must be off or mse, got ${String(feature)}`);
+  const group = o.group ?? 128;
+  if (!DLT_GROUPS.includes(group)) bad(`group must be 64, 128 or 256, got ${group}`);
+  const lr = o.lr ?? (mode === "blockwise" ? 5e-3 : 1e-3);
+  if (!(lr > 0 && Number.isFinite(lr))) bad(`lr must be a positive number, got ${lr}`);
+  const seqLen = int("seqLen", o.seqLen, 2, Math.min(64, contextLength));
+  if (seqLen > contextLength) bad(`seqLen ${seqLen} is longer than the teacher's context ${contextLength}`);
+  if ([o.data ?? o.dataText, o.dataTokens, o.dataFree || undefined].filter((x) => x !== undefined).length !== 1) bad("give one of data (a text), dataTokens or dataFree");
+  if (o.export !== undefined && !EXPORT_FORMATS.includes(o.export)) bad(`export must be one of ${EXPORT_FORMATS.join(", ")}, got ${String(o.export)}`);
+  const steps = int("steps", o.steps, 1, 0);
+  const ce = o.ce ?? 1;
+  const kl = o.kl ?? 0;
+  if (!(ce >= 0) || !(kl >= 0)) bad("ce and kl weights must be ≥ 0");
+  return {
+    mode,
+    group,
+    steps,
+    batch: int("batch", o.batch, 1, 8),
+    seqLen,
+    lr,
+    warmup: int("warmup", o.warmup, 0, Math.min(20, Math.floor(steps / 10))),
+    clip: 1,
+    weightDecay: 0,
+    sampling: "random",
+    seed: int("seed", o.seed, 0, 1) >>> 0,
+    loss: { off: 1, ce, kl, feature },
+    feature,
+  };
+}
+
+/** FNV-1a over the token stream: checkpoints refuse to resume on other data. */
+function streamHash(tokens: Int32Array): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < tokens.length; i++) h = Math.imul(h ^ tokens[i]!, 0x01000193) >>> 0;
+  return `${tokens.length}:${h.toString(16)}`;
+}
+
+/** Lets timers and messages (an AbortSignal fired from elsewhere) run between steps. */
+function yieldToEventLoop(): Promise<void> {
+  const si = (globalThis as { setImmediate?: (f: () => void) => void }).setImmediate;
+  return new Promise((resolve) => (si ? si(resolve) : setTimeout(resolve, 0)));
+}
+
+export async function runFinetune(input: FinetuneRunInput, hooks: FinetuneHooks = {}): Promise<FinetuneRunResult> {
+  // Every training matmul of the call — the run's setup and a resume's replay included — goes through the
+  // same kernels, so that a resumed run computes exactly what an uninterrupted one did.
+  const kernels = await TrainKernels.create({ threads: input.threads ?? 1 });
+  const previous = useTrainKernels(kernels);
+  try {
+    return await train(input, hooks);
+  } finally {
+    useTrainKernels(previous);
+    kernels.dispose();
+  }
+}
+
+async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<FinetuneRunResult> {
+  const { signal } = hooks;
+  const phase = (p: string) => hooks.onPhase?.(p);
+  phase("load");
+  const teacherBytes = input.teacher;
+  const teacherFile = await loadFloatModel(bytesSource(teacherBytes));
+  const { config } = teacherFile;
+  const o = resolveFinetuneOptions(input, config.contextLength);
+  const threads = input.threads ?? 1;
+  const store = input.checkpoints;
+  const checkpointEvery = input.checkpointEvery ?? 0;
+  if (!Number.isInteger(checkpointEvery) || checkpointEvery < 0) throw new OptionError("BAD_OPTION", `checkpointEvery must be an integer ≥ 0, got ${checkpointEvery}`);
+  if ((checkpointEvery > 0 || input.resume) && !store) throw new OptionError("BAD_OPTION", "checkpoints (checkpointEvery, resume) need a checkpoint store");
+  const exportFormat = input.export ?? "dlt";
+
+  // Data.
+  let tokens: Int32Array;
+  const tokenizer = tokenizerFromGguf(teacherFile.header.metadata);
+  if (input.dataText !== undefined || input.dataTokens) {
+    tokens = input.dataTokens ?? Int32Array.from(tokenizer.encode(input.dataText!, { addBos: true }));
+    if (tokens.length < o.seqLen + 1) throw new OptionError("TEXT_TOO_SHORT", `the training data has ${tokens.length} tokens, fewer than one window of ${o.seqLen} + 1`);
+  } else {
+    phase("sample");
+    const n = input.dataFreeTokens ?? Math.min(o.steps * o.batch * o.seqLen, 65536);
+    tokens = await sampleTeacherStream(bytesSource(teacherBytes), { tokens: Math.max(n, o.seqLen + 1), seed: o.seed, threads, signal });
+  }
+  const evalText = input.evalText !== undefined ? input.evalText.slice(0, input.evalChars ?? Infinity) : null;
+
+  // Models and run.
+  const teacher = buildTrainModel(config, teacherFile.tensors, { precision: "f32" });
+  const student = buildTrainModel(config, teacherFile.tensors, {
+    precision: "f32",
+    dlt: { group: o.group, refine: true },
+    train: o.mode === "full" ? { matrices: true, alpha: true, gamma: true, norms: true } : { alpha: true, gamma: true, norms: true },
+  });
+  const studentBytes = async () => writeGgufToBytes(exportStudent(student, teacherFile.header, teacherFile.tensors, "dlt").input);
+
+  let evalPplTeacher: number | null = null;
+  let evalPplBefore: number | null = null;
+  if (evalText) {
+    phase("eval");
+    evalPplTeacher = (await perplexityOfGguf(teacherBytes, evalText, { threads, signal })).ppl;
+    evalPplBefore = (await perplexityOfGguf(await studentBytes(), evalText, { threads, signal })).ppl;
+  }
+
+  const run: TrainingRun = o.mode === "blockwise" ? new BlockwiseRun(student, teacher, tokens, o) : new FullRun(student, teacher, tokens, o);
+  const { mode: _m, ...runOptions } = o;
+  const fingerprint = JSON.stringify({ runOptions, data: streamHash(tokens), teacher: teacherBytes.length });
+  const losses: number[] = [];
+  if (input.resume) {
+    const c = await store!.load();
+    if (!c) throw new OptionError("NO_CHECKPOINT", `resume: there is no checkpoint at ${store!.name}`);
+    if (c.meta.fingerprint !== fingerprint) {
+      throw new ModelError("CHECKPOINT_MISMATCH", `${store!.name} was written by a run with other options, teacher or data; it cannot be resumed with these`);
+    }
+    run.restore(c);
+    losses.push(...(JSON.parse(String(c.meta.losses ?? "[]")) as number[]));
+  }
+  const saveCheckpoint = async () => {
+    if (!store) return;
+    const c = run.checkpoint();
+    c.meta.fingerprint = fingerprint;
+    c.meta.losses = JSON.stringify(losses);
+    await store.save(c);
+  };
+
+  // Training.
+  const t0 = performance.now();
+  const firstStep = run.step;
+  while (run.step < run.steps) {
+    if (signal?.aborted) {
+      await saveCheckpoint();
+      const resumable = store ? `; the checkpoint ${store.name} resumes it` : "";
+      throw new OptionError("ABORTED", `fine-tuning was aborted at step ${run.step} of ${run.steps}${resumable}`);
+    }
+    const m = run.next();
+    losses.push(m.loss);
+    if (checkpointEvery > 0 && run.step % checkpointEvery === 0 && run.step < run.steps) await saveCheckpoint();
+    const seconds = (performance.now() - t0) / 1000;
+    const done = run.step - firstStep;
+    const tokensPerSecond = (done * run.tokensPerStep) / Math.max(seconds, 1e-9);
+    hooks.onProgress?.({
+      step: run.step,
+      steps: run.steps,
+      loss: m.loss,
+      off: m.off,
+      ce: m.ce,
+      tokensPerSecond,
+      etaSeconds: (seconds / done) * (run.steps - run.step),
+    });
+    if ((run.step & 7) === 0) await yieldToEventLoop();
+  }
+  const trainSeconds = (performance.now() - t0) / 1000;
+  const ranSteps = run.step - firstStep;
+  if (checkpointEvery > 0) await saveCheckpoint();
+
+  // Export and evaluation.
+  phase("export");
+  const exported = exportStudent(student, teacherFile.header, teacherFile.tensors, exportFormat);
+  let evalPplAfter: number | null = null;
+  if (evalText) {
+    phase("eval");
+    evalPplAfter = (await perplexityOfGguf(await studentBytes(), evalText, { threads, signal })).ppl;
+  }
+  const tail = losses.slice(-Math.max(1, Math.floor(losses.length / 10)));
+  return {
+    steps: o.steps,
+    mode: o.mode,
+    loss: tail.reduce((a, b) => a + b, 0) / tail.length,
+    evalPplTeacher,
+    evalPplBefore,
+    evalPplAfter,
+    tokensPerSecond: ranSteps > 0 ? (ranSteps * run.tokensPerStep) / trainSeconds : 0,
+    student: exported.input,
+    lossCurveSvg: lossCurveSvg(losses, `${o.mode} ${o.feature.toUpperCase()}, ${o.steps} steps`),
+    ...(exported.foldError !== undefined ? { foldError: exported.foldError } : {}),
+    losses,
+  };
+}
