@@ -10,8 +10,10 @@ import { convertBitllamaCommand } from "./convert-bitllama.ts";
 import { generateCommand } from "./generate.ts";
 import { pplCommand } from "./ppl.ts";
 import { finetuneCommand } from "./finetune.ts";
+import { chatCommand } from "./chat.ts";
+import { benchCommand } from "./bench.ts";
 
-const commands: Command[] = [inspectCommand, quantizeCommand, convertBitllamaCommand, generateCommand, pplCommand, finetuneCommand];
+const commands: Command[] = [generateCommand, chatCommand, pplCommand, benchCommand, inspectCommand, quantizeCommand, convertBitllamaCommand, finetuneCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,12 +1,14 @@
-// `ternion ppl --model M --text FILE [--ctx N] [--json]`: perplexity of a text with llama.cpp's method
-// (runtime/perplexity.ts), and the evaluation speed.
+// `ternion ppl --model M --text FILE [--ctx N] [--threads N] [--backend B] [--json]`: perplexity of a text with
+// llama.cpp's method (runtime/perplexity.ts) on the engine, and the evaluation speed.
 import { readFile } from "node:fs/promises";
-import { CpuModel } from "../runtime/cpu/model.ts";
+import type { Engine } from "../runtime/engine/engine.ts";
 import { OptionError } from "../runtime/errors.ts";
+import { readGgufHeader } from "../runtime/gguf/reader.ts";
 import { openFileSource } from "../runtime/gguf/source-node.ts";
-import { perplexity } from "../runtime/perplexity.ts";
+import { modelConfigFromGguf } from "../runtime/model/config.ts";
 import { parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
+import { backendChoice, backendFlags, openEngine } from "./engine-flags.ts";
 import { numberFlag, requiredString } from "./flags.ts";
 import { ProgressBar } from "./progress.ts";
 
@@ -14,6 +16,7 @@ const flags: Record<string, FlagSpec> = {
   model: { type: "string", description: "GGUF model" },
   text: { type: "string", description: "UTF-8 text file to score" },
   ctx: { type: "string", description: "window length in tokens (default: 512, or the model's context if smaller)" },
+  ...backendFlags,
   json: { type: "boolean", description: "print one JSON object { ppl, tokens, windows, scored, ctx, tokensPerSecond }" },
   help: { type: "boolean", description: "show this help" },
 };
@@ -21,7 +24,7 @@ const flags: Record<string, FlagSpec> = {
 export const pplCommand: Command = {
   name: "ppl",
   summary: "perplexity of a text file (llama.cpp's method: windows of ctx tokens, second half scored)",
-  usage: "ternion ppl --model <model.gguf> --text <file> [--ctx N] [--json]",
+  usage: "ternion ppl --model <model.gguf> --text <file> [--ctx N] [--threads N] [--backend wasm|webgpu|auto] [--json]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
@@ -29,27 +32,21 @@ export const pplCommand: Command = {
     const path = requiredString(args.flags, "model");
     const text = await readFile(requiredString(args.flags, "text"), "utf8");
     const ctxFlag = numberFlag(args.flags, "ctx", { integer: true, min: 4 });
+    const threads = numberFlag(args.flags, "threads", { integer: true, min: 1 });
+    const backend = backendChoice(args.flags);
     const source = await openFileSource(path);
-    let model: CpuModel | undefined;
+    let engine: Engine | undefined;
     try {
-      const loading = new ProgressBar("load");
-      model = await CpuModel.load(source, {
-        kvType: "f32",
-        onProgress: (done, total) => loading.update(done, total),
-        contextLength: (config) => {
-          const ctx = ctxFlag ?? Math.min(512, config.contextLength);
-          if (ctx > config.contextLength) {
-            throw new OptionError("BAD_FLAG_VALUE", `--ctx ${ctx} is larger than the model's context length ${config.contextLength}`);
-          }
-          return ctx;
-        },
-      });
-      loading.clear();
+      const header = await readGgufHeader(source);
+      const config = modelConfigFromGguf(header.metadata, header.tensors);
+      const ctx = ctxFlag ?? Math.min(512, config.contextLength);
+      if (ctx > config.contextLength) {
+        throw new OptionError("BAD_FLAG_VALUE", `--ctx ${ctx} is larger than the model's context length ${config.contextLength}`);
+      }
+      // The KV cache holds one window; f32 keys and values, as llama.cpp's perplexity is usually run.
+      engine = await openEngine({ model: source, backend, threads, contextLength: ctx, kvType: "f32" });
       const scoring = new ProgressBar("ppl");
-      const r = await perplexity(model, text, {
-        ctx: model.contextLength,
-        onWindow: (w, n, ppl) => scoring.update(w, n, `ppl ${ppl.toFixed(4)}`),
-      });
+      const r = await engine.perplexity(text, { ctx, onWindow: (w, n, ppl) => scoring.update(w, n, `ppl ${ppl.toFixed(4)}`) });
       scoring.clear();
       if (args.flags.has("json")) out(JSON.stringify(r));
       else {
@@ -59,7 +56,7 @@ export const pplCommand: Command = {
         );
       }
     } finally {
-      model?.dispose();
+      await engine?.dispose();
       await source.close();
     }
   },

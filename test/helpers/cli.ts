@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-const cliPath = repoRoot + "dist/cli.js";
+export const cliPath = repoRoot + "dist/cli.js";
 
 export interface CliResult {
   status: number | null;
@@ -16,9 +16,10 @@ function requireBuild(): void {
   if (!existsSync(cliPath)) throw new Error("dist/cli.js is missing: run `npm run build` before the tests");
 }
 
-export function runCli(args: string[]): CliResult {
+/** `input` is piped to its stdin (default: none, stdin at end of file). */
+export function runCli(args: string[], options: { input?: string } = {}): CliResult {
   requireBuild();
-  const r = spawnSync(process.execPath, [cliPath, ...args], { encoding: "utf8", cwd: repoRoot });
+  const r = spawnSync(process.execPath, [cliPath, ...args], { encoding: "utf8", cwd: repoRoot, input: options.input ?? "" });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

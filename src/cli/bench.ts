@@ -1,0 +1,139 @@
+// `ternion bench --model M [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend B] [--repetitions 3]
+// [--json]`: prefill and decode speed of a model on this machine, as llama-bench reports it (pp<N>, tg<N>, mean ±
+// standard deviation of the repetitions), through the same engine calls an application makes.
+import type { Engine } from "../runtime/engine/engine.ts";
+import type { GenerationStats } from "../runtime/generate.ts";
+import { OptionError } from "../runtime/errors.ts";
+import { parseArgs, type FlagSpec } from "./args.ts";
+import type { Command } from "./command.ts";
+import { backendChoice, backendFlags, openEngine } from "./engine-flags.ts";
+import { numberFlag, requiredString } from "./flags.ts";
+import { formatTable } from "./format.ts";
+import { ProgressBar } from "./progress.ts";
+
+const flags: Record<string, FlagSpec> = {
+  model: { type: "string", description: "GGUF model" },
+  "prompt-tokens": { type: "string", description: "prompt length in tokens (default 128)" },
+  "gen-tokens": { type: "string", description: "tokens to generate (default 128; fewer when the model ends its text)" },
+  ...backendFlags,
+  threads: { type: "string", description: "thread counts to compare, e.g. 1,2 (default: all cores)" },
+  repetitions: { type: "string", description: "runs per setting (default 3), after one warm-up run" },
+  json: { type: "boolean", description: "print JSON rows { backend, threads, simd, test, tokens, tokensPerSecond, stddev, repetitions }" },
+  help: { type: "boolean", description: "show this help" },
+};
+
+/** Plain prose that any vocabulary tokenizes into ordinary tokens. */
+const FILLER =
+  "Once upon a time, in a small town by the sea, there lived an old fisherman who told stories to the children " +
+  "every evening. They sat around the fire and listened to tales of storms, of lost ships and of the friends he met on the water. ";
+
+export interface BenchRow {
+  backend: string;
+  threads: number;
+  simd: string;
+  /** "prefill" (the prompt in batches) or "decode" (one token at a time). */
+  test: "prefill" | "decode";
+  /** Tokens per run (the mean, for decode runs the model ended early). */
+  tokens: number;
+  tokensPerSecond: number;
+  stddev: number;
+  repetitions: number;
+}
+
+export const benchCommand: Command = {
+  name: "bench",
+  summary: "prefill and decode tokens/s of a model on this machine, per thread count",
+  usage: "ternion bench --model <model.gguf> [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend wasm|webgpu|auto] [--repetitions 3] [--json]",
+  flags,
+  async run(argv, out) {
+    const args = parseArgs(argv, flags);
+    const f = args.flags;
+    if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
+    const model = requiredString(f, "model", "path");
+    const promptTokens = numberFlag(f, "prompt-tokens", { integer: true, min: 1 }) ?? 128;
+    const genTokens = numberFlag(f, "gen-tokens", { integer: true, min: 1 }) ?? 128;
+    const repetitions = numberFlag(f, "repetitions", { integer: true, min: 1 }) ?? 3;
+    const backend = backendChoice(f);
+    const threadCounts = threadList(f.get("threads"));
+
+    const rows: BenchRow[] = [];
+    const bar = new ProgressBar("bench");
+    const runs = threadCounts.length * (repetitions + 1);
+    let done = 0;
+    for (const threads of threadCounts) {
+      // One position beyond the run's needs: the prompt is re-tokenized from text and may come out a token longer.
+      const engine = await openEngine({ model, backend, threads, contextLength: promptTokens + genTokens + 2 });
+      try {
+        const prompts = await benchPrompts(engine, promptTokens, repetitions + 1);
+        const stats: GenerationStats[] = [];
+        for (let i = 0; i <= repetitions; i++) {
+          const r = await engine.complete(prompts[i]!, { maxTokens: genTokens, temperature: 0 });
+          if (i > 0) stats.push(r.stats); // run 0 warms up: JIT, first-touch memory, GPU pipelines
+          bar.update(++done, runs, `threads ${r.stats.threads}`);
+        }
+        rows.push(row(stats, "prefill"), row(stats, "decode"));
+      } finally {
+        await engine.dispose();
+      }
+    }
+    bar.clear();
+    if (f.has("json")) {
+      out(JSON.stringify(rows));
+      return;
+    }
+    out(
+      formatTable(
+        ["backend", "threads", "simd", "test", "tokens/s"],
+        rows.map((r) => [
+          r.backend,
+          r.backend === "webgpu" ? "-" : String(r.threads),
+          r.simd,
+          `${r.test === "prefill" ? "pp" : "tg"}${Math.round(r.tokens)}`,
+          `${r.tokensPerSecond.toFixed(1)} ± ${r.stddev.toFixed(1)}`,
+        ]),
+        ["left", "right", "left", "left", "right"],
+      ),
+    );
+  },
+};
+
+/** "1,2" → [1, 2]; absent → [undefined] (the engine's default, all cores). */
+function threadList(v: string | true | undefined): (number | undefined)[] {
+  if (v === undefined) return [undefined];
+  const parts = typeof v === "string" ? v.split(",") : [];
+  const counts = parts.map((p) => (/^\s*\d+\s*$/.test(p) ? Number(p) : NaN));
+  if (counts.length === 0 || counts.some((n) => !Number.isInteger(n) || n < 1)) {
+    throw new OptionError("BAD_FLAG_VALUE", `--threads must be a list of integers ≥ 1 such as 1,2, got ${JSON.stringify(v)}`);
+  }
+  return counts;
+}
+
+/**
+ * `count` prompts of about `tokens` tokens (BOS included), each starting at a different token of the filler, so
+ * that no run finds its prompt in the KV cache of the one before.
+ */
+async function benchPrompts(engine: Engine, tokens: number, count: number): Promise<string[]> {
+  const bos = (await engine.tokenize("a")).length - (await engine.tokenize("a", { addBos: false })).length;
+  const want = Math.max(1, tokens - bos);
+  let ids: number[] = [];
+  for (let text = FILLER; ids.length < want + count; text += FILLER) ids = await engine.tokenize(text, { addBos: false });
+  return Promise.all(Array.from({ length: count }, (_, i) => engine.detokenize(ids.slice(i, i + want))));
+}
+
+function row(stats: GenerationStats[], test: BenchRow["test"]): BenchRow {
+  const speeds = stats.map((s) => (test === "prefill" ? s.prefillTokensPerSecond : s.decodeTokensPerSecond));
+  const counts = stats.map((s) => (test === "prefill" ? s.promptTokens - s.cachedTokens : s.generatedTokens));
+  const mean = speeds.reduce((a, b) => a + b, 0) / speeds.length;
+  const variance = speeds.length > 1 ? speeds.reduce((a, b) => a + (b - mean) ** 2, 0) / (speeds.length - 1) : 0;
+  const s = stats[0]!;
+  return {
+    backend: s.backend,
+    threads: s.threads,
+    simd: s.simd,
+    test,
+    tokens: counts.reduce((a, b) => a + b, 0) / counts.length,
+    tokensPerSecond: mean,
+    stddev: Math.sqrt(variance),
+    repetitions: stats.length,
+  };
+}

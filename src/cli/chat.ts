@@ -1,0 +1,83 @@
+// `ternion chat --model M [--system S] [--max-tokens N] [sampling] [--threads N] [--backend B] [--ctx N] [--json]`:
+// an interactive chat (chat-repl.ts) on stdin, line by line, so it also runs piped:
+// `printf 'Hi\n/exit\n' | ternion chat --model M`. The model runs in a worker (createEngine), which leaves this
+// thread free to read Ctrl-C while an answer streams: Ctrl-C stops the answer, a second one at the prompt quits.
+import { createInterface } from "node:readline";
+import { stat } from "node:fs/promises";
+import { OptionError } from "../runtime/errors.ts";
+import { parseArgs, type FlagSpec } from "./args.ts";
+import { ChatRepl, CHAT_COMMANDS } from "./chat-repl.ts";
+import type { Command } from "./command.ts";
+import { backendChoice, backendFlags, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
+import { numberFlag, requiredString } from "./flags.ts";
+
+const flags: Record<string, FlagSpec> = {
+  model: { type: "string", description: "GGUF model (its tokenizer.chat_template, or a plain User:/Assistant: transcript)" },
+  system: { type: "string", description: "system message at the start of the conversation" },
+  "max-tokens": { type: "string", description: "most tokens per answer (default 256)" },
+  ...samplingFlags,
+  ...backendFlags,
+  ctx: { type: "string", description: "context (KV cache) length in tokens (default: the model's)" },
+  json: { type: "boolean", description: "print one JSON line per answer { content, finish_reason, usage, stats }" },
+  help: { type: "boolean", description: "show this help" },
+};
+
+export const chatCommand: Command = {
+  name: "chat",
+  summary: "chat with a model: history kept across turns, /reset, /exit, Ctrl-C stops an answer",
+  usage:
+    "ternion chat --model <model.gguf> [--system <text>] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] " +
+    "[--threads N] [--backend wasm|webgpu|auto] [--ctx N] [--json]",
+  flags,
+  async run(argv) {
+    const args = parseArgs(argv, flags);
+    const f = args.flags;
+    if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
+    const model = requiredString(f, "model", "path");
+    const system = f.get("system");
+    const maxTokens = numberFlag(f, "max-tokens", { integer: true, min: 1 }) ?? 256;
+    const threads = numberFlag(f, "threads", { integer: true, min: 1 });
+    const contextLength = numberFlag(f, "ctx", { integer: true, min: 1 });
+    const backend = backendChoice(f);
+    const sampling = samplingOptions(f);
+    await stat(model); // a wrong path is one line from the file system, before a worker starts
+
+    const engine = await openEngine({ model, backend, threads, contextLength, worker: true });
+    const tty = process.stdin.isTTY === true;
+    const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty, prompt: "> " });
+    const repl = new ChatRepl({
+      engine,
+      system: typeof system === "string" ? system : undefined,
+      request: { max_tokens: maxTokens, temperature: sampling.temperature, top_p: sampling.topP, top_k: sampling.topK, seed: sampling.seed },
+      write: (t) => process.stdout.write(t),
+      note: (t) => process.stderr.write(t + "\n"),
+      json: f.has("json"),
+    });
+    // A terminal's Ctrl-C reaches readline; a signal (kill -INT, Ctrl-C in a pipeline) reaches the process.
+    let busy = false;
+    const onInterrupt = () => {
+      if (repl.interrupt() === "exit") rl.close();
+      else if (tty && !busy) rl.prompt();
+    };
+    rl.on("SIGINT", onInterrupt);
+    process.on("SIGINT", onInterrupt);
+    try {
+      if (tty) {
+        const info = await engine.info();
+        process.stderr.write(`${model}: ${info.backend}${info.backend === "wasm" ? `, ${info.threads} threads` : ""}, context ${info.contextLength}. ${CHAT_COMMANDS}.\n`);
+        rl.prompt();
+      }
+      for await (const line of rl) {
+        busy = true;
+        const more = await repl.line(line);
+        busy = false;
+        if (!more) break;
+        if (tty) rl.prompt();
+      }
+    } finally {
+      process.removeListener("SIGINT", onInterrupt);
+      rl.close();
+      await engine.dispose();
+    }
+  },
+};

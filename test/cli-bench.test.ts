@@ -1,0 +1,59 @@
+// `ternion bench` as a user runs it (dist/cli.js): prefill and decode rows per thread count, as JSON and as a table.
+import { describe, expect, it } from "vitest";
+import type { BenchRow } from "../src/cli/bench.ts";
+import { runCli } from "./helpers/cli.ts";
+import { sharedPath } from "./helpers/shared.ts";
+
+const STORIES = sharedPath("models/stories260K.gguf");
+const SHORT = ["--prompt-tokens", "16", "--gen-tokens", "8", "--repetitions", "2"];
+
+describe("ternion bench", () => {
+  it("--json: a prefill and a decode row per thread count, with the measured speeds", () => {
+    const r = runCli(["bench", "--model", STORIES, ...SHORT, "--threads", "1,2", "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe(""); // no progress bar when stderr is not a terminal
+    const rows = JSON.parse(r.stdout) as BenchRow[];
+    expect(rows.map((x) => [x.threads, x.test])).toEqual([
+      [1, "prefill"],
+      [1, "decode"],
+      [2, "prefill"],
+      [2, "decode"],
+    ]);
+    for (const row of rows) {
+      expect(row).toMatchObject({ backend: "wasm", repetitions: 2 });
+      expect(["relaxed", "simd128"]).toContain(row.simd);
+      expect(row.tokensPerSecond).toBeGreaterThan(0);
+      expect(row.stddev).toBeGreaterThanOrEqual(0);
+    }
+    // 16 prompt tokens, BOS included (kept in the KV cache from the run before: 15 or 16 evaluated).
+    for (const row of rows.filter((x) => x.test === "prefill")) expect(row.tokens).toBeGreaterThanOrEqual(14), expect(row.tokens).toBeLessThanOrEqual(17);
+    for (const row of rows.filter((x) => x.test === "decode")) expect(row.tokens).toBeGreaterThan(0), expect(row.tokens).toBeLessThanOrEqual(8);
+  });
+
+  it("prints a table of pp/tg rows", () => {
+    const r = runCli(["bench", "--model", STORIES, ...SHORT, "--threads", "1"]);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^backend\s+threads\s+simd\s+test\s+tokens\/s$/);
+    expect(lines).toHaveLength(4);
+    expect(lines[2]).toMatch(/^wasm\s+1\s+\S+\s+pp1[4-7]\s+[\d.]+ ± [\d.]+$/);
+    expect(lines[3]).toMatch(/^wasm\s+1\s+\S+\s+tg[1-8]\s+[\d.]+ ± [\d.]+$/);
+  });
+
+  it("bad input is one line on stderr and exit code 2", () => {
+    for (const [args, pattern] of [
+      [[], /--model <path> is required/],
+      [["--model", "/nonexistent/model.gguf"], /cannot open the model \/nonexistent\/model\.gguf.*\[MODEL_NOT_FOUND\]/],
+      [["--model", STORIES, "--threads", "1,zero"], /--threads must be a list of integers ≥ 1 such as 1,2, got "1,zero"/],
+      [["--model", STORIES, "--threads", "0"], /--threads must be a list of integers ≥ 1/],
+      [["--model", STORIES, "--prompt-tokens", "0"], /--prompt-tokens must be an integer ≥ 1/],
+      [["--model", STORIES, "--backend", "gpu"], /--backend must be wasm, webgpu, auto, got "gpu"/],
+      [["--model", STORIES, "--bogus"], /unknown flag --bogus/],
+    ] as const) {
+      const r = runCli(["bench", ...args]);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+    }
+  });
+});
