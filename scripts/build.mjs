@@ -1,7 +1,7 @@
 // Bundles the library entry points and the CLI with esbuild. The wasm is compiled before this by `asc`
 // (see package.json "build:wasm") and is loaded at run time by src/runtime/wasm/loader.ts.
 import { build } from "esbuild";
-import { chmod } from "node:fs/promises";
+import { chmod, readFile } from "node:fs/promises";
 
 const common = { bundle: true, format: "esm", target: "es2022", sourcemap: true, logLevel: "warning" };
 
@@ -23,6 +23,46 @@ await build({
   entryPoints: { "engine-worker": "src/runtime/engine/engine-worker.ts" },
   outdir: "dist",
   external: ["node:*"],
+});
+// ternion/inline (src/inline.ts): one bundle carrying both wasm builds as base64 and its engine worker as text
+// (bundled here in memory, minified), through the virtual module "ternion:inline-assets".
+const inlineWorker = await build({
+  ...common,
+  platform: "neutral",
+  mainFields: ["module", "main"],
+  keepNames: true,
+  minify: true,
+  sourcemap: false,
+  entryPoints: ["src/runtime/engine/engine-worker-inline.ts"],
+  write: false,
+  external: ["node:*"],
+});
+const inlineAssets = {
+  name: "ternion-inline-assets",
+  setup(b) {
+    b.onResolve({ filter: /^ternion:inline-assets$/ }, () => ({ path: "inline-assets", namespace: "ternion" }));
+    b.onLoad({ filter: /.*/, namespace: "ternion" }, async () => {
+      const base64 = async (file) => (await readFile(file)).toString("base64");
+      const text = (value) => JSON.stringify(value);
+      return {
+        loader: "js",
+        contents: [
+          `export const relaxedWasm = ${text(await base64("dist/wasm/ternion-relaxed.wasm"))};`,
+          `export const simdWasm = ${text(await base64("dist/wasm/ternion-simd.wasm"))};`,
+          `export const engineWorker = ${text(inlineWorker.outputFiles[0].text)};`,
+        ].join("\n"),
+      };
+    });
+  },
+};
+await build({
+  ...common,
+  platform: "neutral",
+  mainFields: ["module", "main"],
+  entryPoints: { inline: "src/inline.ts" },
+  outdir: "dist",
+  external: ["node:*"],
+  plugins: [inlineAssets],
 });
 await build({
   ...common,

@@ -58,7 +58,7 @@ export async function loadOnBackend(
 }
 
 async function loadWasm(source: ByteSource, o: ModelLoadOptions, onProgress?: (done: number, total: number) => void): Promise<LanguageModel> {
-  return CpuLanguageModel.load(source, { threads: o.threads, contextLength: o.contextLength, kvType: o.kvType, batchSize: o.batchSize, onProgress });
+  return CpuLanguageModel.load(source, { threads: o.threads, contextLength: o.contextLength, kvType: o.kvType, batchSize: o.batchSize, wasmUrls: o.wasmUrls, onProgress });
 }
 
 async function loadWebGpu(ctx: GpuContext, source: ByteSource, o: ModelLoadOptions): Promise<LanguageModel> {

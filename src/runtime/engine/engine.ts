@@ -44,6 +44,11 @@ export interface ModelLoadOptions {
   kvType?: "f16" | "f32";
   /** Tokens per prefill batch. Default: the backend's. */
   batchSize?: number;
+  /**
+   * URLs of the wasm builds, tried before the files beside the bundle. createEngine sends its worker the URLs
+   * beside its own bundle: where a bundler emitted the worker elsewhere, these are the ones it rewrote.
+   */
+  wasmUrls?: { relaxed?: string; simd128?: string };
 }
 
 export interface EngineOptions extends ModelLoadOptions {

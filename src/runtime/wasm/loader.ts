@@ -18,6 +18,8 @@ export interface LoadOptions {
   wasm?: WasmSource;
   /** false: patch the module to import an unshared memory (no SharedArrayBuffer; single thread). */
   sharedMemory?: boolean;
+  /** URLs of the builds tried first when `wasm` is not given (createEngine passes its worker wasmBesideBundle()). */
+  wasmUrls?: Partial<Record<SimdBuild, string>>;
 }
 
 export interface LoadedKernels {
@@ -34,8 +36,29 @@ export interface LoadedKernels {
 
 const FILE: Record<SimdBuild, string> = { relaxed: "ternion-relaxed.wasm", simd128: "ternion-simd.wasm" };
 
-/** Candidate locations relative to this module: the bundle (dist/*.js) and the sources (src/runtime/wasm/*.ts). */
-const CANDIDATES = ["./wasm/", "../../../dist/wasm/", "../wasm/", "../../wasm/", "../dist/wasm/"];
+/**
+ * The wasm beside the bundle (dist/wasm/ next to dist/*.js), written as literal `new URL("./…", import.meta.url)`
+ * expressions: the form bundlers (Vite, webpack, Parcel, Rollup's plugins) find, emit and rewrite.
+ */
+function besideBundle(build: SimdBuild): URL {
+  return build === "relaxed" ? new URL("./wasm/ternion-relaxed.wasm", import.meta.url) : new URL("./wasm/ternion-simd.wasm", import.meta.url);
+}
+
+/** Both builds' URLs beside this bundle (what a bundler rewrote them to), for a worker that cannot see them. */
+export function wasmBesideBundle(): Record<SimdBuild, string> {
+  return { relaxed: besideBundle("relaxed").href, simd128: besideBundle("simd128").href };
+}
+
+/** Further candidate locations relative to this module: the sources (src/runtime/wasm/*.ts) and other layouts. */
+const CANDIDATES = ["../../../dist/wasm/", "../wasm/", "../../wasm/", "../dist/wasm/"];
+
+/** The wasm that ternion/inline embeds (base64 in its bundle): used when no source is passed. */
+let embedded: ((build: SimdBuild) => Uint8Array) | undefined;
+
+/** Makes `bytes(build)` the wasm used when no source is passed (ternion/inline: nothing is fetched). */
+export function setEmbeddedWasm(bytes: (build: SimdBuild) => Uint8Array): void {
+  embedded = bytes;
+}
 
 function isNode(): boolean {
   const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
@@ -72,19 +95,27 @@ function toBytes(b: BufferSource): Uint8Array {
 }
 
 /** The bytes of one build. */
-export async function loadWasmBytes(build: SimdBuild, source?: WasmSource): Promise<{ bytes: Uint8Array; from: string }> {
+export async function loadWasmBytes(
+  build: SimdBuild,
+  source?: WasmSource,
+  first?: Partial<Record<SimdBuild, string>>,
+): Promise<{ bytes: Uint8Array; from: string }> {
   if (source && !("baseUrl" in source)) {
     const b = source[build];
     if (!b) throw new TernionError("WASM_NOT_FOUND", `no bytes passed for the ${build} build`);
     return { bytes: toBytes(b), from: "bytes" };
   }
+  if (!source && embedded) return { bytes: embedded(build), from: "embedded" };
   const tried: string[] = [];
-  const bases =
+  const urls =
     source && "baseUrl" in source
-      ? [new URL(String(source.baseUrl).replace(/\/?$/, "/"), import.meta.url)]
-      : CANDIDATES.map((c) => new URL(c, import.meta.url));
-  for (const base of bases) {
-    const url = new URL(FILE[build], base);
+      ? [new URL(FILE[build], new URL(String(source.baseUrl).replace(/\/?$/, "/"), import.meta.url))]
+      : [
+          ...(first?.[build] ? [new URL(first[build])] : []),
+          besideBundle(build),
+          ...CANDIDATES.map((c) => new URL(FILE[build], new URL(c, import.meta.url))),
+        ];
+  for (const url of urls) {
     tried.push(url.href);
     const bytes = await readUrl(url);
     if (bytes) return { bytes, from: url.href };
@@ -176,12 +207,12 @@ export function loadKernels(opts: LoadOptions = {}): Promise<LoadedKernels> {
   // Only modules found by location are cached (bytes passed in are the caller's to keep); the key names the
   // location itself, so two wasm directories never share a module.
   const cacheable = opts.wasm === undefined || "baseUrl" in opts.wasm;
-  const location = opts.wasm !== undefined && "baseUrl" in opts.wasm ? String(opts.wasm.baseUrl) : "";
+  const location = opts.wasm !== undefined && "baseUrl" in opts.wasm ? String(opts.wasm.baseUrl) : (opts.wasmUrls?.[build] ?? "");
   const key = `${build}|${shared}|${location}`;
   const hit = cacheable ? moduleCache.get(key) : undefined;
   if (hit) return hit;
   const p = (async (): Promise<LoadedKernels> => {
-    const { bytes, from } = await loadWasmBytes(build, opts.wasm);
+    const { bytes, from } = await loadWasmBytes(build, opts.wasm, opts.wasmUrls);
     const final = shared ? bytes : unshareMemoryImport(bytes);
     const module = await WebAssembly.compile(final as Uint8Array<ArrayBuffer>);
     return { module, build, reason, sharedMemory: shared, from, bytes: final };

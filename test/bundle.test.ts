@@ -1,0 +1,81 @@
+// Bundling ternion into an app (issue 8). An app bundled by esbuild from the built package's ternion/inline
+// entry runs with no file beside it: the wasm (base64) and the engine worker (text, started from a data: URL
+// under Node) are inside the bundle. And the default entry writes its wasm and worker as literal
+// `new URL("./…", import.meta.url)` expressions naming files that exist beside it, the form bundlers that emit
+// assets (Vite, webpack, Parcel) follow. The same bundling in a browser: test/browser.test.ts.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { build } from "esbuild";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { repoRoot } from "./helpers/cli.ts";
+import { sharedPath } from "./helpers/shared.ts";
+
+// The CPU reference continuation of "Once upon a time" (test/engine.test.ts, test/engine-api.test.ts).
+const STORIES_CONTINUATION =
+  ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.";
+const TOKENS = 30;
+
+const APP = `
+import { createEngine, createLocalEngine } from "ternion/inline";
+const model = process.argv[2];
+const worker = await createEngine({ model, backend: "wasm" });
+const r = await worker.complete("Once upon a time", { temperature: 0, maxTokens: ${TOKENS} });
+const info = await worker.info();
+await worker.dispose();
+const local = await createLocalEngine({ model, backend: "wasm", threads: 1 });
+const l = await local.complete("Once upon a time", { temperature: 0, maxTokens: ${TOKENS} });
+await local.dispose();
+console.log(JSON.stringify({ text: r.text, tokens: r.tokens.length, localText: l.text, backend: info.backend, threads: info.threads }));
+`;
+
+let dir: string;
+beforeAll(() => {
+  for (const f of ["dist/inline.js", "dist/index.js", "dist/engine-worker.js"]) {
+    if (!existsSync(repoRoot + f)) throw new Error(`${f} is missing: run \`npm run build\` before the tests`);
+  }
+  dir = mkdtempSync(join(tmpdir(), "ternion-bundle-"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("an app bundled with esbuild", () => {
+  it("from ternion/inline runs with nothing beside its bundle, worker and in-thread engines giving the reference text", async () => {
+    // The app installs ternion the way npm would (node_modules/ternion), and esbuild resolves ternion/inline
+    // through the package's exports.
+    const app = join(dir, "app");
+    mkdirSync(join(app, "node_modules"), { recursive: true });
+    symlinkSync(repoRoot, join(app, "node_modules", "ternion"), "dir");
+    writeFileSync(join(app, "main.ts"), APP);
+    await build({ entryPoints: [join(app, "main.ts")], outfile: join(app, "out", "app.mjs"), bundle: true, platform: "node", format: "esm", logLevel: "silent" });
+    expect(readdirSync(join(app, "out"))).toEqual(["app.mjs"]);
+
+    // Shipped alone: a folder with the bundle and nothing else, far from the package.
+    const shipped = join(dir, "shipped");
+    mkdirSync(shipped);
+    renameSync(join(app, "out", "app.mjs"), join(shipped, "app.mjs"));
+    rmSync(app, { recursive: true });
+    const r = spawnSync(process.execPath, [join(shipped, "app.mjs"), sharedPath("models/stories260K.gguf")], { cwd: shipped, encoding: "utf8", timeout: 100_000 });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout.trim());
+    expect(out.tokens).toBe(TOKENS);
+    expect(out.text.length).toBeGreaterThan(60);
+    expect(STORIES_CONTINUATION.startsWith(out.text), out.text).toBe(true);
+    expect(out.localText).toBe(out.text);
+    expect(out.backend).toBe("wasm");
+    expect(out.threads).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("the default entry", () => {
+  const literal = /new URL\("([^"]+)", import\.meta\.url\)/g;
+
+  it.each(["dist/index.js", "dist/engine-worker.js"])("%s: every new URL(\"./…\", import.meta.url) names a file beside it", (file) => {
+    const text = readFileSync(repoRoot + file, "utf8");
+    const targets = [...text.matchAll(literal)].map((m) => m[1]!);
+    for (const t of targets) expect(existsSync(new URL(t, `file://${repoRoot}${file}`)), `${file}: ${t}`).toBe(true);
+    expect(targets).toEqual(expect.arrayContaining(["./wasm/ternion-simd.wasm", "./wasm/ternion-relaxed.wasm"]));
+    if (file === "dist/index.js") expect(targets).toContain("./engine-worker.js");
+  });
+});
