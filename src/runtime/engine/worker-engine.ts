@@ -9,6 +9,7 @@ import type { CoreLoadOptions, EngineEvent } from "./core.ts";
 import type { Engine, EngineOptions, LoadProgress } from "./engine.ts";
 import { EVENT_TAG, READY_TAG, type EngineHost, type EventMessage, type Outcome } from "./engine-host.ts";
 import { fromWireError } from "./error-wire.ts";
+import { wasmBesideBundle } from "../wasm/loader.ts";
 import { isNode, startWorker, type WorkerHandle } from "./worker-port.ts";
 
 export interface WorkerEngineOptions extends EngineOptions {
@@ -28,7 +29,7 @@ export async function createEngine(options: WorkerEngineOptions): Promise<Engine
   }
   const url = await workerScript(workerUrl);
   // A URL object does not clone: its text does (openModelSource reads file: and http(s): strings as such).
-  const transport = new WorkerTransport(url, { ...load, model: model instanceof URL ? model.href : model });
+  const transport = new WorkerTransport(url, { ...load, model: model instanceof URL ? model.href : model, wasmUrls: load.wasmUrls ?? wasmBesideBundle() });
   await transport.start(signal, onProgress);
   const engine = new EngineClient(transport);
   transports.set(engine, transport);
@@ -204,7 +205,9 @@ async function workerScript(override: string | URL | undefined): Promise<URL> {
   }
   const beside = new URL("./engine-worker.js", import.meta.url);
   if (!isNode() || beside.protocol !== "file:") return beside;
-  const fromSources = new URL("../../../dist/engine-worker.js", import.meta.url);
+  // Not the literal `new URL("…", import.meta.url)` form: bundlers would try to emit a file outside the package.
+  const here = import.meta.url;
+  const fromSources = new URL("../../../dist/engine-worker.js", here);
   for (const url of [beside, fromSources]) if (await fileExists(url)) return url;
   throw new EngineError(
     "WORKER_NOT_FOUND",
