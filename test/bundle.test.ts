@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build } from "esbuild";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "./helpers/cli.ts";
@@ -65,6 +65,29 @@ describe("an app bundled with esbuild", () => {
     expect(out.localText).toBe(out.text);
     expect(out.backend).toBe("wasm");
     expect(out.threads).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("ternion/inline under Deno", () => {
+  it("the engine worker starts from a Blob URL and loads the embedded wasm: the reference text", () => {
+    // The built bundle copied into a folder of its own with the app that imports it: nothing beside it to fetch.
+    const deno = join(dir, "deno");
+    mkdirSync(deno);
+    copyFileSync(repoRoot + "dist/inline.js", join(deno, "inline.js"));
+    const script = join(deno, "app.ts");
+    writeFileSync(script, APP.replace('"ternion/inline"', '"./inline.js"').replace("process.argv[2]", "Deno.args[0]"));
+    const r = spawnSync(repoRoot + "node_modules/.bin/deno", ["run", "--quiet", "--no-prompt", "--allow-read", "--allow-env", script, sharedPath("models/stories260K.gguf")], {
+      cwd: deno,
+      encoding: "utf8",
+      env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+      timeout: 100_000,
+    });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout.trim());
+    expect(out.tokens).toBe(TOKENS);
+    expect(STORIES_CONTINUATION.startsWith(out.text), out.text).toBe(true);
+    expect(out.localText).toBe(out.text);
   });
 });
 
