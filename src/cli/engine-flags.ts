@@ -63,7 +63,8 @@ export async function openEngine(options: OpenEngineOptions): Promise<Engine> {
   const { worker, ...rest } = options;
   const bar = new ProgressBar("load");
   const onProgress = (p: LoadProgress) => {
-    if (p.phase === "read") bar.update(p.loaded, p.total, `${formatBytes(p.loaded)} of ${formatBytes(p.total)}`);
+    // Reads go on at the full size (tensors read after the header overlap it): the bar is cleared then anyway.
+    if (p.phase === "read" && p.loaded < p.total) bar.update(p.loaded, p.total, `${formatBytes(p.loaded)} of ${formatBytes(p.total)}`);
   };
   const load: EngineOptions = { ...rest, onProgress };
   if ((options.backend ?? "auto") !== "wasm") load.gpu = "webgpu";
