@@ -15,13 +15,15 @@ import type {
   Completion,
   Engine,
   EngineGenerateOptions,
+  EngineFinetuneOptions,
+  EngineFinetuneResult,
   EngineInfo,
   EnginePerplexityOptions,
   GenerationStream,
 } from "./engine.ts";
 
 /** The core's calls, as a transport carries them (the CallContext becomes a signal and an event sink). */
-export type CoreMethod = "generate" | "tokenize" | "detokenize" | "applyChatTemplate" | "perplexity" | "info" | "restart";
+export type CoreMethod = "generate" | "tokenize" | "detokenize" | "applyChatTemplate" | "perplexity" | "finetune" | "info" | "restart";
 export type CoreArgs<M extends CoreMethod> = EngineCore[M] extends (ctx: never, ...args: infer A) => unknown ? A : never;
 export type CoreResult<M extends CoreMethod> = EngineCore[M] extends (...args: never[]) => Promise<infer R> ? R : never;
 
@@ -65,6 +67,17 @@ export class EngineClient implements Engine {
     const { signal, onWindow, ...rest } = options;
     return this.transport.call("perplexity", [text, rest], signal, (e) => {
       if (e.type === "window") onWindow?.(e.window, e.windows, e.ppl);
+    });
+  }
+
+  async finetune(options: EngineFinetuneOptions): Promise<EngineFinetuneResult> {
+    if (typeof options !== "object" || options === null) throw new OptionError("BAD_OPTION", "finetune options must be an object");
+    const { signal, onProgress, onPhase, ...rest } = options;
+    // A URL object does not clone into a worker: its text does (as createEngine sends the model).
+    const wire = rest.teacher instanceof URL ? { ...rest, teacher: rest.teacher.href } : rest;
+    return this.transport.call("finetune", [wire], signal, (e) => {
+      if (e.type === "finetune") onProgress?.(e.progress);
+      else if (e.type === "phase") onPhase?.(e.phase);
     });
   }
 

@@ -3,11 +3,13 @@
 // template, and the fallback to wasm after a lost GPU device. createLocalEngine calls it directly; the worker
 // (engine-worker.ts) hosts one and createEngine calls it through comlink. Every method takes a CallContext:
 // the call's signal and a sink for its events (chunks, progress), which is what crosses the worker boundary.
-import { AbortError, EngineError, GpuError, OptionError } from "../errors.ts";
+import { AbortError, EngineError, GpuError, ModelError, OptionError } from "../errors.ts";
 import { generate, type GenerateChunk, type GenerateOptions } from "../generate.ts";
 import { plainScalar } from "../gguf/metadata.ts";
 import { readGgufHeader } from "../gguf/reader.ts";
 import type { ByteSource } from "../gguf/source.ts";
+import { bytesSource } from "../gguf/sources.ts";
+import { DLT_GROUP_KEY } from "../model/tensors.ts";
 import type { GgufMetadata } from "../gguf/metadata.ts";
 import { GgufValueType } from "../gguf/types.ts";
 import { perplexity, type PerplexityResult } from "../perplexity.ts";
@@ -17,7 +19,18 @@ import { loadOnBackend } from "./backend.ts";
 import { CallQueue } from "./call-queue.ts";
 import { ChatTemplate } from "./chat-template.ts";
 import type { ChatMessage } from "./chat-types.ts";
-import type { BackendChoice, Completion, EngineGenerateOptions, EngineInfo, LoadProgress, ModelInput, ModelLoadOptions } from "./engine.ts";
+import type { FinetuneProgress } from "../../train/finetune-run.ts";
+import type {
+  BackendChoice,
+  Completion,
+  EngineFinetuneOptions,
+  EngineFinetuneResult,
+  EngineGenerateOptions,
+  EngineInfo,
+  LoadProgress,
+  ModelInput,
+  ModelLoadOptions,
+} from "./engine.ts";
 import { GpuLanguageModel } from "./gpu-language-model.ts";
 import type { LanguageModel } from "./language-model.ts";
 import { openModelSource, tracked } from "./model-source.ts";
@@ -25,7 +38,9 @@ import { openModelSource, tracked } from "./model-source.ts";
 export type EngineEvent =
   | { type: "chunk"; chunk: GenerateChunk }
   | { type: "progress"; progress: LoadProgress }
-  | { type: "window"; window: number; windows: number; ppl: number };
+  | { type: "window"; window: number; windows: number; ppl: number }
+  | { type: "finetune"; progress: FinetuneProgress }
+  | { type: "phase"; phase: string };
 
 export interface CallContext {
   signal: AbortSignal;
@@ -35,6 +50,9 @@ export interface CallContext {
 export interface CoreLoadOptions extends ModelLoadOptions {
   model: ModelInput | ByteSource;
 }
+
+/** finetune's options as they cross to the core: no signal, no callbacks (events carry the progress). */
+export type WireFinetuneOptions = Omit<EngineFinetuneOptions, "signal" | "onProgress" | "onPhase">;
 
 /** generate's options as they cross to the core: no signal (the call's context carries it). */
 export type WireGenerateOptions = Omit<EngineGenerateOptions, "signal">;
@@ -141,6 +159,48 @@ export class EngineCore {
         return perplexity(model, text, { ctx: options.ctx, signal, onWindow: (window, windows, ppl) => ctx.emit({ type: "window", window, windows, ppl }) });
       },
       () => Promise.reject(new AbortError("perplexity was aborted")),
+    );
+  }
+
+  /**
+   * Fine-tunes a ternary student from the float teacher (default: this engine's model file) with
+   * train/finetune-run.ts, each step's progress as a "finetune" event. Queued. The training code is imported
+   * on the first call, so that an engine that never trains does not evaluate it.
+   */
+  finetune(ctx: CallContext, options: WireFinetuneOptions): Promise<EngineFinetuneResult> {
+    return this.queued(
+      ctx,
+      async (signal) => {
+        if (typeof options !== "object" || options === null) throw new OptionError("BAD_OPTION", "finetune options must be an object");
+        const { teacher, data, ...training } = options;
+        for (const key of ["checkpointEvery", "resume", "checkpoints", "dataText", "onProgress", "onPhase", "signal"]) {
+          if (key in training) throw new OptionError("UNKNOWN_OPTION", `unknown finetune option "${key}" (checkpoints and resume: runFinetune or the finetune command)`);
+        }
+        if (data !== undefined && typeof data !== "string") throw new OptionError("BAD_OPTION", "data must be a string (the training text)");
+        this.loaded();
+        const teacherBytes = await readAll(teacher ?? this.options.model);
+        // A DLT student (rows padded, α/γ beside its codes) cannot teach: say so before the trainer trips on its shapes.
+        if ((await readGgufHeader(bytesSource(teacherBytes))).metadata.has(DLT_GROUP_KEY)) {
+          throw new ModelError("DLT_TEACHER", `the teacher is a fine-tuned DLT student (${DLT_GROUP_KEY} is set): fine-tune from the float model it came from`);
+        }
+        const [{ runFinetune }, { writeGgufToBytes }] = await Promise.all([import("../../train/finetune-run.ts"), import("../gguf/writer.ts")]);
+        try {
+          const { student, ...result } = await runFinetune(
+            { ...training, teacher: teacherBytes, dataText: data },
+            {
+              signal,
+              onProgress: (progress) => ctx.emit({ type: "finetune", progress }),
+              onPhase: (phase) => ctx.emit({ type: "phase", phase }),
+            },
+          );
+          return { ...result, student: await writeGgufToBytes(student) };
+        } catch (e) {
+          // runFinetune stops between two steps with OptionError ABORTED; the engine's calls end with AbortError.
+          if (signal.aborted && e instanceof OptionError && e.code === "ABORTED") throw new AbortError(e.message);
+          throw e;
+        }
+      },
+      () => Promise.reject(new AbortError("fine-tuning was aborted")),
     );
   }
 
@@ -296,6 +356,16 @@ export class EngineCore {
         simd: b?.simd ?? "none",
       },
     };
+  }
+}
+
+/** A whole model file as bytes (fine-tuning reads the teacher whole). */
+async function readAll(model: ModelInput | ByteSource): Promise<Uint8Array> {
+  const source = await openModelSource(model);
+  try {
+    return await source.read(0, source.size);
+  } finally {
+    if (source !== model) await source.close?.();
   }
 }
 

@@ -7,6 +7,7 @@ import type { ModelConfig } from "../model/config.ts";
 import type { PerplexityResult } from "../perplexity.ts";
 import type { SamplingOptions } from "../sampling/options.ts";
 import type { DecodeOptions, EncodeOptions } from "../tokenizer/types.ts";
+import type { FinetuneProgress, FinetuneRunResult, TrainingOptions } from "../../train/finetune-run.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage } from "./chat-types.ts";
 import type { Backend, ModelMemory } from "./language-model.ts";
 
@@ -93,6 +94,31 @@ export interface EnginePerplexityOptions {
   onWindow?: (window: number, windows: number, ppl: number) => void;
 }
 
+/**
+ * engine.finetune's options: train/finetune-run.ts's (schedule, losses, group, steps, batch, seqLen, lr, seed,
+ * threads, export…) with the teacher and the data. Checkpoints and resume stay with runFinetune and the
+ * `finetune` command, whose store is a caller's object or files.
+ */
+export interface EngineFinetuneOptions extends Omit<TrainingOptions, "checkpointEvery" | "resume"> {
+  /** The float teacher GGUF. Default: the engine's own model (which must then be a float model). */
+  teacher?: ModelInput;
+  /** Training text (one of data, dataTokens, dataFree). */
+  data?: string;
+  /** Text to score before and after (perplexity). */
+  evalText?: string;
+  /** Stops between two steps: the call rejects with AbortError; a call still queued leaves the queue at once. */
+  signal?: AbortSignal;
+  /** After each step: { step, steps, loss, off, ce, tokensPerSecond, etaSeconds }. */
+  onProgress?: (progress: FinetuneProgress) => void;
+  /** Phases around the training: "load", "sample" (data-free), "eval", "export". */
+  onPhase?: (phase: string) => void;
+}
+
+/** runFinetune's result with the student as the bytes of its GGUF file (ready to save or to load in an engine). */
+export interface EngineFinetuneResult extends Omit<FinetuneRunResult, "student"> {
+  student: Uint8Array;
+}
+
 export interface EngineInfo {
   backend: Backend;
   /** Why this backend runs (the choice of "auto", a fallback after a lost GPU device). */
@@ -142,8 +168,11 @@ export interface Engine {
    * lost device, or to wasm). Queued behind the calls made before it.
    */
   restart(options?: { backend?: BackendChoice }): Promise<void>;
+  /**
+   * On-device fine-tuning (src/train, DLT + OFF): a ternary student distilled from the float teacher (default
+   * the engine's model), returned as GGUF bytes. Queued like perplexity; the model loaded stays as it was.
+   */
+  finetune(options: EngineFinetuneOptions): Promise<EngineFinetuneResult>;
   /** Ends the running call, rejects the queued ones (EngineError DISPOSED), frees the model (and the worker). */
   dispose(): Promise<void>;
-  // On-device fine-tuning (issue 7) joins here as `finetune(options)`: a queued call like perplexity, added to
-  // EngineCore (core.ts), whose progress travels as events the way load progress does.
 }

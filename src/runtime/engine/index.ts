@@ -7,6 +7,8 @@ export type {
   ChatCompletions,
   Completion,
   Engine,
+  EngineFinetuneOptions,
+  EngineFinetuneResult,
   EngineGenerateOptions,
   EngineInfo,
   EngineOptions,

@@ -1,0 +1,99 @@
+// engine.finetune: on-device fine-tuning (src/train's runFinetune) through both engines, in this thread and in
+// the worker (dist/engine-worker.js: `npm run build` first). A few blockwise steps on stories260K: progress after
+// each step, a student GGUF that an engine runs, the same bytes from both engines (training does not depend on
+// where it runs), an AbortSignal that stops it between steps, typed errors.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { createLocalEngine } from "../src/runtime/engine/local-engine.ts";
+import { createEngine } from "../src/runtime/engine/worker-engine.ts";
+import type { Engine, EngineFinetuneOptions, EngineFinetuneResult, EngineOptions } from "../src/runtime/engine/engine.ts";
+import { AbortError, ModelError, OptionError } from "../src/runtime/errors.ts";
+import type { FinetuneProgress } from "../src/train/finetune-run.ts";
+import { sharedPath } from "./helpers/shared.ts";
+
+const STORIES = sharedPath("models/stories260K.gguf");
+const TEXT = readFileSync(sharedPath("corpus/tinystories_sample.txt"), "utf8").slice(0, 20_000);
+const RUN: EngineFinetuneOptions = { data: TEXT, steps: 6, mode: "blockwise", group: 64, batch: 2, seqLen: 16, seed: 3 };
+
+const results = new Map<string, EngineFinetuneResult>();
+const engines: [string, (o: EngineOptions) => Promise<Engine>][] = [
+  ["createLocalEngine", createLocalEngine],
+  ["createEngine", createEngine],
+];
+
+describe.each(engines)("%s: finetune", (name, create) => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await create({ model: STORIES, backend: "wasm", threads: 1 });
+  });
+  afterAll(() => engine?.dispose());
+
+  it("trains the engine's own model: progress per step, then a student GGUF that an engine runs", async () => {
+    const progress: FinetuneProgress[] = [];
+    const phases: string[] = [];
+    const r = await engine.finetune({ ...RUN, onProgress: (p) => progress.push(p), onPhase: (p) => phases.push(p) });
+    results.set(name, r);
+    expect(progress.map((p) => p.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const p of progress) {
+      expect(p.steps).toBe(6);
+      expect(Number.isFinite(p.loss) && p.loss > 0).toBe(true);
+      expect(Number.isFinite(p.off)).toBe(true);
+      expect(p.tokensPerSecond).toBeGreaterThan(0);
+      expect(p.etaSeconds).toBeGreaterThanOrEqual(0);
+    }
+    expect(progress.at(-1)!.etaSeconds).toBe(0);
+    expect(phases).toEqual(["load", "export"]);
+    expect(r).toMatchObject({ steps: 6, mode: "blockwise", evalPplBefore: null, evalPplAfter: null });
+    expect(r.losses).toEqual(progress.map((p) => p.loss));
+    expect(r.lossCurveSvg).toMatch(/^<svg/);
+    expect(new TextDecoder().decode(r.student.subarray(0, 4))).toBe("GGUF");
+
+    // The engine's own model is untouched and still answers.
+    const text = (await engine.complete("Once upon a time", { temperature: 0, maxTokens: 12 })).text;
+    expect(text.startsWith(", there was a little girl")).toBe(true);
+    // The student runs.
+    const student = await createLocalEngine({ model: r.student, backend: "wasm", threads: 1 });
+    try {
+      const s = await student.complete("Once upon a time", { temperature: 0, maxTokens: 12 });
+      expect(s.tokens).toHaveLength(12);
+      expect((await student.info()).metadata["ternion.dlt.group_size"]).toBe(64);
+    } finally {
+      await student.dispose();
+    }
+  });
+
+  it("an AbortSignal stops the run between two steps with AbortError; the engine goes on", async () => {
+    const controller = new AbortController();
+    const steps: number[] = [];
+    const err = await engine
+      .finetune({ ...RUN, steps: 50, signal: controller.signal, onProgress: (p) => (steps.push(p.step), p.step === 2 && controller.abort()) })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbortError);
+    // In this thread the signal is seen at the next step; a worker hears it when the training loop lets messages
+    // in (runFinetune yields every 8 steps): at step 8, or 16 on a busy machine.
+    const stoppedAt = Number(/aborted at step (\d+) of 50/.exec((err as AbortError).message)?.[1]);
+    if (name === "createLocalEngine") expect(stoppedAt).toBe(2);
+    else expect(stoppedAt % 8 === 0 && stoppedAt < 50, String(stoppedAt)).toBe(true);
+    expect(steps).toEqual(Array.from({ length: stoppedAt }, (_, i) => i + 1));
+    expect((await engine.complete("Once upon a time", { temperature: 0, maxTokens: 5 })).tokens).toHaveLength(5);
+  });
+
+  it("bad options and a non-float teacher are typed errors", async () => {
+    await expect(engine.finetune({ ...RUN, group: 7 })).rejects.toSatisfy((e) => e instanceof OptionError && /group must be 64, 128 or 256/.test(e.message));
+    await expect(engine.finetune({ ...RUN, data: undefined })).rejects.toSatisfy((e) => e instanceof OptionError && /one of data/.test(e.message));
+    await expect(engine.finetune({ ...RUN, resume: true } as EngineFinetuneOptions)).rejects.toMatchObject({ name: "OptionError", code: "UNKNOWN_OPTION" });
+    // The student of the first test is ternary (DLT): it cannot be a teacher.
+    const err = await engine.finetune({ ...RUN, teacher: results.get(name)!.student }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelError);
+    expect(err).toMatchObject({ code: "DLT_TEACHER" });
+  });
+});
+
+describe("finetune through both engines", () => {
+  it("gives the same losses and the same student bytes in this thread and in the worker", () => {
+    const local = results.get("createLocalEngine")!;
+    const worker = results.get("createEngine")!;
+    expect(worker.losses).toEqual(local.losses);
+    expect(Buffer.from(worker.student).equals(Buffer.from(local.student))).toBe(true);
+  });
+});
