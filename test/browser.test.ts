@@ -27,7 +27,8 @@ interface DemoState {
   chunks?: number;
   stopReason?: string;
   error?: string;
-  info?: { backend: string; threads: number; simd: string; adapter?: string; memory: { total: number } };
+  info?: { backend: string; threads: number; simd: string; adapter?: string; memory: { total: number }; metadata: Record<string, unknown> };
+  finetune?: { losses: number[]; steps?: number; tokensPerSecond?: number; studentBytes?: number };
 }
 
 let browser: Browser;
@@ -131,6 +132,52 @@ describe("the browser demo in Chromium", () => {
       const state = await page.evaluate(() => (window as unknown as { demo: DemoState }).demo);
       expectReference(state);
       expect(state.chunks).toBe(12);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it("fine-tune tab: engine.finetune on stories260K with a live loss chart, then the student loads and generates", async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    served.length = 0;
+    try {
+      const query = new URLSearchParams({ model: "/models/stories260K.gguf", backend: "wasm", run: "finetune", ftSteps: "4", ftBatch: "2", ftSeqLen: "16" });
+      await page.goto(`${isolatedUrl}?${query}`);
+      await page.waitForFunction(() => ["trained", "error"].includes(document.body.dataset.state ?? ""), null, { timeout: 100_000 });
+      await page.screenshot({ path: OUTPUT + "browser-demo-finetune.png", fullPage: true });
+      const state = await page.evaluate(() => (window as unknown as { demo: DemoState }).demo);
+      expect(state.error).toBeUndefined();
+      const ft = state.finetune!;
+      expect(ft.steps).toBe(4);
+      expect(ft.losses).toHaveLength(4);
+      for (const l of ft.losses) expect(Number.isFinite(l) && l > 0).toBe(true);
+      expect(ft.tokensPerSecond).toBeGreaterThan(0);
+      // The chart drew one point per step, as the steps came.
+      const points = (await page.getAttribute("#loss-line", "points"))!.trim().split(/\s+/);
+      expect(points).toHaveLength(4);
+      expect(await page.textContent("#loss-steps")).toBe("step 4 of 4");
+      expect(await page.isVisible("#finetune-panel")).toBe(true);
+      // The download link holds the student's GGUF.
+      const file = await page.evaluate(async () => {
+        const href = (document.getElementById("ft-download") as HTMLAnchorElement).href;
+        const bytes = new Uint8Array(await (await fetch(href)).arrayBuffer());
+        return { href, magic: new TextDecoder().decode(bytes.subarray(0, 4)), length: bytes.length };
+      });
+      expect(file.href).toMatch(/^blob:/);
+      expect(file).toMatchObject({ magic: "GGUF", length: ft.studentBytes });
+      // Loaded in place of the teacher, the student (a DLT model) generates.
+      await page.click("#ft-use");
+      await page.waitForFunction(() => (window as unknown as { demo: DemoState }).demo.info?.metadata?.["ternion.dlt.group_size"] !== undefined, null, { timeout: 60_000 });
+      await page.fill("#max-tokens", "8");
+      await page.click("#generate");
+      await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state ?? ""), null, { timeout: 60_000 });
+      const after = await page.evaluate(() => (window as unknown as { demo: DemoState }).demo);
+      expect(after.error).toBeUndefined();
+      expect(after.chunks).toBe(8);
+      expect(errors).toEqual([]);
+      expect(new Set(served)).toEqual(new Set([...SHIPPED, "/corpus/tinystories_sample.txt"]));
     } finally {
       await page.close();
     }

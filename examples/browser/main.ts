@@ -1,10 +1,15 @@
 // The browser demo: a GGUF model in a Web Worker (createEngine from ternion/inline, so that the wasm and the
-// worker come inside this one bundle), its load progress, tokens streaming, speed, backend and memory.
+// worker come inside this one bundle), its load progress, tokens streaming, speed, backend and memory; a
+// fine-tune tab trains a ternary student from the loaded model (engine.finetune) with a live loss chart.
 // Query parameters drive it without clicks (the browser tests use them): model (a URL), backend, threads,
-// prompt, maxTokens, and run=1 to generate once the model is loaded.
-import { createEngine, type BackendChoice, type Engine, type EngineInfo, type LoadProgress } from "ternion/inline";
+// prompt, maxTokens, ftSteps, ftBatch, ftSeqLen, ftMode; run=1 generates once the model is loaded, and
+// run=finetune fine-tunes on the TinyStories sample.
+import { createEngine, type BackendChoice, type Engine, type EngineFinetuneOptions, type EngineInfo, type LoadProgress } from "ternion/inline";
+
+type FinetuneProgress = Parameters<NonNullable<EngineFinetuneOptions["onProgress"]>>[0];
 
 const STORIES_URL = "/models/stories260K.gguf";
+const SAMPLE_URL = "/corpus/tinystories_sample.txt";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const fileInput = $<HTMLInputElement>("file");
@@ -25,6 +30,24 @@ const speed = $("speed");
 const memory = $("memory");
 const isolation = $("isolation");
 const errorBox = $("error");
+const tabs = { generate: $<HTMLButtonElement>("tab-generate"), finetune: $<HTMLButtonElement>("tab-finetune") };
+const panels = { generate: $("generate-panel"), finetune: $("finetune-panel") };
+const ftData = $<HTMLTextAreaElement>("ft-data");
+const ftSample = $<HTMLButtonElement>("ft-sample");
+const ftDataFree = $<HTMLInputElement>("ft-data-free");
+const ftSteps = $<HTMLInputElement>("ft-steps");
+const ftMode = $<HTMLSelectElement>("ft-mode");
+const ftBatch = $<HTMLInputElement>("ft-batch");
+const ftSeqLen = $<HTMLInputElement>("ft-seq-len");
+const ftStart = $<HTMLButtonElement>("ft-start");
+const ftStop = $<HTMLButtonElement>("ft-stop");
+const ftStatus = $("ft-status");
+const ftDownload = $<HTMLAnchorElement>("ft-download");
+const ftUse = $<HTMLButtonElement>("ft-use");
+const lossLine = document.getElementById("loss-line") as unknown as SVGPolylineElement;
+const lossMax = document.getElementById("loss-max") as unknown as SVGTextElement;
+const lossMin = document.getElementById("loss-min") as unknown as SVGTextElement;
+const lossSteps = document.getElementById("loss-steps") as unknown as SVGTextElement;
 
 /** What the page shows, also kept for scripts (the browser tests read it). */
 interface DemoState {
@@ -35,6 +58,8 @@ interface DemoState {
   stopReason?: string;
   crossOriginIsolated: boolean;
   error?: string;
+  /** The last fine-tuning run: its losses as they came, and the student's size. */
+  finetune?: { losses: number[]; steps?: number; tokensPerSecond?: number; studentBytes?: number };
 }
 const state: DemoState = { crossOriginIsolated: self.crossOriginIsolated };
 (window as unknown as { demo: DemoState }).demo = state;
@@ -42,12 +67,20 @@ const state: DemoState = { crossOriginIsolated: self.crossOriginIsolated };
 let engine: Engine | undefined;
 let running: AbortController | undefined;
 
-function setState(s: "idle" | "loading" | "ready" | "generating" | "done" | "error"): void {
+function setState(s: "idle" | "loading" | "ready" | "generating" | "done" | "training" | "trained" | "error"): void {
   document.body.dataset.state = s;
-  const busy = s === "loading" || s === "generating";
-  generateButton.disabled = busy || !engine;
+  const busy = s === "loading" || s === "generating" || s === "training";
+  generateButton.disabled = ftStart.disabled = busy || !engine;
   stopButton.disabled = s !== "generating";
-  loadUrlButton.disabled = fileInput.disabled = busy;
+  ftStop.disabled = s !== "training";
+  loadUrlButton.disabled = fileInput.disabled = ftUse.disabled = busy;
+}
+
+function showTab(name: keyof typeof tabs): void {
+  for (const k of Object.keys(tabs) as (keyof typeof tabs)[]) {
+    tabs[k].setAttribute("aria-selected", String(k === name));
+    panels[k].hidden = k !== name;
+  }
 }
 
 function showError(e: unknown): void {
@@ -156,6 +189,79 @@ async function generate(): Promise<void> {
   }
 }
 
+/** Redraws the loss chart: one point per step, the y axis from the lowest to the highest loss so far. */
+function drawLosses(losses: readonly number[], steps: number): void {
+  const hi = Math.max(...losses);
+  const lo = Math.min(...losses);
+  const span = hi - lo || 1;
+  const x = (i: number) => 40 + (556 * i) / Math.max(1, steps - 1);
+  const y = (v: number) => 20 + 180 * (1 - (v - lo) / span);
+  lossLine.setAttribute("points", losses.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" "));
+  lossMax.textContent = hi.toFixed(3);
+  lossMin.textContent = lo.toFixed(3);
+  lossSteps.textContent = `step ${losses.length} of ${steps}`;
+}
+
+let student: Uint8Array | undefined;
+
+async function finetune(): Promise<void> {
+  if (!engine) return;
+  const dataFree = ftDataFree.checked;
+  if (!dataFree && ftData.value.trim() === "") ftData.value = await (await fetch(SAMPLE_URL)).text();
+  const steps = Math.max(1, Number(ftSteps.value) || 1);
+  running = new AbortController();
+  setState("training");
+  errorBox.textContent = "";
+  ftDownload.hidden = ftUse.hidden = true;
+  const losses: number[] = [];
+  state.finetune = { losses };
+  drawLosses([], steps);
+  ftStatus.textContent = "Starting…";
+  try {
+    const r = await engine.finetune({
+      ...(dataFree ? { dataFree: true } : { data: ftData.value }),
+      steps,
+      mode: ftMode.value as "blockwise" | "full",
+      batch: Math.max(1, Number(ftBatch.value) || 1),
+      seqLen: Math.max(2, Number(ftSeqLen.value) || 2),
+      threads: Math.max(1, state.info?.threads ?? 1),
+      signal: running.signal,
+      onPhase: (phase) => (ftStatus.textContent = `${phase}…`),
+      onProgress: (p: FinetuneProgress) => {
+        losses.push(p.loss);
+        drawLosses(losses, p.steps);
+        ftStatus.textContent = `step ${p.step}/${p.steps} · loss ${p.loss.toFixed(4)} · ${p.tokensPerSecond.toFixed(0)} tokens/s · ${p.etaSeconds.toFixed(0)} s left`;
+      },
+    });
+    student = r.student;
+    Object.assign(state.finetune, { steps: r.steps, tokensPerSecond: r.tokensPerSecond, studentBytes: r.student.length });
+    ftStatus.textContent =
+      `Done: ${r.steps} ${r.mode} steps, loss ${r.loss.toFixed(4)} (mean of the last tenth), ${r.tokensPerSecond.toFixed(0)} training tokens/s; ` +
+      `student ${mib(r.student.length)}`;
+    if (ftDownload.href) URL.revokeObjectURL(ftDownload.href);
+    ftDownload.href = URL.createObjectURL(new Blob([r.student as Uint8Array<ArrayBuffer>], { type: "application/octet-stream" }));
+    ftDownload.hidden = ftUse.hidden = false;
+    setState("trained");
+  } catch (e) {
+    if ((e as Error).name !== "AbortError") showError(e);
+    else {
+      ftStatus.textContent = `Stopped after ${losses.length} of ${steps} steps.`;
+      setState("ready");
+    }
+  } finally {
+    running = undefined;
+  }
+}
+
+tabs.generate.addEventListener("click", () => showTab("generate"));
+tabs.finetune.addEventListener("click", () => showTab("finetune"));
+ftSample.addEventListener("click", () => void fetch(SAMPLE_URL).then(async (r) => (ftData.value = await r.text())));
+ftStart.addEventListener("click", () => void finetune());
+ftStop.addEventListener("click", () => running?.abort());
+ftUse.addEventListener("click", () => {
+  if (student) void load(new File([student as Uint8Array<ArrayBuffer>], "student.gguf")).then(() => showTab("generate"));
+});
+
 fileInput.addEventListener("change", () => {
   const file = fileInput.files?.[0];
   if (file) void load(file);
@@ -166,13 +272,22 @@ stopButton.addEventListener("click", () => running?.abort());
 
 // Driven by the URL (the browser tests, or a link to share).
 const params = new URLSearchParams(location.search);
-for (const [param, input] of [["backend", backendSelect], ["threads", threadsInput], ["prompt", promptInput], ["maxTokens", maxTokensInput]] as const) {
+const inputs = [
+  ["backend", backendSelect], ["threads", threadsInput], ["prompt", promptInput], ["maxTokens", maxTokensInput],
+  ["ftSteps", ftSteps], ["ftBatch", ftBatch], ["ftSeqLen", ftSeqLen], ["ftMode", ftMode],
+] as const;
+for (const [param, input] of inputs) {
   const v = params.get(param);
   if (v !== null) input.value = v;
 }
 const modelParam = params.get("model");
 if (modelParam !== null) {
   void load(new URL(modelParam, location.href).href).then(() => {
-    if (params.get("run") === "1" && engine) return generate();
+    if (!engine) return;
+    if (params.get("run") === "1") return generate();
+    if (params.get("run") === "finetune") {
+      showTab("finetune");
+      return finetune();
+    }
   });
 }

@@ -2,7 +2,8 @@
 // `npm run build` first) with esbuild into examples/browser/dist/, and serves this folder from a small static
 // server (Node's http, nothing else) with the cross-origin-isolation headers that SharedArrayBuffer, and so
 // the wasm threads, need. /models/<name>.gguf serves ../shared/models/ (HEAD and Range requests: the engine
-// reads a model by ranges). Options: --port N (default 8080), --no-isolation (no COOP/COEP: one thread).
+// reads a model by ranges), /corpus/<name>.txt ../shared/corpus/ (training text for the fine-tune tab).
+// Options: --port N (default 8080), --no-isolation (no COOP/COEP: one thread).
 // The browser tests import buildDemo and startDemoServer.
 import { build } from "esbuild";
 import { createReadStream, existsSync } from "node:fs";
@@ -14,12 +15,14 @@ import { fileURLToPath } from "node:url";
 const here = fileURLToPath(new URL(".", import.meta.url));
 const repoRoot = join(here, "..", "..");
 const modelsDir = join(repoRoot, "..", "shared", "models");
+const corpusDir = join(repoRoot, "..", "shared", "corpus");
 
 const TYPES = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
   ".map": "application/json",
   ".ts": "text/plain; charset=utf-8",
+  ".txt": "text/plain; charset=utf-8",
   ".gguf": "application/octet-stream",
 };
 
@@ -41,6 +44,8 @@ export async function buildDemo() {
 function resolvePath(pathname) {
   const models = /^\/models\/([\w.-]+\.gguf)$/.exec(pathname);
   if (models) return join(modelsDir, models[1]);
+  const corpus = /^\/corpus\/([\w.-]+\.txt)$/.exec(pathname);
+  if (corpus) return join(corpusDir, corpus[1]);
   let decoded;
   try {
     decoded = decodeURIComponent(pathname === "/" ? "/index.html" : pathname);
