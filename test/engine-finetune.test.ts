@@ -69,11 +69,11 @@ describe.each(engines)("%s: finetune", (name, create) => {
       .finetune({ ...RUN, steps: 50, signal: controller.signal, onProgress: (p) => (steps.push(p.step), p.step === 2 && controller.abort()) })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AbortError);
-    // In this thread the signal is seen at the next step; a worker hears it when the training loop lets messages
-    // in (runFinetune yields every 8 steps): at step 8, or 16 on a busy machine.
+    // In this thread the signal is seen at the next step; a worker hears it a step or a few later (the abort is a
+    // message that crosses to it while it trains; runFinetune lets messages in between any two steps).
     const stoppedAt = Number(/aborted at step (\d+) of 50/.exec((err as AbortError).message)?.[1]);
     if (name === "createLocalEngine") expect(stoppedAt).toBe(2);
-    else expect(stoppedAt % 8 === 0 && stoppedAt < 50, String(stoppedAt)).toBe(true);
+    else expect(stoppedAt >= 2 && stoppedAt < 50, String(stoppedAt)).toBe(true);
     expect(steps).toEqual(Array.from({ length: stoppedAt }, (_, i) => i + 1));
     expect((await engine.complete("Once upon a time", { temperature: 0, maxTokens: 5 })).tokens).toHaveLength(5);
   });

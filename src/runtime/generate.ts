@@ -4,6 +4,7 @@
 // that might start a stop string. Ends at an end-of-generation token, a stop string, maxTokens, the end of the
 // context, or an abort. Greedy decoding on a backend with an argmax fast path (WebGPU) reads back one token id
 // per step instead of the logits.
+import { yieldToEventLoop } from "./event-loop.ts";
 import type { CpuModel } from "./cpu/model.ts";
 import { asLanguageModel } from "./engine/cpu-language-model.ts";
 import type { Backend, LanguageModel } from "./engine/language-model.ts";
@@ -73,12 +74,6 @@ export interface GenerateResult {
 }
 
 const now = () => performance.now();
-
-/** Lets timers and I/O run between tokens, so that an AbortSignal fired by a timer is seen promptly. */
-function yieldToEventLoop(): Promise<void> {
-  const si = (globalThis as { setImmediate?: (f: () => void) => void }).setImmediate;
-  return new Promise((resolve) => (si ? si(resolve) : setTimeout(resolve, 0)));
-}
 
 /**
  * The prompt as token ids: BOS (when the model adds one) and the text; "" is BOS alone. A ContextError when

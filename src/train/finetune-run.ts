@@ -6,6 +6,7 @@
 //
 // Stopping: when `signal` aborts, the loop stops between two steps, saves a checkpoint (so `resume` continues
 // from exactly there) and throws OptionError "ABORTED".
+import { yieldToEventLoop } from "../runtime/event-loop.ts";
 import { ModelError, OptionError } from "../runtime/errors.ts";
 import { bytesSource } from "../runtime/gguf/sources.ts";
 import type { GgufWriteInput } from "../runtime/gguf/writer.ts";
@@ -169,12 +170,6 @@ function streamHash(tokens: Int32Array): string {
   return `${tokens.length}:${h.toString(16)}`;
 }
 
-/** Lets timers and messages (an AbortSignal fired from elsewhere) run between steps. */
-function yieldToEventLoop(): Promise<void> {
-  const si = (globalThis as { setImmediate?: (f: () => void) => void }).setImmediate;
-  return new Promise((resolve) => (si ? si(resolve) : setTimeout(resolve, 0)));
-}
-
 export async function runFinetune(input: FinetuneRunInput, hooks: FinetuneHooks = {}): Promise<FinetuneRunResult> {
   // Every training matmul of the call — the run's setup and a resume's replay included — goes through the
   // same kernels, so that a resumed run computes exactly what an uninterrupted one did.
@@ -278,7 +273,9 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
       tokensPerSecond,
       etaSeconds: (seconds / done) * (run.steps - run.step),
     });
-    if ((run.step & 7) === 0) await yieldToEventLoop();
+    // Every step (a step takes milliseconds, a turn of the event loop microseconds): an abort sent to a worker
+    // as a message is seen at the next step.
+    await yieldToEventLoop();
   }
   const trainSeconds = (performance.now() - t0) / 1000;
   const ranSteps = run.step - firstStep;

@@ -4,6 +4,7 @@
 //
 // A step is: beginStep (zero grads, recode/materialize DLT weights) → modelForward → loss → modelBackward
 // → endStep (STE: ∂L/∂Ŵ → α, γ, latent) → optimizer.
+import { ModelError } from "../runtime/errors.ts";
 import type { ModelConfig } from "../runtime/model/config.ts";
 import { type BlockCache, type BlockWeights, blockBackward, blockForward, blockLinears, blockParams } from "./block.ts";
 import { type LinearWeight, dltLinear, finishLinear, floatLinear, linearBackward, linearForward, prepareLinear } from "./linear.ts";
@@ -52,8 +53,8 @@ export function buildTrainModel(config: ModelConfig, tensors: TensorMap, o: Buil
   const t = o.train ?? {};
   const get = (name: string, length: number): ArrayLike<number> => {
     const v = tensors.get(name);
-    if (!v) throw new Error(`tensor ${name} is missing`);
-    if (v.length !== length) throw new Error(`tensor ${name} has ${v.length} values, expected ${length}`);
+    if (!v) throw new ModelError("MISSING_TENSOR", `tensor ${name} is missing`);
+    if (v.length !== length) throw new ModelError("BAD_TENSOR_SHAPE", `tensor ${name} has ${v.length} values, expected ${length}`);
     return v;
   };
   const norm = (name: string, d: number) => makeParam(name, toPrecision(get(name, d), P), t.norms ?? false);

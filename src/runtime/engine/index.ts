@@ -26,6 +26,7 @@ export type {
   ChatMessage,
   FinishReason,
 } from "./chat-types.ts";
+export type { FinetuneProgress } from "../../train/finetune-run.ts";
 export type { Backend, BackendInfo, LanguageModel, LogitsCallback, ModelMemory } from "./language-model.ts";
 export { CpuLanguageModel } from "./cpu-language-model.ts";
 export { GpuLanguageModel } from "./gpu-language-model.ts";

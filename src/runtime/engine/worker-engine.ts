@@ -82,7 +82,7 @@ class WorkerTransport implements CoreTransport {
     const exited = new Promise<never>((_, reject) =>
       worker.onExit((reason) => {
         this.crashed(worker, reason);
-        reject(new EngineError("WORKER_FAILED", `the engine worker (${this.url.href}) stopped before it was ready: ${reason}`));
+        reject(new EngineError("WORKER_FAILED", `the engine worker (${shortUrl(this.url)}) stopped before it was ready: ${reason}`));
       }),
     );
     exited.catch(() => {});
@@ -222,4 +222,9 @@ async function fileExists(url: URL): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** A URL for messages: a data: or blob: URL carries the whole worker script, so only its start is shown. */
+function shortUrl(url: URL): string {
+  return url.href.length > 120 ? `${url.href.slice(0, 60)}… (${url.href.length} characters)` : url.href;
 }
