@@ -103,10 +103,10 @@ function showInfo(info: EngineInfo): void {
       ? "the GPU computes"
       : info.threads > 1
         ? `${info.threads} (one wasm memory shared by ${info.threads} threads)`
-        : self.crossOriginIsolated
-          ? "1"
-          : "1: this page is not cross-origin isolated (no COOP/COEP headers), so there is no SharedArrayBuffer and the kernels run on one thread";
-  threadsInfo.className = info.threads === 1 && !self.crossOriginIsolated ? "note" : "";
+        : info.threadsReason
+          ? `1: ${info.threadsReason}` // the engine says why it could not start more (no SharedArrayBuffer here)
+          : "1";
+  threadsInfo.className = info.threadsReason ? "note" : "";
   const m = info.memory;
   memory.textContent = `${mib(m.total)} (weights ${mib(m.weights)}, KV cache ${mib(m.kvCache)} for ${info.contextLength} positions, scratch ${mib(m.scratch)})`;
 }

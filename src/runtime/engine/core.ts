@@ -222,6 +222,8 @@ export class EngineCore {
         cachedTokens: this.sequence.length,
       };
       if (b.adapter !== undefined) info.adapter = b.adapter;
+      if (b.threadsReason !== undefined) info.threadsReason = b.threadsReason;
+      if (b.simdReason !== undefined) info.simdReason = b.simdReason;
       return info;
     });
   }

@@ -43,7 +43,9 @@ export class CpuLanguageModel implements LanguageModel {
     // The cache's element type, read back from its size (CpuModel plans it from the type).
     const f32 = KvCache.bytes(c.layers, c.kvHeads * c.headDim, this.model.contextLength, "f32");
     const kvType = this.model.plan.kvCache === f32 ? "f32" : "f16";
-    return { backend: "wasm", threads: k.threads, simd: k.simd, kvType, memory: { ...this.model.plan } };
+    const info: BackendInfo = { backend: "wasm", threads: k.threads, simd: k.simd, simdReason: k.simdReason, kvType, memory: { ...this.model.plan } };
+    if (k.threadFallbackReason !== undefined) info.threadsReason = k.threadFallbackReason;
+    return info;
   }
 
   dispose(): void {

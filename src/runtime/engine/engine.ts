@@ -126,7 +126,11 @@ export interface EngineInfo {
   /** The GPU adapter (WebGPU). */
   adapter?: string;
   threads: number;
+  /** Why fewer threads run than were asked for (e.g. a page without cross-origin isolation has no SharedArrayBuffer). */
+  threadsReason?: string;
   simd: string;
+  /** Why that wasm build (relaxed SIMD detected or not). */
+  simdReason?: string;
   contextLength: number;
   kvType: "f16" | "f32";
   model: ModelConfig;

@@ -22,6 +22,10 @@ export interface BackendInfo {
   threads: number;
   /** The wasm build ("relaxed" or "simd128"), or "none" on WebGPU. */
   simd: string;
+  /** Why that build (feature detection's verdict; wasm only). */
+  simdReason?: string;
+  /** Why fewer threads run than were asked for (no SharedArrayBuffer: a page without cross-origin isolation). */
+  threadsReason?: string;
   /** The GPU adapter's description (WebGPU only). */
   adapter?: string;
   /** KV-cache element type. */
