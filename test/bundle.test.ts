@@ -10,6 +10,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "./helpers/cli.ts";
+import { runDeno } from "./helpers/deno.ts";
 import { sharedPath } from "./helpers/shared.ts";
 
 // The CPU reference continuation of "Once upon a time" (test/engine.test.ts, test/engine-api.test.ts).
@@ -76,12 +77,7 @@ describe("ternion/inline under Deno", () => {
     copyFileSync(repoRoot + "dist/inline.js", join(deno, "inline.js"));
     const script = join(deno, "app.ts");
     writeFileSync(script, APP.replace('"ternion/inline"', '"./inline.js"').replace("process.argv[2]", "Deno.args[0]"));
-    const r = spawnSync(repoRoot + "node_modules/.bin/deno", ["run", "--quiet", "--no-prompt", "--allow-read", "--allow-env", script, sharedPath("models/stories260K.gguf")], {
-      cwd: deno,
-      encoding: "utf8",
-      env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
-      timeout: 100_000,
-    });
+    const r = runDeno(["--allow-read", "--allow-env", script, sharedPath("models/stories260K.gguf")], { cwd: deno, timeout: 100_000 });
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout.trim());

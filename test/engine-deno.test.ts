@@ -1,9 +1,9 @@
 // The engine API under Deno, from the built package (dist/index.js): createEngine with its model in a Deno
 // module Worker (dist/engine-worker.js, the wasm thread pool in nested workers) and createLocalEngine.
 import { describe, expect, it } from "vitest";
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { repoRoot } from "./helpers/cli.ts";
+import { runDeno } from "./helpers/deno.ts";
 import { sharedPath } from "./helpers/shared.ts";
 
 const STORIES_CONTINUATION =
@@ -12,13 +12,7 @@ const STORIES_CONTINUATION =
 describe("Deno", () => {
   it("createEngine (module Worker) and createLocalEngine give the reference greedy text", () => {
     if (!existsSync(repoRoot + "dist/engine-worker.js")) throw new Error("dist/engine-worker.js is missing: run `npm run build` before the tests");
-    const deno = repoRoot + "node_modules/.bin/deno";
-    const r = spawnSync(deno, ["run", "--quiet", "--no-prompt", "--allow-read", "--allow-env", "test/deno/engine-smoke.ts", sharedPath("models/stories260K.gguf")], {
-      cwd: repoRoot,
-      encoding: "utf8",
-      env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
-      timeout: 110_000,
-    });
+    const r = runDeno(["--allow-read", "--allow-env", "test/deno/engine-smoke.ts", sharedPath("models/stories260K.gguf")]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!);

@@ -2,15 +2,13 @@
 // build` first), on stories260K by default: each prints what it shows, and that output is checked here.
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
 import { repoRoot } from "./helpers/cli.ts";
+import { LAVAPIPE_ICD, runDeno as deno } from "./helpers/deno.ts";
 import { sharedPath } from "./helpers/shared.ts";
 
 const GREEDY_40 = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.";
 const GREEDY_20 = "Once upon a time, there was a little girl named Lily. She loved to play outsid";
-const LAVAPIPE_ICD = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
 
 function requireBuild(): void {
   if (!existsSync(repoRoot + "dist/node.js")) throw new Error("dist/ is missing: run `npm run build` before the tests");
@@ -25,20 +23,7 @@ function runNode(example: string) {
 /** `deno run` with read access only (all the examples need), and lavapipe as the Vulkan driver where installed. */
 function runDeno(example: string) {
   requireBuild();
-  const env: Record<string, string | undefined> = {
-    ...process.env,
-    DENO_NO_UPDATE_CHECK: "1",
-    NO_COLOR: "1",
-    XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? mkdtempSync(join(tmpdir(), "ternion-xdg-")),
-  };
-  if (existsSync(LAVAPIPE_ICD)) env.VK_ICD_FILENAMES = LAVAPIPE_ICD;
-  else delete env.VK_ICD_FILENAMES;
-  return spawnSync(repoRoot + "node_modules/.bin/deno", ["run", "--quiet", "--no-prompt", "--allow-read", `examples/deno/${example}`], {
-    cwd: repoRoot,
-    encoding: "utf8",
-    env,
-    timeout: 60_000,
-  });
+  return deno(["--allow-read", `examples/deno/${example}`], { webgpu: true, timeout: 60_000 });
 }
 
 /** "(N prompt tokens, M of them reused …)" of each chat turn. */

@@ -32,6 +32,19 @@ beforeAll(async () => {
   gpu = await testGpu();
 });
 
+/** `steps` greedy tokens after `prompt` from the CPU engine, token by token (the reference for the GPU's argmax). */
+function cpuGreedy(cpu: CpuModel, prompt: number[], steps: number): number[] {
+  const tokens: number[] = [];
+  let logits = cpu.eval(prompt)!;
+  for (let i = 0; i < steps; i++) {
+    let best = 0;
+    for (let t = 1; t < logits.length; t++) if (logits[t]! > logits[best]!) best = t;
+    tokens.push(best);
+    logits = cpu.eval([best])!;
+  }
+  return tokens;
+}
+
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let e = 0;
   for (let i = 0; i < a.length; i++) e = Math.max(e, Math.abs(a[i]! - b[i]!));
@@ -126,17 +139,8 @@ describe("synthetic TQ2_0 model (bitnet-b1.58 style: ReLU², sub-norms, Q8_K act
       console.log(`synthetic TQ2_0: max |GPU − CPU| logit ${err.toExponential(2)} (logits up to ${scale.toFixed(2)})`);
       expect(err).toBeLessThan(1e-3 * Math.max(1, scale));
       // Greedy: the CPU engine token by token, the GPU with its argmax.
-      const steps = 8;
-      const cpuTokens: number[] = [];
       cpu.reset();
-      let logits = cpu.eval(prompt)!;
-      for (let i = 0; i < steps; i++) {
-        let best = 0;
-        for (let t = 1; t < logits.length; t++) if (logits[t]! > logits[best]!) best = t;
-        cpuTokens.push(best);
-        logits = cpu.eval([best])!;
-      }
-      expect(await gm.greedy(prompt, steps)).toEqual(cpuTokens);
+      expect(await gm.greedy(prompt, 8)).toEqual(cpuGreedy(cpu, prompt, 8));
     } finally {
       gm.dispose();
       cpu.dispose();
@@ -183,16 +187,8 @@ describe("DLT student exported from stories260K (per-group α and γ, rows of 64
       const scale = Math.max(...Array.from(want, Math.abs));
       console.log(`DLT student: max |GPU − CPU| logit ${err.toExponential(2)} (logits up to ${scale.toFixed(2)})`);
       expect(err).toBeLessThan(1e-3 * Math.max(1, scale));
-      const steps = 12;
-      const cpuTokens: number[] = [];
-      let logits = want;
-      for (let i = 0; i < steps; i++) {
-        let best = 0;
-        for (let t = 1; t < logits.length; t++) if (logits[t]! > logits[best]!) best = t;
-        cpuTokens.push(best);
-        logits = cpu.eval([best])!;
-      }
-      expect(await gm.greedy(prompt, steps)).toEqual(cpuTokens);
+      cpu.reset();
+      expect(await gm.greedy(prompt, 12)).toEqual(cpuGreedy(cpu, prompt, 12));
     } finally {
       gm.dispose();
       cpu.dispose();

@@ -12,6 +12,8 @@ export interface GpuDeviceOptions {
   powerPreference?: GPUPowerPreference;
   /** Workgroup shapes; default by adapter (GPU_TUNING, or CPU_ADAPTER_TUNING for software adapters). */
   tuning?: KernelTuning;
+  /** An adapter already asked for (probeAdapter), so that it is not asked for twice. */
+  probe?: AdapterProbe;
 }
 
 export interface GpuContext {
@@ -72,18 +74,7 @@ export async function acquireGpu(options: GpuDeviceOptions = {}): Promise<GpuCon
     const name = options.adapterName ?? "(caller's device)";
     return wrapDevice(gpu, options.device, name, hasPackedDot(gpu), options.tuning ?? (isSoftwareAdapter(name) ? CPU_ADAPTER_TUNING : GPU_TUNING));
   }
-  const gpu = options.gpu ?? defaultGpu();
-  if (!gpu) throw new GpuError("NO_WEBGPU", "WebGPU is not available here (no navigator.gpu and no GPU object passed in)");
-  let adapter: GPUAdapter | null;
-  try {
-    adapter = await gpu.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : undefined);
-  } catch (e) {
-    throw new GpuError("NO_ADAPTER", `requestAdapter failed: ${(e as Error).message}`);
-  }
-  if (!adapter) throw new GpuError("NO_ADAPTER", "WebGPU has no adapter on this machine (no GPU or no driver)");
-  const info = adapter.info;
-  const name = [info?.vendor, info?.architecture, info?.description || info?.device].filter(Boolean).join(" ") || "unknown adapter";
-  const fallback = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true;
+  const { adapter, name, software } = options.probe ?? (await probeAdapter(options));
   const limits = adapter.limits;
   let device: GPUDevice;
   try {
@@ -98,7 +89,36 @@ export async function acquireGpu(options: GpuDeviceOptions = {}): Promise<GpuCon
   } catch (e) {
     throw new GpuError("DEVICE_REQUEST_FAILED", `requestDevice on ${name} failed: ${(e as Error).message}`);
   }
-  return wrapDevice(gpu, device, name, hasPackedDot(gpu), fallback || isSoftwareAdapter(name) ? CPU_ADAPTER_TUNING : GPU_TUNING);
+  const gpu = options.gpu ?? defaultGpu();
+  return wrapDevice(gpu, device, name, hasPackedDot(gpu), software ? CPU_ADAPTER_TUNING : GPU_TUNING);
+}
+
+/** The adapter WebGPU offers, its name, and whether it computes on the CPU (a software or fallback adapter). */
+export interface AdapterProbe {
+  adapter: GPUAdapter;
+  name: string;
+  software: boolean;
+}
+
+/**
+ * Asks for an adapter without creating a device: enough to decide whether WebGPU is worth using. (A device
+ * requested only to be destroyed again has crashed Deno at exit with Mesa's lavapipe.) Throws GpuError
+ * NO_WEBGPU or NO_ADAPTER.
+ */
+export async function probeAdapter(options: Pick<GpuDeviceOptions, "gpu" | "powerPreference"> = {}): Promise<AdapterProbe> {
+  const gpu = options.gpu ?? defaultGpu();
+  if (!gpu) throw new GpuError("NO_WEBGPU", "WebGPU is not available here (no navigator.gpu and no GPU object passed in)");
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await gpu.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : undefined);
+  } catch (e) {
+    throw new GpuError("NO_ADAPTER", `requestAdapter failed: ${(e as Error).message}`);
+  }
+  if (!adapter) throw new GpuError("NO_ADAPTER", "WebGPU has no adapter on this machine (no GPU or no driver)");
+  const info = adapter.info;
+  const name = [info?.vendor, info?.architecture, info?.description || info?.device].filter(Boolean).join(" ") || "unknown adapter";
+  const fallback = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true;
+  return { adapter, name, software: fallback || isSoftwareAdapter(name) };
 }
 
 function hasPackedDot(gpu: GPU | undefined): boolean {

@@ -2,6 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { runDeno } from "./deno.ts";
 
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 export const cliPath = repoRoot + "dist/cli.js";
@@ -26,11 +27,6 @@ export function runCli(args: string[], options: { input?: string } = {}): CliRes
 /** The same CLI under Deno (from the `deno` npm package), with read access only. */
 export function runCliDeno(args: string[]): CliResult {
   requireBuild();
-  const deno = repoRoot + "node_modules/.bin/deno";
-  const r = spawnSync(deno, ["run", "--quiet", "--no-prompt", "--allow-read", "--allow-env", cliPath, ...args], {
-    encoding: "utf8",
-    cwd: repoRoot,
-    env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
-  });
+  const r = runDeno(["--allow-read", "--allow-env", cliPath, ...args]);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -1,7 +1,7 @@
 // Which backend runs a model, and loading it there. "auto" takes WebGPU on a hardware adapter and wasm
 // otherwise: no WebGPU, no adapter, only a software adapter (SwiftShader, lavapipe: the wasm kernels are
 // faster on the same CPU), or a model this device cannot hold. The reason for the choice is kept for info().
-import { acquireGpu, CPU_ADAPTER_TUNING, defaultGpu, type GpuContext } from "../../gpu/device.ts";
+import { acquireGpu, defaultGpu, type GpuContext, probeAdapter } from "../../gpu/device.ts";
 import { GpuError, OptionError } from "../errors.ts";
 import type { ByteSource } from "../gguf/source.ts";
 import { CpuLanguageModel } from "./cpu-language-model.ts";
@@ -31,23 +31,22 @@ export async function loadOnBackend(
     return { model: await loadWebGpu(ctx, source, options), backendReason: why ?? `WebGPU requested (${ctx.adapterName})` };
   }
 
-  // auto
+  // auto: the adapter alone says whether WebGPU is worth a device (a software adapter is slower than wasm).
   let ctx: GpuContext;
   try {
     const gpu = await resolveGpu(options.gpu, false);
     if (!gpu) return { model: await loadWasm(source, options, onUpload), backendReason: "auto: no WebGPU here, wasm" };
-    ctx = await acquireGpu({ gpu });
+    const probe = await probeAdapter({ gpu });
+    if (probe.software) {
+      return {
+        model: await loadWasm(source, options, onUpload),
+        backendReason: `auto: the only WebGPU adapter (${probe.name}) runs on the CPU, where the wasm kernels are faster; wasm`,
+      };
+    }
+    ctx = await acquireGpu({ gpu, probe });
   } catch (e) {
     if (!(e instanceof GpuError)) throw e;
     return { model: await loadWasm(source, options, onUpload), backendReason: `auto: WebGPU unavailable (${e.message}), wasm` };
-  }
-  // acquireGpu gives software and fallback adapters the CPU tuning.
-  if (ctx.tuning === CPU_ADAPTER_TUNING) {
-    ctx.destroy();
-    return {
-      model: await loadWasm(source, options, onUpload),
-      backendReason: `auto: the only WebGPU adapter (${ctx.adapterName}) runs on the CPU, where the wasm kernels are faster; wasm`,
-    };
   }
   try {
     return { model: await loadWebGpu(ctx, source, options), backendReason: `auto: WebGPU adapter ${ctx.adapterName}` };

@@ -21,7 +21,11 @@ export class EngineHost {
   private readonly calls = new Map<number, AbortController>();
   private readonly running = new Set<Promise<unknown>>();
 
-  constructor(private readonly post: (message: EventMessage) => void) {}
+  /** `close` ends the worker from inside once it is disposed (Web workers; see dispose). */
+  constructor(
+    private readonly post: (message: EventMessage) => void,
+    private readonly close: () => void = () => {},
+  ) {}
 
   load(id: number, options: CoreLoadOptions): Promise<Outcome<void>> {
     return this.run(id, async (ctx) => {
@@ -46,6 +50,9 @@ export class EngineHost {
     await this.core?.dispose();
     this.core = undefined;
     await Promise.allSettled(this.running);
+    // A Web worker then closes itself, after this answer has been posted: Deno crashes at exit (SIGSEGV) when a
+    // worker that has asked WebGPU for an adapter is terminated from outside as the process ends.
+    setTimeout(this.close, 0);
   }
 
   private run<T>(id: number, f: (ctx: CallContext) => Promise<T>): Promise<Outcome<T>> {

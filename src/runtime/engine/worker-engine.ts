@@ -122,9 +122,16 @@ class WorkerTransport implements CoreTransport {
       // The core ends the running call and rejects the queued ones; a worker that does not answer is ended anyway.
       // (The timer is cleared: a pending one would keep a Node process alive for its 5 s after dispose.)
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise((r) => (timer = setTimeout(r, 5000)));
-      await Promise.race([this.remote.dispose().catch(() => {}), timeout]);
+      const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5000)));
+      const answered = await Promise.race([this.remote.dispose().then(() => true, () => false), timeout]);
       clearTimeout(timer);
+      // A Web worker that answered closes itself (engine-host.ts says why); anything else is terminated.
+      if (answered && !worker.reportsTermination) {
+        this.worker = undefined;
+        this.remote = undefined;
+        this.failAll(new EngineError("DISPOSED", "the engine was disposed"));
+        return;
+      }
     }
     if (worker) this.stop(worker);
     this.failAll(new EngineError("DISPOSED", "the engine was disposed"));

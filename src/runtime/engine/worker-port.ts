@@ -107,13 +107,14 @@ export async function startWorker(url: URL): Promise<WorkerHandle> {
 }
 
 /** The worker's side: its endpoint to the caller and a raw post. */
-export async function parentPort(): Promise<{ endpoint: Endpoint; post(message: unknown): void }> {
+export async function parentPort(): Promise<{ endpoint: Endpoint; post(message: unknown): void; close(): void }> {
   if (isNode()) {
     const { parentPort: port } = await nodeWorkerThreads();
     if (!port) throw new EngineError("NOT_A_WORKER", "the engine worker script must run in a worker");
     const p = port as unknown as NodeWorkerLike;
-    return { endpoint: nodeEndpoint(p), post: (m) => p.postMessage(m) };
+    // Node's caller terminates the worker itself (and sees its exit).
+    return { endpoint: nodeEndpoint(p), post: (m) => p.postMessage(m), close: () => {} };
   }
-  const self = globalThis as unknown as Endpoint & { postMessage(m: unknown): void };
-  return { endpoint: self, post: (m) => self.postMessage(m) };
+  const self = globalThis as unknown as Endpoint & { postMessage(m: unknown): void; close(): void };
+  return { endpoint: self, post: (m) => self.postMessage(m), close: () => self.close() };
 }
