@@ -1,7 +1,8 @@
 // engine.finetune: on-device fine-tuning (src/train's runFinetune) through both engines, in this thread and in
 // the worker (dist/engine-worker.js: `npm run build` first). A few blockwise steps on stories260K: progress after
 // each step, a student GGUF that an engine runs, the same bytes from both engines (training does not depend on
-// where it runs), an AbortSignal that stops it between steps, typed errors.
+// where it runs), an AbortSignal that stops it between steps, checkpoints handed to the caller and a resume
+// from one, typed errors.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { createLocalEngine } from "../src/runtime/engine/local-engine.ts";
@@ -76,6 +77,34 @@ describe.each(engines)("%s: finetune", (name, create) => {
     else expect(stoppedAt >= 2 && stoppedAt < 50, String(stoppedAt)).toBe(true);
     expect(steps).toEqual(Array.from({ length: stoppedAt }, (_, i) => i + 1));
     expect((await engine.complete("Once upon a time", { temperature: 0, maxTokens: 5 })).tokens).toHaveLength(5);
+  });
+
+  it("hands checkpoints to the caller; aborted and resumed from the last one, it ends with the uninterrupted run's bytes", async () => {
+    const checkpoints: number[] = [];
+    let last: Uint8Array | undefined;
+    const controller = new AbortController();
+    const err = await engine
+      .finetune({
+        ...RUN,
+        checkpointEvery: 2,
+        signal: controller.signal,
+        onProgress: (p) => p.step === 3 && controller.abort(),
+        onCheckpoint: (bytes, step) => {
+          checkpoints.push(step);
+          last = bytes;
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbortError);
+    // the periodic one at step 2, then one where the abort stopped the run (step 3, or a few later in a worker)
+    expect(checkpoints[0]).toBe(2);
+    expect(checkpoints.length).toBe(2);
+    expect(checkpoints[1]).toBeGreaterThanOrEqual(3);
+    const resumed = await engine.finetune({ ...RUN, resumeFrom: last });
+    expect(Buffer.from(resumed.student).equals(Buffer.from(results.get(name)!.student))).toBe(true);
+    expect(resumed.losses).toEqual(results.get(name)!.losses);
+    // A checkpoint of other options is refused.
+    await expect(engine.finetune({ ...RUN, seed: 4, resumeFrom: last })).rejects.toMatchObject({ code: "CHECKPOINT_MISMATCH" });
   });
 
   it("bad options and a non-float teacher are typed errors", async () => {

@@ -63,8 +63,8 @@ export interface CheckpointStore {
   /** Says where, for messages ("run.gguf.ckpt"). */
   readonly name: string;
   load(): Promise<Checkpoint | undefined>;
-  /** Must replace the previous checkpoint atomically: a run killed while saving keeps the old one. */
-  save(c: Checkpoint): Promise<void>;
+  /** Must replace the previous checkpoint atomically: a run killed while saving keeps the old one. `step`: the run's. */
+  save(c: Checkpoint, step: number): Promise<void>;
 }
 
 export interface FinetuneRunInput extends TrainingOptions {
@@ -238,7 +238,11 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
     if (c.meta.fingerprint !== fingerprint) {
       throw new ModelError("CHECKPOINT_MISMATCH", `${store!.name} was written by a run with other options, teacher or data; it cannot be resumed with these`);
     }
-    run.restore(c);
+    try {
+      run.restore(c);
+    } catch (e) {
+      throw new ModelError("CHECKPOINT_MISMATCH", `${store!.name} does not fit this run: ${(e as Error).message}`);
+    }
     losses.push(...(JSON.parse(String(c.meta.losses ?? "[]")) as number[]));
   }
   const saveCheckpoint = async () => {
@@ -246,7 +250,7 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
     const c = run.checkpoint();
     c.meta.fingerprint = fingerprint;
     c.meta.losses = JSON.stringify(losses);
-    await store.save(c);
+    await store.save(c, run.step);
   };
 
   // Training.

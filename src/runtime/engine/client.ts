@@ -72,12 +72,13 @@ export class EngineClient implements Engine {
 
   async finetune(options: EngineFinetuneOptions): Promise<EngineFinetuneResult> {
     if (typeof options !== "object" || options === null) throw new OptionError("BAD_OPTION", "finetune options must be an object");
-    const { signal, onProgress, onPhase, ...rest } = options;
+    const { signal, onProgress, onPhase, onCheckpoint, ...rest } = options;
     // A URL object does not clone into a worker: its text does (as createEngine sends the model).
     const wire = rest.teacher instanceof URL ? { ...rest, teacher: rest.teacher.href } : rest;
     return this.transport.call("finetune", [wire], signal, (e) => {
       if (e.type === "finetune") onProgress?.(e.progress);
       else if (e.type === "phase") onPhase?.(e.phase);
+      else if (e.type === "checkpoint") onCheckpoint?.(e.checkpoint, e.step);
     });
   }
 

@@ -40,6 +40,7 @@ export type EngineEvent =
   | { type: "progress"; progress: LoadProgress }
   | { type: "window"; window: number; windows: number; ppl: number }
   | { type: "finetune"; progress: FinetuneProgress }
+  | { type: "checkpoint"; checkpoint: Uint8Array; step: number }
   | { type: "phase"; phase: string };
 
 export interface CallContext {
@@ -52,7 +53,7 @@ export interface CoreLoadOptions extends ModelLoadOptions {
 }
 
 /** finetune's options as they cross to the core: no signal, no callbacks (events carry the progress). */
-export type WireFinetuneOptions = Omit<EngineFinetuneOptions, "signal" | "onProgress" | "onPhase">;
+export type WireFinetuneOptions = Omit<EngineFinetuneOptions, "signal" | "onProgress" | "onPhase" | "onCheckpoint">;
 
 /** generate's options as they cross to the core: no signal (the call's context carries it). */
 export type WireGenerateOptions = Omit<EngineGenerateOptions, "signal">;
@@ -172,21 +173,32 @@ export class EngineCore {
       ctx,
       async (signal) => {
         if (typeof options !== "object" || options === null) throw new OptionError("BAD_OPTION", "finetune options must be an object");
-        const { teacher, data, ...training } = options;
-        for (const key of ["checkpointEvery", "resume", "checkpoints", "dataText", "onProgress", "onPhase", "signal"]) {
-          if (key in training) throw new OptionError("UNKNOWN_OPTION", `unknown finetune option "${key}" (checkpoints and resume: runFinetune or the finetune command)`);
+        const { teacher, data, resumeFrom, ...training } = options;
+        for (const key of ["resume", "checkpoints", "dataText", "onProgress", "onPhase", "onCheckpoint", "signal"]) {
+          if (key in training) throw new OptionError("UNKNOWN_OPTION", `unknown finetune option "${key}" (to resume, pass a checkpoint as resumeFrom)`);
         }
         if (data !== undefined && typeof data !== "string") throw new OptionError("BAD_OPTION", "data must be a string (the training text)");
+        if (resumeFrom !== undefined && !(resumeFrom instanceof Uint8Array)) throw new OptionError("BAD_OPTION", "resumeFrom must be the bytes of a checkpoint (Uint8Array)");
         this.loaded();
         const teacherBytes = await readAll(teacher ?? this.options.model);
         // A DLT student (rows padded, α/γ beside its codes) cannot teach: say so before the trainer trips on its shapes.
         if ((await readGgufHeader(bytesSource(teacherBytes))).metadata.has(DLT_GROUP_KEY)) {
           throw new ModelError("DLT_TEACHER", `the teacher is a fine-tuned DLT student (${DLT_GROUP_KEY} is set): fine-tune from the float model it came from`);
         }
-        const [{ runFinetune }, { writeGgufToBytes }] = await Promise.all([import("../../train/finetune-run.ts"), import("../gguf/writer.ts")]);
+        const [{ runFinetune }, { writeGgufToBytes }, { decodeCheckpoint, encodeCheckpoint }] = await Promise.all([
+          import("../../train/finetune-run.ts"),
+          import("../gguf/writer.ts"),
+          import("../../train/checkpoint.ts"),
+        ]);
+        // Checkpoints go to the caller as events (bytes); a resume reads the one the caller hands back.
+        const checkpoints = {
+          name: "the checkpoint passed as resumeFrom",
+          load: async () => (resumeFrom ? decodeCheckpoint(resumeFrom) : undefined),
+          save: async (c: Parameters<typeof encodeCheckpoint>[0], step: number) => ctx.emit({ type: "checkpoint", checkpoint: encodeCheckpoint(c), step }),
+        };
         try {
           const { student, ...result } = await runFinetune(
-            { ...training, teacher: teacherBytes, dataText: data },
+            { ...training, teacher: teacherBytes, dataText: data, checkpoints, resume: resumeFrom !== undefined },
             {
               signal,
               onProgress: (progress) => ctx.emit({ type: "finetune", progress }),

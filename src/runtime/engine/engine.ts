@@ -96,10 +96,11 @@ export interface EnginePerplexityOptions {
 
 /**
  * engine.finetune's options: train/finetune-run.ts's (schedule, losses, group, steps, batch, seqLen, lr, seed,
- * threads, export…) with the teacher and the data. Checkpoints and resume stay with runFinetune and the
- * `finetune` command, whose store is a caller's object or files.
+ * threads, checkpointEvery, export…) with the teacher and the data. Checkpoints come to the caller as bytes
+ * (onCheckpoint), to keep wherever the platform allows (a file, IndexedDB, OPFS); `resumeFrom` continues from
+ * one, bit-exactly, given the same options and data.
  */
-export interface EngineFinetuneOptions extends Omit<TrainingOptions, "checkpointEvery" | "resume"> {
+export interface EngineFinetuneOptions extends Omit<TrainingOptions, "resume"> {
   /** The float teacher GGUF. Default: the engine's own model (which must then be a float model). */
   teacher?: ModelInput;
   /** Training text (one of data, dataTokens, dataFree). */
@@ -112,6 +113,13 @@ export interface EngineFinetuneOptions extends Omit<TrainingOptions, "checkpoint
   onProgress?: (progress: FinetuneProgress) => void;
   /** Phases around the training: "load", "sample" (data-free), "eval", "export". */
   onPhase?: (phase: string) => void;
+  /**
+   * Receives a checkpoint every `checkpointEvery` steps and when the run is aborted (the bytes of the whole
+   * training state, at training step `step`). Keep the latest; pass it as `resumeFrom` to continue.
+   */
+  onCheckpoint?: (checkpoint: Uint8Array, step: number) => void;
+  /** A checkpoint from onCheckpoint: the run continues from it (refused if options or data differ). */
+  resumeFrom?: Uint8Array;
 }
 
 /** runFinetune's result with the student as the bytes of its GGUF file (ready to save or to load in an engine). */
