@@ -55,8 +55,11 @@ describe("runFinetune (in memory)", () => {
     }
   });
 
-  it("refuses checkpoints without a store, and resume from an empty store, with typed errors", async () => {
+  it("refuses checkpoints without a store, resume from an empty store, and a corrupt checkpoint, with typed errors", async () => {
     await expect(runFinetune(input(undefined))).rejects.toMatchObject({ code: "BAD_OPTION" });
     await expect(runFinetune({ ...input(memoryStore()), resume: true })).rejects.toMatchObject({ code: "NO_CHECKPOINT" });
+    // A corrupt checkpoint (here: random bytes) is a typed error naming the problem.
+    const garbage: CheckpointStore = { name: "garbage", load: async () => decodeCheckpoint(Uint8Array.from({ length: 64 }, (_, i) => (i * 37) & 255)), save: async () => {} };
+    await expect(runFinetune({ ...input(garbage), resume: true })).rejects.toMatchObject({ name: "ModelError", code: "BAD_CHECKPOINT" });
   });
 });

@@ -12,6 +12,7 @@
 // A checkpoint holds the current block's parameters and moments, every earlier block's trained values
 // (`model:` tensors), the run step and meta.block. Resuming redraws the same pool from the seed and replays
 // blocks < l with the restored values, which recomputes the streams bit for bit.
+import { OptionError } from "../runtime/errors.ts";
 import { type AdamWOptions, adamwStep } from "./adamw.ts";
 import { blockBackward, blockForward, blockLinears, blockParams } from "./block.ts";
 import { captureCheckpoint, restoreCheckpoint, type Checkpoint } from "./checkpoint.ts";
@@ -115,7 +116,7 @@ export class BlockwiseRun implements TrainingRun {
     for (const lin of blockLinears(w)) finishLinear(lin);
 
     const gradNorm = clipGradNorm(s.params, this.o.clip);
-    if (!Number.isFinite(gradNorm)) throw new Error(`block ${l}, step ${s.step}: the gradient norm is ${gradNorm}`);
+    if (!Number.isFinite(gradNorm)) throw new OptionError("DIVERGED", `block ${l}, step ${s.step}: the gradient norm is ${gradNorm}: training diverged (a lower learning rate may help)`);
     const lr = learningRate(this.phaseSchedule(l), s.step);
     adamwStep(s.params, s.adam, lr, this.adam);
     s.step++;

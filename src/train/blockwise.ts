@@ -2,6 +2,7 @@
 // block trained at a time. Block l's input is the student's own output of blocks < l (the quantized model
 // as it will run), its target the teacher's output of block l on the teacher's own stream; the loss is the
 // feature loss (OFF, or MSE as the ablation) between the two. Only block l's activations are cached.
+import { OptionError } from "../runtime/errors.ts";
 import { type AdamWOptions, adamwStep } from "./adamw.ts";
 import { type BlockCache, blockBackward, blockForward, blockLinears, blockParams } from "./block.ts";
 import { type Batch, type Sampling, randomBatch, sequentialBatch } from "./data.ts";
@@ -69,7 +70,7 @@ export function blockwiseStep(student: TrainModel, teacher: TrainModel, l: numbe
   for (const lin of blockLinears(w)) finishLinear(lin);
 
   const gradNorm = clipGradNorm(s.params, o.clip);
-  if (!Number.isFinite(gradNorm)) throw new Error(`block ${l}, step ${s.step}: the gradient norm is ${gradNorm}`);
+  if (!Number.isFinite(gradNorm)) throw new OptionError("DIVERGED", `block ${l}, step ${s.step}: the gradient norm is ${gradNorm}: training diverged (a lower learning rate may help)`);
   const lr = learningRate(o.schedule, s.step);
   adamwStep(s.params, s.adam, lr, o.adam);
   s.step++;

@@ -5,6 +5,7 @@
 // Layout (little-endian): "TNCK", u32 version, u32 header length, header (UTF-8 JSON), then each tensor's raw
 // bytes at the offset the header gives (relative to the data start, 8-byte aligned; the data start is the
 // header end rounded up to 8). Raw bytes — never decimal text — are what makes the round trip exact.
+import { ModelError } from "../runtime/errors.ts";
 import { Xoshiro128 } from "../runtime/sampling/prng.ts";
 import { modelLinears, type TrainModel } from "./model.ts";
 import type { Param } from "./params.ts";
@@ -63,7 +64,7 @@ export function encodeCheckpoint(c: Checkpoint): Uint8Array {
 
 export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   const fail = (why: string): never => {
-    throw new Error(`not a valid ternion checkpoint: ${why}`);
+    throw new ModelError("BAD_CHECKPOINT", `not a valid ternion checkpoint: ${why}`);
   };
   if (bytes.length < 12) fail("too short");
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -116,9 +117,9 @@ export function restoreCheckpoint(model: TrainModel, s: TrainState, c: Checkpoin
   const copies: [CheckpointArray, CheckpointArray][] = [];
   const take = (name: string, into: CheckpointArray) => {
     const src = c.tensors.get(name);
-    if (!src) throw new Error(`checkpoint has no ${name}`);
+    if (!src) throw new ModelError("CHECKPOINT_MISMATCH", `checkpoint has no ${name}`);
     if (dtypeOf(src) !== dtypeOf(into) || src.length !== into.length) {
-      throw new Error(`checkpoint ${name} is ${dtypeOf(src)}[${src.length}], the model needs ${dtypeOf(into)}[${into.length}]`);
+      throw new ModelError("CHECKPOINT_MISMATCH", `checkpoint ${name} is ${dtypeOf(src)}[${src.length}], the model needs ${dtypeOf(into)}[${into.length}]`);
     }
     copies.push([into, src]);
   };
@@ -130,7 +131,7 @@ export function restoreCheckpoint(model: TrainModel, s: TrainState, c: Checkpoin
   });
   for (const l of modelLinears(model)) if (l.kind === "dlt") take(`codes:${l.name}`, l.ternary.codes);
   const expected = copies.length;
-  if (c.tensors.size !== expected) throw new Error(`checkpoint holds ${c.tensors.size} tensors, this model trains ${expected}`);
+  if (c.tensors.size !== expected) throw new ModelError("CHECKPOINT_MISMATCH", `checkpoint holds ${c.tensors.size} tensors, this model trains ${expected}`);
   for (const [into, src] of copies) into.set(src as never);
   s.step = c.step;
   s.cursor = c.cursor;

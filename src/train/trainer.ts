@@ -2,6 +2,7 @@
 // a run bit-exactly: step, data cursor, PRNG, optimizer moments (the parameters live in the model).
 // A step: batch → teacher forward (when distilling) → student forward → loss → backward → STE → clip →
 // AdamW with the scheduled learning rate.
+import { OptionError } from "../runtime/errors.ts";
 import { Xoshiro128 } from "../runtime/sampling/prng.ts";
 import { type AdamState, type AdamWOptions, adamwStep, createAdamState } from "./adamw.ts";
 import { type Sampling, randomBatch, sequentialBatch } from "./data.ts";
@@ -68,7 +69,7 @@ export function trainStep(student: TrainModel, teacher: TrainModel | null, token
 
   const gradNorm = clipGradNorm(s.params, o.clip);
   // A NaN/∞ gradient would poison every moment; stop before the update so the last checkpoint stays good.
-  if (!Number.isFinite(gradNorm)) throw new Error(`step ${s.step}: the gradient norm is ${gradNorm}`);
+  if (!Number.isFinite(gradNorm)) throw new OptionError("DIVERGED", `step ${s.step}: the gradient norm is ${gradNorm}: training diverged (a lower learning rate may help)`);
   const lr = learningRate(o.schedule, s.step);
   adamwStep(s.params, s.adam, lr, o.adam);
   s.step++;
