@@ -2,6 +2,7 @@
 // as it is. Paths go through node:fs, imported by a name bundlers leave alone, so that this file also runs in
 // browser bundles (where a string is a URL). `tracked` wraps a source to report read progress and to stop a
 // load at once when its signal fires.
+import { fileHandleSource } from "../gguf/file-handle-source.ts";
 import { AbortError, ModelError, OptionError } from "../errors.ts";
 import type { ByteSource } from "../gguf/source.ts";
 import { blobSource, bytesSource, urlSource } from "../gguf/sources.ts";
@@ -34,7 +35,7 @@ export async function openModelSource(model: ModelInput | ByteSource): Promise<B
   throw new OptionError("BAD_OPTION", "model must be a path, a URL, a Blob/File, bytes (Uint8Array/ArrayBuffer) or a ByteSource");
 }
 
-/** A file read by offset through one handle (gguf/source-node.ts's reader, without importing node:fs statically). */
+/** A file read by offset through one handle (as gguf/source-node.ts, without importing node:fs statically). */
 async function openPath(path: string | URL): Promise<ByteSource> {
   if (!canOpenPaths()) throw new OptionError("BAD_OPTION", `cannot open the path ${String(path)} here: pass a URL, a Blob or bytes`);
   const fsName = "node:fs/promises";
@@ -46,22 +47,7 @@ async function openPath(path: string | URL): Promise<ByteSource> {
     const code = (e as { code?: string }).code;
     throw new ModelError(code === "ENOENT" ? "MODEL_NOT_FOUND" : "MODEL_UNREADABLE", `cannot open the model ${String(path)}: ${(e as Error).message}`);
   }
-  const size = (await handle.stat()).size;
-  return {
-    size,
-    async read(offset, length) {
-      const n = Math.max(0, Math.min(length, size - offset));
-      const out = new Uint8Array(n);
-      let done = 0;
-      while (done < n) {
-        const { bytesRead } = await handle.read(out, done, n - done, offset + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return done === n ? out : out.subarray(0, done);
-    },
-    close: () => handle.close(),
-  };
+  return fileHandleSource(handle, (await handle.stat()).size);
 }
 
 /**

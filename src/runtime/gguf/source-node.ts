@@ -1,11 +1,9 @@
 // A ByteSource over a local file (Node, and Deno through node:fs): reads go through one FileHandle at
 // explicit positions, so a multi-gigabyte model is never loaded whole.
 import { open } from "node:fs/promises";
-import type { ByteSource } from "./source.ts";
+import { fileHandleSource, type FileSource } from "./file-handle-source.ts";
 
-export interface FileSource extends ByteSource {
-  close(): Promise<void>;
-}
+export type { FileSource } from "./file-handle-source.ts";
 
 /** Opens `path` read-only. Call `close()` when done (reads after close reject). */
 export async function openFileSource(path: string): Promise<FileSource> {
@@ -17,23 +15,5 @@ export async function openFileSource(path: string): Promise<FileSource> {
     await handle.close();
     throw e;
   }
-  return {
-    size,
-    async read(offset, length) {
-      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
-        throw new RangeError(`bad read request: offset ${offset}, length ${length}`);
-      }
-      const n = Math.max(0, Math.min(length, size - offset));
-      const out = new Uint8Array(n);
-      // One read may return fewer bytes than asked (large reads, pipes): loop until full or end of file.
-      let done = 0;
-      while (done < n) {
-        const { bytesRead } = await handle.read(out, done, n - done, offset + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return done === n ? out : out.subarray(0, done);
-    },
-    close: () => handle.close(),
-  };
+  return fileHandleSource(handle, size);
 }
