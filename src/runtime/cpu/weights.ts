@@ -12,7 +12,7 @@ import { dltMatrixInfo, readDltMatrix, type DltMatrixInfo } from "../model/dlt-f
 import { expectedTensors } from "../model/tensors.ts";
 import { GgmlType, tensorTypeName, tensorTypeTraits } from "../tensor-types/table.ts";
 import { matrixLayout, type MatrixType } from "./layout.ts";
-import type { CpuKernels, Matrix } from "./kernels.ts";
+import { type CpuKernels, type Matrix, matrixType } from "./kernels.ts";
 
 export interface LayerWeights {
   attnNorm: number;
@@ -40,16 +40,6 @@ export interface ModelWeights {
 /** Bytes read from the file per step when streaming a float tensor into wasm memory. */
 const STREAM_CHUNK = 4 << 20;
 
-const KERNEL_TYPES: Partial<Record<number, MatrixType>> = {
-  [GgmlType.F32]: "F32",
-  [GgmlType.F16]: "F16",
-  [GgmlType.Q8_0]: "Q8_0",
-  [GgmlType.TQ1_0]: "TQ1_0",
-  [GgmlType.TQ2_0]: "TQ2_0",
-  [GgmlType.I2_S]: "I2_S",
-  // BF16 has no kernel: it is widened to F32 at load (exact).
-  [GgmlType.BF16]: "F32",
-};
 
 function tensorMap(header: GgufHeader): Map<string, GgufTensorInfo> {
   return new Map(header.tensors.map((t) => [t.name, t]));
@@ -57,14 +47,16 @@ function tensorMap(header: GgufHeader): Map<string, GgufTensorInfo> {
 
 /** The kernel type a matrix tensor is uploaded as; a typed error for types the CPU kernels cannot run. */
 function kernelType(t: GgufTensorInfo): MatrixType {
-  const k = KERNEL_TYPES[t.type];
-  if (!k) {
+  // BF16 has no kernel: it is widened to F32 at load (exact).
+  if (t.type === GgmlType.BF16) return "F32";
+  try {
+    return matrixType(t.type);
+  } catch {
     throw new ModelError(
       "UNSUPPORTED_TENSOR_TYPE",
       `tensor ${t.name} is ${tensorTypeName(t.type)}, which the CPU engine cannot run (F32, F16, BF16, Q8_0, TQ1_0, TQ2_0, I2_S)`,
     );
   }
-  return k;
 }
 
 /** Rows × cols of a 2-D tensor (cols = dims[0], the row length). */
