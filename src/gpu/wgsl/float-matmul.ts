@@ -2,6 +2,7 @@
 // with f32 activations: embeddings used as output heads, float models, float layers of mixed files. The same
 // work split as the ternary kernel: 8 rows × `lanes` lanes striding over a row's words, TN tokens per
 // thread, the lanes' partial sums added after one barrier. A matrix larger than one binding is split into row chunks (rowBase).
+import { rowLanesEntry, rowLanesReduce } from "./row-lanes.ts";
 import { ELEMENTS_PER_WORD, floatFormatWgsl, type FloatFormat } from "./float-formats.ts";
 import { shader, STEP_BINDING, STEP_STRUCT, type Binding, type ShaderSource } from "./shader.ts";
 
@@ -33,18 +34,7 @@ export function floatMatmulShader(v: FloatMatmulVariant): ShaderSource {
 struct Params { m: u32, k: u32, rowWords: u32, yStride: u32, yOffset: u32, rowBase: u32, xStride: u32, _pad: u32 }
 ${STEP_STRUCT}
 ${floatFormatWgsl(v.format)}
-
-const LANES = ${v.lanes}u;
-const ROWS = ${rows}u;
-const TN = ${v.tn}u;
-var<workgroup> partial: array<f32, ${v.lanes * rows * v.tn}>;
-
-@compute @workgroup_size(${v.lanes}, ${rows})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = lid.x;
-  let row = wid.x * ROWS + lid.y;
-  let t0 = wid.y * TN;
-  let nt = min(TN, step.n - min(t0, step.n));
+${rowLanesEntry(v.lanes, rows, v.tn)}
   var acc: array<f32, TN>;
   if (row < P.m) {
     for (var w = lane; w < P.rowWords; w += LANES) {
@@ -56,20 +46,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
       }
     }
-  }
-  // Lane sums of a row: one barrier, then lane i adds the partials of tokens i, i + LANES, … (a tree costs a
-  // barrier per level, which CPU adapters pay dearly for).
-  for (var i = 0u; i < TN; i++) { partial[(i * ROWS + lid.y) * LANES + lane] = acc[i]; }
-  workgroupBarrier();
-  if (row < P.m) {
-    for (var i = lane; i < nt; i += LANES) {
-      let base = (i * ROWS + lid.y) * LANES;
-      var sum = 0.0;
-      for (var j = 0u; j < LANES; j++) { sum += partial[base + j]; }
-      let o = (t0 + i) * P.yStride + P.yOffset + P.rowBase + row;
-      y[o] = ${v.accumulate ? "y[o] + " : ""}sum;
-    }
-  }
-}`;
+  }${rowLanesReduce("(t0 + i) * P.yStride + P.yOffset + P.rowBase + row", v.accumulate)}`;
   return shader(`float-matmul ${v.format} tn${v.tn} l${v.lanes}${v.accumulate ? " acc" : ""}`, bindings, body);
 }

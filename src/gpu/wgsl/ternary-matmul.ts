@@ -14,6 +14,7 @@
 // Work split: a workgroup is 8 rows × `lanes` lanes (32 on GPUs); the lanes of a row stride over its words
 // (coalesced reads), each lane keeps TN token sums, and after one barrier lane i adds up token i's partials.
 // Tokens: workgroup_id.y·TN.
+import { rowLanesEntry, rowLanesReduce } from "./row-lanes.ts";
 import { intDotWgsl } from "./int-dot.ts";
 import { shader, STEP_BINDING, STEP_STRUCT, type Binding, type ShaderSource } from "./shader.ts";
 
@@ -72,18 +73,7 @@ export function ternaryMatmulShader(v: TernaryMatmulVariant): ShaderSource {
 struct Params { m: u32, rowWords: u32, groupSize: u32, groups: u32, qWords: u32, yStride: u32, yOffset: u32, _pad: u32 }
 ${STEP_STRUCT}
 ${intDotWgsl(v.packedDot)}
-
-const LANES = ${v.lanes}u;
-const ROWS = ${rows}u;
-const TN = ${v.tn}u;
-var<workgroup> partial: array<f32, ${v.lanes * rows * v.tn}>;
-
-@compute @workgroup_size(${v.lanes}, ${rows})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = lid.x;
-  let row = wid.x * ROWS + lid.y;
-  let t0 = wid.y * TN;
-  let nt = min(TN, step.n - min(t0, step.n));
+${rowLanesEntry(v.lanes, rows, v.tn)}
   let G = P.groups;
   var acc: array<f32, TN>;
   if (row < P.m) {
@@ -105,20 +95,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
       }
     }${shiftTerm}
-  }
-  // Lane sums of a row: one barrier, then lane i adds the partials of tokens i, i + LANES, … (a tree costs a
-  // barrier per level, which CPU adapters pay dearly for).
-  for (var i = 0u; i < TN; i++) { partial[(i * ROWS + lid.y) * LANES + lane] = acc[i]; }
-  workgroupBarrier();
-  if (row < P.m) {
-    for (var i = lane; i < nt; i += LANES) {
-      let base = (i * ROWS + lid.y) * LANES;
-      var sum = 0.0;
-      for (var j = 0u; j < LANES; j++) { sum += partial[base + j]; }
-      let o = (t0 + i) * P.yStride + P.yOffset + row;
-      y[o] = ${v.accumulate ? "y[o] + " : ""}sum;
-    }
-  }
-}`;
+  }${rowLanesReduce("(t0 + i) * P.yStride + P.yOffset + row", v.accumulate)}`;
   return shader(`ternary-matmul tn${v.tn} l${v.lanes}${v.i2s ? " i2s" : ""}${v.group64 ? " g64" : ""}${v.shift ? " shift" : ""}${v.accumulate ? " acc" : ""}`, bindings, body);
 }
