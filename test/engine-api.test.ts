@@ -167,6 +167,14 @@ describe.each(engines)("%s", (_name, create) => {
     expect(missing).toMatchObject({ code: "MODEL_NOT_FOUND" });
   });
 
+  it("takes a prompt as token ids (the same text as the string), and refuses ids outside the vocabulary", async () => {
+    const ids = await engine.tokenize("Once upon a time", { addBos: true });
+    const byIds = await engine.complete(ids, { temperature: 0, maxTokens: 12 });
+    const byText = await engine.complete("Once upon a time", { temperature: 0, maxTokens: 12 });
+    expect(byIds.text).toBe(byText.text);
+    await expect(engine.complete([1, 100000], { maxTokens: 1 })).rejects.toMatchObject({ name: "OptionError", code: "BAD_TOKEN" });
+  });
+
   it("tokenizes, detokenizes and reports info", async () => {
     const ids = await engine.tokenize("Once upon a time", { addBos: true });
     expect(ids[0]).toBe(1);

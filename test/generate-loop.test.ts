@@ -95,4 +95,39 @@ describe("generate on a LanguageModel", () => {
     expect(tail.at(-2)!.text).toBe("");
     expect(tail.at(-1)!.text).toBe("l named");
   });
+
+  it("takes the prompt as token ids, and refuses ids outside the vocabulary", async () => {
+    const ids = cpu.tokenizer.encode("Once upon a time", { addBos: true });
+    const byIds = await generate(cpu, ids, { temperature: 0, maxTokens: 20 });
+    const byText = await generate(cpu, "Once upon a time", { temperature: 0, maxTokens: 20 });
+    expect(byIds.text).toBe(byText.text);
+    for (const bad of [[1, 512], [1, -1], [1, 2.5]]) {
+      await expect(generate(cpu, bad, { maxTokens: 1 })).rejects.toMatchObject({ name: "OptionError", code: "BAD_TOKEN" });
+    }
+  });
+
+  it("ends at an end-of-generation token, unless ignoreEos (benchmarks) feeds it back and goes on", async () => {
+    // The CPU model whose greedy choice is EOS at the third step.
+    const eos = cpu.tokenizer.eos!;
+    let steps = 0;
+    const m: LanguageModel = Object.assign(Object.create(cpu) as LanguageModel, {
+      async forwardArgmax(tokens: ArrayLike<number>) {
+        const logits = await cpu.forward(tokens);
+        if (++steps === 3) return eos;
+        let best = 0;
+        for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+        return best;
+      },
+    });
+    const ended = await generate(m, "Once upon a time", { temperature: 0, maxTokens: 8 });
+    expect(ended.stopReason).toBe("eos");
+    expect(ended.tokens).toHaveLength(3);
+    expect(ended.tokens[2]).toBe(eos);
+    steps = 0;
+    const goesOn = await generate(m, "Once upon a time", { temperature: 0, maxTokens: 8, ignoreEos: true });
+    expect(goesOn.stopReason).toBe("max-tokens");
+    expect(goesOn.tokens).toHaveLength(8);
+    expect(goesOn.tokens[2]).toBe(eos);
+    expect(goesOn.sequence).toContain(eos); // fed back like any other token
+  });
 });

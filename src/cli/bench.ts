@@ -14,7 +14,7 @@ import { ProgressBar } from "./progress.ts";
 const flags: Record<string, FlagSpec> = {
   model: { type: "string", description: "GGUF model" },
   "prompt-tokens": { type: "string", description: "prompt length in tokens (default 128)" },
-  "gen-tokens": { type: "string", description: "tokens to generate (default 128; fewer when the model ends its text)" },
+  "gen-tokens": { type: "string", description: "tokens to generate (default 128)" },
   ...backendFlags,
   threads: { type: "string", description: "thread counts to compare, e.g. 1,2 (default: all cores)" },
   repetitions: { type: "string", description: "runs per setting (default 3), after one warm-up run" },
@@ -33,7 +33,7 @@ export interface BenchRow {
   simd: string;
   /** "prefill" (the prompt in batches) or "decode" (one token at a time). */
   test: "prefill" | "decode";
-  /** Tokens per run (the mean, for decode runs the model ended early). */
+  /** Tokens per run (prompt tokens evaluated, or tokens generated: exactly the flags' counts). */
   tokens: number;
   tokensPerSecond: number;
   stddev: number;
@@ -61,13 +61,13 @@ export const benchCommand: Command = {
     const runs = threadCounts.length * (repetitions + 1);
     let done = 0;
     for (const threads of threadCounts) {
-      // One position beyond the run's needs: the prompt is re-tokenized from text and may come out a token longer.
-      const engine = await openEngine({ model, backend, threads, contextLength: promptTokens + genTokens + 2 });
+      const engine = await openEngine({ model, backend, threads, contextLength: promptTokens + genTokens });
       try {
         const prompts = await benchPrompts(engine, promptTokens, repetitions + 1);
         const stats: GenerationStats[] = [];
         for (let i = 0; i <= repetitions; i++) {
-          const r = await engine.complete(prompts[i]!, { maxTokens: genTokens, temperature: 0 });
+          // As llama-bench: token ids, and an end-of-text token does not cut the run short.
+          const r = await engine.complete(prompts[i]!, { maxTokens: genTokens, temperature: 0, ignoreEos: true });
           if (i > 0) stats.push(r.stats); // run 0 warms up: JIT, first-touch memory, GPU pipelines
           bar.update(++done, runs, `threads ${r.stats.threads}`);
         }
@@ -109,15 +109,13 @@ function threadList(v: string | true | undefined): (number | undefined)[] {
 }
 
 /**
- * `count` prompts of about `tokens` tokens (BOS included), each starting at a different token of the filler, so
- * that no run finds its prompt in the KV cache of the one before.
+ * `count` prompts of exactly `tokens` token ids (no BOS), each starting at a different token of the filler, so
+ * that no run finds any of its prompt in the KV cache of the one before.
  */
-async function benchPrompts(engine: Engine, tokens: number, count: number): Promise<string[]> {
-  const bos = (await engine.tokenize("a")).length - (await engine.tokenize("a", { addBos: false })).length;
-  const want = Math.max(1, tokens - bos);
+async function benchPrompts(engine: Engine, tokens: number, count: number): Promise<number[][]> {
   let ids: number[] = [];
-  for (let text = FILLER; ids.length < want + count; text += FILLER) ids = await engine.tokenize(text, { addBos: false });
-  return Promise.all(Array.from({ length: count }, (_, i) => engine.detokenize(ids.slice(i, i + want))));
+  for (let text = FILLER; ids.length < tokens + count; text += FILLER) ids = await engine.tokenize(text, { addBos: false });
+  return Array.from({ length: count }, (_, i) => ids.slice(i, i + tokens));
 }
 
 function row(stats: GenerationStats[], test: BenchRow["test"]): BenchRow {

@@ -30,6 +30,8 @@ export interface GenerateOptions extends SamplingOptions {
   onToken?: (chunk: GenerateChunk) => void;
   /** Prepend BOS. Default: the model's add_bos_token. Ignored for a prompt given as token ids. */
   addBos?: boolean;
+  /** An end-of-generation token does not end generation (it is fed back like any other): benchmarks. */
+  ignoreEos?: boolean;
   /**
    * The token ids the model's KV cache holds now (a previous result's `sequence`). The prompt's longest common
    * prefix with them is kept in the cache instead of being evaluated again. Default: nothing is kept.
@@ -120,7 +122,7 @@ export async function generate(
   prompt: string | readonly number[],
   options: GenerateOptions = {},
 ): Promise<GenerateResult> {
-  const { maxTokens = 256, stop = [], signal, onText, onToken, addBos, cached, ...sampling } = options;
+  const { maxTokens = 256, stop = [], signal, onText, onToken, addBos, cached, ignoreEos = false, ...sampling } = options;
   if (!Number.isSafeInteger(maxTokens) || maxTokens < 0) throw new OptionError("BAD_OPTION_VALUE", `maxTokens must be an integer ≥ 0, got ${maxTokens}`);
   const lm = asLanguageModel(model);
   const sampler = new Sampler(sampling);
@@ -132,6 +134,9 @@ export async function generate(
   else {
     if (prompt.length === 0) throw new OptionError("EMPTY_PROMPT", "the prompt has no tokens");
     prompts = [...prompt];
+    const vocab = lm.config.vocabSize;
+    const bad = prompts.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= vocab);
+    if (bad >= 0) throw new OptionError("BAD_TOKEN", `prompt token ${bad} is ${prompts[bad]}, not a token id of this vocabulary (0 … ${vocab - 1})`);
     checkPromptLength(prompts.length, lm.contextLength);
   }
 
@@ -175,7 +180,7 @@ export async function generate(
     // for a possible stop string or an incomplete character is released with this token's chunk).
     let piece = "";
     let end: StopReason | undefined;
-    if (tokenizer.isEog(id)) end = "eos";
+    if (tokenizer.isEog(id) && !ignoreEos) end = "eos";
     else {
       const r = stops.push(decoder.push(id));
       piece = r.text;

@@ -42,12 +42,13 @@ export class EngineClient implements Engine {
     this.chat = { completions: { create: create as ChatCompletions["create"] } };
   }
 
-  generate(prompt: string, options: EngineGenerateOptions = {}): GenerationStream {
+  generate(prompt: string | readonly number[], options: EngineGenerateOptions = {}): GenerationStream {
     const { signal, ...rest } = options;
-    return this.stream({ prompt, options: rest }, signal);
+    // Token ids cross to a worker as a plain array (a typed array would also clone, but checks expect one shape).
+    return this.stream({ prompt: typeof prompt === "string" ? prompt : Array.from(prompt), options: rest }, signal);
   }
 
-  async complete(prompt: string, options: EngineGenerateOptions = {}): Promise<Completion> {
+  async complete(prompt: string | readonly number[], options: EngineGenerateOptions = {}): Promise<Completion> {
     return this.generate(prompt, options).result;
   }
 

@@ -60,7 +60,8 @@ export type WireGenerateOptions = Omit<EngineGenerateOptions, "signal">;
 
 /** A completion, or a chat turn when `messages` is set (rendered with the chat template). */
 export interface GenerateRequest {
-  prompt?: string;
+  /** Text, or token ids used as they are. */
+  prompt?: string | readonly number[];
   messages?: readonly ChatMessage[];
   options?: WireGenerateOptions;
 }
@@ -107,8 +108,9 @@ export class EngineCore {
           prompt = template.tokenize(model.tokenizer, template.render(request.messages));
           extraStop = template.stop;
         } else {
-          if (typeof request.prompt !== "string") throw new OptionError("BAD_OPTION", "prompt must be a string");
-          prompt = request.prompt;
+          const p = request.prompt;
+          if (typeof p !== "string" && !Array.isArray(p)) throw new OptionError("BAD_OPTION", "prompt must be a string or an array of token ids");
+          prompt = typeof p === "string" ? p : [...p];
         }
         try {
           const r = await generate(model, prompt, {
@@ -386,7 +388,8 @@ async function readAll(model: ModelInput | ByteSource): Promise<Uint8Array> {
 /** The engine's generate options as the loop's, with the stop strings apart; OptionError for a key it does not know. */
 function toGenerateOptions(o: WireGenerateOptions): { options: Omit<GenerateOptions, "stop">; stop: string[] } {
   if (typeof o !== "object" || o === null) throw new OptionError("BAD_OPTION", "generate options must be an object");
-  const { maxTokens, stop = [], addBos, repetitionPenalty, ...sampling } = o as WireGenerateOptions & Record<string, unknown>;
+  const { maxTokens, stop = [], addBos, ignoreEos, repetitionPenalty, ...sampling } = o as WireGenerateOptions & Record<string, unknown>;
+  if (ignoreEos !== undefined && typeof ignoreEos !== "boolean") throw new OptionError("BAD_OPTION_VALUE", "ignoreEos must be a boolean");
   for (const internal of ["onText", "onToken", "cached", "signal"]) {
     if (internal in sampling) throw new OptionError("UNKNOWN_OPTION", `unknown generate option "${internal}"`);
   }
@@ -397,7 +400,7 @@ function toGenerateOptions(o: WireGenerateOptions): { options: Omit<GenerateOpti
     }
     sampling.repeatPenalty = repetitionPenalty;
   }
-  return { options: { maxTokens, addBos, ...sampling }, stop: [...stop] };
+  return { options: { maxTokens, addBos, ignoreEos, ...sampling }, stop: [...stop] };
 }
 
 /** The metadata's scalars as plain values (u64/i64 as numbers where exact, else strings); arrays are left out. */

@@ -67,8 +67,10 @@ export interface EngineGenerateOptions extends SamplingOptions {
   repetitionPenalty?: number;
   /** Text that ends generation; it is not part of the result. */
   stop?: readonly string[];
-  /** Prepend BOS. Default: the model's add_bos_token. */
+  /** Prepend BOS. Default: the model's add_bos_token (ignored for a prompt given as token ids). */
   addBos?: boolean;
+  /** An end-of-generation token does not end the generation (benchmarks that need an exact token count). */
+  ignoreEos?: boolean;
   /** Ends the generation (stopReason "abort"); a call still waiting in the queue leaves it at once. */
   signal?: AbortSignal;
 }
@@ -165,8 +167,9 @@ export interface ChatCompletions {
  */
 export interface Engine {
   /** Streams a continuation of `prompt`; the KV cache is reused when the prompt extends the previous context. */
-  generate(prompt: string, options?: EngineGenerateOptions): GenerationStream;
-  complete(prompt: string, options?: EngineGenerateOptions): Promise<Completion>;
+  /** Continues `prompt`: text, or token ids used as they are (no BOS added). */
+  generate(prompt: string | readonly number[], options?: EngineGenerateOptions): GenerationStream;
+  complete(prompt: string | readonly number[], options?: EngineGenerateOptions): Promise<Completion>;
   /** OpenAI-shaped chat, rendering the model's chat template. */
   readonly chat: { readonly completions: ChatCompletions };
   /** The prompt text a chat renders (the template applied, a generation prompt added). */
