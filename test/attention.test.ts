@@ -66,3 +66,37 @@ describe.each([
     });
   }
 });
+
+describe.each(["relaxed", "simd128"] as const)("f16 cache store (%s)", (simd) => {
+  it("rounds every kind of value as the scalar reference does: zeros, subnormals, ties, overflow, inf, NaN", async () => {
+    const K = await CpuKernels.create({ simd, threads: 1 });
+    made.push(K);
+    const r = rng(99);
+    const f = (bits: number) => new Float32Array(new Uint32Array([bits >>> 0]).buffer)[0]!;
+    const special = [
+      0, -0, 1, -1, 65504, -65504, 65519.99, 65520, 65536, 1e6, -1e6, Infinity, -Infinity, NaN,
+      2 ** -14, -(2 ** -14), 2 ** -15, 2 ** -24, 2 ** -25, 2 ** -26, 1e-10, -1e-10,
+      f(0x3f801000), f(0x3f803000), f(0x3f800fff), f(0x477fefff), f(0x477ff000), f(0x387fffff), f(0x38800000),
+    ];
+    // Groups of 8 that are all normal (the vector path), groups with one odd value (the scalar path), a tail.
+    // Ties and near-ties of the mantissa rounding, and the largest value that still rounds below infinity, in a
+    // group of 8 normal halves (the vector path).
+    const ties = [f(0x3f801000), f(0x3f803000), f(0x3f800fff), f(0x3f802fff), f(0x3f805000), -f(0x3f801000), f(0x477fefff), f(0x387ff000 + 0x800000)];
+    const values: number[] = [...ties];
+    for (let g = 0; g < 40; g++) {
+      for (let i = 0; i < 8; i++) values.push((r() - 0.5) * 2 ** Math.floor(r() * 40 - 20));
+      if (g % 3 === 0) values[values.length - 1 - (g % 8)] = special[g % special.length]!;
+    }
+    values.push(...special);
+    const x = Float32Array.from(values);
+    const width = x.length; // one token of `width` values
+    const cache = K.heap.alloc(width * 2);
+    const xp = K.heap.upload(x);
+    storeKv(K, { k: cache, v: K.heap.alloc(width * 2) }, xp, xp, 1, 0, { heads: 1, kvHeads: 1, headDim: width, type: "f16" });
+    const got = Array.from(K.heap.u16.subarray(cache >> 1, (cache >> 1) + width));
+    const want = Array.from(x, (v) => f32ToF16Bits(v));
+    // NaN: any quiet-NaN pattern of the right sign will do
+    for (let i = 0; i < width; i++) if (Number.isNaN(x[i]!)) expect((got[i]! & 0x7c00) === 0x7c00 && (got[i]! & 0x3ff) !== 0).toBe(true), (got[i] = want[i]!);
+    expect(got).toEqual(want);
+  });
+});

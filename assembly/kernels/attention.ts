@@ -4,8 +4,8 @@
 // even on store). Query token t of a batch sits at position pos0 + t and sees cache positions 0 ..= pos0 + t.
 // Grouped-query attention: query head h reads kv head h / (heads / kvHeads).
 //
-// The work unit is one (token, head) pair: u = t·heads + h, so the thread pool splits [0, n·heads). Each unit
-// owns one row of the `scores` scratch (scoreStride floats), so units never share memory they write.
+// The work unit is a block of ATTENTION_TOKEN_BLOCK query tokens × one kv head (see attention below); each query
+// (t, h) owns row t·heads + h of the `scores` scratch (scoreStride floats), so units never share memory they write.
 import { expF32x4, f16ToF32, f16x4ToF32, hmaxF32, hsum4F32, hsumF32 } from "./common";
 
 /** f32 → IEEE half bits, round to nearest even (overflow → inf, NaN kept quiet). */
@@ -34,13 +34,44 @@ import { expF32x4, f16ToF32, f16x4ToF32, hmaxF32, hsum4F32, hsumF32 } from "./co
 }
 
 /**
+ * Four f32 to half bits (in i32 lanes), round to nearest even, for values that are zero or normal halves
+ * (2^-14 ≤ |x| < 65520: the exponent rebiased, the mantissa rounded with the carry running into the exponent);
+ * `ok` is false in a lane outside that range (subnormal, overflow, inf, NaN), which f32ToF16 must convert.
+ */
+@inline function f16x4Normal(x: v128): v128 {
+  const abs = v128.and(x, i32x4.splat(0x7fffffff));
+  const t = i32x4.sub(abs, i32x4.splat(0x38000000));
+  const h = i32x4.shr_u(i32x4.add(i32x4.add(t, i32x4.splat(0xfff)), v128.and(i32x4.shr_u(t, 13), i32x4.splat(1))), 13);
+  const sign = v128.and(i32x4.shr_u(x, 16), i32x4.splat(0x8000));
+  return v128.or(sign, v128.andnot(h, i32x4.eq(abs, i32x4.splat(0))));
+}
+
+@inline function f16x4Ok(x: v128): v128 {
+  const abs = v128.and(x, i32x4.splat(0x7fffffff));
+  const normal = v128.and(i32x4.ge_u(abs, i32x4.splat(0x38800000)), i32x4.le_u(abs, i32x4.splat(0x477fefff)));
+  return v128.or(normal, i32x4.eq(abs, i32x4.splat(0)));
+}
+
+/**
  * Copies n tokens of f32 rows x [n][width] into the cache at positions pos0.. (element range [e0, e1) of
- * n·width), converting to f16 when f16 != 0. The cache row stride is width elements.
+ * n·width), converting to f16 when f16 != 0 (eight at a time where all eight are zero or normal halves, exactly
+ * as f32ToF16 rounds). The cache row stride is width elements.
  */
 export function kvStore(x: usize, cache: usize, width: i32, pos0: i32, f16: i32, e0: i32, e1: i32): void {
   const base = <usize>pos0 * <usize>width;
   if (f16) {
-    for (let e = e0; e < e1; e++) store<u16>(cache + ((base + <usize>e) << 1), <u16>f32ToF16(load<f32>(x + (<usize>e << 2))));
+    let e = e0;
+    for (; e + 8 <= e1; e += 8) {
+      const a = v128.load(x + (<usize>e << 2));
+      const b = v128.load(x + (<usize>e << 2), 16);
+      const dst = cache + ((base + <usize>e) << 1);
+      if (i32x4.all_true(v128.and(f16x4Ok(a), f16x4Ok(b)))) {
+        v128.store(dst, i16x8.narrow_i32x4_u(f16x4Normal(a), f16x4Normal(b)));
+      } else {
+        for (let i = 0; i < 8; i++) store<u16>(dst + (<usize>i << 1), <u16>f32ToF16(load<f32>(x + (<usize>(e + i) << 2))));
+      }
+    }
+    for (; e < e1; e++) store<u16>(cache + ((base + <usize>e) << 1), <u16>f32ToF16(load<f32>(x + (<usize>e << 2))));
   } else {
     memory.copy(cache + ((base + <usize>e0) << 2), x + (<usize>e0 << 2), <usize>(e1 - e0) << 2);
   }
