@@ -12,7 +12,6 @@ import { f16BitsToF32 } from "../runtime/tensor-types/half.ts";
 import { GgmlType, tensorTypeName, tensorTypeTraits } from "../runtime/tensor-types/table.ts";
 import type { GpuArena } from "./resources.ts";
 import type { FloatFormat } from "./wgsl/float-formats.ts";
-import { ELEMENTS_PER_WORD } from "./wgsl/float-formats.ts";
 import type { QuantMode } from "./wgsl/quantize.ts";
 
 /** How a ternary matrix wants its input quantized. */
@@ -50,10 +49,6 @@ export interface FloatHost {
 }
 
 export type HostMatrix = TernaryHost | FloatHost;
-
-export function groupsOf(m: { cols: number; act: ActivationQuant }): number {
-  return Math.ceil(m.cols / m.act.group);
-}
 
 const unsupported = (msg: string): never => {
   throw new GpuError("UNSUPPORTED_TENSOR", msg);
@@ -146,7 +141,7 @@ export function hostDlt(codes: Uint8Array, alpha: Float32Array, gamma: Float32Ar
 }
 
 /** Trits −1/0/+1 (row-major) as T2 code rows, padded with code 1 (zero). */
-export function packT2(trits: Int8Array, rows: number, cols: number): Uint32Array {
+function packT2(trits: Int8Array, rows: number, cols: number): Uint32Array {
   const rowBytes = Math.ceil(cols / 128) * 32;
   const bytes = new Uint8Array(rows * rowBytes).fill(0x55);
   for (let r = 0; r < rows; r++) {
@@ -223,4 +218,3 @@ export function uploadMatrix(arena: GpuArena, label: string, m: HostMatrix, maxC
   return { kind: "float", rows: m.rows, cols: m.cols, format: m.format, rowWords: m.rowWords, chunks };
 }
 
-export { ELEMENTS_PER_WORD };

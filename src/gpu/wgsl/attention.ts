@@ -4,7 +4,6 @@
 // score buffer of the context's length is needed. Thread i owns output dimensions i, i + 64, ….
 import { shader, STEP_BINDING, STEP_STRUCT, type ShaderSource } from "./shader.ts";
 
-export const ATTENTION_PARAMS = ["heads", "kvHeads", "qStride", "kvStride"] as const;
 
 export function attentionShader(headDim: number): ShaderSource {
   const slots = Math.ceil(headDim / 64);

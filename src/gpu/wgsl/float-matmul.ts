@@ -15,7 +15,6 @@ export interface FloatMatmulVariant {
 }
 
 export const FLOAT_ROWS_PER_WORKGROUP = 8;
-export const FLOAT_PARAMS = ["m", "k", "rowWords", "yStride", "yOffset", "rowBase", "xStride"] as const;
 
 export function floatMatmulShader(v: FloatMatmulVariant): ShaderSource {
   const bindings: Binding[] = [

@@ -9,7 +9,6 @@
 import { shader, STEP_BINDING, STEP_STRUCT, type Binding, type ShaderSource } from "./shader.ts";
 
 export type QuantMode = "q8k" | "absmax";
-export const QUANT_PARAMS = ["k", "groupSize", "groups", "qWords", "xStride"] as const;
 
 export function quantizeShader(mode: QuantMode, sums: boolean, wg = 256): ShaderSource {
   const bindings: Binding[] = [

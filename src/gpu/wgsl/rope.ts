@@ -5,7 +5,6 @@
 // rotDims are left as they are. One workgroup per token.
 import { shader, STEP_BINDING, STEP_STRUCT, type ShaderSource } from "./shader.ts";
 
-export const ROPE_PARAMS = ["heads", "kvHeads", "headDim", "half", "qStride", "kvStride"] as const;
 
 export function ropeStoreShader(neox: boolean): ShaderSource {
   const body = /* wgsl */ `

@@ -36,5 +36,3 @@ struct Step { pos0: u32, n: u32, _pad0: u32, _pad1: u32 }`;
 
 export const STEP_BINDING: Binding = { name: "step", access: "uniform", type: "Step" };
 
-/** A u32 as a WGSL literal. */
-export const u = (v: number): string => `${v >>> 0}u`;

@@ -36,7 +36,6 @@ export interface TernaryMatmulVariant {
 
 export const TERNARY_ROWS_PER_WORKGROUP = 8;
 
-export const TERNARY_PARAMS = ["m", "rowWords", "groupSize", "groups", "qWords", "yStride", "yOffset"] as const;
 
 export function ternaryMatmulShader(v: TernaryMatmulVariant): ShaderSource {
   const bindings: Binding[] = [

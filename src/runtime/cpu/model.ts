@@ -38,6 +38,8 @@ export interface CpuModelOptions extends CpuKernelsOptions {
    * tokens would outweigh its weights (see SCRATCH_SHARE).
    */
   batchSize?: number;
+  /** The source's parsed header, if the caller has read it already (it is not read again). */
+  header?: GgufHeader;
   /** Load progress: tensors uploaded so far, of `total`. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -66,10 +68,10 @@ export class CpuModel {
 
   /** Reads, checks and loads a GGUF model. The source stays the caller's (not closed here). */
   static async load(source: ByteSource, options: CpuModelOptions = {}): Promise<CpuModel> {
-    const { contextLength, kvType = "f16", batchSize, onProgress, ...kernelOptions } = options;
+    const { contextLength, kvType = "f16", batchSize, onProgress, header: parsed, ...kernelOptions } = options;
     if (kvType !== "f32" && kvType !== "f16") throw new OptionError("BAD_OPTION", `kvType must be "f32" or "f16", got ${String(kvType)}`);
     if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1)) throw new OptionError("BAD_OPTION", `batchSize must be an integer ≥ 1, got ${batchSize}`);
-    const header = await readGgufHeader(source);
+    const header = parsed ?? (await readGgufHeader(source));
     const config = modelConfigFromGguf(header.metadata, header.tensors);
     const tokenizer = tokenizerFromGguf(header.metadata);
     const ctx = typeof contextLength === "function" ? contextLength(config, tokenizer) : (contextLength ?? config.contextLength);
@@ -103,6 +105,11 @@ export class CpuModel {
   /** Positions the KV cache holds. */
   get contextLength(): number {
     return this.cache.capacity;
+  }
+
+  /** The KV cache's element type. */
+  get kvType(): KvType {
+    return this.cache.type;
   }
 
   /** Tokens evaluated so far (the next token goes at this position). */

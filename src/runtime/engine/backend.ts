@@ -4,6 +4,7 @@
 import { acquireGpu, defaultGpu, type GpuContext, probeAdapter } from "../../gpu/device.ts";
 import { GpuError, OptionError } from "../errors.ts";
 import type { ByteSource } from "../gguf/source.ts";
+import type { GgufHeader } from "../gguf/types.ts";
 import { CpuLanguageModel } from "./cpu-language-model.ts";
 import type { BackendChoice, ModelLoadOptions } from "./engine.ts";
 import { GpuLanguageModel } from "./gpu-language-model.ts";
@@ -16,53 +17,60 @@ export interface LoadedModel {
 
 const CHOICES: readonly BackendChoice[] = ["auto", "wasm", "webgpu"];
 
-/** Loads `source` on the backend `options.backend` asks for. `onUpload`: wasm tensors placed so far. */
-export async function loadOnBackend(
-  source: ByteSource,
-  options: ModelLoadOptions,
-  onUpload?: (done: number, total: number) => void,
-  why?: string,
-): Promise<LoadedModel> {
+/** What the caller of loadOnBackend already has or wants besides the options. */
+export interface LoadContext {
+  /** The source's parsed header (read once by the caller, not again by the backend). */
+  header?: GgufHeader;
+  /** wasm tensors placed so far. */
+  onUpload?: (done: number, total: number) => void;
+  /** The reason to report instead of the choice's own (a fallback after a lost device). */
+  why?: string;
+}
+
+/** Loads `source` on the backend `options.backend` asks for. */
+export async function loadOnBackend(source: ByteSource, options: ModelLoadOptions, load: LoadContext = {}): Promise<LoadedModel> {
+  const { why } = load;
   const choice = options.backend ?? "auto";
   if (!CHOICES.includes(choice)) throw new OptionError("BAD_OPTION", `backend must be "auto", "wasm" or "webgpu", got ${String(choice)}`);
-  if (choice === "wasm") return { model: await loadWasm(source, options, onUpload), backendReason: why ?? "wasm requested" };
+  if (choice === "wasm") return { model: await loadWasm(source, options, load), backendReason: why ?? "wasm requested" };
   if (choice === "webgpu") {
     const ctx = await acquireGpu({ gpu: await resolveGpu(options.gpu, true) });
-    return { model: await loadWebGpu(ctx, source, options), backendReason: why ?? `WebGPU requested (${ctx.adapterName})` };
+    return { model: await loadWebGpu(ctx, source, options, load.header), backendReason: why ?? `WebGPU requested (${ctx.adapterName})` };
   }
 
   // auto: the adapter alone says whether WebGPU is worth a device (a software adapter is slower than wasm).
   let ctx: GpuContext;
   try {
     const gpu = await resolveGpu(options.gpu, false);
-    if (!gpu) return { model: await loadWasm(source, options, onUpload), backendReason: "auto: no WebGPU here, wasm" };
+    if (!gpu) return { model: await loadWasm(source, options, load), backendReason: "auto: no WebGPU here, wasm" };
     const probe = await probeAdapter({ gpu });
     if (probe.software) {
       return {
-        model: await loadWasm(source, options, onUpload),
+        model: await loadWasm(source, options, load),
         backendReason: `auto: the only WebGPU adapter (${probe.name}) runs on the CPU, where the wasm kernels are faster; wasm`,
       };
     }
     ctx = await acquireGpu({ gpu, probe });
   } catch (e) {
     if (!(e instanceof GpuError)) throw e;
-    return { model: await loadWasm(source, options, onUpload), backendReason: `auto: WebGPU unavailable (${e.message}), wasm` };
+    return { model: await loadWasm(source, options, load), backendReason: `auto: WebGPU unavailable (${e.message}), wasm` };
   }
   try {
-    return { model: await loadWebGpu(ctx, source, options), backendReason: `auto: WebGPU adapter ${ctx.adapterName}` };
+    return { model: await loadWebGpu(ctx, source, options, load.header), backendReason: `auto: WebGPU adapter ${ctx.adapterName}` };
   } catch (e) {
     if (!(e instanceof GpuError)) throw e;
-    return { model: await loadWasm(source, options, onUpload), backendReason: `auto: the WebGPU backend cannot run this model (${e.message}), wasm` };
+    return { model: await loadWasm(source, options, load), backendReason: `auto: the WebGPU backend cannot run this model (${e.message}), wasm` };
   }
 }
 
-async function loadWasm(source: ByteSource, o: ModelLoadOptions, onProgress?: (done: number, total: number) => void): Promise<LanguageModel> {
-  return CpuLanguageModel.load(source, { threads: o.threads, contextLength: o.contextLength, kvType: o.kvType, batchSize: o.batchSize, wasmUrls: o.wasmUrls, onProgress });
+async function loadWasm(source: ByteSource, o: ModelLoadOptions, load: LoadContext): Promise<LanguageModel> {
+  const { threads, contextLength, kvType, batchSize, wasmUrls } = o;
+  return CpuLanguageModel.load(source, { threads, contextLength, kvType, batchSize, wasmUrls, header: load.header, onProgress: load.onUpload });
 }
 
-async function loadWebGpu(ctx: GpuContext, source: ByteSource, o: ModelLoadOptions): Promise<LanguageModel> {
+async function loadWebGpu(ctx: GpuContext, source: ByteSource, o: ModelLoadOptions, header: GgufHeader | undefined): Promise<LanguageModel> {
   try {
-    return await GpuLanguageModel.load(ctx, source, { contextLength: o.contextLength, maxBatch: o.batchSize }, true);
+    return await GpuLanguageModel.load(ctx, source, { header, contextLength: o.contextLength, maxBatch: o.batchSize }, true);
   } catch (e) {
     ctx.destroy();
     throw e;

@@ -10,11 +10,6 @@ export class CallQueue {
   private readonly waiting: Entry[] = [];
   private running = false;
 
-  /** Calls waiting (the running one not counted). */
-  get length(): number {
-    return this.waiting.length;
-  }
-
   run<T>(task: () => Promise<T>, signal: AbortSignal | undefined, cancelled: () => T | Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const onAbort = () => {

@@ -277,7 +277,11 @@ export class EngineCore {
     try {
       const source = tracked(opened, (loaded, total) => emit({ type: "progress", progress: { phase: "read", loaded, total } }), signal);
       const header = await readGgufHeader(source);
-      const loaded = await loadOnBackend(source, { ...this.options, backend }, (loaded, total) => emit({ type: "progress", progress: { phase: "upload", loaded, total } }), why);
+      const loaded = await loadOnBackend(source, { ...this.options, backend }, {
+        header,
+        why,
+        onUpload: (loaded, total) => emit({ type: "progress", progress: { phase: "upload", loaded, total } }),
+      });
       if (signal.aborted || this.disposal.signal.aborted) {
         loaded.model.dispose();
         throw new AbortError("the model load was aborted");

@@ -1,6 +1,5 @@
 // The wasm CPU model (runtime/cpu) as a LanguageModel: its synchronous eval behind the async interface. The CPU
 // computes the logits on the calling thread anyway, so greedy decoding needs no separate argmax path.
-import { KvCache } from "../cpu/kv-cache.ts";
 import { CpuModel, type CpuModelOptions } from "../cpu/model.ts";
 import type { ByteSource } from "../gguf/source.ts";
 import type { BackendInfo, LanguageModel, LogitsCallback } from "./language-model.ts";
@@ -39,11 +38,7 @@ export class CpuLanguageModel implements LanguageModel {
 
   backendInfo(): BackendInfo {
     const k = this.model.stats();
-    const c = this.model.config;
-    // The cache's element type, read back from its size (CpuModel plans it from the type).
-    const f32 = KvCache.bytes(c.layers, c.kvHeads * c.headDim, this.model.contextLength, "f32");
-    const kvType = this.model.plan.kvCache === f32 ? "f32" : "f16";
-    const info: BackendInfo = { backend: "wasm", threads: k.threads, simd: k.simd, simdReason: k.simdReason, kvType, memory: { ...this.model.plan } };
+    const info: BackendInfo = { backend: "wasm", threads: k.threads, simd: k.simd, simdReason: k.simdReason, kvType: this.model.kvType, memory: { ...this.model.plan } };
     if (k.threadFallbackReason !== undefined) info.threadsReason = k.threadFallbackReason;
     return info;
   }

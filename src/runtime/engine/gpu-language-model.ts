@@ -25,8 +25,8 @@ export class GpuLanguageModel implements LanguageModel {
   }
 
   /** Loads a model onto `ctx`'s device; `ownsDevice`: dispose() destroys the device too. */
-  static async load(ctx: GpuContext, source: ByteSource, options: Omit<GpuModelOptions, "header"> = {}, ownsDevice = false): Promise<GpuLanguageModel> {
-    const header = await readGgufHeader(source);
+  static async load(ctx: GpuContext, source: ByteSource, options: GpuModelOptions = {}, ownsDevice = false): Promise<GpuLanguageModel> {
+    const header = options.header ?? (await readGgufHeader(source));
     const tokenizer = tokenizerFromGguf(header.metadata);
     const model = await GpuModel.load(ctx, source, { ...options, header });
     return new GpuLanguageModel(model, tokenizer, ownsDevice);
