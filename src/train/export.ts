@@ -17,8 +17,8 @@ import type { GgufWriteInput, GgufWriteTensor } from "../runtime/gguf/writer.ts"
 import { type GgufHeader, type GgufValue, GgufValueType } from "../runtime/gguf/types.ts";
 import { DLT_GROUP_KEY, dltScaleNames, dltStoredRowLength } from "../runtime/model/tensors.ts";
 import { packTq2_0 } from "../runtime/cpu/layout.ts";
-import { GgmlType } from "../runtime/tensor-types/table.ts";
-import { f16BitsToF32, f32ToF16Bits } from "../runtime/tensor-types/half.ts";
+import { GgmlType, tensorTypeTraits } from "../runtime/tensor-types/table.ts";
+import { roundF16 } from "../runtime/tensor-types/half.ts";
 import { type DltLinear } from "./linear.ts";
 import { dltGroups } from "./dlt.ts";
 import { modelLinears, type TrainModel } from "./model.ts";
@@ -75,21 +75,15 @@ export function exportStudent(student: TrainModel, base: GgufHeader, tensors: Re
     }
     const values = params.get(t.name)?.value ?? tensors.get(t.name);
     if (!values) throw new ModelError("MISSING_TENSOR", `tensor ${t.name} has no values to export`);
-    out.push({ name: t.name, dims: t.dims, type: GgmlType.F32, data: f32Bytes(values) });
+    out.push({ name: t.name, dims: t.dims, type: GgmlType.F32, data: tensorBytes(GgmlType.F32, values) });
   }
   const input: GgufWriteInput = { version: 3, metadata, tensors: out };
   return format === "tq2_0" ? { input, foldError: errDen > 0 ? Math.sqrt(errNum / errDen) : 0 } : { input };
 }
 
-function f32Bytes(values: ArrayLike<number>): Uint8Array {
-  const f = Float32Array.from(values as ArrayLike<number>);
-  return new Uint8Array(f.buffer);
-}
-
-function f16Bytes(values: ArrayLike<number>): Uint8Array {
-  const h = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) h[i] = f32ToF16Bits(values[i]!);
-  return new Uint8Array(h.buffer);
+/** Values as a tensor of `type` (F32 or F16), through the type table's own rounding. */
+function tensorBytes(type: GgmlType.F32 | GgmlType.F16, values: ArrayLike<number>): Uint8Array {
+  return tensorTypeTraits(type).quantize(Float32Array.from(values));
 }
 
 /** Codes −1/0/+1 as TQ2_0 codes 0/1/2, each row padded to `stored` values with code 1 (zero). */
@@ -116,8 +110,8 @@ function dltTensors(l: DltLinear): GgufWriteTensor[] {
   const names = dltScaleNames(l.name);
   return [
     { name: l.name, dims: [stored, l.rows], type: GgmlType.TQ2_0, data: packTq2_0(tq2Codes(l, stored), d, l.rows, stored) },
-    { name: names.alpha, dims: [G, l.rows], type: GgmlType.F16, data: f16Bytes(l.ternary.alpha) },
-    { name: names.gamma, dims: [G, l.rows], type: GgmlType.F16, data: f16Bytes(l.ternary.gamma) },
+    { name: names.alpha, dims: [G, l.rows], type: GgmlType.F16, data: tensorBytes(GgmlType.F16, l.ternary.alpha) },
+    { name: names.gamma, dims: [G, l.rows], type: GgmlType.F16, data: tensorBytes(GgmlType.F16, l.ternary.gamma) },
   ];
 }
 
@@ -143,7 +137,7 @@ function tq2Tensor(l: DltLinear): { data: Uint8Array; err: number; norm: number 
       }
       const scale = tt > 0 ? wt / tt : 0;
       d[r * nb + b] = scale;
-      const dq = f16BitsToF32(f32ToF16Bits(scale));
+      const dq = roundF16(scale);
       for (let e = b * 256; e < (b + 1) * 256; e++) {
         const x = w(r, e);
         const y = dq * l.ternary.codes[r * l.cols + e]!;

@@ -200,9 +200,8 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
 
   // Data.
   let tokens: Int32Array;
-  const tokenizer = tokenizerFromGguf(teacherFile.header.metadata);
   if (input.dataText !== undefined || input.dataTokens) {
-    tokens = input.dataTokens ?? Int32Array.from(tokenizer.encode(input.dataText!, { addBos: true }));
+    tokens = input.dataTokens ?? Int32Array.from(tokenizerFromGguf(teacherFile.header.metadata).encode(input.dataText!, { addBos: true }));
     if (tokens.length < o.seqLen + 1) throw new OptionError("TEXT_TOO_SHORT", `the training data has ${tokens.length} tokens, fewer than one window of ${o.seqLen} + 1`);
   } else {
     phase("sample");
@@ -291,7 +290,9 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   let evalPplAfter: number | null = null;
   if (evalText) {
     phase("eval");
-    evalPplAfter = (await perplexityOfGguf(await studentBytes(), evalText, { threads, signal })).ppl;
+    // the export just made is the DLT file itself unless another format was asked for
+    const scored = exportFormat === "dlt" ? await writeGgufToBytes(exported.input) : await studentBytes();
+    evalPplAfter = (await perplexityOfGguf(scored, evalText, { threads, signal })).ppl;
   }
   const tail = losses.slice(-Math.max(1, Math.floor(losses.length / 10)));
   return {
