@@ -4,7 +4,8 @@
 // (atomically) and a loss-curve SVG beside it. The CLI (`ternion finetune`) is a thin wrapper around it; other
 // platforms call runFinetune with bytes.
 import { existsSync } from "node:fs";
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
+import { writeFileAtomic } from "../runtime/atomic-file-node.ts";
 import { OptionError } from "../runtime/errors.ts";
 import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
 import { readCheckpointFile, writeCheckpointFile } from "./checkpoint-file.ts";
@@ -53,8 +54,6 @@ export async function finetune(options: FinetuneOptions, hooks: FinetuneHooks = 
   const { student, lossCurveSvg, ...result } = r;
   await writeGgufFile(out, student);
   const lossCurve = out.replace(/\.gguf$/i, "") + ".loss.svg";
-  const svgTmp = `${lossCurve}.${process.pid}.tmp`;
-  await writeFile(svgTmp, lossCurveSvg);
-  await rename(svgTmp, lossCurve);
+  await writeFileAtomic(lossCurve, (sink) => sink(new TextEncoder().encode(lossCurveSvg)));
   return { ...result, out, lossCurve, checkpoint };
 }
