@@ -10,14 +10,12 @@
 // defaults otherwise: an f16 KV cache, greedy decoding of `decode` tokens after a `prefill`-token prompt of
 // random ids. Prefill tokens/s = prompt tokens / time to the first generated token.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { CpuModel } from "../src/runtime/cpu/model.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
-import { writeGgufFile } from "../src/runtime/gguf/writer-node.ts";
-import { GgmlType } from "../src/runtime/tensor-types/table.ts";
-import { BITNET_2B, BITNET_700M, syntheticModel, type SyntheticShape } from "../test/helpers/synthetic-model.ts";
+import { BITNET_2B, BITNET_700M } from "../test/helpers/synthetic-model.ts";
+import { type BenchShape, ensureSyntheticModel } from "./synthetic-models.ts";
 
 interface Row {
   model: string;
@@ -35,23 +33,7 @@ const opt = (name: string, def: string) => {
   return i >= 0 && argv[i + 1] ? argv[i + 1]! : def;
 };
 
-const MODELS: Record<string, Omit<SyntheticShape, "seed" | "ternary">> = { "700M": BITNET_700M, "2B": BITNET_2B };
-/** Bump when the generator changes, so that stale cached files are not reused. */
-const GENERATOR_VERSION = 1;
-
-function modelPath(cache: string, key: string): string {
-  return join(cache, `${MODELS[key]!.name}-tq2_0-v${GENERATOR_VERSION}.gguf`);
-}
-
-async function ensureModel(cache: string, key: string): Promise<string> {
-  const path = modelPath(cache, key);
-  if (!existsSync(path)) {
-    mkdirSync(cache, { recursive: true });
-    process.stderr.write(`generating ${path} …\n`);
-    await writeGgufFile(path, syntheticModel({ ...MODELS[key]!, ternary: GgmlType.TQ2_0, seed: 42 }));
-  }
-  return path;
-}
+const MODELS: Record<string, BenchShape> = { "700M": BITNET_700M, "2B": BITNET_2B };
 
 function promptIds(n: number, vocab: number): number[] {
   // deterministic ids past the byte and special tokens
@@ -144,7 +126,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const key of models) {
     if (!MODELS[key]) throw new Error(`unknown model ${key} (700M, 2B)`);
-    const path = await ensureModel(cache, key);
+    const path = await ensureSyntheticModel(cache, MODELS[key]!);
     for (const threads of threadCounts) {
       for (const engine of engines) {
         const args = [...process.execArgv, process.argv[1]!, "--child", "--engine", engine, "--path", path, "--threads", String(threads), "--prefill", prefill, "--decode", decode, "--vocab", String(MODELS[key]!.vocab), "--wasm", opt("wasm", "")];

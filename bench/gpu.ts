@@ -12,15 +12,14 @@
 // The model files are the ones bench/decode.ts generates (same names, same seed), cached outside the repository.
 // Prefill tokens/s = prompt tokens / time of the prompt's step (greedy id read back); decode tokens/s = greedy
 // steps of one token each, every step reading back its id.
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { acquireGpu, CPU_ADAPTER_TUNING } from "../src/gpu/device.ts";
 import { GpuModel } from "../src/gpu/model.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
-import { writeGgufFile } from "../src/runtime/gguf/writer-node.ts";
-import { GgmlType } from "../src/runtime/tensor-types/table.ts";
-import { BITNET_2B, BITNET_700M, syntheticModel, type SyntheticShape } from "../test/helpers/synthetic-model.ts";
+import { BITNET_2B, BITNET_700M } from "../test/helpers/synthetic-model.ts";
+import { type BenchShape, ensureSyntheticModel } from "./synthetic-models.ts";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
@@ -29,7 +28,7 @@ const opt = (name: string, def: string) => {
   return i >= 0 && argv[i + 1] ? argv[i + 1]! : def;
 };
 
-const TINY: Omit<SyntheticShape, "seed" | "ternary"> = {
+const TINY: BenchShape = {
   ...BITNET_2B,
   name: "bitnet-tiny-synthetic",
   dim: 512,
@@ -39,20 +38,12 @@ const TINY: Omit<SyntheticShape, "seed" | "ternary"> = {
   ffn: 1536,
   vocab: 32000,
 };
-const MODELS: Record<string, Omit<SyntheticShape, "seed" | "ternary">> = { "2B": BITNET_2B, "700M": BITNET_700M, tiny: TINY };
-/** Bump when the generator changes, so that stale cached files are not reused. */
-const GENERATOR_VERSION = 1;
+const MODELS: Record<string, BenchShape> = { "2B": BITNET_2B, "700M": BITNET_700M, tiny: TINY };
 
 async function ensureModel(cache: string, key: string): Promise<string> {
   const shape = MODELS[key];
   if (!shape) throw new Error(`unknown --model ${key} (2B, 700M, tiny)`);
-  const path = join(cache, `${shape.name}-tq2_0-v${GENERATOR_VERSION}.gguf`);
-  if (!existsSync(path)) {
-    mkdirSync(cache, { recursive: true });
-    console.error(`generating ${path} …`);
-    await writeGgufFile(path, syntheticModel({ ...shape, ternary: GgmlType.TQ2_0, seed: 42 }));
-  }
-  return path;
+  return ensureSyntheticModel(cache, shape);
 }
 
 if (flag("swiftshader")) process.env.VK_ICD_FILENAMES ??= "/usr/lib/chromium/vk_swiftshader_icd.json";

@@ -3,7 +3,7 @@
 // pipeline (`prefillTile` tokens per thread reusing each weight word), picked per step by n.
 import type { KernelTuning } from "./device.ts";
 import type { GpuArena, GpuOp, PipelineCache } from "./resources.ts";
-import { bindGroup } from "./resources.ts";
+import { bindGroup, simpleOp } from "./resources.ts";
 import type { ActivationQuant, GpuFloat, GpuTernary } from "./weights.ts";
 import { FLOAT_ROWS_PER_WORKGROUP, floatMatmulShader } from "./wgsl/float-matmul.ts";
 import { quantizeShader } from "./wgsl/quantize.ts";
@@ -60,14 +60,7 @@ export async function quantizeOp(
   const pipeline = await env.pipelines.get(src);
   const P = env.arena.uniform(src.label, [k, act.group, groups, qWords(k), xStride]);
   const group = bindGroup(env.arena.device, pipeline, src, { P, step, x, q: scratch.q, dact: scratch.dact, xs: scratch.xs });
-  return {
-    label: src.label,
-    encode(pass, n) {
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, group);
-      pass.dispatchWorkgroups(groups, n);
-    },
-  };
+  return simpleOp(src.label, pipeline, group, (n) => [groups, n]);
 }
 
 /** Two variants of one matmul (decode: tile 1; prefill: tile tn), sharing buffers. */
