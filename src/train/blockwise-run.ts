@@ -12,22 +12,19 @@
 // A checkpoint holds the current block's parameters and moments, every earlier block's trained values
 // (`model:` tensors), the run step and meta.block. Resuming redraws the same pool from the seed and replays
 // blocks < l with the restored values, which recomputes the streams bit for bit.
-import { OptionError } from "../runtime/errors.ts";
-import { type AdamWOptions, adamwStep } from "./adamw.ts";
-import { blockBackward, blockForward, blockLinears, blockParams } from "./block.ts";
+import type { AdamWOptions } from "./adamw.ts";
+import { blockForward, blockLinears, blockParams } from "./block.ts";
 import { captureCheckpoint, restoreCheckpoint, type Checkpoint } from "./checkpoint.ts";
 import { type Batch, randomBatch, sequentialBatch } from "./data.ts";
-import { clipGradNorm } from "./grad-clip.ts";
-import { finishLinear, prepareLinear } from "./linear.ts";
-import { featureLoss } from "./loss.ts";
+import { prepareLinear } from "./linear.ts";
 import type { TrainModel } from "./model.ts";
 import { embeddingForward } from "./ops/embedding.ts";
 import { type RopeTable, ropeTable } from "./ops/rope.ts";
-import { type Param, zeroGrads } from "./params.ts";
+import type { Param } from "./params.ts";
 import { Xoshiro128 } from "../runtime/sampling/prng.ts";
 import type { RunOptions, TrainingRun } from "./run.ts";
-import { learningRate } from "./schedule.ts";
 import type { Vec } from "./tensor.ts";
+import { blockStep } from "./blockwise.ts";
 import { type StepMetrics, type TrainState, createTrainState } from "./trainer.ts";
 
 /** Pool batches at most (each holds three streams of batch·seqLen·dim values). */
@@ -104,25 +101,12 @@ export class BlockwiseRun implements TrainingRun {
     if (this.done >= this.o.steps) throw new RangeError(`the run is complete (${this.o.steps} steps)`);
     const l = this.block;
     const s = this.state;
-    const w = this.student.blocks[l]!;
     const entry = this.pool[s.step % this.pool.length]!;
     const n = entry.batch.inputs.length;
-
-    zeroGrads(s.params);
-    for (const lin of blockLinears(w)) prepareLinear(lin);
-    const cache = blockForward(this.student.config, w, entry.studentIn, n, this.rope);
-    const { loss, grad } = featureLoss(this.o.feature, cache.out, entry.target, n, this.student.config.dim);
-    blockBackward(this.student.config, w, cache, grad, this.rope, false);
-    for (const lin of blockLinears(w)) finishLinear(lin);
-
-    const gradNorm = clipGradNorm(s.params, this.o.clip);
-    if (!Number.isFinite(gradNorm)) throw new OptionError("DIVERGED", `block ${l}, step ${s.step}: the gradient norm is ${gradNorm}: training diverged (a lower learning rate may help)`);
-    const lr = learningRate(this.phaseSchedule(l), s.step);
-    adamwStep(s.params, s.adam, lr, this.adam);
-    s.step++;
+    const m = blockStep(this.student, l, entry.studentIn, entry.target, n, this.rope, s, this.o.feature, this.o.clip, this.phaseSchedule(l), this.adam);
     this.done++;
     if (s.step >= blockSteps(this.o.steps, this.student.blocks.length, l)) this.finishBlock();
-    return { step: this.done, loss, off: loss, ce: 0, kl: 0, gradNorm, lr };
+    return { step: this.done, ...m };
   }
 
   checkpoint(): Checkpoint {

@@ -2,20 +2,18 @@
 // block trained at a time. Block l's input is the student's own output of blocks < l (the quantized model
 // as it will run), its target the teacher's output of block l on the teacher's own stream; the loss is the
 // feature loss (OFF, or MSE as the ablation) between the two. Only block l's activations are cached.
-import { OptionError } from "../runtime/errors.ts";
-import { type AdamWOptions, adamwStep } from "./adamw.ts";
+import type { AdamWOptions } from "./adamw.ts";
 import { type BlockCache, blockBackward, blockForward, blockLinears, blockParams } from "./block.ts";
 import { type Batch, type Sampling, randomBatch, sequentialBatch } from "./data.ts";
-import { clipGradNorm } from "./grad-clip.ts";
 import { finishLinear, prepareLinear } from "./linear.ts";
 import { type FeatureLoss, featureLoss } from "./loss.ts";
 import type { TrainModel } from "./model.ts";
 import { embeddingForward } from "./ops/embedding.ts";
 import { type RopeTable, ropeTable } from "./ops/rope.ts";
 import { zeroGrads } from "./params.ts";
-import { type CosineSchedule, learningRate } from "./schedule.ts";
+import type { CosineSchedule } from "./schedule.ts";
 import type { Vec } from "./tensor.ts";
-import { type StepMetrics, type TrainState, createTrainState } from "./trainer.ts";
+import { type StepMetrics, type TrainState, applyUpdate, createTrainState } from "./trainer.ts";
 
 export interface BlockwiseOptions {
   batch: number;
@@ -62,17 +60,38 @@ export function blockwiseStep(student: TrainModel, teacher: TrainModel, l: numbe
   if (o.sampling === "random") batch = randomBatch(tokens, s.rng, o.batch, o.seqLen);
   else ({ batch, cursor: s.cursor } = sequentialBatch(tokens, s.cursor, o.batch, o.seqLen));
   const rope = ropeTable(student.config.rope, o.seqLen);
-  const w = student.blocks[l]!;
+  const n = batch.inputs.length;
+  const target = blockForward(teacher.config, teacher.blocks[l]!, blockInput(teacher, batch.inputs, l, rope), n, rope).out;
+  for (let i = 0; i < l; i++) for (const lin of blockLinears(student.blocks[i]!)) prepareLinear(lin);
+  const input = blockInput(student, batch.inputs, l, rope);
+  const m = blockStep(student, l, input, target, n, rope, s, o.feature, o.clip, o.schedule, o.adam);
+  return { step: s.step, ...m };
+}
 
+/**
+ * One update of block l of `student` (BlockwiseRun's step and blockwiseStep's): its forward on `input`, the feature
+ * loss against the teacher's `target`, the backward through the block and the STE, then the update.
+ */
+export function blockStep(
+  student: TrainModel,
+  l: number,
+  input: Vec,
+  target: Vec,
+  n: number,
+  rope: RopeTable,
+  s: TrainState,
+  feature: FeatureLoss,
+  clip: number,
+  schedule: CosineSchedule,
+  adam: AdamWOptions | undefined,
+): Omit<StepMetrics, "step"> {
+  const w = student.blocks[l]!;
   zeroGrads(s.params);
-  const { loss, grad, cache } = blockwiseLoss(student, teacher, l, batch, rope, o.feature);
+  for (const lin of blockLinears(w)) prepareLinear(lin);
+  const cache = blockForward(student.config, w, input, n, rope);
+  const { loss, grad } = featureLoss(feature, cache.out, target, n, student.config.dim);
   blockBackward(student.config, w, cache, grad, rope, false);
   for (const lin of blockLinears(w)) finishLinear(lin);
-
-  const gradNorm = clipGradNorm(s.params, o.clip);
-  if (!Number.isFinite(gradNorm)) throw new OptionError("DIVERGED", `block ${l}, step ${s.step}: the gradient norm is ${gradNorm}: training diverged (a lower learning rate may help)`);
-  const lr = learningRate(o.schedule, s.step);
-  adamwStep(s.params, s.adam, lr, o.adam);
-  s.step++;
-  return { step: s.step, loss, off: loss, ce: 0, kl: 0, gradNorm, lr };
+  const { gradNorm, lr } = applyUpdate(s, clip, schedule, adam, `block ${l}, step ${s.step}`);
+  return { loss, off: loss, ce: 0, kl: 0, gradNorm, lr };
 }

@@ -67,11 +67,20 @@ export function trainStep(student: TrainModel, teacher: TrainModel | null, token
   modelBackward(student, f, loss.dLogits, loss.dHidden);
   endStep(student);
 
-  const gradNorm = clipGradNorm(s.params, o.clip);
-  // A NaN/∞ gradient would poison every moment; stop before the update so the last checkpoint stays good.
-  if (!Number.isFinite(gradNorm)) throw new OptionError("DIVERGED", `step ${s.step}: the gradient norm is ${gradNorm}: training diverged (a lower learning rate may help)`);
-  const lr = learningRate(o.schedule, s.step);
-  adamwStep(s.params, s.adam, lr, o.adam);
-  s.step++;
+  const { gradNorm, lr } = applyUpdate(s, o.clip, o.schedule, o.adam, `step ${s.step}`);
   return { step: s.step, loss: loss.total, off: loss.off, ce: loss.ce, kl: loss.kl, gradNorm, lr };
+}
+
+/**
+ * The end of every training step, whatever the schedule: clip the gradients, refuse a non-finite norm, take the
+ * learning rate of step s.step, update with AdamW, count the step. `where` names the step in the error.
+ */
+export function applyUpdate(s: TrainState, clip: number, schedule: CosineSchedule, adam: AdamWOptions | undefined, where: string): { gradNorm: number; lr: number } {
+  const gradNorm = clipGradNorm(s.params, clip);
+  // A NaN/∞ gradient would poison every moment; stop before the update so the last checkpoint stays good.
+  if (!Number.isFinite(gradNorm)) throw new OptionError("DIVERGED", `${where}: the gradient norm is ${gradNorm}: training diverged (a lower learning rate may help)`);
+  const lr = learningRate(schedule, s.step);
+  adamwStep(s.params, s.adam, lr, adam);
+  s.step++;
+  return { gradNorm, lr };
 }
