@@ -1,21 +1,15 @@
-// The wasm side of training: the f32 SIMD matmul kernels (assembly/kernels/train.ts) on their own wasm
-// instance and thread pool, the same machinery inference uses (runtime/cpu/threads.ts). Training arrays
+// The wasm side of training: the f32 SIMD matmul kernels (assembly/kernels/train.ts) on a CpuKernels of their
+// own, the same wasm module, heap and thread pool machinery inference uses. Training arrays
 // live in JS; each call copies its operands into a scratch region of the wasm memory and the result back,
 // O(n·k + m·k + n·m) against the O(n·k·m) product.
 //
 // Splits: the forward over rows of W, dx over tokens, dW over rows of W. Each output element is computed
 // by one thread in a fixed order, so results do not depend on the thread count (nor on the build: the
 // kernels use no fused multiply-add).
+import { CpuKernels } from "../runtime/cpu/kernels.ts";
 import { OptionError, TernionError } from "../runtime/errors.ts";
-import { CONTROL_BLOCK_BYTES, ThreadPool } from "../runtime/cpu/threads.ts";
-import { sharedMemorySupport } from "../runtime/wasm/features.ts";
-import { WasmHeap } from "../runtime/wasm/heap.ts";
-import { loadKernels, type LoadOptions, type SimdBuild } from "../runtime/wasm/loader.ts";
+import type { LoadOptions, SimdBuild } from "../runtime/wasm/loader.ts";
 
-const EXPORTS = ["trainMatmulFwd", "trainMatmulDx", "trainMatmulDw"] as const;
-const FWD = 0;
-const DX = 1;
-const DW = 2;
 /** Multiply-adds below which a call stays on the calling thread (a dispatch costs a few µs). */
 const PARALLEL_WORK = 1 << 15;
 
@@ -24,39 +18,26 @@ export interface TrainKernelsOptions extends LoadOptions {
   threads?: number;
 }
 
+/** The training matmuls on a CpuKernels instance of their own (its wasm memory, heap and thread pool). */
 export class TrainKernels {
   private scratch = 0;
   private scratchBytes = 0;
   private disposed = false;
 
-  private constructor(
-    private readonly heap: WasmHeap,
-    private readonly pool: ThreadPool,
-    readonly build: SimdBuild,
-  ) {}
+  private constructor(private readonly K: CpuKernels) {}
 
   static async create(o: TrainKernelsOptions = {}): Promise<TrainKernels> {
     const threads = o.threads ?? 1;
     if (!Number.isInteger(threads) || threads < 1) throw new OptionError("BAD_OPTION", `threads must be an integer ≥ 1, got ${threads}`);
-    const shared = threads > 1 && sharedMemorySupport().ok;
-    const loaded = await loadKernels({ ...o, sharedMemory: shared });
-    const memory = WasmHeap.createMemory(16 << 20, shared);
-    const instance = await WebAssembly.instantiate(loaded.module, { env: { memory } });
-    const raw = instance.exports as unknown as Record<string, (...a: number[]) => void>;
-    const fns = EXPORTS.map((n) => {
-      if (typeof raw[n] !== "function") throw new TernionError("WASM_INVALID", `the wasm lacks export ${n} (rebuild it: npm run build:wasm)`);
-      return raw[n]!;
-    });
-    const heap = new WasmHeap(memory, (raw["heapBase"] as unknown as () => number)());
-    const control = heap.calloc(CONTROL_BLOCK_BYTES);
-    const pool = shared
-      ? await ThreadPool.create({ threads, module: loaded.module, bytes: loaded.bytes, memory, names: EXPORTS, control }, fns)
-      : ThreadPool.single(memory, control, fns);
-    return new TrainKernels(heap, pool, loaded.build);
+    return new TrainKernels(await CpuKernels.create({ ...o, threads, parallelThreshold: PARALLEL_WORK }));
+  }
+
+  get build(): SimdBuild {
+    return this.K.stats().simd;
   }
 
   get threads(): number {
-    return this.pool.size;
+    return this.K.threads;
   }
 
   /** y [n][m] = x [n][k] · w [m][k]ᵀ. */
@@ -64,7 +45,7 @@ export class TrainKernels {
     const [py, px, pw] = this.place([n * m, n * k, m * k]);
     this.write(px, x, n * k);
     this.write(pw, w, m * k);
-    this.pool.run(FWD, [py, px, pw, n, k, m], m, 1, this.parts(n * k * m));
+    this.K.dispatch("trainMatmulFwd", [py, px, pw, n, k, m], m, 1, n * k * m);
     this.read(py, y, n * m);
   }
 
@@ -75,13 +56,13 @@ export class TrainKernels {
     if (dx) {
       this.write(pw, w, m * k);
       this.write(pdx, dx, n * k);
-      this.pool.run(DX, [pdx, pdy, pw, n, k, m], n, 1, this.parts(n * k * m));
+      this.K.dispatch("trainMatmulDx", [pdx, pdy, pw, n, k, m], n, 1, n * k * m);
       this.read(pdx, dx, n * k);
     }
     if (dw) {
       this.write(px, x, n * k);
       this.write(pdw, dw, m * k);
-      this.pool.run(DW, [pdw, pdy, px, n, k, m], m, 1, this.parts(n * k * m));
+      this.K.dispatch("trainMatmulDw", [pdw, pdy, px, n, k, m], m, 1, n * k * m);
       this.read(pdw, dw, m * k);
     }
   }
@@ -89,11 +70,7 @@ export class TrainKernels {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.pool.dispose();
-  }
-
-  private parts(work: number): number {
-    return work >= PARALLEL_WORK ? this.pool.size : 1;
+    this.K.dispose();
   }
 
   /** Addresses of consecutive f32 arrays of the given lengths in the scratch region (grown as needed). */
@@ -102,9 +79,9 @@ export class TrainKernels {
     const sizes = lengths.map((l) => Math.ceil((l * 4) / 64) * 64);
     const total = sizes.reduce((a, b) => a + b, 0);
     if (total > this.scratchBytes) {
-      if (this.scratch) this.heap.free(this.scratch);
+      if (this.scratch) this.K.heap.free(this.scratch);
       this.scratchBytes = Math.max(total, 2 * this.scratchBytes);
-      this.scratch = this.heap.alloc(this.scratchBytes);
+      this.scratch = this.K.heap.alloc(this.scratchBytes);
     }
     let at = this.scratch;
     return sizes.map((s) => {
@@ -115,10 +92,10 @@ export class TrainKernels {
   }
 
   private write(ptr: number, src: Float32Array, n: number): void {
-    this.heap.f32.set(src.subarray(0, n), ptr >> 2);
+    this.K.heap.f32.set(src.subarray(0, n), ptr >> 2);
   }
 
   private read(ptr: number, dst: Float32Array, n: number): void {
-    dst.set(this.heap.f32.subarray(ptr >> 2, (ptr >> 2) + n));
+    dst.set(this.K.heap.f32.subarray(ptr >> 2, (ptr >> 2) + n));
   }
 }

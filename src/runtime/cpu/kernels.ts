@@ -24,6 +24,10 @@ const EXPORTS = [
   "glu",
   "attention",
   "kvStore",
+  // training (assembly/kernels/train.ts; src/train/kernels.ts calls them through dispatch)
+  "trainMatmulFwd",
+  "trainMatmulDx",
+  "trainMatmulDw",
 ] as const;
 export type ExportName = (typeof EXPORTS)[number];
 const FN: Record<ExportName, number> = Object.fromEntries(EXPORTS.map((n, i) => [n, i])) as Record<ExportName, number>;
