@@ -9,7 +9,7 @@ import { parseArgs, type FlagSpec } from "./args.ts";
 import { ChatRepl, CHAT_COMMANDS } from "./chat-repl.ts";
 import type { Command } from "./command.ts";
 import { backendChoice, backendFlags, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
-import { numberFlag, requiredString } from "./flags.ts";
+import { numberFlag, optionalString, requiredString } from "./flags.ts";
 
 const flags: Record<string, FlagSpec> = {
   model: { type: "string", description: "GGUF model (its tokenizer.chat_template, or a plain User:/Assistant: transcript)" },
@@ -34,7 +34,7 @@ export const chatCommand: Command = {
     const f = args.flags;
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
     const model = requiredString(f, "model", "path");
-    const system = f.get("system");
+    const system = optionalString(f, "system");
     const maxTokens = numberFlag(f, "max-tokens", { integer: true, min: 1 }) ?? 256;
     const threads = numberFlag(f, "threads", { integer: true, min: 1 });
     const contextLength = numberFlag(f, "ctx", { integer: true, min: 1 });
@@ -47,7 +47,7 @@ export const chatCommand: Command = {
     const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty, prompt: "> " });
     const repl = new ChatRepl({
       engine,
-      system: typeof system === "string" ? system : undefined,
+      system,
       request: { max_tokens: maxTokens, temperature: sampling.temperature, top_p: sampling.topP, top_k: sampling.topK, seed: sampling.seed },
       write: (t) => process.stdout.write(t),
       note: (t) => process.stderr.write(t + "\n"),

@@ -3,10 +3,9 @@
 import type { Engine, EngineOptions, LoadProgress, BackendChoice } from "../runtime/engine/engine.ts";
 import { createLocalEngine } from "../runtime/engine/local-engine.ts";
 import { createEngine } from "../runtime/engine/worker-engine.ts";
-import { OptionError } from "../runtime/errors.ts";
 import { resolveSamplingOptions, type SamplingOptions } from "../runtime/sampling/options.ts";
 import type { FlagSpec } from "./args.ts";
-import { numberFlag } from "./flags.ts";
+import { choiceFlag, numberFlag } from "./flags.ts";
 import { formatBytes } from "./format.ts";
 import { ProgressBar } from "./progress.ts";
 
@@ -29,12 +28,7 @@ export const samplingFlags: Record<string, FlagSpec> = {
 
 /** --backend, defaulting to wasm: WebGPU in Node needs the `webgpu` package, which is not a runtime dependency. */
 export function backendChoice(flags: Map<string, string | true>): BackendChoice {
-  const v = flags.get("backend");
-  if (v === undefined) return "wasm";
-  if (typeof v !== "string" || !(BACKENDS as readonly string[]).includes(v)) {
-    throw new OptionError("BAD_FLAG_VALUE", `--backend must be ${BACKENDS.join(", ")}, got ${JSON.stringify(v)}`);
-  }
-  return v as BackendChoice;
+  return choiceFlag(flags, "backend", BACKENDS) ?? "wasm";
 }
 
 /** The sampling flags that are set (the engine's defaults apply to the others). */

@@ -10,7 +10,7 @@ import type { FeatureLoss } from "../train/loss.ts";
 import type { Schedule } from "../train/run.ts";
 import { parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
-import { numberFlag, requiredString } from "./flags.ts";
+import { choiceFlag, numberFlag, optionalString, requiredString } from "./flags.ts";
 import { formatTable } from "./format.ts";
 import { ProgressBar, formatDuration } from "./progress.ts";
 
@@ -41,17 +41,6 @@ const flags: Record<string, FlagSpec> = {
   help: { type: "boolean", description: "show this help" },
 };
 
-function oneOf<T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T | undefined {
-  if (v === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(v)) throw new OptionError("BAD_FLAG_VALUE", `--${flag} must be ${allowed.join(" or ")}, got ${JSON.stringify(v)}`);
-  return v as T;
-}
-
-function stringFlag(f: Map<string, string | true>, name: string): string | undefined {
-  const v = f.get(name);
-  return typeof v === "string" ? v : undefined;
-}
-
 export const finetuneCommand: Command = {
   name: "finetune",
   summary: "fine-tune a ternary (DLT) student from a float teacher with OFF distillation",
@@ -67,7 +56,7 @@ export const finetuneCommand: Command = {
     const outPath = requiredString(f, "out", "path");
     const steps = numberFlag(f, "steps", { integer: true, min: 1 });
     if (steps === undefined) throw new OptionError("MISSING_FLAG", "--steps <N> is required");
-    const data = stringFlag(f, "data");
+    const data = optionalString(f, "data");
     const dataFree = f.has("data-free");
     if (data !== undefined && dataFree) throw new OptionError("BAD_FLAG_VALUE", "give --data or --data-free, not both");
     if (data === undefined && !dataFree) throw new OptionError("MISSING_FLAG", "--data <file> or --data-free is required");
@@ -83,8 +72,8 @@ export const finetuneCommand: Command = {
       dataFree,
       steps,
       out: outPath,
-      mode: oneOf<Schedule>("mode", stringFlag(f, "mode"), ["blockwise", "full"]),
-      loss: oneOf<FeatureLoss>("loss", stringFlag(f, "loss"), ["off", "mse"]),
+      mode: choiceFlag<Schedule>(f, "mode", ["blockwise", "full"]),
+      loss: choiceFlag<FeatureLoss>(f, "loss", ["off", "mse"]),
       group,
       lr,
       warmup: numberFlag(f, "warmup", { integer: true, min: 0 }),
@@ -94,11 +83,11 @@ export const finetuneCommand: Command = {
       kl: numberFlag(f, "kl", { min: 0 }),
       seed: numberFlag(f, "seed", { integer: true, min: 0 }),
       checkpointEvery: numberFlag(f, "checkpoint-every", { integer: true, min: 0 }),
-      checkpoint: stringFlag(f, "checkpoint"),
+      checkpoint: optionalString(f, "checkpoint"),
       resume: f.has("resume"),
-      eval: stringFlag(f, "eval"),
+      eval: optionalString(f, "eval"),
       evalChars: numberFlag(f, "eval-chars", { integer: true, min: 1 }),
-      export: oneOf<ExportFormat>("export", stringFlag(f, "export"), EXPORT_FORMATS),
+      export: choiceFlag<ExportFormat>(f, "export", EXPORT_FORMATS),
       threads: numberFlag(f, "threads", { integer: true, min: 1 }),
     };
 

@@ -24,3 +24,21 @@ export function numberFlag(
   }
   return n;
 }
+
+/** A string flag, or undefined when absent. */
+export function optionalString(flags: Map<string, string | true>, name: string): string | undefined {
+  const v = flags.get(name);
+  return typeof v === "string" ? v : undefined;
+}
+
+/** A flag that must be one of `allowed`, or undefined when absent; the error lists them ("a or b", "a, b, c"). */
+export function choiceFlag<T extends string>(flags: Map<string, string | true>, name: string, allowed: readonly T[]): T | undefined {
+  const v = flags.get(name);
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" || !(allowed as readonly string[]).includes(v)) {
+    const list = allowed.length === 2 ? allowed.join(" or ") : allowed.join(", ");
+    throw new OptionError("BAD_FLAG_VALUE", `--${name} must be ${list}, got ${JSON.stringify(v)}`);
+  }
+  return v as T;
+}
+
