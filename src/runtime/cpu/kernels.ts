@@ -1,6 +1,7 @@
 // The CPU backend's kernel layer: one wasm instance (the build picked by feature detection) on a memory the
 // JS side owns, a thread pool over that memory, weight upload (packed, never expanded to f32), activation
 // quantization and the typed wrappers of every kernel. Layouts: ./layout.ts.
+import { ropeAngles } from "../model/rope-angles.ts";
 import { OptionError, TensorTypeError, TernionError } from "../errors.ts";
 import { GgmlType } from "../tensor-types/traits.ts";
 import { sharedMemorySupport } from "../wasm/features.ts";
@@ -517,18 +518,7 @@ export class CpuKernels {
       if (this.ropeTable.ptr) this.heap.free(this.ropeTable.ptr);
       this.ropeTable = { ptr: this.heap.alloc(bytes), bytes };
     }
-    const cs = this.heap.f32;
-    const base = this.ropeTable.ptr >> 2;
-    const thetaScale = Math.fround(Math.pow(opts.base ?? 10000, -2 / nRot));
-    const fs = Math.fround(opts.freqScale ?? 1);
-    for (let t = 0; t < n; t++) {
-      let theta = Math.fround(Math.fround(pos[t]!) * fs);
-      for (let i = 0; i < half; i++) {
-        cs[base + (t * half + i) * 2] = Math.cos(theta);
-        cs[base + (t * half + i) * 2 + 1] = Math.sin(theta);
-        theta = Math.fround(theta * thetaScale);
-      }
-    }
+    ropeAngles(this.heap.f32, this.ropeTable.ptr >> 2, pos, n, nRot, opts.base ?? 10000, opts.freqScale ?? 1);
     this.pool.run(FN.rope, [x, heads, headDim, nRot, this.ropeTable.ptr, opts.neox ? 1 : 0], n, 1, this.parts(n * heads * headDim * 4));
   }
 
