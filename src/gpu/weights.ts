@@ -7,6 +7,8 @@
 //   TQ1_0   base-3 decoded, repacked to T2          256, f16 d      Q8_K per 256 (68/54 of the bytes)
 //   I2_S    as stored (its own bit order)          the row, tensor scale   int8 absmax per token
 //   DLT     T2 rows as given                       g, α and γ      int8 absmax per group of g, with Σx
+import { dltCodesFromTq2_0, packDltCodes } from "../runtime/cpu/layout.ts";
+import { i2sScale } from "../runtime/tensor-types/i2_s.ts";
 import { GpuError } from "../runtime/errors.ts";
 import { f16BitsToF32 } from "../runtime/tensor-types/half.ts";
 import { GgmlType, tensorTypeName, tensorTypeTraits } from "../runtime/tensor-types/table.ts";
@@ -84,26 +86,24 @@ export function hostMatrix(type: number, data: Uint8Array, rows: number, cols: n
     }
     case GgmlType.TQ2_0: {
       const nb = cols / 256;
-      const codes = new Uint32Array(rows * nb * 16);
-      const bytes = new Uint8Array(codes.buffer);
+      // a TQ2_0 block's 64 code bytes are two T2 chunks already
+      const codes = new Uint32Array(dltCodesFromTq2_0(data, rows, cols).buffer);
       const scales = new Float32Array(rows * nb);
-      for (let b = 0; b < rows * nb; b++) {
-        bytes.set(data.subarray(b * 66, b * 66 + 64), b * 64);
-        scales[b] = f16BitsToF32(dv.getUint16(b * 66 + 64, true));
-      }
+      for (let b = 0; b < rows * nb; b++) scales[b] = f16BitsToF32(dv.getUint16(b * 66 + 64, true));
       return { kind: "ternary", rows, cols, rowWords: nb * 16, codes, scales, i2s: false, act: { mode: "q8k", group: 256, sums: false } };
     }
     case GgmlType.TQ1_0: {
       const nb = cols / 256;
       const trits = tensorTypeTraits(type).ternaryCodes!(data.subarray(0, rows * nb * 54), new Int8Array(rows * cols));
+      const codes = new Uint32Array(packDltCodes(Uint8Array.from(trits, (t) => t + 1), rows, cols).buffer);
       const scales = new Float32Array(rows * nb);
       for (let b = 0; b < rows * nb; b++) scales[b] = f16BitsToF32(dv.getUint16(b * 54 + 52, true));
-      return { kind: "ternary", rows, cols, rowWords: nb * 16, codes: packT2(trits, rows, cols), scales, i2s: false, act: { mode: "q8k", group: 256, sums: false } };
+      return { kind: "ternary", rows, cols, rowWords: nb * 16, codes, scales, i2s: false, act: { mode: "q8k", group: 256, sums: false } };
     }
     case GgmlType.I2_S: {
       if (cols % 128) unsupported(`I2_S needs rows that are a multiple of 128, got ${cols}`);
       const numel = rows * cols;
-      const scale = dv.getFloat32(numel / 4, true);
+      const scale = i2sScale(data, numel);
       return {
         kind: "ternary",
         rows,
@@ -138,20 +138,6 @@ export function hostDlt(codes: Uint8Array, alpha: Float32Array, gamma: Float32Ar
     i2s: false,
     act: { mode: "absmax", group, sums: true },
   };
-}
-
-/** Trits −1/0/+1 (row-major) as T2 code rows, padded with code 1 (zero). */
-function packT2(trits: Int8Array, rows: number, cols: number): Uint32Array {
-  const rowBytes = Math.ceil(cols / 128) * 32;
-  const bytes = new Uint8Array(rows * rowBytes).fill(0x55);
-  for (let r = 0; r < rows; r++) {
-    for (let e = 0; e < cols; e++) {
-      const at = r * rowBytes + 32 * (e >> 7) + (e & 31);
-      const sh = 2 * ((e & 127) >> 5);
-      bytes[at] = (bytes[at]! & ~(3 << sh)) | ((trits[r * cols + e]! + 1) << sh);
-    }
-  }
-  return new Uint32Array(bytes.buffer);
 }
 
 // ---- on the GPU ----
