@@ -55,6 +55,20 @@ describe("runFinetune (in memory)", () => {
     }
   });
 
+  it("a resume keeps the perplexities scored before training (the same eval text), and scores them for another", async () => {
+    const evalText = dataText.slice(0, 12000);
+    const straight = await runFinetune({ ...input(memoryStore()), evalText });
+    const store = memoryStore();
+    const controller = new AbortController();
+    await runFinetune({ ...input(store), evalText }, { signal: controller.signal, onProgress: (p) => p.step === 5 && controller.abort() }).catch(() => {});
+    const phases: string[] = [];
+    const resumed = await runFinetune({ ...input(store), evalText, resume: true }, { onPhase: (p) => phases.push(p) });
+    expect(phases).toEqual(["load", "export", "eval"]); // no scoring before the steps: the checkpoint had them
+    expect([resumed.evalPplTeacher, resumed.evalPplBefore, resumed.evalPplAfter]).toEqual([straight.evalPplTeacher, straight.evalPplBefore, straight.evalPplAfter]);
+    const other = await runFinetune({ ...input(store), evalText: dataText.slice(12000, 24000), resume: true }, { onPhase: (p) => phases.push(p) });
+    expect(other.evalPplBefore).not.toBe(straight.evalPplBefore);
+  });
+
   it("refuses checkpoints without a store, resume from an empty store, and a corrupt checkpoint, with typed errors", async () => {
     await expect(runFinetune(input(undefined))).rejects.toMatchObject({ code: "BAD_OPTION" });
     await expect(runFinetune({ ...input(memoryStore()), resume: true })).rejects.toMatchObject({ code: "NO_CHECKPOINT" });

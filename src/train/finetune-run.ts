@@ -163,11 +163,21 @@ export function resolveFinetuneOptions(o: TrainingOptions & { dataText?: string;
   };
 }
 
-/** FNV-1a over the token stream: checkpoints refuse to resume on other data. */
-function streamHash(tokens: Int32Array): string {
+/** FNV-1a over n values, with the count: what a checkpoint records of its data and eval text. */
+function fnv1a(n: number, value: (i: number) => number): string {
   let h = 0x811c9dc5;
-  for (let i = 0; i < tokens.length; i++) h = Math.imul(h ^ tokens[i]!, 0x01000193) >>> 0;
-  return `${tokens.length}:${h.toString(16)}`;
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ value(i), 0x01000193) >>> 0;
+  return `${n}:${h.toString(16)}`;
+}
+
+/** The token stream's hash: checkpoints refuse to resume on other data. */
+function streamHash(tokens: Int32Array): string {
+  return fnv1a(tokens.length, (i) => tokens[i]!);
+}
+
+/** The eval text's hash (UTF-16 units): the text whose perplexities a checkpoint keeps. */
+function textHash(text: string): string {
+  return fnv1a(text.length, (i) => text.charCodeAt(i));
 }
 
 export async function runFinetune(input: FinetuneRunInput, hooks: FinetuneHooks = {}): Promise<FinetuneRunResult> {
@@ -197,6 +207,9 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   if (!Number.isInteger(checkpointEvery) || checkpointEvery < 0) throw new OptionError("BAD_OPTION", `checkpointEvery must be an integer ≥ 0, got ${checkpointEvery}`);
   if ((checkpointEvery > 0 || input.resume) && !store) throw new OptionError("BAD_OPTION", "checkpoints (checkpointEvery, resume) need a checkpoint store");
   const exportFormat = input.export ?? "dlt";
+  // A resume without a checkpoint fails before any sampling or evaluation.
+  const resumeFrom = input.resume ? await store!.load() : undefined;
+  if (input.resume && !resumeFrom) throw new OptionError("NO_CHECKPOINT", `resume: there is no checkpoint at ${store!.name}`);
 
   // Data.
   let tokens: Int32Array;
@@ -219,9 +232,14 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   });
   const studentBytes = async () => writeGgufToBytes(exportStudent(student, teacherFile.header, teacherFile.tensors, "dlt").input);
 
-  let evalPplTeacher: number | null = null;
-  let evalPplBefore: number | null = null;
-  if (evalText) {
+  // The perplexities before training are the checkpoint's when resuming with the same eval text (the same
+  // models: not scored again).
+  const evalKey = evalText ? textHash(evalText) : null;
+  const stored = (key: string) =>
+    evalKey !== null && resumeFrom?.meta.evalText === evalKey && typeof resumeFrom.meta[key] === "number" ? (resumeFrom.meta[key] as number) : null;
+  let evalPplTeacher = stored("evalPplTeacher");
+  let evalPplBefore = stored("evalPplBefore");
+  if (evalText && (evalPplTeacher === null || evalPplBefore === null)) {
     phase("eval");
     evalPplTeacher = (await perplexityOfGguf(teacherBytes, evalText, { threads, signal })).ppl;
     evalPplBefore = (await perplexityOfGguf(await studentBytes(), evalText, { threads, signal })).ppl;
@@ -231,9 +249,8 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   const { mode: _m, ...runOptions } = o;
   const fingerprint = JSON.stringify({ runOptions, data: streamHash(tokens), teacher: teacherBytes.length });
   const losses: number[] = [];
-  if (input.resume) {
-    const c = await store!.load();
-    if (!c) throw new OptionError("NO_CHECKPOINT", `resume: there is no checkpoint at ${store!.name}`);
+  if (resumeFrom) {
+    const c = resumeFrom;
     if (c.meta.fingerprint !== fingerprint) {
       throw new ModelError("CHECKPOINT_MISMATCH", `${store!.name} was written by a run with other options, teacher or data; it cannot be resumed with these`);
     }
@@ -248,6 +265,9 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
     if (!store) return;
     const c = run.checkpoint();
     c.meta.fingerprint = fingerprint;
+    if (evalKey !== null && evalPplTeacher !== null && evalPplBefore !== null) {
+      Object.assign(c.meta, { evalText: evalKey, evalPplTeacher, evalPplBefore });
+    }
     c.meta.losses = JSON.stringify(losses);
     await store.save(c, run.step);
   };

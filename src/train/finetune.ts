@@ -6,7 +6,6 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../runtime/atomic-file-node.ts";
-import { OptionError } from "../runtime/errors.ts";
 import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
 import { readCheckpointFile, writeCheckpointFile } from "./checkpoint-file.ts";
 import { type FinetuneHooks, type FinetuneRunResult, runFinetune, type TrainingOptions } from "./finetune-run.ts";
@@ -36,7 +35,6 @@ export interface FinetuneResult extends Omit<FinetuneRunResult, "student" | "los
 export async function finetune(options: FinetuneOptions, hooks: FinetuneHooks = {}): Promise<FinetuneResult> {
   const { teacher, data, out, eval: evalPath, ...training } = options;
   const checkpoint = options.checkpoint ?? `${out}.ckpt`;
-  if (options.resume && !existsSync(checkpoint)) throw new OptionError("NO_CHECKPOINT", `resume: there is no checkpoint at ${checkpoint}`);
   const r = await runFinetune(
     {
       ...training,
