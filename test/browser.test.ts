@@ -11,11 +11,8 @@ import type { Server } from "node:http";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { buildDemo, startDemoServer } from "../examples/browser/server.mjs";
 import { repoRoot } from "./helpers/cli.ts";
-import { sharedPath } from "./helpers/shared.ts";
+import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 
-// The CPU reference continuation of "Once upon a time" (test/engine.test.ts, test/engine-api.test.ts).
-const STORIES_CONTINUATION =
-  ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.";
 const CHROMIUM = "/usr/bin/chromium";
 const OUTPUT = repoRoot + "test-output/";
 /** What the page may fetch: itself, its bundle, the model (the wasm and the worker are inside the bundle). */

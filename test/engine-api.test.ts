@@ -17,12 +17,10 @@ import { readGgufHeader } from "../src/runtime/gguf/reader.ts";
 import { ggufInputFromSource } from "../src/runtime/gguf/writer.ts";
 import { writeGgufFile } from "../src/runtime/gguf/writer-node.ts";
 import { GgufValueType } from "../src/runtime/gguf/types.ts";
-import { sharedPath } from "./helpers/shared.ts";
+import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 import { SWIFTSHADER_ICD, testGpu } from "./helpers/gpu.ts";
 
 const STORIES = sharedPath("models/stories260K.gguf");
-const STORIES_CONTINUATION =
-  ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.";
 const LONG_PROMPT = "Once upon a time there was a big dog who liked to run and play in the sun all day";
 // A chat template that only a real Jinja renders as below: a loop, tests on the role, filters, the BOS text.
 const TEMPLATE =

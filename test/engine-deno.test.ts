@@ -4,10 +4,8 @@ import { describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
 import { repoRoot } from "./helpers/cli.ts";
 import { runDeno } from "./helpers/deno.ts";
-import { sharedPath } from "./helpers/shared.ts";
+import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 
-const STORIES_CONTINUATION =
-  ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.";
 
 describe("Deno", () => {
   it("createEngine (module Worker) and createLocalEngine give the reference greedy text", () => {

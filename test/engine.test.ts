@@ -22,12 +22,10 @@ import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts
 import { perplexity } from "../src/runtime/perplexity.ts";
 import { loadWeights as referenceWeights, referenceLogits } from "./helpers/reference-forward.ts";
 import { rng } from "./helpers/random.ts";
-import { sharedPath } from "./helpers/shared.ts";
+import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 import { syntheticModel } from "./helpers/synthetic-model.ts";
 
 const STORIES = sharedPath("models/stories260K.gguf");
-const STORIES_CONTINUATION =
-  ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.";
 const BITLLAMA_START = "Once upon a time, there was a little girl named Lily. She loved to play with her toys";
 
 let dir: string;

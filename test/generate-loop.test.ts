@@ -6,10 +6,8 @@ import { CpuLanguageModel } from "../src/runtime/engine/cpu-language-model.ts";
 import type { LanguageModel } from "../src/runtime/engine/language-model.ts";
 import { generate, type GenerateChunk } from "../src/runtime/generate.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
-import { sharedPath } from "./helpers/shared.ts";
+import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 
-const STORIES_CONTINUATION =
-  ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.";
 
 let cpu: CpuLanguageModel;
 beforeAll(async () => {

@@ -10,3 +10,10 @@ export function sharedPath(relative: string): string {
   if (!existsSync(p)) throw new Error(`test data missing: ${p} (../shared must sit beside the checkout)`);
   return p;
 }
+
+/**
+ * stories260K's greedy continuation of "Once upon a time" (DESIGN.md section 4: what llama.cpp generates), which
+ * every backend and every way of running the engine must reproduce.
+ */
+export const STORIES_CONTINUATION =
+  ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.";
