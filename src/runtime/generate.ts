@@ -4,6 +4,7 @@
 // that might start a stop string. Ends at an end-of-generation token, a stop string, maxTokens, the end of the
 // context, or an abort. Greedy decoding on a backend with an argmax fast path (WebGPU) reads back one token id
 // per step instead of the logits.
+import { penaltiesAreOff } from "./sampling/penalties.ts";
 import { yieldToEventLoop } from "./event-loop.ts";
 import type { CpuModel } from "./cpu/model.ts";
 import { asLanguageModel } from "./engine/cpu-language-model.ts";
@@ -101,8 +102,7 @@ function checkPromptLength(tokens: number, context: number): void {
 
 /** Temperature 0 with no penalty: the choice is the argmax of the raw logits, which a backend may compute itself. */
 function isPlainGreedy(o: Readonly<ResolvedSamplingOptions>): boolean {
-  const noPenalty = o.repeatLastN === 0 || (o.repeatPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0);
-  return o.temperature === 0 && noPenalty;
+  return o.temperature === 0 && (o.repeatLastN === 0 || penaltiesAreOff(o));
 }
 
 /** Length of the common prefix of two token sequences. */

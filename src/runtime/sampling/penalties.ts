@@ -45,9 +45,14 @@ export interface PenaltyOptions {
   presencePenalty: number;
 }
 
+/** Whether the penalties leave every logit as it is. */
+export function penaltiesAreOff(o: PenaltyOptions): boolean {
+  return o.repeatPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0;
+}
+
 /** Applies the penalties in place to `logits` (indexed by token id; ids outside it are ignored). */
 export function applyPenalties(logits: Float32Array, window: PenaltyWindow, o: PenaltyOptions): void {
-  if (o.repeatPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0) return;
+  if (penaltiesAreOff(o)) return;
   for (const [token, count] of window.entries()) {
     if (token < 0 || token >= logits.length) continue;
     let l = logits[token];
