@@ -12,11 +12,13 @@
 // The model files are the ones bench/decode.ts generates (same names, same seed), cached outside the repository.
 // Prefill tokens/s = prompt tokens / time of the prompt's step (greedy id read back); decode tokens/s = greedy
 // steps of one token each, every step reading back its id.
-import { mkdirSync, rmSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { rmSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { acquireGpu, CPU_ADAPTER_TUNING } from "../src/gpu/device.ts";
 import { GpuModel } from "../src/gpu/model.ts";
+import { nodeWebGpu } from "../src/gpu/node-webgpu.ts";
+import { SWIFTSHADER_ICD, vulkanEnv } from "../test/helpers/gpu.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
 import { BITNET_2B, BITNET_700M } from "../test/helpers/synthetic-model.ts";
 import { type BenchShape, ensureSyntheticModel } from "./synthetic-models.ts";
@@ -46,16 +48,8 @@ async function ensureModel(cache: string, key: string): Promise<string> {
   return ensureSyntheticModel(cache, shape);
 }
 
-if (flag("swiftshader")) process.env.VK_ICD_FILENAMES ??= "/usr/lib/chromium/vk_swiftshader_icd.json";
-let xdg: string | undefined;
-if (!process.env.XDG_RUNTIME_DIR) {
-  xdg = join(tmpdir(), `ternion-xdg-${process.pid}`);
-  mkdirSync(xdg, { recursive: true, mode: 0o700 });
-  process.env.XDG_RUNTIME_DIR = xdg;
-}
-const { create, globals } = await import("webgpu");
-Object.assign(globalThis, globals);
-const gpu = await acquireGpu({ gpu: create([]), powerPreference: "high-performance" });
+const xdg = vulkanEnv(flag("swiftshader") ? SWIFTSHADER_ICD : undefined);
+const gpu = await acquireGpu({ gpu: await nodeWebGpu(), powerPreference: "high-performance" });
 const software = gpu.tuning === CPU_ADAPTER_TUNING;
 const key = opt("model", software ? "tiny" : "2B");
 const prefill = Number(opt("prefill", "128"));

@@ -5,23 +5,30 @@ import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { acquireGpu, type GpuContext } from "../../src/gpu/device.ts";
+import { nodeWebGpu } from "../../src/gpu/node-webgpu.ts";
 
 export const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
 
 let ctx: Promise<GpuContext> | undefined;
 
+/**
+ * The environment Dawn's Vulkan loader reads when it creates its instance: `icd` as the driver (unless one is
+ * set already), and a runtime directory, returned when this call made it. vitest.config.ts sets the driver too;
+ * bench/gpu.ts calls this.
+ */
+export function vulkanEnv(icd?: string): string | undefined {
+  if (icd) process.env.VK_ICD_FILENAMES ??= icd;
+  if (process.env.XDG_RUNTIME_DIR) return undefined;
+  const dir = join(tmpdir(), `ternion-xdg-${process.pid}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  process.env.XDG_RUNTIME_DIR = dir;
+  return dir;
+}
+
 export function testGpu(): Promise<GpuContext> {
   ctx ??= (async () => {
-    // The Vulkan loader reads these when Dawn creates its instance; vitest.config.ts sets them too.
-    process.env.VK_ICD_FILENAMES ??= SWIFTSHADER_ICD;
-    if (!process.env.XDG_RUNTIME_DIR) {
-      const dir = join(tmpdir(), `ternion-xdg-${process.pid}`);
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      process.env.XDG_RUNTIME_DIR = dir;
-    }
-    const { create, globals } = await import("webgpu");
-    Object.assign(globalThis, globals);
-    return acquireGpu({ gpu: create([]) });
+    vulkanEnv(SWIFTSHADER_ICD);
+    return acquireGpu({ gpu: await nodeWebGpu() });
   })();
   return ctx;
 }

@@ -2,6 +2,7 @@
 // otherwise: no WebGPU, no adapter, only a software adapter (SwiftShader, lavapipe: the wasm kernels are
 // faster on the same CPU), or a model this device cannot hold. The reason for the choice is kept for info().
 import { acquireGpu, defaultGpu, type GpuContext, probeAdapter } from "../../gpu/device.ts";
+import { nodeWebGpu } from "../../gpu/node-webgpu.ts";
 import { GpuError, OptionError } from "../errors.ts";
 import type { ByteSource } from "../gguf/source.ts";
 import type { GgufHeader } from "../gguf/types.ts";
@@ -87,15 +88,5 @@ async function resolveGpu(gpu: ModelLoadOptions["gpu"], required: boolean): Prom
     if (!found && required) throw new GpuError("NO_WEBGPU", "WebGPU is not available here (no navigator.gpu; in Node pass gpu: \"webgpu\" with the webgpu package installed)");
     return found;
   }
-  if (gpu !== "webgpu") return gpu;
-  const name = "webgpu";
-  let mod: { create(flags: string[]): GPU; globals: object };
-  try {
-    mod = (await import(/* @vite-ignore */ name)) as typeof mod;
-  } catch (e) {
-    throw new GpuError("NO_WEBGPU", `gpu: "webgpu" needs the webgpu npm package (npm install webgpu): ${(e as Error).message}`);
-  }
-  // The WGSL pipeline code uses the WebGPU constants (GPUBufferUsage, …) that the package provides as globals.
-  for (const [k, v] of Object.entries(mod.globals)) if (!(k in globalThis)) Object.assign(globalThis, { [k]: v });
-  return mod.create([]);
+  return gpu === "webgpu" ? nodeWebGpu() : gpu;
 }
