@@ -51,8 +51,6 @@ export class BlockwiseRun implements TrainingRun {
   private readonly rope: RopeTable;
   private readonly pool: PoolEntry[] = [];
   private block = 0;
-  /** The block whose teacher outputs the pool's `target`s hold (−1: none yet). */
-  private targetsFor = -1;
   private state!: TrainState;
   private done = 0;
   private readonly adam: AdamWOptions;
@@ -123,7 +121,10 @@ export class BlockwiseRun implements TrainingRun {
     // Load the values first (the state of block `target`), then replay the finished blocks' streams.
     const state = this.stateFor(target);
     restoreCheckpoint(this.student, state, c, this.others(target));
-    for (let l = 0; l < target; l++) this.advancePool(l);
+    for (let l = 0; l < target; l++) {
+      this.prepareTargets(l);
+      this.advancePool(l);
+    }
     this.block = target;
     this.state = state;
     this.done = c.meta.runStep;
@@ -166,16 +167,15 @@ export class BlockwiseRun implements TrainingRun {
   private prepareTargets(l: number): void {
     const c = this.teacher.config;
     for (const e of this.pool) e.target = blockForward(c, this.teacher.blocks[l]!, e.teacherIn, e.batch.inputs.length, this.rope).out;
-    this.targetsFor = l;
   }
 
-  /** Block l is final: materialize it once and move both streams past it. */
+  /** Block l is final: materialize it once and move both streams past it (the teacher's: its targets). */
   private advancePool(l: number): void {
     const w = this.student.blocks[l]!;
     for (const lin of blockLinears(w)) prepareLinear(lin);
     for (const e of this.pool) {
       const n = e.batch.inputs.length;
-      e.teacherIn = this.targetsFor === l ? e.target : blockForward(this.teacher.config, this.teacher.blocks[l]!, e.teacherIn, n, this.rope).out;
+      e.teacherIn = e.target;
       e.studentIn = blockForward(this.student.config, w, e.studentIn, n, this.rope).out;
     }
   }
