@@ -1,0 +1,70 @@
+// SIMD ceiling of this CPU through V8's wasm: register- and L1-only loops with the instruction mix of the ternary
+// kernels' inner loops (bench/ceiling/loops.ts) — no flushes, no memory traffic, no threads. The kernels' GOPS
+// (bench/kernels.ts) divided by these is how much of the core they use; what they cannot reach here, no kernel
+// of that shape can. Relaxed SIMD build only (the kernels' 8-bit dot). One core; best and median of rounds.
+//
+//   npm run bench:ceiling -- [--rounds 9] [--ms 300] [--json]
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { cpus, loadavg } from "node:os";
+
+const argv = process.argv.slice(2);
+const opt = (name: string, def: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] ? argv[i + 1]! : def;
+};
+const json = argv.includes("--json");
+const rounds = Number(opt("rounds", "9"));
+const targetMs = Number(opt("ms", "300"));
+
+// this file runs bundled from .bench-cache/ (scripts/bench-kernels.mjs): the repository is one level up
+const root = fileURLToPath(new URL("..", import.meta.url));
+const wasmPath = `${root}.bench-cache/ceiling.wasm`;
+execFileSync(process.execPath, [
+  `${root}node_modules/assemblyscript/bin/asc.js`, `${root}bench/ceiling/loops.ts`, "--outFile", wasmPath,
+  "--runtime", "stub", "--noAssert", "-O3", "--initialMemory", "2", "--enable", "simd", "--enable", "relaxed-simd",
+], { stdio: "inherit", cwd: `${root}bench/ceiling` }); // not the root: its asconfig.json is the library's
+const instance = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(wasmPath)), { env: { abort() {} } });
+type Loop = (n: number, arg: number) => number;
+const exports = instance.exports as unknown as Record<string, Loop> & { memory: WebAssembly.Memory };
+const buf = 1024; // 4 KiB of pseudo-random bytes (codes are masked; activations any i8)
+const bytes = new Uint8Array(exports.memory.buffer, buf, 4096);
+for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 97 + 13) & 0x7f;
+
+const loops: { name: string; what: string; dotsPerIter: number; fn: Loop; arg: number }[] = [
+  { name: "dotAdd", what: "i16 dot + add only (multiply ceiling)", dotsPerIter: 8, fn: exports.dotAdd!, arg: 3 },
+  { name: "matvecMix", what: "matvec loop body, 2 rows (nibble unpack, 1.25 ops/dot)", dotsPerIter: 8, fn: exports.matvecMix!, arg: buf },
+  { name: "matmulMix", what: "matmul loop, 2 rows × 3 tokens (0.67 ops/dot)", dotsPerIter: 24, fn: exports.matmulMix!, arg: buf },
+];
+
+interface Row { loop: string; what: string; gopsBest: number; gopsMedian: number; dotsPerNs: number }
+const rows: Row[] = [];
+for (const l of loops) {
+  let n = 1 << 16;
+  for (;;) { // size a round to ≈ targetMs (and tier the function up)
+    const t0 = performance.now();
+    l.fn(n, l.arg);
+    const ms = performance.now() - t0;
+    if (ms > targetMs / 4) { n = Math.max(1, Math.round((n * targetMs) / ms)); break; }
+    n *= 4;
+  }
+  const gops: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    l.fn(n, l.arg);
+    const s = (performance.now() - t0) / 1000;
+    gops.push((n * l.dotsPerIter * 32) / s / 1e9);
+  }
+  gops.sort((a, b) => b - a);
+  rows.push({ loop: l.name, what: l.what, gopsBest: gops[0]!, gopsMedian: gops[rounds >> 1]!, dotsPerNs: gops[0]! / 32 });
+}
+if (json) console.log(JSON.stringify(rows));
+else {
+  console.log(`ternion SIMD ceiling — ${process.version}, ${cpus()[0]?.model ?? "?"} (1 core); GOPS = 32 per 16-MAC dot`);
+  console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+  console.log("loop        best GOPS  median  dots/ns  what");
+  for (const r of rows) {
+    console.log(`${r.loop.padEnd(11)} ${r.gopsBest.toFixed(1).padStart(9)} ${r.gopsMedian.toFixed(1).padStart(7)} ${r.dotsPerNs.toFixed(2).padStart(8)}  ${r.what}`);
+  }
+}

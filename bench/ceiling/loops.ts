@@ -1,0 +1,95 @@
+// Register-only loops with the instruction mix of the ternary kernels' inner loops (no memory traffic, no
+// flushes), compiled by bench/ceiling.ts: what this CPU can do per core through V8's wasm SIMD, the ceiling the
+// kernels are measured against. Every loop counts 16 MACs (32 ops) per i16 dot. Relaxed SIMD only: the kernels'
+// 8-bit dot is i16x8.relaxed_dot_i8x16_i7x16_s (pmaddubsw on x86); the i16 accumulators may wrap (values unused).
+
+/** 8 independent dot + add per iteration: the multiply ceiling (nothing else to do). */
+export function dotAdd(n: i32, seed: i32): i32 {
+  const x = i8x16.splat(<i8>seed);
+  const y = i8x16.splat(<i8>(seed + 1));
+  const z = i8x16.splat(<i8>(seed + 2));
+  let a0 = i16x8.splat(0), a1 = i16x8.splat(0), a2 = i16x8.splat(0), a3 = i16x8.splat(0);
+  let a4 = i16x8.splat(0), a5 = i16x8.splat(0), a6 = i16x8.splat(0), a7 = i16x8.splat(0);
+  for (let i = 0; i < n; i++) {
+    a0 = i16x8.add(a0, i16x8.relaxed_dot_i8x16_i7x16_s(x, y));
+    a1 = i16x8.add(a1, i16x8.relaxed_dot_i8x16_i7x16_s(y, z));
+    a2 = i16x8.add(a2, i16x8.relaxed_dot_i8x16_i7x16_s(z, x));
+    a3 = i16x8.add(a3, i16x8.relaxed_dot_i8x16_i7x16_s(x, z));
+    a4 = i16x8.add(a4, i16x8.relaxed_dot_i8x16_i7x16_s(y, x));
+    a5 = i16x8.add(a5, i16x8.relaxed_dot_i8x16_i7x16_s(z, y));
+    a6 = i16x8.add(a6, i16x8.relaxed_dot_i8x16_i7x16_s(x, x));
+    a7 = i16x8.add(a7, i16x8.relaxed_dot_i8x16_i7x16_s(y, y));
+  }
+  return sum8(a0, a1, a2, a3, a4, a5, a6, a7);
+}
+
+/**
+ * The matvec (decode) tile's loop body, per 64 weights of 2 rows: 2 code loads, nibble unpacking (1 shift +
+ * 4 ands per row), 4 activation loads, 8 dots, 8 adds into 4 accumulators. The data cycle through 4 KiB (L1).
+ */
+export function matvecMix(n: i32, buf: usize): i32 {
+  const M03 = i8x16.splat(3);
+  const M0C = i8x16.splat(12);
+  let c0 = i16x8.splat(0), d0 = i16x8.splat(0), c1 = i16x8.splat(0), d1 = i16x8.splat(0);
+  for (let i = 0; i < n; i++) {
+    const p = buf + (<usize>(i & 31) << 7);
+    const q0 = v128.load(p);
+    const q1 = v128.load(p, 16);
+    const s0 = i16x8.shr_u(q0, 4);
+    const s1 = i16x8.shr_u(q1, 4);
+    let v = v128.load(p, 32);
+    c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(q0, M03)));
+    c1 = i16x8.add(c1, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(q1, M03)));
+    v = v128.load(p, 48);
+    d0 = i16x8.add(d0, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(q0, M0C)));
+    d1 = i16x8.add(d1, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(q1, M0C)));
+    v = v128.load(p, 64);
+    c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(s0, M03)));
+    c1 = i16x8.add(c1, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(s1, M03)));
+    v = v128.load(p, 80);
+    d0 = i16x8.add(d0, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(s0, M0C)));
+    d1 = i16x8.add(d1, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(s1, M0C)));
+  }
+  return sum8(c0, d0, c1, d1, c0, c0, c0, c0);
+}
+
+/**
+ * The matmul (prefill) tile's loop, 2 rows × 3 tokens: per 64 weights 2 code loads, then 4 field steps of
+ * 2 ands + 2 shifts (codes carried, shifted by 2), 3 activation loads, 6 dots and 6 adds into 6 accumulators.
+ * The data cycle through 4 KiB (L1).
+ */
+export function matmulMix(n: i32, buf: usize): i32 {
+  const M3 = i8x16.splat(3);
+  let c00 = i16x8.splat(0), c01 = i16x8.splat(0), c02 = i16x8.splat(0);
+  let c10 = i16x8.splat(0), c11 = i16x8.splat(0), c12 = i16x8.splat(0);
+  for (let i = 0; i < n; i++) {
+    const p = buf + (<usize>(i & 15) << 8);
+    let y0 = v128.load(p);
+    let y1 = v128.load(p, 16);
+    let ap = p + 32;
+    let f = 0;
+    do {
+      const x0 = v128.and(y0, M3);
+      const x1 = v128.and(y1, M3);
+      y0 = i16x8.shr_u(y0, 2);
+      y1 = i16x8.shr_u(y1, 2);
+      let v = v128.load(ap);
+      c00 = i16x8.add(c00, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+      c10 = i16x8.add(c10, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
+      v = v128.load(ap, 64);
+      c01 = i16x8.add(c01, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+      c11 = i16x8.add(c11, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
+      v = v128.load(ap, 128);
+      c02 = i16x8.add(c02, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
+      c12 = i16x8.add(c12, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
+      ap += 16;
+      f++;
+    } while (f < 4);
+  }
+  return sum8(c00, c01, c02, c10, c11, c12, c00, c00);
+}
+
+@inline function sum8(a: v128, b: v128, c: v128, d: v128, e: v128, f: v128, g: v128, h: v128): i32 {
+  const s = i16x8.add(i16x8.add(i16x8.add(a, b), i16x8.add(c, d)), i16x8.add(i16x8.add(e, f), i16x8.add(g, h)));
+  return i16x8.extract_lane_s(s, 0);
+}
