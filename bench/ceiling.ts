@@ -2,11 +2,11 @@
 // kernels' inner loops (bench/ceiling/loops.ts) — no flushes, no memory traffic, no threads. The kernels' GOPS
 // (bench/kernels.ts) divided by these is how much of the core they use; what they cannot reach here, no kernel
 // of that shape can. Relaxed SIMD build only (the kernels' 8-bit dot). One core; best and median of rounds.
+// Plus the memory side: one core's streaming read bandwidth over a buffer past the caches, which bounds a decode
+// step once the weights do not fit in them (bytes of weights per token / this = the shortest step).
 //
-//   npm run bench:ceiling -- [--rounds 9] [--ms 300] [--json]
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+//   npm run bench:ceiling -- [--rounds 9] [--ms 300] [--stream-mib 256] [--json]
+import { compileBenchWasm } from "./asc-compile.ts";
 import { cpus, loadavg } from "node:os";
 
 const argv = process.argv.slice(2);
@@ -18,14 +18,7 @@ const json = argv.includes("--json");
 const rounds = Number(opt("rounds", "9"));
 const targetMs = Number(opt("ms", "300"));
 
-// this file runs bundled from .bench-cache/ (scripts/bench-kernels.mjs): the repository is one level up
-const root = fileURLToPath(new URL("..", import.meta.url));
-const wasmPath = `${root}.bench-cache/ceiling.wasm`;
-execFileSync(process.execPath, [
-  `${root}node_modules/assemblyscript/bin/asc.js`, `${root}bench/ceiling/loops.ts`, "--outFile", wasmPath,
-  "--runtime", "stub", "--noAssert", "-O3", "--initialMemory", "2", "--enable", "simd", "--enable", "relaxed-simd",
-], { stdio: "inherit", cwd: `${root}bench/ceiling` }); // not the root: its asconfig.json is the library's
-const instance = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(wasmPath)), { env: { abort() {} } });
+const instance = new WebAssembly.Instance(compileBenchWasm("bench/ceiling/loops.ts", "ceiling"), { env: { abort() {} } });
 type Loop = (n: number, arg: number) => number;
 const exports = instance.exports as unknown as Record<string, Loop> & { memory: WebAssembly.Memory };
 const buf = 1024; // 4 KiB of pseudo-random bytes (codes are masked; activations any i8)
@@ -39,6 +32,7 @@ const loops: { name: string; what: string; dotsPerIter: number; fn: Loop; arg: n
 ];
 
 interface Row { loop: string; what: string; gopsBest: number; gopsMedian: number; dotsPerNs: number }
+interface MemoryRow { loop: string; what: string; mib: number; gbPerSBest: number; gbPerSMedian: number }
 const rows: Row[] = [];
 for (const l of loops) {
   let n = 1 << 16;
@@ -59,7 +53,24 @@ for (const l of loops) {
   gops.sort((a, b) => b - a);
   rows.push({ loop: l.name, what: l.what, gopsBest: gops[0]!, gopsMedian: gops[rounds >> 1]!, dotsPerNs: gops[0]! / 32 });
 }
-if (json) console.log(JSON.stringify(rows));
+// memory: a buffer well past the last-level cache (the weights of a decode step), read in passes
+const streamMiB = Number(opt("stream-mib", "256"));
+const streamBuf = 1 << 16;
+const pages = Math.ceil((streamBuf + streamMiB * 2 ** 20) / 65536) - exports.memory.buffer.byteLength / 65536;
+if (pages > 0) exports.memory.grow(pages);
+new Uint8Array(exports.memory.buffer, streamBuf, streamMiB * 2 ** 20).fill(1); // touch every page first
+const gbs: number[] = [];
+exports.streamRead!(1, streamBuf, streamMiB * 2 ** 20);
+for (let r = 0; r < rounds; r++) {
+  const t0 = performance.now();
+  (exports.streamRead as unknown as (p: number, b: number, n: number) => number)(1, streamBuf, streamMiB * 2 ** 20);
+  gbs.push((streamMiB * 2 ** 20) / ((performance.now() - t0) / 1000) / 1e9);
+}
+gbs.sort((a, b) => b - a);
+const memory: MemoryRow = { loop: "streamRead", what: "16-byte loads over a buffer past the caches", mib: streamMiB,
+  gbPerSBest: gbs[0]!, gbPerSMedian: gbs[rounds >> 1]! };
+
+if (json) console.log(JSON.stringify({ compute: rows, memory }));
 else {
   console.log(`ternion SIMD ceiling — ${process.version}, ${cpus()[0]?.model ?? "?"} (1 core); GOPS = 32 per 16-MAC dot`);
   console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
@@ -67,4 +78,5 @@ else {
   for (const r of rows) {
     console.log(`${r.loop.padEnd(11)} ${r.gopsBest.toFixed(1).padStart(9)} ${r.gopsMedian.toFixed(1).padStart(7)} ${r.dotsPerNs.toFixed(2).padStart(8)}  ${r.what}`);
   }
+  console.log(`streamRead  best ${memory.gbPerSBest.toFixed(2)} GB/s, median ${memory.gbPerSMedian.toFixed(2)} (${streamMiB} MiB, ${memory.what})`);
 }

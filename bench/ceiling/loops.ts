@@ -93,3 +93,21 @@ export function matmulMix(n: i32, buf: usize): i32 {
   const s = i16x8.add(i16x8.add(i16x8.add(a, b), i16x8.add(c, d)), i16x8.add(i16x8.add(e, f), i16x8.add(g, h)));
   return i16x8.extract_lane_s(s, 0);
 }
+
+/**
+ * Streaming read of [buf, buf + bytes) with 16-byte loads (4 independent xor chains), `passes` times: the
+ * memory bandwidth a matvec over weights larger than the caches (a decode step of a real model) can use.
+ */
+export function streamRead(passes: i32, buf: usize, bytes: usize): i32 {
+  let x0 = i8x16.splat(0), x1 = i8x16.splat(0), x2 = i8x16.splat(0), x3 = i8x16.splat(0);
+  for (let p = 0; p < passes; p++) {
+    const end = buf + bytes;
+    for (let q = buf; q < end; q += 64) {
+      x0 = v128.xor(x0, v128.load(q));
+      x1 = v128.xor(x1, v128.load(q, 16));
+      x2 = v128.xor(x2, v128.load(q, 32));
+      x3 = v128.xor(x3, v128.load(q, 48));
+    }
+  }
+  return i8x16.extract_lane_s(v128.xor(v128.xor(x0, x1), v128.xor(x2, x3)), 0);
+}
