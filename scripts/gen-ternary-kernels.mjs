@@ -282,7 +282,9 @@ function genV2(fam, shape, R, T, unpack) {
       e(`      const M0C = i8x16.splat(12);`);
     } else e(`      const M3 = i8x16.splat(3);`);
     e(`      do {`);
-    e(`        const cb: usize = <usize>u << 4;`);
+    // tq2 rows are stored in pairs, interleaved 16 bytes at a time (layout.ts): 32 bytes per unit, and the
+    // driver passes rowBytes = 16 between the rows of a pair
+    e(`        const cb: usize = <usize>u << ${fam === "tq2" ? 5 : 4};`);
     // activation vector of field l: 8c + 2l + h (relaxed, 16 values); simd128: two i16 vectors per 16 values
     // token-major activations, the 4 fields of a half-chunk in consecutive vectors (quant.ts): unit u at 64·u
     e(`        const au0 = a + (<usize>u << ${relaxed ? 6 : 7});`);

@@ -26,7 +26,7 @@ export function tern_tq2_rows_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       const M03 = i8x16.splat(3);
       const M0C = i8x16.splat(12);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 6);
         const q0 = v128.load(w0 + cb);
         const q1 = v128.load(w1 + cb);
@@ -91,7 +91,7 @@ export function tern_tq2_rows_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_0 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 7);
         const q0 = v128.load(w0 + cb);
         const q1 = v128.load(w1 + cb);
@@ -165,7 +165,7 @@ export function tern_tq2_rows_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       const M03 = i8x16.splat(3);
       const M0C = i8x16.splat(12);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 6);
         const au1 = au0 + 1 * cs;
         const q0 = v128.load(w0 + cb);
@@ -266,7 +266,7 @@ export function tern_tq2_rows_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_1 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 7);
         const au1 = au0 + 1 * cs;
         const q0 = v128.load(w0 + cb);
@@ -352,7 +352,7 @@ export function tern_tq2_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_0 = i16x8.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 6);
         const q0 = v128.load(w0 + cb);
         let y0 = q0;
@@ -384,7 +384,7 @@ export function tern_tq2_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_0 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 7);
         const q0 = v128.load(w0 + cb);
         let y0 = q0;
@@ -437,7 +437,7 @@ export function tern_tq2_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_1 = i16x8.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 6);
         const au1 = au0 + 1 * cs;
         const q0 = v128.load(w0 + cb);
@@ -479,7 +479,7 @@ export function tern_tq2_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_1 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 7);
         const au1 = au0 + 1 * cs;
         const q0 = v128.load(w0 + cb);
@@ -544,7 +544,7 @@ export function tern_tq2_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_2 = i16x8.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 6);
         const au1 = au0 + 1 * cs;
         const au2 = au0 + 2 * cs;
@@ -592,7 +592,7 @@ export function tern_tq2_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_2 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 7);
         const au1 = au0 + 1 * cs;
         const au2 = au0 + 2 * cs;
@@ -665,7 +665,7 @@ export function tern_tq2_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_3 = i16x8.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 6);
         const au1 = au0 + 1 * cs;
         const au2 = au0 + 2 * cs;
@@ -719,7 +719,7 @@ export function tern_tq2_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_3 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 7);
         const au1 = au0 + 1 * cs;
         const au2 = au0 + 2 * cs;
@@ -801,7 +801,7 @@ export function tern_tq2_toks_r1_t5(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_4 = i16x8.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 6);
         const au1 = au0 + 1 * cs;
         const au2 = au0 + 2 * cs;
@@ -868,7 +868,7 @@ export function tern_tq2_toks_r1_t5(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_4 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 7);
         const au1 = au0 + 1 * cs;
         const au2 = au0 + 2 * cs;
@@ -967,7 +967,7 @@ export function tern_tq2_toks_r1_t6(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_5 = i16x8.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 6);
         const au1 = au0 + 1 * cs;
         const au2 = au0 + 2 * cs;
@@ -1044,7 +1044,7 @@ export function tern_tq2_toks_r1_t6(w: usize, rowBytes: usize, a: usize, cs: usi
       let c0_5 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 7);
         const au1 = au0 + 1 * cs;
         const au2 = au0 + 2 * cs;
@@ -1151,7 +1151,7 @@ export function tern_tq2_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_0 = i16x8.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 6);
         const q0 = v128.load(w0 + cb);
         const q1 = v128.load(w1 + cb);
@@ -1197,7 +1197,7 @@ export function tern_tq2_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_0 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 7);
         const q0 = v128.load(w0 + cb);
         const q1 = v128.load(w1 + cb);
@@ -1272,7 +1272,7 @@ export function tern_tq2_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_1 = i16x8.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 6);
         const au1 = au0 + 1 * cs;
         const q0 = v128.load(w0 + cb);
@@ -1334,7 +1334,7 @@ export function tern_tq2_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_1 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 7);
         const au1 = au0 + 1 * cs;
         const q0 = v128.load(w0 + cb);
@@ -1428,7 +1428,7 @@ export function tern_tq2_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_2 = i16x8.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 6);
         const au1 = au0 + 1 * cs;
         const au2 = au0 + 2 * cs;
@@ -1498,7 +1498,7 @@ export function tern_tq2_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usi
       let c1_2 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
       do {
-        const cb: usize = <usize>u << 4;
+        const cb: usize = <usize>u << 5;
         const au0 = a + (<usize>u << 7);
         const au1 = au0 + 1 * cs;
         const au2 = au0 + 2 * cs;

@@ -284,7 +284,7 @@ export class CpuKernels {
     if (data.byteLength < layout.sourceBytes) {
       throw new TensorTypeError("BAD_TENSOR_DATA", `${t} ${rows}×${cols} needs ${layout.sourceBytes} bytes, got ${data.byteLength}`);
     }
-    const codeBytes = layout.rowBytes * rows;
+    const codeBytes = layout.codeBytes;
     let ptr = 0;
     let scale = 1;
     let scales = 0;
