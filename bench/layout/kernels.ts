@@ -1,6 +1,6 @@
 // Decode matvec (n = 1) of TQ2_0 codes in two layouts, for bench/layout.ts:
-// - t2Matvec: the library's kernel (assembly/kernels/ternary_tiles.ts, 2-row tiles) over T2 rows, where each
-//   row's codes are contiguous (src/runtime/cpu/layout.ts);
+// - pairMatvec: the library's kernel (assembly/kernels/ternary_tiles.ts, 2-row tiles) over TQ2 row pairs (the
+//   16-byte units of rows 2p and 2p+1 alternating: src/runtime/cpu/layout.ts);
 // - quadMatvec: a prototype over "row quads": rows 4q…4q+3 interleaved 4 code bytes at a time, so one 16-byte
 //   vector holds 4 code bytes of each of 4 rows, the activations are 4-byte broadcasts (v128.load32_splat), the
 //   i32 lanes after one extadd_pairwise are the 4 rows (no horizontal reduction in the per-256 flush), and the
@@ -8,11 +8,11 @@
 //   bit-identical to the library's.
 import { tern_tq2_rows_r2_t1 } from "../../assembly/kernels/ternary_tiles";
 
-/** The library's 2-row matvec tile over all m rows (T2 rows of rowBytes; scales f32 [k/256][m]). */
-export function t2Matvec(w: usize, rowBytes: usize, a: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize,
+/** The library's 2-row matvec tile over all m rows (row pairs of 2·rowBytes; scales f32 [k/256][m]). */
+export function pairMatvec(w: usize, rowBytes: usize, a: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize,
   nUnits: i32, m: i32, o: usize): void {
   for (let r = 0; r < m; r += 2) {
-    tern_tq2_rows_r2_t1(w + <usize>r * rowBytes, rowBytes, a, 0, sw + (<usize>r << 2), 0, sgs, ad, as, 0, gs, nUnits, 4, 0,
+    tern_tq2_rows_r2_t1(w + <usize>r * rowBytes, 16, a, 0, sw + (<usize>r << 2), 0, sgs, ad, as, 0, gs, nUnits, 4, 0,
       o + (<usize>r << 2), 0);
   }
 }
