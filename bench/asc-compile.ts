@@ -1,5 +1,5 @@
 // Compiles a bench-only AssemblyScript file (bench/*/…ts) to wasm in .bench-cache/ with the repository's asc, for
-// benches that measure loops which are not part of the library's module (bench/ceiling.ts, bench/layout.ts).
+// benches that measure loops which are not part of the library's module (bench/ceiling.ts).
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname } from "node:path";

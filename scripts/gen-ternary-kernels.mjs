@@ -282,9 +282,7 @@ function genV2(fam, shape, R, T, unpack) {
       e(`      const M0C = i8x16.splat(12);`);
     } else e(`      const M3 = i8x16.splat(3);`);
     e(`      do {`);
-    // tq2 rows are stored in pairs, interleaved 16 bytes at a time (layout.ts): 32 bytes per unit, and the
-    // driver passes rowBytes = 16 between the rows of a pair
-    e(`        const cb: usize = <usize>u << ${fam === "tq2" ? 5 : 4};`);
+    e(`        const cb: usize = <usize>u << 4;`);
     // activation vector of field l: 8c + 2l + h (relaxed, 16 values); simd128: two i16 vectors per 16 values
     // token-major activations, the 4 fields of a half-chunk in consecutive vectors (quant.ts): unit u at 64·u
     e(`        const au0 = a + (<usize>u << ${relaxed ? 6 : 7});`);
@@ -437,6 +435,124 @@ function genV2(fam, shape, R, T, unpack) {
 // unpacking: 4 accumulators) or per field (toks: R·T accumulators + R codes + T activations): 2×3 and 1×6 have no
 // spills in V8 11.3's code, 2×4 and 4-row rows tiles do (check with --print-wasm-code, see bench/README.md).
 // Knobs for experiments (the committed file uses the defaults): GEN_V2=0 (old kernels everywhere),
+// ── quad kernels (tq2: TQ2_0, and TQ1_0 repacked): row quads ───────────────────────────────────────────────────
+// Codes of rows 4q…4q+3 are stored together (layout.ts, "row quads"): per 64-weight unit, 4 vectors of 16 bytes,
+// vector s holding code bytes 4s…4s+3 of the unit for each of the 4 rows. So one vector serves 4 rows at once:
+// the activations of its 4 bytes are one 4-byte broadcast per field (v128.load32_splat: vbroadcastss), the i32
+// lanes after extadd_pairwise are the 4 rows (no horizontal reduction at the per-256 flush), the output is one
+// v128.store per token, and the whole matrix is read as one sequential stream (two row streams 1–2 KiB apart ran
+// at half speed once the weights came from memory: bench/README.md).
+// Activation of field l, code byte 4s + i of unit u: i8 at a + 64u + 16l + 4s + i (i16 copy: a + 128u + 32l + 8s + 2i).
+// Relaxed, rows (T <= 2): nibble unpacking; fields 1, 3 (×4) into d, folded into c every 8 vectors (i16 lane bounds,
+//   |q| <= 127: d 32 products × 8·127 = 32512; c 32512 per 256-block).
+// Relaxed, toks (T <= 6): a loop over the 4 fields (code carried, shifted by 2): one accumulator per token
+//   (lane bound 64 products × 2·127 = 32512 per block).
+// simd128 (both shapes, T <= 4): codes widened low (rows 0–1) / high (rows 2–3), activations as a 4 × i16
+//   broadcast (v128.load64_splat), two i32 accumulators per token reduced by two shuffles at the flush.
+const QARGS = `w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  o: usize, oStride: usize, rows: i32`;
+const QCALL = `w, a, cs, sw, sgs, ad, as, gs, nUnits, o, oStride, rows`;
+
+function genQuad(shape, T) {
+  const name = `tern_tq2q_${shape}_t${T}`;
+  const toks = [...Array(T).keys()];
+  const L = [];
+  const e = (s) => L.push(s);
+  const at = (ptr, t) => (t ? `${ptr} + cs${t}` : ptr);
+  e(`export function ${name}(${QARGS}): void {`);
+  for (const t of toks) e(`  let f${t} = f32x4.splat(0);`);
+  for (const t of toks) if (t) e(`  const cs${t}: usize = ${t} * cs;`);
+  e(`  const nBlocks = nUnits >> 2;`);
+  e(`  let wp = w;`);
+  e(`  let ap = a;`);
+  e(`  for (let gi = 0; gi < nBlocks; gi++) {`);
+  e(`    let ${toks.map((t) => `S${t}: v128`).join(", ")}; // the 4 rows' integer sums per token, from either build`);
+  e(`    if (ASC_FEATURE_RELAXED_SIMD) {`);
+  for (const t of toks) e(`      let c${t} = i16x8.splat(0);`);
+  if (shape === "rows") {
+    e(`      const M03 = i8x16.splat(3);`);
+    e(`      const M0C = i8x16.splat(12);`);
+    e(`      for (let ch = 0; ch < 2; ch++) {`);
+    for (const t of toks) e(`        let d${t} = i16x8.splat(0);`);
+    e(`        let i = 0;`);
+    e(`        do {`);
+    e(`          const q = v128.load(wp);`);
+    e(`          const s = i16x8.shr_u(q, 4);`);
+    const fields = [["c", "q", "M03", 0], ["d", "q", "M0C", 16], ["c", "s", "M03", 32], ["d", "s", "M0C", 48]];
+    for (const [acc, src, mask, off] of fields) {
+      e(`          {`);
+      e(`            const x = v128.and(${src}, ${mask});`);
+      for (const t of toks) e(`            ${acc}${t} = i16x8.add(${acc}${t}, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(${at("ap", t)}, ${off}), x));`);
+      e(`          }`);
+    }
+    e(`          wp += 16;`);
+    e(`          ap += (i & 3) == 3 ? 52 : 4; // 4 vectors of a unit, then the next unit's 64 activation bytes`);
+    e(`          i++;`);
+    e(`        } while (i < 8);`);
+    for (const t of toks) e(`        c${t} = i16x8.add(c${t}, i16x8.shr_s(d${t}, 2));`);
+    e(`      }`);
+  } else {
+    e(`      const M3 = i8x16.splat(3);`);
+    e(`      let i = 0;`);
+    e(`      do {`);
+    e(`        let y = v128.load(wp);`);
+    e(`        let fp = ap;`);
+    e(`        let f = 0;`);
+    e(`        do {`);
+    e(`          const x = v128.and(y, M3);`);
+    e(`          y = i16x8.shr_u(y, 2);`);
+    for (const t of toks) e(`          c${t} = i16x8.add(c${t}, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(${at("fp", t)}), x));`);
+    e(`          fp += 16;`);
+    e(`          f++;`);
+    e(`        } while (f < 4);`);
+    e(`        wp += 16;`);
+    e(`        ap += (i & 3) == 3 ? 52 : 4;`);
+    e(`        i++;`);
+    e(`      } while (i < 16);`);
+  }
+  for (const t of toks) e(`      S${t} = i32x4.extadd_pairwise_i16x8_s(c${t});`);
+  e(`    } else {`);
+  for (const t of toks) e(`      let lo${t} = i32x4.splat(0);`);
+  for (const t of toks) e(`      let hi${t} = i32x4.splat(0);`);
+  e(`      const M3 = i8x16.splat(3);`);
+  e(`      let i = 0;`);
+  e(`      do {`);
+  e(`        let y = v128.load(wp);`);
+  e(`        let fp = ap;`);
+  e(`        let f = 0;`);
+  e(`        do {`);
+  e(`          const x = v128.and(y, M3);`);
+  e(`          y = i16x8.shr_u(y, 2);`);
+  e(`          const xl = i16x8.extend_low_i8x16_u(x);`);
+  e(`          const xh = i16x8.extend_high_i8x16_u(x);`);
+  for (const t of toks) {
+    e(`          {`);
+    e(`            const v = v128.load64_splat(${at("fp", t)});`);
+    e(`            lo${t} = i32x4.add(lo${t}, i32x4.dot_i16x8_s(xl, v));`);
+    e(`            hi${t} = i32x4.add(hi${t}, i32x4.dot_i16x8_s(xh, v));`);
+    e(`          }`);
+  }
+  e(`          fp += 32;`);
+  e(`          f++;`);
+  e(`        } while (f < 4);`);
+  e(`        wp += 16;`);
+  e(`        ap += (i & 3) == 3 ? 104 : 8;`);
+  e(`        i++;`);
+  e(`      } while (i < 16);`);
+  for (const t of toks) e(`      S${t} = i32x4.add(i32x4.shuffle(lo${t}, hi${t}, 0, 2, 4, 6), i32x4.shuffle(lo${t}, hi${t}, 1, 3, 5, 7));`);
+  e(`    }`);
+  e(`    const goff: usize = <usize>gi * gs;`);
+  e(`    const dw = v128.load(sw + <usize>gi * sgs);`);
+  for (const t of toks) {
+    e(`    f${t} = f32x4.add(f${t}, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(S${t}, v128.load32_splat(as + goff, ${4 * t}))),`);
+    e(`      f32x4.mul(dw, v128.load32_splat(ad + goff, ${4 * t}))));`);
+  }
+  e(`  }`);
+  for (const t of toks) e(`  storeRows(o + ${t} * oStride, f${t}, rows);`);
+  e(`}`);
+  emit(L.join("\n"));
+}
+
 // GEN_UNPACK=shift|nibble, GEN_ROWS_R=2|3|4, GEN_FIELD_LOOP=0, GEN_TOKS=1x6,2x3.
 const TOKS = [
   [1, 4],
@@ -447,7 +563,22 @@ const ROWS_UNPACK = process.env.GEN_UNPACK ?? "nibble";
 const ROWS_R = Number(process.env.GEN_ROWS_R ?? 2);
 const FIELD_LOOP = process.env.GEN_FIELD_LOOP !== "0";
 const TOKS_V2 = (process.env.GEN_TOKS ?? "1x6,2x3").split(",").map((x) => x.split("x").map(Number));
-for (const fam of ["tq2", "i2s", "dlt"]) {
+emit(`/** The first \`rows\` (1…4) lanes of v: the 4 rows of a quad, fewer for the last quad of a ragged matrix. */
+@inline function storeRows(o: usize, v: v128, rows: i32): void {
+  if (rows == 4) {
+    v128.store(o, v);
+    return;
+  }
+  store<f32>(o, f32x4.extract_lane(v, 0));
+  if (rows > 1) store<f32>(o, f32x4.extract_lane(v, 1), 4);
+  if (rows > 2) store<f32>(o, f32x4.extract_lane(v, 2), 8);
+}`);
+const QUAD_TOKS_T = 6; // relaxed; simd128 QUAD_TOKS_T_SIMD (two i32 accumulators per token)
+const QUAD_TOKS_T_SIMD = 4;
+genQuad("rows", 1);
+genQuad("rows", 2);
+for (let T = 1; T <= QUAD_TOKS_T; T++) genQuad("toks", T);
+for (const fam of ["i2s", "dlt"]) {
   const g = V2 && fam !== "dlt" ? (f, sh, R, T) => genV2(f, sh, R, T, sh === "rows" ? ROWS_UNPACK : "shift") : gen;
   const RR = V2 && fam !== "dlt" ? ROWS_R : 4;
   g(fam, "rows", RR, 1);
@@ -456,7 +587,21 @@ for (const fam of ["tq2", "i2s", "dlt"]) {
 }
 
 // dispatchers
-for (const fam of ["tq2", "i2s", "dlt"]) {
+emit([
+  `/** Quad tiles (4 rows; rows = how many of them are real): T ∈ {1, 2} tokens (rows) or 1…TQ2Q_TOKS_T (toks). */`,
+  `export const TQ2Q_TOKS_T: i32 = ASC_FEATURE_RELAXED_SIMD ? ${QUAD_TOKS_T} : ${QUAD_TOKS_T_SIMD};`,
+  `export function tern_tq2q_rows(T: i32, ${QARGS}): void {`,
+  `  if (T == 1) tern_tq2q_rows_t1(${QCALL});`,
+  `  else tern_tq2q_rows_t2(${QCALL});`,
+  `}`,
+  `export function tern_tq2q_toks(T: i32, ${QARGS}): void {`,
+  `  switch (T) {`,
+  ...[...Array(QUAD_TOKS_T).keys()].map((i) => `    case ${i + 1}: tern_tq2q_toks_t${i + 1}(${QCALL}); break;`),
+  `    default: unreachable();`,
+  `  }`,
+  `}`,
+].join("\n"));
+for (const fam of ["i2s", "dlt"]) {
   const L = [];
   L.push(`/** Rows tile (${V2 && fam !== "dlt" ? ROWS_R : 4} rows × T ∈ {1, 2} tokens). */`);
   const RR = V2 && fam !== "dlt" ? ROWS_R : 4;

@@ -295,7 +295,7 @@ export class CpuKernels {
       const src = this.heap.alloc(layout.sourceBytes);
       this.heap.write(src, data.subarray(0, layout.sourceBytes));
       ptr = this.heap.alloc(codeBytes);
-      scales = this.heap.alloc(rows * layout.groups * 4);
+      scales = this.heap.alloc(layout.scaleBytes);
       this.pool.run(t === "TQ1_0" ? FN.repackTq1 : FN.repackTq2, [src, ptr, scales, rows, layout.groups], rows, 1, work);
       this.heap.free(src);
       repackedFrom = t;
@@ -312,8 +312,8 @@ export class CpuKernels {
         if (!dlt) throw new OptionError("BAD_OPTION", "a DLT matrix needs its alpha, gamma and group size");
         throw new TensorTypeError("BAD_TENSOR_DATA", `DLT ${rows}×${cols} (g = ${layout.group}) needs ${n} alpha and gamma values`);
       }
-      scales = this.heap.alloc(n * 4);
-      shifts = this.heap.alloc(n * 4);
+      scales = this.heap.alloc(layout.scaleBytes);
+      shifts = this.heap.alloc(layout.scaleBytes);
       const f = this.heap.f32;
       for (let r = 0; r < rows; r++) {
         for (let g = 0; g < G; g++) {

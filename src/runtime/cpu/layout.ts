@@ -11,15 +11,17 @@
 //   code = (byte[32c + m] >> 2l) & 3 (I2_S: >> (6 − 2l)). Past k the codes are 1 (zero). Per-group weight
 //   scales (and DLT shifts) are f32 [groups][rows] — group-major, so 4 consecutive rows' scales are one load.
 //
-// ── TQ2_0 (ggml type 35) ─ repacked at upload into T2 rows in pairs + f32 scales [k/256][m] ───────────────────
+// ── TQ2_0 (ggml type 35) ─ repacked at upload into T2 rows in quads + f32 scales [k/256][m] ───────────────────
 //   GGUF block = qs[64] then f16 d (66 bytes). Element e of a block: j = e/128, l = (e%128)/32, m = e%32,
 //   code = (qs[32j + m] >> 2l) & 3, value = (code − 1)·d. The 64 code bytes of a block are already two T2
 //   chunks, so the repack drops each block's d into the scale array: 64 + 4 bytes per block (was 66).
-//   Row pairs: rows 2p and 2p+1 are stored together, their 16-byte units alternating: byte B of row r's T2 row
-//   sits at (r/2)·2·rowBytes + 32·(B/16) + 16·(r%2) + B%16 (an odd last row has an unused partner). A 2-row tile
-//   then reads one sequential stream: past the caches, two row streams ran at half the speed (bench/README.md).
+//   Row quads: rows 4q…4q+3 are stored together, 4 bytes of each in turn: byte B of row r's T2 row sits at
+//   (r/4)·4·rowBytes + 64·(B/16) + 16·((B%16)/4) + 4·(r%4) + B%4 (a ragged last quad has unused rows). So one
+//   16-byte vector holds 4 code bytes of 4 rows: a kernel multiplies it with a 4-byte activation broadcast and
+//   gets the 4 rows in the 4 i32 lanes, and reads the matrix as one sequential stream (with one stream per row,
+//   the matvec ran at half speed once the weights came from memory: bench/README.md).
 //
-// ── TQ1_0 (ggml type 34) ─ repacked at upload into the same T2 row pairs + f32 scales ───────────────────────────────
+// ── TQ1_0 (ggml type 34) ─ repacked at upload into the same T2 row quads + f32 scales ───────────────────────────────
 //   block = qs[48], qh[4], f16 d (54 bytes); five trits per byte (trit n of q = ((u8)(q·3ⁿ)·3) >> 8).
 //   e < 160: qs[e%32] trit e/32; 160 ≤ e < 240: x = e−160, qs[32 + x%16] trit x/16; e ≥ 240: x = e−240,
 //   qh[x%4] trit x/4. Unpacking base 3 needs byte multiplies that wasm SIMD lacks, so the kernels read the
@@ -67,8 +69,12 @@ export interface MatrixLayout {
   type: MatrixType;
   /** Bytes of one row of codes/values as the kernels read them (after any repacking: T2 rows for ternary). */
   rowBytes: number;
-  /** Bytes of all the rows' codes/values in wasm (TQ1_0/TQ2_0: row pairs, so an odd row count rounds up). */
+  /** Bytes of all the rows' codes/values in wasm (TQ1_0/TQ2_0: row quads, so the row count rounds up to 4). */
   codeBytes: number;
+  /** Bytes of the f32 weight scales (and of the DLT shifts) [groups][rows] in wasm, 0 where there are none. The
+   *  TQ quad kernels load 4 rows' scales at once, so the last quad of a ragged matrix reads up to 12 bytes past the
+   *  rows: 16 bytes of tail. */
+  scaleBytes: number;
   /** Bytes of the whole tensor as it comes in (GGUF / our format), codes only for DLT. */
   sourceBytes: number;
   /** The activation quantization the kernel expects (undefined: f32 activations). */
@@ -88,19 +94,20 @@ export function matrixLayout(type: MatrixType, m: number, k: number, groupSize =
   if (!Number.isInteger(m) || !Number.isInteger(k) || m < 1 || k < 1) shapeError(`${type}: bad shape ${m}×${k}`);
   switch (type) {
     case "F32":
-      return { type, rowBytes: k * 4, codeBytes: m * k * 4, sourceBytes: m * k * 4, activation: undefined, group: k, groups: 1 };
+      return { type, rowBytes: k * 4, codeBytes: m * k * 4, scaleBytes: 0, sourceBytes: m * k * 4, activation: undefined, group: k, groups: 1 };
     case "F16":
-      return { type, rowBytes: k * 2, codeBytes: m * k * 2, sourceBytes: m * k * 2, activation: undefined, group: k, groups: 1 };
+      return { type, rowBytes: k * 2, codeBytes: m * k * 2, scaleBytes: 0, sourceBytes: m * k * 2, activation: undefined, group: k, groups: 1 };
     case "Q8_0":
       if (k % 32) shapeError(`Q8_0 needs a row length that is a multiple of 32, got ${k}`);
-      return { type, rowBytes: (k / 32) * 34, codeBytes: m * (k / 32) * 34, sourceBytes: m * (k / 32) * 34, activation: undefined, group: k, groups: 1 };
+      return { type, rowBytes: (k / 32) * 34, codeBytes: m * (k / 32) * 34, scaleBytes: 0, sourceBytes: m * (k / 32) * 34, activation: undefined, group: k, groups: 1 };
     case "TQ2_0":
     case "TQ1_0":
       if (k % 256) shapeError(`${type} needs a row length that is a multiple of 256, got ${k}`);
       return {
         type,
         rowBytes: k / 4,
-        codeBytes: (m + (m & 1)) * (k / 4),
+        codeBytes: Math.ceil(m / 4) * 4 * (k / 4),
+        scaleBytes: m * (k / 256) * 4 + 16,
         sourceBytes: m * (k / 256) * (type === "TQ2_0" ? 66 : 54),
         activation: "q8k",
         group: 256,
@@ -108,11 +115,11 @@ export function matrixLayout(type: MatrixType, m: number, k: number, groupSize =
       };
     case "I2_S":
       if (k % 128) shapeError(`I2_S needs a row length that is a multiple of 128, got ${k}`);
-      return { type, rowBytes: k / 4, codeBytes: (m * k) / 4, sourceBytes: (m * k) / 4 + 32, activation: "token", group: k, groups: 1 };
+      return { type, rowBytes: k / 4, codeBytes: (m * k) / 4, scaleBytes: 0, sourceBytes: (m * k) / 4 + 32, activation: "token", group: k, groups: 1 };
     case "DLT": {
       if (!DLT_GROUP_SIZES.includes(groupSize)) shapeError(`DLT group size must be 64, 128 or 256, got ${groupSize}`);
       const rowBytes = Math.ceil(k / 128) * 32;
-      return { type, rowBytes, codeBytes: m * rowBytes, sourceBytes: m * rowBytes, activation: "group", group: groupSize, groups: Math.ceil(k / groupSize) };
+      return { type, rowBytes, codeBytes: m * rowBytes, scaleBytes: m * Math.ceil(k / groupSize) * 4, sourceBytes: m * rowBytes, activation: "group", group: groupSize, groups: Math.ceil(k / groupSize) };
     }
     default:
       throw new TensorTypeError("UNKNOWN_TENSOR_TYPE", `no CPU kernel for tensor type ${String(type)}`);

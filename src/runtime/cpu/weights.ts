@@ -69,13 +69,12 @@ function matrixBytes(t: GgufTensorInfo, dlt?: DltMatrixInfo): number {
   const round = (b: number) => Math.ceil(b / 64) * 64;
   if (dlt) {
     const l = matrixLayout("DLT", t.dims[1] ?? 1, dlt.cols, dlt.group);
-    return round(l.codeBytes) + 2 * round((t.dims[1] ?? 1) * l.groups * 4);
+    return round(l.codeBytes) + 2 * round(l.scaleBytes);
   }
   const [rows, cols] = shape(t);
   const type = kernelType(t);
   const l = matrixLayout(type, rows, cols);
-  const scales = type === "TQ1_0" || type === "TQ2_0" ? round(rows * l.groups * 4) : 0;
-  return round(l.codeBytes) + scales;
+  return round(l.codeBytes) + round(l.scaleBytes);
 }
 
 /**
