@@ -230,285 +230,97 @@ function gen(fam, shape, R, T) {
   emit(L.join("\n"));
 }
 
-// ── v2 kernels (tq2, i2s): one loop iteration per 64 weights of every row of the tile ───────────────────────
-// Groups of tq2 (256) and i2s (the row, flushed every upg·64 weights) are whole 128-weight chunks, so a "unit" here
-// is one 16-byte half of a chunk: its 4 two-bit fields p = 0…3 (bits 2p) hold elements l·32 + 16h + i of the chunk
-// (tq2: l = p; i2s: l = 3 − p), i.e. activation vector 8c + 2l + h. Keeping the loop body to one unit is what keeps
-// V8's register allocation clean: TurboFan schedules a whole basic block at once (every load early), so an
-// unrolled chunk of 2 halves × 4 fields × T tokens made it spill loads and accumulators to the stack.
-//
-// Unpacking ("nibble", rows tiles): x0 = q & 0x03, x1 = q & 0x0C (= 4·code), s = q >> 4, x2 = s & 0x03,
-// x3 = s & 0x0C — 5 ops per 4 fields instead of 7. Fields 1 and 3 go to a second i16 accumulator holding 4× the
-// sum (lane <= 4·2·127·2 = 2032 per dot: <= 16 dots between flushes, so i2s flushes every 512 weights), folded
-// in exactly at the flush: S = even + (odd >> 2) (every odd lane is a multiple of 4).
-// Toks tiles (several tokens) use shift + and per field: the unpacking is shared by the T tokens.
-function genV2(fam, shape, R, T, unpack) {
-  const name = `tern_${fam}_${shape}_r${R}_t${T}`;
-  const rows = [...Array(R).keys()];
-  const toks = [...Array(T).keys()];
-  const outs = [];
-  if (shape === "rows") for (const t of toks) outs.push({ id: `f${t}`, t, r: null, lanes: rows.map((r) => [r, t]) });
-  else {
-    for (const r of rows) {
-      for (let v = 0; v < Math.ceil(T / 4); v++) {
-        const lanes = [0, 1, 2, 3].map((l) => (v * 4 + l < T ? [r, v * 4 + l] : null));
-        outs.push({ id: `f${r}_${v}`, r, t: v * 4, lanes });
-      }
-    }
-  }
-  const nib = unpack === "nibble";
-  const L = [];
-  const e = (s) => L.push(s);
-  e(`export function ${name}(${ARGS}): void {`);
-  for (const r of rows) e(r ? `  const w${r} = w + ${r} * rowBytes;` : `  const w0 = w;`);
-  for (const f of outs) e(fam === "i2s" ? `  let ${f.id} = i32x4.splat(0);` : `  let ${f.id} = f32x4.splat(0);`);
-  const lOf = (p) => (fam === "i2s" ? 3 - p : p);
-  e(`  let u = 0;`);
-  e(`  let gi = 0;`);
-  e(`  while (u < nUnits) {`);
-  e(`    let uEnd = u + upg;`);
-  e(`    if (uEnd > nUnits) uEnd = nUnits;`);
-  for (const build of ["relaxed", "simd"]) {
-    e(build === "relaxed" ? `    if (ASC_FEATURE_RELAXED_SIMD) {` : `    } else {`);
-    const relaxed = build === "relaxed";
-    const zero = relaxed ? "i16x8.splat(0)" : "i32x4.splat(0)";
-    const useNib = nib && relaxed;
-    for (const r of rows) for (const t of toks) {
-      e(`      let c${r}_${t} = ${zero};`);
-      if (useNib) e(`      let d${r}_${t} = ${zero};`);
-    }
-    if (useNib) {
-      e(`      const M03 = i8x16.splat(3);`);
-      e(`      const M0C = i8x16.splat(12);`);
-    } else e(`      const M3 = i8x16.splat(3);`);
-    e(`      do {`);
-    e(`        const cb: usize = <usize>u << 4;`);
-    // activation vector of field l: 8c + 2l + h (relaxed, 16 values); simd128: two i16 vectors per 16 values
-    // token-major activations, the 4 fields of a half-chunk in consecutive vectors (quant.ts): unit u at 64·u
-    e(`        const au0 = a + (<usize>u << ${relaxed ? 6 : 7});`);
-    for (const t of toks) if (t) e(`        const au${t} = au0 + ${t} * cs;`);
-    for (const r of rows) e(`        const q${r} = v128.load(w${r} + cb);`);
-    if (useNib) for (const r of rows) e(`        const s${r} = i16x8.shr_u(q${r}, 4);`);
-    const dotStep = (p, xs) => {
-      const l = lOf(p);
-      const acc = useNib && p & 1 ? "d" : "c";
-      if (relaxed) {
-        e(`        {`);
-        for (const t of toks) {
-          e(`          {`);
-          e(`            const v = v128.load(au${t}, ${16 * l});`);
-          for (const r of rows) e(`            ${acc}${r}_${t} = i16x8.add(${acc}${r}_${t}, i16x8.relaxed_dot_i8x16_i7x16_s(v, ${xs(r)}));`);
-          e(`          }`);
-        }
-        e(`        }`);
-      } else {
-        e(`        {`);
-        for (const r of rows) {
-          e(`          const xl${r} = i16x8.extend_low_i8x16_u(${xs(r)});`);
-          e(`          const xh${r} = i16x8.extend_high_i8x16_u(${xs(r)});`);
-        }
-        for (const t of toks) {
-          e(`          {`);
-          e(`            const vl = v128.load(au${t}, ${32 * l});`);
-          e(`            const vh = v128.load(au${t}, ${32 * l + 16});`);
-          for (const r of rows) e(`            c${r}_${t} = i32x4.add(c${r}_${t}, i32x4.add(i32x4.dot_i16x8_s(vl, xl${r}), i32x4.dot_i16x8_s(vh, xh${r})));`);
-          e(`          }`);
-        }
-        e(`        }`);
-      }
-    };
-    if (!useNib && FIELD_LOOP) {
-      // one loop iteration per field: q carried (shifted by 2 each time), so that only R codes, R·T
-      // accumulators and the T activation vectors of one field are live (V8 schedules a block all at once)
-      const fstep = relaxed ? 16 : 32; // bytes of activations per field
-      for (const r of rows) e(`        let y${r} = q${r};`);
-      e(`        let ap = au0${fam === "i2s" ? ` + ${3 * fstep}` : ""};`);
-      e(`        let f = 0;`);
-      e(`        do {`);
-      for (const r of rows) e(`          const x${r} = v128.and(y${r}, M3);`);
-      for (const r of rows) e(`          y${r} = i16x8.shr_u(y${r}, 2);`);
-      if (!relaxed) {
-        for (const r of rows) {
-          e(`          const xl${r} = i16x8.extend_low_i8x16_u(x${r});`);
-          e(`          const xh${r} = i16x8.extend_high_i8x16_u(x${r});`);
-        }
-      }
-      for (const t of toks) {
-        e(`          {`);
-        const at = `ap${t ? ` + ${t} * cs` : ""}`;
-        if (relaxed) {
-          e(`            const v = v128.load(${at});`);
-          for (const r of rows) e(`            c${r}_${t} = i16x8.add(c${r}_${t}, i16x8.relaxed_dot_i8x16_i7x16_s(v, x${r}));`);
-        } else {
-          e(`            const vl = v128.load(${at});`);
-          e(`            const vh = v128.load(${at}, 16);`);
-          for (const r of rows) e(`            c${r}_${t} = i32x4.add(c${r}_${t}, i32x4.add(i32x4.dot_i16x8_s(vl, xl${r}), i32x4.dot_i16x8_s(vh, xh${r})));`);
-        }
-        e(`          }`);
-      }
-      e(`          ap ${fam === "i2s" ? "-" : "+"}= ${fstep};`);
-      e(`          f++;`);
-      e(`        } while (f < 4);`);
-    } else for (let p = 0; p < 4; p++) {
-      if (useNib) {
-        const src = p < 2 ? "q" : "s";
-        const m = p & 1 ? "M0C" : "M03";
-        for (const r of rows) e(`        const x${p}_${r} = v128.and(${src}${r}, ${m});`);
-      } else {
-        for (const r of rows) e(`        const x${p}_${r} = ${p ? `v128.and(i16x8.shr_u(q${r}, ${2 * p}), M3)` : `v128.and(q${r}, M3)`};`);
-      }
-      dotStep(p, (r) => `x${p}_${r}`);
-    }
-    e(`        u++;`);
-    e(`      } while (u < uEnd);`);
-    if (useNib) for (const r of rows) for (const t of toks) e(`      c${r}_${t} = i16x8.add(c${r}_${t}, i16x8.shr_s(d${r}_${t}, 2));`);
-    // flush (as gen())
-    e(`      const goff: usize = <usize>gi * gs;`);
-    if (fam !== "i2s") {
-      e(`      const goffw: usize = <usize>gi * sgs;`);
-      if (shape === "rows") e(`      const dw = v128.load(sw + goffw);`);
-      else for (const r of rows) e(`      const dw${r} = f32x4.splat(load<f32>(sw + goffw, ${r * 4}));`);
-    }
-    for (const f of outs) {
-      const wv = (lane) => {
-        if (!lane) return `i32x4.splat(0)`;
-        const [r, t] = lane;
-        return relaxed ? `i32x4.extadd_pairwise_i16x8_s(c${r}_${t})` : `c${r}_${t}`;
-      };
-      e(`      {`);
-      if (f.lanes.filter(Boolean).length === 1) {
-        e(`        const v = ${wv(f.lanes[0])};`);
-        e(`        const h = i32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));`);
-        e(`        let S = i32x4.add(h, i32x4.shuffle(h, h, 1, 0, 3, 2));`);
-      } else {
-        for (let l = 0; l < 4; l++) e(`        const v${l} = ${wv(f.lanes[l])};`);
-        e(`        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));`);
-        e(`        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));`);
-        e(`        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));`);
-      }
-      if (fam === "i2s") {
-        e(`        ${f.id} = i32x4.add(${f.id}, S);`);
-      } else {
-        const tv = (p) => (shape === "rows" ? `f32x4.splat(load<f32>(${p} + goff, ${f.t * 4}))` : `v128.load(${p} + goff, ${f.t * 4})`);
-        const sv = shape === "rows" ? `i32x4.splat(load<i32>(as + goff, ${f.t * 4}))` : `v128.load(as + goff, ${f.t * 4})`;
-        const dwv = shape === "rows" ? "dw" : `dw${f.r}`;
-        e(`        S = i32x4.sub(S, ${sv});`);
-        e(`        ${f.id} = f32x4.add(${f.id}, f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(${dwv}, ${tv("ad")})));`);
-      }
-      e(`      }`);
-    }
-  }
-  e(`    }`);
-  e(`    gi++;`);
-  e(`  }`);
-  for (const f of outs) {
-    e(`  {`);
-    let v = f.id;
-    if (fam === "i2s") {
-      if (shape === "rows") {
-        e(`    const S = i32x4.sub(${f.id}, i32x4.splat(load<i32>(as, ${f.t * 4})));`);
-        e(`    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.splat(load<f32>(ad, ${f.t * 4}) * wscale));`);
-      } else {
-        e(`    const S = i32x4.sub(${f.id}, v128.load(as, ${f.t * 4}));`);
-        e(`    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, ${f.t * 4}), f32x4.splat(wscale)));`);
-      }
-      v = "y";
-    }
-    if (shape === "rows") {
-      if (R === 4) e(`    v128.store(o + ${f.t} * oStride, ${v});`);
-      else for (const r of rows) e(`    store<f32>(o + ${f.t} * oStride, f32x4.extract_lane(${v}, ${r}), ${r * 4});`);
-    } else {
-      f.lanes.forEach((lane, l) => {
-        if (lane) e(`    store<f32>(o + ${lane[1]} * oStride, f32x4.extract_lane(${v}, ${l}), ${lane[0] * 4});`);
-      });
-    }
-    e(`  }`);
-  }
-  e(`}`);
-  emit(L.join("\n"));
-}
-
 // Tile set of the DLT kernels (gen): rows shape for n = 1…2 (lanes = 4 rows), toks shape R = 1 and R = 2 (T = 1…4).
 // TurboFan orders a basic block by distance from its end (every load first), so what must fit the 16 xmm
-// registers is everything one loop iteration defines plus the loop-carried values; with a whole chunk per
-// iteration that spilled. The tq2/i2s kernels (genV2) therefore iterate per 64 weights (rows: 2 rows, nibble
-// unpacking: 4 accumulators) or per field (toks: R·T accumulators + R codes + T activations): 2×3 and 1×6 have no
-// spills in V8 11.3's code, 2×4 and 4-row rows tiles do (check with --print-wasm-code, see bench/README.md).
-// Knobs for experiments (the committed file uses the defaults): GEN_V2=0 (old kernels everywhere),
-// ── quad kernels (tq2: TQ2_0, and TQ1_0 repacked): row quads ───────────────────────────────────────────────────
+// registers is everything one loop iteration defines plus the loop-carried values; the quad kernels below
+// therefore iterate per 16-byte code vector (rows: nibble unpacking) or per field (toks), with no spills in V8
+// 11.3's code (check with --print-wasm-code, see bench/README.md).
+const TOKS = [
+  [1, 4],
+  [2, 4],
+];
+
+// ── quad kernels (tq2: TQ2_0, and TQ1_0 repacked; i2s: I2_S repacked): row quads ─────────────────────────────
 // Codes of rows 4q…4q+3 are stored together (layout.ts, "row quads"): per 64-weight unit, 4 vectors of 16 bytes,
 // vector s holding code bytes 4s…4s+3 of the unit for each of the 4 rows. So one vector serves 4 rows at once:
 // the activations of its 4 bytes are one 4-byte broadcast per field (v128.load32_splat: vbroadcastss), the i32
-// lanes after extadd_pairwise are the 4 rows (no horizontal reduction at the per-256 flush), the output is one
-// v128.store per token, and the whole matrix is read as one sequential stream (two row streams 1–2 KiB apart ran
-// at half speed once the weights came from memory: bench/README.md).
-// Activation of field l, code byte 4s + i of unit u: i8 at a + 64u + 16l + 4s + i (i16 copy: a + 128u + 32l + 8s + 2i).
-// Relaxed, rows (T <= 2): nibble unpacking; fields 1, 3 (×4) into d, folded into c every 8 vectors (i16 lane bounds,
-//   |q| <= 127: d 32 products × 8·127 = 32512; c 32512 per 256-block).
+// lanes after extadd_pairwise are the 4 rows (no horizontal reduction at a flush), the output is one v128.store
+// per token, and the whole matrix is read as one sequential stream (two row streams 1–2 KiB apart ran at half
+// speed once the weights came from memory: bench/README.md).
+// Field p of code byte 4s + i of unit u is element 32l + 16h + 4s + i of its chunk (l = p; i2s: l = 3 − p; h = u % 2),
+// whose activation is the i8 at a + 64u + 16l + 4s + i (i16 copy: a + 128u + 32l + 8s + 2i).
+// Flushes every 2 chunks (256 weights; an I2_S row may end on a single chunk): tq2 with the block scale, in f32 in
+// llama.cpp's order; i2s into i32 row sums (one scale per token and tensor, applied at the end).
+// Relaxed, rows (T <= 2): nibble unpacking; the ×4 fields into d, folded into c every 8 vectors (i16 lane bounds,
+//   |q| <= 127: d 32 products × 8·127 = 32512; c 32512 per 256 weights).
 // Relaxed, toks (T <= 6): a loop over the 4 fields (code carried, shifted by 2): one accumulator per token
-//   (lane bound 64 products × 2·127 = 32512 per block).
+//   (lane bound 64 products × 2·127 = 32512 per 256 weights).
 // simd128 (both shapes, T <= 4): codes widened low (rows 0–1) / high (rows 2–3), activations as a 4 × i16
 //   broadcast (v128.load64_splat), two i32 accumulators per token reduced by two shuffles at the flush.
 const QARGS = `w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
-  o: usize, oStride: usize, rows: i32`;
-const QCALL = `w, a, cs, sw, sgs, ad, as, gs, nUnits, o, oStride, rows`;
+  wscale: f32, o: usize, oStride: usize, rows: i32`;
+const QCALL = `w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows`;
 
-function genQuad(shape, T) {
-  const name = `tern_tq2q_${shape}_t${T}`;
+function genQuad(fam, shape, T) {
+  const name = `tern_${fam}q_${shape}_t${T}`;
   const toks = [...Array(T).keys()];
+  const tq2 = fam === "tq2";
+  const lOf = (p) => (tq2 ? p : 3 - p); // activation vector of field p
   const L = [];
   const e = (s) => L.push(s);
   const at = (ptr, t) => (t ? `${ptr} + cs${t}` : ptr);
   e(`export function ${name}(${QARGS}): void {`);
-  for (const t of toks) e(`  let f${t} = f32x4.splat(0);`);
+  for (const t of toks) e(tq2 ? `  let f${t} = f32x4.splat(0);` : `  let n${t} = i32x4.splat(0);`);
   for (const t of toks) if (t) e(`  const cs${t}: usize = ${t} * cs;`);
-  e(`  const nBlocks = nUnits >> 2;`);
+  e(`  const nChunks = nUnits >> 1;`);
   e(`  let wp = w;`);
   e(`  let ap = a;`);
-  e(`  for (let gi = 0; gi < nBlocks; gi++) {`);
+  e(`  for (let ch = 0; ch < nChunks; ch += 2) {`);
+  e(tq2 ? `    const nc = 2; // TQ2 rows are whole 256-blocks` : `    const nc = min(2, nChunks - ch);`);
   e(`    let ${toks.map((t) => `S${t}: v128`).join(", ")}; // the 4 rows' integer sums per token, from either build`);
   e(`    if (ASC_FEATURE_RELAXED_SIMD) {`);
   for (const t of toks) e(`      let c${t} = i16x8.splat(0);`);
   if (shape === "rows") {
     e(`      const M03 = i8x16.splat(3);`);
     e(`      const M0C = i8x16.splat(12);`);
-    e(`      for (let ch = 0; ch < 2; ch++) {`);
-    for (const t of toks) e(`        let d${t} = i16x8.splat(0);`);
-    e(`        let i = 0;`);
-    e(`        do {`);
-    e(`          const q = v128.load(wp);`);
-    e(`          const s = i16x8.shr_u(q, 4);`);
-    const fields = [["c", "q", "M03", 0], ["d", "q", "M0C", 16], ["c", "s", "M03", 32], ["d", "s", "M0C", 48]];
-    for (const [acc, src, mask, off] of fields) {
-      e(`          {`);
-      e(`            const x = v128.and(${src}, ${mask});`);
-      for (const t of toks) e(`            ${acc}${t} = i16x8.add(${acc}${t}, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(${at("ap", t)}, ${off}), x));`);
-      e(`          }`);
+    e(`      for (let c = 0; c < nc; c++) {`);
+    const ind = "  ";
+    for (const t of toks) e(`${ind}      let d${t} = i16x8.splat(0);`);
+    e(`${ind}      let i = 0;`);
+    e(`${ind}      do {`);
+    e(`${ind}        const q = v128.load(wp);`);
+    e(`${ind}        const s = i16x8.shr_u(q, 4);`);
+    const fields = [["c", "q", "M03", 0], ["d", "q", "M0C", 1], ["c", "s", "M03", 2], ["d", "s", "M0C", 3]];
+    for (const [acc, src, mask, p] of fields) {
+      e(`${ind}        {`);
+      e(`${ind}          const x = v128.and(${src}, ${mask});`);
+      for (const t of toks) e(`${ind}          ${acc}${t} = i16x8.add(${acc}${t}, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(${at("ap", t)}, ${16 * lOf(p)}), x));`);
+      e(`${ind}        }`);
     }
-    e(`          wp += 16;`);
-    e(`          ap += (i & 3) == 3 ? 52 : 4; // 4 vectors of a unit, then the next unit's 64 activation bytes`);
-    e(`          i++;`);
-    e(`        } while (i < 8);`);
-    for (const t of toks) e(`        c${t} = i16x8.add(c${t}, i16x8.shr_s(d${t}, 2));`);
+    e(`${ind}        wp += 16;`);
+    e(`${ind}        ap += (i & 3) == 3 ? 52 : 4; // 4 vectors of a unit, then the next unit's 64 activation bytes`);
+    e(`${ind}        i++;`);
+    e(`${ind}      } while (i < 8);`);
+    for (const t of toks) e(`${ind}      c${t} = i16x8.add(c${t}, i16x8.shr_s(d${t}, 2));`);
     e(`      }`);
   } else {
     e(`      const M3 = i8x16.splat(3);`);
     e(`      let i = 0;`);
     e(`      do {`);
     e(`        let y = v128.load(wp);`);
-    e(`        let fp = ap;`);
+    e(`        let fp = ap${tq2 ? "" : " + 48"};`);
     e(`        let f = 0;`);
     e(`        do {`);
     e(`          const x = v128.and(y, M3);`);
     e(`          y = i16x8.shr_u(y, 2);`);
     for (const t of toks) e(`          c${t} = i16x8.add(c${t}, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(${at("fp", t)}), x));`);
-    e(`          fp += 16;`);
+    e(`          fp ${tq2 ? "+" : "-"}= 16;`);
     e(`          f++;`);
     e(`        } while (f < 4);`);
     e(`        wp += 16;`);
     e(`        ap += (i & 3) == 3 ? 52 : 4;`);
     e(`        i++;`);
-    e(`      } while (i < 16);`);
+    e(`      } while (i < nc << 3);`);
   }
   for (const t of toks) e(`      S${t} = i32x4.extadd_pairwise_i16x8_s(c${t});`);
   e(`    } else {`);
@@ -518,7 +330,7 @@ function genQuad(shape, T) {
   e(`      let i = 0;`);
   e(`      do {`);
   e(`        let y = v128.load(wp);`);
-  e(`        let fp = ap;`);
+  e(`        let fp = ap${tq2 ? "" : " + 96"};`);
   e(`        let f = 0;`);
   e(`        do {`);
   e(`          const x = v128.and(y, M3);`);
@@ -532,37 +344,39 @@ function genQuad(shape, T) {
     e(`            hi${t} = i32x4.add(hi${t}, i32x4.dot_i16x8_s(xh, v));`);
     e(`          }`);
   }
-  e(`          fp += 32;`);
+  e(`          fp ${tq2 ? "+" : "-"}= 32;`);
   e(`          f++;`);
   e(`        } while (f < 4);`);
   e(`        wp += 16;`);
   e(`        ap += (i & 3) == 3 ? 104 : 8;`);
   e(`        i++;`);
-  e(`      } while (i < 16);`);
+  e(`      } while (i < nc << 3);`);
   for (const t of toks) e(`      S${t} = i32x4.add(i32x4.shuffle(lo${t}, hi${t}, 0, 2, 4, 6), i32x4.shuffle(lo${t}, hi${t}, 1, 3, 5, 7));`);
   e(`    }`);
-  e(`    const goff: usize = <usize>gi * gs;`);
-  e(`    const dw = v128.load(sw + <usize>gi * sgs);`);
-  for (const t of toks) {
-    e(`    f${t} = f32x4.add(f${t}, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(S${t}, v128.load32_splat(as + goff, ${4 * t}))),`);
-    e(`      f32x4.mul(dw, v128.load32_splat(ad + goff, ${4 * t}))));`);
+  if (tq2) {
+    e(`    const gi = ch >> 1;`);
+    e(`    const goff: usize = <usize>gi * gs;`);
+    e(`    const dw = v128.load(sw + <usize>gi * sgs);`);
+    for (const t of toks) {
+      e(`    f${t} = f32x4.add(f${t}, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(S${t}, v128.load32_splat(as + goff, ${4 * t}))),`);
+      e(`      f32x4.mul(dw, v128.load32_splat(ad + goff, ${4 * t}))));`);
+    }
+  } else {
+    for (const t of toks) e(`    n${t} = i32x4.add(n${t}, S${t});`);
   }
   e(`  }`);
-  for (const t of toks) e(`  storeRows(o + ${t} * oStride, f${t}, rows);`);
+  for (const t of toks) {
+    if (tq2) e(`  storeRows(o + ${t} * oStride, f${t}, rows);`);
+    else {
+      // (Σ code·q − Σq)·(d·scale): the product d·scale rounded once, as the reference does
+      e(`  storeRows(o + ${t} * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n${t}, v128.load32_splat(as, ${4 * t}))),`);
+      e(`    f32x4.splat(load<f32>(ad, ${4 * t}) * wscale)), rows);`);
+    }
+  }
   e(`}`);
   emit(L.join("\n"));
 }
 
-// GEN_UNPACK=shift|nibble, GEN_ROWS_R=2|3|4, GEN_FIELD_LOOP=0, GEN_TOKS=1x6,2x3.
-const TOKS = [
-  [1, 4],
-  [2, 4],
-];
-const V2 = process.env.GEN_V2 !== "0";
-const ROWS_UNPACK = process.env.GEN_UNPACK ?? "nibble";
-const ROWS_R = Number(process.env.GEN_ROWS_R ?? 2);
-const FIELD_LOOP = process.env.GEN_FIELD_LOOP !== "0";
-const TOKS_V2 = (process.env.GEN_TOKS ?? "1x6,2x3").split(",").map((x) => x.split("x").map(Number));
 emit(`/** The first \`rows\` (1…4) lanes of v: the 4 rows of a quad, fewer for the last quad of a ragged matrix. */
 @inline function storeRows(o: usize, v: v128, rows: i32): void {
   if (rows == 4) {
@@ -575,47 +389,43 @@ emit(`/** The first \`rows\` (1…4) lanes of v: the 4 rows of a quad, fewer for
 }`);
 const QUAD_TOKS_T = 6; // relaxed; simd128 QUAD_TOKS_T_SIMD (two i32 accumulators per token)
 const QUAD_TOKS_T_SIMD = 4;
-genQuad("rows", 1);
-genQuad("rows", 2);
-for (let T = 1; T <= QUAD_TOKS_T; T++) genQuad("toks", T);
-for (const fam of ["i2s", "dlt"]) {
-  const g = V2 && fam !== "dlt" ? (f, sh, R, T) => genV2(f, sh, R, T, sh === "rows" ? ROWS_UNPACK : "shift") : gen;
-  const RR = V2 && fam !== "dlt" ? ROWS_R : 4;
-  g(fam, "rows", RR, 1);
-  g(fam, "rows", RR, 2);
-  for (const [R, TM] of V2 && fam !== "dlt" ? TOKS_V2 : TOKS) for (let T = 1; T <= TM; T++) g(fam, "toks", R, T);
+for (const fam of ["tq2", "i2s"]) {
+  genQuad(fam, "rows", 1);
+  genQuad(fam, "rows", 2);
+  for (let T = 1; T <= QUAD_TOKS_T; T++) genQuad(fam, "toks", T);
 }
+gen("dlt", "rows", 4, 1);
+gen("dlt", "rows", 4, 2);
+for (const [R, TM] of TOKS) for (let T = 1; T <= TM; T++) gen("dlt", "toks", R, T);
 
 // dispatchers
-emit([
-  `/** Quad tiles (4 rows; rows = how many of them are real): T ∈ {1, 2} tokens (rows) or 1…TQ2Q_TOKS_T (toks). */`,
-  `export const TQ2Q_TOKS_T: i32 = ASC_FEATURE_RELAXED_SIMD ? ${QUAD_TOKS_T} : ${QUAD_TOKS_T_SIMD};`,
-  `export function tern_tq2q_rows(T: i32, ${QARGS}): void {`,
-  `  if (T == 1) tern_tq2q_rows_t1(${QCALL});`,
-  `  else tern_tq2q_rows_t2(${QCALL});`,
-  `}`,
-  `export function tern_tq2q_toks(T: i32, ${QARGS}): void {`,
-  `  switch (T) {`,
-  ...[...Array(QUAD_TOKS_T).keys()].map((i) => `    case ${i + 1}: tern_tq2q_toks_t${i + 1}(${QCALL}); break;`),
-  `    default: unreachable();`,
-  `  }`,
-  `}`,
-].join("\n"));
-for (const fam of ["i2s", "dlt"]) {
+emit(`/** Quad tiles (4 rows; rows = how many of them are real): T ∈ {1, 2} tokens (rows) or 1…QUAD_TOKS_T (toks). */
+export const QUAD_TOKS_T: i32 = ASC_FEATURE_RELAXED_SIMD ? ${QUAD_TOKS_T} : ${QUAD_TOKS_T_SIMD};`);
+for (const fam of ["tq2", "i2s"]) {
+  emit([
+    `export function tern_${fam}q_rows(T: i32, ${QARGS}): void {`,
+    `  if (T == 1) tern_${fam}q_rows_t1(${QCALL});`,
+    `  else tern_${fam}q_rows_t2(${QCALL});`,
+    `}`,
+    `export function tern_${fam}q_toks(T: i32, ${QARGS}): void {`,
+    `  switch (T) {`,
+    ...[...Array(QUAD_TOKS_T).keys()].map((i) => `    case ${i + 1}: tern_${fam}q_toks_t${i + 1}(${QCALL}); break;`),
+    `    default: unreachable();`,
+    `  }`,
+    `}`,
+  ].join("\n"));
+}
+for (const fam of ["dlt"]) {
   const L = [];
-  L.push(`/** Rows tile (${V2 && fam !== "dlt" ? ROWS_R : 4} rows × T ∈ {1, 2} tokens). */`);
-  const RR = V2 && fam !== "dlt" ? ROWS_R : 4;
+  L.push(`/** Rows tile (4 rows × T ∈ {1, 2} tokens). */`);
+  const RR = 4;
   L.push(`export const ${fam.toUpperCase()}_ROWS_R: i32 = ${RR};`);
   L.push(`export function tern_${fam}_rows(T: i32, ${ARGS}): void {`);
   L.push(`  if (T == 1) tern_${fam}_rows_r${RR}_t1(${CALL});`);
   L.push(`  else tern_${fam}_rows_r${RR}_t2(${CALL});`);
   L.push(`}`);
-  const tk = V2 && fam !== "dlt" ? TOKS_V2 : TOKS;
-  // simd128 (i16 activations, two vectors per field and token) fits fewer tokens in the registers: 1×4, 2×2
-  for (const [R, TM] of tk) {
-    const simdT = V2 && fam !== "dlt" ? Math.min(TM, R === 1 ? 4 : 2) : TM;
-    L.push(`export const ${fam.toUpperCase()}_TOKS_R${R}_T: i32 = ASC_FEATURE_RELAXED_SIMD ? ${TM} : ${simdT};`);
-  }
+  const tk = TOKS;
+  for (const [R, TM] of tk) L.push(`export const ${fam.toUpperCase()}_TOKS_R${R}_T: i32 = ${TM};`);
   for (const [R, TM] of tk) {
     L.push(`/** Tokens tile (${R} row${R > 1 ? "s" : ""} × T ∈ 1…${TM} tokens). */`);
     L.push(`export function tern_${fam}_toks_r${R}(T: i32, ${ARGS}): void {`);

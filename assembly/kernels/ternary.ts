@@ -4,48 +4,38 @@
 // (at multiples of 4) gives bit-identical output.
 import { f16ToF32 } from "./common";
 import {
-  tern_tq2q_rows, tern_tq2q_toks, TQ2Q_TOKS_T,
-  tern_i2s_rows, tern_i2s_toks_r1, tern_i2s_toks_r2,
-  tern_dlt_rows, tern_dlt_toks_r1, tern_dlt_toks_r2,
-  I2S_ROWS_R, DLT_ROWS_R,
-  I2S_TOKS_R1_T, I2S_TOKS_R2_T, DLT_TOKS_R1_T, DLT_TOKS_R2_T,
+  tern_tq2q_rows, tern_tq2q_toks, tern_i2sq_rows, tern_i2sq_toks, QUAD_TOKS_T,
+  tern_dlt_rows, tern_dlt_toks_r1, tern_dlt_toks_r2, DLT_ROWS_R, DLT_TOKS_R1_T, DLT_TOKS_R2_T,
 } from "./ternary_tiles";
 
 export const FAM_TQ2: i32 = 0;
 export const FAM_I2S: i32 = 1;
 export const FAM_DLT: i32 = 2;
 
-/** Bytes of one row quad's codes (TQ2: rows 4q…4q+3 stored together, layout.ts), given one row's bytes. */
+/** Bytes of one row quad's codes (TQ2, I2S: rows 4q…4q+3 stored together, layout.ts), given one row's bytes. */
 @inline function quadBytes(rowBytes: usize): usize {
   return rowBytes << 2;
 }
 
-/** Tile choice: auto ("rows": *_ROWS_R rows × 1–2 tokens for n <= 2, else 2 rows × *_TOKS_R2_T tokens), or one
- *  forced shape (tuning, tests; TILE_R1T4 / TILE_R2T4 = 1 or 2 rows × up to *_TOKS_R{1,2}_T tokens). Sizes are
- *  set by scripts/gen-ternary-kernels.mjs per family (i2s: rows 2, toks 1×6 and 2×3; dlt: rows 4, toks 1×4, 2×4).
- *  TQ2 has quad tiles only (4 rows × 1–2 tokens for ROWS4, 4 rows × TQ2Q_TOKS_T tokens for the toks modes). */
+/** Tile choice: auto (ROWS4 for n <= 2, else R2T4), or one forced shape (tuning, tests). DLT: ROWS4 = 4 rows ×
+ *  1–2 tokens, R1T4 / R2T4 = 1 or 2 rows × up to DLT_TOKS_R{1,2}_T tokens. TQ2 and I2S have quad tiles only:
+ *  ROWS4 = 4 rows × 1–2 tokens (matvec), the toks modes = 4 rows × up to QUAD_TOKS_T tokens. */
 export const TILE_AUTO: i32 = 0;
 export const TILE_ROWS4: i32 = 1;
 export const TILE_R1T4: i32 = 2;
 export const TILE_R2T4: i32 = 3;
 
-// kind: 0 rows (R × T<=2), 1 toks 1 × T, 2 toks 2 × T (I2S, DLT)
-@inline function tile(fam: i32, kind: i32, T: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize,
+// DLT tiles. kind: 0 rows (4 × T<=2), 1 toks 1 × T, 2 toks 2 × T
+@inline function tile(kind: i32, T: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize,
   sgs: usize, ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  if (fam == FAM_I2S) {
-    if (kind == 0) tern_i2s_rows(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
-    else if (kind == 1) tern_i2s_toks_r1(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
-    else tern_i2s_toks_r2(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
-  } else {
-    if (kind == 0) tern_dlt_rows(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
-    else if (kind == 1) tern_dlt_toks_r1(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
-    else tern_dlt_toks_r2(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
-  }
+  if (kind == 0) tern_dlt_rows(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
+  else if (kind == 1) tern_dlt_toks_r1(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
+  else tern_dlt_toks_r2(T, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
 }
 
 /**
  * out[t][r] for rows [r0, r1) and tokens [0, n).
- * fam: FAM_TQ2 | FAM_I2S | FAM_DLT. w: codes of row 0; rowBytes: bytes per row of codes (TQ2: in row quads).
+ * fam: FAM_TQ2 | FAM_I2S | FAM_DLT. w: codes of row 0; rowBytes: bytes per row of codes (TQ2, I2S: in row quads).
  * a: quantized activations (token-major, quant.ts; i8 in the relaxed build, the i16 copy in simd128), cs: bytes
  *    between tokens (kp, or 2·kp for the i16 copy).
  * sw/sh: f32 weight scales (TQ2, DLT) and shifts (DLT), [groups][m]; sgs = 4·m.
@@ -59,30 +49,30 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
   tileMode: i32, r0: i32, r1: i32): void {
   let mode = tileMode;
   if (mode == TILE_AUTO) mode = n <= 2 ? TILE_ROWS4 : TILE_R2T4;
-  if (fam == FAM_TQ2) {
-    quadMatmul(w, rowBytes, a, cs, sw, sgs, ad, as, gs, nUnits, n, o, oStride, mode == TILE_ROWS4, r0, r1);
+  if (fam != FAM_DLT) {
+    quadMatmul(fam, w, rowBytes, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, n, o, oStride, mode == TILE_ROWS4, r0, r1);
     return;
   }
   let r = r0;
   if (mode == TILE_ROWS4) {
-    const RR = fam == FAM_I2S ? I2S_ROWS_R : DLT_ROWS_R;
+    const RR = DLT_ROWS_R;
     for (; r + RR <= r1; r += RR) {
       const wr = w + <usize>r * rowBytes;
       const sr = <usize>r << 2;
       for (let t = 0; t < n; t += 2) {
         const T = min(2, n - t);
         const t4 = <usize>t << 2;
-        tile(fam, 0, T, wr, rowBytes, a + <usize>t * cs, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs,
+        tile(0, T, wr, rowBytes, a + <usize>t * cs, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs,
           nUnits, upg, wscale, o + <usize>t * oStride + (<usize>r << 2), oStride);
       }
     }
-    for (; r < r1; r++) ternRows1(fam, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, n, o, oStride, r, 4);
+    for (; r < r1; r++) ternRows1(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, n, o, oStride, r, 4);
     return;
   }
   // token tiles: blocks of RB rows × one token tile, so that the tile's activations (T·k bytes) and the block's
   // codes (RB·k/4 bytes) stay in L1 while the block is swept
   const R = mode == TILE_R2T4 ? 2 : 1;
-  const TT = fam == FAM_I2S ? (R == 2 ? I2S_TOKS_R2_T : I2S_TOKS_R1_T) : (R == 2 ? DLT_TOKS_R2_T : DLT_TOKS_R1_T);
+  const TT = R == 2 ? DLT_TOKS_R2_T : DLT_TOKS_R1_T;
   for (let rb = r0; rb < r1; rb += ROW_BLOCK) {
     const rbe = min(rb + ROW_BLOCK, r1);
     for (let t = 0; t < n; t += TT) {
@@ -94,13 +84,13 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
       if (R == 2) {
         for (; rr + 2 <= rbe; rr += 2) {
           const sr = <usize>rr << 2;
-          tile(fam, 2, T, w + <usize>rr * rowBytes, rowBytes, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs,
+          tile(2, T, w + <usize>rr * rowBytes, rowBytes, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs,
             nUnits, upg, wscale, ot + (<usize>rr << 2), oStride);
         }
       }
       for (; rr < rbe; rr++) {
         const sr = <usize>rr << 2;
-        tile(fam, 1, T, w + <usize>rr * rowBytes, rowBytes, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs,
+        tile(1, T, w + <usize>rr * rowBytes, rowBytes, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs,
           nUnits, upg, wscale, ot + (<usize>rr << 2), oStride);
       }
     }
@@ -111,11 +101,11 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
 const ROW_BLOCK: i32 = 16;
 
 /**
- * TQ2 (row quads): rows [r0, r1) (r0 a multiple of 4; the last quad may be partial), all n tokens, in quad tiles of
- * 1–2 tokens (matvec) or of up to TQ2Q_TOKS_T tokens, blocks of ROW_BLOCK rows per token tile (as ternMatmul).
+ * TQ2 and I2S (row quads): rows [r0, r1) (r0 a multiple of 4; the last quad may be partial), all n tokens, in quad
+ * tiles of 1–2 tokens (matvec) or of up to QUAD_TOKS_T tokens, blocks of ROW_BLOCK rows per token tile.
  */
-function quadMatmul(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize,
-  nUnits: i32, n: i32, o: usize, oStride: usize, matvec: bool, r0: i32, r1: i32): void {
+function quadMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize,
+  gs: usize, nUnits: i32, wscale: f32, n: i32, o: usize, oStride: usize, matvec: bool, r0: i32, r1: i32): void {
   const qb = quadBytes(rowBytes);
   if (matvec) {
     for (let r = r0; r < r1; r += 4) {
@@ -123,39 +113,46 @@ function quadMatmul(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, s
       const sr = <usize>r << 2;
       for (let t = 0; t < n; t += 2) {
         const t4 = <usize>t << 2;
-        tern_tq2q_rows(min(2, n - t), wq, a + <usize>t * cs, cs, sw + sr, sgs, ad + t4, as + t4, gs, nUnits,
-          o + <usize>t * oStride + sr, oStride, min(4, r1 - r));
+        const T = min(2, n - t);
+        const at = a + <usize>t * cs;
+        const ot = o + <usize>t * oStride + sr;
+        if (fam == FAM_TQ2) tern_tq2q_rows(T, wq, at, cs, sw + sr, sgs, ad + t4, as + t4, gs, nUnits, wscale, ot, oStride, min(4, r1 - r));
+        else tern_i2sq_rows(T, wq, at, cs, sw + sr, sgs, ad + t4, as + t4, gs, nUnits, wscale, ot, oStride, min(4, r1 - r));
       }
     }
     return;
   }
   for (let rb = r0; rb < r1; rb += ROW_BLOCK) {
     const rbe = min(rb + ROW_BLOCK, r1);
-    for (let t = 0; t < n; t += TQ2Q_TOKS_T) {
+    for (let t = 0; t < n; t += QUAD_TOKS_T) {
+      const T = min(QUAD_TOKS_T, n - t);
       const t4 = <usize>t << 2;
+      const at = a + <usize>t * cs;
       for (let r = rb; r < rbe; r += 4) {
         const sr = <usize>r << 2;
-        tern_tq2q_toks(min(TQ2Q_TOKS_T, n - t), w + <usize>(r >> 2) * qb, a + <usize>t * cs, cs, sw + sr, sgs, ad + t4,
-          as + t4, gs, nUnits, o + <usize>t * oStride + sr, oStride, min(4, rbe - r));
+        const wq = w + <usize>(r >> 2) * qb;
+        const ot = o + <usize>t * oStride + sr;
+        if (fam == FAM_TQ2) tern_tq2q_toks(T, wq, at, cs, sw + sr, sgs, ad + t4, as + t4, gs, nUnits, wscale, ot, oStride, min(4, rbe - r));
+        else tern_i2sq_toks(T, wq, at, cs, sw + sr, sgs, ad + t4, as + t4, gs, nUnits, wscale, ot, oStride, min(4, rbe - r));
       }
     }
   }
 }
 
 /** One row, all tokens, in 1-row token tiles of up to tt tokens. */
-function ternRows1(fam: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
+function ternRows1(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, n: i32, o: usize, oStride: usize,
   r: i32, tt: i32): void {
   const sr = <usize>r << 2;
   for (let t = 0; t < n; t += tt) {
     const T = min(tt, n - t);
     const t4 = <usize>t << 2;
-    tile(fam, 1, T, w + <usize>r * rowBytes, rowBytes, a + <usize>t * cs, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4,
+    tile(1, T, w + <usize>r * rowBytes, rowBytes, a + <usize>t * cs, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4,
       ax + t4, gs, nUnits, upg, wscale, o + <usize>t * oStride + (<usize>r << 2), oStride);
   }
 }
 
-/** Address of byte B of row r's T2 row (layout.ts) in TQ2's row quads: per 16-byte unit, 4 vectors of 4 bytes × 4 rows. */
+/** Address of byte B of row r's T2 row (layout.ts) in row quads: per 16-byte unit, 4 vectors of 4 bytes × 4 rows. */
 @inline function quadByte(codes: usize, rowBytes: usize, r: i32, B: i32): usize {
   return codes + <usize>(r >> 2) * quadBytes(rowBytes) + (<usize>(B >> 4) << 6) + (<usize>((B & 15) >> 2) << 4)
     + (<usize>(r & 3) << 2) + <usize>(B & 3);
@@ -209,5 +206,13 @@ export function repackTq1(src: usize, codes: usize, scales: usize, m: i32, nb: i
       }
       store<f32>(scales + ((<usize>b * <usize>m + <usize>r) << 2), f16ToF32(load<u16>(sb, 52)));
     }
+  }
+}
+
+/** I2_S codes (rows of rowBytes, bitnet.cpp's order: layout.ts) to row quads (quadByte), rows [r0, r1). */
+export function repackI2s(src: usize, codes: usize, rowBytes: i32, r0: i32, r1: i32): void {
+  for (let r = r0; r < r1; r++) {
+    const row = src + <usize>r * <usize>rowBytes;
+    for (let j = 0; j < rowBytes; j += 4) store<u32>(quadByte(codes, <usize>rowBytes, r, j), load<u32>(row + <usize>j));
   }
 }

@@ -20,18 +20,19 @@
 }
 
 export function tern_tq2q_rows_t1(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
-  o: usize, oStride: usize, rows: i32): void {
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
   let f0 = f32x4.splat(0);
-  const nBlocks = nUnits >> 2;
+  const nChunks = nUnits >> 1;
   let wp = w;
   let ap = a;
-  for (let gi = 0; gi < nBlocks; gi++) {
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = 2; // TQ2 rows are whole 256-blocks
     let S0: v128; // the 4 rows' integer sums per token, from either build
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0 = i16x8.splat(0);
       const M03 = i8x16.splat(3);
       const M0C = i8x16.splat(12);
-      for (let ch = 0; ch < 2; ch++) {
+      for (let c = 0; c < nc; c++) {
         let d0 = i16x8.splat(0);
         let i = 0;
         do {
@@ -85,9 +86,10 @@ export function tern_tq2q_rows_t1(w: usize, a: usize, cs: usize, sw: usize, sgs:
         wp += 16;
         ap += (i & 3) == 3 ? 104 : 8;
         i++;
-      } while (i < 16);
+      } while (i < nc << 3);
       S0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
     }
+    const gi = ch >> 1;
     const goff: usize = <usize>gi * gs;
     const dw = v128.load(sw + <usize>gi * sgs);
     f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(S0, v128.load32_splat(as + goff, 0))),
@@ -97,21 +99,22 @@ export function tern_tq2q_rows_t1(w: usize, a: usize, cs: usize, sw: usize, sgs:
 }
 
 export function tern_tq2q_rows_t2(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
-  o: usize, oStride: usize, rows: i32): void {
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
   let f0 = f32x4.splat(0);
   let f1 = f32x4.splat(0);
   const cs1: usize = 1 * cs;
-  const nBlocks = nUnits >> 2;
+  const nChunks = nUnits >> 1;
   let wp = w;
   let ap = a;
-  for (let gi = 0; gi < nBlocks; gi++) {
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = 2; // TQ2 rows are whole 256-blocks
     let S0: v128, S1: v128; // the 4 rows' integer sums per token, from either build
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0 = i16x8.splat(0);
       let c1 = i16x8.splat(0);
       const M03 = i8x16.splat(3);
       const M0C = i8x16.splat(12);
-      for (let ch = 0; ch < 2; ch++) {
+      for (let c = 0; c < nc; c++) {
         let d0 = i16x8.splat(0);
         let d1 = i16x8.splat(0);
         let i = 0;
@@ -179,10 +182,11 @@ export function tern_tq2q_rows_t2(w: usize, a: usize, cs: usize, sw: usize, sgs:
         wp += 16;
         ap += (i & 3) == 3 ? 104 : 8;
         i++;
-      } while (i < 16);
+      } while (i < nc << 3);
       S0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
       S1 = i32x4.add(i32x4.shuffle(lo1, hi1, 0, 2, 4, 6), i32x4.shuffle(lo1, hi1, 1, 3, 5, 7));
     }
+    const gi = ch >> 1;
     const goff: usize = <usize>gi * gs;
     const dw = v128.load(sw + <usize>gi * sgs);
     f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(S0, v128.load32_splat(as + goff, 0))),
@@ -195,12 +199,13 @@ export function tern_tq2q_rows_t2(w: usize, a: usize, cs: usize, sw: usize, sgs:
 }
 
 export function tern_tq2q_toks_t1(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
-  o: usize, oStride: usize, rows: i32): void {
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
   let f0 = f32x4.splat(0);
-  const nBlocks = nUnits >> 2;
+  const nChunks = nUnits >> 1;
   let wp = w;
   let ap = a;
-  for (let gi = 0; gi < nBlocks; gi++) {
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = 2; // TQ2 rows are whole 256-blocks
     let S0: v128; // the 4 rows' integer sums per token, from either build
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0 = i16x8.splat(0);
@@ -220,7 +225,7 @@ export function tern_tq2q_toks_t1(w: usize, a: usize, cs: usize, sw: usize, sgs:
         wp += 16;
         ap += (i & 3) == 3 ? 52 : 4;
         i++;
-      } while (i < 16);
+      } while (i < nc << 3);
       S0 = i32x4.extadd_pairwise_i16x8_s(c0);
     } else {
       let lo0 = i32x4.splat(0);
@@ -247,9 +252,10 @@ export function tern_tq2q_toks_t1(w: usize, a: usize, cs: usize, sw: usize, sgs:
         wp += 16;
         ap += (i & 3) == 3 ? 104 : 8;
         i++;
-      } while (i < 16);
+      } while (i < nc << 3);
       S0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
     }
+    const gi = ch >> 1;
     const goff: usize = <usize>gi * gs;
     const dw = v128.load(sw + <usize>gi * sgs);
     f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(S0, v128.load32_splat(as + goff, 0))),
@@ -259,14 +265,15 @@ export function tern_tq2q_toks_t1(w: usize, a: usize, cs: usize, sw: usize, sgs:
 }
 
 export function tern_tq2q_toks_t2(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
-  o: usize, oStride: usize, rows: i32): void {
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
   let f0 = f32x4.splat(0);
   let f1 = f32x4.splat(0);
   const cs1: usize = 1 * cs;
-  const nBlocks = nUnits >> 2;
+  const nChunks = nUnits >> 1;
   let wp = w;
   let ap = a;
-  for (let gi = 0; gi < nBlocks; gi++) {
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = 2; // TQ2 rows are whole 256-blocks
     let S0: v128, S1: v128; // the 4 rows' integer sums per token, from either build
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0 = i16x8.splat(0);
@@ -288,7 +295,7 @@ export function tern_tq2q_toks_t2(w: usize, a: usize, cs: usize, sw: usize, sgs:
         wp += 16;
         ap += (i & 3) == 3 ? 52 : 4;
         i++;
-      } while (i < 16);
+      } while (i < nc << 3);
       S0 = i32x4.extadd_pairwise_i16x8_s(c0);
       S1 = i32x4.extadd_pairwise_i16x8_s(c1);
     } else {
@@ -323,10 +330,11 @@ export function tern_tq2q_toks_t2(w: usize, a: usize, cs: usize, sw: usize, sgs:
         wp += 16;
         ap += (i & 3) == 3 ? 104 : 8;
         i++;
-      } while (i < 16);
+      } while (i < nc << 3);
       S0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
       S1 = i32x4.add(i32x4.shuffle(lo1, hi1, 0, 2, 4, 6), i32x4.shuffle(lo1, hi1, 1, 3, 5, 7));
     }
+    const gi = ch >> 1;
     const goff: usize = <usize>gi * gs;
     const dw = v128.load(sw + <usize>gi * sgs);
     f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(S0, v128.load32_splat(as + goff, 0))),
@@ -339,16 +347,17 @@ export function tern_tq2q_toks_t2(w: usize, a: usize, cs: usize, sw: usize, sgs:
 }
 
 export function tern_tq2q_toks_t3(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
-  o: usize, oStride: usize, rows: i32): void {
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
   let f0 = f32x4.splat(0);
   let f1 = f32x4.splat(0);
   let f2 = f32x4.splat(0);
   const cs1: usize = 1 * cs;
   const cs2: usize = 2 * cs;
-  const nBlocks = nUnits >> 2;
+  const nChunks = nUnits >> 1;
   let wp = w;
   let ap = a;
-  for (let gi = 0; gi < nBlocks; gi++) {
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = 2; // TQ2 rows are whole 256-blocks
     let S0: v128, S1: v128, S2: v128; // the 4 rows' integer sums per token, from either build
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0 = i16x8.splat(0);
@@ -372,7 +381,7 @@ export function tern_tq2q_toks_t3(w: usize, a: usize, cs: usize, sw: usize, sgs:
         wp += 16;
         ap += (i & 3) == 3 ? 52 : 4;
         i++;
-      } while (i < 16);
+      } while (i < nc << 3);
       S0 = i32x4.extadd_pairwise_i16x8_s(c0);
       S1 = i32x4.extadd_pairwise_i16x8_s(c1);
       S2 = i32x4.extadd_pairwise_i16x8_s(c2);
@@ -415,11 +424,12 @@ export function tern_tq2q_toks_t3(w: usize, a: usize, cs: usize, sw: usize, sgs:
         wp += 16;
         ap += (i & 3) == 3 ? 104 : 8;
         i++;
-      } while (i < 16);
+      } while (i < nc << 3);
       S0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
       S1 = i32x4.add(i32x4.shuffle(lo1, hi1, 0, 2, 4, 6), i32x4.shuffle(lo1, hi1, 1, 3, 5, 7));
       S2 = i32x4.add(i32x4.shuffle(lo2, hi2, 0, 2, 4, 6), i32x4.shuffle(lo2, hi2, 1, 3, 5, 7));
     }
+    const gi = ch >> 1;
     const goff: usize = <usize>gi * gs;
     const dw = v128.load(sw + <usize>gi * sgs);
     f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(S0, v128.load32_splat(as + goff, 0))),
@@ -435,7 +445,7 @@ export function tern_tq2q_toks_t3(w: usize, a: usize, cs: usize, sw: usize, sgs:
 }
 
 export function tern_tq2q_toks_t4(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
-  o: usize, oStride: usize, rows: i32): void {
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
   let f0 = f32x4.splat(0);
   let f1 = f32x4.splat(0);
   let f2 = f32x4.splat(0);
@@ -443,10 +453,11 @@ export function tern_tq2q_toks_t4(w: usize, a: usize, cs: usize, sw: usize, sgs:
   const cs1: usize = 1 * cs;
   const cs2: usize = 2 * cs;
   const cs3: usize = 3 * cs;
-  const nBlocks = nUnits >> 2;
+  const nChunks = nUnits >> 1;
   let wp = w;
   let ap = a;
-  for (let gi = 0; gi < nBlocks; gi++) {
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = 2; // TQ2 rows are whole 256-blocks
     let S0: v128, S1: v128, S2: v128, S3: v128; // the 4 rows' integer sums per token, from either build
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0 = i16x8.splat(0);
@@ -472,7 +483,7 @@ export function tern_tq2q_toks_t4(w: usize, a: usize, cs: usize, sw: usize, sgs:
         wp += 16;
         ap += (i & 3) == 3 ? 52 : 4;
         i++;
-      } while (i < 16);
+      } while (i < nc << 3);
       S0 = i32x4.extadd_pairwise_i16x8_s(c0);
       S1 = i32x4.extadd_pairwise_i16x8_s(c1);
       S2 = i32x4.extadd_pairwise_i16x8_s(c2);
@@ -523,12 +534,13 @@ export function tern_tq2q_toks_t4(w: usize, a: usize, cs: usize, sw: usize, sgs:
         wp += 16;
         ap += (i & 3) == 3 ? 104 : 8;
         i++;
-      } while (i < 16);
+      } while (i < nc << 3);
       S0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
       S1 = i32x4.add(i32x4.shuffle(lo1, hi1, 0, 2, 4, 6), i32x4.shuffle(lo1, hi1, 1, 3, 5, 7));
       S2 = i32x4.add(i32x4.shuffle(lo2, hi2, 0, 2, 4, 6), i32x4.shuffle(lo2, hi2, 1, 3, 5, 7));
       S3 = i32x4.add(i32x4.shuffle(lo3, hi3, 0, 2, 4, 6), i32x4.shuffle(lo3, hi3, 1, 3, 5, 7));
     }
+    const gi = ch >> 1;
     const goff: usize = <usize>gi * gs;
     const dw = v128.load(sw + <usize>gi * sgs);
     f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(S0, v128.load32_splat(as + goff, 0))),
@@ -547,7 +559,7 @@ export function tern_tq2q_toks_t4(w: usize, a: usize, cs: usize, sw: usize, sgs:
 }
 
 export function tern_tq2q_toks_t5(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
-  o: usize, oStride: usize, rows: i32): void {
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
   let f0 = f32x4.splat(0);
   let f1 = f32x4.splat(0);
   let f2 = f32x4.splat(0);
@@ -557,10 +569,11 @@ export function tern_tq2q_toks_t5(w: usize, a: usize, cs: usize, sw: usize, sgs:
   const cs2: usize = 2 * cs;
   const cs3: usize = 3 * cs;
   const cs4: usize = 4 * cs;
-  const nBlocks = nUnits >> 2;
+  const nChunks = nUnits >> 1;
   let wp = w;
   let ap = a;
-  for (let gi = 0; gi < nBlocks; gi++) {
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = 2; // TQ2 rows are whole 256-blocks
     let S0: v128, S1: v128, S2: v128, S3: v128, S4: v128; // the 4 rows' integer sums per token, from either build
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0 = i16x8.splat(0);
@@ -588,7 +601,7 @@ export function tern_tq2q_toks_t5(w: usize, a: usize, cs: usize, sw: usize, sgs:
         wp += 16;
         ap += (i & 3) == 3 ? 52 : 4;
         i++;
-      } while (i < 16);
+      } while (i < nc << 3);
       S0 = i32x4.extadd_pairwise_i16x8_s(c0);
       S1 = i32x4.extadd_pairwise_i16x8_s(c1);
       S2 = i32x4.extadd_pairwise_i16x8_s(c2);
@@ -647,13 +660,14 @@ export function tern_tq2q_toks_t5(w: usize, a: usize, cs: usize, sw: usize, sgs:
         wp += 16;
         ap += (i & 3) == 3 ? 104 : 8;
         i++;
-      } while (i < 16);
+      } while (i < nc << 3);
       S0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
       S1 = i32x4.add(i32x4.shuffle(lo1, hi1, 0, 2, 4, 6), i32x4.shuffle(lo1, hi1, 1, 3, 5, 7));
       S2 = i32x4.add(i32x4.shuffle(lo2, hi2, 0, 2, 4, 6), i32x4.shuffle(lo2, hi2, 1, 3, 5, 7));
       S3 = i32x4.add(i32x4.shuffle(lo3, hi3, 0, 2, 4, 6), i32x4.shuffle(lo3, hi3, 1, 3, 5, 7));
       S4 = i32x4.add(i32x4.shuffle(lo4, hi4, 0, 2, 4, 6), i32x4.shuffle(lo4, hi4, 1, 3, 5, 7));
     }
+    const gi = ch >> 1;
     const goff: usize = <usize>gi * gs;
     const dw = v128.load(sw + <usize>gi * sgs);
     f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(S0, v128.load32_splat(as + goff, 0))),
@@ -675,7 +689,7 @@ export function tern_tq2q_toks_t5(w: usize, a: usize, cs: usize, sw: usize, sgs:
 }
 
 export function tern_tq2q_toks_t6(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
-  o: usize, oStride: usize, rows: i32): void {
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
   let f0 = f32x4.splat(0);
   let f1 = f32x4.splat(0);
   let f2 = f32x4.splat(0);
@@ -687,10 +701,11 @@ export function tern_tq2q_toks_t6(w: usize, a: usize, cs: usize, sw: usize, sgs:
   const cs3: usize = 3 * cs;
   const cs4: usize = 4 * cs;
   const cs5: usize = 5 * cs;
-  const nBlocks = nUnits >> 2;
+  const nChunks = nUnits >> 1;
   let wp = w;
   let ap = a;
-  for (let gi = 0; gi < nBlocks; gi++) {
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = 2; // TQ2 rows are whole 256-blocks
     let S0: v128, S1: v128, S2: v128, S3: v128, S4: v128, S5: v128; // the 4 rows' integer sums per token, from either build
     if (ASC_FEATURE_RELAXED_SIMD) {
       let c0 = i16x8.splat(0);
@@ -720,7 +735,7 @@ export function tern_tq2q_toks_t6(w: usize, a: usize, cs: usize, sw: usize, sgs:
         wp += 16;
         ap += (i & 3) == 3 ? 52 : 4;
         i++;
-      } while (i < 16);
+      } while (i < nc << 3);
       S0 = i32x4.extadd_pairwise_i16x8_s(c0);
       S1 = i32x4.extadd_pairwise_i16x8_s(c1);
       S2 = i32x4.extadd_pairwise_i16x8_s(c2);
@@ -787,7 +802,7 @@ export function tern_tq2q_toks_t6(w: usize, a: usize, cs: usize, sw: usize, sgs:
         wp += 16;
         ap += (i & 3) == 3 ? 104 : 8;
         i++;
-      } while (i < 16);
+      } while (i < nc << 3);
       S0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
       S1 = i32x4.add(i32x4.shuffle(lo1, hi1, 0, 2, 4, 6), i32x4.shuffle(lo1, hi1, 1, 3, 5, 7));
       S2 = i32x4.add(i32x4.shuffle(lo2, hi2, 0, 2, 4, 6), i32x4.shuffle(lo2, hi2, 1, 3, 5, 7));
@@ -795,6 +810,7 @@ export function tern_tq2q_toks_t6(w: usize, a: usize, cs: usize, sw: usize, sgs:
       S4 = i32x4.add(i32x4.shuffle(lo4, hi4, 0, 2, 4, 6), i32x4.shuffle(lo4, hi4, 1, 3, 5, 7));
       S5 = i32x4.add(i32x4.shuffle(lo5, hi5, 0, 2, 4, 6), i32x4.shuffle(lo5, hi5, 1, 3, 5, 7));
     }
+    const gi = ch >> 1;
     const goff: usize = <usize>gi * gs;
     const dw = v128.load(sw + <usize>gi * sgs);
     f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(S0, v128.load32_splat(as + goff, 0))),
@@ -818,1527 +834,795 @@ export function tern_tq2q_toks_t6(w: usize, a: usize, cs: usize, sw: usize, sgs:
   storeRows(o + 5 * oStride, f5, rows);
 }
 
-export function tern_i2s_rows_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  const w0 = w;
-  const w1 = w + 1 * rowBytes;
-  let f0 = i32x4.splat(0);
-  let u = 0;
-  let gi = 0;
-  while (u < nUnits) {
-    let uEnd = u + upg;
-    if (uEnd > nUnits) uEnd = nUnits;
+export function tern_i2sq_rows_t1(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
+  let n0 = i32x4.splat(0);
+  const nChunks = nUnits >> 1;
+  let wp = w;
+  let ap = a;
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = min(2, nChunks - ch);
+    let S0: v128; // the 4 rows' integer sums per token, from either build
     if (ASC_FEATURE_RELAXED_SIMD) {
-      let c0_0 = i16x8.splat(0);
-      let d0_0 = i16x8.splat(0);
-      let c1_0 = i16x8.splat(0);
-      let d1_0 = i16x8.splat(0);
+      let c0 = i16x8.splat(0);
       const M03 = i8x16.splat(3);
       const M0C = i8x16.splat(12);
-      do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 6);
-        const q0 = v128.load(w0 + cb);
-        const q1 = v128.load(w1 + cb);
-        const s0 = i16x8.shr_u(q0, 4);
-        const s1 = i16x8.shr_u(q1, 4);
-        const x0_0 = v128.and(q0, M03);
-        const x0_1 = v128.and(q1, M03);
-        {
+      for (let c = 0; c < nc; c++) {
+        let d0 = i16x8.splat(0);
+        let i = 0;
+        do {
+          const q = v128.load(wp);
+          const s = i16x8.shr_u(q, 4);
           {
-            const v = v128.load(au0, 48);
-            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_0));
-            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_1));
+            const x = v128.and(q, M03);
+            c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap, 48), x));
           }
-        }
-        const x1_0 = v128.and(q0, M0C);
-        const x1_1 = v128.and(q1, M0C);
-        {
           {
-            const v = v128.load(au0, 32);
-            d0_0 = i16x8.add(d0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_0));
-            d1_0 = i16x8.add(d1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_1));
+            const x = v128.and(q, M0C);
+            d0 = i16x8.add(d0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap, 32), x));
           }
-        }
-        const x2_0 = v128.and(s0, M03);
-        const x2_1 = v128.and(s1, M03);
-        {
           {
-            const v = v128.load(au0, 16);
-            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_0));
-            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_1));
+            const x = v128.and(s, M03);
+            c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap, 16), x));
           }
-        }
-        const x3_0 = v128.and(s0, M0C);
-        const x3_1 = v128.and(s1, M0C);
-        {
           {
-            const v = v128.load(au0, 0);
-            d0_0 = i16x8.add(d0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_0));
-            d1_0 = i16x8.add(d1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_1));
+            const x = v128.and(s, M0C);
+            d0 = i16x8.add(d0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap, 0), x));
           }
-        }
-        u++;
-      } while (u < uEnd);
-      c0_0 = i16x8.add(c0_0, i16x8.shr_s(d0_0, 2));
-      c1_0 = i16x8.add(c1_0, i16x8.shr_s(d1_0, 2));
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c1_0);
-        const v2 = i32x4.splat(0);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0 = i32x4.add(f0, S);
+          wp += 16;
+          ap += (i & 3) == 3 ? 52 : 4; // 4 vectors of a unit, then the next unit's 64 activation bytes
+          i++;
+        } while (i < 8);
+        c0 = i16x8.add(c0, i16x8.shr_s(d0, 2));
       }
+      S0 = i32x4.extadd_pairwise_i16x8_s(c0);
     } else {
-      let c0_0 = i32x4.splat(0);
-      let c1_0 = i32x4.splat(0);
+      let lo0 = i32x4.splat(0);
+      let hi0 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
+      let i = 0;
       do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 7);
-        const q0 = v128.load(w0 + cb);
-        const q1 = v128.load(w1 + cb);
-        let y0 = q0;
-        let y1 = q1;
-        let ap = au0 + 96;
+        let y = v128.load(wp);
+        let fp = ap + 96;
         let f = 0;
         do {
-          const x0 = v128.and(y0, M3);
-          const x1 = v128.and(y1, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          y1 = i16x8.shr_u(y1, 2);
-          const xl0 = i16x8.extend_low_i8x16_u(x0);
-          const xh0 = i16x8.extend_high_i8x16_u(x0);
-          const xl1 = i16x8.extend_low_i8x16_u(x1);
-          const xh1 = i16x8.extend_high_i8x16_u(x1);
+          const x = v128.and(y, M3);
+          y = i16x8.shr_u(y, 2);
+          const xl = i16x8.extend_low_i8x16_u(x);
+          const xh = i16x8.extend_high_i8x16_u(x);
           {
-            const vl = v128.load(ap);
-            const vh = v128.load(ap, 16);
-            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
+            const v = v128.load64_splat(fp);
+            lo0 = i32x4.add(lo0, i32x4.dot_i16x8_s(xl, v));
+            hi0 = i32x4.add(hi0, i32x4.dot_i16x8_s(xh, v));
           }
-          ap -= 32;
+          fp -= 32;
           f++;
         } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = c0_0;
-        const v1 = c1_0;
-        const v2 = i32x4.splat(0);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0 = i32x4.add(f0, S);
-      }
+        wp += 16;
+        ap += (i & 3) == 3 ? 104 : 8;
+        i++;
+      } while (i < nc << 3);
+      S0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
     }
-    gi++;
+    n0 = i32x4.add(n0, S0);
   }
-  {
-    const S = i32x4.sub(f0, i32x4.splat(load<i32>(as, 0)));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.splat(load<f32>(ad, 0) * wscale));
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 0);
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 1), 4);
-  }
+  storeRows(o + 0 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n0, v128.load32_splat(as, 0))),
+    f32x4.splat(load<f32>(ad, 0) * wscale)), rows);
 }
 
-export function tern_i2s_rows_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  const w0 = w;
-  const w1 = w + 1 * rowBytes;
-  let f0 = i32x4.splat(0);
-  let f1 = i32x4.splat(0);
-  let u = 0;
-  let gi = 0;
-  while (u < nUnits) {
-    let uEnd = u + upg;
-    if (uEnd > nUnits) uEnd = nUnits;
+export function tern_i2sq_rows_t2(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
+  let n0 = i32x4.splat(0);
+  let n1 = i32x4.splat(0);
+  const cs1: usize = 1 * cs;
+  const nChunks = nUnits >> 1;
+  let wp = w;
+  let ap = a;
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = min(2, nChunks - ch);
+    let S0: v128, S1: v128; // the 4 rows' integer sums per token, from either build
     if (ASC_FEATURE_RELAXED_SIMD) {
-      let c0_0 = i16x8.splat(0);
-      let d0_0 = i16x8.splat(0);
-      let c0_1 = i16x8.splat(0);
-      let d0_1 = i16x8.splat(0);
-      let c1_0 = i16x8.splat(0);
-      let d1_0 = i16x8.splat(0);
-      let c1_1 = i16x8.splat(0);
-      let d1_1 = i16x8.splat(0);
+      let c0 = i16x8.splat(0);
+      let c1 = i16x8.splat(0);
       const M03 = i8x16.splat(3);
       const M0C = i8x16.splat(12);
-      do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 6);
-        const au1 = au0 + 1 * cs;
-        const q0 = v128.load(w0 + cb);
-        const q1 = v128.load(w1 + cb);
-        const s0 = i16x8.shr_u(q0, 4);
-        const s1 = i16x8.shr_u(q1, 4);
-        const x0_0 = v128.and(q0, M03);
-        const x0_1 = v128.and(q1, M03);
-        {
+      for (let c = 0; c < nc; c++) {
+        let d0 = i16x8.splat(0);
+        let d1 = i16x8.splat(0);
+        let i = 0;
+        do {
+          const q = v128.load(wp);
+          const s = i16x8.shr_u(q, 4);
           {
-            const v = v128.load(au0, 48);
-            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_0));
-            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_1));
+            const x = v128.and(q, M03);
+            c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap, 48), x));
+            c1 = i16x8.add(c1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap + cs1, 48), x));
           }
           {
-            const v = v128.load(au1, 48);
-            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_0));
-            c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0_1));
-          }
-        }
-        const x1_0 = v128.and(q0, M0C);
-        const x1_1 = v128.and(q1, M0C);
-        {
-          {
-            const v = v128.load(au0, 32);
-            d0_0 = i16x8.add(d0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_0));
-            d1_0 = i16x8.add(d1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_1));
+            const x = v128.and(q, M0C);
+            d0 = i16x8.add(d0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap, 32), x));
+            d1 = i16x8.add(d1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap + cs1, 32), x));
           }
           {
-            const v = v128.load(au1, 32);
-            d0_1 = i16x8.add(d0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_0));
-            d1_1 = i16x8.add(d1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1_1));
-          }
-        }
-        const x2_0 = v128.and(s0, M03);
-        const x2_1 = v128.and(s1, M03);
-        {
-          {
-            const v = v128.load(au0, 16);
-            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_0));
-            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_1));
+            const x = v128.and(s, M03);
+            c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap, 16), x));
+            c1 = i16x8.add(c1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap + cs1, 16), x));
           }
           {
-            const v = v128.load(au1, 16);
-            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_0));
-            c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x2_1));
+            const x = v128.and(s, M0C);
+            d0 = i16x8.add(d0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap, 0), x));
+            d1 = i16x8.add(d1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap + cs1, 0), x));
           }
-        }
-        const x3_0 = v128.and(s0, M0C);
-        const x3_1 = v128.and(s1, M0C);
-        {
-          {
-            const v = v128.load(au0, 0);
-            d0_0 = i16x8.add(d0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_0));
-            d1_0 = i16x8.add(d1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_1));
-          }
-          {
-            const v = v128.load(au1, 0);
-            d0_1 = i16x8.add(d0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_0));
-            d1_1 = i16x8.add(d1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x3_1));
-          }
-        }
-        u++;
-      } while (u < uEnd);
-      c0_0 = i16x8.add(c0_0, i16x8.shr_s(d0_0, 2));
-      c0_1 = i16x8.add(c0_1, i16x8.shr_s(d0_1, 2));
-      c1_0 = i16x8.add(c1_0, i16x8.shr_s(d1_0, 2));
-      c1_1 = i16x8.add(c1_1, i16x8.shr_s(d1_1, 2));
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c1_0);
-        const v2 = i32x4.splat(0);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0 = i32x4.add(f0, S);
+          wp += 16;
+          ap += (i & 3) == 3 ? 52 : 4; // 4 vectors of a unit, then the next unit's 64 activation bytes
+          i++;
+        } while (i < 8);
+        c0 = i16x8.add(c0, i16x8.shr_s(d0, 2));
+        c1 = i16x8.add(c1, i16x8.shr_s(d1, 2));
       }
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_1);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c1_1);
-        const v2 = i32x4.splat(0);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f1 = i32x4.add(f1, S);
-      }
+      S0 = i32x4.extadd_pairwise_i16x8_s(c0);
+      S1 = i32x4.extadd_pairwise_i16x8_s(c1);
     } else {
-      let c0_0 = i32x4.splat(0);
-      let c0_1 = i32x4.splat(0);
-      let c1_0 = i32x4.splat(0);
-      let c1_1 = i32x4.splat(0);
+      let lo0 = i32x4.splat(0);
+      let lo1 = i32x4.splat(0);
+      let hi0 = i32x4.splat(0);
+      let hi1 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
+      let i = 0;
       do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 7);
-        const au1 = au0 + 1 * cs;
-        const q0 = v128.load(w0 + cb);
-        const q1 = v128.load(w1 + cb);
-        let y0 = q0;
-        let y1 = q1;
-        let ap = au0 + 96;
+        let y = v128.load(wp);
+        let fp = ap + 96;
         let f = 0;
         do {
-          const x0 = v128.and(y0, M3);
-          const x1 = v128.and(y1, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          y1 = i16x8.shr_u(y1, 2);
-          const xl0 = i16x8.extend_low_i8x16_u(x0);
-          const xh0 = i16x8.extend_high_i8x16_u(x0);
-          const xl1 = i16x8.extend_low_i8x16_u(x1);
-          const xh1 = i16x8.extend_high_i8x16_u(x1);
+          const x = v128.and(y, M3);
+          y = i16x8.shr_u(y, 2);
+          const xl = i16x8.extend_low_i8x16_u(x);
+          const xh = i16x8.extend_high_i8x16_u(x);
           {
-            const vl = v128.load(ap);
-            const vh = v128.load(ap, 16);
-            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
+            const v = v128.load64_splat(fp);
+            lo0 = i32x4.add(lo0, i32x4.dot_i16x8_s(xl, v));
+            hi0 = i32x4.add(hi0, i32x4.dot_i16x8_s(xh, v));
           }
           {
-            const vl = v128.load(ap + 1 * cs);
-            const vh = v128.load(ap + 1 * cs, 16);
-            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
+            const v = v128.load64_splat(fp + cs1);
+            lo1 = i32x4.add(lo1, i32x4.dot_i16x8_s(xl, v));
+            hi1 = i32x4.add(hi1, i32x4.dot_i16x8_s(xh, v));
           }
-          ap -= 32;
+          fp -= 32;
           f++;
         } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = c0_0;
-        const v1 = c1_0;
-        const v2 = i32x4.splat(0);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0 = i32x4.add(f0, S);
-      }
-      {
-        const v0 = c0_1;
-        const v1 = c1_1;
-        const v2 = i32x4.splat(0);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f1 = i32x4.add(f1, S);
-      }
+        wp += 16;
+        ap += (i & 3) == 3 ? 104 : 8;
+        i++;
+      } while (i < nc << 3);
+      S0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
+      S1 = i32x4.add(i32x4.shuffle(lo1, hi1, 0, 2, 4, 6), i32x4.shuffle(lo1, hi1, 1, 3, 5, 7));
     }
-    gi++;
+    n0 = i32x4.add(n0, S0);
+    n1 = i32x4.add(n1, S1);
   }
-  {
-    const S = i32x4.sub(f0, i32x4.splat(load<i32>(as, 0)));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.splat(load<f32>(ad, 0) * wscale));
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 0);
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 1), 4);
-  }
-  {
-    const S = i32x4.sub(f1, i32x4.splat(load<i32>(as, 4)));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.splat(load<f32>(ad, 4) * wscale));
-    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 0), 0);
-    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 1), 4);
-  }
+  storeRows(o + 0 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n0, v128.load32_splat(as, 0))),
+    f32x4.splat(load<f32>(ad, 0) * wscale)), rows);
+  storeRows(o + 1 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n1, v128.load32_splat(as, 4))),
+    f32x4.splat(load<f32>(ad, 4) * wscale)), rows);
 }
 
-export function tern_i2s_toks_r1_t1(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  const w0 = w;
-  let f0_0 = i32x4.splat(0);
-  let u = 0;
-  let gi = 0;
-  while (u < nUnits) {
-    let uEnd = u + upg;
-    if (uEnd > nUnits) uEnd = nUnits;
+export function tern_i2sq_toks_t1(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
+  let n0 = i32x4.splat(0);
+  const nChunks = nUnits >> 1;
+  let wp = w;
+  let ap = a;
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = min(2, nChunks - ch);
+    let S0: v128; // the 4 rows' integer sums per token, from either build
     if (ASC_FEATURE_RELAXED_SIMD) {
-      let c0_0 = i16x8.splat(0);
+      let c0 = i16x8.splat(0);
       const M3 = i8x16.splat(3);
+      let i = 0;
       do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 6);
-        const q0 = v128.load(w0 + cb);
-        let y0 = q0;
-        let ap = au0 + 48;
+        let y = v128.load(wp);
+        let fp = ap + 48;
         let f = 0;
         do {
-          const x0 = v128.and(y0, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          {
-            const v = v128.load(ap);
-            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          ap -= 16;
+          const x = v128.and(y, M3);
+          y = i16x8.shr_u(y, 2);
+          c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp), x));
+          fp -= 16;
           f++;
         } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v = i32x4.extadd_pairwise_i16x8_s(c0_0);
-        const h = i32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
-        let S = i32x4.add(h, i32x4.shuffle(h, h, 1, 0, 3, 2));
-        f0_0 = i32x4.add(f0_0, S);
-      }
+        wp += 16;
+        ap += (i & 3) == 3 ? 52 : 4;
+        i++;
+      } while (i < nc << 3);
+      S0 = i32x4.extadd_pairwise_i16x8_s(c0);
     } else {
-      let c0_0 = i32x4.splat(0);
+      let lo0 = i32x4.splat(0);
+      let hi0 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
+      let i = 0;
       do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 7);
-        const q0 = v128.load(w0 + cb);
-        let y0 = q0;
-        let ap = au0 + 96;
+        let y = v128.load(wp);
+        let fp = ap + 96;
         let f = 0;
         do {
-          const x0 = v128.and(y0, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          const xl0 = i16x8.extend_low_i8x16_u(x0);
-          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          const x = v128.and(y, M3);
+          y = i16x8.shr_u(y, 2);
+          const xl = i16x8.extend_low_i8x16_u(x);
+          const xh = i16x8.extend_high_i8x16_u(x);
           {
-            const vl = v128.load(ap);
-            const vh = v128.load(ap, 16);
-            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp);
+            lo0 = i32x4.add(lo0, i32x4.dot_i16x8_s(xl, v));
+            hi0 = i32x4.add(hi0, i32x4.dot_i16x8_s(xh, v));
           }
-          ap -= 32;
+          fp -= 32;
           f++;
         } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v = c0_0;
-        const h = i32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
-        let S = i32x4.add(h, i32x4.shuffle(h, h, 1, 0, 3, 2));
-        f0_0 = i32x4.add(f0_0, S);
-      }
+        wp += 16;
+        ap += (i & 3) == 3 ? 104 : 8;
+        i++;
+      } while (i < nc << 3);
+      S0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
     }
-    gi++;
+    n0 = i32x4.add(n0, S0);
   }
-  {
-    const S = i32x4.sub(f0_0, v128.load(as, 0));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 0), f32x4.splat(wscale)));
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 0);
-  }
+  storeRows(o + 0 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n0, v128.load32_splat(as, 0))),
+    f32x4.splat(load<f32>(ad, 0) * wscale)), rows);
 }
 
-export function tern_i2s_toks_r1_t2(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  const w0 = w;
-  let f0_0 = i32x4.splat(0);
-  let u = 0;
-  let gi = 0;
-  while (u < nUnits) {
-    let uEnd = u + upg;
-    if (uEnd > nUnits) uEnd = nUnits;
+export function tern_i2sq_toks_t2(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
+  let n0 = i32x4.splat(0);
+  let n1 = i32x4.splat(0);
+  const cs1: usize = 1 * cs;
+  const nChunks = nUnits >> 1;
+  let wp = w;
+  let ap = a;
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = min(2, nChunks - ch);
+    let S0: v128, S1: v128; // the 4 rows' integer sums per token, from either build
     if (ASC_FEATURE_RELAXED_SIMD) {
-      let c0_0 = i16x8.splat(0);
-      let c0_1 = i16x8.splat(0);
+      let c0 = i16x8.splat(0);
+      let c1 = i16x8.splat(0);
       const M3 = i8x16.splat(3);
+      let i = 0;
       do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 6);
-        const au1 = au0 + 1 * cs;
-        const q0 = v128.load(w0 + cb);
-        let y0 = q0;
-        let ap = au0 + 48;
+        let y = v128.load(wp);
+        let fp = ap + 48;
         let f = 0;
         do {
-          const x0 = v128.and(y0, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          {
-            const v = v128.load(ap);
-            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          {
-            const v = v128.load(ap + 1 * cs);
-            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          ap -= 16;
+          const x = v128.and(y, M3);
+          y = i16x8.shr_u(y, 2);
+          c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp), x));
+          c1 = i16x8.add(c1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp + cs1), x));
+          fp -= 16;
           f++;
         } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c0_1);
-        const v2 = i32x4.splat(0);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_0 = i32x4.add(f0_0, S);
-      }
+        wp += 16;
+        ap += (i & 3) == 3 ? 52 : 4;
+        i++;
+      } while (i < nc << 3);
+      S0 = i32x4.extadd_pairwise_i16x8_s(c0);
+      S1 = i32x4.extadd_pairwise_i16x8_s(c1);
     } else {
-      let c0_0 = i32x4.splat(0);
-      let c0_1 = i32x4.splat(0);
+      let lo0 = i32x4.splat(0);
+      let lo1 = i32x4.splat(0);
+      let hi0 = i32x4.splat(0);
+      let hi1 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
+      let i = 0;
       do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 7);
-        const au1 = au0 + 1 * cs;
-        const q0 = v128.load(w0 + cb);
-        let y0 = q0;
-        let ap = au0 + 96;
+        let y = v128.load(wp);
+        let fp = ap + 96;
         let f = 0;
         do {
-          const x0 = v128.and(y0, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          const xl0 = i16x8.extend_low_i8x16_u(x0);
-          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          const x = v128.and(y, M3);
+          y = i16x8.shr_u(y, 2);
+          const xl = i16x8.extend_low_i8x16_u(x);
+          const xh = i16x8.extend_high_i8x16_u(x);
           {
-            const vl = v128.load(ap);
-            const vh = v128.load(ap, 16);
-            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp);
+            lo0 = i32x4.add(lo0, i32x4.dot_i16x8_s(xl, v));
+            hi0 = i32x4.add(hi0, i32x4.dot_i16x8_s(xh, v));
           }
           {
-            const vl = v128.load(ap + 1 * cs);
-            const vh = v128.load(ap + 1 * cs, 16);
-            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp + cs1);
+            lo1 = i32x4.add(lo1, i32x4.dot_i16x8_s(xl, v));
+            hi1 = i32x4.add(hi1, i32x4.dot_i16x8_s(xh, v));
           }
-          ap -= 32;
+          fp -= 32;
           f++;
         } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = c0_0;
-        const v1 = c0_1;
-        const v2 = i32x4.splat(0);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_0 = i32x4.add(f0_0, S);
-      }
+        wp += 16;
+        ap += (i & 3) == 3 ? 104 : 8;
+        i++;
+      } while (i < nc << 3);
+      S0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
+      S1 = i32x4.add(i32x4.shuffle(lo1, hi1, 0, 2, 4, 6), i32x4.shuffle(lo1, hi1, 1, 3, 5, 7));
     }
-    gi++;
+    n0 = i32x4.add(n0, S0);
+    n1 = i32x4.add(n1, S1);
   }
-  {
-    const S = i32x4.sub(f0_0, v128.load(as, 0));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 0), f32x4.splat(wscale)));
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 0);
-    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 1), 0);
-  }
+  storeRows(o + 0 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n0, v128.load32_splat(as, 0))),
+    f32x4.splat(load<f32>(ad, 0) * wscale)), rows);
+  storeRows(o + 1 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n1, v128.load32_splat(as, 4))),
+    f32x4.splat(load<f32>(ad, 4) * wscale)), rows);
 }
 
-export function tern_i2s_toks_r1_t3(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  const w0 = w;
-  let f0_0 = i32x4.splat(0);
-  let u = 0;
-  let gi = 0;
-  while (u < nUnits) {
-    let uEnd = u + upg;
-    if (uEnd > nUnits) uEnd = nUnits;
+export function tern_i2sq_toks_t3(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
+  let n0 = i32x4.splat(0);
+  let n1 = i32x4.splat(0);
+  let n2 = i32x4.splat(0);
+  const cs1: usize = 1 * cs;
+  const cs2: usize = 2 * cs;
+  const nChunks = nUnits >> 1;
+  let wp = w;
+  let ap = a;
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = min(2, nChunks - ch);
+    let S0: v128, S1: v128, S2: v128; // the 4 rows' integer sums per token, from either build
     if (ASC_FEATURE_RELAXED_SIMD) {
-      let c0_0 = i16x8.splat(0);
-      let c0_1 = i16x8.splat(0);
-      let c0_2 = i16x8.splat(0);
+      let c0 = i16x8.splat(0);
+      let c1 = i16x8.splat(0);
+      let c2 = i16x8.splat(0);
       const M3 = i8x16.splat(3);
+      let i = 0;
       do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 6);
-        const au1 = au0 + 1 * cs;
-        const au2 = au0 + 2 * cs;
-        const q0 = v128.load(w0 + cb);
-        let y0 = q0;
-        let ap = au0 + 48;
+        let y = v128.load(wp);
+        let fp = ap + 48;
         let f = 0;
         do {
-          const x0 = v128.and(y0, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          {
-            const v = v128.load(ap);
-            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          {
-            const v = v128.load(ap + 1 * cs);
-            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          {
-            const v = v128.load(ap + 2 * cs);
-            c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          ap -= 16;
+          const x = v128.and(y, M3);
+          y = i16x8.shr_u(y, 2);
+          c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp), x));
+          c1 = i16x8.add(c1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp + cs1), x));
+          c2 = i16x8.add(c2, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp + cs2), x));
+          fp -= 16;
           f++;
         } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c0_1);
-        const v2 = i32x4.extadd_pairwise_i16x8_s(c0_2);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_0 = i32x4.add(f0_0, S);
-      }
+        wp += 16;
+        ap += (i & 3) == 3 ? 52 : 4;
+        i++;
+      } while (i < nc << 3);
+      S0 = i32x4.extadd_pairwise_i16x8_s(c0);
+      S1 = i32x4.extadd_pairwise_i16x8_s(c1);
+      S2 = i32x4.extadd_pairwise_i16x8_s(c2);
     } else {
-      let c0_0 = i32x4.splat(0);
-      let c0_1 = i32x4.splat(0);
-      let c0_2 = i32x4.splat(0);
+      let lo0 = i32x4.splat(0);
+      let lo1 = i32x4.splat(0);
+      let lo2 = i32x4.splat(0);
+      let hi0 = i32x4.splat(0);
+      let hi1 = i32x4.splat(0);
+      let hi2 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
+      let i = 0;
       do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 7);
-        const au1 = au0 + 1 * cs;
-        const au2 = au0 + 2 * cs;
-        const q0 = v128.load(w0 + cb);
-        let y0 = q0;
-        let ap = au0 + 96;
+        let y = v128.load(wp);
+        let fp = ap + 96;
         let f = 0;
         do {
-          const x0 = v128.and(y0, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          const xl0 = i16x8.extend_low_i8x16_u(x0);
-          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          const x = v128.and(y, M3);
+          y = i16x8.shr_u(y, 2);
+          const xl = i16x8.extend_low_i8x16_u(x);
+          const xh = i16x8.extend_high_i8x16_u(x);
           {
-            const vl = v128.load(ap);
-            const vh = v128.load(ap, 16);
-            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp);
+            lo0 = i32x4.add(lo0, i32x4.dot_i16x8_s(xl, v));
+            hi0 = i32x4.add(hi0, i32x4.dot_i16x8_s(xh, v));
           }
           {
-            const vl = v128.load(ap + 1 * cs);
-            const vh = v128.load(ap + 1 * cs, 16);
-            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp + cs1);
+            lo1 = i32x4.add(lo1, i32x4.dot_i16x8_s(xl, v));
+            hi1 = i32x4.add(hi1, i32x4.dot_i16x8_s(xh, v));
           }
           {
-            const vl = v128.load(ap + 2 * cs);
-            const vh = v128.load(ap + 2 * cs, 16);
-            c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp + cs2);
+            lo2 = i32x4.add(lo2, i32x4.dot_i16x8_s(xl, v));
+            hi2 = i32x4.add(hi2, i32x4.dot_i16x8_s(xh, v));
           }
-          ap -= 32;
+          fp -= 32;
           f++;
         } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = c0_0;
-        const v1 = c0_1;
-        const v2 = c0_2;
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_0 = i32x4.add(f0_0, S);
-      }
+        wp += 16;
+        ap += (i & 3) == 3 ? 104 : 8;
+        i++;
+      } while (i < nc << 3);
+      S0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
+      S1 = i32x4.add(i32x4.shuffle(lo1, hi1, 0, 2, 4, 6), i32x4.shuffle(lo1, hi1, 1, 3, 5, 7));
+      S2 = i32x4.add(i32x4.shuffle(lo2, hi2, 0, 2, 4, 6), i32x4.shuffle(lo2, hi2, 1, 3, 5, 7));
     }
-    gi++;
+    n0 = i32x4.add(n0, S0);
+    n1 = i32x4.add(n1, S1);
+    n2 = i32x4.add(n2, S2);
   }
-  {
-    const S = i32x4.sub(f0_0, v128.load(as, 0));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 0), f32x4.splat(wscale)));
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 0);
-    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 1), 0);
-    store<f32>(o + 2 * oStride, f32x4.extract_lane(y, 2), 0);
-  }
+  storeRows(o + 0 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n0, v128.load32_splat(as, 0))),
+    f32x4.splat(load<f32>(ad, 0) * wscale)), rows);
+  storeRows(o + 1 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n1, v128.load32_splat(as, 4))),
+    f32x4.splat(load<f32>(ad, 4) * wscale)), rows);
+  storeRows(o + 2 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n2, v128.load32_splat(as, 8))),
+    f32x4.splat(load<f32>(ad, 8) * wscale)), rows);
 }
 
-export function tern_i2s_toks_r1_t4(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  const w0 = w;
-  let f0_0 = i32x4.splat(0);
-  let u = 0;
-  let gi = 0;
-  while (u < nUnits) {
-    let uEnd = u + upg;
-    if (uEnd > nUnits) uEnd = nUnits;
+export function tern_i2sq_toks_t4(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
+  let n0 = i32x4.splat(0);
+  let n1 = i32x4.splat(0);
+  let n2 = i32x4.splat(0);
+  let n3 = i32x4.splat(0);
+  const cs1: usize = 1 * cs;
+  const cs2: usize = 2 * cs;
+  const cs3: usize = 3 * cs;
+  const nChunks = nUnits >> 1;
+  let wp = w;
+  let ap = a;
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = min(2, nChunks - ch);
+    let S0: v128, S1: v128, S2: v128, S3: v128; // the 4 rows' integer sums per token, from either build
     if (ASC_FEATURE_RELAXED_SIMD) {
-      let c0_0 = i16x8.splat(0);
-      let c0_1 = i16x8.splat(0);
-      let c0_2 = i16x8.splat(0);
-      let c0_3 = i16x8.splat(0);
+      let c0 = i16x8.splat(0);
+      let c1 = i16x8.splat(0);
+      let c2 = i16x8.splat(0);
+      let c3 = i16x8.splat(0);
       const M3 = i8x16.splat(3);
+      let i = 0;
       do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 6);
-        const au1 = au0 + 1 * cs;
-        const au2 = au0 + 2 * cs;
-        const au3 = au0 + 3 * cs;
-        const q0 = v128.load(w0 + cb);
-        let y0 = q0;
-        let ap = au0 + 48;
+        let y = v128.load(wp);
+        let fp = ap + 48;
         let f = 0;
         do {
-          const x0 = v128.and(y0, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          {
-            const v = v128.load(ap);
-            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          {
-            const v = v128.load(ap + 1 * cs);
-            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          {
-            const v = v128.load(ap + 2 * cs);
-            c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          {
-            const v = v128.load(ap + 3 * cs);
-            c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          ap -= 16;
+          const x = v128.and(y, M3);
+          y = i16x8.shr_u(y, 2);
+          c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp), x));
+          c1 = i16x8.add(c1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp + cs1), x));
+          c2 = i16x8.add(c2, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp + cs2), x));
+          c3 = i16x8.add(c3, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp + cs3), x));
+          fp -= 16;
           f++;
         } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c0_1);
-        const v2 = i32x4.extadd_pairwise_i16x8_s(c0_2);
-        const v3 = i32x4.extadd_pairwise_i16x8_s(c0_3);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_0 = i32x4.add(f0_0, S);
-      }
+        wp += 16;
+        ap += (i & 3) == 3 ? 52 : 4;
+        i++;
+      } while (i < nc << 3);
+      S0 = i32x4.extadd_pairwise_i16x8_s(c0);
+      S1 = i32x4.extadd_pairwise_i16x8_s(c1);
+      S2 = i32x4.extadd_pairwise_i16x8_s(c2);
+      S3 = i32x4.extadd_pairwise_i16x8_s(c3);
     } else {
-      let c0_0 = i32x4.splat(0);
-      let c0_1 = i32x4.splat(0);
-      let c0_2 = i32x4.splat(0);
-      let c0_3 = i32x4.splat(0);
+      let lo0 = i32x4.splat(0);
+      let lo1 = i32x4.splat(0);
+      let lo2 = i32x4.splat(0);
+      let lo3 = i32x4.splat(0);
+      let hi0 = i32x4.splat(0);
+      let hi1 = i32x4.splat(0);
+      let hi2 = i32x4.splat(0);
+      let hi3 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
+      let i = 0;
       do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 7);
-        const au1 = au0 + 1 * cs;
-        const au2 = au0 + 2 * cs;
-        const au3 = au0 + 3 * cs;
-        const q0 = v128.load(w0 + cb);
-        let y0 = q0;
-        let ap = au0 + 96;
+        let y = v128.load(wp);
+        let fp = ap + 96;
         let f = 0;
         do {
-          const x0 = v128.and(y0, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          const xl0 = i16x8.extend_low_i8x16_u(x0);
-          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          const x = v128.and(y, M3);
+          y = i16x8.shr_u(y, 2);
+          const xl = i16x8.extend_low_i8x16_u(x);
+          const xh = i16x8.extend_high_i8x16_u(x);
           {
-            const vl = v128.load(ap);
-            const vh = v128.load(ap, 16);
-            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp);
+            lo0 = i32x4.add(lo0, i32x4.dot_i16x8_s(xl, v));
+            hi0 = i32x4.add(hi0, i32x4.dot_i16x8_s(xh, v));
           }
           {
-            const vl = v128.load(ap + 1 * cs);
-            const vh = v128.load(ap + 1 * cs, 16);
-            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp + cs1);
+            lo1 = i32x4.add(lo1, i32x4.dot_i16x8_s(xl, v));
+            hi1 = i32x4.add(hi1, i32x4.dot_i16x8_s(xh, v));
           }
           {
-            const vl = v128.load(ap + 2 * cs);
-            const vh = v128.load(ap + 2 * cs, 16);
-            c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp + cs2);
+            lo2 = i32x4.add(lo2, i32x4.dot_i16x8_s(xl, v));
+            hi2 = i32x4.add(hi2, i32x4.dot_i16x8_s(xh, v));
           }
           {
-            const vl = v128.load(ap + 3 * cs);
-            const vh = v128.load(ap + 3 * cs, 16);
-            c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp + cs3);
+            lo3 = i32x4.add(lo3, i32x4.dot_i16x8_s(xl, v));
+            hi3 = i32x4.add(hi3, i32x4.dot_i16x8_s(xh, v));
           }
-          ap -= 32;
+          fp -= 32;
           f++;
         } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = c0_0;
-        const v1 = c0_1;
-        const v2 = c0_2;
-        const v3 = c0_3;
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_0 = i32x4.add(f0_0, S);
-      }
+        wp += 16;
+        ap += (i & 3) == 3 ? 104 : 8;
+        i++;
+      } while (i < nc << 3);
+      S0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
+      S1 = i32x4.add(i32x4.shuffle(lo1, hi1, 0, 2, 4, 6), i32x4.shuffle(lo1, hi1, 1, 3, 5, 7));
+      S2 = i32x4.add(i32x4.shuffle(lo2, hi2, 0, 2, 4, 6), i32x4.shuffle(lo2, hi2, 1, 3, 5, 7));
+      S3 = i32x4.add(i32x4.shuffle(lo3, hi3, 0, 2, 4, 6), i32x4.shuffle(lo3, hi3, 1, 3, 5, 7));
     }
-    gi++;
+    n0 = i32x4.add(n0, S0);
+    n1 = i32x4.add(n1, S1);
+    n2 = i32x4.add(n2, S2);
+    n3 = i32x4.add(n3, S3);
   }
-  {
-    const S = i32x4.sub(f0_0, v128.load(as, 0));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 0), f32x4.splat(wscale)));
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 0);
-    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 1), 0);
-    store<f32>(o + 2 * oStride, f32x4.extract_lane(y, 2), 0);
-    store<f32>(o + 3 * oStride, f32x4.extract_lane(y, 3), 0);
-  }
+  storeRows(o + 0 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n0, v128.load32_splat(as, 0))),
+    f32x4.splat(load<f32>(ad, 0) * wscale)), rows);
+  storeRows(o + 1 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n1, v128.load32_splat(as, 4))),
+    f32x4.splat(load<f32>(ad, 4) * wscale)), rows);
+  storeRows(o + 2 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n2, v128.load32_splat(as, 8))),
+    f32x4.splat(load<f32>(ad, 8) * wscale)), rows);
+  storeRows(o + 3 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n3, v128.load32_splat(as, 12))),
+    f32x4.splat(load<f32>(ad, 12) * wscale)), rows);
 }
 
-export function tern_i2s_toks_r1_t5(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  const w0 = w;
-  let f0_0 = i32x4.splat(0);
-  let f0_1 = i32x4.splat(0);
-  let u = 0;
-  let gi = 0;
-  while (u < nUnits) {
-    let uEnd = u + upg;
-    if (uEnd > nUnits) uEnd = nUnits;
+export function tern_i2sq_toks_t5(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
+  let n0 = i32x4.splat(0);
+  let n1 = i32x4.splat(0);
+  let n2 = i32x4.splat(0);
+  let n3 = i32x4.splat(0);
+  let n4 = i32x4.splat(0);
+  const cs1: usize = 1 * cs;
+  const cs2: usize = 2 * cs;
+  const cs3: usize = 3 * cs;
+  const cs4: usize = 4 * cs;
+  const nChunks = nUnits >> 1;
+  let wp = w;
+  let ap = a;
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = min(2, nChunks - ch);
+    let S0: v128, S1: v128, S2: v128, S3: v128, S4: v128; // the 4 rows' integer sums per token, from either build
     if (ASC_FEATURE_RELAXED_SIMD) {
-      let c0_0 = i16x8.splat(0);
-      let c0_1 = i16x8.splat(0);
-      let c0_2 = i16x8.splat(0);
-      let c0_3 = i16x8.splat(0);
-      let c0_4 = i16x8.splat(0);
+      let c0 = i16x8.splat(0);
+      let c1 = i16x8.splat(0);
+      let c2 = i16x8.splat(0);
+      let c3 = i16x8.splat(0);
+      let c4 = i16x8.splat(0);
       const M3 = i8x16.splat(3);
+      let i = 0;
       do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 6);
-        const au1 = au0 + 1 * cs;
-        const au2 = au0 + 2 * cs;
-        const au3 = au0 + 3 * cs;
-        const au4 = au0 + 4 * cs;
-        const q0 = v128.load(w0 + cb);
-        let y0 = q0;
-        let ap = au0 + 48;
+        let y = v128.load(wp);
+        let fp = ap + 48;
         let f = 0;
         do {
-          const x0 = v128.and(y0, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          {
-            const v = v128.load(ap);
-            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          {
-            const v = v128.load(ap + 1 * cs);
-            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          {
-            const v = v128.load(ap + 2 * cs);
-            c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          {
-            const v = v128.load(ap + 3 * cs);
-            c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          {
-            const v = v128.load(ap + 4 * cs);
-            c0_4 = i16x8.add(c0_4, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          ap -= 16;
+          const x = v128.and(y, M3);
+          y = i16x8.shr_u(y, 2);
+          c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp), x));
+          c1 = i16x8.add(c1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp + cs1), x));
+          c2 = i16x8.add(c2, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp + cs2), x));
+          c3 = i16x8.add(c3, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp + cs3), x));
+          c4 = i16x8.add(c4, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp + cs4), x));
+          fp -= 16;
           f++;
         } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c0_1);
-        const v2 = i32x4.extadd_pairwise_i16x8_s(c0_2);
-        const v3 = i32x4.extadd_pairwise_i16x8_s(c0_3);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_0 = i32x4.add(f0_0, S);
-      }
-      {
-        const v = i32x4.extadd_pairwise_i16x8_s(c0_4);
-        const h = i32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
-        let S = i32x4.add(h, i32x4.shuffle(h, h, 1, 0, 3, 2));
-        f0_1 = i32x4.add(f0_1, S);
-      }
+        wp += 16;
+        ap += (i & 3) == 3 ? 52 : 4;
+        i++;
+      } while (i < nc << 3);
+      S0 = i32x4.extadd_pairwise_i16x8_s(c0);
+      S1 = i32x4.extadd_pairwise_i16x8_s(c1);
+      S2 = i32x4.extadd_pairwise_i16x8_s(c2);
+      S3 = i32x4.extadd_pairwise_i16x8_s(c3);
+      S4 = i32x4.extadd_pairwise_i16x8_s(c4);
     } else {
-      let c0_0 = i32x4.splat(0);
-      let c0_1 = i32x4.splat(0);
-      let c0_2 = i32x4.splat(0);
-      let c0_3 = i32x4.splat(0);
-      let c0_4 = i32x4.splat(0);
+      let lo0 = i32x4.splat(0);
+      let lo1 = i32x4.splat(0);
+      let lo2 = i32x4.splat(0);
+      let lo3 = i32x4.splat(0);
+      let lo4 = i32x4.splat(0);
+      let hi0 = i32x4.splat(0);
+      let hi1 = i32x4.splat(0);
+      let hi2 = i32x4.splat(0);
+      let hi3 = i32x4.splat(0);
+      let hi4 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
+      let i = 0;
       do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 7);
-        const au1 = au0 + 1 * cs;
-        const au2 = au0 + 2 * cs;
-        const au3 = au0 + 3 * cs;
-        const au4 = au0 + 4 * cs;
-        const q0 = v128.load(w0 + cb);
-        let y0 = q0;
-        let ap = au0 + 96;
+        let y = v128.load(wp);
+        let fp = ap + 96;
         let f = 0;
         do {
-          const x0 = v128.and(y0, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          const xl0 = i16x8.extend_low_i8x16_u(x0);
-          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          const x = v128.and(y, M3);
+          y = i16x8.shr_u(y, 2);
+          const xl = i16x8.extend_low_i8x16_u(x);
+          const xh = i16x8.extend_high_i8x16_u(x);
           {
-            const vl = v128.load(ap);
-            const vh = v128.load(ap, 16);
-            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp);
+            lo0 = i32x4.add(lo0, i32x4.dot_i16x8_s(xl, v));
+            hi0 = i32x4.add(hi0, i32x4.dot_i16x8_s(xh, v));
           }
           {
-            const vl = v128.load(ap + 1 * cs);
-            const vh = v128.load(ap + 1 * cs, 16);
-            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp + cs1);
+            lo1 = i32x4.add(lo1, i32x4.dot_i16x8_s(xl, v));
+            hi1 = i32x4.add(hi1, i32x4.dot_i16x8_s(xh, v));
           }
           {
-            const vl = v128.load(ap + 2 * cs);
-            const vh = v128.load(ap + 2 * cs, 16);
-            c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp + cs2);
+            lo2 = i32x4.add(lo2, i32x4.dot_i16x8_s(xl, v));
+            hi2 = i32x4.add(hi2, i32x4.dot_i16x8_s(xh, v));
           }
           {
-            const vl = v128.load(ap + 3 * cs);
-            const vh = v128.load(ap + 3 * cs, 16);
-            c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp + cs3);
+            lo3 = i32x4.add(lo3, i32x4.dot_i16x8_s(xl, v));
+            hi3 = i32x4.add(hi3, i32x4.dot_i16x8_s(xh, v));
           }
           {
-            const vl = v128.load(ap + 4 * cs);
-            const vh = v128.load(ap + 4 * cs, 16);
-            c0_4 = i32x4.add(c0_4, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp + cs4);
+            lo4 = i32x4.add(lo4, i32x4.dot_i16x8_s(xl, v));
+            hi4 = i32x4.add(hi4, i32x4.dot_i16x8_s(xh, v));
           }
-          ap -= 32;
+          fp -= 32;
           f++;
         } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = c0_0;
-        const v1 = c0_1;
-        const v2 = c0_2;
-        const v3 = c0_3;
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_0 = i32x4.add(f0_0, S);
-      }
-      {
-        const v = c0_4;
-        const h = i32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
-        let S = i32x4.add(h, i32x4.shuffle(h, h, 1, 0, 3, 2));
-        f0_1 = i32x4.add(f0_1, S);
-      }
+        wp += 16;
+        ap += (i & 3) == 3 ? 104 : 8;
+        i++;
+      } while (i < nc << 3);
+      S0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
+      S1 = i32x4.add(i32x4.shuffle(lo1, hi1, 0, 2, 4, 6), i32x4.shuffle(lo1, hi1, 1, 3, 5, 7));
+      S2 = i32x4.add(i32x4.shuffle(lo2, hi2, 0, 2, 4, 6), i32x4.shuffle(lo2, hi2, 1, 3, 5, 7));
+      S3 = i32x4.add(i32x4.shuffle(lo3, hi3, 0, 2, 4, 6), i32x4.shuffle(lo3, hi3, 1, 3, 5, 7));
+      S4 = i32x4.add(i32x4.shuffle(lo4, hi4, 0, 2, 4, 6), i32x4.shuffle(lo4, hi4, 1, 3, 5, 7));
     }
-    gi++;
+    n0 = i32x4.add(n0, S0);
+    n1 = i32x4.add(n1, S1);
+    n2 = i32x4.add(n2, S2);
+    n3 = i32x4.add(n3, S3);
+    n4 = i32x4.add(n4, S4);
   }
-  {
-    const S = i32x4.sub(f0_0, v128.load(as, 0));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 0), f32x4.splat(wscale)));
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 0);
-    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 1), 0);
-    store<f32>(o + 2 * oStride, f32x4.extract_lane(y, 2), 0);
-    store<f32>(o + 3 * oStride, f32x4.extract_lane(y, 3), 0);
-  }
-  {
-    const S = i32x4.sub(f0_1, v128.load(as, 16));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 16), f32x4.splat(wscale)));
-    store<f32>(o + 4 * oStride, f32x4.extract_lane(y, 0), 0);
-  }
+  storeRows(o + 0 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n0, v128.load32_splat(as, 0))),
+    f32x4.splat(load<f32>(ad, 0) * wscale)), rows);
+  storeRows(o + 1 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n1, v128.load32_splat(as, 4))),
+    f32x4.splat(load<f32>(ad, 4) * wscale)), rows);
+  storeRows(o + 2 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n2, v128.load32_splat(as, 8))),
+    f32x4.splat(load<f32>(ad, 8) * wscale)), rows);
+  storeRows(o + 3 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n3, v128.load32_splat(as, 12))),
+    f32x4.splat(load<f32>(ad, 12) * wscale)), rows);
+  storeRows(o + 4 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n4, v128.load32_splat(as, 16))),
+    f32x4.splat(load<f32>(ad, 16) * wscale)), rows);
 }
 
-export function tern_i2s_toks_r1_t6(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  const w0 = w;
-  let f0_0 = i32x4.splat(0);
-  let f0_1 = i32x4.splat(0);
-  let u = 0;
-  let gi = 0;
-  while (u < nUnits) {
-    let uEnd = u + upg;
-    if (uEnd > nUnits) uEnd = nUnits;
+export function tern_i2sq_toks_t6(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
+  let n0 = i32x4.splat(0);
+  let n1 = i32x4.splat(0);
+  let n2 = i32x4.splat(0);
+  let n3 = i32x4.splat(0);
+  let n4 = i32x4.splat(0);
+  let n5 = i32x4.splat(0);
+  const cs1: usize = 1 * cs;
+  const cs2: usize = 2 * cs;
+  const cs3: usize = 3 * cs;
+  const cs4: usize = 4 * cs;
+  const cs5: usize = 5 * cs;
+  const nChunks = nUnits >> 1;
+  let wp = w;
+  let ap = a;
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = min(2, nChunks - ch);
+    let S0: v128, S1: v128, S2: v128, S3: v128, S4: v128, S5: v128; // the 4 rows' integer sums per token, from either build
     if (ASC_FEATURE_RELAXED_SIMD) {
-      let c0_0 = i16x8.splat(0);
-      let c0_1 = i16x8.splat(0);
-      let c0_2 = i16x8.splat(0);
-      let c0_3 = i16x8.splat(0);
-      let c0_4 = i16x8.splat(0);
-      let c0_5 = i16x8.splat(0);
+      let c0 = i16x8.splat(0);
+      let c1 = i16x8.splat(0);
+      let c2 = i16x8.splat(0);
+      let c3 = i16x8.splat(0);
+      let c4 = i16x8.splat(0);
+      let c5 = i16x8.splat(0);
       const M3 = i8x16.splat(3);
+      let i = 0;
       do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 6);
-        const au1 = au0 + 1 * cs;
-        const au2 = au0 + 2 * cs;
-        const au3 = au0 + 3 * cs;
-        const au4 = au0 + 4 * cs;
-        const au5 = au0 + 5 * cs;
-        const q0 = v128.load(w0 + cb);
-        let y0 = q0;
-        let ap = au0 + 48;
+        let y = v128.load(wp);
+        let fp = ap + 48;
         let f = 0;
         do {
-          const x0 = v128.and(y0, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          {
-            const v = v128.load(ap);
-            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          {
-            const v = v128.load(ap + 1 * cs);
-            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          {
-            const v = v128.load(ap + 2 * cs);
-            c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          {
-            const v = v128.load(ap + 3 * cs);
-            c0_3 = i16x8.add(c0_3, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          {
-            const v = v128.load(ap + 4 * cs);
-            c0_4 = i16x8.add(c0_4, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          {
-            const v = v128.load(ap + 5 * cs);
-            c0_5 = i16x8.add(c0_5, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-          }
-          ap -= 16;
+          const x = v128.and(y, M3);
+          y = i16x8.shr_u(y, 2);
+          c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp), x));
+          c1 = i16x8.add(c1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp + cs1), x));
+          c2 = i16x8.add(c2, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp + cs2), x));
+          c3 = i16x8.add(c3, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp + cs3), x));
+          c4 = i16x8.add(c4, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp + cs4), x));
+          c5 = i16x8.add(c5, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(fp + cs5), x));
+          fp -= 16;
           f++;
         } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c0_1);
-        const v2 = i32x4.extadd_pairwise_i16x8_s(c0_2);
-        const v3 = i32x4.extadd_pairwise_i16x8_s(c0_3);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_0 = i32x4.add(f0_0, S);
-      }
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_4);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c0_5);
-        const v2 = i32x4.splat(0);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_1 = i32x4.add(f0_1, S);
-      }
+        wp += 16;
+        ap += (i & 3) == 3 ? 52 : 4;
+        i++;
+      } while (i < nc << 3);
+      S0 = i32x4.extadd_pairwise_i16x8_s(c0);
+      S1 = i32x4.extadd_pairwise_i16x8_s(c1);
+      S2 = i32x4.extadd_pairwise_i16x8_s(c2);
+      S3 = i32x4.extadd_pairwise_i16x8_s(c3);
+      S4 = i32x4.extadd_pairwise_i16x8_s(c4);
+      S5 = i32x4.extadd_pairwise_i16x8_s(c5);
     } else {
-      let c0_0 = i32x4.splat(0);
-      let c0_1 = i32x4.splat(0);
-      let c0_2 = i32x4.splat(0);
-      let c0_3 = i32x4.splat(0);
-      let c0_4 = i32x4.splat(0);
-      let c0_5 = i32x4.splat(0);
+      let lo0 = i32x4.splat(0);
+      let lo1 = i32x4.splat(0);
+      let lo2 = i32x4.splat(0);
+      let lo3 = i32x4.splat(0);
+      let lo4 = i32x4.splat(0);
+      let lo5 = i32x4.splat(0);
+      let hi0 = i32x4.splat(0);
+      let hi1 = i32x4.splat(0);
+      let hi2 = i32x4.splat(0);
+      let hi3 = i32x4.splat(0);
+      let hi4 = i32x4.splat(0);
+      let hi5 = i32x4.splat(0);
       const M3 = i8x16.splat(3);
+      let i = 0;
       do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 7);
-        const au1 = au0 + 1 * cs;
-        const au2 = au0 + 2 * cs;
-        const au3 = au0 + 3 * cs;
-        const au4 = au0 + 4 * cs;
-        const au5 = au0 + 5 * cs;
-        const q0 = v128.load(w0 + cb);
-        let y0 = q0;
-        let ap = au0 + 96;
+        let y = v128.load(wp);
+        let fp = ap + 96;
         let f = 0;
         do {
-          const x0 = v128.and(y0, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          const xl0 = i16x8.extend_low_i8x16_u(x0);
-          const xh0 = i16x8.extend_high_i8x16_u(x0);
+          const x = v128.and(y, M3);
+          y = i16x8.shr_u(y, 2);
+          const xl = i16x8.extend_low_i8x16_u(x);
+          const xh = i16x8.extend_high_i8x16_u(x);
           {
-            const vl = v128.load(ap);
-            const vh = v128.load(ap, 16);
-            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp);
+            lo0 = i32x4.add(lo0, i32x4.dot_i16x8_s(xl, v));
+            hi0 = i32x4.add(hi0, i32x4.dot_i16x8_s(xh, v));
           }
           {
-            const vl = v128.load(ap + 1 * cs);
-            const vh = v128.load(ap + 1 * cs, 16);
-            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp + cs1);
+            lo1 = i32x4.add(lo1, i32x4.dot_i16x8_s(xl, v));
+            hi1 = i32x4.add(hi1, i32x4.dot_i16x8_s(xh, v));
           }
           {
-            const vl = v128.load(ap + 2 * cs);
-            const vh = v128.load(ap + 2 * cs, 16);
-            c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp + cs2);
+            lo2 = i32x4.add(lo2, i32x4.dot_i16x8_s(xl, v));
+            hi2 = i32x4.add(hi2, i32x4.dot_i16x8_s(xh, v));
           }
           {
-            const vl = v128.load(ap + 3 * cs);
-            const vh = v128.load(ap + 3 * cs, 16);
-            c0_3 = i32x4.add(c0_3, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp + cs3);
+            lo3 = i32x4.add(lo3, i32x4.dot_i16x8_s(xl, v));
+            hi3 = i32x4.add(hi3, i32x4.dot_i16x8_s(xh, v));
           }
           {
-            const vl = v128.load(ap + 4 * cs);
-            const vh = v128.load(ap + 4 * cs, 16);
-            c0_4 = i32x4.add(c0_4, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp + cs4);
+            lo4 = i32x4.add(lo4, i32x4.dot_i16x8_s(xl, v));
+            hi4 = i32x4.add(hi4, i32x4.dot_i16x8_s(xh, v));
           }
           {
-            const vl = v128.load(ap + 5 * cs);
-            const vh = v128.load(ap + 5 * cs, 16);
-            c0_5 = i32x4.add(c0_5, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
+            const v = v128.load64_splat(fp + cs5);
+            lo5 = i32x4.add(lo5, i32x4.dot_i16x8_s(xl, v));
+            hi5 = i32x4.add(hi5, i32x4.dot_i16x8_s(xh, v));
           }
-          ap -= 32;
+          fp -= 32;
           f++;
         } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = c0_0;
-        const v1 = c0_1;
-        const v2 = c0_2;
-        const v3 = c0_3;
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_0 = i32x4.add(f0_0, S);
-      }
-      {
-        const v0 = c0_4;
-        const v1 = c0_5;
-        const v2 = i32x4.splat(0);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_1 = i32x4.add(f0_1, S);
-      }
+        wp += 16;
+        ap += (i & 3) == 3 ? 104 : 8;
+        i++;
+      } while (i < nc << 3);
+      S0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
+      S1 = i32x4.add(i32x4.shuffle(lo1, hi1, 0, 2, 4, 6), i32x4.shuffle(lo1, hi1, 1, 3, 5, 7));
+      S2 = i32x4.add(i32x4.shuffle(lo2, hi2, 0, 2, 4, 6), i32x4.shuffle(lo2, hi2, 1, 3, 5, 7));
+      S3 = i32x4.add(i32x4.shuffle(lo3, hi3, 0, 2, 4, 6), i32x4.shuffle(lo3, hi3, 1, 3, 5, 7));
+      S4 = i32x4.add(i32x4.shuffle(lo4, hi4, 0, 2, 4, 6), i32x4.shuffle(lo4, hi4, 1, 3, 5, 7));
+      S5 = i32x4.add(i32x4.shuffle(lo5, hi5, 0, 2, 4, 6), i32x4.shuffle(lo5, hi5, 1, 3, 5, 7));
     }
-    gi++;
+    n0 = i32x4.add(n0, S0);
+    n1 = i32x4.add(n1, S1);
+    n2 = i32x4.add(n2, S2);
+    n3 = i32x4.add(n3, S3);
+    n4 = i32x4.add(n4, S4);
+    n5 = i32x4.add(n5, S5);
   }
-  {
-    const S = i32x4.sub(f0_0, v128.load(as, 0));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 0), f32x4.splat(wscale)));
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 0);
-    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 1), 0);
-    store<f32>(o + 2 * oStride, f32x4.extract_lane(y, 2), 0);
-    store<f32>(o + 3 * oStride, f32x4.extract_lane(y, 3), 0);
-  }
-  {
-    const S = i32x4.sub(f0_1, v128.load(as, 16));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 16), f32x4.splat(wscale)));
-    store<f32>(o + 4 * oStride, f32x4.extract_lane(y, 0), 0);
-    store<f32>(o + 5 * oStride, f32x4.extract_lane(y, 1), 0);
-  }
-}
-
-export function tern_i2s_toks_r2_t1(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  const w0 = w;
-  const w1 = w + 1 * rowBytes;
-  let f0_0 = i32x4.splat(0);
-  let f1_0 = i32x4.splat(0);
-  let u = 0;
-  let gi = 0;
-  while (u < nUnits) {
-    let uEnd = u + upg;
-    if (uEnd > nUnits) uEnd = nUnits;
-    if (ASC_FEATURE_RELAXED_SIMD) {
-      let c0_0 = i16x8.splat(0);
-      let c1_0 = i16x8.splat(0);
-      const M3 = i8x16.splat(3);
-      do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 6);
-        const q0 = v128.load(w0 + cb);
-        const q1 = v128.load(w1 + cb);
-        let y0 = q0;
-        let y1 = q1;
-        let ap = au0 + 48;
-        let f = 0;
-        do {
-          const x0 = v128.and(y0, M3);
-          const x1 = v128.and(y1, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          y1 = i16x8.shr_u(y1, 2);
-          {
-            const v = v128.load(ap);
-            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-          }
-          ap -= 16;
-          f++;
-        } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v = i32x4.extadd_pairwise_i16x8_s(c0_0);
-        const h = i32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
-        let S = i32x4.add(h, i32x4.shuffle(h, h, 1, 0, 3, 2));
-        f0_0 = i32x4.add(f0_0, S);
-      }
-      {
-        const v = i32x4.extadd_pairwise_i16x8_s(c1_0);
-        const h = i32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
-        let S = i32x4.add(h, i32x4.shuffle(h, h, 1, 0, 3, 2));
-        f1_0 = i32x4.add(f1_0, S);
-      }
-    } else {
-      let c0_0 = i32x4.splat(0);
-      let c1_0 = i32x4.splat(0);
-      const M3 = i8x16.splat(3);
-      do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 7);
-        const q0 = v128.load(w0 + cb);
-        const q1 = v128.load(w1 + cb);
-        let y0 = q0;
-        let y1 = q1;
-        let ap = au0 + 96;
-        let f = 0;
-        do {
-          const x0 = v128.and(y0, M3);
-          const x1 = v128.and(y1, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          y1 = i16x8.shr_u(y1, 2);
-          const xl0 = i16x8.extend_low_i8x16_u(x0);
-          const xh0 = i16x8.extend_high_i8x16_u(x0);
-          const xl1 = i16x8.extend_low_i8x16_u(x1);
-          const xh1 = i16x8.extend_high_i8x16_u(x1);
-          {
-            const vl = v128.load(ap);
-            const vh = v128.load(ap, 16);
-            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-          }
-          ap -= 32;
-          f++;
-        } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v = c0_0;
-        const h = i32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
-        let S = i32x4.add(h, i32x4.shuffle(h, h, 1, 0, 3, 2));
-        f0_0 = i32x4.add(f0_0, S);
-      }
-      {
-        const v = c1_0;
-        const h = i32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
-        let S = i32x4.add(h, i32x4.shuffle(h, h, 1, 0, 3, 2));
-        f1_0 = i32x4.add(f1_0, S);
-      }
-    }
-    gi++;
-  }
-  {
-    const S = i32x4.sub(f0_0, v128.load(as, 0));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 0), f32x4.splat(wscale)));
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 0);
-  }
-  {
-    const S = i32x4.sub(f1_0, v128.load(as, 0));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 0), f32x4.splat(wscale)));
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 4);
-  }
-}
-
-export function tern_i2s_toks_r2_t2(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  const w0 = w;
-  const w1 = w + 1 * rowBytes;
-  let f0_0 = i32x4.splat(0);
-  let f1_0 = i32x4.splat(0);
-  let u = 0;
-  let gi = 0;
-  while (u < nUnits) {
-    let uEnd = u + upg;
-    if (uEnd > nUnits) uEnd = nUnits;
-    if (ASC_FEATURE_RELAXED_SIMD) {
-      let c0_0 = i16x8.splat(0);
-      let c0_1 = i16x8.splat(0);
-      let c1_0 = i16x8.splat(0);
-      let c1_1 = i16x8.splat(0);
-      const M3 = i8x16.splat(3);
-      do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 6);
-        const au1 = au0 + 1 * cs;
-        const q0 = v128.load(w0 + cb);
-        const q1 = v128.load(w1 + cb);
-        let y0 = q0;
-        let y1 = q1;
-        let ap = au0 + 48;
-        let f = 0;
-        do {
-          const x0 = v128.and(y0, M3);
-          const x1 = v128.and(y1, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          y1 = i16x8.shr_u(y1, 2);
-          {
-            const v = v128.load(ap);
-            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-          }
-          {
-            const v = v128.load(ap + 1 * cs);
-            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-          }
-          ap -= 16;
-          f++;
-        } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c0_1);
-        const v2 = i32x4.splat(0);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_0 = i32x4.add(f0_0, S);
-      }
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c1_0);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c1_1);
-        const v2 = i32x4.splat(0);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f1_0 = i32x4.add(f1_0, S);
-      }
-    } else {
-      let c0_0 = i32x4.splat(0);
-      let c0_1 = i32x4.splat(0);
-      let c1_0 = i32x4.splat(0);
-      let c1_1 = i32x4.splat(0);
-      const M3 = i8x16.splat(3);
-      do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 7);
-        const au1 = au0 + 1 * cs;
-        const q0 = v128.load(w0 + cb);
-        const q1 = v128.load(w1 + cb);
-        let y0 = q0;
-        let y1 = q1;
-        let ap = au0 + 96;
-        let f = 0;
-        do {
-          const x0 = v128.and(y0, M3);
-          const x1 = v128.and(y1, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          y1 = i16x8.shr_u(y1, 2);
-          const xl0 = i16x8.extend_low_i8x16_u(x0);
-          const xh0 = i16x8.extend_high_i8x16_u(x0);
-          const xl1 = i16x8.extend_low_i8x16_u(x1);
-          const xh1 = i16x8.extend_high_i8x16_u(x1);
-          {
-            const vl = v128.load(ap);
-            const vh = v128.load(ap, 16);
-            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-          }
-          {
-            const vl = v128.load(ap + 1 * cs);
-            const vh = v128.load(ap + 1 * cs, 16);
-            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-          }
-          ap -= 32;
-          f++;
-        } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = c0_0;
-        const v1 = c0_1;
-        const v2 = i32x4.splat(0);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_0 = i32x4.add(f0_0, S);
-      }
-      {
-        const v0 = c1_0;
-        const v1 = c1_1;
-        const v2 = i32x4.splat(0);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f1_0 = i32x4.add(f1_0, S);
-      }
-    }
-    gi++;
-  }
-  {
-    const S = i32x4.sub(f0_0, v128.load(as, 0));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 0), f32x4.splat(wscale)));
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 0);
-    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 1), 0);
-  }
-  {
-    const S = i32x4.sub(f1_0, v128.load(as, 0));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 0), f32x4.splat(wscale)));
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 4);
-    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 1), 4);
-  }
-}
-
-export function tern_i2s_toks_r2_t3(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  const w0 = w;
-  const w1 = w + 1 * rowBytes;
-  let f0_0 = i32x4.splat(0);
-  let f1_0 = i32x4.splat(0);
-  let u = 0;
-  let gi = 0;
-  while (u < nUnits) {
-    let uEnd = u + upg;
-    if (uEnd > nUnits) uEnd = nUnits;
-    if (ASC_FEATURE_RELAXED_SIMD) {
-      let c0_0 = i16x8.splat(0);
-      let c0_1 = i16x8.splat(0);
-      let c0_2 = i16x8.splat(0);
-      let c1_0 = i16x8.splat(0);
-      let c1_1 = i16x8.splat(0);
-      let c1_2 = i16x8.splat(0);
-      const M3 = i8x16.splat(3);
-      do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 6);
-        const au1 = au0 + 1 * cs;
-        const au2 = au0 + 2 * cs;
-        const q0 = v128.load(w0 + cb);
-        const q1 = v128.load(w1 + cb);
-        let y0 = q0;
-        let y1 = q1;
-        let ap = au0 + 48;
-        let f = 0;
-        do {
-          const x0 = v128.and(y0, M3);
-          const x1 = v128.and(y1, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          y1 = i16x8.shr_u(y1, 2);
-          {
-            const v = v128.load(ap);
-            c0_0 = i16x8.add(c0_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            c1_0 = i16x8.add(c1_0, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-          }
-          {
-            const v = v128.load(ap + 1 * cs);
-            c0_1 = i16x8.add(c0_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            c1_1 = i16x8.add(c1_1, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-          }
-          {
-            const v = v128.load(ap + 2 * cs);
-            c0_2 = i16x8.add(c0_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x0));
-            c1_2 = i16x8.add(c1_2, i16x8.relaxed_dot_i8x16_i7x16_s(v, x1));
-          }
-          ap -= 16;
-          f++;
-        } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c0_0);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c0_1);
-        const v2 = i32x4.extadd_pairwise_i16x8_s(c0_2);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_0 = i32x4.add(f0_0, S);
-      }
-      {
-        const v0 = i32x4.extadd_pairwise_i16x8_s(c1_0);
-        const v1 = i32x4.extadd_pairwise_i16x8_s(c1_1);
-        const v2 = i32x4.extadd_pairwise_i16x8_s(c1_2);
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f1_0 = i32x4.add(f1_0, S);
-      }
-    } else {
-      let c0_0 = i32x4.splat(0);
-      let c0_1 = i32x4.splat(0);
-      let c0_2 = i32x4.splat(0);
-      let c1_0 = i32x4.splat(0);
-      let c1_1 = i32x4.splat(0);
-      let c1_2 = i32x4.splat(0);
-      const M3 = i8x16.splat(3);
-      do {
-        const cb: usize = <usize>u << 4;
-        const au0 = a + (<usize>u << 7);
-        const au1 = au0 + 1 * cs;
-        const au2 = au0 + 2 * cs;
-        const q0 = v128.load(w0 + cb);
-        const q1 = v128.load(w1 + cb);
-        let y0 = q0;
-        let y1 = q1;
-        let ap = au0 + 96;
-        let f = 0;
-        do {
-          const x0 = v128.and(y0, M3);
-          const x1 = v128.and(y1, M3);
-          y0 = i16x8.shr_u(y0, 2);
-          y1 = i16x8.shr_u(y1, 2);
-          const xl0 = i16x8.extend_low_i8x16_u(x0);
-          const xh0 = i16x8.extend_high_i8x16_u(x0);
-          const xl1 = i16x8.extend_low_i8x16_u(x1);
-          const xh1 = i16x8.extend_high_i8x16_u(x1);
-          {
-            const vl = v128.load(ap);
-            const vh = v128.load(ap, 16);
-            c0_0 = i32x4.add(c0_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            c1_0 = i32x4.add(c1_0, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-          }
-          {
-            const vl = v128.load(ap + 1 * cs);
-            const vh = v128.load(ap + 1 * cs, 16);
-            c0_1 = i32x4.add(c0_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            c1_1 = i32x4.add(c1_1, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-          }
-          {
-            const vl = v128.load(ap + 2 * cs);
-            const vh = v128.load(ap + 2 * cs, 16);
-            c0_2 = i32x4.add(c0_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl0), i32x4.dot_i16x8_s(vh, xh0)));
-            c1_2 = i32x4.add(c1_2, i32x4.add(i32x4.dot_i16x8_s(vl, xl1), i32x4.dot_i16x8_s(vh, xh1)));
-          }
-          ap -= 32;
-          f++;
-        } while (f < 4);
-        u++;
-      } while (u < uEnd);
-      const goff: usize = <usize>gi * gs;
-      {
-        const v0 = c0_0;
-        const v1 = c0_1;
-        const v2 = c0_2;
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f0_0 = i32x4.add(f0_0, S);
-      }
-      {
-        const v0 = c1_0;
-        const v1 = c1_1;
-        const v2 = c1_2;
-        const v3 = i32x4.splat(0);
-        const x01 = i32x4.add(i32x4.shuffle(v0, v1, 0, 1, 4, 5), i32x4.shuffle(v0, v1, 2, 3, 6, 7));
-        const x23 = i32x4.add(i32x4.shuffle(v2, v3, 0, 1, 4, 5), i32x4.shuffle(v2, v3, 2, 3, 6, 7));
-        let S = i32x4.add(i32x4.shuffle(x01, x23, 0, 2, 4, 6), i32x4.shuffle(x01, x23, 1, 3, 5, 7));
-        f1_0 = i32x4.add(f1_0, S);
-      }
-    }
-    gi++;
-  }
-  {
-    const S = i32x4.sub(f0_0, v128.load(as, 0));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 0), f32x4.splat(wscale)));
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 0);
-    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 1), 0);
-    store<f32>(o + 2 * oStride, f32x4.extract_lane(y, 2), 0);
-  }
-  {
-    const S = i32x4.sub(f1_0, v128.load(as, 0));
-    const y = f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(v128.load(ad, 0), f32x4.splat(wscale)));
-    store<f32>(o + 0 * oStride, f32x4.extract_lane(y, 0), 4);
-    store<f32>(o + 1 * oStride, f32x4.extract_lane(y, 1), 4);
-    store<f32>(o + 2 * oStride, f32x4.extract_lane(y, 2), 4);
-  }
+  storeRows(o + 0 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n0, v128.load32_splat(as, 0))),
+    f32x4.splat(load<f32>(ad, 0) * wscale)), rows);
+  storeRows(o + 1 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n1, v128.load32_splat(as, 4))),
+    f32x4.splat(load<f32>(ad, 4) * wscale)), rows);
+  storeRows(o + 2 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n2, v128.load32_splat(as, 8))),
+    f32x4.splat(load<f32>(ad, 8) * wscale)), rows);
+  storeRows(o + 3 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n3, v128.load32_splat(as, 12))),
+    f32x4.splat(load<f32>(ad, 12) * wscale)), rows);
+  storeRows(o + 4 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n4, v128.load32_splat(as, 16))),
+    f32x4.splat(load<f32>(ad, 16) * wscale)), rows);
+  storeRows(o + 5 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n5, v128.load32_splat(as, 20))),
+    f32x4.splat(load<f32>(ad, 20) * wscale)), rows);
 }
 
 export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
@@ -8425,55 +7709,41 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
   }
 }
 
-/** Quad tiles (4 rows; rows = how many of them are real): T ∈ {1, 2} tokens (rows) or 1…TQ2Q_TOKS_T (toks). */
-export const TQ2Q_TOKS_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 4;
+/** Quad tiles (4 rows; rows = how many of them are real): T ∈ {1, 2} tokens (rows) or 1…QUAD_TOKS_T (toks). */
+export const QUAD_TOKS_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 4;
+
 export function tern_tq2q_rows(T: i32, w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
-  o: usize, oStride: usize, rows: i32): void {
-  if (T == 1) tern_tq2q_rows_t1(w, a, cs, sw, sgs, ad, as, gs, nUnits, o, oStride, rows);
-  else tern_tq2q_rows_t2(w, a, cs, sw, sgs, ad, as, gs, nUnits, o, oStride, rows);
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
+  if (T == 1) tern_tq2q_rows_t1(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows);
+  else tern_tq2q_rows_t2(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows);
 }
 export function tern_tq2q_toks(T: i32, w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
-  o: usize, oStride: usize, rows: i32): void {
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
   switch (T) {
-    case 1: tern_tq2q_toks_t1(w, a, cs, sw, sgs, ad, as, gs, nUnits, o, oStride, rows); break;
-    case 2: tern_tq2q_toks_t2(w, a, cs, sw, sgs, ad, as, gs, nUnits, o, oStride, rows); break;
-    case 3: tern_tq2q_toks_t3(w, a, cs, sw, sgs, ad, as, gs, nUnits, o, oStride, rows); break;
-    case 4: tern_tq2q_toks_t4(w, a, cs, sw, sgs, ad, as, gs, nUnits, o, oStride, rows); break;
-    case 5: tern_tq2q_toks_t5(w, a, cs, sw, sgs, ad, as, gs, nUnits, o, oStride, rows); break;
-    case 6: tern_tq2q_toks_t6(w, a, cs, sw, sgs, ad, as, gs, nUnits, o, oStride, rows); break;
+    case 1: tern_tq2q_toks_t1(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows); break;
+    case 2: tern_tq2q_toks_t2(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows); break;
+    case 3: tern_tq2q_toks_t3(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows); break;
+    case 4: tern_tq2q_toks_t4(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows); break;
+    case 5: tern_tq2q_toks_t5(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows); break;
+    case 6: tern_tq2q_toks_t6(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows); break;
     default: unreachable();
   }
 }
 
-/** Rows tile (2 rows × T ∈ {1, 2} tokens). */
-export const I2S_ROWS_R: i32 = 2;
-export function tern_i2s_rows(T: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  if (T == 1) tern_i2s_rows_r2_t1(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
-  else tern_i2s_rows_r2_t2(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
+export function tern_i2sq_rows(T: i32, w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
+  if (T == 1) tern_i2sq_rows_t1(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows);
+  else tern_i2sq_rows_t2(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows);
 }
-export const I2S_TOKS_R1_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 4;
-export const I2S_TOKS_R2_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 3 : 2;
-/** Tokens tile (1 row × T ∈ 1…6 tokens). */
-export function tern_i2s_toks_r1(T: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
+export function tern_i2sq_toks(T: i32, w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize, rows: i32): void {
   switch (T) {
-    case 1: tern_i2s_toks_r1_t1(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
-    case 2: tern_i2s_toks_r1_t2(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
-    case 3: tern_i2s_toks_r1_t3(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
-    case 4: tern_i2s_toks_r1_t4(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
-    case 5: tern_i2s_toks_r1_t5(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
-    case 6: tern_i2s_toks_r1_t6(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
-    default: unreachable();
-  }
-}
-/** Tokens tile (2 rows × T ∈ 1…3 tokens). */
-export function tern_i2s_toks_r2(T: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {
-  switch (T) {
-    case 1: tern_i2s_toks_r2_t1(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
-    case 2: tern_i2s_toks_r2_t2(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
-    case 3: tern_i2s_toks_r2_t3(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride); break;
+    case 1: tern_i2sq_toks_t1(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows); break;
+    case 2: tern_i2sq_toks_t2(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows); break;
+    case 3: tern_i2sq_toks_t3(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows); break;
+    case 4: tern_i2sq_toks_t4(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows); break;
+    case 5: tern_i2sq_toks_t5(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows); break;
+    case 6: tern_i2sq_toks_t6(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows); break;
     default: unreachable();
   }
 }
@@ -8485,8 +7755,8 @@ export function tern_dlt_rows(T: i32, w: usize, rowBytes: usize, a: usize, cs: u
   if (T == 1) tern_dlt_rows_r4_t1(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
   else tern_dlt_rows_r4_t2(w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, wscale, o, oStride);
 }
-export const DLT_TOKS_R1_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 4;
-export const DLT_TOKS_R2_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 4;
+export const DLT_TOKS_R1_T: i32 = 4;
+export const DLT_TOKS_R2_T: i32 = 4;
 /** Tokens tile (1 row × T ∈ 1…4 tokens). */
 export function tern_dlt_toks_r1(T: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, wscale: f32, o: usize, oStride: usize): void {

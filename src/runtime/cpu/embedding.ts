@@ -45,14 +45,14 @@ export function embeddingRow(K: CpuKernels, m: Matrix, r: number, out: number): 
     case "TQ2_0":
     case "I2_S": {
       // 2-bit code rows: element e at byte B = 32·(e/128) + e%32 of the row, bits 2·((e%128)/32) (I2_S: from the
-      // top); TQ rows are stored in quads, 4 bytes of each row in turn (layout.ts).
+      // top), stored in row quads, 4 bytes of each row in turn (layout.ts).
       const u8 = h.u8;
       const i2s = m.type === "I2_S";
       const quad = m.ptr + (r >> 2) * 4 * m.layout.rowBytes + 4 * (r & 3);
       for (let e = 0; e < k; e++) {
         const l = (e & 127) >> 5;
         const B = 32 * (e >> 7) + (e & 31);
-        const byte = u8[i2s ? row + B : quad + 64 * (B >> 4) + 16 * ((B & 15) >> 2) + (B & 3)]!;
+        const byte = u8[quad + 64 * (B >> 4) + 16 * ((B & 15) >> 2) + (B & 3)]!;
         const code = (byte >> (i2s ? 6 - 2 * l : 2 * l)) & 3;
         const d = i2s ? m.scale : f32[(m.scales >> 2) + (e >> 8) * m.rows + r]!;
         f32[o + e] = (code - 1) * d;

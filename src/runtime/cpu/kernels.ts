@@ -18,6 +18,7 @@ const EXPORTS = [
   "ternMatmul",
   "repackTq1",
   "repackTq2",
+  "repackI2s",
   "floatMatmul",
   "rmsNorm",
   "rope",
@@ -62,11 +63,12 @@ export interface CpuKernelStats {
   /** Why fewer threads than requested run (no SharedArrayBuffer, worker start failure). */
   threadFallbackReason: string | undefined;
   sharedMemory: boolean;
-  /** TQ1_0 (and TQ2_0) weights are repacked at upload to 2-bit code rows + f32 block scales (layout.ts): for
-   *  TQ1_0 68/54 of the bytes, and no base-3 decoding in the kernels. */
+  /** TQ1_0 (and TQ2_0) weights are repacked at upload to 2-bit codes in row quads + f32 block scales (layout.ts):
+   *  for TQ1_0 68/54 of the bytes, and no base-3 decoding in the kernels. */
   tq1Repacked: true;
-  /** Ternary matmul tile: "auto" = a rows tile (2 rows for TQ/I2_S, 4 for DLT) × 1–2 tokens for n ≤ 2, 2 rows × 3
-   *  (TQ/I2_S) or 4 (DLT) tokens above; "r1t4"/"r2t4" force the 1- or 2-row token tiles (their widths as for auto). */
+  /** Ternary matmul tile: "auto" = 4 rows × 1–2 tokens for n ≤ 2, above it 4 rows × 6 tokens (TQ/I2_S; 4 in the
+   *  simd128 build) or 2 rows × 4 tokens (DLT); "r1t4"/"r2t4" force DLT's 1- or 2-row token tiles (TQ/I2_S: the
+   *  quad token tile). */
   tile: TernaryTile;
   /** Bytes allocated on the wasm heap / total wasm memory. */
   heapBytes: number;
@@ -274,7 +276,8 @@ export class CpuKernels {
 
   /**
    * Copies a weight tensor (rows × cols, cols = GGUF dims[0]) into wasm memory in the kernels' layout.
-   * TQ1_0 is repacked to TQ2_0's 2-bit layout; I2_S's tensor scale is read from behind the codes.
+   * TQ1_0 is repacked to TQ2_0's 2-bit layout, TQ1_0/TQ2_0/I2_S codes to row quads; I2_S's tensor scale is read
+   * from behind the codes.
    * DLT needs `dlt` (α, γ, group size); `data` is then the DLT codes (layout.ts).
    */
   uploadMatrix(type: number | MatrixType, rows: number, cols: number, data: Uint8Array, dlt?: DltExtra): Matrix {
@@ -299,10 +302,18 @@ export class CpuKernels {
       this.pool.run(t === "TQ1_0" ? FN.repackTq1 : FN.repackTq2, [src, ptr, scales, rows, layout.groups], rows, 1, work);
       this.heap.free(src);
       repackedFrom = t;
+    } else if (t === "I2_S") {
+      // codes as stored (rows of cols/4 bytes), then the f32 tensor scale: the codes go to row quads (layout.ts)
+      const stored = (rows * cols) / 4;
+      const src = this.heap.alloc(stored);
+      this.heap.write(src, data.subarray(0, stored));
+      ptr = this.heap.alloc(codeBytes);
+      this.pool.run(FN.repackI2s, [src, ptr, layout.rowBytes], rows, 1, work);
+      this.heap.free(src);
+      scale = new DataView(data.buffer, data.byteOffset + stored, 4).getFloat32(0, true);
     } else {
       ptr = this.heap.alloc(codeBytes);
       this.heap.write(ptr, data.subarray(0, codeBytes));
-      if (t === "I2_S") scale = new DataView(data.buffer, data.byteOffset + codeBytes, 4).getFloat32(0, true);
     }
     if (t === "DLT") {
       const G = layout.groups;
@@ -424,9 +435,8 @@ export class CpuKernels {
       throw new OptionError("BAD_OPTION", `activations (${a.kind}, k ${a.k}, group ${a.group}) do not fit ${w.type} ${w.rows}×${w.cols}`);
     }
     const fam = w.type === "I2_S" ? FAM.I2S : w.type === "DLT" ? FAM.DLT : FAM.TQ2;
-    // 64-weight units between integer flushes: the TQ2 block; I2_S every 512 weights (the i16 accumulators of the
-    // rows kernel hold 4× the sum of half the fields: <= 16 dots of 2032 per lane); DLT the group
-    const upg = fam === FAM.TQ2 ? 4 : fam === FAM.I2S ? 8 : l.group / 64;
+    // 64-weight units per group: DLT's group (the TQ2/I2S quad kernels flush at fixed points: ternary_tiles.ts)
+    const upg = fam === FAM.DLT ? l.group / 64 : 4;
     const relaxed = this.build === "relaxed";
     const args = [
       fam,

@@ -27,10 +27,11 @@
 //   qh[x%4] trit x/4. Unpacking base 3 needs byte multiplies that wasm SIMD lacks, so the kernels read the
 //   2-bit form instead: 68/54 = 1.26× the bytes, no per-use decoding. stats().tq1Repacked says so.
 //
-// ── I2_S (bitnet.cpp, id 36 there) ─ codes kept as stored, tensor scale read out ───────────────────────────
+// ── I2_S (bitnet.cpp, id 36 there) ─ codes repacked at upload into row quads, tensor scale read out ───────────
 //   Whole tensor: numel/4 bytes of codes then one f32 scale (then padding to numel/4 + 32). Groups of 128
 //   weights in 32 bytes, along the row (k must be a multiple of 128): weight j of a group sits in byte j%32 at
 //   bits 6 − 2·(j/32). value = (code − 1)·scale.                       row bytes = k/4
+//   The bytes of a row are T2's (with the fields in the other bit order), so they go to the same row quads.
 //
 // ── DLT (ours) ─ 2-bit codes + per-group f16 scale α and shift γ ────────────────────────────────────────────
 //   Codes: T2 rows (above), row bytes = ceil(k/128)·32. A TQ2_0 row becomes a DLT row by dropping each block's
@@ -69,7 +70,7 @@ export interface MatrixLayout {
   type: MatrixType;
   /** Bytes of one row of codes/values as the kernels read them (after any repacking: T2 rows for ternary). */
   rowBytes: number;
-  /** Bytes of all the rows' codes/values in wasm (TQ1_0/TQ2_0: row quads, so the row count rounds up to 4). */
+  /** Bytes of all the rows' codes/values in wasm (TQ1_0/TQ2_0/I2_S: row quads, so the row count rounds up to 4). */
   codeBytes: number;
   /** Bytes of the f32 weight scales (and of the DLT shifts) [groups][rows] in wasm, 0 where there are none. The
    *  TQ quad kernels load 4 rows' scales at once, so the last quad of a ragged matrix reads up to 12 bytes past the
@@ -115,7 +116,7 @@ export function matrixLayout(type: MatrixType, m: number, k: number, groupSize =
       };
     case "I2_S":
       if (k % 128) shapeError(`I2_S needs a row length that is a multiple of 128, got ${k}`);
-      return { type, rowBytes: k / 4, codeBytes: (m * k) / 4, scaleBytes: 0, sourceBytes: (m * k) / 4 + 32, activation: "token", group: k, groups: 1 };
+      return { type, rowBytes: k / 4, codeBytes: Math.ceil(m / 4) * 4 * (k / 4), scaleBytes: 0, sourceBytes: (m * k) / 4 + 32, activation: "token", group: k, groups: 1 };
     case "DLT": {
       if (!DLT_GROUP_SIZES.includes(groupSize)) shapeError(`DLT group size must be 64, 128 or 256, got ${groupSize}`);
       const rowBytes = Math.ceil(k / 128) * 32;
