@@ -389,10 +389,95 @@ emit(`/** The first \`rows\` (1…4) lanes of v: the 4 rows of a quad, fewer for
 }`);
 const QUAD_TOKS_T = 6; // relaxed; simd128 QUAD_TOKS_T_SIMD (two i32 accumulators per token)
 const QUAD_TOKS_T_SIMD = 4;
+// Relaxed matmul over two quads at once (8 rows × T <= 3 tokens): each activation broadcast serves both quads, so
+// a field step is 2 ands + 2 shifts, T loads, 2T dots and 2T adds (a single quad × 6 tokens needs 6 loads and 6
+// address adds per 6 dots, and ran ≈ 10 % behind). Accumulators 2T + 2 codes + 2 fields + mask + activation fit the
+// 16 registers. The simd128 build keeps single quads (its accumulators are twice as many).
+const QPARGS = `w: usize, qb: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize`;
+const QPCALL = `w, qb, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride`;
+
+function genQuadPair(fam, T) {
+  const name = `tern_${fam}q2_toks_t${T}`;
+  const toks = [...Array(T).keys()];
+  const tq2 = fam === "tq2";
+  const quads = ["A", "B"];
+  const L = [];
+  const e = (s) => L.push(s);
+  const at = (ptr, t) => (t ? `${ptr} + cs${t}` : ptr);
+  e(`export function ${name}(${QPARGS}): void {`);
+  e(`  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();`);
+  for (const Q of quads) for (const t of toks) e(tq2 ? `  let f${Q}${t} = f32x4.splat(0);` : `  let n${Q}${t} = i32x4.splat(0);`);
+  for (const t of toks) if (t) e(`  const cs${t}: usize = ${t} * cs;`);
+  e(`  const nChunks = nUnits >> 1;`);
+  e(`  let wp = w;`);
+  e(`  let ap = a;`);
+  e(`  for (let ch = 0; ch < nChunks; ch += 2) {`);
+  e(tq2 ? `    const nc = 2;` : `    const nc = min(2, nChunks - ch);`);
+  for (const Q of quads) for (const t of toks) e(`    let c${Q}${t} = i16x8.splat(0);`);
+  e(`    const M3 = i8x16.splat(3);`);
+  e(`    let i = 0;`);
+  e(`    do {`);
+  e(`      let yA = v128.load(wp);`);
+  e(`      let yB = v128.load(wp + qb);`);
+  e(`      let fp = ap${tq2 ? "" : " + 48"};`);
+  e(`      let f = 0;`);
+  e(`      do {`);
+  e(`        const xA = v128.and(yA, M3);`);
+  e(`        const xB = v128.and(yB, M3);`);
+  e(`        yA = i16x8.shr_u(yA, 2);`);
+  e(`        yB = i16x8.shr_u(yB, 2);`);
+  for (const t of toks) {
+    e(`        {`);
+    e(`          const v = v128.load32_splat(${at("fp", t)});`);
+    for (const Q of quads) e(`          c${Q}${t} = i16x8.add(c${Q}${t}, i16x8.relaxed_dot_i8x16_i7x16_s(v, x${Q}));`);
+    e(`        }`);
+  }
+  e(`        fp ${tq2 ? "+" : "-"}= 16;`);
+  e(`        f++;`);
+  e(`      } while (f < 4);`);
+  e(`      wp += 16;`);
+  e(`      ap += (i & 3) == 3 ? 52 : 4;`);
+  e(`      i++;`);
+  e(`    } while (i < nc << 3);`);
+  if (tq2) {
+    e(`    const gi = ch >> 1;`);
+    e(`    const goff: usize = <usize>gi * gs;`);
+    e(`    const dwA = v128.load(sw + <usize>gi * sgs);`);
+    e(`    const dwB = v128.load(sw + <usize>gi * sgs, 16);`);
+    for (const t of toks) {
+      e(`    {`);
+      e(`      const sq = v128.load32_splat(as + goff, ${4 * t});`);
+      e(`      const da = v128.load32_splat(ad + goff, ${4 * t});`);
+      for (const Q of quads) {
+        e(`      f${Q}${t} = f32x4.add(f${Q}${t}, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(c${Q}${t}), sq)),`);
+        e(`        f32x4.mul(dw${Q}, da)));`);
+      }
+      e(`    }`);
+    }
+  } else {
+    for (const Q of quads) for (const t of toks) e(`    n${Q}${t} = i32x4.add(n${Q}${t}, i32x4.extadd_pairwise_i16x8_s(c${Q}${t}));`);
+  }
+  e(`  }`);
+  for (const t of toks) {
+    quads.forEach((Q, qi) => {
+      const dst = `o + ${t} * oStride${qi ? " + 16" : ""}`;
+      if (tq2) e(`  v128.store(${dst}, f${Q}${t});`);
+      else {
+        e(`  v128.store(${dst}, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n${Q}${t}, v128.load32_splat(as, ${4 * t}))),`);
+        e(`    f32x4.splat(load<f32>(ad, ${4 * t}) * wscale)));`);
+      }
+    });
+  }
+  e(`}`);
+  emit(L.join("\n"));
+}
+const QUAD_PAIR_TOKS_T = 3;
 for (const fam of ["tq2", "i2s"]) {
   genQuad(fam, "rows", 1);
   genQuad(fam, "rows", 2);
   for (let T = 1; T <= QUAD_TOKS_T; T++) genQuad(fam, "toks", T);
+  for (let T = 1; T <= QUAD_PAIR_TOKS_T; T++) genQuadPair(fam, T);
 }
 gen("dlt", "rows", 4, 1);
 gen("dlt", "rows", 4, 2);
@@ -400,7 +485,9 @@ for (const [R, TM] of TOKS) for (let T = 1; T <= TM; T++) gen("dlt", "toks", R, 
 
 // dispatchers
 emit(`/** Quad tiles (4 rows; rows = how many of them are real): T ∈ {1, 2} tokens (rows) or 1…QUAD_TOKS_T (toks). */
-export const QUAD_TOKS_T: i32 = ASC_FEATURE_RELAXED_SIMD ? ${QUAD_TOKS_T} : ${QUAD_TOKS_T_SIMD};`);
+export const QUAD_TOKS_T: i32 = ASC_FEATURE_RELAXED_SIMD ? ${QUAD_TOKS_T} : ${QUAD_TOKS_T_SIMD};
+/** Two-quad tiles (8 rows × T ∈ 1…QUAD_PAIR_TOKS_T tokens), relaxed build only. */
+export const QUAD_PAIR_TOKS_T: i32 = ${QUAD_PAIR_TOKS_T};`);
 for (const fam of ["tq2", "i2s"]) {
   emit([
     `export function tern_${fam}q_rows(T: i32, ${QARGS}): void {`,
@@ -412,6 +499,11 @@ for (const fam of ["tq2", "i2s"]) {
     ...[...Array(QUAD_TOKS_T).keys()].map((i) => `    case ${i + 1}: tern_${fam}q_toks_t${i + 1}(${QCALL}); break;`),
     `    default: unreachable();`,
     `  }`,
+    `}`,
+    `export function tern_${fam}q2_toks(T: i32, ${QPARGS}): void {`,
+    `  if (T == 1) tern_${fam}q2_toks_t1(${QPCALL});`,
+    `  else if (T == 2) tern_${fam}q2_toks_t2(${QPCALL});`,
+    `  else tern_${fam}q2_toks_t3(${QPCALL});`,
     `}`,
   ].join("\n"));
 }

@@ -4,7 +4,8 @@
 // (at multiples of 4) gives bit-identical output.
 import { f16ToF32 } from "./common";
 import {
-  tern_tq2q_rows, tern_tq2q_toks, tern_i2sq_rows, tern_i2sq_toks, QUAD_TOKS_T,
+  tern_tq2q_rows, tern_tq2q_toks, tern_tq2q2_toks, tern_i2sq_rows, tern_i2sq_toks, tern_i2sq2_toks, QUAD_TOKS_T,
+  QUAD_PAIR_TOKS_T,
   tern_dlt_rows, tern_dlt_toks_r1, tern_dlt_toks_r2, DLT_ROWS_R, DLT_TOKS_R1_T, DLT_TOKS_R2_T,
 } from "./ternary_tiles";
 
@@ -18,8 +19,9 @@ export const FAM_DLT: i32 = 2;
 }
 
 /** Tile choice: auto (ROWS4 for n <= 2, else R2T4), or one forced shape (tuning, tests). DLT: ROWS4 = 4 rows ×
- *  1–2 tokens, R1T4 / R2T4 = 1 or 2 rows × up to DLT_TOKS_R{1,2}_T tokens. TQ2 and I2S have quad tiles only:
- *  ROWS4 = 4 rows × 1–2 tokens (matvec), the toks modes = 4 rows × up to QUAD_TOKS_T tokens. */
+ *  1–2 tokens, R1T4 / R2T4 = 1 or 2 rows × up to DLT_TOKS_R{1,2}_T tokens. TQ2 and I2S have quad tiles: ROWS4 =
+ *  4 rows × 1–2 tokens (matvec), R1T4 = 4 rows × up to QUAD_TOKS_T tokens, R2T4 = 8 rows (two quads) × up to
+ *  QUAD_PAIR_TOKS_T tokens in the relaxed build (single quads for a 4-row tail, and in simd128). */
 export const TILE_AUTO: i32 = 0;
 export const TILE_ROWS4: i32 = 1;
 export const TILE_R1T4: i32 = 2;
@@ -50,7 +52,7 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
   let mode = tileMode;
   if (mode == TILE_AUTO) mode = n <= 2 ? TILE_ROWS4 : TILE_R2T4;
   if (fam != FAM_DLT) {
-    quadMatmul(fam, w, rowBytes, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, n, o, oStride, mode == TILE_ROWS4, r0, r1);
+    quadMatmul(fam, w, rowBytes, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, n, o, oStride, mode, r0, r1);
     return;
   }
   let r = r0;
@@ -101,13 +103,14 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
 const ROW_BLOCK: i32 = 16;
 
 /**
- * TQ2 and I2S (row quads): rows [r0, r1) (r0 a multiple of 4; the last quad may be partial), all n tokens, in quad
- * tiles of 1–2 tokens (matvec) or of up to QUAD_TOKS_T tokens, blocks of ROW_BLOCK rows per token tile.
+ * TQ2 and I2S (row quads): rows [r0, r1) (r0 a multiple of 4; the last quad may be partial), all n tokens: quad
+ * tiles of 1–2 tokens (mode ROWS4, the matvec), else blocks of ROW_BLOCK rows per token tile, swept in two-quad
+ * tiles (R2T4, relaxed) and single quads.
  */
 function quadMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize,
-  gs: usize, nUnits: i32, wscale: f32, n: i32, o: usize, oStride: usize, matvec: bool, r0: i32, r1: i32): void {
+  gs: usize, nUnits: i32, wscale: f32, n: i32, o: usize, oStride: usize, mode: i32, r0: i32, r1: i32): void {
   const qb = quadBytes(rowBytes);
-  if (matvec) {
+  if (mode == TILE_ROWS4) {
     for (let r = r0; r < r1; r += 4) {
       const wq = w + <usize>(r >> 2) * qb;
       const sr = <usize>r << 2;
@@ -122,13 +125,25 @@ function quadMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw
     }
     return;
   }
+  const pairs = ASC_FEATURE_RELAXED_SIMD && mode == TILE_R2T4;
+  const TT = pairs ? QUAD_PAIR_TOKS_T : QUAD_TOKS_T;
   for (let rb = r0; rb < r1; rb += ROW_BLOCK) {
     const rbe = min(rb + ROW_BLOCK, r1);
-    for (let t = 0; t < n; t += QUAD_TOKS_T) {
-      const T = min(QUAD_TOKS_T, n - t);
+    for (let t = 0; t < n; t += TT) {
+      const T = min(TT, n - t);
       const t4 = <usize>t << 2;
       const at = a + <usize>t * cs;
-      for (let r = rb; r < rbe; r += 4) {
+      let r = rb;
+      if (pairs) {
+        for (; r + 8 <= rbe; r += 8) {
+          const sr = <usize>r << 2;
+          const wq = w + <usize>(r >> 2) * qb;
+          const ot = o + <usize>t * oStride + sr;
+          if (fam == FAM_TQ2) tern_tq2q2_toks(T, wq, qb, at, cs, sw + sr, sgs, ad + t4, as + t4, gs, nUnits, wscale, ot, oStride);
+          else tern_i2sq2_toks(T, wq, qb, at, cs, sw + sr, sgs, ad + t4, as + t4, gs, nUnits, wscale, ot, oStride);
+        }
+      }
+      for (; r < rbe; r += 4) {
         const sr = <usize>r << 2;
         const wq = w + <usize>(r >> 2) * qb;
         const ot = o + <usize>t * oStride + sr;

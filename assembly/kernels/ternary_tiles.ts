@@ -834,6 +834,225 @@ export function tern_tq2q_toks_t6(w: usize, a: usize, cs: usize, sw: usize, sgs:
   storeRows(o + 5 * oStride, f5, rows);
 }
 
+export function tern_tq2q2_toks_t1(w: usize, qb: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+  let fA0 = f32x4.splat(0);
+  let fB0 = f32x4.splat(0);
+  const nChunks = nUnits >> 1;
+  let wp = w;
+  let ap = a;
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = 2;
+    let cA0 = i16x8.splat(0);
+    let cB0 = i16x8.splat(0);
+    const M3 = i8x16.splat(3);
+    let i = 0;
+    do {
+      let yA = v128.load(wp);
+      let yB = v128.load(wp + qb);
+      let fp = ap;
+      let f = 0;
+      do {
+        const xA = v128.and(yA, M3);
+        const xB = v128.and(yB, M3);
+        yA = i16x8.shr_u(yA, 2);
+        yB = i16x8.shr_u(yB, 2);
+        {
+          const v = v128.load32_splat(fp);
+          cA0 = i16x8.add(cA0, i16x8.relaxed_dot_i8x16_i7x16_s(v, xA));
+          cB0 = i16x8.add(cB0, i16x8.relaxed_dot_i8x16_i7x16_s(v, xB));
+        }
+        fp += 16;
+        f++;
+      } while (f < 4);
+      wp += 16;
+      ap += (i & 3) == 3 ? 52 : 4;
+      i++;
+    } while (i < nc << 3);
+    const gi = ch >> 1;
+    const goff: usize = <usize>gi * gs;
+    const dwA = v128.load(sw + <usize>gi * sgs);
+    const dwB = v128.load(sw + <usize>gi * sgs, 16);
+    {
+      const sq = v128.load32_splat(as + goff, 0);
+      const da = v128.load32_splat(ad + goff, 0);
+      fA0 = f32x4.add(fA0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(cA0), sq)),
+        f32x4.mul(dwA, da)));
+      fB0 = f32x4.add(fB0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(cB0), sq)),
+        f32x4.mul(dwB, da)));
+    }
+  }
+  v128.store(o + 0 * oStride, fA0);
+  v128.store(o + 0 * oStride + 16, fB0);
+}
+
+export function tern_tq2q2_toks_t2(w: usize, qb: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+  let fA0 = f32x4.splat(0);
+  let fA1 = f32x4.splat(0);
+  let fB0 = f32x4.splat(0);
+  let fB1 = f32x4.splat(0);
+  const cs1: usize = 1 * cs;
+  const nChunks = nUnits >> 1;
+  let wp = w;
+  let ap = a;
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = 2;
+    let cA0 = i16x8.splat(0);
+    let cA1 = i16x8.splat(0);
+    let cB0 = i16x8.splat(0);
+    let cB1 = i16x8.splat(0);
+    const M3 = i8x16.splat(3);
+    let i = 0;
+    do {
+      let yA = v128.load(wp);
+      let yB = v128.load(wp + qb);
+      let fp = ap;
+      let f = 0;
+      do {
+        const xA = v128.and(yA, M3);
+        const xB = v128.and(yB, M3);
+        yA = i16x8.shr_u(yA, 2);
+        yB = i16x8.shr_u(yB, 2);
+        {
+          const v = v128.load32_splat(fp);
+          cA0 = i16x8.add(cA0, i16x8.relaxed_dot_i8x16_i7x16_s(v, xA));
+          cB0 = i16x8.add(cB0, i16x8.relaxed_dot_i8x16_i7x16_s(v, xB));
+        }
+        {
+          const v = v128.load32_splat(fp + cs1);
+          cA1 = i16x8.add(cA1, i16x8.relaxed_dot_i8x16_i7x16_s(v, xA));
+          cB1 = i16x8.add(cB1, i16x8.relaxed_dot_i8x16_i7x16_s(v, xB));
+        }
+        fp += 16;
+        f++;
+      } while (f < 4);
+      wp += 16;
+      ap += (i & 3) == 3 ? 52 : 4;
+      i++;
+    } while (i < nc << 3);
+    const gi = ch >> 1;
+    const goff: usize = <usize>gi * gs;
+    const dwA = v128.load(sw + <usize>gi * sgs);
+    const dwB = v128.load(sw + <usize>gi * sgs, 16);
+    {
+      const sq = v128.load32_splat(as + goff, 0);
+      const da = v128.load32_splat(ad + goff, 0);
+      fA0 = f32x4.add(fA0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(cA0), sq)),
+        f32x4.mul(dwA, da)));
+      fB0 = f32x4.add(fB0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(cB0), sq)),
+        f32x4.mul(dwB, da)));
+    }
+    {
+      const sq = v128.load32_splat(as + goff, 4);
+      const da = v128.load32_splat(ad + goff, 4);
+      fA1 = f32x4.add(fA1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(cA1), sq)),
+        f32x4.mul(dwA, da)));
+      fB1 = f32x4.add(fB1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(cB1), sq)),
+        f32x4.mul(dwB, da)));
+    }
+  }
+  v128.store(o + 0 * oStride, fA0);
+  v128.store(o + 0 * oStride + 16, fB0);
+  v128.store(o + 1 * oStride, fA1);
+  v128.store(o + 1 * oStride + 16, fB1);
+}
+
+export function tern_tq2q2_toks_t3(w: usize, qb: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+  let fA0 = f32x4.splat(0);
+  let fA1 = f32x4.splat(0);
+  let fA2 = f32x4.splat(0);
+  let fB0 = f32x4.splat(0);
+  let fB1 = f32x4.splat(0);
+  let fB2 = f32x4.splat(0);
+  const cs1: usize = 1 * cs;
+  const cs2: usize = 2 * cs;
+  const nChunks = nUnits >> 1;
+  let wp = w;
+  let ap = a;
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = 2;
+    let cA0 = i16x8.splat(0);
+    let cA1 = i16x8.splat(0);
+    let cA2 = i16x8.splat(0);
+    let cB0 = i16x8.splat(0);
+    let cB1 = i16x8.splat(0);
+    let cB2 = i16x8.splat(0);
+    const M3 = i8x16.splat(3);
+    let i = 0;
+    do {
+      let yA = v128.load(wp);
+      let yB = v128.load(wp + qb);
+      let fp = ap;
+      let f = 0;
+      do {
+        const xA = v128.and(yA, M3);
+        const xB = v128.and(yB, M3);
+        yA = i16x8.shr_u(yA, 2);
+        yB = i16x8.shr_u(yB, 2);
+        {
+          const v = v128.load32_splat(fp);
+          cA0 = i16x8.add(cA0, i16x8.relaxed_dot_i8x16_i7x16_s(v, xA));
+          cB0 = i16x8.add(cB0, i16x8.relaxed_dot_i8x16_i7x16_s(v, xB));
+        }
+        {
+          const v = v128.load32_splat(fp + cs1);
+          cA1 = i16x8.add(cA1, i16x8.relaxed_dot_i8x16_i7x16_s(v, xA));
+          cB1 = i16x8.add(cB1, i16x8.relaxed_dot_i8x16_i7x16_s(v, xB));
+        }
+        {
+          const v = v128.load32_splat(fp + cs2);
+          cA2 = i16x8.add(cA2, i16x8.relaxed_dot_i8x16_i7x16_s(v, xA));
+          cB2 = i16x8.add(cB2, i16x8.relaxed_dot_i8x16_i7x16_s(v, xB));
+        }
+        fp += 16;
+        f++;
+      } while (f < 4);
+      wp += 16;
+      ap += (i & 3) == 3 ? 52 : 4;
+      i++;
+    } while (i < nc << 3);
+    const gi = ch >> 1;
+    const goff: usize = <usize>gi * gs;
+    const dwA = v128.load(sw + <usize>gi * sgs);
+    const dwB = v128.load(sw + <usize>gi * sgs, 16);
+    {
+      const sq = v128.load32_splat(as + goff, 0);
+      const da = v128.load32_splat(ad + goff, 0);
+      fA0 = f32x4.add(fA0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(cA0), sq)),
+        f32x4.mul(dwA, da)));
+      fB0 = f32x4.add(fB0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(cB0), sq)),
+        f32x4.mul(dwB, da)));
+    }
+    {
+      const sq = v128.load32_splat(as + goff, 4);
+      const da = v128.load32_splat(ad + goff, 4);
+      fA1 = f32x4.add(fA1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(cA1), sq)),
+        f32x4.mul(dwA, da)));
+      fB1 = f32x4.add(fB1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(cB1), sq)),
+        f32x4.mul(dwB, da)));
+    }
+    {
+      const sq = v128.load32_splat(as + goff, 8);
+      const da = v128.load32_splat(ad + goff, 8);
+      fA2 = f32x4.add(fA2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(cA2), sq)),
+        f32x4.mul(dwA, da)));
+      fB2 = f32x4.add(fB2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(cB2), sq)),
+        f32x4.mul(dwB, da)));
+    }
+  }
+  v128.store(o + 0 * oStride, fA0);
+  v128.store(o + 0 * oStride + 16, fB0);
+  v128.store(o + 1 * oStride, fA1);
+  v128.store(o + 1 * oStride + 16, fB1);
+  v128.store(o + 2 * oStride, fA2);
+  v128.store(o + 2 * oStride + 16, fB2);
+}
+
 export function tern_i2sq_rows_t1(w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
   wscale: f32, o: usize, oStride: usize, rows: i32): void {
   let n0 = i32x4.splat(0);
@@ -1623,6 +1842,189 @@ export function tern_i2sq_toks_t6(w: usize, a: usize, cs: usize, sw: usize, sgs:
     f32x4.splat(load<f32>(ad, 16) * wscale)), rows);
   storeRows(o + 5 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n5, v128.load32_splat(as, 20))),
     f32x4.splat(load<f32>(ad, 20) * wscale)), rows);
+}
+
+export function tern_i2sq2_toks_t1(w: usize, qb: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+  let nA0 = i32x4.splat(0);
+  let nB0 = i32x4.splat(0);
+  const nChunks = nUnits >> 1;
+  let wp = w;
+  let ap = a;
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = min(2, nChunks - ch);
+    let cA0 = i16x8.splat(0);
+    let cB0 = i16x8.splat(0);
+    const M3 = i8x16.splat(3);
+    let i = 0;
+    do {
+      let yA = v128.load(wp);
+      let yB = v128.load(wp + qb);
+      let fp = ap + 48;
+      let f = 0;
+      do {
+        const xA = v128.and(yA, M3);
+        const xB = v128.and(yB, M3);
+        yA = i16x8.shr_u(yA, 2);
+        yB = i16x8.shr_u(yB, 2);
+        {
+          const v = v128.load32_splat(fp);
+          cA0 = i16x8.add(cA0, i16x8.relaxed_dot_i8x16_i7x16_s(v, xA));
+          cB0 = i16x8.add(cB0, i16x8.relaxed_dot_i8x16_i7x16_s(v, xB));
+        }
+        fp -= 16;
+        f++;
+      } while (f < 4);
+      wp += 16;
+      ap += (i & 3) == 3 ? 52 : 4;
+      i++;
+    } while (i < nc << 3);
+    nA0 = i32x4.add(nA0, i32x4.extadd_pairwise_i16x8_s(cA0));
+    nB0 = i32x4.add(nB0, i32x4.extadd_pairwise_i16x8_s(cB0));
+  }
+  v128.store(o + 0 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nA0, v128.load32_splat(as, 0))),
+    f32x4.splat(load<f32>(ad, 0) * wscale)));
+  v128.store(o + 0 * oStride + 16, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nB0, v128.load32_splat(as, 0))),
+    f32x4.splat(load<f32>(ad, 0) * wscale)));
+}
+
+export function tern_i2sq2_toks_t2(w: usize, qb: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+  let nA0 = i32x4.splat(0);
+  let nA1 = i32x4.splat(0);
+  let nB0 = i32x4.splat(0);
+  let nB1 = i32x4.splat(0);
+  const cs1: usize = 1 * cs;
+  const nChunks = nUnits >> 1;
+  let wp = w;
+  let ap = a;
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = min(2, nChunks - ch);
+    let cA0 = i16x8.splat(0);
+    let cA1 = i16x8.splat(0);
+    let cB0 = i16x8.splat(0);
+    let cB1 = i16x8.splat(0);
+    const M3 = i8x16.splat(3);
+    let i = 0;
+    do {
+      let yA = v128.load(wp);
+      let yB = v128.load(wp + qb);
+      let fp = ap + 48;
+      let f = 0;
+      do {
+        const xA = v128.and(yA, M3);
+        const xB = v128.and(yB, M3);
+        yA = i16x8.shr_u(yA, 2);
+        yB = i16x8.shr_u(yB, 2);
+        {
+          const v = v128.load32_splat(fp);
+          cA0 = i16x8.add(cA0, i16x8.relaxed_dot_i8x16_i7x16_s(v, xA));
+          cB0 = i16x8.add(cB0, i16x8.relaxed_dot_i8x16_i7x16_s(v, xB));
+        }
+        {
+          const v = v128.load32_splat(fp + cs1);
+          cA1 = i16x8.add(cA1, i16x8.relaxed_dot_i8x16_i7x16_s(v, xA));
+          cB1 = i16x8.add(cB1, i16x8.relaxed_dot_i8x16_i7x16_s(v, xB));
+        }
+        fp -= 16;
+        f++;
+      } while (f < 4);
+      wp += 16;
+      ap += (i & 3) == 3 ? 52 : 4;
+      i++;
+    } while (i < nc << 3);
+    nA0 = i32x4.add(nA0, i32x4.extadd_pairwise_i16x8_s(cA0));
+    nA1 = i32x4.add(nA1, i32x4.extadd_pairwise_i16x8_s(cA1));
+    nB0 = i32x4.add(nB0, i32x4.extadd_pairwise_i16x8_s(cB0));
+    nB1 = i32x4.add(nB1, i32x4.extadd_pairwise_i16x8_s(cB1));
+  }
+  v128.store(o + 0 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nA0, v128.load32_splat(as, 0))),
+    f32x4.splat(load<f32>(ad, 0) * wscale)));
+  v128.store(o + 0 * oStride + 16, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nB0, v128.load32_splat(as, 0))),
+    f32x4.splat(load<f32>(ad, 0) * wscale)));
+  v128.store(o + 1 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nA1, v128.load32_splat(as, 4))),
+    f32x4.splat(load<f32>(ad, 4) * wscale)));
+  v128.store(o + 1 * oStride + 16, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nB1, v128.load32_splat(as, 4))),
+    f32x4.splat(load<f32>(ad, 4) * wscale)));
+}
+
+export function tern_i2sq2_toks_t3(w: usize, qb: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+  let nA0 = i32x4.splat(0);
+  let nA1 = i32x4.splat(0);
+  let nA2 = i32x4.splat(0);
+  let nB0 = i32x4.splat(0);
+  let nB1 = i32x4.splat(0);
+  let nB2 = i32x4.splat(0);
+  const cs1: usize = 1 * cs;
+  const cs2: usize = 2 * cs;
+  const nChunks = nUnits >> 1;
+  let wp = w;
+  let ap = a;
+  for (let ch = 0; ch < nChunks; ch += 2) {
+    const nc = min(2, nChunks - ch);
+    let cA0 = i16x8.splat(0);
+    let cA1 = i16x8.splat(0);
+    let cA2 = i16x8.splat(0);
+    let cB0 = i16x8.splat(0);
+    let cB1 = i16x8.splat(0);
+    let cB2 = i16x8.splat(0);
+    const M3 = i8x16.splat(3);
+    let i = 0;
+    do {
+      let yA = v128.load(wp);
+      let yB = v128.load(wp + qb);
+      let fp = ap + 48;
+      let f = 0;
+      do {
+        const xA = v128.and(yA, M3);
+        const xB = v128.and(yB, M3);
+        yA = i16x8.shr_u(yA, 2);
+        yB = i16x8.shr_u(yB, 2);
+        {
+          const v = v128.load32_splat(fp);
+          cA0 = i16x8.add(cA0, i16x8.relaxed_dot_i8x16_i7x16_s(v, xA));
+          cB0 = i16x8.add(cB0, i16x8.relaxed_dot_i8x16_i7x16_s(v, xB));
+        }
+        {
+          const v = v128.load32_splat(fp + cs1);
+          cA1 = i16x8.add(cA1, i16x8.relaxed_dot_i8x16_i7x16_s(v, xA));
+          cB1 = i16x8.add(cB1, i16x8.relaxed_dot_i8x16_i7x16_s(v, xB));
+        }
+        {
+          const v = v128.load32_splat(fp + cs2);
+          cA2 = i16x8.add(cA2, i16x8.relaxed_dot_i8x16_i7x16_s(v, xA));
+          cB2 = i16x8.add(cB2, i16x8.relaxed_dot_i8x16_i7x16_s(v, xB));
+        }
+        fp -= 16;
+        f++;
+      } while (f < 4);
+      wp += 16;
+      ap += (i & 3) == 3 ? 52 : 4;
+      i++;
+    } while (i < nc << 3);
+    nA0 = i32x4.add(nA0, i32x4.extadd_pairwise_i16x8_s(cA0));
+    nA1 = i32x4.add(nA1, i32x4.extadd_pairwise_i16x8_s(cA1));
+    nA2 = i32x4.add(nA2, i32x4.extadd_pairwise_i16x8_s(cA2));
+    nB0 = i32x4.add(nB0, i32x4.extadd_pairwise_i16x8_s(cB0));
+    nB1 = i32x4.add(nB1, i32x4.extadd_pairwise_i16x8_s(cB1));
+    nB2 = i32x4.add(nB2, i32x4.extadd_pairwise_i16x8_s(cB2));
+  }
+  v128.store(o + 0 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nA0, v128.load32_splat(as, 0))),
+    f32x4.splat(load<f32>(ad, 0) * wscale)));
+  v128.store(o + 0 * oStride + 16, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nB0, v128.load32_splat(as, 0))),
+    f32x4.splat(load<f32>(ad, 0) * wscale)));
+  v128.store(o + 1 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nA1, v128.load32_splat(as, 4))),
+    f32x4.splat(load<f32>(ad, 4) * wscale)));
+  v128.store(o + 1 * oStride + 16, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nB1, v128.load32_splat(as, 4))),
+    f32x4.splat(load<f32>(ad, 4) * wscale)));
+  v128.store(o + 2 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nA2, v128.load32_splat(as, 8))),
+    f32x4.splat(load<f32>(ad, 8) * wscale)));
+  v128.store(o + 2 * oStride + 16, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nB2, v128.load32_splat(as, 8))),
+    f32x4.splat(load<f32>(ad, 8) * wscale)));
 }
 
 export function tern_dlt_rows_r4_t1(w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
@@ -7711,6 +8113,8 @@ export function tern_dlt_toks_r2_t4(w: usize, rowBytes: usize, a: usize, cs: usi
 
 /** Quad tiles (4 rows; rows = how many of them are real): T ∈ {1, 2} tokens (rows) or 1…QUAD_TOKS_T (toks). */
 export const QUAD_TOKS_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 4;
+/** Two-quad tiles (8 rows × T ∈ 1…QUAD_PAIR_TOKS_T tokens), relaxed build only. */
+export const QUAD_PAIR_TOKS_T: i32 = 3;
 
 export function tern_tq2q_rows(T: i32, w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
   wscale: f32, o: usize, oStride: usize, rows: i32): void {
@@ -7729,6 +8133,12 @@ export function tern_tq2q_toks(T: i32, w: usize, a: usize, cs: usize, sw: usize,
     default: unreachable();
   }
 }
+export function tern_tq2q2_toks(T: i32, w: usize, qb: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize): void {
+  if (T == 1) tern_tq2q2_toks_t1(w, qb, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride);
+  else if (T == 2) tern_tq2q2_toks_t2(w, qb, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride);
+  else tern_tq2q2_toks_t3(w, qb, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride);
+}
 
 export function tern_i2sq_rows(T: i32, w: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
   wscale: f32, o: usize, oStride: usize, rows: i32): void {
@@ -7746,6 +8156,12 @@ export function tern_i2sq_toks(T: i32, w: usize, a: usize, cs: usize, sw: usize,
     case 6: tern_i2sq_toks_t6(w, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride, rows); break;
     default: unreachable();
   }
+}
+export function tern_i2sq2_toks(T: i32, w: usize, qb: usize, a: usize, cs: usize, sw: usize, sgs: usize, ad: usize, as: usize, gs: usize, nUnits: i32,
+  wscale: f32, o: usize, oStride: usize): void {
+  if (T == 1) tern_i2sq2_toks_t1(w, qb, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride);
+  else if (T == 2) tern_i2sq2_toks_t2(w, qb, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride);
+  else tern_i2sq2_toks_t3(w, qb, a, cs, sw, sgs, ad, as, gs, nUnits, wscale, o, oStride);
 }
 
 /** Rows tile (4 rows × T ∈ {1, 2} tokens). */
