@@ -7,17 +7,19 @@
 //
 // Families (src/runtime/cpu/layout.ts has the exact byte layouts):
 //   tq2 — TQ2_0 / TQ1_0 (repacked at upload), Q8_K activations, one f32 flush per 256-block with the block scale
-//   i2s — I2_S (bitnet.cpp), int8 activations per token, integer accumulation over the whole row
+//   i2s — I2_S (bitnet.cpp, repacked at upload), int8 activations per token, integer accumulation over the row
 //   dlt — our DLT layout: per-group scale alpha and shift gamma, int8 activations per group
-// Codes: rows of 32-byte chunks (128 weights; element l·32 + m of a chunk in byte m, bits 2l — i2s: 6 − 2l).
+// Codes: rows of 32-byte chunks (128 weights; element l·32 + m of a chunk in byte m, bits 2l — i2s: 6 − 2l); tq2
+// and i2s hold them in row quads (genQuad below), dlt as plain rows.
 // Weight scales (and DLT shifts) are f32 [group][row], so the 4 rows of a tile read theirs with one load.
 //
-// Tile shapes. Each flush reduces 4 integer accumulators into the 4 lanes of one vector:
-//   "rows" tiles  (R = 4 rows — 2 in the v2 kernels below —, T = 1 or 2 tokens): lanes are rows — the matvec (decode) kernel.
+// Tile shapes (gen, the DLT kernels). Each flush reduces 4 integer accumulators into the 4 lanes of one vector:
+//   "rows" tiles  (R = 4 rows, T = 1 or 2 tokens): lanes are rows — the matvec (decode) kernel.
 //   "toks" tiles  (R = 1 or 2 rows, T = 1…4 tokens): lanes are tokens — the matmul (prefill) kernel; missing
 //                 tokens are zero lanes (never loaded).
-// Whatever the tile, the value of output (r, t) goes through the same operations, so tiles and thread splits
-// give bit-identical results.
+// The quad kernels (genQuad, genQuadPair) need no reduction: a code vector holds 4 rows, whose sums land in the
+// 4 i32 lanes. Whatever the tile, the value of output (r, t) goes through the same operations, so tiles and thread
+// splits give bit-identical results.
 //
 // A unit is 64 weights of one row: the 16 code bytes at offsets 0 and 16 of a 32-byte chunk, each shifted twice.
 // Relaxed build: i16x8.relaxed_dot_i8x16_i7x16_s(act_i8, codes) (codes second: pmaddubsw's unsigned side),
