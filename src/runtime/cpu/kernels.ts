@@ -66,9 +66,9 @@ export interface CpuKernelStats {
   /** TQ1_0 (and TQ2_0) weights are repacked at upload to 2-bit codes in row quads + f32 block scales (layout.ts):
    *  for TQ1_0 68/54 of the bytes, and no base-3 decoding in the kernels. */
   tq1Repacked: true;
-  /** Ternary matmul tile: "auto" = 4 rows × 1–2 tokens for n ≤ 2, above it 4 rows × 6 tokens (TQ/I2_S; 4 in the
-   *  simd128 build) or 2 rows × 4 tokens (DLT); "r1t4"/"r2t4" force DLT's 1- or 2-row token tiles (TQ/I2_S: the
-   *  quad token tile). */
+  /** Ternary matmul tile: "auto" = 4 rows × 1–2 tokens for n ≤ 2; above it TQ/I2_S run 2 quads (8 rows) × 3
+   *  tokens in the relaxed build (1 quad × 4 in simd128) and DLT 2 rows × 4 tokens; "r1t4" forces 1 quad × 6 tokens
+   *  (TQ/I2_S) or DLT's 1-row × 4 tile, "r2t4" the auto token tile. */
   tile: TernaryTile;
   /** Bytes allocated on the wasm heap / total wasm memory. */
   heapBytes: number;
