@@ -18,7 +18,7 @@ const EXPORTS = [
   "ternMatmul",
   "repackTq1",
   "repackTq2",
-  "repackI2s",
+  "repackRows",
   "floatMatmul",
   "rmsNorm",
   "rope",
@@ -66,9 +66,8 @@ export interface CpuKernelStats {
   /** TQ1_0 (and TQ2_0) weights are repacked at upload to 2-bit codes in row quads + f32 block scales (layout.ts):
    *  for TQ1_0 68/54 of the bytes, and no base-3 decoding in the kernels. */
   tq1Repacked: true;
-  /** Ternary matmul tile: "auto" = 4 rows × 1–2 tokens for n ≤ 2; above it TQ/I2_S run 2 quads (8 rows) × 3
-   *  tokens in the relaxed build (1 quad × 4 in simd128) and DLT 2 rows × 4 tokens; "r1t4" forces 1 quad × 6 tokens
-   *  (TQ/I2_S) or DLT's 1-row × 4 tile, "r2t4" the auto token tile. */
+  /** Ternary matmul tile: "auto" = 1 quad (4 rows) × 1–2 tokens for n ≤ 2, above it 2 quads × 3 tokens (relaxed;
+   *  simd128 and DLT g = 64: 1 quad × 4 / 3 / 2); "r1t4" forces the single-quad token tile, "r2t4" the auto one. */
   tile: TernaryTile;
   /** Bytes allocated on the wasm heap / total wasm memory. */
   heapBytes: number;
@@ -276,8 +275,8 @@ export class CpuKernels {
 
   /**
    * Copies a weight tensor (rows × cols, cols = GGUF dims[0]) into wasm memory in the kernels' layout.
-   * TQ1_0 is repacked to TQ2_0's 2-bit layout, TQ1_0/TQ2_0/I2_S codes to row quads; I2_S's tensor scale is read
-   * from behind the codes.
+   * Ternary codes go to row quads (TQ1_0 through TQ2_0's 2-bit codes); I2_S's tensor scale is read from behind
+   * the codes.
    * DLT needs `dlt` (α, γ, group size); `data` is then the DLT codes (layout.ts).
    */
   uploadMatrix(type: number | MatrixType, rows: number, cols: number, data: Uint8Array, dlt?: DltExtra): Matrix {
@@ -308,9 +307,16 @@ export class CpuKernels {
       const src = this.heap.alloc(stored);
       this.heap.write(src, data.subarray(0, stored));
       ptr = this.heap.alloc(codeBytes);
-      this.pool.run(FN.repackI2s, [src, ptr, layout.rowBytes], rows, 1, work);
+      this.pool.run(FN.repackRows, [src, ptr, layout.rowBytes], rows, 1, work);
       this.heap.free(src);
       scale = new DataView(data.buffer, data.byteOffset + stored, 4).getFloat32(0, true);
+    } else if (t === "DLT") {
+      // T2 rows (layout.ts) to row quads
+      const src = this.heap.alloc(layout.sourceBytes);
+      this.heap.write(src, data.subarray(0, layout.sourceBytes));
+      ptr = this.heap.alloc(codeBytes);
+      this.pool.run(FN.repackRows, [src, ptr, layout.rowBytes], rows, 1, work);
+      this.heap.free(src);
     } else {
       ptr = this.heap.alloc(codeBytes);
       this.heap.write(ptr, data.subarray(0, codeBytes));
@@ -437,6 +443,8 @@ export class CpuKernels {
     const fam = w.type === "I2_S" ? FAM.I2S : w.type === "DLT" ? FAM.DLT : FAM.TQ2;
     // 64-weight units per group: DLT's group (the TQ2/I2S quad kernels flush at fixed points: ternary_tiles.ts)
     const upg = fam === FAM.DLT ? l.group / 64 : 4;
+    // whole 128-weight chunks (a ragged DLT row's last chunk included: its padding is zero)
+    const nUnits = 2 * Math.ceil(w.cols / 128);
     const relaxed = this.build === "relaxed";
     const args = [
       fam,
@@ -451,8 +459,9 @@ export class CpuKernels {
       a.s,
       a.xs,
       a.capacity * 4,
-      Math.ceil(w.cols / 64),
+      nUnits,
       upg,
+      l.groups,
       w.scale,
       a.n,
       out,

@@ -35,7 +35,7 @@
 //
 // ── DLT (ours) ─ 2-bit codes + per-group f16 scale α and shift γ ────────────────────────────────────────────
 //   Codes: T2 rows (above), row bytes = ceil(k/128)·32. A TQ2_0 row becomes a DLT row by dropping each block's
-//   2 bytes of d. At upload α and γ become f32 [G][m] (exact).
+//   2 bytes of d. At upload the codes go to row quads (as TQ2_0's) and α and γ become f32 [G][m] (exact).
 //   Groups: g ∈ {64, 128, 256} consecutive weights of a row; G = ceil(k/g) groups, the last one may be shorter.
 //   α, γ: f16 [m][G]. Ŵ[r][e] = α[r][e/g]·(code − 1) + γ[r][e/g], and
 //   y_r = Σ_g α_rg·(T_rg · x_g) + γ_rg·Σ x_g  (the kernel uses the quantized x in the first term, exact Σx in the second).
@@ -70,10 +70,10 @@ export interface MatrixLayout {
   type: MatrixType;
   /** Bytes of one row of codes/values as the kernels read them (after any repacking: T2 rows for ternary). */
   rowBytes: number;
-  /** Bytes of all the rows' codes/values in wasm (TQ1_0/TQ2_0/I2_S: row quads, so the row count rounds up to 4). */
+  /** Bytes of all the rows' codes/values in wasm (ternary: row quads, so the row count rounds up to 4). */
   codeBytes: number;
   /** Bytes of the f32 weight scales (and of the DLT shifts) [groups][rows] in wasm, 0 where there are none. The
-   *  TQ quad kernels load 4 rows' scales at once, so the last quad of a ragged matrix reads up to 12 bytes past the
+   *  quad kernels load 4 rows' scales at once, so the last quad of a ragged matrix reads up to 12 bytes past the
    *  rows: 16 bytes of tail. */
   scaleBytes: number;
   /** Bytes of the whole tensor as it comes in (GGUF / our format), codes only for DLT. */
@@ -120,7 +120,7 @@ export function matrixLayout(type: MatrixType, m: number, k: number, groupSize =
     case "DLT": {
       if (!DLT_GROUP_SIZES.includes(groupSize)) shapeError(`DLT group size must be 64, 128 or 256, got ${groupSize}`);
       const rowBytes = Math.ceil(k / 128) * 32;
-      return { type, rowBytes, codeBytes: m * rowBytes, scaleBytes: m * Math.ceil(k / groupSize) * 4, sourceBytes: m * rowBytes, activation: "group", group: groupSize, groups: Math.ceil(k / groupSize) };
+      return { type, rowBytes, codeBytes: Math.ceil(m / 4) * 4 * rowBytes, scaleBytes: m * Math.ceil(k / groupSize) * 4 + 16, sourceBytes: m * rowBytes, activation: "group", group: groupSize, groups: Math.ceil(k / groupSize) };
     }
     default:
       throw new TensorTypeError("UNKNOWN_TENSOR_TYPE", `no CPU kernel for tensor type ${String(type)}`);
