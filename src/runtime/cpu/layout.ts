@@ -6,22 +6,23 @@
 // The kernels multiply the unsigned codes with int8 activations and subtract the activation sums
 // ((c − 1)·q summed = Σ c·q − Σ q), so they never need a sign.
 //
-// ── Kernel code rows ("T2") ─ what every ternary kernel reads ───────────────────────────────────────────────
-//   Each row is ceil(k/128) chunks of 32 bytes: element e of the row, c = e/128, l = (e%128)/32, m = e%32:
-//   code = (byte[32c + m] >> 2l) & 3 (I2_S: >> (6 − 2l)). Past k the codes are 1 (zero). Per-group weight
-//   scales (and DLT shifts) are f32 [groups][rows] — group-major, so 4 consecutive rows' scales are one load.
+// ── Code rows ("T2") and row quads ─ what every ternary kernel reads ────────────────────────────────────────────
+//   T2 row: ceil(k/128) chunks of 32 bytes: element e of the row, c = e/128, l = (e%128)/32, m = e%32:
+//   code = (byte[32c + m] >> 2l) & 3 (I2_S: >> (6 − 2l)). Past k the codes are 1 (zero).
+//   Row quads (how the kernels hold every ternary type after upload): rows 4q…4q+3 are stored together, 4 bytes of
+//   each in turn: byte B of row r's T2 row sits at (r/4)·4·rowBytes + 64·(B/16) + 16·((B%16)/4) + 4·(r%4) + B%4
+//   (a ragged last quad has unused rows). So one 16-byte vector holds 4 code bytes of 4 rows: a kernel multiplies
+//   it with a 4-byte activation broadcast and gets the 4 rows in the 4 i32 lanes, and reads the matrix as one
+//   sequential stream (with one stream per row, the matvec ran at half speed once the weights came from memory:
+//   bench/README.md).
+//   Per-group weight scales (and DLT shifts) are f32 [groups][rows] — group-major, so a quad's 4 scales are one load.
 //
-// ── TQ2_0 (ggml type 35) ─ repacked at upload into T2 rows in quads + f32 scales [k/256][m] ───────────────────
+// ── TQ2_0 (ggml type 35) ─ repacked at upload into row quads + f32 scales [k/256][m] ─────────────────────────────
 //   GGUF block = qs[64] then f16 d (66 bytes). Element e of a block: j = e/128, l = (e%128)/32, m = e%32,
 //   code = (qs[32j + m] >> 2l) & 3, value = (code − 1)·d. The 64 code bytes of a block are already two T2
 //   chunks, so the repack drops each block's d into the scale array: 64 + 4 bytes per block (was 66).
-//   Row quads: rows 4q…4q+3 are stored together, 4 bytes of each in turn: byte B of row r's T2 row sits at
-//   (r/4)·4·rowBytes + 64·(B/16) + 16·((B%16)/4) + 4·(r%4) + B%4 (a ragged last quad has unused rows). So one
-//   16-byte vector holds 4 code bytes of 4 rows: a kernel multiplies it with a 4-byte activation broadcast and
-//   gets the 4 rows in the 4 i32 lanes, and reads the matrix as one sequential stream (with one stream per row,
-//   the matvec ran at half speed once the weights came from memory: bench/README.md).
 //
-// ── TQ1_0 (ggml type 34) ─ repacked at upload into the same T2 row quads + f32 scales ───────────────────────────────
+// ── TQ1_0 (ggml type 34) ─ repacked at upload into the same row quads + f32 scales ─────────────────────────────────
 //   block = qs[48], qh[4], f16 d (54 bytes); five trits per byte (trit n of q = ((u8)(q·3ⁿ)·3) >> 8).
 //   e < 160: qs[e%32] trit e/32; 160 ≤ e < 240: x = e−160, qs[32 + x%16] trit x/16; e ≥ 240: x = e−240,
 //   qh[x%4] trit x/4. Unpacking base 3 needs byte multiplies that wasm SIMD lacks, so the kernels read the
