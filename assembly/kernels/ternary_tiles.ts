@@ -4269,9 +4269,12 @@ export function tern_tq2q_toks(T: i32, w: usize, a: usize, cs: usize, sw: usize,
 }
 export function tern_tq2q2_toks(T: i32, w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
   gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize): void {
-  if (T == 1) tern_tq2q2_toks_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride);
-  else if (T == 2) tern_tq2q2_toks_t2(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride);
-  else tern_tq2q2_toks_t3(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride);
+  switch (T) {
+    case 1: tern_tq2q2_toks_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
+    case 2: tern_tq2q2_toks_t2(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
+    case 3: tern_tq2q2_toks_t3(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
+    default: unreachable();
+  }
 }
 
 export function tern_i2sq_rows(T: i32, w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
@@ -4293,9 +4296,12 @@ export function tern_i2sq_toks(T: i32, w: usize, a: usize, cs: usize, sw: usize,
 }
 export function tern_i2sq2_toks(T: i32, w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
   gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize): void {
-  if (T == 1) tern_i2sq2_toks_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride);
-  else if (T == 2) tern_i2sq2_toks_t2(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride);
-  else tern_i2sq2_toks_t3(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride);
+  switch (T) {
+    case 1: tern_i2sq2_toks_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
+    case 2: tern_i2sq2_toks_t2(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
+    case 3: tern_i2sq2_toks_t3(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
+    default: unreachable();
+  }
 }
 
 export function tern_dltq_rows(T: i32, w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
@@ -4317,9 +4323,12 @@ export function tern_dltq_toks(T: i32, w: usize, a: usize, cs: usize, sw: usize,
 }
 export function tern_dltq2_toks(T: i32, w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
   gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize): void {
-  if (T == 1) tern_dltq2_toks_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride);
-  else if (T == 2) tern_dltq2_toks_t2(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride);
-  else tern_dltq2_toks_t3(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride);
+  switch (T) {
+    case 1: tern_dltq2_toks_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
+    case 2: tern_dltq2_toks_t2(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
+    case 3: tern_dltq2_toks_t3(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
+    default: unreachable();
+  }
 }
 
 export function tern_dlt64q_rows(T: i32, w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
