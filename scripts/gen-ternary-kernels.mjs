@@ -303,32 +303,27 @@ export const QUAD_TOKS_T: i32 = ASC_FEATURE_RELAXED_SIMD ? ${QUAD_TOKS_T} : ${QU
 export const DLT64_TOKS_T: i32 = ASC_FEATURE_RELAXED_SIMD ? ${DLT64_TOKS_T} : ${DLT64_TOKS_T_SIMD};
 /** Two-quad tiles (8 rows × T ∈ 1…QUAD_PAIR_TOKS_T tokens), relaxed build only, not dlt64. */
 export const QUAD_PAIR_TOKS_T: i32 = ${QUAD_PAIR_TOKS_T};`);
-for (const fam of ["tq2", "i2s", "dlt", "dlt64"]) {
-  const TM = fam === "dlt64" ? DLT64_TOKS_T : QUAD_TOKS_T;
-  const L = [
-    `export function tern_${fam}q_rows(T: i32, ${QARGS}): void {`,
-    `  if (T == 1) tern_${fam}q_rows_t1(${QCALL});`,
-    `  else tern_${fam}q_rows_t2(${QCALL});`,
-    `}`,
-    `export function tern_${fam}q_toks(T: i32, ${QARGS}): void {`,
-    `  switch (T) {`,
-    ...[...Array(TM).keys()].map((i) => `    case ${i + 1}: tern_${fam}q_toks_t${i + 1}(${QCALL}); break;`),
-    `    default: unreachable();`,
-    `  }`,
-    `}`,
-  ];
-  if (fam !== "dlt64") {
-    L.push(
-      `export function tern_${fam}q2_toks(T: i32, ${QPARGS}): void {`,
-      `  switch (T) {`,
-      ...[...Array(QUAD_PAIR_TOKS_T).keys()].map((i) => `    case ${i + 1}: tern_${fam}q2_toks_t${i + 1}(${QPCALL}); break;`),
-      `    default: unreachable();`,
-      `  }`,
-      `}`,
-    );
+// One dispatcher per tile shape over the kernel sets (ks: the KS_* index of the family) and the token count, so the
+// driver (ternary.ts) makes one call per tile whatever the family.
+const FAMS = ["tq2", "i2s", "dlt", "dlt64"];
+emit(`/** Kernel sets: the families, DLT split by group size (g = 64 keeps two sums per token). */
+${FAMS.map((f, i) => `export const KS_${f.toUpperCase()}: i32 = ${i};`).join("\n")}`);
+/** A dispatcher over the families of \`fams\` and T = 1…TM(fam): the kernels are `${fam}${suffix}_t${T}`. */
+function dispatcher(name, suffix, fams, TM, args, call) {
+  const L = [`export function ${name}(ks: i32, T: i32, ${args}): void {`, `  switch (ks) {`];
+  for (const f of fams) {
+    L.push(`    case KS_${f.toUpperCase()}:`);
+    L.push(`      switch (T) {`);
+    for (let T = 1; T <= TM(f); T++) L.push(`        case ${T}: tern_${f}${suffix}_t${T}(${call}); return;`);
+    L.push(`      }`);
+    L.push(`      break;`);
   }
+  L.push(`  }`, `  unreachable();`, `}`);
   emit(L.join("\n"));
 }
+dispatcher("tern_quad_rows", "q_rows", FAMS, () => 2, QARGS, QCALL);
+dispatcher("tern_quad_toks", "q_toks", FAMS, (f) => (f === "dlt64" ? DLT64_TOKS_T : QUAD_TOKS_T), QARGS, QCALL);
+dispatcher("tern_quad2_toks", "q2_toks", FAMS.filter((f) => f !== "dlt64"), () => QUAD_PAIR_TOKS_T, QPARGS, QPCALL);
 
 const target = fileURLToPath(new URL("../assembly/kernels/ternary_tiles.ts", import.meta.url));
 writeFileSync(target, out.join("\n\n") + "\n");

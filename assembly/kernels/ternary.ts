@@ -4,22 +4,13 @@
 // gives bit-identical output.
 import { f16ToF32 } from "./common";
 import {
-  tern_tq2q_rows, tern_tq2q_toks, tern_tq2q2_toks,
-  tern_i2sq_rows, tern_i2sq_toks, tern_i2sq2_toks,
-  tern_dltq_rows, tern_dltq_toks, tern_dltq2_toks,
-  tern_dlt64q_rows, tern_dlt64q_toks,
+  tern_quad_rows, tern_quad_toks, tern_quad2_toks, KS_TQ2, KS_I2S, KS_DLT, KS_DLT64,
   QUAD_TOKS_T, DLT64_TOKS_T, QUAD_PAIR_TOKS_T,
 } from "./ternary_tiles";
 
 export const FAM_TQ2: i32 = 0;
 export const FAM_I2S: i32 = 1;
 export const FAM_DLT: i32 = 2;
-
-// kernel sets: the families, DLT split by group size (g = 64 keeps two sums per token)
-const K_TQ2: i32 = 0;
-const K_I2S: i32 = 1;
-const K_DLT: i32 = 2;
-const K_DLT64: i32 = 3;
 
 /** Bytes of one row quad's codes (rows 4q…4q+3 stored together, layout.ts), given one row's bytes. */
 @inline function quadBytes(rowBytes: usize): usize {
@@ -50,7 +41,7 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
   oStride: usize, tileMode: i32, r0: i32, r1: i32): void {
   let mode = tileMode;
   if (mode == TILE_AUTO) mode = n <= 2 ? TILE_ROWS4 : TILE_R2T4;
-  const ks = fam == FAM_TQ2 ? K_TQ2 : fam == FAM_I2S ? K_I2S : upg == 1 ? K_DLT64 : K_DLT;
+  const ks = fam == FAM_TQ2 ? KS_TQ2 : fam == FAM_I2S ? KS_I2S : upg == 1 ? KS_DLT64 : KS_DLT;
   const qb = quadBytes(rowBytes);
   if (mode == TILE_ROWS4) {
     for (let r = r0; r < r1; r += 4) {
@@ -62,18 +53,15 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
         const t4 = <usize>t << 2;
         const at = a + <usize>t * cs;
         const ot = o + <usize>t * oStride + sr;
-        if (ks == K_TQ2) tern_tq2q_rows(T, wq, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride, rows);
-        else if (ks == K_I2S) tern_i2sq_rows(T, wq, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride, rows);
-        else if (ks == K_DLT) tern_dltq_rows(T, wq, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride, rows);
-        else tern_dlt64q_rows(T, wq, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride, rows);
+        tern_quad_rows(ks, T, wq, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride, rows);
       }
     }
     return;
   }
   // token tiles: blocks of ROW_BLOCK rows × one token tile, so that the tile's activations (T·k bytes) and the
   // block's codes (ROW_BLOCK·k/4 bytes) stay in L1/L2 while the block is swept
-  const pairs = ASC_FEATURE_RELAXED_SIMD && mode == TILE_R2T4 && ks != K_DLT64;
-  const TT = pairs ? QUAD_PAIR_TOKS_T : ks == K_DLT64 ? DLT64_TOKS_T : QUAD_TOKS_T;
+  const pairs = ASC_FEATURE_RELAXED_SIMD && mode == TILE_R2T4 && ks != KS_DLT64;
+  const TT = pairs ? QUAD_PAIR_TOKS_T : ks == KS_DLT64 ? DLT64_TOKS_T : QUAD_TOKS_T;
   for (let rb = r0; rb < r1; rb += ROW_BLOCK) {
     const rbe = min(rb + ROW_BLOCK, r1);
     for (let t = 0; t < n; t += TT) {
@@ -86,9 +74,7 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
           const sr = <usize>r << 2;
           const wq = w + <usize>(r >> 2) * qb;
           const ot = o + <usize>t * oStride + sr;
-          if (ks == K_TQ2) tern_tq2q2_toks(T, wq, qb, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride);
-          else if (ks == K_I2S) tern_i2sq2_toks(T, wq, qb, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride);
-          else tern_dltq2_toks(T, wq, qb, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride);
+          tern_quad2_toks(ks, T, wq, qb, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride);
         }
       }
       for (; r < rbe; r += 4) {
@@ -96,10 +82,7 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
         const wq = w + <usize>(r >> 2) * qb;
         const ot = o + <usize>t * oStride + sr;
         const rows = min(4, rbe - r);
-        if (ks == K_TQ2) tern_tq2q_toks(T, wq, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride, rows);
-        else if (ks == K_I2S) tern_i2sq_toks(T, wq, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride, rows);
-        else if (ks == K_DLT) tern_dltq_toks(T, wq, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride, rows);
-        else tern_dlt64q_toks(T, wq, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride, rows);
+        tern_quad_toks(ks, T, wq, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride, rows);
       }
     }
   }

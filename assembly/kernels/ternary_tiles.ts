@@ -4250,98 +4250,111 @@ export const DLT64_TOKS_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 3 : 2;
 /** Two-quad tiles (8 rows × T ∈ 1…QUAD_PAIR_TOKS_T tokens), relaxed build only, not dlt64. */
 export const QUAD_PAIR_TOKS_T: i32 = 3;
 
-export function tern_tq2q_rows(T: i32, w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
+/** Kernel sets: the families, DLT split by group size (g = 64 keeps two sums per token). */
+export const KS_TQ2: i32 = 0;
+export const KS_I2S: i32 = 1;
+export const KS_DLT: i32 = 2;
+export const KS_DLT64: i32 = 3;
+
+export function tern_quad_rows(ks: i32, T: i32, w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
   nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rows: i32): void {
-  if (T == 1) tern_tq2q_rows_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows);
-  else tern_tq2q_rows_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows);
-}
-export function tern_tq2q_toks(T: i32, w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
-  nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rows: i32): void {
-  switch (T) {
-    case 1: tern_tq2q_toks_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 2: tern_tq2q_toks_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 3: tern_tq2q_toks_t3(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 4: tern_tq2q_toks_t4(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 5: tern_tq2q_toks_t5(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 6: tern_tq2q_toks_t6(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    default: unreachable();
+  switch (ks) {
+    case KS_TQ2:
+      switch (T) {
+        case 1: tern_tq2q_rows_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 2: tern_tq2q_rows_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+      }
+      break;
+    case KS_I2S:
+      switch (T) {
+        case 1: tern_i2sq_rows_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 2: tern_i2sq_rows_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+      }
+      break;
+    case KS_DLT:
+      switch (T) {
+        case 1: tern_dltq_rows_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 2: tern_dltq_rows_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+      }
+      break;
+    case KS_DLT64:
+      switch (T) {
+        case 1: tern_dlt64q_rows_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 2: tern_dlt64q_rows_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+      }
+      break;
   }
-}
-export function tern_tq2q2_toks(T: i32, w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
-  gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize): void {
-  switch (T) {
-    case 1: tern_tq2q2_toks_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
-    case 2: tern_tq2q2_toks_t2(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
-    case 3: tern_tq2q2_toks_t3(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
-    default: unreachable();
-  }
+  unreachable();
 }
 
-export function tern_i2sq_rows(T: i32, w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
+export function tern_quad_toks(ks: i32, T: i32, w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
   nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rows: i32): void {
-  if (T == 1) tern_i2sq_rows_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows);
-  else tern_i2sq_rows_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows);
-}
-export function tern_i2sq_toks(T: i32, w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
-  nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rows: i32): void {
-  switch (T) {
-    case 1: tern_i2sq_toks_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 2: tern_i2sq_toks_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 3: tern_i2sq_toks_t3(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 4: tern_i2sq_toks_t4(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 5: tern_i2sq_toks_t5(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 6: tern_i2sq_toks_t6(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    default: unreachable();
+  switch (ks) {
+    case KS_TQ2:
+      switch (T) {
+        case 1: tern_tq2q_toks_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 2: tern_tq2q_toks_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 3: tern_tq2q_toks_t3(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 4: tern_tq2q_toks_t4(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 5: tern_tq2q_toks_t5(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 6: tern_tq2q_toks_t6(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+      }
+      break;
+    case KS_I2S:
+      switch (T) {
+        case 1: tern_i2sq_toks_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 2: tern_i2sq_toks_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 3: tern_i2sq_toks_t3(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 4: tern_i2sq_toks_t4(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 5: tern_i2sq_toks_t5(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 6: tern_i2sq_toks_t6(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+      }
+      break;
+    case KS_DLT:
+      switch (T) {
+        case 1: tern_dltq_toks_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 2: tern_dltq_toks_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 3: tern_dltq_toks_t3(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 4: tern_dltq_toks_t4(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 5: tern_dltq_toks_t5(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 6: tern_dltq_toks_t6(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+      }
+      break;
+    case KS_DLT64:
+      switch (T) {
+        case 1: tern_dlt64q_toks_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 2: tern_dlt64q_toks_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+        case 3: tern_dlt64q_toks_t3(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+      }
+      break;
   }
-}
-export function tern_i2sq2_toks(T: i32, w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
-  gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize): void {
-  switch (T) {
-    case 1: tern_i2sq2_toks_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
-    case 2: tern_i2sq2_toks_t2(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
-    case 3: tern_i2sq2_toks_t3(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
-    default: unreachable();
-  }
+  unreachable();
 }
 
-export function tern_dltq_rows(T: i32, w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
-  nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rows: i32): void {
-  if (T == 1) tern_dltq_rows_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows);
-  else tern_dltq_rows_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows);
-}
-export function tern_dltq_toks(T: i32, w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
-  nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rows: i32): void {
-  switch (T) {
-    case 1: tern_dltq_toks_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 2: tern_dltq_toks_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 3: tern_dltq_toks_t3(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 4: tern_dltq_toks_t4(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 5: tern_dltq_toks_t5(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 6: tern_dltq_toks_t6(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    default: unreachable();
-  }
-}
-export function tern_dltq2_toks(T: i32, w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
+export function tern_quad2_toks(ks: i32, T: i32, w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
   gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize): void {
-  switch (T) {
-    case 1: tern_dltq2_toks_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
-    case 2: tern_dltq2_toks_t2(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
-    case 3: tern_dltq2_toks_t3(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); break;
-    default: unreachable();
+  switch (ks) {
+    case KS_TQ2:
+      switch (T) {
+        case 1: tern_tq2q2_toks_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); return;
+        case 2: tern_tq2q2_toks_t2(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); return;
+        case 3: tern_tq2q2_toks_t3(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); return;
+      }
+      break;
+    case KS_I2S:
+      switch (T) {
+        case 1: tern_i2sq2_toks_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); return;
+        case 2: tern_i2sq2_toks_t2(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); return;
+        case 3: tern_i2sq2_toks_t3(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); return;
+      }
+      break;
+    case KS_DLT:
+      switch (T) {
+        case 1: tern_dltq2_toks_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); return;
+        case 2: tern_dltq2_toks_t2(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); return;
+        case 3: tern_dltq2_toks_t3(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); return;
+      }
+      break;
   }
-}
-
-export function tern_dlt64q_rows(T: i32, w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
-  nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rows: i32): void {
-  if (T == 1) tern_dlt64q_rows_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows);
-  else tern_dlt64q_rows_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows);
-}
-export function tern_dlt64q_toks(T: i32, w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
-  nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rows: i32): void {
-  switch (T) {
-    case 1: tern_dlt64q_toks_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 2: tern_dlt64q_toks_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    case 3: tern_dlt64q_toks_t3(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); break;
-    default: unreachable();
-  }
+  unreachable();
 }
