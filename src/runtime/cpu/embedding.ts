@@ -3,6 +3,7 @@
 import { OptionError, TensorTypeError } from "../errors.ts";
 import { f16BitsToF32 } from "../tensor-types/half.ts";
 import type { CpuKernels, Matrix } from "./kernels.ts";
+import { quadByteOffset } from "./layout.ts";
 
 /** Writes the embeddings of `tokens` as f32 [n][cols] at address `out`. */
 export function embed(K: CpuKernels, m: Matrix, tokens: ArrayLike<number>, out: number): void {
@@ -48,11 +49,10 @@ export function embeddingRow(K: CpuKernels, m: Matrix, r: number, out: number): 
       // top), stored in row quads, 4 bytes of each row in turn (layout.ts).
       const u8 = h.u8;
       const i2s = m.type === "I2_S";
-      const quad = m.ptr + (r >> 2) * 4 * m.layout.rowBytes + 4 * (r & 3);
       for (let e = 0; e < k; e++) {
         const l = (e & 127) >> 5;
         const B = 32 * (e >> 7) + (e & 31);
-        const byte = u8[quad + 64 * (B >> 4) + 16 * ((B & 15) >> 2) + (B & 3)]!;
+        const byte = u8[m.ptr + quadByteOffset(m.layout.rowBytes, r, B)]!;
         const code = (byte >> (i2s ? 6 - 2 * l : 2 * l)) & 3;
         const d = i2s ? m.scale : f32[(m.scales >> 2) + (e >> 8) * m.rows + r]!;
         f32[o + e] = (code - 1) * d;

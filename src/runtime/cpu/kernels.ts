@@ -286,7 +286,11 @@ export class CpuKernels {
     if (data.byteLength < layout.sourceBytes) {
       throw new TensorTypeError("BAD_TENSOR_DATA", `${t} ${rows}×${cols} needs ${layout.sourceBytes} bytes, got ${data.byteLength}`);
     }
-    const codeBytes = layout.codeBytes;
+    const G = layout.groups;
+    if (t === "DLT" && (!dlt || dlt.alpha.length < rows * G || dlt.gamma.length < rows * G)) {
+      if (!dlt) throw new OptionError("BAD_OPTION", "a DLT matrix needs its alpha, gamma and group size");
+      throw new TensorTypeError("BAD_TENSOR_DATA", `DLT ${rows}×${cols} (g = ${layout.group}) needs ${rows * G} alpha and gamma values`);
+    }
     let ptr = 0;
     let scale = 1;
     let scales = 0;
@@ -294,52 +298,44 @@ export class CpuKernels {
     let repackedFrom: MatrixType | undefined;
     const work = this.parts(rows * cols);
     if (t === "TQ1_0" || t === "TQ2_0") {
-      const src = this.heap.alloc(layout.sourceBytes);
-      this.heap.write(src, data.subarray(0, layout.sourceBytes));
-      ptr = this.heap.alloc(codeBytes);
+      ptr = this.heap.alloc(layout.codeBytes);
       scales = this.heap.alloc(layout.scaleBytes);
-      this.pool.run(t === "TQ1_0" ? FN.repackTq1 : FN.repackTq2, [src, ptr, scales, rows, layout.groups], rows, 1, work);
-      this.heap.free(src);
+      this.repackFrom(data.subarray(0, layout.sourceBytes), (src) =>
+        this.pool.run(t === "TQ1_0" ? FN.repackTq1 : FN.repackTq2, [src, ptr, scales, rows, G], rows, 1, work));
       repackedFrom = t;
-    } else if (t === "I2_S") {
-      // codes as stored (rows of cols/4 bytes), then the f32 tensor scale: the codes go to row quads (layout.ts)
-      const stored = (rows * cols) / 4;
-      const src = this.heap.alloc(stored);
-      this.heap.write(src, data.subarray(0, stored));
-      ptr = this.heap.alloc(codeBytes);
-      this.pool.run(FN.repackRows, [src, ptr, layout.rowBytes], rows, 1, work);
-      this.heap.free(src);
-      scale = new DataView(data.buffer, data.byteOffset + stored, 4).getFloat32(0, true);
-    } else if (t === "DLT") {
-      // T2 rows (layout.ts) to row quads
-      const src = this.heap.alloc(layout.sourceBytes);
-      this.heap.write(src, data.subarray(0, layout.sourceBytes));
-      ptr = this.heap.alloc(codeBytes);
-      this.pool.run(FN.repackRows, [src, ptr, layout.rowBytes], rows, 1, work);
-      this.heap.free(src);
+    } else if (t === "I2_S" || t === "DLT") {
+      // code rows (I2_S as stored, DLT's T2 rows) to row quads (layout.ts); I2_S's f32 tensor scale follows its codes
+      const stored = rows * layout.rowBytes;
+      ptr = this.heap.alloc(layout.codeBytes);
+      this.repackFrom(data.subarray(0, stored), (src) => this.pool.run(FN.repackRows, [src, ptr, layout.rowBytes], rows, 1, work));
+      if (t === "I2_S") scale = new DataView(data.buffer, data.byteOffset + stored, 4).getFloat32(0, true);
     } else {
-      ptr = this.heap.alloc(codeBytes);
-      this.heap.write(ptr, data.subarray(0, codeBytes));
+      ptr = this.heap.alloc(layout.codeBytes);
+      this.heap.write(ptr, data.subarray(0, layout.codeBytes));
     }
     if (t === "DLT") {
-      const G = layout.groups;
-      const n = rows * G;
-      if (!dlt || dlt.alpha.length < n || dlt.gamma.length < n) {
-        this.heap.free(ptr);
-        if (!dlt) throw new OptionError("BAD_OPTION", "a DLT matrix needs its alpha, gamma and group size");
-        throw new TensorTypeError("BAD_TENSOR_DATA", `DLT ${rows}×${cols} (g = ${layout.group}) needs ${n} alpha and gamma values`);
-      }
       scales = this.heap.alloc(layout.scaleBytes);
       shifts = this.heap.alloc(layout.scaleBytes);
       const f = this.heap.f32;
       for (let r = 0; r < rows; r++) {
         for (let g = 0; g < G; g++) {
-          f[(scales >> 2) + g * rows + r] = f16BitsToF32(dlt.alpha[r * G + g]!);
-          f[(shifts >> 2) + g * rows + r] = f16BitsToF32(dlt.gamma[r * G + g]!);
+          f[(scales >> 2) + g * rows + r] = f16BitsToF32(dlt!.alpha[r * G + g]!);
+          f[(shifts >> 2) + g * rows + r] = f16BitsToF32(dlt!.gamma[r * G + g]!);
         }
       }
     }
     return { type: t, rows, cols, layout, ptr, scale, scales, shifts, groupSize: layout.group, repackedFrom };
+  }
+
+  /** Runs `repack(src)` on a copy of `bytes` in wasm memory (an upload's source side), freed afterwards. */
+  private repackFrom(bytes: Uint8Array, repack: (src: number) => void): void {
+    const src = this.heap.alloc(bytes.byteLength);
+    try {
+      this.heap.write(src, bytes);
+      repack(src);
+    } finally {
+      this.heap.free(src);
+    }
   }
 
   freeMatrix(m: Matrix): void {

@@ -128,6 +128,11 @@ export function matrixLayout(type: MatrixType, m: number, k: number, groupSize =
   }
 }
 
+/** Offset in a matrix's row quads of byte B of row r's T2 row (rowBytes: one T2 row; the header above). */
+export function quadByteOffset(rowBytes: number, r: number, B: number): number {
+  return (r >> 2) * 4 * rowBytes + 64 * (B >> 4) + 16 * ((B & 15) >> 2) + 4 * (r & 3) + (B & 3);
+}
+
 /** Padded activation row length. */
 export function paddedK(k: number): number {
   return Math.ceil(k / 128) * 128;
