@@ -12,8 +12,8 @@
 // on a shared machine also counts the time other processes hold the core; runs with threads keep the wall clock.
 import { CpuKernels, type TernaryTile } from "../src/runtime/cpu/kernels.ts";
 import { matrixLayout, type MatrixType } from "../src/runtime/cpu/layout.ts";
-import { relaxedSimdSupported } from "../src/runtime/wasm/features.ts";
-import type { SimdBuild } from "../src/runtime/wasm/loader.ts";
+import { relaxedSimdSupported } from "../src/runtime/cpu/wasm/features.ts";
+import type { SimdBuild } from "../src/runtime/cpu/wasm/loader.ts";
 import { cpus, loadavg } from "node:os";
 
 interface Row {

@@ -7,7 +7,7 @@
 //     [--types TQ2_0,I2_S] [--shapes 4096x4096] [--n 1,128] [--threads 1] [--simd relaxed] [--rounds 15] [--batch-ms 40]
 import { CpuKernels } from "../src/runtime/cpu/kernels.ts";
 import { matrixLayout, type MatrixType } from "../src/runtime/cpu/layout.ts";
-import type { SimdBuild } from "../src/runtime/wasm/loader.ts";
+import type { SimdBuild } from "../src/runtime/cpu/wasm/loader.ts";
 import { loadavg } from "node:os";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";

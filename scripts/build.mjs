@@ -1,5 +1,5 @@
 // Bundles the library entry points and the CLI with esbuild. The wasm is compiled before this by `asc`
-// (see package.json "build:wasm") and is loaded at run time by src/runtime/wasm/loader.ts.
+// (see package.json "build:wasm") and is loaded at run time by src/runtime/cpu/wasm/loader.ts.
 import { build } from "esbuild";
 import { chmod, readFile } from "node:fs/promises";
 
@@ -20,7 +20,7 @@ await build({
   platform: "neutral",
   mainFields: ["module", "main"],
   keepNames: true,
-  entryPoints: { "engine-worker": "src/runtime/engine/engine-worker.ts" },
+  entryPoints: { "engine-worker": "src/engine/engine-worker.ts" },
   outdir: "dist",
   external: ["node:*"],
 });
@@ -33,7 +33,7 @@ const inlineWorker = await build({
   keepNames: true,
   minify: true,
   sourcemap: false,
-  entryPoints: ["src/runtime/engine/engine-worker-inline.ts"],
+  entryPoints: ["src/engine/engine-worker-inline.ts"],
   write: false,
   external: ["node:*"],
 });

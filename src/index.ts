@@ -13,7 +13,7 @@ export { CpuKernels, type CpuKernelsOptions, type CpuKernelStats, type Matrix } 
 export { CpuModel, planMemory, WASM32_MAX_BYTES, type CpuModelOptions, type MemoryPlan } from "./runtime/cpu/model.ts";
 export type { LogitsMode, LogitsSink } from "./runtime/cpu/forward.ts";
 export type { KvType } from "./runtime/cpu/attention.ts";
-export { generate, promptTokens, type GenerateChunk, type GenerateOptions, type GenerateResult, type GenerationStats, type StopReason } from "./runtime/generate.ts";
-export { perplexity, negativeLogLikelihood, type PerplexityOptions, type PerplexityResult } from "./runtime/perplexity.ts";
+export { generate, promptTokens, type GenerateChunk, type GenerateOptions, type GenerateResult, type GenerationStats, type StopReason } from "./engine/generate.ts";
+export { perplexity, negativeLogLikelihood, type PerplexityOptions, type PerplexityResult } from "./runtime/model/perplexity.ts";
 export * from "./gpu/index.ts";
-export * from "./runtime/engine/index.ts";
+export * from "./engine/index.ts";

@@ -4,6 +4,6 @@ declare module "ternion:inline-assets" {
   export const relaxedWasm: string;
   /** Base64 of dist/wasm/ternion-simd.wasm. */
   export const simdWasm: string;
-  /** The bundled text of src/runtime/engine/engine-worker-inline.ts. */
+  /** The bundled text of src/engine/engine-worker-inline.ts. */
   export const engineWorker: string;
 }

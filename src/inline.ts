@@ -4,10 +4,10 @@
 // URL (browsers, Deno) or a data: URL (Node). The text comes from the virtual module that scripts/build.mjs
 // fills in when it bundles this entry.
 import { engineWorker, relaxedWasm, simdWasm } from "ternion:inline-assets";
-import type { Engine } from "./runtime/engine/engine.ts";
-import { createEngine as createWorkerEngine, type WorkerEngineOptions } from "./runtime/engine/worker-engine.ts";
-import { isNode } from "./runtime/engine/worker-port.ts";
-import { EMBEDDED_WASM_KEY, useEmbeddedWasm, type EmbeddedWasm } from "./runtime/wasm/embedded.ts";
+import type { Engine } from "./engine/engine.ts";
+import { createEngine as createWorkerEngine, type WorkerEngineOptions } from "./engine/worker-engine.ts";
+import { isNode } from "./engine/worker-port.ts";
+import { EMBEDDED_WASM_KEY, useEmbeddedWasm, type EmbeddedWasm } from "./runtime/cpu/wasm/embedded.ts";
 
 export * from "./index.ts";
 

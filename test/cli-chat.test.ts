@@ -3,8 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { ChatRepl, type ChatTurn } from "../src/cli/chat-repl.ts";
-import type { Engine } from "../src/runtime/engine/engine.ts";
-import { createLocalEngine } from "../src/runtime/engine/local-engine.ts";
+import type { Engine } from "../src/engine/engine.ts";
+import { createLocalEngine } from "../src/engine/local-engine.ts";
 import { cliPath, repoRoot, runCli } from "./helpers/cli.ts";
 import { sharedPath } from "./helpers/shared.ts";
 

@@ -1,4 +1,4 @@
-// The Engine interface (src/runtime/engine), one suite run against both engines: createLocalEngine (the model in
+// The Engine interface (src/engine), one suite run against both engines: createLocalEngine (the model in
 // this thread) and createEngine (the model in a worker thread, dist/engine-worker.js: `npm run build` first).
 // Then what only one of them has: backend choice and GPU device loss (in-thread, where the test can hand in a
 // WebGPU object and destroy its device), and the worker's crash and restart.
@@ -7,10 +7,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { createLocalEngine } from "../src/runtime/engine/local-engine.ts";
-import { createEngine, killEngineWorker } from "../src/runtime/engine/worker-engine.ts";
-import type { Engine, EngineOptions, LoadProgress } from "../src/runtime/engine/engine.ts";
-import { CHAT_TEMPLATE_KEY } from "../src/runtime/engine/chat-template.ts";
+import { createLocalEngine } from "../src/engine/local-engine.ts";
+import { createEngine, killEngineWorker } from "../src/engine/worker-engine.ts";
+import type { Engine, EngineOptions, LoadProgress } from "../src/engine/engine.ts";
+import { CHAT_TEMPLATE_KEY } from "../src/engine/chat-template.ts";
 import { AbortError, ContextError, EngineCrashedError, EngineError, GpuError, ModelError, OptionError } from "../src/runtime/errors.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
 import { readGgufHeader } from "../src/runtime/gguf/reader.ts";

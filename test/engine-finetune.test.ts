@@ -5,9 +5,9 @@
 // from one, typed errors.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
-import { createLocalEngine } from "../src/runtime/engine/local-engine.ts";
-import { createEngine } from "../src/runtime/engine/worker-engine.ts";
-import type { Engine, EngineFinetuneOptions, EngineFinetuneResult, EngineOptions } from "../src/runtime/engine/engine.ts";
+import { createLocalEngine } from "../src/engine/local-engine.ts";
+import { createEngine } from "../src/engine/worker-engine.ts";
+import type { Engine, EngineFinetuneOptions, EngineFinetuneResult, EngineOptions } from "../src/engine/engine.ts";
 import { AbortError, ModelError, OptionError } from "../src/runtime/errors.ts";
 import type { FinetuneProgress } from "../src/train/finetune-run.ts";
 import { sharedPath } from "./helpers/shared.ts";

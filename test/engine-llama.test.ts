@@ -15,7 +15,8 @@ import { CpuModel } from "../src/runtime/cpu/model.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
 import { readGgufHeader } from "../src/runtime/gguf/reader.ts";
 import { writeGgufFile } from "../src/runtime/gguf/writer-node.ts";
-import { negativeLogLikelihood, perplexity } from "../src/runtime/perplexity.ts";
+import { negativeLogLikelihood, perplexity } from "../src/runtime/model/perplexity.ts";
+import { CpuLanguageModel } from "../src/runtime/cpu/language-model.ts";
 import { GgmlType } from "../src/runtime/tensor-types/table.ts";
 import { sharedPath } from "./helpers/shared.ts";
 import { syntheticModel, type SyntheticShape } from "./helpers/synthetic-model.ts";
@@ -170,7 +171,7 @@ describe("stories260K (F32) against llama.cpp", () => {
     const model = await loadOurs(STORIES, ctx);
     const context = await theirContext(theirs, ctx);
     try {
-      const r = await perplexity(model, text, { ctx });
+      const r = await perplexity(new CpuLanguageModel(model), text, { ctx });
       expect(r.windows).toBeGreaterThanOrEqual(10);
       expect(r.scored).toBe(r.windows * (ctx - 1 - ctx / 2));
 

@@ -9,17 +9,19 @@ import { join } from "node:path";
 import { convertBitllama } from "../src/runtime/convert/bitllama.ts";
 import { embeddingRow } from "../src/runtime/cpu/embedding.ts";
 import { CpuKernels } from "../src/runtime/cpu/kernels.ts";
-import { packI2_S, packTq1_0, packTq2_0, type MatrixType } from "../src/runtime/cpu/layout.ts";
+import { type MatrixType } from "../src/runtime/cpu/layout.ts";
+import { packI2_S, packTq1_0, packTq2_0 } from "../src/runtime/tensor-types/ternary-codes.ts";
 import { CpuModel } from "../src/runtime/cpu/model.ts";
 import { ContextError, ModelError, OptionError } from "../src/runtime/errors.ts";
-import { generate } from "../src/runtime/generate.ts";
+import { generate } from "../src/engine/generate.ts";
 import { readGgufHeader } from "../src/runtime/gguf/reader.ts";
 import type { ByteSource } from "../src/runtime/gguf/source.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
 import { writeGguf } from "../src/runtime/gguf/writer.ts";
 import { writeGgufFile } from "../src/runtime/gguf/writer-node.ts";
 import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts";
-import { perplexity } from "../src/runtime/perplexity.ts";
+import { perplexity } from "../src/runtime/model/perplexity.ts";
+import { CpuLanguageModel } from "../src/runtime/cpu/language-model.ts";
 import { loadWeights as referenceWeights, referenceLogits } from "./helpers/reference-forward.ts";
 import { rng } from "./helpers/random.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
@@ -319,13 +321,13 @@ describe("perplexity", () => {
     const model = await load(STORIES, { contextLength: 64, kvType: "f32" });
     try {
       const text = readFileSync(sharedPath("corpus/tinystories-valid-a.txt"), "utf8").slice(0, 3000);
-      const r = await perplexity(model, text, { ctx: 64 });
+      const r = await perplexity(new CpuLanguageModel(model), text, { ctx: 64 });
       expect(r.windows).toBe(Math.floor(r.tokens / 64));
       expect(r.scored).toBe(r.windows * 31);
       expect(r.ppl).toBeGreaterThan(1);
       expect(r.ppl).toBeLessThan(20);
-      await expect(perplexity(model, "Once upon a time.", { ctx: 64 })).rejects.toMatchObject({ code: "TEXT_TOO_SHORT" });
-      await expect(perplexity(model, text, { ctx: 128 })).rejects.toBeInstanceOf(ContextError);
+      await expect(perplexity(new CpuLanguageModel(model), "Once upon a time.", { ctx: 64 })).rejects.toMatchObject({ code: "TEXT_TOO_SHORT" });
+      await expect(perplexity(new CpuLanguageModel(model), text, { ctx: 128 })).rejects.toBeInstanceOf(ContextError);
     } finally {
       model.dispose();
     }

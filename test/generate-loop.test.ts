@@ -1,10 +1,10 @@
-// The generation loop on the LanguageModel interface (src/runtime/generate.ts): which path a step takes (the
+// The generation loop on the LanguageModel interface (src/engine/generate.ts): which path a step takes (the
 // backend's argmax for plain greedy decoding, the logits otherwise), the KV-cache prefix it keeps, and the
 // text it streams. The model is the CPU one, with an argmax fast path added and every call counted.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CpuLanguageModel } from "../src/runtime/engine/cpu-language-model.ts";
-import type { LanguageModel } from "../src/runtime/engine/language-model.ts";
-import { generate, type GenerateChunk } from "../src/runtime/generate.ts";
+import { CpuLanguageModel } from "../src/runtime/cpu/language-model.ts";
+import type { LanguageModel } from "../src/runtime/model/language-model.ts";
+import { generate, type GenerateChunk } from "../src/engine/generate.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 

@@ -15,7 +15,7 @@ import { gluShader } from "../src/gpu/wgsl/glu.ts";
 import { rmsNormShader } from "../src/gpu/wgsl/rmsnorm.ts";
 import { ropeStoreShader } from "../src/gpu/wgsl/rope.ts";
 import { ropeTable } from "../src/gpu/rope-table.ts";
-import { packDltCodes, packI2_S, packTq1_0, packTq2_0, unpackTq2_0 } from "../src/runtime/cpu/layout.ts";
+import { packDltCodes, packI2_S, packTq1_0, packTq2_0, unpackTq2_0 } from "../src/runtime/tensor-types/ternary-codes.ts";
 import { attentionRef } from "../src/runtime/cpu/reference/attention.ts";
 import { gluRef, rmsNormRef, ropeRef } from "../src/runtime/cpu/reference/ops.ts";
 import { quantizeAbsmaxRef, quantizeQ8KRef, type RefActivations } from "../src/runtime/cpu/reference/quant.ts";

@@ -4,25 +4,14 @@
 // lacks relaxed SIMD: vitest.config.ts passes --experimental-wasm-relaxed-simd to Node < 22.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CpuKernels, type Matrix, type TernaryTile } from "../src/runtime/cpu/kernels.ts";
-import {
-  dltCodesFromTq2_0,
-  matrixLayout,
-  packDltCodes,
-  packI2_S,
-  packTq1_0,
-  packTq2_0,
-  unpackDltCodes,
-  unpackI2_S,
-  unpackTq1_0Codes,
-  unpackTq2_0,
-  type MatrixType,
-} from "../src/runtime/cpu/layout.ts";
+import { matrixLayout, type MatrixType } from "../src/runtime/cpu/layout.ts";
+import { dltCodesFromTq2_0, packDltCodes, packI2_S, packTq1_0, packTq2_0, unpackDltCodes, unpackI2_S, unpackTq1_0Codes, unpackTq2_0 } from "../src/runtime/tensor-types/ternary-codes.ts";
 import { f16BitsToF32, f32ToF16Bits, roundF16 } from "../src/runtime/tensor-types/half.ts";
 import { quantizeAbsmaxRef, quantizeQ8KRef, type RefActivations } from "../src/runtime/cpu/reference/quant.ts";
 import { dltMatmulRef, i2sMatmulRef, ternaryExact, tqMatmulRef } from "../src/runtime/cpu/reference/ternary.ts";
 import { dequantizeRef, floatMatmulRef } from "../src/runtime/cpu/reference/float.ts";
 import { gluRef, rmsNormRef, ropeRef, softmaxRef } from "../src/runtime/cpu/reference/ops.ts";
-import { relaxedSimdHint, relaxedSimdSupported } from "../src/runtime/wasm/features.ts";
+import { relaxedSimdHint, relaxedSimdSupported } from "../src/runtime/cpu/wasm/features.ts";
 import { TensorTypeError, TernionError } from "../src/runtime/errors.ts";
 import { rng } from "./helpers/random.ts";
 

@@ -8,11 +8,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { CpuKernels, type Matrix } from "../src/runtime/cpu/kernels.ts";
-import { packDltCodes, packI2_S, packTq1_0, packTq2_0 } from "../src/runtime/cpu/layout.ts";
+import { packDltCodes, packI2_S, packTq1_0, packTq2_0 } from "../src/runtime/tensor-types/ternary-codes.ts";
 import { f32ToF16Bits, roundF16 } from "../src/runtime/tensor-types/half.ts";
 import { slice, workerSource } from "../src/runtime/cpu/threads.ts";
-import { WasmHeap } from "../src/runtime/wasm/heap.ts";
-import { loadWasmBytes, unshareMemoryImport } from "../src/runtime/wasm/loader.ts";
+import { WasmHeap } from "../src/runtime/cpu/wasm/heap.ts";
+import { loadWasmBytes, unshareMemoryImport } from "../src/runtime/cpu/wasm/loader.ts";
 import { rng } from "./helpers/random.ts";
 
 const r = rng(42);

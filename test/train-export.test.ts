@@ -3,7 +3,7 @@
 // baselines of the experiment follow their definitions.
 import { beforeAll, describe, expect, it } from "vitest";
 import { CpuModel } from "../src/runtime/cpu/model.ts";
-import { unpackTq2_0 } from "../src/runtime/cpu/layout.ts";
+import { unpackTq2_0 } from "../src/runtime/tensor-types/ternary-codes.ts";
 import { readGgufHeader, readTensorData } from "../src/runtime/gguf/reader.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
 import { bytesSource } from "../src/runtime/gguf/sources.ts";

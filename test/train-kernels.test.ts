@@ -2,7 +2,7 @@
 // references (src/train/matmul.ts), for both wasm builds, on random shapes with ragged edges (k not a
 // multiple of 4 or 16, single rows and tokens); and bit-identical results across builds and thread counts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { relaxedSimdHint, relaxedSimdSupported } from "../src/runtime/wasm/features.ts";
+import { relaxedSimdHint, relaxedSimdSupported } from "../src/runtime/cpu/wasm/features.ts";
 import { TrainKernels } from "../src/train/kernels.ts";
 import { matmulBackward, matmulBackwardScalar, matmulForward, matmulForwardScalar, useTrainKernels } from "../src/train/matmul.ts";
 import { rng } from "./helpers/random.ts";

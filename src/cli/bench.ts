@@ -1,8 +1,8 @@
 // `ternion bench --model M [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend B] [--repetitions 3]
 // [--json]`: prefill and decode speed of a model on this machine, as llama-bench reports it (pp<N>, tg<N>, mean ±
 // standard deviation of the repetitions), through the same engine calls an application makes.
-import type { Engine } from "../runtime/engine/engine.ts";
-import type { GenerationStats } from "../runtime/generate.ts";
+import type { Engine } from "../engine/engine.ts";
+import type { GenerationStats } from "../engine/generate.ts";
 import { OptionError } from "../runtime/errors.ts";
 import { parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";

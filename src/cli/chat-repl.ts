@@ -1,9 +1,9 @@
 // The conversation behind `ternion chat`, apart from the terminal: it takes input lines and interrupts (Ctrl-C)
 // and writes answers, so that a test drives it directly. The history goes to chat.completions whole each turn;
 // the engine keeps the KV cache of the previous turn, which the new prompt extends.
-import type { ChatCompletionRequest, ChatMessage } from "../runtime/engine/chat-types.ts";
-import type { Engine } from "../runtime/engine/engine.ts";
-import type { GenerationStats } from "../runtime/generate.ts";
+import type { ChatCompletionRequest, ChatMessage } from "../engine/chat-types.ts";
+import type { Engine } from "../engine/engine.ts";
+import type { GenerationStats } from "../engine/generate.ts";
 import { ContextError, TernionError } from "../runtime/errors.ts";
 
 export interface ChatReplOptions {

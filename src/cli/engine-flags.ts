@@ -1,8 +1,8 @@
 // What the model-running commands (generate, chat, ppl, bench) share: the --backend, --threads and sampling
 // flags, and opening an engine on a model file with a load progress bar on a terminal.
-import type { Engine, EngineOptions, LoadProgress, BackendChoice } from "../runtime/engine/engine.ts";
-import { createLocalEngine } from "../runtime/engine/local-engine.ts";
-import { createEngine } from "../runtime/engine/worker-engine.ts";
+import type { Engine, EngineOptions, LoadProgress, BackendChoice } from "../engine/engine.ts";
+import { createLocalEngine } from "../engine/local-engine.ts";
+import { createEngine } from "../engine/worker-engine.ts";
 import { resolveSamplingOptions, type SamplingOptions } from "../runtime/sampling/options.ts";
 import type { FlagSpec } from "./args.ts";
 import { choiceFlag, numberFlag } from "./flags.ts";

@@ -2,9 +2,9 @@
 // [--threads N] [--backend B] [--json]`: text generation on the engine (in this thread). Streams the prompt and
 // its continuation to stdout (statistics on stderr), or prints one JSON object { text, tokens, stats } with
 // --json. Ctrl-C ends the generation early, keeping what was generated.
-import type { Engine } from "../runtime/engine/engine.ts";
+import type { Engine } from "../engine/engine.ts";
 import { OptionError } from "../runtime/errors.ts";
-import { promptTokens } from "../runtime/generate.ts";
+import { promptTokens } from "../engine/generate.ts";
 import { readGgufHeader } from "../runtime/gguf/reader.ts";
 import { openFileSource } from "../runtime/gguf/source-node.ts";
 import { modelConfigFromGguf } from "../runtime/model/config.ts";

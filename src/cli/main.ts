@@ -1,7 +1,7 @@
 // `ternion` command-line entry: dispatches to one module per command and turns typed errors into one clear
 // line on stderr and a non-zero exit code.
 import { TernionError } from "../runtime/errors.ts";
-import { enableNodeRelaxedSimd } from "../runtime/wasm/features.ts";
+import { enableNodeRelaxedSimd } from "../runtime/cpu/wasm/features.ts";
 import { formatFlagHelp } from "./args.ts";
 import type { Command } from "./command.ts";
 import { inspectCommand } from "./inspect.ts";

@@ -1,7 +1,7 @@
 // `ternion ppl --model M --text FILE [--ctx N] [--threads N] [--backend B] [--json]`: perplexity of a text with
-// llama.cpp's method (runtime/perplexity.ts) on the engine, and the evaluation speed.
+// llama.cpp's method (runtime/model/perplexity.ts) on the engine, and the evaluation speed.
 import { readFile } from "node:fs/promises";
-import type { Engine } from "../runtime/engine/engine.ts";
+import type { Engine } from "../engine/engine.ts";
 import { OptionError } from "../runtime/errors.ts";
 import { readGgufHeader } from "../runtime/gguf/reader.ts";
 import { openFileSource } from "../runtime/gguf/source-node.ts";

@@ -7,7 +7,7 @@
 //   TQ1_0   base-3 decoded, repacked to T2          256, f16 d      Q8_K per 256 (68/54 of the bytes)
 //   I2_S    as stored (its own bit order)          the row, tensor scale   int8 absmax per token
 //   DLT     T2 rows as given                       g, α and γ      int8 absmax per group of g, with Σx
-import { dltCodesFromTq2_0, packDltCodes } from "../runtime/cpu/layout.ts";
+import { dltCodesFromTq2_0, packDltCodes } from "../runtime/tensor-types/ternary-codes.ts";
 import { i2sScale } from "../runtime/tensor-types/i2_s.ts";
 import { GpuError } from "../runtime/errors.ts";
 import { f16BitsToF32 } from "../runtime/tensor-types/half.ts";

@@ -78,7 +78,7 @@ export type GpuErrorCode =
 /** A sequence longer than the context: a prompt that does not fit, or generation past the last position. */
 export class ContextError extends TernionError {}
 
-/** The engine API (runtime/engine): a call on a disposed engine, a worker that cannot be found or started. */
+/** The engine API (src/engine): a call on a disposed engine, a worker that cannot be found or started. */
 export class EngineError extends TernionError {}
 
 /**

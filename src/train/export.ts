@@ -16,7 +16,7 @@ import { ModelError } from "../runtime/errors.ts";
 import type { GgufWriteInput, GgufWriteTensor } from "../runtime/gguf/writer.ts";
 import { type GgufHeader, type GgufValue, GgufValueType } from "../runtime/gguf/types.ts";
 import { DLT_GROUP_KEY, dltScaleNames, dltStoredRowLength } from "../runtime/model/tensors.ts";
-import { packTq2_0 } from "../runtime/cpu/layout.ts";
+import { packTq2_0 } from "../runtime/tensor-types/ternary-codes.ts";
 import { GgmlType, tensorTypeTraits } from "../runtime/tensor-types/table.ts";
 import { roundF16 } from "../runtime/tensor-types/half.ts";
 import { type DltLinear } from "./linear.ts";

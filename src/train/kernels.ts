@@ -8,7 +8,7 @@
 // kernels use no fused multiply-add).
 import { CpuKernels } from "../runtime/cpu/kernels.ts";
 import { OptionError, TernionError } from "../runtime/errors.ts";
-import type { LoadOptions, SimdBuild } from "../runtime/wasm/loader.ts";
+import type { LoadOptions, SimdBuild } from "../runtime/cpu/wasm/loader.ts";
 
 /** Multiply-adds below which a call stays on the calling thread (a dispatch costs a few µs). */
 const PARALLEL_WORK = 1 << 15;

@@ -5,7 +5,7 @@ import { acquireGpu } from "../../src/gpu/device.ts";
 import { quantizeOp, quantScratch, ternaryMatmulOp } from "../../src/gpu/linear.ts";
 import { GpuArena, PipelineCache, readBuffer } from "../../src/gpu/resources.ts";
 import { hostMatrix, uploadMatrix, type GpuTernary } from "../../src/gpu/weights.ts";
-import { packTq2_0, unpackTq2_0 } from "../../src/runtime/cpu/layout.ts";
+import { packTq2_0, unpackTq2_0 } from "../../src/runtime/tensor-types/ternary-codes.ts";
 import { quantizeQ8KRef } from "../../src/runtime/cpu/reference/quant.ts";
 import { tqMatmulRef } from "../../src/runtime/cpu/reference/ternary.ts";
 import { GgmlType } from "../../src/runtime/tensor-types/table.ts";

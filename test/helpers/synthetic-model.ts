@@ -4,7 +4,7 @@
 // lazily, one tensor at a time, so a multi-gigabyte model is never held in memory.
 import { type GgufValue, GgufValueType as T } from "../../src/runtime/gguf/types.ts";
 import type { GgufWriteInput, GgufWriteTensor } from "../../src/runtime/gguf/writer.ts";
-import { packTq1_0 } from "../../src/runtime/cpu/layout.ts";
+import { packTq1_0 } from "../../src/runtime/tensor-types/ternary-codes.ts";
 import { f32ToF16Bits } from "../../src/runtime/tensor-types/half.ts";
 import { GgmlType } from "../../src/runtime/tensor-types/table.ts";
 import { TokenType } from "../../src/runtime/tokenizer/types.ts";

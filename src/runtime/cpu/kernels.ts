@@ -4,9 +4,9 @@
 import { ropeAngles } from "../model/rope-angles.ts";
 import { OptionError, TensorTypeError, TernionError } from "../errors.ts";
 import { GgmlType } from "../tensor-types/traits.ts";
-import { sharedMemorySupport } from "../wasm/features.ts";
-import { WasmHeap } from "../wasm/heap.ts";
-import { loadKernels, type LoadOptions, type SimdBuild } from "../wasm/loader.ts";
+import { sharedMemorySupport } from "./wasm/features.ts";
+import { WasmHeap } from "./wasm/heap.ts";
+import { loadKernels, type LoadOptions, type SimdBuild } from "./wasm/loader.ts";
 import { matrixLayout, paddedK, type ActivationKind, type MatrixLayout, type MatrixType } from "./layout.ts";
 import { f16BitsToF32 } from "../tensor-types/half.ts";
 import { CONTROL_BLOCK_BYTES, ThreadPool } from "./threads.ts";

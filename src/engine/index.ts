@@ -26,9 +26,9 @@ export type {
   ChatMessage,
   FinishReason,
 } from "./chat-types.ts";
-export type { FinetuneProgress } from "../../train/finetune-run.ts";
-export type { Backend, BackendInfo, LanguageModel, LogitsCallback, ModelMemory } from "./language-model.ts";
-export { CpuLanguageModel } from "./cpu-language-model.ts";
-export { GpuLanguageModel } from "./gpu-language-model.ts";
+export type { FinetuneProgress } from "../train/finetune-run.ts";
+export type { Backend, BackendInfo, LanguageModel, LogitsCallback, ModelMemory } from "../runtime/model/language-model.ts";
+export { CpuLanguageModel } from "../runtime/cpu/language-model.ts";
+export { GpuLanguageModel } from "../gpu/language-model.ts";
 export { loadOnBackend, type LoadedModel } from "./backend.ts";
 export { ChatTemplate, CHAT_TEMPLATE_KEY, FALLBACK_CHAT_TEMPLATE } from "./chat-template.ts";

@@ -1,6 +1,6 @@
 // OpenAI's chat-completions shapes (the subset a local model can honour), so that code written for the OpenAI
 // SDK or WebLLM runs against an Engine unchanged.
-import type { GenerationStats } from "../generate.ts";
+import type { GenerationStats } from "./generate.ts";
 
 export interface ChatMessage {
   role: "system" | "user" | "assistant" | (string & {});

@@ -1,8 +1,8 @@
 // The wasm CPU model (runtime/cpu) as a LanguageModel: its synchronous eval behind the async interface. The CPU
 // computes the logits on the calling thread anyway, so greedy decoding needs no separate argmax path.
-import { CpuModel, type CpuModelOptions } from "../cpu/model.ts";
+import { CpuModel, type CpuModelOptions } from "./model.ts";
 import type { ByteSource } from "../gguf/source.ts";
-import type { BackendInfo, LanguageModel, LogitsCallback } from "./language-model.ts";
+import type { BackendInfo, LanguageModel, LogitsCallback } from "../model/language-model.ts";
 
 export class CpuLanguageModel implements LanguageModel {
   constructor(readonly model: CpuModel) {}

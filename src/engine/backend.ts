@@ -1,15 +1,15 @@
 // Which backend runs a model, and loading it there. "auto" takes WebGPU on a hardware adapter and wasm
 // otherwise: no WebGPU, no adapter, only a software adapter (SwiftShader, lavapipe: the wasm kernels are
 // faster on the same CPU), or a model this device cannot hold. The reason for the choice is kept for info().
-import { acquireGpu, defaultGpu, type GpuContext, probeAdapter } from "../../gpu/device.ts";
-import { nodeWebGpu } from "../../gpu/node-webgpu.ts";
-import { GpuError, OptionError } from "../errors.ts";
-import type { ByteSource } from "../gguf/source.ts";
-import type { GgufHeader } from "../gguf/types.ts";
-import { CpuLanguageModel } from "./cpu-language-model.ts";
+import { acquireGpu, defaultGpu, type GpuContext, probeAdapter } from "../gpu/device.ts";
+import { nodeWebGpu } from "../gpu/node-webgpu.ts";
+import { GpuError, OptionError } from "../runtime/errors.ts";
+import type { ByteSource } from "../runtime/gguf/source.ts";
+import type { GgufHeader } from "../runtime/gguf/types.ts";
+import { CpuLanguageModel } from "../runtime/cpu/language-model.ts";
 import type { BackendChoice, ModelLoadOptions } from "./engine.ts";
-import { GpuLanguageModel } from "./gpu-language-model.ts";
-import type { LanguageModel } from "./language-model.ts";
+import { GpuLanguageModel } from "../gpu/language-model.ts";
+import type { LanguageModel } from "../runtime/model/language-model.ts";
 
 export interface LoadedModel {
   model: LanguageModel;

@@ -3,23 +3,23 @@
 // template, and the fallback to wasm after a lost GPU device. createLocalEngine calls it directly; the worker
 // (engine-worker.ts) hosts one and createEngine calls it through comlink. Every method takes a CallContext:
 // the call's signal and a sink for its events (chunks, progress), which is what crosses the worker boundary.
-import { AbortError, EngineError, GpuError, ModelError, OptionError } from "../errors.ts";
-import { generate, type GenerateChunk, type GenerateOptions } from "../generate.ts";
-import { plainScalar } from "../gguf/metadata.ts";
-import { readGgufHeader } from "../gguf/reader.ts";
-import type { ByteSource } from "../gguf/source.ts";
-import { bytesSource } from "../gguf/sources.ts";
-import { DLT_GROUP_KEY } from "../model/tensors.ts";
-import type { GgufMetadata } from "../gguf/metadata.ts";
-import { GgufValueType } from "../gguf/types.ts";
-import { perplexity, type PerplexityResult } from "../perplexity.ts";
-import type { DecodeOptions, EncodeOptions, Tokenizer } from "../tokenizer/types.ts";
+import { AbortError, EngineError, GpuError, ModelError, OptionError } from "../runtime/errors.ts";
+import { generate, type GenerateChunk, type GenerateOptions } from "./generate.ts";
+import { plainScalar } from "../runtime/gguf/metadata.ts";
+import { readGgufHeader } from "../runtime/gguf/reader.ts";
+import type { ByteSource } from "../runtime/gguf/source.ts";
+import { bytesSource } from "../runtime/gguf/sources.ts";
+import { DLT_GROUP_KEY } from "../runtime/model/tensors.ts";
+import type { GgufMetadata } from "../runtime/gguf/metadata.ts";
+import { GgufValueType } from "../runtime/gguf/types.ts";
+import { perplexity, type PerplexityResult } from "../runtime/model/perplexity.ts";
+import type { DecodeOptions, EncodeOptions, Tokenizer } from "../runtime/tokenizer/types.ts";
 import { anySignal } from "./signals.ts";
 import { loadOnBackend } from "./backend.ts";
 import { CallQueue } from "./call-queue.ts";
 import { ChatTemplate } from "./chat-template.ts";
 import type { ChatMessage } from "./chat-types.ts";
-import type { FinetuneProgress } from "../../train/finetune-run.ts";
+import type { FinetuneProgress } from "../train/finetune-run.ts";
 import type {
   BackendChoice,
   Completion,
@@ -31,8 +31,8 @@ import type {
   ModelInput,
   ModelLoadOptions,
 } from "./engine.ts";
-import { GpuLanguageModel } from "./gpu-language-model.ts";
-import type { LanguageModel } from "./language-model.ts";
+import { GpuLanguageModel } from "../gpu/language-model.ts";
+import type { LanguageModel } from "../runtime/model/language-model.ts";
 import { openModelSource, tracked } from "./model-source.ts";
 
 export type EngineEvent =
@@ -152,7 +152,7 @@ export class EngineCore {
     return this.now(() => this.chatTemplate().render(messages));
   }
 
-  /** llama.cpp's perplexity (runtime/perplexity.ts); each window's running value as a "window" event. Queued. */
+  /** llama.cpp's perplexity (runtime/model/perplexity.ts); each window's running value as a "window" event. Queued. */
   perplexity(ctx: CallContext, text: string, options: { ctx?: number } = {}): Promise<PerplexityResult> {
     return this.queued(
       ctx,
@@ -188,9 +188,9 @@ export class EngineCore {
           throw new ModelError("DLT_TEACHER", `the teacher is a fine-tuned DLT student (${DLT_GROUP_KEY} is set): fine-tune from the float model it came from`);
         }
         const [{ runFinetune }, { writeGgufToBytes }, { decodeCheckpoint, encodeCheckpoint }] = await Promise.all([
-          import("../../train/finetune-run.ts"),
-          import("../gguf/writer.ts"),
-          import("../../train/checkpoint.ts"),
+          import("../train/finetune-run.ts"),
+          import("../runtime/gguf/writer.ts"),
+          import("../train/checkpoint.ts"),
         ]);
         // Checkpoints go to the caller as events (bytes); a resume reads the one the caller hands back.
         const checkpoints = {

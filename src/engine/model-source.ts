@@ -2,10 +2,10 @@
 // as it is. Paths go through node:fs, imported by a name bundlers leave alone, so that this file also runs in
 // browser bundles (where a string is a URL). `tracked` wraps a source to report read progress and to stop a
 // load at once when its signal fires.
-import { fileHandleSource } from "../gguf/file-handle-source.ts";
-import { AbortError, ModelError, OptionError } from "../errors.ts";
-import type { ByteSource } from "../gguf/source.ts";
-import { blobSource, bytesSource, urlSource } from "../gguf/sources.ts";
+import { fileHandleSource } from "../runtime/gguf/file-handle-source.ts";
+import { AbortError, ModelError, OptionError } from "../runtime/errors.ts";
+import type { ByteSource } from "../runtime/gguf/source.ts";
+import { blobSource, bytesSource, urlSource } from "../runtime/gguf/sources.ts";
 import type { ModelInput } from "./engine.ts";
 
 /** Node and Deno (which serves node: modules) can open paths. */

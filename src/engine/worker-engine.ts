@@ -3,13 +3,13 @@
 // `new URL("./engine-worker.js", import.meta.url)` (the form bundlers follow). When the worker dies, every
 // pending call rejects with EngineCrashedError, and so does every later call until restart().
 import { wrap, type Remote } from "comlink";
-import { AbortError, EngineCrashedError, EngineError, OptionError } from "../errors.ts";
+import { AbortError, EngineCrashedError, EngineError, OptionError } from "../runtime/errors.ts";
 import { EngineClient, type CoreArgs, type CoreMethod, type CoreResult, type CoreTransport } from "./client.ts";
 import type { CoreLoadOptions, EngineEvent } from "./core.ts";
 import type { Engine, EngineOptions, LoadProgress } from "./engine.ts";
 import { EVENT_TAG, READY_TAG, type EngineHost, type EventMessage, type Outcome } from "./engine-host.ts";
 import { fromWireError } from "./error-wire.ts";
-import { wasmBesideBundle } from "../wasm/loader.ts";
+import { wasmBesideBundle } from "../runtime/cpu/wasm/loader.ts";
 import { isNode, startWorker, type WorkerHandle } from "./worker-port.ts";
 
 export interface WorkerEngineOptions extends EngineOptions {
@@ -214,7 +214,7 @@ async function workerScript(override: string | URL | undefined): Promise<URL> {
   if (!isNode() || beside.protocol !== "file:") return beside;
   // Not the literal `new URL("…", import.meta.url)` form: bundlers would try to emit a file outside the package.
   const here = import.meta.url;
-  const fromSources = new URL("../../../dist/engine-worker.js", here);
+  const fromSources = new URL("../../dist/engine-worker.js", here);
   for (const url of [beside, fromSources]) if (await fileExists(url)) return url;
   throw new EngineError(
     "WORKER_NOT_FOUND",

@@ -4,16 +4,16 @@
 // that might start a stop string. Ends at an end-of-generation token, a stop string, maxTokens, the end of the
 // context, or an abort. Greedy decoding on a backend with an argmax fast path (WebGPU) reads back one token id
 // per step instead of the logits.
-import { penaltiesAreOff } from "./sampling/penalties.ts";
-import { yieldToEventLoop } from "./event-loop.ts";
-import type { CpuModel } from "./cpu/model.ts";
-import { asLanguageModel } from "./engine/cpu-language-model.ts";
-import type { Backend, LanguageModel } from "./engine/language-model.ts";
-import { ContextError, OptionError } from "./errors.ts";
-import type { ResolvedSamplingOptions, SamplingOptions } from "./sampling/options.ts";
-import { Sampler } from "./sampling/sampler.ts";
-import { StopMatcher } from "./sampling/stop.ts";
-import { StreamingDecoder } from "./tokenizer/streaming-decoder.ts";
+import { penaltiesAreOff } from "../runtime/sampling/penalties.ts";
+import { yieldToEventLoop } from "../runtime/event-loop.ts";
+import type { CpuModel } from "../runtime/cpu/model.ts";
+import { asLanguageModel } from "../runtime/cpu/language-model.ts";
+import type { Backend, LanguageModel } from "../runtime/model/language-model.ts";
+import { ContextError, OptionError } from "../runtime/errors.ts";
+import type { ResolvedSamplingOptions, SamplingOptions } from "../runtime/sampling/options.ts";
+import { Sampler } from "../runtime/sampling/sampler.ts";
+import { StopMatcher } from "../runtime/sampling/stop.ts";
+import { StreamingDecoder } from "../runtime/tokenizer/streaming-decoder.ts";
 
 export interface GenerateOptions extends SamplingOptions {
   /** Most tokens to generate. Default 256. */

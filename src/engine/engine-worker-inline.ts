@@ -3,8 +3,8 @@
 // base64 of both builds on the global object, so that this worker never fetches a file (a Blob or data: URL
 // has no directory to find one in anyway).
 import { expose } from "comlink";
-import { TernionError } from "../errors.ts";
-import { EMBEDDED_WASM_KEY, useEmbeddedWasm, type EmbeddedWasm } from "../wasm/embedded.ts";
+import { TernionError } from "../runtime/errors.ts";
+import { EMBEDDED_WASM_KEY, useEmbeddedWasm, type EmbeddedWasm } from "../runtime/cpu/wasm/embedded.ts";
 import { EngineHost, READY_TAG } from "./engine-host.ts";
 import { parentPort } from "./worker-port.ts";
 

@@ -2,7 +2,7 @@
 // sends { name, message, code, own fields } and the caller re-creates an instance of the same class from
 // errors.ts (without running its constructor, which would edit the message again), so that `instanceof
 // ContextError` and `err.code` work on the caller's side exactly as in-thread.
-import * as errors from "../errors.ts";
+import * as errors from "../runtime/errors.ts";
 
 export interface WireError {
   name: string;

@@ -2,10 +2,10 @@
 // (worker-engine.ts). Both engines are this one class, so they behave the same by construction; only how a call
 // reaches the core differs. Here: streams of chunks, AbortSignals turned into the core's cancellation, the
 // OpenAI chat shapes.
-import { OptionError } from "../errors.ts";
-import type { GenerateChunk } from "../generate.ts";
-import type { PerplexityResult } from "../perplexity.ts";
-import type { DecodeOptions, EncodeOptions } from "../tokenizer/types.ts";
+import { OptionError } from "../runtime/errors.ts";
+import type { GenerateChunk } from "./generate.ts";
+import type { PerplexityResult } from "../runtime/model/perplexity.ts";
+import type { DecodeOptions, EncodeOptions } from "../runtime/tokenizer/types.ts";
 import { anySignal } from "./signals.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, FinishReason } from "./chat-types.ts";
 import type { EngineCore, EngineEvent, GenerateRequest } from "./core.ts";

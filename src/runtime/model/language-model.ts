@@ -1,7 +1,7 @@
 // The one model interface the generation loop, perplexity and the engine run on, whatever computes it: the wasm
 // CPU kernels (CpuLanguageModel) or WebGPU (GpuLanguageModel). A model holds one sequence in its KV cache;
 // `forward` appends tokens to it.
-import type { ModelConfig } from "../model/config.ts";
+import type { ModelConfig } from "./config.ts";
 import type { Tokenizer } from "../tokenizer/types.ts";
 
 export type Backend = "wasm" | "webgpu";

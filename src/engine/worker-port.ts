@@ -3,7 +3,7 @@
 // Endpoint, a way to post and receive raw messages (events, "ready"), and, on the caller's side, an exit
 // notification (a crash, running out of memory, terminate()).
 import type { Endpoint } from "comlink";
-import { EngineError } from "../errors.ts";
+import { EngineError } from "../runtime/errors.ts";
 
 export interface WorkerHandle {
   /** For comlink.wrap. */

@@ -1,15 +1,15 @@
 // The Engine: the one interface through which applications use ternion, the same whether the model runs in the
 // calling thread (createLocalEngine) or in a worker (createEngine). Everything here is plain data, so that it
 // crosses a worker boundary unchanged.
-import type { GenerateChunk, GenerationStats, StopReason } from "../generate.ts";
-import type { ByteSource } from "../gguf/source.ts";
-import type { ModelConfig } from "../model/config.ts";
-import type { PerplexityResult } from "../perplexity.ts";
-import type { SamplingOptions } from "../sampling/options.ts";
-import type { DecodeOptions, EncodeOptions } from "../tokenizer/types.ts";
-import type { FinetuneProgress, FinetuneRunResult, TrainingOptions } from "../../train/finetune-run.ts";
+import type { GenerateChunk, GenerationStats, StopReason } from "./generate.ts";
+import type { ByteSource } from "../runtime/gguf/source.ts";
+import type { ModelConfig } from "../runtime/model/config.ts";
+import type { PerplexityResult } from "../runtime/model/perplexity.ts";
+import type { SamplingOptions } from "../runtime/sampling/options.ts";
+import type { DecodeOptions, EncodeOptions } from "../runtime/tokenizer/types.ts";
+import type { FinetuneProgress, FinetuneRunResult, TrainingOptions } from "../train/finetune-run.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage } from "./chat-types.ts";
-import type { Backend, ModelMemory } from "./language-model.ts";
+import type { Backend, ModelMemory } from "../runtime/model/language-model.ts";
 
 export type BackendChoice = "auto" | Backend;
 

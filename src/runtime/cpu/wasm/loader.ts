@@ -2,7 +2,7 @@
 // feature detection. Works from the sources (vitest runs src/*.ts; the wasm is in dist/wasm/), from the esbuild
 // bundles in dist/ (dist/node.js next to dist/wasm/), in browsers (fetch relative to the module), or with the
 // bytes passed in by the caller.
-import { TernionError } from "../errors.ts";
+import { TernionError } from "../../errors.ts";
 import { relaxedSimdHint, relaxedSimdSupported, simdSupported } from "./features.ts";
 
 export type SimdBuild = "relaxed" | "simd128";
@@ -49,8 +49,8 @@ export function wasmBesideBundle(): Record<SimdBuild, string> {
   return { relaxed: besideBundle("relaxed").href, simd128: besideBundle("simd128").href };
 }
 
-/** Further candidate locations relative to this module: the sources (src/runtime/wasm/*.ts) and other layouts. */
-const CANDIDATES = ["../../../dist/wasm/", "../wasm/", "../../wasm/", "../dist/wasm/"];
+/** Further candidate locations relative to this module: the sources (src/runtime/cpu/wasm/*.ts) and other layouts. */
+const CANDIDATES = ["../../../../dist/wasm/", "../wasm/", "../../wasm/", "../dist/wasm/"];
 
 /** The wasm that ternion/inline embeds (base64 in its bundle): used when no source is passed. */
 let embedded: ((build: SimdBuild) => Uint8Array) | undefined;

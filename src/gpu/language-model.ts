@@ -1,14 +1,14 @@
 // The WebGPU model (src/gpu) as a LanguageModel. GpuModel runs tokens at positions it is told; this adapter
 // keeps the sequence's position, the tokenizer, and the CPU engine's typed errors for a full context or a
 // token outside the vocabulary. A lost device surfaces from GpuModel as GpuError DEVICE_LOST.
-import type { GpuContext } from "../../gpu/device.ts";
-import { GpuModel, type GpuModelOptions } from "../../gpu/model.ts";
-import { ContextError, OptionError } from "../errors.ts";
-import { readGgufHeader } from "../gguf/reader.ts";
-import type { ByteSource } from "../gguf/source.ts";
-import { tokenizerFromGguf } from "../tokenizer/index.ts";
-import type { Tokenizer } from "../tokenizer/types.ts";
-import type { BackendInfo, LanguageModel, LogitsCallback } from "./language-model.ts";
+import type { GpuContext } from "./device.ts";
+import { GpuModel, type GpuModelOptions } from "./model.ts";
+import { ContextError, OptionError } from "../runtime/errors.ts";
+import { readGgufHeader } from "../runtime/gguf/reader.ts";
+import type { ByteSource } from "../runtime/gguf/source.ts";
+import { tokenizerFromGguf } from "../runtime/tokenizer/index.ts";
+import type { Tokenizer } from "../runtime/tokenizer/types.ts";
+import type { BackendInfo, LanguageModel, LogitsCallback } from "../runtime/model/language-model.ts";
 
 export class GpuLanguageModel implements LanguageModel {
   private pos = 0;

@@ -1,7 +1,7 @@
 // The JS-owned allocator of the kernels' one wasm memory: first fit over a sorted free list, 64-byte
 // alignment (a cache line; every SIMD load is then aligned), growing the memory when it runs out.
 // Addresses are plain numbers (byte offsets into memory.buffer).
-import { TernionError } from "../errors.ts";
+import { TernionError } from "../../errors.ts";
 
 const PAGE = 65536;
 const ALIGN = 64;

@@ -3,10 +3,8 @@
 // token of each window is replaced by BOS; each window is evaluated from an empty cache and only its second
 // half is scored: the logits at positions ctx/2 … ctx − 2 predict tokens ctx/2 + 1 … ctx − 1.
 // ppl = exp(mean negative log-likelihood over all scored tokens). Like llama.cpp, at least 2·ctx tokens.
-import type { CpuModel } from "./cpu/model.ts";
-import { asLanguageModel } from "./engine/cpu-language-model.ts";
-import type { LanguageModel } from "./engine/language-model.ts";
-import { AbortError, ContextError, OptionError } from "./errors.ts";
+import type { LanguageModel } from "./language-model.ts";
+import { AbortError, ContextError, OptionError } from "../errors.ts";
 
 export interface PerplexityOptions {
   /** Window length in tokens. Default: the model's context length (as loaded), at most 512. */
@@ -37,8 +35,7 @@ export function negativeLogLikelihood(logits: Float32Array, target: number): num
   return -(logits[target]! - max - Math.log(sum));
 }
 
-export async function perplexity(model: LanguageModel | CpuModel, text: string, options: PerplexityOptions = {}): Promise<PerplexityResult> {
-  model = asLanguageModel(model);
+export async function perplexity(model: LanguageModel, text: string, options: PerplexityOptions = {}): Promise<PerplexityResult> {
   const ctx = options.ctx ?? Math.min(512, model.contextLength);
   if (!Number.isInteger(ctx) || ctx < 4) throw new OptionError("BAD_OPTION_VALUE", `ctx must be an integer ≥ 4, got ${ctx}`);
   if (ctx > model.contextLength) {

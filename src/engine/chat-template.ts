@@ -2,9 +2,9 @@
 // rendered by @huggingface/jinja, or, for a model without one, a plain "User: / Assistant:" transcript whose
 // stop string ends the assistant's turn.
 import { Template } from "@huggingface/jinja";
-import { ModelError, OptionError } from "../errors.ts";
-import { metaString, type GgufMetadata } from "../gguf/metadata.ts";
-import type { Tokenizer } from "../tokenizer/types.ts";
+import { ModelError, OptionError } from "../runtime/errors.ts";
+import { metaString, type GgufMetadata } from "../runtime/gguf/metadata.ts";
+import type { Tokenizer } from "../runtime/tokenizer/types.ts";
 import type { ChatMessage } from "./chat-types.ts";
 
 export const CHAT_TEMPLATE_KEY = "tokenizer.chat_template";
