@@ -26,16 +26,17 @@
 // of code half h sits at 64h + 16l (i16: 128h + 32l, two vectors). Decode (n = 1) thus reads one contiguous
 // stream whatever the buffer's capacity (the old token-interleaved layout put every 16 values of a decode token
 // 16·capacity bytes apart: a cache line and, at capacity 512, a page each).
+import { ABI_GROUPS } from "./abi.mjs";
 
 /** The text of assembly/kernels/ternary_tiles.ts. */
 export function ternaryTiles() {
-  const parts = [HEADER, STORE_ROWS];
+  const parts = [HEADER + "\n" + IMPORTS, STORE_ROWS];
   for (const fam of FAMS) {
     parts.push(genQuad(fam, "rows", 1), genQuad(fam, "rows", 2));
     for (let T = 1; T <= (fam === "dlt64" ? DLT64_TOKS_T : QUAD_TOKS_T); T++) parts.push(genQuad(fam, "toks", T));
     if (fam !== "dlt64") for (let T = 1; T <= QUAD_PAIR_TOKS_T; T++) parts.push(genQuadPair(fam, T));
   }
-  parts.push(TILE_LIMITS, KERNEL_SETS);
+  parts.push(TILE_LIMITS);
   parts.push(dispatcher("tern_quad_rows", "q_rows", FAMS, () => 2, QARGS, QCALL));
   parts.push(dispatcher("tern_quad_toks", "q_toks", FAMS, (f) => (f === "dlt64" ? DLT64_TOKS_T : QUAD_TOKS_T), QARGS, QCALL));
   parts.push(dispatcher("tern_quad2_toks", "q2_toks", FAMS.filter((f) => f !== "dlt64"), () => QUAD_PAIR_TOKS_T, QPARGS, QPCALL));
@@ -309,9 +310,10 @@ export const DLT64_TOKS_T: i32 = ASC_FEATURE_RELAXED_SIMD ? ${DLT64_TOKS_T} : ${
 export const QUAD_PAIR_TOKS_T: i32 = ${QUAD_PAIR_TOKS_T};`;
 // One dispatcher per tile shape over the kernel sets (ks: the KS_* index of the family) and the token count, so the
 // driver (ternary.ts) makes one call per tile whatever the family.
-const FAMS = ["tq2", "i2s", "dlt", "dlt64"];
-const KERNEL_SETS = `/** Kernel sets: the families, DLT split by group size (g = 64 keeps two sums per token). */
-${FAMS.map((f, i) => `export const KS_${f.toUpperCase()}: i32 = ${i};`).join("\n")}`;
+// The kernel sets are the KS group of the ABI table (scripts/abi.mjs), whose names are the families here.
+const KERNEL_SETS = ABI_GROUPS.find((g) => g.prefix === "KS").ids.map(([name]) => `KS_${name}`);
+const FAMS = KERNEL_SETS.map((ks) => ks.slice(3).toLowerCase());
+const IMPORTS = `import { ${KERNEL_SETS.join(", ")} } from "./abi";`;
 /** A dispatcher over the families of \`fams\` and T = 1…TM(fam): the kernels are `${fam}${suffix}_t${T}`. */
 function dispatcher(name, suffix, fams, TM, args, call) {
   const L = [`export function ${name}(ks: i32, T: i32, ${args}): void {`, `  switch (ks) {`];

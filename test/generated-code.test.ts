@@ -3,10 +3,12 @@
 // differing line, and `npm run gen:kernels` repairs it; .gitattributes marks every generated file.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { ABI_CONSTANTS, ABI_GROUPS } from "../scripts/abi.mjs";
 import { GENERATED_FILES } from "../scripts/generated-files.mjs";
+import * as abi from "../src/runtime/cpu/abi.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const GEN = join(ROOT, "scripts/gen-kernels.mjs");
@@ -38,6 +40,33 @@ describe("generated sources", () => {
     const r = gen("--chek");
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('unknown argument "--chek"');
+  });
+
+  describe("the wasm ABI ids (scripts/abi.mjs)", () => {
+    it("reach TypeScript as the table says (wasm-only groups excepted)", () => {
+      const expected: Record<string, unknown> = {};
+      for (const g of ABI_GROUPS) if (!g.wasmOnly) expected[g.prefix] = Object.fromEntries(g.ids.map(([name, id]) => [name, id]));
+      for (const c of ABI_CONSTANTS) expected[c.name] = c.value;
+      expect({ ...abi }).toEqual(expected);
+    });
+
+    it("are defined nowhere else in assembly/ or src/runtime/cpu/", () => {
+      const names = [...ABI_GROUPS.flatMap((g) => [g.prefix, ...g.ids.map(([name]) => `${g.prefix}_${name}`)]), ...ABI_CONSTANTS.map((c) => c.name)];
+      const definition = new RegExp(`\\b(?:const|let|var|enum)\\s+(${names.join("|")})\\b`);
+      const generated = new Set(GENERATED_FILES.map((f) => f.path));
+      const found: string[] = [];
+      for (const dir of ["assembly", "src/runtime/cpu"]) {
+        for (const rel of readdirSync(join(ROOT, dir), { recursive: true, encoding: "utf8" })) {
+          const path = `${dir}/${rel.split("\\").join("/")}`;
+          if (!path.endsWith(".ts") || generated.has(path)) continue;
+          readFileSync(join(ROOT, path), "utf8").split("\n").forEach((line, i) => {
+            const m = definition.exec(line);
+            if (m) found.push(`${path}:${i + 1} defines ${m[1]}`);
+          });
+        }
+      }
+      expect(found).toEqual([]);
+    });
   });
 
   describe("on a copy of the generated files (--root)", () => {

@@ -9,6 +9,7 @@
 //   o      output (f32) of the first token, first row                   oStride   stride between tokens
 //   rows   real rows of the quad (1–4: the last quad of a ragged matrix)
 
+import { KS_TQ2, KS_I2S, KS_DLT, KS_DLT64 } from "./abi";
 
 /** The first `rows` (1…4) lanes of v: the 4 rows of a quad, fewer for the last quad of a ragged matrix. */
 @inline function storeRows(o: usize, v: v128, rows: i32): void {
@@ -4249,12 +4250,6 @@ export const QUAD_TOKS_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 4;
 export const DLT64_TOKS_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 3 : 2;
 /** Two-quad tiles (8 rows × T ∈ 1…QUAD_PAIR_TOKS_T tokens), relaxed build only, not dlt64. */
 export const QUAD_PAIR_TOKS_T: i32 = 3;
-
-/** Kernel sets: the families, DLT split by group size (g = 64 keeps two sums per token). */
-export const KS_TQ2: i32 = 0;
-export const KS_I2S: i32 = 1;
-export const KS_DLT: i32 = 2;
-export const KS_DLT64: i32 = 3;
 
 export function tern_quad_rows(ks: i32, T: i32, w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
   nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rows: i32): void {
