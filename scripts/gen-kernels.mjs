@@ -65,7 +65,7 @@ for (const { path, generate } of GENERATED_FILES) {
 }
 if (stale) {
   console.error(
-    `gen:kernels --check: ${stale} of ${GENERATED_FILES.length} generated files are stale; generated files are never edited ` +
+    `gen:kernels --check: ${stale} of ${GENERATED_FILES.length} generated files stale; generated files are never edited ` +
       "by hand: change the generator (scripts/generated-files.mjs lists them), run `npm run gen:kernels` and commit the result",
   );
   process.exit(1);
