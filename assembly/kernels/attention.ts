@@ -6,6 +6,7 @@
 //
 // The work unit is a block of ATTENTION_TOKEN_BLOCK query tokens × one kv head (see attention below); each query
 // (t, h) owns row t·heads + h of the `scores` scratch (scoreStride floats), so units never share memory they write.
+import { ATTENTION_TOKEN_BLOCK } from "./abi";
 import { expF32x4, f16ToF32, f16x4ToF32, hmaxF32, hsum4F32, hsumF32 } from "./common";
 
 /** f32 → IEEE half bits, round to nearest even (overflow → inf, NaN kept quiet). */
@@ -84,9 +85,6 @@ export function kvStore(x: usize, cache: usize, width: i32, pos0: i32, f16: i32,
 @inline function loadKScalar(p: usize, i: usize, f16: i32): f32 {
   return f16 ? f16ToF32(<u32>load<u16>(p + (i << 1))) : load<f32>(p + (i << 2));
 }
-
-/** Query tokens per work unit: the queries of a unit share each key and value row as it is converted from f16. */
-export const ATTENTION_TOKEN_BLOCK = 4;
 
 /**
  * out[t][h·headDim ..] = softmax_j(scale · q_th · k_j) · v_j over cache positions j ≤ pos0 + t, for units

@@ -14,11 +14,8 @@
 // 2^112 instead (once per 4 rows): the products are the very same numbers, so results equal the exact path's.
 // ±inf/NaN halves (which that shortcut gets wrong) are watched for on the side (2 instructions per 8 halves per
 // row); a 4-row tile that holds one is redone with the exact converter.
+import { WT_F16, WT_F32, WT_Q8_0 } from "./abi";
 import { f16ToF32, f16HiToF32, f16x8Hi, f16x8Lo, hsumF32, hsum4F32 } from "./common";
-
-export const WT_F32: i32 = 0;
-export const WT_F16: i32 = 1;
-export const WT_Q8_0: i32 = 2;
 
 @inline function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);

@@ -1,5 +1,6 @@
 // Element-wise and per-row operations of the forward pass. Ranges [t0, t1) are tokens (rows) or, for the
 // element-wise kernels, element indices, so that the thread pool can split them.
+import { ACT_RELU2, ACT_SILU } from "./abi";
 import { expF32x4, hsumF32, hmaxF32 } from "./common";
 
 /**
@@ -93,9 +94,6 @@ export function softmax(x: usize, len: i32, scale: f32, t0: i32, t1: i32): void 
     for (let i = l4; i < <usize>len; i++) store<f32>(xr + (i << 2), load<f32>(xr + (i << 2)) * inv);
   }
 }
-
-export const ACT_SILU: i32 = 0;
-export const ACT_RELU2: i32 = 1;
 
 @inline function act(kind: i32, g: v128): v128 {
   if (kind == ACT_SILU) {

@@ -2,28 +2,14 @@
 // quad kernels (ternary_tiles.ts); and the upload-time repacks into row quads. Every row's result is computed by
 // the same sequence of operations whatever the tile, so any split of the rows across threads (at multiples of 4)
 // gives bit-identical output.
+import { FAM_I2S, FAM_TQ2, KS_DLT, KS_DLT64, KS_I2S, KS_TQ2, TILE_AUTO, TILE_R2T4, TILE_ROWS4 } from "./abi";
 import { f16ToF32 } from "./common";
-import {
-  tern_quad_rows, tern_quad_toks, tern_quad2_toks, KS_TQ2, KS_I2S, KS_DLT, KS_DLT64,
-  QUAD_TOKS_T, DLT64_TOKS_T, QUAD_PAIR_TOKS_T,
-} from "./ternary_tiles";
-
-export const FAM_TQ2: i32 = 0;
-export const FAM_I2S: i32 = 1;
-export const FAM_DLT: i32 = 2;
+import { tern_quad_rows, tern_quad_toks, tern_quad2_toks, QUAD_TOKS_T, DLT64_TOKS_T, QUAD_PAIR_TOKS_T } from "./ternary_tiles";
 
 /** Bytes of one row quad's codes (rows 4q…4q+3 stored together, layout.ts), given one row's bytes. */
 @inline function quadBytes(rowBytes: usize): usize {
   return rowBytes << 2;
 }
-
-/** Tile choice: auto (ROWS4 for n <= 2, else R2T4), or one forced shape (tuning, tests): ROWS4 = 1 quad × 1–2
- *  tokens (the matvec), R1T4 = 1 quad × up to QUAD_TOKS_T tokens (DLT g = 64: DLT64_TOKS_T), R2T4 = 2 quads × up to
- *  QUAD_PAIR_TOKS_T tokens in the relaxed build (single quads for a 4-row tail, in simd128, and for DLT g = 64). */
-export const TILE_AUTO: i32 = 0;
-export const TILE_ROWS4: i32 = 1;
-export const TILE_R1T4: i32 = 2;
-export const TILE_R2T4: i32 = 3;
 
 /**
  * out[t][r] for rows [r0, r1) and tokens [0, n).
@@ -33,7 +19,8 @@ export const TILE_R2T4: i32 = 3;
  * sw/sh: f32 weight scales (TQ2, DLT) and shifts (DLT), [groups][m]; sgs = 4·m.
  * ad/as/ax: activation scale d (f32), Σq (i32), Σx (f32, DLT), [groups][cap]; gs = 4·cap.
  * nUnits = 2·ceil(k/128); upg = 64-weight units per DLT group (g/64); ng = DLT groups per row; wscale: I2_S scale.
- * o: out (f32) for token 0 row 0; oStride: bytes per token. tileMode: TILE_*.
+ * o: out (f32) for token 0 row 0; oStride: bytes per token. tileMode: TILE_* (abi.ts: auto, or one forced shape for
+ *    tuning and tests; R1T4 is every token tile in single quads).
  * r0 is a multiple of 4 (threads split the rows so); the last quad may be partial.
  */
 export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,

@@ -1,10 +1,8 @@
 // Typed wrappers of the attention kernels (assembly/kernels/attention.ts): the store of new keys and values
 // into a layer's cache and causal grouped-query attention of a batch of queries over it.
 import { OptionError } from "../errors.ts";
+import { ATTENTION_TOKEN_BLOCK } from "./abi.ts";
 import type { CpuKernels } from "./kernels.ts";
-
-/** Query tokens per attention work unit: keep equal to the kernel's ATTENTION_TOKEN_BLOCK. */
-const ATTENTION_TOKEN_BLOCK = 4;
 
 export type KvType = "f32" | "f16";
 

@@ -9,6 +9,7 @@ import { WasmHeap } from "./wasm/heap.ts";
 import { loadKernels, type LoadOptions, type SimdBuild } from "./wasm/loader.ts";
 import { matrixLayout, paddedK, type ActivationKind, type MatrixLayout, type MatrixType } from "./layout.ts";
 import { f16BitsToF32 } from "../tensor-types/half.ts";
+import { ACT, FAM, TILE, WT } from "./abi.ts";
 import { CONTROL_BLOCK_BYTES, ThreadPool } from "./threads.ts";
 
 /** The kernel exports, in the order the thread pool refers to them. */
@@ -34,11 +35,9 @@ const EXPORTS = [
 export type ExportName = (typeof EXPORTS)[number];
 const FN: Record<ExportName, number> = Object.fromEntries(EXPORTS.map((n, i) => [n, i])) as Record<ExportName, number>;
 
-const FAM = { TQ2: 0, I2S: 1, DLT: 2 } as const;
-const WT = { F32: 0, F16: 1, Q8_0: 2 } as const;
-/** Ternary tile shapes (assembly/kernels/ternary.ts TILE_*). */
+/** Ternary tile shapes (./abi.ts TILE). */
 export type TernaryTile = "auto" | "rows4" | "r1t4" | "r2t4";
-const TILE_CODE: Record<TernaryTile, number> = { auto: 0, rows4: 1, r1t4: 2, r2t4: 3 };
+const TILE_CODE: Record<TernaryTile, number> = { auto: TILE.AUTO, rows4: TILE.ROWS4, r1t4: TILE.R1T4, r2t4: TILE.R2T4 };
 
 export interface CpuKernelsOptions extends LoadOptions {
   /** Threads, the caller included. Default: the number of cores. 1 = no workers. */
@@ -546,13 +545,13 @@ export class CpuKernels {
   /** out = silu(g) ⊙ u (SwiGLU), count elements; u = 0: out = silu(g). */
   swiglu(g: number, u: number, out: number, count: number): void {
     this.check();
-    this.pool.run(FN.glu, [0, g, u, out], count, 64, this.parts(count * 4));
+    this.pool.run(FN.glu, [ACT.SILU, g, u, out], count, 64, this.parts(count * 4));
   }
 
   /** out = relu(g)² ⊙ u (BitNet b1.58's FFN), count elements; u = 0: out = relu(g)². */
   relu2glu(g: number, u: number, out: number, count: number): void {
     this.check();
-    this.pool.run(FN.glu, [1, g, u, out], count, 64, this.parts(count * 4));
+    this.pool.run(FN.glu, [ACT.RELU2, g, u, out], count, 64, this.parts(count * 4));
   }
 
   /**

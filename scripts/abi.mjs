@@ -1,0 +1,72 @@
+// The wasm ABI's numeric ids: the one table of the numbers that the TypeScript wrappers (src/runtime/cpu/) pass to
+// the AssemblyScript kernels (assembly/) and that both sides must read alike. `npm run gen:kernels`
+// (scripts/gen-abi.mjs) writes it as assembly/kernels/abi.ts and src/runtime/cpu/abi.ts; neither side restates
+// one of these numbers by hand.
+//
+// A group { prefix, doc, ids: [[NAME, id, doc?], …] } becomes the AssemblyScript constants PREFIX_NAME: i32 and
+// the TypeScript object PREFIX = { NAME: id, … } as const; a constant { name, doc, value } becomes NAME on both
+// sides. A group with wasmOnly is emitted for AssemblyScript alone: ids that only the kernels use among
+// themselves (the generator, scripts/gen-ternary-kernels.mjs, builds its dispatchers from them).
+
+/** @typedef {{ prefix: string; doc: string; ids: [name: string, id: number, doc?: string][]; wasmOnly?: true }} AbiGroup */
+/** @typedef {{ name: string; doc: string; value: number }} AbiConstant */
+
+/** @type {AbiGroup[]} */
+export const ABI_GROUPS = [
+  {
+    prefix: "FAM",
+    doc: "Ternary weight families: ternMatmul's `fam` (assembly/kernels/ternary.ts). TQ2 also runs TQ1_0, repacked at upload.",
+    ids: [
+      ["TQ2", 0],
+      ["I2S", 1],
+      ["DLT", 2],
+    ],
+  },
+  {
+    prefix: "TILE",
+    doc: "Register tile of the ternary matmul: ternMatmul's `tileMode` (a tuning knob: results never change).",
+    ids: [
+      ["AUTO", 0, "ROWS4 for n <= 2 tokens, else R2T4"],
+      ["ROWS4", 1, "1 quad (4 rows) × 1–2 tokens: the matvec"],
+      ["R1T4", 2, "1 quad × up to QUAD_TOKS_T tokens (DLT64_TOKS_T for 64-weight DLT groups; assembly/kernels/ternary_tiles.ts)"],
+      ["R2T4", 3, "2 quads × up to QUAD_PAIR_TOKS_T tokens (relaxed build; single quads for a 4-row tail, in simd128 and for 64-weight DLT groups)"],
+    ],
+  },
+  {
+    prefix: "WT",
+    doc: "Float weight types: floatMatmul's `ty` (assembly/kernels/float.ts).",
+    ids: [
+      ["F32", 0],
+      ["F16", 1],
+      ["Q8_0", 2],
+    ],
+  },
+  {
+    prefix: "ACT",
+    doc: "Gated activations: glu's `kind` (assembly/kernels/ops.ts).",
+    ids: [
+      ["SILU", 0, "silu(g) = g/(1+e^-g): SwiGLU"],
+      ["RELU2", 1, "relu(g)²: BitNet b1.58's FFN"],
+    ],
+  },
+  {
+    prefix: "KS",
+    doc: "Kernel sets of the generated quad tiles (assembly/kernels/ternary_tiles.ts): the families, DLT split by group size (64-weight groups keep two sums per token).",
+    wasmOnly: true,
+    ids: [
+      ["TQ2", 0],
+      ["I2S", 1],
+      ["DLT", 2],
+      ["DLT64", 3],
+    ],
+  },
+];
+
+/** @type {AbiConstant[]} */
+export const ABI_CONSTANTS = [
+  {
+    name: "ATTENTION_TOKEN_BLOCK",
+    doc: "Query tokens per work unit of attention (assembly/kernels/attention.ts; a unit is a block of them × one kv head): the queries of a unit share each key and value row as it is converted from f16.",
+    value: 4,
+  },
+];
