@@ -14,7 +14,7 @@ import { floatMatmulOps, type OpEnv, type OutputPlacement, type QuantScratch, qu
 import { type Activations, actKey, type KvCacheBuffers } from "./model-buffers.ts";
 import type { GpuBlock, GpuModelWeights } from "./model-weights.ts";
 import { bindGroup, fold, type GpuOp, simpleOp } from "./resources.ts";
-import type { GpuMatrix } from "./weights.ts";
+import type { GpuFloat, GpuMatrix } from "./weights.ts";
 import { argmaxShader } from "./wgsl/argmax.ts";
 import { attentionShader } from "./wgsl/attention.ts";
 import { embedShader } from "./wgsl/embed.ts";
@@ -69,7 +69,7 @@ class PassRecorder {
   }
 
   /** x = the token rows of the embedding, one op per row chunk of the matrix. */
-  async embedding(embedding: GpuModelWeights["embedding"]): Promise<GpuOp[]> {
+  async embedding(embedding: GpuFloat): Promise<GpuOp[]> {
     const { a } = this;
     const ops: GpuOp[] = [];
     for (const chunk of embedding.chunks) {

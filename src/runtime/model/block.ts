@@ -77,7 +77,7 @@ export function layerTensors(shape: BlockShape, layer: number): BlockTensor[] {
   });
 }
 
-/** How a backend turns one of the block's tensors into its handle (shapes were checked by modelConfigFromGguf). */
+/** How a backend turns one of the block's tensors (its name and expected dims) into its own handle. */
 export interface BlockReader<N, M> {
   norm(t: BlockTensor): N;
   matrix(t: BlockTensor): M;
