@@ -4,29 +4,20 @@
 // back one u32 (greedy) or the logits. A step of n tokens is a prefill (tiled matmuls, causal attention
 // over the cache); n = 1 is a decode step. Only the last token's logits are computed.
 //
-// Activations follow the CPU path's convention per weight type (src/runtime/cpu/layout.ts): TQ1_0/TQ2_0
-// take Q8_K activations, I2_S int8 per token (absmax), float weights f32 activations.
+// Loading is three steps: ./model-weights.ts reads the weights, ./model-buffers.ts allocates the KV cache and
+// activations, ./model-passes.ts records the ops of the pass.
 import { GpuError } from "../runtime/errors.ts";
-import { readGgufHeader, readTensorData } from "../runtime/gguf/reader.ts";
+import { readGgufHeader } from "../runtime/gguf/reader.ts";
 import type { ByteSource } from "../runtime/gguf/source.ts";
-import type { GgufHeader, GgufTensorInfo } from "../runtime/gguf/types.ts";
+import type { GgufHeader } from "../runtime/gguf/types.ts";
+import { blockMatrices } from "../runtime/model/block.ts";
 import { type ModelConfig, modelConfigFromGguf } from "../runtime/model/config.ts";
-import { f16BitsToF32 } from "../runtime/tensor-types/half.ts";
-import { tensorTypeTraits } from "../runtime/tensor-types/table.ts";
 import type { GpuContext } from "./device.ts";
-import { floatMatmulOps, type OpEnv, type OutputPlacement, type QuantScratch, quantizeOp, quantScratch, ternaryMatmulOp } from "./linear.ts";
-import { bindGroup, GpuArena, type GpuOp, mapRead, PipelineCache, simpleOp, fold } from "./resources.ts";
-import { ropeTable } from "./rope-table.ts";
-import { type ActivationQuant, type GpuFloat, type GpuMatrix, hostDlt, hostMatrix, uploadMatrix } from "./weights.ts";
-import { dltMatrixInfo, readDltMatrix } from "../runtime/model/dlt-file.ts";
-import { expectedTensors } from "../runtime/model/tensors.ts";
-import { argmaxShader } from "./wgsl/argmax.ts";
-import { attentionShader } from "./wgsl/attention.ts";
-import { embedShader } from "./wgsl/embed.ts";
-import { gluShader } from "./wgsl/glu.ts";
-import { rmsNormShader } from "./wgsl/rmsnorm.ts";
-import { ropeStoreShader } from "./wgsl/rope.ts";
-import type { ShaderSource } from "./wgsl/shader.ts";
+import type { OpEnv } from "./linear.ts";
+import { allocateActivations, allocateKvCache, allocateQuantScratch } from "./model-buffers.ts";
+import { recordForward } from "./model-passes.ts";
+import { readGpuWeights } from "./model-weights.ts";
+import { GpuArena, type GpuOp, mapRead, PipelineCache } from "./resources.ts";
 
 export interface GpuModelOptions {
   /** The parsed header, if the caller has it already. */
@@ -54,8 +45,6 @@ export interface GpuModelStats {
   contextLength: number;
   maxBatch: number;
 }
-
-const actKey = (a: ActivationQuant, k: number) => `${a.mode}:${a.sums ? "sums" : ""}:${a.group === k && a.mode === "absmax" && !a.sums ? "token" : a.group}`;
 
 export class GpuModel {
   private busy = false;
@@ -195,10 +184,7 @@ export class GpuModel {
   }
 }
 
-function f16ArrayToF32(bits: Uint16Array): Float32Array {
-  return Float32Array.from(bits, f16BitsToF32);
-}
-
+/** Reads the weights, allocates the cache and activations, and records the forward pass. */
 async function build(
   ctx: GpuContext,
   arena: GpuArena,
@@ -207,203 +193,25 @@ async function build(
   c: ModelConfig,
   options: GpuModelOptions,
 ): Promise<GpuModel> {
-  const device = ctx.device;
-  const env: OpEnv = { arena, pipelines: new PipelineCache(device), packedDot: ctx.packedDot, tuning: ctx.tuning, prefillTile: options.prefillTile ?? 8 };
-  const B = options.maxBatch ?? 64;
-  const ctxLen = options.contextLength ?? Math.min(c.contextLength, 2048);
-  const { dim, heads, kvHeads, headDim: hd, ffnDim, layers } = c;
-  const qDim = heads * hd;
-  const kvDim = kvHeads * hd;
-  const byName = new Map(header.tensors.map((t) => [t.name, t]));
-  const info = (name: string): GgufTensorInfo => byName.get(name)!; // modelConfigFromGguf checked presence
+  const env: OpEnv = { arena, pipelines: new PipelineCache(ctx.device), packedDot: ctx.packedDot, tuning: ctx.tuning, prefillTile: options.prefillTile ?? 8 };
+  const batch = options.maxBatch ?? 64;
+  const contextLength = options.contextLength ?? Math.min(c.contextLength, 2048);
 
-  // ---- weights ----
-  const expectedCols = new Map(expectedTensors(c).map((e) => [e.name, e.dims[0]!]));
-  const matrix = async (name: string): Promise<GpuMatrix> => {
-    const t = info(name);
-    const dlt = dltMatrixInfo(header, byName, t, expectedCols.get(name)!);
-    if (dlt) {
-      // a fine-tuned DLT matrix: 2-bit codes with per-group α and γ
-      const d = await readDltMatrix(source, header, dlt);
-      return uploadMatrix(arena, name, hostDlt(d.codes, f16ArrayToF32(d.alpha), f16ArrayToF32(d.gamma), dlt.group, dlt.rows, dlt.cols));
-    }
-    const data = await readTensorData(source, header, t);
-    return uploadMatrix(arena, name, hostMatrix(t.type, data, t.dims[1] ?? 1, t.dims[0]!), options.maxChunkBytes);
-  };
-  const norm = async (name: string): Promise<GPUBuffer> => {
-    const t = info(name);
-    const values = new Float32Array(t.dims[0]!);
-    tensorTypeTraits(t.type).dequantize(await readTensorData(source, header, t), values);
-    return arena.upload(name, values);
-  };
-  const embedding = await matrix("token_embd.weight");
-  if (embedding.kind !== "float") throw new GpuError("UNSUPPORTED_TENSOR", "token_embd.weight must be a float type (F32, F16, BF16, Q8_0) on the GPU");
-  interface Layer {
-    attnNorm: GPUBuffer;
-    q: GpuMatrix;
-    k: GpuMatrix;
-    v: GpuMatrix;
-    attnSub?: GPUBuffer;
-    o: GpuMatrix;
-    ffnNorm: GPUBuffer;
-    gate: GpuMatrix;
-    up: GpuMatrix;
-    ffnSub?: GPUBuffer;
-    down: GpuMatrix;
-  }
-  const blocks: Layer[] = [];
-  for (let l = 0; l < layers; l++) {
-    const p = `blk.${l}.`;
-    const layer: Layer = {
-      attnNorm: await norm(p + "attn_norm.weight"),
-      q: await matrix(p + "attn_q.weight"),
-      k: await matrix(p + "attn_k.weight"),
-      v: await matrix(p + "attn_v.weight"),
-      o: await matrix(p + "attn_output.weight"),
-      ffnNorm: await norm(p + "ffn_norm.weight"),
-      gate: await matrix(p + "ffn_gate.weight"),
-      up: await matrix(p + "ffn_up.weight"),
-      down: await matrix(p + "ffn_down.weight"),
-    };
-    if (c.subNorms) {
-      layer.attnSub = await norm(p + "attn_sub_norm.weight");
-      layer.ffnSub = await norm(p + "ffn_sub_norm.weight");
-    }
-    blocks.push(layer);
-  }
-  const outputNorm = await norm("output_norm.weight");
-  const head = c.tiedOutput ? embedding : await matrix("output.weight");
+  const weights = await readGpuWeights(arena, source, header, c, options.maxChunkBytes);
   const weightBytes = arena.bytes;
-
-  // ---- KV cache ----
-  const kCache: GPUBuffer[] = [];
-  const vCache: GPUBuffer[] = [];
-  for (let l = 0; l < layers; l++) {
-    kCache.push(arena.storage(`k cache ${l}`, ctxLen * kvDim * 4));
-    vCache.push(arena.storage(`v cache ${l}`, ctxLen * kvDim * 4));
-  }
+  const kv = allocateKvCache(arena, c, contextLength);
   const kvCacheBytes = arena.bytes - weightBytes;
+  const a = allocateActivations(arena, c, batch, contextLength);
+  const scratch = allocateQuantScratch(arena, [...weights.blocks.flatMap(blockMatrices), weights.head], batch);
+  const { blockOps, headOps, argmaxOp } = await recordForward(ctx, env, c, weights, kv, a, scratch);
 
-  // ---- activations and uniforms ----
-  const f32 = (label: string, len: number) => arena.storage(label, len * 4);
-  const step = arena.buffer("step", 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-  const stepOne = arena.uniform("step (one token)", [0, 1, 0, 0]);
-  const tokens = arena.storage("tokens", B * 4);
-  const x = f32("x", B * dim);
-  const h = f32("h", B * dim);
-  const q = f32("q", B * qDim);
-  const k = f32("k", B * kvDim);
-  const v = f32("v", B * kvDim);
-  const att = f32("attention", B * qDim);
-  const sub = f32("sub-norm", B * Math.max(qDim, ffnDim));
-  const gate = f32("gate", B * ffnDim);
-  const up = f32("up", B * ffnDim);
-  const xf = f32("final norm", dim);
-  const logits = f32("logits", c.vocabSize);
-  const result = arena.storage("argmax", 4);
-  const readback = arena.buffer("readback", c.vocabSize * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
-  const table = arena.upload("rope table", ropeTable(ctxLen, c.rope.dims, c.rope.base, c.rope.freqScale));
-
-  // One quantization scratch per activation kind, sized for the largest input that uses it.
-  const scratchNeed = new Map<string, { maxK: number; maxGroups: number }>();
-  const need = (m: GpuMatrix) => {
-    if (m.kind !== "ternary") return;
-    const key = actKey(m.act, m.cols);
-    const s = scratchNeed.get(key) ?? { maxK: 0, maxGroups: 0 };
-    s.maxK = Math.max(s.maxK, m.cols);
-    s.maxGroups = Math.max(s.maxGroups, Math.ceil(m.cols / m.act.group));
-    scratchNeed.set(key, s);
-  };
-  for (const b of blocks) for (const m of [b.q, b.k, b.v, b.o, b.gate, b.up, b.down]) need(m);
-  need(head);
-  const scratch = new Map<string, QuantScratch>();
-  for (const [key, s] of scratchNeed) scratch.set(key, quantScratch(arena, key, B, s.maxK, s.maxGroups));
-
-  // ---- ops ----
-  const simple = async (src: ShaderSource, buffers: Record<string, GPUBuffer>, dispatch: (n: number) => readonly [number, number?]) => {
-    const p = await env.pipelines.get(src);
-    return simpleOp(src.label, p, bindGroup(device, p, src, buffers), dispatch);
-  };
-  /** y = W·input for each of `outs` (which share the input): one quantization per activation kind, then the matmuls. */
-  const linear = async (input: GPUBuffer, kIn: number, outs: { w: GpuMatrix; y: GPUBuffer; place?: OutputPlacement }[], st = step): Promise<GpuOp[]> => {
-    const ops: GpuOp[] = [];
-    const quantized = new Set<string>();
-    for (const { w } of outs) {
-      if (w.kind !== "ternary") continue;
-      const key = actKey(w.act, w.cols);
-      if (quantized.has(key)) continue;
-      quantized.add(key);
-      ops.push(await quantizeOp(env, w.act, kIn, input, scratch.get(key)!, st));
-    }
-    for (const { w, y, place } of outs) {
-      if (w.cols !== kIn) throw new GpuError("UNSUPPORTED_TENSOR", `matrix ${w.rows}×${w.cols} does not take an input of ${kIn}`);
-      if (w.kind === "ternary") ops.push(await ternaryMatmulOp(env, w, scratch.get(actKey(w.act, w.cols))!, y, st, place));
-      else ops.push(...(await floatMatmulOps(env, w, input, y, st, place)));
-    }
-    return ops;
-  };
-  const rmsNorm = async (input: GPUBuffer, weight: GPUBuffer, out: GPUBuffer, width: number, eps: number, last = false) => {
-    const P = arena.uniform("rmsnorm", [width, eps], [1]);
-    return simple(rmsNormShader(last, ctx.tuning.reduce), { P, step, x: input, w: weight, y: out }, last ? () => [1] : (n) => [n]);
-  };
-
-  const blockOps: GpuOp[] = [];
-  for (const chunk of (embedding as GpuFloat).chunks) {
-    const P = arena.uniform("embed", [dim, embedding.rowWords, chunk.rowBase, chunk.rows]);
-    const buffers: Record<string, GPUBuffer> = { P, step, tokens, w: chunk.w, x };
-    if (chunk.wscale) buffers.wscale = chunk.wscale;
-    blockOps.push(await simple(embedShader(embedding.format), buffers, (n) => [n]));
-  }
-  const ropeP = arena.uniform("rope", [heads, kvHeads, hd, c.rope.dims / 2, qDim, kvDim]);
-  const attP = arena.uniform("attention", [heads, kvHeads, qDim, kvDim, 1 / Math.sqrt(hd)], [4]);
-  const gluP = arena.uniform("glu", [ffnDim]);
-  for (const [l, b] of blocks.entries()) {
-    blockOps.push(await rmsNorm(x, b.attnNorm, h, dim, c.rmsEps));
-    blockOps.push(...(await linear(h, dim, [{ w: b.q, y: q }, { w: b.k, y: k }, { w: b.v, y: v }])));
-    blockOps.push(await simple(ropeStoreShader(c.rope.layout === "neox"), { P: ropeP, step, table, q, k, v, kc: kCache[l]!, vc: vCache[l]! }, (n) => [n]));
-    blockOps.push(await simple(attentionShader(hd), { P: attP, step, q, kc: kCache[l]!, vc: vCache[l]!, o: att }, (n) => [heads, n]));
-    let attnIn = att;
-    if (b.attnSub) {
-      blockOps.push(await rmsNorm(att, b.attnSub, sub, qDim, c.rmsEps));
-      attnIn = sub;
-    }
-    blockOps.push(...(await linear(attnIn, qDim, [{ w: b.o, y: x, place: { accumulate: true } }])));
-    blockOps.push(await rmsNorm(x, b.ffnNorm, h, dim, c.rmsEps));
-    blockOps.push(...(await linear(h, dim, [{ w: b.gate, y: gate }, { w: b.up, y: up }])));
-    blockOps.push(await simple(gluShader(c.ffnActivation), { P: gluP, step, gate, up }, (n) => fold(Math.ceil((n * ffnDim) / 256))));
-    let ffnIn = gate;
-    if (b.ffnSub) {
-      blockOps.push(await rmsNorm(gate, b.ffnSub, sub, ffnDim, c.rmsEps));
-      ffnIn = sub;
-    }
-    blockOps.push(...(await linear(ffnIn, ffnDim, [{ w: b.down, y: x, place: { accumulate: true } }])));
-  }
-  // The head sees the last token only: final norm of row n − 1, then a one-token matmul.
-  const headOps = [await rmsNorm(x, outputNorm, xf, dim, c.outputNormEps, true), ...(await linear(xf, dim, [{ w: head, y: logits }], stepOne))];
-  const argP = arena.uniform("argmax", [c.vocabSize]);
-  const argmaxOp = await simple(argmaxShader(ctx.tuning.reduce), { P: argP, logits, result }, () => [1]);
-
-  const dispatchesPerToken = blockOps.length + headOps.length + 1;
-  return new GpuModel(
-    ctx,
-    c,
-    arena,
-    step,
-    tokens,
-    blockOps,
-    headOps,
-    argmaxOp,
-    logits,
-    result,
-    readback,
-    {
-      weightBytes,
-      kvCacheBytes,
-      scratchBytes: arena.bytes - weightBytes - kvCacheBytes,
-      pipelines: env.pipelines.size,
-      dispatchesPerToken,
-      contextLength: ctxLen,
-      maxBatch: B,
-    },
-  );
+  return new GpuModel(ctx, c, arena, a.step, a.tokens, blockOps, headOps, argmaxOp, a.logits, a.result, a.readback, {
+    weightBytes,
+    kvCacheBytes,
+    scratchBytes: arena.bytes - weightBytes - kvCacheBytes,
+    pipelines: env.pipelines.size,
+    dispatchesPerToken: blockOps.length + headOps.length + 1,
+    contextLength,
+    maxBatch: batch,
+  });
 }

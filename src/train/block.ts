@@ -10,6 +10,7 @@
 //   hn  = rmsnorm(h)·ffn_norm
 //   m   = act(hn·Wgateᵀ) ⊙ hn·Wupᵀ              [→ rmsnorm·ffn_sub_norm for bitnet]
 //   out = h + m·Wdownᵀ
+import { type BlockTensors, blockMatrices, blockNorms } from "../runtime/model/block.ts";
 import type { ModelConfig } from "../runtime/model/config.ts";
 import { type LinearWeight, linearBackward, linearForward, linearParams } from "./linear.ts";
 import { fakeQuantInt8PerToken } from "./ops/act-quant.ts";
@@ -25,28 +26,17 @@ export type BlockConfig = Pick<
   "dim" | "heads" | "kvHeads" | "headDim" | "ffnDim" | "rmsEps" | "rope" | "ffnActivation" | "subNorms" | "activationQuant"
 >;
 
-export interface BlockWeights {
-  attnNorm: Param;
-  q: LinearWeight;
-  k: LinearWeight;
-  v: LinearWeight;
-  attnSubNorm: Param | null;
-  o: LinearWeight;
-  ffnNorm: Param;
-  gate: LinearWeight;
-  up: LinearWeight;
-  ffnSubNorm: Param | null;
-  down: LinearWeight;
-}
+/** A block's parameters: norm gains and linear layers (float, or DLT in the student). */
+export type BlockWeights = BlockTensors<Param, LinearWeight>;
 
+/** The block's linear layers: q, k, v, o, gate, up, down. */
 export function blockLinears(w: BlockWeights): LinearWeight[] {
-  return [w.q, w.k, w.v, w.o, w.gate, w.up, w.down];
+  return blockMatrices(w);
 }
 
 /** The block's parameters in a fixed order: norms, then every linear's. */
 export function blockParams(w: BlockWeights): Param[] {
-  const norms = [w.attnNorm, w.attnSubNorm, w.ffnNorm, w.ffnSubNorm].filter((p): p is Param => p !== null);
-  return [...norms, ...blockLinears(w).flatMap(linearParams)];
+  return [...blockNorms(w), ...blockLinears(w).flatMap(linearParams)];
 }
 
 /** A norm with its input, output and per-token scale. */

@@ -5,6 +5,7 @@
 // A step is: beginStep (zero grads, recode/materialize DLT weights) → modelForward → loss → modelBackward
 // → endStep (STE: ∂L/∂Ŵ → α, γ, latent) → optimizer.
 import { ModelError } from "../runtime/errors.ts";
+import { readBlock } from "../runtime/model/block.ts";
 import type { ModelConfig } from "../runtime/model/config.ts";
 import { type BlockCache, type BlockWeights, blockBackward, blockForward, blockLinears, blockParams } from "./block.ts";
 import { type LinearWeight, dltLinear, finishLinear, floatLinear, linearBackward, linearForward, prepareLinear } from "./linear.ts";
@@ -70,24 +71,12 @@ export function buildTrainModel(config: ModelConfig, tensors: TensorMap, o: Buil
     return floatLinear(name, makeParam(name, toPrecision(w, P), t.matrices ?? false, true), rows, cols);
   };
 
-  const { dim, heads, kvHeads, headDim, ffnDim, vocabSize, layers } = config;
+  const { dim, vocabSize, layers } = config;
   const embedding = makeParam("token_embd.weight", toPrecision(get("token_embd.weight", vocabSize * dim), P), t.embedding ?? false);
   const blocks: BlockWeights[] = [];
   for (let l = 0; l < layers; l++) {
-    const p = `blk.${l}.`;
-    blocks.push({
-      attnNorm: norm(p + "attn_norm.weight", dim),
-      q: matrix(p + "attn_q.weight", heads * headDim, dim),
-      k: matrix(p + "attn_k.weight", kvHeads * headDim, dim),
-      v: matrix(p + "attn_v.weight", kvHeads * headDim, dim),
-      attnSubNorm: config.subNorms ? norm(p + "attn_sub_norm.weight", heads * headDim) : null,
-      o: matrix(p + "attn_output.weight", dim, heads * headDim),
-      ffnNorm: norm(p + "ffn_norm.weight", dim),
-      gate: matrix(p + "ffn_gate.weight", ffnDim, dim),
-      up: matrix(p + "ffn_up.weight", ffnDim, dim),
-      ffnSubNorm: config.subNorms ? norm(p + "ffn_sub_norm.weight", ffnDim) : null,
-      down: matrix(p + "ffn_down.weight", dim, ffnDim),
-    });
+    // ggml dims: [length] of a norm, [in, out] of a matrix
+    blocks.push(readBlock(config, l, { norm: (e) => norm(e.name, e.dims[0]!), matrix: (e) => matrix(e.name, e.dims[1]!, e.dims[0]!) }));
   }
   const outputNorm = norm("output_norm.weight", dim);
   const headParam = config.tiedOutput

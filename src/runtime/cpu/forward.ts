@@ -128,13 +128,13 @@ export class Forward {
       const L = w.layers[l]!;
       // attention
       K.rmsNorm(b.x, L.attnNorm, b.h, m, c.dim, c.rmsEps);
-      this.proj.project(b.h, m, [L.wq, L.wk, L.wv], [b.q, b.k, b.v]);
+      this.proj.project(b.h, m, [L.q, L.k, L.v], [b.q, b.k, b.v]);
       K.rope(b.q, m, c.heads, c.headDim, this.positions, rope);
       K.rope(b.k, m, c.kvHeads, c.headDim, this.positions, rope);
       storeKv(K, this.cache.layers[l]!, b.k, b.v, m, pos0, this.attn);
       this.attention(l, m, pos0);
       if (L.attnSubNorm) K.rmsNorm(b.a, L.attnSubNorm, b.a, m, qDim, c.rmsEps);
-      this.proj.project(b.a, m, [L.wo], [b.o]);
+      this.proj.project(b.a, m, [L.o], [b.o]);
       this.addResidual(m);
       // feed-forward
       K.rmsNorm(b.x, L.ffnNorm, b.h, m, c.dim, c.rmsEps);

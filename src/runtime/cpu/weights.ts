@@ -7,6 +7,7 @@ import { ModelError } from "../errors.ts";
 import { readTensorData } from "../gguf/reader.ts";
 import type { ByteSource } from "../gguf/source.ts";
 import type { GgufHeader, GgufTensorInfo } from "../gguf/types.ts";
+import { type BlockTensors, readBlockAsync } from "../model/block.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { dltMatrixInfo, readDltMatrix, type DltMatrixInfo } from "../model/dlt-file.ts";
 import { expectedTensors } from "../model/tensors.ts";
@@ -14,20 +15,8 @@ import { GgmlType, tensorTypeName, tensorTypeTraits } from "../tensor-types/tabl
 import { matrixLayout, type MatrixType } from "./layout.ts";
 import { type CpuKernels, type Matrix, matrixType } from "./kernels.ts";
 
-export interface LayerWeights {
-  attnNorm: number;
-  wq: Matrix;
-  wk: Matrix;
-  wv: Matrix;
-  /** f32 address, or 0 when the architecture has no sub-norms. */
-  attnSubNorm: number;
-  wo: Matrix;
-  ffnNorm: number;
-  gate: Matrix;
-  up: Matrix;
-  ffnSubNorm: number;
-  down: Matrix;
-}
+/** A block's weights: norm gains as f32 addresses in wasm memory, matrices as the kernels hold them. */
+export type LayerWeights = BlockTensors<number, Matrix>;
 
 export interface ModelWeights {
   /** token_embd: looked up by row (./embedding.ts), and the output head when the output is tied. */
@@ -131,19 +120,7 @@ export async function loadWeights(
   const embedding = await matrix("token_embd.weight");
   const layers: LayerWeights[] = [];
   for (let l = 0; l < config.layers; l++) {
-    const p = `blk.${l}.`;
-    const attnNorm = await norm(p + "attn_norm.weight");
-    const wq = await matrix(p + "attn_q.weight");
-    const wk = await matrix(p + "attn_k.weight");
-    const wv = await matrix(p + "attn_v.weight");
-    const attnSubNorm = config.subNorms ? await norm(p + "attn_sub_norm.weight") : 0;
-    const wo = await matrix(p + "attn_output.weight");
-    const ffnNorm = await norm(p + "ffn_norm.weight");
-    const gate = await matrix(p + "ffn_gate.weight");
-    const up = await matrix(p + "ffn_up.weight");
-    const ffnSubNorm = config.subNorms ? await norm(p + "ffn_sub_norm.weight") : 0;
-    const down = await matrix(p + "ffn_down.weight");
-    layers.push({ attnNorm, wq, wk, wv, attnSubNorm, wo, ffnNorm, gate, up, ffnSubNorm, down });
+    layers.push(await readBlockAsync(config, l, { norm: (t) => norm(t.name), matrix: (t) => matrix(t.name) }));
   }
   const outputNorm = await norm("output_norm.weight");
   const output = config.tiedOutput ? embedding : await matrix("output.weight");

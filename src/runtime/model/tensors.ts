@@ -3,7 +3,10 @@
 // the row length, i.e. a weight of a linear layer with `in` inputs and `out` outputs is [in, out].
 import { ModelError } from "../errors.ts";
 import { GgmlType, tensorTypeName } from "../tensor-types/table.ts";
+import { layerTensors } from "./block.ts";
 import type { ModelConfig, TensorShape } from "./config.ts";
+
+export { layerTensors };
 
 /** "norm": an RMSNorm weight (a float vector); "matrix": a linear layer's weight; "embedding": token_embd. */
 export type TensorRole = "norm" | "matrix" | "embedding";
@@ -21,30 +24,6 @@ type ModelShape = Pick<
   ModelConfig,
   "vocabSize" | "dim" | "layers" | "heads" | "kvHeads" | "headDim" | "ffnDim" | "subNorms" | "tiedOutput"
 >;
-
-/** The tensors of block `layer`, in the order llama.cpp's converters write them. */
-export function layerTensors(config: ModelShape, layer: number): ExpectedTensor[] {
-  const { dim, heads, kvHeads, headDim, ffnDim } = config;
-  const p = `blk.${layer}.`;
-  const q = heads * headDim;
-  const kv = kvHeads * headDim;
-  const list: ExpectedTensor[] = [
-    { name: p + "attn_norm.weight", dims: [dim], role: "norm" },
-    { name: p + "attn_q.weight", dims: [dim, q], role: "matrix" },
-    { name: p + "attn_k.weight", dims: [dim, kv], role: "matrix" },
-    { name: p + "attn_v.weight", dims: [dim, kv], role: "matrix" },
-  ];
-  if (config.subNorms) list.push({ name: p + "attn_sub_norm.weight", dims: [q], role: "norm" });
-  list.push(
-    { name: p + "attn_output.weight", dims: [q, dim], role: "matrix" },
-    { name: p + "ffn_norm.weight", dims: [dim], role: "norm" },
-    { name: p + "ffn_gate.weight", dims: [dim, ffnDim], role: "matrix" },
-    { name: p + "ffn_up.weight", dims: [dim, ffnDim], role: "matrix" },
-  );
-  if (config.subNorms) list.push({ name: p + "ffn_sub_norm.weight", dims: [ffnDim], role: "norm" });
-  list.push({ name: p + "ffn_down.weight", dims: [ffnDim, dim], role: "matrix" });
-  return list;
-}
 
 /** Every tensor the model needs: embedding, all blocks, final norm, and the output head unless tied. */
 export function expectedTensors(config: ModelShape): ExpectedTensor[] {
