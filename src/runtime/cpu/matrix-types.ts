@@ -5,6 +5,7 @@
 // from there, and the byte layouts below are spelled out in ./layout.ts, whose matrixLayout derives every
 // size from a row here. Code that depends on a matrix's type asks this table, so a new ternary type is one row.
 import { TensorTypeError } from "../errors.ts";
+import { DLT_GROUP_SIZES } from "../model/dlt-file.ts";
 import { i2sScale } from "../tensor-types/i2_s.ts";
 import { GgmlType, tensorTypeTraits, type TensorTypeTraits } from "../tensor-types/table.ts";
 import { codeRowReader, storedValuesReader, type EmbeddingRowReader } from "./embedding-rows.ts";
@@ -131,7 +132,7 @@ export const CPU_MATRIX_TYPES: Readonly<Record<MatrixType, CpuMatrixType>> = {
     {
       ggml: undefined,
       source: undefined,
-      scales: { kind: "groups", sizes: [64, 128, 256] },
+      scales: { kind: "groups", sizes: DLT_GROUP_SIZES },
       activation: "group",
       kernel: { matmul: "ternary", family: "DLT" },
       upload: { kind: "repack-rows" },
