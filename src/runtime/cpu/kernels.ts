@@ -416,11 +416,11 @@ export class CpuKernels {
     if (a.kind !== l.activation || a.k !== w.cols || a.group !== l.group) {
       throw new OptionError("BAD_OPTION", `activations (${a.kind}, k ${a.k}, group ${a.group}) do not fit ${w.type} ${w.rows}×${w.cols}`);
     }
-    const kernel = CPU_MATRIX_TYPES[w.type].kernel;
+    const { kernel, scales } = CPU_MATRIX_TYPES[w.type];
     if (kernel.matmul !== "ternary") throw new OptionError("BAD_OPTION", `${w.type} has no ternary kernel`);
     const fam = FAM[kernel.family];
     // 64-weight units per scale group where the scales are per group (DLT); the other families ignore it
-    const upg = CPU_MATRIX_TYPES[w.type].scales.kind === "groups" ? l.group / 64 : 4;
+    const upg = scales.kind === "groups" ? l.group / 64 : 4;
     // whole 128-weight chunks (a ragged DLT row's last chunk included: its padding is zero)
     const nUnits = 2 * Math.ceil(w.cols / 128);
     const relaxed = this.build === "relaxed";
@@ -449,7 +449,7 @@ export class CpuKernels {
     this.pool.run(FN.ternMatmul, args, w.rows, 4, this.parts(w.rows * w.cols * a.n));
   }
 
-  /** out = x·Wᵀ for float weights (F32, F16, Q8_0) and f32 activations x [n][cols] at address x. */
+  /** out = x·Wᵀ for float weights (F32, F16, Q8_0, BF16 held as F32) and f32 activations x [n][cols] at address x. */
   matmulFloat(w: Matrix, x: number, n: number, out: number, outStride = w.rows): void {
     this.check();
     const kernel = CPU_MATRIX_TYPES[w.type].kernel;
