@@ -3,11 +3,11 @@
 // quantization and the typed wrappers of every kernel. Layouts: ./layout.ts.
 import { ropeAngles } from "../model/rope-angles.ts";
 import { OptionError, TensorTypeError, TernionError } from "../errors.ts";
-import { GgmlType } from "../tensor-types/traits.ts";
 import { sharedMemorySupport } from "./wasm/features.ts";
 import { WasmHeap } from "./wasm/heap.ts";
 import { loadKernels, type LoadOptions, type SimdBuild } from "./wasm/loader.ts";
-import { matrixLayout, paddedK, type ActivationKind, type MatrixLayout, type MatrixType } from "./layout.ts";
+import { matrixLayout, paddedK, type ActivationKind, type MatrixLayout } from "./layout.ts";
+import { CPU_MATRIX_TYPES, matrixType, uploadStagingBytes, type MatrixType } from "./matrix-types.ts";
 import { f16BitsToF32 } from "../tensor-types/half.ts";
 import { ACT, FAM, TILE, WT } from "./abi.ts";
 import { CONTROL_BLOCK_BYTES, ThreadPool } from "./threads.ts";
@@ -35,6 +35,9 @@ const EXPORTS = [
 export type ExportName = (typeof EXPORTS)[number];
 const FN: Record<ExportName, number> = Object.fromEntries(EXPORTS.map((n, i) => [n, i])) as Record<ExportName, number>;
 
+/** The ternary kernel families and float weight formats the matrix-type table (./matrix-types.ts) names. */
+export type TernaryFamily = keyof typeof FAM;
+export type FloatWeightFormat = keyof typeof WT;
 /** Ternary tile shapes (./abi.ts TILE). */
 export type TernaryTile = "auto" | "rows4" | "r1t4" | "r2t4";
 const TILE_CODE: Record<TernaryTile, number> = { auto: TILE.AUTO, rows4: TILE.ROWS4, r1t4: TILE.R1T4, r2t4: TILE.R2T4 };
@@ -121,26 +124,6 @@ export interface DltExtra {
   alpha: Uint16Array;
   gamma: Uint16Array;
   groupSize: number;
-}
-
-const TYPE_BY_ID: Partial<Record<number, MatrixType>> = {
-  [GgmlType.F32]: "F32",
-  [GgmlType.F16]: "F16",
-  [GgmlType.Q8_0]: "Q8_0",
-  [GgmlType.TQ1_0]: "TQ1_0",
-  [GgmlType.TQ2_0]: "TQ2_0",
-  [GgmlType.I2_S]: "I2_S",
-};
-
-/** A ggml type id (or our name) as a MatrixType. */
-export function matrixType(t: number | MatrixType): MatrixType {
-  if (typeof t === "string") {
-    matrixLayout(t, 1, 256); // throws on unknown names
-    return t;
-  }
-  const m = TYPE_BY_ID[t];
-  if (!m) throw new TensorTypeError("UNKNOWN_TENSOR_TYPE", `no CPU kernel for tensor type id ${t}`);
-  return m;
 }
 
 async function defaultThreads(): Promise<number> {
@@ -273,46 +256,42 @@ export class CpuKernels {
   // ── weights ───────────────────────────────────────────────────────────────────────────────────────────────
 
   /**
-   * Copies a weight tensor (rows × cols, cols = GGUF dims[0]) into wasm memory in the kernels' layout.
-   * Ternary codes go to row quads (TQ1_0 through TQ2_0's 2-bit codes); I2_S's tensor scale is read from behind
-   * the codes.
+   * Copies a weight tensor (rows × cols, cols = GGUF dims[0]) into wasm memory in the kernels' layout, as its row
+   * in the matrix-type table (./matrix-types.ts) says: float rows copied (BF16 widened), ternary codes repacked
+   * to row quads with their block scales, a tensor scale read from the source bytes.
    * DLT needs `dlt` (α, γ, group size); `data` is then the DLT codes (layout.ts).
    */
   uploadMatrix(type: number | MatrixType, rows: number, cols: number, data: Uint8Array, dlt?: DltExtra): Matrix {
     this.check();
     const t = matrixType(type);
+    const row = CPU_MATRIX_TYPES[t];
     const layout = matrixLayout(t, rows, cols, dlt?.groupSize ?? 128);
     if (data.byteLength < layout.sourceBytes) {
       throw new TensorTypeError("BAD_TENSOR_DATA", `${t} ${rows}×${cols} needs ${layout.sourceBytes} bytes, got ${data.byteLength}`);
     }
     const G = layout.groups;
-    if (t === "DLT" && (!dlt || dlt.alpha.length < rows * G || dlt.gamma.length < rows * G)) {
-      if (!dlt) throw new OptionError("BAD_OPTION", "a DLT matrix needs its alpha, gamma and group size");
-      throw new TensorTypeError("BAD_TENSOR_DATA", `DLT ${rows}×${cols} (g = ${layout.group}) needs ${rows * G} alpha and gamma values`);
+    const perGroup = row.scales.kind === "groups";
+    if (perGroup && (!dlt || dlt.alpha.length < rows * G || dlt.gamma.length < rows * G)) {
+      if (!dlt) throw new OptionError("BAD_OPTION", `a ${t} matrix needs its alpha, gamma and group size`);
+      throw new TensorTypeError("BAD_TENSOR_DATA", `${t} ${rows}×${cols} (g = ${layout.group}) needs ${rows * G} alpha and gamma values`);
     }
-    let ptr = 0;
     let scale = 1;
     let scales = 0;
     let shifts = 0;
-    let repackedFrom: MatrixType | undefined;
     const work = this.parts(rows * cols);
-    if (t === "TQ1_0" || t === "TQ2_0") {
-      ptr = this.heap.alloc(layout.codeBytes);
+    const upload = row.upload;
+    const staged = data.subarray(0, uploadStagingBytes(row, layout, rows));
+    const ptr = this.heap.alloc(layout.codeBytes);
+    if (upload.kind === "repack-blocks") {
       scales = this.heap.alloc(layout.scaleBytes);
-      this.repackFrom(data.subarray(0, layout.sourceBytes), (src) =>
-        this.pool.run(t === "TQ1_0" ? FN.repackTq1 : FN.repackTq2, [src, ptr, scales, rows, G], rows, 1, work));
-      repackedFrom = t;
-    } else if (t === "I2_S" || t === "DLT") {
-      // code rows (I2_S as stored, DLT's T2 rows) to row quads (layout.ts); I2_S's f32 tensor scale follows its codes
-      const stored = rows * layout.rowBytes;
-      ptr = this.heap.alloc(layout.codeBytes);
-      this.repackFrom(data.subarray(0, stored), (src) => this.pool.run(FN.repackRows, [src, ptr, layout.rowBytes], rows, 1, work));
-      if (t === "I2_S") scale = new DataView(data.buffer, data.byteOffset + stored, 4).getFloat32(0, true);
+      this.repackFrom(staged, (src) => this.pool.run(FN[upload.kernel], [src, ptr, scales, rows, G], rows, 1, work));
+    } else if (upload.kind === "repack-rows") {
+      this.repackFrom(staged, (src) => this.pool.run(FN.repackRows, [src, ptr, layout.rowBytes], rows, 1, work));
     } else {
-      ptr = this.heap.alloc(layout.codeBytes);
-      this.heap.write(ptr, data.subarray(0, layout.codeBytes));
+      upload.write(this.heap, ptr, 0, data.subarray(0, layout.sourceBytes));
     }
-    if (t === "DLT") {
+    if (row.scales.kind === "tensor") scale = row.scales.read(data, rows * cols);
+    if (perGroup) {
       scales = this.heap.alloc(layout.scaleBytes);
       shifts = this.heap.alloc(layout.scaleBytes);
       const f = this.heap.f32;
@@ -323,6 +302,7 @@ export class CpuKernels {
         }
       }
     }
+    const repackedFrom = upload.kind === "repack-blocks" ? t : undefined;
     return { type: t, rows, cols, layout, ptr, scale, scales, shifts, groupSize: layout.group, repackedFrom };
   }
 
@@ -435,9 +415,11 @@ export class CpuKernels {
     if (a.kind !== l.activation || a.k !== w.cols || a.group !== l.group) {
       throw new OptionError("BAD_OPTION", `activations (${a.kind}, k ${a.k}, group ${a.group}) do not fit ${w.type} ${w.rows}×${w.cols}`);
     }
-    const fam = w.type === "I2_S" ? FAM.I2S : w.type === "DLT" ? FAM.DLT : FAM.TQ2;
-    // 64-weight units per group: DLT's group (the TQ2/I2S quad kernels flush at fixed points: ternary_tiles.ts)
-    const upg = fam === FAM.DLT ? l.group / 64 : 4;
+    const { kernel, scales } = CPU_MATRIX_TYPES[w.type];
+    if (kernel.matmul !== "ternary") throw new OptionError("BAD_OPTION", `${w.type} has no ternary kernel`);
+    const fam = FAM[kernel.family];
+    // 64-weight units per scale group where the scales are per group (DLT); the other families ignore it
+    const upg = scales.kind === "groups" ? l.group / 64 : 4;
     // whole 128-weight chunks (a ragged DLT row's last chunk included: its padding is zero)
     const nUnits = 2 * Math.ceil(w.cols / 128);
     const relaxed = this.build === "relaxed";
@@ -466,11 +448,12 @@ export class CpuKernels {
     this.pool.run(FN.ternMatmul, args, w.rows, 4, this.parts(w.rows * w.cols * a.n));
   }
 
-  /** out = x·Wᵀ for float weights (F32, F16, Q8_0) and f32 activations x [n][cols] at address x. */
+  /** out = x·Wᵀ for float weights (F32, F16, Q8_0, BF16 held as F32) and f32 activations x [n][cols] at address x. */
   matmulFloat(w: Matrix, x: number, n: number, out: number, outStride = w.rows): void {
     this.check();
-    const ty = w.type === "F32" ? WT.F32 : w.type === "F16" ? WT.F16 : w.type === "Q8_0" ? WT.Q8_0 : -1;
-    if (ty < 0) throw new OptionError("BAD_OPTION", `${w.type} is ternary: quantize the activations and use matmulQuantized()`);
+    const kernel = CPU_MATRIX_TYPES[w.type].kernel;
+    if (kernel.matmul !== "float") throw new OptionError("BAD_OPTION", `${w.type} is ternary: quantize the activations and use matmulQuantized()`);
+    const ty = WT[kernel.format];
     this.pool.run(
       FN.floatMatmul,
       [ty, w.ptr, w.layout.rowBytes, x, w.cols * 4, w.cols, n, out, outStride * 4],

@@ -1,6 +1,8 @@
 // The one place that states, byte for byte, how the CPU kernels see weights and activations in wasm memory.
 // The AssemblyScript kernels (assembly/kernels/*) and the scalar references (./reference/*) both follow it;
-// the pack/unpack helpers of the formats' own bytes are in runtime/tensor-types/ternary-codes.ts.
+// the pack/unpack helpers of the formats' own bytes are in runtime/tensor-types/ternary-codes.ts. Which of the
+// layouts below a type has is its row in the CPU matrix-type table (./matrix-types.ts); matrixLayout derives
+// the sizes from that row.
 //
 // Codes. Every ternary layout stores one 2-bit code per weight: 0, 1, 2 mean −1, 0, +1 (3 is never written).
 // The kernels multiply the unsigned codes with int8 activations and subtract the activation sums
@@ -56,15 +58,16 @@
 //   all-zero group: d = 0, q = 0.
 //
 // ── Float weights ───────────────────────────────────────────────────────────────────────────────────────────
-//   F32 rows of k·4 bytes; F16 rows of k·2; Q8_0 rows of k/32 blocks (f16 d, 32 × i8; value = q·d).
+//   F32 rows of k·4 bytes; F16 rows of k·2; Q8_0 rows of k/32 blocks (f16 d, 32 × i8; value = q·d); BF16 is
+//   widened to F32 rows as it is uploaded (exact).
 //   Activations are f32 [n][k]; outputs f32 [n][m] (token-major).
 import { TensorTypeError } from "../errors.ts";
+import { CPU_MATRIX_TYPES, matrixType, type MatrixType } from "./matrix-types.ts";
+import { codeRowBytes } from "./row-quads.ts";
 
-export type MatrixType = "F32" | "F16" | "Q8_0" | "TQ1_0" | "TQ2_0" | "I2_S" | "DLT";
+export type { MatrixType } from "./matrix-types.ts";
+export { quadByteOffset } from "./row-quads.ts";
 export type ActivationKind = "q8k" | "token" | "group";
-
-export const TERNARY_TYPES: readonly MatrixType[] = ["TQ1_0", "TQ2_0", "I2_S", "DLT"];
-export const DLT_GROUP_SIZES: readonly number[] = [64, 128, 256];
 
 export interface MatrixLayout {
   type: MatrixType;
@@ -86,50 +89,40 @@ export interface MatrixLayout {
   groups: number;
 }
 
+/** Bytes of the scale tail: the quad kernels read 4 rows' scales at once (MatrixLayout.scaleBytes). */
+const SCALE_TAIL = 16;
+
 function shapeError(msg: string): never {
   throw new TensorTypeError("BAD_TENSOR_SHAPE", msg);
 }
 
-/** Validates a shape (m rows of k values) for a type and describes its layout. */
-export function matrixLayout(type: MatrixType, m: number, k: number, groupSize = 128): MatrixLayout {
-  if (!Number.isInteger(m) || !Number.isInteger(k) || m < 1 || k < 1) shapeError(`${type}: bad shape ${m}×${k}`);
-  switch (type) {
-    case "F32":
-      return { type, rowBytes: k * 4, codeBytes: m * k * 4, scaleBytes: 0, sourceBytes: m * k * 4, activation: undefined, group: k, groups: 1 };
-    case "F16":
-      return { type, rowBytes: k * 2, codeBytes: m * k * 2, scaleBytes: 0, sourceBytes: m * k * 2, activation: undefined, group: k, groups: 1 };
-    case "Q8_0":
-      if (k % 32) shapeError(`Q8_0 needs a row length that is a multiple of 32, got ${k}`);
-      return { type, rowBytes: (k / 32) * 34, codeBytes: m * (k / 32) * 34, scaleBytes: 0, sourceBytes: m * (k / 32) * 34, activation: undefined, group: k, groups: 1 };
-    case "TQ2_0":
-    case "TQ1_0":
-      if (k % 256) shapeError(`${type} needs a row length that is a multiple of 256, got ${k}`);
-      return {
-        type,
-        rowBytes: k / 4,
-        codeBytes: Math.ceil(m / 4) * 4 * (k / 4),
-        scaleBytes: m * (k / 256) * 4 + 16,
-        sourceBytes: m * (k / 256) * (type === "TQ2_0" ? 66 : 54),
-        activation: "q8k",
-        group: 256,
-        groups: k / 256,
-      };
-    case "I2_S":
-      if (k % 128) shapeError(`I2_S needs a row length that is a multiple of 128, got ${k}`);
-      return { type, rowBytes: k / 4, codeBytes: Math.ceil(m / 4) * 4 * (k / 4), scaleBytes: 0, sourceBytes: (m * k) / 4 + 32, activation: "token", group: k, groups: 1 };
-    case "DLT": {
-      if (!DLT_GROUP_SIZES.includes(groupSize)) shapeError(`DLT group size must be 64, 128 or 256, got ${groupSize}`);
-      const rowBytes = Math.ceil(k / 128) * 32;
-      return { type, rowBytes, codeBytes: Math.ceil(m / 4) * 4 * rowBytes, scaleBytes: m * Math.ceil(k / groupSize) * 4 + 16, sourceBytes: m * rowBytes, activation: "group", group: groupSize, groups: Math.ceil(k / groupSize) };
-    }
-    default:
-      throw new TensorTypeError("UNKNOWN_TENSOR_TYPE", `no CPU kernel for tensor type ${String(type)}`);
-  }
+/** "a, b or c". */
+function alternatives(values: readonly number[]): string {
+  return values.length < 2 ? values.join("") : `${values.slice(0, -1).join(", ")} or ${values[values.length - 1]}`;
 }
 
-/** Offset in a matrix's row quads of byte B of row r's T2 row (rowBytes: one T2 row; the header above). */
-export function quadByteOffset(rowBytes: number, r: number, B: number): number {
-  return (r >> 2) * 4 * rowBytes + 64 * (B >> 4) + 16 * ((B & 15) >> 2) + 4 * (r & 3) + (B & 3);
+/**
+ * Validates a shape (m rows of k values) for a type and describes its layout, from the type's row in the CPU
+ * matrix-type table (./matrix-types.ts) and its source format's block size and bytes (the traits table).
+ */
+export function matrixLayout(type: MatrixType, m: number, k: number, groupSize = 128): MatrixLayout {
+  const row = CPU_MATRIX_TYPES[matrixType(type)];
+  if (!Number.isInteger(m) || !Number.isInteger(k) || m < 1 || k < 1) shapeError(`${type}: bad shape ${m}×${k}`);
+  const block = row.source?.blockSize ?? 1;
+  if (k % block) shapeError(`${type} needs a row length that is a multiple of ${block}, got ${k}`);
+  const scales = row.scales;
+  if (scales.kind === "groups" && !scales.sizes.includes(groupSize)) {
+    shapeError(`${type} group size must be ${alternatives(scales.sizes)}, got ${groupSize}`);
+  }
+  const held = row.rows;
+  // values: the format's blocks as they are; codes: T2 rows in row quads (the row count rounds up to 4)
+  const rowBytes = held.kind === "values" ? (k / held.format.blockSize) * held.format.bytesPerBlock : codeRowBytes(k);
+  const codeBytes = held.kind === "values" ? m * rowBytes : Math.ceil(m / 4) * 4 * rowBytes;
+  const group = scales.kind === "blocks" ? block : scales.kind === "groups" ? groupSize : k;
+  const groups = Math.ceil(k / group);
+  const scaleBytes = scales.kind === "blocks" || scales.kind === "groups" ? m * groups * 4 + SCALE_TAIL : 0;
+  const sourceBytes = row.source ? row.source.byteLength(m * k) : m * rowBytes;
+  return { type, rowBytes, codeBytes, scaleBytes, sourceBytes, activation: row.activation, group, groups };
 }
 
 /** Padded activation row length. */

@@ -1,8 +1,9 @@
 // A model's tensors, moved from the GGUF file into wasm memory in the form the kernels read, one tensor at a
-// time: ternary matrices stay packed (TQ1_0/TQ2_0 repacked to 2-bit rows by the kernel layer, I2_S as is),
-// float matrices (F32, F16, Q8_0) are streamed from the file straight into their place in wasm memory in
-// chunks, so no copy of a large tensor (a 128k-row embedding) is ever held in JS as well. Norm weights become
-// f32. `weightBytes` says beforehand, from the header alone, how much wasm memory all this takes.
+// time, as each type's row in the matrix-type table (./matrix-types.ts) says: ternary matrices stay packed
+// (read whole and repacked by the kernel layer), float matrices (F32, F16, Q8_0; BF16 widened to F32) are
+// streamed from the file straight into their place in wasm memory in chunks, so no copy of a large tensor (a
+// 128k-row embedding) is ever held in JS as well. Norm weights become f32. `weightBytes` says beforehand, from
+// the header alone, how much wasm memory all this takes.
 import { ModelError } from "../errors.ts";
 import { readTensorData } from "../gguf/reader.ts";
 import type { ByteSource } from "../gguf/source.ts";
@@ -11,9 +12,10 @@ import { type BlockTensors, readBlockAsync } from "../model/block.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { dltMatrixInfo, readDltMatrix, type DltMatrixInfo } from "../model/dlt-file.ts";
 import { expectedTensors } from "../model/tensors.ts";
-import { GgmlType, tensorTypeName, tensorTypeTraits } from "../tensor-types/table.ts";
-import { matrixLayout, type MatrixType } from "./layout.ts";
-import { type CpuKernels, type Matrix, matrixType } from "./kernels.ts";
+import { tensorTypeName, tensorTypeTraits } from "../tensor-types/table.ts";
+import { matrixLayout } from "./layout.ts";
+import type { CpuKernels, Matrix } from "./kernels.ts";
+import { cpuGgmlTypeNames, CPU_MATRIX_TYPES, matrixType, scaleArrays, uploadStagingBytes, type MatrixType } from "./matrix-types.ts";
 
 /** A block's weights: norm gains as f32 addresses in wasm memory, matrices as the kernels hold them. */
 export type LayerWeights = BlockTensors<number, Matrix>;
@@ -34,16 +36,14 @@ function tensorMap(header: GgufHeader): Map<string, GgufTensorInfo> {
   return new Map(header.tensors.map((t) => [t.name, t]));
 }
 
-/** The kernel type a matrix tensor is uploaded as; a typed error for types the CPU kernels cannot run. */
+/** The matrix type a tensor is uploaded as; a typed error for types the CPU kernels cannot run. */
 function kernelType(t: GgufTensorInfo): MatrixType {
-  // BF16 has no kernel: it is widened to F32 at load (exact).
-  if (t.type === GgmlType.BF16) return "F32";
   try {
     return matrixType(t.type);
   } catch {
     throw new ModelError(
       "UNSUPPORTED_TENSOR_TYPE",
-      `tensor ${t.name} is ${tensorTypeName(t.type)}, which the CPU engine cannot run (F32, F16, BF16, Q8_0, TQ1_0, TQ2_0, I2_S)`,
+      `tensor ${t.name} is ${tensorTypeName(t.type)}, which the CPU engine cannot run (${cpuGgmlTypeNames().join(", ")})`,
     );
   }
 }
@@ -53,22 +53,19 @@ function shape(t: GgufTensorInfo): [rows: number, cols: number] {
   return [t.dims.slice(1).reduce((a, b) => a * b, 1), t.dims[0]!];
 }
 
-/** wasm bytes of one matrix as the kernels hold it (after any repacking), with allocator rounding. */
-function matrixBytes(t: GgufTensorInfo, dlt?: DltMatrixInfo): number {
+/** wasm bytes of one matrix as the kernels hold it (after any repacking) and of its upload's staged source. */
+function matrixBytes(t: GgufTensorInfo, dlt?: DltMatrixInfo): { resident: number; staged: number } {
   const round = (b: number) => Math.ceil(b / 64) * 64;
-  if (dlt) {
-    const l = matrixLayout("DLT", t.dims[1] ?? 1, dlt.cols, dlt.group);
-    return round(l.codeBytes) + 2 * round(l.scaleBytes);
-  }
-  const [rows, cols] = shape(t);
-  const type = kernelType(t);
-  const l = matrixLayout(type, rows, cols);
-  return round(l.codeBytes) + round(l.scaleBytes);
+  const [rows, cols] = dlt ? [dlt.rows, dlt.cols] : shape(t);
+  const type: MatrixType = dlt ? "DLT" : kernelType(t);
+  const row = CPU_MATRIX_TYPES[type];
+  const l = matrixLayout(type, rows, cols, dlt?.group);
+  return { resident: round(l.codeBytes) + scaleArrays(row) * round(l.scaleBytes), staged: uploadStagingBytes(row, l, rows) };
 }
 
 /**
- * wasm memory the weights need, and the largest transient extra of one upload (TQ1_0/TQ2_0 pass through a
- * staging copy of the file bytes inside wasm memory before the repack).
+ * wasm memory the weights need, and the largest transient extra of one upload (the repacked types pass through
+ * a staging copy of their source bytes inside wasm memory).
  */
 export function weightBytes(config: ModelConfig, header: GgufHeader): { resident: number; transient: number } {
   const byName = tensorMap(header);
@@ -81,8 +78,9 @@ export function weightBytes(config: ModelConfig, header: GgufHeader): { resident
       continue;
     }
     const dlt = dltMatrixInfo(header, byName, t, e.dims[0]!);
-    resident += matrixBytes(t, dlt);
-    if (t.type === GgmlType.TQ1_0 || t.type === GgmlType.TQ2_0) transient = Math.max(transient, t.byteLength);
+    const bytes = matrixBytes(t, dlt);
+    resident += bytes.resident;
+    transient = Math.max(transient, bytes.staged);
   }
   return { resident, transient };
 }
@@ -136,31 +134,20 @@ async function uploadDltMatrix(K: CpuKernels, source: ByteSource, header: GgufHe
 async function uploadMatrix(K: CpuKernels, source: ByteSource, header: GgufHeader, t: GgufTensorInfo): Promise<Matrix> {
   const [rows, cols] = shape(t);
   const type = kernelType(t);
-  if (t.type === GgmlType.TQ1_0 || t.type === GgmlType.TQ2_0 || t.type === GgmlType.I2_S) {
-    // Ternary tensors are a quarter of their f32 size or less: read whole, repacked by the kernel layer.
-    return K.uploadMatrix(t.type, rows, cols, await readTensorData(source, header, t));
+  const upload = CPU_MATRIX_TYPES[type].upload;
+  if (upload.kind !== "copy") {
+    // Repacked (ternary) tensors are a quarter of their f32 size or less: read whole, repacked by the kernel layer.
+    return K.uploadMatrix(type, rows, cols, await readTensorData(source, header, t));
   }
-  // Float tensors: allocate their final place in wasm memory and stream the file into it.
+  // Copied tensors: allocate their final place in wasm memory and stream the file into it.
   const layout = matrixLayout(type, rows, cols);
-  const ptr = K.heap.alloc(layout.rowBytes * rows);
+  const ptr = K.heap.alloc(layout.codeBytes);
   const start = header.dataOffset + t.offset;
-  const bf16 = t.type === GgmlType.BF16;
-  // BF16 → F32: each 2-byte value becomes the high half of a 4-byte one.
-  const step = bf16 ? STREAM_CHUNK / 2 : STREAM_CHUNK;
-  for (let at = 0; at < t.byteLength; at += step) {
-    const len = Math.min(step, t.byteLength - at);
+  for (let at = 0; at < t.byteLength; at += STREAM_CHUNK) {
+    const len = Math.min(STREAM_CHUNK, t.byteLength - at);
     const bytes = await source.read(start + at, len);
     if (bytes.length !== len) throw new ModelError("TRUNCATED", `tensor ${t.name}: the file ends inside its data`);
-    if (bf16) {
-      const u16 = K.heap.u16;
-      const dst = (ptr + at * 2) >> 1;
-      for (let i = 0; i < len / 2; i++) {
-        u16[dst + 2 * i] = 0;
-        u16[dst + 2 * i + 1] = bytes[2 * i]! | (bytes[2 * i + 1]! << 8);
-      }
-    } else {
-      K.heap.write(ptr + at, bytes);
-    }
+    upload.write(K.heap, ptr, at, bytes);
   }
   return { type, rows, cols, layout, ptr, scale: 1, scales: 0, shifts: 0, groupSize: layout.group, repackedFrom: undefined };
 }

@@ -6,7 +6,11 @@ import { metaInt } from "../gguf/metadata.ts";
 import { readTensorData } from "../gguf/reader.ts";
 import type { ByteSource } from "../gguf/source.ts";
 import type { GgufHeader, GgufTensorInfo } from "../gguf/types.ts";
+import { GgmlType, tensorTypeTraits } from "../tensor-types/table.ts";
 import { DLT_GROUP_KEY, dltScaleNames, isDltMatrix } from "./tensors.ts";
+
+/** The group sizes g a DLT matrix may have (the backends' kernels are built for these). */
+export const DLT_GROUP_SIZES: readonly number[] = [64, 128, 256];
 
 /** Where a DLT matrix's parts are: its true row length, group size and scale tensors. */
 export interface DltMatrixInfo {
@@ -45,15 +49,16 @@ export function dltMatrixInfo(header: GgufHeader, byName: ReadonlyMap<string, Gg
   return { codes: t, rows: t.dims[1] ?? 1, cols, group, alpha, gamma };
 }
 
-/** Reads the codes (each padded 256-block's 64 code bytes are two 128-value T2 chunks), α and γ. */
+/** Reads the codes (each padded TQ2_0 block's 64 code bytes are two 128-value T2 chunks), α and γ. */
 export async function readDltMatrix(source: ByteSource, header: GgufHeader, m: DltMatrixInfo): Promise<DltMatrixData> {
-  const stored = m.codes.dims[0]!;
+  const { blockSize, bytesPerBlock } = tensorTypeTraits(GgmlType.TQ2_0);
+  const blocksPerRow = m.codes.dims[0]! / blockSize;
   const data = await readTensorData(source, header, m.codes);
   const rowBytes = Math.ceil(m.cols / 128) * 32;
   const codes = new Uint8Array(m.rows * rowBytes);
   for (let r = 0; r < m.rows; r++) {
     for (let c = 0; c < rowBytes / 32; c++) {
-      const at = (r * (stored / 256) + (c >> 1)) * 66 + 32 * (c & 1);
+      const at = (r * blocksPerRow + (c >> 1)) * bytesPerBlock + 32 * (c & 1);
       codes.set(data.subarray(at, at + 32), r * rowBytes + 32 * c);
     }
   }

@@ -10,6 +10,7 @@ export const Q8_0: TensorTypeTraits = {
   name: "Q8_0",
   blockSize: QK,
   bytesPerBlock: BYTES,
+  blockScaleByte: 0,
   ternary: false,
   byteLength: (elements) => (elements / QK) * BYTES,
   ...blockwise("Q8_0", QK, BYTES, packQ8_0, unpackQ8_0),

@@ -16,6 +16,7 @@ export const TQ1_0: TernaryTypeTraits = {
   name: "TQ1_0",
   blockSize: QK,
   bytesPerBlock: BYTES,
+  blockScaleByte: BYTES - 2,
   ternary: true,
   byteLength: (elements) => (elements / QK) * BYTES,
   ...blockwise("TQ1_0", QK, BYTES, packTQ1_0, unpackTQ1_0),

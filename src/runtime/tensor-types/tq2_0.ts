@@ -11,6 +11,7 @@ export const TQ2_0: TernaryTypeTraits = {
   name: "TQ2_0",
   blockSize: QK,
   bytesPerBlock: BYTES,
+  blockScaleByte: BYTES - 2,
   ternary: true,
   byteLength: (elements) => (elements / QK) * BYTES,
   ...blockwise("TQ2_0", QK, BYTES, packTQ2_0, unpackTQ2_0),

@@ -18,6 +18,9 @@ export interface TensorTypeTraits {
   blockSize: number;
   /** Bytes per block. For I2_S (one scale for the whole tensor) this is the bytes of one 128-weight group. */
   bytesPerBlock: number;
+  /** Byte offset of the block's f16 scale d inside a block, for types with one f16 scale per block (Q8_0 first,
+   *  TQ1_0/TQ2_0 last); undefined for the others. Backends that keep scales apart from the codes read it here. */
+  blockScaleByte?: number;
   /** Ternary weights ({-1, 0, +1} times a scale). */
   ternary: boolean;
   /** Bytes of a whole tensor with `elements` elements (already checked to fit the block size). */

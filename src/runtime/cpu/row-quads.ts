@@ -1,0 +1,12 @@
+// Addressing of ternary code rows in wasm memory (the byte layout is described in ./layout.ts): T2 code rows of
+// 32-byte chunks per 128 weights, held in row quads.
+
+/** Bytes of one T2 code row of k weights: ceil(k/128) chunks of 32 bytes. */
+export function codeRowBytes(k: number): number {
+  return Math.ceil(k / 128) * 32;
+}
+
+/** Offset in a matrix's row quads of byte B of row r's T2 row (rowBytes: one T2 row). */
+export function quadByteOffset(rowBytes: number, r: number, B: number): number {
+  return (r >> 2) * 4 * rowBytes + 64 * (B >> 4) + 16 * ((B & 15) >> 2) + 4 * (r & 3) + (B & 3);
+}
