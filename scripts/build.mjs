@@ -1,9 +1,17 @@
 // Bundles the library entry points and the CLI with esbuild. The wasm is compiled before this by `asc`
 // (see package.json "build:wasm") and is loaded at run time by src/runtime/cpu/wasm/loader.ts.
 import { build } from "esbuild";
-import { chmod, readFile } from "node:fs/promises";
+import { chmod, readdir, readFile, rm } from "node:fs/promises";
 
-const common = { bundle: true, format: "esm", target: "es2022", sourcemap: true, logLevel: "warning" };
+// Source maps for development; `npm pack` builds without them (package.json "prepack": TERNION_SOURCEMAPS=0), so
+// that the tarball carries no map and no bundle names a missing one.
+const sourcemap = process.env.TERNION_SOURCEMAPS !== "0";
+const common = { bundle: true, format: "esm", target: "es2022", sourcemap, logLevel: "warning" };
+
+// What an earlier build left that this one will not rewrite: declarations of deleted sources (tsc writes
+// dist/types after this script), maps when building without them.
+await rm("dist/types", { recursive: true, force: true });
+for (const file of await readdir("dist").catch(() => [])) if (file.endsWith(".js.map")) await rm(`dist/${file}`);
 
 await build({
   ...common,

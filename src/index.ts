@@ -1,19 +1,59 @@
-// Public API shared by every platform (browser, Deno, Node). Platform-specific additions live in ./node.ts.
-export * from "./runtime/errors.ts";
-export * from "./runtime/gguf/index.ts";
-export * from "./runtime/gguf/metadata.ts";
-export * from "./runtime/tensor-types/table.ts";
-export * from "./runtime/inspect.ts";
-export * from "./runtime/tokenizer/index.ts";
-export * from "./runtime/model/index.ts";
-export * from "./runtime/sampling/index.ts";
-export * from "./runtime/convert/quantize.ts";
-export * from "./runtime/convert/bitllama.ts";
-export { CpuKernels, type CpuKernelsOptions, type CpuKernelStats, type Matrix } from "./runtime/cpu/kernels.ts";
-export { CpuModel, planMemory, WASM32_MAX_BYTES, type CpuModelOptions, type MemoryPlan } from "./runtime/cpu/model.ts";
-export type { LogitsMode, LogitsSink } from "./runtime/cpu/forward.ts";
-export type { KvType } from "./runtime/cpu/attention.ts";
-export { generate, promptTokens, type GenerateChunk, type GenerateOptions, type GenerateResult, type GenerationStats, type StopReason } from "./engine/generate.ts";
-export { perplexity, negativeLogLikelihood, type PerplexityOptions, type PerplexityResult } from "./runtime/model/perplexity.ts";
-export * from "./gpu/index.ts";
-export * from "./engine/index.ts";
+// The package's public API on every platform (browser, Deno, Node), as README.md documents it: the engine
+// (createEngine, createLocalEngine) with the types of its options and results, reading GGUF files, the
+// tokenizer of a GGUF, and the error classes. Each name is listed here, from the file that defines it, so that
+// nothing internal becomes public by being exported inside the tree; tests import internals from their files.
+// Node-only additions live in ./node.ts.
+
+export {
+  AbortError,
+  ContextError,
+  EngineCrashedError,
+  EngineError,
+  GgufError,
+  GpuError,
+  ModelError,
+  OptionError,
+  TensorTypeError,
+  TernionError,
+  TokenizerError,
+  type GgufErrorCode,
+  type GpuErrorCode,
+} from "./runtime/errors.ts";
+
+// The engine.
+export { createEngine, type WorkerEngineOptions } from "./engine/worker-engine.ts";
+export { createLocalEngine } from "./engine/local-engine.ts";
+export type {
+  BackendChoice,
+  ChatCompletions,
+  Completion,
+  Engine,
+  EngineFinetuneOptions,
+  EngineFinetuneResult,
+  EngineGenerateOptions,
+  EngineInfo,
+  EngineOptions,
+  EnginePerplexityOptions,
+  GenerationStream,
+  LoadProgress,
+  ModelInput,
+  ModelLoadOptions,
+} from "./engine/engine.ts";
+export type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionUsage, ChatMessage, FinishReason } from "./engine/chat-types.ts";
+export type { GenerateChunk, GenerationStats, StopReason } from "./engine/generate.ts";
+export type { SamplingOptions } from "./runtime/sampling/options.ts";
+export type { PerplexityResult } from "./runtime/model/perplexity.ts";
+export type { FinetuneProgress } from "./train/finetune-run.ts";
+export type { Backend, ModelMemory } from "./runtime/model/language-model.ts";
+export type { ModelConfig } from "./runtime/model/config.ts";
+
+// GGUF files: the header (metadata and tensor infos) and a tensor's bytes, from any ByteSource.
+export { readGgufHeader, readTensorData, type ReadGgufOptions } from "./runtime/gguf/reader.ts";
+export { blobSource, bytesSource, urlSource, type UrlSourceOptions } from "./runtime/gguf/sources.ts";
+export type { ByteSource } from "./runtime/gguf/source.ts";
+export { GgufValueType, type GgufArray, type GgufArrayValues, type GgufHeader, type GgufScalar, type GgufTensorInfo, type GgufValue } from "./runtime/gguf/types.ts";
+export { GgmlType } from "./runtime/tensor-types/traits.ts";
+
+// The tokenizer of a GGUF file.
+export { tokenizerFromGguf } from "./runtime/tokenizer/index.ts";
+export type { DecodeOptions, EncodeOptions, PieceOptions, Tokenizer, TokenizerOptions, TokenizerWarningHandler } from "./runtime/tokenizer/types.ts";

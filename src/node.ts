@@ -1,4 +1,3 @@
-// Node (and Deno, through its node: compatibility) entry: everything in ./index.ts plus file access.
+// Node (and Deno, through its node: compatibility) entry: everything in ./index.ts plus reading a local file.
 export * from "./index.ts";
 export { openFileSource, type FileSource } from "./runtime/gguf/source-node.ts";
-export { writeGgufFile } from "./runtime/gguf/writer-node.ts";
