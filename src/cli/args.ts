@@ -51,11 +51,11 @@ export function parseArgs(argv: readonly string[], spec: Record<string, FlagSpec
 }
 
 /**
- * Whether `argv` asks for help (`--help` or `-h` as a flag, not as another flag's value), read leniently: a help
- * request next to a wrong flag still shows the help.
+ * Whether `argv` asks for help (`--help`, or `-h` where `spec` gives help that short form, as a flag rather than
+ * another flag's value), read leniently: a help request next to a wrong flag still shows the help.
  */
 export function asksForHelp(argv: readonly string[], spec: Record<string, FlagSpec>): boolean {
-  return tokenize(argv, spec).some((t) => t.kind === "option" && t.name === "help" && (t.rawName === "--help" || t.rawName === "-h"));
+  return tokenize(argv, spec).some((t) => t.kind === "option" && t.name === "help");
 }
 
 /**
