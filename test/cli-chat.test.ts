@@ -75,7 +75,7 @@ describe("ternion chat (piped)", () => {
   it("bad input is one line on stderr and exit code 2; --help lists the flags", () => {
     for (const [args, pattern] of [
       [["--max-tokens", "5"], /--model <path> is required/],
-      [["--model", "/nonexistent/model.gguf"], /ENOENT.*\/nonexistent\/model\.gguf/],
+      [["--model", "/nonexistent/model.gguf"], /cannot open the model \/nonexistent\/model\.gguf: no such file \[MODEL_NOT_FOUND\]/],
       [["--model", STORIES, "--bogus"], /unknown flag --bogus/],
       [["--model", STORIES, "--backend", "cuda"], /--backend must be wasm, webgpu, auto, got "cuda"/],
       [["--model", STORIES, "--max-tokens", "0"], /--max-tokens must be an integer ≥ 1/],

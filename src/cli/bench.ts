@@ -4,22 +4,23 @@
 import type { Engine } from "../engine/engine.ts";
 import type { GenerationStats } from "../engine/generate.ts";
 import { OptionError } from "../runtime/errors.ts";
-import { parseArgs, type FlagSpec } from "./args.ts";
+import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { backendChoice, backendFlags, openEngine } from "./engine-flags.ts";
 import { numberFlag, requiredString } from "./flags.ts";
+import { checkInputFile, MODEL_FILE } from "./file-checks.ts";
 import { formatTable } from "./format.ts";
 import { ProgressBar } from "./progress.ts";
 
 const flags: Record<string, FlagSpec> = {
-  model: { type: "string", description: "GGUF model" },
+  model: { type: "string", short: "m", description: "GGUF model" },
   "prompt-tokens": { type: "string", description: "prompt length in tokens (default 128)" },
   "gen-tokens": { type: "string", description: "tokens to generate (default 128)" },
   ...backendFlags,
-  threads: { type: "string", description: "thread counts to compare, e.g. 1,2 (default: all cores)" },
+  threads: { type: "string", short: "t", description: "thread counts to compare, e.g. 1,2 (default: all cores)" },
   repetitions: { type: "string", description: "runs per setting (default 3), after one warm-up run" },
   json: { type: "boolean", description: "print JSON rows { backend, threads, simd, test, tokens, tokensPerSecond, stddev, repetitions }" },
-  help: { type: "boolean", description: "show this help" },
+  help: helpFlag,
 };
 
 /** Plain prose that any vocabulary tokenizes into ordinary tokens. */
@@ -55,6 +56,7 @@ export const benchCommand: Command = {
     const repetitions = numberFlag(f, "repetitions", { integer: true, min: 1 }) ?? 3;
     const backend = backendChoice(f);
     const threadCounts = threadList(f.get("threads"));
+    await checkInputFile(model, MODEL_FILE);
 
     const rows: BenchRow[] = [];
     const bar = new ProgressBar("bench");

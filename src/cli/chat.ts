@@ -3,23 +3,23 @@
 // `printf 'Hi\n/exit\n' | ternion chat --model M`. The model runs in a worker (createEngine), which leaves this
 // thread free to read Ctrl-C while an answer streams: Ctrl-C stops the answer, a second one at the prompt quits.
 import { createInterface } from "node:readline";
-import { stat } from "node:fs/promises";
 import { OptionError } from "../runtime/errors.ts";
-import { parseArgs, type FlagSpec } from "./args.ts";
+import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import { ChatRepl, CHAT_COMMANDS } from "./chat-repl.ts";
 import type { Command } from "./command.ts";
 import { backendChoice, backendFlags, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
 import { numberFlag, optionalString, requiredString } from "./flags.ts";
+import { checkInputFile, MODEL_FILE } from "./file-checks.ts";
 
 const flags: Record<string, FlagSpec> = {
-  model: { type: "string", description: "GGUF model (its tokenizer.chat_template, or a plain User:/Assistant: transcript)" },
+  model: { type: "string", short: "m", description: "GGUF model (its tokenizer.chat_template, or a plain User:/Assistant: transcript)" },
   system: { type: "string", description: "system message at the start of the conversation" },
-  "max-tokens": { type: "string", description: "most tokens per answer (default 256)" },
+  "max-tokens": { type: "string", short: "n", description: "most tokens per answer (default 256)" },
   ...samplingFlags,
   ...backendFlags,
   ctx: { type: "string", description: "context (KV cache) length in tokens (default: the model's)" },
   json: { type: "boolean", description: "print one JSON line per answer { content, finish_reason, usage, stats }" },
-  help: { type: "boolean", description: "show this help" },
+  help: helpFlag,
 };
 
 export const chatCommand: Command = {
@@ -40,7 +40,7 @@ export const chatCommand: Command = {
     const contextLength = numberFlag(f, "ctx", { integer: true, min: 1 });
     const backend = backendChoice(f);
     const sampling = samplingOptions(f);
-    await stat(model); // a wrong path is one line from the file system, before a worker starts
+    await checkInputFile(model, MODEL_FILE); // before a worker starts
 
     const engine = await openEngine({ model, backend, threads, contextLength, worker: true });
     const tty = process.stdin.isTTY === true;

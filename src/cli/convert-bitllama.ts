@@ -6,18 +6,19 @@ import { OptionError } from "../runtime/errors.ts";
 import { openFileSource } from "../runtime/gguf/source-node.ts";
 import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
 import { tensorTypeName } from "../runtime/tensor-types/table.ts";
-import { parseArgs, type FlagSpec } from "./args.ts";
+import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { requiredString } from "./flags.ts";
+import { checkInputFile, checkOutputFolder } from "./file-checks.ts";
 import { formatBytes } from "./format.ts";
 
 const flags: Record<string, FlagSpec> = {
-  model: { type: "string", description: "bitllama checkpoint (.bin, magic \"ak42\")" },
+  model: { type: "string", short: "m", description: "bitllama checkpoint (.bin, magic \"ak42\")" },
   tokenizer: { type: "string", description: "llama2.c tokenizer file for the same vocabulary (tokenizer.bin)" },
   out: { type: "string", description: "GGUF file to write (replaced atomically)" },
   name: { type: "string", description: "general.name of the output (default \"bitllama\")" },
   json: { type: "boolean", description: "print one JSON object instead of text" },
-  help: { type: "boolean", description: "show this help" },
+  help: helpFlag,
 };
 
 export const convertBitllamaCommand: Command = {
@@ -33,6 +34,9 @@ export const convertBitllamaCommand: Command = {
     const outPath = requiredString(args.flags, "out", "path");
     const name = args.flags.get("name");
 
+    await checkInputFile(model, { what: "the checkpoint", notFound: "FILE_NOT_FOUND", extension: ".bin" });
+    await checkInputFile(tokenizerPath, { what: "the tokenizer", notFound: "FILE_NOT_FOUND", extension: ".bin" });
+    await checkOutputFolder(outPath, "--out");
     const tokenizer = await readFile(tokenizerPath);
     const source = await openFileSource(model);
     try {

@@ -16,7 +16,7 @@ export const backendFlags: Record<string, FlagSpec> = {
     type: "string",
     description: "wasm (default: CPU, SIMD, threads), webgpu (Node: the webgpu package) or auto (WebGPU on a hardware adapter, else wasm)",
   },
-  threads: { type: "string", description: "CPU threads, the caller included (default: all cores)" },
+  threads: { type: "string", short: "t", description: "CPU threads, the caller included (default: all cores)" },
 };
 
 export const samplingFlags: Record<string, FlagSpec> = {

@@ -8,10 +8,11 @@ import { type ExportFormat, EXPORT_FORMATS } from "../train/export.ts";
 import { type FinetuneOptions, finetune } from "../train/finetune.ts";
 import type { FeatureLoss } from "../train/loss.ts";
 import type { Schedule } from "../train/run.ts";
-import { parseArgs, type FlagSpec } from "./args.ts";
+import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { choiceFlag, numberFlag, optionalString, requiredString } from "./flags.ts";
 import { formatTable } from "./format.ts";
+import { checkInputFile, checkOutputFolder, MODEL_FILE, textFile } from "./file-checks.ts";
 import { ProgressBar, formatDuration } from "./progress.ts";
 
 const flags: Record<string, FlagSpec> = {
@@ -36,9 +37,9 @@ const flags: Record<string, FlagSpec> = {
   eval: { type: "string", description: "text to score before and after (perplexity)" },
   "eval-chars": { type: "string", description: "score only the first N characters of --eval" },
   export: { type: "string", description: `output format: ${EXPORT_FORMATS.join(" (default), ")} (llama.cpp; rows must be multiples of 256)` },
-  threads: { type: "string", description: "threads for data-free sampling and evaluation (default 1)" },
+  threads: { type: "string", short: "t", description: "threads for data-free sampling and evaluation (default 1)" },
   json: { type: "boolean", description: "print one JSON object { steps, mode, loss, evalPplBefore, evalPplAfter, tokensPerSecond, out }" },
-  help: { type: "boolean", description: "show this help" },
+  help: helpFlag,
 };
 
 export const finetuneCommand: Command = {
@@ -90,6 +91,12 @@ export const finetuneCommand: Command = {
       export: choiceFlag<ExportFormat>(f, "export", EXPORT_FORMATS),
       threads: numberFlag(f, "threads", { integer: true, min: 1 }),
     };
+
+    await checkInputFile(teacher, { ...MODEL_FILE, what: "the teacher" });
+    if (data !== undefined) await checkInputFile(data, textFile("the training text"));
+    if (options.eval !== undefined) await checkInputFile(options.eval, textFile("the evaluation text"));
+    await checkOutputFolder(outPath, "--out");
+    if (options.checkpoint !== undefined) await checkOutputFolder(options.checkpoint, "--checkpoint");
 
     // Progress: a bar on a terminal; when piped, one quiet line per 10 % (nothing with --json).
     const bar = new ProgressBar("finetune");

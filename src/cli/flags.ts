@@ -1,6 +1,7 @@
 // Typed reads of parsed CLI flags: a required path or string, and numbers checked for range and
-// integrality, each failure an OptionError naming the flag.
+// integrality, each failure an OptionError naming the flag (and, for a choice, the closest allowed value).
 import { OptionError } from "../runtime/errors.ts";
+import { didYouMean } from "./suggest.ts";
 
 /** A required string flag; `placeholder` names its value in the error ("--model <path> is required"). */
 export function requiredString(flags: Map<string, string | true>, name: string, placeholder = "value"): string {
@@ -37,7 +38,8 @@ export function choiceFlag<T extends string>(flags: Map<string, string | true>, 
   if (v === undefined) return undefined;
   if (typeof v !== "string" || !(allowed as readonly string[]).includes(v)) {
     const list = allowed.length === 2 ? allowed.join(" or ") : allowed.join(", ");
-    throw new OptionError("BAD_FLAG_VALUE", `--${name} must be ${list}, got ${JSON.stringify(v)}`);
+    const hint = typeof v === "string" ? didYouMean(v, allowed) : "";
+    throw new OptionError("BAD_FLAG_VALUE", `--${name} must be ${list}, got ${JSON.stringify(v)}${hint}`);
   }
   return v as T;
 }

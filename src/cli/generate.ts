@@ -9,19 +9,20 @@ import { readGgufHeader } from "../runtime/gguf/reader.ts";
 import { openFileSource } from "../runtime/gguf/source-node.ts";
 import { modelConfigFromGguf } from "../runtime/model/config.ts";
 import { tokenizerFromGguf } from "../runtime/tokenizer/index.ts";
-import { parseArgs, type FlagSpec } from "./args.ts";
+import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { backendChoice, backendFlags, formatStats, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
 import { numberFlag, requiredString } from "./flags.ts";
+import { checkInputFile, MODEL_FILE } from "./file-checks.ts";
 
 const flags: Record<string, FlagSpec> = {
-  model: { type: "string", description: "GGUF model (llama or bitnet architectures; F32/F16/BF16/Q8_0/TQ1_0/TQ2_0/I2_S tensors)" },
-  prompt: { type: "string", description: 'text to continue ("" generates from BOS alone)' },
-  "max-tokens": { type: "string", description: "most tokens to generate (default 256)" },
+  model: { type: "string", short: "m", description: "GGUF model (llama or bitnet architectures; F32/F16/BF16/Q8_0/TQ1_0/TQ2_0/I2_S tensors)" },
+  prompt: { type: "string", short: "p", description: 'text to continue ("" generates from BOS alone)' },
+  "max-tokens": { type: "string", short: "n", description: "most tokens to generate (default 256)" },
   ...samplingFlags,
   ...backendFlags,
   json: { type: "boolean", description: "print one JSON object { text, tokens, stats } instead of streaming" },
-  help: { type: "boolean", description: "show this help" },
+  help: helpFlag,
 };
 
 export const generateCommand: Command = {
@@ -43,6 +44,7 @@ export const generateCommand: Command = {
     const sampling = samplingOptions(args.flags);
     const json = args.flags.has("json");
 
+    await checkInputFile(path, MODEL_FILE);
     const source = await openFileSource(path);
     let engine: Engine | undefined;
     try {

@@ -2,14 +2,15 @@
 import { inspectModel, type ModelReport } from "../runtime/inspect.ts";
 import { openFileSource } from "../runtime/gguf/source-node.ts";
 import { OptionError } from "../runtime/errors.ts";
-import { parseArgs, type FlagSpec } from "./args.ts";
+import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import { formatBytes, formatCount, formatTable } from "./format.ts";
 import type { Command } from "./command.ts";
+import { checkInputFile, MODEL_FILE } from "./file-checks.ts";
 
 const flags: Record<string, FlagSpec> = {
   json: { type: "boolean", description: "print one JSON object instead of tables" },
   "no-sparsity": { type: "boolean", description: "skip counting zero weights of ternary tensors (faster)" },
-  help: { type: "boolean", description: "show this help" },
+  help: helpFlag,
 };
 
 export const inspectCommand: Command = {
@@ -22,6 +23,7 @@ export const inspectCommand: Command = {
     const [path, ...extra] = args.positionals;
     if (!path) throw new OptionError("MISSING_ARGUMENT", "inspect needs a model file: ternion inspect <model.gguf>");
     if (extra.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(extra[0])}`);
+    await checkInputFile(path, MODEL_FILE);
     const source = await openFileSource(path);
     try {
       const report = await inspectModel(source, { sparsity: !args.flags.has("no-sparsity") });

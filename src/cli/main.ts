@@ -1,9 +1,13 @@
-// `ternion` command-line entry: dispatches to one module per command and turns typed errors into one clear
-// line on stderr and a non-zero exit code.
-import { TernionError } from "../runtime/errors.ts";
+// `ternion` command-line entry: the global flags (--help, --version), `ternion help [command]`, and dispatch to one
+// module per command; typed errors end as one clear line on stderr and exit code 2.
+import { OptionError } from "../runtime/errors.ts";
 import { enableNodeRelaxedSimd } from "../runtime/cpu/wasm/features.ts";
-import { formatFlagHelp } from "./args.ts";
+import { asksForHelp } from "./args.ts";
 import type { Command } from "./command.ts";
+import { errorLine } from "./error-line.ts";
+import { commandHelp, globalFlags, overview } from "./help.ts";
+import { didYouMean } from "./suggest.ts";
+import { packageVersion } from "./version.ts";
 import { inspectCommand } from "./inspect.ts";
 import { quantizeCommand } from "./quantize.ts";
 import { convertBitllamaCommand } from "./convert-bitllama.ts";
@@ -15,51 +19,53 @@ import { benchCommand } from "./bench.ts";
 
 const commands: Command[] = [generateCommand, chatCommand, pplCommand, benchCommand, inspectCommand, quantizeCommand, convertBitllamaCommand, finetuneCommand];
 
-function usage(): string {
-  const width = Math.max(...commands.map((c) => c.name.length));
-  return [
-    "usage: ternion <command> [options]",
-    "",
-    "commands:",
-    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
-    "",
-    "Run `ternion <command> --help` for a command's options.",
-  ].join("\n");
+/** The command called `name`; an OptionError naming the commands (and the closest) when there is none. */
+function findCommand(name: string): Command {
+  const command = commands.find((c) => c.name === name);
+  if (command) return command;
+  const names = commands.map((c) => c.name);
+  throw new OptionError("UNKNOWN_COMMAND", `unknown command "${name}"${didYouMean(name, names)}; the commands are ${names.join(", ")}`);
+}
+
+/** `ternion [--help | --version | help [command]]`: what comes before a command. Returns the exit code. */
+function runGlobal(argv: string[]): number {
+  const [first, ...rest] = argv;
+  if (first === "help" || first === "--help" || first === "-h") {
+    if (rest.length > 1) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(rest[1])}`);
+    console.log(rest.length ? commandHelp(findCommand(rest[0]!)) : overview(commands));
+    return 0;
+  }
+  if (first === "--version" || first === "-v" || first === "-V") {
+    if (rest.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(rest[0])}`);
+    console.log(`ternion ${packageVersion()}`);
+    return 0;
+  }
+  const hint = first!.startsWith("--") ? didYouMean(first!.slice(2), Object.keys(globalFlags), (n) => `--${n}`) : "";
+  throw new OptionError("UNKNOWN_FLAG", `unknown flag ${first}${hint}; a command comes first: ternion <command> [options]`);
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === "--help" || name === "-h" || name === "help") {
-    console.log(usage());
-    return name ? 0 : 1;
+  if (!name) {
+    console.log(overview(commands));
+    return 1;
   }
-  const command = commands.find((c) => c.name === name);
-  if (!command) {
-    console.error(`ternion: unknown command "${name}"\n\n${usage()}`);
-    return 2;
-  }
-  if (rest.includes("--help") || rest.includes("-h")) {
-    console.log(`usage: ${command.usage}\n\n${command.summary}\n\noptions:\n${formatFlagHelp(command.flags)}`);
-    return 0;
-  }
+  let command: Command | undefined;
   try {
+    if (name === "help" || name.startsWith("-")) return runGlobal(argv);
+    command = findCommand(name);
+    if (asksForHelp(rest, command.flags)) {
+      console.log(commandHelp(command));
+      return 0;
+    }
     await command.run(rest, (text) => process.stdout.write(text.endsWith("\n") ? text : text + "\n"));
     return 0;
   } catch (err) {
-    if (err instanceof TernionError) {
-      console.error(`ternion ${name}: ${err.message} [${err.code}]`);
-      return 2;
-    }
-    if (isNodeFsError(err)) {
-      console.error(`ternion ${name}: ${err.message}`);
-      return 2;
-    }
-    throw err;
+    const line = errorLine(err);
+    if (line === undefined) throw err;
+    console.error(`ternion${command ? ` ${command.name}` : ""}: ${line}`);
+    return 2;
   }
-}
-
-function isNodeFsError(err: unknown): err is NodeJS.ErrnoException {
-  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === "string" && "syscall" in err;
 }
 
 // The CLI owns its process, so on Node 20/21 it turns on relaxed SIMD (a V8 flag there) before any kernel is

@@ -6,19 +6,20 @@ import { OptionError } from "../runtime/errors.ts";
 import { readGgufHeader } from "../runtime/gguf/reader.ts";
 import { openFileSource } from "../runtime/gguf/source-node.ts";
 import { modelConfigFromGguf } from "../runtime/model/config.ts";
-import { parseArgs, type FlagSpec } from "./args.ts";
+import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { backendChoice, backendFlags, openEngine } from "./engine-flags.ts";
 import { numberFlag, requiredString } from "./flags.ts";
+import { checkInputFile, MODEL_FILE, textFile } from "./file-checks.ts";
 import { ProgressBar } from "./progress.ts";
 
 const flags: Record<string, FlagSpec> = {
-  model: { type: "string", description: "GGUF model" },
+  model: { type: "string", short: "m", description: "GGUF model" },
   text: { type: "string", description: "UTF-8 text file to score" },
   ctx: { type: "string", description: "window length in tokens (default: 512, or the model's context if smaller)" },
   ...backendFlags,
   json: { type: "boolean", description: "print one JSON object { ppl, tokens, windows, scored, ctx, tokensPerSecond }" },
-  help: { type: "boolean", description: "show this help" },
+  help: helpFlag,
 };
 
 export const pplCommand: Command = {
@@ -30,10 +31,13 @@ export const pplCommand: Command = {
     const args = parseArgs(argv, flags);
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
     const path = requiredString(args.flags, "model");
-    const text = await readFile(requiredString(args.flags, "text"), "utf8");
+    const textPath = requiredString(args.flags, "text");
     const ctxFlag = numberFlag(args.flags, "ctx", { integer: true, min: 4 });
     const threads = numberFlag(args.flags, "threads", { integer: true, min: 1 });
     const backend = backendChoice(args.flags);
+    await checkInputFile(path, MODEL_FILE);
+    await checkInputFile(textPath, textFile("the text"));
+    const text = await readFile(textPath, "utf8");
     const source = await openFileSource(path);
     let engine: Engine | undefined;
     try {

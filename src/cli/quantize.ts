@@ -6,19 +6,20 @@ import { OptionError } from "../runtime/errors.ts";
 import { readGgufHeader } from "../runtime/gguf/reader.ts";
 import { openFileSource } from "../runtime/gguf/source-node.ts";
 import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
-import { parseArgs, type FlagSpec } from "./args.ts";
+import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { requiredString } from "./flags.ts";
+import { checkInputFile, checkOutputFolder, MODEL_FILE } from "./file-checks.ts";
 import { formatBytes } from "./format.ts";
 import { ProgressBar } from "./progress.ts";
 
 const flags: Record<string, FlagSpec> = {
-  model: { type: "string", description: "input GGUF (float or any type we can read)" },
+  model: { type: "string", short: "m", description: "input GGUF (float or any type we can read)" },
   out: { type: "string", description: "GGUF file to write (replaced atomically)" },
   type: { type: "string", description: `ternary type for the linear weights: ${QUANTIZE_TYPES.join(", ")}` },
   "include-output": { type: "boolean", description: "ternarize output.weight too (default: keep it)" },
   json: { type: "boolean", description: "print one JSON object instead of text" },
-  help: { type: "boolean", description: "show this help" },
+  help: helpFlag,
 };
 
 export const quantizeCommand: Command = {
@@ -35,6 +36,9 @@ export const quantizeCommand: Command = {
     if (!isQuantizeType(type)) throw new OptionError("BAD_FLAG_VALUE", `--type ${type} must be one of ${QUANTIZE_TYPES.join(", ")}`);
     // Writing over the input while reading it would be undefined on some platforms: refuse.
     if (resolve(model) === resolve(outPath)) throw new OptionError("BAD_FLAG_VALUE", "--out must differ from --model");
+
+    await checkInputFile(model, MODEL_FILE);
+    await checkOutputFolder(outPath, "--out");
 
     const bar = new ProgressBar("quantize");
     const source = await openFileSource(model);
