@@ -38,6 +38,7 @@ export type {
   LoadProgress,
   ModelInput,
   ModelLoadOptions,
+  WebGpuEntry,
 } from "./engine/engine.ts";
 export type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionUsage, ChatMessage, FinishReason } from "./engine/chat-types.ts";
 export type { GenerateChunk, GenerationStats, StopReason } from "./engine/generate.ts";

@@ -5,15 +5,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build } from "esbuild";
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { repoRoot } from "./helpers/cli.ts";
 import { runDeno } from "./helpers/deno.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 
-// MERGE: src/cli's `--version` flag is another branch's work; set this to true when it is merged.
-const CLI_HAS_VERSION = false;
 
 const TOKENS = 8;
 
@@ -111,10 +109,10 @@ describe("the installed package", () => {
     expect(r.stdout).toContain("generate");
   });
 
-  it.skipIf(!CLI_HAS_VERSION)("npx ternion --version prints the package's version", () => {
+  it("npx ternion --version prints the package's version", () => {
     const r = run("npx", ["--no", "--", "ternion", "--version"], app);
     expect(r.status).toBe(0);
-    expect(r.stdout.trim()).toContain("0.1.0");
+    expect(r.stdout.trim()).toBe(`ternion ${JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")).version}`);
   });
 
   it("import { createEngine } from \"ternion\" under Node (ESM)", () => {

@@ -88,5 +88,5 @@ async function resolveGpu(gpu: ModelLoadOptions["gpu"], required: boolean): Prom
     if (!found && required) throw new GpuError("NO_WEBGPU", "WebGPU is not available here (no navigator.gpu; in Node pass gpu: \"webgpu\" with the webgpu package installed)");
     return found;
   }
-  return gpu === "webgpu" ? nodeWebGpu() : gpu;
+  return gpu === "webgpu" ? nodeWebGpu() : (gpu as GPU);
 }

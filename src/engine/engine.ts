@@ -27,6 +27,15 @@ export interface LoadProgress {
   total: number;
 }
 
+/**
+ * A WebGPU entry point (a `GPU` object: navigator.gpu, or the `webgpu` package's `create([])`), named by the one
+ * method the engine calls, so that the package's declarations compile in projects without the DOM's WebGPU
+ * types (a Node app); the engine treats it as a full `GPU`.
+ */
+export interface WebGpuEntry {
+  requestAdapter(options?: never): Promise<unknown>;
+}
+
 /** Options of a model load that cross to a worker (no functions, no signals). */
 export interface ModelLoadOptions {
   /** "auto" (default): WebGPU on a hardware adapter, else wasm (the reason is in `info().backendReason`). */
@@ -36,7 +45,7 @@ export interface ModelLoadOptions {
    * npm package (Dawn) in the thread that runs the model; an in-thread engine also takes that package's
    * GPU object (`create([])`).
    */
-  gpu?: GPU | "webgpu";
+  gpu?: WebGpuEntry | "webgpu";
   /** CPU threads, the calling one included (wasm backend). Default: the number of cores. */
   threads?: number;
   /** KV-cache positions. Default: the model's context on wasm, at most 2048 on WebGPU. */
