@@ -70,8 +70,8 @@ export class BpeModel {
     const queue = new Heap<Bigram>(lowerRankFirst);
     const tryAdd = (left: number, right: number) => {
       if (left < 0 || right < 0) return;
-      const l = start[left]!, r = start[right]!;
-      const key = word.slice(l, l + len[left]!) + " " + word.slice(r, r + len[right]!);
+      const l = start[left]!;
+      const key = word.slice(l, l + len[left]!) + " " + word.slice(start[right]!, start[right]! + len[right]!);
       const rank = this.ranks.get(key);
       if (rank !== undefined) queue.push({ left, right, rank, size: len[left]! + len[right]! });
     };
@@ -79,15 +79,13 @@ export class BpeModel {
 
     for (let b = queue.pop(); b !== undefined; b = queue.pop()) {
       const { left, right } = b;
-      const leftLen = len[left]!, rightLen = len[right]!;
-      if (leftLen === 0 || rightLen === 0 || leftLen + rightLen !== b.size) continue;
-      len[left] = leftLen + rightLen;
+      if (len[left] === 0 || len[right] === 0 || len[left]! + len[right]! !== b.size) continue;
+      len[left]! += len[right]!;
       len[right] = 0;
-      const after = next[right]!;
-      next[left] = after;
-      if (after >= 0) prev[after] = left;
+      next[left] = next[right]!;
+      if (next[right]! >= 0) prev[next[right]!] = left;
       tryAdd(prev[left]!, left);
-      tryAdd(left, after);
+      tryAdd(left, next[left]!);
     }
 
     const ids: number[] = [];

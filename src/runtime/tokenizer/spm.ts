@@ -164,15 +164,13 @@ export class SpmModel {
     while (queue.pop()) {
       const left = queue.topLeft;
       const right = queue.topRight;
-      const leftLen = len[left]!, rightLen = len[right]!;
-      if (leftLen === 0 || rightLen === 0 || leftLen + rightLen !== queue.topSize) continue;
-      len[left] = leftLen + rightLen;
+      if (len[left] === 0 || len[right] === 0 || len[left]! + len[right]! !== queue.topSize) continue;
+      len[left]! += len[right]!;
       len[right] = 0;
-      const after = next[right]!;
-      next[left] = after;
-      if (after >= 0) prev[after] = left;
+      next[left] = next[right]!;
+      if (next[right]! >= 0) prev[next[right]!] = left;
       tryAdd(prev[left]!, left);
-      tryAdd(left, after);
+      tryAdd(left, next[left]!);
     }
 
     // Every merged symbol is a vocabulary token by construction; only single code points can be missing, and

@@ -150,17 +150,17 @@ export function loadVocab(
     const id = tokens.findIndex((t) => texts.has(t));
     if (id >= 0) {
       ids[field] = id;
-      attrs[id] = attrs[id]! | TokenAttr.CONTROL;
+      attrs[id]! |= TokenAttr.CONTROL;
     }
   }
   for (let id = 0; id < n; id++) {
-    if (attrs[id]! & TokenAttr.CONTROL && tokens[id]!.includes("unused")) attrs[id] = attrs[id]! | TokenAttr.UNUSED;
+    if (attrs[id]! & TokenAttr.CONTROL && tokens[id]!.includes("unused")) attrs[id]! |= TokenAttr.UNUSED;
   }
   const eog = new Set<number>();
   for (let id = 0; id < n; id++) {
     if (EOG_TEXTS.has(tokens[id]!)) {
       eog.add(id);
-      attrs[id] = attrs[id]! | TokenAttr.CONTROL;
+      attrs[id]! |= TokenAttr.CONTROL;
     }
   }
   for (const field of ["fimPad", "fimRep", "fimSep", "eos", "eot", "eom"] as const) {
