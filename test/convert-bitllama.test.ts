@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { convertBitllama } from "../src/runtime/convert/bitllama.ts";
+import { decodeBitllamaCodes } from "../src/runtime/convert/bitllama-checkpoint.ts";
 import { ModelError } from "../src/runtime/errors.ts";
 import { readGgufHeader, readTensorData } from "../src/runtime/gguf/reader.ts";
 import { bytesSource } from "../src/runtime/gguf/sources.ts";
@@ -39,7 +40,8 @@ interface Checkpoint {
 
 function decodeCheckpoint(file: Uint8Array): Checkpoint {
   const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = [2, 3, 4, 5, 6, 7, 8].map((i) => dv.getInt32(4 * i, true));
+  const int = (i: number) => dv.getInt32(4 * i, true);
+  const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = [int(2), int(3), int(4), int(5), int(6), int(7), int(8)];
   let at = 256;
   const finalNorm = new Float32Array(file.slice(at, at + dim * 4).buffer);
   at += dim * 4;
@@ -63,7 +65,7 @@ function decodeCheckpoint(file: Uint8Array): Checkpoint {
       at += 4;
       const trits: number[] = [];
       for (let i = 0; i < rows * cols; i++) {
-        const code = (file[at + Math.floor(i / 4)] >> (6 - 2 * (i % 4))) & 3;
+        const code = (file[at + Math.floor(i / 4)]! >> (6 - 2 * (i % 4))) & 3;
         trits.push({ 0: 0, 1: 1, 3: -1 }[code as 0 | 1 | 3]);
       }
       at += Math.ceil((rows * cols) / 4);
@@ -176,7 +178,7 @@ describe("convert-bitllama", () => {
         };
         const expected = new Float32Array(m.rows * m.cols);
         for (let r = 0; r < m.rows; r++) {
-          for (let c = 0; c < m.cols; c++) expected[r * m.cols + c] = m.scale * m.trits[source(r) * m.cols + c];
+          for (let c = 0; c < m.cols; c++) expected[r * m.cols + c] = m.scale * m.trits[source(r) * m.cols + c]!;
         }
         expectSameF32(await f32(name), expected, name);
       }
@@ -206,7 +208,7 @@ describe("convert-bitllama", () => {
     expect(tokens.values).toEqual(raw.map(([t], i) => (i === 1 ? "<s>" : i === 2 ? "</s>" : t.replaceAll(" ", "▁"))));
     expect(Array.from(scores.values)).toEqual(raw.map(([, s]) => s));
     // llama2.c's export spelled BOS/EOS with newlines around them; the GGUF has the SentencePiece names.
-    expect(raw[1][0]).toBe("\n<s>\n");
+    expect(raw[1]![0]).toBe("\n<s>\n");
 
     const src = await openFileSource(STORIES);
     try {
@@ -256,8 +258,8 @@ describe("convert-bitllama", () => {
     const theirs = referenceLogits({ ...c, rope: { ...c.rope, layout: "adjacent" } }, original, tokens);
     for (const [pos, l] of ours.entries()) {
       let worst = 0;
-      for (let t = 0; t < l.length; t++) worst = Math.max(worst, Math.abs(l[t] - theirs[pos][t]));
-      expect(worst, `position ${pos}: ${l.slice(0, 3)} vs ${theirs[pos].slice(0, 3)}`).toBeLessThan(1e-6);
+      for (let t = 0; t < l.length; t++) worst = Math.max(worst, Math.abs(l[t]! - theirs[pos]![t]!));
+      expect(worst, `position ${pos}: ${l.slice(0, 3)} vs ${theirs[pos]!.slice(0, 3)}`).toBeLessThan(1e-6);
     }
   }, 60_000);
 
@@ -290,7 +292,7 @@ describe("convert-bitllama", () => {
 
     it("wrong magic, version or header field", async () => {
       const bad = original();
-      bad[0] ^= 0xff;
+      bad[0]! ^= 0xff;
       expect((await attempt(bad)).code).toBe("BAD_MAGIC");
       const v2 = original();
       v2[4] = 2;
@@ -310,6 +312,13 @@ describe("convert-bitllama", () => {
       const scale = original();
       new DataView(scale.buffer).setFloat32(firstWq, Number.NaN, true);
       expect((await attempt(scale)).code).toBe("BAD_VALUE");
+    });
+
+    it("a code buffer shorter than the weight count", () => {
+      expect(Array.from(decodeBitllamaCodes(Uint8Array.of(0b0001_1100), 4))).toEqual([0, 1, -1, 0]);
+      expect(() => decodeBitllamaCodes(Uint8Array.of(0b0001_1100), 5, "wq[0]")).toThrow(
+        expect.objectContaining({ code: "TRUNCATED", message: expect.stringContaining("wq[0]") }),
+      );
     });
 
     it("a tokenizer file for another vocabulary", async () => {

@@ -57,7 +57,7 @@ function checkConsistent(h: GgufHeader, size: number): void {
   }
   const sorted = [...h.tensors].sort((a, b) => a.offset - b.offset);
   for (let i = 1; i < sorted.length; i++) {
-    check(sorted[i].offset >= sorted[i - 1].offset + sorted[i - 1].byteLength, `${sorted[i].name} overlaps`);
+    check(sorted[i]!.offset >= sorted[i - 1]!.offset + sorted[i - 1]!.byteLength, `${sorted[i]!.name} overlaps`);
   }
 }
 
@@ -76,7 +76,7 @@ async function readAndCheck(source: ByteSource): Promise<void> {
   stats.ok++;
   checkConsistent(header, source.size);
   if (header.tensors.length > 0) {
-    const t = header.tensors[header.tensors.length - 1];
+    const t = header.tensors[header.tensors.length - 1]!;
     check((await readTensorData(source, header, t)).length === t.byteLength, "tensor data length");
   }
 }
@@ -126,7 +126,7 @@ class Patched {
   private split(pos: number): number {
     let at = 0;
     for (let i = 0; i < this.segs.length; i++) {
-      const s = this.segs[i];
+      const s = this.segs[i]!;
       if (pos === at) return i;
       if (pos < at + s.length) {
         this.segs.splice(i, 1, s.subarray(0, pos - at), s.subarray(pos - at));
@@ -167,7 +167,7 @@ class Patched {
     switch (m.kind) {
       case "flip": {
         const b = this.read(pos, 1).slice();
-        if (b.length === 1) this.splice(pos, 1, new Uint8Array([b[0] ^ m.mask]));
+        if (b.length === 1) this.splice(pos, 1, new Uint8Array([b[0]! ^ m.mask]));
         return;
       }
       case "set":

@@ -62,7 +62,7 @@ describe("llama.cpp accepts files we write", () => {
       try {
         const h = await readGgufHeader(check);
         expect(h.alignment).toBe(64);
-        expect(h.tensors[0].name).toBe("blk.4.ffn_norm.weight");
+        expect(h.tensors[0]!.name).toBe("blk.4.ffn_norm.weight");
         expect(h.metadata.get("ternion.note")?.value).toBe("rewritten by ternion");
       } finally {
         await check.close();

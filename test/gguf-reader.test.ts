@@ -137,7 +137,7 @@ describe("GGUF reader: real files", () => {
     expect(h.tensors.length).toBe(48);
     expect(h.tensors[0]).toEqual({ name: "token_embd.weight", dims: [64, 512], type: GgmlType.F32, offset: 0, byteLength: 131072 });
     expect(h.tensors[8]).toMatchObject({ name: "blk.0.ffn_gate.weight", dims: [64, 172], offset: 311808 });
-    const last = h.tensors[47];
+    const last = h.tensors[47]!;
     expect(h.dataOffset + last.offset + last.byteLength).toBe(storiesBytes.length);
   });
 
@@ -190,7 +190,7 @@ describe("GGUF reader: sources", () => {
     const file = await openFileSource(STORIES);
     try {
       expect(await readGgufHeader(file)).toEqual(expected);
-      const t = expected.tensors[3];
+      const t = expected.tensors[3]!;
       expect(Buffer.compare(await readTensorData(file, expected, t), await readTensorData(bytesSource(storiesBytes), expected, t))).toBe(0);
     } finally {
       await file.close();
@@ -223,7 +223,7 @@ describe("GGUF reader: sources", () => {
     expect(h.tensors.length).toBe(48);
     expect(server.log[0]).toBe("HEAD");
     expect(server.log.slice(1).every((r) => r.startsWith("bytes="))).toBe(true);
-    const data = await readTensorData(source, h, h.tensors[1]);
+    const data = await readTensorData(source, h, h.tensors[1]!);
     expect(server.log.at(-1)).toBe(`bytes=${h.dataOffset + 131072}-${h.dataOffset + 131072 + 255}`);
     expect(data.length).toBe(256);
   });
@@ -238,7 +238,7 @@ describe("GGUF reader: sources", () => {
       const source = await urlSource("https://example.test/m.gguf", { fetch: server.fn });
       const h = await readGgufHeader(source, { chunkSize: 4096 });
       expect(h).toEqual(expected);
-      await readTensorData(source, h, h.tensors[5]);
+      await readTensorData(source, h, h.tensors[5]!);
       // One body download, never again.
       expect(server.log.filter((r) => r !== "HEAD").length).toBe(1);
     }
@@ -369,7 +369,7 @@ describe("GGUF reader: malformed files give typed errors", () => {
 
   it("checks the tensor data layout: alignment, file bounds, overlap", async () => {
     // Offset field of the single tensor "t" with one dim: 24 + 9 + 4 + 8 + 4 = 49.
-    expect((await readGgufHeader(bytesSource(withTensorInfo(f32Info([16]))))).tensors[0].byteLength).toBe(64);
+    expect((await readGgufHeader(bytesSource(withTensorInfo(f32Info([16]))))).tensors[0]!.byteLength).toBe(64);
     await expectGgufError(withTensorInfo(f32Info([16], 4), 128), "MISALIGNED_TENSOR", 49, /offset 4/);
     await expectGgufError(withTensorInfo(f32Info([16], 32), 64), "TENSOR_OUT_OF_FILE", 49);
     await expectGgufError(withTensorInfo(f32Info([17], 0), 64), "TENSOR_OUT_OF_FILE", 49);

@@ -131,7 +131,7 @@ describe("GGUF writer", () => {
       ["a", 64, 40],
     ]);
     expect(bytes.length).toBe(header.dataOffset + 128); // the last tensor is padded too
-    const a = await readTensorData(bytesSource(bytes), header, header.tensors[1]);
+    const a = await readTensorData(bytesSource(bytes), header, header.tensors[1]!);
     expect(new Float32Array(a.slice().buffer)).toEqual(new Float32Array(10).fill(1));
     // And writing what was read gives the same bytes again.
     const again = await writeGgufToBytes(ggufInputFromSource(bytesSource(bytes), header));

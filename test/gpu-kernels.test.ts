@@ -149,7 +149,7 @@ describe("ternary matmul (decode and prefill tiles)", () => {
         run([await quantizeOp(env, matrix.act, k, xb, scratch, step), await ternaryMatmulOp(env, matrix, scratch, y, step)], n);
         // The integer dot products are exact; only the f32 sums of the per-group products differ in order.
         const mag = new Float64Array(n * m);
-        for (let t = 0; t < n; t++) for (let r = 0; r < m; r++) for (let e = 0; e < k; e++) mag[t * m + r] += wAbs[r * k + e]! * Math.abs(x[t * k + e]!);
+        for (let t = 0; t < n; t++) for (let r = 0; r < m; r++) for (let e = 0; e < k; e++) mag[t * m + r]! += wAbs[r * k + e]! * Math.abs(x[t * k + e]!);
         expectClose(await f32(y, n * m), expected, (i) => 1e-6 * mag[i]! + 1e-7, "y");
       });
     }

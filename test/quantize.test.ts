@@ -66,12 +66,12 @@ function expectTernarized(actual: Float32Array, source: Float32Array, exact: boo
   const { gamma, t } = absmean(source);
   let magnitude: number | undefined;
   for (let i = 0; i < actual.length; i++) {
-    const v = actual[i];
+    const v = actual[i]!;
     if (t[i] === 0) {
       if (v !== 0) throw new Error(`${name}[${i}] = ${v}, expected 0 (w = ${source[i]}, γ = ${gamma})`);
       continue;
     }
-    if (Math.sign(v) !== t[i]) throw new Error(`${name}[${i}] = ${v}, expected sign ${t[i]} (w = ${source[i]}, γ = ${gamma})`);
+    if (Math.sign(v) !== t[i]!) throw new Error(`${name}[${i}] = ${v}, expected sign ${t[i]!} (w = ${source[i]!}, γ = ${gamma})`);
     magnitude ??= Math.abs(v);
     if (Math.abs(v) !== magnitude) throw new Error(`${name}[${i}]: magnitude ${Math.abs(v)} differs from ${magnitude}`);
   }
@@ -113,14 +113,14 @@ async function checkQuantized(inPath: string, outPath: string, type: GgmlType, f
   expect(b.header.metadata.get("general.file_type")).toEqual({ type: T.UINT32, value: fileType });
   const blockSize = tensorTypeTraits(type).blockSize;
   for (const [i, info] of a.header.tensors.entries()) {
-    const out = b.header.tensors[i];
+    const out = b.header.tensors[i]!;
     if (!ternarize(info.name, info.dims)) {
       expect(out.type, info.name).toBe(info.type);
       const same = Buffer.from(await readTensorData(a.source, a.header, info)).equals(Buffer.from(await readTensorData(b.source, b.header, out)));
       expect(same, `${info.name} bytes unchanged`).toBe(true);
       continue;
     }
-    const fits = info.dims[0] % blockSize === 0;
+    const fits = info.dims[0]! % blockSize === 0;
     expect(out.type, info.name).toBe(fits ? type : GgmlType.F16);
     const exact = fits && type === GgmlType.I2_S;
     expectTernarized(await tensorF32(b.source, b.header, out.name), await tensorF32(a.source, a.header, info.name), exact, info.name);

@@ -13,14 +13,14 @@ function referenceXoshiro(state: [number, number, number, number]): () => number
   const M = 0xffff_ffffn;
   const rotl = (x: bigint, k: bigint) => ((x << k) | (x >> (32n - k))) & M;
   return () => {
-    const result = (rotl((s[1] * 5n) & M, 7n) * 9n) & M;
-    const t = (s[1] << 9n) & M;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 11n);
+    const result = (rotl((s[1]! * 5n) & M, 7n) * 9n) & M;
+    const t = (s[1]! << 9n) & M;
+    s[2]! ^= s[0]!;
+    s[3]! ^= s[1]!;
+    s[1]! ^= s[2]!;
+    s[0]! ^= s[3]!;
+    s[2]! ^= t;
+    s[3] = rotl(s[3]!, 11n);
     return Number(result);
   };
 }
@@ -39,19 +39,19 @@ function naiveCandidates(logits: Float32Array, o: Required<Omit<SamplingOptions,
   const counts = new Map<number, number>();
   for (const t of recent) counts.set(t, (counts.get(t) ?? 0) + 1);
   for (const [t, c] of counts) {
-    const l = work[t] <= 0 ? work[t] * o.repeatPenalty : work[t] / o.repeatPenalty;
+    const l = work[t]! <= 0 ? work[t]! * o.repeatPenalty : work[t]! / o.repeatPenalty;
     work[t] = Math.fround(Math.fround(l) - c * o.frequencyPenalty - o.presencePenalty);
   }
-  let ids = Array.from(work.keys()).sort((a, b) => work[b] - work[a] || a - b);
-  if (o.temperature === 0) return [ids[0]];
+  let ids = Array.from(work.keys()).sort((a, b) => work[b]! - work[a]! || a - b);
+  if (o.temperature === 0) return [ids[0]!];
   if (o.topK > 0) ids = ids.slice(0, o.topK);
   if (o.topP < 1) {
-    const max = work[ids[0]];
-    const z = ids.reduce((s, t) => s + Math.exp(work[t] - max), 0);
+    const max = work[ids[0]!]!;
+    const z = ids.reduce((s, t) => s + Math.exp(work[t]! - max), 0);
     let acc = 0;
     let keep = ids.length;
     for (let i = 0; i < ids.length; i++) {
-      acc += Math.exp(work[ids[i]] - max) / z;
+      acc += Math.exp(work[ids[i]!]! - max) / z;
       if (acc >= o.topP) {
         keep = i + 1;
         break;
@@ -60,8 +60,8 @@ function naiveCandidates(logits: Float32Array, o: Required<Omit<SamplingOptions,
     ids = ids.slice(0, keep);
   }
   if (o.minP > 0) {
-    const max = Math.max(...ids.map((t) => work[t]));
-    ids = ids.filter((t) => work[t] >= max + Math.log(o.minP));
+    const max = Math.max(...ids.map((t) => work[t]!));
+    ids = ids.filter((t) => work[t]! >= max + Math.log(o.minP));
   }
   return ids;
 }
@@ -99,7 +99,7 @@ describe("topKIndices", () => {
       fc.property(fc.array(fc.integer({ min: -5, max: 5 }), { minLength: 1, maxLength: 300 }), fc.nat(), (xs, k0) => {
         const values = Float32Array.from(xs);
         const k = k0 % (values.length + 1);
-        const expected = Array.from(values.keys()).sort((a, b) => values[b] - values[a] || a - b).slice(0, k);
+        const expected = Array.from(values.keys()).sort((a, b) => values[b]! - values[a]! || a - b).slice(0, k);
         expect(Array.from(topKIndices(values, k))).toEqual(expected);
       }),
       { numRuns: 300 },
@@ -115,7 +115,7 @@ describe("topKIndices", () => {
         (xs, k0) => {
           const values = Float32Array.from(xs);
           const k = Math.min(k0, values.length);
-          const expected = Array.from(values.keys()).sort((a, b) => (values[a] === values[b] ? a - b : values[a] > values[b] ? -1 : 1));
+          const expected = Array.from(values.keys()).sort((a, b) => (values[a] === values[b]! ? a - b : values[a]! > values[b]! ? -1 : 1));
           expect(Array.from(topKIndices(values, k))).toEqual(expected.slice(0, k));
         },
       ),
@@ -157,7 +157,7 @@ describe("Sampler", () => {
     expect(s.sample(Float32Array.from([0.5, 3, -1, 3]))).toBe(1);
     const logits = randomLogits(5000, 1);
     let best = 0;
-    for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+    for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
     expect(s.sample(logits)).toBe(best);
   });
 
@@ -191,7 +191,7 @@ describe("Sampler", () => {
       for (const [n, scale] of [
         [1000, 3],
         [32000, 8],
-      ]) {
+      ] as const) {
         const logits = randomLogits(n, 100 + i, scale);
         const history = Array.from({ length: 30 }, (_, j) => (j * 7919) % n);
         const s = new Sampler({ ...options, seed: 1 });
@@ -209,11 +209,11 @@ describe("Sampler", () => {
       const s = new Sampler({ ...ALL_OFF, temperature, repeatLastN: 0, seed: 1234 });
       const n = 40000;
       const counts = [0, 0, 0, 0];
-      for (let i = 0; i < n; i++) counts[s.sample(logits)]++;
+      for (let i = 0; i < n; i++) counts[s.sample(logits)]!++;
       const e = Array.from(logits, (l) => Math.exp(l / temperature));
       const z = e.reduce((a, b) => a + b);
       // 4 standard deviations of a binomial proportion at n = 40000 is below 0.01.
-      counts.forEach((c, t) => expect(Math.abs(c / n - e[t] / z)).toBeLessThan(0.01));
+      counts.forEach((c, t) => expect(Math.abs(c / n - e[t]! / z)).toBeLessThan(0.01));
     }
   });
 

@@ -60,7 +60,7 @@ const refF32ToBf16 = (x: number) => refEncode(x, refBf16, 0x7f80, Math.pow(2, 12
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
-const fromBits = (u: number) => ((u32[0] = u), f32[0]);
+const fromBits = (u: number) => ((u32[0] = u), f32[0]!);
 
 function* mulberry32(seed: number): Generator<number> {
   let a = seed >>> 0;
@@ -93,7 +93,7 @@ describe("f16", () => {
     let bad = 0;
     for (let h = 0; h < 65536; h++) {
       const want = refF16(h);
-      if (!same(out[h], want) || !same(f16BitsToF32(h), want)) bad++;
+      if (!same(out[h]!, want) || !same(f16BitsToF32(h), want)) bad++;
     }
     expect(bad).toBe(0);
   });
@@ -104,7 +104,7 @@ describe("f16", () => {
     const bits = new Uint32Array(out.buffer);
     for (const h of [0x7c01, 0x7e00, 0x7fff, 0xfc01, 0xfe00, 0xffff]) {
       expect(Number.isNaN(out[h])).toBe(true);
-      expect(bits[h] >>> 31).toBe(h >> 15);
+      expect(bits[h]! >>> 31).toBe(h >> 15);
     }
   });
 
@@ -119,8 +119,8 @@ describe("f16", () => {
     const bytes = F16.quantize(values);
     let bad = 0;
     for (let h = 0; h < 65536; h++) {
-      const got = bytes[2 * h] | (bytes[2 * h + 1] << 8);
-      const scalar = f32ToF16Bits(values[h]);
+      const got = bytes[2 * h]! | (bytes[2 * h + 1]! << 8);
+      const scalar = f32ToF16Bits(values[h]!);
       if (Number.isNaN(values[h])) {
         // Any NaN must stay a NaN of the same sign (exponent all ones, mantissa non-zero).
         if ((got & 0x7c00) !== 0x7c00 || (got & 0x3ff) === 0 || got >> 15 !== h >> 15) bad++;
@@ -138,7 +138,7 @@ describe("f16", () => {
       const lo = refF16(h);
       const hi = h + 1 === 0x7c00 ? 65536 : refF16(h + 1);
       const mid = (lo + hi) / 2; // 12 significant bits: exact in f32
-      const midBits = (f32[0] = mid, u32[0]);
+      const midBits = (f32[0] = mid, u32[0]!);
       for (const u of [midBits - 1, midBits, midBits + 1]) {
         for (const sign of [0, 0x80000000]) {
           const bits = (u | sign) >>> 0;
@@ -183,7 +183,7 @@ describe("bf16", () => {
     let bad = 0;
     for (let h = 0; h < 65536; h++) {
       const want = refBf16(h);
-      if (!same(out[h], want) || !same(bf16BitsToF32(h), want)) bad++;
+      if (!same(out[h]!, want) || !same(bf16BitsToF32(h), want)) bad++;
     }
     expect(bad).toBe(0);
   });
@@ -195,7 +195,7 @@ describe("bf16", () => {
     const bytes = BF16.quantize(values);
     let bad = 0;
     for (let h = 0; h < 65536; h++) {
-      const got = bytes[2 * h] | (bytes[2 * h + 1] << 8);
+      const got = bytes[2 * h]! | (bytes[2 * h + 1]! << 8);
       const isNaN = (h & 0x7f80) === 0x7f80 && (h & 0x7f) !== 0;
       if (got !== (isNaN ? h | 0x40 : h)) bad++;
       if (f32BitsToBf16Bits(h << 16 >>> 0) !== (isNaN ? h | 0x40 : h)) bad++;

@@ -139,10 +139,10 @@ describe("round trips", () => {
     const y16 = roundTrip(tensorTypeTraits(GgmlType.F16), x);
     const yb = roundTrip(tensorTypeTraits(GgmlType.BF16), x);
     for (let i = 0; i < x.length; i++) {
-      const a = Math.abs(x[i]);
+      const a = Math.abs(x[i]!);
       // f16: 11 significant bits above 2^-14, a fixed 2^-24 step below; bf16: 8 significant bits.
-      expect(Math.abs(y16[i] - x[i])).toBeLessThanOrEqual(Math.max(a * 2 ** -11, 2 ** -25));
-      expect(Math.abs(yb[i] - x[i])).toBeLessThanOrEqual(a * 2 ** -8);
+      expect(Math.abs(y16[i]! - x[i]!)).toBeLessThanOrEqual(Math.max(a * 2 ** -11, 2 ** -25));
+      expect(Math.abs(yb[i]! - x[i]!)).toBeLessThanOrEqual(a * 2 ** -8);
     }
   });
 
@@ -154,16 +154,16 @@ describe("round trips", () => {
     t.dequantize(bytes, y);
     for (let b = 0; b < x.length / 32; b++) {
       let amax = 0;
-      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[32 * b + j]));
+      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[32 * b + j]!));
       const d = Math.fround(amax / 127);
-      const d16 = f16BitsToF32(bytes[34 * b] | (bytes[34 * b + 1] << 8));
+      const d16 = f16BitsToF32(bytes[34 * b]! | (bytes[34 * b + 1]! << 8));
       expect(d16).toBe(f16BitsToF32(f32ToF16Bits(d)));
       for (let j = 0; j < 32; j++) {
         const i = 32 * b + j;
-        const q = Math.round(y[i] / (d16 || 1));
+        const q = Math.round(y[i]! / (d16 || 1));
         expect(Math.abs(q)).toBeLessThanOrEqual(127);
-        expect(Math.abs(x[i] - q * d)).toBeLessThanOrEqual(d / 2 + 1e-6 * d); // the quant itself
-        expect(Math.abs(x[i] - y[i])).toBeLessThanOrEqual(d / 2 + 127 * Math.abs(d - d16) + 1e-6 * d);
+        expect(Math.abs(x[i]! - q * d)).toBeLessThanOrEqual(d / 2 + 1e-6 * d); // the quant itself
+        expect(Math.abs(x[i]! - y[i]!)).toBeLessThanOrEqual(d / 2 + 127 * Math.abs(d - d16) + 1e-6 * d);
       }
       if (amax === 0) expect(y.subarray(32 * b, 32 * b + 32).every((v) => v === 0)).toBe(true);
     }
@@ -195,15 +195,15 @@ describe("round trips", () => {
       const group = id === GgmlType.I2_S ? x.length : 256;
       for (let g = 0; g < x.length; g += group) {
         let amax = 0;
-        for (let i = g; i < g + group; i++) amax = Math.max(amax, Math.abs(x[i]));
+        for (let i = g; i < g + group; i++) amax = Math.max(amax, Math.abs(x[i]!));
         const d = id === GgmlType.I2_S ? amax : f16BitsToF32(f32ToF16Bits(amax));
         for (let i = g; i < g + group; i++) {
-          expect(y[i]).toBe(codes![i] * d);
+          expect(y[i]!).toBe(codes![i]! * d);
           if (id === GgmlType.I2_S) {
             // bitnet.cpp: sign of w, 0 only for |w| < 1e-6.
-            expect(codes![i]).toBe(Math.abs(x[i]) < 1e-6 ? 0 : Math.sign(x[i]));
-          } else if (Math.abs(Math.abs(x[i]) / amax - 0.5) > 1e-6) {
-            expect(codes![i]).toBe(Math.abs(x[i]) / amax > 0.5 ? Math.sign(x[i]) : 0);
+            expect(codes![i]).toBe(Math.abs(x[i]!) < 1e-6 ? 0 : Math.sign(x[i]!));
+          } else if (Math.abs(Math.abs(x[i]!) / amax - 0.5) > 1e-6) {
+            expect(codes![i]).toBe(Math.abs(x[i]!) / amax > 0.5 ? Math.sign(x[i]!) : 0);
           }
         }
       }

@@ -75,7 +75,7 @@ function trainBpe(text: string, merges: number): TrainedBpe {
   const pairCount = new Map<string, number>();
   const pairWords = new Map<string, Set<number>>();
   const account = (index: number, sign: 1 | -1) => {
-    const { symbols, n } = words[index];
+    const { symbols, n } = words[index]!;
     for (let i = 0; i + 1 < symbols.length; i++) {
       const key = symbols[i] + " " + symbols[i + 1];
       pairCount.set(key, (pairCount.get(key) ?? 0) + sign * n);
@@ -92,18 +92,18 @@ function trainBpe(text: string, merges: number): TrainedBpe {
     let bestCount = 1;
     for (const [key, n] of pairCount) if (n > bestCount || (n === bestCount && key < best)) (best = key), (bestCount = n);
     if (best === "") break;
-    const [l, r] = best.split(" ");
+    const [l = "", r = ""] = best.split(" "); // every key is "left right"
     learned.push(best);
     if (!known.has(l + r)) known.add(l + r), tokens.push(l + r);
     for (const index of pairWords.get(best)!) {
       account(index, -1);
-      const s = words[index].symbols;
+      const s = words[index]!.symbols;
       const merged: string[] = [];
       for (let i = 0; i < s.length; i++) {
         if (i + 1 < s.length && s[i] === l && s[i + 1] === r) merged.push(l + r), i++;
-        else merged.push(s[i]);
+        else merged.push(s[i]!);
       }
-      words[index].symbols = merged;
+      words[index]!.symbols = merged;
       account(index, 1);
     }
   }
@@ -279,7 +279,7 @@ describe("byte-level BPE tokenizer: properties", () => {
   });
 
   it("merges: each word is merged lowest rank first, leftmost on ties (checked against a naive BPE)", () => {
-    const [, gpt2] = tokenizers[1];
+    const [, gpt2] = tokenizers[1]!;
     const spec = vocabSpec(false);
     const rank = new Map(spec.merges.map((m, i) => [m, i]));
     const naive = (word: string): number[] => {
@@ -291,7 +291,7 @@ describe("byte-level BPE tokenizer: properties", () => {
           if (r !== undefined && (best < 0 || r < rank.get(s[best] + " " + s[best + 1])!)) best = i;
         }
         if (best < 0) return s.map((t) => spec.tokens.indexOf(t));
-        s.splice(best, 2, s[best] + s[best + 1]);
+        s.splice(best, 2, s[best]! + s[best + 1]!);
       }
     };
     const split = pretokenizerFor("gpt-2", () => {});
@@ -305,8 +305,8 @@ describe("byte-level BPE tokenizer: properties", () => {
   });
 
   it("ignore_merges (llama-3) takes a word that is a token whole; GPT-2 merges it", () => {
-    const [, llama3] = tokenizers[0];
-    const [, gpt2] = tokenizers[1];
+    const [, llama3] = tokenizers[0]!;
+    const [, gpt2] = tokenizers[1]!;
     const id = (text: string) => vocabSpec(false).tokens.indexOf(encodeBytes(text));
     expect(id("Zyzzyva")).toBeGreaterThan(0);
     expect(llama3.encode("Zyzzyva", { addBos: false })).toEqual([id("Zyzzyva")]);
@@ -316,14 +316,14 @@ describe("byte-level BPE tokenizer: properties", () => {
   });
 
   it("the clean-up passes of llama.cpp apply on decode by default", () => {
-    const [, gpt2] = tokenizers[1];
+    const [, gpt2] = tokenizers[1]!;
     const ids = gpt2.encode("Hello , world . It 's you ' re", { addBos: false });
     expect(gpt2.decode(ids)).toBe("Hello, world. It's you're");
     expect(gpt2.decode(ids, { cleanSpaces: false })).toBe("Hello , world . It 's you ' re");
   });
 
   it("user-defined tokens are always split out; control tokens only with parseSpecial", () => {
-    const [, tok] = tokenizers[0];
+    const [, tok] = tokenizers[0]!;
     const spec = vocabSpec(false);
     const user = spec.tokens.indexOf("<|user|>");
     const eot = spec.tokens.indexOf("<|eot_id|>");
@@ -338,7 +338,7 @@ describe("byte-level BPE tokenizer: properties", () => {
   });
 
   it("encodes and decodes 1 MB of text exactly", () => {
-    const [, tok] = tokenizers[0];
+    const [, tok] = tokenizers[0]!;
     const ids = tok.encode(CORPUS, { addBos: false });
     expect(tok.decode(ids, { cleanSpaces: false })).toBe(CORPUS);
   });

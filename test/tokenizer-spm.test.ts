@@ -41,7 +41,7 @@ function readVocabCases(path: string): { text: string; ids: number[] }[] {
   if (outputs.at(-1) === "") outputs.pop(); // getline sees no line after the final newline
   expect(outputs.length).toBe(inputs.length);
   return inputs.map((text, i) => {
-    const line = outputs[i].trim();
+    const line = outputs[i]!.trim();
     return { text, ids: line === "" ? [] : line.split(" ").map(Number) };
   });
 }

@@ -49,7 +49,7 @@ describe("StreamingDecoder", () => {
         const decoder = new StreamingDecoder(spm);
         let out = "";
         for (let at = 0, k = 0; at < ids.length; k++) {
-          const n = chunks[k % chunks.length];
+          const n = chunks[k % chunks.length]!;
           const piece = decoder.push(ids.slice(at, at + n));
           at += n;
           expect(piece).not.toMatch(/[\ud800-\udbff]$/); // no half of a surrogate pair
@@ -72,7 +72,7 @@ describe("StreamingDecoder", () => {
         const decoder = new StreamingDecoder(spm);
         let out = "";
         bytes.forEach((b, i) => {
-          out += decoder.push(byteToken[b]);
+          out += decoder.push(byteToken[b]!);
           // everything up to the last complete character, nothing more
           let complete = i + 1;
           while (!ends.has(complete)) complete--;
@@ -87,11 +87,11 @@ describe("StreamingDecoder", () => {
 
   it("flush() turns an unfinished character into U+FFFD and the decoder starts afresh", () => {
     const decoder = new StreamingDecoder(spm);
-    expect(decoder.push([byteToken[0xf0], byteToken[0x9f], byteToken[0xa6]])).toBe("");
+    expect(decoder.push([byteToken[0xf0]!, byteToken[0x9f]!, byteToken[0xa6]!])).toBe("");
     expect(decoder.flush()).toBe("\ufffd");
-    expect(decoder.push(byteToken[0x41])).toBe("A");
+    expect(decoder.push(byteToken[0x41]!)).toBe("A");
     // an invalid byte is not held back
-    expect(decoder.push(byteToken[0x80])).toBe("\ufffd");
+    expect(decoder.push(byteToken[0x80]!)).toBe("\ufffd");
     expect(decoder.flush()).toBe("");
   });
 
@@ -100,6 +100,6 @@ describe("StreamingDecoder", () => {
     expect(new StreamingDecoder(spm, { special: true }).push([1, 2])).toBe("<s></s>");
     const bom = utf8.encode("\ufeffhi");
     const decoder = new StreamingDecoder(spm);
-    expect(decoder.push(Array.from(bom, (b) => byteToken[b]))).toBe("\ufeffhi");
+    expect(decoder.push(Array.from(bom, (b) => byteToken[b]!))).toBe("\ufeffhi");
   });
 });

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { captureCheckpoint, decodeCheckpoint, encodeCheckpoint, restoreCheckpoint } from "../src/train/checkpoint.ts";
+import { type Checkpoint, captureCheckpoint, decodeCheckpoint, encodeCheckpoint, restoreCheckpoint } from "../src/train/checkpoint.ts";
 import { readCheckpointFile, writeCheckpointFile } from "../src/train/checkpoint-file.ts";
 import { type BuildOptions, type TrainModel, buildTrainModel } from "../src/train/model.ts";
 import { type TrainOptions, type TrainState, createTrainState, trainStep } from "../src/train/trainer.ts";
@@ -135,6 +135,23 @@ describe("checkpoint and resume", () => {
     const bad = Uint8Array.from(bytes);
     bad[0] = 0;
     expect(() => decodeCheckpoint(bad)).toThrow(/magic/);
+  });
+
+  it("rejects a header whose cursor, counters or PRNG state a resume could not use", () => {
+    const m = full.build();
+    const c = captureCheckpoint(m, full.state(m, 1));
+    const damaged = (change: Partial<Checkpoint>) => () => decodeCheckpoint(encodeCheckpoint({ ...c, ...change }));
+    const badCheckpoint = (why: RegExp) => expect.objectContaining({ code: "BAD_CHECKPOINT", message: expect.stringMatching(why) });
+    expect(damaged({ cursor: -3 })).toThrow(badCheckpoint(/cursor -3/));
+    expect(damaged({ cursor: 1.5 })).toThrow(badCheckpoint(/cursor 1.5/));
+    expect(damaged({ step: Number.NaN })).toThrow(badCheckpoint(/step null/));
+    expect(damaged({ rng: [1, 2, 3] as unknown as Checkpoint["rng"] })).toThrow(badCheckpoint(/PRNG state \[1,2,3\]/));
+    expect(damaged({ rng: [0, 0, 0, 0] })).toThrow(badCheckpoint(/PRNG state/));
+    expect(damaged({ rng: [1, 2, 3, 2 ** 32] })).toThrow(badCheckpoint(/PRNG state/));
+    expect(decodeCheckpoint(encodeCheckpoint({ ...c, cursor: 7 })).cursor).toBe(7);
+    const notJson = encodeCheckpoint(c);
+    notJson[12] = 0x5d; // "]" where the header's "{" was
+    expect(() => decodeCheckpoint(notJson)).toThrow(badCheckpoint(/not JSON/));
   });
 
   it("writes atomically: the target is replaced whole and no temporary file is left", async () => {

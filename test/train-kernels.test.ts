@@ -73,7 +73,7 @@ describe.each(BUILDS)("training matmul kernels, %s build", (build) => {
     K.forward(y, x, w, n, k, m);
     matmulForwardScalar(yRef, x, w, n, k, m);
     const yBound = new Float64Array(n * m);
-    for (let t = 0; t < n; t++) for (let r = 0; r < m; r++) for (let i = 0; i < k; i++) yBound[t * m + r] += Math.abs(x[t * k + i]! * w[r * k + i]!);
+    for (let t = 0; t < n; t++) for (let r = 0; r < m; r++) for (let i = 0; i < k; i++) yBound[t * m + r]! += Math.abs(x[t * k + i]! * w[r * k + i]!);
     expectClose(y, yRef, yBound, "y");
 
     const dx = random(n * k, 40 + s);
@@ -83,8 +83,8 @@ describe.each(BUILDS)("training matmul kernels, %s build", (build) => {
     const dxBound = Float64Array.from(dx, Math.abs);
     const dwBound = Float64Array.from(dw, Math.abs);
     for (let t = 0; t < n; t++) for (let r = 0; r < m; r++) for (let i = 0; i < k; i++) {
-      dxBound[t * k + i] += Math.abs(dy[t * m + r]! * w[r * k + i]!);
-      dwBound[r * k + i] += Math.abs(dy[t * m + r]! * x[t * k + i]!);
+      dxBound[t * k + i]! += Math.abs(dy[t * m + r]! * w[r * k + i]!);
+      dwBound[r * k + i]! += Math.abs(dy[t * m + r]! * x[t * k + i]!);
     }
     K.backward(dy, x, w, n, k, m, dx, dw);
     matmulBackwardScalar(dy, x, w, n, k, m, dxRef, dwRef);

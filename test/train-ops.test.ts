@@ -123,8 +123,8 @@ describe("causal GQA attention", () => {
     const k2 = Float64Array.from(k);
     const v2 = Float64Array.from(v);
     for (let i = 0; i < 12; i++) {
-      k2[2 * 12 + i] += 1; // token 2 (sequence 0)
-      v2[2 * 12 + i] += 1;
+      k2[2 * 12 + i]! += 1; // token 2 (sequence 0)
+      v2[2 * 12 + i]! += 1;
     }
     const moved = attentionForward(q, k2, v2, s).out;
     const changed = (t: number) => moved.subarray(t * 24, t * 24 + 24).some((x, i) => x !== base[t * 24 + i]);

@@ -72,7 +72,7 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   if (dv.getUint32(4, true) !== VERSION) fail(`version ${dv.getUint32(4, true)} (this build reads ${VERSION})`);
   const hlen = dv.getUint32(8, true);
   if (12 + hlen > bytes.length) fail("truncated header");
-  const h = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + hlen))) as {
+  let h: {
     step: number;
     cursor: number;
     rng: [number, number, number, number];
@@ -80,9 +80,27 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
     meta: Record<string, string | number | boolean>;
     tensors: HeaderTensor[];
   };
+  try {
+    h = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + hlen)));
+  } catch {
+    return fail("the header is not JSON");
+  }
+  // The counters index the data stream and seed the PRNG on resume: a wrong one would train on other
+  // windows (or on token 0, for a cursor outside the stream) without any error.
+  const isCount = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+  for (const field of ["step", "cursor", "adamT"] as const) {
+    if (!isCount(h[field])) fail(`${field} ${JSON.stringify(h[field])} is not a non-negative integer`);
+  }
+  const rng: unknown[] = Array.isArray(h.rng) ? h.rng : [];
+  const isU32 = (w: unknown) => isCount(w) && (w as number) <= 0xffff_ffff;
+  if (rng.length !== 4 || !rng.every(isU32) || rng.every((w) => w === 0)) {
+    fail(`PRNG state ${JSON.stringify(h.rng)} is not four u32 words, not all zero`);
+  }
+  if (!Array.isArray(h.tensors)) fail("the header has no tensor list");
   const dataStart = align8(12 + hlen);
   const tensors = new Map<string, CheckpointArray>();
   for (const t of h.tensors) {
+    if (!isCount(t.offset) || !isCount(t.length)) fail(`tensor ${t.name} has offset ${t.offset} and length ${t.length}`);
     const start = dataStart + t.offset;
     const size = t.length * SIZE[t.dtype];
     if (!(t.dtype in SIZE) || start + size > bytes.length) fail(`tensor ${t.name} lies outside the file`);

@@ -73,8 +73,8 @@ export class TrainKernels {
     this.K.dispose();
   }
 
-  /** Addresses of consecutive f32 arrays of the given lengths in the scratch region (grown as needed). */
-  private place(lengths: number[]): number[] {
+  /** Addresses of consecutive f32 arrays of the given lengths in the scratch region (grown as needed), one per length. */
+  private place<const L extends readonly number[]>(lengths: L): { [I in keyof L]: number } {
     if (this.disposed) throw new TernionError("DISPOSED", "these training kernels were disposed");
     const sizes = lengths.map((l) => Math.ceil((l * 4) / 64) * 64);
     const total = sizes.reduce((a, b) => a + b, 0);
@@ -88,7 +88,7 @@ export class TrainKernels {
       const p = at;
       at += s;
       return p;
-    });
+    }) as { [I in keyof L]: number };
   }
 
   private write(ptr: number, src: Float32Array, n: number): void {

@@ -21,7 +21,7 @@ export function crossEntropy(logits: Vec, targets: ArrayLike<number>, vocab: num
     for (let i = 0; i < vocab; i++) z += Math.exp(logits[o + i]! - max);
     loss += Math.log(z) + max - logits[o + target]!;
     for (let i = 0; i < vocab; i++) grad[o + i] = (scale * Math.exp(logits[o + i]! - max)) / z / count;
-    grad[o + target] -= scale / count;
+    grad[o + target]! -= scale / count;
   }
   return { loss: loss / count, grad };
 }

@@ -62,7 +62,7 @@ export function distillLoss(
   let dLogits: Vec | null = null;
   const addLogitGrad = (g: Vec) => {
     if (!dLogits) dLogits = g;
-    else for (let i = 0; i < g.length; i++) dLogits[i] += g[i]!;
+    else for (let i = 0; i < g.length; i++) dLogits[i]! += g[i]!;
   };
   if (w.ce !== 0) {
     if (!targets || !student.logits) throw new Error("cross-entropy needs targets and the student's logits");

@@ -55,10 +55,10 @@ export function matmulBackwardScalar(dy: Vec, x: Vec, w: Vec, n: number, k: numb
         const d = dy[t * m + r]!;
         if (d === 0) continue;
         const wo = r * k;
-        for (let i = 0; i < k; i++) acc[i] += d * w[wo + i]!;
+        for (let i = 0; i < k; i++) acc[i]! += d * w[wo + i]!;
       }
       const xo = t * k;
-      for (let i = 0; i < k; i++) dx[xo + i] += acc[i]!;
+      for (let i = 0; i < k; i++) dx[xo + i]! += acc[i]!;
     }
   }
   if (dw) {
@@ -68,10 +68,10 @@ export function matmulBackwardScalar(dy: Vec, x: Vec, w: Vec, n: number, k: numb
         const d = dy[t * m + r]!;
         if (d === 0) continue;
         const xo = t * k;
-        for (let i = 0; i < k; i++) acc[i] += d * x[xo + i]!;
+        for (let i = 0; i < k; i++) acc[i]! += d * x[xo + i]!;
       }
       const wo = r * k;
-      for (let i = 0; i < k; i++) dw[wo + i] += acc[i]!;
+      for (let i = 0; i < k; i++) dw[wo + i]! += acc[i]!;
     }
   }
 }

@@ -29,13 +29,13 @@ export function steBackward(gradW: Vec, t: DltTernary, s: DltShape, out: SteGrad
         ga += g * t.codes[start + e]!;
         gg += g;
       }
-      if (out.alpha) out.alpha[r * G + gi] += ga;
-      if (out.gamma) out.gamma[r * G + gi] += gg;
+      if (out.alpha) out.alpha[r * G + gi]! += ga;
+      if (out.gamma) out.gamma[r * G + gi]! += gg;
       if (out.latent) {
         const limit = 1.5 * t.alpha[r * G + gi]!;
         const shift = t.gamma[r * G + gi]!;
         for (let e = 0; e < len; e++) {
-          if (Math.abs(latent![start + e]! - shift) <= limit) out.latent[start + e] += gradW[start + e]!;
+          if (Math.abs(latent![start + e]! - shift) <= limit) out.latent[start + e]! += gradW[start + e]!;
         }
       }
     }

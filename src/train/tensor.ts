@@ -26,5 +26,5 @@ export function toPrecision(src: ArrayLike<number>, precision: Precision): Vec {
 
 /** dst += src, element-wise. */
 export function addInto(dst: Vec, src: Vec): void {
-  for (let i = 0; i < dst.length; i++) dst[i] += src[i]!;
+  for (let i = 0; i < dst.length; i++) dst[i]! += src[i]!;
 }

@@ -32,7 +32,7 @@ export function greedyTokens(c: ModelConfig, w: Map<string, Float32Array>, promp
   const out: number[] = [];
   for (let i = 0; i < steps; i++) {
     let best = 0;
-    for (let t = 1; t < logits.length; t++) if (logits[t] > logits[best]) best = t;
+    for (let t = 1; t < logits.length; t++) if (logits[t]! > logits[best]!) best = t;
     out.push(best);
     logits = step(best, prompt.length + i);
   }
@@ -54,7 +54,7 @@ function referenceModel(c: ModelConfig, w: Map<string, Float32Array>): (token: n
     let ss = 0;
     for (const v of x) ss += v * v;
     const r = 1 / Math.sqrt(ss / x.length + eps);
-    return x.map((v, i) => v * r * weight[i]);
+    return x.map((v, i) => v * r * weight[i]!);
   };
   const linear = (name: string, x: Float64Array, rows: number) => {
     const m = get(name);
@@ -70,7 +70,7 @@ function referenceModel(c: ModelConfig, w: Map<string, Float32Array>): (token: n
     const y = new Float64Array(rows);
     for (let r = 0; r < rows; r++) {
       let s = 0;
-      for (let i = 0; i < n; i++) s += m[r * n + i] * input[i];
+      for (let i = 0; i < n; i++) s += m[r * n + i]! * input[i]!;
       y[r] = s * scale;
     }
     return y;
@@ -80,8 +80,8 @@ function referenceModel(c: ModelConfig, w: Map<string, Float32Array>): (token: n
       for (let i = 0; i < c.rope.dims / 2; i++) {
         const angle = pos * c.rope.freqScale * Math.pow(c.rope.base, (-2 * i) / c.rope.dims);
         const [a, b] = c.rope.layout === "neox" ? [h * hd + i, h * hd + i + c.rope.dims / 2] : [h * hd + 2 * i, h * hd + 2 * i + 1];
-        const x0 = v[a];
-        const x1 = v[b];
+        const x0 = v[a]!;
+        const x1 = v[b]!;
         v[a] = x0 * Math.cos(angle) - x1 * Math.sin(angle);
         v[b] = x0 * Math.sin(angle) + x1 * Math.cos(angle);
       }
@@ -99,40 +99,40 @@ function referenceModel(c: ModelConfig, w: Map<string, Float32Array>): (token: n
       const v = linear(p + "attn_v.weight", h, c.kvHeads * hd);
       rope(q, pos, c.heads);
       rope(k, pos, c.kvHeads);
-      keys[l].push(k);
-      values[l].push(v);
+      keys[l]!.push(k);
+      values[l]!.push(v);
       let att = new Float64Array(c.heads * hd);
       for (let head = 0; head < c.heads; head++) {
         const kvh = Math.floor(head / (c.heads / c.kvHeads));
-        const scores = keys[l].map((kk) => {
+        const scores = keys[l]!.map((kk) => {
           let s = 0;
-          for (let i = 0; i < hd; i++) s += q[head * hd + i] * kk[kvh * hd + i];
+          for (let i = 0; i < hd; i++) s += q[head * hd + i]! * kk[kvh * hd + i]!;
           return s / Math.sqrt(hd);
         });
         const max = Math.max(...scores);
         const e = scores.map((s) => Math.exp(s - max));
         const z = e.reduce((a, b) => a + b, 0);
         e.forEach((wt, t) => {
-          for (let i = 0; i < hd; i++) att[head * hd + i] += (wt / z) * values[l][t][kvh * hd + i];
+          for (let i = 0; i < hd; i++) att[head * hd + i]! += (wt / z) * values[l]![t]![kvh * hd + i]!;
         });
       }
       if (c.subNorms) att = rmsNorm(att, get(p + "attn_sub_norm.weight"), c.rmsEps);
       const o = linear(p + "attn_output.weight", att, c.dim);
-      x = x.map((xv, i) => xv + o[i]);
+      x = x.map((xv, i) => xv + o[i]!);
       const f = rmsNorm(x, get(p + "ffn_norm.weight"), c.rmsEps);
       const gate = linear(p + "ffn_gate.weight", f, c.ffnDim);
       const up = linear(p + "ffn_up.weight", f, c.ffnDim);
-      let m = gate.map((g, i) => (c.ffnActivation === "silu" ? g / (1 + Math.exp(-g)) : Math.max(g, 0) ** 2) * up[i]);
+      let m = gate.map((g, i) => (c.ffnActivation === "silu" ? g / (1 + Math.exp(-g)) : Math.max(g, 0) ** 2) * up[i]!);
       if (c.subNorms) m = rmsNorm(m, get(p + "ffn_sub_norm.weight"), c.rmsEps);
       const d = linear(p + "ffn_down.weight", m, c.dim);
-      x = x.map((xv, i) => xv + d[i]);
+      x = x.map((xv, i) => xv + d[i]!);
     }
     x = rmsNorm(x, get("output_norm.weight"), c.outputNormEps);
     const head = get(c.tiedOutput ? "token_embd.weight" : "output.weight");
     const logits = new Float64Array(c.vocabSize);
     for (let t = 0; t < c.vocabSize; t++) {
       let s = 0;
-      for (let i = 0; i < c.dim; i++) s += head[t * c.dim + i] * x[i];
+      for (let i = 0; i < c.dim; i++) s += head[t * c.dim + i]! * x[i]!;
       logits[t] = s;
     }
     return logits;

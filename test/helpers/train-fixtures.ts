@@ -37,7 +37,8 @@ export function tinyTensors(c: ModelConfig, seed: number): Map<string, Float32Ar
   const r = rng(seed);
   const out = new Map<string, Float32Array>();
   for (const t of expectedTensors(c)) {
-    const [cols, rows = 1] = t.dims;
+    const cols = t.dims[0]!; // every expected tensor has at least one dim
+    const rows = t.dims[1] ?? 1;
     const v = new Float32Array(cols * rows);
     if (t.role === "norm") for (let i = 0; i < v.length; i++) v[i] = 0.8 + 0.4 * r();
     else {

@@ -54,7 +54,7 @@ export async function readBitllamaHeader(source: ByteSource): Promise<BitllamaHe
   if (source.size < BITLLAMA_HEADER_BYTES) {
     throw new ModelError("TRUNCATED", `bitllama checkpoint has ${source.size} bytes, less than its ${BITLLAMA_HEADER_BYTES}-byte header`);
   }
-  const bytes = await source.read(0, BITLLAMA_HEADER_BYTES);
+  const bytes = await readExact(source, 0, BITLLAMA_HEADER_BYTES, "bitllama header");
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = v.getUint32(0, true);
   if (magic !== BITLLAMA_MAGIC) {
@@ -62,17 +62,23 @@ export async function readBitllamaHeader(source: ByteSource): Promise<BitllamaHe
   }
   const version = v.getInt32(4, true);
   if (version !== 1) throw new ModelError("UNSUPPORTED_VERSION", `bitllama checkpoint version ${version} is not supported (only 1)`);
-  const fields = ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"] as const;
-  const values = fields.map((name, i) => {
+  /** The i-th i32 of the hyper-parameters after magic and version, which must be positive. */
+  const positive = (i: number, name: string) => {
     const x = v.getInt32(8 + 4 * i, true);
     if (x <= 0) throw new ModelError("BAD_HEADER", `bitllama header ${name} = ${x} must be positive`);
     return x;
-  });
-  const [dim, hiddenDim, layers, heads, kvHeads, vocabSize, seqLen] = values;
+  };
+  const dim = positive(0, "dim");
+  const hiddenDim = positive(1, "hidden_dim");
+  const layers = positive(2, "n_layers");
+  const heads = positive(3, "n_heads");
+  const kvHeads = positive(4, "n_kv_heads");
+  const vocabSize = positive(5, "vocab_size");
+  const seqLen = positive(6, "seq_len");
   if (dim % heads !== 0) throw new ModelError("BAD_HEADER", `bitllama header: dim ${dim} is not a multiple of n_heads ${heads}`);
   if (heads % kvHeads !== 0) throw new ModelError("BAD_HEADER", `bitllama header: n_heads ${heads} is not a multiple of n_kv_heads ${kvHeads}`);
   if ((dim / heads) % 2 !== 0) throw new ModelError("BAD_HEADER", `bitllama header: head size ${dim / heads} must be even for RoPE`);
-  const shared = bytes[36];
+  const shared = bytes[36]!; // readExact gave all 256 header bytes
   if (shared > 1) throw new ModelError("BAD_HEADER", `bitllama header shared_classifier = ${shared} must be 0 or 1`);
   return { version, dim, hiddenDim, layers, heads, kvHeads, vocabSize, seqLen, sharedClassifier: shared === 1 };
 }
@@ -157,9 +163,12 @@ export async function readBitllamaMatrix(source: ByteSource, m: BitllamaMatrix):
 
 /** 2-bit codes, first weight in bits 7:6 → −1/0/+1. The unused code 10 is an error naming the weight. */
 export function decodeBitllamaCodes(codes: Uint8Array, count: number, name = "matrix"): Int8Array {
+  if (codes.length * 4 < count) {
+    throw new ModelError("TRUNCATED", `bitllama ${name}: ${codes.length} code bytes hold ${codes.length * 4} weights, ${count} needed`);
+  }
   const out = new Int8Array(count);
   for (let i = 0; i < count; i++) {
-    const c = (codes[i >> 2] >> (6 - 2 * (i & 3))) & 3;
+    const c = (codes[i >> 2]! >> (6 - 2 * (i & 3))) & 3;
     if (c === 2) throw new ModelError("BAD_CODE", `bitllama ${name}: weight ${i} has the unused code 10`);
     out[i] = c === 3 ? -1 : c; // 00 → 0, 01 → +1, 11 → −1
   }

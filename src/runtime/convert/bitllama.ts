@@ -198,6 +198,6 @@ export function neoxRowOrder(trits: Int8Array, rows: number, cols: number, headD
 function f32Bytes(values: Float32Array): Uint8Array {
   const out = new Uint8Array(values.length * 4);
   const v = new DataView(out.buffer);
-  for (let i = 0; i < values.length; i++) v.setFloat32(4 * i, values[i], true);
+  for (let i = 0; i < values.length; i++) v.setFloat32(4 * i, values[i]!, true);
   return out;
 }

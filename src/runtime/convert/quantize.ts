@@ -92,7 +92,7 @@ export function planQuantize(source: ByteSource, header: GgufHeader, options: Qu
       tensors.push({ name: info.name, dims: info.dims, sourceType, type: sourceType, ternarized: false });
       return { name: info.name, dims: info.dims, type: info.type, data: () => readTensorData(source, header, info).then(tap(progress, info.name)) };
     }
-    const fits = info.dims[0] % targetTraits.blockSize === 0;
+    const fits = info.dims[0]! % targetTraits.blockSize === 0; // a linear weight has two dims
     const type = fits ? target.type : FALLBACK_TYPE;
     const entry: QuantizedTensor = { name: info.name, dims: info.dims, sourceType, type: tensorTypeName(type), ternarized: true };
     if (!fits) {

@@ -74,7 +74,7 @@ export class ChunkReader {
   }
 
   u8(): number {
-    return this.chunk[this.take(1)];
+    return this.chunk[this.take(1)]!;
   }
   i8(): number {
     return this.view.getInt8(this.take(1));
@@ -128,7 +128,7 @@ export class ChunkReader {
     if (n <= 16) {
       let s = "";
       for (let i = at; i < at + n; i++) {
-        const b = c[i];
+        const b = c[i]!;
         if (b >= 0x80) return utf8.decode(c.subarray(at, at + n));
         s += String.fromCharCode(b);
       }

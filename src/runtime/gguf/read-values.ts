@@ -138,7 +138,7 @@ async function readElements(
       const bytes = new Uint8Array(count);
       await r.copyInto(bytes, field);
       const out: boolean[] = new Array(count);
-      for (let i = 0; i < count; i++) out[i] = toBool(bytes[i], `${field}[${i}]`, start + i);
+      for (let i = 0; i < count; i++) out[i] = toBool(bytes[i]!, `${field}[${i}]`, start + i);
       return out;
     }
     default:

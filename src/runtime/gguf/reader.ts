@@ -224,15 +224,15 @@ function checkDataLayout(header: GgufHeader, offsetFieldAt: number[]): void {
       );
     }
   });
-  const order = tensors.map((_, i) => i).sort((a, b) => tensors[a].offset - tensors[b].offset);
+  const order = tensors.map((_, i) => i).sort((a, b) => tensors[a]!.offset - tensors[b]!.offset);
   for (let k = 1; k < order.length; k++) {
-    const prev = tensors[order[k - 1]];
-    const cur = tensors[order[k]];
+    const prev = tensors[order[k - 1]!]!;
+    const cur = tensors[order[k]!]!;
     if (cur.offset < prev.offset + prev.byteLength) {
       throw new GgufError(
         "OVERLAPPING_TENSORS",
         `tensor "${cur.name}" at data offset ${cur.offset} overlaps "${prev.name}" [${prev.offset}, ${prev.offset + prev.byteLength})`,
-        offsetFieldAt[order[k]],
+        offsetFieldAt[order[k]!],
       );
     }
   }

@@ -54,8 +54,9 @@ export function planGguf(input: GgufWriteInput): GgufLayout {
   const lengths = validateTensors(input.tensors);
   let offset = 0;
   const tensors = input.tensors.map((t, i): GgufTensorInfo => {
-    const info = { name: t.name, dims: [...t.dims], type: t.type, offset, byteLength: lengths[i] };
-    offset = alignUp(offset + lengths[i], alignment);
+    const byteLength = lengths[i]!; // one length per tensor
+    const info = { name: t.name, dims: [...t.dims], type: t.type, offset, byteLength };
+    offset = alignUp(offset + byteLength, alignment);
     return info;
   });
   return { alignment, tensors, dataSize: offset };
@@ -91,8 +92,8 @@ export async function writeGguf(input: GgufWriteInput, sink: ChunkSink, options:
   if (layout.tensors.length > 0) w.pad(layout.alignment);
 
   for (let i = 0; i < layout.tensors.length; i++) {
-    const info = layout.tensors[i];
-    const source = input.tensors[i].data;
+    const info = layout.tensors[i]!;
+    const source = input.tensors[i]!.data;
     const data = typeof source === "function" ? await source() : source;
     if (!(data instanceof Uint8Array) || data.length !== info.byteLength) {
       throw new GgufError(

@@ -65,5 +65,5 @@ export function resolveSamplingOptions(options: SamplingOptions = {}): ResolvedS
 
 /** A fresh seed when none is given: from the platform's CSPRNG (browsers, Node ≥ 20, Deno all have it). */
 function randomSeed(): number {
-  return globalThis.crypto.getRandomValues(new Uint32Array(1))[0];
+  return globalThis.crypto.getRandomValues(new Uint32Array(1))[0]!;
 }

@@ -15,7 +15,7 @@ export class PenaltyWindow {
   push(token: number): void {
     if (this.size === 0) return;
     if (this.size > 0 && this.ring.length === this.size) {
-      const old = this.ring[this.head];
+      const old = this.ring[this.head]!;
       this.ring[this.head] = token;
       this.head = (this.head + 1) % this.size;
       const c = this.counts.get(old)! - 1;
@@ -55,7 +55,7 @@ export function applyPenalties(logits: Float32Array, window: PenaltyWindow, o: P
   if (penaltiesAreOff(o)) return;
   for (const [token, count] of window.entries()) {
     if (token < 0 || token >= logits.length) continue;
-    let l = logits[token];
+    let l = logits[token]!;
     l = l <= 0 ? l * o.repeatPenalty : l / o.repeatPenalty;
     logits[token] = l - count * o.frequencyPenalty - o.presencePenalty;
   }

@@ -28,7 +28,11 @@ export class Xoshiro128 {
   /** Starts from an explicit state (four u32 words, not all zero): for tests against the reference. */
   static fromState(state: readonly [number, number, number, number]): Xoshiro128 {
     const g = new Xoshiro128(0);
-    [g.s0, g.s1, g.s2, g.s3] = state.map((w) => w >>> 0);
+    const [s0, s1, s2, s3] = state;
+    g.s0 = s0 >>> 0;
+    g.s1 = s1 >>> 0;
+    g.s2 = s2 >>> 0;
+    g.s3 = s3 >>> 0;
     return g;
   }
 

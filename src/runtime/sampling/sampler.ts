@@ -57,12 +57,13 @@ export class Sampler {
    */
   candidates(logits: Float32Array): { ids: Int32Array; logits: Float32Array } {
     const ids = this.filter(logits).slice();
-    return { ids, logits: Float32Array.from(ids, (t) => this.work[t]) };
+    return { ids, logits: Float32Array.from(ids, (t) => this.work[t]!) };
   }
 
   private choose(logits: Float32Array): number {
     const candidates = this.filter(logits);
-    return candidates.length === 1 ? candidates[0] : this.draw(this.work, candidates, this.options.temperature);
+    // filter() keeps at least one candidate, each an index into `work`.
+    return candidates.length === 1 ? candidates[0]! : this.draw(this.work, candidates, this.options.temperature);
   }
 
   /** Fills `work` with the penalised logits and returns the surviving candidates (a view of a work buffer). */
@@ -76,7 +77,7 @@ export class Sampler {
     }
     const work = this.work;
     // NaN would poison every comparison: it becomes −∞ (never chosen).
-    for (let i = 0; i < n; i++) work[i] = logits[i] === logits[i] ? logits[i] : -Infinity;
+    for (let i = 0; i < n; i++) work[i] = logits[i] === logits[i] ? logits[i]! : -Infinity;
     applyPenalties(work, this.window, this.options);
 
     const { temperature, topK, topP, minP } = this.options;
@@ -103,29 +104,29 @@ export class Sampler {
   /** Draws from softmax(logits / temperature) over the candidates. */
   private draw(work: Float32Array, candidates: Int32Array, temperature: number): number {
     let max = -Infinity;
-    for (const t of candidates) if (work[t] > max) max = work[t];
-    if (max === -Infinity) return candidates[0]; // nothing is possible: any choice is as good
+    for (const t of candidates) if (work[t]! > max) max = work[t]!;
+    if (max === -Infinity) return candidates[0]!; // nothing is possible: any choice is as good
     let sum = 0;
-    for (const t of candidates) sum += Math.exp((work[t] - max) / temperature);
+    for (const t of candidates) sum += Math.exp((work[t]! - max) / temperature);
     const target = this.rng.nextFloat() * sum;
     let acc = 0;
     for (const t of candidates) {
-      acc += Math.exp((work[t] - max) / temperature);
+      acc += Math.exp((work[t]! - max) / temperature);
       if (acc > target) return t;
     }
     // Rounding may leave target just above the last partial sum: take the last possible token.
-    for (let i = candidates.length - 1; i >= 0; i--) if (work[candidates[i]] > -Infinity) return candidates[i];
-    return candidates[0];
+    for (let i = candidates.length - 1; i >= 0; i--) if (work[candidates[i]!]! > -Infinity) return candidates[i]!;
+    return candidates[0]!;
   }
 }
 
 /** Largest logit first: the shortest prefix whose probability (over all of `work`) reaches p. */
 function topPPrefix(work: Float32Array, p: number, scratch: SelectScratch): Int32Array {
   const n = work.length;
-  const max = work[argmax(work)];
+  const max = work[argmax(work)]!; // work is not empty: filter() checked
   if (max === -Infinity) return scratch.ids.subarray(0, 1).fill(0);
   let z = 0;
-  for (let i = 0; i < n; i++) z += Math.exp(work[i] - max);
+  for (let i = 0; i < n; i++) z += Math.exp(work[i]! - max);
   for (let size = Math.min(n, TOP_P_FIRST_PREFIX); ; size = Math.min(n, size * 8)) {
     const top = topKIndices(work, size, scratch);
     const cut = prefixReaching(work, top, p * z, max);
@@ -135,10 +136,10 @@ function topPPrefix(work: Float32Array, p: number, scratch: SelectScratch): Int3
 
 /** top-p over candidates sorted largest first, normalised over the candidates (as llama.cpp after top-k). */
 function cutTopP(work: Float32Array, sorted: Int32Array, p: number): Int32Array {
-  const max = work[sorted[0]];
+  const max = work[sorted[0]!]!;
   if (max === -Infinity) return sorted.subarray(0, 1);
   let z = 0;
-  for (const t of sorted) z += Math.exp(work[t] - max);
+  for (const t of sorted) z += Math.exp(work[t]! - max);
   return sorted.subarray(0, Math.min(prefixReaching(work, sorted, p * z, max), sorted.length));
 }
 
@@ -146,7 +147,7 @@ function cutTopP(work: Float32Array, sorted: Int32Array, p: number): Int32Array 
 function prefixReaching(work: Float32Array, sorted: Int32Array, target: number, max: number): number {
   let acc = 0;
   for (let i = 0; i < sorted.length; i++) {
-    acc += Math.exp(work[sorted[i]] - max);
+    acc += Math.exp(work[sorted[i]!]! - max);
     if (acc >= target) return i + 1;
   }
   return sorted.length + 1;
@@ -155,9 +156,9 @@ function prefixReaching(work: Float32Array, sorted: Int32Array, target: number, 
 /** Keeps tokens with probability ≥ minP × the largest, i.e. logit ≥ max + ln(minP); order is kept. */
 function cutMinP(work: Float32Array, candidates: Int32Array, minP: number): Int32Array {
   let max = -Infinity;
-  for (const t of candidates) if (work[t] > max) max = work[t];
+  for (const t of candidates) if (work[t]! > max) max = work[t]!;
   const threshold = max + Math.log(minP);
   let kept = 0;
-  for (const t of candidates) if (work[t] >= threshold) candidates[kept++] = t;
+  for (const t of candidates) if (work[t]! >= threshold) candidates[kept++] = t;
   return candidates.subarray(0, Math.max(kept, 1));
 }

@@ -38,7 +38,7 @@ export function topKIndices(values: Float32Array, k: number, scratch?: SelectScr
   const keys = s.keys.subarray(0, n);
   const bits = new Uint32Array(values.buffer, values.byteOffset, n);
   for (let i = 0; i < n; i++) {
-    const b = bits[i] === 0x8000_0000 ? 0 : bits[i]; // −0 ranks as +0, as comparisons do
+    const b = bits[i] === 0x8000_0000 ? 0 : bits[i]!; // −0 ranks as +0, as comparisons do
     // IEEE order as unsigned integers: negative floats flip all bits, positive ones set the sign bit.
     const mono = b & 0x8000_0000 ? ~b >>> 0 : (b | 0x8000_0000) >>> 0;
     keys[i] = mono * ID_BITS_SPAN + (ID_BITS_SPAN - 1 - i);
@@ -46,7 +46,7 @@ export function topKIndices(values: Float32Array, k: number, scratch?: SelectScr
   selectLargest(keys, count);
   const top = keys.subarray(0, count).sort(); // ascending: read it backwards
   const ids = s.ids.subarray(0, count);
-  for (let j = 0; j < count; j++) ids[j] = ID_BITS_SPAN - 1 - (top[count - 1 - j] % ID_BITS_SPAN);
+  for (let j = 0; j < count; j++) ids[j] = ID_BITS_SPAN - 1 - (top[count - 1 - j]! % ID_BITS_SPAN);
   return ids;
 }
 
@@ -55,16 +55,17 @@ function heapTopK(values: Float32Array, k: number, out: Int32Array): Int32Array 
   const heap = out.subarray(0, k);
   if (k === 0) return heap;
   // worse(a, b): a ranks after b (smaller value, or equal value and higher id).
-  const worse = (a: number, b: number) => values[a] < values[b] || (values[a] === values[b] && a > b);
+  // Every a, b passed is a kept id, in range of `values`.
+  const worse = (a: number, b: number) => values[a]! < values[b]! || (values[a] === values[b] && a > b);
   const siftDown = (at: number) => {
     for (;;) {
       const l = 2 * at + 1;
       if (l >= k) return;
       const r = l + 1;
-      const c = r < k && worse(heap[r], heap[l]) ? r : l;
-      if (!worse(heap[c], heap[at])) return;
-      const t = heap[c];
-      heap[c] = heap[at];
+      const c = r < k && worse(heap[r]!, heap[l]!) ? r : l;
+      if (!worse(heap[c]!, heap[at]!)) return;
+      const t = heap[c]!;
+      heap[c] = heap[at]!;
       heap[at] = t;
       at = c;
     }
@@ -73,7 +74,7 @@ function heapTopK(values: Float32Array, k: number, out: Int32Array): Int32Array 
   for (let i = (k >> 1) - 1; i >= 0; i--) siftDown(i);
   for (let i = k, n = values.length; i < n; i++) {
     // Later ids lose ties, so only a strictly larger value can enter.
-    if (values[i] > values[heap[0]]) {
+    if (values[i]! > values[heap[0]!]!) {
       heap[0] = i;
       siftDown(0);
     }
@@ -90,19 +91,20 @@ function selectLargest(a: Float64Array, k: number): void {
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     // Median of three as pivot keeps sorted and reversed inputs linear.
-    const x = a[lo];
-    const y = a[mid];
-    const z = a[hi];
+    const x = a[lo]!;
+    const y = a[mid]!;
+    const z = a[hi]!;
     const pivot = x > y ? (y > z ? y : x > z ? z : x) : x > z ? x : y > z ? z : y;
     let i = lo;
     let j = hi;
     // Hoare partition, larger values to the left.
     while (i <= j) {
-      while (a[i] > pivot) i++;
-      while (a[j] < pivot) j--;
+      // The pivot is an element of [lo, hi], so both scans stop inside it.
+      while (a[i]! > pivot) i++;
+      while (a[j]! < pivot) j--;
       if (i <= j) {
-        const t = a[i];
-        a[i] = a[j];
+        const t = a[i]!;
+        a[i] = a[j]!;
         a[j] = t;
         i++;
         j--;
@@ -118,6 +120,6 @@ function selectLargest(a: Float64Array, k: number): void {
 export function argmax(values: ArrayLike<number>): number {
   if (values.length === 0) return -1;
   let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
   return best;
 }

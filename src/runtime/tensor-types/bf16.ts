@@ -16,14 +16,14 @@ export const BF16: TensorTypeTraits = {
     (src, dst, n) => {
       const bits = f32Bits(src);
       for (let i = 0; i < n; i++) {
-        const h = f32BitsToBf16Bits(bits[i]);
+        const h = f32BitsToBf16Bits(bits[i]!);
         dst[2 * i] = h & 0xff;
         dst[2 * i + 1] = h >>> 8;
       }
     },
     (src, srcByte, dst, n) => {
       const out = f32Bits(dst);
-      for (let i = 0, p = srcByte; i < n; i++, p += 2) out[i] = ((src[p] << 16) | (src[p + 1] << 24)) >>> 0;
+      for (let i = 0, p = srcByte; i < n; i++, p += 2) out[i] = ((src[p]! << 16) | (src[p + 1]! << 24)) >>> 0;
     },
   ),
 };

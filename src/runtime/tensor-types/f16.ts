@@ -17,7 +17,7 @@ export const F16: TensorTypeTraits = {
     (src, dst, n) => {
       const bits = f32Bits(src);
       for (let i = 0; i < n; i++) {
-        const h = f32BitsToF16Bits(bits[i]);
+        const h = f32BitsToF16Bits(bits[i]!);
         dst[2 * i] = h & 0xff;
         dst[2 * i + 1] = h >>> 8;
       }
@@ -25,7 +25,7 @@ export const F16: TensorTypeTraits = {
     (src, srcByte, dst, n) => {
       const table = f16TableBits();
       const out = f32Bits(dst);
-      for (let i = 0, p = srcByte; i < n; i++, p += 2) out[i] = table[src[p] | (src[p + 1] << 8)];
+      for (let i = 0, p = srcByte; i < n; i++, p += 2) out[i] = table[src[p]! | (src[p + 1]! << 8)]!;
     },
   ),
 };

@@ -20,7 +20,7 @@ export const F32: TensorTypeTraits = {
         return;
       }
       const view = new DataView(dst.buffer, dst.byteOffset, n * 4);
-      for (let i = 0; i < n; i++) view.setFloat32(i * 4, src[i], true);
+      for (let i = 0; i < n; i++) view.setFloat32(i * 4, src[i]!, true);
     },
     (src, srcByte, dst, n) => {
       if (HOST_LITTLE_ENDIAN) {

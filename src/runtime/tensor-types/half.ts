@@ -15,13 +15,13 @@ const scratchU32 = new Uint32Array(scratchF32.buffer);
 /** Bits of `x` rounded to f32. */
 export function f32ToBits(x: number): number {
   scratchF32[0] = x;
-  return scratchU32[0];
+  return scratchU32[0]!;
 }
 
 /** The f32 whose bits are `u`. */
 export function bitsToF32(u: number): number {
   scratchU32[0] = u;
-  return scratchF32[0];
+  return scratchF32[0]!;
 }
 
 /** f32 bit pattern -> f16 bit pattern, round to nearest even. */
@@ -55,7 +55,7 @@ export function f32BitsToF16Bits(u: number): number {
 
 /** f16 bit pattern -> f32 value (exact). */
 export function f16BitsToF32(h: number): number {
-  return f16Table()[h & 0xffff];
+  return f16Table()[h & 0xffff]!;
 }
 
 /** f32 value -> f16 bit pattern. */
@@ -107,7 +107,7 @@ export function f16Table(): Float32Array {
 
 /** Reads the little-endian f16 at byte `offset` of `bytes` as f32. */
 export function readF16(bytes: Uint8Array, offset: number): number {
-  return f16Table()[bytes[offset] | (bytes[offset + 1] << 8)];
+  return f16Table()[bytes[offset]! | (bytes[offset + 1]! << 8)]!;
 }
 
 /** Writes `x` as a little-endian f16 at byte `offset` of `bytes`. */

@@ -40,7 +40,7 @@ export const I2_S: TernaryTypeTraits = {
       const p = g * GROUP_BYTES;
       const o = g * QK;
       for (let m = 0; m < 32; m++) {
-        const q = src[p + m];
+        const q = src[p + m]!;
         out[o + m] = (q >> 6) - 1;
         out[o + 32 + m] = ((q >> 4) & 3) - 1;
         out[o + 64 + m] = ((q >> 2) & 3) - 1;
@@ -77,7 +77,7 @@ function quantizeInto(src: Float32Array, dst: Uint8Array): void {
   checkBytes(NAME, dst.length, n / 4 + 32);
   let max = 0;
   for (let i = 0; i < n; i++) {
-    const a = Math.abs(src[i]);
+    const a = Math.abs(src[i]!);
     if (a > max) max = a; // fmax ignores NaN, and so does this
   }
   for (let g = 0; g < n / QK; g++) {
@@ -85,10 +85,10 @@ function quantizeInto(src: Float32Array, dst: Uint8Array): void {
     const p = g * GROUP_BYTES;
     for (let m = 0; m < 32; m++) {
       dst[p + m] =
-        (codeI2S(src[x + m], max) << 6) |
-        (codeI2S(src[x + 32 + m], max) << 4) |
-        (codeI2S(src[x + 64 + m], max) << 2) |
-        codeI2S(src[x + 96 + m], max);
+        (codeI2S(src[x + m]!, max) << 6) |
+        (codeI2S(src[x + 32 + m]!, max) << 4) |
+        (codeI2S(src[x + 64 + m]!, max) << 2) |
+        codeI2S(src[x + 96 + m]!, max);
     }
   }
   dst.fill(0, n / 4, n / 4 + 32);
@@ -107,7 +107,7 @@ function dequantizeRange(src: Uint8Array, numel: number, start: number, dst: Flo
     const p = (start + g * QK) / 4;
     const o = g * QK;
     for (let m = 0; m < 32; m++) {
-      const q = src[p + m];
+      const q = src[p + m]!;
       dst[o + m] = ((q >> 6) - 1) * s;
       dst[o + 32 + m] = (((q >> 4) & 3) - 1) * s;
       dst[o + 64 + m] = (((q >> 2) & 3) - 1) * s;
@@ -124,10 +124,10 @@ function dequantizeRange(src: Uint8Array, numel: number, start: number, dst: Flo
 export function absmeanTernarize(src: Float32Array, dst: Float32Array = new Float32Array(src.length)): Float32Array {
   if (dst.length !== src.length) throw new TensorTypeError("BAD_LENGTH", "absmeanTernarize: dst length differs");
   let sum = 0;
-  for (let i = 0; i < src.length; i++) sum += Math.abs(src[i]);
+  for (let i = 0; i < src.length; i++) sum += Math.abs(src[i]!);
   const s = Math.fround(Math.max(src.length ? sum / src.length : 0, 1e-5));
   for (let i = 0; i < src.length; i++) {
-    const r = src[i] / s;
+    const r = src[i]! / s;
     // |r| ≥ 1/2 rounds away from 0 except at exactly 1/2 (half to even gives 0); clamp to ±1.
     const t = r > 0.5 ? 1 : r < -0.5 ? -1 : 0;
     dst[i] = t * s;

@@ -24,7 +24,7 @@ function packQ8_0(src: Float32Array, dst: Uint8Array, blocks: number): void {
     const o = b * BYTES;
     let amax = 0;
     for (let j = 0; j < QK; j++) {
-      const a = Math.abs(src[x + j]);
+      const a = Math.abs(src[x + j]!);
       amax = amax > a ? amax : a; // C's MAX(amax, a), NaN included
     }
     const d = Math.fround(amax / 127);
@@ -34,7 +34,7 @@ function packQ8_0(src: Float32Array, dst: Uint8Array, blocks: number): void {
     dst[o + 1] = h >>> 8;
     for (let j = 0; j < QK; j++) {
       // Clamp only guards inputs llama.cpp leaves undefined (NaN, id = inf); for finite data it is a no-op.
-      const q = roundHalfAway(Math.fround(src[x + j] * id));
+      const q = roundHalfAway(Math.fround(src[x + j]! * id));
       dst[o + 2 + j] = (q > 127 ? 127 : q < -127 ? -127 : q === q ? q : 0) & 0xff;
     }
   }
@@ -44,9 +44,9 @@ function unpackQ8_0(src: Uint8Array, srcByte: number, dst: Float32Array, blocks:
   const table = f16Table();
   for (let b = 0; b < blocks; b++) {
     const p = srcByte + b * BYTES;
-    const d = table[src[p] | (src[p + 1] << 8)];
+    const d = table[src[p]! | (src[p + 1]! << 8)]!;
     const o = b * QK;
     // (byte << 24) >> 24 sign-extends the i8; q·d is exact in f32 (8 × 11 significant bits).
-    for (let j = 0; j < QK; j++) dst[o + j] = ((src[p + 2 + j] << 24) >> 24) * d;
+    for (let j = 0; j < QK; j++) dst[o + j] = ((src[p + 2 + j]! << 24) >> 24) * d;
   }
 }

@@ -44,17 +44,17 @@ function packTQ1_0(src: Float32Array, dst: Uint8Array, blocks: number): void {
     const id = d !== 0 ? Math.fround(1 / d) : 0;
     for (let m = 0; m < 32; m++) {
       let q = 0;
-      for (let n = 0; n < 5; n++) q = q * 3 + ternaryCode(src[x + 32 * n + m], id);
+      for (let n = 0; n < 5; n++) q = q * 3 + ternaryCode(src[x + 32 * n + m]!, id);
       dst[o + m] = packTrits(q);
     }
     for (let m = 0; m < 16; m++) {
       let q = 0;
-      for (let n = 0; n < 5; n++) q = q * 3 + ternaryCode(src[x + 160 + 16 * n + m], id);
+      for (let n = 0; n < 5; n++) q = q * 3 + ternaryCode(src[x + 160 + 16 * n + m]!, id);
       dst[o + 32 + m] = packTrits(q);
     }
     for (let j = 0; j < 4; j++) {
       let q = 0;
-      for (let n = 0; n < 4; n++) q = q * 3 + ternaryCode(src[x + 240 + 4 * n + j], id);
+      for (let n = 0; n < 4; n++) q = q * 3 + ternaryCode(src[x + 240 + 4 * n + j]!, id);
       dst[o + 48 + j] = packTrits(q * 3); // first trit to the top position, like a 5-trit byte
     }
     const h = f32ToF16Bits(d);
@@ -67,16 +67,16 @@ function unpackTQ1_0(src: Uint8Array, srcByte: number, dst: Float32Array, blocks
   const table = f16Table();
   for (let b = 0; b < blocks; b++) {
     const p = srcByte + b * BYTES;
-    const d = table[src[p + 52] | (src[p + 53] << 8)];
+    const d = table[src[p + 52]! | (src[p + 53]! << 8)]!;
     const o = b * QK;
     for (let n = 0; n < 5; n++) {
       const t = n * 256;
-      for (let m = 0; m < 32; m++) dst[o + 32 * n + m] = (TRIT[t + src[p + m]] - 1) * d;
-      for (let m = 0; m < 16; m++) dst[o + 160 + 16 * n + m] = (TRIT[t + src[p + 32 + m]] - 1) * d;
+      for (let m = 0; m < 32; m++) dst[o + 32 * n + m] = (TRIT[t + src[p + m]!]! - 1) * d;
+      for (let m = 0; m < 16; m++) dst[o + 160 + 16 * n + m] = (TRIT[t + src[p + 32 + m]!]! - 1) * d;
     }
     for (let n = 0; n < 4; n++) {
       const t = n * 256;
-      for (let j = 0; j < 4; j++) dst[o + 240 + 4 * n + j] = (TRIT[t + src[p + 48 + j]] - 1) * d;
+      for (let j = 0; j < 4; j++) dst[o + 240 + 4 * n + j] = (TRIT[t + src[p + 48 + j]!]! - 1) * d;
     }
   }
 }
@@ -87,12 +87,12 @@ function codesTQ1_0(src: Uint8Array, dst: Int8Array, blocks: number): void {
     const o = b * QK;
     for (let n = 0; n < 5; n++) {
       const t = n * 256;
-      for (let m = 0; m < 32; m++) dst[o + 32 * n + m] = TRIT[t + src[p + m]] - 1;
-      for (let m = 0; m < 16; m++) dst[o + 160 + 16 * n + m] = TRIT[t + src[p + 32 + m]] - 1;
+      for (let m = 0; m < 32; m++) dst[o + 32 * n + m] = TRIT[t + src[p + m]!]! - 1;
+      for (let m = 0; m < 16; m++) dst[o + 160 + 16 * n + m] = TRIT[t + src[p + 32 + m]!]! - 1;
     }
     for (let n = 0; n < 4; n++) {
       const t = n * 256;
-      for (let j = 0; j < 4; j++) dst[o + 240 + 4 * n + j] = TRIT[t + src[p + 48 + j]] - 1;
+      for (let j = 0; j < 4; j++) dst[o + 240 + 4 * n + j] = TRIT[t + src[p + 48 + j]!]! - 1;
     }
   }
 }

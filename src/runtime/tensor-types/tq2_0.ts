@@ -28,7 +28,7 @@ export function ternaryCode(x: number, id: number): number {
 export function absmax(src: Float32Array, from: number, count: number): number {
   let amax = 0;
   for (let j = from, end = from + count; j < end; j++) {
-    const a = Math.abs(src[j]);
+    const a = Math.abs(src[j]!);
     amax = amax > a ? amax : a; // C's MAX(amax, a)
   }
   return amax;
@@ -44,7 +44,7 @@ function packTQ2_0(src: Float32Array, dst: Uint8Array, blocks: number): void {
     for (let j = 0; j < 2; j++) {
       for (let m = 0; m < 32; m++) {
         let q = 0;
-        for (let l = 0; l < 4; l++) q |= ternaryCode(src[x + 128 * j + 32 * l + m], id) << (2 * l);
+        for (let l = 0; l < 4; l++) q |= ternaryCode(src[x + 128 * j + 32 * l + m]!, id) << (2 * l);
         dst[o + 32 * j + m] = q;
       }
     }
@@ -58,11 +58,11 @@ function unpackTQ2_0(src: Uint8Array, srcByte: number, dst: Float32Array, blocks
   const table = f16Table();
   for (let b = 0; b < blocks; b++) {
     const p = srcByte + b * BYTES;
-    const d = table[src[p + 64] | (src[p + 65] << 8)];
+    const d = table[src[p + 64]! | (src[p + 65]! << 8)]!;
     const o = b * QK;
     for (let j = 0; j < 2; j++) {
       for (let m = 0; m < 32; m++) {
-        const q = src[p + 32 * j + m];
+        const q = src[p + 32 * j + m]!;
         const e = o + 128 * j + m;
         // (code − 1)·d in this order, as llama.cpp: code 1 with d < 0 gives −0 there too.
         dst[e] = ((q & 3) - 1) * d;
@@ -80,7 +80,7 @@ function codesTQ2_0(src: Uint8Array, dst: Int8Array, blocks: number): void {
     const o = b * QK;
     for (let j = 0; j < 2; j++) {
       for (let m = 0; m < 32; m++) {
-        const q = src[p + 32 * j + m];
+        const q = src[p + 32 * j + m]!;
         const e = o + 128 * j + m;
         dst[e] = (q & 3) - 1;
         dst[e + 32] = ((q >> 2) & 3) - 1;

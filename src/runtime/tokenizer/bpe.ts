@@ -70,27 +70,27 @@ export class BpeModel {
     const queue = new Heap<Bigram>(lowerRankFirst);
     const tryAdd = (left: number, right: number) => {
       if (left < 0 || right < 0) return;
-      const l = start[left];
-      const key = word.slice(l, l + len[left]) + " " + word.slice(start[right], start[right] + len[right]);
+      const l = start[left]!;
+      const key = word.slice(l, l + len[left]!) + " " + word.slice(start[right]!, start[right]! + len[right]!);
       const rank = this.ranks.get(key);
-      if (rank !== undefined) queue.push({ left, right, rank, size: len[left] + len[right] });
+      if (rank !== undefined) queue.push({ left, right, rank, size: len[left]! + len[right]! });
     };
     for (let i = 1; i < count; i++) tryAdd(i - 1, i);
 
     for (let b = queue.pop(); b !== undefined; b = queue.pop()) {
       const { left, right } = b;
-      if (len[left] === 0 || len[right] === 0 || len[left] + len[right] !== b.size) continue;
-      len[left] += len[right];
+      if (len[left] === 0 || len[right] === 0 || len[left]! + len[right]! !== b.size) continue;
+      len[left]! += len[right]!;
       len[right] = 0;
-      next[left] = next[right];
-      if (next[right] >= 0) prev[next[right]] = left;
-      tryAdd(prev[left], left);
-      tryAdd(left, next[left]);
+      next[left] = next[right]!;
+      if (next[right]! >= 0) prev[next[right]!] = left;
+      tryAdd(prev[left]!, left);
+      tryAdd(left, next[left]!);
     }
 
     const ids: number[] = [];
-    for (let i = 0; i !== -1 && count > 0; i = next[i]) {
-      const piece = word.slice(start[i], start[i] + len[i]);
+    for (let i = 0; i !== -1 && count > 0; i = next[i]!) {
+      const piece = word.slice(start[i]!, start[i]! + len[i]!);
       const id = tokenToId.get(piece);
       if (id !== undefined) {
         ids.push(id);

@@ -23,6 +23,6 @@ const encoder = new TextEncoder();
 export function byteEncode(text: string): string {
   const bytes = encoder.encode(text);
   let out = "";
-  for (let i = 0; i < bytes.length; i++) out += BYTE_TO_CHAR[bytes[i]];
+  for (let i = 0; i < bytes.length; i++) out += BYTE_TO_CHAR[bytes[i]!];
   return out;
 }

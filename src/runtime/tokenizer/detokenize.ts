@@ -29,13 +29,14 @@ export class Detokenizer {
     if (!Number.isInteger(id) || id < 0 || id >= attrs.length) {
       throw new TokenizerError("BAD_TOKEN_ID", `token id ${id} is outside the vocabulary (size ${attrs.length})`);
     }
-    if (!special && attrs[id] & (TokenAttr.UNKNOWN | TokenAttr.CONTROL)) return EMPTY;
+    if (!special && attrs[id]! & (TokenAttr.UNKNOWN | TokenAttr.CONTROL)) return EMPTY;
     return (this.pieces[id] ??= this.renderPiece(id));
   }
 
   private renderPiece(id: number): Uint8Array {
-    const text = this.vocab.tokens[id];
-    const attr = this.vocab.attrs[id];
+    // `id` was checked against the vocabulary in piece().
+    const text = this.vocab.tokens[id]!;
+    const attr = this.vocab.attrs[id]!;
     if (attr & (TokenAttr.UNKNOWN | TokenAttr.CONTROL | TokenAttr.USER_DEFINED)) return utf8.encode(text);
     if (attr & TokenAttr.NORMAL) {
       return this.vocab.kind === "spm" ? utf8.encode(text.replaceAll("\u2581", " ")) : decodeByteChars(text);
@@ -61,7 +62,7 @@ export class Detokenizer {
     const parts: Uint8Array[] = [];
     let total = 0;
     for (let i = begin; i < end; i++) {
-      let p = this.piece(ids[i], unparseSpecial);
+      let p = this.piece(ids[i]!, unparseSpecial);
       if (removeSpace && p.length > 0 && p[0] === 0x20) p = p.subarray(1);
       removeSpace = false;
       parts.push(p);
@@ -107,7 +108,7 @@ export function cleanUpSpaces(input: Uint8Array): Uint8Array {
   const n1 = total;
   total = n1 > 0 ? 1 : 0;
   for (let i = 1; i < n1; i++) {
-    const x = t[i];
+    const x = t[i]!;
     if (t[i - 1] === SPACE && (x === code("?") || x === code("!") || x === code(".") || x === code(","))) total--;
     t[total++] = x;
   }
@@ -115,7 +116,7 @@ export function cleanUpSpaces(input: Uint8Array): Uint8Array {
   const n2 = total;
   total = n2 > 0 ? 1 : 0;
   for (let i = 1; i < n2; i++) {
-    const x = t[i];
+    const x = t[i]!;
     if (x === APOS && i + 1 < n2 && t[i - 1] === SPACE && t[i + 1] === SPACE) {
       total--; // the space before
       t[++i] = 0; // and the space after, which the loop then skips
@@ -126,7 +127,7 @@ export function cleanUpSpaces(input: Uint8Array): Uint8Array {
   const n3 = total;
   total = n3 > 0 ? 1 : 0;
   for (let i = 1; i < n3; i++) {
-    const x = t[i];
+    const x = t[i]!;
     if (t[i - 1] === SPACE && x === APOS && i + 1 < n3) {
       const x1 = t[i + 1];
       if (x1 === code("s") || x1 === code("m")) total--;

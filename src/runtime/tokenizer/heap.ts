@@ -16,8 +16,8 @@ export class Heap<T> {
     let i = a.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.before(item, a[p])) break;
-      a[i] = a[p];
+      if (!this.before(item, a[p]!)) break;
+      a[i] = a[p]!;
       i = p;
     }
     a[i] = item;
@@ -26,7 +26,7 @@ export class Heap<T> {
   pop(): T | undefined {
     const a = this.items;
     if (a.length === 0) return undefined;
-    const top = a[0];
+    const top = a[0]!;
     const last = a.pop()!;
     const n = a.length;
     if (n > 0) {
@@ -36,9 +36,9 @@ export class Heap<T> {
         const l = 2 * i + 1;
         if (l >= n) break;
         const r = l + 1;
-        const child = r < n && this.before(a[r], a[l]) ? r : l;
-        if (!this.before(a[child], last)) break;
-        a[i] = a[child];
+        const child = r < n && this.before(a[r]!, a[l]!) ? r : l;
+        if (!this.before(a[child]!, last)) break;
+        a[i] = a[child]!;
         i = child;
       }
       a[i] = last;

@@ -12,8 +12,8 @@ export function partitionSpecial(vocab: Vocab, text: string, parseSpecial: boole
   if (text === "") return [];
   let fragments: Fragment[] = [text];
   for (const id of vocab.specialTokens) {
-    if (!parseSpecial && vocab.attrs[id] & (TokenAttr.CONTROL | TokenAttr.UNKNOWN)) continue;
-    const needle = vocab.tokens[id];
+    if (!parseSpecial && vocab.attrs[id]! & (TokenAttr.CONTROL | TokenAttr.UNKNOWN)) continue;
+    const needle = vocab.tokens[id]!;
     if (!fragments.some((f) => typeof f === "string" && f.includes(needle))) continue;
     const next: Fragment[] = [];
     for (const f of fragments) {

@@ -33,19 +33,19 @@ class BigramQueue {
 
   pop(): boolean {
     if (this.length === 0) return false;
-    this.topLeft = this.left[0];
-    this.topRight = this.right[0];
-    this.topSize = this.size[0];
+    this.topLeft = this.left[0]!;
+    this.topRight = this.right[0]!;
+    this.topSize = this.size[0]!;
     const n = --this.length;
     if (n > 0) {
-      const score = this.score[n], left = this.left[n], right = this.right[n], size = this.size[n];
+      const score = this.score[n]!, left = this.left[n]!, right = this.right[n]!, size = this.size[n]!;
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
         if (l >= n) break;
         const r = l + 1;
-        const child = r < n && this.before(this.score[r], this.left[r], l) ? r : l;
-        if (!this.before(this.score[child], this.left[child], -1, score, left)) break;
+        const child = r < n && this.before(this.score[r]!, this.left[r]!, l) ? r : l;
+        if (!this.before(this.score[child]!, this.left[child]!, -1, score, left)) break;
         this.move(child, i);
         i = child;
       }
@@ -55,12 +55,12 @@ class BigramQueue {
   }
 
   /** Whether (score, left) pops before entry j, or before (score2, left2) when j < 0. */
-  private before(score: number, left: number, j: number, score2 = this.score[j], left2 = this.left[j]): boolean {
+  private before(score: number, left: number, j: number, score2 = this.score[j]!, left2 = this.left[j]!): boolean {
     return score > score2 || (score === score2 && left < left2);
   }
 
   private move(from: number, to: number): void {
-    this.set(to, this.score[from], this.left[from], this.right[from], this.size[from]);
+    this.set(to, this.score[from]!, this.left[from]!, this.right[from]!, this.size[from]!);
   }
 
   private set(i: number, score: number, left: number, right: number, size: number): void {
@@ -145,7 +145,7 @@ export class SpmModel {
     }
     const { len, prev, next } = this.symbols;
     for (let i = 0; i < count; i++) {
-      len[i] = (i + 1 < count ? start[i + 1] : text.length) - start[i];
+      len[i] = (i + 1 < count ? start[i + 1]! : text.length) - start[i]!;
       prev[i] = i - 1;
       next[i] = i + 1 < count ? i + 1 : -1;
     }
@@ -154,29 +154,29 @@ export class SpmModel {
     queue.length = 0;
     const tryAdd = (left: number, right: number) => {
       if (left < 0 || right < 0) return;
-      const size = len[left] + len[right];
-      const id = tokenToId.get(text.slice(start[left], start[left] + size));
+      const size = len[left]! + len[right]!;
+      const id = tokenToId.get(text.slice(start[left]!, start[left]! + size));
       // The size recorded now tells a stale entry later: a symbol that changed since has grown or emptied.
-      if (id !== undefined) queue.push(scores[id], left, right, size);
+      if (id !== undefined) queue.push(scores[id]!, left, right, size);
     };
     for (let i = 1; i < count; i++) tryAdd(i - 1, i);
 
     while (queue.pop()) {
       const left = queue.topLeft;
       const right = queue.topRight;
-      if (len[left] === 0 || len[right] === 0 || len[left] + len[right] !== queue.topSize) continue;
-      len[left] += len[right];
+      if (len[left] === 0 || len[right] === 0 || len[left]! + len[right]! !== queue.topSize) continue;
+      len[left]! += len[right]!;
       len[right] = 0;
-      next[left] = next[right];
-      if (next[right] >= 0) prev[next[right]] = left;
-      tryAdd(prev[left], left);
-      tryAdd(left, next[left]);
+      next[left] = next[right]!;
+      if (next[right]! >= 0) prev[next[right]!] = left;
+      tryAdd(prev[left]!, left);
+      tryAdd(left, next[left]!);
     }
 
     // Every merged symbol is a vocabulary token by construction; only single code points can be missing, and
     // those fall back to bytes (llama.cpp's resegment never finds a merge record for them).
-    for (let i = 0; i !== -1; i = next[i]) {
-      const piece = text.slice(start[i], start[i] + len[i]);
+    for (let i = 0; i !== -1; i = next[i]!) {
+      const piece = text.slice(start[i]!, start[i]! + len[i]!);
       const id = tokenToId.get(piece);
       if (id !== undefined) out.push(id);
       else for (const byte of utf8.encode(piece)) out.push(this.byteToken(byte));
@@ -184,7 +184,7 @@ export class SpmModel {
   }
 
   private byteToken(byte: number): number {
-    const id = this.byteTokens[byte];
+    const id = this.byteTokens[byte]!;
     if (id !== NULL_TOKEN) return id;
     // llama.cpp aborts here; a vocabulary without byte tokens degrades to <unk> instead.
     if (this.vocab.unk !== NULL_TOKEN) return this.vocab.unk;

@@ -22,7 +22,7 @@ export class StreamingDecoder {
   push(ids: number | ArrayLike<number>): string {
     if (typeof ids === "number") return this.decoder.decode(this.tokenizer.tokenToPiece(ids, { special: this.special }), { stream: true });
     let text = "";
-    for (let i = 0; i < ids.length; i++) text += this.push(ids[i]);
+    for (let i = 0; i < ids.length; i++) text += this.push(ids[i]!);
     return text;
   }
 

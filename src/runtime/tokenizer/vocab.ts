@@ -106,7 +106,7 @@ export function loadVocab(
   const attrs = new Uint16Array(n);
   const tokenToId = new Map<string, number>();
   for (let i = 0; i < n; i++) {
-    let text = rawTokens[i];
+    let text = rawTokens[i]!;
     if (text === "") {
       warn(`empty token at index ${i}`);
       text = `[EMPTY_${i}]`;
@@ -117,8 +117,8 @@ export function loadVocab(
     }
     tokenToId.set(text, i);
     tokens[i] = text;
-    if (scoreValues !== undefined) scores[i] = scoreValues[i];
-    attrs[i] = typeValues === undefined ? TokenAttr.NORMAL : attrOfType(typeValues[i]);
+    if (scoreValues !== undefined) scores[i] = scoreValues[i]!;
+    attrs[i] = typeValues === undefined ? TokenAttr.NORMAL : attrOfType(typeValues[i]!);
   }
 
   const ids: Record<SpecialField, number> = {
@@ -150,17 +150,17 @@ export function loadVocab(
     const id = tokens.findIndex((t) => texts.has(t));
     if (id >= 0) {
       ids[field] = id;
-      attrs[id] |= TokenAttr.CONTROL;
+      attrs[id]! |= TokenAttr.CONTROL;
     }
   }
   for (let id = 0; id < n; id++) {
-    if (attrs[id] & TokenAttr.CONTROL && tokens[id].includes("unused")) attrs[id] |= TokenAttr.UNUSED;
+    if (attrs[id]! & TokenAttr.CONTROL && tokens[id]!.includes("unused")) attrs[id]! |= TokenAttr.UNUSED;
   }
   const eog = new Set<number>();
   for (let id = 0; id < n; id++) {
-    if (EOG_TEXTS.has(tokens[id])) {
+    if (EOG_TEXTS.has(tokens[id]!)) {
       eog.add(id);
-      attrs[id] |= TokenAttr.CONTROL;
+      attrs[id]! |= TokenAttr.CONTROL;
     }
   }
   for (const field of ["fimPad", "fimRep", "fimSep", "eos", "eot", "eom"] as const) {
@@ -169,10 +169,10 @@ export function loadVocab(
 
   const specialMask = TokenAttr.CONTROL | TokenAttr.USER_DEFINED | TokenAttr.UNKNOWN;
   const specialTokens: number[] = [];
-  for (let id = 0; id < n; id++) if (attrs[id] & specialMask) specialTokens.push(id);
+  for (let id = 0; id < n; id++) if (attrs[id]! & specialMask) specialTokens.push(id);
   // Longest first by UTF-8 length, as llama.cpp sorts std::string sizes; ties by id for determinism.
   const utf8 = new TextEncoder();
-  const byteLength = new Map(specialTokens.map((id) => [id, utf8.encode(tokens[id]).length]));
+  const byteLength = new Map(specialTokens.map((id) => [id, utf8.encode(tokens[id]!).length]));
   specialTokens.sort((a, b) => byteLength.get(b)! - byteLength.get(a)! || a - b);
 
   return {

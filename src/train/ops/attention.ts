@@ -46,7 +46,7 @@ export function attentionForward(q: Vec, k: Vec, v: Vec, s: AttentionShape): { o
           const p = scores[j]! / z;
           probs[po + j] = p;
           const vo = (b * T + j) * KV * hd + kvh * hd;
-          for (let i = 0; i < hd; i++) out[qo + i] += p * v[vo + i]!;
+          for (let i = 0; i < hd; i++) out[qo + i]! += p * v[vo + i]!;
         }
       }
     }
@@ -77,15 +77,15 @@ export function attentionBackward(dout: Vec, q: Vec, k: Vec, v: Vec, probs: Vec,
           dp[j] = d;
           pdp += probs[po + j]! * d;
           const p = probs[po + j]!;
-          for (let i = 0; i < hd; i++) dv[vo + i] += p * dout[qo + i]!;
+          for (let i = 0; i < hd; i++) dv[vo + i]! += p * dout[qo + i]!;
         }
         for (let j = 0; j <= t; j++) {
           const ds = probs[po + j]! * (dp[j]! - pdp) * scale;
           if (ds === 0) continue;
           const ko = (b * T + j) * KV * hd + kvh * hd;
           for (let i = 0; i < hd; i++) {
-            dq[qo + i] += ds * k[ko + i]!;
-            dk[ko + i] += ds * q[qo + i]!;
+            dq[qo + i]! += ds * k[ko + i]!;
+            dk[ko + i]! += ds * q[qo + i]!;
           }
         }
       }

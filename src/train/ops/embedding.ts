@@ -15,6 +15,6 @@ export function embeddingForward(table: Vec, tokens: ArrayLike<number>, dim: num
 export function embeddingBackward(dx: Vec, tokens: ArrayLike<number>, dim: number, dTable: Vec): void {
   for (let t = 0; t < tokens.length; t++) {
     const o = tokens[t]! * dim;
-    for (let i = 0; i < dim; i++) dTable[o + i] += dx[t * dim + i]!;
+    for (let i = 0; i < dim; i++) dTable[o + i]! += dx[t * dim + i]!;
   }
 }

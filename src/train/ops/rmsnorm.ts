@@ -29,7 +29,7 @@ export function rmsNormBackward(dy: Vec, x: Vec, w: Vec, cache: RmsNormCache, n:
     let s = 0;
     for (let i = 0; i < d; i++) s += dy[o + i]! * w[i]! * x[o + i]!;
     const c = (r * r * r * s) / d;
-    for (let i = 0; i < d; i++) dx[o + i] += r * w[i]! * dy[o + i]! - x[o + i]! * c;
-    if (dw) for (let i = 0; i < d; i++) dw[i] += dy[o + i]! * x[o + i]! * r;
+    for (let i = 0; i < d; i++) dx[o + i]! += r * w[i]! * dy[o + i]! - x[o + i]! * c;
+    if (dw) for (let i = 0; i < d; i++) dw[i]! += dy[o + i]! * x[o + i]! * r;
   }
 }
