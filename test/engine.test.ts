@@ -66,7 +66,7 @@ describe("stories260K", () => {
   afterAll(() => model?.dispose());
 
   it('greedy continuation of "Once upon a time" is exactly the reference text (BOS prepended)', async () => {
-    const r = await generate(model, "Once upon a time", { temperature: 0, maxTokens: 60 });
+    const r = await generate(new CpuLanguageModel(model), "Once upon a time", { temperature: 0, maxTokens: 60 });
     expect(r.text.startsWith(STORIES_CONTINUATION)).toBe(true);
     expect(r.stopReason).toBe("max-tokens");
     expect(r.tokens).toHaveLength(60);
@@ -78,7 +78,7 @@ describe("stories260K", () => {
   it("gives the same text with an f16 KV cache, 2 threads and token-by-token prefill", async () => {
     const other = await load(STORIES, { kvType: "f16", threads: 2, batchSize: 1, parallelThreshold: 0 });
     try {
-      const r = await generate(other, "Once upon a time", { temperature: 0, maxTokens: 60 });
+      const r = await generate(new CpuLanguageModel(other), "Once upon a time", { temperature: 0, maxTokens: 60 });
       expect(r.text.startsWith(STORIES_CONTINUATION)).toBe(true);
       expect(r.stats.threads).toBe(2);
     } finally {
@@ -95,9 +95,9 @@ describe("stories260K", () => {
 
   it("streams exactly the returned text, and the same seed gives the same text", async () => {
     const pieces: string[] = [];
-    const a = await generate(model, "The dog", { temperature: 0.9, seed: 42, maxTokens: 40, onText: (t) => pieces.push(t) });
-    const b = await generate(model, "The dog", { temperature: 0.9, seed: 42, maxTokens: 40 });
-    const c = await generate(model, "The dog", { temperature: 0.9, seed: 7, maxTokens: 40 });
+    const a = await generate(new CpuLanguageModel(model), "The dog", { temperature: 0.9, seed: 42, maxTokens: 40, onText: (t) => pieces.push(t) });
+    const b = await generate(new CpuLanguageModel(model), "The dog", { temperature: 0.9, seed: 42, maxTokens: 40 });
+    const c = await generate(new CpuLanguageModel(model), "The dog", { temperature: 0.9, seed: 7, maxTokens: 40 });
     expect(pieces.join("")).toBe(a.text);
     expect(b.text).toBe(a.text);
     expect(b.tokens).toEqual(a.tokens);
@@ -105,11 +105,11 @@ describe("stories260K", () => {
   });
 
   it("stops at a stop string (cut before it) and at an abort", async () => {
-    const s = await generate(model, "Once upon a time", { temperature: 0, maxTokens: 60, stop: ["Lily"] });
+    const s = await generate(new CpuLanguageModel(model), "Once upon a time", { temperature: 0, maxTokens: 60, stop: ["Lily"] });
     expect(s.stopReason).toBe("stop");
     expect(s.text).toBe(", there was a little girl named ");
     const controller = new AbortController();
-    const a = await generate(model, "Once upon a time", {
+    const a = await generate(new CpuLanguageModel(model), "Once upon a time", {
       temperature: 0,
       maxTokens: 60,
       signal: controller.signal,
@@ -120,14 +120,14 @@ describe("stories260K", () => {
   });
 
   it("generates from BOS alone for an empty prompt", async () => {
-    const r = await generate(model, "", { temperature: 0, maxTokens: 20 });
+    const r = await generate(new CpuLanguageModel(model), "", { temperature: 0, maxTokens: 20 });
     expect(r.stats.promptTokens).toBe(1);
     expect(r.text.length).toBeGreaterThan(10);
   });
 
   it("rejects bad options with typed errors", async () => {
-    await expect(generate(model, "x", { maxTokens: -1 })).rejects.toBeInstanceOf(OptionError);
-    await expect(generate(model, "x", { topP: 2 })).rejects.toBeInstanceOf(OptionError);
+    await expect(generate(new CpuLanguageModel(model), "x", { maxTokens: -1 })).rejects.toBeInstanceOf(OptionError);
+    await expect(generate(new CpuLanguageModel(model), "x", { topP: 2 })).rejects.toBeInstanceOf(OptionError);
     expect(() => model.eval([9999])).toThrow(OptionError);
     expect(() => model.reset(model.position + 1)).toThrow(OptionError);
   });
@@ -138,13 +138,13 @@ describe("context length", () => {
     const model = await load(STORIES, { contextLength: 16 });
     try {
       const long = "Once upon a time there was a big dog who liked to run and play in the sun all day";
-      await expect(generate(model, long, { maxTokens: 4 })).rejects.toMatchObject({ name: "ContextError", code: "PROMPT_TOO_LONG" });
+      await expect(generate(new CpuLanguageModel(model), long, { maxTokens: 4 })).rejects.toMatchObject({ name: "ContextError", code: "PROMPT_TOO_LONG" });
       model.reset();
       model.eval(Array.from({ length: 16 }, () => 300));
       expect(() => model.eval([300])).toThrow(ContextError);
       expect(model.position).toBe(16); // nothing was evaluated
       // generation that reaches the end of the context stops there
-      const r = await generate(model, "Once upon a time", { temperature: 0, maxTokens: 100 });
+      const r = await generate(new CpuLanguageModel(model), "Once upon a time", { temperature: 0, maxTokens: 100 });
       expect(r.stopReason).toBe("context");
       expect(r.stats.promptTokens + r.tokens.length).toBe(17); // the last sampled token needs no position
     } finally {
@@ -225,7 +225,7 @@ describe("bitllama-1M converted to GGUF (bitnet, I2_S)", () => {
 
   it("greedy text from BOS begins with the reference sentence", async () => {
     expect(model.config).toMatchObject({ architecture: "bitnet", activationQuant: "int8-per-token", tiedOutput: true, subNorms: true });
-    const r = await generate(model, "", { temperature: 0, maxTokens: 40 });
+    const r = await generate(new CpuLanguageModel(model), "", { temperature: 0, maxTokens: 40 });
     expect((" " + r.text).trimStart().startsWith(BITLLAMA_START)).toBe(true);
   });
 

@@ -142,15 +142,21 @@ describe("the installed package", () => {
 
   it.each([
     ["Node (module nodenext)", "nodenext", "node-app.ts"],
+    ["a Node project without the DOM's types (lib es2022, @types/node)", "node-only", "node-app.ts"],
     ["a bundled app (moduleResolution bundler)", "bundler", "browser-app.ts"],
-  ])("tsc --noEmit on a consumer of the public API in %s, without skipLibCheck", (_name, resolution, file) => {
-    const project = join(app, `types-${resolution}`);
+  ])("tsc --noEmit on a consumer of the public API in %s, without skipLibCheck", (_name, setup, file) => {
+    const project = join(app, `types-${setup}`);
     mkdirSync(project);
     writeFileSync(join(project, file), CONSUMERS[file]!);
     const compilerOptions =
-      resolution === "nodenext" ? { module: "nodenext", target: "es2022" } : { module: "esnext", moduleResolution: "bundler", target: "es2022" };
+      setup === "nodenext"
+        ? { module: "nodenext", target: "es2022", types: [] }
+        : setup === "node-only"
+          ? // A server or script: no DOM (so no WebGPU or WebAssembly types from it), Node's own types only.
+            { module: "nodenext", target: "es2022", lib: ["es2022"], types: ["node"], typeRoots: [join(repoRoot, "node_modules", "@types")] }
+          : { module: "esnext", moduleResolution: "bundler", target: "es2022", types: [] };
     // No skipLibCheck: every declaration file the package ships and the consumer reaches is checked.
-    writeFileSync(join(project, "tsconfig.json"), JSON.stringify({ compilerOptions: { ...compilerOptions, strict: true, noEmit: true, types: [] }, files: [file] }));
+    writeFileSync(join(project, "tsconfig.json"), JSON.stringify({ compilerOptions: { ...compilerOptions, strict: true, noEmit: true }, files: [file] }));
     const r = run(join(repoRoot, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.json"], project);
     expect(r.stdout + r.stderr).toBe("");
     expect(r.status).toBe(0);

@@ -40,7 +40,7 @@ function codePatterns(): Uint8Array[] {
 
 function expectValues(got: Float32Array, codes: Uint8Array, d: number): void {
   for (let e = 0; e < codes.length; e++) {
-    const want = Math.fround((codes[e] - 1) * d);
+    const want = Math.fround((codes[e]! - 1) * d);
     if (!Object.is(got[e], want)) throw new Error(`element ${e}: got ${got[e]}, want ${want} (code ${codes[e]}, d ${d})`);
   }
 }
@@ -59,7 +59,7 @@ describe("TQ2_0 blocks as llama.cpp writes them", () => {
       const j = Math.floor(e / 128);
       const l = Math.floor((e % 128) / 32);
       const m = e % 32;
-      b[32 * j + m] |= codes[e] << (2 * l);
+      b[32 * j + m]! |= codes[e]! << (2 * l);
     }
     b[64] = dBits & 0xff;
     b[65] = dBits >> 8;
@@ -85,11 +85,11 @@ describe("TQ2_0 blocks as llama.cpp writes them", () => {
   it("decodes several blocks in a row, and code 3 as 2·d (as llama.cpp)", () => {
     const pats = codePatterns().slice(0, 3);
     const c3 = new Uint8Array(256).fill(3);
-    const bytes = new Uint8Array([...block(pats[0], 0x3c00), ...block(c3, 0x3800), ...block(pats[2], 0x2e66)]);
+    const bytes = new Uint8Array([...block(pats[0]!, 0x3c00), ...block(c3, 0x3800), ...block(pats[2]!, 0x2e66)]);
     const v = dequant(TQ2_0, bytes, 768);
-    expectValues(v.subarray(0, 256), pats[0], 1);
+    expectValues(v.subarray(0, 256), pats[0]!, 1);
     expectValues(v.subarray(256, 512), c3, 0.5);
-    expectValues(v.subarray(512), pats[2], 0.0999755859375);
+    expectValues(v.subarray(512), pats[2]!, 0.0999755859375);
     expect(Array.from(TQ2_0.ternaryCodes(bytes).subarray(256, 260))).toEqual([2, 2, 2, 2]);
   });
 
@@ -118,9 +118,9 @@ describe("TQ1_0 blocks as llama.cpp writes them", () => {
   }
   function block(codes: Uint8Array, dBits: number): Uint8Array {
     const b = new Uint8Array(54);
-    for (let m = 0; m < 32; m++) b[m] = pack([0, 1, 2, 3, 4].map((n) => codes[32 * n + m])); // e < 160
-    for (let m = 0; m < 16; m++) b[32 + m] = pack([0, 1, 2, 3, 4].map((n) => codes[160 + 16 * n + m]));
-    for (let j = 0; j < 4; j++) b[48 + j] = pack([0, 1, 2, 3].map((n) => codes[240 + 4 * n + j]).concat([0])); // shifted up once
+    for (let m = 0; m < 32; m++) b[m] = pack([0, 1, 2, 3, 4].map((n) => codes[32 * n + m]!)); // e < 160
+    for (let m = 0; m < 16; m++) b[32 + m] = pack([0, 1, 2, 3, 4].map((n) => codes[160 + 16 * n + m]!));
+    for (let j = 0; j < 4; j++) b[48 + j] = pack([0, 1, 2, 3].map((n) => codes[240 + 4 * n + j]!).concat([0])); // shifted up once
     b[52] = dBits & 0xff;
     b[53] = dBits >> 8;
     return b;
@@ -184,7 +184,7 @@ describe("Q8_0 blocks as llama.cpp writes them", () => {
       b[35] = 0x3c;
       for (let j = 0; j < 32; j++) b[36 + j] = -j & 0xff;
       const v = dequant(Q8_0, b, 64);
-      for (let j = 0; j < 32; j++) expect(v[j]).toBe(Math.fround(qs[j] * d));
+      for (let j = 0; j < 32; j++) expect(v[j]).toBe(Math.fround(qs[j]! * d));
       for (let j = 0; j < 32; j++) expect(v[32 + j]).toBe(-j || 0);
     }
   });
@@ -209,7 +209,7 @@ describe("I2_S tensors as bitnet.cpp writes them", () => {
     for (let i = 0; i < n; i++) {
       const g = Math.floor(i / 128);
       const j = i % 128;
-      b[32 * g + (j % 32)] |= codes[i] << (6 - 2 * Math.floor(j / 32));
+      b[32 * g + (j % 32)]! |= codes[i]! << (6 - 2 * Math.floor(j / 32));
     }
     new DataView(b.buffer).setFloat32(n / 4, scale, true);
     return b;

@@ -1,4 +1,4 @@
-// The generation loop, one for every backend (engine/language-model.ts): tokenize, prefill the prompt in
+// The generation loop, one for every backend (runtime/model/language-model.ts): tokenize, prefill the prompt in
 // batches (keeping the part of the KV cache that already holds the prompt's first tokens), then sample one
 // token at a time and feed it back, streaming whole characters through StreamingDecoder and holding back text
 // that might start a stop string. Ends at an end-of-generation token, a stop string, maxTokens, the end of the
@@ -6,8 +6,6 @@
 // per step instead of the logits.
 import { penaltiesAreOff } from "../runtime/sampling/penalties.ts";
 import { yieldToEventLoop } from "../runtime/event-loop.ts";
-import type { CpuModel } from "../runtime/cpu/model.ts";
-import { asLanguageModel } from "../runtime/cpu/language-model.ts";
 import type { Backend, LanguageModel } from "../runtime/model/language-model.ts";
 import { ContextError, OptionError } from "../runtime/errors.ts";
 import type { ResolvedSamplingOptions, SamplingOptions } from "../runtime/sampling/options.ts";
@@ -118,13 +116,12 @@ function commonPrefix(a: readonly number[], b: readonly number[]): number {
  * by the prompt, keeping the cached prefix that `options.cached` names.
  */
 export async function generate(
-  model: LanguageModel | CpuModel,
+  lm: LanguageModel,
   prompt: string | readonly number[],
   options: GenerateOptions = {},
 ): Promise<GenerateResult> {
   const { maxTokens = 256, stop = [], signal, onText, onToken, addBos, cached, ignoreEos = false, ...sampling } = options;
   if (!Number.isSafeInteger(maxTokens) || maxTokens < 0) throw new OptionError("BAD_OPTION_VALUE", `maxTokens must be an integer ≥ 0, got ${maxTokens}`);
-  const lm = asLanguageModel(model);
   const sampler = new Sampler(sampling);
   const stops = new StopMatcher(stop);
   const tokenizer = lm.tokenizer;

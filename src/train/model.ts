@@ -147,7 +147,7 @@ export function modelBackward(m: TrainModel, f: ModelForward, dLogits: Vec | nul
     const extra = dHidden[l];
     if (extra) {
       if (!dx) dx = alloc(m.precision, n * c.dim);
-      for (let i = 0; i < dx.length; i++) dx[i] += extra[i]!;
+      for (let i = 0; i < dx.length; i++) dx[i]! += extra[i]!;
     }
     if (!dx) continue; // nothing reaches this block
     dx = blockBackward(c, m.blocks[l]!, f.caches[l]!, dx, f.rope, l > 0 || m.embedding.trainable);

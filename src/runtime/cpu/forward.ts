@@ -164,7 +164,7 @@ export class Forward {
     const x = this.buf.x >> 2;
     const o = this.buf.o >> 2;
     const count = m * this.config.dim;
-    for (let i = 0; i < count; i++) f[x + i] += f[o + i]!;
+    for (let i = 0; i < count; i++) f[x + i]! += f[o + i]!;
   }
 
   /** Logits of `rows` tokens of the batch from token `first` on, as a view of wasm memory. */

@@ -47,8 +47,3 @@ export class CpuLanguageModel implements LanguageModel {
     this.model.dispose();
   }
 }
-
-/** A CpuModel passed where a LanguageModel is expected (generate, perplexity) gets this adapter. */
-export function asLanguageModel(model: LanguageModel | CpuModel): LanguageModel {
-  return model instanceof CpuModel ? new CpuLanguageModel(model) : model;
-}

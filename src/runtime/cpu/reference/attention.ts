@@ -33,7 +33,7 @@ export function attentionRef(
       let z = 0;
       for (let j = 0; j < len; j++) z += s[j] = Math.exp(s[j]! - m);
       for (let j = 0; j < len; j++) {
-        for (let i = 0; i < hd; i++) out[(t * heads + h) * hd + i] += (s[j]! / z) * v[j * kvw + off + i]!;
+        for (let i = 0; i < hd; i++) out[(t * heads + h) * hd + i]! += (s[j]! / z) * v[j * kvw + off + i]!;
       }
     }
   }
