@@ -5,14 +5,43 @@ import { defineConfig } from "vitest/config";
 const nodeMajor = Number(process.versions.node.split(".")[0]);
 const execArgv = nodeMajor < 22 ? ["--experimental-wasm-relaxed-simd"] : [];
 
+// End-to-end tests (`npm run test:e2e`): each starts something outside the test process — a browser, the engine's
+// worker, the CLI or another process, Deno, llama.cpp (node-llama-cpp), a WebGPU adapter — or runs a whole
+// fine-tune. Every other test file is a unit test (`npm run test:unit`); `npm test` runs both.
+const e2e = [
+  "test/browser.test.ts",
+  "test/bundle.test.ts",
+  "test/cli-bench.test.ts",
+  "test/cli-chat.test.ts",
+  "test/cli-generate.test.ts",
+  "test/cli-inspect.test.ts",
+  "test/cli-inspect-sparsity.test.ts",
+  "test/convert-bitllama.test.ts",
+  "test/engine-api.test.ts",
+  "test/engine-deno.test.ts",
+  "test/engine-finetune.test.ts",
+  "test/engine-llama.test.ts",
+  "test/examples.test.ts",
+  "test/gguf-llama.test.ts",
+  "test/gpu-*.test.ts",
+  "test/quantize.test.ts",
+  "test/tokenizer-bpe.test.ts",
+  "test/tokenizer-spm.test.ts",
+  "test/train-finetune.test.ts",
+  "test/train-finetune-memory.test.ts",
+];
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     execArgv,
     // WebGPU tests (test/gpu-*.test.ts) run on SwiftShader, the Vulkan driver on the CPU that Debian's chromium
     // ships; Dawn's Vulkan loader reads these (test/helpers/gpu.ts sets them too when unset).
     env: { VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? "/usr/lib/chromium/vk_swiftshader_icd.json" },
+    projects: [
+      { extends: true, test: { name: "unit", include: ["test/**/*.test.ts"], exclude: e2e } },
+      { extends: true, test: { name: "e2e", include: e2e } },
+    ],
   },
 });

@@ -8,9 +8,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdirSync } from "node:fs";
 import type { Server } from "node:http";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { buildDemo, startDemoServer } from "../examples/browser/server.mjs";
 import { repoRoot } from "./helpers/cli.ts";
+import { lacks } from "./helpers/optional-deps.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -45,6 +46,7 @@ beforeAll(async () => {
   isolatedUrl = isolated.url;
   plainUrl = plain.url;
   mkdirSync(OUTPUT, { recursive: true });
+  const { chromium } = await import("playwright-core");
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -80,7 +82,7 @@ function expectReference(state: DemoState): void {
   expect(STORIES_CONTINUATION.startsWith(state.text!), state.text).toBe(true);
 }
 
-describe("the browser demo in Chromium", () => {
+describe.skipIf(lacks("playwright-core"))("the browser demo in Chromium", () => {
   it("wasm with threads in a cross-origin-isolated page: the reference text, shown as it streamed", async () => {
     const { page, state, errors } = await runDemo(isolatedUrl, "wasm", 40, "browser-demo-wasm.png");
     try {

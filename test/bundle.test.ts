@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "./helpers/cli.ts";
 import { runDeno } from "./helpers/deno.ts";
+import { lacks } from "./helpers/optional-deps.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 
 const TOKENS = 30;
@@ -66,7 +67,7 @@ describe("an app bundled with esbuild", () => {
   });
 });
 
-describe("ternion/inline under Deno", () => {
+describe.skipIf(lacks("deno"))("ternion/inline under Deno", () => {
   it("the engine worker starts from a Blob URL and loads the embedded wasm: the reference text", () => {
     // The built bundle copied into a folder of its own with the app that imports it: nothing beside it to fetch.
     const deno = join(dir, "deno");

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "./helpers/cli.ts";
+import { lacks } from "./helpers/optional-deps.ts";
 import { sharedPath } from "./helpers/shared.ts";
 
 const STORIES = sharedPath("models/stories260K.gguf");
@@ -48,7 +49,7 @@ describe("ternion generate", () => {
     expect(a.text.length).toBeGreaterThan(10);
   });
 
-  it("--backend webgpu runs on the GPU (SwiftShader here) with the same greedy text; --backend auto says what it chose", () => {
+  it.skipIf(lacks("webgpu"))("--backend webgpu runs on the GPU (SwiftShader here) with the same greedy text; --backend auto says what it chose", () => {
     const gpu = runCli(["generate", "--model", STORIES, "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "20", "--backend", "webgpu", "--json"]);
     expect(gpu.status, gpu.stderr).toBe(0);
     const out = JSON.parse(gpu.stdout);

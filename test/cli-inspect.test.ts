@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { statSync } from "node:fs";
 import { runCli, runCliDeno } from "./helpers/cli.ts";
+import { lacks } from "./helpers/optional-deps.ts";
 import { sharedPath } from "./helpers/shared.ts";
 
 const stories = sharedPath("models/stories260K.gguf");
@@ -62,7 +63,7 @@ describe("ternion inspect", () => {
     expect(notGguf.stderr).toContain("BAD_MAGIC");
   });
 
-  it("runs the same under Deno", () => {
+  it.skipIf(lacks("deno"))("runs the same under Deno", () => {
     const node = runCli(["inspect", stories, "--json"]);
     const deno = runCliDeno(["inspect", stories, "--json"]);
     expect(deno.stderr).toBe("");

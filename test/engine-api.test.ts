@@ -19,6 +19,7 @@ import { writeGgufFile } from "../src/runtime/gguf/writer-node.ts";
 import { GgufValueType } from "../src/runtime/gguf/types.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 import { SWIFTSHADER_ICD, testGpu } from "./helpers/gpu.ts";
+import { lacks } from "./helpers/optional-deps.ts";
 
 const STORIES = sharedPath("models/stories260K.gguf");
 const LONG_PROMPT = "Once upon a time there was a big dog who liked to run and play in the sun all day";
@@ -328,7 +329,7 @@ async function disguisedGpu(): Promise<{ gpu: GPU; devices: GPUDevice[] }> {
   return { gpu, devices };
 }
 
-describe("backend choice and GPU device loss (in-thread engine)", () => {
+describe.skipIf(lacks("webgpu"))("backend choice and GPU device loss (in-thread engine)", () => {
   it("auto: wasm when the only adapter is software (SwiftShader), and when there is none", async () => {
     const { gpu } = await testGpu();
     const soft = await createLocalEngine({ model: STORIES, gpu: gpu!, threads: 1 });
@@ -447,7 +448,7 @@ describe("worker engine", () => {
     }
   });
 
-  it("runs the WebGPU backend inside the worker (gpu: \"webgpu\", SwiftShader)", async () => {
+  it.skipIf(lacks("webgpu"))("runs the WebGPU backend inside the worker (gpu: \"webgpu\", SwiftShader)", async () => {
     await testGpu(); // sets the Vulkan environment the worker inherits
     expect(process.env.VK_ICD_FILENAMES).toBe(SWIFTSHADER_ICD);
     const e = await createEngine({ model: pathToFileURL(STORIES), backend: "webgpu", gpu: "webgpu", contextLength: 128 });

@@ -4,10 +4,11 @@ import { describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
 import { repoRoot } from "./helpers/cli.ts";
 import { runDeno } from "./helpers/deno.ts";
+import { lacks } from "./helpers/optional-deps.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 
 
-describe("Deno", () => {
+describe.skipIf(lacks("deno"))("Deno", () => {
   it("createEngine (module Worker) and createLocalEngine give the reference greedy text", () => {
     if (!existsSync(repoRoot + "dist/engine-worker.js")) throw new Error("dist/engine-worker.js is missing: run `npm run build` before the tests");
     const r = runDeno(["--allow-read", "--allow-env", "test/deno/engine-smoke.ts", sharedPath("models/stories260K.gguf")]);

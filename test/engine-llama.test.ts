@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from "node-llama-cpp";
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
+import { cpuLlama, lacks } from "./helpers/optional-deps.ts";
 import { CpuModel } from "../src/runtime/cpu/model.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
 import { readGgufHeader } from "../src/runtime/gguf/reader.ts";
@@ -29,7 +30,7 @@ let dir: string;
 
 beforeAll(async () => {
   // One llama instance for the whole file: loading the native addon takes ~20 s.
-  llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+  llama = await cpuLlama("error");
   dir = mkdtempSync(join(tmpdir(), "ternion-engine-llama-"));
 }, 180_000);
 
@@ -117,7 +118,7 @@ function argmax(a: ArrayLike<number>): number {
   return best;
 }
 
-describe("stories260K (F32) against llama.cpp", () => {
+describe.skipIf(lacks("node-llama-cpp"))("stories260K (F32) against llama.cpp", () => {
   let ours: CpuModel;
   let theirs: LlamaModel;
   let tokens: number[];
@@ -198,7 +199,7 @@ describe("stories260K (F32) against llama.cpp", () => {
   });
 });
 
-describe.each([
+describe.skipIf(lacks("node-llama-cpp")).each([
   ["TQ2_0", GgmlType.TQ2_0],
   ["TQ1_0", GgmlType.TQ1_0],
 ] as const)("synthetic ternary model as %s against llama.cpp", (name, type) => {

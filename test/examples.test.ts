@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { repoRoot } from "./helpers/cli.ts";
 import { LAVAPIPE_ICD, runDeno as deno } from "./helpers/deno.ts";
+import { lacks } from "./helpers/optional-deps.ts";
 import { sharedPath } from "./helpers/shared.ts";
 
 const GREEDY_40 = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.";
@@ -36,7 +37,7 @@ const platforms = [
   ["deno", runDeno, ".ts"],
 ] as const;
 
-describe.each(platforms)("examples/%s", (_name, run, ext) => {
+describe.each(platforms.filter(([name]) => name !== "deno" || !lacks("deno")))("examples/%s", (_name, run, ext) => {
   it("generate: streams the greedy continuation and its statistics", () => {
     const r = run(`generate${ext}`);
     expect(r.stderr).toBe("");
@@ -69,7 +70,7 @@ describe.each(platforms)("examples/%s", (_name, run, ext) => {
   });
 });
 
-describe("examples/deno/webgpu.ts", () => {
+describe.skipIf(lacks("deno"))("examples/deno/webgpu.ts", () => {
   it("runs the model on Deno's WebGPU when there is an adapter (lavapipe in CI), else on wasm", () => {
     const r = runDeno("webgpu.ts");
     expect(r.stderr).toBe("");

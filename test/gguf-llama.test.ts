@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaModel } from "node-llama-cpp";
+import type { Llama, LlamaModel } from "node-llama-cpp";
+import { cpuLlama, lacks } from "./helpers/optional-deps.ts";
 import { sharedPath } from "./helpers/shared.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
 import { readGgufHeader } from "../src/runtime/gguf/reader.ts";
@@ -20,7 +21,7 @@ let dir: string;
 
 beforeAll(async () => {
   // One llama instance for the whole file: loading the native addon takes ~20 s.
-  llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+  llama = await cpuLlama("error");
   dir = mkdtempSync(join(tmpdir(), "ternion-llama-"));
 }, 180_000);
 
@@ -30,6 +31,7 @@ afterAll(async () => {
 });
 
 async function greedy(model: LlamaModel, prompt: string, maxTokens: number): Promise<string> {
+  const { LlamaCompletion } = await import("node-llama-cpp");
   const context = await model.createContext({ contextSize: 256 });
   try {
     const completion = new LlamaCompletion({ contextSequence: context.getSequence() });
@@ -39,7 +41,7 @@ async function greedy(model: LlamaModel, prompt: string, maxTokens: number): Pro
   }
 }
 
-describe("llama.cpp accepts files we write", () => {
+describe.skipIf(lacks("node-llama-cpp"))("llama.cpp accepts files we write", () => {
   it(
     "loads stories260K rewritten (extra key, reversed tensors, alignment 64) and greedy-generates the reference text",
     async () => {

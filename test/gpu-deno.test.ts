@@ -2,8 +2,9 @@
 // (Q8_K quantization + TQ2_0 matmul) through navigator.gpu, checked against the CPU reference.
 import { describe, expect, it } from "vitest";
 import { runDeno } from "./helpers/deno.ts";
+import { lacks } from "./helpers/optional-deps.ts";
 
-describe("Deno (built-in WebGPU)", () => {
+describe.skipIf(lacks("deno"))("Deno (built-in WebGPU)", () => {
   it("runs the quantize + TQ2_0 matmul kernels through navigator.gpu", () => {
     const r = runDeno(["--allow-read", "--allow-env", "--unstable-webgpu", "test/deno/gpu-smoke.ts"], { webgpu: true });
     expect(r.stderr).toBe("");

@@ -22,6 +22,7 @@ import { quantizeAbsmaxRef, quantizeQ8KRef, type RefActivations } from "../src/r
 import { dltMatmulRef, i2sMatmulRef, tqMatmulRef } from "../src/runtime/cpu/reference/ternary.ts";
 import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts";
 import { stepBuffer, testGpu } from "./helpers/gpu.ts";
+import { lacks } from "./helpers/optional-deps.ts";
 import { rng } from "./helpers/random.ts";
 
 let gpu: GpuContext;
@@ -67,7 +68,7 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
   expect(worst <= 1 ? "ok" : `${what}[${at}] = ${actual[at]}, expected ${expected[at]} (${worst.toFixed(2)}× the tolerance)`).toBe("ok");
 }
 
-describe("activation quantization", () => {
+describe.skipIf(lacks("webgpu"))("activation quantization", () => {
   const cases: [string, "q8k" | "absmax", number, number, number, boolean][] = [
     ["Q8_K per 256", "q8k", 3, 768, 256, false],
     ["absmax per token (I2_S)", "absmax", 2, 384, 384, false],
@@ -94,7 +95,7 @@ describe("activation quantization", () => {
   }
 });
 
-describe("ternary matmul (decode and prefill tiles)", () => {
+describe.skipIf(lacks("webgpu"))("ternary matmul (decode and prefill tiles)", () => {
   type Case = { type: "TQ2_0" | "TQ1_0" | "I2_S" | "DLT"; m: number; k: number; group?: number };
   const cases: Case[] = [
     { type: "TQ2_0", m: 37, k: 512 },
@@ -156,7 +157,7 @@ describe("ternary matmul (decode and prefill tiles)", () => {
   }
 });
 
-describe("float matmul", () => {
+describe.skipIf(lacks("webgpu"))("float matmul", () => {
   const formats: ["F32" | "F16" | "BF16" | "Q8_0", number, number][] = [
     ["F32", 45, 70],
     ["F16", 45, 96],
@@ -207,7 +208,7 @@ async function op(src: ReturnType<typeof rmsNormShader>, buffers: Record<string,
   return simpleOp(src.label, pipeline, bindGroup(gpu.device, pipeline, src, buffers), dispatch);
 }
 
-describe("element-wise and attention kernels", () => {
+describe.skipIf(lacks("webgpu"))("element-wise and attention kernels", () => {
   it("RMSNorm, all rows and last row only", async () => {
     const n = 5;
     const k = 300;

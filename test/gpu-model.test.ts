@@ -19,6 +19,7 @@ import { GgufValueType } from "../src/runtime/gguf/types.ts";
 import { GgmlType } from "../src/runtime/tensor-types/table.ts";
 import { tokenizerFromGguf } from "../src/runtime/tokenizer/index.ts";
 import { testGpu } from "./helpers/gpu.ts";
+import { lacks } from "./helpers/optional-deps.ts";
 import { loadWeights, referenceLogits } from "./helpers/reference-forward.ts";
 import { sharedPath, STORIES_CONTINUATION } from "./helpers/shared.ts";
 import { syntheticModel } from "./helpers/synthetic-model.ts";
@@ -51,7 +52,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return e;
 }
 
-describe("stories260K (F32 llama)", () => {
+describe.skipIf(lacks("webgpu"))("stories260K (F32 llama)", () => {
   const bytes = new Uint8Array(readFileSync(sharedPath("models/stories260K.gguf")));
   let model: GpuModel;
   let tokenizer: ReturnType<typeof tokenizerFromGguf>;
@@ -89,7 +90,7 @@ describe("stories260K (F32 llama)", () => {
   });
 });
 
-describe("bitllama-1M converted to GGUF (I2_S, bitnet)", () => {
+describe.skipIf(lacks("webgpu"))("bitllama-1M converted to GGUF (I2_S, bitnet)", () => {
   it("greedy from BOS gives the reference story", async () => {
     const model = sharedPath("models/bitllama-1M.bin");
     const { input } = await convertBitllama(bytesSource(new Uint8Array(readFileSync(model))), readFileSync(sharedPath("models/tok512.bin")));
@@ -105,7 +106,7 @@ describe("bitllama-1M converted to GGUF (I2_S, bitnet)", () => {
   });
 });
 
-describe("synthetic TQ2_0 model (bitnet-b1.58 style: ReLU², sub-norms, Q8_K activations)", () => {
+describe.skipIf(lacks("webgpu"))("synthetic TQ2_0 model (bitnet-b1.58 style: ReLU², sub-norms, Q8_K activations)", () => {
   it("gives the CPU engine's logits and greedy tokens", async () => {
     const input = syntheticModel({
       name: "gpu-synthetic",
@@ -147,7 +148,7 @@ describe("synthetic TQ2_0 model (bitnet-b1.58 style: ReLU², sub-norms, Q8_K act
   });
 });
 
-describe("typed errors", () => {
+describe.skipIf(lacks("webgpu"))("typed errors", () => {
   it("no WebGPU, no adapter", async () => {
     const { acquireGpu } = await import("../src/gpu/device.ts");
     const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator;
@@ -169,7 +170,7 @@ describe("typed errors", () => {
   });
 });
 
-describe("DLT student exported from stories260K (per-group α and γ, rows of 64 and 172)", () => {
+describe.skipIf(lacks("webgpu"))("DLT student exported from stories260K (per-group α and γ, rows of 64 and 172)", () => {
   it("gives the CPU engine's logits and greedy tokens", async () => {
     const source = await openFileSource(sharedPath("models/stories260K.gguf"));
     const teacher = await loadFloatModel(source).finally(() => source.close());

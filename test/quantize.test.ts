@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama } from "node-llama-cpp";
+import type { Llama } from "node-llama-cpp";
 import { planQuantize, type QuantizeType } from "../src/runtime/convert/quantize.ts";
 import { readGgufHeader, readTensorData } from "../src/runtime/gguf/reader.ts";
 import type { ByteSource } from "../src/runtime/gguf/source.ts";
@@ -15,6 +15,7 @@ import { type GgufHeader, type GgufValue, GgufValueType as T } from "../src/runt
 import { modelConfigFromGguf } from "../src/runtime/model/config.ts";
 import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts";
 import { runCli } from "./helpers/cli.ts";
+import { cpuLlama, lacks } from "./helpers/optional-deps.ts";
 import { sharedPath } from "./helpers/shared.ts";
 import { rng } from "./helpers/random.ts";
 
@@ -34,7 +35,7 @@ beforeAll(async () => {
   synthetic = join(dir, "synthetic-f32.gguf");
   await writeSyntheticLlama(synthetic);
   // One llama.cpp instance for the whole file: loading the native addon takes ~20 s.
-  llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+  if (!lacks("node-llama-cpp")) llama = await cpuLlama("error");
 }, 180_000);
 
 afterAll(async () => {
@@ -234,12 +235,13 @@ describe("quantize", () => {
     expect(reads).toEqual([256 * 256 * 4]); // that one tensor, nothing else
   });
 
-  it.each([
+  it.skipIf(lacks("node-llama-cpp")).each([
     ["tq2_0", "TQ2_0"],
     ["tq1_0", "TQ1_0"],
   ])("llama.cpp loads the synthetic model quantized to %s and completes greedily", async (name) => {
     const path = join(dir, `synthetic-${name}.gguf`);
     await quantizeFile(synthetic, path, name as QuantizeType);
+    const { LlamaCompletion } = await import("node-llama-cpp");
     const model = await llama.loadModel({ modelPath: path });
     try {
       const context = await model.createContext({ contextSize: 128 });

@@ -250,11 +250,11 @@ describe("wasm heap and loader", () => {
   it("unshares the memory import so the module links to a plain memory", async () => {
     const { bytes } = await loadWasmBytes("simd128");
     const un = unshareMemoryImport(bytes);
-    const mod = new WebAssembly.Module(un);
+    const mod = new WebAssembly.Module(un as Uint8Array<ArrayBuffer>);
     expect(WebAssembly.Module.imports(mod)).toEqual([{ module: "env", name: "memory", kind: "memory" }]);
     const memory = new WebAssembly.Memory({ initial: 16, maximum: 65536 });
     const inst = new WebAssembly.Instance(mod, { env: { memory } });
     expect(typeof inst.exports["ternMatmul"]).toBe("function");
-    expect(() => new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } })).toThrow();
+    expect(() => new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), { env: { memory } })).toThrow();
   });
 });

@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { getLlama, LlamaLogLevel, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
+import type { Llama, LlamaModel, Token } from "node-llama-cpp";
+import { cpuLlama, lacks } from "./helpers/optional-deps.ts";
 import { sharedPath } from "./helpers/shared.ts";
 import { GgufValueType as T, type GgufValue } from "../src/runtime/gguf/types.ts";
 import { writeGgufFile } from "../src/runtime/gguf/writer-node.ts";
@@ -350,7 +351,7 @@ describe("byte-level BPE tokenizer: properties", () => {
 const RUNS = 1000;
 const PRES: (string | undefined)[] = ["llama3", "gpt-2", "default", undefined];
 
-describe("byte-level BPE tokenizer: differential against llama.cpp", () => {
+describe.skipIf(lacks("node-llama-cpp"))("byte-level BPE tokenizer: differential against llama.cpp", () => {
   let llama: Llama;
   let dir: string;
   const models = new Map<string, { ours: Tokenizer; theirs: LlamaModel }>();
@@ -358,7 +359,7 @@ describe("byte-level BPE tokenizer: differential against llama.cpp", () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "ternion-bpe-"));
-    llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.disabled });
+    llama = await cpuLlama("disabled");
     const spec = vocabSpec(true);
     for (const pre of PRES) {
       const meta = ggufMetadata(spec, pre);

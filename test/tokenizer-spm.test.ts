@@ -3,7 +3,8 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { getLlama, LlamaLogLevel, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
+import type { Llama, LlamaModel, Token } from "node-llama-cpp";
+import { cpuLlama, lacks } from "./helpers/optional-deps.ts";
 import { sharedPath } from "./helpers/shared.ts";
 import { TokenizerError } from "../src/runtime/errors.ts";
 import { readGgufHeader } from "../src/runtime/gguf/reader.ts";
@@ -187,12 +188,12 @@ const randomText = fc.oneof(
 );
 const RUNS = 1000;
 
-describe("SentencePiece tokenizer: differential against llama.cpp", () => {
+describe.skipIf(lacks("node-llama-cpp"))("SentencePiece tokenizer: differential against llama.cpp", () => {
   let llama: Llama;
   let model: LlamaModel;
 
   beforeAll(async () => {
-    llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.disabled });
+    llama = await cpuLlama("disabled");
     model = await llama.loadModel({ modelPath: VOCAB, vocabOnly: true });
   });
   afterAll(async () => {
