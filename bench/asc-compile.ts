@@ -12,9 +12,25 @@ export const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 export function compileBenchWasm(source: string, name: string): WebAssembly.Module {
   const out = `${repoRoot}.bench-cache/${name}.wasm`;
   const file = `${repoRoot}${source}`;
-  execFileSync(process.execPath, [
-    `${repoRoot}node_modules/assemblyscript/bin/asc.js`, file, "--outFile", out,
-    "--runtime", "stub", "--noAssert", "-O3", "--initialMemory", "2", "--enable", "simd", "--enable", "relaxed-simd",
-  ], { stdio: "inherit", cwd: dirname(file) }); // not the root: its asconfig.json is the library's
+  execFileSync(
+    process.execPath,
+    [
+      `${repoRoot}node_modules/assemblyscript/bin/asc.js`,
+      file,
+      "--outFile",
+      out,
+      "--runtime",
+      "stub",
+      "--noAssert",
+      "-O3",
+      "--initialMemory",
+      "2",
+      "--enable",
+      "simd",
+      "--enable",
+      "relaxed-simd",
+    ],
+    { stdio: "inherit", cwd: dirname(file) },
+  ); // not the root: its asconfig.json is the library's
   return new WebAssembly.Module(readFileSync(out));
 }

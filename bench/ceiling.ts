@@ -31,16 +31,32 @@ const loops: { name: string; what: string; dotsPerIter: number; fn: Loop; arg: n
   { name: "matmulMix", what: "matmul loop, 2 rows × 3 tokens (0.67 ops/dot)", dotsPerIter: 24, fn: exports.matmulMix!, arg: buf },
 ];
 
-interface Row { loop: string; what: string; gopsBest: number; gopsMedian: number; dotsPerNs: number }
-interface MemoryRow { loop: string; what: string; mib: number; gbPerSBest: number; gbPerSMedian: number }
+interface Row {
+  loop: string;
+  what: string;
+  gopsBest: number;
+  gopsMedian: number;
+  dotsPerNs: number;
+}
+interface MemoryRow {
+  loop: string;
+  what: string;
+  mib: number;
+  gbPerSBest: number;
+  gbPerSMedian: number;
+}
 const rows: Row[] = [];
 for (const l of loops) {
   let n = 1 << 16;
-  for (;;) { // size a round to ≈ targetMs (and tier the function up)
+  for (;;) {
+    // size a round to ≈ targetMs (and tier the function up)
     const t0 = performance.now();
     l.fn(n, l.arg);
     const ms = performance.now() - t0;
-    if (ms > targetMs / 4) { n = Math.max(1, Math.round((n * targetMs) / ms)); break; }
+    if (ms > targetMs / 4) {
+      n = Math.max(1, Math.round((n * targetMs) / ms));
+      break;
+    }
     n *= 4;
   }
   const gops: number[] = [];
@@ -68,16 +84,27 @@ for (let r = 0; r < rounds; r++) {
   gbs.push((streamMiB * 2 ** 20) / ((performance.now() - t0) / 1000) / 1e9);
 }
 gbs.sort((a, b) => b - a);
-const memory: MemoryRow = { loop: "streamRead", what: "16-byte loads over a buffer past the caches", mib: streamMiB,
-  gbPerSBest: gbs[0]!, gbPerSMedian: gbs[rounds >> 1]! };
+const memory: MemoryRow = {
+  loop: "streamRead",
+  what: "16-byte loads over a buffer past the caches",
+  mib: streamMiB,
+  gbPerSBest: gbs[0]!,
+  gbPerSMedian: gbs[rounds >> 1]!,
+};
 
 if (json) console.log(JSON.stringify({ compute: rows, memory }));
 else {
   console.log(`ternion SIMD ceiling — ${process.version}, ${cpus()[0]?.model ?? "?"} (1 core); GOPS = 32 per 16-MAC dot`);
-  console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+  console.log(
+    `load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")}`,
+  );
   console.log("loop        best GOPS  median  dots/ns  what");
   for (const r of rows) {
-    console.log(`${r.loop.padEnd(11)} ${r.gopsBest.toFixed(1).padStart(9)} ${r.gopsMedian.toFixed(1).padStart(7)} ${r.dotsPerNs.toFixed(2).padStart(8)}  ${r.what}`);
+    console.log(
+      `${r.loop.padEnd(11)} ${r.gopsBest.toFixed(1).padStart(9)} ${r.gopsMedian.toFixed(1).padStart(7)} ${r.dotsPerNs.toFixed(2).padStart(8)}  ${r.what}`,
+    );
   }
   console.log(`streamRead  best ${memory.gbPerSBest.toFixed(2)} GB/s, median ${memory.gbPerSMedian.toFixed(2)} (${streamMiB} MiB, ${memory.what})`);
 }

@@ -111,7 +111,10 @@ async function child(): Promise<void> {
   const threads = Number(opt("threads", "1"));
   const prefill = Number(opt("prefill", "128"));
   const decode = Number(opt("decode", "128"));
-  const r = engine === "ternion" ? await runTernion(path, threads, prefill, decode, opt("wasm", "")) : await runLlamaCpp(path, threads, prefill, decode, Number(opt("vocab", "32000")));
+  const r =
+    engine === "ternion"
+      ? await runTernion(path, threads, prefill, decode, opt("wasm", ""))
+      : await runLlamaCpp(path, threads, prefill, decode, Number(opt("vocab", "32000")));
   process.stdout.write(JSON.stringify(r) + "\n");
 }
 
@@ -129,7 +132,25 @@ async function main(): Promise<void> {
     const path = await ensureSyntheticModel(cache, MODELS[key]!);
     for (const threads of threadCounts) {
       for (const engine of engines) {
-        const args = [...process.execArgv, process.argv[1]!, "--child", "--engine", engine, "--path", path, "--threads", String(threads), "--prefill", prefill, "--decode", decode, "--vocab", String(MODELS[key]!.vocab), "--wasm", opt("wasm", "")];
+        const args = [
+          ...process.execArgv,
+          process.argv[1]!,
+          "--child",
+          "--engine",
+          engine,
+          "--path",
+          path,
+          "--threads",
+          String(threads),
+          "--prefill",
+          prefill,
+          "--decode",
+          decode,
+          "--vocab",
+          String(MODELS[key]!.vocab),
+          "--wasm",
+          opt("wasm", ""),
+        ];
         const r = spawnSync(process.execPath, args, { encoding: "utf8", maxBuffer: 1 << 24 });
         if (r.status !== 0) throw new Error(`${engine} ${key} ${threads} threads failed:\n${r.stderr}`);
         const row: Row = { model: MODELS[key]!.name, engine, ...JSON.parse(r.stdout.trim().split("\n").pop()!) };

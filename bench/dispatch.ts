@@ -41,7 +41,11 @@ const rows: Row[] = [];
 const log = (s: string) => {
   if (!json) console.log(s);
 };
-log(`ternion dispatch benchmark — ${process.version}; ${cpus()[0]?.model ?? "cpu?"} × ${cpus().length}; load average ${loadavg().map((v) => v.toFixed(2)).join(" ")}`);
+log(
+  `ternion dispatch benchmark — ${process.version}; ${cpus()[0]?.model ?? "cpu?"} × ${cpus().length}; load average ${loadavg()
+    .map((v) => v.toFixed(2))
+    .join(" ")}`,
+);
 log(`one call = softmax of 2 rows × 8 split over the threads (round trip: dispatch, both slices, completion)`);
 log(`${"thr".padStart(3)} ${"mode".padEnd(12)} ${"gap µs".padStart(7)} ${"median µs".padStart(10)} ${"p90 µs".padStart(8)}`);
 for (const threads of threadCounts) {
@@ -57,7 +61,9 @@ for (const threads of threadCounts) {
   const add = (mode: string, gapUs: number, t: number[]) => {
     const r = { threads: K.threads, mode, gapUs, medianUs: +pct(t, 0.5).toFixed(2), p90Us: +pct(t, 0.9).toFixed(2) };
     rows.push(r);
-    log(`${String(r.threads).padStart(3)} ${mode.padEnd(12)} ${String(gapUs).padStart(7)} ${r.medianUs.toFixed(2).padStart(10)} ${r.p90Us.toFixed(2).padStart(8)}`);
+    log(
+      `${String(r.threads).padStart(3)} ${mode.padEnd(12)} ${String(gapUs).padStart(7)} ${r.medianUs.toFixed(2).padStart(10)} ${r.p90Us.toFixed(2).padStart(8)}`,
+    );
   };
   for (let i = 0; i < 2000; i++) call(); // warm up (JIT of both sides)
   {

@@ -92,7 +92,13 @@ try {
   const speed: { mode: string; threads: number; tokensPerSecond: number }[] = [];
   for (const mode of ["blockwise", "full"] as const) {
     for (const threads of threadList) {
-      const r = await finetune({ ...common, steps: mode === "full" ? Math.min(steps, 40) : Math.min(steps, 100), mode, threads, out: join(dir, `speed-${mode}-${threads}.gguf`) });
+      const r = await finetune({
+        ...common,
+        steps: mode === "full" ? Math.min(steps, 40) : Math.min(steps, 100),
+        mode,
+        threads,
+        out: join(dir, `speed-${mode}-${threads}.gguf`),
+      });
       speed.push({ mode, threads, tokensPerSecond: r.tokensPerSecond });
       log(`${mode}, ${threads} thread(s): ${Math.round(r.tokensPerSecond)} training tokens/s`);
     }
@@ -104,9 +110,13 @@ try {
   // thousands would make any ternary row look like it closes most of the gap.
   const gapClosed = (ppl: number) => (Math.log(absmean) - Math.log(ppl)) / (Math.log(absmean) - Math.log(float));
   if (json) {
-    console.log(JSON.stringify({ steps, batch, seqLen, group, evalChars, rows: rows.map((r) => ({ ...r, gapClosed: gapClosed(r.ppl) })), speed }, null, 2));
+    console.log(
+      JSON.stringify({ steps, batch, seqLen, group, evalChars, rows: rows.map((r) => ({ ...r, gapClosed: gapClosed(r.ppl) })), speed }, null, 2),
+    );
   } else {
-    console.log(`stories260K, ${steps} steps × ${batch}×${seqLen} tokens, g = ${group}, seed 1; eval: first ${evalChars} chars of tinystories-valid-a\n`);
+    console.log(
+      `stories260K, ${steps} steps × ${batch}×${seqLen} tokens, g = ${group}, seed 1; eval: first ${evalChars} chars of tinystories-valid-a\n`,
+    );
     console.log("| method | ppl | gap absmean→float closed (log ppl) |");
     console.log("|---|---:|---:|");
     for (const r of rows) console.log(`| ${r.method} | ${r.ppl.toFixed(2)} | ${r === rows[0] ? "—" : `${(100 * gapClosed(r.ppl)).toFixed(0)} %`} |`);

@@ -86,7 +86,12 @@ const row = {
   decodeTokensPerSecond: decode / decodeSeconds,
   msPerDecodeToken: (decodeSeconds * 1000) / decode,
   loadSeconds,
-  gpuMemoryMiB: { weights: s.weightBytes / 2 ** 20, kvCache: s.kvCacheBytes / 2 ** 20, scratch: s.scratchBytes / 2 ** 20, total: s.totalBytes / 2 ** 20 },
+  gpuMemoryMiB: {
+    weights: s.weightBytes / 2 ** 20,
+    kvCache: s.kvCacheBytes / 2 ** 20,
+    scratch: s.scratchBytes / 2 ** 20,
+    total: s.totalBytes / 2 ** 20,
+  },
   dispatchesPerToken: s.dispatchesPerToken,
   packedDot: gpu.packedDot,
   lanes: gpu.tuning.lanes,
@@ -103,6 +108,8 @@ else {
   console.log(`prefill: ${prefill} tokens, ${f(row.prefillTokensPerSecond)} tokens/s`);
   console.log(`decode:  ${decode} tokens, ${f(row.decodeTokensPerSecond)} tokens/s (${f(row.msPerDecodeToken)} ms/token)`);
   const m = row.gpuMemoryMiB;
-  console.log(`memory:  ${f(m.total)} MiB on the GPU (weights ${f(m.weights)}, KV cache ${f(m.kvCache)}, scratch ${f(m.scratch)}); load ${f(loadSeconds)} s`);
+  console.log(
+    `memory:  ${f(m.total)} MiB on the GPU (weights ${f(m.weights)}, KV cache ${f(m.kvCache)}, scratch ${f(m.scratch)}); load ${f(loadSeconds)} s`,
+  );
 }
 process.exit(0);

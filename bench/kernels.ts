@@ -53,7 +53,11 @@ const cpuMs = () => {
   return (u.user + u.system) / 1000;
 };
 
-function randomWeights(type: MatrixType, m: number, k: number): { data: Uint8Array; dlt?: { alpha: Uint16Array; gamma: Uint16Array; groupSize: number } } {
+function randomWeights(
+  type: MatrixType,
+  m: number,
+  k: number,
+): { data: Uint8Array; dlt?: { alpha: Uint16Array; gamma: Uint16Array; groupSize: number } } {
   const l = matrixLayout(type, m, k);
   const data = new Uint8Array(l.sourceBytes);
   // random bytes are valid codes except code 3; map every 2-bit field to 0..2 where it matters
@@ -63,7 +67,8 @@ function randomWeights(type: MatrixType, m: number, k: number): { data: Uint8Arr
   if (type === "TQ2_0" || type === "TQ1_0") {
     const bs = type === "TQ2_0" ? 66 : 54;
     for (let b = 0; b < data.length / bs; b++) {
-      if (type === "TQ2_0") for (let j = 0; j < 64; j++) data[b * bs + j] = data[b * bs + j]! & 0x55; // codes 0/1
+      if (type === "TQ2_0")
+        for (let j = 0; j < 64; j++) data[b * bs + j] = data[b * bs + j]! & 0x55; // codes 0/1
       else for (let j = 0; j < 52; j++) data[b * bs + j] = data[b * bs + j]! % 243;
       dv.setUint16(b * bs + bs - 2, f16one, true);
     }
@@ -94,8 +99,14 @@ const log = (s: string) => {
   if (!json) console.log(s);
 };
 log(`ternion kernel benchmark — ${process.version}, ${simds.join(" + ")}; op = quantize x + W·x; GOPS = 2·m·n·k / t`);
-log(`${cpus()[0]?.model ?? "cpu?"} × ${cpus().length}; clock ${clock}; load average ${loadavg().map((v) => v.toFixed(2)).join(" ")} (other processes skew timings)`);
-log(`${"type".padEnd(6)} ${"m×k".padEnd(10)} ${"n".padStart(4)} ${"thr".padStart(3)} ${"simd".padEnd(8)} ${"ms/op".padStart(9)} ${"GOPS".padStart(7)}`);
+log(
+  `${cpus()[0]?.model ?? "cpu?"} × ${cpus().length}; clock ${clock}; load average ${loadavg()
+    .map((v) => v.toFixed(2))
+    .join(" ")} (other processes skew timings)`,
+);
+log(
+  `${"type".padEnd(6)} ${"m×k".padEnd(10)} ${"n".padStart(4)} ${"thr".padStart(3)} ${"simd".padEnd(8)} ${"ms/op".padStart(9)} ${"GOPS".padStart(7)}`,
+);
 for (const simd of simds) {
   for (const threads of threadCounts) {
     const K = await CpuKernels.create({ simd, threads, wasm: wasmDir ? { baseUrl: new URL(`file://${wasmDir}/`) } : undefined });

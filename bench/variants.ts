@@ -17,9 +17,13 @@ const opt = (name: string, def: string) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && argv[i + 1] ? argv[i + 1]! : def;
 };
-const dirs = opt("wasm-dirs", "dist/wasm").split(",").map((d) => resolve(d));
+const dirs = opt("wasm-dirs", "dist/wasm")
+  .split(",")
+  .map((d) => resolve(d));
 const types = opt("types", "TQ2_0,I2_S").split(",") as MatrixType[];
-const shapes = opt("shapes", "4096x4096").split(",").map((s) => s.split("x").map(Number) as [number, number]);
+const shapes = opt("shapes", "4096x4096")
+  .split(",")
+  .map((s) => s.split("x").map(Number) as [number, number]);
 const ns = opt("n", "1,128").split(",").map(Number);
 const threadCounts = opt("threads", "1").split(",").map(Number);
 const simds = opt("simd", "relaxed").split(",") as SimdBuild[];
@@ -45,7 +49,11 @@ function weights(type: MatrixType, m: number, k: number): Uint8Array {
 }
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
-console.log(`variants: ${dirs.join(" | ")}; load average ${loadavg().map((v) => v.toFixed(2)).join(" ")}`);
+console.log(
+  `variants: ${dirs.join(" | ")}; load average ${loadavg()
+    .map((v) => v.toFixed(2))
+    .join(" ")}`,
+);
 for (const simd of simds) {
   for (const threads of threadCounts) {
     // bytes, not { baseUrl }: the loader's module cache keys a baseUrl source as "[object Object]"
@@ -94,7 +102,9 @@ for (const simd of simds) {
             const g = (ms: number) => ((2 * m * n * k) / (ms * 1e6)).toFixed(1);
             return `${g(best).padStart(6)} best ${g(med).padStart(6)} med (${med.toFixed(3)} ms)`;
           });
-          console.log(`${type.padEnd(6)} ${`${m}×${k}`.padEnd(10)} n ${String(n).padStart(4)} thr ${threads} ${simd.padEnd(8)} | ${cells.join(" | ")}`);
+          console.log(
+            `${type.padEnd(6)} ${`${m}×${k}`.padEnd(10)} n ${String(n).padStart(4)} thr ${threads} ${simd.padEnd(8)} | ${cells.join(" | ")}`,
+          );
           for (const s of setups) {
             s.K.freeMatrix(s.W);
             s.K.heap.free(s.x);

@@ -39,7 +39,16 @@ export function ternaryTiles() {
   parts.push(TILE_LIMITS);
   parts.push(dispatcher("tern_quad_rows", "q_rows", FAMS, () => 2, QARGS, QCALL));
   parts.push(dispatcher("tern_quad_toks", "q_toks", FAMS, (f) => (f === "dlt64" ? DLT64_TOKS_T : QUAD_TOKS_T), QARGS, QCALL));
-  parts.push(dispatcher("tern_quad2_toks", "q2_toks", FAMS.filter((f) => f !== "dlt64"), () => QUAD_PAIR_TOKS_T, QPARGS, QPCALL));
+  parts.push(
+    dispatcher(
+      "tern_quad2_toks",
+      "q2_toks",
+      FAMS.filter((f) => f !== "dlt64"),
+      () => QUAD_PAIR_TOKS_T,
+      QPARGS,
+      QPCALL,
+    ),
+  );
   return parts.join("\n\n") + "\n";
 }
 
@@ -214,12 +223,20 @@ function genQuad(fam, shape, T) {
     e(`        do {`);
     e(`          const q = v128.load(wp);`);
     e(`          const s = i16x8.shr_u(q, 4);`);
-    const fields = [["c", "q", "M03", 0], ["d", "q", "M0C", 1], ["c", "s", "M03", 2], ["d", "s", "M0C", 3]];
+    const fields = [
+      ["c", "q", "M03", 0],
+      ["d", "q", "M0C", 1],
+      ["c", "s", "M03", 2],
+      ["d", "s", "M0C", 3],
+    ];
     for (const [acc, src, mask, p] of fields) {
       const g = sumOfField(fam, p);
       e(`          {`);
       e(`            const x = v128.and(${src}, ${mask});`);
-      for (const t of toks) e(`            ${acc}${g}${t} = i16x8.add(${acc}${g}${t}, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(${at("ap", t)}, ${16 * lOf(p)}), x));`);
+      for (const t of toks)
+        e(
+          `            ${acc}${g}${t} = i16x8.add(${acc}${g}${t}, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(${at("ap", t)}, ${16 * lOf(p)}), x));`,
+        );
       e(`          }`);
     }
     e(`          wp += 16;`);
@@ -238,7 +255,9 @@ function genQuad(fam, shape, T) {
   for (const g of sums) for (const t of toks) e(`      let hi${g}${t} = i32x4.splat(0);`);
   e(`      const M3 = i8x16.splat(3);`);
   toksBody(e, fam, toks, false, [""]);
-  for (const g of sums) for (const t of toks) e(`      S${g}${t} = i32x4.add(i32x4.shuffle(lo${g}${t}, hi${g}${t}, 0, 2, 4, 6), i32x4.shuffle(lo${g}${t}, hi${g}${t}, 1, 3, 5, 7));`);
+  for (const g of sums)
+    for (const t of toks)
+      e(`      S${g}${t} = i32x4.add(i32x4.shuffle(lo${g}${t}, hi${g}${t}, 0, 2, 4, 6), i32x4.shuffle(lo${g}${t}, hi${g}${t}, 1, 3, 5, 7));`);
   e(`    }`);
   for (const l of quadFlush(fam, toks, [""], "    ")) e(l);
   if (fam === "dlt") e(`    gi++;`);

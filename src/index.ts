@@ -40,7 +40,14 @@ export type {
   ModelLoadOptions,
   WebGpuEntry,
 } from "./engine/engine.ts";
-export type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionUsage, ChatMessage, FinishReason } from "./engine/chat-types.ts";
+export type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionRequest,
+  ChatCompletionUsage,
+  ChatMessage,
+  FinishReason,
+} from "./engine/chat-types.ts";
 export type { GenerateChunk, GenerationStats, StopReason } from "./engine/generate.ts";
 export type { SamplingOptions } from "./runtime/sampling/options.ts";
 export type { PerplexityResult } from "./runtime/model/perplexity.ts";
@@ -52,7 +59,15 @@ export type { ModelConfig } from "./runtime/model/config.ts";
 export { readGgufHeader, readTensorData, type ReadGgufOptions } from "./runtime/gguf/reader.ts";
 export { blobSource, bytesSource, urlSource, type UrlSourceOptions } from "./runtime/gguf/sources.ts";
 export type { ByteSource } from "./runtime/gguf/source.ts";
-export { GgufValueType, type GgufArray, type GgufArrayValues, type GgufHeader, type GgufScalar, type GgufTensorInfo, type GgufValue } from "./runtime/gguf/types.ts";
+export {
+  GgufValueType,
+  type GgufArray,
+  type GgufArrayValues,
+  type GgufHeader,
+  type GgufScalar,
+  type GgufTensorInfo,
+  type GgufValue,
+} from "./runtime/gguf/types.ts";
 export { GgmlType } from "./runtime/tensor-types/traits.ts";
 
 // The tokenizer of a GGUF file.

@@ -22,9 +22,7 @@ function inlineWorkerUrl(): string {
     const text = `globalThis[${JSON.stringify(EMBEDDED_WASM_KEY)}] = ${JSON.stringify(wasm)};\n${engineWorker}`;
     // Node's worker_threads take file: and data: URLs only; browsers and Deno take a Blob URL (which, unlike
     // data:, keeps the page's origin, and so its cross-origin isolation).
-    workerUrl = isNode()
-      ? `data:text/javascript,${encodeURIComponent(text)}`
-      : URL.createObjectURL(new Blob([text], { type: "text/javascript" }));
+    workerUrl = isNode() ? `data:text/javascript,${encodeURIComponent(text)}` : URL.createObjectURL(new Blob([text], { type: "text/javascript" }));
   }
   return workerUrl;
 }

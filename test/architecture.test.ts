@@ -49,7 +49,11 @@ function sourceFiles(dir: string): string[] {
 /** Relative specifiers of a file's imports and re-exports, static and dynamic. */
 function relativeImports(text: string): string[] {
   const found: string[] = [];
-  const patterns = [/\bfrom\s*["'](\.{1,2}\/[^"']+)["']/g, /\bimport\s*\(\s*["'](\.{1,2}\/[^"']+)["']\s*\)/g, /^\s*import\s*["'](\.{1,2}\/[^"']+)["']/gm];
+  const patterns = [
+    /\bfrom\s*["'](\.{1,2}\/[^"']+)["']/g,
+    /\bimport\s*\(\s*["'](\.{1,2}\/[^"']+)["']\s*\)/g,
+    /^\s*import\s*["'](\.{1,2}\/[^"']+)["']/gm,
+  ];
   for (const re of patterns) for (const m of text.matchAll(re)) found.push(m[1]!);
   return found;
 }

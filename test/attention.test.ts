@@ -52,7 +52,10 @@ describe.each([
       storeKv(K, cache, kp + pos0 * kvw * 4, vp + pos0 * kvw * 4, n, pos0, { heads, kvHeads, headDim: hd, type });
       const round = (x: Float32Array) => (type === "f16" ? x.map((v) => f16BitsToF32(f32ToF16Bits(v))) : x);
       // the stored cache is exactly the (rounded) input
-      const stored = type === "f16" ? Array.from(h.u16.subarray(cache.k >> 1, (cache.k >> 1) + len * kvw), f16BitsToF32) : Array.from(h.f32View(cache.k, len * kvw));
+      const stored =
+        type === "f16"
+          ? Array.from(h.u16.subarray(cache.k >> 1, (cache.k >> 1) + len * kvw), f16BitsToF32)
+          : Array.from(h.f32View(cache.k, len * kvw));
       expect(stored).toEqual(Array.from(round(kAll)));
       const qp = h.upload(q);
       const out = h.alloc(n * heads * hd * 4);
@@ -74,9 +77,35 @@ describe.each(["relaxed", "simd128"] as const)("f16 cache store (%s)", (simd) =>
     const r = rng(99);
     const f = (bits: number) => new Float32Array(new Uint32Array([bits >>> 0]).buffer)[0]!;
     const special = [
-      0, -0, 1, -1, 65504, -65504, 65519.99, 65520, 65536, 1e6, -1e6, Infinity, -Infinity, NaN,
-      2 ** -14, -(2 ** -14), 2 ** -15, 2 ** -24, 2 ** -25, 2 ** -26, 1e-10, -1e-10,
-      f(0x3f801000), f(0x3f803000), f(0x3f800fff), f(0x477fefff), f(0x477ff000), f(0x387fffff), f(0x38800000),
+      0,
+      -0,
+      1,
+      -1,
+      65504,
+      -65504,
+      65519.99,
+      65520,
+      65536,
+      1e6,
+      -1e6,
+      Infinity,
+      -Infinity,
+      NaN,
+      2 ** -14,
+      -(2 ** -14),
+      2 ** -15,
+      2 ** -24,
+      2 ** -25,
+      2 ** -26,
+      1e-10,
+      -1e-10,
+      f(0x3f801000),
+      f(0x3f803000),
+      f(0x3f800fff),
+      f(0x477fefff),
+      f(0x477ff000),
+      f(0x387fffff),
+      f(0x38800000),
     ];
     // Groups of 8 that are all normal (the vector path), groups with one odd value (the scalar path), a tail.
     // Ties and near-ties of the mantissa rounding, and the largest value that still rounds below infinity, in a
@@ -96,7 +125,8 @@ describe.each(["relaxed", "simd128"] as const)("f16 cache store (%s)", (simd) =>
     const got = Array.from(K.heap.u16.subarray(cache >> 1, (cache >> 1) + width));
     const want = Array.from(x, (v) => f32ToF16Bits(v));
     // NaN: any quiet-NaN pattern of the right sign will do
-    for (let i = 0; i < width; i++) if (Number.isNaN(x[i]!)) expect((got[i]! & 0x7c00) === 0x7c00 && (got[i]! & 0x3ff) !== 0).toBe(true), (got[i] = want[i]!);
+    for (let i = 0; i < width; i++)
+      if (Number.isNaN(x[i]!)) expect((got[i]! & 0x7c00) === 0x7c00 && (got[i]! & 0x3ff) !== 0).toBe(true), (got[i] = want[i]!);
     expect(got).toEqual(want);
   });
 });

@@ -25,7 +25,15 @@ interface DemoState {
   chunks?: number;
   stopReason?: string;
   error?: string;
-  info?: { backend: string; threads: number; simd: string; adapter?: string; threadsReason?: string; memory: { total: number }; metadata: Record<string, unknown> };
+  info?: {
+    backend: string;
+    threads: number;
+    simd: string;
+    adapter?: string;
+    threadsReason?: string;
+    memory: { total: number };
+    metadata: Record<string, unknown>;
+  };
   finetune?: { losses: number[]; steps?: number; tokensPerSecond?: number; studentBytes?: number };
 }
 
@@ -61,7 +69,12 @@ afterAll(async () => {
 });
 
 /** Opens the demo, lets it load stories260K and generate `tokens` tokens greedily, returns what it shows. */
-async function runDemo(base: string, backend: "wasm" | "webgpu", tokens: number, screenshot: string): Promise<{ page: Page; state: DemoState; errors: string[] }> {
+async function runDemo(
+  base: string,
+  backend: "wasm" | "webgpu",
+  tokens: number,
+  screenshot: string,
+): Promise<{ page: Page; state: DemoState; errors: string[] }> {
   const page = await browser.newPage();
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
@@ -123,7 +136,11 @@ describe.skipIf(lacks("playwright-core"))("the browser demo in Chromium", () => 
       await page.goto(isolatedUrl);
       await page.selectOption("#backend", "wasm");
       await page.setInputFiles("#file", sharedPath("models/stories260K.gguf"));
-      await page.waitForFunction(() => document.body.dataset.state !== "loading" && !(document.getElementById("generate") as HTMLButtonElement).disabled, null, { timeout: 60_000 });
+      await page.waitForFunction(
+        () => document.body.dataset.state !== "loading" && !(document.getElementById("generate") as HTMLButtonElement).disabled,
+        null,
+        { timeout: 60_000 },
+      );
       expect(await page.textContent("#load-status")).toMatch(/^Loaded stories260K\.gguf \(llama\)/);
       await page.fill("#max-tokens", "12");
       await page.click("#generate");
@@ -142,7 +159,14 @@ describe.skipIf(lacks("playwright-core"))("the browser demo in Chromium", () => 
     page.on("pageerror", (e) => errors.push(e.message));
     served.length = 0;
     try {
-      const query = new URLSearchParams({ model: "/models/stories260K.gguf", backend: "wasm", run: "finetune", ftSteps: "4", ftBatch: "2", ftSeqLen: "16" });
+      const query = new URLSearchParams({
+        model: "/models/stories260K.gguf",
+        backend: "wasm",
+        run: "finetune",
+        ftSteps: "4",
+        ftBatch: "2",
+        ftSeqLen: "16",
+      });
       await page.goto(`${isolatedUrl}?${query}`);
       await page.waitForFunction(() => ["trained", "error"].includes(document.body.dataset.state ?? ""), null, { timeout: 100_000 });
       await page.screenshot({ path: OUTPUT + "browser-demo-finetune.png", fullPage: true });
@@ -168,7 +192,11 @@ describe.skipIf(lacks("playwright-core"))("the browser demo in Chromium", () => 
       expect(file).toMatchObject({ magic: "GGUF", length: ft.studentBytes });
       // Loaded in place of the teacher, the student (a DLT model) generates.
       await page.click("#ft-use");
-      await page.waitForFunction(() => (window as unknown as { demo: DemoState }).demo.info?.metadata?.["ternion.dlt.group_size"] !== undefined, null, { timeout: 60_000 });
+      await page.waitForFunction(
+        () => (window as unknown as { demo: DemoState }).demo.info?.metadata?.["ternion.dlt.group_size"] !== undefined,
+        null,
+        { timeout: 60_000 },
+      );
       await page.fill("#max-tokens", "8");
       await page.click("#generate");
       await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state ?? ""), null, { timeout: 60_000 });

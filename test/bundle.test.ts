@@ -46,7 +46,14 @@ describe("an app bundled with esbuild", () => {
     mkdirSync(join(app, "node_modules"), { recursive: true });
     symlinkSync(repoRoot, join(app, "node_modules", "ternion"), "dir");
     writeFileSync(join(app, "main.ts"), APP);
-    await build({ entryPoints: [join(app, "main.ts")], outfile: join(app, "out", "app.mjs"), bundle: true, platform: "node", format: "esm", logLevel: "silent" });
+    await build({
+      entryPoints: [join(app, "main.ts")],
+      outfile: join(app, "out", "app.mjs"),
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      logLevel: "silent",
+    });
     expect(readdirSync(join(app, "out"))).toEqual(["app.mjs"]);
 
     // Shipped alone: a folder with the bundle and nothing else, far from the package.
@@ -54,7 +61,11 @@ describe("an app bundled with esbuild", () => {
     mkdirSync(shipped);
     renameSync(join(app, "out", "app.mjs"), join(shipped, "app.mjs"));
     rmSync(app, { recursive: true });
-    const r = spawnSync(process.execPath, [join(shipped, "app.mjs"), sharedPath("models/stories260K.gguf")], { cwd: shipped, encoding: "utf8", timeout: 100_000 });
+    const r = spawnSync(process.execPath, [join(shipped, "app.mjs"), sharedPath("models/stories260K.gguf")], {
+      cwd: shipped,
+      encoding: "utf8",
+      timeout: 100_000,
+    });
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout.trim());
@@ -88,7 +99,7 @@ describe.skipIf(lacks("deno"))("ternion/inline under Deno", () => {
 describe("the default entry", () => {
   const literal = /new URL\("([^"]+)", import\.meta\.url\)/g;
 
-  it.each(["dist/index.js", "dist/engine-worker.js"])("%s: every new URL(\"./…\", import.meta.url) names a file beside it", (file) => {
+  it.each(["dist/index.js", "dist/engine-worker.js"])('%s: every new URL("./…", import.meta.url) names a file beside it', (file) => {
     const text = readFileSync(repoRoot + file, "utf8");
     const targets = [...text.matchAll(literal)].map((m) => m[1]!);
     for (const t of targets) expect(existsSync(new URL(t, `file://${repoRoot}${file}`)), `${file}: ${t}`).toBe(true);

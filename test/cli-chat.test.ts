@@ -12,7 +12,11 @@ const STORIES = sharedPath("models/stories260K.gguf");
 const GREEDY = ["--temperature", "0", "--max-tokens", "12", "--threads", "1"];
 
 function jsonLines(stdout: string): ChatTurn[] {
-  return stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as ChatTurn);
+  return stdout
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as ChatTurn);
 }
 
 describe("ternion chat (piped)", () => {
@@ -40,7 +44,9 @@ describe("ternion chat (piped)", () => {
     const r = runCli(["chat", "--model", STORIES, ...GREEDY], { input: "Hello there\n" });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe(json[0]!.content + "\n");
-    const sys = jsonLines(runCli(["chat", "--model", STORIES, ...GREEDY, "--json", "--system", "You tell short stories."], { input: "Hello there\n" }).stdout);
+    const sys = jsonLines(
+      runCli(["chat", "--model", STORIES, ...GREEDY, "--json", "--system", "You tell short stories."], { input: "Hello there\n" }).stdout,
+    );
     expect(sys[0]!.usage!.prompt_tokens).toBeGreaterThan(json[0]!.usage!.prompt_tokens + 3);
   });
 
@@ -90,7 +96,8 @@ describe("ternion chat (piped)", () => {
     const help = runCli(["chat", "--help"]);
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/usage: ternion chat --model/);
-    for (const flag of ["--system", "--max-tokens", "--temperature", "--top-p", "--seed", "--threads", "--backend", "--json"]) expect(help.stdout).toContain(flag);
+    for (const flag of ["--system", "--max-tokens", "--temperature", "--top-p", "--seed", "--threads", "--backend", "--json"])
+      expect(help.stdout).toContain(flag);
   });
 });
 
@@ -104,7 +111,13 @@ describe("the chat session (ChatRepl)", () => {
   function session() {
     const out: string[] = [];
     const notes: string[] = [];
-    const repl = new ChatRepl({ engine, request: { temperature: 0, max_tokens: 200 }, json: true, write: (t) => out.push(t), note: (t) => notes.push(t) });
+    const repl = new ChatRepl({
+      engine,
+      request: { temperature: 0, max_tokens: 200 },
+      json: true,
+      write: (t) => out.push(t),
+      note: (t) => notes.push(t),
+    });
     return { repl, out, notes };
   }
 

@@ -49,17 +49,45 @@ describe("ternion generate", () => {
     expect(a.text.length).toBeGreaterThan(10);
   });
 
-  it.skipIf(lacks("webgpu"))("--backend webgpu runs on the GPU (SwiftShader here) with the same greedy text; --backend auto says what it chose", () => {
-    const gpu = runCli(["generate", "--model", STORIES, "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "20", "--backend", "webgpu", "--json"]);
-    expect(gpu.status, gpu.stderr).toBe(0);
-    const out = JSON.parse(gpu.stdout);
-    expect(out.stats).toMatchObject({ backend: "webgpu", generatedTokens: 20 });
-    expect(CONTINUATION.startsWith(out.text), out.text).toBe(true);
-    const auto = runCli(["generate", "--model", STORIES, "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "20", "--backend", "auto"]);
-    expect(auto.status, auto.stderr).toBe(0);
-    expect(auto.stdout).toBe("Once upon a time" + out.text + "\n");
-    expect(auto.stderr).toMatch(/\[auto: .*wasm\]/); // SwiftShader is a CPU adapter: auto keeps wasm
-  });
+  it.skipIf(lacks("webgpu"))(
+    "--backend webgpu runs on the GPU (SwiftShader here) with the same greedy text; --backend auto says what it chose",
+    () => {
+      const gpu = runCli([
+        "generate",
+        "--model",
+        STORIES,
+        "--prompt",
+        "Once upon a time",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "20",
+        "--backend",
+        "webgpu",
+        "--json",
+      ]);
+      expect(gpu.status, gpu.stderr).toBe(0);
+      const out = JSON.parse(gpu.stdout);
+      expect(out.stats).toMatchObject({ backend: "webgpu", generatedTokens: 20 });
+      expect(CONTINUATION.startsWith(out.text), out.text).toBe(true);
+      const auto = runCli([
+        "generate",
+        "--model",
+        STORIES,
+        "--prompt",
+        "Once upon a time",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "20",
+        "--backend",
+        "auto",
+      ]);
+      expect(auto.status, auto.stderr).toBe(0);
+      expect(auto.stdout).toBe("Once upon a time" + out.text + "\n");
+      expect(auto.stderr).toMatch(/\[auto: .*wasm\]/); // SwiftShader is a CPU adapter: auto keeps wasm
+    },
+  );
 
   it("bad input is one line on stderr and exit code 2", () => {
     for (const [args, pattern] of [

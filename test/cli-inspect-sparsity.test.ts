@@ -33,10 +33,25 @@ describe("ternion inspect on a ternary model", () => {
       tensors: [
         tensor("token_embd.weight", GgmlType.F16, [256, 4], new Float32Array(1024).fill(0.25)),
         // layer 0: 1/4 zeros (TQ2_0) and 1/2 zeros (TQ1_0) → (256 + 256) zeros of 1536 weights
-        tensor("blk.0.ffn_up.weight", GgmlType.TQ2_0, [256, 4], ternaryWeights(1024, (i) => i % 4 === 0)),
-        tensor("blk.0.ffn_down.weight", GgmlType.TQ1_0, [256, 2], ternaryWeights(512, (i) => i % 2 === 0)),
+        tensor(
+          "blk.0.ffn_up.weight",
+          GgmlType.TQ2_0,
+          [256, 4],
+          ternaryWeights(1024, (i) => i % 4 === 0),
+        ),
+        tensor(
+          "blk.0.ffn_down.weight",
+          GgmlType.TQ1_0,
+          [256, 2],
+          ternaryWeights(512, (i) => i % 2 === 0),
+        ),
         // layer 1: 3/4 zeros (I2_S; the odd ones at i % 4 == 3 keep a nonzero per group)
-        tensor("blk.1.attn_q.weight", GgmlType.I2_S, [128, 4], ternaryWeights(512, (i) => i % 4 !== 3)),
+        tensor(
+          "blk.1.attn_q.weight",
+          GgmlType.I2_S,
+          [128, 4],
+          ternaryWeights(512, (i) => i % 4 !== 3),
+        ),
       ],
     });
     const r = runCli(["inspect", path, "--json"]);

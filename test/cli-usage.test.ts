@@ -125,7 +125,20 @@ describe("ternion help", () => {
 
 describe("short flags", () => {
   it("-m -p -n -t run generate as --model --prompt --max-tokens --threads do, also as -n5", () => {
-    const long = runCli(["generate", "--model", STORIES, "--prompt", "Once upon a time", "--max-tokens", "12", "--threads", "1", "--temperature", "0", "--json"]);
+    const long = runCli([
+      "generate",
+      "--model",
+      STORIES,
+      "--prompt",
+      "Once upon a time",
+      "--max-tokens",
+      "12",
+      "--threads",
+      "1",
+      "--temperature",
+      "0",
+      "--json",
+    ]);
     expect(long.status, long.stderr).toBe(0);
     const expected = JSON.parse(long.stdout);
     expect(expected.tokens).toHaveLength(12);
@@ -166,7 +179,9 @@ describe("did you mean", () => {
       [["-M", STORIES], "unknown flag -M (did you mean -m?)"],
       [["--backend", "wsam"], '--backend must be wasm, webgpu, auto, got "wsam" (did you mean wasm?)'],
     ] as [string[], string][]) {
-      expect(usageError(runCli([...base, ...args]))).toBe(`ternion generate: ${message} [${message.startsWith("--backend") ? "BAD_FLAG_VALUE" : "UNKNOWN_FLAG"}]`);
+      expect(usageError(runCli([...base, ...args]))).toBe(
+        `ternion generate: ${message} [${message.startsWith("--backend") ? "BAD_FLAG_VALUE" : "UNKNOWN_FLAG"}]`,
+      );
     }
     expect(usageError(runCli(["finetune", "--teacher", STORIES, "--data-fre"]))).toContain("(did you mean --data-free?)");
     // A word far from every flag gets no guess.
@@ -194,7 +209,9 @@ describe("a wrong path", () => {
     expect(usageError(runCli(["generate", "-m", "/nonexistent/model.gguf", "-p", "x"]))).toBe(
       "ternion generate: cannot open the model /nonexistent/model.gguf: no such file [MODEL_NOT_FOUND]",
     );
-    expect(usageError(runCli(["ppl", "-m", STORIES, "--text", join(dir, "none.txt")]))).toMatch(/cannot open the text .*none\.txt: no such file \[FILE_NOT_FOUND\]$/);
+    expect(usageError(runCli(["ppl", "-m", STORIES, "--text", join(dir, "none.txt")]))).toMatch(
+      /cannot open the text .*none\.txt: no such file \[FILE_NOT_FOUND\]$/,
+    );
     expect(usageError(runCli(["convert-bitllama", "-m", join(dir, "m.bin"), "--tokenizer", "t.bin", "--out", join(dir, "x.gguf")]))).toMatch(
       /cannot open the checkpoint .*m\.bin: no such file \[FILE_NOT_FOUND\]$/,
     );
@@ -207,11 +224,15 @@ describe("a wrong path", () => {
       ["inspect", MODELS],
     ]) {
       const line = usageError(runCli(args, { input: "Hello\n" }));
-      expect(line).toBe(`ternion ${args[0]}: cannot open the model ${MODELS}: it is a directory, not a file (it holds ${join(MODELS, "stories260K.gguf")}) [IS_A_DIRECTORY]`);
+      expect(line).toBe(
+        `ternion ${args[0]}: cannot open the model ${MODELS}: it is a directory, not a file (it holds ${join(MODELS, "stories260K.gguf")}) [IS_A_DIRECTORY]`,
+      );
     }
     const empty = join(dir, "empty");
     mkdirSync(empty);
-    expect(usageError(runCli(["bench", "-m", empty]))).toBe(`ternion bench: cannot open the model ${empty}: it is a directory, not a file [IS_A_DIRECTORY]`);
+    expect(usageError(runCli(["bench", "-m", empty]))).toBe(
+      `ternion bench: cannot open the model ${empty}: it is a directory, not a file [IS_A_DIRECTORY]`,
+    );
   });
 
   it("an --out in a folder that does not exist is one line before any work", () => {

@@ -163,7 +163,15 @@ describe("convert-bitllama", () => {
   });
 
   it("stores every ternary matrix as I2_S dequantizing to exactly s·t (Q/K rows in NEOX order)", async () => {
-    const names: Record<string, string> = { wq: "attn_q", wk: "attn_k", wv: "attn_v", wo: "attn_output", w1: "ffn_gate", w2: "ffn_down", w3: "ffn_up" };
+    const names: Record<string, string> = {
+      wq: "attn_q",
+      wk: "attn_k",
+      wv: "attn_v",
+      wo: "attn_output",
+      w1: "ffn_gate",
+      w2: "ffn_down",
+      w3: "ffn_up",
+    };
     const hd = ckpt.dim / ckpt.heads;
     for (const [kind, list] of ckpt.matrices) {
       for (const [layer, m] of list.entries()) {
@@ -213,7 +221,15 @@ describe("convert-bitllama", () => {
     const src = await openFileSource(STORIES);
     try {
       const stories = await readGgufHeader(src);
-      for (const key of ["tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id"]) {
+      for (const key of [
+        "tokenizer.ggml.model",
+        "tokenizer.ggml.tokens",
+        "tokenizer.ggml.scores",
+        "tokenizer.ggml.token_type",
+        "tokenizer.ggml.bos_token_id",
+        "tokenizer.ggml.eos_token_id",
+        "tokenizer.ggml.unknown_token_id",
+      ]) {
         expect(header.metadata.get(key), key).toEqual(stories.metadata.get(key));
       }
       const ours = tokenizerFromGguf(header.metadata);
@@ -240,16 +256,34 @@ describe("convert-bitllama", () => {
     const converted = await loadWeights(bytesSource(gguf), header);
     // The checkpoint as DESIGN.md describes it, from the independent decode: x/(rms(x)·n) is the reference
     // forward's RMSNorm with weight 1/n and no epsilon; RoPE on (2i, 2i+1).
-    const names: Record<string, string> = { wq: "attn_q", wk: "attn_k", wv: "attn_v", wo: "attn_output", w1: "ffn_gate", w2: "ffn_down", w3: "ffn_up" };
+    const names: Record<string, string> = {
+      wq: "attn_q",
+      wk: "attn_k",
+      wv: "attn_v",
+      wo: "attn_output",
+      w1: "ffn_gate",
+      w2: "ffn_down",
+      w3: "ffn_up",
+    };
     const original = new Map<string, Float32Array>([
       ["token_embd.weight", new Float32Array(ckpt.embedding.slice().buffer)],
       ["output_norm.weight", ckpt.finalNorm],
     ]);
     for (const [kind, list] of ckpt.matrices) {
-      list.forEach((m, l) => original.set(`blk.${l}.${names[kind]}.weight`, Float32Array.from(m.trits, (t) => t * m.scale)));
+      list.forEach((m, l) =>
+        original.set(
+          `blk.${l}.${names[kind]}.weight`,
+          Float32Array.from(m.trits, (t) => t * m.scale),
+        ),
+      );
     }
     for (let l = 0; l < ckpt.layers; l++) {
-      for (const [norm, n] of [["attn_norm", ckpt.dim], ["attn_sub_norm", ckpt.dim], ["ffn_norm", ckpt.dim], ["ffn_sub_norm", ckpt.hidden]] as const) {
+      for (const [norm, n] of [
+        ["attn_norm", ckpt.dim],
+        ["attn_sub_norm", ckpt.dim],
+        ["ffn_norm", ckpt.dim],
+        ["ffn_sub_norm", ckpt.hidden],
+      ] as const) {
         original.set(`blk.${l}.${norm}.weight`, new Float32Array(n).fill(1 / n));
       }
     }

@@ -152,7 +152,9 @@ describe.each(engines)("%s", (_name, create) => {
       expect(err).toBeInstanceOf(ContextError);
       expect(err).toMatchObject({ name: "ContextError", code: "PROMPT_TOO_LONG" });
       expect((err as Error).message).toMatch(/the prompt has \d+ tokens, more than the context of 16/);
-      await expect(small.complete("x", { topP: 2 })).rejects.toSatisfy((e) => e instanceof OptionError && (e as OptionError).code === "BAD_OPTION_VALUE");
+      await expect(small.complete("x", { topP: 2 })).rejects.toSatisfy(
+        (e) => e instanceof OptionError && (e as OptionError).code === "BAD_OPTION_VALUE",
+      );
       await expect(small.complete("x", { bogus: 1 } as never)).rejects.toMatchObject({ name: "OptionError", code: "UNKNOWN_OPTION" });
       await expect(small.detokenize([9999])).rejects.toBeInstanceOf(OptionError);
       await expect(small.perplexity("Once upon a time.", { ctx: 8 })).rejects.toMatchObject({ code: "TEXT_TOO_SHORT" });
@@ -200,7 +202,11 @@ describe.each(engines)("%s", (_name, create) => {
     expect(["stop", "length"]).toContain(c.choices[0].finish_reason);
     const plain = await engine.complete(prompt, { temperature: 0, maxTokens: 30, stop: ["\nUser:"] });
     expect(c.choices[0].message.content).toBe(plain.text);
-    expect(c.usage).toEqual({ prompt_tokens: plain.stats.promptTokens, completion_tokens: plain.tokens.length, total_tokens: plain.stats.promptTokens + plain.tokens.length });
+    expect(c.usage).toEqual({
+      prompt_tokens: plain.stats.promptTokens,
+      completion_tokens: plain.tokens.length,
+      total_tokens: plain.stats.promptTokens + plain.tokens.length,
+    });
 
     const stream = await engine.chat.completions.create({ ...request, stream: true });
     const chunks = [];
@@ -448,7 +454,7 @@ describe("worker engine", () => {
     }
   });
 
-  it.skipIf(lacks("webgpu"))("runs the WebGPU backend inside the worker (gpu: \"webgpu\", SwiftShader)", async () => {
+  it.skipIf(lacks("webgpu"))('runs the WebGPU backend inside the worker (gpu: "webgpu", SwiftShader)', async () => {
     await testGpu(); // sets the Vulkan environment the worker inherits
     expect(process.env.VK_ICD_FILENAMES).toBe(SWIFTSHADER_ICD);
     const e = await createEngine({ model: pathToFileURL(STORIES), backend: "webgpu", gpu: "webgpu", contextLength: 128 });
@@ -471,7 +477,10 @@ describe("worker engine", () => {
         await e.dispose();
       }
     }
-    await expect(createEngine({ model: STORIES, workerUrl: join(dir, "missing-worker.js") })).rejects.toMatchObject({ name: "EngineError", code: "WORKER_NOT_FOUND" });
+    await expect(createEngine({ model: STORIES, workerUrl: join(dir, "missing-worker.js") })).rejects.toMatchObject({
+      name: "EngineError",
+      code: "WORKER_NOT_FOUND",
+    });
     await expect(createEngine({ model: STORIES, gpu: {} as GPU })).rejects.toBeInstanceOf(OptionError);
   });
 });

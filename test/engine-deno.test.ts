@@ -7,7 +7,6 @@ import { runDeno } from "./helpers/deno.ts";
 import { lacks } from "./helpers/optional-deps.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 
-
 describe.skipIf(lacks("deno"))("Deno", () => {
   it("createEngine (module Worker) and createLocalEngine give the reference greedy text", () => {
     if (!existsSync(repoRoot + "dist/engine-worker.js")) throw new Error("dist/engine-worker.js is missing: run `npm run build` before the tests");

@@ -112,9 +112,14 @@ describe.each(engines)("%s: finetune", (name, create) => {
   });
 
   it("bad options and a non-float teacher are typed errors", async () => {
-    await expect(engine.finetune({ ...RUN, group: 7 })).rejects.toSatisfy((e) => e instanceof OptionError && /group must be 64, 128 or 256/.test(e.message));
+    await expect(engine.finetune({ ...RUN, group: 7 })).rejects.toSatisfy(
+      (e) => e instanceof OptionError && /group must be 64, 128 or 256/.test(e.message),
+    );
     await expect(engine.finetune({ ...RUN, data: undefined })).rejects.toSatisfy((e) => e instanceof OptionError && /one of data/.test(e.message));
-    await expect(engine.finetune({ ...RUN, resume: true } as EngineFinetuneOptions)).rejects.toMatchObject({ name: "OptionError", code: "UNKNOWN_OPTION" });
+    await expect(engine.finetune({ ...RUN, resume: true } as EngineFinetuneOptions)).rejects.toMatchObject({
+      name: "OptionError",
+      code: "UNKNOWN_OPTION",
+    });
     // The student of the first test is ternary (DLT): it cannot be a teacher.
     const err = await engine.finetune({ ...RUN, teacher: results.get(name)!.student }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModelError);

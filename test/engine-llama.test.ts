@@ -185,7 +185,10 @@ describe.skipIf(lacks("node-llama-cpp"))("stories260K (F32) against llama.cpp", 
         window[0] = model.tokenizer.bos!;
         const rows = await theirLogits(context, window, (j) => j >= ctx / 2 && j < ctx - 1, model.config.vocabSize);
         for (const [j, row] of rows) {
-          nll += negativeLogLikelihood(Float32Array.from(row, (v) => (v === -Infinity ? -1e30 : v)), window[j + 1]!);
+          nll += negativeLogLikelihood(
+            Float32Array.from(row, (v) => (v === -Infinity ? -1e30 : v)),
+            window[j + 1]!,
+          );
           scored++;
         }
       }
@@ -248,7 +251,9 @@ describe.skipIf(lacks("node-llama-cpp")).each([
       const theirsTokens: number[] = [];
       let input: number[] = prompt;
       for (let i = 0; i < 48; i++) {
-        const res = await seq.controlledEvaluate(input.map((t, j) => (j === input.length - 1 ? [t as Token, { generateNext: { token: true } }] : (t as Token))));
+        const res = await seq.controlledEvaluate(
+          input.map((t, j) => (j === input.length - 1 ? [t as Token, { generateNext: { token: true } }] : (t as Token))),
+        );
         const next = res[input.length - 1]!.next.token!;
         theirsTokens.push(next);
         input = [next];

@@ -43,7 +43,11 @@ describe("memory after load ≤ 1.25 × file size + KV cache", () => {
     const model = await CpuModel.load(source, { threads: 1 });
     try {
       // A prefill longer than a batch, with every token's logits: every buffer the forward pass has is touched.
-      model.eval(Array.from({ length: 300 }, (_, i) => (i * 37) % 4096), "all", () => {});
+      model.eval(
+        Array.from({ length: 300 }, (_, i) => (i * 37) % 4096),
+        "all",
+        () => {},
+      );
       const { peakHeapBytes } = model.stats();
       const bound = 1.25 * fileBytes + model.plan.kvCache;
       const mib = (b: number) => (b / 2 ** 20).toFixed(1);

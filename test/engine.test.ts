@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { convertBitllama } from "../src/runtime/convert/bitllama.ts";
 import { embeddingRow } from "../src/runtime/cpu/embedding.ts";
 import { CpuKernels } from "../src/runtime/cpu/kernels.ts";
-import { type MatrixType } from "../src/runtime/cpu/layout.ts";
+import type { MatrixType } from "../src/runtime/cpu/layout.ts";
 import { packI2_S, packTq1_0, packTq2_0 } from "../src/runtime/tensor-types/ternary-codes.ts";
 import { CpuModel } from "../src/runtime/cpu/model.ts";
 import { ContextError, ModelError, OptionError } from "../src/runtime/errors.ts";
@@ -138,7 +138,10 @@ describe("context length", () => {
     const model = await load(STORIES, { contextLength: 16 });
     try {
       const long = "Once upon a time there was a big dog who liked to run and play in the sun all day";
-      await expect(generate(new CpuLanguageModel(model), long, { maxTokens: 4 })).rejects.toMatchObject({ name: "ContextError", code: "PROMPT_TOO_LONG" });
+      await expect(generate(new CpuLanguageModel(model), long, { maxTokens: 4 })).rejects.toMatchObject({
+        name: "ContextError",
+        code: "PROMPT_TOO_LONG",
+      });
       model.reset();
       model.eval(Array.from({ length: 16 }, () => 300));
       expect(() => model.eval([300])).toThrow(ContextError);
@@ -292,7 +295,9 @@ describe("embedding lookup", () => {
       const r = rng(cols + type.length);
       const codes = Uint8Array.from({ length: rows * cols }, () => Math.floor(r() * 3));
       const values = Float32Array.from({ length: rows * cols }, () => r() * 2 - 1);
-      const id = { F32: GgmlType.F32, F16: GgmlType.F16, Q8_0: GgmlType.Q8_0, TQ2_0: GgmlType.TQ2_0, TQ1_0: GgmlType.TQ1_0, I2_S: GgmlType.I2_S }[type as "F32"];
+      const id = { F32: GgmlType.F32, F16: GgmlType.F16, Q8_0: GgmlType.Q8_0, TQ2_0: GgmlType.TQ2_0, TQ1_0: GgmlType.TQ1_0, I2_S: GgmlType.I2_S }[
+        type as "F32"
+      ];
       const d = Float32Array.from({ length: (rows * cols) / 256 }, () => 0.01 + r() * 0.1);
       const data =
         type === "TQ2_0"

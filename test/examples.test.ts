@@ -29,7 +29,10 @@ function runDeno(example: string) {
 
 /** "(N prompt tokens, M of them reused …)" of each chat turn. */
 function chatTurns(stdout: string): { prompt: number; reused: number }[] {
-  return [...stdout.matchAll(/\((\d+) prompt tokens, (\d+) of them reused from the KV cache; finish: (\w+)\)/g)].map((m) => ({ prompt: Number(m[1]), reused: Number(m[2]) }));
+  return [...stdout.matchAll(/\((\d+) prompt tokens, (\d+) of them reused from the KV cache; finish: (\w+)\)/g)].map((m) => ({
+    prompt: Number(m[1]),
+    reused: Number(m[2]),
+  }));
 }
 
 const platforms = [

@@ -8,7 +8,6 @@ import { generate, type GenerateChunk } from "../src/engine/generate.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 
-
 let cpu: CpuLanguageModel;
 beforeAll(async () => {
   const source = await openFileSource(sharedPath("models/stories260K.gguf"));
@@ -51,7 +50,10 @@ describe("generate on a LanguageModel", () => {
   });
 
   it("sampling and penalties need the logits", async () => {
-    for (const options of [{ temperature: 0.7, seed: 1 }, { temperature: 0, repeatPenalty: 1.3 }]) {
+    for (const options of [
+      { temperature: 0.7, seed: 1 },
+      { temperature: 0, repeatPenalty: 1.3 },
+    ]) {
       const { m, calls } = withArgmax(cpu);
       await generate(m, "Once upon a time", { ...options, maxTokens: 10 });
       expect(calls).toMatchObject({ forward: 10, argmax: 0 });
@@ -99,7 +101,11 @@ describe("generate on a LanguageModel", () => {
     const byIds = await generate(cpu, ids, { temperature: 0, maxTokens: 20 });
     const byText = await generate(cpu, "Once upon a time", { temperature: 0, maxTokens: 20 });
     expect(byIds.text).toBe(byText.text);
-    for (const bad of [[1, 512], [1, -1], [1, 2.5]]) {
+    for (const bad of [
+      [1, 512],
+      [1, -1],
+      [1, 2.5],
+    ]) {
       await expect(generate(cpu, bad, { maxTokens: 1 })).rejects.toMatchObject({ name: "OptionError", code: "BAD_TOKEN" });
     }
   });

@@ -59,10 +59,12 @@ describe("generated sources", () => {
         for (const rel of readdirSync(join(ROOT, dir), { recursive: true, encoding: "utf8" })) {
           const path = `${dir}/${rel.split("\\").join("/")}`;
           if (!path.endsWith(".ts") || generated.has(path)) continue;
-          readFileSync(join(ROOT, path), "utf8").split("\n").forEach((line, i) => {
-            const m = definition.exec(line);
-            if (m) found.push(`${path}:${i + 1} defines ${m[1]}`);
-          });
+          readFileSync(join(ROOT, path), "utf8")
+            .split("\n")
+            .forEach((line, i) => {
+              const m = definition.exec(line);
+              if (m) found.push(`${path}:${i + 1} defines ${m[1]}`);
+            });
         }
       }
       expect(found).toEqual([]);

@@ -50,7 +50,10 @@ function checkConsistent(h: GgufHeader, size: number): void {
   check(new Set(h.tensors.map((t) => t.name)).size === h.tensors.length, "unique tensor names");
   for (const t of h.tensors) {
     check(t.dims.length >= 1 && t.dims.length <= 4, `${t.name} n_dims`);
-    check(t.dims.every((d) => Number.isSafeInteger(d) && d >= 1), `${t.name} dims`);
+    check(
+      t.dims.every((d) => Number.isSafeInteger(d) && d >= 1),
+      `${t.name} dims`,
+    );
     check(t.byteLength === tensorByteLength(t.type, t.dims), `${t.name} byteLength`);
     check(t.offset % h.alignment === 0, `${t.name} offset alignment`);
     check(h.dataOffset + t.offset + t.byteLength <= size, `${t.name} inside the file`);
@@ -201,13 +204,16 @@ const corpora: Corpus[] = [
 
 // The case counts that keep the whole file well under a minute on a 2-core CI runner: a vocabulary parse
 // (32000 strings) costs milliseconds, the stories260K header a fraction of one.
-const RUNS: Record<string, number> = { "stories260K": 10_000, "vocab-llama-spm": 2500 };
+const RUNS: Record<string, number> = { stories260K: 10_000, "vocab-llama-spm": 2500 };
 
 describe("GGUF reader fuzz", () => {
   const started = performance.now();
   afterAll(() => {
     stats.ms = performance.now() - started;
-    const errors = [...stats.errors].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n}`).join(", ");
+    const errors = [...stats.errors]
+      .sort((a, b) => b[1] - a[1])
+      .map(([c, n]) => `${c} ${n}`)
+      .join(", ");
     console.log(
       `gguf fuzz: ${stats.cases} cases (${stats.ok} parsed, ${stats.cases - stats.ok} GgufError) in ${(stats.ms / 1000).toFixed(1)} s; errors: ${errors}`,
     );

@@ -42,42 +42,38 @@ async function greedy(model: LlamaModel, prompt: string, maxTokens: number): Pro
 }
 
 describe.skipIf(lacks("node-llama-cpp"))("llama.cpp accepts files we write", () => {
-  it(
-    "loads stories260K rewritten (extra key, reversed tensors, alignment 64) and greedy-generates the reference text",
-    async () => {
-      const source = await openFileSource(STORIES);
-      const path = join(dir, "stories260K-rewritten.gguf");
-      try {
-        const header = await readGgufHeader(source);
-        const base = ggufInputFromSource(source, header);
-        const metadata = new Map<string, GgufValue>(header.metadata);
-        metadata.set("general.alignment", { type: T.UINT32, value: 64 });
-        metadata.set("ternion.note", { type: T.STRING, value: "rewritten by ternion" });
-        const layout = await writeGgufFile(path, { ...base, metadata, tensors: [...base.tensors].reverse() });
-        expect(layout.alignment).toBe(64);
-      } finally {
-        await source.close();
-      }
+  it("loads stories260K rewritten (extra key, reversed tensors, alignment 64) and greedy-generates the reference text", async () => {
+    const source = await openFileSource(STORIES);
+    const path = join(dir, "stories260K-rewritten.gguf");
+    try {
+      const header = await readGgufHeader(source);
+      const base = ggufInputFromSource(source, header);
+      const metadata = new Map<string, GgufValue>(header.metadata);
+      metadata.set("general.alignment", { type: T.UINT32, value: 64 });
+      metadata.set("ternion.note", { type: T.STRING, value: "rewritten by ternion" });
+      const layout = await writeGgufFile(path, { ...base, metadata, tensors: [...base.tensors].reverse() });
+      expect(layout.alignment).toBe(64);
+    } finally {
+      await source.close();
+    }
 
-      // Our own reader sees what we meant to write.
-      const check = await openFileSource(path);
-      try {
-        const h = await readGgufHeader(check);
-        expect(h.alignment).toBe(64);
-        expect(h.tensors[0]!.name).toBe("blk.4.ffn_norm.weight");
-        expect(h.metadata.get("ternion.note")?.value).toBe("rewritten by ternion");
-      } finally {
-        await check.close();
-      }
+    // Our own reader sees what we meant to write.
+    const check = await openFileSource(path);
+    try {
+      const h = await readGgufHeader(check);
+      expect(h.alignment).toBe(64);
+      expect(h.tensors[0]!.name).toBe("blk.4.ffn_norm.weight");
+      expect(h.metadata.get("ternion.note")?.value).toBe("rewritten by ternion");
+    } finally {
+      await check.close();
+    }
 
-      const model = await llama.loadModel({ modelPath: path });
-      try {
-        const text = await greedy(model, "Once upon a time", 40);
-        expect(text.startsWith(EXPECTED), `llama.cpp generated: ${JSON.stringify(text)}`).toBe(true);
-      } finally {
-        await model.dispose();
-      }
-    },
-    180_000,
-  );
+    const model = await llama.loadModel({ modelPath: path });
+    try {
+      const text = await greedy(model, "Once upon a time", 40);
+      expect(text.startsWith(EXPECTED), `llama.cpp generated: ${JSON.stringify(text)}`).toBe(true);
+    } finally {
+      await model.dispose();
+    }
+  }, 180_000);
 });

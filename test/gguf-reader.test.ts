@@ -94,7 +94,7 @@ function recording(inner: ByteSource): ByteSource & { requests: number[] } {
   };
 }
 
-function valueOf(h: GgufHeader, key: string): GgufValue["value"] | undefined {
+function metaValue(h: GgufHeader, key: string): GgufValue["value"] | undefined {
   return h.metadata.get(key)?.value;
 }
 
@@ -126,11 +126,11 @@ describe("GGUF reader: real files", () => {
     expect(arr.elementType).toBe(T.STRING);
     expect(arr.values.length).toBe(512);
     expect(arr.values.slice(0, 3)).toEqual(["<unk>", "<s>", "</s>"]);
-    const scores = valueOf(h, "tokenizer.ggml.scores") as { elementType: T; values: Float32Array };
+    const scores = metaValue(h, "tokenizer.ggml.scores") as { elementType: T; values: Float32Array };
     expect(scores.elementType).toBe(T.FLOAT32);
     expect(scores.values).toBeInstanceOf(Float32Array);
     expect(scores.values.length).toBe(512);
-    const types = valueOf(h, "tokenizer.ggml.token_type") as { elementType: T; values: Int32Array };
+    const types = metaValue(h, "tokenizer.ggml.token_type") as { elementType: T; values: Int32Array };
     expect(types.values).toBeInstanceOf(Int32Array);
     expect(Array.from(types.values.subarray(0, 3))).toEqual([2, 3, 3]);
 
@@ -161,7 +161,7 @@ describe("GGUF reader: real files", () => {
     const h = await readGgufHeader(bytesSource(vocabBytes));
     expect(h.tensors).toEqual([]);
     expect(h.dataOffset).toBe(alignTo(vocabBytes.length, 32));
-    const tokens = (valueOf(h, "tokenizer.ggml.tokens") as { values: string[] }).values;
+    const tokens = (metaValue(h, "tokenizer.ggml.tokens") as { values: string[] }).values;
     expect(tokens.length).toBe(32000);
     expect(tokens[29871]).toBe("▁");
     expect(tokens.includes("\uFEFF")).toBe(true);
@@ -286,11 +286,13 @@ describe("GGUF reader: bounded memory", () => {
 });
 
 describe("GGUF reader: malformed files give typed errors", () => {
-  const f32Info = (dims: number[], offset = 0, type = 0) => (b: Bytes) => {
-    b.u32(dims.length);
-    for (const d of dims) b.u64(d);
-    return b.u32(type).u64(offset);
-  };
+  const f32Info =
+    (dims: number[], offset = 0, type = 0) =>
+    (b: Bytes) => {
+      b.u32(dims.length);
+      for (const d of dims) b.u64(d);
+      return b.u32(type).u64(offset);
+    };
 
   it("checks magic and version", async () => {
     await expectGgufError(new Uint8Array(0), "TRUNCATED", 0);
@@ -306,7 +308,15 @@ describe("GGUF reader: malformed files give typed errors", () => {
   it("rejects counts that cannot fit in the file before looping or allocating", async () => {
     await expectGgufError(preamble(0, 2n ** 63n).build(), "BAD_LENGTH", 16, /metadata entry count/);
     await expectGgufError(preamble(2n ** 64n - 1n, 0).build(), "BAD_LENGTH", 8, /tensor count/);
-    await expectGgufError(preamble(0, 1).u64(2n ** 62n).zeros(16).build(), "BAD_LENGTH", 24, /metadata key #0/);
+    await expectGgufError(
+      preamble(0, 1)
+        .u64(2n ** 62n)
+        .zeros(16)
+        .build(),
+      "BAD_LENGTH",
+      24,
+      /metadata key #0/,
+    );
     await expectGgufError(preamble(0, 1).str("k").u32(T.STRING).u64(1000).u8(1, 2).build(), "BAD_LENGTH", 37, /metadata "k"/);
     const arr = (count: bigint, type: T) => preamble(0, 1).str("k").u32(T.ARRAY).u32(type).u64(count).zeros(16).build();
     await expectGgufError(arr(2n ** 63n, T.UINT8), "BAD_LENGTH", 41, /array of/);
@@ -320,12 +330,7 @@ describe("GGUF reader: malformed files give typed errors", () => {
     await expectGgufError(preamble(0, 1).str("k").u32(13).build(), "BAD_VALUE_TYPE", 33, /"k".*13/);
     await expectGgufError(preamble(0, 1).str("k").u32(T.ARRAY).u32(99).u64(0).build(), "BAD_VALUE_TYPE", 37);
     await expectGgufError(preamble(0, 1).str("k").u32(T.BOOL).u8(2).build(), "BAD_BOOL", 37);
-    await expectGgufError(
-      preamble(0, 1).str("k").u32(T.ARRAY).u32(T.BOOL).u64(3).u8(1, 0, 7).build(),
-      "BAD_BOOL",
-      51,
-      /"k"\[2\]/,
-    );
+    await expectGgufError(preamble(0, 1).str("k").u32(T.ARRAY).u32(T.BOOL).u64(3).u8(1, 0, 7).build(), "BAD_BOOL", 51, /"k"\[2\]/);
     const nested = (depth: number) => {
       const b = preamble(0, 1).str("k").u32(T.ARRAY);
       for (let i = 1; i < depth; i++) b.u32(T.ARRAY).u64(1);
@@ -333,12 +338,7 @@ describe("GGUF reader: malformed files give typed errors", () => {
     };
     await expect(readGgufHeader(bytesSource(nested(8)))).resolves.toBeDefined();
     await expectGgufError(nested(9), "NESTING_TOO_DEEP");
-    await expectGgufError(
-      preamble(0, 2).str("k").u32(T.UINT8).u8(1).str("k").u32(T.UINT8).u8(2).build(),
-      "DUPLICATE_KEY",
-      38,
-      /"k"/,
-    );
+    await expectGgufError(preamble(0, 2).str("k").u32(T.UINT8).u8(1).str("k").u32(T.UINT8).u8(2).build(), "DUPLICATE_KEY", 38, /"k"/);
   });
 
   it("checks general.alignment", async () => {
@@ -358,7 +358,12 @@ describe("GGUF reader: malformed files give typed errors", () => {
     await expectGgufError(withTensorInfo(f32Info([1, 1, 1, 1, 1])), "BAD_DIMS", 33, /tensor "t" has n_dims 5/);
     await expectGgufError(withTensorInfo(f32Info([4, 0])), "BAD_DIMS", 45, /dims\[1\] is 0/);
     await expectGgufError(withTensorInfo(f32Info([2 ** 32, 2 ** 32])), "DIM_OVERFLOW", 45);
-    const huge = (b: Bytes) => b.u32(1).u64(2n ** 64n - 1n).u32(0).u64(0);
+    const huge = (b: Bytes) =>
+      b
+        .u32(1)
+        .u64(2n ** 64n - 1n)
+        .u32(0)
+        .u64(0);
     await expectGgufError(withTensorInfo(huge), "DIM_OVERFLOW", 37);
     await expectGgufError(withTensorInfo(f32Info([16], 0, 2)), "UNKNOWN_TENSOR_TYPE", 45, /type id 2/);
     await expectGgufError(withTensorInfo(f32Info([16], 0, 1000)), "UNKNOWN_TENSOR_TYPE", 45);
@@ -373,7 +378,12 @@ describe("GGUF reader: malformed files give typed errors", () => {
     await expectGgufError(withTensorInfo(f32Info([16], 4), 128), "MISALIGNED_TENSOR", 49, /offset 4/);
     await expectGgufError(withTensorInfo(f32Info([16], 32), 64), "TENSOR_OUT_OF_FILE", 49);
     await expectGgufError(withTensorInfo(f32Info([17], 0), 64), "TENSOR_OUT_OF_FILE", 49);
-    const farOff = (b: Bytes) => b.u32(1).u64(16).u32(0).u64(2n ** 64n - 32n);
+    const farOff = (b: Bytes) =>
+      b
+        .u32(1)
+        .u64(16)
+        .u32(0)
+        .u64(2n ** 64n - 32n);
     await expectGgufError(withTensorInfo(farOff), "TENSOR_OUT_OF_FILE", 49);
     const two = (offB: number) =>
       preamble(2, 0).str("a").u32(1).u64(16).u32(0).u64(0).str("b").u32(1).u64(16).u32(0).u64(offB).align(32).zeros(128).build();

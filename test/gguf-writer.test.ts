@@ -8,13 +8,7 @@ import { GgmlType } from "../src/runtime/tensor-types/table.ts";
 import { bytesSource } from "../src/runtime/gguf/sources.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
 import { readGgufHeader, readTensorData } from "../src/runtime/gguf/reader.ts";
-import {
-  ggufInputFromSource,
-  planGguf,
-  writeGguf,
-  writeGgufToBytes,
-  type GgufWriteInput,
-} from "../src/runtime/gguf/writer.ts";
+import { ggufInputFromSource, planGguf, writeGguf, writeGgufToBytes, type GgufWriteInput } from "../src/runtime/gguf/writer.ts";
 import { writeGgufFile } from "../src/runtime/gguf/writer-node.ts";
 import { type GgufValue, GgufValueType as T } from "../src/runtime/gguf/types.ts";
 

@@ -150,7 +150,8 @@ describe.skipIf(lacks("webgpu"))("ternary matmul (decode and prefill tiles)", ()
         run([await quantizeOp(env, matrix.act, k, xb, scratch, step), await ternaryMatmulOp(env, matrix, scratch, y, step)], n);
         // The integer dot products are exact; only the f32 sums of the per-group products differ in order.
         const mag = new Float64Array(n * m);
-        for (let t = 0; t < n; t++) for (let r = 0; r < m; r++) for (let e = 0; e < k; e++) mag[t * m + r]! += wAbs[r * k + e]! * Math.abs(x[t * k + e]!);
+        for (let t = 0; t < n; t++)
+          for (let r = 0; r < m; r++) for (let e = 0; e < k; e++) mag[t * m + r]! += wAbs[r * k + e]! * Math.abs(x[t * k + e]!);
         expectClose(await f32(y, n * m), expected, (i) => 1e-6 * mag[i]! + 1e-7, "y");
       });
     }
@@ -203,7 +204,11 @@ describe.skipIf(lacks("webgpu"))("float matmul", () => {
   }
 });
 
-async function op(src: ReturnType<typeof rmsNormShader>, buffers: Record<string, GPUBuffer>, dispatch: (n: number) => [number, number?]): Promise<GpuOp> {
+async function op(
+  src: ReturnType<typeof rmsNormShader>,
+  buffers: Record<string, GPUBuffer>,
+  dispatch: (n: number) => [number, number?],
+): Promise<GpuOp> {
   const pipeline = await env.pipelines.get(src);
   return simpleOp(src.label, pipeline, bindGroup(gpu.device, pipeline, src, buffers), dispatch);
 }
@@ -220,13 +225,23 @@ describe.skipIf(lacks("webgpu"))("element-wise and attention kernels", () => {
     const y = env.arena.storage("y", n * k * 4);
     const last = env.arena.storage("last", k * 4);
     const step = stepBuffer(gpu, 0, n);
-    run([await op(rmsNormShader(false, gpu.tuning.reduce), { P, step, x: xb, w: wb, y }, (n) => [n]), await op(rmsNormShader(true, gpu.tuning.reduce), { P, step, x: xb, w: wb, y: last }, () => [1])], n);
+    run(
+      [
+        await op(rmsNormShader(false, gpu.tuning.reduce), { P, step, x: xb, w: wb, y }, (n) => [n]),
+        await op(rmsNormShader(true, gpu.tuning.reduce), { P, step, x: xb, w: wb, y: last }, () => [1]),
+      ],
+      n,
+    );
     const ref = rmsNormRef(x, w, n, k, 1e-5);
     expectClose(await f32(y, n * k), ref, (i) => 1e-6 * Math.abs(ref[i]!) + 1e-6, "y");
     expectClose(await f32(last, k), ref.subarray((n - 1) * k), (i) => 1e-6 * Math.abs(ref[(n - 1) * k + i]!) + 1e-6, "last");
   });
 
-  for (const [layout, rotDims] of [["adjacent", 16], ["neox", 16], ["neox", 10]] as const) {
+  for (const [layout, rotDims] of [
+    ["adjacent", 16],
+    ["neox", 16],
+    ["neox", 10],
+  ] as const) {
     it(`RoPE (${layout}, ${rotDims} of 16 dims rotated) and the KV-cache store at positions 7…10`, async () => {
       const [heads, kvHeads, hd, n, pos0, ctx] = [4, 2, 16, 4, 7, 16];
       const q = randomX(n * heads * hd);
@@ -237,7 +252,16 @@ describe.skipIf(lacks("webgpu"))("element-wise and attention kernels", () => {
       const qb = env.arena.upload("q", q);
       const kc = env.arena.storage("kc", ctx * kvHeads * hd * 4);
       const vc = env.arena.storage("vc", ctx * kvHeads * hd * 4);
-      const buffers = { P, step: stepBuffer(gpu, pos0, n), table: env.arena.upload("t", table), q: qb, k: env.arena.upload("k", k), v: env.arena.upload("v", v), kc, vc };
+      const buffers = {
+        P,
+        step: stepBuffer(gpu, pos0, n),
+        table: env.arena.upload("t", table),
+        q: qb,
+        k: env.arena.upload("k", k),
+        v: env.arena.upload("v", v),
+        kc,
+        vc,
+      };
       run([await op(ropeStoreShader(layout === "neox"), buffers, (n) => [n])], n);
       const pos = Array.from({ length: n }, (_, t) => pos0 + t);
       const qRef = ropeRef(q, n, heads, hd, pos, 10000, layout === "neox", rotDims);
@@ -250,7 +274,11 @@ describe.skipIf(lacks("webgpu"))("element-wise and attention kernels", () => {
     });
   }
 
-  for (const [hd, n, pos0] of [[16, 1, 100], [64, 6, 70], [96, 3, 0]] as const) {
+  for (const [hd, n, pos0] of [
+    [16, 1, 100],
+    [64, 6, 70],
+    [96, 3, 0],
+  ] as const) {
     it(`causal GQA attention over the cache: head size ${hd}, ${n} tokens after ${pos0}`, async () => {
       const [heads, kvHeads] = [6, 2];
       const len = pos0 + n;
@@ -260,7 +288,14 @@ describe.skipIf(lacks("webgpu"))("element-wise and attention kernels", () => {
       const scale = 1 / Math.sqrt(hd);
       const P = env.arena.uniform("p", [heads, kvHeads, heads * hd, kvHeads * hd, scale], [4]);
       const o = env.arena.storage("o", n * heads * hd * 4);
-      const buffers = { P, step: stepBuffer(gpu, pos0, n), q: env.arena.upload("q", q), kc: env.arena.upload("k", k), vc: env.arena.upload("v", v), o };
+      const buffers = {
+        P,
+        step: stepBuffer(gpu, pos0, n),
+        q: env.arena.upload("q", q),
+        kc: env.arena.upload("k", k),
+        vc: env.arena.upload("v", v),
+        o,
+      };
       run([await op(attentionShader(hd), buffers, (n) => [heads, n])], n);
       expectClose(await f32(o, n * heads * hd), attentionRef(q, k, v, n, pos0, heads, kvHeads, hd), () => 2e-5, "out");
     });
@@ -273,7 +308,10 @@ describe.skipIf(lacks("webgpu"))("element-wise and attention kernels", () => {
       const up = randomX(n * width);
       const gate = env.arena.upload("g", g);
       const P = env.arena.uniform("p", [width]);
-      run([await op(gluShader(kind), { P, step: stepBuffer(gpu, 0, n), gate, up: env.arena.upload("u", up) }, (n) => [Math.ceil((n * width) / 256)])], n);
+      run(
+        [await op(gluShader(kind), { P, step: stepBuffer(gpu, 0, n), gate, up: env.arena.upload("u", up) }, (n) => [Math.ceil((n * width) / 256)])],
+        n,
+      );
       const ref = gluRef(kind, g, up);
       expectClose(await f32(gate, n * width), ref, (i) => 1e-6 * Math.abs(ref[i]!) + 1e-6, "out");
     });

@@ -76,7 +76,7 @@ describe.skipIf(lacks("webgpu"))("stories260K (F32 llama)", () => {
     expect(err).toBeLessThan(1e-3);
   });
 
-  it("greedy text from \"Once upon a time\" is llama.cpp's", async () => {
+  it('greedy text from "Once upon a time" is llama.cpp\'s', async () => {
     const expected = STORIES_CONTINUATION;
     const prompt = tokenizer.encode("Once upon a time");
     const ids = await model.greedy(prompt, 60);

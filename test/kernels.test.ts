@@ -5,7 +5,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CpuKernels, type Matrix, type TernaryTile } from "../src/runtime/cpu/kernels.ts";
 import { matrixLayout, type MatrixType } from "../src/runtime/cpu/layout.ts";
-import { dltCodesFromTq2_0, packDltCodes, packI2_S, packTq1_0, packTq2_0, unpackDltCodes, unpackI2_S, unpackTq1_0Codes, unpackTq2_0 } from "../src/runtime/tensor-types/ternary-codes.ts";
+import {
+  dltCodesFromTq2_0,
+  packDltCodes,
+  packI2_S,
+  packTq1_0,
+  packTq2_0,
+  unpackDltCodes,
+  unpackI2_S,
+  unpackTq1_0Codes,
+  unpackTq2_0,
+} from "../src/runtime/tensor-types/ternary-codes.ts";
 import { f16BitsToF32, f32ToF16Bits, roundF16 } from "../src/runtime/tensor-types/half.ts";
 import { quantizeAbsmaxRef, quantizeQ8KRef, type RefActivations } from "../src/runtime/cpu/reference/quant.ts";
 import { dltMatmulRef, i2sMatmulRef, ternaryExact, tqMatmulRef } from "../src/runtime/cpu/reference/ternary.ts";
@@ -224,7 +234,16 @@ describe.each(BUILDS)("%s kernels", (build) => {
     });
 
     const dltShapes: Array<[number, number, number, number]> = [];
-    for (const g of [64, 128, 256]) for (const [m, k, n] of [[3, 64, 1], [5, 172, 2], [4, 200, 9], [9, 300, 3], [6, 1000, 1], [2, 256, 5]]) dltShapes.push([g, m!, k!, n!]);
+    for (const g of [64, 128, 256])
+      for (const [m, k, n] of [
+        [3, 64, 1],
+        [5, 172, 2],
+        [4, 200, 9],
+        [9, 300, 3],
+        [6, 1000, 1],
+        [2, 256, 5],
+      ])
+        dltShapes.push([g, m!, k!, n!]);
     it.each(dltShapes)("DLT g=%i m=%i k=%i n=%i equals the reference", (g, m, k, n) => {
       const r = rng(g * 1000 + m * 10 + k + n);
       const codes = randomCodes(r, m * k);
@@ -245,12 +264,22 @@ describe.each(BUILDS)("%s kernels", (build) => {
 
     it("computes W·x up to the activation quantization error (TQ2_0 and DLT from the same TQ2_0 data)", () => {
       const r = rng(5);
-      const m = 16, k = 1024, n = 3;
+      const m = 16,
+        k = 1024,
+        n = 3;
       const codes = randomCodes(r, m * k);
       const d = randomF16(r, (m * k) / 256, 0.5, 1.5);
       const tq = packTq2_0(codes, d, m, k);
       const x = randomX(r, n * k);
-      const exact = ternaryExact(codes, (row, e) => d[row * (k / 256) + Math.floor(e / 256)]!, () => 0, m, k, x, n);
+      const exact = ternaryExact(
+        codes,
+        (row, e) => d[row * (k / 256) + Math.floor(e / 256)]!,
+        () => 0,
+        m,
+        k,
+        x,
+        n,
+      );
       const y = linear(K.uploadMatrix("TQ2_0", m, k, tq), x, n);
       // the same weights as DLT (g = 256, α = d, γ = 0) through dltCodesFromTq2_0
       const { codes: c2, d: d2 } = unpackTq2_0(tq, m, k);
@@ -316,7 +345,7 @@ describe.each(BUILDS)("%s kernels", (build) => {
         h[1] = 0x83ff; // largest negative subnormal
         data = new Uint8Array(h.buffer);
       } else {
-        data = new Uint8Array((m * k / 32) * 34);
+        data = new Uint8Array(((m * k) / 32) * 34);
         const dv = new DataView(data.buffer);
         for (let b = 0; b < (m * k) / 32; b++) {
           dv.setUint16(b * 34, f32ToF16Bits(0.01 + r() * 0.05), true);
@@ -399,7 +428,8 @@ describe.each(BUILDS)("%s kernels", (build) => {
       [true, 64, 32],
     ])("rope neox=%s headDim=%i nRot=%i", (neox, headDim, nRot) => {
       const r = rng(headDim + nRot + (neox ? 1 : 0));
-      const n = 5, heads = 3;
+      const n = 5,
+        heads = 3;
       const x = randomX(r, n * heads * headDim);
       const pos = [0, 1, 7, 100, 4000];
       const xp = K.heap.upload(x);

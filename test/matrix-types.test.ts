@@ -43,7 +43,10 @@ describe("every type has a row in each backend's table", () => {
   it("every format of the traits table has a CPU and a GPU row, and the two tables list the same types", () => {
     expect(formats.length).toBeGreaterThanOrEqual(7);
     for (const id of formats) {
-      expect(cpuRows.some(([, row]) => row.ggml === id), `CPU row for ${tensorTypeTraits(id).name}`).toBe(true);
+      expect(
+        cpuRows.some(([, row]) => row.ggml === id),
+        `CPU row for ${tensorTypeTraits(id).name}`,
+      ).toBe(true);
       expect(() => gpuMatrixType(id), `GPU row for ${tensorTypeTraits(id).name}`).not.toThrow();
     }
     expect(gpuRows.map(([name]) => name).sort()).toEqual(cpuRows.map(([name]) => name).sort());
@@ -92,7 +95,9 @@ describe("every type has a row in each backend's table", () => {
         expect([l.group, l.groups]).toEqual([group, Math.ceil(k / group)]);
         if (row.activation === "q8k") expect(l.group).toBe(256); // Q8_K's group
         expect(l.scaleBytes).toBe(scaleArrays(row) > 0 ? m * l.groups * 4 + 16 : 0);
-        expect(uploadStagingBytes(row, l, m)).toBe(row.upload.kind === "copy" ? 0 : row.upload.kind === "repack-blocks" ? l.sourceBytes : m * l.rowBytes);
+        expect(uploadStagingBytes(row, l, m)).toBe(
+          row.upload.kind === "copy" ? 0 : row.upload.kind === "repack-blocks" ? l.sourceBytes : m * l.rowBytes,
+        );
       }
     }
     const block = row.source?.blockSize ?? 1;
@@ -112,7 +117,11 @@ describe("every type has a row in each backend's table", () => {
       expect(row.shader.fieldOrder).toBe(cpu.rows.fieldOrder);
       // the same activation quantization as the CPU row
       const act = row.shader.activation(512, 128);
-      const expected = { q8k: { mode: "q8k", group: 256, sums: false }, token: { mode: "absmax", group: 512, sums: false }, group: { mode: "absmax", group: 128, sums: true } }[cpu.activation!];
+      const expected = {
+        q8k: { mode: "q8k", group: 256, sums: false },
+        token: { mode: "absmax", group: 512, sums: false },
+        group: { mode: "absmax", group: 128, sums: true },
+      }[cpu.activation!];
       expect(act).toEqual(expected);
     }
     if (name === "DLT") expect(row.groupSizes).toEqual(DLT_GROUP_SIZES);

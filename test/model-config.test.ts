@@ -101,7 +101,9 @@ describe("modelConfigFromGguf", () => {
 
   it("expects exactly the tensors stories260K holds, with their shapes", () => {
     const c = modelConfigFromGguf(stories.metadata, stories.tensors);
-    const expected = expectedTensors(c).map((t) => `${t.name} ${t.dims.join("x")}`).sort();
+    const expected = expectedTensors(c)
+      .map((t) => `${t.name} ${t.dims.join("x")}`)
+      .sort();
     const actual = stories.tensors.map((t) => `${t.name} ${t.dims.join("x")}`).sort();
     expect(expected).toEqual(actual);
     expect(layerTensors(c, 3).map((t) => t.name)).toContain("blk.3.ffn_down.weight");
@@ -147,9 +149,9 @@ describe("modelConfigFromGguf", () => {
   it("reads linear RoPE scaling as llama.cpp: freq scale = 1 / factor", () => {
     const c = modelConfigFromGguf(withMeta({ "llama.rope.scaling.factor": { type: T.FLOAT32, value: 4 } }), stories.tensors);
     expect(c.rope.freqScale).toBe(0.25);
-    expect(() =>
-      modelConfigFromGguf(withMeta({ "llama.rope.scaling.type": { type: T.STRING, value: "yarn" } }), stories.tensors),
-    ).toThrow(/rope\.scaling\.type/);
+    expect(() => modelConfigFromGguf(withMeta({ "llama.rope.scaling.type": { type: T.STRING, value: "yarn" } }), stories.tensors)).toThrow(
+      /rope\.scaling\.type/,
+    );
   });
 
   it.each([

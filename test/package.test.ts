@@ -12,7 +12,6 @@ import { repoRoot } from "./helpers/cli.ts";
 import { runDeno } from "./helpers/deno.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 
-
 const TOKENS = 8;
 
 /** The same program for every runtime: load stories260K, generate TOKENS greedy tokens, print the text as JSON. */
@@ -82,10 +81,25 @@ afterAll(() => {
 describe("the packed tarball", () => {
   it("carries the built bundles, wasm, declarations, README and LICENSE, and no source map or .wat", () => {
     const paths = packed.map((f) => f.path);
-    for (const f of ["LICENSE", "README.md", "package.json", "dist/index.js", "dist/node.js", "dist/inline.js", "dist/engine-worker.js", "dist/cli.js"]) {
+    for (const f of [
+      "LICENSE",
+      "README.md",
+      "package.json",
+      "dist/index.js",
+      "dist/node.js",
+      "dist/inline.js",
+      "dist/engine-worker.js",
+      "dist/cli.js",
+    ]) {
       expect(paths).toContain(f);
     }
-    for (const f of ["dist/wasm/ternion-simd.wasm", "dist/wasm/ternion-relaxed.wasm", "dist/types/index.d.ts", "dist/types/node.d.ts", "dist/types/inline.d.ts"]) {
+    for (const f of [
+      "dist/wasm/ternion-simd.wasm",
+      "dist/wasm/ternion-relaxed.wasm",
+      "dist/types/index.d.ts",
+      "dist/types/node.d.ts",
+      "dist/types/inline.d.ts",
+    ]) {
       expect(paths).toContain(f);
     }
     expect(paths.filter((p) => p.endsWith(".map") || p.endsWith(".wat"))).toEqual([]);
@@ -115,19 +129,19 @@ describe("the installed package", () => {
     expect(r.stdout.trim()).toBe(`ternion ${JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")).version}`);
   });
 
-  it("import { createEngine } from \"ternion\" under Node (ESM)", () => {
+  it('import { createEngine } from "ternion" under Node (ESM)', () => {
     writeFileSync(join(app, "esm.mjs"), program('import { createEngine } from "ternion";', "process.argv[2]"));
     expectGreedyText(run(process.execPath, ["esm.mjs", sharedPath("models/stories260K.gguf")], app));
   });
 
-  it("require(\"ternion\") from CommonJS", () => {
+  it('require("ternion") from CommonJS', () => {
     // Node's require(esm): dist/node.js must have no top-level await anywhere in its module graph.
     const body = program('const { createEngine } = require("ternion");', "process.argv[2]");
     writeFileSync(join(app, "cjs.cjs"), body.replace(/\n(const engine[\s\S]*)$/, "\n(async () => {\n$1})();\n"));
     expectGreedyText(run(process.execPath, ["cjs.cjs", sharedPath("models/stories260K.gguf")], app));
   });
 
-  it("import { createEngine } from \"ternion\" under Deno (node_modules)", () => {
+  it('import { createEngine } from "ternion" under Deno (node_modules)', () => {
     writeFileSync(join(app, "deno.mjs"), program('import { createEngine } from "ternion";', "Deno.args[0]"));
     expectGreedyText(runDeno(["--allow-read", "deno.mjs", sharedPath("models/stories260K.gguf")], { cwd: app }));
   });
@@ -135,7 +149,14 @@ describe("the installed package", () => {
   it("an esbuild bundle (ternion/inline, README's way for esbuild) runs alone, away from node_modules", async () => {
     writeFileSync(join(app, "bundled.mjs"), program('import { createEngine } from "ternion/inline";', "process.argv[2]"));
     const shipped = join(dir, "shipped");
-    await build({ entryPoints: [join(app, "bundled.mjs")], outfile: join(shipped, "app.mjs"), bundle: true, platform: "node", format: "esm", logLevel: "silent" });
+    await build({
+      entryPoints: [join(app, "bundled.mjs")],
+      outfile: join(shipped, "app.mjs"),
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      logLevel: "silent",
+    });
     expect(readdirSync(shipped)).toEqual(["app.mjs"]);
     expectGreedyText(run(process.execPath, ["app.mjs", sharedPath("models/stories260K.gguf")], shipped));
   });
@@ -156,7 +177,10 @@ describe("the installed package", () => {
             { module: "nodenext", target: "es2022", lib: ["es2022"], types: ["node"], typeRoots: [join(repoRoot, "node_modules", "@types")] }
           : { module: "esnext", moduleResolution: "bundler", target: "es2022", types: [] };
     // No skipLibCheck: every declaration file the package ships and the consumer reaches is checked.
-    writeFileSync(join(project, "tsconfig.json"), JSON.stringify({ compilerOptions: { ...compilerOptions, strict: true, noEmit: true }, files: [file] }));
+    writeFileSync(
+      join(project, "tsconfig.json"),
+      JSON.stringify({ compilerOptions: { ...compilerOptions, strict: true, noEmit: true }, files: [file] }),
+    );
     const r = run(join(repoRoot, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.json"], project);
     expect(r.stdout + r.stderr).toBe("");
     expect(r.status).toBe(0);

@@ -107,7 +107,13 @@ async function quantizeFile(input: string, output: string, type: QuantizeType, i
 }
 
 /** Compares a quantized file with its source tensor by tensor. */
-async function checkQuantized(inPath: string, outPath: string, type: GgmlType, fileType: number, ternarize: (name: string, dims: number[]) => boolean) {
+async function checkQuantized(
+  inPath: string,
+  outPath: string,
+  type: GgmlType,
+  fileType: number,
+  ternarize: (name: string, dims: number[]) => boolean,
+) {
   const a = await readHeader(inPath);
   const b = await readHeader(outPath);
   expect(b.header.tensors.map((t) => [t.name, t.dims])).toEqual(a.header.tensors.map((t) => [t.name, t.dims]));
@@ -132,7 +138,6 @@ async function checkQuantized(inPath: string, outPath: string, type: GgmlType, f
 const isBlockMatrix = (name: string, dims: number[]) => name.startsWith("blk.") && dims.length === 2;
 
 // ---- A float llama model with rows of 256 and 512, so that every linear weight fits every type. ----
-
 
 async function writeSyntheticLlama(path: string): Promise<void> {
   const [dim, ffn, layers, heads, kvHeads, vocab] = [256, 512, 2, 4, 2, 512];
@@ -204,13 +209,16 @@ describe("quantize", () => {
     expect(modelConfigFromGguf(header.metadata, header.tensors).layers).toBe(5);
   });
 
-  it.each(TYPES)("synthetic llama (rows of 256/512) → %s: every linear weight in the ternary type, values by the absmean rule", async (name, type, fileType) => {
-    const out = join(dir, `synthetic-${name}.gguf`);
-    const plan = await quantizeFile(synthetic, out, name);
-    expect(plan.fallbacks).toEqual([]);
-    expect(plan.tensors.filter((t) => t.ternarized)).toHaveLength(2 * 7);
-    await checkQuantized(synthetic, out, type, fileType, isBlockMatrix);
-  });
+  it.each(TYPES)(
+    "synthetic llama (rows of 256/512) → %s: every linear weight in the ternary type, values by the absmean rule",
+    async (name, type, fileType) => {
+      const out = join(dir, `synthetic-${name}.gguf`);
+      const plan = await quantizeFile(synthetic, out, name);
+      expect(plan.fallbacks).toEqual([]);
+      expect(plan.tensors.filter((t) => t.ternarized)).toHaveLength(2 * 7);
+      await checkQuantized(synthetic, out, type, fileType, isBlockMatrix);
+    },
+  );
 
   it("ternarizes output.weight only when asked", async () => {
     const out = join(dir, "synthetic-output.gguf");
@@ -238,24 +246,28 @@ describe("quantize", () => {
   it.skipIf(lacks("node-llama-cpp")).each([
     ["tq2_0", "TQ2_0"],
     ["tq1_0", "TQ1_0"],
-  ])("llama.cpp loads the synthetic model quantized to %s and completes greedily", async (name) => {
-    const path = join(dir, `synthetic-${name}.gguf`);
-    await quantizeFile(synthetic, path, name as QuantizeType);
-    const { LlamaCompletion } = await import("node-llama-cpp");
-    const model = await llama.loadModel({ modelPath: path });
-    try {
-      const context = await model.createContext({ contextSize: 128 });
+  ])(
+    "llama.cpp loads the synthetic model quantized to %s and completes greedily",
+    async (name) => {
+      const path = join(dir, `synthetic-${name}.gguf`);
+      await quantizeFile(synthetic, path, name as QuantizeType);
+      const { LlamaCompletion } = await import("node-llama-cpp");
+      const model = await llama.loadModel({ modelPath: path });
       try {
-        const completion = new LlamaCompletion({ contextSequence: context.getSequence() });
-        const text = await completion.generateCompletion("Once upon a time", { maxTokens: 8, temperature: 0 });
-        expect(typeof text).toBe("string");
+        const context = await model.createContext({ contextSize: 128 });
+        try {
+          const completion = new LlamaCompletion({ contextSequence: context.getSequence() });
+          const text = await completion.generateCompletion("Once upon a time", { maxTokens: 8, temperature: 0 });
+          expect(typeof text).toBe("string");
+        } finally {
+          await context.dispose();
+        }
       } finally {
-        await context.dispose();
+        await model.dispose();
       }
-    } finally {
-      await model.dispose();
-    }
-  }, 120_000);
+    },
+    120_000,
+  );
 });
 
 describe("ternion quantize (CLI)", () => {
@@ -265,7 +277,9 @@ describe("ternion quantize (CLI)", () => {
     expect(r.status).toBe(0);
     const lines = r.stderr.trim().split("\n");
     expect(lines).toHaveLength(35);
-    expect(lines[0]).toMatch(/^ternion quantize: blk\.0\.\w+\.weight \[\d+ x \d+\]: row length \d+ is not a multiple of 256 \(TQ2_0\); stored as F16$/);
+    expect(lines[0]).toMatch(
+      /^ternion quantize: blk\.0\.\w+\.weight \[\d+ x \d+\]: row length \d+ is not a multiple of 256 \(TQ2_0\); stored as F16$/,
+    );
     const report = JSON.parse(r.stdout);
     expect(report.tensors).toHaveLength(48);
     expect(report.fallbacks).toHaveLength(35);

@@ -99,7 +99,9 @@ describe("topKIndices", () => {
       fc.property(fc.array(fc.integer({ min: -5, max: 5 }), { minLength: 1, maxLength: 300 }), fc.nat(), (xs, k0) => {
         const values = Float32Array.from(xs);
         const k = k0 % (values.length + 1);
-        const expected = Array.from(values.keys()).sort((a, b) => values[b]! - values[a]! || a - b).slice(0, k);
+        const expected = Array.from(values.keys())
+          .sort((a, b) => values[b]! - values[a]! || a - b)
+          .slice(0, k);
         expect(Array.from(topKIndices(values, k))).toEqual(expected);
       }),
       { numRuns: 300 },

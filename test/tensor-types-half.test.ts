@@ -1,14 +1,7 @@
 // f16 / bf16 <-> f32, checked exhaustively over all 65,536 bit patterns against a plain conversion written
 // here from the IEEE definitions (no bit tricks shared with src/).
 import { describe, expect, it } from "vitest";
-import {
-  bf16BitsToF32,
-  f16BitsToF32,
-  f32BitsToBf16Bits,
-  f32BitsToF16Bits,
-  f32ToBf16Bits,
-  f32ToF16Bits,
-} from "../src/runtime/tensor-types/half.ts";
+import { bf16BitsToF32, f16BitsToF32, f32BitsToBf16Bits, f32BitsToF16Bits, f32ToBf16Bits, f32ToF16Bits } from "../src/runtime/tensor-types/half.ts";
 import { BF16 } from "../src/runtime/tensor-types/bf16.ts";
 import { F16 } from "../src/runtime/tensor-types/f16.ts";
 
@@ -20,8 +13,8 @@ function refF16(h: number): number {
   const e = Math.floor(h / 1024) % 32;
   const m = h % 1024;
   if (e === 31) return m === 0 ? s * Infinity : NaN;
-  if (e === 0) return s * Math.pow(2, -14) * (m / 1024);
-  return s * Math.pow(2, e - 15) * (1 + m / 1024);
+  if (e === 0) return s * 2 ** -14 * (m / 1024);
+  return s * 2 ** (e - 15) * (1 + m / 1024);
 }
 
 /** Value of a bf16 pattern: 8 exponent bits (bias 127), 7 mantissa bits. */
@@ -30,8 +23,8 @@ function refBf16(h: number): number {
   const e = Math.floor(h / 128) % 256;
   const m = h % 128;
   if (e === 255) return m === 0 ? s * Infinity : NaN;
-  if (e === 0) return s * Math.pow(2, -126) * (m / 128);
-  return s * Math.pow(2, e - 127) * (1 + m / 128);
+  if (e === 0) return s * 2 ** -126 * (m / 128);
+  return s * 2 ** (e - 127) * (1 + m / 128);
 }
 
 /**
@@ -56,7 +49,7 @@ function refEncode(x: number, value: (h: number) => number, top: number, topValu
   return sign | h;
 }
 const refF32ToF16 = (x: number) => refEncode(x, refF16, 0x7c00, 65536);
-const refF32ToBf16 = (x: number) => refEncode(x, refBf16, 0x7f80, Math.pow(2, 128));
+const refF32ToBf16 = (x: number) => refEncode(x, refBf16, 0x7f80, 2 ** 128);
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -138,7 +131,7 @@ describe("f16", () => {
       const lo = refF16(h);
       const hi = h + 1 === 0x7c00 ? 65536 : refF16(h + 1);
       const mid = (lo + hi) / 2; // 12 significant bits: exact in f32
-      const midBits = (f32[0] = mid, u32[0]!);
+      const midBits = ((f32[0] = mid), u32[0]!);
       for (const u of [midBits - 1, midBits, midBits + 1]) {
         for (const sign of [0, 0x80000000]) {
           const bits = (u | sign) >>> 0;
@@ -191,14 +184,14 @@ describe("bf16", () => {
   it("encodes every bf16 value back to its own pattern; NaN becomes quiet NaN as in ggml", () => {
     const values = new Float32Array(65536);
     const vbits = new Uint32Array(values.buffer);
-    for (let h = 0; h < 65536; h++) vbits[h] = h << 16 >>> 0; // raw bits, so NaN payloads are exact
+    for (let h = 0; h < 65536; h++) vbits[h] = (h << 16) >>> 0; // raw bits, so NaN payloads are exact
     const bytes = BF16.quantize(values);
     let bad = 0;
     for (let h = 0; h < 65536; h++) {
       const got = bytes[2 * h]! | (bytes[2 * h + 1]! << 8);
-      const isNaN = (h & 0x7f80) === 0x7f80 && (h & 0x7f) !== 0;
-      if (got !== (isNaN ? h | 0x40 : h)) bad++;
-      if (f32BitsToBf16Bits(h << 16 >>> 0) !== (isNaN ? h | 0x40 : h)) bad++;
+      const nan = (h & 0x7f80) === 0x7f80 && (h & 0x7f) !== 0;
+      if (got !== (nan ? h | 0x40 : h)) bad++;
+      if (f32BitsToBf16Bits((h << 16) >>> 0) !== (nan ? h | 0x40 : h)) bad++;
     }
     expect(bad).toBe(0);
   });

@@ -21,7 +21,6 @@ const SCALES: [bits: number, value: number][] = [
   [0x7bff, 65504],
 ];
 
-
 /** Code patterns: random, and for each edge a block that is all zeros (code 1) but −1 and +1 at the edge. */
 function codePatterns(): Uint8Array[] {
   const r = rng(7);
@@ -157,7 +156,10 @@ describe("TQ1_0 blocks as llama.cpp writes them", () => {
       const values = new Float32Array(256 * pats.length);
       const want = new Uint8Array(54 * pats.length);
       pats.forEach((codes, k) => {
-        values.set(Array.from(codes, (c) => (c - 1) * d), 256 * k);
+        values.set(
+          Array.from(codes, (c) => (c - 1) * d),
+          256 * k,
+        );
         want.set(block(codes, bits), 54 * k);
       });
       expect(TQ1_0.quantize(values)).toEqual(want);

@@ -3,19 +3,12 @@ import { describe, expect, it } from "vitest";
 import { TensorTypeError } from "../src/runtime/errors.ts";
 import { f16BitsToF32, f32ToF16Bits } from "../src/runtime/tensor-types/half.ts";
 import { absmeanTernarize, i2sScale } from "../src/runtime/tensor-types/i2_s.ts";
-import {
-  GgmlType,
-  isKnownTensorType,
-  tensorByteLength,
-  tensorTypeTraits,
-  type TensorTypeTraits,
-} from "../src/runtime/tensor-types/table.ts";
+import { GgmlType, isKnownTensorType, tensorByteLength, tensorTypeTraits, type TensorTypeTraits } from "../src/runtime/tensor-types/table.ts";
 import { isTernaryTraits } from "../src/runtime/tensor-types/traits.ts";
 import { rng } from "./helpers/random.ts";
 
 const ALL = [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.I2_S];
 const TERNARY = [GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.I2_S];
-
 
 /** Ragged data in blocks of 32: all-zero blocks, tiny and huge magnitudes, single spikes, exact ±max. */
 function raggedData(n: number, seed: number): Float32Array {
@@ -95,7 +88,10 @@ describe("size rules", () => {
     expect(bytes.subarray(100).every((b) => b === 0)).toBe(true);
     // quantizeInto overwrites garbage in the padding too.
     const dst = new Uint8Array(128).fill(0xaa);
-    t.quantizeInto(x.map((v) => v * s), dst);
+    t.quantizeInto(
+      x.map((v) => v * s),
+      dst,
+    );
     expect(dst).toEqual(bytes);
   });
 });

@@ -36,7 +36,7 @@ const inputs = {
   q8: {
     k: 64,
     data: (() => {
-      const d = new Uint8Array((M * 64 / 32) * 34);
+      const d = new Uint8Array(((M * 64) / 32) * 34);
       const dv = new DataView(d.buffer);
       for (let b = 0; b < (M * 64) / 32; b++) {
         dv.setUint16(b * 34, f32ToF16Bits(0.02), true);
@@ -141,7 +141,10 @@ describe("thread pool", () => {
         expect(K.heap.f32View(o, n * M), `linear it ${it}`).toEqual(K1.heap.f32View(o1, n * M));
       } else {
         const len = 5 + (it % 7);
-        for (const [KK, p] of [[K1, x1], [K, x]] as const) {
+        for (const [KK, p] of [
+          [K1, x1],
+          [K, x],
+        ] as const) {
           KK.heap.f32View(p, rows * len).set(inputs.x.subarray(0, rows * len));
           KK.softmax(p, rows, len, 0.7);
         }

@@ -48,7 +48,7 @@ function readVocabCases(path: string): { text: string; ids: number[] }[] {
 }
 
 let spm: Tokenizer;
-let warnings: string[] = [];
+const warnings: string[] = [];
 
 beforeAll(async () => {
   spm = tokenizerFromGguf(await readMetadata(VOCAB), { onWarning: (m) => warnings.push(m) });
@@ -63,12 +63,9 @@ describe("SentencePiece tokenizer: llama.cpp reference cases", () => {
   });
 
   // test-tokenizer-0 tokenizes with add_special = false, parse_special = false.
-  it.each(cases.map((c, i) => [i, JSON.stringify(c.text).slice(0, 60), c] as const))(
-    "case %i %s",
-    (_i, _label, c) => {
-      expect(spm.encode(c.text, { addBos: false, addEos: false, parseSpecial: false })).toEqual(c.ids);
-    },
-  );
+  it.each(cases.map((c, i) => [i, JSON.stringify(c.text).slice(0, 60), c] as const))("case %i %s", (_i, _label, c) => {
+    expect(spm.encode(c.text, { addBos: false, addEos: false, parseSpecial: false })).toEqual(c.ids);
+  });
 
   it("decode(encode(x)) gives back every case text", () => {
     for (const c of cases) expect(spm.decode(spm.encode(c.text, { addBos: false }))).toBe(c.text);
@@ -147,9 +144,27 @@ describe("tokenizerFromGguf: metadata errors", () => {
     expectCode(new Map(), "MISSING_METADATA");
     expectCode(new Map([["tokenizer.ggml.model", str("t5")]]), "UNSUPPORTED_TOKENIZER");
     expectCode(new Map([["tokenizer.ggml.model", str("llama")]]), "MISSING_METADATA");
-    expectCode(new Map([["tokenizer.ggml.model", str("gpt2")], ["tokenizer.ggml.tokens", strings(["a"])]]), "MISSING_METADATA");
-    expectCode(new Map([["tokenizer.ggml.model", str("llama")], ["tokenizer.ggml.tokens", strings(["a", "b", "a"])]]), "DUPLICATE_TOKEN");
-    expectCode(new Map([["tokenizer.ggml.model", str("llama")], ["tokenizer.ggml.tokens", str("a")]]), "BAD_METADATA");
+    expectCode(
+      new Map([
+        ["tokenizer.ggml.model", str("gpt2")],
+        ["tokenizer.ggml.tokens", strings(["a"])],
+      ]),
+      "MISSING_METADATA",
+    );
+    expectCode(
+      new Map([
+        ["tokenizer.ggml.model", str("llama")],
+        ["tokenizer.ggml.tokens", strings(["a", "b", "a"])],
+      ]),
+      "DUPLICATE_TOKEN",
+    );
+    expectCode(
+      new Map([
+        ["tokenizer.ggml.model", str("llama")],
+        ["tokenizer.ggml.tokens", str("a")],
+      ]),
+      "BAD_METADATA",
+    );
   });
 });
 
@@ -172,12 +187,102 @@ describe("SentencePiece tokenizer: long text", () => {
 
 /** Text pieces that exercise the tokenizer's corners. */
 const PIECES = [
-  "a", "b", "z", "A", "Q", "e", "the", "Hello", "world", "ing", "tion", "0", "1", "7", "42", "2024",
-  " ", " ", "  ", "   ", "\t", "\n", "\n\n", "\r\n", "\r", "\u00a0", "\u3000", "\u2028", "\u0085", "\ufeff", "\u200b",
-  ".", ",", "!", "?", "'", "'s", "'S", "'re", "'ll", "'t", "'D", "\"", "-", "_", "(", ")", "[", "<", ">", "/", "\\", "#", "$", "%",
-  "é", "Ä", "ß", "ñ", "ø", "e\u0301", "İ", "ﬁ", "нещо", "Български", "Ελλάδα", "שלום", "مرحبا", "٣", "²", "Ⅻ", "１２",
-  "我", "想在", "日本語", "한국어", "กขค", "កាន់", "🦙", "😀", "👍🏽", "👨‍👩‍👧", "🇺🇸", "✅", "☃", "\u{1F9E0}", "\u{10348}", "\ud800", "\udc00x", "\ufffd",
-  "<s>", "</s>", "<unk>", "<0x41>", "▁", "▁▁",
+  "a",
+  "b",
+  "z",
+  "A",
+  "Q",
+  "e",
+  "the",
+  "Hello",
+  "world",
+  "ing",
+  "tion",
+  "0",
+  "1",
+  "7",
+  "42",
+  "2024",
+  " ",
+  " ",
+  "  ",
+  "   ",
+  "\t",
+  "\n",
+  "\n\n",
+  "\r\n",
+  "\r",
+  "\u00a0",
+  "\u3000",
+  "\u2028",
+  "\u0085",
+  "\ufeff",
+  "\u200b",
+  ".",
+  ",",
+  "!",
+  "?",
+  "'",
+  "'s",
+  "'S",
+  "'re",
+  "'ll",
+  "'t",
+  "'D",
+  '"',
+  "-",
+  "_",
+  "(",
+  ")",
+  "[",
+  "<",
+  ">",
+  "/",
+  "\\",
+  "#",
+  "$",
+  "%",
+  "é",
+  "Ä",
+  "ß",
+  "ñ",
+  "ø",
+  "e\u0301",
+  "İ",
+  "ﬁ",
+  "нещо",
+  "Български",
+  "Ελλάδα",
+  "שלום",
+  "مرحبا",
+  "٣",
+  "²",
+  "Ⅻ",
+  "１２",
+  "我",
+  "想在",
+  "日本語",
+  "한국어",
+  "กขค",
+  "កាន់",
+  "🦙",
+  "😀",
+  "👍🏽",
+  "👨‍👩‍👧",
+  "🇺🇸",
+  "✅",
+  "☃",
+  "\u{1F9E0}",
+  "\u{10348}",
+  "\ud800",
+  "\udc00x",
+  "\ufffd",
+  "<s>",
+  "</s>",
+  "<unk>",
+  "<0x41>",
+  "▁",
+  "▁▁",
 ];
 const piece = fc.constantFrom(...PIECES);
 /** Concatenated pieces, mixed with arbitrary code points. */
@@ -219,10 +324,9 @@ describe.skipIf(lacks("node-llama-cpp"))("SentencePiece tokenizer: differential 
   });
 
   it(`detokenize matches on ${RUNS} random id sequences (bytes, controls, pieces)`, () => {
-    const ids = fc.array(
-      fc.oneof(fc.integer({ min: 0, max: 31999 }), fc.integer({ min: 0, max: 300 }), fc.constantFrom(1, 2, 13, 29871, 15043)),
-      { maxLength: 16 },
-    );
+    const ids = fc.array(fc.oneof(fc.integer({ min: 0, max: 31999 }), fc.integer({ min: 0, max: 300 }), fc.constantFrom(1, 2, 13, 29871, 15043)), {
+      maxLength: 16,
+    });
     fc.assert(
       fc.property(ids, fc.boolean(), (seq, special) => {
         expect(spm.decode(seq, { unparseSpecial: special })).toBe(model.detokenize(seq as Token[], special));

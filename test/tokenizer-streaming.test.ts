@@ -34,9 +34,15 @@ function charEnds(text: string): Set<number> {
 
 /** Text mostly outside the vocabulary, so that SentencePiece falls back to byte tokens for it. */
 const rareText = fc
-  .array(fc.oneof(fc.constantFrom("🦙", "😶‍🌫️", "👍🏽", "កាន់តែ", "𐍈", "☃", "ß", "a", " ", "\n", "日本", "x y"), fc.string({ unit: "binary", maxLength: 6 })), {
-    maxLength: 20,
-  })
+  .array(
+    fc.oneof(
+      fc.constantFrom("🦙", "😶‍🌫️", "👍🏽", "កាន់តែ", "𐍈", "☃", "ß", "a", " ", "\n", "日本", "x y"),
+      fc.string({ unit: "binary", maxLength: 6 }),
+    ),
+    {
+      maxLength: 20,
+    },
+  )
   .map((a) => a.join(""));
 
 describe("StreamingDecoder", () => {

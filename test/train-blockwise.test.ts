@@ -33,7 +33,11 @@ describe("blockwise DLT + OFF on stories260K", () => {
     const { config, tensors } = model;
     expect([config.dim, config.ffnDim]).toEqual([64, 172]);
     const teacher = buildTrainModel(config, tensors, { precision: "f32" });
-    const student = buildTrainModel(config, tensors, { precision: "f32", dlt: { group: 64, refine: true }, train: { alpha: true, gamma: true, norms: true } });
+    const student = buildTrainModel(config, tensors, {
+      precision: "f32",
+      dlt: { group: 64, refine: true },
+      train: { alpha: true, gamma: true, norms: true },
+    });
     const seqLen = 32;
     const heldOut = sequentialBatch(tokens.subarray(tokens.length - 4 * seqLen - 1), 0, 4, seqLen).batch;
     const train = tokens.subarray(0, tokens.length - 4 * seqLen - 1);
@@ -42,7 +46,11 @@ describe("blockwise DLT + OFF on stories260K", () => {
 
     const o: BlockwiseOptions = { batch: 4, seqLen, sampling: "random", schedule: { lr: 5e-3, steps: 24, warmup: 3 }, clip: 1, feature: "off" };
     const s = createBlockState(student, 0, 1234);
-    expect(s.params.map((p) => p.name)).toEqual(blockParams(student.blocks[0]!).filter((p) => p.trainable).map((p) => p.name));
+    expect(s.params.map((p) => p.name)).toEqual(
+      blockParams(student.blocks[0]!)
+        .filter((p) => p.trainable)
+        .map((p) => p.name),
+    );
     expect(s.params.some((p) => p.name.endsWith(".weight") && !p.name.includes("norm"))).toBe(false); // latents frozen
 
     const before = evalLoss();

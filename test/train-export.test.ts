@@ -44,13 +44,26 @@ describe("DLT GGUF export", () => {
   it("loads in the CPU engine, whose logits match the training forward of the trained student", async () => {
     const { config, tensors, header } = stories;
     const teacher = buildTrainModel(config, tensors, { precision: "f32" });
-    const student = buildTrainModel(config, tensors, { precision: "f32", dlt: { group: 64, refine: true }, train: { alpha: true, gamma: true, norms: true } });
+    const student = buildTrainModel(config, tensors, {
+      precision: "f32",
+      dlt: { group: 64, refine: true },
+      train: { alpha: true, gamma: true, norms: true },
+    });
     // A few real blockwise steps, so that α, γ and gains differ from their init.
     const r = rng(5);
     const stream = Int32Array.from({ length: 2000 }, () => 3 + Math.floor(r() * 500));
     const run = new BlockwiseRun(student, teacher, stream, {
-      steps: 10, batch: 2, seqLen: 32, lr: 5e-3, warmup: 1, clip: 1, weightDecay: 0, sampling: "random", seed: 3,
-      loss: { off: 1, ce: 0, kl: 0 }, feature: "off",
+      steps: 10,
+      batch: 2,
+      seqLen: 32,
+      lr: 5e-3,
+      warmup: 1,
+      clip: 1,
+      weightDecay: 0,
+      sampling: "random",
+      seed: 3,
+      loss: { off: 1, ce: 0, kl: 0 },
+      feature: "off",
     });
     while (run.step < run.steps) run.next();
     roundScales(student);
@@ -121,7 +134,14 @@ describe("DLT GGUF export", () => {
 });
 
 describe("TQ2_0 export", () => {
-  const config = tinyConfig("llama", { dim: 256, heads: 4, kvHeads: 2, headDim: 64, ffnDim: 256, rope: { base: 10000, freqScale: 1, dims: 64, layout: "adjacent" } });
+  const config = tinyConfig("llama", {
+    dim: 256,
+    heads: 4,
+    kvHeads: 2,
+    headDim: 64,
+    ffnDim: 256,
+    rope: { base: 10000, freqScale: 1, dims: 64, layout: "adjacent" },
+  });
   const tensors = tinyTensors(config, 9);
   const header = fakeHeader(config);
 

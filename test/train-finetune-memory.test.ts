@@ -29,7 +29,16 @@ function memoryStore(): CheckpointStore & { saves: number } {
 }
 
 const input = (store?: CheckpointStore): FinetuneRunInput => ({
-  teacher, dataText, steps: 24, mode: "blockwise", group: 64, batch: 2, seqLen: 32, seed: 9, checkpointEvery: 8, checkpoints: store,
+  teacher,
+  dataText,
+  steps: 24,
+  mode: "blockwise",
+  group: 64,
+  batch: 2,
+  seqLen: 32,
+  seed: 9,
+  checkpointEvery: 8,
+  checkpoints: store,
 });
 
 describe("runFinetune (in memory)", () => {
@@ -39,7 +48,9 @@ describe("runFinetune (in memory)", () => {
 
     const store = memoryStore();
     const controller = new AbortController();
-    const aborted = await runFinetune(input(store), { signal: controller.signal, onProgress: (p) => p.step === 13 && controller.abort() }).catch((e: unknown) => e);
+    const aborted = await runFinetune(input(store), { signal: controller.signal, onProgress: (p) => p.step === 13 && controller.abort() }).catch(
+      (e: unknown) => e,
+    );
     expect(aborted).toBeInstanceOf(OptionError);
     expect(aborted).toMatchObject({ code: "ABORTED" });
     expect(store.saves).toBe(2); // the periodic one at step 8, then the one on abort
@@ -61,11 +72,17 @@ describe("runFinetune (in memory)", () => {
     const straight = await runFinetune({ ...input(memoryStore()), evalText });
     const store = memoryStore();
     const controller = new AbortController();
-    await runFinetune({ ...input(store), evalText }, { signal: controller.signal, onProgress: (p) => p.step === 5 && controller.abort() }).catch(() => {});
+    await runFinetune({ ...input(store), evalText }, { signal: controller.signal, onProgress: (p) => p.step === 5 && controller.abort() }).catch(
+      () => {},
+    );
     const phases: string[] = [];
     const resumed = await runFinetune({ ...input(store), evalText, resume: true }, { onPhase: (p) => phases.push(p) });
     expect(phases).toEqual(["load", "export", "eval"]); // no scoring before the steps: the checkpoint had them
-    expect([resumed.evalPplTeacher, resumed.evalPplBefore, resumed.evalPplAfter]).toEqual([straight.evalPplTeacher, straight.evalPplBefore, straight.evalPplAfter]);
+    expect([resumed.evalPplTeacher, resumed.evalPplBefore, resumed.evalPplAfter]).toEqual([
+      straight.evalPplTeacher,
+      straight.evalPplBefore,
+      straight.evalPplAfter,
+    ]);
     const other = await runFinetune({ ...input(store), evalText: valid.slice(8000, 16000), resume: true });
     expect(typeof other.evalPplBefore).toBe("number");
     expect(other.evalPplBefore).not.toBe(straight.evalPplBefore);
@@ -75,7 +92,11 @@ describe("runFinetune (in memory)", () => {
     await expect(runFinetune(input(undefined))).rejects.toMatchObject({ code: "BAD_OPTION" });
     await expect(runFinetune({ ...input(memoryStore()), resume: true })).rejects.toMatchObject({ code: "NO_CHECKPOINT" });
     // A corrupt checkpoint (here: random bytes) is a typed error naming the problem.
-    const garbage: CheckpointStore = { name: "garbage", load: async () => decodeCheckpoint(Uint8Array.from({ length: 64 }, (_, i) => (i * 37) & 255)), save: async () => {} };
+    const garbage: CheckpointStore = {
+      name: "garbage",
+      load: async () => decodeCheckpoint(Uint8Array.from({ length: 64 }, (_, i) => (i * 37) & 255)),
+      save: async () => {},
+    };
     await expect(runFinetune({ ...input(garbage), resume: true })).rejects.toMatchObject({ name: "ModelError", code: "BAD_CHECKPOINT" });
   });
 });

@@ -19,8 +19,27 @@ const teacher = sharedPath("models/stories260K.gguf");
 const data = sharedPath("corpus/tinystories_sample.txt");
 
 const runArgs = (mode: string, out: string, steps: number) => [
-  "finetune", "--teacher", teacher, "--data", data, "--steps", String(steps), "--out", out, "--mode", mode,
-  "--group", "64", "--batch", "4", "--seq-len", "32", "--seed", "5", "--checkpoint-every", "3",
+  "finetune",
+  "--teacher",
+  teacher,
+  "--data",
+  data,
+  "--steps",
+  String(steps),
+  "--out",
+  out,
+  "--mode",
+  mode,
+  "--group",
+  "64",
+  "--batch",
+  "4",
+  "--seq-len",
+  "32",
+  "--seed",
+  "5",
+  "--checkpoint-every",
+  "3",
 ];
 
 /** Starts the CLI, SIGKILLs it as soon as its first checkpoint exists, and returns whether the kill came first. */
@@ -41,7 +60,10 @@ function runAndKill(args: string[], checkpoint: string, out: string): Promise<{ 
 }
 
 describe("ternion finetune: SIGKILL and --resume", () => {
-  for (const [mode, steps] of [["blockwise", 60], ["full", 12]] as const) {
+  for (const [mode, steps] of [
+    ["blockwise", 60],
+    ["full", 12],
+  ] as const) {
     it(`${mode}: a run killed after a checkpoint and resumed writes the bytes of an uninterrupted run`, async () => {
       const straight = join(dir, `${mode}-straight.gguf`);
       const r1 = runCli([...runArgs(mode, straight, steps), "--json"]);
@@ -61,7 +83,24 @@ describe("ternion finetune: SIGKILL and --resume", () => {
 
   it("--json prints one object with the run's figures; the loss curve is an SVG beside the output", () => {
     const out = join(dir, "json.gguf");
-    const r = runCli(["finetune", "--teacher", teacher, "--data", data, "--steps", "5", "--out", out, "--group", "64", "--batch", "2", "--seq-len", "16", "--json"]);
+    const r = runCli([
+      "finetune",
+      "--teacher",
+      teacher,
+      "--data",
+      data,
+      "--steps",
+      "5",
+      "--out",
+      out,
+      "--group",
+      "64",
+      "--batch",
+      "2",
+      "--seq-len",
+      "16",
+      "--json",
+    ]);
     expect(r.status).toBe(0);
     const j = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(Object.keys(j)).toEqual(expect.arrayContaining(["steps", "mode", "loss", "evalPplBefore", "evalPplAfter", "tokensPerSecond", "out"]));
@@ -73,7 +112,25 @@ describe("ternion finetune: SIGKILL and --resume", () => {
 
   it("--resume refuses a checkpoint written with other options", () => {
     const out = join(dir, "mismatch.gguf");
-    const base = ["finetune", "--teacher", teacher, "--data", data, "--steps", "6", "--out", out, "--group", "64", "--batch", "2", "--seq-len", "16", "--checkpoint-every", "2"];
+    const base = [
+      "finetune",
+      "--teacher",
+      teacher,
+      "--data",
+      data,
+      "--steps",
+      "6",
+      "--out",
+      out,
+      "--group",
+      "64",
+      "--batch",
+      "2",
+      "--seq-len",
+      "16",
+      "--checkpoint-every",
+      "2",
+    ];
     expect(runCli(base).status).toBe(0);
     const r = runCli([...base, "--resume", "--lr", "0.02"]);
     expect(r.status).toBe(2);
@@ -112,9 +169,9 @@ describe("finetune() library call", () => {
 
     const stopped = join(dir, "lib-stopped.gguf");
     const ac = new AbortController();
-    await expect(
-      finetune({ ...common, out: stopped }, { signal: ac.signal, onProgress: (p) => p.step === 5 && ac.abort() }),
-    ).rejects.toMatchObject({ code: "ABORTED" });
+    await expect(finetune({ ...common, out: stopped }, { signal: ac.signal, onProgress: (p) => p.step === 5 && ac.abort() })).rejects.toMatchObject({
+      code: "ABORTED",
+    });
     expect(existsSync(stopped)).toBe(false);
     expect(existsSync(`${stopped}.ckpt`)).toBe(true);
     const resumed = await finetune({ ...common, out: stopped, resume: true });

@@ -8,7 +8,15 @@ import { matmulBackward, matmulBackwardScalar, matmulForward, matmulForwardScala
 import { rng } from "./helpers/random.ts";
 
 const SHAPES: [n: number, k: number, m: number][] = [
-  [1, 1, 1], [1, 3, 5], [2, 17, 3], [5, 64, 64], [7, 172, 64], [3, 64, 172], [33, 45, 19], [16, 129, 31], [64, 72, 100],
+  [1, 1, 1],
+  [1, 3, 5],
+  [2, 17, 3],
+  [5, 64, 64],
+  [7, 172, 64],
+  [3, 64, 172],
+  [33, 45, 19],
+  [16, 129, 31],
+  [64, 72, 100],
 ];
 
 function random(n: number, seed: number): Float32Array {
@@ -82,10 +90,12 @@ describe.each(BUILDS)("training matmul kernels, %s build", (build) => {
     const dwRef = dw.slice();
     const dxBound = Float64Array.from(dx, Math.abs);
     const dwBound = Float64Array.from(dw, Math.abs);
-    for (let t = 0; t < n; t++) for (let r = 0; r < m; r++) for (let i = 0; i < k; i++) {
-      dxBound[t * k + i]! += Math.abs(dy[t * m + r]! * w[r * k + i]!);
-      dwBound[r * k + i]! += Math.abs(dy[t * m + r]! * x[t * k + i]!);
-    }
+    for (let t = 0; t < n; t++)
+      for (let r = 0; r < m; r++)
+        for (let i = 0; i < k; i++) {
+          dxBound[t * k + i]! += Math.abs(dy[t * m + r]! * w[r * k + i]!);
+          dwBound[r * k + i]! += Math.abs(dy[t * m + r]! * x[t * k + i]!);
+        }
     K.backward(dy, x, w, n, k, m, dx, dw);
     matmulBackwardScalar(dy, x, w, n, k, m, dxRef, dwRef);
     expectClose(dx, dxRef, dxBound, "dx");

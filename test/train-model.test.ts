@@ -3,7 +3,16 @@
 import { describe, expect, it } from "vitest";
 import type { ModelConfig } from "../src/runtime/model/config.ts";
 import { type LossWeights, distillLoss } from "../src/train/loss.ts";
-import { type BuildOptions, type TrainModel, beginStep, buildTrainModel, endStep, modelBackward, modelForward, modelLinears } from "../src/train/model.ts";
+import {
+  type BuildOptions,
+  type TrainModel,
+  beginStep,
+  buildTrainModel,
+  endStep,
+  modelBackward,
+  modelForward,
+  modelLinears,
+} from "../src/train/model.ts";
 import { prepareLinear } from "../src/train/linear.ts";
 import { ropeTable } from "../src/train/ops/rope.ts";
 import { referenceLogits } from "./helpers/reference-forward.ts";
@@ -29,7 +38,8 @@ describe("training forward", () => {
         beginStep(m);
         const f = modelForward(m, tokens, ropeTable(c.rope, SEQ));
         let err = 0;
-        for (let t = 0; t < SEQ; t++) for (let v = 0; v < c.vocabSize; v++) err = Math.max(err, Math.abs(f.logits![t * c.vocabSize + v]! - want[t]![v]!));
+        for (let t = 0; t < SEQ; t++)
+          for (let v = 0; v < c.vocabSize; v++) err = Math.max(err, Math.abs(f.logits![t * c.vocabSize + v]! - want[t]![v]!));
         expect(err, precision).toBeLessThan(tol);
       }
     });
@@ -79,7 +89,10 @@ function gradientCheck(c: ModelConfig, student: BuildOptions, weights: LossWeigh
   const grads = s.params.filter((p) => p.trainable).map((p) => [p, Float64Array.from(p.grad)] as const);
   expect(grads.length).toBeGreaterThan(0);
   for (const [p, g] of grads) {
-    expect(g.some((x) => x !== 0), `${p.name} has a gradient`).toBe(true);
+    expect(
+      g.some((x) => x !== 0),
+      `${p.name} has a gradient`,
+    ).toBe(true);
     checkGradient(p.name, lossOnly, p.value, g, samples, p.name.length);
   }
   return s;
@@ -96,7 +109,12 @@ describe("training backward (float64 finite differences)", () => {
   });
 
   it("llama DLT student (g = 64 on rows of 72 and 100): α, γ and gains; OFF + CE + KL against its float teacher", () => {
-    gradientCheck(tinyConfig("llama"), { precision: "f64", dlt: { group: 64 }, train: { alpha: true, gamma: true, norms: true } }, { off: 1, ce: 0.5, kl: 0.5 }, 5);
+    gradientCheck(
+      tinyConfig("llama"),
+      { precision: "f64", dlt: { group: 64 }, train: { alpha: true, gamma: true, norms: true } },
+      { off: 1, ce: 0.5, kl: 0.5 },
+      5,
+    );
   });
 
   it("bitnet DLT student (sub-norms, ReLU², neox RoPE, tied head): α, γ, gains, embedding; MSE feature loss + CE", () => {

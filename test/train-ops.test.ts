@@ -68,7 +68,7 @@ describe("RoPE", () => {
         for (let t = 0; t < 4; t++) v[t * hd + 7] = 5;
         ropeApply(v, 4, heads, hd, table);
         const p = 3;
-        const angle = p * 0.5 * Math.pow(10000, (-2 * i) / 6);
+        const angle = p * 0.5 * 10000 ** ((-2 * i) / 6);
         expect(v[p * hd + a]).toBeCloseTo(Math.cos(angle), 14);
         expect(v[p * hd + b]).toBeCloseTo(Math.sin(angle), 14);
         expect(v[p * hd + 7]).toBe(5);
@@ -187,7 +187,14 @@ describe("losses", () => {
   it("KL(teacher ‖ student): ≥ 0, 0 for equal logits (up to a shift), gradient", () => {
     const s = randomVec(n * V, 21, 2);
     const t = randomVec(n * V, 22, 2);
-    expect(klTeacherStudent(s, s.map((x) => x + 3), n, V).loss).toBeCloseTo(0, 12);
+    expect(
+      klTeacherStudent(
+        s,
+        s.map((x) => x + 3),
+        n,
+        V,
+      ).loss,
+    ).toBeCloseTo(0, 12);
     const { loss, grad } = klTeacherStudent(s, t, n, V, 2);
     expect(loss).toBeGreaterThan(0);
     checkGradient("student", () => 2 * klTeacherStudent(s, t, n, V).loss, s, grad, 28);
@@ -196,8 +203,22 @@ describe("losses", () => {
   it("OFF: 1 − cos per token averaged, scale-invariant, gradient", () => {
     const hs = randomVec(n * d, 23);
     const ht = randomVec(n * d, 24);
-    expect(offLoss(ht.map((x) => 3 * x), ht, n, d).loss).toBeCloseTo(0, 14);
-    expect(offLoss(ht.map((x) => -x), ht, n, d).loss).toBeCloseTo(2, 14);
+    expect(
+      offLoss(
+        ht.map((x) => 3 * x),
+        ht,
+        n,
+        d,
+      ).loss,
+    ).toBeCloseTo(0, 14);
+    expect(
+      offLoss(
+        ht.map((x) => -x),
+        ht,
+        n,
+        d,
+      ).loss,
+    ).toBeCloseTo(2, 14);
     const { loss, grad } = offLoss(hs, ht, n, d, 0.7);
     let want = 0;
     for (let t = 0; t < n; t++) {

@@ -273,8 +273,14 @@ stopButton.addEventListener("click", () => running?.abort());
 // Driven by the URL (the browser tests, or a link to share).
 const params = new URLSearchParams(location.search);
 const inputs = [
-  ["backend", backendSelect], ["threads", threadsInput], ["prompt", promptInput], ["maxTokens", maxTokensInput],
-  ["ftSteps", ftSteps], ["ftBatch", ftBatch], ["ftSeqLen", ftSeqLen], ["ftMode", ftMode],
+  ["backend", backendSelect],
+  ["threads", threadsInput],
+  ["prompt", promptInput],
+  ["maxTokens", maxTokensInput],
+  ["ftSteps", ftSteps],
+  ["ftBatch", ftBatch],
+  ["ftSeqLen", ftSeqLen],
+  ["ftMode", ftMode],
 ] as const;
 for (const [param, input] of inputs) {
   const v = params.get(param);

@@ -8,7 +8,9 @@ const model = Deno.args[0] ?? new URL("../../../shared/models/stories260K.gguf",
 const engine = await createEngine({ model, onProgress: ({ phase, total }) => phase === "ready" && console.log(`loaded ${total} bytes`) });
 try {
   const info = await engine.info();
-  console.log(`${info.model.architecture}, ${info.model.layers} layers, context ${info.contextLength}: ${info.backend} (${info.backendReason}), ${info.threads} threads`);
+  console.log(
+    `${info.model.architecture}, ${info.model.layers} layers, context ${info.contextLength}: ${info.backend} (${info.backendReason}), ${info.threads} threads`,
+  );
 
   // Calls made together run one after the other, in the order they were made.
   const [a, b] = await Promise.all([

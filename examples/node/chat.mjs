@@ -22,7 +22,9 @@ try {
       last = chunk; // the last chunk carries usage and stats
     }
     messages.push({ role: "assistant", content: answer.trimEnd() });
-    console.log(`\n(${last.usage.prompt_tokens} prompt tokens, ${last.stats.cachedTokens} of them reused from the KV cache; finish: ${last.choices[0].finish_reason})\n`);
+    console.log(
+      `\n(${last.usage.prompt_tokens} prompt tokens, ${last.stats.cachedTokens} of them reused from the KV cache; finish: ${last.choices[0].finish_reason})\n`,
+    );
   }
 } finally {
   await engine.dispose();

@@ -8,13 +8,15 @@ const model = process.argv[2] ?? fileURLToPath(new URL("../../../shared/models/s
 
 const engine = await createEngine({
   model,
-  onProgress: ({ phase, loaded, total }) => {
+  onProgress: ({ phase, total }) => {
     if (phase === "ready") console.log(`loaded ${total} bytes`);
   },
 });
 try {
   const info = await engine.info();
-  console.log(`${info.model.architecture}, ${info.model.layers} layers, context ${info.contextLength}: ${info.backend} (${info.backendReason}), ${info.threads} threads`);
+  console.log(
+    `${info.model.architecture}, ${info.model.layers} layers, context ${info.contextLength}: ${info.backend} (${info.backendReason}), ${info.threads} threads`,
+  );
 
   // Calls made together run one after the other, in the order they were made.
   const [a, b] = await Promise.all([

@@ -44,7 +44,8 @@ export interface BenchRow {
 export const benchCommand: Command = {
   name: "bench",
   summary: "prefill and decode tokens/s of a model on this machine, per thread count",
-  usage: "ternion bench --model <model.gguf> [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend wasm|webgpu|auto] [--repetitions 3] [--json]",
+  usage:
+    "ternion bench --model <model.gguf> [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend wasm|webgpu|auto] [--repetitions 3] [--json]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);

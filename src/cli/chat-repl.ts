@@ -94,7 +94,10 @@ export class ChatRepl {
     let content = "";
     let turn: ChatTurn | undefined;
     try {
-      const stream = await this.o.engine.chat.completions.create({ ...this.o.request, messages: this.messages, stream: true }, { signal: controller.signal });
+      const stream = await this.o.engine.chat.completions.create(
+        { ...this.o.request, messages: this.messages, stream: true },
+        { signal: controller.signal },
+      );
       for await (const chunk of stream) {
         const piece = chunk.choices[0].delta.content ?? "";
         // The first words follow "Assistant:" or the template's header: leading blanks are not the answer's.

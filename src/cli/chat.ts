@@ -64,7 +64,9 @@ export const chatCommand: Command = {
     try {
       if (tty) {
         const info = await engine.info();
-        process.stderr.write(`${model}: ${info.backend}${info.backend === "wasm" ? `, ${info.threads} thread${info.threads === 1 ? "" : "s"}` : ""}, context ${info.contextLength}. ${CHAT_COMMANDS}.\n`);
+        process.stderr.write(
+          `${model}: ${info.backend}${info.backend === "wasm" ? `, ${info.threads} thread${info.threads === 1 ? "" : "s"}` : ""}, context ${info.contextLength}. ${CHAT_COMMANDS}.\n`,
+        );
         rl.prompt();
       }
       for await (const line of rl) {

@@ -13,10 +13,10 @@ import { checkInputFile, checkOutputFolder } from "./file-checks.ts";
 import { formatBytes } from "./format.ts";
 
 const flags: Record<string, FlagSpec> = {
-  model: { type: "string", short: "m", description: "bitllama checkpoint (.bin, magic \"ak42\")" },
+  model: { type: "string", short: "m", description: 'bitllama checkpoint (.bin, magic "ak42")' },
   tokenizer: { type: "string", description: "llama2.c tokenizer file for the same vocabulary (tokenizer.bin)" },
   out: { type: "string", description: "GGUF file to write (replaced atomically)" },
-  name: { type: "string", description: "general.name of the output (default \"bitllama\")" },
+  name: { type: "string", description: 'general.name of the output (default "bitllama")' },
   json: { type: "boolean", description: "print one JSON object instead of text" },
   help: helpFlag,
 };
@@ -57,4 +57,3 @@ export const convertBitllamaCommand: Command = {
     }
   },
 };
-

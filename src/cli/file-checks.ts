@@ -25,7 +25,7 @@ export function textFile(what: string): InputFileKind {
 
 /** Throws an OptionError unless `path` is a file that exists (it may still be unreadable or malformed). */
 export async function checkInputFile(path: string, kind: InputFileKind): Promise<void> {
-  let info;
+  let info: Awaited<ReturnType<typeof stat>>;
   try {
     info = await stat(path);
   } catch (e) {

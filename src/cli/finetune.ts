@@ -63,7 +63,8 @@ export const finetuneCommand: Command = {
     if (data === undefined && !dataFree) throw new OptionError("MISSING_FLAG", "--data <file> or --data-free is required");
     if (resolve(teacher) === resolve(outPath)) throw new OptionError("BAD_FLAG_VALUE", "--out must differ from --teacher");
     const group = numberFlag(f, "group", { integer: true, min: 1 });
-    if (group !== undefined && ![64, 128, 256].includes(group)) throw new OptionError("BAD_FLAG_VALUE", `--group must be 64, 128 or 256, got ${group}`);
+    if (group !== undefined && ![64, 128, 256].includes(group))
+      throw new OptionError("BAD_FLAG_VALUE", `--group must be 64, 128 or 256, got ${group}`);
     const lr = numberFlag(f, "lr", { min: 0 });
     if (lr === 0) throw new OptionError("BAD_FLAG_VALUE", "--lr must be > 0");
 
@@ -117,11 +118,27 @@ export const finetuneCommand: Command = {
     });
     bar.clear();
     if (quiet) {
-      out(JSON.stringify({ steps: r.steps, mode: r.mode, loss: r.loss, evalPplBefore: r.evalPplBefore, evalPplAfter: r.evalPplAfter, tokensPerSecond: r.tokensPerSecond, out: r.out, evalPplTeacher: r.evalPplTeacher, lossCurve: r.lossCurve, ...(r.foldError !== undefined ? { foldError: r.foldError } : {}) }));
+      out(
+        JSON.stringify({
+          steps: r.steps,
+          mode: r.mode,
+          loss: r.loss,
+          evalPplBefore: r.evalPplBefore,
+          evalPplAfter: r.evalPplAfter,
+          tokensPerSecond: r.tokensPerSecond,
+          out: r.out,
+          evalPplTeacher: r.evalPplTeacher,
+          lossCurve: r.lossCurve,
+          ...(r.foldError !== undefined ? { foldError: r.foldError } : {}),
+        }),
+      );
       return;
     }
-    const lines = [`wrote ${r.out} (${r.mode}, ${r.steps} steps, final loss ${r.loss.toPrecision(4)}, ${Math.round(r.tokensPerSecond)} training tokens/s); loss curve ${r.lossCurve}`];
-    if (r.foldError !== undefined) lines.push(`tq2_0: shifts folded into the block scales, relative weight error ${(100 * r.foldError).toFixed(2)} %`);
+    const lines = [
+      `wrote ${r.out} (${r.mode}, ${r.steps} steps, final loss ${r.loss.toPrecision(4)}, ${Math.round(r.tokensPerSecond)} training tokens/s); loss curve ${r.lossCurve}`,
+    ];
+    if (r.foldError !== undefined)
+      lines.push(`tq2_0: shifts folded into the block scales, relative weight error ${(100 * r.foldError).toFixed(2)} %`);
     if (r.evalPplAfter !== null) {
       lines.push(
         "",

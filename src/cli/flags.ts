@@ -11,11 +11,7 @@ export function requiredString(flags: Map<string, string | true>, name: string, 
 }
 
 /** A numeric flag, or undefined when absent. */
-export function numberFlag(
-  flags: Map<string, string | true>,
-  name: string,
-  rule: { integer?: boolean; min?: number } = {},
-): number | undefined {
+export function numberFlag(flags: Map<string, string | true>, name: string, rule: { integer?: boolean; min?: number } = {}): number | undefined {
   const v = flags.get(name);
   if (v === undefined) return undefined;
   const n = typeof v === "string" && v.trim() !== "" ? Number(v) : NaN;
@@ -43,4 +39,3 @@ export function choiceFlag<T extends string>(flags: Map<string, string | true>, 
   }
   return v as T;
 }
-

@@ -37,7 +37,7 @@ export const generateCommand: Command = {
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
     const path = requiredString(args.flags, "model");
     const prompt = args.flags.get("prompt");
-    if (typeof prompt !== "string") throw new OptionError("MISSING_FLAG", "--prompt <text> is required (\"\" for none)");
+    if (typeof prompt !== "string") throw new OptionError("MISSING_FLAG", '--prompt <text> is required ("" for none)');
     const maxTokens = numberFlag(args.flags, "max-tokens", { integer: true, min: 0 }) ?? 256;
     const threads = numberFlag(args.flags, "threads", { integer: true, min: 1 });
     const backend = backendChoice(args.flags);
@@ -52,7 +52,9 @@ export const generateCommand: Command = {
       // the model's context fails here, before anything is loaded or printed (the load repeats any tokenizer warning).
       const header = await readGgufHeader(source);
       const config = modelConfigFromGguf(header.metadata, header.tensors);
-      const need = promptTokens({ tokenizer: tokenizerFromGguf(header.metadata, { onWarning: () => {} }), contextLength: config.contextLength }, prompt).length + maxTokens;
+      const need =
+        promptTokens({ tokenizer: tokenizerFromGguf(header.metadata, { onWarning: () => {} }), contextLength: config.contextLength }, prompt).length +
+        maxTokens;
       const contextLength = Math.max(1, Math.min(config.contextLength, need));
       engine = await openEngine({ model: source, backend, threads, contextLength });
 

@@ -49,7 +49,12 @@ export function renderReport(path: string, r: ModelReport): string {
   const hp = Object.entries(r.hyperParameters);
   if (hp.length) {
     parts.push("", "Hyper-parameters");
-    parts.push(formatTable(["key", "value"], hp.map(([k, v]) => [k, String(v)])));
+    parts.push(
+      formatTable(
+        ["key", "value"],
+        hp.map(([k, v]) => [k, String(v)]),
+      ),
+    );
   }
   const t = r.tokenizer;
   parts.push(
@@ -71,7 +76,12 @@ export function renderReport(path: string, r: ModelReport): string {
     parts.push(
       formatTable(
         ["layer", "ternary weights", "zeros", ""],
-        r.layerSparsity.map((l) => [String(l.layer), formatCount(l.ternaryElements), pct(l.zeroFraction), "#".repeat(Math.round(l.zeroFraction * 40))]),
+        r.layerSparsity.map((l) => [
+          String(l.layer),
+          formatCount(l.ternaryElements),
+          pct(l.zeroFraction),
+          "#".repeat(Math.round(l.zeroFraction * 40)),
+        ]),
         ["right", "right", "right", "left"],
       ),
     );

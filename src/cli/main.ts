@@ -17,7 +17,16 @@ import { finetuneCommand } from "./finetune.ts";
 import { chatCommand } from "./chat.ts";
 import { benchCommand } from "./bench.ts";
 
-const commands: Command[] = [generateCommand, chatCommand, pplCommand, benchCommand, inspectCommand, quantizeCommand, convertBitllamaCommand, finetuneCommand];
+const commands: Command[] = [
+  generateCommand,
+  chatCommand,
+  pplCommand,
+  benchCommand,
+  inspectCommand,
+  quantizeCommand,
+  convertBitllamaCommand,
+  finetuneCommand,
+];
 
 /** The command called `name`; an OptionError naming the commands (and the closest) when there is none. */
 function findCommand(name: string): Command {

@@ -49,7 +49,8 @@ export const quantizeCommand: Command = {
         includeOutput: args.flags.has("include-output"),
         onTensor: (done, total, name) => bar.update(done, total, name),
       });
-      for (const f of plan.fallbacks) process.stderr.write(`ternion quantize: ${f.name} [${f.dims.join(" x ")}]: ${f.fallback}; stored as ${f.type}\n`);
+      for (const f of plan.fallbacks)
+        process.stderr.write(`ternion quantize: ${f.name} [${f.dims.join(" x ")}]: ${f.fallback}; stored as ${f.type}\n`);
       const layout = await writeGgufFile(outPath, plan.input);
       bar.clear();
 
@@ -57,7 +58,13 @@ export const quantizeCommand: Command = {
       const outBytes = layout.tensors.reduce((n, t) => n + t.byteLength, 0);
       const ternarized = plan.tensors.filter((t) => t.ternarized);
       if (args.flags.has("json")) {
-        out(JSON.stringify({ model, out: outPath, type, tensorBytes: { in: inBytes, out: outBytes }, tensors: plan.tensors, fallbacks: plan.fallbacks.map(brief) }, null, 2));
+        out(
+          JSON.stringify(
+            { model, out: outPath, type, tensorBytes: { in: inBytes, out: outBytes }, tensors: plan.tensors, fallbacks: plan.fallbacks.map(brief) },
+            null,
+            2,
+          ),
+        );
       } else {
         out(
           `wrote ${outPath}: ${ternarized.length} of ${plan.tensors.length} tensors ternarized ` +
@@ -74,4 +81,3 @@ export const quantizeCommand: Command = {
 function brief(t: QuantizedTensor) {
   return { name: t.name, shape: t.dims, type: t.type, reason: t.fallback };
 }
-

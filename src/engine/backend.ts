@@ -85,7 +85,11 @@ async function loadWebGpu(ctx: GpuContext, source: ByteSource, o: ModelLoadOptio
 async function resolveGpu(gpu: ModelLoadOptions["gpu"], required: boolean): Promise<GPU | undefined> {
   if (gpu === undefined) {
     const found = defaultGpu();
-    if (!found && required) throw new GpuError("NO_WEBGPU", "WebGPU is not available here (no navigator.gpu; in Node pass gpu: \"webgpu\" with the webgpu package installed)");
+    if (!found && required)
+      throw new GpuError(
+        "NO_WEBGPU",
+        'WebGPU is not available here (no navigator.gpu; in Node pass gpu: "webgpu" with the webgpu package installed)',
+      );
     return found;
   }
   return gpu === "webgpu" ? nodeWebGpu() : (gpu as GPU);

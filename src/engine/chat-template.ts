@@ -69,7 +69,8 @@ export class ChatTemplate {
 function checkMessages(messages: readonly ChatMessage[]): { role: string; content: string }[] {
   if (!Array.isArray(messages) || messages.length === 0) throw new OptionError("BAD_MESSAGES", "messages must be a non-empty array");
   return messages.map((m, i) => {
-    if (typeof m !== "object" || m === null || typeof m.role !== "string") throw new OptionError("BAD_MESSAGES", `messages[${i}] needs a string role`);
+    if (typeof m !== "object" || m === null || typeof m.role !== "string")
+      throw new OptionError("BAD_MESSAGES", `messages[${i}] needs a string role`);
     let content: string;
     if (typeof m.content === "string") content = m.content;
     else if (Array.isArray(m.content) && m.content.every(isTextPart)) content = m.content.map((p: { text: string }) => p.text).join("");

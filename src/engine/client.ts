@@ -134,7 +134,10 @@ export class EngineClient implements Engine {
     };
   }
 
-  private async createChatCompletion(request: ChatCompletionRequest, signal?: AbortSignal): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+  private async createChatCompletion(
+    request: ChatCompletionRequest,
+    signal?: AbortSignal,
+  ): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
     if (typeof request !== "object" || request === null) throw new OptionError("BAD_OPTION", "the request must be an object");
     const generation = this.stream({ messages: request.messages, options: chatOptions(request) }, signal);
     const id = `chatcmpl-${randomId()}`;
@@ -170,7 +173,8 @@ export class EngineClient implements Engine {
 
 /** OpenAI's request fields as generate options (undefined where the request leaves them out). */
 function chatOptions(r: ChatCompletionRequest): Omit<EngineGenerateOptions, "signal"> {
-  if ((r as { n?: number }).n !== undefined && (r as { n?: number }).n !== 1) throw new OptionError("UNSUPPORTED_OPTION", "n must be 1: one choice per request");
+  if ((r as { n?: number }).n !== undefined && (r as { n?: number }).n !== 1)
+    throw new OptionError("UNSUPPORTED_OPTION", "n must be 1: one choice per request");
   const o: Omit<EngineGenerateOptions, "signal"> = {
     maxTokens: r.max_completion_tokens ?? r.max_tokens,
     temperature: r.temperature,
@@ -193,7 +197,11 @@ function finishReason(r: Completion): FinishReason {
 }
 
 function usage(r: Completion) {
-  return { prompt_tokens: r.stats.promptTokens, completion_tokens: r.stats.generatedTokens, total_tokens: r.stats.promptTokens + r.stats.generatedTokens };
+  return {
+    prompt_tokens: r.stats.promptTokens,
+    completion_tokens: r.stats.generatedTokens,
+    total_tokens: r.stats.promptTokens + r.stats.generatedTokens,
+  };
 }
 
 function randomId(): string {

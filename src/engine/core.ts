@@ -88,7 +88,8 @@ export class EngineCore {
 
   /** Reads and loads the model (progress and cancellation through `ctx`). */
   static async load(options: CoreLoadOptions, ctx: CallContext = silentContext): Promise<EngineCore> {
-    if (typeof options !== "object" || options === null || options.model === undefined) throw new OptionError("BAD_OPTION", "options.model is required");
+    if (typeof options !== "object" || options === null || options.model === undefined)
+      throw new OptionError("BAD_OPTION", "options.model is required");
     const core = new EngineCore({ ...options });
     await core.loadModel(options.backend ?? "auto", undefined, ctx);
     return core;
@@ -142,7 +143,8 @@ export class EngineCore {
     return this.now(() => {
       const vocab = this.tokenizer.vocabSize;
       for (const t of tokens) {
-        if (!Number.isInteger(t) || t < 0 || t >= vocab) throw new OptionError("BAD_TOKEN", `token id ${t} is outside the vocabulary (0 … ${vocab - 1})`);
+        if (!Number.isInteger(t) || t < 0 || t >= vocab)
+          throw new OptionError("BAD_TOKEN", `token id ${t} is outside the vocabulary (0 … ${vocab - 1})`);
       }
       return this.tokenizer.decode(tokens, options);
     });
@@ -159,7 +161,11 @@ export class EngineCore {
       async (signal) => {
         const model = await this.ready(ctx);
         this.sequence = [];
-        return perplexity(model, text, { ctx: options.ctx, signal, onWindow: (window, windows, ppl) => ctx.emit({ type: "window", window, windows, ppl }) });
+        return perplexity(model, text, {
+          ctx: options.ctx,
+          signal,
+          onWindow: (window, windows, ppl) => ctx.emit({ type: "window", window, windows, ppl }),
+        });
       },
       () => Promise.reject(new AbortError("perplexity was aborted")),
     );
@@ -177,15 +183,20 @@ export class EngineCore {
         if (typeof options !== "object" || options === null) throw new OptionError("BAD_OPTION", "finetune options must be an object");
         const { teacher, data, resumeFrom, ...training } = options;
         for (const key of ["resume", "checkpoints", "dataText", "onProgress", "onPhase", "onCheckpoint", "signal"]) {
-          if (key in training) throw new OptionError("UNKNOWN_OPTION", `unknown finetune option "${key}" (to resume, pass a checkpoint as resumeFrom)`);
+          if (key in training)
+            throw new OptionError("UNKNOWN_OPTION", `unknown finetune option "${key}" (to resume, pass a checkpoint as resumeFrom)`);
         }
         if (data !== undefined && typeof data !== "string") throw new OptionError("BAD_OPTION", "data must be a string (the training text)");
-        if (resumeFrom !== undefined && !(resumeFrom instanceof Uint8Array)) throw new OptionError("BAD_OPTION", "resumeFrom must be the bytes of a checkpoint (Uint8Array)");
+        if (resumeFrom !== undefined && !(resumeFrom instanceof Uint8Array))
+          throw new OptionError("BAD_OPTION", "resumeFrom must be the bytes of a checkpoint (Uint8Array)");
         this.loaded();
         const teacherBytes = await readAll(teacher ?? this.options.model);
         // A DLT student (rows padded, α/γ beside its codes) cannot teach: say so before the trainer trips on its shapes.
         if ((await readGgufHeader(bytesSource(teacherBytes))).metadata.has(DLT_GROUP_KEY)) {
-          throw new ModelError("DLT_TEACHER", `the teacher is a fine-tuned DLT student (${DLT_GROUP_KEY} is set): fine-tune from the float model it came from`);
+          throw new ModelError(
+            "DLT_TEACHER",
+            `the teacher is a fine-tuned DLT student (${DLT_GROUP_KEY} is set): fine-tune from the float model it came from`,
+          );
         }
         const [{ runFinetune }, { writeGgufToBytes }, { decodeCheckpoint, encodeCheckpoint }] = await Promise.all([
           import("../train/finetune-run.ts"),
@@ -196,7 +207,8 @@ export class EngineCore {
         const checkpoints = {
           name: "the checkpoint passed as resumeFrom",
           load: async () => (resumeFrom ? decodeCheckpoint(resumeFrom) : undefined),
-          save: async (c: Parameters<typeof encodeCheckpoint>[0], step: number) => ctx.emit({ type: "checkpoint", checkpoint: encodeCheckpoint(c), step }),
+          save: async (c: Parameters<typeof encodeCheckpoint>[0], step: number) =>
+            ctx.emit({ type: "checkpoint", checkpoint: encodeCheckpoint(c), step }),
         };
         try {
           const { student, ...result } = await runFinetune(
@@ -277,11 +289,15 @@ export class EngineCore {
     try {
       const source = tracked(opened, (loaded, total) => emit({ type: "progress", progress: { phase: "read", loaded, total } }), signal);
       const header = await readGgufHeader(source);
-      const loaded = await loadOnBackend(source, { ...this.options, backend }, {
-        header,
-        why,
-        onUpload: (loaded, total) => emit({ type: "progress", progress: { phase: "upload", loaded, total } }),
-      });
+      const loaded = await loadOnBackend(
+        source,
+        { ...this.options, backend },
+        {
+          header,
+          why,
+          onUpload: (loaded, total) => emit({ type: "progress", progress: { phase: "upload", loaded, total } }),
+        },
+      );
       if (signal.aborted || this.disposal.signal.aborted) {
         loaded.model.dispose();
         throw new AbortError("the model load was aborted");
@@ -306,7 +322,8 @@ export class EngineCore {
   private watchDevice(model: LanguageModel): void {
     if (!(model instanceof GpuLanguageModel)) return;
     void model.model.ctx.lost.then((info) => {
-      if (this.model === model) this.lost ??= new GpuError("DEVICE_LOST", `the GPU device was lost (${info.reason}): ${info.message || "no message"}`);
+      if (this.model === model)
+        this.lost ??= new GpuError("DEVICE_LOST", `the GPU device was lost (${info.reason}): ${info.message || "no message"}`);
     });
   }
 
@@ -397,7 +414,8 @@ function toGenerateOptions(o: WireGenerateOptions): { options: Omit<GenerateOpti
   for (const internal of ["onText", "onToken", "cached", "signal"]) {
     if (internal in sampling) throw new OptionError("UNKNOWN_OPTION", `unknown generate option "${internal}"`);
   }
-  if (!Array.isArray(stop) || !stop.every((s) => typeof s === "string")) throw new OptionError("BAD_OPTION_VALUE", "stop must be an array of strings");
+  if (!Array.isArray(stop) || !stop.every((s) => typeof s === "string"))
+    throw new OptionError("BAD_OPTION_VALUE", "stop must be an array of strings");
   if (repetitionPenalty !== undefined) {
     if (sampling.repeatPenalty !== undefined && sampling.repeatPenalty !== repetitionPenalty) {
       throw new OptionError("BAD_OPTION_VALUE", "repetitionPenalty and repeatPenalty are the same option: give one");

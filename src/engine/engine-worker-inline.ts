@@ -15,5 +15,11 @@ delete g[EMBEDDED_WASM_KEY];
 useEmbeddedWasm(wasm);
 
 const port = await parentPort();
-expose(new EngineHost((m) => port.post(m), () => port.close()), port.endpoint);
+expose(
+  new EngineHost(
+    (m) => port.post(m),
+    () => port.close(),
+  ),
+  port.endpoint,
+);
 port.post({ [READY_TAG]: true });

@@ -5,5 +5,11 @@ import { EngineHost, READY_TAG } from "./engine-host.ts";
 import { parentPort } from "./worker-port.ts";
 
 const port = await parentPort();
-expose(new EngineHost((m) => port.post(m), () => port.close()), port.endpoint);
+expose(
+  new EngineHost(
+    (m) => port.post(m),
+    () => port.close(),
+  ),
+  port.endpoint,
+);
 port.post({ [READY_TAG]: true });

@@ -115,13 +115,10 @@ function commonPrefix(a: readonly number[], b: readonly number[]): number {
  * Generates a continuation of `prompt` (text, or token ids used as they are). The model's sequence is replaced
  * by the prompt, keeping the cached prefix that `options.cached` names.
  */
-export async function generate(
-  lm: LanguageModel,
-  prompt: string | readonly number[],
-  options: GenerateOptions = {},
-): Promise<GenerateResult> {
+export async function generate(lm: LanguageModel, prompt: string | readonly number[], options: GenerateOptions = {}): Promise<GenerateResult> {
   const { maxTokens = 256, stop = [], signal, onText, onToken, addBos, cached, ignoreEos = false, ...sampling } = options;
-  if (!Number.isSafeInteger(maxTokens) || maxTokens < 0) throw new OptionError("BAD_OPTION_VALUE", `maxTokens must be an integer ≥ 0, got ${maxTokens}`);
+  if (!Number.isSafeInteger(maxTokens) || maxTokens < 0)
+    throw new OptionError("BAD_OPTION_VALUE", `maxTokens must be an integer ≥ 0, got ${maxTokens}`);
   const sampler = new Sampler(sampling);
   const stops = new StopMatcher(stop);
   const tokenizer = lm.tokenizer;

@@ -45,7 +45,10 @@ async function openPath(path: string | URL): Promise<ByteSource> {
     handle = await fs.open(path, "r");
   } catch (e) {
     const code = (e as { code?: string }).code;
-    throw new ModelError(code === "ENOENT" ? "MODEL_NOT_FOUND" : "MODEL_UNREADABLE", `cannot open the model ${String(path)}: ${(e as Error).message}`);
+    throw new ModelError(
+      code === "ENOENT" ? "MODEL_NOT_FOUND" : "MODEL_UNREADABLE",
+      `cannot open the model ${String(path)}: ${(e as Error).message}`,
+    );
   }
   return fileHandleSource(handle, (await handle.stat()).size);
 }
@@ -54,7 +57,11 @@ async function openPath(path: string | URL): Promise<ByteSource> {
  * `source` reporting the bytes read so far (of its size, never beyond it) and throwing AbortError at the next
  * read once `signal` fires.
  */
-export function tracked(source: ByteSource, onRead: ((loaded: number, total: number) => void) | undefined, signal: AbortSignal | undefined): ByteSource {
+export function tracked(
+  source: ByteSource,
+  onRead: ((loaded: number, total: number) => void) | undefined,
+  signal: AbortSignal | undefined,
+): ByteSource {
   let loaded = 0;
   return {
     size: source.size,

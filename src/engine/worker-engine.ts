@@ -18,18 +18,35 @@ export interface WorkerEngineOptions extends EngineOptions {
 }
 
 export async function createEngine(options: WorkerEngineOptions): Promise<Engine> {
-  if (typeof options !== "object" || options === null || options.model === undefined) throw new OptionError("BAD_OPTION", "options.model is required");
+  if (typeof options !== "object" || options === null || options.model === undefined)
+    throw new OptionError("BAD_OPTION", "options.model is required");
   const { onProgress, signal, workerUrl, ...load } = options;
   if (load.gpu !== undefined && load.gpu !== "webgpu") {
-    throw new OptionError("BAD_OPTION", 'a GPU object cannot be sent to a worker: pass gpu: "webgpu" (Node, the webgpu package) or use createLocalEngine');
+    throw new OptionError(
+      "BAD_OPTION",
+      'a GPU object cannot be sent to a worker: pass gpu: "webgpu" (Node, the webgpu package) or use createLocalEngine',
+    );
   }
   const model = load.model;
-  if (typeof model === "object" && !(model instanceof URL) && !(model instanceof Uint8Array) && !(model instanceof ArrayBuffer) && !(typeof Blob !== "undefined" && model instanceof Blob)) {
-    throw new OptionError("BAD_OPTION", "a worker engine takes the model as a path, URL, Blob/File or bytes (a ByteSource cannot be sent to a worker)");
+  if (
+    typeof model === "object" &&
+    !(model instanceof URL) &&
+    !(model instanceof Uint8Array) &&
+    !(model instanceof ArrayBuffer) &&
+    !(typeof Blob !== "undefined" && model instanceof Blob)
+  ) {
+    throw new OptionError(
+      "BAD_OPTION",
+      "a worker engine takes the model as a path, URL, Blob/File or bytes (a ByteSource cannot be sent to a worker)",
+    );
   }
   const url = await workerScript(workerUrl);
   // A URL object does not clone: its text does (openModelSource reads file: and http(s): strings as such).
-  const transport = new WorkerTransport(url, { ...load, model: model instanceof URL ? model.href : model, wasmUrls: load.wasmUrls ?? wasmBesideBundle() });
+  const transport = new WorkerTransport(url, {
+    ...load,
+    model: model instanceof URL ? model.href : model,
+    wasmUrls: load.wasmUrls ?? wasmBesideBundle(),
+  });
   await transport.start(signal, onProgress);
   const engine = new EngineClient(transport);
   transports.set(engine, transport);
@@ -90,9 +107,13 @@ class WorkerTransport implements CoreTransport {
       await Promise.race([started, exited]);
       this.remote = wrap<EngineHost>(worker.endpoint);
       const remote = this.remote;
-      await this.invoke((id) => remote.load(id, this.load), signal, (e) => {
-        if (e.type === "progress") onProgress?.(e.progress);
-      });
+      await this.invoke(
+        (id) => remote.load(id, this.load),
+        signal,
+        (e) => {
+          if (e.type === "progress") onProgress?.(e.progress);
+        },
+      );
     } catch (e) {
       this.stop(worker);
       throw e;
@@ -123,7 +144,13 @@ class WorkerTransport implements CoreTransport {
       // (The timer is cleared: a pending one would keep a Node process alive for its 5 s after dispose.)
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5000)));
-      const answered = await Promise.race([this.remote.dispose().then(() => true, () => false), timeout]);
+      const answered = await Promise.race([
+        this.remote.dispose().then(
+          () => true,
+          () => false,
+        ),
+        timeout,
+      ]);
       clearTimeout(timer);
       // A Web worker that answered closes itself (engine-host.ts says why); anything else is terminated.
       if (answered && !worker.reportsTermination) {
@@ -148,7 +175,8 @@ class WorkerTransport implements CoreTransport {
   private invoke<T>(send: (id: number) => Promise<Outcome<T>>, signal?: AbortSignal, onEvent?: (event: EngineEvent) => void): Promise<T> {
     if (this.disposed) return Promise.reject(new EngineError("DISPOSED", "the engine was disposed"));
     if (this.dead) return Promise.reject(this.dead);
-    if (!this.worker) return Promise.reject(new EngineCrashedError("NOT_RUNNING", "the engine's worker is not running (a restart failed?); restart() starts it"));
+    if (!this.worker)
+      return Promise.reject(new EngineCrashedError("NOT_RUNNING", "the engine's worker is not running (a restart failed?); restart() starts it"));
     const id = this.nextId++;
     const worker = this.worker!;
     const remote = this.remote;

@@ -117,7 +117,9 @@ export async function probeAdapter(options: Pick<GpuDeviceOptions, "gpu" | "powe
   if (!adapter) throw new GpuError("NO_ADAPTER", "WebGPU has no adapter on this machine (no GPU or no driver)");
   const info = adapter.info;
   const name = [info?.vendor, info?.architecture, info?.description || info?.device].filter(Boolean).join(" ") || "unknown adapter";
-  const fallback = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true;
+  const fallback =
+    (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
+    (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true;
   return { adapter, name, software: fallback || isSoftwareAdapter(name) };
 }
 

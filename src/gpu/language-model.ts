@@ -99,7 +99,8 @@ export class GpuLanguageModel implements LanguageModel {
     const vocab = this.model.config.vocabSize;
     for (let i = 0; i < tokens.length; i++) {
       const id = tokens[i]!;
-      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new OptionError("BAD_TOKEN", `token id ${id} is outside the vocabulary (0 … ${vocab - 1})`);
+      if (!Number.isInteger(id) || id < 0 || id >= vocab)
+        throw new OptionError("BAD_TOKEN", `token id ${id} is outside the vocabulary (0 … ${vocab - 1})`);
     }
   }
 }

@@ -107,7 +107,14 @@ export async function ternaryMatmulOp(
     buffers.shifts = w.shifts;
     buffers.xs = scratch.xs;
   }
-  const variant = { lanes: env.tuning.lanes, i2s: w.i2s, group64: w.act.group === 64, shift: !!w.shifts, accumulate: !!out.accumulate, packedDot: env.packedDot };
+  const variant = {
+    lanes: env.tuning.lanes,
+    i2s: w.i2s,
+    group64: w.act.group === 64,
+    shift: !!w.shifts,
+    accumulate: !!out.accumulate,
+    packedDot: env.packedDot,
+  };
   return tiledOp(env, `ternary ${w.rows}×${w.cols}`, TERNARY_ROWS_PER_WORKGROUP, w.rows, (tn) => ternaryMatmulShader({ ...variant, tn }), buffers);
 }
 

@@ -127,7 +127,11 @@ export const GPU_MATRIX_TYPES: Readonly<Record<GpuMatrixTypeName, GpuMatrixType>
   TQ2_0: ternaryBlocks(GgmlType.TQ2_0, dltCodesFromTq2_0),
   TQ1_0: ternaryBlocks(GgmlType.TQ1_0, (data, rows, cols) => {
     const trits = tensorTypeTraits(GgmlType.TQ1_0).ternaryCodes!(data, new Int8Array(rows * cols));
-    return packDltCodes(Uint8Array.from(trits, (t) => t + 1), rows, cols);
+    return packDltCodes(
+      Uint8Array.from(trits, (t) => t + 1),
+      rows,
+      cols,
+    );
   }),
   I2_S: {
     ggml: GgmlType.I2_S,
@@ -155,9 +159,7 @@ export const GPU_MATRIX_TYPES: Readonly<Record<GpuMatrixTypeName, GpuMatrixType>
   },
 };
 
-const BY_GGML = new Map<number, GpuMatrixType>(
-  Object.values(GPU_MATRIX_TYPES).flatMap((row) => (row.ggml === undefined ? [] : [[row.ggml, row]])),
-);
+const BY_GGML = new Map<number, GpuMatrixType>(Object.values(GPU_MATRIX_TYPES).flatMap((row) => (row.ggml === undefined ? [] : [[row.ggml, row]])));
 
 /** The row of a GGUF tensor type; a typed error for types with no GPU kernel. */
 export function gpuMatrixType(ggml: number): GpuMatrixType {

@@ -82,7 +82,8 @@ export function allocateActivations(arena: GpuArena, c: ModelConfig, batch: numb
 }
 
 /** The scratch key of a ternary matrix's input: matrices that quantize their input alike share one scratch. */
-export const actKey = (a: ActivationQuant, k: number) => `${a.mode}:${a.sums ? "sums" : ""}:${a.group === k && a.mode === "absmax" && !a.sums ? "token" : a.group}`;
+export const actKey = (a: ActivationQuant, k: number) =>
+  `${a.mode}:${a.sums ? "sums" : ""}:${a.group === k && a.mode === "absmax" && !a.sums ? "token" : a.group}`;
 
 /** One quantization scratch per activation kind of the ternary `matrices`, sized for the largest input that uses it. */
 export function allocateQuantScratch(arena: GpuArena, matrices: readonly GpuMatrix[], batch: number): Map<string, QuantScratch> {

@@ -89,7 +89,13 @@ class PassRecorder {
     const ops: GpuOp[] = [];
     // attention
     ops.push(await this.rmsNorm(a.x, b.attnNorm, a.h, dim, c.rmsEps));
-    ops.push(...(await this.linear(a.h, dim, [{ w: b.q, y: a.q }, { w: b.k, y: a.k }, { w: b.v, y: a.v }])));
+    ops.push(
+      ...(await this.linear(a.h, dim, [
+        { w: b.q, y: a.q },
+        { w: b.k, y: a.k },
+        { w: b.v, y: a.v },
+      ])),
+    );
     const rope = { P: this.ropeP, step: a.step, table: a.ropeTable, q: a.q, k: a.k, v: a.v, kc, vc };
     ops.push(await this.simple(ropeStoreShader(c.rope.layout === "neox"), rope, (n) => [n]));
     ops.push(await this.simple(attentionShader(c.headDim), { P: this.attP, step: a.step, q: a.q, kc, vc, o: a.att }, (n) => [heads, n]));
@@ -101,7 +107,12 @@ class PassRecorder {
     ops.push(...(await this.linear(attnOut, qDim, [{ w: b.o, y: a.x, place: { accumulate: true } }])));
     // feed-forward
     ops.push(await this.rmsNorm(a.x, b.ffnNorm, a.h, dim, c.rmsEps));
-    ops.push(...(await this.linear(a.h, dim, [{ w: b.gate, y: a.gate }, { w: b.up, y: a.up }])));
+    ops.push(
+      ...(await this.linear(a.h, dim, [
+        { w: b.gate, y: a.gate },
+        { w: b.up, y: a.up },
+      ])),
+    );
     const glu = { P: this.gluP, step: a.step, gate: a.gate, up: a.up };
     ops.push(await this.simple(gluShader(c.ffnActivation), glu, (n) => fold(Math.ceil((n * ffnDim) / 256))));
     let ffnOut = a.gate;
@@ -116,7 +127,10 @@ class PassRecorder {
   /** The head sees the last token only: final norm of row n − 1, then a one-token matmul into the logits. */
   async head(outputNorm: GPUBuffer, head: GpuMatrix): Promise<GpuOp[]> {
     const { a, c } = this;
-    return [await this.rmsNorm(a.x, outputNorm, a.xf, c.dim, c.outputNormEps, true), ...(await this.linear(a.xf, c.dim, [{ w: head, y: a.logits }], a.stepOne))];
+    return [
+      await this.rmsNorm(a.x, outputNorm, a.xf, c.dim, c.outputNormEps, true),
+      ...(await this.linear(a.xf, c.dim, [{ w: head, y: a.logits }], a.stepOne)),
+    ];
   }
 
   async argmax(): Promise<GpuOp> {
@@ -130,7 +144,12 @@ class PassRecorder {
   }
 
   /** y = W·input for each of `outs` (which share the input): one quantization per activation kind, then the matmuls. */
-  private async linear(input: GPUBuffer, kIn: number, outs: { w: GpuMatrix; y: GPUBuffer; place?: OutputPlacement }[], step = this.a.step): Promise<GpuOp[]> {
+  private async linear(
+    input: GPUBuffer,
+    kIn: number,
+    outs: { w: GpuMatrix; y: GPUBuffer; place?: OutputPlacement }[],
+    step = this.a.step,
+  ): Promise<GpuOp[]> {
     const { env, scratch } = this;
     const ops: GpuOp[] = [];
     const quantized = new Set<string>();
@@ -151,6 +170,10 @@ class PassRecorder {
 
   private async rmsNorm(input: GPUBuffer, weight: GPUBuffer, out: GPUBuffer, width: number, eps: number, last = false): Promise<GpuOp> {
     const P = this.env.arena.uniform("rmsnorm", [width, eps], [1]);
-    return this.simple(rmsNormShader(last, this.ctx.tuning.reduce), { P, step: this.a.step, x: input, w: weight, y: out }, last ? () => [1] : (n) => [n]);
+    return this.simple(
+      rmsNormShader(last, this.ctx.tuning.reduce),
+      { P, step: this.a.step, x: input, w: weight, y: out },
+      last ? () => [1] : (n) => [n],
+    );
   }
 }

@@ -57,7 +57,8 @@ export async function readGpuWeights(
   };
 
   const embedding = await matrix("token_embd.weight");
-  if (embedding.kind !== "float") throw new GpuError("UNSUPPORTED_TENSOR", "token_embd.weight must be a float type (F32, F16, BF16, Q8_0) on the GPU");
+  if (embedding.kind !== "float")
+    throw new GpuError("UNSUPPORTED_TENSOR", "token_embd.weight must be a float type (F32, F16, BF16, Q8_0) on the GPU");
   const blocks: GpuBlock[] = [];
   for (let l = 0; l < c.layers; l++) {
     blocks.push(await readBlockAsync(c, l, { norm: (t) => norm(t.name), matrix: (t) => matrix(t.name) }));

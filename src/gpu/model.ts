@@ -117,7 +117,7 @@ export class GpuModel {
   }
 
   /** Greedy generation: `steps` tokens after `prompt` (fed from position 0). */
-  async greedy(prompt: ArrayLike<number>, steps: number, onToken?: (id: number) => boolean | void): Promise<number[]> {
+  async greedy(prompt: ArrayLike<number>, steps: number, onToken?: (id: number) => boolean | undefined): Promise<number[]> {
     const out: number[] = [];
     let next = await this.forwardArgmax(prompt, 0);
     let pos = prompt.length;
@@ -193,7 +193,13 @@ async function build(
   c: ModelConfig,
   options: GpuModelOptions,
 ): Promise<GpuModel> {
-  const env: OpEnv = { arena, pipelines: new PipelineCache(ctx.device), packedDot: ctx.packedDot, tuning: ctx.tuning, prefillTile: options.prefillTile ?? 8 };
+  const env: OpEnv = {
+    arena,
+    pipelines: new PipelineCache(ctx.device),
+    packedDot: ctx.packedDot,
+    tuning: ctx.tuning,
+    prefillTile: options.prefillTile ?? 8,
+  };
   const batch = options.maxBatch ?? 64;
   const contextLength = options.contextLength ?? Math.min(c.contextLength, 2048);
 

@@ -4,6 +4,14 @@ import { ropeAngles } from "../runtime/model/rope-angles.ts";
 
 export function ropeTable(positions: number, rotDims: number, base: number, freqScale: number): Float32Array {
   const out = new Float32Array(positions * rotDims);
-  ropeAngles(out, 0, Array.from({ length: positions }, (_, p) => p), positions, rotDims, base, freqScale);
+  ropeAngles(
+    out,
+    0,
+    Array.from({ length: positions }, (_, p) => p),
+    positions,
+    rotDims,
+    base,
+    freqScale,
+  );
   return out;
 }

@@ -133,10 +133,13 @@ export function uploadMatrix(arena: GpuArena, label: string, m: HostMatrix, maxC
   const sPerRow = m.cols / 32;
   for (let r0 = 0; r0 < m.rows; r0 += perChunk) {
     const r1 = Math.min(m.rows, r0 + perChunk);
-    const chunk: FloatChunk = { rowBase: r0, rows: r1 - r0, w: arena.upload(`${label} rows ${r0}+`, m.words.subarray(r0 * m.rowWords, r1 * m.rowWords)) };
+    const chunk: FloatChunk = {
+      rowBase: r0,
+      rows: r1 - r0,
+      w: arena.upload(`${label} rows ${r0}+`, m.words.subarray(r0 * m.rowWords, r1 * m.rowWords)),
+    };
     if (m.wscale) chunk.wscale = arena.upload(`${label} scales ${r0}+`, m.wscale.subarray(r0 * sPerRow, r1 * sPerRow));
     chunks.push(chunk);
   }
   return { kind: "float", rows: m.rows, cols: m.cols, format: m.format, rowWords: m.rowWords, chunks };
 }
-

@@ -32,8 +32,8 @@ export function adamwStep(params: readonly Param[], s: AdamState, lr: number, o:
   const wd = o.weightDecay ?? 0;
   if (s.m.length !== params.length) throw new Error(`optimizer state holds ${s.m.length} parameters, given ${params.length}`);
   s.t++;
-  const c1 = 1 - Math.pow(b1, s.t);
-  const c2 = 1 - Math.pow(b2, s.t);
+  const c1 = 1 - b1 ** s.t;
+  const c2 = 1 - b2 ** s.t;
   for (let j = 0; j < params.length; j++) {
     const p = params[j]!;
     const m = s.m[j]!;

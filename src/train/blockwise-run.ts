@@ -101,7 +101,19 @@ export class BlockwiseRun implements TrainingRun {
     const s = this.state;
     const entry = this.pool[s.step % this.pool.length]!;
     const n = entry.batch.inputs.length;
-    const m = blockStep(this.student, l, entry.studentIn, entry.target, n, this.rope, s, this.o.feature, this.o.clip, this.phaseSchedule(l), this.adam);
+    const m = blockStep(
+      this.student,
+      l,
+      entry.studentIn,
+      entry.target,
+      n,
+      this.rope,
+      s,
+      this.o.feature,
+      this.o.clip,
+      this.phaseSchedule(l),
+      this.adam,
+    );
     this.done++;
     if (s.step >= blockSteps(this.o.steps, this.student.blocks.length, l)) this.finishBlock();
     return { step: this.done, ...m };

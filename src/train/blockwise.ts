@@ -55,7 +55,14 @@ export function blockwiseLoss(
   return { loss, grad, cache };
 }
 
-export function blockwiseStep(student: TrainModel, teacher: TrainModel, l: number, tokens: ArrayLike<number>, s: TrainState, o: BlockwiseOptions): StepMetrics {
+export function blockwiseStep(
+  student: TrainModel,
+  teacher: TrainModel,
+  l: number,
+  tokens: ArrayLike<number>,
+  s: TrainState,
+  o: BlockwiseOptions,
+): StepMetrics {
   let batch: Batch;
   if (o.sampling === "random") batch = randomBatch(tokens, s.rng, o.batch, o.seqLen);
   else ({ batch, cursor: s.cursor } = sequentialBatch(tokens, s.cursor, o.batch, o.seqLen));

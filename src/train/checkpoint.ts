@@ -105,7 +105,10 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
     const size = t.length * SIZE[t.dtype];
     if (!(t.dtype in SIZE) || start + size > bytes.length) fail(`tensor ${t.name} lies outside the file`);
     const raw = bytes.slice(start, start + size); // a copy: aligned, and independent of the file buffer
-    tensors.set(t.name, t.dtype === "f64" ? new Float64Array(raw.buffer) : t.dtype === "i8" ? new Int8Array(raw.buffer) : new Float32Array(raw.buffer));
+    tensors.set(
+      t.name,
+      t.dtype === "f64" ? new Float64Array(raw.buffer) : t.dtype === "i8" ? new Int8Array(raw.buffer) : new Float32Array(raw.buffer),
+    );
   }
   return { step: h.step, cursor: h.cursor, rng: h.rng, adamT: h.adamT, meta: h.meta ?? {}, tensors };
 }
@@ -137,7 +140,10 @@ export function restoreCheckpoint(model: TrainModel, s: TrainState, c: Checkpoin
     const src = c.tensors.get(name);
     if (!src) throw new ModelError("CHECKPOINT_MISMATCH", `checkpoint has no ${name}`);
     if (dtypeOf(src) !== dtypeOf(into) || src.length !== into.length) {
-      throw new ModelError("CHECKPOINT_MISMATCH", `checkpoint ${name} is ${dtypeOf(src)}[${src.length}], the model needs ${dtypeOf(into)}[${into.length}]`);
+      throw new ModelError(
+        "CHECKPOINT_MISMATCH",
+        `checkpoint ${name} is ${dtypeOf(src)}[${src.length}], the model needs ${dtypeOf(into)}[${into.length}]`,
+      );
     }
     copies.push([into, src]);
   };
@@ -149,7 +155,8 @@ export function restoreCheckpoint(model: TrainModel, s: TrainState, c: Checkpoin
   });
   for (const l of modelLinears(model)) if (l.kind === "dlt") take(`codes:${l.name}`, l.ternary.codes);
   const expected = copies.length;
-  if (c.tensors.size !== expected) throw new ModelError("CHECKPOINT_MISMATCH", `checkpoint holds ${c.tensors.size} tensors, this model trains ${expected}`);
+  if (c.tensors.size !== expected)
+    throw new ModelError("CHECKPOINT_MISMATCH", `checkpoint holds ${c.tensors.size} tensors, this model trains ${expected}`);
   for (const [into, src] of copies) into.set(src as never);
   s.step = c.step;
   s.cursor = c.cursor;

@@ -19,7 +19,7 @@ import { DLT_GROUP_KEY, dltScaleNames, dltStoredRowLength } from "../runtime/mod
 import { packTq2_0 } from "../runtime/tensor-types/ternary-codes.ts";
 import { GgmlType, tensorTypeTraits } from "../runtime/tensor-types/table.ts";
 import { roundF16 } from "../runtime/tensor-types/half.ts";
-import { type DltLinear } from "./linear.ts";
+import type { DltLinear } from "./linear.ts";
 import { dltGroups } from "./dlt.ts";
 import { modelLinears, type TrainModel } from "./model.ts";
 
@@ -36,7 +36,12 @@ export interface StudentExport {
  * The GGUF of `student`. `base` is the teacher's header (metadata and tensor order) and `tensors` its f32
  * values, for tensors the student does not own.
  */
-export function exportStudent(student: TrainModel, base: GgufHeader, tensors: ReadonlyMap<string, Float32Array>, format: ExportFormat): StudentExport {
+export function exportStudent(
+  student: TrainModel,
+  base: GgufHeader,
+  tensors: ReadonlyMap<string, Float32Array>,
+  format: ExportFormat,
+): StudentExport {
   const dlt = new Map<string, DltLinear>();
   for (const l of modelLinears(student)) if (l.kind === "dlt") dlt.set(l.name, l);
   if (dlt.size === 0) throw new ModelError("NOT_A_STUDENT", "the model has no DLT matrices to export");

@@ -140,8 +140,10 @@ export function resolveFinetuneOptions(o: TrainingOptions & { dataText?: string;
   if (!(lr > 0 && Number.isFinite(lr))) bad(`lr must be a positive number, got ${lr}`);
   const seqLen = int("seqLen", o.seqLen, 2, Math.min(64, contextLength));
   if (seqLen > contextLength) bad(`seqLen ${seqLen} is longer than the teacher's context ${contextLength}`);
-  if ([o.data ?? o.dataText, o.dataTokens, o.dataFree || undefined].filter((x) => x !== undefined).length !== 1) bad("give one of data (a text), dataTokens or dataFree");
-  if (o.export !== undefined && !EXPORT_FORMATS.includes(o.export)) bad(`export must be one of ${EXPORT_FORMATS.join(", ")}, got ${String(o.export)}`);
+  if ([o.data ?? o.dataText, o.dataTokens, o.dataFree || undefined].filter((x) => x !== undefined).length !== 1)
+    bad("give one of data (a text), dataTokens or dataFree");
+  if (o.export !== undefined && !EXPORT_FORMATS.includes(o.export))
+    bad(`export must be one of ${EXPORT_FORMATS.join(", ")}, got ${String(o.export)}`);
   const steps = int("steps", o.steps, 1, 0);
   const ce = o.ce ?? 1;
   const kl = o.kl ?? 0;
@@ -204,8 +206,10 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   const threads = input.threads ?? 1;
   const store = input.checkpoints;
   const checkpointEvery = input.checkpointEvery ?? 0;
-  if (!Number.isInteger(checkpointEvery) || checkpointEvery < 0) throw new OptionError("BAD_OPTION", `checkpointEvery must be an integer ≥ 0, got ${checkpointEvery}`);
-  if ((checkpointEvery > 0 || input.resume) && !store) throw new OptionError("BAD_OPTION", "checkpoints (checkpointEvery, resume) need a checkpoint store");
+  if (!Number.isInteger(checkpointEvery) || checkpointEvery < 0)
+    throw new OptionError("BAD_OPTION", `checkpointEvery must be an integer ≥ 0, got ${checkpointEvery}`);
+  if ((checkpointEvery > 0 || input.resume) && !store)
+    throw new OptionError("BAD_OPTION", "checkpoints (checkpointEvery, resume) need a checkpoint store");
   const exportFormat = input.export ?? "dlt";
   // A resume without a checkpoint fails before any sampling or evaluation.
   const resumeFrom = input.resume ? await store!.load() : undefined;
@@ -215,7 +219,8 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   let tokens: Int32Array;
   if (input.dataText !== undefined || input.dataTokens) {
     tokens = input.dataTokens ?? Int32Array.from(tokenizerFromGguf(teacherFile.header.metadata).encode(input.dataText!, { addBos: true }));
-    if (tokens.length < o.seqLen + 1) throw new OptionError("TEXT_TOO_SHORT", `the training data has ${tokens.length} tokens, fewer than one window of ${o.seqLen} + 1`);
+    if (tokens.length < o.seqLen + 1)
+      throw new OptionError("TEXT_TOO_SHORT", `the training data has ${tokens.length} tokens, fewer than one window of ${o.seqLen} + 1`);
   } else {
     phase("sample");
     const n = input.dataFreeTokens ?? Math.min(o.steps * o.batch * o.seqLen, 65536);
@@ -252,7 +257,10 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   if (resumeFrom) {
     const c = resumeFrom;
     if (c.meta.fingerprint !== fingerprint) {
-      throw new ModelError("CHECKPOINT_MISMATCH", `${store!.name} was written by a run with other options, teacher or data; it cannot be resumed with these`);
+      throw new ModelError(
+        "CHECKPOINT_MISMATCH",
+        `${store!.name} was written by a run with other options, teacher or data; it cannot be resumed with these`,
+      );
     }
     try {
       run.restore(c);

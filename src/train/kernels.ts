@@ -50,7 +50,16 @@ export class TrainKernels {
   }
 
   /** dx [n][k] += dy·w; dw [m][k] += dyᵀ·x (either may be null). */
-  backward(dy: Float32Array, x: Float32Array, w: Float32Array, n: number, k: number, m: number, dx: Float32Array | null, dw: Float32Array | null): void {
+  backward(
+    dy: Float32Array,
+    x: Float32Array,
+    w: Float32Array,
+    n: number,
+    k: number,
+    m: number,
+    dx: Float32Array | null,
+    dw: Float32Array | null,
+  ): void {
     const [pdy, px, pw, pdx, pdw] = this.place([n * m, dw ? n * k : 0, dx ? m * k : 0, dx ? n * k : 0, dw ? m * k : 0]);
     this.write(pdy, dy, n * m);
     if (dx) {

@@ -24,7 +24,14 @@ export function matmulForward(y: Vec, x: Vec, w: Vec, n: number, k: number, m: n
 }
 
 export function matmulBackward(dy: Vec, x: Vec, w: Vec, n: number, k: number, m: number, dx: Vec | null, dw: Vec | null): void {
-  if (kernels && dy instanceof Float32Array && x instanceof Float32Array && w instanceof Float32Array && (dx === null || dx instanceof Float32Array) && (dw === null || dw instanceof Float32Array)) {
+  if (
+    kernels &&
+    dy instanceof Float32Array &&
+    x instanceof Float32Array &&
+    w instanceof Float32Array &&
+    (dx === null || dx instanceof Float32Array) &&
+    (dw === null || dw instanceof Float32Array)
+  ) {
     kernels.backward(dy, x, w, n, k, m, dx, dw);
   } else matmulBackwardScalar(dy, x, w, n, k, m, dx, dw);
 }

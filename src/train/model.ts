@@ -141,7 +141,16 @@ export function modelBackward(m: TrainModel, f: ModelForward, dLogits: Vec | nul
     const dNorm = alloc(m.precision, n * c.dim);
     linearBackward(m.head, dLogits, f.finalNorm.y, n, dNorm);
     dx = alloc(m.precision, n * c.dim);
-    rmsNormBackward(dNorm, f.caches[L - 1]!.out, m.outputNorm.value, f.finalNorm.cache, n, c.dim, dx, m.outputNorm.trainable ? m.outputNorm.grad : null);
+    rmsNormBackward(
+      dNorm,
+      f.caches[L - 1]!.out,
+      m.outputNorm.value,
+      f.finalNorm.cache,
+      n,
+      c.dim,
+      dx,
+      m.outputNorm.trainable ? m.outputNorm.grad : null,
+    );
   }
   for (let l = L - 1; l >= 0; l--) {
     const extra = dHidden[l];

@@ -5,7 +5,7 @@
 import { OptionError } from "../runtime/errors.ts";
 import { Xoshiro128 } from "../runtime/sampling/prng.ts";
 import { type AdamState, type AdamWOptions, adamwStep, createAdamState } from "./adamw.ts";
-import { type Sampling, randomBatch, sequentialBatch } from "./data.ts";
+import { type Batch, type Sampling, randomBatch, sequentialBatch } from "./data.ts";
 import { clipGradNorm } from "./grad-clip.ts";
 import { type LossWeights, distillLoss } from "./loss.ts";
 import { type TrainModel, beginStep, endStep, modelBackward, modelForward } from "./model.ts";
@@ -52,7 +52,7 @@ export function createTrainState(params: readonly Param[], seed: number): TrainS
 }
 
 export function trainStep(student: TrainModel, teacher: TrainModel | null, tokens: ArrayLike<number>, s: TrainState, o: TrainOptions): StepMetrics {
-  let batch;
+  let batch: Batch;
   if (o.sampling === "random") batch = randomBatch(tokens, s.rng, o.batch, o.seqLen);
   else ({ batch, cursor: s.cursor } = sequentialBatch(tokens, s.cursor, o.batch, o.seqLen));
 
@@ -75,10 +75,17 @@ export function trainStep(student: TrainModel, teacher: TrainModel | null, token
  * The end of every training step, whatever the schedule: clip the gradients, refuse a non-finite norm, take the
  * learning rate of step s.step, update with AdamW, count the step. `where` names the step in the error.
  */
-export function applyUpdate(s: TrainState, clip: number, schedule: CosineSchedule, adam: AdamWOptions | undefined, where: string): { gradNorm: number; lr: number } {
+export function applyUpdate(
+  s: TrainState,
+  clip: number,
+  schedule: CosineSchedule,
+  adam: AdamWOptions | undefined,
+  where: string,
+): { gradNorm: number; lr: number } {
   const gradNorm = clipGradNorm(s.params, clip);
   // A NaN/∞ gradient would poison every moment; stop before the update so the last checkpoint stays good.
-  if (!Number.isFinite(gradNorm)) throw new OptionError("DIVERGED", `${where}: the gradient norm is ${gradNorm}: training diverged (a lower learning rate may help)`);
+  if (!Number.isFinite(gradNorm))
+    throw new OptionError("DIVERGED", `${where}: the gradient norm is ${gradNorm}: training diverged (a lower learning rate may help)`);
   const lr = learningRate(schedule, s.step);
   adamwStep(s.params, s.adam, lr, adam);
   s.step++;

@@ -17,4 +17,14 @@ const local = await createLocalEngine({ model, backend: "wasm", threads: 1 });
 const localText = (await local.complete("Once upon a time", { temperature: 0, maxTokens: 60 })).text;
 await local.dispose();
 
-console.log(JSON.stringify({ streamed, text: result.text, stats: result.stats, chat: chat.choices[0].message.content, typedError, backend: info.backend, localText }));
+console.log(
+  JSON.stringify({
+    streamed,
+    text: result.text,
+    stats: result.stats,
+    chat: chat.choices[0].message.content,
+    typedError,
+    backend: info.backend,
+    localText,
+  }),
+);

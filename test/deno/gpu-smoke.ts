@@ -15,7 +15,12 @@ const gpu = await acquireGpu();
 const [m, k, n] = [37, 512, 3];
 const rand = rng(7);
 const codes = Uint8Array.from({ length: m * k }, () => Math.floor(rand() * 3));
-const packed = packTq2_0(codes, Float32Array.from({ length: (m * k) / 256 }, () => 0.01 + rand() * 0.05), m, k);
+const packed = packTq2_0(
+  codes,
+  Float32Array.from({ length: (m * k) / 256 }, () => 0.01 + rand() * 0.05),
+  m,
+  k,
+);
 const x = Float32Array.from({ length: n * k }, () => rand() * 2 - 1);
 
 const env = { arena: new GpuArena(gpu), pipelines: new PipelineCache(gpu.device), packedDot: gpu.packedDot, tuning: gpu.tuning };

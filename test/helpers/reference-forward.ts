@@ -78,7 +78,7 @@ function referenceModel(c: ModelConfig, w: Map<string, Float32Array>): (token: n
   const rope = (v: Float64Array, pos: number, heads: number) => {
     for (let h = 0; h < heads; h++) {
       for (let i = 0; i < c.rope.dims / 2; i++) {
-        const angle = pos * c.rope.freqScale * Math.pow(c.rope.base, (-2 * i) / c.rope.dims);
+        const angle = pos * c.rope.freqScale * c.rope.base ** ((-2 * i) / c.rope.dims);
         const [a, b] = c.rope.layout === "neox" ? [h * hd + i, h * hd + i + c.rope.dims / 2] : [h * hd + 2 * i, h * hd + 2 * i + 1];
         const x0 = v[a]!;
         const x1 = v[b]!;

@@ -206,10 +206,7 @@ export function syntheticModel(s: SyntheticShape): GgufWriteInput {
     name: "token_embd.weight",
     dims: [s.dim, s.vocab],
     type: s.embedding,
-    data: async () =>
-      s.embedding === GgmlType.F32
-        ? f32Bytes(normalValues(s.dim * s.vocab, embSeed, 1))
-        : f16Bulk(s.dim * s.vocab, embSeed),
+    data: async () => (s.embedding === GgmlType.F32 ? f32Bytes(normalValues(s.dim * s.vocab, embSeed, 1)) : f16Bulk(s.dim * s.vocab, embSeed)),
   });
   const q = s.heads * hd;
   const kv = s.kvHeads * hd;

@@ -4,7 +4,6 @@
 // score buffer of the context's length is needed. Thread i owns output dimensions i, i + 64, ….
 import { shader, STEP_BINDING, STEP_STRUCT, type ShaderSource } from "./shader.ts";
 
-
 export function attentionShader(headDim: number): ShaderSource {
   const slots = Math.ceil(headDim / 64);
   const body = /* wgsl */ `

@@ -3,7 +3,6 @@
 import { floatFormatWgsl, type FloatFormat } from "./float-formats.ts";
 import { shader, STEP_BINDING, STEP_STRUCT, type Binding, type ShaderSource } from "./shader.ts";
 
-
 export function embedShader(format: FloatFormat): ShaderSource {
   const bindings: Binding[] = [
     { name: "P", access: "uniform", type: "Params" },

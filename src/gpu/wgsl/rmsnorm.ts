@@ -25,7 +25,8 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: v
   let r = 1.0 / sqrt(part[0] / f32(P.k) + P.eps);
   for (var e = tid; e < k; e += WG) { y[o * P.k + e] = x[t * P.k + e] * r * w[e]; }
 }`;
-  return shader(`rmsnorm${last ? " last" : ""} wg${wg}`,
+  return shader(
+    `rmsnorm${last ? " last" : ""} wg${wg}`,
     [
       { name: "P", access: "uniform", type: "Params" },
       STEP_BINDING,

@@ -5,7 +5,6 @@
 // rotDims are left as they are. One workgroup per token.
 import { shader, STEP_BINDING, STEP_STRUCT, type ShaderSource } from "./shader.ts";
 
-
 export function ropeStoreShader(neox: boolean): ShaderSource {
   const body = /* wgsl */ `
 struct Params { heads: u32, kvHeads: u32, headDim: u32, half: u32, qStride: u32, kvStride: u32, _a: u32, _b: u32 }

@@ -35,4 +35,3 @@ export const STEP_STRUCT = /* wgsl */ `
 struct Step { pos0: u32, n: u32, _pad0: u32, _pad1: u32 }`;
 
 export const STEP_BINDING: Binding = { name: "step", access: "uniform", type: "Step" };
-

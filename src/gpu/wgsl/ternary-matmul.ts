@@ -36,7 +36,6 @@ export interface TernaryMatmulVariant {
 
 export const TERNARY_ROWS_PER_WORKGROUP = 8;
 
-
 export function ternaryMatmulShader(v: TernaryMatmulVariant): ShaderSource {
   const bindings: Binding[] = [
     { name: "P", access: "uniform", type: "Params" },
@@ -95,5 +94,9 @@ ${rowLanesEntry(v.lanes, rows, v.tn)}
       }
     }${shiftTerm}
   }${rowLanesReduce("(t0 + i) * P.yStride + P.yOffset + row", v.accumulate)}`;
-  return shader(`ternary-matmul tn${v.tn} l${v.lanes}${v.i2s ? " i2s" : ""}${v.group64 ? " g64" : ""}${v.shift ? " shift" : ""}${v.accumulate ? " acc" : ""}`, bindings, body);
+  return shader(
+    `ternary-matmul tn${v.tn} l${v.lanes}${v.i2s ? " i2s" : ""}${v.group64 ? " g64" : ""}${v.shift ? " shift" : ""}${v.accumulate ? " acc" : ""}`,
+    bindings,
+    body,
+  );
 }

@@ -58,7 +58,10 @@ export async function readBitllamaHeader(source: ByteSource): Promise<BitllamaHe
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = v.getUint32(0, true);
   if (magic !== BITLLAMA_MAGIC) {
-    throw new ModelError("BAD_MAGIC", `not a bitllama checkpoint: magic 0x${magic.toString(16).padStart(8, "0")}, expected 0x${BITLLAMA_MAGIC.toString(16)} ("ak42")`);
+    throw new ModelError(
+      "BAD_MAGIC",
+      `not a bitllama checkpoint: magic 0x${magic.toString(16).padStart(8, "0")}, expected 0x${BITLLAMA_MAGIC.toString(16)} ("ak42")`,
+    );
   }
   const version = v.getInt32(4, true);
   if (version !== 1) throw new ModelError("UNSUPPORTED_VERSION", `bitllama checkpoint version ${version} is not supported (only 1)`);

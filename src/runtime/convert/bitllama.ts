@@ -65,11 +65,7 @@ export interface BitllamaConversion {
  * file. Everything the header promises is checked against the file size first; matrices are read and
  * checked (scale finite, no unused code) when the writer asks for them.
  */
-export async function convertBitllama(
-  model: ByteSource,
-  tokenizer: Uint8Array,
-  options: BitllamaConvertOptions = {},
-): Promise<BitllamaConversion> {
+export async function convertBitllama(model: ByteSource, tokenizer: Uint8Array, options: BitllamaConvertOptions = {}): Promise<BitllamaConversion> {
   const header = await readBitllamaHeader(model);
   const layout = bitllamaLayout(header, model.size);
   const vocab = readLlama2cTokenizer(tokenizer, header.vocabSize);

@@ -56,7 +56,10 @@ export function readLlama2cTokenizer(bytes: Uint8Array, vocabSize: number): Llam
     at += length;
   }
   if (at !== bytes.length) {
-    throw new ModelError("SIZE_MISMATCH", `tokenizer file has ${bytes.length - at} bytes after its ${vocabSize} tokens: built for another vocabulary size?`);
+    throw new ModelError(
+      "SIZE_MISMATCH",
+      `tokenizer file has ${bytes.length - at} bytes after its ${vocabSize} tokens: built for another vocabulary size?`,
+    );
   }
   return toSentencePiece(maxTokenLength, tokens, scores);
 }

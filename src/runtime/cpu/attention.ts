@@ -31,16 +31,7 @@ export function storeKv(K: CpuKernels, cache: LayerCache, k: number, v: number, 
  * out = attention of the n queries q (f32 [n][heads·headDim], token t at position pos0 + t, already rotated)
  * over cache positions 0 … pos0 + t. scores: f32 scratch of at least n·heads·(pos0 + n) floats.
  */
-export function attend(
-  K: CpuKernels,
-  cache: LayerCache,
-  q: number,
-  out: number,
-  scores: number,
-  n: number,
-  pos0: number,
-  s: AttentionShape,
-): void {
+export function attend(K: CpuKernels, cache: LayerCache, q: number, out: number, scores: number, n: number, pos0: number, s: AttentionShape): void {
   if (s.heads % s.kvHeads) throw new OptionError("BAD_OPTION", `${s.heads} heads are not a multiple of ${s.kvHeads} kv heads`);
   const len = pos0 + n;
   // A unit is a block of ATTENTION_TOKEN_BLOCK query tokens × one kv head (see the kernel).

@@ -145,9 +145,7 @@ async function defaultThreads(): Promise<number> {
 export class CpuKernels {
   readonly heap: WasmHeap;
   readonly build: SimdBuild;
-  private readonly ex: Record<ExportName, (...a: number[]) => void>;
   private readonly pool: ThreadPool;
-  private readonly control: number;
   private readonly info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads">;
   private tile: TernaryTile;
   private readonly minWork: number;
@@ -158,17 +156,13 @@ export class CpuKernels {
   private constructor(
     heap: WasmHeap,
     build: SimdBuild,
-    ex: Record<ExportName, (...a: number[]) => void>,
     pool: ThreadPool,
-    control: number,
     info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads">,
     minWork: number,
   ) {
     this.heap = heap;
     this.build = build;
-    this.ex = ex;
     this.pool = pool;
-    this.control = control;
     this.info = info;
     this.tile = info.tile;
     this.minWork = minWork;
@@ -211,16 +205,22 @@ export class CpuKernels {
     } else {
       pool = ThreadPool.single(memory, control, fns);
     }
-    return new CpuKernels(heap, loaded.build, ex, pool, control, {
-      simd: loaded.build,
-      simdReason: loaded.reason,
-      threadsRequested: requested,
-      threadFallbackReason: pool.size < requested ? fallback : undefined,
-      sharedMemory: shared,
-      tq1Repacked: true,
-      tile,
-      wasmFrom: loaded.from,
-    }, opts.parallelThreshold ?? 1 << 16);
+    return new CpuKernels(
+      heap,
+      loaded.build,
+      pool,
+      {
+        simd: loaded.build,
+        simdReason: loaded.reason,
+        threadsRequested: requested,
+        threadFallbackReason: pool.size < requested ? fallback : undefined,
+        sharedMemory: shared,
+        tq1Repacked: true,
+        tile,
+        wasmFrom: loaded.from,
+      },
+      opts.parallelThreshold ?? 1 << 16,
+    );
   }
 
   get threads(): number {
@@ -369,7 +369,14 @@ export class CpuKernels {
   }
 
   /** The quantized activations as plain arrays: q [n][kp], d/s/xs [n][groups], bsums [n][k/16] (tests, debugging). */
-  readActivations(a: QuantizedActivations): { q: Int8Array; q16?: Int16Array; d: Float32Array; s: Int32Array; xs?: Float32Array; bsums?: Int16Array } {
+  readActivations(a: QuantizedActivations): {
+    q: Int8Array;
+    q16?: Int16Array;
+    d: Float32Array;
+    s: Int32Array;
+    xs?: Float32Array;
+    bsums?: Int16Array;
+  } {
     const h = this.heap;
     const { n, kp, groups, capacity: cap } = a;
     const q = new Int8Array(n * kp);

@@ -38,7 +38,14 @@ export class CpuLanguageModel implements LanguageModel {
 
   backendInfo(): BackendInfo {
     const k = this.model.stats();
-    const info: BackendInfo = { backend: "wasm", threads: k.threads, simd: k.simd, simdReason: k.simdReason, kvType: this.model.kvType, memory: { ...this.model.plan } };
+    const info: BackendInfo = {
+      backend: "wasm",
+      threads: k.threads,
+      simd: k.simd,
+      simdReason: k.simdReason,
+      kvType: this.model.kvType,
+      memory: { ...this.model.plan },
+    };
     if (k.threadFallbackReason !== undefined) info.threadsReason = k.threadFallbackReason;
     return info;
   }

@@ -70,7 +70,8 @@ export class CpuModel {
   static async load(source: ByteSource, options: CpuModelOptions = {}): Promise<CpuModel> {
     const { contextLength, kvType = "f16", batchSize, onProgress, header: parsed, ...kernelOptions } = options;
     if (kvType !== "f32" && kvType !== "f16") throw new OptionError("BAD_OPTION", `kvType must be "f32" or "f16", got ${String(kvType)}`);
-    if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1)) throw new OptionError("BAD_OPTION", `batchSize must be an integer ≥ 1, got ${batchSize}`);
+    if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1))
+      throw new OptionError("BAD_OPTION", `batchSize must be an integer ≥ 1, got ${batchSize}`);
     const header = parsed ?? (await readGgufHeader(source));
     const config = modelConfigFromGguf(header.metadata, header.tensors);
     const tokenizer = tokenizerFromGguf(header.metadata);
@@ -86,7 +87,7 @@ export class CpuModel {
         "MODEL_TOO_LARGE",
         `this model needs ${gib(plan.total)} GiB of wasm memory (weights ${gib(plan.weights)}, KV cache ${gib(plan.kvCache)} for ` +
           `${ctx} positions), more than the 4 GiB a wasm32 memory can address` +
-          (plan.weights < WASM32_MAX_BYTES - RESERVE_BYTES ? "; a shorter contextLength or kvType \"f16\" may fit" : ""),
+          (plan.weights < WASM32_MAX_BYTES - RESERVE_BYTES ? '; a shorter contextLength or kvType "f16" may fit' : ""),
       );
     }
     // The whole plan up front: the memory never grows (and never over-grows) while loading.

@@ -31,7 +31,6 @@ export interface ModelWeights {
 /** Bytes read from the file per step when streaming a float tensor into wasm memory. */
 const STREAM_CHUNK = 4 << 20;
 
-
 function tensorMap(header: GgufHeader): Map<string, GgufTensorInfo> {
   return new Map(header.tensors.map((t) => [t.name, t]));
 }

@@ -46,11 +46,7 @@ export class ChunkReader {
    */
   async fill(n: number, field: string): Promise<void> {
     if (n > this.remaining()) {
-      throw new GgufError(
-        "TRUNCATED",
-        `file ends inside ${field}: needs ${n} bytes, ${this.remaining()} left`,
-        this.pos,
-      );
+      throw new GgufError("TRUNCATED", `file ends inside ${field}: needs ${n} bytes, ${this.remaining()} left`, this.pos);
     }
     const want = Math.min(Math.max(n, this.chunkSize), this.remaining());
     const bytes = await this.source.read(this.pos, want);

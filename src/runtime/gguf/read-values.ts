@@ -4,15 +4,7 @@
 // looped over, so a hostile length costs an error, not memory; nested arrays stop at MAX_ARRAY_DEPTH.
 import { GgufError } from "../errors.ts";
 import type { ChunkReader } from "./chunk-reader.ts";
-import {
-  fixedValueSize,
-  HOST_IS_LITTLE_ENDIAN,
-  isValueType,
-  MAX_ARRAY_DEPTH,
-  minValueSize,
-  swapBytes,
-  typedArrayClass,
-} from "./format.ts";
+import { fixedValueSize, HOST_IS_LITTLE_ENDIAN, isValueType, MAX_ARRAY_DEPTH, minValueSize, swapBytes, typedArrayClass } from "./format.ts";
 import { type GgufArray, type GgufArrayValues, type GgufScalar, type GgufValue, GgufValueType } from "./types.ts";
 
 /** Reads a u32 value type id and rejects ids outside 0..12. */
@@ -92,22 +84,12 @@ async function readArray(r: ChunkReader, field: string, depth: number): Promise<
   const countAt = r.pos;
   const count = r.u64();
   if (count > r.remaining() / minValueSize(elementType)) {
-    throw new GgufError(
-      "BAD_LENGTH",
-      `${field}: array of ${count} elements runs past the end of the file (${r.remaining()} bytes left)`,
-      countAt,
-    );
+    throw new GgufError("BAD_LENGTH", `${field}: array of ${count} elements runs past the end of the file (${r.remaining()} bytes left)`, countAt);
   }
   return { elementType, values: await readElements(r, elementType, count, field, depth) };
 }
 
-async function readElements(
-  r: ChunkReader,
-  type: GgufValueType,
-  count: number,
-  field: string,
-  depth: number,
-): Promise<GgufArrayValues> {
+async function readElements(r: ChunkReader, type: GgufValueType, count: number, field: string, depth: number): Promise<GgufArrayValues> {
   switch (type) {
     case GgufValueType.STRING: {
       const out: string[] = new Array(count);
@@ -117,11 +99,7 @@ async function readElements(
         const at = r.pos;
         const len = r.u64();
         if (len > r.remaining()) {
-          throw new GgufError(
-            "BAD_LENGTH",
-            `${field}[${i}]: string length ${len} runs past the end of the file`,
-            at,
-          );
+          throw new GgufError("BAD_LENGTH", `${field}[${i}]: string length ${len} runs past the end of the file`, at);
         }
         if (r.buffered() < len) await r.fill(len, `${field}[${i}]`);
         out[i] = r.string(len);
@@ -148,12 +126,7 @@ async function readElements(
 
 // Numeric arrays are copied bytewise into a fresh typed array: exact bits (NaN payloads included) and no
 // per-element work.
-async function readNumbers(
-  r: ChunkReader,
-  type: GgufValueType,
-  count: number,
-  field: string,
-): Promise<GgufArrayValues> {
+async function readNumbers(r: ChunkReader, type: GgufValueType, count: number, field: string): Promise<GgufArrayValues> {
   const Ctor = typedArrayClass(type)!;
   const out = new Ctor(count);
   const bytes = new Uint8Array(out.buffer);

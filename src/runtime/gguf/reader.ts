@@ -7,15 +7,7 @@
 import { GgufError, TensorTypeError } from "../errors.ts";
 import { isKnownTensorType, tensorByteLength, tensorTypeName } from "../tensor-types/table.ts";
 import { ChunkReader, DEFAULT_CHUNK_SIZE } from "./chunk-reader.ts";
-import {
-  ALIGNMENT_KEY,
-  alignUp,
-  DEFAULT_ALIGNMENT,
-  GGUF_MAGIC,
-  isValidAlignment,
-  MAX_DIMS,
-  SUPPORTED_VERSIONS,
-} from "./format.ts";
+import { ALIGNMENT_KEY, alignUp, DEFAULT_ALIGNMENT, GGUF_MAGIC, isValidAlignment, MAX_DIMS, SUPPORTED_VERSIONS } from "./format.ts";
 import { readString, readValue, readValueType } from "./read-values.ts";
 import type { ByteSource } from "./source.ts";
 import { type GgufHeader, type GgufTensorInfo, type GgufValue, GgufValueType } from "./types.ts";
@@ -55,11 +47,7 @@ export async function readGgufHeader(source: ByteSource, options: ReadGgufOption
 }
 
 /** Reads the bytes of one tensor (a view or a fresh array, per the source; copy before mutating). */
-export async function readTensorData(
-  source: ByteSource,
-  header: GgufHeader,
-  tensor: GgufTensorInfo,
-): Promise<Uint8Array> {
+export async function readTensorData(source: ByteSource, header: GgufHeader, tensor: GgufTensorInfo): Promise<Uint8Array> {
   const start = header.dataOffset + tensor.offset;
   if (start + tensor.byteLength > source.size) {
     throw new GgufError(
@@ -70,11 +58,7 @@ export async function readTensorData(
   }
   const bytes = await source.read(start, tensor.byteLength);
   if (bytes.length !== tensor.byteLength) {
-    throw new GgufError(
-      "TRUNCATED",
-      `tensor "${tensor.name}": source returned ${bytes.length} of ${tensor.byteLength} bytes`,
-      start,
-    );
+    throw new GgufError("TRUNCATED", `tensor "${tensor.name}": source returned ${bytes.length} of ${tensor.byteLength} bytes`, start);
   }
   return bytes;
 }
@@ -104,10 +88,7 @@ function checkCount(count: number, minBytes: number, remaining: number, field: s
   }
 }
 
-async function readMetadata(
-  r: ChunkReader,
-  count: number,
-): Promise<{ metadata: Map<string, GgufValue>; alignmentAt: number }> {
+async function readMetadata(r: ChunkReader, count: number): Promise<{ metadata: Map<string, GgufValue>; alignmentAt: number }> {
   const metadata = new Map<string, GgufValue>();
   let alignmentAt = -1;
   for (let i = 0; i < count; i++) {
@@ -136,10 +117,7 @@ function alignmentOf(metadata: Map<string, GgufValue>, at: number): number {
   return a;
 }
 
-async function readTensorInfos(
-  r: ChunkReader,
-  count: number,
-): Promise<{ tensors: GgufTensorInfo[]; offsetFieldAt: number[] }> {
+async function readTensorInfos(r: ChunkReader, count: number): Promise<{ tensors: GgufTensorInfo[]; offsetFieldAt: number[] }> {
   const tensors: GgufTensorInfo[] = [];
   const offsetFieldAt: number[] = [];
   const names = new Set<string>();
@@ -196,11 +174,7 @@ function byteLengthOf(type: number, dims: number[], field: string, at: number): 
     return tensorByteLength(type, dims);
   } catch (e) {
     if (!(e instanceof TensorTypeError)) throw e;
-    throw new GgufError(
-      "BAD_TENSOR_SHAPE",
-      `${field} of type ${tensorTypeName(type)} and shape [${dims.join(", ")}]: ${e.message}`,
-      at,
-    );
+    throw new GgufError("BAD_TENSOR_SHAPE", `${field} of type ${tensorTypeName(type)} and shape [${dims.join(", ")}]: ${e.message}`, at);
   }
 }
 

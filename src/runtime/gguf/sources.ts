@@ -75,10 +75,7 @@ export async function urlSource(url: string | URL, options: UrlSourceOptions = {
       if (res.status === 206) {
         const body = new Uint8Array(await res.arrayBuffer());
         if (body.length !== end - start) {
-          throw new TernionError(
-            "FETCH_FAILED",
-            `${href}: range ${start}-${end - 1} returned ${body.length} bytes instead of ${end - start}`,
-          );
+          throw new TernionError("FETCH_FAILED", `${href}: range ${start}-${end - 1} returned ${body.length} bytes instead of ${end - start}`);
         }
         return body;
       }

@@ -44,9 +44,7 @@ export interface GgufArray {
   values: GgufArrayValues;
 }
 
-export type GgufValue =
-  | { type: Exclude<GgufValueType, GgufValueType.ARRAY>; value: GgufScalar }
-  | { type: GgufValueType.ARRAY; value: GgufArray };
+export type GgufValue = { type: Exclude<GgufValueType, GgufValueType.ARRAY>; value: GgufScalar } | { type: GgufValueType.ARRAY; value: GgufArray };
 
 export interface GgufTensorInfo {
   name: string;

@@ -91,11 +91,7 @@ export function readBlock<N, M>(shape: BlockShape, layer: number, read: BlockRea
 }
 
 /** readBlock for readers that load asynchronously; still one tensor at a time, in file order. */
-export async function readBlockAsync<N, M>(
-  shape: BlockShape,
-  layer: number,
-  read: BlockReader<Promise<N>, Promise<M>>,
-): Promise<BlockTensors<N, M>> {
+export async function readBlockAsync<N, M>(shape: BlockShape, layer: number, read: BlockReader<Promise<N>, Promise<M>>): Promise<BlockTensors<N, M>> {
   const block: Record<BlockRole, N | M | null> = emptyBlock();
   for (const t of layerTensors(shape, layer)) block[t.block] = t.role === "norm" ? await read.norm(t) : await read.matrix(t);
   return block as BlockTensors<N, M>;

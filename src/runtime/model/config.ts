@@ -106,10 +106,7 @@ function readConfig(meta: GgufMetadata, tensors: readonly TensorShape[]): ModelC
   const arch = metaString(meta, "general.architecture");
   if (arch === undefined) throw new ModelError("MISSING_KEY", "metadata general.architecture is missing");
   if (!isArchitecture(arch)) {
-    throw new ModelError(
-      "UNSUPPORTED_ARCHITECTURE",
-      `general.architecture "${arch}" is not supported (supported: ${ARCHITECTURES.join(", ")})`,
-    );
+    throw new ModelError("UNSUPPORTED_ARCHITECTURE", `general.architecture "${arch}" is not supported (supported: ${ARCHITECTURES.join(", ")})`);
   }
   const defaults = ARCH_DEFAULTS[arch];
   const key = (k: string) => `${arch}.${k}`;
@@ -182,10 +179,7 @@ function readRope(meta: GgufMetadata, arch: Architecture, headDim: number, layou
   const key = (k: string) => `${arch}.${k}`;
   const dims = positiveInt(meta, key("rope.dimension_count"), headDim);
   if (dims > headDim || dims % 2 !== 0) {
-    throw new ModelError(
-      "INCONSISTENT_METADATA",
-      `${key("rope.dimension_count")} ${dims} must be even and at most the head size ${headDim}`,
-    );
+    throw new ModelError("INCONSISTENT_METADATA", `${key("rope.dimension_count")} ${dims} must be even and at most the head size ${headDim}`);
   }
   const base = metaNumber(meta, key("rope.freq_base")) ?? 10000;
   if (!(base > 0) || !Number.isFinite(base)) {

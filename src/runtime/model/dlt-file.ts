@@ -35,7 +35,12 @@ export interface DltMatrixData {
  * The DLT parts of matrix `t` whose true row length is `cols` (from the model's expected shapes), or undefined
  * when `t` is an ordinary matrix. Throws a ModelError when the group size or the scale shapes do not fit.
  */
-export function dltMatrixInfo(header: GgufHeader, byName: ReadonlyMap<string, GgufTensorInfo>, t: GgufTensorInfo, cols: number): DltMatrixInfo | undefined {
+export function dltMatrixInfo(
+  header: GgufHeader,
+  byName: ReadonlyMap<string, GgufTensorInfo>,
+  t: GgufTensorInfo,
+  cols: number,
+): DltMatrixInfo | undefined {
   if (!isDltMatrix(t, byName)) return undefined;
   const group = metaInt(header.metadata, DLT_GROUP_KEY);
   if (group === undefined) throw new ModelError("MISSING_KEY", `${t.name} is a DLT matrix but metadata ${DLT_GROUP_KEY} is missing`);
@@ -44,7 +49,10 @@ export function dltMatrixInfo(header: GgufHeader, byName: ReadonlyMap<string, Gg
   const gamma = byName.get(names.gamma)!;
   const G = Math.ceil(cols / group);
   if (alpha.dims[0] !== G || gamma.dims[0] !== G) {
-    throw new ModelError("BAD_TENSOR_SHAPE", `DLT ${t.name}: ${cols} columns in groups of ${group} need ${G} scales per row, the file has ${alpha.dims[0]}`);
+    throw new ModelError(
+      "BAD_TENSOR_SHAPE",
+      `DLT ${t.name}: ${cols} columns in groups of ${group} need ${G} scales per row, the file has ${alpha.dims[0]}`,
+    );
   }
   return { codes: t, rows: t.dims[1] ?? 1, cols, group, alpha, gamma };
 }

@@ -3,9 +3,17 @@
 // table: WGSL's sin/cos lose accuracy for large angles).
 
 /** Writes [count][nRot/2] pairs (cos θᵢ, sin θᵢ) for positions[0 … count) into `out` from index `at`. */
-export function ropeAngles(out: Float32Array, at: number, positions: ArrayLike<number>, count: number, nRot: number, base: number, freqScale: number): void {
+export function ropeAngles(
+  out: Float32Array,
+  at: number,
+  positions: ArrayLike<number>,
+  count: number,
+  nRot: number,
+  base: number,
+  freqScale: number,
+): void {
   const half = nRot / 2;
-  const thetaScale = Math.fround(Math.pow(base, -2 / nRot));
+  const thetaScale = Math.fround(base ** (-2 / nRot));
   const fs = Math.fround(freqScale);
   for (let t = 0; t < count; t++) {
     let theta = Math.fround(Math.fround(positions[t]!) * fs);

@@ -20,10 +20,7 @@ export interface ExpectedTensor {
 /** Norm weights are applied element-wise in float: only the plain float types are accepted for them. */
 const NORM_TYPES: ReadonlySet<number> = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16]);
 
-type ModelShape = Pick<
-  ModelConfig,
-  "vocabSize" | "dim" | "layers" | "heads" | "kvHeads" | "headDim" | "ffnDim" | "subNorms" | "tiedOutput"
->;
+type ModelShape = Pick<ModelConfig, "vocabSize" | "dim" | "layers" | "heads" | "kvHeads" | "headDim" | "ffnDim" | "subNorms" | "tiedOutput">;
 
 /** Every tensor the model needs: embedding, all blocks, final norm, and the output head unless tied. */
 export function expectedTensors(config: ModelShape): ExpectedTensor[] {
@@ -71,16 +68,10 @@ export function checkModelTensors(config: ModelShape, tensors: readonly TensorSh
     if (dlt) checkDltScales(have, want, byName);
     const stored = dlt ? [dltStoredRowLength(want.dims[0]!), ...want.dims.slice(1)] : want.dims;
     if (!sameShape(have.dims, stored)) {
-      throw new ModelError(
-        "BAD_TENSOR_SHAPE",
-        `tensor ${want.name} has shape [${have.dims.join(", ")}], expected [${stored.join(", ")}]`,
-      );
+      throw new ModelError("BAD_TENSOR_SHAPE", `tensor ${want.name} has shape [${have.dims.join(", ")}], expected [${stored.join(", ")}]`);
     }
     if (want.role === "norm" && !NORM_TYPES.has(have.type)) {
-      throw new ModelError(
-        "BAD_TENSOR_TYPE",
-        `tensor ${want.name} is ${tensorTypeName(have.type)}; norm weights must be F32, F16 or BF16`,
-      );
+      throw new ModelError("BAD_TENSOR_TYPE", `tensor ${want.name} is ${tensorTypeName(have.type)}; norm weights must be F32, F16 or BF16`);
     }
   }
 }

@@ -77,7 +77,7 @@ export class Sampler {
     }
     const work = this.work;
     // NaN would poison every comparison: it becomes −∞ (never chosen).
-    for (let i = 0; i < n; i++) work[i] = logits[i] === logits[i] ? logits[i]! : -Infinity;
+    for (let i = 0; i < n; i++) work[i] = Number.isNaN(logits[i]) ? -Infinity : logits[i]!;
     applyPenalties(work, this.window, this.options);
 
     const { temperature, topK, topP, minP } = this.options;

@@ -35,7 +35,7 @@ function packQ8_0(src: Float32Array, dst: Uint8Array, blocks: number): void {
     for (let j = 0; j < QK; j++) {
       // Clamp only guards inputs llama.cpp leaves undefined (NaN, id = inf); for finite data it is a no-op.
       const q = roundHalfAway(Math.fround(src[x + j]! * id));
-      dst[o + 2 + j] = (q > 127 ? 127 : q < -127 ? -127 : q === q ? q : 0) & 0xff;
+      dst[o + 2 + j] = (q > 127 ? 127 : q < -127 ? -127 : Number.isNaN(q) ? 0 : q) & 0xff;
     }
   }
 }

@@ -14,9 +14,7 @@ export { GgmlType } from "./traits.ts";
 export type { TensorTypeTraits, TernaryTypeTraits } from "./traits.ts";
 export { isTernaryTraits } from "./traits.ts";
 
-const traits = new Map<number, TensorTypeTraits>(
-  [F32, F16, BF16, Q8_0, TQ1_0, TQ2_0, I2_S].map((t) => [t.id, t]),
-);
+const traits = new Map<number, TensorTypeTraits>([F32, F16, BF16, Q8_0, TQ1_0, TQ2_0, I2_S].map((t) => [t.id, t]));
 export function isKnownTensorType(id: number): boolean {
   return traits.has(id);
 }
@@ -36,10 +34,7 @@ export function tensorByteLength(id: number, dims: readonly number[]): number {
   const t = tensorTypeTraits(id);
   const rowLength = dims[0] ?? 1;
   if (rowLength % t.blockSize !== 0) {
-    throw new TensorTypeError(
-      "BAD_TENSOR_SHAPE",
-      `${t.name} needs a row length that is a multiple of ${t.blockSize}, got ${rowLength}`,
-    );
+    throw new TensorTypeError("BAD_TENSOR_SHAPE", `${t.name} needs a row length that is a multiple of ${t.blockSize}, got ${rowLength}`);
   }
   let elements = 1;
   for (const d of dims) elements *= d;

@@ -10,7 +10,6 @@ function checkShape(type: string, m: number, k: number, rowMultiple: number): vo
   if (k % rowMultiple) throw new TensorTypeError("BAD_TENSOR_SHAPE", `${type} needs a row length that is a multiple of ${rowMultiple}, got ${k}`);
 }
 
-
 /** TQ2_0 from codes (0/1/2, m·k row-major) and one d per block (m·k/256 values). */
 export function packTq2_0(codes: Uint8Array, d: Float32Array, m: number, k: number): Uint8Array {
   checkShape("TQ2_0", m, k, 256);
@@ -73,7 +72,7 @@ export function packTq1_0(codes: Uint8Array, d: Float32Array, m: number, k: numb
 export function unpackTq1_0Codes(data: Uint8Array, m: number, k: number): Uint8Array {
   const nb = k / 256;
   const codes = new Uint8Array(m * k);
-  const trit = (q: number, n: number) => ((((q * 3 ** n) & 0xff) * 3) >> 8);
+  const trit = (q: number, n: number) => (((q * 3 ** n) & 0xff) * 3) >> 8;
   for (let r = 0; r < m; r++) {
     for (let b = 0; b < nb; b++) {
       const o = (r * nb + b) * 54;

@@ -62,10 +62,7 @@ export function isTernaryTraits(t: TensorTypeTraits): t is TernaryTypeTraits {
 
 export function checkMultiple(name: string, count: number, blockSize: number): void {
   if (!Number.isInteger(count) || count < 0 || count % blockSize !== 0) {
-    throw new TensorTypeError(
-      "BAD_TENSOR_SHAPE",
-      `${name} needs a multiple of ${blockSize} elements, got ${count}`,
-    );
+    throw new TensorTypeError("BAD_TENSOR_SHAPE", `${name} needs a multiple of ${blockSize} elements, got ${count}`);
   }
 }
 
@@ -80,10 +77,7 @@ export function checkRange(name: string, numel: number, start: number, count: nu
   checkMultiple(name, start, blockSize);
   checkMultiple(name, count, blockSize);
   if (start + count > numel) {
-    throw new TensorTypeError(
-      "BAD_LENGTH",
-      `${name}: elements [${start}, ${start + count}) lie outside a tensor of ${numel}`,
-    );
+    throw new TensorTypeError("BAD_LENGTH", `${name}: elements [${start}, ${start + count}) lie outside a tensor of ${numel}`);
   }
 }
 

@@ -41,8 +41,24 @@ export interface Pretokenizer {
 const LLAMA3_NAMES = ["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano"];
 const LLAMA3_REGEX_ONLY = ["dbrx", "smaug-bpe"];
 const GPT2_NAMES = [
-  "gpt2", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
-  "modern-bert", "mpt", "olmo", "jais", "exaone4", "jina-v1-en", "jina-v2-code", "roberta-bpe",
+  "gpt2",
+  "gpt-2",
+  "phi-2",
+  "jina-es",
+  "jina-de",
+  "gigachat",
+  "jina-v2-es",
+  "jina-v2-de",
+  "a.x-4.0",
+  "mellum",
+  "modern-bert",
+  "mpt",
+  "olmo",
+  "jais",
+  "exaone4",
+  "jina-v1-en",
+  "jina-v2-code",
+  "roberta-bpe",
 ];
 const GPT2_NO_CLEAN = ["trillion", "granite-docling"];
 
@@ -62,11 +78,7 @@ export function pretokenizerFor(pre: string, warn: TokenizerWarningHandler): Pre
   return make("gpt2", [GPT2], { ignoreMerges: false, addBosDefault: false, cleanSpaces: !GPT2_NO_CLEAN.includes(pre) });
 }
 
-function make(
-  name: PretokenizerName,
-  patterns: readonly string[],
-  flags: Omit<Pretokenizer, "name" | "split">,
-): Pretokenizer {
+function make(name: PretokenizerName, patterns: readonly string[], flags: Omit<Pretokenizer, "name" | "split">): Pretokenizer {
   const passes = patterns.map((p) => new RegExp(p, "gu"));
   return {
     name,

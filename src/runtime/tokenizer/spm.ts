@@ -38,7 +38,10 @@ class BigramQueue {
     this.topSize = this.size[0]!;
     const n = --this.length;
     if (n > 0) {
-      const score = this.score[n]!, left = this.left[n]!, right = this.right[n]!, size = this.size[n]!;
+      const score = this.score[n]!,
+        left = this.left[n]!,
+        right = this.right[n]!,
+        size = this.size[n]!;
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;

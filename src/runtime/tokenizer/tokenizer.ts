@@ -10,9 +10,7 @@ import type { SpmModel } from "./spm.ts";
 import type { DecodeOptions, EncodeOptions, PieceOptions, Tokenizer } from "./types.ts";
 import { NULL_TOKEN, type Vocab } from "./vocab.ts";
 
-export type Engine =
-  | { kind: "spm"; spm: SpmModel }
-  | { kind: "bpe"; bpe: BpeModel; pretokenizer: Pretokenizer };
+export type Engine = { kind: "spm"; spm: SpmModel } | { kind: "bpe"; bpe: BpeModel; pretokenizer: Pretokenizer };
 
 const textDecoderOptions = { fatal: false, ignoreBOM: true } as const;
 

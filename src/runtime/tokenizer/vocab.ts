@@ -38,12 +38,22 @@ const K = "tokenizer.ggml.";
 
 type SpecialField = "bos" | "eos" | "unk" | "eot" | "eom" | "pad" | "fimPre" | "fimSuf" | "fimMid" | "fimPad" | "fimRep" | "fimSep";
 const SPECIAL_KEYS: readonly [string, SpecialField][] = [
-  ["bos_token_id", "bos"], ["eos_token_id", "eos"], ["eot_token_id", "eot"], ["eom_token_id", "eom"],
-  ["unknown_token_id", "unk"], ["padding_token_id", "pad"],
-  ["fim_pre_token_id", "fimPre"], ["fim_suf_token_id", "fimSuf"], ["fim_mid_token_id", "fimMid"],
-  ["fim_pad_token_id", "fimPad"], ["fim_rep_token_id", "fimRep"], ["fim_sep_token_id", "fimSep"],
+  ["bos_token_id", "bos"],
+  ["eos_token_id", "eos"],
+  ["eot_token_id", "eot"],
+  ["eom_token_id", "eom"],
+  ["unknown_token_id", "unk"],
+  ["padding_token_id", "pad"],
+  ["fim_pre_token_id", "fimPre"],
+  ["fim_suf_token_id", "fimSuf"],
+  ["fim_mid_token_id", "fimMid"],
+  ["fim_pad_token_id", "fimPad"],
+  ["fim_rep_token_id", "fimRep"],
+  ["fim_sep_token_id", "fimSep"],
   // deprecated spellings
-  ["prefix_token_id", "fimPre"], ["suffix_token_id", "fimSuf"], ["middle_token_id", "fimMid"],
+  ["prefix_token_id", "fimPre"],
+  ["suffix_token_id", "fimSuf"],
+  ["middle_token_id", "fimMid"],
 ];
 
 /**
@@ -51,15 +61,26 @@ const SPECIAL_KEYS: readonly [string, SpecialField][] = [
  * The first match fills the id and the token becomes a control token.
  */
 const DETECT_BY_TEXT: readonly [SpecialField, ReadonlySet<string>][] = [
-  ["eot", new Set(["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-    "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>"])],
+  [
+    "eot",
+    new Set([
+      "<|eot_id|>",
+      "<|im_end|>",
+      "<|end|>",
+      "<end_of_turn>",
+      "<|endoftext|>",
+      "<|end_of_text|>",
+      "<EOT>",
+      "_<EOT>",
+      "[EOT]",
+      "<｜end▁of▁sentence｜>",
+      "<end_of_utterance>",
+    ]),
+  ],
   ["eom", new Set(["<|eom_id|>"])],
-  ["fimPre", new Set(["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>",
-    "<|code_prefix|>", "<|prefix|>"])],
-  ["fimSuf", new Set(["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>",
-    "<|code_suffix|>", "<|suffix|>"])],
-  ["fimMid", new Set(["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>",
-    "<|code_middle|>", "<|middle|>"])],
+  ["fimPre", new Set(["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>"])],
+  ["fimSuf", new Set(["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>"])],
+  ["fimMid", new Set(["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>"])],
   ["fimPad", new Set(["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"])],
   ["fimRep", new Set(["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"])],
   ["fimSep", new Set(["<|file_sep|>"])],
@@ -67,9 +88,28 @@ const DETECT_BY_TEXT: readonly [SpecialField, ReadonlySet<string>][] = [
 
 /** Every token with one of these texts ends generation (and becomes a control token). */
 const EOG_TEXTS = new Set([
-  "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
-  "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
-  "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~[",
+  "<|eot_id|>",
+  "<|im_end|>",
+  "<|end|>",
+  "<|return|>",
+  "<|call|>",
+  "<|flush|>",
+  "<|calls|>",
+  "<end_of_turn>",
+  "<|endoftext|>",
+  "</s>",
+  "<|eom_id|>",
+  "<EOT>",
+  "_<EOT>",
+  "[EOT]",
+  "[EOS]",
+  "<|end_of_text|>",
+  "<end_of_utterance>",
+  "<eos>",
+  "<turn|>",
+  "<|tool_response>",
+  "<｜end▁of▁sentence｜>",
+  "[e~[",
 ]);
 
 export interface VocabFlagDefaults {
@@ -82,12 +122,7 @@ export interface VocabFlagDefaults {
   unk: number;
 }
 
-export function loadVocab(
-  meta: Metadata,
-  kind: VocabKind,
-  defaults: VocabFlagDefaults,
-  warn: TokenizerWarningHandler,
-): Vocab {
+export function loadVocab(meta: Metadata, kind: VocabKind, defaults: VocabFlagDefaults, warn: TokenizerWarningHandler): Vocab {
   const rawTokens = getStringArray(meta, K + "tokens");
   if (rawTokens === undefined) throw new TokenizerError("MISSING_METADATA", `${K}tokens is missing`);
   const n = rawTokens.length;
@@ -122,8 +157,18 @@ export function loadVocab(
   }
 
   const ids: Record<SpecialField, number> = {
-    bos: defaults.bos, eos: defaults.eos, unk: defaults.unk, eot: NULL_TOKEN, eom: NULL_TOKEN, pad: NULL_TOKEN,
-    fimPre: NULL_TOKEN, fimSuf: NULL_TOKEN, fimMid: NULL_TOKEN, fimPad: NULL_TOKEN, fimRep: NULL_TOKEN, fimSep: NULL_TOKEN,
+    bos: defaults.bos,
+    eos: defaults.eos,
+    unk: defaults.unk,
+    eot: NULL_TOKEN,
+    eom: NULL_TOKEN,
+    pad: NULL_TOKEN,
+    fimPre: NULL_TOKEN,
+    fimSuf: NULL_TOKEN,
+    fimMid: NULL_TOKEN,
+    fimPad: NULL_TOKEN,
+    fimRep: NULL_TOKEN,
+    fimSep: NULL_TOKEN,
   };
   for (const [key, field] of SPECIAL_KEYS) {
     if (ids[field] >= n) {
@@ -198,12 +243,19 @@ export function loadVocab(
 
 function attrOfType(type: number): number {
   switch (type) {
-    case TokenType.NORMAL: return TokenAttr.NORMAL;
-    case TokenType.UNKNOWN: return TokenAttr.UNKNOWN;
-    case TokenType.CONTROL: return TokenAttr.CONTROL;
-    case TokenType.USER_DEFINED: return TokenAttr.USER_DEFINED;
-    case TokenType.UNUSED: return TokenAttr.UNUSED;
-    case TokenType.BYTE: return TokenAttr.BYTE;
-    default: return TokenAttr.UNDEFINED;
+    case TokenType.NORMAL:
+      return TokenAttr.NORMAL;
+    case TokenType.UNKNOWN:
+      return TokenAttr.UNKNOWN;
+    case TokenType.CONTROL:
+      return TokenAttr.CONTROL;
+    case TokenType.USER_DEFINED:
+      return TokenAttr.USER_DEFINED;
+    case TokenType.UNUSED:
+      return TokenAttr.UNUSED;
+    case TokenType.BYTE:
+      return TokenAttr.BYTE;
+    default:
+      return TokenAttr.UNDEFINED;
   }
 }

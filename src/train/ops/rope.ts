@@ -19,7 +19,7 @@ export function ropeTable(config: RopeConfig, seqLen: number): RopeTable {
   const sin = new Float64Array(seqLen * half);
   for (let p = 0; p < seqLen; p++) {
     for (let i = 0; i < half; i++) {
-      const angle = p * config.freqScale * Math.pow(config.base, (-2 * i) / config.dims);
+      const angle = p * config.freqScale * config.base ** ((-2 * i) / config.dims);
       cos[p * half + i] = Math.cos(angle);
       sin[p * half + i] = Math.sin(angle);
     }

@@ -28,7 +28,7 @@ export function ropeRef(
 ): Float64Array {
   const out = Float64Array.from(x);
   const half = nRot / 2;
-  const thetaScale = Math.fround(Math.pow(base, -2 / nRot));
+  const thetaScale = Math.fround(base ** (-2 / nRot));
   for (let t = 0; t < n; t++) {
     let theta = Math.fround(Math.fround(pos[t]!) * Math.fround(freqScale));
     for (let i = 0; i < half; i++) {

@@ -73,8 +73,15 @@ export function dltMatmulRef(
 }
 
 /** The exact real-valued result Σ (code − 1)·scale·x in f64 (to judge quantization error, not kernels). */
-export function ternaryExact(codes: Uint8Array, scaleOf: (r: number, e: number) => number, shiftOf: (r: number, e: number) => number,
-  m: number, k: number, x: Float32Array, n: number): Float64Array {
+export function ternaryExact(
+  codes: Uint8Array,
+  scaleOf: (r: number, e: number) => number,
+  shiftOf: (r: number, e: number) => number,
+  m: number,
+  k: number,
+  x: Float32Array,
+  n: number,
+): Float64Array {
   const out = new Float64Array(n * m);
   for (let t = 0; t < n; t++) {
     for (let r = 0; r < m; r++) {

@@ -8,9 +8,7 @@ import { relaxedSimdHint, relaxedSimdSupported, simdSupported } from "./features
 export type SimdBuild = "relaxed" | "simd128";
 
 /** Where the wasm comes from: bytes per build, or a base URL/directory holding ternion-{simd,relaxed}.wasm. */
-export type WasmSource =
-  | { relaxed?: BufferSource; simd128?: BufferSource }
-  | { baseUrl: string | URL };
+export type WasmSource = { relaxed?: BufferSource; simd128?: BufferSource } | { baseUrl: string | URL };
 
 export interface LoadOptions {
   /** "auto" (default): relaxed when the engine has it, else simd128. */
@@ -87,11 +85,7 @@ async function readUrl(url: URL): Promise<Uint8Array | undefined> {
 }
 
 function toBytes(b: BufferSource): Uint8Array {
-  return b instanceof Uint8Array
-    ? b
-    : ArrayBuffer.isView(b)
-      ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
-      : new Uint8Array(b);
+  return b instanceof Uint8Array ? b : ArrayBuffer.isView(b) ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : new Uint8Array(b);
 }
 
 /** The bytes of one build. */
@@ -120,10 +114,7 @@ export async function loadWasmBytes(
     const bytes = await readUrl(url);
     if (bytes) return { bytes, from: url.href };
   }
-  throw new TernionError(
-    "WASM_NOT_FOUND",
-    `cannot find ${FILE[build]} (run \`npm run build:wasm\`, or pass the bytes); tried: ${tried.join(", ")}`,
-  );
+  throw new TernionError("WASM_NOT_FOUND", `cannot find ${FILE[build]} (run \`npm run build:wasm\`, or pass the bytes); tried: ${tried.join(", ")}`);
 }
 
 function readLeb(b: Uint8Array, p: number): [number, number] {
