@@ -10,7 +10,7 @@ import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
 import { readCheckpointFile, writeCheckpointFile } from "./checkpoint-file.ts";
 import { type FinetuneHooks, type FinetuneRunResult, runFinetune, type TrainingOptions } from "./finetune-run.ts";
 
-export { resolveFinetuneOptions, type FinetuneHooks, type FinetuneProgress, type ResolvedFinetuneOptions } from "./finetune-run.ts";
+export type { FinetuneHooks } from "./finetune-run.ts";
 
 export interface FinetuneOptions extends TrainingOptions {
   /** Float teacher GGUF (path). */

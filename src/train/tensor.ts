@@ -23,8 +23,3 @@ export function toPrecision(src: ArrayLike<number>, precision: Precision): Vec {
   for (let i = 0; i < src.length; i++) out[i] = src[i]!;
   return out;
 }
-
-/** dst += src, element-wise. */
-export function addInto(dst: Vec, src: Vec): void {
-  for (let i = 0; i < dst.length; i++) dst[i]! += src[i]!;
-}

@@ -141,14 +141,6 @@ export async function readExact(source: ByteSource, offset: number, length: numb
 }
 
 /** Reads f32 values (little-endian) as a Float32Array. */
-export async function readF32(source: ByteSource, offset: number, count: number, what: string): Promise<Float32Array> {
-  const bytes = await readExact(source, offset, count * 4, what);
-  const out = new Float32Array(count);
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < count; i++) out[i] = v.getFloat32(4 * i, true);
-  return out;
-}
-
 export interface TernaryMatrix {
   scale: number;
   /** −1/0/+1 per weight, row-major [rows][cols]. */

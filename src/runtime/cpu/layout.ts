@@ -66,7 +66,6 @@ import { CPU_MATRIX_TYPES, matrixType, type MatrixType } from "./matrix-types.ts
 import { codeRowBytes } from "./row-quads.ts";
 
 export type { MatrixType } from "./matrix-types.ts";
-export { quadByteOffset } from "./row-quads.ts";
 export type ActivationKind = "q8k" | "token" | "group";
 
 export interface MatrixLayout {

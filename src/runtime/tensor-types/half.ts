@@ -105,18 +105,6 @@ export function f16Table(): Float32Array {
   return t;
 }
 
-/** Reads the little-endian f16 at byte `offset` of `bytes` as f32. */
-export function readF16(bytes: Uint8Array, offset: number): number {
-  return f16Table()[bytes[offset]! | (bytes[offset + 1]! << 8)]!;
-}
-
-/** Writes `x` as a little-endian f16 at byte `offset` of `bytes`. */
-export function writeF16(bytes: Uint8Array, offset: number, x: number): void {
-  const h = f32ToF16Bits(x);
-  bytes[offset] = h & 0xff;
-  bytes[offset + 1] = h >>> 8;
-}
-
 /** The bits of `src` (a view, no copy; Float32Array and Uint32Array share the host's byte order). */
 export function f32Bits(src: Float32Array): Uint32Array {
   return new Uint32Array(src.buffer, src.byteOffset, src.length);

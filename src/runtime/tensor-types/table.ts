@@ -11,7 +11,7 @@ import { TQ2_0 } from "./tq2_0.ts";
 import { I2_S } from "./i2_s.ts";
 
 export { GgmlType } from "./traits.ts";
-export type { TensorTypeTraits, TernaryTypeTraits } from "./traits.ts";
+export type { TensorTypeTraits } from "./traits.ts";
 export { isTernaryTraits } from "./traits.ts";
 
 const traits = new Map<number, TensorTypeTraits>([F32, F16, BF16, Q8_0, TQ1_0, TQ2_0, I2_S].map((t) => [t.id, t]));

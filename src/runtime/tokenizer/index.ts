@@ -10,9 +10,9 @@ import { LlamaTokenizer } from "./tokenizer.ts";
 import type { Tokenizer, TokenizerOptions } from "./types.ts";
 import { NULL_TOKEN, loadVocab } from "./vocab.ts";
 
-export type { DecodeOptions, EncodeOptions, PieceOptions, Tokenizer, TokenizerOptions, TokenizerWarningHandler } from "./types.ts";
-export { TokenAttr, TokenType } from "./types.ts";
-export { StreamingDecoder, type StreamingDecoderOptions } from "./streaming-decoder.ts";
+export type { Tokenizer, TokenizerOptions } from "./types.ts";
+export { TokenType } from "./types.ts";
+export { StreamingDecoder } from "./streaming-decoder.ts";
 
 /**
  * The tokenizer of a model from its GGUF metadata (`GgufHeader.metadata`). Throws TokenizerError when the
