@@ -1,6 +1,6 @@
 // End-to-end benchmark: prefill and decode speed of ternion's CPU engine against llama.cpp (node-llama-cpp,
-// prebuilt CPU build) on the very same synthetic TQ2_0 GGUF files with BitNet b1.58 shapes (DESIGN.md section
-// 4: 700M and 2B-4T, architecture "bitnet", random ternary weights), same thread counts. Each (model, engine,
+// prebuilt CPU build) on the very same synthetic TQ2_0 GGUF files with BitNet b1.58 shapes (docs/ARCHITECTURE.md
+// section 5: 700M and 2B-4T, architecture "bitnet", random ternary weights), same thread counts. Each (model, engine,
 // threads) runs in a fresh child process so that its peak RSS is its own.
 //
 //   npm run bench:decode -- [--json] [--models 700M,2B] [--threads 1,2] [--engines ternion,llama.cpp]

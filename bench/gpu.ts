@@ -1,5 +1,5 @@
 // WebGPU benchmark: prefill and decode speed of the GPU forward pass (src/gpu) on a synthetic TQ2_0 model with
-// BitNet b1.58 2B-4T shapes (DESIGN.md section 4, random ternary weights, F16 tied embedding), with the
+// BitNet b1.58 2B-4T shapes (docs/ARCHITECTURE.md section 5, random ternary weights, F16 tied embedding), with the
 // adapter's name and the GPU memory the model holds. Node + the `webgpu` package (Dawn): on a machine with a
 // GPU, its Vulkan driver; elsewhere whatever Vulkan ICD the loader finds (`--swiftshader` picks SwiftShader).
 // Run through `npm run bench:gpu` (scripts/bench-kernels.mjs bundles this file).

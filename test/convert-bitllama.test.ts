@@ -1,5 +1,5 @@
 // convert-bitllama: the real ternary checkpoint → GGUF ("bitnet", I2_S), checked against the checkpoint
-// decoded independently here, following DESIGN.md §4 to the letter.
+// decoded independently here, following docs/ARCHITECTURE.md section 3 to the letter.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -254,7 +254,7 @@ describe("convert-bitllama", () => {
   it("gives the logits of the checkpoint's own forward pass (adjacent-pair RoPE on the unpermuted weights)", async () => {
     const c = modelConfigFromGguf(header.metadata, header.tensors);
     const converted = await loadWeights(bytesSource(gguf), header);
-    // The checkpoint as DESIGN.md describes it, from the independent decode: x/(rms(x)·n) is the reference
+    // The checkpoint as docs/ARCHITECTURE.md (section 3, the bitllama checkpoint) describes it, from the independent decode: x/(rms(x)·n) is the reference
     // forward's RMSNorm with weight 1/n and no epsilon; RoPE on (2i, 2i+1).
     const names: Record<string, string> = {
       wq: "attn_q",

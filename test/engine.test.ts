@@ -1,4 +1,4 @@
-// The CPU engine end to end without llama.cpp: the reference texts of DESIGN.md section 4 (stories260K and the
+// The CPU engine end to end without llama.cpp: the reference texts of docs/ARCHITECTURE.md section 5 (stories260K and the
 // real ternary bitllama-1M checkpoint converted to I2_S), the I2_S/BitNet path against the naive reference
 // forward pass, embedding lookups of every weight type, invariances (threads, batch size, KV type), the
 // generation loop's controls (seed, stop strings, abort, max tokens, context end) and the typed errors.

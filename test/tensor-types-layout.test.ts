@@ -1,5 +1,5 @@
 // Blocks written the way llama.cpp / bitnet.cpp write them decode to the values they would give. Every block
-// and every expected value here is built straight from the layout spec (DESIGN.md §2) with bit-twiddling
+// and every expected value here is built straight from the layout spec (docs/ARCHITECTURE.md section 3) with bit-twiddling
 // written in this file; nothing from src/ is used to make them.
 import { describe, expect, it } from "vitest";
 import { I2_S } from "../src/runtime/tensor-types/i2_s.ts";

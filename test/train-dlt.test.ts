@@ -6,7 +6,7 @@ import { dltLinear, finishLinear, prepareLinear } from "../src/train/linear.ts";
 import { checkGradient, randomVec } from "./helpers/train-fixtures.ts";
 import { rng } from "./helpers/random.ts";
 
-/** The definition of DESIGN.md section 3 for one group, written independently of dlt.ts. */
+/** The definition of docs/ARCHITECTURE.md section 4 for one group, written independently of dlt.ts. */
 function initGroup(w: number[]): { t: number[]; alpha: number; gamma: number } {
   const gamma = w.reduce((a, b) => a + b, 0) / w.length;
   const dev = w.map((x) => x - gamma);

@@ -1,4 +1,4 @@
-// Post-training ternarizations to compare DLT with (DESIGN.md section 3, "Baselines"). Each rewrites the
+// Post-training ternarizations to compare DLT with (docs/ARCHITECTURE.md section 4, "Baselines"). Each rewrites the
 // codes, α and γ of a DLT layer in place, so that every row of the experiment runs through the same model,
 // export and evaluation code and only the ternarization differs.
 //   absmean (BitNet b1.58, per tensor): s = mean|W|, T = clip(round(W/s), −1, 1), Ŵ = s·T.

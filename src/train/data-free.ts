@@ -1,4 +1,4 @@
-// Data-free distillation data: text sampled from the float teacher itself (DESIGN.md section 3), so that a
+// Data-free distillation data: text sampled from the float teacher itself (docs/ARCHITECTURE.md section 4), so that a
 // model can be fine-tuned without any corpus. Sequences start at BOS and run until EOS or `maxLength`
 // tokens; tokens are drawn from softmax(logits / temperature) with the run's seeded Xoshiro128, so the
 // same seed gives the same stream (a resumed run regenerates it bit for bit). Sampling runs on the

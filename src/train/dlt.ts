@@ -34,7 +34,7 @@ export function checkDltShape(s: DltShape): void {
 }
 
 /**
- * DESIGN.md section 3 init, per group: γ = mean(w); Δ = 0.7·mean|w − γ|; T = sign(w − γ)·[|w − γ| > Δ];
+ * docs/ARCHITECTURE.md section 4 init, per group: γ = mean(w); Δ = 0.7·mean|w − γ|; T = sign(w − γ)·[|w − γ| > Δ];
  * α = mean|w − γ| over T ≠ 0 (0 when the group is constant). With `refine`, α and γ are then replaced by
  * the least-squares fit of w ≈ α·T + γ for those T (when it is well-posed and keeps α > 0): it never
  * increases the group's squared error, so it is a free improvement before any training.

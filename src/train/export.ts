@@ -1,6 +1,6 @@
 // A trained student as a GGUF file.
 //
-// "dlt" (ternion's own, DESIGN.md section 2; naming in runtime/model/tensors.ts): each block matrix is its
+// "dlt" (ternion's own, docs/ARCHITECTURE.md section 3; naming in runtime/model/tensors.ts): each block matrix is its
 // codes as TQ2_0 (rows padded to a multiple of 256 with zero codes; block scale d = the mean α of the block,
 // so a reader that ignores α/γ still sees a rough approximation), plus F16 X.dlt_alpha and X.dlt_gamma
 // [G, rows], and the group size in the metadata. Lossless up to α, γ → f16.

@@ -56,7 +56,7 @@ export interface DltLinearOptions {
   train: DltTrain;
 }
 
-/** Ternarizes float weights w [rows][cols] into a DLT layer (DESIGN.md section 3 init). */
+/** Ternarizes float weights w [rows][cols] into a DLT layer (docs/ARCHITECTURE.md section 4 init). */
 export function dltLinear(name: string, w: ArrayLike<number>, rows: number, cols: number, precision: Precision, o: DltLinearOptions): DltLinear {
   const shape = { rows, cols, group: o.group };
   const ternary = dltInit(w, shape, precision, o.refine ?? false);

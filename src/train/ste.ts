@@ -1,4 +1,4 @@
-// Straight-through-estimator gradients of Ŵ = α·T + γ (DESIGN.md section 3). With g = ∂L/∂Ŵ:
+// Straight-through-estimator gradients of Ŵ = α·T + γ (docs/ARCHITECTURE.md section 4). With g = ∂L/∂Ŵ:
 //   ∂L/∂α = Σ_group g·T, ∂L/∂γ = Σ_group g   (exact for fixed codes: Ŵ is linear in α and γ)
 //   ∂L/∂w = g·1[|w − γ| ≤ 1.5·α]             (latent weights, full mode: rounding passes the gradient,
 //                                              the clip at ±1 — i.e. beyond 1.5·α — stops it)

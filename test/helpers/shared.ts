@@ -12,7 +12,7 @@ export function sharedPath(relative: string): string {
 }
 
 /**
- * stories260K's greedy continuation of "Once upon a time" (DESIGN.md section 4: what llama.cpp generates), which
+ * stories260K's greedy continuation of "Once upon a time" (docs/ARCHITECTURE.md section 5: what llama.cpp generates), which
  * every backend and every way of running the engine must reproduce.
  */
 export const STORIES_CONTINUATION =

@@ -31,7 +31,7 @@ export interface SyntheticShape {
   tokenizer?: Array<[string, GgufValue]>;
 }
 
-/** BitNet b1.58 shapes from DESIGN.md section 4 (architecture "bitnet", which llama.cpp runs). */
+/** BitNet b1.58 shapes from docs/ARCHITECTURE.md section 5 (architecture "bitnet", which llama.cpp runs). */
 export const BITNET_700M: Omit<SyntheticShape, "seed" | "ternary"> = {
   name: "bitnet-b1.58-700M-synthetic",
   architecture: "bitnet",

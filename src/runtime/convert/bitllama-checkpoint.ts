@@ -1,4 +1,4 @@
-// The bitllama checkpoint format (a llama2.c-derived file holding a ternary BitNet-style model; DESIGN.md §4):
+// The bitllama checkpoint format (a llama2.c-derived file holding a ternary BitNet-style model; docs/ARCHITECTURE.md section 3):
 //   256-byte header: u32 magic 0x616b3432 ("ak42"), i32 version 1, i32 dim, hidden_dim, n_layers, n_heads,
 //     n_kv_heads, vocab_size, seq_len, u8 shared_classifier, zero padding;
 //   f32 final-norm weight [dim]; f32 token embedding [vocab][dim] (also the output head);

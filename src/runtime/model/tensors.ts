@@ -35,7 +35,7 @@ export function expectedTensors(config: ModelShape): ExpectedTensor[] {
 // A DLT matrix X.weight [k, m] is stored as TQ2_0 codes with each row padded to a multiple of 256 with zero
 // codes (dims [ceil(k/256)·256, m]; the block scales d are only an approximation for readers that ignore
 // the rest), beside F16 tensors X.dlt_alpha and X.dlt_gamma of dims [G, m], G = ceil(k/g), with the group
-// size g in the metadata key below. Ŵ[r][e] = α[r][e/g]·T[r][e] + γ[r][e/g] (DESIGN.md sections 2 and 3).
+// size g in the metadata key below. Ŵ[r][e] = α[r][e/g]·T[r][e] + γ[r][e/g] (docs/ARCHITECTURE.md, sections 3 and 4).
 export const DLT_GROUP_KEY = "ternion.dlt.group_size";
 
 /** The α and γ tensor names of a DLT matrix named `weight` ("blk.0.attn_q.weight"). */
