@@ -2,9 +2,11 @@
 // progress) are posted as raw messages tagged with it, on the same port as comlink's replies and so ahead of
 // the reply; `cancel(id)` fires the call's AbortSignal. Results and errors travel as Outcomes, so that errors
 // keep their class (error-wire.ts).
+import { expose } from "comlink";
 import type { CoreMethod } from "./client.ts";
 import { EngineCore, type CallContext, type CoreLoadOptions, type EngineEvent } from "./core.ts";
 import { toWireError, type WireError } from "./error-wire.ts";
+import { parentPort } from "./worker-port.ts";
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError };
 
@@ -74,4 +76,20 @@ export class EngineHost {
       this.calls.delete(id);
     }
   }
+}
+
+/**
+ * The body of an engine worker script: an EngineHost exposed with comlink on the worker's port, then "ready", so
+ * the caller never posts before anyone listens.
+ */
+export async function serveEngine(): Promise<void> {
+  const port = await parentPort();
+  expose(
+    new EngineHost(
+      (m) => port.post(m),
+      () => port.close(),
+    ),
+    port.endpoint,
+  );
+  port.post({ [READY_TAG]: true });
 }

@@ -2,11 +2,9 @@
 // engine-worker.ts with the wasm embedded. src/inline.ts starts the script with one statement that puts the
 // base64 of both builds on the global object, so that this worker never fetches a file (a Blob or data: URL
 // has no directory to find one in anyway).
-import { expose } from "comlink";
 import { TernionError } from "../runtime/errors.ts";
 import { EMBEDDED_WASM_KEY, useEmbeddedWasm, type EmbeddedWasm } from "../runtime/cpu/wasm/embedded.ts";
-import { EngineHost, READY_TAG } from "./engine-host.ts";
-import { parentPort } from "./worker-port.ts";
+import { serveEngine } from "./engine-host.ts";
 
 const g = globalThis as Record<string, unknown>;
 const wasm = g[EMBEDDED_WASM_KEY] as EmbeddedWasm | undefined;
@@ -14,12 +12,4 @@ if (!wasm) throw new TernionError("WASM_NOT_FOUND", `the inline engine worker wa
 delete g[EMBEDDED_WASM_KEY];
 useEmbeddedWasm(wasm);
 
-const port = await parentPort();
-expose(
-  new EngineHost(
-    (m) => port.post(m),
-    () => port.close(),
-  ),
-  port.endpoint,
-);
-port.post({ [READY_TAG]: true });
+await serveEngine();
