@@ -6,6 +6,7 @@ import { chmod, readdir, readFile, rm } from "node:fs/promises";
 // Source maps for development; `npm pack` builds without them (package.json "prepack": TERNION_SOURCEMAPS=0), so
 // that the tarball carries no map and no bundle names a missing one.
 const sourcemap = process.env.TERNION_SOURCEMAPS !== "0";
+/** @satisfies {import("esbuild").BuildOptions} */
 const common = { bundle: true, format: "esm", target: "es2022", sourcemap, logLevel: "warning" };
 
 // What an earlier build left that this one will not rewrite: declarations of deleted sources (tsc writes
@@ -45,19 +46,24 @@ const inlineWorker = await build({
   write: false,
   external: ["node:*"],
 });
+const inlineWorkerCode = inlineWorker.outputFiles[0]?.text;
+if (inlineWorkerCode === undefined) throw new Error("build: esbuild wrote no bundle for src/engine/engine-worker-inline.ts");
+/** @type {import("esbuild").Plugin} */
 const inlineAssets = {
   name: "ternion-inline-assets",
   setup(b) {
     b.onResolve({ filter: /^ternion:inline-assets$/ }, () => ({ path: "inline-assets", namespace: "ternion" }));
     b.onLoad({ filter: /.*/, namespace: "ternion" }, async () => {
+      /** @param {string} file */
       const base64 = async (file) => (await readFile(file)).toString("base64");
+      /** @param {string} value */
       const text = (value) => JSON.stringify(value);
       return {
         loader: "js",
         contents: [
           `export const relaxedWasm = ${text(await base64("dist/wasm/ternion-relaxed.wasm"))};`,
           `export const simdWasm = ${text(await base64("dist/wasm/ternion-simd.wasm"))};`,
-          `export const engineWorker = ${text(inlineWorker.outputFiles[0].text)};`,
+          `export const engineWorker = ${text(inlineWorkerCode)};`,
         ].join("\n"),
       };
     });

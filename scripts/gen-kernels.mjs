@@ -12,25 +12,41 @@ import { GENERATED_FILES } from "./generated-files.mjs";
 
 const USAGE = "usage: node scripts/gen-kernels.mjs [--check] [--root DIR]";
 
-/** The first line (1-based) where `found` and `wanted` differ, with both versions of it (undefined: past the end). */
+/**
+ * The first line (1-based) where `found` and `wanted`, two different texts, differ, with both versions of it
+ * (undefined: past the end).
+ * @param {string} found
+ * @param {string} wanted
+ * @returns {{ line: number; found: string | undefined; wanted: string | undefined }}
+ */
 function firstDifference(found, wanted) {
   const a = found.split("\n");
   const b = wanted.split("\n");
   for (let i = 0; i < Math.max(a.length, b.length); i++) {
     if (a[i] !== b[i]) return { line: i + 1, found: a[i], wanted: b[i] };
   }
-  return undefined;
+  // unreachable for different texts: split("\n") loses only the separators, so different texts split differently
+  throw new Error("gen:kernels: firstDifference called on equal texts");
 }
 
+/** @param {string | undefined} line */
 const shown = (line) => (line === undefined ? "(end of file)" : JSON.stringify(line));
 
+/**
+ * @param {string[]} argv the arguments after the script's path
+ * @returns {{ check: boolean; root: string }}
+ */
 function parseArgs(argv) {
   const opts = { check: false, root: resolve(dirname(fileURLToPath(import.meta.url)), "..") };
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === "--check") opts.check = true;
-    else if (argv[i] === "--root" && i + 1 < argv.length) opts.root = resolve(argv[++i]);
-    else {
-      console.error(`gen:kernels: unknown argument ${JSON.stringify(argv[i])}; ${USAGE}`);
+    const arg = argv[i];
+    const value = argv[i + 1];
+    if (arg === "--check") opts.check = true;
+    else if (arg === "--root" && value !== undefined) {
+      opts.root = resolve(value);
+      i++;
+    } else {
+      console.error(`gen:kernels: unknown argument ${JSON.stringify(arg)}; ${USAGE}`);
       process.exit(2);
     }
   }

@@ -28,7 +28,13 @@
 // 16·capacity bytes apart: a cache line and, at capacity 512, a page each).
 import { ABI_GROUPS } from "./abi.mjs";
 
-/** The text of assembly/kernels/ternary_tiles.ts. */
+/** @typedef {"tq2" | "i2s" | "dlt" | "dlt64"} Family a weight family (above) */
+/** @typedef {(line: string) => void} Emit appends a line of AssemblyScript to the function being generated */
+
+/**
+ * The text of assembly/kernels/ternary_tiles.ts.
+ * @returns {string}
+ */
 export function ternaryTiles() {
   const parts = [HEADER + "\n" + IMPORTS, STORE_ROWS];
   for (const fam of FAMS) {
@@ -89,22 +95,34 @@ const QARGS = `w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, 
   nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rows: i32`;
 const QCALL = `w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows`;
 
-/** Units per flush group, as AssemblyScript. */
+/** Units per flush group, as AssemblyScript. @param {Family} fam */
 const groupUnits = (fam) => ({ tq2: "4", i2s: "4", dlt: "upg", dlt64: "2" })[fam];
-/** The sums a family keeps per token: dlt64 one per field pair ("L": fields 0–1, "H": fields 2–3). */
+/** The sums a family keeps per token: dlt64 one per field pair ("L": fields 0–1, "H": fields 2–3). @param {Family} fam */
 const sumsOf = (fam) => (fam === "dlt64" ? ["L", "H"] : [""]);
+/** The sum that field p (0–3) adds to. @param {Family} fam @param {number} p */
 const sumOfField = (fam, p) => (fam === "dlt64" ? (p < 2 ? "L" : "H") : "");
 
 /**
  * The flush of the 4-row sums S<q><g><t> (v128 i32) into the accumulators: lines of AS, indented by ind. quads: ""
  * for single-quad tiles, "A"/"B" for two-quad tiles; the group index is gi (dlt64: u for L, u + 1 for H).
+ * @param {Family} fam
+ * @param {number[]} toks the tile's tokens, 0…T−1
+ * @param {string[]} quads
+ * @param {string} ind
+ * @returns {string[]}
  */
 function quadFlush(fam, toks, quads, ind) {
+  /** @type {string[]} */
   const L = [];
   if (fam === "i2s") {
     for (const Q of quads) for (const t of toks) L.push(`${ind}n${Q}${t} = i32x4.add(n${Q}${t}, S${Q}${t});`);
     return L;
   }
+  /**
+   * @param {string} g the sum (sumsOf)
+   * @param {string} gexpr its group index, as AssemblyScript
+   * @param {string} ind2
+   */
   const flushGroup = (g, gexpr, ind2) => {
     L.push(`${ind2}{`);
     L.push(`${ind2}  const goff: usize = <usize>(${gexpr}) * gs;`);
@@ -136,16 +154,32 @@ function quadFlush(fam, toks, quads, ind) {
   return L;
 }
 
-/** The value stored for token t of quad Q: the f32 accumulator, or for i2s the scaled integer sums. */
+/**
+ * The value stored for token t of quad Q: the f32 accumulator, or for i2s the scaled integer sums.
+ * @param {Family} fam
+ * @param {string} Q
+ * @param {number} t
+ * @returns {string}
+ */
 function quadResult(fam, Q, t) {
   if (fam !== "i2s") return `f${Q}${t}`;
   // (Σ code·q − Σq)·(d·scale): the product d·scale rounded once, as the reference does
   return `f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(n${Q}${t}, v128.load32_splat(as, ${4 * t}))), f32x4.splat(load<f32>(ad, ${4 * t}) * wscale))`;
 }
 
-/** A loop over fields [f0, f1) of the carried code y (relaxed: one accumulator c<g><t> per token; simd: lo/hi). */
+/**
+ * A loop over fields [f0, f1) of the carried code y (relaxed: one accumulator c<g><t> per token; simd: lo/hi).
+ * @param {Emit} e
+ * @param {Family} fam
+ * @param {number[]} toks
+ * @param {boolean} relaxed
+ * @param {number} f0
+ * @param {number} f1
+ * @param {string[]} quads
+ */
 function fieldLoop(e, fam, toks, relaxed, f0, f1, quads) {
   const rev = fam === "i2s";
+  /** @param {number} t */
   const at = (t) => (t ? `fp + cs${t}` : "fp");
   const g = sumOfField(fam, f0);
   e(`        do {`);
@@ -176,7 +210,14 @@ function fieldLoop(e, fam, toks, relaxed, f0, f1, quads) {
   e(`        } while (f < ${f1});`);
 }
 
-/** The vector loop of a toks tile over one flush group (nv vectors), both builds' bodies; quads "" or "A", "B". */
+/**
+ * The vector loop of a toks tile over one flush group (nv vectors), both builds' bodies; quads "" or "A", "B".
+ * @param {Emit} e
+ * @param {Family} fam
+ * @param {number[]} toks
+ * @param {boolean} relaxed
+ * @param {string[]} quads
+ */
 function toksBody(e, fam, toks, relaxed, quads) {
   const rev = fam === "i2s";
   e(`      do {`);
@@ -193,14 +234,25 @@ function toksBody(e, fam, toks, relaxed, quads) {
   e(`      } while (i < nv);`);
 }
 
+/**
+ * A single-quad tile: tern_<fam>q_<shape>_t<T>.
+ * @param {Family} fam
+ * @param {"rows" | "toks"} shape
+ * @param {number} T tokens
+ * @returns {string}
+ */
 function genQuad(fam, shape, T) {
   const name = `tern_${fam}q_${shape}_t${T}`;
   const toks = [...Array(T).keys()];
   const rev = fam === "i2s";
+  /** @param {number} p */
   const lOf = (p) => (rev ? 3 - p : p); // activation vector of field p
   const sums = sumsOf(fam);
+  /** @type {string[]} */
   const L = [];
+  /** @type {Emit} */
   const e = (s) => L.push(s);
+  /** @param {string} ptr @param {number} t */
   const at = (ptr, t) => (t ? `${ptr} + cs${t}` : ptr);
   e(`export function ${name}(${QARGS}): void {`);
   for (const t of toks) e(fam === "i2s" ? `  let n${t} = i32x4.splat(0);` : `  let f${t} = f32x4.splat(0);`);
@@ -223,6 +275,7 @@ function genQuad(fam, shape, T) {
     e(`        do {`);
     e(`          const q = v128.load(wp);`);
     e(`          const s = i16x8.shr_u(q, 4);`);
+    /** @type {[acc: string, src: string, mask: string, p: number][]} */
     const fields = [
       ["c", "q", "M03", 0],
       ["d", "q", "M0C", 1],
@@ -289,11 +342,19 @@ const QPARGS = `w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, 
   gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize`;
 const QPCALL = `w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride`;
 
+/**
+ * A two-quad tile: tern_<fam>q2_toks_t<T>.
+ * @param {Family} fam
+ * @param {number} T tokens
+ * @returns {string}
+ */
 function genQuadPair(fam, T) {
   const name = `tern_${fam}q2_toks_t${T}`;
   const toks = [...Array(T).keys()];
   const quads = ["A", "B"];
+  /** @type {string[]} */
   const L = [];
+  /** @type {Emit} */
   const e = (s) => L.push(s);
   e(`export function ${name}(${QPARGS}): void {`);
   e(`  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();`);
@@ -307,6 +368,7 @@ function genQuadPair(fam, T) {
   for (const Q of quads) for (const t of toks) e(`    let c${Q}${t} = i16x8.splat(0);`);
   e(`    const M3 = i8x16.splat(3);`);
   e(`    let i = 0;`);
+  /** @type {string[]} */
   const body = [];
   toksBody((x) => body.push(x), fam, toks, true, quads);
   for (const l of body) e(l.slice(2));
@@ -330,10 +392,27 @@ export const QUAD_PAIR_TOKS_T: i32 = ${QUAD_PAIR_TOKS_T};`;
 // One dispatcher per tile shape over the kernel sets (ks: the KS_* index of the family) and the token count, so the
 // driver (ternary.ts) makes one call per tile whatever the family.
 // The kernel sets are the KS group of the ABI table (scripts/abi.mjs), whose names are the families here.
-const KERNEL_SETS = ABI_GROUPS.find((g) => g.prefix === "KS").ids.map(([name]) => `KS_${name}`);
-const FAMS = KERNEL_SETS.map((ks) => ks.slice(3).toLowerCase());
+const KS_GROUP = ABI_GROUPS.find((g) => g.prefix === "KS");
+if (KS_GROUP === undefined) throw new Error("scripts/abi.mjs has no KS group: the kernel sets that the generated tiles dispatch on");
+const KERNEL_SETS = KS_GROUP.ids.map(([name]) => `KS_${name}`);
+/** @type {readonly Family[]} */
+const FAMILIES = ["tq2", "i2s", "dlt", "dlt64"];
+const FAMS = KERNEL_SETS.map((ks) => {
+  const fam = FAMILIES.find((f) => f === ks.slice(3).toLowerCase());
+  if (fam === undefined) throw new Error(`scripts/abi.mjs: the kernel set ${ks} is none of the families generated here (${FAMILIES.join(", ")})`);
+  return fam;
+});
 const IMPORTS = `import { ${KERNEL_SETS.join(", ")} } from "./abi";`;
-/** A dispatcher over the families of \`fams\` and T = 1…TM(fam): the kernels are `${fam}${suffix}_t${T}`. */
+/**
+ * A dispatcher over the families of `fams` and T = 1…TM(fam): the kernels are `${fam}${suffix}_t${T}`.
+ * @param {string} name
+ * @param {string} suffix
+ * @param {Family[]} fams
+ * @param {(fam: Family) => number} TM the most tokens of a family's tiles
+ * @param {string} args the kernels' parameters, as AssemblyScript
+ * @param {string} call the kernels' arguments
+ * @returns {string}
+ */
 function dispatcher(name, suffix, fams, TM, args, call) {
   const L = [`export function ${name}(ks: i32, T: i32, ${args}): void {`, `  switch (ks) {`];
   for (const f of fams) {

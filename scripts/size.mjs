@@ -6,9 +6,16 @@ import { transform } from "esbuild";
 import { readFile } from "node:fs/promises";
 import { gzipSync } from "node:zlib";
 
+/** @param {number} n bytes */
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
+/** @param {Buffer} bytes */
 const gzip = (bytes) => gzipSync(bytes, { level: 9 }).length;
 
+/**
+ * The file's bytes; exits naming it when it is missing.
+ * @param {string} file
+ * @returns {Promise<Buffer>}
+ */
 async function read(file) {
   try {
     return await readFile(file);
@@ -18,12 +25,16 @@ async function read(file) {
   }
 }
 
-const rows = [];
-for (const [name, file] of [
+/** @type {[name: string, file: string][]} */
+const BUNDLES = [
   ["library (ternion)", "dist/index.js"],
   ["engine worker", "dist/engine-worker.js"],
   ["ternion/inline (wasm + worker inside)", "dist/inline.js"],
-]) {
+];
+
+/** @type {[name: string, file: string, kind: "min" | "raw", size: number, gzip: number][]} */
+const rows = [];
+for (const [name, file] of BUNDLES) {
   // keepNames as the worker build has it: error class names cross the worker boundary.
   const min = Buffer.from((await transform(await read(file), { minify: true, keepNames: true, format: "esm", target: "es2022" })).code);
   rows.push([name, file, "min", min.length, gzip(min)]);
