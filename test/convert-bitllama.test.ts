@@ -1,7 +1,7 @@
 // convert-bitllama: the real ternary checkpoint → GGUF ("bitnet", I2_S), checked against the checkpoint
 // decoded independently here, following docs/ARCHITECTURE.md section 3 to the letter.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { convertBitllama } from "../src/runtime/convert/bitllama.ts";

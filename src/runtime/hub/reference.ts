@@ -26,6 +26,14 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
 /** A revision: a branch, tag or commit; branch names may hold `/`. */
 const REVISION = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 
+function hasControlCharacter(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
 function bad(ref: string, why: string): never {
   throw new OptionError("BAD_MODEL_REFERENCE", `bad model reference ${JSON.stringify(ref)}: ${why}`);
 }
@@ -54,7 +62,7 @@ export function parseModelReference(ref: string): ModelReference {
   if (!NAME.test(owner) || owner.endsWith(".")) bad(ref, `owner ${JSON.stringify(owner)}`);
   if (!NAME.test(repo) || repo.endsWith(".")) bad(ref, `repository ${JSON.stringify(repo)}`);
   for (const segment of file) {
-    if (segment === "" || segment === "." || segment === ".." || segment.includes("\\") || /[\u0000-\u001f\u007f]/.test(segment)) {
+    if (segment === "" || segment === "." || segment === ".." || segment.includes("\\") || hasControlCharacter(segment)) {
       bad(ref, `file path ${JSON.stringify(file.join("/"))}`);
     }
   }
