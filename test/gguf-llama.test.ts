@@ -32,7 +32,9 @@ afterAll(async () => {
 
 async function greedy(model: LlamaModel, prompt: string, maxTokens: number): Promise<string> {
   const { LlamaCompletion } = await import("node-llama-cpp");
-  const context = await model.createContext({ contextSize: 256 });
+  // One thread: llama.cpp's worker threads spin at their barriers, so on a busy 2-core machine (vitest runs two files at
+  // once) a thread per core turns a 40-token generation into minutes.
+  const context = await model.createContext({ contextSize: 256, threads: 1 });
   try {
     const completion = new LlamaCompletion({ contextSequence: context.getSequence() });
     return await completion.generateCompletion(prompt, { maxTokens, temperature: 0 });
