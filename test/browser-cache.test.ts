@@ -6,8 +6,8 @@
 // loads it from there with zero requests to the hub; the list deletes it. A quota too small for the model (a
 // real one, set for the page's origin with Chrome's DevTools protocol, or an estimate() mocked in the page) is
 // CacheError QUOTA_EXCEEDED and leaves no file; a
-// wrong sha256 is SHA256_MISMATCH and leaves no file; a connection dropped mid-body resumes with Range; the
-// Cache API fallback caches and deletes as OPFS does.
+// wrong sha256 is SHA256_MISMATCH and leaves no file; a connection dropped mid-body resumes with Range, unless
+// the file changed meanwhile; 404 and 401 are typed; the Cache API fallback caches and deletes as OPFS does.
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -30,14 +30,19 @@ interface HubRequest {
 }
 
 /**
- * A hub-like server for one file, under three repositories: `stories` (true sha256), `bad-sha` (an ETag that is
- * not the file's sha256) and `flaky` (its first GET drops the connection after half the file).
+ * A hub-like server for one file, under five repositories: `stories` (true sha256), `bad-sha` (an ETag that is
+ * not the file's sha256), `flaky` (its first GET drops the connection after half the file), `changing` (its
+ * first GET, of an older version of the file, drops at half; the file has changed by the next request) and
+ * `gated` (401 without `Authorization: Bearer secret`). Anything else is 404.
  */
 async function startHub(model: Uint8Array): Promise<{ server: Server; url: string; requests: HubRequest[] }> {
   const sha = createHash("sha256").update(model).digest("hex");
   const wrong = createHash("sha256").update("not the model").digest("hex");
+  const older = Uint8Array.from(model);
+  older[older.length - 1]! ^= 0xff;
+  const olderSha = createHash("sha256").update(older).digest("hex");
   const requests: HubRequest[] = [];
-  let flakyDropped = false;
+  const dropped = new Set<string>();
   const cors = {
     "access-control-allow-origin": "*",
     "access-control-expose-headers": "ETag, X-Linked-Etag, X-Linked-Size, Content-Range, Content-Length, Accept-Ranges",
@@ -51,24 +56,24 @@ async function startHub(model: Uint8Array): Promise<{ server: Server; url: strin
       res.writeHead(204, { ...cors, "access-control-allow-headers": "range, authorization", "access-control-allow-methods": "GET, HEAD" }).end();
       return;
     }
-    const resolve = /^\/ternion-test\/(stories|bad-sha|flaky)\/resolve\/main\/stories260K\.gguf$/.exec(path);
+    const resolve = /^\/ternion-test\/(stories|bad-sha|flaky|changing|gated)\/resolve\/main\/stories260K\.gguf$/.exec(path);
     if (resolve) {
-      const etag = resolve[1] === "bad-sha" ? wrong : sha;
-      res
-        .writeHead(302, {
-          ...cors,
-          location: `/blobs/${resolve[1]}/${etag}`,
-          "x-linked-etag": `"${etag}"`,
-          "x-linked-size": String(model.length),
-        })
-        .end();
+      const repo = resolve[1]!;
+      if (repo === "gated" && req.headers.authorization !== "Bearer secret") {
+        res.writeHead(401, cors).end("unauthorized");
+        return;
+      }
+      const etag = repo === "bad-sha" ? wrong : repo === "changing" && !dropped.has(repo) ? olderSha : sha;
+      res.writeHead(302, { ...cors, location: `/blobs/${repo}/${etag}`, "x-linked-etag": `"${etag}"`, "x-linked-size": String(model.length) }).end();
       return;
     }
-    const blob = /^\/blobs\/(stories|bad-sha|flaky)\/([0-9a-f]{64})$/.exec(path);
+    const blob = /^\/blobs\/(stories|bad-sha|flaky|changing|gated)\/([0-9a-f]{64})$/.exec(path);
     if (!blob || (req.method !== "GET" && req.method !== "HEAD")) {
       res.writeHead(404, cors).end("not found");
       return;
     }
+    const repo = blob[1]!;
+    const file = blob[2] === olderSha ? older : model;
     const headers: Record<string, string> = { ...cors, etag: `"${blob[2]}"`, "accept-ranges": "bytes", "content-type": "application/octet-stream" };
     let start = 0;
     let status = 200;
@@ -76,24 +81,23 @@ async function startHub(model: Uint8Array): Promise<{ server: Server; url: strin
     if (range) {
       start = Number(range[1]);
       status = 206;
-      headers["content-range"] = `bytes ${start}-${model.length - 1}/${model.length}`;
+      headers["content-range"] = `bytes ${start}-${file.length - 1}/${file.length}`;
     }
-    headers["content-length"] = String(model.length - start);
+    headers["content-length"] = String(file.length - start);
     res.writeHead(status, headers);
     if (req.method === "HEAD") {
       res.end();
       return;
     }
-    const body = model.subarray(start);
-    if (blob[1] === "flaky" && !flakyDropped) {
-      flakyDropped = true;
+    const body = file.subarray(start);
+    if ((repo === "flaky" || repo === "changing") && !dropped.has(repo)) {
+      dropped.add(repo);
       const half = Math.floor(body.length / 2);
       record.sent = half;
       res.write(body.subarray(0, half), () => setTimeout(() => res.destroy(), 50));
       return;
     }
-    record.sent = body.length;
-    res.end(body);
+    res.end(body, () => (record.sent = body.length));
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const address = server.address();
@@ -174,19 +178,24 @@ async function limitQuota(page: Page, bytes: number): Promise<void> {
   await cdp.send("Storage.overrideQuotaForOrigin", { origin: new URL(demo.url).origin, quotaSize: bytes });
 }
 
-/** openBrowserCachedModel(REFERENCE) called in the page: the Blob's size, or the error's name, code and message. */
-function openInPage(page: Page, storage: "opfs" | "cache-api"): Promise<number | { name: string; code?: string; message: string }> {
+/** openBrowserCachedModel(reference) called in the page: the Blob's size, or the error's name, code and message. */
+function openInPage(
+  page: Page,
+  storage: "opfs" | "cache-api",
+  reference = REFERENCE,
+  token?: string,
+): Promise<number | { name: string; code?: string; message: string }> {
   return page.evaluate(
-    async ([reference, endpoint, storage]) => {
+    async ([reference, options]) => {
       const api = (window as unknown as { ternionCache: { openBrowserCachedModel(r: string, o: object): Promise<Blob> } }).ternionCache;
       try {
-        return (await api.openBrowserCachedModel(reference, { endpoint, storage })).size;
+        return (await api.openBrowserCachedModel(reference, options)).size;
       } catch (e) {
         const err = e as { name: string; code?: string; message: string };
         return { name: err.name, code: err.code, message: err.message };
       }
     },
-    [REFERENCE, hub.url, storage] as const,
+    [reference, { endpoint: hub.url, storage, ...(token ? { token } : {}) }] as const,
   );
 }
 
@@ -194,9 +203,19 @@ describe.skipIf(lacks("playwright-core"))("the browser's model cache in Chromium
   it("hf: through ?model=&hub=: downloaded into OPFS once, loaded after a reload with zero model requests, deleted from the list", async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
+    await page.addInitScript(() => {
+      const persist = navigator.storage.persist.bind(navigator.storage);
+      const w = window as unknown as { persistAsked: number };
+      w.persistAsked = 0;
+      navigator.storage.persist = () => {
+        w.persistAsked++;
+        return persist();
+      };
+    });
     try {
       await page.goto(demoUrl(REFERENCE));
       const first = await settled(page);
+      expect(await page.evaluate(() => (window as unknown as { persistAsked: number }).persistAsked)).toBeGreaterThan(0);
       expect(first.error).toBeUndefined();
       expect(STORIES_CONTINUATION.startsWith(first.text!), first.text).toBe(true);
       expect(first.downloads).toBeGreaterThan(0);
@@ -310,6 +329,42 @@ describe.skipIf(lacks("playwright-core"))("the browser's model cache in Chromium
       expect(blobs[0]!.sent).toBe(model.length - from);
       expect(state.cached).toEqual([expect.objectContaining({ reference: "hf:ternion-test/flaky/stories260K.gguf@main", size: model.length })]);
       expect((await opfsFiles(page)).some((f) => f.endsWith(".part.json"))).toBe(false);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("a file changed on the server since a partial download: the Range answer is not used, the download starts again", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(demoUrl("hf:ternion-test/changing/stories260K.gguf"));
+      expect((await settled(page)).error).toMatch(/^CacheError DOWNLOAD_FAILED/);
+      hub.requests.length = 0;
+      await page.reload();
+      const state = await settled(page);
+      expect(state.error).toBeUndefined();
+      expect(STORIES_CONTINUATION.startsWith(state.text!), state.text).toBe(true);
+      const blobs = modelRequests().filter((r) => r.path.startsWith("/blobs/"));
+      expect(blobs.map((r) => r.range)).toEqual([expect.stringMatching(/^bytes=\d+-$/), undefined]);
+      expect(blobs[1]!.sent).toBe(model.length);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("404 and 401 from the hub: CacheError NOT_FOUND and UNAUTHORIZED; the token opens the gated file", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(demoUrl("hf:ternion-test/nowhere/stories260K.gguf"));
+      expect((await settled(page)).error).toMatch(
+        /^CacheError NOT_FOUND: http:\/\/127\.0\.0\.1:\d+\/ternion-test\/nowhere\/resolve\/main\/stories260K\.gguf is not there \(404/,
+      );
+      const gated = "hf:ternion-test/gated/stories260K.gguf";
+      expect(await openInPage(page, "opfs", gated)).toMatchObject({ name: "CacheError", code: "UNAUTHORIZED" });
+      expect(await opfsFiles(page)).toEqual([]);
+      expect(await openInPage(page, "opfs", gated, "secret")).toBe(model.length);
     } finally {
       await context.close();
     }

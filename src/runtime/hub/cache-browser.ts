@@ -263,13 +263,24 @@ async function downloadOpfs(dir: DirectoryHandle, target: ReturnType<typeof cach
   const url = target.url(options);
   const dataName = `${id}.gguf`;
   const partName = `${id}.part.json`;
-  let handle = await dir.getFileHandle(dataName, { create: true });
-  // Only a sync access handle (workers) writes in place, so only there can a partial download resume.
-  const inPlace = typeof handle.createSyncAccessHandle === "function";
+  // Only a sync access handle (dedicated workers) writes in place, so only there can a partial download resume.
+  const inPlace =
+    typeof (globalThis as { FileSystemFileHandle?: { prototype: FileHandle } }).FileSystemFileHandle?.prototype.createSyncAccessHandle === "function";
   const partial = inPlace ? await readJson<PartialDownload>(dir, partName) : undefined;
-  let have = partial && partial.url === url ? (await handle.getFile()).size : 0;
+  const existing = await fileIfThere(dir, dataName);
+  let have = partial && existing && partial.url === url ? (await existing.getFile()).size : 0;
   if (have >= (partial?.size ?? 0)) have = 0;
-  let response = await request(url, options, have);
+  const removeAll = async () => {
+    await removeIfThere(dir, partName);
+    await removeIfThere(dir, dataName);
+  };
+  let response: Download;
+  try {
+    response = await request(url, options, have);
+  } catch (e) {
+    if (have === 0) await removeAll(); // nothing worth keeping for a resume
+    throw e;
+  }
   const resumed = have > 0 && response.status === 206 && response.total === partial!.size && response.etag === partial!.etag;
   if (!resumed && response.status === 206) {
     // The file changed on the server since the partial download: start again, from byte 0.
@@ -277,17 +288,14 @@ async function downloadOpfs(dir: DirectoryHandle, target: ReturnType<typeof cach
     response = await request(url, options, 0);
   }
   if (!resumed) have = 0;
-  const removeAll = async () => {
-    await removeIfThere(dir, partName);
-    await removeIfThere(dir, dataName);
-  };
+  let handle = await dir.getFileHandle(dataName, { create: true });
   try {
     await checkQuota(response.total - have, target.file, () => response.body.cancel());
   } catch (e) {
     await removeAll();
     throw e;
   }
-  await askPersistence();
+  await requestPersistentStorage();
   const hash = new Sha256();
   const progress = progressReporter(target.file, response.total, have, options.onProgress);
   try {
@@ -382,7 +390,7 @@ async function openCacheApi(target: ReturnType<typeof cacheKey>, id: string, opt
   const url = target.url(options);
   const response = await request(url, options, 0);
   await checkQuota(response.total, target.file, () => response.body.cancel());
-  await askPersistence();
+  await requestPersistentStorage();
   const hash = new Sha256();
   const progress = progressReporter(target.file, response.total, 0, options.onProgress);
   let size = 0;
@@ -434,7 +442,8 @@ async function request(url: string, options: BrowserCacheOptions, from: number):
   if (from > 0) headers.range = `bytes=${from}-`;
   let response: Response;
   try {
-    response = await fetch(url, { headers, signal: options.signal ?? null });
+    // no-store: the model is kept in OPFS or the Cache API; a second copy in the HTTP cache would only take space.
+    response = await fetch(url, { headers, cache: "no-store", signal: options.signal ?? null });
   } catch (e) {
     if ((e as Error).name === "AbortError") throw new AbortError("the download was aborted");
     throw new CacheError("DOWNLOAD_FAILED", `cannot download ${url}: ${(e as Error).message}`);
@@ -467,8 +476,11 @@ async function checkQuota(bytes: number, file: string, cancel: () => Promise<voi
   throw new CacheError("QUOTA_EXCEEDED", `${file} needs ${mib(bytes)} but the browser's storage has ${mib(Math.max(0, free))} left for this site`);
 }
 
-/** Asks once that the cache survive storage pressure (window contexts only; the browser may say no). */
-async function askPersistence(): Promise<void> {
+/**
+ * Asks that this site's storage, and so the model cache, survive storage pressure, unless it already does
+ * (navigator.storage.persist: window contexts only; the browser may say no).
+ */
+export async function requestPersistentStorage(): Promise<void> {
   const storage = storageManager();
   if (!storage?.persist || (await storage.persisted?.())) return;
   await storage.persist().catch(() => false);
