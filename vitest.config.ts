@@ -9,7 +9,7 @@ const execArgv = nodeMajor < 22 ? ["--experimental-wasm-relaxed-simd"] : [];
 // worker, the CLI or another process, Deno, llama.cpp (node-llama-cpp), a WebGPU adapter — or runs a whole
 // fine-tune. Every other test file is a unit test (`npm run test:unit`); `npm test` runs both.
 const e2e = [
-  "test/browser.test.ts",
+  "test/browser*.test.ts",
   "test/bundle.test.ts",
   "test/cli-bench.test.ts",
   "test/cli-chat.test.ts",

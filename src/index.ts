@@ -6,6 +6,7 @@
 
 export {
   AbortError,
+  CacheError,
   ContextError,
   EngineCrashedError,
   EngineError,
@@ -69,6 +70,16 @@ export {
   type GgufValue,
 } from "./runtime/gguf/types.ts";
 export { GgmlType } from "./runtime/tensor-types/traits.ts";
+
+// The browser's model cache (OPFS, or the Cache API): what the engine downloaded for hf: and http(s) models.
+export {
+  deleteBrowserCachedModel,
+  listBrowserCachedModels,
+  openBrowserCachedModel,
+  type BrowserCacheOptions,
+  type CachedModel,
+  type DownloadProgress,
+} from "./runtime/hub/cache-browser.ts";
 
 // The tokenizer of a GGUF file.
 export { tokenizerFromGguf } from "./runtime/tokenizer/index.ts";

@@ -1,10 +1,24 @@
 // The browser demo: a GGUF model in a Web Worker (createEngine from ternion/inline, so that the wasm and the
 // worker come inside this one bundle), its load progress, tokens streaming, speed, backend and memory; a
 // fine-tune tab trains a ternary student from the loaded model (engine.finetune) with a live loss chart.
-// Query parameters drive it without clicks (the browser tests use them): model (a URL), backend, threads,
-// prompt, maxTokens, ftSteps, ftBatch, ftSeqLen, ftMode; run=1 generates once the model is loaded, and
-// run=finetune fine-tunes on the TinyStories sample.
-import { createEngine, type BackendChoice, type Engine, type EngineFinetuneOptions, type EngineInfo, type LoadProgress } from "ternion/inline";
+// A model named by reference (`hf:owner/repo/file.gguf`, an http(s) URL, or a path on this server) is downloaded
+// into the browser's model cache on first use and read from it afterwards; the cached models are listed with
+// their size and a button that deletes them.
+// Query parameters drive it without clicks (the browser tests use them): model (a path, a URL or an hf:
+// reference), hub (the hub's base URL for hf:), backend, threads, prompt, maxTokens, ftSteps, ftBatch, ftSeqLen,
+// ftMode; run=1 generates once the model is loaded, and run=finetune fine-tunes on the TinyStories sample.
+import {
+  createEngine,
+  deleteBrowserCachedModel,
+  listBrowserCachedModels,
+  openBrowserCachedModel,
+  type BackendChoice,
+  type CachedModel,
+  type Engine,
+  type EngineFinetuneOptions,
+  type EngineInfo,
+  type LoadProgress,
+} from "ternion/inline";
 
 type FinetuneProgress = Parameters<NonNullable<EngineFinetuneOptions["onProgress"]>>[0];
 
@@ -14,6 +28,10 @@ const SAMPLE_URL = "/corpus/tinystories_sample.txt";
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const fileInput = $<HTMLInputElement>("file");
 const loadUrlButton = $<HTMLButtonElement>("load-url");
+const modelRefInput = $<HTMLInputElement>("model-ref");
+const loadRefButton = $<HTMLButtonElement>("load-ref");
+const cachedList = $<HTMLUListElement>("cached-models");
+const cacheUsage = $("cache-usage");
 const backendSelect = $<HTMLSelectElement>("backend");
 const threadsInput = $<HTMLInputElement>("threads");
 const progressBar = $<HTMLProgressElement>("progress");
@@ -60,9 +78,15 @@ interface DemoState {
   error?: string;
   /** The last fine-tuning run: its losses as they came, and the student's size. */
   finetune?: { losses: number[]; steps?: number; tokensPerSecond?: number; studentBytes?: number };
+  /** The models in the browser's cache, as the list shows them. */
+  cached?: CachedModel[];
+  /** The last download's progress events (a model read from the cache has none). */
+  downloads?: number;
 }
 const state: DemoState = { crossOriginIsolated: self.crossOriginIsolated };
 (window as unknown as { demo: DemoState }).demo = state;
+// The model cache's functions, for scripts (the browser tests try the Cache API fallback through them).
+(window as unknown as { ternionCache: object }).ternionCache = { openBrowserCachedModel, listBrowserCachedModels, deleteBrowserCachedModel };
 
 let engine: Engine | undefined;
 let running: AbortController | undefined;
@@ -73,7 +97,7 @@ function setState(s: "idle" | "loading" | "ready" | "generating" | "done" | "tra
   generateButton.disabled = ftStart.disabled = busy || !engine;
   stopButton.disabled = s !== "generating";
   ftStop.disabled = s !== "training";
-  loadUrlButton.disabled = fileInput.disabled = ftUse.disabled = busy;
+  loadUrlButton.disabled = loadRefButton.disabled = fileInput.disabled = ftUse.disabled = busy;
 }
 
 function showTab(name: keyof typeof tabs): void {
@@ -91,6 +115,42 @@ function showError(e: unknown): void {
 }
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** The hub that hf: references resolve on (?hub=, else the library's default). */
+const hubEndpoint = new URLSearchParams(location.search).get("hub") ?? undefined;
+
+/** A reference as the engine takes it: hf: and http(s) as they are, a path relative to this page. */
+function modelReference(text: string): string {
+  return /^(hf|https?):/i.test(text) ? text : new URL(text, location.href).href;
+}
+
+/** Redraws the list of cached models (reference, size, a delete button) and the storage estimate. */
+async function showCache(): Promise<void> {
+  const models = await listBrowserCachedModels();
+  state.cached = models;
+  cachedList.replaceChildren(
+    ...models.map((m) => {
+      const item = document.createElement("li");
+      item.dataset.reference = m.reference;
+      const remove = Object.assign(document.createElement("button"), { type: "button", textContent: "Delete" });
+      remove.addEventListener("click", () => void deleteBrowserCachedModel(m.reference).then(showCache, showError));
+      item.append(`${m.reference} · ${mib(m.size)} · ${m.storage}${m.sha256 ? " · sha256 checked" : ""} `, remove);
+      return item;
+    }),
+  );
+  if (models.length === 0) cachedList.append(Object.assign(document.createElement("li"), { textContent: "none" }));
+  const estimate = await navigator.storage?.estimate?.();
+  cacheUsage.textContent = estimate?.quota
+    ? `${mib(estimate.usage ?? 0)} used of ${mib(estimate.quota)} this site may use`
+    : "storage estimate unavailable";
+}
+
+/** One line for a download in progress: bytes, total, pace and time left. */
+function downloadLine(p: LoadProgress): string {
+  const pace = p.bytesPerSecond ? `, ${mib(p.bytesPerSecond)}/s` : "";
+  const eta = p.etaSeconds !== undefined ? `, ${Math.ceil(p.etaSeconds)} s left` : "";
+  return `Downloading ${p.file ?? "the model"} into the browser's cache: ${mib(p.loaded)}${p.total ? ` of ${mib(p.total)}` : ""}${pace}${eta}`;
+}
 
 function showInfo(info: EngineInfo): void {
   state.info = info;
@@ -124,6 +184,7 @@ async function load(model: string | File): Promise<void> {
   errorBox.textContent = "";
   setState("loading");
   const name = typeof model === "string" ? model : model.name;
+  state.downloads = 0;
   loadStatus.textContent = `Loading ${name}…`;
   progressBar.value = 0;
   const started = performance.now();
@@ -132,10 +193,16 @@ async function load(model: string | File): Promise<void> {
       model,
       backend: backendSelect.value as BackendChoice,
       threads: Math.max(1, Number(threadsInput.value) || 1),
+      ...(hubEndpoint ? { hub: { endpoint: hubEndpoint } } : {}),
       onProgress: (p: LoadProgress) => {
         progressBar.value = p.total > 0 ? p.loaded / p.total : 0;
+        if (p.phase === "download") state.downloads = (state.downloads ?? 0) + 1;
         loadStatus.textContent =
-          p.phase === "ready" ? `Loaded ${name}` : `${p.phase === "read" ? "Reading" : "Uploading"} ${name}: ${mib(p.loaded)} of ${mib(p.total)}`;
+          p.phase === "download"
+            ? downloadLine(p)
+            : p.phase === "ready"
+              ? `Loaded ${name}`
+              : `${p.phase === "read" ? "Reading" : "Uploading"} ${name}: ${mib(p.loaded)} of ${mib(p.total)}`;
       },
     });
     progressBar.value = 1;
@@ -148,6 +215,7 @@ async function load(model: string | File): Promise<void> {
     engine = undefined;
     showError(e);
   }
+  await showCache().catch(() => {});
 }
 
 async function generate(): Promise<void> {
@@ -267,6 +335,10 @@ fileInput.addEventListener("change", () => {
   if (file) void load(file);
 });
 loadUrlButton.addEventListener("click", () => void load(new URL(STORIES_URL, location.href).href));
+loadRefButton.addEventListener("click", () => {
+  if (modelRefInput.value.trim() !== "") void load(modelReference(modelRefInput.value.trim()));
+});
+void showCache().catch(() => {});
 generateButton.addEventListener("click", () => void generate());
 stopButton.addEventListener("click", () => running?.abort());
 
@@ -288,7 +360,8 @@ for (const [param, input] of inputs) {
 }
 const modelParam = params.get("model");
 if (modelParam !== null) {
-  void load(new URL(modelParam, location.href).href).then(() => {
+  modelRefInput.value = modelParam;
+  void load(modelReference(modelParam)).then(() => {
     if (!engine) return;
     if (params.get("run") === "1") return generate();
     if (params.get("run") === "finetune") {

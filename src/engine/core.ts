@@ -33,7 +33,7 @@ import type {
 } from "./engine.ts";
 import { GpuLanguageModel } from "../gpu/language-model.ts";
 import type { LanguageModel } from "../runtime/model/language-model.ts";
-import { openModelSource, tracked } from "./model-source.ts";
+import { openModelSource, tracked, type ModelSourceOptions } from "./model-source.ts";
 
 export type EngineEvent =
   | { type: "chunk"; chunk: GenerateChunk }
@@ -190,7 +190,7 @@ export class EngineCore {
         if (resumeFrom !== undefined && !(resumeFrom instanceof Uint8Array))
           throw new OptionError("BAD_OPTION", "resumeFrom must be the bytes of a checkpoint (Uint8Array)");
         this.loaded();
-        const teacherBytes = await readAll(teacher ?? this.options.model);
+        const teacherBytes = await readAll(teacher ?? this.options.model, { hub: this.options.hub, cache: this.options.cache });
         // A DLT student (rows padded, α/γ beside its codes) cannot teach: say so before the trainer trips on its shapes.
         if ((await readGgufHeader(bytesSource(teacherBytes))).metadata.has(DLT_GROUP_KEY)) {
           throw new ModelError(
@@ -285,7 +285,12 @@ export class EngineCore {
     this.lost = undefined;
     const { signal, emit } = ctx;
     if (signal.aborted) throw new AbortError("the model load was aborted");
-    const opened = await openModelSource(this.options.model);
+    const opened = await openModelSource(this.options.model, {
+      hub: this.options.hub,
+      cache: this.options.cache,
+      signal,
+      onDownload: (p) => emit({ type: "progress", progress: { phase: "download", ...p } }),
+    });
     try {
       const source = tracked(opened, (loaded, total) => emit({ type: "progress", progress: { phase: "read", loaded, total } }), signal);
       const header = await readGgufHeader(source);
@@ -397,8 +402,8 @@ export class EngineCore {
 }
 
 /** A whole model file as bytes (fine-tuning reads the teacher whole). */
-async function readAll(model: ModelInput | ByteSource): Promise<Uint8Array> {
-  const source = await openModelSource(model);
+async function readAll(model: ModelInput | ByteSource, options: ModelSourceOptions): Promise<Uint8Array> {
+  const source = await openModelSource(model, options);
   try {
     return await source.read(0, source.size);
   } finally {

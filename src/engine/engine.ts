@@ -10,21 +10,30 @@ import type { DecodeOptions, EncodeOptions } from "../runtime/tokenizer/types.ts
 import type { FinetuneProgress, FinetuneRunResult, TrainingOptions } from "../train/finetune-run.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage } from "./chat-types.ts";
 import type { Backend, ModelMemory } from "../runtime/model/language-model.ts";
+import type { HubOptions } from "../runtime/hub/reference.ts";
 
 export type BackendChoice = "auto" | Backend;
 
-/** A model file: a path (Node, Deno), a URL (http(s), file:, blob:), a Blob/File, or its bytes. */
+/**
+ * A model file: a path (Node, Deno), a URL (http(s), file:, blob:), an `hf:<owner>/<repo>/<file>[@<revision>]`
+ * reference, a Blob/File, or its bytes. In a browser, `hf:` and http(s) models are kept in the browser's model
+ * cache (runtime/hub/cache-browser.ts): downloaded on first use, read from the disk afterwards.
+ */
 export type ModelInput = string | URL | Blob | Uint8Array | ArrayBuffer;
 
 export interface LoadProgress {
   /**
    * "read": bytes of the model file read so far, of its size. "upload": tensors placed in wasm memory so far
    * (the WebGPU backend uploads each tensor as it reads it: its read progress is its upload progress).
-   * "ready": once, when the model can run.
+   * "ready": once, when the model can run. "download": bytes of the model in the browser's cache so far, before
+   * it is read (first use only), with `file`, `bytesPerSecond` and `etaSeconds`.
    */
-  phase: "read" | "upload" | "ready";
+  phase: "download" | "read" | "upload" | "ready";
   loaded: number;
   total: number;
+  file?: string;
+  bytesPerSecond?: number;
+  etaSeconds?: number;
 }
 
 /**
@@ -59,6 +68,10 @@ export interface ModelLoadOptions {
    * beside its own bundle: where a bundler emitted the worker elsewhere, these are the ones it rewrote.
    */
   wasmUrls?: { relaxed?: string; simd128?: string };
+  /** The hub `hf:` models come from and its token (default TERNION_HF_ENDPOINT / HF_TOKEN where there is an environment). */
+  hub?: HubOptions;
+  /** false: read an http(s) model by ranges from the server every load instead of keeping it in the browser's cache. Default true. */
+  cache?: boolean;
 }
 
 export interface EngineOptions extends ModelLoadOptions {

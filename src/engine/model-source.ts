@@ -1,12 +1,23 @@
 // The engine's `model` option as a ByteSource: a path (Node, Deno), a URL, a Blob/File, bytes, or a ByteSource
 // as it is. Paths go through node:fs, imported by a name bundlers leave alone, so that this file also runs in
-// browser bundles (where a string is a URL). `tracked` wraps a source to report read progress and to stop a
+// browser bundles (where a string is a URL). In a browser, `hf:` and http(s) models come from the browser's model
+// cache (downloaded into it on first use). `tracked` wraps a source to report read progress and to stop a
 // load at once when its signal fires.
 import { fileHandleSource } from "../runtime/gguf/file-handle-source.ts";
 import { AbortError, ModelError, OptionError } from "../runtime/errors.ts";
 import type { ByteSource } from "../runtime/gguf/source.ts";
 import { blobSource, bytesSource, urlSource } from "../runtime/gguf/sources.ts";
+import { browserCacheAvailable, openBrowserCachedModel, type DownloadProgress } from "../runtime/hub/cache-browser.ts";
+import type { HubOptions } from "../runtime/hub/reference.ts";
 import type { ModelInput } from "./engine.ts";
+
+export interface ModelSourceOptions {
+  hub?: HubOptions;
+  /** false: no browser cache (an http(s) model is read by ranges from the server). */
+  cache?: boolean;
+  onDownload?: (progress: DownloadProgress) => void;
+  signal?: AbortSignal;
+}
 
 /** Node and Deno (which serves node: modules) can open paths. */
 export function canOpenPaths(): boolean {
@@ -19,8 +30,10 @@ function isByteSource(x: unknown): x is ByteSource {
 }
 
 /** Opens the model. Close it (when it has `close`) once the model is loaded. */
-export async function openModelSource(model: ModelInput | ByteSource): Promise<ByteSource> {
+export async function openModelSource(model: ModelInput | ByteSource, options: ModelSourceOptions = {}): Promise<ByteSource> {
   if (isByteSource(model)) return model;
+  const cached = await fromBrowserCache(model, options);
+  if (cached) return cached;
   if (model instanceof Uint8Array) return bytesSource(model);
   if (model instanceof ArrayBuffer) return bytesSource(new Uint8Array(model));
   if (typeof Blob !== "undefined" && model instanceof Blob) return blobSource(model);
@@ -33,6 +46,21 @@ export async function openModelSource(model: ModelInput | ByteSource): Promise<B
     return urlSource(base ? new URL(model, base) : model);
   }
   throw new OptionError("BAD_OPTION", "model must be a path, a URL, a Blob/File, bytes (Uint8Array/ArrayBuffer) or a ByteSource");
+}
+
+/** In a browser with OPFS or the Cache API, an `hf:` or http(s) model as a Blob from the cache; else undefined. */
+async function fromBrowserCache(model: ModelInput, options: ModelSourceOptions): Promise<ByteSource | undefined> {
+  if (options.cache === false || canOpenPaths() || !browserCacheAvailable()) return undefined;
+  if (!(typeof model === "string" || model instanceof URL)) return undefined;
+  let reference = String(model);
+  if (!/^(hf|https?):/i.test(reference)) {
+    const base = (globalThis as { location?: { href?: string } }).location?.href;
+    if (!base || /^(blob|data|file):/i.test(reference)) return undefined;
+    reference = new URL(reference, base).href;
+    if (!/^https?:/i.test(reference)) return undefined;
+  }
+  const blob = await openBrowserCachedModel(reference, { ...options.hub, onProgress: options.onDownload, signal: options.signal });
+  return blobSource(blob);
 }
 
 /** A file read by offset through one handle (as gguf/source-node.ts, without importing node:fs statically). */

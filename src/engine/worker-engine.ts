@@ -10,6 +10,7 @@ import type { Engine, EngineOptions, LoadProgress } from "./engine.ts";
 import { EVENT_TAG, READY_TAG, type EngineHost, type EventMessage, type Outcome } from "./engine-host.ts";
 import { fromWireError } from "./error-wire.ts";
 import { wasmBesideBundle } from "../runtime/cpu/wasm/loader.ts";
+import { requestPersistentStorage } from "../runtime/hub/cache-browser.ts";
 import { isNode, startWorker, type WorkerHandle } from "./worker-port.ts";
 
 export interface WorkerEngineOptions extends EngineOptions {
@@ -40,6 +41,8 @@ export async function createEngine(options: WorkerEngineOptions): Promise<Engine
       "a worker engine takes the model as a path, URL, Blob/File or bytes (a ByteSource cannot be sent to a worker)",
     );
   }
+  // The worker downloads hf: and http(s) models into the browser's cache; only a window may ask to keep it.
+  if ((typeof model === "string" || model instanceof URL) && load.cache !== false) void requestPersistentStorage().catch(() => {});
   const url = await workerScript(workerUrl);
   // A URL object does not clone: its text does (openModelSource reads file: and http(s): strings as such).
   const transport = new WorkerTransport(url, {

@@ -93,3 +93,10 @@ export class AbortError extends TernionError {
     super("ABORTED", message);
   }
 }
+
+/**
+ * The model cache and its downloads: a full disk (QUOTA_EXCEEDED), bytes that disagree with the server's size or
+ * sha256 (SIZE_MISMATCH, SHA256_MISMATCH), a server's refusal (NOT_FOUND, UNAUTHORIZED, DOWNLOAD_FAILED), or
+ * no persistent storage in this context (NO_STORAGE).
+ */
+export class CacheError extends TernionError {}
