@@ -285,7 +285,22 @@ export class EngineCore {
     this.lost = undefined;
     const { signal, emit } = ctx;
     if (signal.aborted) throw new AbortError("the model load was aborted");
-    const opened = await openModelSource(this.options.model);
+    const opened = await openModelSource(this.options.model, {
+      ...this.options,
+      signal,
+      onDownload: (p) =>
+        emit({
+          type: "progress",
+          progress: {
+            phase: "download",
+            loaded: p.loaded,
+            total: p.total ?? 0,
+            file: p.file,
+            bytesPerSecond: p.bytesPerSecond,
+            etaSeconds: p.etaSeconds,
+          },
+        }),
+    });
     try {
       const source = tracked(opened, (loaded, total) => emit({ type: "progress", progress: { phase: "read", loaded, total } }), signal);
       const header = await readGgufHeader(source);

@@ -10,21 +10,33 @@ import type { DecodeOptions, EncodeOptions } from "../runtime/tokenizer/types.ts
 import type { FinetuneProgress, FinetuneRunResult, TrainingOptions } from "../train/finetune-run.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage } from "./chat-types.ts";
 import type { Backend, ModelMemory } from "../runtime/model/language-model.ts";
+import type { HubOptions } from "../runtime/hub/reference.ts";
 
 export type BackendChoice = "auto" | Backend;
 
-/** A model file: a path (Node, Deno), a URL (http(s), file:, blob:), a Blob/File, or its bytes. */
+/**
+ * A model file: a path (Node, Deno), a URL (http(s), file:, blob:), an `hf:<owner>/<repo>/<file>[@revision]`
+ * reference, a Blob/File, or its bytes.
+ */
 export type ModelInput = string | URL | Blob | Uint8Array | ArrayBuffer;
 
 export interface LoadProgress {
   /**
    * "read": bytes of the model file read so far, of its size. "upload": tensors placed in wasm memory so far
    * (the WebGPU backend uploads each tensor as it reads it: its read progress is its upload progress).
-   * "ready": once, when the model can run.
+   * "ready": once, when the model can run. "download" (Node, Deno): an hf: or http(s) model being pulled into the
+   * cache before it is read, with `file`, `bytesPerSecond` and `etaSeconds`; `total` is 0 while the server has not
+   * said the size.
    */
-  phase: "read" | "upload" | "ready";
+  phase: "download" | "read" | "upload" | "ready";
   loaded: number;
   total: number;
+  /** "download": the file being written in the cache. */
+  file?: string;
+  /** "download": bytes per second fetched. */
+  bytesPerSecond?: number;
+  /** "download": seconds left at that rate, when the size is known. */
+  etaSeconds?: number;
 }
 
 /**
@@ -59,6 +71,16 @@ export interface ModelLoadOptions {
    * beside its own bundle: where a bundler emitted the worker elsewhere, these are the ones it rewrote.
    */
   wasmUrls?: { relaxed?: string; simd128?: string };
+  /** The hub that `hf:` models come from and its token (default TERNION_HF_ENDPOINT / HF_TOKEN, else huggingface.co). */
+  hub?: HubOptions;
+  /**
+   * Node, Deno: an `hf:` or http(s) model is pulled into the model cache on first use and read from there
+   * (default true, in `cacheDir`: TERNION_CACHE, else ~/.cache/ternion); false reads it from the server with
+   * Range requests instead, nothing written to disk.
+   */
+  cache?: boolean;
+  /** The model cache's folder (Node, Deno). */
+  cacheDir?: string;
 }
 
 export interface EngineOptions extends ModelLoadOptions {

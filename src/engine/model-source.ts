@@ -1,12 +1,25 @@
 // The engine's `model` option as a ByteSource: a path (Node, Deno), a URL, a Blob/File, bytes, or a ByteSource
 // as it is. Paths go through node:fs, imported by a name bundlers leave alone, so that this file also runs in
 // browser bundles (where a string is a URL). `tracked` wraps a source to report read progress and to stop a
-// load at once when its signal fires.
+// load at once when its signal fires. On Node and Deno an hf: reference or http(s) URL is pulled into the model
+// cache first (runtime/hub/cache-node.ts, which imports its node: modules the same way), unless `cache: false`.
 import { fileHandleSource } from "../runtime/gguf/file-handle-source.ts";
 import { AbortError, ModelError, OptionError } from "../runtime/errors.ts";
 import type { ByteSource } from "../runtime/gguf/source.ts";
 import { blobSource, bytesSource, urlSource } from "../runtime/gguf/sources.ts";
+import { pullModel } from "../runtime/hub/cache-node.ts";
+import type { DownloadProgress } from "../runtime/hub/download-node.ts";
+import { hubHeaders, type HubOptions, modelUrl, parseModelReference } from "../runtime/hub/reference.ts";
 import type { ModelInput } from "./engine.ts";
+
+/** How a model named by a reference is fetched (EngineOptions' hub, cache and cacheDir). */
+export interface ModelFetchOptions {
+  hub?: HubOptions;
+  cache?: boolean;
+  cacheDir?: string;
+  signal?: AbortSignal;
+  onDownload?: (progress: DownloadProgress) => void;
+}
 
 /** Node and Deno (which serves node: modules) can open paths. */
 export function canOpenPaths(): boolean {
@@ -19,20 +32,33 @@ function isByteSource(x: unknown): x is ByteSource {
 }
 
 /** Opens the model. Close it (when it has `close`) once the model is loaded. */
-export async function openModelSource(model: ModelInput | ByteSource): Promise<ByteSource> {
+export async function openModelSource(model: ModelInput | ByteSource, fetching: ModelFetchOptions = {}): Promise<ByteSource> {
   if (isByteSource(model)) return model;
   if (model instanceof Uint8Array) return bytesSource(model);
   if (model instanceof ArrayBuffer) return bytesSource(new Uint8Array(model));
   if (typeof Blob !== "undefined" && model instanceof Blob) return blobSource(model);
   if (model instanceof URL) return model.protocol === "file:" ? openPath(model) : urlSource(model);
   if (typeof model === "string") {
-    if (/^(https?|blob|data):/i.test(model)) return urlSource(model);
+    if (/^(https?|hf):/i.test(model)) return openReference(model, fetching);
+    if (/^(blob|data):/i.test(model)) return urlSource(model);
     if (/^file:/i.test(model)) return openPath(new URL(model));
     if (canOpenPaths()) return openPath(model);
     const base = (globalThis as { location?: { href?: string } }).location?.href;
     return urlSource(base ? new URL(model, base) : model);
   }
   throw new OptionError("BAD_OPTION", "model must be a path, a URL, a Blob/File, bytes (Uint8Array/ArrayBuffer) or a ByteSource");
+}
+
+/** An hf: reference or http(s) URL: the cached file on Node/Deno, else (or with cache: false) Range reads. */
+async function openReference(model: string, fetching: ModelFetchOptions): Promise<ByteSource> {
+  const ref = parseModelReference(model);
+  if (ref.kind === "path") return openPath(ref.path);
+  if (canOpenPaths() && fetching.cache !== false) {
+    const entry = await pullModel(ref, { hub: fetching.hub, cacheDir: fetching.cacheDir, signal: fetching.signal, onProgress: fetching.onDownload });
+    return openPath(entry.path);
+  }
+  const url = modelUrl(ref, fetching.hub);
+  return urlSource(url, { headers: hubHeaders(url, fetching.hub) });
 }
 
 /** A file read by offset through one handle (as gguf/source-node.ts, without importing node:fs statically). */

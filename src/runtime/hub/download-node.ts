@@ -41,8 +41,12 @@ export interface DownloadResult {
 }
 
 const MAX_REDIRECTS = 10;
-/** Chunks are written in batches of about this many bytes (one writev), few enough syscalls to keep up with curl. */
+/**
+ * Chunks are written in batches of about this many bytes (one writev), few enough syscalls to keep up with curl,
+ * and at least every FLUSH_MS, so that a killed download loses little of what it fetched.
+ */
 const WRITE_BATCH = 1 << 20;
+const FLUSH_MS = 50;
 const READ_BLOCK = 4 << 20;
 const PROGRESS_MS = 100;
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -183,7 +187,9 @@ async function downloadOnce(url: string, target: string, options: DownloadOption
 
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
+  let lastFlush = performance.now();
   const flush = async () => {
+    lastFlush = performance.now();
     if (pendingBytes === 0) return;
     const chunks = pending;
     pending = [];
@@ -213,7 +219,7 @@ async function downloadOnce(url: string, target: string, options: DownloadOption
         pendingBytes += value.length;
         loaded += value.length;
         if (total !== undefined && loaded > total) break;
-        if (pendingBytes >= WRITE_BATCH) await flush();
+        if (pendingBytes >= WRITE_BATCH || performance.now() - lastFlush >= FLUSH_MS) await flush();
         report(false);
       }
       await flush();
