@@ -7,6 +7,7 @@
 export {
   AbortError,
   ContextError,
+  DownloadError,
   EngineCrashedError,
   EngineError,
   GgufError,
@@ -16,6 +17,7 @@ export {
   TensorTypeError,
   TernionError,
   TokenizerError,
+  type DownloadErrorCode,
   type GgufErrorCode,
   type GpuErrorCode,
 } from "./runtime/errors.ts";

@@ -9,6 +9,8 @@ export interface NodeModules {
   os: typeof import("node:os");
   crypto: typeof import("node:crypto");
   process: typeof import("node:process");
+  http: typeof import("node:http");
+  https: typeof import("node:https");
 }
 
 let loaded: Promise<NodeModules> | undefined;
@@ -24,6 +26,8 @@ export function nodeModules(): Promise<NodeModules> {
     path: await importByName<NodeModules["path"]>("node:path"),
     os: await importByName<NodeModules["os"]>("node:os"),
     crypto: await importByName<NodeModules["crypto"]>("node:crypto"),
+    http: await importByName<NodeModules["http"]>("node:http"),
+    https: await importByName<NodeModules["https"]>("node:https"),
     process: ((await importByName<{ default: NodeModules["process"] }>("node:process")).default ??
       (await importByName<NodeModules["process"]>("node:process"))) as NodeModules["process"],
   }))();
