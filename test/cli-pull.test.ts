@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { runCliAsync } from "./helpers/cli.ts";
+import { lacks } from "./helpers/optional-deps.ts";
 import { type HubServer, startHubServer } from "./helpers/hub-server.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 
@@ -169,6 +170,18 @@ describe("ternion pull / models / --model <reference>", () => {
     expect(extra).toBeGreaterThanOrEqual(0);
     expect(extra).toBeLessThanOrEqual(1 << 20);
     expect(servedBeforeKill - partSize).toBe(extra);
+  });
+
+  it.skipIf(lacks("deno"))("pulls and runs an hf: model under Deno", async () => {
+    const deno = ["--allow-read", "--allow-env", "--allow-sys", "--allow-net=127.0.0.1", `--allow-write=${env.TERNION_CACHE}`];
+    const args = ["generate", "--model", STORIES_REF, "--prompt", "Once upon a time", "--temperature", "0", "-n", "20", "--json"];
+    const r = await runCliAsync(args, { env, deno });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(STORIES_CONTINUATION.startsWith(JSON.parse(r.stdout).text)).toBe(true);
+    const listed = await runCliAsync(["models", "--json"], { env, deno });
+    expect(JSON.parse(listed.stdout).map((e: { reference: string }) => e.reference)).toEqual([`${STORIES_REF}@main`]);
+    expect(hub.bytesServed).toBe(STORIES_BYTES.length);
   });
 
   it("gives two pulls of the same file at once one good file and one download", async () => {

@@ -26,18 +26,18 @@ export function runCli(args: string[], options: { input?: string } = {}): CliRes
 
 /**
  * The CLI run without blocking this process (a server in the test keeps answering), with extra environment
- * variables; `onSpawn` gets the child (to kill it mid-run).
+ * variables; `onSpawn` gets the child (to kill it mid-run). `deno` runs it under Deno with those permissions.
  */
 export function runCliAsync(
   args: string[],
-  options: { env?: Record<string, string>; onSpawn?: (child: ReturnType<typeof spawn>) => void } = {},
+  options: { env?: Record<string, string>; onSpawn?: (child: ReturnType<typeof spawn>) => void; deno?: string[] } = {},
 ): Promise<CliResult & { signal: NodeJS.Signals | null }> {
   requireBuild();
-  const child = spawn(process.execPath, [cliPath, ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, ...options.env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const [command, prefix] = options.deno
+    ? [`${repoRoot}node_modules/.bin/deno`, ["run", "--quiet", "--no-prompt", ...options.deno]]
+    : [process.execPath, []];
+  const env = { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...options.env };
+  const child = spawn(command, [...prefix, cliPath, ...args], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
   options.onSpawn?.(child);
   let stdout = "";
   let stderr = "";
