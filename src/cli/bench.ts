@@ -51,7 +51,7 @@ export const benchCommand: Command = {
     const args = parseArgs(argv, flags);
     const f = args.flags;
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
-    const ref = requiredString(f, "model", "path or hf: reference or URL");
+    const ref = requiredString(f, "model", "path");
     const promptTokens = numberFlag(f, "prompt-tokens", { integer: true, min: 1 }) ?? 128;
     const genTokens = numberFlag(f, "gen-tokens", { integer: true, min: 1 }) ?? 128;
     const repetitions = numberFlag(f, "repetitions", { integer: true, min: 1 }) ?? 3;

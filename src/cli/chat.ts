@@ -37,7 +37,7 @@ export const chatCommand: Command = {
     const args = parseArgs(argv, flags);
     const f = args.flags;
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
-    const ref = requiredString(f, "model", "path or hf: reference or URL");
+    const ref = requiredString(f, "model", "path");
     const system = optionalString(f, "system");
     const maxTokens = numberFlag(f, "max-tokens", { integer: true, min: 1 }) ?? 256;
     const threads = numberFlag(f, "threads", { integer: true, min: 1 });

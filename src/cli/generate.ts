@@ -39,7 +39,7 @@ export const generateCommand: Command = {
   async run(argv, out) {
     const args = parseArgs(argv, flags);
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
-    const model = requiredString(args.flags, "model", "path or hf: reference or URL");
+    const model = requiredString(args.flags, "model");
     const prompt = args.flags.get("prompt");
     if (typeof prompt !== "string") throw new OptionError("MISSING_FLAG", '--prompt <text> is required ("" for none)');
     const maxTokens = numberFlag(args.flags, "max-tokens", { integer: true, min: 0 }) ?? 256;

@@ -31,7 +31,7 @@ export const pplCommand: Command = {
   async run(argv, out) {
     const args = parseArgs(argv, flags);
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
-    const model = requiredString(args.flags, "model", "path or hf: reference or URL");
+    const model = requiredString(args.flags, "model");
     const textPath = requiredString(args.flags, "text");
     const ctxFlag = numberFlag(args.flags, "ctx", { integer: true, min: 4 });
     const threads = numberFlag(args.flags, "threads", { integer: true, min: 1 });

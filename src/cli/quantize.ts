@@ -31,7 +31,7 @@ export const quantizeCommand: Command = {
   async run(argv, out) {
     const args = parseArgs(argv, flags);
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
-    const ref = requiredString(args.flags, "model", "path or hf: reference or URL");
+    const ref = requiredString(args.flags, "model");
     const outPath = requiredString(args.flags, "out");
     const type = requiredString(args.flags, "type").toLowerCase();
     if (!isQuantizeType(type)) throw new OptionError("BAD_FLAG_VALUE", `--type ${type} must be one of ${QUANTIZE_TYPES.join(", ")}`);
