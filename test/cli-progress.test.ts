@@ -67,7 +67,7 @@ describe("download progress line", () => {
     expect(downloadLine("model.gguf", p, 80)).toBe("model.gguf 33% 412.3 MiB / 1.19 GiB 12.4 MiB/s ETA 1m02s");
     expect(formatSize(999)).toBe("999 B");
     expect(formatSize(1536)).toBe("1.50 KiB");
-    expect(downloadLine("x", { ...p, total: undefined, etaSeconds: undefined }, 80)).toBe("x 412.3 MiB 12.4 MiB/s");
+    expect(downloadLine("x", { ...p, total: 0, etaSeconds: undefined }, 80)).toBe("x 412.3 MiB 12.4 MiB/s");
   });
 
   it("leaves out whole parts, never part of a word, to fit the terminal", () => {

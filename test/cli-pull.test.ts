@@ -115,11 +115,11 @@ describe("ternion pull / models / --model <reference>", () => {
     const missing = await runCliAsync(["pull", "hf:owner/stories/missing.gguf"], { env });
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(
-      /^ternion pull: no file at http:\/\/127\.0\.0\.1:\d+\/owner\/stories\/resolve\/main\/missing\.gguf \(HTTP 404\) \[MODEL_NOT_FOUND\]\n$/,
+      /^ternion pull: no file at http:\/\/127\.0\.0\.1:\d+\/owner\/stories\/resolve\/main\/missing\.gguf \(HTTP 404\) \[NOT_FOUND\]\n$/,
     );
     const viaGenerate = await runCliAsync(["generate", "--model", "hf:owner/stories/missing.gguf", "--prompt", "x"], { env });
     expect(viaGenerate.status).toBe(2);
-    expect(viaGenerate.stderr).toMatch(/^ternion generate: no file at .* \[MODEL_NOT_FOUND\]\n$/);
+    expect(viaGenerate.stderr).toMatch(/^ternion generate: no file at .* \[NOT_FOUND\]\n$/);
 
     hub.reset();
     hub.mode.token = "secret";

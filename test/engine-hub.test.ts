@@ -79,7 +79,7 @@ describe("the engine's model option as a reference (Node)", () => {
     expect(events.some((e) => e.phase === "download" && e.loaded === STORIES_BYTES.length)).toBe(true);
     const err = await createEngine({ model: "hf:owner/stories/none.gguf", hub: { endpoint: hub.endpoint }, cacheDir }).catch((e) => e);
     expect(err).toBeInstanceOf(DownloadError);
-    expect(err.code).toBe("MODEL_NOT_FOUND");
+    expect(err.code).toBe("NOT_FOUND");
   });
 
   it("reads the model from the server without writing the cache when cache is false", async () => {

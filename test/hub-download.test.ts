@@ -119,7 +119,7 @@ describe("pullModel", () => {
   it("refuses a file whose sha256 differs from the announced one, leaving no file", async () => {
     const err = await pullModel("hf:owner/repo/bad.gguf", cache).catch((e) => e);
     expect(err).toBeInstanceOf(DownloadError);
-    expect(err.code).toBe("CHECKSUM_MISMATCH");
+    expect(err.code).toBe("SHA256_MISMATCH");
     expect(err.message).toContain("0".repeat(64));
     const models = join(cache.cacheDir!, "models");
     for (const name of readdirSync(models)) expect(readdirSync(join(models, name))).toEqual([]);
@@ -129,7 +129,7 @@ describe("pullModel", () => {
   it("says 404 and 401 as typed errors, and sends the token to the hub", async () => {
     const missing = await pullModel("hf:owner/repo/nope.gguf", cache).catch((e) => e);
     expect(missing).toBeInstanceOf(DownloadError);
-    expect(missing.code).toBe("MODEL_NOT_FOUND");
+    expect(missing.code).toBe("NOT_FOUND");
     expect(missing.message).toContain("resolve/main/nope.gguf");
 
     hub.reset();

@@ -21,11 +21,11 @@ export function formatSize(n: number): string {
 
 /** The parts of the line, in the order they are shown, each with the rank in which it is kept (0 first). */
 function parts(name: string, p: DownloadProgress): { text: string; keep: number }[] {
-  const amount = p.total === undefined ? formatSize(p.loaded) : `${formatSize(p.loaded)} / ${formatSize(p.total)}`;
+  const amount = p.total > 0 ? `${formatSize(p.loaded)} / ${formatSize(p.total)}` : formatSize(p.loaded);
   const result = [{ text: name, keep: 4 }];
-  if (p.total !== undefined && p.total > 0) result.push({ text: `${Math.floor((100 * p.loaded) / p.total)}%`, keep: 3 });
+  if (p.total > 0) result.push({ text: `${Math.floor((100 * p.loaded) / p.total)}%`, keep: 3 });
   result.push({ text: amount, keep: 0 }, { text: `${formatSize(p.bytesPerSecond)}/s`, keep: 1 });
-  if (p.etaSeconds !== undefined && p.loaded < (p.total ?? 0)) result.push({ text: `ETA ${formatDuration(p.etaSeconds)}`, keep: 2 });
+  if (p.etaSeconds !== undefined && p.loaded < p.total) result.push({ text: `ETA ${formatDuration(p.etaSeconds)}`, keep: 2 });
   return result;
 }
 
@@ -65,7 +65,7 @@ export class DownloadBar {
   update(p: DownloadProgress): void {
     if (!this.active) return;
     const t = this.now();
-    if (p.loaded < (p.total ?? Infinity) && t - this.lastDraw < REDRAW_MS) return;
+    if ((p.total === 0 || p.loaded < p.total) && t - this.lastDraw < REDRAW_MS) return;
     this.lastDraw = t;
     this.stream.write(`\r\x1b[K${downloadLine(this.name, p, this.stream.columns ?? 80)}`);
     this.drawn = true;

@@ -294,7 +294,7 @@ export class EngineCore {
           progress: {
             phase: "download",
             loaded: p.loaded,
-            total: p.total ?? 0,
+            total: p.total,
             file: p.file,
             bytesPerSecond: p.bytesPerSecond,
             etaSeconds: p.etaSeconds,

@@ -76,9 +76,9 @@ export type GpuErrorCode =
   | "DISPOSED";
 
 /**
- * A model download that failed: not on the server (MODEL_NOT_FOUND, 404), refused (UNAUTHORIZED, 401/403), the
- * connection or server failed (DOWNLOAD_FAILED), or the bytes are not the ones announced (SIZE_MISMATCH,
- * CHECKSUM_MISMATCH). No file is left under the final name; a partial file may stay beside it to resume.
+ * A model download that failed: not on the server (NOT_FOUND, 404), refused (UNAUTHORIZED, 401/403), the
+ * connection or server failed (DOWNLOAD_FAILED), the bytes are not the ones announced (SIZE_MISMATCH,
+ * SHA256_MISMATCH), or another process is pulling the entry being removed (CACHE_LOCKED). No file is left under the final name; a partial file may stay beside it to resume.
  */
 export class DownloadError extends TernionError {
   constructor(code: DownloadErrorCode, message: string) {
@@ -86,7 +86,7 @@ export class DownloadError extends TernionError {
   }
 }
 
-export type DownloadErrorCode = "MODEL_NOT_FOUND" | "UNAUTHORIZED" | "DOWNLOAD_FAILED" | "SIZE_MISMATCH" | "CHECKSUM_MISMATCH" | "CACHE_LOCKED";
+export type DownloadErrorCode = "NOT_FOUND" | "UNAUTHORIZED" | "DOWNLOAD_FAILED" | "SIZE_MISMATCH" | "SHA256_MISMATCH" | "CACHE_LOCKED";
 
 /** A sequence longer than the context: a prompt that does not fit, or generation past the last position. */
 export class ContextError extends TernionError {}

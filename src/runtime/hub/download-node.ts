@@ -17,8 +17,8 @@ export interface DownloadProgress {
   file: string;
   /** Bytes on disk so far, those of an earlier, resumed attempt included. */
   loaded: number;
-  /** The file's size, when the server says. */
-  total: number | undefined;
+  /** The file's size; 0 while the server has not said it. */
+  total: number;
   /** Bytes per second fetched by this download (resumed bytes not counted). */
   bytesPerSecond: number;
   /** Seconds left at that rate, when the total is known. */
@@ -160,7 +160,7 @@ async function request(url: string, start: number, options: DownloadOptions): Pr
 }
 
 function statusError(url: string, status: number): DownloadError {
-  if (status === 404) return new DownloadError("MODEL_NOT_FOUND", `no file at ${url} (HTTP 404)`);
+  if (status === 404) return new DownloadError("NOT_FOUND", `no file at ${url} (HTTP 404)`);
   if (status === 401 || status === 403) {
     return new DownloadError("UNAUTHORIZED", `${url} refused access (HTTP ${status}): set HF_TOKEN to a token that may read it`);
   }
@@ -212,7 +212,7 @@ async function downloadOnce(url: string, target: string, options: DownloadOption
     lastReport = t;
     const bytesPerSecond = ((loaded - resumedFrom) * 1000) / Math.max(1, t - started);
     const etaSeconds = total !== undefined && bytesPerSecond > 0 ? Math.max(0, total - loaded) / bytesPerSecond : undefined;
-    options.onProgress({ file: target, loaded, total, bytesPerSecond, etaSeconds });
+    options.onProgress({ file: target, loaded, total: total ?? 0, bytesPerSecond, etaSeconds });
   };
 
   let pending: Uint8Array[] = [];
@@ -273,7 +273,7 @@ async function downloadOnce(url: string, target: string, options: DownloadOption
   const sha256 = hash.digest("hex");
   if (expectedSha !== undefined && sha256 !== expectedSha) {
     await fs.rm(part, { force: true });
-    throw new DownloadError("CHECKSUM_MISMATCH", `${url}: the file's sha256 is ${sha256}, the server announced ${expectedSha}; it was not kept`);
+    throw new DownloadError("SHA256_MISMATCH", `${url}: the file's sha256 is ${sha256}, the server announced ${expectedSha}; it was not kept`);
   }
   await fs.rename(part, target);
   return { size: loaded, sha256, verified: expectedSha !== undefined };
