@@ -17,6 +17,7 @@ export {
   TensorTypeError,
   TernionError,
   TokenizerError,
+  type CacheErrorCode,
   type GgufErrorCode,
   type GpuErrorCode,
 } from "./runtime/errors.ts";
@@ -78,8 +79,9 @@ export {
   openBrowserCachedModel,
   type BrowserCacheOptions,
   type CachedModel,
-  type DownloadProgress,
 } from "./runtime/hub/cache-browser.ts";
+export type { DownloadProgress } from "./runtime/hub/progress.ts";
+export type { HubOptions } from "./runtime/hub/reference.ts";
 
 // The tokenizer of a GGUF file.
 export { tokenizerFromGguf } from "./runtime/tokenizer/index.ts";

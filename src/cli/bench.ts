@@ -8,12 +8,12 @@ import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { backendChoice, backendFlags, openEngine } from "./engine-flags.ts";
 import { numberFlag, requiredString } from "./flags.ts";
-import { checkInputFile, MODEL_FILE } from "./file-checks.ts";
+import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
 import { formatTable } from "./format.ts";
 import { ProgressBar } from "./progress.ts";
 
 const flags: Record<string, FlagSpec> = {
-  model: { type: "string", short: "m", description: "GGUF model" },
+  model: { type: "string", short: "m", description: `GGUF model: ${MODEL_REFERENCE_HELP}` },
   "prompt-tokens": { type: "string", description: "prompt length in tokens (default 128)" },
   "gen-tokens": { type: "string", description: "tokens to generate (default 128)" },
   ...backendFlags,
@@ -51,13 +51,13 @@ export const benchCommand: Command = {
     const args = parseArgs(argv, flags);
     const f = args.flags;
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
-    const model = requiredString(f, "model", "path");
+    const ref = requiredString(f, "model", "path");
     const promptTokens = numberFlag(f, "prompt-tokens", { integer: true, min: 1 }) ?? 128;
     const genTokens = numberFlag(f, "gen-tokens", { integer: true, min: 1 }) ?? 128;
     const repetitions = numberFlag(f, "repetitions", { integer: true, min: 1 }) ?? 3;
     const backend = backendChoice(f);
     const threadCounts = threadList(f.get("threads"));
-    await checkInputFile(model, MODEL_FILE);
+    const model = await localModelPath(ref);
 
     const rows: BenchRow[] = [];
     const bar = new ProgressBar("bench");

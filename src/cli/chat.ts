@@ -9,10 +9,14 @@ import { ChatRepl, CHAT_COMMANDS } from "./chat-repl.ts";
 import type { Command } from "./command.ts";
 import { backendChoice, backendFlags, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
 import { numberFlag, optionalString, requiredString } from "./flags.ts";
-import { checkInputFile, MODEL_FILE } from "./file-checks.ts";
+import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
 
 const flags: Record<string, FlagSpec> = {
-  model: { type: "string", short: "m", description: "GGUF model (its tokenizer.chat_template, or a plain User:/Assistant: transcript)" },
+  model: {
+    type: "string",
+    short: "m",
+    description: `GGUF model (its tokenizer.chat_template, or a plain User:/Assistant: transcript): ${MODEL_REFERENCE_HELP}`,
+  },
   system: { type: "string", description: "system message at the start of the conversation" },
   "max-tokens": { type: "string", short: "n", description: "most tokens per answer (default 256)" },
   ...samplingFlags,
@@ -33,14 +37,14 @@ export const chatCommand: Command = {
     const args = parseArgs(argv, flags);
     const f = args.flags;
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
-    const model = requiredString(f, "model", "path");
+    const ref = requiredString(f, "model", "path");
     const system = optionalString(f, "system");
     const maxTokens = numberFlag(f, "max-tokens", { integer: true, min: 1 }) ?? 256;
     const threads = numberFlag(f, "threads", { integer: true, min: 1 });
     const contextLength = numberFlag(f, "ctx", { integer: true, min: 1 });
     const backend = backendChoice(f);
     const sampling = samplingOptions(f);
-    await checkInputFile(model, MODEL_FILE); // before a worker starts
+    const model = await localModelPath(ref); // before a worker starts
 
     const engine = await openEngine({ model, backend, threads, contextLength, worker: true });
     const tty = process.stdin.isTTY === true;

@@ -13,10 +13,11 @@ import type { Command } from "./command.ts";
 import { choiceFlag, numberFlag, optionalString, requiredString } from "./flags.ts";
 import { formatTable } from "./format.ts";
 import { checkInputFile, checkOutputFolder, MODEL_FILE, textFile } from "./file-checks.ts";
+import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
 import { ProgressBar, formatDuration } from "./progress.ts";
 
 const flags: Record<string, FlagSpec> = {
-  teacher: { type: "string", description: "float teacher GGUF (llama or bitnet architecture)" },
+  teacher: { type: "string", description: `float teacher GGUF (llama or bitnet architecture): ${MODEL_REFERENCE_HELP}` },
   data: { type: "string", description: "UTF-8 training text" },
   "data-free": { type: "boolean", description: "train on text sampled from the teacher instead of --data" },
   steps: { type: "string", description: "optimizer steps" },
@@ -93,11 +94,11 @@ export const finetuneCommand: Command = {
       threads: numberFlag(f, "threads", { integer: true, min: 1 }),
     };
 
-    await checkInputFile(teacher, { ...MODEL_FILE, what: "the teacher" });
     if (data !== undefined) await checkInputFile(data, textFile("the training text"));
     if (options.eval !== undefined) await checkInputFile(options.eval, textFile("the evaluation text"));
     await checkOutputFolder(outPath, "--out");
     if (options.checkpoint !== undefined) await checkOutputFolder(options.checkpoint, "--checkpoint");
+    options.teacher = await localModelPath(teacher, { ...MODEL_FILE, what: "the teacher" });
 
     // Progress: a bar on a terminal; when piped, one quiet line per 10 % (nothing with --json).
     const bar = new ProgressBar("finetune");

@@ -13,10 +13,14 @@ import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { backendChoice, backendFlags, formatStats, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
 import { numberFlag, requiredString } from "./flags.ts";
-import { checkInputFile, MODEL_FILE } from "./file-checks.ts";
+import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
 
 const flags: Record<string, FlagSpec> = {
-  model: { type: "string", short: "m", description: "GGUF model (llama or bitnet architectures; F32/F16/BF16/Q8_0/TQ1_0/TQ2_0/I2_S tensors)" },
+  model: {
+    type: "string",
+    short: "m",
+    description: `GGUF model (llama or bitnet architectures; F32/F16/BF16/Q8_0/TQ1_0/TQ2_0/I2_S tensors): ${MODEL_REFERENCE_HELP}`,
+  },
   prompt: { type: "string", short: "p", description: 'text to continue ("" generates from BOS alone)' },
   "max-tokens": { type: "string", short: "n", description: "most tokens to generate (default 256)" },
   ...samplingFlags,
@@ -35,7 +39,7 @@ export const generateCommand: Command = {
   async run(argv, out) {
     const args = parseArgs(argv, flags);
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
-    const path = requiredString(args.flags, "model");
+    const model = requiredString(args.flags, "model");
     const prompt = args.flags.get("prompt");
     if (typeof prompt !== "string") throw new OptionError("MISSING_FLAG", '--prompt <text> is required ("" for none)');
     const maxTokens = numberFlag(args.flags, "max-tokens", { integer: true, min: 0 }) ?? 256;
@@ -44,7 +48,7 @@ export const generateCommand: Command = {
     const sampling = samplingOptions(args.flags);
     const json = args.flags.has("json");
 
-    await checkInputFile(path, MODEL_FILE);
+    const path = await localModelPath(model);
     const source = await openFileSource(path);
     let engine: Engine | undefined;
     try {

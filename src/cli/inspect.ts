@@ -5,7 +5,7 @@ import { OptionError } from "../runtime/errors.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import { formatBytes, formatCount, formatTable } from "./format.ts";
 import type { Command } from "./command.ts";
-import { checkInputFile, MODEL_FILE } from "./file-checks.ts";
+import { localModelPath } from "./model-reference.ts";
 
 const flags: Record<string, FlagSpec> = {
   json: { type: "boolean", description: "print one JSON object instead of tables" },
@@ -16,18 +16,18 @@ const flags: Record<string, FlagSpec> = {
 export const inspectCommand: Command = {
   name: "inspect",
   summary: "show a model's architecture, hyper-parameters, tokenizer, tensors and ternary sparsity",
-  usage: "ternion inspect <model.gguf> [--json] [--no-sparsity]",
+  usage: "ternion inspect <model.gguf | hf:owner/repo/file.gguf[@rev] | URL> [--json] [--no-sparsity]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
-    const [path, ...extra] = args.positionals;
-    if (!path) throw new OptionError("MISSING_ARGUMENT", "inspect needs a model file: ternion inspect <model.gguf>");
+    const [ref, ...extra] = args.positionals;
+    if (!ref) throw new OptionError("MISSING_ARGUMENT", "inspect needs a model file: ternion inspect <model.gguf>");
     if (extra.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(extra[0])}`);
-    await checkInputFile(path, MODEL_FILE);
+    const path = await localModelPath(ref);
     const source = await openFileSource(path);
     try {
       const report = await inspectModel(source, { sparsity: !args.flags.has("no-sparsity") });
-      out(args.flags.has("json") ? JSON.stringify(report, null, 2) : renderReport(path, report));
+      out(args.flags.has("json") ? JSON.stringify(report, null, 2) : renderReport(ref, report));
     } finally {
       await source.close?.();
     }

@@ -16,6 +16,8 @@ import { pplCommand } from "./ppl.ts";
 import { finetuneCommand } from "./finetune.ts";
 import { chatCommand } from "./chat.ts";
 import { benchCommand } from "./bench.ts";
+import { pullCommand } from "./pull.ts";
+import { modelsCommand } from "./models.ts";
 
 const commands: Command[] = [
   generateCommand,
@@ -26,6 +28,8 @@ const commands: Command[] = [
   quantizeCommand,
   convertBitllamaCommand,
   finetuneCommand,
+  pullCommand,
+  modelsCommand,
 ];
 
 /** The command called `name`; an OptionError naming the commands (and the closest) when there is none. */

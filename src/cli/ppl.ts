@@ -10,11 +10,12 @@ import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { backendChoice, backendFlags, openEngine } from "./engine-flags.ts";
 import { numberFlag, requiredString } from "./flags.ts";
-import { checkInputFile, MODEL_FILE, textFile } from "./file-checks.ts";
+import { checkInputFile, textFile } from "./file-checks.ts";
+import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
 import { ProgressBar } from "./progress.ts";
 
 const flags: Record<string, FlagSpec> = {
-  model: { type: "string", short: "m", description: "GGUF model" },
+  model: { type: "string", short: "m", description: `GGUF model: ${MODEL_REFERENCE_HELP}` },
   text: { type: "string", description: "UTF-8 text file to score" },
   ctx: { type: "string", description: "window length in tokens (default: 512, or the model's context if smaller)" },
   ...backendFlags,
@@ -30,13 +31,13 @@ export const pplCommand: Command = {
   async run(argv, out) {
     const args = parseArgs(argv, flags);
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
-    const path = requiredString(args.flags, "model");
+    const model = requiredString(args.flags, "model");
     const textPath = requiredString(args.flags, "text");
     const ctxFlag = numberFlag(args.flags, "ctx", { integer: true, min: 4 });
     const threads = numberFlag(args.flags, "threads", { integer: true, min: 1 });
     const backend = backendChoice(args.flags);
-    await checkInputFile(path, MODEL_FILE);
     await checkInputFile(textPath, textFile("the text"));
+    const path = await localModelPath(model);
     const text = await readFile(textPath, "utf8");
     const source = await openFileSource(path);
     let engine: Engine | undefined;

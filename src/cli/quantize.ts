@@ -9,12 +9,13 @@ import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { requiredString } from "./flags.ts";
-import { checkInputFile, checkOutputFolder, MODEL_FILE } from "./file-checks.ts";
+import { checkOutputFolder } from "./file-checks.ts";
+import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
 import { formatBytes } from "./format.ts";
 import { ProgressBar } from "./progress.ts";
 
 const flags: Record<string, FlagSpec> = {
-  model: { type: "string", short: "m", description: "input GGUF (float or any type we can read)" },
+  model: { type: "string", short: "m", description: `input GGUF (float or any type we can read): ${MODEL_REFERENCE_HELP}` },
   out: { type: "string", description: "GGUF file to write (replaced atomically)" },
   type: { type: "string", description: `ternary type for the linear weights: ${QUANTIZE_TYPES.join(", ")}` },
   "include-output": { type: "boolean", description: "ternarize output.weight too (default: keep it)" },
@@ -30,15 +31,15 @@ export const quantizeCommand: Command = {
   async run(argv, out) {
     const args = parseArgs(argv, flags);
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
-    const model = requiredString(args.flags, "model");
+    const ref = requiredString(args.flags, "model");
     const outPath = requiredString(args.flags, "out");
     const type = requiredString(args.flags, "type").toLowerCase();
     if (!isQuantizeType(type)) throw new OptionError("BAD_FLAG_VALUE", `--type ${type} must be one of ${QUANTIZE_TYPES.join(", ")}`);
     // Writing over the input while reading it would be undefined on some platforms: refuse.
-    if (resolve(model) === resolve(outPath)) throw new OptionError("BAD_FLAG_VALUE", "--out must differ from --model");
+    if (resolve(ref) === resolve(outPath)) throw new OptionError("BAD_FLAG_VALUE", "--out must differ from --model");
 
-    await checkInputFile(model, MODEL_FILE);
     await checkOutputFolder(outPath, "--out");
+    const model = await localModelPath(ref);
 
     const bar = new ProgressBar("quantize");
     const source = await openFileSource(model);

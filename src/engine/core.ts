@@ -288,6 +288,7 @@ export class EngineCore {
     const opened = await openModelSource(this.options.model, {
       hub: this.options.hub,
       cache: this.options.cache,
+      cacheDir: this.options.cacheDir,
       signal,
       onDownload: (p) => emit({ type: "progress", progress: { phase: "download", ...p } }),
     });

@@ -25,14 +25,18 @@ export interface LoadProgress {
   /**
    * "read": bytes of the model file read so far, of its size. "upload": tensors placed in wasm memory so far
    * (the WebGPU backend uploads each tensor as it reads it: its read progress is its upload progress).
-   * "ready": once, when the model can run. "download": bytes of the model in the browser's cache so far, before
-   * it is read (first use only), with `file`, `bytesPerSecond` and `etaSeconds`.
+   * "ready": once, when the model can run. "download": an `hf:` or http(s) model being fetched into the model
+   * cache before it is read (first use only), with `file`, `bytesPerSecond` and `etaSeconds`; `total` is 0 while
+   * the server has not said the size.
    */
   phase: "download" | "read" | "upload" | "ready";
   loaded: number;
   total: number;
+  /** "download": the file being written in the cache. */
   file?: string;
+  /** "download": bytes per second fetched. */
   bytesPerSecond?: number;
+  /** "download": seconds left at that rate, when the size is known. */
   etaSeconds?: number;
 }
 
@@ -68,10 +72,16 @@ export interface ModelLoadOptions {
    * beside its own bundle: where a bundler emitted the worker elsewhere, these are the ones it rewrote.
    */
   wasmUrls?: { relaxed?: string; simd128?: string };
-  /** The hub `hf:` models come from and its token (default TERNION_HF_ENDPOINT / HF_TOKEN where there is an environment). */
+  /** The hub that `hf:` models come from and its token (default TERNION_HF_ENDPOINT / HF_TOKEN, else huggingface.co). */
   hub?: HubOptions;
-  /** false: read an http(s) model by ranges from the server every load instead of keeping it in the browser's cache. Default true. */
+  /**
+   * An `hf:` or http(s) model is kept in the model cache, downloaded on first use and read from the disk after
+   * (Node, Deno: `cacheDir`, default TERNION_CACHE, else ~/.cache/ternion; browsers: OPFS, or the Cache API).
+   * false reads it from the server with Range requests every load instead, nothing written. Default true.
+   */
   cache?: boolean;
+  /** The model cache's folder (Node, Deno). */
+  cacheDir?: string;
 }
 
 export interface EngineOptions extends ModelLoadOptions {

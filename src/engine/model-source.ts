@@ -1,22 +1,29 @@
 // The engine's `model` option as a ByteSource: a path (Node, Deno), a URL, a Blob/File, bytes, or a ByteSource
 // as it is. Paths go through node:fs, imported by a name bundlers leave alone, so that this file also runs in
-// browser bundles (where a string is a URL). In a browser, `hf:` and http(s) models come from the browser's model
-// cache (downloaded into it on first use). `tracked` wraps a source to report read progress and to stop a
-// load at once when its signal fires.
+// browser bundles (where a string is a URL). An `hf:` reference or http(s) URL is kept in a model cache:
+// on Node and Deno the cache folder (runtime/hub/cache-node.ts, which imports its node: modules the same way), in
+// a browser OPFS or the Cache API (runtime/hub/cache-browser.ts); downloaded on first use, read from the disk
+// afterwards; `cache: false` reads it from the server by ranges instead. `tracked` wraps a source to report read
+// progress and to stop a load at once when its signal fires.
 import { fileHandleSource } from "../runtime/gguf/file-handle-source.ts";
 import { AbortError, ModelError, OptionError } from "../runtime/errors.ts";
 import type { ByteSource } from "../runtime/gguf/source.ts";
 import { blobSource, bytesSource, urlSource } from "../runtime/gguf/sources.ts";
-import { browserCacheAvailable, openBrowserCachedModel, type DownloadProgress } from "../runtime/hub/cache-browser.ts";
-import type { HubOptions } from "../runtime/hub/reference.ts";
+import { browserCacheAvailable, openBrowserCachedModel } from "../runtime/hub/cache-browser.ts";
+import { pullModel } from "../runtime/hub/cache-node.ts";
+import type { DownloadProgress } from "../runtime/hub/progress.ts";
+import { hubHeaders, type HubOptions, modelUrl, parseModelReference } from "../runtime/hub/reference.ts";
 import type { ModelInput } from "./engine.ts";
 
+/** How a model named by a reference is fetched (EngineOptions' hub, cache and cacheDir). */
 export interface ModelSourceOptions {
   hub?: HubOptions;
-  /** false: no browser cache (an http(s) model is read by ranges from the server). */
+  /** false: no cache (an http(s) or hf: model is read by ranges from the server). */
   cache?: boolean;
-  onDownload?: (progress: DownloadProgress) => void;
+  /** The Node/Deno cache's folder. */
+  cacheDir?: string;
   signal?: AbortSignal;
+  onDownload?: (progress: DownloadProgress) => void;
 }
 
 /** Node and Deno (which serves node: modules) can open paths. */
@@ -39,7 +46,8 @@ export async function openModelSource(model: ModelInput | ByteSource, options: M
   if (typeof Blob !== "undefined" && model instanceof Blob) return blobSource(model);
   if (model instanceof URL) return model.protocol === "file:" ? openPath(model) : urlSource(model);
   if (typeof model === "string") {
-    if (/^(https?|blob|data):/i.test(model)) return urlSource(model);
+    if (/^(https?|hf):/i.test(model)) return openReference(model, options);
+    if (/^(blob|data):/i.test(model)) return urlSource(model);
     if (/^file:/i.test(model)) return openPath(new URL(model));
     if (canOpenPaths()) return openPath(model);
     const base = (globalThis as { location?: { href?: string } }).location?.href;
@@ -61,6 +69,18 @@ async function fromBrowserCache(model: ModelInput, options: ModelSourceOptions):
   }
   const blob = await openBrowserCachedModel(reference, { ...options.hub, onProgress: options.onDownload, signal: options.signal });
   return blobSource(blob);
+}
+
+/** An hf: reference or http(s) URL: the cached file on Node/Deno, else (or with cache: false) Range reads. */
+async function openReference(model: string, options: ModelSourceOptions): Promise<ByteSource> {
+  const ref = parseModelReference(model);
+  if (ref.kind === "path") return openPath(ref.path);
+  if (canOpenPaths() && options.cache !== false) {
+    const entry = await pullModel(ref, { hub: options.hub, cacheDir: options.cacheDir, signal: options.signal, onProgress: options.onDownload });
+    return openPath(entry.path);
+  }
+  const url = modelUrl(ref, options.hub);
+  return urlSource(url, { headers: hubHeaders(url, options.hub) });
 }
 
 /** A file read by offset through one handle (as gguf/source-node.ts, without importing node:fs statically). */

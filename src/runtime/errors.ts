@@ -95,8 +95,24 @@ export class AbortError extends TernionError {
 }
 
 /**
- * The model cache and its downloads: a full disk (QUOTA_EXCEEDED), bytes that disagree with the server's size or
- * sha256 (SIZE_MISMATCH, SHA256_MISMATCH), a server's refusal (NOT_FOUND, UNAUTHORIZED, DOWNLOAD_FAILED), or
- * no persistent storage in this context (NO_STORAGE).
+ * The model cache and its downloads (Node, Deno and browsers): not on the server (NOT_FOUND, 404), refused
+ * (UNAUTHORIZED, 401/403), the connection or server failed (DOWNLOAD_FAILED), bytes that disagree with the
+ * server's size or sha256 (SIZE_MISMATCH, SHA256_MISMATCH), a full disk (QUOTA_EXCEEDED), no persistent storage
+ * in this context (NO_STORAGE), or another process pulling the entry being removed (CACHE_LOCKED). No file is
+ * left under the final name; a partial file may stay beside it to resume.
  */
-export class CacheError extends TernionError {}
+export class CacheError extends TernionError {
+  constructor(code: CacheErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+export type CacheErrorCode =
+  | "NOT_FOUND"
+  | "UNAUTHORIZED"
+  | "DOWNLOAD_FAILED"
+  | "SIZE_MISMATCH"
+  | "SHA256_MISMATCH"
+  | "QUOTA_EXCEEDED"
+  | "NO_STORAGE"
+  | "CACHE_LOCKED";

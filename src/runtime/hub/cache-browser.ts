@@ -15,6 +15,7 @@
 import { AbortError, CacheError, OptionError } from "../errors.ts";
 import { formatModelReference, hubHeaders, modelUrl, parseModelReference, type HubOptions } from "./reference.ts";
 import { Sha256 } from "./sha256.ts";
+import type { DownloadProgress } from "./progress.ts";
 
 /** One cached model, as `listBrowserCachedModels` reports it. */
 export interface CachedModel {
@@ -31,16 +32,7 @@ export interface CachedModel {
   storage: "opfs" | "cache-api";
 }
 
-export interface DownloadProgress {
-  /** The file's name (the last segment of its path). */
-  file: string;
-  /** Bytes in the cache so far (those of a resumed partial download included), of `total` (0: not announced). */
-  loaded: number;
-  total: number;
-  bytesPerSecond: number;
-  /** Seconds left at the current pace (undefined until there is a pace and a total). */
-  etaSeconds: number | undefined;
-}
+export type { DownloadProgress };
 
 export interface BrowserCacheOptions extends HubOptions {
   onProgress?: (progress: DownloadProgress) => void;

@@ -1,0 +1,32 @@
+// A model named on the command line (every --model, inspect's and pull's argument): a path, checked before any
+// work (file-checks.ts), or an hf: reference / http(s) URL, pulled into the cache on first use with a download
+// bar on a terminal. The hub is TERNION_HF_ENDPOINT (default huggingface.co) with HF_TOKEN; the cache is
+// TERNION_CACHE (default ~/.cache/ternion).
+import { type PullResult, pullModel } from "../runtime/hub/cache-node.ts";
+import { type ModelReference, parseModelReference } from "../runtime/hub/reference.ts";
+import { DownloadBar } from "./download-bar.ts";
+import { checkInputFile, type InputFileKind, MODEL_FILE } from "./file-checks.ts";
+
+/** How a --model flag's help names what it takes. */
+export const MODEL_REFERENCE_HELP = "a path, hf:<owner>/<repo>/<file.gguf>[@revision] or an http(s) URL (downloaded into the cache on first use)";
+
+/** The local file that `ref` names: the path itself, or the cached download of an hf: reference or URL. */
+export async function localModelPath(ref: string, kind: InputFileKind = MODEL_FILE): Promise<string> {
+  const parsed = parseModelReference(ref);
+  if (parsed.kind === "path") {
+    await checkInputFile(parsed.path, kind);
+    return parsed.path;
+  }
+  return (await pullWithBar(parsed)).path;
+}
+
+/** Pulls `ref` into the cache, drawing the download on stderr when it is a terminal. */
+export async function pullWithBar(ref: Exclude<ModelReference, { kind: "path" }>): Promise<PullResult> {
+  const name = ref.kind === "hf" ? ref.file.split("/").at(-1)! : (new URL(ref.url).pathname.split("/").at(-1) ?? ref.url);
+  const bar = new DownloadBar(name);
+  try {
+    return await pullModel(ref, { onProgress: (p) => bar.update(p) });
+  } finally {
+    bar.clear();
+  }
+}
