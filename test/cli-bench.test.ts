@@ -42,7 +42,7 @@ describe("ternion bench", () => {
 
   it("bad input is one line on stderr and exit code 2", () => {
     for (const [args, pattern] of [
-      [[], /--model <path> is required/],
+      [["--model", ""], /--model <path> needs a value/],
       [["--model", "/nonexistent/model.gguf"], /cannot open the model \/nonexistent\/model\.gguf.*\[MODEL_NOT_FOUND\]/],
       [["--model", STORIES, "--threads", "1,zero"], /--threads must be a list of integers ≥ 1 such as 1,2, got "1,zero"/],
       [["--model", STORIES, "--threads", "0"], /--threads must be a list of integers ≥ 1/],

@@ -5,12 +5,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "./helpers/cli.ts";
 import { lacks } from "./helpers/optional-deps.ts";
-import { sharedPath } from "./helpers/shared.ts";
+import { DEFAULT_MODEL_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 
 const STORIES = sharedPath("models/stories260K.gguf");
 const CONTINUATION = ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.";
 
 describe("ternion generate", () => {
+  it("without --model runs the ternary model the package ships (models/stories260K-ternary.gguf)", () => {
+    const r = runCli(["generate", "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "40", "--threads", "1"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.startsWith("Once upon a time" + DEFAULT_MODEL_CONTINUATION), r.stdout).toBe(true);
+    const ppl = runCli(["ppl", "--text", sharedPath("corpus/tinystories_sample.txt"), "--threads", "1", "--json"]);
+    expect(ppl.status, ppl.stderr).toBe(0);
+    expect(JSON.parse(ppl.stdout).ppl).toBeLessThan(30); // the ternary student, not an untrained ternarization
+  });
+
   it("streams the prompt and its greedy continuation to stdout, statistics to stderr", () => {
     const r = runCli(["generate", "--model", STORIES, "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "40", "--threads", "1"]);
     expect(r.stderr).toMatch(/prompt tokens at .* tok\/s, 40 generated at .* tok\/s/);
@@ -91,7 +100,7 @@ describe("ternion generate", () => {
 
   it("bad input is one line on stderr and exit code 2", () => {
     for (const [args, pattern] of [
-      [["--prompt", "x"], /--model <value> is required/],
+      [["--model", "", "--prompt", "x"], /--model <path> needs a value/],
       [["--model", STORIES, "--prompt", "x", "--backend", "tpu"], /--backend must be wasm, webgpu, auto, got "tpu"/],
       [["--model", STORIES, "--prompt", "x", "--temperature", "hot"], /--temperature must be a number/],
       [["--model", STORIES, "--prompt", "x", "--top-p", "3"], /topP must be in \(0, 1\]/],

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { repoRoot } from "./helpers/cli.ts";
 import { runDeno } from "./helpers/deno.ts";
-import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
+import { DEFAULT_MODEL_CONTINUATION, STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 
 const TOKENS = 8;
 
@@ -79,7 +79,7 @@ afterAll(() => {
 });
 
 describe("the packed tarball", () => {
-  it("carries the built bundles, wasm, declarations, README and LICENSE, and no source map or .wat", () => {
+  it("carries the built bundles, wasm, declarations, the default model, README and LICENSE, and no source map or .wat", () => {
     const paths = packed.map((f) => f.path);
     for (const f of [
       "LICENSE",
@@ -90,6 +90,8 @@ describe("the packed tarball", () => {
       "dist/inline.js",
       "dist/engine-worker.js",
       "dist/cli.js",
+      "models/stories260K-ternary.gguf",
+      "models/README.md",
     ]) {
       expect(paths).toContain(f);
     }
@@ -103,7 +105,10 @@ describe("the packed tarball", () => {
       expect(paths).toContain(f);
     }
     expect(paths.filter((p) => p.endsWith(".map") || p.endsWith(".wat"))).toEqual([]);
-    expect(paths.filter((p) => !p.startsWith("dist/") && !["LICENSE", "README.md", "package.json"].includes(p))).toEqual([]);
+    expect(paths.filter((p) => !p.startsWith("dist/") && !p.startsWith("models/") && !["LICENSE", "README.md", "package.json"].includes(p))).toEqual(
+      [],
+    );
+    expect(paths.filter((p) => p.startsWith("models/"))).toHaveLength(2);
   });
 
   it("installs into an empty project with its dependencies", () => {
@@ -127,6 +132,16 @@ describe("the installed package", () => {
     const r = run("npx", ["--no", "--", "ternion", "--version"], app);
     expect(r.status).toBe(0);
     expect(r.stdout.trim()).toBe(`ternion ${JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")).version}`);
+  });
+
+  it("npx ternion generate without --model runs the shipped ternary model", () => {
+    const r = run(
+      "npx",
+      ["--no", "--", "ternion", "generate", "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "40", "--threads", "1"],
+      app,
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.startsWith("Once upon a time" + DEFAULT_MODEL_CONTINUATION), r.stdout).toBe(true);
   });
 
   it('import { createEngine } from "ternion" under Node (ESM)', () => {

@@ -6,14 +6,15 @@ import type { GenerationStats } from "../engine/generate.ts";
 import { OptionError } from "../runtime/errors.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
+import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
 import { backendChoice, backendFlags, openEngine } from "./engine-flags.ts";
-import { numberFlag, requiredString } from "./flags.ts";
+import { numberFlag } from "./flags.ts";
 import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
 import { formatTable } from "./format.ts";
 import { ProgressBar } from "./progress.ts";
 
 const flags: Record<string, FlagSpec> = {
-  model: { type: "string", short: "m", description: `GGUF model: ${MODEL_REFERENCE_HELP}` },
+  model: { type: "string", short: "m", description: `GGUF model: ${MODEL_REFERENCE_HELP} (${DEFAULT_MODEL_HELP})` },
   "prompt-tokens": { type: "string", description: "prompt length in tokens (default 128)" },
   "gen-tokens": { type: "string", description: "tokens to generate (default 128)" },
   ...backendFlags,
@@ -45,13 +46,13 @@ export const benchCommand: Command = {
   name: "bench",
   summary: "prefill and decode tokens/s of a model on this machine, per thread count",
   usage:
-    "ternion bench --model <model.gguf> [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend wasm|webgpu|auto] [--repetitions 3] [--json]",
+    "ternion bench [--model <model.gguf>] [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend wasm|webgpu|auto] [--repetitions 3] [--json]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
     const f = args.flags;
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
-    const ref = requiredString(f, "model", "path");
+    const ref = modelOrDefault(f);
     const promptTokens = numberFlag(f, "prompt-tokens", { integer: true, min: 1 }) ?? 128;
     const genTokens = numberFlag(f, "gen-tokens", { integer: true, min: 1 }) ?? 128;
     const repetitions = numberFlag(f, "repetitions", { integer: true, min: 1 }) ?? 3;

@@ -7,15 +7,16 @@ import { OptionError } from "../runtime/errors.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import { ChatRepl, CHAT_COMMANDS } from "./chat-repl.ts";
 import type { Command } from "./command.ts";
+import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
 import { backendChoice, backendFlags, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
-import { numberFlag, optionalString, requiredString } from "./flags.ts";
+import { numberFlag, optionalString } from "./flags.ts";
 import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
 
 const flags: Record<string, FlagSpec> = {
   model: {
     type: "string",
     short: "m",
-    description: `GGUF model (its tokenizer.chat_template, or a plain User:/Assistant: transcript): ${MODEL_REFERENCE_HELP}`,
+    description: `GGUF model (its tokenizer.chat_template, or a plain User:/Assistant: transcript): ${MODEL_REFERENCE_HELP} (${DEFAULT_MODEL_HELP})`,
   },
   system: { type: "string", description: "system message at the start of the conversation" },
   "max-tokens": { type: "string", short: "n", description: "most tokens per answer (default 256)" },
@@ -30,14 +31,14 @@ export const chatCommand: Command = {
   name: "chat",
   summary: "chat with a model: history kept across turns, /reset, /exit, Ctrl-C stops an answer",
   usage:
-    "ternion chat --model <model.gguf> [--system <text>] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] " +
+    "ternion chat [--model <model.gguf>] [--system <text>] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] " +
     "[--threads N] [--backend wasm|webgpu|auto] [--ctx N] [--json]",
   flags,
   async run(argv) {
     const args = parseArgs(argv, flags);
     const f = args.flags;
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
-    const ref = requiredString(f, "model", "path");
+    const ref = modelOrDefault(f);
     const system = optionalString(f, "system");
     const maxTokens = numberFlag(f, "max-tokens", { integer: true, min: 1 }) ?? 256;
     const threads = numberFlag(f, "threads", { integer: true, min: 1 });

@@ -11,15 +11,16 @@ import { modelConfigFromGguf } from "../runtime/model/config.ts";
 import { tokenizerFromGguf } from "../runtime/tokenizer/index.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
+import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
 import { backendChoice, backendFlags, formatStats, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
-import { numberFlag, requiredString } from "./flags.ts";
+import { numberFlag } from "./flags.ts";
 import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
 
 const flags: Record<string, FlagSpec> = {
   model: {
     type: "string",
     short: "m",
-    description: `GGUF model (llama or bitnet architectures; F32/F16/BF16/Q8_0/TQ1_0/TQ2_0/I2_S tensors): ${MODEL_REFERENCE_HELP}`,
+    description: `GGUF model (llama or bitnet architectures; F32/F16/BF16/Q8_0/TQ1_0/TQ2_0/I2_S tensors): ${MODEL_REFERENCE_HELP} (${DEFAULT_MODEL_HELP})`,
   },
   prompt: { type: "string", short: "p", description: 'text to continue ("" generates from BOS alone)' },
   "max-tokens": { type: "string", short: "n", description: "most tokens to generate (default 256)" },
@@ -33,13 +34,13 @@ export const generateCommand: Command = {
   name: "generate",
   summary: "generate text with a model (wasm SIMD on the CPU, multithreaded, or WebGPU)",
   usage:
-    "ternion generate --model <model.gguf> --prompt <text> [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] " +
+    "ternion generate [--model <model.gguf>] --prompt <text> [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] " +
     "[--seed S] [--threads N] [--backend wasm|webgpu|auto] [--json]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
-    const model = requiredString(args.flags, "model");
+    const model = modelOrDefault(args.flags);
     const prompt = args.flags.get("prompt");
     if (typeof prompt !== "string") throw new OptionError("MISSING_FLAG", '--prompt <text> is required ("" for none)');
     const maxTokens = numberFlag(args.flags, "max-tokens", { integer: true, min: 0 }) ?? 256;

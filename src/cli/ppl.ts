@@ -8,6 +8,7 @@ import { openFileSource } from "../runtime/gguf/source-node.ts";
 import { modelConfigFromGguf } from "../runtime/model/config.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
+import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
 import { backendChoice, backendFlags, openEngine } from "./engine-flags.ts";
 import { numberFlag, requiredString } from "./flags.ts";
 import { checkInputFile, textFile } from "./file-checks.ts";
@@ -15,7 +16,7 @@ import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
 import { ProgressBar } from "./progress.ts";
 
 const flags: Record<string, FlagSpec> = {
-  model: { type: "string", short: "m", description: `GGUF model: ${MODEL_REFERENCE_HELP}` },
+  model: { type: "string", short: "m", description: `GGUF model: ${MODEL_REFERENCE_HELP} (${DEFAULT_MODEL_HELP})` },
   text: { type: "string", description: "UTF-8 text file to score" },
   ctx: { type: "string", description: "window length in tokens (default: 512, or the model's context if smaller)" },
   ...backendFlags,
@@ -26,12 +27,12 @@ const flags: Record<string, FlagSpec> = {
 export const pplCommand: Command = {
   name: "ppl",
   summary: "perplexity of a text file (llama.cpp's method: windows of ctx tokens, second half scored)",
-  usage: "ternion ppl --model <model.gguf> --text <file> [--ctx N] [--threads N] [--backend wasm|webgpu|auto] [--json]",
+  usage: "ternion ppl [--model <model.gguf>] --text <file> [--ctx N] [--threads N] [--backend wasm|webgpu|auto] [--json]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
     if (args.positionals.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(args.positionals[0])}`);
-    const model = requiredString(args.flags, "model");
+    const model = modelOrDefault(args.flags);
     const textPath = requiredString(args.flags, "text");
     const ctxFlag = numberFlag(args.flags, "ctx", { integer: true, min: 4 });
     const threads = numberFlag(args.flags, "threads", { integer: true, min: 1 });

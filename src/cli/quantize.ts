@@ -1,7 +1,16 @@
 // `ternion quantize --model in.gguf --out out.gguf --type tq2_0|tq1_0|i2_s [--include-output] [--json]`:
-// ternarizes a float model's linear weights with BitNet's absmean rule (see runtime/convert/quantize.ts).
+// ternarizes a float model's linear weights with BitNet's absmean rule (see runtime/convert/quantize.ts). Rows
+// the type cannot hold go to the grouped ternary layout, said in one line on stderr for all of them.
 import { resolve } from "node:path";
-import { planQuantize, QUANTIZE_TYPES, isQuantizeType, type QuantizedTensor } from "../runtime/convert/quantize.ts";
+import {
+  GROUPED_TERNARY_GROUP,
+  GROUPED_TERNARY_NAME,
+  planQuantize,
+  QUANTIZE_TYPES,
+  isQuantizeType,
+  type QuantizedTensor,
+  type QuantizePlan,
+} from "../runtime/convert/quantize.ts";
 import { OptionError } from "../runtime/errors.ts";
 import { readGgufHeader } from "../runtime/gguf/reader.ts";
 import { openFileSource } from "../runtime/gguf/source-node.ts";
@@ -50,8 +59,7 @@ export const quantizeCommand: Command = {
         includeOutput: args.flags.has("include-output"),
         onTensor: (done, total, name) => bar.update(done, total, name),
       });
-      for (const f of plan.fallbacks)
-        process.stderr.write(`ternion quantize: ${f.name} [${f.dims.join(" x ")}]: ${f.fallback}; stored as ${f.type}\n`);
+      if (plan.grouped.length) process.stderr.write(`ternion quantize: ${groupedSummary(plan)}\n`);
       const layout = await writeGgufFile(outPath, plan.input);
       bar.clear();
 
@@ -61,7 +69,7 @@ export const quantizeCommand: Command = {
       if (args.flags.has("json")) {
         out(
           JSON.stringify(
-            { model, out: outPath, type, tensorBytes: { in: inBytes, out: outBytes }, tensors: plan.tensors, fallbacks: plan.fallbacks.map(brief) },
+            { model, out: outPath, type, tensorBytes: { in: inBytes, out: outBytes }, tensors: plan.tensors, grouped: plan.grouped.map(brief) },
             null,
             2,
           ),
@@ -69,7 +77,7 @@ export const quantizeCommand: Command = {
       } else {
         out(
           `wrote ${outPath}: ${ternarized.length} of ${plan.tensors.length} tensors ternarized ` +
-            `(${ternarized.length - plan.fallbacks.length} as ${type.toUpperCase()}, ${plan.fallbacks.length} as F16 fallback), ` +
+            `(${ternarized.length - plan.grouped.length} as ${type.toUpperCase()}, ${plan.grouped.length} as ${GROUPED_TERNARY_NAME}), ` +
             `tensor data ${formatBytes(inBytes)} → ${formatBytes(outBytes)}`,
         );
       }
@@ -80,5 +88,15 @@ export const quantizeCommand: Command = {
 };
 
 function brief(t: QuantizedTensor) {
-  return { name: t.name, shape: t.dims, type: t.type, reason: t.fallback };
+  return { name: t.name, shape: t.dims, type: t.type, reason: t.grouped };
+}
+
+/** One line for every tensor stored in the grouped ternary layout: how many, which row lengths, why, and what reads it. */
+function groupedSummary({ grouped, target }: QuantizePlan): string {
+  const lengths = [...new Set(grouped.map((t) => t.dims[0]!))].sort((a, b) => a - b);
+  return (
+    `${grouped.length} tensor${grouped.length === 1 ? "" : "s"} with rows of ${lengths.join(", ")} (not a multiple of ` +
+    `${target.blockSize}, which ${target.name} needs) stored as ${GROUPED_TERNARY_NAME}, ternion's grouped ternary layout ` +
+    `(absmean per group of ${GROUPED_TERNARY_GROUP}): ternion runs the file, llama.cpp does not`
+  );
 }

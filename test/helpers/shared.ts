@@ -17,3 +17,9 @@ export function sharedPath(relative: string): string {
  */
 export const STORIES_CONTINUATION =
   ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.";
+
+/**
+ * The default model's (models/stories260K-ternary.gguf, what the CLI runs without --model) greedy continuation
+ * of "Once upon a time" on the CPU backend.
+ */
+export const DEFAULT_MODEL_CONTINUATION = " there was a little girl named Lily. She loved to play with her toys.";
