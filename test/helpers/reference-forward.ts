@@ -39,6 +39,11 @@ export function greedyTokens(c: ModelConfig, w: Map<string, Float32Array>, promp
   return out;
 }
 
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 /** A stateful decoder: step(token, pos) returns the logits; positions must come in order from 0. */
 function referenceModel(c: ModelConfig, w: Map<string, Float32Array>): (token: number, pos: number) => Float64Array {
   const get = (name: string) => {
@@ -62,10 +67,14 @@ function referenceModel(c: ModelConfig, w: Map<string, Float32Array>): (token: n
     let input = x;
     let scale = 1;
     if (c.activationQuant === "int8-per-token") {
+      // bitnet.cpp's rule, in its f32 arithmetic: q = nearest(x · f32(127 / max)), ties to even; d = max / 127.
+      // (In f64 with Math.round, the values that land on or next to a .5 tie round the other way now and then,
+      // and one such code early in a sequence moves every later logit through the KV cache.)
       let max = 0;
       for (const v of x) max = Math.max(max, Math.abs(v));
-      scale = max / 127;
-      input = x.map((v) => Math.round(v / scale));
+      const iscale = Math.fround(127 / Math.fround(max));
+      scale = Math.fround(Math.fround(max) / 127);
+      input = x.map((v) => roundHalfEven(Math.fround(Math.fround(v) * iscale)));
     }
     const y = new Float64Array(rows);
     for (let r = 0; r < rows; r++) {
