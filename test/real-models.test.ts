@@ -88,7 +88,9 @@ describe.each(REAL_MODELS.map((m) => [m.real.name, m] as const))("%s at its real
         expect(plan.total).toBeLessThan(WASM32_MAX_BYTES - 32 * 2 ** 20);
         return;
       }
-      const create = vi.spyOn(CpuKernels, "create");
+      // what README.md says instead: with a short context (512 positions) the weights and all the rest fit
+    expect(planMemory(config, parsed, 512, "f16", 128).total).toBeLessThan(WASM32_MAX_BYTES - 32 * 2 ** 20);
+    const create = vi.spyOn(CpuKernels, "create");
       try {
         const error = await CpuModel.load(source, { header: parsed }).then(
           () => undefined,
