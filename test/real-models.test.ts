@@ -6,10 +6,11 @@
 // definition (src/runtime/tensor-types/i2_s.ts) and quantizes activations as bitnet.cpp does (int8 per token).
 // The TQ1_0/TQ2_0 files are checked against llama.cpp itself in test/real-models-llama.test.ts.
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CpuKernels } from "../src/runtime/cpu/kernels.ts";
+import { createLocalEngine } from "../src/engine/local-engine.ts";
 import { CpuModel, planMemory, WASM32_MAX_BYTES } from "../src/runtime/cpu/model.ts";
 import { ModelError } from "../src/runtime/errors.ts";
 import { readGgufHeader } from "../src/runtime/gguf/reader.ts";
@@ -89,8 +90,8 @@ describe.each(REAL_MODELS.map((m) => [m.real.name, m] as const))("%s at its real
         return;
       }
       // what README.md says instead: with a short context (512 positions) the weights and all the rest fit
-    expect(planMemory(config, parsed, 512, "f16", 128).total).toBeLessThan(WASM32_MAX_BYTES - 32 * 2 ** 20);
-    const create = vi.spyOn(CpuKernels, "create");
+      expect(planMemory(config, parsed, 512, "f16", 128).total).toBeLessThan(WASM32_MAX_BYTES - 32 * 2 ** 20);
+      const create = vi.spyOn(CpuKernels, "create");
       try {
         const error = await CpuModel.load(source, { header: parsed }).then(
           () => undefined,
@@ -109,6 +110,29 @@ describe.each(REAL_MODELS.map((m) => [m.real.name, m] as const))("%s at its real
       }
     },
   );
+});
+
+describe("a header-only file of Llama3-8B-1.58's real size (sparse: the data section reads as zeros)", () => {
+  it("the engine refuses it with MODEL_TOO_LARGE", async () => {
+    const m = REAL_MODELS.find((r) => r.real.name.startsWith("Llama3-8B"))!;
+    const dir = mkdtempSync(join(tmpdir(), "ternion-real-size-"));
+    try {
+      const { header, fileSize } = await ggufHeaderOnly(syntheticModel({ ...m.real, tokenizer: bpeTokenizer(m.real.vocab, m.pre) }));
+      const path = join(dir, "llama3-8b-1.58-header-only.gguf");
+      writeFileSync(path, header);
+      truncateSync(path, fileSize); // a hole, not 3.6 GiB on disk
+      expect(statSync(path).size).toBe(fileSize);
+      const create = vi.spyOn(CpuKernels, "create");
+      try {
+        await expect(createLocalEngine({ model: path, backend: "wasm", threads: 1 })).rejects.toMatchObject({ code: "MODEL_TOO_LARGE" });
+        expect(create).not.toHaveBeenCalled();
+      } finally {
+        create.mockRestore();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("real I2_S models at test widths against bitnet.cpp's definition of I2_S (naive reference)", () => {
