@@ -161,7 +161,7 @@ describe("real I2_S models at test widths against bitnet.cpp's definition of I2_
         const weights = await referenceWeights(source, header);
         const tokens = Array.from({ length: 24 }, (_, i) => (i === 0 ? shape.vocab - 2 : (i * 97) % 510));
         // bitnet.cpp quantizes an I2_S matmul's input to int8 per token in every architecture (llama too)
-        const want = referenceLogits({ ...model.config, activationQuant: "int8-per-token" }, weights, tokens);
+        const want = referenceLogits({ ...model.config, activationQuant: "int8-per-token" }, weights, tokens, "bitnet.cpp");
         const errors: number[] = [];
         let scale = 0;
         model.eval(tokens, "all", (i, logits) => {
