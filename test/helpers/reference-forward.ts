@@ -18,9 +18,22 @@ export async function loadWeights(source: ByteSource, header: GgufHeader): Promi
   return weights;
 }
 
+/**
+ * How int8-per-token activations are rounded. "f64": q = round(x / (max/127)) in f64, the exact rule the
+ * training forward pass follows. "bitnet.cpp": its I2_S rule in its f32 arithmetic, q = nearest(x · f32(127 /
+ * max)) with ties to even, as the CPU engine computes it; with "f64" a value on a .5 tie rounds the other way,
+ * and one such code early in a sequence moves every later logit through the KV cache.
+ */
+export type ActivationRounding = "f64" | "bitnet.cpp";
+
 /** The logits after each of `tokens` (fed at positions 0, 1, …). */
-export function referenceLogits(c: ModelConfig, w: Map<string, Float32Array>, tokens: number[]): Float64Array[] {
-  const step = referenceModel(c, w);
+export function referenceLogits(
+  c: ModelConfig,
+  w: Map<string, Float32Array>,
+  tokens: number[],
+  rounding: ActivationRounding = "f64",
+): Float64Array[] {
+  const step = referenceModel(c, w, rounding);
   return tokens.map((t, pos) => step(t, pos));
 }
 
@@ -39,8 +52,17 @@ export function greedyTokens(c: ModelConfig, w: Map<string, Float32Array>, promp
   return out;
 }
 
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 /** A stateful decoder: step(token, pos) returns the logits; positions must come in order from 0. */
-function referenceModel(c: ModelConfig, w: Map<string, Float32Array>): (token: number, pos: number) => Float64Array {
+function referenceModel(
+  c: ModelConfig,
+  w: Map<string, Float32Array>,
+  rounding: ActivationRounding = "f64",
+): (token: number, pos: number) => Float64Array {
   const get = (name: string) => {
     const t = w.get(name);
     if (!t) throw new Error(`missing tensor ${name}`);
@@ -64,8 +86,14 @@ function referenceModel(c: ModelConfig, w: Map<string, Float32Array>): (token: n
     if (c.activationQuant === "int8-per-token") {
       let max = 0;
       for (const v of x) max = Math.max(max, Math.abs(v));
-      scale = max / 127;
-      input = x.map((v) => Math.round(v / scale));
+      if (rounding === "f64") {
+        scale = max / 127;
+        input = x.map((v) => Math.round(v / scale));
+      } else {
+        const iscale = Math.fround(127 / Math.fround(max));
+        scale = Math.fround(Math.fround(max) / 127);
+        input = x.map((v) => roundHalfEven(Math.fround(Math.fround(v) * iscale)));
+      }
     }
     const y = new Float64Array(rows);
     for (let r = 0; r < rows; r++) {

@@ -1,10 +1,12 @@
 // Deterministic synthetic models with real shapes and random ternary weights, written as GGUF so that both
 // ternion and llama.cpp (node-llama-cpp) run the very same file: the engine tests (small llama models as
-// TQ2_0 / TQ1_0) and bench/decode.ts (BitNet b1.58 700M and 2B-4T shapes as TQ2_0). Tensor data is produced
-// lazily, one tensor at a time, so a multi-gigabyte model is never held in memory.
+// TQ2_0 / TQ1_0), the real models' shapes (./real-models.ts, also I2_S and header-only at their real sizes)
+// and bench/decode.ts (BitNet b1.58 700M and 2B-4T shapes as TQ2_0). Tensor data is produced lazily, one
+// tensor at a time, so a multi-gigabyte model is never held in memory.
 import { type GgufValue, GgufValueType as T } from "../../src/runtime/gguf/types.ts";
-import type { GgufWriteInput, GgufWriteTensor } from "../../src/runtime/gguf/writer.ts";
-import { packTq1_0 } from "../../src/runtime/tensor-types/ternary-codes.ts";
+import { type GgufWriteInput, type GgufWriteTensor, planGguf, writeGgufToBytes } from "../../src/runtime/gguf/writer.ts";
+import { packI2_S, packTq1_0 } from "../../src/runtime/tensor-types/ternary-codes.ts";
+import { BYTE_TO_CHAR } from "../../src/runtime/tokenizer/byte-unicode.ts";
 import { f32ToF16Bits } from "../../src/runtime/tensor-types/half.ts";
 import { GgmlType } from "../../src/runtime/tensor-types/table.ts";
 import { TokenType } from "../../src/runtime/tokenizer/types.ts";
@@ -12,7 +14,8 @@ import { rng } from "./random.ts";
 
 export interface SyntheticShape {
   name: string;
-  architecture: "llama" | "bitnet";
+  /** general.architecture: llama.cpp's "llama" and "bitnet", bitnet.cpp's "bitnet-b1.58" (BitNet b1.58 2B-4T). */
+  architecture: "llama" | "bitnet" | "bitnet-b1.58";
   dim: number;
   layers: number;
   heads: number;
@@ -21,11 +24,16 @@ export interface SyntheticShape {
   vocab: number;
   contextLength: number;
   /** Type of the linear layers' weights. */
-  ternary: GgmlType.TQ2_0 | GgmlType.TQ1_0;
+  ternary: GgmlType.TQ2_0 | GgmlType.TQ1_0 | GgmlType.I2_S;
   /** token_embd type (also the output head when `tiedOutput`). */
   embedding: GgmlType.F32 | GgmlType.F16;
-  /** No output.weight (bitnet files tie it to token_embd); otherwise output.weight is F32. */
+  /** No output.weight (bitnet files tie it to token_embd); otherwise output.weight is `output` (default F32). */
   tiedOutput: boolean;
+  output?: GgmlType.F32 | GgmlType.F16;
+  /** `<arch>.rope.freq_base` (default 10000). */
+  ropeBase?: number;
+  /** `<arch>.attention.layer_norm_rms_epsilon` (default 1e-5). */
+  rmsEps?: number;
   seed: number;
   /** tokenizer.ggml.* entries to use (e.g. a real vocabulary of the same size); default: a placeholder vocabulary. */
   tokenizer?: Array<[string, GgufValue]>;
@@ -88,6 +96,40 @@ export function placeholderTokenizer(vocab: number): Array<[string, GgufValue]> 
   ];
 }
 
+/**
+ * A byte-level BPE placeholder vocabulary (`tokenizer.ggml.model` "gpt2", as Llama 3, Falcon3 and BitNet
+ * b1.58 2B-4T files have): the 256 byte tokens, then strings of lower-case letters, each with its merge, then
+ * `<|begin_of_text|>` and `<|end_of_text|>` as control tokens at the end, where Llama 3 keeps its specials.
+ */
+export function bpeTokenizer(vocab: number, pre: string): Array<[string, GgufValue]> {
+  const letters = "abcdefghijklmnopqrstuvwxyz".split("").map((c) => BYTE_TO_CHAR[c.charCodeAt(0)]!);
+  const tokens = [...BYTE_TO_CHAR];
+  const merges: string[] = [];
+  const specials = 2;
+  // breadth first over letter strings, so that each token's prefix is a token before it
+  const queue = [...letters];
+  for (let i = 0; tokens.length < vocab - specials; i++) {
+    const prefix = queue[i]!;
+    for (const c of letters) {
+      if (tokens.length === vocab - specials) break;
+      tokens.push(prefix + c);
+      merges.push(`${prefix} ${c}`);
+      queue.push(prefix + c);
+    }
+  }
+  tokens.push("<|begin_of_text|>", "<|end_of_text|>");
+  const types = Int32Array.from(tokens, (_, i) => (i >= vocab - specials ? TokenType.CONTROL : TokenType.NORMAL));
+  return [
+    ["tokenizer.ggml.model", { type: T.STRING, value: "gpt2" }],
+    ["tokenizer.ggml.pre", { type: T.STRING, value: pre }],
+    ["tokenizer.ggml.tokens", { type: T.ARRAY, value: { elementType: T.STRING, values: tokens } }],
+    ["tokenizer.ggml.token_type", { type: T.ARRAY, value: { elementType: T.INT32, values: types } }],
+    ["tokenizer.ggml.merges", { type: T.ARRAY, value: { elementType: T.STRING, values: merges } }],
+    ["tokenizer.ggml.bos_token_id", { type: T.UINT32, value: vocab - 2 }],
+    ["tokenizer.ggml.eos_token_id", { type: T.UINT32, value: vocab - 1 }],
+  ];
+}
+
 /** A fast deterministic u32 stream (xorshift32) for bulk bytes; `rng` for the few values that need a distribution. */
 function xorshift(seed: number): () => number {
   let s = seed >>> 0 || 0x9e3779b9;
@@ -141,6 +183,18 @@ function tq1(rows: number, cols: number, seed: number, dLo: number, dHi: number)
   return packTq1_0(codes, d, rows, cols);
 }
 
+/** I2_S bytes with the same code distribution and one scale in [dLo, dHi) for the whole tensor. */
+function i2s(rows: number, cols: number, seed: number, dLo: number, dHi: number): Uint8Array {
+  const codes = new Uint8Array(rows * cols);
+  const r = xorshift(seed);
+  for (let i = 0; i < codes.length; i += 16) {
+    const w = codeWord(r);
+    // I2_S codes are 0/1/2 = −1/0/+1, TQ codes 0/1/2 = −1/0/+1 too: the same field values serve both
+    for (let j = 0; j < 16 && i + j < codes.length; j++) codes[i + j] = (w >>> (2 * j)) & 3;
+  }
+  return packI2_S(codes, dLo + (dHi - dLo) * rng(seed ^ 0x5bd1e995)(), rows, cols);
+}
+
 function normalValues(n: number, seed: number, scale: number): Float32Array {
   const u = rng(seed);
   const out = new Float32Array(n);
@@ -178,8 +232,8 @@ export function syntheticModel(s: SyntheticShape): GgufWriteInput {
     [`${a}.attention.head_count`, u32(s.heads)],
     [`${a}.attention.head_count_kv`, u32(s.kvHeads)],
     [`${a}.rope.dimension_count`, u32(hd)],
-    [`${a}.rope.freq_base`, f32(10000)],
-    [`${a}.attention.layer_norm_rms_epsilon`, f32(1e-5)],
+    [`${a}.rope.freq_base`, f32(s.ropeBase ?? 10000)],
+    [`${a}.attention.layer_norm_rms_epsilon`, f32(s.rmsEps ?? 1e-5)],
     ...(s.tokenizer ?? placeholderTokenizer(s.vocab)),
   ]);
 
@@ -194,7 +248,11 @@ export function syntheticModel(s: SyntheticShape): GgufWriteInput {
       name,
       dims: [cols, rows],
       type: s.ternary,
-      data: async () => (s.ternary === GgmlType.TQ2_0 ? tq2(rows, cols, sd, 0.5 * d, 1.5 * d) : tq1(rows, cols, sd, 0.5 * d, 1.5 * d)),
+      data: async () => {
+        if (s.ternary === GgmlType.TQ2_0) return tq2(rows, cols, sd, 0.5 * d, 1.5 * d);
+        if (s.ternary === GgmlType.TQ1_0) return tq1(rows, cols, sd, 0.5 * d, 1.5 * d);
+        return i2s(rows, cols, sd, 0.5 * d, 1.5 * d);
+      },
     });
   };
   const norm = (name: string, n: number) => {
@@ -216,23 +274,73 @@ export function syntheticModel(s: SyntheticShape): GgufWriteInput {
     ternary(p + "attn_q.weight", s.dim, q);
     ternary(p + "attn_k.weight", s.dim, kv);
     ternary(p + "attn_v.weight", s.dim, kv);
-    if (a === "bitnet") norm(p + "attn_sub_norm.weight", q);
+    if (a !== "llama") norm(p + "attn_sub_norm.weight", q);
     ternary(p + "attn_output.weight", q, s.dim);
     norm(p + "ffn_norm.weight", s.dim);
     ternary(p + "ffn_gate.weight", s.dim, s.ffn);
     ternary(p + "ffn_up.weight", s.dim, s.ffn);
-    if (a === "bitnet") norm(p + "ffn_sub_norm.weight", s.ffn);
+    if (a !== "llama") norm(p + "ffn_sub_norm.weight", s.ffn);
     ternary(p + "ffn_down.weight", s.ffn, s.dim);
   }
   norm("output_norm.weight", s.dim);
   if (!s.tiedOutput) {
     const sd = next();
+    const type = s.output ?? GgmlType.F32;
     tensors.push({
       name: "output.weight",
       dims: [s.dim, s.vocab],
-      type: GgmlType.F32,
-      data: async () => f32Bytes(normalValues(s.dim * s.vocab, sd, 2 / Math.sqrt(s.dim))),
+      type,
+      data: async () => {
+        const values = normalValues(s.dim * s.vocab, sd, 2 / Math.sqrt(s.dim));
+        return type === GgmlType.F32 ? f32Bytes(values) : new Uint8Array(Uint16Array.from(values, f32ToF16Bits).buffer);
+      },
     });
   }
   return { metadata, tensors };
+}
+
+/**
+ * The bytes of `input`'s GGUF header alone — metadata, tensor infos with the offsets the writer would give,
+ * padding — and the size the whole file would have. A real-size model's header is a few MB while its data is
+ * gigabytes: a source that claims the whole size but holds only these bytes checks what a loader does before
+ * it reads any tensor.
+ */
+export async function ggufHeaderOnly(input: GgufWriteInput): Promise<{ header: Uint8Array; fileSize: number }> {
+  const layout = planGguf(input);
+  const prefix = await writeGgufToBytes({ ...input, tensors: [] }); // magic, version, counts, metadata
+  const utf8 = new TextEncoder();
+  const parts: Uint8Array[] = [prefix];
+  let length = prefix.length;
+  const push = (bytes: Uint8Array) => {
+    parts.push(bytes);
+    length += bytes.length;
+  };
+  const u32 = (v: number) => {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v, true);
+    return b;
+  };
+  const u64 = (v: number) => {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, BigInt(v), true);
+    return b;
+  };
+  for (const t of layout.tensors) {
+    const name = utf8.encode(t.name);
+    push(u64(name.length));
+    push(name);
+    push(u32(t.dims.length));
+    for (const d of t.dims) push(u64(d));
+    push(u32(t.type));
+    push(u64(t.offset));
+  }
+  push(new Uint8Array((layout.alignment - (length % layout.alignment)) % layout.alignment));
+  const header = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    header.set(p, at);
+    at += p.length;
+  }
+  new DataView(header.buffer).setBigUint64(8, BigInt(layout.tensors.length), true); // the prefix said 0 tensors
+  return { header, fileSize: header.length + layout.dataSize };
 }

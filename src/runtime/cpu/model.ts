@@ -87,7 +87,7 @@ export class CpuModel {
         "MODEL_TOO_LARGE",
         `this model needs ${gib(plan.total)} GiB of wasm memory (weights ${gib(plan.weights)}, KV cache ${gib(plan.kvCache)} for ` +
           `${ctx} positions), more than the 4 GiB a wasm32 memory can address` +
-          (plan.weights < WASM32_MAX_BYTES - RESERVE_BYTES ? '; a shorter contextLength or kvType "f16" may fit' : ""),
+          (plan.weights < WASM32_MAX_BYTES - RESERVE_BYTES ? `; a shorter contextLength${kvType === "f32" ? ' or kvType "f16"' : ""} may fit` : ""),
       );
     }
     // The whole plan up front: the memory never grows (and never over-grows) while loading.
