@@ -1,12 +1,13 @@
 // The engine's `model` option as a ByteSource: a path (Node, Deno), a URL, a Blob/File, bytes, or a ByteSource
 // as it is. Paths go through node:fs, imported by a name bundlers leave alone, so that this file also runs in
-// browser bundles (where a string is a URL). `tracked` wraps a source to report read progress and to stop a
+// browser bundles (where a string is a URL). `tracked` wraps a source to report read progress (distinct bytes) and to stop a
 // load at once when its signal fires.
 import { fileHandleSource } from "../runtime/gguf/file-handle-source.ts";
 import { AbortError, ModelError, OptionError } from "../runtime/errors.ts";
 import type { ByteSource } from "../runtime/gguf/source.ts";
 import { blobSource, bytesSource, urlSource } from "../runtime/gguf/sources.ts";
 import type { ModelInput } from "./engine.ts";
+import { ReadCoverage } from "./read-coverage.ts";
 
 /** Node and Deno (which serves node: modules) can open paths. */
 export function canOpenPaths(): boolean {
@@ -54,22 +55,21 @@ async function openPath(path: string | URL): Promise<ByteSource> {
 }
 
 /**
- * `source` reporting the bytes read so far (of its size, never beyond it) and throwing AbortError at the next
- * read once `signal` fires.
+ * `source` reporting the distinct bytes read so far (of its size) each time that number grows, never twice
+ * the same, and throwing AbortError at the next read once `signal` fires.
  */
 export function tracked(
   source: ByteSource,
   onRead: ((loaded: number, total: number) => void) | undefined,
   signal: AbortSignal | undefined,
 ): ByteSource {
-  let loaded = 0;
+  const coverage = new ReadCoverage();
   return {
     size: source.size,
     async read(offset, length) {
       if (signal?.aborted) throw new AbortError("the model load was aborted");
       const bytes = await source.read(offset, length);
-      loaded = Math.min(source.size, loaded + bytes.length);
-      onRead?.(loaded, source.size);
+      if (coverage.add(offset, offset + bytes.length)) onRead?.(coverage.covered, source.size);
       return bytes;
     },
   };
