@@ -33,7 +33,7 @@ import type {
 } from "./engine.ts";
 import { GpuLanguageModel } from "../gpu/language-model.ts";
 import type { LanguageModel } from "../runtime/model/language-model.ts";
-import { openModelSource, tracked } from "./model-source.ts";
+import { openModel, openModelSource, tracked } from "./model-source.ts";
 
 export type EngineEvent =
   | { type: "chunk"; chunk: GenerateChunk }
@@ -285,10 +285,10 @@ export class EngineCore {
     this.lost = undefined;
     const { signal, emit } = ctx;
     if (signal.aborted) throw new AbortError("the model load was aborted");
-    const opened = await openModelSource(this.options.model);
+    const opened = await openModel(this.options.model);
     try {
-      const source = tracked(opened, (loaded, total) => emit({ type: "progress", progress: { phase: "read", loaded, total } }), signal);
-      const header = await readGgufHeader(source);
+      const { header } = opened;
+      const source = tracked(opened.source, (loaded, total) => emit({ type: "progress", progress: { phase: "read", loaded, total } }), signal);
       const loaded = await loadOnBackend(
         source,
         { ...this.options, backend },
@@ -312,9 +312,9 @@ export class EngineCore {
         this.template = e as Error; // a chat fails with it; everything else works
       }
       this.watchDevice(loaded.model);
-      emit({ type: "progress", progress: { phase: "ready", loaded: opened.size, total: opened.size } });
+      emit({ type: "progress", progress: { phase: "ready", loaded: source.size, total: source.size } });
     } finally {
-      if (opened !== this.options.model) await opened.close?.();
+      await opened.close();
     }
   }
 

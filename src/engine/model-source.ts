@@ -1,11 +1,15 @@
 // The engine's `model` option as a ByteSource: a path (Node, Deno), a URL, a Blob/File, bytes, or a ByteSource
 // as it is. Paths go through node:fs, imported by a name bundlers leave alone, so that this file also runs in
-// browser bundles (where a string is a URL). `tracked` wraps a source to report read progress (distinct bytes) and to stop a
+// browser bundles (where a string is a URL). `openModel` also reads the header and, for the first part of a split
+// model, opens the other parts by name. `tracked` wraps a source to report read progress (distinct bytes) and to stop a
 // load at once when its signal fires.
 import { fileHandleSource } from "../runtime/gguf/file-handle-source.ts";
 import { AbortError, ModelError, OptionError } from "../runtime/errors.ts";
+import { readGgufHeader } from "../runtime/gguf/reader.ts";
 import type { ByteSource } from "../runtime/gguf/source.ts";
 import { blobSource, bytesSource, urlSource } from "../runtime/gguf/sources.ts";
+import { openSplitModel, splitInfo, splitPartName } from "../runtime/gguf/split.ts";
+import type { GgufHeader } from "../runtime/gguf/types.ts";
 import type { ModelInput } from "./engine.ts";
 import { ReadCoverage } from "./read-coverage.ts";
 
@@ -34,6 +38,65 @@ export async function openModelSource(model: ModelInput | ByteSource): Promise<B
     return urlSource(base ? new URL(model, base) : model);
   }
   throw new OptionError("BAD_OPTION", "model must be a path, a URL, a Blob/File, bytes (Uint8Array/ArrayBuffer) or a ByteSource");
+}
+
+export interface OpenedModel {
+  /** The model's bytes: its file, or a split model's parts end to end (gguf/split.ts). */
+  source: ByteSource;
+  header: GgufHeader;
+  /** Closes what was opened here (never a ByteSource the caller passed). */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the model and reads its header. The first part of a split model (`…-00001-of-00003.gguf`, by path or
+ * URL) opens the others, found by name: one source, one header. A part missing or not belonging to the model
+ * is a ModelError (SPLIT_PART_MISSING, SPLIT_PART_MISMATCH) naming the part.
+ */
+export async function openModel(model: ModelInput | ByteSource): Promise<OpenedModel> {
+  const first = await openModelSource(model);
+  const closeFirst = async () => {
+    if (first !== model) await first.close?.();
+  };
+  try {
+    const header = await readGgufHeader(first);
+    const split = splitInfo(header);
+    if (!split) return { source: first, header, close: closeFirst };
+    const name = modelName(model);
+    if (name === undefined) {
+      throw new ModelError(
+        "SPLIT_PART_MISSING",
+        `the model is part ${split.no + 1} of ${split.count} of a split model: pass it by path or URL, so that the other parts can be found by name`,
+      );
+    }
+    const merged = await openSplitModel({ source: first, name }, header, async (no) => {
+      const part = partReference(model as string | URL, no, split.count);
+      try {
+        return { source: await openModelSource(part), name: part };
+      } catch (e) {
+        throw new ModelError("SPLIT_PART_MISSING", `part ${no + 1} of ${split.count} of ${name} cannot be opened: ${(e as Error).message}`);
+      }
+    });
+    return { ...merged, close: async () => merged.source.close?.() };
+  } catch (e) {
+    await closeFirst();
+    throw e;
+  }
+}
+
+/** The model's path or URL as text, when it has one. */
+function modelName(model: ModelInput | ByteSource): string | undefined {
+  if (model instanceof URL) return model.href;
+  return typeof model === "string" ? model : undefined;
+}
+
+/** Part `no` of a split model named by its first part: the same path or URL with the part's number. */
+function partReference(model: string | URL, no: number, count: number): string {
+  const text = String(model);
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(text) || /^[a-z]:[\\/]/i.test(text)) return splitPartName(text, no, count); // a path
+  const url = new URL(text);
+  url.pathname = splitPartName(url.pathname, no, count);
+  return url.href;
 }
 
 /** A file read by offset through one handle (as gguf/source-node.ts, without importing node:fs statically). */

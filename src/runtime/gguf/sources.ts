@@ -1,5 +1,6 @@
 // ByteSource implementations that work on every platform: bytes already in memory, a Blob/File (browser
-// file pickers, IndexedDB, Node's fs.openAsBlob), and a URL read with HTTP Range requests.
+// file pickers, IndexedDB, Node's fs.openAsBlob), sources end to end (split models), and a URL read with HTTP
+// Range requests.
 import { TernionError } from "../errors.ts";
 import { BlockCache } from "./block-cache.ts";
 import type { ByteSource } from "./source.ts";
@@ -31,6 +32,39 @@ export function blobSource(blob: Blob): ByteSource {
     async read(offset, length) {
       const [start, end] = clampRead(blob.size, offset, length);
       return new Uint8Array(await blob.slice(start, end).arrayBuffer());
+    },
+  };
+}
+
+/** Sources end to end (the parts of a split model): a read may span parts; `close()` closes every part. */
+export function concatSources(parts: ByteSource[]): ByteSource {
+  const starts: number[] = [];
+  let size = 0;
+  for (const p of parts) {
+    starts.push(size);
+    size += p.size;
+  }
+  return {
+    size,
+    async read(offset, length) {
+      const [start, end] = clampRead(size, offset, length);
+      const pieces: Uint8Array[] = [];
+      for (let k = 0; k < parts.length; k++) {
+        const from = Math.max(start, starts[k]!);
+        const to = Math.min(end, starts[k]! + parts[k]!.size);
+        if (from < to) pieces.push(await parts[k]!.read(from - starts[k]!, to - from));
+      }
+      if (pieces.length === 1) return pieces[0]!;
+      const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+      let at = 0;
+      for (const p of pieces) {
+        out.set(p, at);
+        at += p.length;
+      }
+      return out;
+    },
+    async close() {
+      for (const p of parts) await p.close?.();
     },
   };
 }
