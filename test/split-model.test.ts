@@ -47,6 +47,8 @@ async function greedyText(model: string): Promise<string> {
 describe("split models", () => {
   it("names parts as gguf-split does", () => {
     expect(splitPartName("/m/stories-00001-of-00003.gguf", 2, 3)).toBe("/m/stories-00003-of-00003.gguf");
+    expect(splitPartName("https://h.test/m/s-00001-of-00003.gguf?download=1", 1, 3)).toBe("https://h.test/m/s-00002-of-00003.gguf?download=1");
+    expect(splitPartName("hf:o/r/s-00001-of-00003.gguf@v1", 1, 3)).toBe("hf:o/r/s-00002-of-00003.gguf@v1");
     expect(() => splitPartName("/m/stories.gguf", 1, 3)).toThrow(ModelError);
     expect(parts.map((p) => p.name)).toEqual(["stories-00001-of-00003.gguf", "stories-00002-of-00003.gguf", "stories-00003-of-00003.gguf"]);
   });

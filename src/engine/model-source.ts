@@ -70,7 +70,7 @@ export async function openModel(model: ModelInput | ByteSource): Promise<OpenedM
       );
     }
     const merged = await openSplitModel({ source: first, name }, header, async (no) => {
-      const part = partReference(model as string | URL, no, split.count);
+      const part = splitPartName(name, no, split.count);
       try {
         return { source: await openModelSource(part), name: part };
       } catch (e) {
@@ -88,15 +88,6 @@ export async function openModel(model: ModelInput | ByteSource): Promise<OpenedM
 function modelName(model: ModelInput | ByteSource): string | undefined {
   if (model instanceof URL) return model.href;
   return typeof model === "string" ? model : undefined;
-}
-
-/** Part `no` of a split model named by its first part: the same path or URL with the part's number. */
-function partReference(model: string | URL, no: number, count: number): string {
-  const text = String(model);
-  if (!/^[a-z][a-z0-9+.-]*:/i.test(text) || /^[a-z]:[\\/]/i.test(text)) return splitPartName(text, no, count); // a path
-  const url = new URL(text);
-  url.pathname = splitPartName(url.pathname, no, count);
-  return url.href;
 }
 
 /** A file read by offset through one handle (as gguf/source-node.ts, without importing node:fs statically). */

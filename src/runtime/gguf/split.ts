@@ -13,7 +13,9 @@ export const SPLIT_NO_KEY = "split.no";
 export const SPLIT_COUNT_KEY = "split.count";
 export const SPLIT_TENSORS_COUNT_KEY = "split.tensors.count";
 
-const PART_SUFFIX = /-(\d{5})-of-(\d{5})\.gguf$/;
+// The part's number at the end of a file name, which may be followed by a URL's query or fragment or a model
+// reference's @revision.
+const PART_SUFFIX = /-(\d{5})-of-(\d{5})\.gguf(?=$|[?#@])/;
 
 export interface SplitInfo {
   /** This part's index, from 0. */
@@ -32,7 +34,7 @@ export function splitInfo(header: GgufHeader): SplitInfo | undefined {
   return { no, count, tensors };
 }
 
-/** The name of part `no` (from 0) of `count`, from any part's name (a path, or a URL's path). */
+/** The name of part `no` (from 0) of `count`, from any part's name (a path, a URL, a model reference). */
 export function splitPartName(name: string, no: number, count: number): string {
   if (!PART_SUFFIX.test(name)) {
     throw new ModelError(
