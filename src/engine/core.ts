@@ -33,7 +33,7 @@ import type {
 } from "./engine.ts";
 import { GpuLanguageModel } from "../gpu/language-model.ts";
 import type { LanguageModel } from "../runtime/model/language-model.ts";
-import { openModelSource, tracked, type ModelSourceOptions } from "./model-source.ts";
+import { openModel, openModelSource, tracked, type ModelSourceOptions } from "./model-source.ts";
 
 export type EngineEvent =
   | { type: "chunk"; chunk: GenerateChunk }
@@ -285,7 +285,7 @@ export class EngineCore {
     this.lost = undefined;
     const { signal, emit } = ctx;
     if (signal.aborted) throw new AbortError("the model load was aborted");
-    const opened = await openModelSource(this.options.model, {
+    const opened = await openModel(this.options.model, {
       hub: this.options.hub,
       cache: this.options.cache,
       cacheDir: this.options.cacheDir,
@@ -293,8 +293,8 @@ export class EngineCore {
       onDownload: (p) => emit({ type: "progress", progress: { phase: "download", ...p } }),
     });
     try {
-      const source = tracked(opened, (loaded, total) => emit({ type: "progress", progress: { phase: "read", loaded, total } }), signal);
-      const header = await readGgufHeader(source);
+      const { header } = opened;
+      const source = tracked(opened.source, (loaded, total) => emit({ type: "progress", progress: { phase: "read", loaded, total } }), signal);
       const loaded = await loadOnBackend(
         source,
         { ...this.options, backend },
@@ -318,9 +318,9 @@ export class EngineCore {
         this.template = e as Error; // a chat fails with it; everything else works
       }
       this.watchDevice(loaded.model);
-      emit({ type: "progress", progress: { phase: "ready", loaded: opened.size, total: opened.size } });
+      emit({ type: "progress", progress: { phase: "ready", loaded: source.size, total: source.size } });
     } finally {
-      if (opened !== this.options.model) await opened.close?.();
+      await opened.close();
     }
   }
 

@@ -3,17 +3,22 @@
 // browser bundles (where a string is a URL). An `hf:` reference or http(s) URL is kept in a model cache:
 // on Node and Deno the cache folder (runtime/hub/cache-node.ts, which imports its node: modules the same way), in
 // a browser OPFS or the Cache API (runtime/hub/cache-browser.ts); downloaded on first use, read from the disk
-// afterwards; `cache: false` reads it from the server by ranges instead. `tracked` wraps a source to report read
-// progress and to stop a load at once when its signal fires.
+// afterwards; `cache: false` reads it from the server by ranges instead. `openModel` also reads the header and,
+// for the first part of a split model, opens the other parts by name. `tracked` wraps a source to report read
+// progress (distinct bytes) and to stop a load at once when its signal fires.
 import { fileHandleSource } from "../runtime/gguf/file-handle-source.ts";
 import { AbortError, ModelError, OptionError } from "../runtime/errors.ts";
+import { readGgufHeader } from "../runtime/gguf/reader.ts";
 import type { ByteSource } from "../runtime/gguf/source.ts";
 import { blobSource, bytesSource, urlSource } from "../runtime/gguf/sources.ts";
 import { browserCacheAvailable, openBrowserCachedModel } from "../runtime/hub/cache-browser.ts";
 import { pullModel } from "../runtime/hub/cache-node.ts";
 import type { DownloadProgress } from "../runtime/hub/progress.ts";
 import { hubHeaders, type HubOptions, modelUrl, parseModelReference } from "../runtime/hub/reference.ts";
+import { openSplitModel, splitInfo, splitPartName } from "../runtime/gguf/split.ts";
+import type { GgufHeader } from "../runtime/gguf/types.ts";
 import type { ModelInput } from "./engine.ts";
+import { ReadCoverage } from "./read-coverage.ts";
 
 /** How a model named by a reference is fetched (EngineOptions' hub, cache and cacheDir). */
 export interface ModelSourceOptions {
@@ -83,6 +88,56 @@ async function openReference(model: string, options: ModelSourceOptions): Promis
   return urlSource(url, { headers: hubHeaders(url, options.hub) });
 }
 
+export interface OpenedModel {
+  /** The model's bytes: its file, or a split model's parts end to end (gguf/split.ts). */
+  source: ByteSource;
+  header: GgufHeader;
+  /** Closes what was opened here (never a ByteSource the caller passed). */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the model and reads its header. The first part of a split model (`…-00001-of-00003.gguf`, by path or
+ * URL) opens the others, found by name: one source, one header. A part missing or not belonging to the model
+ * is a ModelError (SPLIT_PART_MISSING, SPLIT_PART_MISMATCH) naming the part.
+ */
+export async function openModel(model: ModelInput | ByteSource, options: ModelSourceOptions = {}): Promise<OpenedModel> {
+  const first = await openModelSource(model, options);
+  const closeFirst = async () => {
+    if (first !== model) await first.close?.();
+  };
+  try {
+    const header = await readGgufHeader(first);
+    const split = splitInfo(header);
+    if (!split) return { source: first, header, close: closeFirst };
+    const name = modelName(model);
+    if (name === undefined) {
+      throw new ModelError(
+        "SPLIT_PART_MISSING",
+        `the model is part ${split.no + 1} of ${split.count} of a split model: pass it by path or URL, so that the other parts can be found by name`,
+      );
+    }
+    const merged = await openSplitModel({ source: first, name }, header, async (no) => {
+      const part = splitPartName(name, no, split.count);
+      try {
+        return { source: await openModelSource(part, options), name: part };
+      } catch (e) {
+        throw new ModelError("SPLIT_PART_MISSING", `part ${no + 1} of ${split.count} of ${name} cannot be opened: ${(e as Error).message}`);
+      }
+    });
+    return { ...merged, close: async () => merged.source.close?.() };
+  } catch (e) {
+    await closeFirst();
+    throw e;
+  }
+}
+
+/** The model's path or URL as text, when it has one. */
+function modelName(model: ModelInput | ByteSource): string | undefined {
+  if (model instanceof URL) return model.href;
+  return typeof model === "string" ? model : undefined;
+}
+
 /** A file read by offset through one handle (as gguf/source-node.ts, without importing node:fs statically). */
 async function openPath(path: string | URL): Promise<ByteSource> {
   if (!canOpenPaths()) throw new OptionError("BAD_OPTION", `cannot open the path ${String(path)} here: pass a URL, a Blob or bytes`);
@@ -102,22 +157,21 @@ async function openPath(path: string | URL): Promise<ByteSource> {
 }
 
 /**
- * `source` reporting the bytes read so far (of its size, never beyond it) and throwing AbortError at the next
- * read once `signal` fires.
+ * `source` reporting the distinct bytes read so far (of its size) each time that number grows, never twice
+ * the same, and throwing AbortError at the next read once `signal` fires.
  */
 export function tracked(
   source: ByteSource,
   onRead: ((loaded: number, total: number) => void) | undefined,
   signal: AbortSignal | undefined,
 ): ByteSource {
-  let loaded = 0;
+  const coverage = new ReadCoverage();
   return {
     size: source.size,
     async read(offset, length) {
       if (signal?.aborted) throw new AbortError("the model load was aborted");
       const bytes = await source.read(offset, length);
-      loaded = Math.min(source.size, loaded + bytes.length);
-      onRead?.(loaded, source.size);
+      if (coverage.add(offset, offset + bytes.length)) onRead?.(coverage.covered, source.size);
       return bytes;
     },
   };
