@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import { TEST_CACHE } from "./test/helpers/test-cache.ts";
 
 // Node 20 has WebAssembly relaxed SIMD only behind a flag; the kernel tests run both wasm builds, so the test
 // processes get the flag there (Node 22+ has relaxed SIMD by default and may not know the flag).
@@ -41,7 +42,13 @@ export default defineConfig({
     execArgv,
     // WebGPU tests (test/gpu-*.test.ts) run on SwiftShader, the Vulkan driver on the CPU that Debian's chromium
     // ships; Dawn's Vulkan loader reads these (test/helpers/gpu.ts sets them too when unset).
-    env: { VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? "/usr/lib/chromium/vk_swiftshader_icd.json" },
+    // The model cache of every test (and of the CLI processes they start) is a folder of this run's, never the
+    // user's ~/.cache/ternion; tests that check the cache itself make their own.
+    globalSetup: ["test/helpers/test-cache.ts"],
+    env: {
+      VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? "/usr/lib/chromium/vk_swiftshader_icd.json",
+      TERNION_CACHE: TEST_CACHE,
+    },
     projects: [
       { extends: true, test: { name: "unit", include: ["test/**/*.test.ts"], exclude: e2e } },
       { extends: true, test: { name: "e2e", include: e2e } },

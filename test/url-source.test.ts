@@ -19,7 +19,8 @@ afterEach(async () => {
 });
 
 async function greedyText(model: string | ByteSource): Promise<string> {
-  const engine = await createLocalEngine({ model, backend: "wasm", threads: 1 });
+  // cache: false — the reads from the URL are what is tested, not the model cache (test/engine-hub.test.ts).
+  const engine = await createLocalEngine({ model, backend: "wasm", threads: 1, cache: false });
   try {
     return (await engine.complete("Once upon a time", { temperature: 0, maxTokens: 60 })).text;
   } finally {
