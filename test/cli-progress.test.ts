@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DownloadBar, downloadLine, formatSize } from "../src/cli/download-bar.ts";
+import { DownloadBar, downloadLine } from "../src/cli/download-bar.ts";
+import { formatSize } from "../src/cli/format.ts";
 import { formatDuration, ProgressBar } from "../src/cli/progress.ts";
 
 function fakeStream(isTTY: boolean, columns = 80) {

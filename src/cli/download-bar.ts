@@ -2,22 +2,10 @@
 // draws only on a terminal and fits the terminal's width by leaving out whole parts (the file name first, then
 // the percentage, the ETA, the rate), never by cutting a word.
 import type { DownloadProgress } from "../runtime/hub/download-node.ts";
+import { formatSize } from "./format.ts";
 import { formatDuration, type ProgressStream } from "./progress.ts";
 
 const REDRAW_MS = 100;
-
-/** "1000 B", "12.4 MiB", "1.19 GiB": three significant figures at least, one decimal at least past bytes. */
-export function formatSize(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  if (i === 0) return `${Math.round(n)} B`;
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
-}
 
 /** The parts of the line, in the order they are shown, each with the rank in which it is kept (0 first). */
 function parts(name: string, p: DownloadProgress): { text: string; keep: number }[] {

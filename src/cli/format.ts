@@ -1,6 +1,7 @@
 // Plain-text formatting helpers for the CLI: aligned tables and human-readable sizes.
 
-export function formatBytes(n: number): string {
+/** n bytes in the largest binary unit it reaches: [value, unit] ([n, "B"] below 1 KiB). */
+function binaryUnit(n: number): [number, string] {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
   let v = n;
@@ -8,7 +9,19 @@ export function formatBytes(n: number): string {
     v /= 1024;
     i++;
   }
-  return i === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[i]}`;
+  return [v, units[i]!];
+}
+
+/** Sizes in tables: "27.2 MiB", "466 KiB" (three significant figures). */
+export function formatBytes(n: number): string {
+  const [v, unit] = binaryUnit(n);
+  return unit === "B" ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${unit}`;
+}
+
+/** Sizes that change as one watches (a download): "412.3 MiB", "1.19 GiB" — one decimal at least past bytes. */
+export function formatSize(n: number): string {
+  const [v, unit] = binaryUnit(n);
+  return unit === "B" ? `${Math.round(n)} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${unit}`;
 }
 
 export function formatCount(n: number): string {

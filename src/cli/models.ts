@@ -4,7 +4,7 @@ import { OptionError } from "../runtime/errors.ts";
 import { cacheDirectory, listCachedModels, removeCachedModel } from "../runtime/hub/cache-node.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
-import { formatSize } from "./download-bar.ts";
+import { formatSize } from "./format.ts";
 import { formatTable } from "./format.ts";
 
 const flags: Record<string, FlagSpec> = {

@@ -4,7 +4,7 @@ import { OptionError } from "../runtime/errors.ts";
 import { parseModelReference } from "../runtime/hub/reference.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
-import { formatSize } from "./download-bar.ts";
+import { formatSize } from "./format.ts";
 import { pullWithBar } from "./model-reference.ts";
 
 const flags: Record<string, FlagSpec> = {
