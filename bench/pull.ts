@@ -2,7 +2,8 @@
 // (test/helpers/hub-server.ts) against `curl -L` on the same URL, interleaved and repeated, each a fresh process
 // into a fresh folder; prints MB/s of each (wall clock of the whole command, process start included), their ratio,
 // and the pull's peak RSS (GNU time's %M) for this file and for one a tenth its size, which shows whether memory
-// grows with the file. Needs the build (dist/cli.js), curl and /usr/bin/time.
+// grows with the file. A third contender, a bare node:http GET of the same URL that discards the bytes (no hash,
+// no file) in a fresh `node` process, is the ceiling of any download from Node on this machine. Needs the build (dist/cli.js), curl and /usr/bin/time.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -65,6 +66,21 @@ async function curl(url: string, size: number): Promise<Run> {
   }
 }
 
+/** The ceiling: node's start-up and its HTTP client reading the body, nothing else (one redirect followed). */
+const BARE_NODE_GET = `
+const http = require("node:http");
+const get = (url) => http.get(url, { agent: false }, (res) => {
+  if (res.statusCode >= 300 && res.statusCode < 400) { res.resume(); return get(new URL(res.headers.location, url).href); }
+  let n = 0;
+  res.on("data", (chunk) => { n += chunk.length; });
+  res.on("end", () => { if (n !== Number(process.argv[2])) process.exit(3); });
+});
+get(process.argv[1]);`;
+
+async function bareNode(url: string, size: number): Promise<Run> {
+  return timed([process.execPath, "-e", BARE_NODE_GET, url, String(size)]);
+}
+
 const mbps = (size: number, r: Run) => size / 1e6 / r.seconds;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sd = (xs: number[]) => Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)));
@@ -89,20 +105,27 @@ try {
   await curl(url, big.length); // warm-up: page cache, server
   const pulls: Run[] = [];
   const curls: Run[] = [];
+  const bares: Run[] = [];
   for (let i = 0; i < repetitions; i++) {
-    const order = i % 2 === 0 ? ["pull", "curl"] : ["curl", "pull"];
+    const order = i % 2 === 0 ? ["pull", "curl", "bare"] : ["bare", "curl", "pull"];
     for (const which of order) {
       if (which === "pull") pulls.push(await pull("hf:bench/pull/big.gguf", hub.endpoint, big.length));
-      else curls.push(await curl(url, big.length));
+      else if (which === "curl") curls.push(await curl(url, big.length));
+      else bares.push(await bareNode(url, big.length));
     }
-    console.log(`  #${i + 1}: pull ${mbps(big.length, pulls.at(-1)!).toFixed(1)} MB/s, curl ${mbps(big.length, curls.at(-1)!).toFixed(1)} MB/s`);
+    console.log(
+      `  #${i + 1}: pull ${mbps(big.length, pulls.at(-1)!).toFixed(1)} MB/s, curl ${mbps(big.length, curls.at(-1)!).toFixed(1)} MB/s, ` +
+        `bare node:http ${mbps(big.length, bares.at(-1)!).toFixed(1)} MB/s`,
+    );
   }
   const smallPull = await pull("hf:bench/pull/small.gguf", hub.endpoint, small.length);
   const p = pulls.map((r) => mbps(big.length, r));
   const c = curls.map((r) => mbps(big.length, r));
+  const b = bares.map((r) => mbps(big.length, r));
   console.log(`ternion pull: ${mean(p).toFixed(1)} ± ${sd(p).toFixed(1)} MB/s (median ${median(p).toFixed(1)})`);
   console.log(`curl -L:      ${mean(c).toFixed(1)} ± ${sd(c).toFixed(1)} MB/s (median ${median(c).toFixed(1)})`);
-  console.log(`ratio pull/curl: ${(mean(p) / mean(c)).toFixed(2)} of the means, ${(median(p) / median(c)).toFixed(2)} of the medians (goal ≥ 0.80)`);
+  console.log(`bare node:http (no hash, no file: the ceiling): ${mean(b).toFixed(1)} ± ${sd(b).toFixed(1)} MB/s (median ${median(b).toFixed(1)})`);
+  console.log(`ratio pull/curl: ${(mean(p) / mean(c)).toFixed(2)} of the means, ${(median(p) / median(c)).toFixed(2)} of the medians (goal ≥ 0.80); ceiling bare/curl ${(mean(b) / mean(c)).toFixed(2)}, pull/ceiling ${(mean(p) / mean(b)).toFixed(2)}`);
   console.log(
     `pull peak RSS: ${(Math.max(...pulls.map((r) => r.peakRssKiB)) / 1024).toFixed(1)} MiB for ${(big.length / 1e6).toFixed(0)} MB, ` +
       `${(smallPull.peakRssKiB / 1024).toFixed(1)} MiB for ${(small.length / 1e6).toFixed(0)} MB (curl: ${(Math.max(...curls.map((r) => r.peakRssKiB)) / 1024).toFixed(1)} MiB)`,

@@ -205,15 +205,16 @@ async function downloadOnce(url: string, target: string, options: DownloadOption
     options.onProgress({ file: target, loaded, total: total ?? 0, bytesPerSecond, etaSeconds });
   };
 
+  // Writes are pipelined: one batch is written (in libuv's thread pool) while the next is read and hashed, and
+  // the loop waits only when a batch is ready before the previous one is written. Awaiting every write stalled the
+  // reads (300 MB from the local hub server: 0.67 s a pull, 0.53 s pipelined); memory stays within two batches,
+  // whatever the file's size.
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
   let lastFlush = performance.now();
-  const flush = async () => {
-    lastFlush = performance.now();
-    if (pendingBytes === 0) return;
-    const chunks = pending;
-    pending = [];
-    pendingBytes = 0;
+  let writing: Promise<void> | undefined;
+  let writeError: unknown;
+  const writeAll = async (chunks: Uint8Array[]) => {
     let written = (await handle.writev(chunks)).bytesWritten;
     // A short writev (rare: a full pipe, a signal) finishes chunk by chunk.
     for (const chunk of chunks) {
@@ -225,6 +226,24 @@ async function downloadOnce(url: string, target: string, options: DownloadOption
       written = 0;
       while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
     }
+  };
+  /** Waits for the batch being written; rethrows its failure. */
+  const settle = async () => {
+    await writing;
+    writing = undefined;
+    if (writeError !== undefined) throw writeError;
+  };
+  /** Starts writing what is pending, once the previous batch is written (appends stay in order). */
+  const flush = async () => {
+    lastFlush = performance.now();
+    await settle();
+    if (pendingBytes === 0) return;
+    const chunks = pending;
+    pending = [];
+    pendingBytes = 0;
+    writing = writeAll(chunks).catch((e: unknown) => {
+      writeError = e;
+    });
   };
 
   try {
@@ -240,8 +259,11 @@ async function downloadOnce(url: string, target: string, options: DownloadOption
         report(false);
       }
       await flush();
+      await settle();
     } catch (e) {
-      await flush().catch(() => {}); // what arrived stays for the next attempt
+      await flush()
+        .then(settle)
+        .catch(() => {}); // what arrived stays for the next attempt
       rethrowAbort(e, options.signal);
       throw new Interrupted("DOWNLOAD_FAILED", `cannot download ${url}: the connection failed after ${loaded} bytes (${describe(e)})`);
     }
@@ -250,6 +272,7 @@ async function downloadOnce(url: string, target: string, options: DownloadOption
     // bench:pull), and a cache entry can be fetched again; curl and the hub's own clients do not sync either.
   } finally {
     response.cancel();
+    await writing; // a failed attempt's batch, before the file closes
     await handle.close();
   }
 
