@@ -125,7 +125,9 @@ try {
   console.log(`ternion pull: ${mean(p).toFixed(1)} ± ${sd(p).toFixed(1)} MB/s (median ${median(p).toFixed(1)})`);
   console.log(`curl -L:      ${mean(c).toFixed(1)} ± ${sd(c).toFixed(1)} MB/s (median ${median(c).toFixed(1)})`);
   console.log(`bare node:http (no hash, no file: the ceiling): ${mean(b).toFixed(1)} ± ${sd(b).toFixed(1)} MB/s (median ${median(b).toFixed(1)})`);
-  console.log(`ratio pull/curl: ${(mean(p) / mean(c)).toFixed(2)} of the means, ${(median(p) / median(c)).toFixed(2)} of the medians (goal ≥ 0.80); ceiling bare/curl ${(mean(b) / mean(c)).toFixed(2)}, pull/ceiling ${(mean(p) / mean(b)).toFixed(2)}`);
+  console.log(
+    `ratio pull/curl: ${(mean(p) / mean(c)).toFixed(2)} of the means, ${(median(p) / median(c)).toFixed(2)} of the medians (goal ≥ 0.80); ceiling bare/curl ${(mean(b) / mean(c)).toFixed(2)}, pull/ceiling ${(mean(p) / mean(b)).toFixed(2)}`,
+  );
   console.log(
     `pull peak RSS: ${(Math.max(...pulls.map((r) => r.peakRssKiB)) / 1024).toFixed(1)} MiB for ${(big.length / 1e6).toFixed(0)} MB, ` +
       `${(smallPull.peakRssKiB / 1024).toFixed(1)} MiB for ${(small.length / 1e6).toFixed(0)} MB (curl: ${(Math.max(...curls.map((r) => r.peakRssKiB)) / 1024).toFixed(1)} MiB)`,
