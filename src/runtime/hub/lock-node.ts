@@ -38,20 +38,39 @@ export async function acquireLock(path: string, options: LockOptions = {}): Prom
       if ((e as { code?: string }).code !== "EEXIST") throw e;
     }
     if (await isStale(path, staleMs)) {
-      // Renamed aside before removal: of two processes that found it stale, only one moves it.
-      const aside = `${path}.stale-${process.pid}-${Math.random().toString(36).slice(2)}`;
-      if (
-        await fs.rename(path, aside).then(
-          () => true,
-          () => false,
-        )
-      )
-        await fs.rm(aside, { force: true });
+      await removeStale(path, staleMs);
       continue;
     }
     if (options.wait === false) throw new CacheError("CACHE_LOCKED", `${path} is held by another process (a pull in progress)`);
     if (options.signal?.aborted) throw new AbortError("waiting for the cache lock was aborted");
     await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+/**
+ * Removes a stale lock under a second, short-lived lock (`<path>.takeover`, also O_EXCL), judging it stale again
+ * while holding that one: two processes that both found the old lock stale would otherwise race, and the second
+ * could remove the fresh lock the first had just taken in its place.
+ */
+async function removeStale(path: string, staleMs: number): Promise<void> {
+  const { fs } = await nodeModules();
+  const takeover = `${path}.takeover`;
+  let handle: Awaited<ReturnType<typeof fs.open>>;
+  try {
+    handle = await fs.open(takeover, "wx");
+  } catch (e) {
+    if ((e as { code?: string }).code !== "EEXIST") throw e;
+    // Another process is taking over; a takeover left by a process killed in these few lines is itself stale.
+    const info = await fs.stat(takeover).catch(() => undefined);
+    if (info && Date.now() - info.mtimeMs > staleMs) await fs.rm(takeover, { force: true });
+    await new Promise((r) => setTimeout(r, POLL_MS));
+    return;
+  }
+  try {
+    await handle.close();
+    if (await isStale(path, staleMs)) await fs.rm(path, { force: true });
+  } finally {
+    await fs.rm(takeover, { force: true });
   }
 }
 
