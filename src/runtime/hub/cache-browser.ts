@@ -13,6 +13,7 @@
 // only from the same file). `<id>` is the sha256 of the canonical reference. The Cache API keeps the same entry
 // under `<base>/<id>.json` and the bytes under `<base>/<id>.gguf`.
 import { AbortError, CacheError, OptionError } from "../errors.ts";
+import { announcedSha256, announcedSize } from "./announced.ts";
 import { formatModelReference, hubHeaders, modelUrl, parseModelReference, type HubOptions } from "./reference.ts";
 import { Sha256 } from "./sha256.ts";
 import type { DownloadProgress } from "./progress.ts";
@@ -425,8 +426,6 @@ interface Download {
   sha256: string | undefined;
 }
 
-const SHA256 = /^[0-9a-f]{64}$/;
-
 /** GET `url` (from byte `from`, with Range, when resuming); redirects followed; typed errors for refusals. */
 async function request(url: string, options: BrowserCacheOptions, from: number): Promise<Download> {
   if (options.signal?.aborted) throw new AbortError("the download was aborted");
@@ -450,11 +449,10 @@ async function request(url: string, options: BrowserCacheOptions, from: number):
   }
   const length = Number(response.headers.get("content-length") ?? Number.NaN);
   const range = /\/(\d+)$/.exec(response.headers.get("content-range") ?? "");
-  const linked = Number(response.headers.get("x-linked-size") ?? Number.NaN);
-  const total = response.status === 206 && range ? Number(range[1]) : Number.isFinite(length) ? length : Number.isFinite(linked) ? linked : 0;
+  const header = (name: string) => response.headers.get(name);
+  const total = response.status === 206 && range ? Number(range[1]) : Number.isFinite(length) ? length : (announcedSize(header) ?? 0);
   const etag = (response.headers.get("etag") ?? "").replace(/^W\//, "").replace(/"/g, "");
-  const linkedEtag = (response.headers.get("x-linked-etag") ?? "").replace(/"/g, "");
-  const sha256 = SHA256.test(linkedEtag) ? linkedEtag : SHA256.test(etag) ? etag : undefined;
+  const sha256 = announcedSha256(header);
   return { status: response.status, body: response.body, total, etag, sha256 };
 }
 

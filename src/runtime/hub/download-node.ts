@@ -9,6 +9,7 @@
 // the server announces are checked before the partial file is renamed into place: the target name only ever
 // holds a complete, verified file.
 import { AbortError, CacheError } from "../errors.ts";
+import { announcedSha256, announcedSize } from "./announced.ts";
 import { nodeModules } from "./node-modules.ts";
 import { hubHeaders, type HubOptions } from "./reference.ts";
 import type { DownloadProgress } from "./progress.ts";
@@ -41,7 +42,6 @@ const WRITE_BATCH = 1 << 20;
 const FLUSH_MS = 50;
 const READ_BLOCK = 4 << 20;
 const PROGRESS_MS = 100;
-const SHA256 = /^[0-9a-f]{64}$/;
 
 /** Where the bytes of a download into `target` wait until they are complete and verified. */
 export function partialPath(target: string): string {
@@ -76,19 +76,6 @@ interface Answer {
   /** Size and sha256 as the first answer that gave them said (the hub's, before a redirect to its CDN). */
   size: number | undefined;
   sha256: string | undefined;
-}
-
-function announcedSha256(response: Reply): string | undefined {
-  for (const name of ["x-linked-etag", "etag"]) {
-    const value = response.header(name)?.replace(/^W\//, "").replaceAll('"', "").trim().toLowerCase();
-    if (value !== undefined && SHA256.test(value)) return value;
-  }
-  return undefined;
-}
-
-function announcedSize(response: Reply): number | undefined {
-  const value = response.header("x-linked-size");
-  return value !== null && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
 function rethrowAbort(e: unknown, signal: AbortSignal | undefined): void {
@@ -136,8 +123,8 @@ async function request(url: string, start: number, options: DownloadOptions): Pr
       rethrowAbort(e, options.signal);
       throw new CacheError("DOWNLOAD_FAILED", `cannot download ${url}: ${describe(e)}`);
     }
-    size ??= announcedSize(response);
-    sha256 ??= announcedSha256(response);
+    size ??= announcedSize((name) => response.header(name));
+    sha256 ??= announcedSha256((name) => response.header(name));
     const location = response.header("location");
     if (response.status >= 300 && response.status < 400 && location !== null) {
       response.cancel();
