@@ -15,10 +15,11 @@
 import { ModelError } from "../runtime/errors.ts";
 import type { GgufWriteInput, GgufWriteTensor } from "../runtime/gguf/writer.ts";
 import { type GgufHeader, type GgufValue, GgufValueType } from "../runtime/gguf/types.ts";
-import { DLT_GROUP_KEY, dltScaleNames, dltStoredRowLength } from "../runtime/model/tensors.ts";
+import { DLT_GROUP_KEY } from "../runtime/model/tensors.ts";
 import { packTq2_0 } from "../runtime/tensor-types/ternary-codes.ts";
 import { GgmlType, tensorTypeTraits } from "../runtime/tensor-types/table.ts";
 import { roundF16 } from "../runtime/tensor-types/half.ts";
+import { groupedTernaryLayout, packGroupedTernary, tq2Codes } from "../runtime/convert/grouped-ternary.ts";
 import type { DltLinear } from "./linear.ts";
 import { dltGroups } from "./dlt.ts";
 import { modelLinears, type TrainModel } from "./model.ts";
@@ -91,33 +92,10 @@ function tensorBytes(type: GgmlType.F32 | GgmlType.F16, values: ArrayLike<number
   return tensorTypeTraits(type).quantize(Float32Array.from(values));
 }
 
-/** Codes −1/0/+1 as TQ2_0 codes 0/1/2, each row padded to `stored` values with code 1 (zero). */
-function tq2Codes(l: DltLinear, stored: number): Uint8Array {
-  const codes = new Uint8Array(l.rows * stored).fill(1);
-  for (let r = 0; r < l.rows; r++) for (let e = 0; e < l.cols; e++) codes[r * stored + e] = l.ternary.codes[r * l.cols + e]! + 1;
-  return codes;
-}
-
+/** The DLT layout: codes (rows padded to 256), α, γ — written as quantize writes a grouped ternary matrix. */
 function dltTensors(l: DltLinear): GgufWriteTensor[] {
-  const stored = dltStoredRowLength(l.cols);
-  const G = dltGroups(l);
-  const nb = stored / 256;
-  // d per 256-block: the mean α of the groups it overlaps (a readable fallback only; α/γ are authoritative).
-  const d = new Float32Array(l.rows * nb);
-  for (let r = 0; r < l.rows; r++) {
-    for (let b = 0; b < nb; b++) {
-      let s = 0;
-      let c = 0;
-      for (let g = Math.floor((b * 256) / l.group); g < G && g * l.group < (b + 1) * 256; g++, c++) s += l.ternary.alpha[r * G + g]!;
-      d[r * nb + b] = c ? s / c : 0;
-    }
-  }
-  const names = dltScaleNames(l.name);
-  return [
-    { name: l.name, dims: [stored, l.rows], type: GgmlType.TQ2_0, data: packTq2_0(tq2Codes(l, stored), d, l.rows, stored) },
-    { name: names.alpha, dims: [G, l.rows], type: GgmlType.F16, data: tensorBytes(GgmlType.F16, l.ternary.alpha) },
-    { name: names.gamma, dims: [G, l.rows], type: GgmlType.F16, data: tensorBytes(GgmlType.F16, l.ternary.gamma) },
-  ];
+  const data = packGroupedTernary(l.ternary, l.rows, l.cols, l.group);
+  return groupedTernaryLayout(l.name, l.rows, l.cols, l.group).map((t, i) => ({ ...t, data: data[i]! }));
 }
 
 /** TQ2_0 with least-squares block scales, and the squared error and squared norm of Ŵ it leaves. */
@@ -151,5 +129,5 @@ function tq2Tensor(l: DltLinear): { data: Uint8Array; err: number; norm: number 
       }
     }
   }
-  return { data: packTq2_0(tq2Codes(l, l.cols), d, l.rows, l.cols), err, norm };
+  return { data: packTq2_0(tq2Codes(l.ternary.codes, l.rows, l.cols, l.cols), d, l.rows, l.cols), err, norm };
 }

@@ -15,7 +15,9 @@ export interface GroupedTernary {
   /** −1/0/+1, rows × cols row-major. */
   codes: Int8Array;
   /** α per group, rows × G row-major (G = ceil(cols / group)). */
-  alpha: Float32Array;
+  alpha: ArrayLike<number>;
+  /** γ per group, as α; absent: 0 (absmean has no shift; a fine-tuned DLT student has one). */
+  gamma?: ArrayLike<number>;
 }
 
 /** Absmean per group of `group` values along each of `rows` rows of `cols` values. */
@@ -62,8 +64,7 @@ export function groupedTernaryLayout(name: string, rows: number, cols: number, g
 export function packGroupedTernary(t: GroupedTernary, rows: number, cols: number, group: number): Uint8Array[] {
   const G = Math.ceil(cols / group);
   const stored = dltStoredRowLength(cols);
-  const padded = new Uint8Array(rows * stored).fill(1); // TQ2_0 code 1 is the value 0
-  for (let r = 0; r < rows; r++) for (let e = 0; e < cols; e++) padded[r * stored + e] = t.codes[r * cols + e]! + 1;
+  const padded = tq2Codes(t.codes, rows, cols, stored);
   const blocks = stored / 256;
   const d = new Float32Array(rows * blocks);
   for (let r = 0; r < rows; r++) {
@@ -76,7 +77,14 @@ export function packGroupedTernary(t: GroupedTernary, rows: number, cols: number
   }
   return [
     packTq2_0(padded, d, rows, stored),
-    tensorTypeTraits(GgmlType.F16).quantize(t.alpha),
-    new Uint8Array(rows * G * 2), // γ = 0: f16 zero bits
+    tensorTypeTraits(GgmlType.F16).quantize(Float32Array.from(t.alpha)),
+    t.gamma ? tensorTypeTraits(GgmlType.F16).quantize(Float32Array.from(t.gamma)) : new Uint8Array(rows * G * 2), // γ = 0: f16 zero bits
   ];
+}
+
+/** Codes −1/0/+1 (rows × cols) as TQ2_0 codes 0/1/2, each row padded to `stored` values with code 1 (zero). */
+export function tq2Codes(codes: Int8Array, rows: number, cols: number, stored: number): Uint8Array {
+  const out = new Uint8Array(rows * stored).fill(1);
+  for (let r = 0; r < rows; r++) for (let e = 0; e < cols; e++) out[r * stored + e] = codes[r * cols + e]! + 1;
+  return out;
 }
