@@ -28,6 +28,7 @@ const e2e = [
   "test/gguf-llama.test.ts",
   "test/gpu-*.test.ts",
   "test/quantize.test.ts",
+  "test/serve.test.ts",
   "test/real-models-llama.test.ts",
   "test/tokenizer-bpe.test.ts",
   "test/tokenizer-spm.test.ts",

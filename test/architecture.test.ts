@@ -1,5 +1,5 @@
 // The layers of src/ and the one direction their imports may take (docs/ARCHITECTURE.md):
-//   foundations ← cpu, gpu ← train ← engine ← cli, and the package entries on top.
+//   foundations ← cpu, gpu ← train ← engine ← server ← cli, and the package entries on top (beside server).
 // Every relative import in src/ (static, `export … from`, dynamic `import()`) is read and checked against the
 // table below, so an import against the direction fails here instead of slowly tangling the tree.
 import { readdirSync, readFileSync } from "node:fs";
@@ -15,11 +15,12 @@ const LAYER_OF: [prefix: string, layer: Layer][] = [
   ["gpu/", "gpu"],
   ["train/", "train"],
   ["engine/", "engine"],
+  ["server/", "server"],
   ["cli/", "cli"],
   ["", "entry"], // index.ts, node.ts, inline.ts: the package's entry points
 ];
 
-type Layer = "foundation" | "cpu" | "gpu" | "train" | "engine" | "cli" | "entry";
+type Layer = "foundation" | "cpu" | "gpu" | "train" | "engine" | "server" | "cli" | "entry";
 
 /** What each layer may import (itself included). cpu and gpu are siblings: neither sees the other. */
 const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
@@ -28,7 +29,8 @@ const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
   gpu: ["foundation", "gpu"],
   train: ["foundation", "cpu", "gpu", "train"],
   engine: ["foundation", "cpu", "gpu", "train", "engine"],
-  cli: ["foundation", "cpu", "gpu", "train", "engine", "cli"],
+  server: ["foundation", "cpu", "gpu", "train", "engine", "server"],
+  cli: ["foundation", "cpu", "gpu", "train", "engine", "server", "cli"],
   entry: ["foundation", "cpu", "gpu", "train", "engine", "entry"],
 };
 
@@ -76,7 +78,7 @@ describe("architecture", () => {
     expect([...seen].sort()).toEqual(Object.keys(MAY_IMPORT).sort());
   });
 
-  it("imports flow one way: foundations ← cpu, gpu ← train ← engine ← cli", () => {
+  it("imports flow one way: foundations ← cpu, gpu ← train ← engine ← server ← cli", () => {
     const wrong: string[] = [];
     for (const file of files) {
       const from = layerOf(file);

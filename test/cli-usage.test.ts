@@ -12,7 +12,7 @@ const STORIES = sharedPath("models/stories260K.gguf");
 const MODELS = sharedPath("models");
 const TEXT = sharedPath("corpus/tinystories_sample.txt");
 const VERSION = (JSON.parse(readFileSync(repoRoot + "package.json", "utf8")) as { version: string }).version;
-const COMMANDS = ["generate", "chat", "ppl", "bench", "inspect", "quantize", "convert-bitllama", "finetune"];
+const COMMANDS = ["generate", "chat", "ppl", "bench", "inspect", "quantize", "convert-bitllama", "finetune", "serve"];
 
 /** A usage error: exit code 2, one line on stderr, nothing on stdout; returns that line. */
 function usageError(r: CliResult): string {

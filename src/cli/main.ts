@@ -18,10 +18,12 @@ import { chatCommand } from "./chat.ts";
 import { benchCommand } from "./bench.ts";
 import { pullCommand } from "./pull.ts";
 import { modelsCommand } from "./models.ts";
+import { serveCommand } from "./serve.ts";
 
 const commands: Command[] = [
   generateCommand,
   chatCommand,
+  serveCommand,
   pplCommand,
   benchCommand,
   inspectCommand,

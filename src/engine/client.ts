@@ -191,12 +191,14 @@ function chatOptions(r: ChatCompletionRequest): Omit<EngineGenerateOptions, "sig
   return o;
 }
 
-function finishReason(r: Completion): FinishReason {
+/** The engine's stop reason as OpenAI's finish_reason (the server's completions use it too). */
+export function finishReason(r: Completion): FinishReason {
   if (r.stopReason === "abort") return "abort";
   return r.stopReason === "max-tokens" || r.stopReason === "context" ? "length" : "stop";
 }
 
-function usage(r: Completion) {
+/** OpenAI's usage of a completion. */
+export function usage(r: Completion) {
   return {
     prompt_tokens: r.stats.promptTokens,
     completion_tokens: r.stats.generatedTokens,
