@@ -10,6 +10,7 @@ import { createLocalEngine } from "../src/engine/local-engine.ts";
 import { lacks } from "./helpers/optional-deps.ts";
 import { repoRoot, runCli } from "./helpers/cli.ts";
 import { type ServeProcess, startServe } from "./helpers/serve.ts";
+import { startServer } from "../src/server/server.ts";
 
 const MODEL = `${repoRoot}models/stories260K-ternary.gguf`;
 const USER = [{ role: "user" as const, content: "Tell me a story about a cat." }];
@@ -157,20 +158,34 @@ describe("ternion serve", () => {
     const prompts = Array.from({ length: 20 }, (_, i) => `Once upon a time there were ${i + 1} cats`);
     const want = await Promise.all(prompts.map((p) => engine.complete(p, { maxTokens: 12, temperature: 0 })));
     const finished: number[] = [];
-    // The first one holds the model while the others queue behind it.
-    const calls = prompts.map(async (prompt, i) => {
-      if (i > 0) await new Promise((r) => setTimeout(r, 10 * i));
-      const body = i === 0 ? { prompt, max_tokens: 1500, ignore_eos: true, temperature: 0 } : { prompt, max_tokens: 12, temperature: 0 };
-      const r = await client.completions.create({ model: "m", ...body } as never);
-      finished.push(i);
-      return r;
-    });
-    await new Promise((r) => setTimeout(r, 10 * 20 + 50));
-    const queued = await health(server.root);
+    let mostInFlight = 0;
+    const calls: Promise<OpenAI.Completion>[] = [];
+    for (const [i, prompt] of prompts.entries()) {
+      // The first one holds the model while the others queue behind it.
+      const body = i === 0 ? { prompt, max_tokens: 2000, ignore_eos: true, temperature: 0 } : { prompt, max_tokens: 12, temperature: 0 };
+      calls.push(
+        client.completions.create({ model: "m", ...body } as never).then((r: OpenAI.Completion) => {
+          finished.push(i);
+          return r;
+        }),
+      );
+      // The next is sent once the server has taken this one (in flight, or already answered), so that the order
+      // they came in is the order they were sent.
+      await expect
+        .poll(
+          async () => {
+            const h = await health(server.root);
+            mostInFlight = Math.max(mostInFlight, h.running + h.waiting);
+            return h.running + h.waiting + finished.length;
+          },
+          { interval: 5, timeout: 20_000 },
+        )
+        .toBe(i + 1);
+    }
     const results = await Promise.all(calls);
-    expect(queued.waiting).toBeGreaterThanOrEqual(10);
+    expect(mostInFlight).toBeGreaterThanOrEqual(10);
     expect(finished).toEqual(prompts.map((_, i) => i));
-    expect(results[0]!.usage!.completion_tokens).toBe(1500);
+    expect(results[0]!.usage!.completion_tokens).toBe(2000);
     for (let i = 1; i < 20; i++) expect(results[i]!.choices[0]!.text).toBe(want[i]!.text);
   });
 
@@ -249,6 +264,39 @@ describe("ternion serve", () => {
     expect(r.usage!.completion_tokens).toBeGreaterThan(0);
     slow.destroy();
     expect((await fetch(`${server.root}/health`)).status).toBe(200);
+  });
+});
+
+describe("the server's time limits (src/server in this process, short limits)", () => {
+  /** What the server sends on a raw connection before it closes it, and how long that took. */
+  function exchange(port: number, text: string): Promise<{ reply: string; ms: number }> {
+    return new Promise((resolve) => {
+      const started = performance.now();
+      let reply = "";
+      const socket = connect(port, "127.0.0.1", () => socket.write(text));
+      socket.setEncoding("utf8").on("data", (t: string) => (reply += t));
+      socket.on("error", () => {});
+      socket.on("close", () => resolve({ reply, ms: performance.now() - started }));
+    });
+  }
+
+  it("closes a connection whose headers or body come too slowly (408), and serves others meanwhile", async () => {
+    const engine = await createLocalEngine({ model: MODEL, threads: 1 });
+    const server = await startServer({ engine, modelId: "m", port: 0, timeouts: { headers: 500, request: 1000 } });
+    try {
+      const port = server.port;
+      const slowHeaders = exchange(port, "GET /health HTTP/1.1\r\nHost: x\r\n");
+      const slowBody = exchange(port, 'POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"prompt":');
+      const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "x", maxRetries: 0 });
+      expect((await client.completions.create({ model: "m", prompt: "Once", max_tokens: 3 })).usage!.completion_tokens).toBe(3);
+      for (const r of [await slowHeaders, await slowBody]) {
+        expect(r.reply).toMatch(/^HTTP\/1\.1 408/);
+        expect(r.ms).toBeLessThan(5000);
+      }
+    } finally {
+      await server.close();
+      await engine.dispose();
+    }
   });
 });
 

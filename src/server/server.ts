@@ -35,6 +35,8 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** Receives one line per request (method, path, status, time). */
   log?: (line: string) => void;
+  /** Time limits in ms (defaults: headers 10 s, whole request 30 s, a stream's stalled write 30 s). */
+  timeouts?: { headers?: number; request?: number; drain?: number };
 }
 
 export interface RunningServer {
@@ -52,13 +54,23 @@ const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 /** Time a stream waits for a client that stopped reading before it drops the connection. */
 const DRAIN_TIMEOUT_MS = 30_000;
+/** How often Node checks the header and request timeouts (its default, 30 s, would let them run 3× over). */
+const TIMEOUT_CHECK_MS = 1_000;
 /** What a 429 tells the client to wait, in seconds. */
 const RETRY_AFTER_S = 1;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const app = new OpenAiServer(options);
-  const server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: 5_000 }, (req, res) =>
-    app.handle(req, res),
+  const t = options.timeouts ?? {};
+  const headersTimeout = t.headers ?? HEADERS_TIMEOUT_MS;
+  const server = createServer(
+    {
+      headersTimeout,
+      requestTimeout: Math.max(headersTimeout, t.request ?? REQUEST_TIMEOUT_MS),
+      keepAliveTimeout: 5_000,
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, headersTimeout),
+    },
+    (req, res) => app.handle(req, res),
   );
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -76,6 +88,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 class OpenAiServer {
   private readonly maxQueue: number;
   private readonly maxBody: number;
+  private readonly drainTimeout: number;
   private readonly keyDigest: Buffer | undefined;
   /** Aborted by close(): every generation in flight ends. */
   private readonly closing = new AbortController();
@@ -87,6 +100,7 @@ class OpenAiServer {
   constructor(private readonly options: ServerOptions) {
     this.maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
     this.maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    this.drainTimeout = options.timeouts?.drain ?? DRAIN_TIMEOUT_MS;
     this.keyDigest = options.apiKey === undefined ? undefined : digest(options.apiKey);
   }
 
@@ -198,7 +212,7 @@ class OpenAiServer {
         head.push(next.value);
       }
       this.checkCancelled(signal);
-      const stream = new EventStream(res, DRAIN_TIMEOUT_MS);
+      const stream = new EventStream(res, this.drainTimeout);
       stream.open(this.corsHeaders());
       try {
         for (const event of head) await stream.send(event);
