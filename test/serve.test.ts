@@ -144,6 +144,17 @@ describe("ternion serve", () => {
     });
     const reader = response.body!.getReader();
     expect((await reader.read()).done).toBe(false);
+    // A request waiting behind it whose client leaves is out of the queue at once.
+    const leaving = new AbortController();
+    const waiting = fetch(`${server.baseUrl}/completions`, {
+      method: "POST",
+      body: JSON.stringify({ prompt: "Once", max_tokens: 4 }),
+      signal: leaving.signal,
+    }).catch((e: Error) => e.name);
+    await expect.poll(async () => (await health(server.root)).waiting).toBe(1);
+    leaving.abort();
+    expect(await waiting).toBe("AbortError");
+    await expect.poll(async () => (await health(server.root)).waiting).toBe(0);
     abort.abort();
     const next = await client.completions.create({ model: "m", prompt: "Once upon a time", max_tokens: 4, temperature: 0 });
     expect(next.usage!.completion_tokens).toBe(4);

@@ -170,7 +170,7 @@ class OpenAiServer {
     const body = await readJsonBody(req, this.maxBody);
     const call = kind === "chat" ? chatCall(body, this.options.modelId) : completionCall(body);
     if (this.admitted > this.maxQueue) {
-      throw new HttpError(429, "QUEUE_FULL", `the server is busy: ${this.admitted - 1} requests are waiting (--max-queue ${this.maxQueue})`, {
+      throw new HttpError(429, "QUEUE_FULL", `the server is busy: one request runs and ${this.admitted - 1} wait, the most it queues (--max-queue)`, {
         type: "rate_limit_error",
         headers: { "Retry-After": String(RETRY_AFTER_S) },
       });
