@@ -7,6 +7,7 @@ import OpenAI, { APIError } from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Engine } from "../src/engine/engine.ts";
 import { createLocalEngine } from "../src/engine/local-engine.ts";
+import { createEngine, killEngineWorker } from "../src/engine/worker-engine.ts";
 import { lacks } from "./helpers/optional-deps.ts";
 import { repoRoot, runCli } from "./helpers/cli.ts";
 import { type ServeProcess, startServe } from "./helpers/serve.ts";
@@ -304,6 +305,35 @@ describe("the server's time limits (src/server in this process, short limits)", 
         expect(r.reply).toMatch(/^HTTP\/1\.1 408/);
         expect(r.ms).toBeLessThan(5000);
       }
+    } finally {
+      await server.close();
+      await engine.dispose();
+    }
+  });
+});
+
+describe("the server over a worker that dies", () => {
+  it("ends the stream it failed with an error event and restarts the worker for the next request", async () => {
+    const engine = await createEngine({ model: MODEL, threads: 1 });
+    const lines: string[] = [];
+    const server = await startServer({ engine, modelId: "m", port: 0, log: (l) => lines.push(l) });
+    try {
+      const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "x", maxRetries: 0 });
+      const body = { model: "m", prompt: "Once", max_tokens: 2000, ignore_eos: true, stream: true };
+      const stream = (await client.completions.create(body as never)) as unknown as AsyncIterable<unknown>;
+      const error = await (async () => {
+        try {
+          for await (const _ of stream) killEngineWorker(engine);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error).toBeInstanceOf(APIError);
+      expect((error as APIError).message).toMatch(/worker stopped/);
+      // The next request waits for the new worker.
+      const next = await client.completions.create({ model: "m", prompt: "Once", max_tokens: 3 });
+      expect(next.usage!.completion_tokens).toBe(3);
+      expect(lines.join("\n")).toMatch(/restarting it/);
     } finally {
       await server.close();
       await engine.dispose();

@@ -111,7 +111,13 @@ class OpenAiServer {
     const started = performance.now();
     const exchange: Exchange = { req, res };
     const done = this.route(exchange)
-      .catch((err) => this.fail(req, res, err))
+      .catch((err) => {
+        try {
+          this.fail(req, res, err);
+        } catch {
+          res.destroy();
+        }
+      })
       .finally(() => {
         this.inFlight.delete(done);
         const gone = res.writableFinished ? "" : " (client gone)";
@@ -184,6 +190,8 @@ class OpenAiServer {
     res.on("close", onClose);
     const signal = AbortSignal.any([gone.signal, this.closing.signal]);
     try {
+      // The engine's calls fail while its worker is being started again: requests wait for it.
+      await this.restarting;
       const engine = this.options.engine;
       const onEnd = (finish: string, tokens: number) => (exchange.ended = `${tokens} tokens, finish ${finish}`);
       const reply =
