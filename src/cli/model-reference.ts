@@ -1,7 +1,9 @@
 // A model named on the command line (every --model, inspect's and pull's argument): a path, checked before any
 // work (file-checks.ts), or an hf: reference / http(s) URL, pulled into the cache on first use with a download
 // bar on a terminal. The hub is TERNION_HF_ENDPOINT (default huggingface.co) with HF_TOKEN; the cache is
-// TERNION_CACHE (default ~/.cache/ternion).
+// TERNION_CACHE (default ~/.cache/ternion). `openModelReference` opens it as the engine does, a split model's
+// parts together (inspect, finetune's teacher).
+import { type OpenedModel, openModel } from "../engine/model-source.ts";
 import { type PullResult, pullModel } from "../runtime/hub/cache-node.ts";
 import { type ModelReference, parseModelReference } from "../runtime/hub/reference.ts";
 import { DownloadBar } from "./download-bar.ts";
@@ -18,6 +20,33 @@ export async function localModelPath(ref: string, kind: InputFileKind = MODEL_FI
     return parsed.path;
   }
   return (await pullWithBar(parsed)).path;
+}
+
+/**
+ * The model `ref` names, opened by engine/model-source.ts: a path checked first, an hf: reference or URL pulled
+ * into the cache with a bar per file; the first part of a split model (`…-00001-of-00003.gguf`) opens the others
+ * beside it, or pulls them from beside it.
+ */
+export async function openModelReference(ref: string, kind: InputFileKind = MODEL_FILE): Promise<OpenedModel> {
+  const parsed = parseModelReference(ref);
+  if (parsed.kind === "path") {
+    await checkInputFile(parsed.path, kind);
+    return openModel(parsed.path);
+  }
+  let bar: { file: string; bar: DownloadBar } | undefined;
+  try {
+    return await openModel(ref, {
+      onDownload: (p) => {
+        if (bar?.file !== p.file) {
+          bar?.bar.clear();
+          bar = { file: p.file, bar: new DownloadBar(p.file) };
+        }
+        bar.bar.update(p);
+      },
+    });
+  } finally {
+    bar?.bar.clear();
+  }
 }
 
 /** Pulls `ref` into the cache, drawing the download on stderr when it is a terminal. */
