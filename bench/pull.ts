@@ -1,5 +1,5 @@
 // `npm run bench:pull [-- --mb 300 --repetitions 5]`: `ternion pull` of a file from the local hub server
-// (test/helpers/hub-server.ts) against `curl -L` on the same URL, interleaved and repeated, each a fresh process
+// (test/helpers/test-server.ts) against `curl -L` on the same URL, interleaved and repeated, each a fresh process
 // into a fresh folder; prints MB/s of each (wall clock of the whole command, process start included), their ratio,
 // and the pull's peak RSS (GNU time's %M) for this file and for one a tenth its size, which shows whether memory
 // grows with the file. A third contender, a bare node:http GET of the same URL that discards the bytes (no hash,
@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { startHubServer } from "../test/helpers/hub-server.ts";
+import { startTestServer } from "../test/helpers/test-server.ts";
 
 const { values } = parseArgs({
   options: { mb: { type: "string", default: "300" }, repetitions: { type: "string", default: "5" }, wasm: { type: "string" } },
@@ -89,7 +89,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-const hub = await startHubServer();
+const hub = await startTestServer();
 try {
   const big = new Uint8Array(randomBytes(bytes));
   const small = big.subarray(0, Math.round(bytes / 10));

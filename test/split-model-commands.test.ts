@@ -13,7 +13,7 @@ import { bytesSource } from "../src/runtime/gguf/sources.ts";
 import { inspectModel, type ModelReport } from "../src/runtime/inspect.ts";
 import { finetune } from "../src/train/finetune.ts";
 import { repoRoot, runCliAsync } from "./helpers/cli.ts";
-import { type HubServer, startHubServer } from "./helpers/hub-server.ts";
+import { startTestServer, type TestServer } from "./helpers/test-server.ts";
 import { sharedPath } from "./helpers/shared.ts";
 import { splitGguf } from "./helpers/split-model.ts";
 
@@ -24,7 +24,7 @@ const TEXT = readFileSync(sharedPath("corpus/tinystories_sample.txt"), "utf8").s
 const RUN = { steps: 2, mode: "blockwise", group: 64, batch: 2, seqLen: 16, seed: 3 } as const;
 
 let dir: string;
-let hub: HubServer;
+let hub: TestServer;
 let env: Record<string, string>;
 /** The first parts' paths: the ternary model's (for inspect) and stories260K's (a float teacher). */
 let ternaryFirst: string;
@@ -48,7 +48,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ternion-split-commands-"));
   textPath = join(dir, "data.txt");
   writeFileSync(textPath, TEXT);
-  hub = await startHubServer();
+  hub = await startTestServer();
   const ternary = await writeSplit(TERNARY, "ternary", "ternary");
   ternaryFirst = ternary.first;
   ternaryParts = ternary.parts;
