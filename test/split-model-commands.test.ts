@@ -1,7 +1,8 @@
 // Split models (…-00001-of-00003.gguf, as llama.cpp's gguf-split writes them) wherever a model is taken besides
-// loading: `inspect` (runtime/inspect.ts and the CLI) reports the whole model, and a split teacher
+// the engine's own loading: `inspect` (runtime/inspect.ts and the CLI) reports the whole model; a split teacher
 // (src/train/finetune.ts, engine.finetune, `ternion finetune --teacher`) trains the student that the whole
-// file does, from a path, a URL or hf: (the local hub server). The CLI tests need the build (dist/cli.js).
+// file does, from a path, a URL or hf: (the local hub server); `generate`, `ppl`, `quantize` and `chat` give what
+// the whole file gives. The CLI tests need the build (dist/cli.js).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +13,7 @@ import { openModel } from "../src/engine/model-source.ts";
 import { bytesSource } from "../src/runtime/gguf/sources.ts";
 import { inspectModel, type ModelReport } from "../src/runtime/inspect.ts";
 import { finetune } from "../src/train/finetune.ts";
-import { repoRoot, runCliAsync } from "./helpers/cli.ts";
+import { repoRoot, runCli, runCliAsync } from "./helpers/cli.ts";
 import { startTestServer, type TestServer } from "./helpers/test-server.ts";
 import { sharedPath } from "./helpers/shared.ts";
 import { splitGguf } from "./helpers/split-model.ts";
@@ -142,5 +143,34 @@ describe("a split teacher", () => {
     const r = await runCliAsync(["finetune", "--teacher", "hf:owner/stories/stories-00001-of-00003.gguf", ...args, "--out", out], { env });
     expect(r.status, r.stderr).toBe(0);
     expect(Buffer.compare(readFileSync(out), reference)).toBe(0);
+  });
+});
+
+describe("the CLI's other commands on a split model", () => {
+  /** The command's stdout on the whole file and on the first part of the split one (`model` in place of --model). */
+  async function both(args: (model: string) => string[], split: string): Promise<[string, string]> {
+    const whole = await runCliAsync(args(STORIES_PATH), { env });
+    const parts = await runCliAsync(args(split), { env });
+    expect(whole.status, whole.stderr).toBe(0);
+    expect(parts.status, parts.stderr).toBe(0);
+    return [whole.stdout, parts.stdout];
+  }
+
+  it("generate (hf:), ppl and chat (path) answer as the whole file; quantize (path) writes the same bytes", async () => {
+    const hfFirst = "hf:owner/stories/stories-00001-of-00003.gguf";
+    const [generated, generatedSplit] = await both(
+      (m) => ["generate", "--model", m, "--prompt", "Once upon a time", "--max-tokens", "12", "--temperature", "0", "--json"],
+      hfFirst,
+    );
+    expect(JSON.parse(generatedSplit).text).toBe(JSON.parse(generated).text);
+    const [ppl, pplSplit] = await both((m) => ["ppl", "--model", m, "--text", textPath, "--ctx", "64", "--json"], storiesFirst);
+    expect(JSON.parse(pplSplit).ppl).toBe(JSON.parse(ppl).ppl);
+    const chat = (m: string) => runCli(["chat", "--model", m, "--max-tokens", "8", "--temperature", "0", "--json"], { input: "Hi\n/exit\n" });
+    const [answer, answerSplit] = [chat(STORIES_PATH), chat(storiesFirst)];
+    expect(answerSplit.status, answerSplit.stderr).toBe(0);
+    expect(JSON.parse(answerSplit.stdout).content).toBe(JSON.parse(answer.stdout).content);
+    const out = (m: string) => join(dir, m === STORIES_PATH ? "q-whole.gguf" : "q-split.gguf");
+    await both((m) => ["quantize", "--model", m, "--out", out(m), "--type", "tq2_0"], storiesFirst);
+    expect(Buffer.compare(readFileSync(out(storiesFirst)), readFileSync(out(STORIES_PATH)))).toBe(0);
   });
 });

@@ -1,9 +1,10 @@
 // A model named on the command line (every --model, inspect's and pull's argument): a path, checked before any
 // work (file-checks.ts), or an hf: reference / http(s) URL, pulled into the cache on first use with a download
-// bar on a terminal. The hub is TERNION_HF_ENDPOINT (default huggingface.co) with HF_TOKEN; the cache is
-// TERNION_CACHE (default ~/.cache/ternion). `openModelReference` opens it as the engine does, a split model's
-// parts together (inspect, finetune's teacher).
+// bar on a terminal; the first part of a split model brings the others, opened together as the engine opens
+// them. The hub is TERNION_HF_ENDPOINT (default huggingface.co) with HF_TOKEN; the cache is TERNION_CACHE
+// (default ~/.cache/ternion).
 import { type OpenedModel, openModel } from "../engine/model-source.ts";
+import type { GgufHeader } from "../runtime/gguf/types.ts";
 import { type PullResult, pullModel } from "../runtime/hub/cache-node.ts";
 import { type ModelReference, parseModelReference } from "../runtime/hub/reference.ts";
 import { DownloadBar } from "./download-bar.ts";
@@ -12,14 +13,16 @@ import { checkInputFile, type InputFileKind, MODEL_FILE } from "./file-checks.ts
 /** How a --model flag's help names what it takes. */
 export const MODEL_REFERENCE_HELP = "a path, hf:<owner>/<repo>/<file.gguf>[@revision] or an http(s) URL (downloaded into the cache on first use)";
 
-/** The local file that `ref` names: the path itself, or the cached download of an hf: reference or URL. */
-export async function localModelPath(ref: string, kind: InputFileKind = MODEL_FILE): Promise<string> {
+/**
+ * `ref` made ready for the engine, which opens it again (perhaps in a worker): a path checked, an hf: reference or
+ * URL pulled into the cache with a bar (every part of a split model), so that the engine reads it from there.
+ * What to pass as the engine's `model`, and the model's header (a split model's merged).
+ */
+export async function prepareModel(ref: string, kind: InputFileKind = MODEL_FILE): Promise<{ model: string; header: GgufHeader }> {
+  const opened = await openModelReference(ref, kind);
+  await opened.close();
   const parsed = parseModelReference(ref);
-  if (parsed.kind === "path") {
-    await checkInputFile(parsed.path, kind);
-    return parsed.path;
-  }
-  return (await pullWithBar(parsed)).path;
+  return { model: parsed.kind === "path" ? parsed.path : ref, header: opened.header };
 }
 
 /**
