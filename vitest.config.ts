@@ -30,6 +30,7 @@ const e2e = [
   "test/quantize.test.ts",
   "test/serve.test.ts",
   "test/real-models-llama.test.ts",
+  "test/split-model-commands.test.ts",
   "test/tokenizer-bpe.test.ts",
   "test/tokenizer-spm.test.ts",
   "test/train-finetune.test.ts",

@@ -1,16 +1,19 @@
 // `npm run bench:pull [-- --mb 300 --repetitions 5]`: `ternion pull` of a file from the local hub server
-// (test/helpers/hub-server.ts) against `curl -L` on the same URL, interleaved and repeated, each a fresh process
+// (test/helpers/test-server.ts) against `curl -L` on the same URL, interleaved and repeated, each a fresh process
 // into a fresh folder; prints MB/s of each (wall clock of the whole command, process start included), their ratio,
 // and the pull's peak RSS (GNU time's %M) for this file and for one a tenth its size, which shows whether memory
 // grows with the file. A third contender, a bare node:http GET of the same URL that discards the bytes (no hash,
-// no file) in a fresh `node` process, is the ceiling of any download from Node on this machine. Needs the build (dist/cli.js), curl and /usr/bin/time.
+// no file) in a fresh `node` process, is the ceiling of any download from Node on this machine. Each contender's
+// CPU time (user + system, GNU time's %U %S) is printed too: on a shared machine the wall clock swings with the
+// load, the CPU a download costs much less; so is the CLI's start (`ternion --version`), to tell how much of the
+// gap to curl is the start rather than the bytes. Needs the build (dist/cli.js), curl and /usr/bin/time.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { startHubServer } from "../test/helpers/hub-server.ts";
+import { startTestServer } from "../test/helpers/test-server.ts";
 
 const { values } = parseArgs({
   options: { mb: { type: "string", default: "300" }, repetitions: { type: "string", default: "5" }, wasm: { type: "string" } },
@@ -23,14 +26,16 @@ const work = mkdtempSync(join(tmpdir(), "ternion-bench-pull-"));
 
 interface Run {
   seconds: number;
+  /** User + system CPU seconds. */
+  cpuSeconds: number;
   peakRssKiB: number;
 }
 
-/** Runs `argv` under GNU time: wall seconds and peak RSS. */
+/** Runs `argv` under GNU time: wall seconds, CPU seconds and peak RSS. */
 async function timed(argv: string[], env: Record<string, string> = {}): Promise<Run> {
   const rssFile = join(work, "rss");
   const started = performance.now();
-  const child = spawn("/usr/bin/time", ["-f", "%M", "-o", rssFile, ...argv], {
+  const child = spawn("/usr/bin/time", ["-f", "%U %S %M", "-o", rssFile, ...argv], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -39,7 +44,8 @@ async function timed(argv: string[], env: Record<string, string> = {}): Promise<
   const status = await new Promise<number | null>((r) => child.on("close", r));
   const seconds = (performance.now() - started) / 1000;
   if (status !== 0) throw new Error(`${argv.join(" ")} failed (${status}): ${stderr}`);
-  return { seconds, peakRssKiB: Number(readFileSync(rssFile, "utf8").trim().split("\n").at(-1)) };
+  const [user, system, rss] = readFileSync(rssFile, "utf8").trim().split("\n").at(-1)!.split(" ").map(Number);
+  return { seconds, cpuSeconds: user! + system!, peakRssKiB: rss! };
 }
 
 async function pull(ref: string, endpoint: string, size: number): Promise<Run> {
@@ -89,7 +95,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-const hub = await startHubServer();
+const hub = await startTestServer();
 try {
   const big = new Uint8Array(randomBytes(bytes));
   const small = big.subarray(0, Math.round(bytes / 10));
@@ -119,6 +125,8 @@ try {
     );
   }
   const smallPull = await pull("hf:bench/pull/small.gguf", hub.endpoint, small.length);
+  const starts: Run[] = [];
+  for (let i = 0; i < repetitions; i++) starts.push(await timed([process.execPath, cli, "--version"]));
   const p = pulls.map((r) => mbps(big.length, r));
   const c = curls.map((r) => mbps(big.length, r));
   const b = bares.map((r) => mbps(big.length, r));
@@ -127,6 +135,12 @@ try {
   console.log(`bare node:http (no hash, no file: the ceiling): ${mean(b).toFixed(1)} ± ${sd(b).toFixed(1)} MB/s (median ${median(b).toFixed(1)})`);
   console.log(
     `ratio pull/curl: ${(mean(p) / mean(c)).toFixed(2)} of the means, ${(median(p) / median(c)).toFixed(2)} of the medians (goal ≥ 0.80); ceiling bare/curl ${(mean(b) / mean(c)).toFixed(2)}, pull/ceiling ${(mean(p) / mean(b)).toFixed(2)}`,
+  );
+  const cpu = (runs: Run[]) => median(runs.map((r) => r.cpuSeconds)).toFixed(2);
+  const wall = (runs: Run[]) => median(runs.map((r) => r.seconds)).toFixed(2);
+  console.log(
+    `CPU seconds (median): pull ${cpu(pulls)}, curl ${cpu(curls)}, bare node:http ${cpu(bares)}; ` +
+      `the CLI's start (ternion --version) ${wall(starts)} s wall, ${cpu(starts)} s CPU, of the pull's ${wall(pulls)} s (curl ${wall(curls)} s)`,
   );
   console.log(
     `pull peak RSS: ${(Math.max(...pulls.map((r) => r.peakRssKiB)) / 1024).toFixed(1)} MiB for ${(big.length / 1e6).toFixed(0)} MB, ` +

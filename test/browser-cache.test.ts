@@ -1,8 +1,9 @@
 // The browser's model cache (src/runtime/hub/cache-browser.ts) through the demo (examples/browser) in Debian's
-// Chromium (playwright-core, headless): stories260K is served by a hub-like server on 127.0.0.1 (another origin
-// than the page, so with CORS, as the hub sends it): `resolve` answers 302 to a content path with X-Linked-Etag
-// and X-Linked-Size, the content path sends the file with its sha256 as ETag and answers Range with 206. The
-// server counts every request. `?model=hf:…&hub=…` downloads the model into OPFS in the engine's worker; a reload
+// Chromium (playwright-core, headless): stories260K is served by the tests' hub server (test/helpers/test-server.ts)
+// on 127.0.0.1 (another origin than the page, so with CORS, as the hub sends it) under five repositories:
+// `stories` (true sha256), `bad-sha` (an ETag that is not the file's sha256), `flaky` and `changing` (whose
+// first download the test cuts at half; `changing` is an older version of the file until then) and `gated` (401
+// without `Authorization: Bearer secret`). The server counts every request. `?model=hf:…&hub=…` downloads the model into OPFS in the engine's worker; a reload
 // loads it from there with zero requests to the hub; the list deletes it. A quota too small for the model (a
 // real one, set for the page's origin with Chrome's DevTools protocol, or an estimate() mocked in the page) is
 // CacheError QUOTA_EXCEEDED and leaves no file; a
@@ -10,100 +11,17 @@
 // the file changed meanwhile; 404 and 401 are typed; the Cache API fallback caches and deletes as OPFS does.
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buildDemo, startDemoServer } from "../examples/browser/server.mjs";
 import { lacks } from "./helpers/optional-deps.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
+import { startTestServer, type TestServer } from "./helpers/test-server.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const REFERENCE = "hf:ternion-test/stories/stories260K.gguf";
 const CANONICAL = `${REFERENCE}@main`;
-
-interface HubRequest {
-  method: string;
-  path: string;
-  range: string | undefined;
-  /** Body bytes sent (GET). */
-  sent: number;
-}
-
-/**
- * A hub-like server for one file, under five repositories: `stories` (true sha256), `bad-sha` (an ETag that is
- * not the file's sha256), `flaky` (its first GET drops the connection after half the file), `changing` (its
- * first GET, of an older version of the file, drops at half; the file has changed by the next request) and
- * `gated` (401 without `Authorization: Bearer secret`). Anything else is 404.
- */
-async function startHub(model: Uint8Array): Promise<{ server: Server; url: string; requests: HubRequest[] }> {
-  const sha = createHash("sha256").update(model).digest("hex");
-  const wrong = createHash("sha256").update("not the model").digest("hex");
-  const older = Uint8Array.from(model);
-  older[older.length - 1]! ^= 0xff;
-  const olderSha = createHash("sha256").update(older).digest("hex");
-  const requests: HubRequest[] = [];
-  const dropped = new Set<string>();
-  const cors = {
-    "access-control-allow-origin": "*",
-    "access-control-expose-headers": "ETag, X-Linked-Etag, X-Linked-Size, Content-Range, Content-Length, Accept-Ranges",
-    "cross-origin-resource-policy": "cross-origin",
-  };
-  const server = createServer((req, res) => {
-    const path = new URL(req.url ?? "/", "http://x").pathname;
-    const record: HubRequest = { method: req.method ?? "", path, range: req.headers.range, sent: 0 };
-    requests.push(record);
-    if (req.method === "OPTIONS") {
-      res.writeHead(204, { ...cors, "access-control-allow-headers": "range, authorization", "access-control-allow-methods": "GET, HEAD" }).end();
-      return;
-    }
-    const resolve = /^\/ternion-test\/(stories|bad-sha|flaky|changing|gated)\/resolve\/main\/stories260K\.gguf$/.exec(path);
-    if (resolve) {
-      const repo = resolve[1]!;
-      if (repo === "gated" && req.headers.authorization !== "Bearer secret") {
-        res.writeHead(401, cors).end("unauthorized");
-        return;
-      }
-      const etag = repo === "bad-sha" ? wrong : repo === "changing" && !dropped.has(repo) ? olderSha : sha;
-      res.writeHead(302, { ...cors, location: `/blobs/${repo}/${etag}`, "x-linked-etag": `"${etag}"`, "x-linked-size": String(model.length) }).end();
-      return;
-    }
-    const blob = /^\/blobs\/(stories|bad-sha|flaky|changing|gated)\/([0-9a-f]{64})$/.exec(path);
-    if (!blob || (req.method !== "GET" && req.method !== "HEAD")) {
-      res.writeHead(404, cors).end("not found");
-      return;
-    }
-    const repo = blob[1]!;
-    const file = blob[2] === olderSha ? older : model;
-    const headers: Record<string, string> = { ...cors, etag: `"${blob[2]}"`, "accept-ranges": "bytes", "content-type": "application/octet-stream" };
-    let start = 0;
-    let status = 200;
-    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? "");
-    if (range) {
-      start = Number(range[1]);
-      status = 206;
-      headers["content-range"] = `bytes ${start}-${file.length - 1}/${file.length}`;
-    }
-    headers["content-length"] = String(file.length - start);
-    res.writeHead(status, headers);
-    if (req.method === "HEAD") {
-      res.end();
-      return;
-    }
-    const body = file.subarray(start);
-    if ((repo === "flaky" || repo === "changing") && !dropped.has(repo)) {
-      dropped.add(repo);
-      const half = Math.floor(body.length / 2);
-      record.sent = half;
-      res.write(body.subarray(0, half), () => setTimeout(() => res.destroy(), 50));
-      return;
-    }
-    res.end(body, () => (record.sent = body.length));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const address = server.address();
-  if (typeof address !== "object" || address === null) throw new Error("the hub server has no port");
-  return { server, url: `http://127.0.0.1:${address.port}`, requests };
-}
 
 interface DemoState {
   text?: string;
@@ -114,15 +32,22 @@ interface DemoState {
 
 let browser: Browser;
 let demo: { server: Server; url: string };
-let hub: Awaited<ReturnType<typeof startHub>>;
+let hub: TestServer;
 let model: Uint8Array;
+/** `model` with its last byte changed: what `changing` serves before it changes. */
+let older: Uint8Array;
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (CI installs it in .ci/run)`);
   model = readFileSync(sharedPath("models/stories260K.gguf"));
   await buildDemo();
   demo = await startDemoServer({ port: 0, isolated: true });
-  hub = await startHub(model);
+  older = Uint8Array.from(model);
+  older[older.length - 1]! ^= 0xff;
+  hub = await startTestServer({ cors: true });
+  for (const repo of ["stories", "flaky", "changing"]) hub.addFile(`ternion-test/${repo}/stories260K.gguf`, repo === "changing" ? older : model);
+  hub.addFile("ternion-test/bad-sha/stories260K.gguf", model, { sha256: createHash("sha256").update("not the model").digest("hex") });
+  hub.addFile("ternion-test/gated/stories260K.gguf", model, { token: "secret" });
   const { chromium } = await import("playwright-core");
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: process.getuid?.() === 0 ? ["--no-sandbox"] : [] });
 });
@@ -130,11 +55,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   demo?.server.close();
-  hub?.server.close();
+  await hub?.close();
 });
 
 beforeEach(() => {
-  if (hub) hub.requests.length = 0;
+  hub?.reset();
+  if (hub) hub.mode = {};
 });
 
 const modelRequests = () => hub.requests.filter((r) => r.method !== "OPTIONS");
@@ -142,7 +68,7 @@ const modelRequests = () => hub.requests.filter((r) => r.method !== "OPTIONS");
 function demoUrl(reference: string, tokens = 8): string {
   const query = new URLSearchParams({
     model: reference,
-    hub: hub.url,
+    hub: hub.endpoint,
     backend: "wasm",
     prompt: "Once upon a time",
     maxTokens: String(tokens),
@@ -195,7 +121,7 @@ function openInPage(
         return { name: err.name, code: err.code, message: err.message };
       }
     },
-    [reference, { endpoint: hub.url, storage, ...(token ? { token } : {}) }] as const,
+    [reference, { endpoint: hub.endpoint, storage, ...(token ? { token } : {}) }] as const,
   );
 }
 
@@ -222,7 +148,7 @@ describe.skipIf(lacks("playwright-core"))("the browser's model cache in Chromium
       // One GET through the redirect, the whole file once.
       expect(modelRequests().map((r) => `${r.method} ${r.path}`)).toEqual([
         "GET /ternion-test/stories/resolve/main/stories260K.gguf",
-        expect.stringMatching(/^GET \/blobs\/stories\/[0-9a-f]{64}$/),
+        expect.stringMatching(/^GET \/cdn\/ternion-test\/stories\/[0-9a-f]{64}\/stories260K\.gguf$/),
       ]);
       const sha = createHash("sha256").update(model).digest("hex");
       expect(first.cached).toEqual([expect.objectContaining({ reference: CANONICAL, size: model.length, sha256: sha, storage: "opfs" })]);
@@ -231,7 +157,7 @@ describe.skipIf(lacks("playwright-core"))("the browser's model cache in Chromium
       expect(files).toHaveLength(2); // the bytes and the entry, no partial left
       expect(files.filter((f) => f.endsWith(".gguf"))).toHaveLength(1);
 
-      hub.requests.length = 0;
+      hub.reset();
       await page.reload();
       const second = await settled(page);
       expect(second.error).toBeUndefined();
@@ -311,17 +237,19 @@ describe.skipIf(lacks("playwright-core"))("the browser's model cache in Chromium
     const context = await browser.newContext();
     const page = await context.newPage();
     try {
+      hub.mode.dropAfterBytes = Math.floor(model.length / 2);
       await page.goto(demoUrl("hf:ternion-test/flaky/stories260K.gguf"));
       const failed = await settled(page);
       expect(failed.error).toMatch(/^CacheError DOWNLOAD_FAILED/);
       const partial = await opfsFiles(page);
       expect(partial.some((f) => f.endsWith(".part.json"))).toBe(true);
-      hub.requests.length = 0;
+      hub.mode = {};
+      hub.reset();
       await page.reload();
       const state = await settled(page);
       expect(state.error).toBeUndefined();
       expect(STORIES_CONTINUATION.startsWith(state.text!), state.text).toBe(true);
-      const blobs = modelRequests().filter((r) => r.path.startsWith("/blobs/"));
+      const blobs = modelRequests().filter((r) => r.path.startsWith("/cdn/"));
       expect(blobs).toHaveLength(1);
       expect(blobs[0]!.range).toMatch(/^bytes=\d+-$/);
       const from = Number(/\d+/.exec(blobs[0]!.range!)![0]);
@@ -338,14 +266,17 @@ describe.skipIf(lacks("playwright-core"))("the browser's model cache in Chromium
     const context = await browser.newContext();
     const page = await context.newPage();
     try {
+      hub.mode.dropAfterBytes = Math.floor(older.length / 2);
       await page.goto(demoUrl("hf:ternion-test/changing/stories260K.gguf"));
       expect((await settled(page)).error).toMatch(/^CacheError DOWNLOAD_FAILED/);
-      hub.requests.length = 0;
+      hub.addFile("ternion-test/changing/stories260K.gguf", model); // the file changes on the server
+      hub.mode = {};
+      hub.reset();
       await page.reload();
       const state = await settled(page);
       expect(state.error).toBeUndefined();
       expect(STORIES_CONTINUATION.startsWith(state.text!), state.text).toBe(true);
-      const blobs = modelRequests().filter((r) => r.path.startsWith("/blobs/"));
+      const blobs = modelRequests().filter((r) => r.path.startsWith("/cdn/"));
       expect(blobs.map((r) => r.range)).toEqual([expect.stringMatching(/^bytes=\d+-$/), undefined]);
       expect(blobs[1]!.sent).toBe(model.length);
     } finally {
@@ -387,7 +318,7 @@ describe.skipIf(lacks("playwright-core"))("the browser's model cache in Chromium
           storage: "cache-api",
         }),
       ]);
-      hub.requests.length = 0;
+      hub.reset();
       expect(await openInPage(page, "cache-api")).toBe(model.length);
       expect(hub.requests).toEqual([]);
       expect(await run(`${api}.deleteBrowserCachedModel(${JSON.stringify(REFERENCE)})`)).toBe(true);

@@ -1,4 +1,4 @@
-// Model references on the command line against the local hub server (test/helpers/hub-server.ts): `pull`,
+// Model references on the command line against the local hub server (test/helpers/test-server.ts): `pull`,
 // `models`, `models rm`, a --model given as hf: or a URL and pulled on first use, one-line errors with exit
 // code 2 for 404, 401 and an unreachable server, a pull SIGKILLed mid-download and resumed, and two pulls at
 // once. Needs the build (dist/cli.js).
@@ -10,19 +10,19 @@ import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { runCliAsync } from "./helpers/cli.ts";
 import { lacks } from "./helpers/optional-deps.ts";
-import { type HubServer, startHubServer } from "./helpers/hub-server.ts";
+import { startTestServer, type TestServer } from "./helpers/test-server.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 
 const STORIES_BYTES = new Uint8Array(readFileSync(sharedPath("models/stories260K.gguf")));
 const BIG = new Uint8Array(randomBytes(24 << 20));
 const STORIES_REF = "hf:owner/stories/stories260K.gguf";
 
-let hub: HubServer;
+let hub: TestServer;
 let root: string;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  hub = await startHubServer();
+  hub = await startTestServer();
   hub.addFile("owner/stories/stories260K.gguf", STORIES_BYTES);
   hub.addFile("owner/big/big.gguf", BIG);
   root = mkdtempSync(join(tmpdir(), "ternion-cli-pull-"));

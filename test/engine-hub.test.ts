@@ -1,7 +1,7 @@
 // The engine's `model` option given as an hf: reference or an http(s) URL on Node (src/engine/model-source.ts):
 // pulled into the model cache on first use with "download" progress, read from the cache afterwards without a
 // request, in this thread and in the worker; `cache: false` reads it from the server instead. Against the local
-// hub server (test/helpers/hub-server.ts); the worker engine needs the build (dist/engine-worker.js).
+// hub server (test/helpers/test-server.ts); the worker engine needs the build (dist/engine-worker.js).
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,18 +10,18 @@ import type { LoadProgress } from "../src/engine/engine.ts";
 import { createLocalEngine } from "../src/engine/local-engine.ts";
 import { createEngine } from "../src/engine/worker-engine.ts";
 import { CacheError } from "../src/runtime/errors.ts";
-import { type HubServer, startHubServer } from "./helpers/hub-server.ts";
+import { startTestServer, type TestServer } from "./helpers/test-server.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 
 const STORIES_BYTES = new Uint8Array(readFileSync(sharedPath("models/stories260K.gguf")));
 const REF = "hf:owner/stories/stories260K.gguf";
 
-let hub: HubServer;
+let hub: TestServer;
 let root: string;
 let cacheDir: string;
 
 beforeAll(async () => {
-  hub = await startHubServer();
+  hub = await startTestServer();
   hub.addFile("owner/stories/stories260K.gguf", STORIES_BYTES);
   root = mkdtempSync(join(tmpdir(), "ternion-engine-hub-"));
 });

@@ -1,5 +1,5 @@
 // Downloads into the model cache (src/runtime/hub: download-node.ts, cache-node.ts, lock-node.ts) against the
-// local hub server (test/helpers/hub-server.ts): hf: and URL references, redirects, resume after a dropped
+// local hub server (test/helpers/test-server.ts): hf: and URL references, redirects, resume after a dropped
 // connection, a server that ignores Range, sha256 and size checks, 404/401, concurrent pulls and stale locks.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,19 +8,19 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { CacheError, OptionError } from "../src/runtime/errors.ts";
 import { type CacheOptions, cachedModel, listCachedModels, pullModel, removeCachedModel } from "../src/runtime/hub/cache-node.ts";
 import { type DownloadProgress, downloadFile, partialPath } from "../src/runtime/hub/download-node.ts";
-import { type HubServer, startHubServer } from "./helpers/hub-server.ts";
+import { startTestServer, type TestServer } from "./helpers/test-server.ts";
 import { randomBytes } from "node:crypto";
 
 const SIZE = 1_000_000;
 const BYTES = new Uint8Array(randomBytes(SIZE));
 const REF = "hf:owner/repo/models/tiny.gguf";
 
-let hub: HubServer;
+let hub: TestServer;
 let root: string;
 let cache: CacheOptions & { hub: { endpoint: string } };
 
 beforeAll(async () => {
-  hub = await startHubServer();
+  hub = await startTestServer();
   hub.addFile("owner/repo/models/tiny.gguf", BYTES);
   hub.addFile("owner/repo/models/tiny.gguf", BYTES.subarray(0, 1000), { revision: "v1" });
   hub.addFile("owner/repo/bad.gguf", BYTES, { sha256: "0".repeat(64) });

@@ -11,7 +11,7 @@ import { ModelError } from "../src/runtime/errors.ts";
 import { readGgufHeader } from "../src/runtime/gguf/reader.ts";
 import { bytesSource } from "../src/runtime/gguf/sources.ts";
 import { splitPartName } from "../src/runtime/gguf/split.ts";
-import { startRangeServer } from "./helpers/range-server.ts";
+import { startTestServer } from "./helpers/test-server.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 import { splitGguf } from "./helpers/split-model.ts";
 
@@ -73,11 +73,11 @@ describe("split models", () => {
   });
 
   it("loads from a URL: the other parts found by name, one request per part", async () => {
-    const server = await startRangeServer(Object.fromEntries(parts.map((p) => [`/models/${p.name}`, p.bytes])));
+    const server = await startTestServer({ files: Object.fromEntries(parts.map((p) => [`/models/${p.name}`, p.bytes])) });
     try {
       const text = await greedyText(`${server.url}models/${parts[0]!.name}?download=true`);
       expect(text.startsWith(STORIES_CONTINUATION), text).toBe(true);
-      expect(server.log.map((r) => r.path)).toEqual(parts.map((p) => `/models/${p.name}`));
+      expect(server.requests.map((r) => r.path)).toEqual(parts.map((p) => `/models/${p.name}`));
     } finally {
       await server.close();
     }
@@ -90,7 +90,7 @@ describe("split models", () => {
     expect(err).toMatchObject({ code: "SPLIT_PART_MISSING", message: expect.stringContaining("stories-00002-of-00003.gguf") });
     expect((err as Error).message).toMatch(/^part 2 of 3 of .*stories-00001-of-00003\.gguf cannot be opened/);
 
-    const server = await startRangeServer({ [`/${parts[0]!.name}`]: parts[0]!.bytes, [`/${parts[1]!.name}`]: parts[1]!.bytes });
+    const server = await startTestServer({ files: { [`/${parts[0]!.name}`]: parts[0]!.bytes, [`/${parts[1]!.name}`]: parts[1]!.bytes } });
     try {
       const viaUrl = await openModel(`${server.url}${parts[0]!.name}`, { cache: false }).catch((e: unknown) => e);
       expect(viaUrl).toMatchObject({ code: "SPLIT_PART_MISSING", message: expect.stringMatching(/stories-00003-of-00003\.gguf: HTTP 404/) });

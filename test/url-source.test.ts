@@ -7,12 +7,12 @@ import { createLocalEngine } from "../src/engine/local-engine.ts";
 import { TernionError } from "../src/runtime/errors.ts";
 import { DEFAULT_BLOCK_BYTES, urlSource } from "../src/runtime/gguf/sources.ts";
 import type { ByteSource } from "../src/runtime/gguf/source.ts";
-import { type RangeServer, startRangeServer } from "./helpers/range-server.ts";
+import { startTestServer, type TestServer } from "./helpers/test-server.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
 
 const stories = new Uint8Array(readFileSync(sharedPath("models/stories260K.gguf")));
 
-let server: RangeServer | undefined;
+let server: TestServer | undefined;
 afterEach(async () => {
   await server?.close();
   server = undefined;
@@ -30,39 +30,41 @@ async function greedyText(model: string | ByteSource): Promise<string> {
 
 describe("urlSource against a local HTTP server", () => {
   it("loads stories260K through createLocalEngine({ model: url }) in one request and generates the reference text", async () => {
-    server = await startRangeServer({ "/stories260K.gguf": stories });
+    server = await startTestServer({ files: { "/stories260K.gguf": stories } });
     const text = await greedyText(`${server.url}stories260K.gguf`);
     expect(text.startsWith(STORIES_CONTINUATION), text).toBe(true);
     // 1.2 MB fits the first 8 MiB window: that one Range GET also gives the size (no HEAD).
-    expect(server.log).toEqual([{ method: "GET", path: "/stories260K.gguf", range: [0, stories.length] }]);
+    expect(server.requests.map(({ method, path, span }) => ({ method, path, span }))).toEqual([
+      { method: "GET", path: "/stories260K.gguf", span: [0, stories.length] },
+    ]);
   });
 
   it("reads a model larger than a block in about size / block requests, each byte about once", async () => {
-    server = await startRangeServer({ "/m.gguf": stories });
+    server = await startTestServer({ files: { "/m.gguf": stories } });
     const block = 64 << 10;
     const text = await greedyText(await urlSource(`${server.url}m.gguf`, { blockBytes: block }));
     expect(text.startsWith(STORIES_CONTINUATION), text).toBe(true);
     // Before the block cache: a HEAD and one request per tensor (49). The loader jumps back and forth within a
     // layer; the blocks it keeps absorb that.
-    expect(server.log.length).toBeLessThanOrEqual(Math.ceil(stories.length / block) + 4);
-    expect(server.log.every((r) => r.method === "GET" && r.range !== undefined)).toBe(true);
+    expect(server.requests.length).toBeLessThanOrEqual(Math.ceil(stories.length / block) + 4);
+    expect(server.requests.every((r) => r.method === "GET" && r.span !== undefined)).toBe(true);
     // Each byte once, but for the header's first 1 MiB chunk: larger than this test's block, it is fetched as
     // asked and not kept (with the default 4 MiB block it is one of the blocks).
-    expect(server.bytesSent).toBeLessThan(stories.length + (1 << 20));
+    expect(server.bytesServed).toBeLessThan(stories.length + (1 << 20));
   });
 
   it("works with a server that ignores Range: one GET, whose body serves every read", async () => {
-    server = await startRangeServer({ "/stories260K.gguf": stories }, { ignoreRange: true });
+    server = await startTestServer({ files: { "/stories260K.gguf": stories }, mode: { ignoreRange: true } });
     const text = await greedyText(`${server.url}stories260K.gguf`);
     expect(text.startsWith(STORIES_CONTINUATION), text).toBe(true);
-    expect(server.log).toEqual([{ method: "GET", path: "/stories260K.gguf" }]);
+    expect(server.requests.map(({ method, path, span }) => ({ method, path, span }))).toEqual([{ method: "GET", path: "/stories260K.gguf" }]);
   });
 
   it("reads a 3 GiB file in blocks of a fixed size: no request grows with the file, big reads go as asked", async () => {
     const size = 3 * 2 ** 30; // 3 GiB, generated: byte i is i mod 251
     const period = Uint8Array.from({ length: (1 << 20) + 251 }, (_, k) => k % 251);
     const pattern = (start: number, end: number) => period.subarray(start % 251, (start % 251) + end - start); // ≤ 1 MiB at a time
-    server = await startRangeServer({ "/big.gguf": { size, bytes: pattern } });
+    server = await startTestServer({ files: { "/big.gguf": { size, bytes: pattern } } });
     const source = await urlSource(`${server.url}big.gguf`);
     expect(source.size).toBe(size);
     // The loader's pattern: many small sequential reads, then one read larger than the window, then the end.
@@ -75,15 +77,15 @@ describe("urlSource against a local HTTP server", () => {
       expect(got[0]).toBe(at % 251);
       expect(got[n - 1]).toBe((at + n - 1) % 251);
     }
-    const lengths = server.log.map((r) => r.range![1] - r.range![0]);
+    const lengths = server.requests.map((r) => r.span![1] - r.span![0]);
     expect(lengths.filter((n) => n !== 20 << 20).every((n) => n === DEFAULT_BLOCK_BYTES)).toBe(true);
     expect(lengths.at(-2)).toBe(20 << 20); // larger than a block: fetched as asked, not kept
     // The first 24 MiB in 4 MiB blocks (the first one fetched on opening), the big read, the last block.
-    expect(server.log.length).toBe((24 << 20) / DEFAULT_BLOCK_BYTES + 1 + 1);
+    expect(server.requests.length).toBe((24 << 20) / DEFAULT_BLOCK_BYTES + 1 + 1);
   });
 
   it("returns the right bytes for any read: random offsets and lengths across cached, evicted and large spans", async () => {
-    server = await startRangeServer({ "/m.gguf": stories });
+    server = await startTestServer({ files: { "/m.gguf": stories } });
     const source = await urlSource(`${server.url}m.gguf`, { blockBytes: 4096, cachedBlocks: 3 });
     let seed = 7;
     const next = (n: number) => {
@@ -102,7 +104,7 @@ describe("urlSource against a local HTTP server", () => {
   });
 
   it("fails with a typed error naming the URL and the status for a missing file", async () => {
-    server = await startRangeServer({});
+    server = await startTestServer();
     const err = await urlSource(`${server.url}missing.gguf`).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TernionError);
     expect(err).toMatchObject({ code: "FETCH_FAILED", message: expect.stringMatching(/missing\.gguf: HTTP 404/) });

@@ -9,7 +9,7 @@ import type { Command } from "./command.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
 import { backendChoice, backendFlags, openEngine } from "./engine-flags.ts";
 import { numberFlag } from "./flags.ts";
-import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
+import { MODEL_REFERENCE_HELP, prepareModel } from "./model-reference.ts";
 import { formatTable } from "./format.ts";
 import { ProgressBar } from "./progress.ts";
 
@@ -58,7 +58,7 @@ export const benchCommand: Command = {
     const repetitions = numberFlag(f, "repetitions", { integer: true, min: 1 }) ?? 3;
     const backend = backendChoice(f);
     const threadCounts = threadList(f.get("threads"));
-    const model = await localModelPath(ref);
+    const { model } = await prepareModel(ref);
 
     const rows: BenchRow[] = [];
     const bar = new ProgressBar("bench");

@@ -10,7 +10,7 @@ import type { Command } from "./command.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
 import { backendChoice, backendFlags, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
 import { numberFlag, optionalString } from "./flags.ts";
-import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
+import { MODEL_REFERENCE_HELP, prepareModel } from "./model-reference.ts";
 
 const flags: Record<string, FlagSpec> = {
   model: {
@@ -45,7 +45,7 @@ export const chatCommand: Command = {
     const contextLength = numberFlag(f, "ctx", { integer: true, min: 1 });
     const backend = backendChoice(f);
     const sampling = samplingOptions(f);
-    const model = await localModelPath(ref); // before a worker starts
+    const { model } = await prepareModel(ref); // before a worker starts
 
     const engine = await openEngine({ model, backend, threads, contextLength, worker: true });
     const tty = process.stdin.isTTY === true;

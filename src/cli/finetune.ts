@@ -13,7 +13,7 @@ import type { Command } from "./command.ts";
 import { choiceFlag, numberFlag, optionalString, requiredString } from "./flags.ts";
 import { formatTable } from "./format.ts";
 import { checkInputFile, checkOutputFolder, MODEL_FILE, textFile } from "./file-checks.ts";
-import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
+import { MODEL_REFERENCE_HELP, openModelReference } from "./model-reference.ts";
 import { ProgressBar, formatDuration } from "./progress.ts";
 
 const flags: Record<string, FlagSpec> = {
@@ -98,25 +98,28 @@ export const finetuneCommand: Command = {
     if (options.eval !== undefined) await checkInputFile(options.eval, textFile("the evaluation text"));
     await checkOutputFolder(outPath, "--out");
     if (options.checkpoint !== undefined) await checkOutputFolder(options.checkpoint, "--checkpoint");
-    options.teacher = await localModelPath(teacher, { ...MODEL_FILE, what: "the teacher" });
+    const teacherModel = await openModelReference(teacher, { ...MODEL_FILE, what: "the teacher" });
 
     // Progress: a bar on a terminal; when piped, one quiet line per 10 % (nothing with --json).
     const bar = new ProgressBar("finetune");
     const quiet = f.has("json");
     let nextLine = 0;
-    const r = await finetune(options, {
-      onPhase: (p) => {
-        if (!bar.active && !quiet && p !== "load") process.stderr.write(`ternion finetune: ${p}\n`);
+    const r = await finetune(
+      { ...options, teacher: teacherModel },
+      {
+        onPhase: (p) => {
+          if (!bar.active && !quiet && p !== "load") process.stderr.write(`ternion finetune: ${p}\n`);
+        },
+        onProgress: (p) => {
+          const detail = `loss ${p.loss.toPrecision(4)} ${Math.round(p.tokensPerSecond)} tok/s`;
+          if (bar.active) bar.update(p.step, p.steps, detail);
+          else if (!quiet && p.step >= nextLine) {
+            process.stderr.write(`ternion finetune: step ${p.step}/${p.steps} ${detail} ETA ${formatDuration(p.etaSeconds)}\n`);
+            nextLine = p.step + Math.max(1, Math.ceil(p.steps / 10));
+          }
+        },
       },
-      onProgress: (p) => {
-        const detail = `loss ${p.loss.toPrecision(4)} ${Math.round(p.tokensPerSecond)} tok/s`;
-        if (bar.active) bar.update(p.step, p.steps, detail);
-        else if (!quiet && p.step >= nextLine) {
-          process.stderr.write(`ternion finetune: step ${p.step}/${p.steps} ${detail} ETA ${formatDuration(p.etaSeconds)}\n`);
-          nextLine = p.step + Math.max(1, Math.ceil(p.steps / 10));
-        }
-      },
-    });
+    ).finally(() => teacherModel.close());
     bar.clear();
     if (quiet) {
       out(

@@ -5,8 +5,6 @@
 import type { Engine } from "../engine/engine.ts";
 import { OptionError } from "../runtime/errors.ts";
 import { promptTokens } from "../engine/generate.ts";
-import { readGgufHeader } from "../runtime/gguf/reader.ts";
-import { openFileSource } from "../runtime/gguf/source-node.ts";
 import { modelConfigFromGguf } from "../runtime/model/config.ts";
 import { tokenizerFromGguf } from "../runtime/tokenizer/index.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
@@ -14,7 +12,7 @@ import type { Command } from "./command.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
 import { backendChoice, backendFlags, formatStats, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
 import { numberFlag } from "./flags.ts";
-import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
+import { MODEL_REFERENCE_HELP, prepareModel } from "./model-reference.ts";
 
 const flags: Record<string, FlagSpec> = {
   model: {
@@ -49,19 +47,17 @@ export const generateCommand: Command = {
     const sampling = samplingOptions(args.flags);
     const json = args.flags.has("json");
 
-    const path = await localModelPath(model);
-    const source = await openFileSource(path);
+    const { model: engineModel, header } = await prepareModel(model);
     let engine: Engine | undefined;
     try {
       // The KV cache holds what this run can use: the prompt and the tokens to generate. A prompt longer than
       // the model's context fails here, before anything is loaded or printed (the load repeats any tokenizer warning).
-      const header = await readGgufHeader(source);
       const config = modelConfigFromGguf(header.metadata, header.tensors);
       const need =
         promptTokens({ tokenizer: tokenizerFromGguf(header.metadata, { onWarning: () => {} }), contextLength: config.contextLength }, prompt).length +
         maxTokens;
       const contextLength = Math.max(1, Math.min(config.contextLength, need));
-      engine = await openEngine({ model: source, backend, threads, contextLength });
+      engine = await openEngine({ model: engineModel, backend, threads, contextLength });
 
       const stop = new AbortController();
       const interrupt = () => stop.abort();
@@ -83,7 +79,6 @@ export const generateCommand: Command = {
       }
     } finally {
       await engine?.dispose();
-      await source.close();
     }
   },
 };

@@ -1,11 +1,10 @@
 // `ternion inspect <model.gguf> [--json]`: what a model file holds.
 import { inspectModel, type ModelReport } from "../runtime/inspect.ts";
-import { openFileSource } from "../runtime/gguf/source-node.ts";
 import { OptionError } from "../runtime/errors.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import { formatBytes, formatCount, formatTable } from "./format.ts";
 import type { Command } from "./command.ts";
-import { localModelPath } from "./model-reference.ts";
+import { openModelReference } from "./model-reference.ts";
 
 const flags: Record<string, FlagSpec> = {
   json: { type: "boolean", description: "print one JSON object instead of tables" },
@@ -23,13 +22,12 @@ export const inspectCommand: Command = {
     const [ref, ...extra] = args.positionals;
     if (!ref) throw new OptionError("MISSING_ARGUMENT", "inspect needs a model file: ternion inspect <model.gguf>");
     if (extra.length) throw new OptionError("UNEXPECTED_ARGUMENT", `unexpected argument ${JSON.stringify(extra[0])}`);
-    const path = await localModelPath(ref);
-    const source = await openFileSource(path);
+    const model = await openModelReference(ref);
     try {
-      const report = await inspectModel(source, { sparsity: !args.flags.has("no-sparsity") });
+      const report = await inspectModel(model, { sparsity: !args.flags.has("no-sparsity") });
       out(args.flags.has("json") ? JSON.stringify(report, null, 2) : renderReport(ref, report));
     } finally {
-      await source.close?.();
+      await model.close();
     }
   },
 };

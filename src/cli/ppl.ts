@@ -3,8 +3,6 @@
 import { readFile } from "node:fs/promises";
 import type { Engine } from "../engine/engine.ts";
 import { OptionError } from "../runtime/errors.ts";
-import { readGgufHeader } from "../runtime/gguf/reader.ts";
-import { openFileSource } from "../runtime/gguf/source-node.ts";
 import { modelConfigFromGguf } from "../runtime/model/config.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
@@ -12,7 +10,7 @@ import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
 import { backendChoice, backendFlags, openEngine } from "./engine-flags.ts";
 import { numberFlag, requiredString } from "./flags.ts";
 import { checkInputFile, textFile } from "./file-checks.ts";
-import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
+import { MODEL_REFERENCE_HELP, prepareModel } from "./model-reference.ts";
 import { ProgressBar } from "./progress.ts";
 
 const flags: Record<string, FlagSpec> = {
@@ -38,19 +36,17 @@ export const pplCommand: Command = {
     const threads = numberFlag(args.flags, "threads", { integer: true, min: 1 });
     const backend = backendChoice(args.flags);
     await checkInputFile(textPath, textFile("the text"));
-    const path = await localModelPath(model);
+    const { model: engineModel, header } = await prepareModel(model);
     const text = await readFile(textPath, "utf8");
-    const source = await openFileSource(path);
     let engine: Engine | undefined;
     try {
-      const header = await readGgufHeader(source);
       const config = modelConfigFromGguf(header.metadata, header.tensors);
       const ctx = ctxFlag ?? Math.min(512, config.contextLength);
       if (ctx > config.contextLength) {
         throw new OptionError("BAD_FLAG_VALUE", `--ctx ${ctx} is larger than the model's context length ${config.contextLength}`);
       }
       // The KV cache holds one window; f32 keys and values, as llama.cpp's perplexity is usually run.
-      engine = await openEngine({ model: source, backend, threads, contextLength: ctx, kvType: "f32" });
+      engine = await openEngine({ model: engineModel, backend, threads, contextLength: ctx, kvType: "f32" });
       const scoring = new ProgressBar("ppl");
       const r = await engine.perplexity(text, { ctx, onWindow: (w, n, ppl) => scoring.update(w, n, `ppl ${ppl.toFixed(4)}`) });
       scoring.clear();
@@ -63,7 +59,6 @@ export const pplCommand: Command = {
       }
     } finally {
       await engine?.dispose();
-      await source.close();
     }
   },
 };

@@ -12,14 +12,12 @@ import {
   type QuantizePlan,
 } from "../runtime/convert/quantize.ts";
 import { OptionError } from "../runtime/errors.ts";
-import { readGgufHeader } from "../runtime/gguf/reader.ts";
-import { openFileSource } from "../runtime/gguf/source-node.ts";
 import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { requiredString } from "./flags.ts";
 import { checkOutputFolder } from "./file-checks.ts";
-import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
+import { MODEL_REFERENCE_HELP, openModelReference } from "./model-reference.ts";
 import { formatBytes } from "./format.ts";
 import { ProgressBar } from "./progress.ts";
 
@@ -48,12 +46,12 @@ export const quantizeCommand: Command = {
     if (resolve(ref) === resolve(outPath)) throw new OptionError("BAD_FLAG_VALUE", "--out must differ from --model");
 
     await checkOutputFolder(outPath, "--out");
-    const model = await localModelPath(ref);
+    const opened = await openModelReference(ref);
+    const { source, header } = opened;
+    const model = ref;
 
     const bar = new ProgressBar("quantize");
-    const source = await openFileSource(model);
     try {
-      const header = await readGgufHeader(source);
       const plan = planQuantize(source, header, {
         type,
         includeOutput: args.flags.has("include-output"),
@@ -82,7 +80,7 @@ export const quantizeCommand: Command = {
         );
       }
     } finally {
-      await source.close();
+      await opened.close();
     }
   },
 };

@@ -6,9 +6,8 @@
 import { AbortError, EngineError, GpuError, ModelError, OptionError } from "../runtime/errors.ts";
 import { generate, type GenerateChunk, type GenerateOptions } from "./generate.ts";
 import { plainScalar } from "../runtime/gguf/metadata.ts";
-import { readGgufHeader } from "../runtime/gguf/reader.ts";
 import type { ByteSource } from "../runtime/gguf/source.ts";
-import { bytesSource } from "../runtime/gguf/sources.ts";
+import type { GgufModel } from "../runtime/gguf/split.ts";
 import { DLT_GROUP_KEY } from "../runtime/model/tensors.ts";
 import type { GgufMetadata } from "../runtime/gguf/metadata.ts";
 import { GgufValueType } from "../runtime/gguf/types.ts";
@@ -33,7 +32,7 @@ import type {
 } from "./engine.ts";
 import { GpuLanguageModel } from "../gpu/language-model.ts";
 import type { LanguageModel } from "../runtime/model/language-model.ts";
-import { openModel, openModelSource, tracked, type ModelSourceOptions } from "./model-source.ts";
+import { openModel, tracked } from "./model-source.ts";
 
 export type EngineEvent =
   | { type: "chunk"; chunk: GenerateChunk }
@@ -190,44 +189,63 @@ export class EngineCore {
         if (resumeFrom !== undefined && !(resumeFrom instanceof Uint8Array))
           throw new OptionError("BAD_OPTION", "resumeFrom must be the bytes of a checkpoint (Uint8Array)");
         this.loaded();
-        const teacherBytes = await readAll(teacher ?? this.options.model, { hub: this.options.hub, cache: this.options.cache });
-        // A DLT student (rows padded, α/γ beside its codes) cannot teach: say so before the trainer trips on its shapes.
-        if ((await readGgufHeader(bytesSource(teacherBytes))).metadata.has(DLT_GROUP_KEY)) {
-          throw new ModelError(
-            "DLT_TEACHER",
-            `the teacher is a fine-tuned DLT student (${DLT_GROUP_KEY} is set): fine-tune from the float model it came from`,
-          );
-        }
-        const [{ runFinetune }, { writeGgufToBytes }, { decodeCheckpoint, encodeCheckpoint }] = await Promise.all([
-          import("../train/finetune-run.ts"),
-          import("../runtime/gguf/writer.ts"),
-          import("../train/checkpoint.ts"),
-        ]);
-        // Checkpoints go to the caller as events (bytes); a resume reads the one the caller hands back.
-        const checkpoints = {
-          name: "the checkpoint passed as resumeFrom",
-          load: async () => (resumeFrom ? decodeCheckpoint(resumeFrom) : undefined),
-          save: async (c: Parameters<typeof encodeCheckpoint>[0], step: number) =>
-            ctx.emit({ type: "checkpoint", checkpoint: encodeCheckpoint(c), step }),
-        };
+        // Opened as the engine's model is (a split model's parts together) and read one tensor at a time.
+        const opened = await openModel(teacher ?? this.options.model, {
+          hub: this.options.hub,
+          cache: this.options.cache,
+          cacheDir: this.options.cacheDir,
+          signal,
+        });
         try {
-          const { student, ...result } = await runFinetune(
-            { ...training, teacher: teacherBytes, dataText: data, checkpoints, resume: resumeFrom !== undefined },
-            {
-              signal,
-              onProgress: (progress) => ctx.emit({ type: "finetune", progress }),
-              onPhase: (phase) => ctx.emit({ type: "phase", phase }),
-            },
-          );
-          return { ...result, student: await writeGgufToBytes(student) };
-        } catch (e) {
-          // runFinetune stops between two steps with OptionError ABORTED; the engine's calls end with AbortError.
-          if (signal.aborted && e instanceof OptionError && e.code === "ABORTED") throw new AbortError(e.message);
-          throw e;
+          return await this.finetuneFrom(ctx, signal, opened, { ...training, data, resumeFrom });
+        } finally {
+          await opened.close();
         }
       },
       () => Promise.reject(new AbortError("fine-tuning was aborted")),
     );
+  }
+
+  private async finetuneFrom(
+    ctx: CallContext,
+    signal: AbortSignal,
+    teacher: GgufModel,
+    { data, resumeFrom, ...training }: Omit<WireFinetuneOptions, "teacher">,
+  ): Promise<EngineFinetuneResult> {
+    // A DLT student (rows padded, α/γ beside its codes) cannot teach: say so before the trainer trips on its shapes.
+    if (teacher.header.metadata.has(DLT_GROUP_KEY)) {
+      throw new ModelError(
+        "DLT_TEACHER",
+        `the teacher is a fine-tuned DLT student (${DLT_GROUP_KEY} is set): fine-tune from the float model it came from`,
+      );
+    }
+    const [{ runFinetune }, { writeGgufToBytes }, { decodeCheckpoint, encodeCheckpoint }] = await Promise.all([
+      import("../train/finetune-run.ts"),
+      import("../runtime/gguf/writer.ts"),
+      import("../train/checkpoint.ts"),
+    ]);
+    // Checkpoints go to the caller as events (bytes); a resume reads the one the caller hands back.
+    const checkpoints = {
+      name: "the checkpoint passed as resumeFrom",
+      load: async () => (resumeFrom ? decodeCheckpoint(resumeFrom) : undefined),
+      save: async (c: Parameters<typeof encodeCheckpoint>[0], step: number) =>
+        ctx.emit({ type: "checkpoint", checkpoint: encodeCheckpoint(c), step }),
+    };
+    try {
+      const { student, ...result } = await runFinetune(
+        { ...training, teacher, dataText: data, checkpoints, resume: resumeFrom !== undefined },
+        {
+          signal,
+          onProgress: (progress) => ctx.emit({ type: "finetune", progress }),
+          onPhase: (phase) => ctx.emit({ type: "phase", phase }),
+        },
+      );
+      return { ...result, student: await writeGgufToBytes(student) };
+    } catch (e) {
+      // runFinetune stops between two steps with OptionError ABORTED; the engine's calls end with AbortError.
+      if (signal.aborted && e instanceof OptionError && e.code === "ABORTED") throw new AbortError(e.message);
+      throw e;
+    }
   }
 
   info(_ctx: CallContext): Promise<EngineInfo> {
@@ -399,16 +417,6 @@ export class EngineCore {
         simd: b?.simd ?? "none",
       },
     };
-  }
-}
-
-/** A whole model file as bytes (fine-tuning reads the teacher whole). */
-async function readAll(model: ModelInput | ByteSource, options: ModelSourceOptions): Promise<Uint8Array> {
-  const source = await openModelSource(model, options);
-  try {
-    return await source.read(0, source.size);
-  } finally {
-    if (source !== model) await source.close?.();
   }
 }
 

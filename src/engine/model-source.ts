@@ -8,14 +8,13 @@
 // progress (distinct bytes) and to stop a load at once when its signal fires.
 import { fileHandleSource } from "../runtime/gguf/file-handle-source.ts";
 import { AbortError, ModelError, OptionError } from "../runtime/errors.ts";
-import { readGgufHeader } from "../runtime/gguf/reader.ts";
 import type { ByteSource } from "../runtime/gguf/source.ts";
 import { blobSource, bytesSource, urlSource } from "../runtime/gguf/sources.ts";
 import { browserCacheAvailable, openBrowserCachedModel } from "../runtime/hub/cache-browser.ts";
 import { pullModel } from "../runtime/hub/cache-node.ts";
 import type { DownloadProgress } from "../runtime/hub/progress.ts";
 import { hubHeaders, type HubOptions, modelUrl, parseModelReference } from "../runtime/hub/reference.ts";
-import { openSplitModel, splitInfo, splitPartName } from "../runtime/gguf/split.ts";
+import { openGgufModel } from "../runtime/gguf/split.ts";
 import type { GgufHeader } from "../runtime/gguf/types.ts";
 import type { ModelInput } from "./engine.ts";
 import { ReadCoverage } from "./read-coverage.ts";
@@ -107,25 +106,9 @@ export async function openModel(model: ModelInput | ByteSource, options: ModelSo
     if (first !== model) await first.close?.();
   };
   try {
-    const header = await readGgufHeader(first);
-    const split = splitInfo(header);
-    if (!split) return { source: first, header, close: closeFirst };
-    const name = modelName(model);
-    if (name === undefined) {
-      throw new ModelError(
-        "SPLIT_PART_MISSING",
-        `the model is part ${split.no + 1} of ${split.count} of a split model: pass it by path or URL, so that the other parts can be found by name`,
-      );
-    }
-    const merged = await openSplitModel({ source: first, name }, header, async (no) => {
-      const part = splitPartName(name, no, split.count);
-      try {
-        return { source: await openModelSource(part, options), name: part };
-      } catch (e) {
-        throw new ModelError("SPLIT_PART_MISSING", `part ${no + 1} of ${split.count} of ${name} cannot be opened: ${(e as Error).message}`);
-      }
-    });
-    return { ...merged, close: async () => merged.source.close?.() };
+    const opened = await openGgufModel(first, modelName(model), (part) => openModelSource(part, options));
+    if (opened.source === first) return { ...opened, close: closeFirst };
+    return { ...opened, close: async () => opened.source.close?.() };
   } catch (e) {
     await closeFirst();
     throw e;

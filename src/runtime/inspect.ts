@@ -2,6 +2,7 @@
 // hyper-parameters, tokenizer, every tensor, and for ternary tensors the fraction of zero weights per tensor
 // and per layer (TernaryLM's layer-wise sparsity analysis).
 import type { ByteSource } from "./gguf/source.ts";
+import type { GgufModel } from "./gguf/split.ts";
 import type { GgufHeader, GgufTensorInfo } from "./gguf/types.ts";
 import { GgufValueType } from "./gguf/types.ts";
 import { readGgufHeader, readTensorData } from "./gguf/reader.ts";
@@ -56,8 +57,9 @@ export interface InspectOptions {
   sparsity?: boolean;
 }
 
-export async function inspectModel(source: ByteSource, options: InspectOptions = {}): Promise<ModelReport> {
-  const header = await readGgufHeader(source);
+/** `model`: a file's source, or a model opened by source and header (a split model's parts, gguf/split.ts). */
+export async function inspectModel(model: ByteSource | GgufModel, options: InspectOptions = {}): Promise<ModelReport> {
+  const { source, header } = "header" in model ? model : { source: model, header: await readGgufHeader(model) };
   const meta = header.metadata;
   const architecture = metaString(meta, "general.architecture");
 

@@ -6,6 +6,7 @@
 import { CpuModel } from "../runtime/cpu/model.ts";
 import { OptionError } from "../runtime/errors.ts";
 import type { ByteSource } from "../runtime/gguf/source.ts";
+import type { GgufHeader } from "../runtime/gguf/types.ts";
 import { Xoshiro128 } from "../runtime/sampling/prng.ts";
 
 export interface DataFreeOptions {
@@ -17,10 +18,13 @@ export interface DataFreeOptions {
   temperature?: number;
   threads?: number;
   signal?: AbortSignal;
+  /** The teacher's header when it is read already (a split model's, merged). */
+  header?: GgufHeader;
 }
 
 export async function sampleTeacherStream(teacher: ByteSource, o: DataFreeOptions): Promise<Int32Array> {
   const model = await CpuModel.load(teacher, {
+    header: o.header,
     kvType: "f32",
     threads: o.threads ?? 1,
     contextLength: (config) => Math.min(o.maxLength ?? 256, config.contextLength),

@@ -5,6 +5,7 @@
 import { CpuLanguageModel } from "../runtime/cpu/language-model.ts";
 import { CpuModel } from "../runtime/cpu/model.ts";
 import { bytesSource } from "../runtime/gguf/sources.ts";
+import type { GgufModel } from "../runtime/gguf/split.ts";
 import { perplexity, type PerplexityResult } from "../runtime/model/perplexity.ts";
 
 export interface EvalOptions {
@@ -14,15 +15,18 @@ export interface EvalOptions {
   signal?: AbortSignal;
 }
 
-export async function perplexityOfGguf(bytes: Uint8Array, text: string, o: EvalOptions = {}): Promise<PerplexityResult> {
-  const model = await CpuModel.load(bytesSource(bytes), {
+/** `model`: a GGUF's bytes, or a model opened by source and header (a teacher's file, a split model). */
+export async function perplexityOfGguf(model: Uint8Array | GgufModel, text: string, o: EvalOptions = {}): Promise<PerplexityResult> {
+  const { source, header } = model instanceof Uint8Array ? { source: bytesSource(model), header: undefined } : model;
+  const cpu = await CpuModel.load(source, {
+    header,
     kvType: "f32",
     threads: o.threads ?? 1,
     contextLength: (config) => o.ctx ?? Math.min(512, config.contextLength),
   });
   try {
-    return await perplexity(new CpuLanguageModel(model), text, { ctx: model.contextLength, signal: o.signal });
+    return await perplexity(new CpuLanguageModel(cpu), text, { ctx: cpu.contextLength, signal: o.signal });
   } finally {
-    model.dispose();
+    cpu.dispose();
   }
 }

@@ -8,7 +8,9 @@
 // from exactly there) and throws OptionError "ABORTED".
 import { yieldToEventLoop } from "../runtime/event-loop.ts";
 import { ModelError, OptionError } from "../runtime/errors.ts";
+import { readGgufHeader } from "../runtime/gguf/reader.ts";
 import { bytesSource } from "../runtime/gguf/sources.ts";
+import type { GgufModel } from "../runtime/gguf/split.ts";
 import type { GgufWriteInput } from "../runtime/gguf/writer.ts";
 import { writeGgufToBytes } from "../runtime/gguf/writer.ts";
 import { tokenizerFromGguf } from "../runtime/tokenizer/index.ts";
@@ -68,8 +70,8 @@ export interface CheckpointStore {
 }
 
 export interface FinetuneRunInput extends TrainingOptions {
-  /** The float teacher's GGUF bytes. */
-  teacher: Uint8Array;
+  /** The float teacher: its GGUF bytes, or the model opened by source and header (read one tensor at a time). */
+  teacher: Uint8Array | GgufModel;
   /** Training text (one of dataText, dataTokens, dataFree). */
   dataText?: string;
   /** Text to score before and after. */
@@ -195,12 +197,19 @@ export async function runFinetune(input: FinetuneRunInput, hooks: FinetuneHooks 
   }
 }
 
+/** The teacher as source and header, whether it came as bytes or opened. */
+async function teacherSource(teacher: Uint8Array | GgufModel): Promise<GgufModel> {
+  if (!(teacher instanceof Uint8Array)) return teacher;
+  const source = bytesSource(teacher);
+  return { source, header: await readGgufHeader(source) };
+}
+
 async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<FinetuneRunResult> {
   const { signal } = hooks;
   const phase = (p: string) => hooks.onPhase?.(p);
   phase("load");
-  const teacherBytes = input.teacher;
-  const teacherFile = await loadFloatModel(bytesSource(teacherBytes));
+  const teacherModel = await teacherSource(input.teacher);
+  const teacherFile = await loadFloatModel(teacherModel.source, teacherModel.header);
   const { config } = teacherFile;
   const o = resolveFinetuneOptions(input, config.contextLength);
   const threads = input.threads ?? 1;
@@ -224,7 +233,13 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   } else {
     phase("sample");
     const n = input.dataFreeTokens ?? Math.min(o.steps * o.batch * o.seqLen, 65536);
-    tokens = await sampleTeacherStream(bytesSource(teacherBytes), { tokens: Math.max(n, o.seqLen + 1), seed: o.seed, threads, signal });
+    tokens = await sampleTeacherStream(teacherModel.source, {
+      header: teacherModel.header,
+      tokens: Math.max(n, o.seqLen + 1),
+      seed: o.seed,
+      threads,
+      signal,
+    });
   }
   const evalText = input.evalText !== undefined ? input.evalText.slice(0, input.evalChars ?? Infinity) : null;
 
@@ -246,13 +261,13 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   let evalPplBefore = stored("evalPplBefore");
   if (evalText && (evalPplTeacher === null || evalPplBefore === null)) {
     phase("eval");
-    evalPplTeacher = (await perplexityOfGguf(teacherBytes, evalText, { threads, signal })).ppl;
+    evalPplTeacher = (await perplexityOfGguf(teacherModel, evalText, { threads, signal })).ppl;
     evalPplBefore = (await perplexityOfGguf(await studentBytes(), evalText, { threads, signal })).ppl;
   }
 
   const run: TrainingRun = o.mode === "blockwise" ? new BlockwiseRun(student, teacher, tokens, o) : new FullRun(student, teacher, tokens, o);
   const { mode: _m, ...runOptions } = o;
-  const fingerprint = JSON.stringify({ runOptions, data: streamHash(tokens), teacher: teacherBytes.length });
+  const fingerprint = JSON.stringify({ runOptions, data: streamHash(tokens), teacher: teacherModel.source.size });
   const losses: number[] = [];
   if (resumeFrom) {
     const c = resumeFrom;

@@ -1,5 +1,6 @@
 // The float teacher: every tensor of a GGUF model dequantized to f32 (llama-family models small enough to
-// train on the device), with its checked ModelConfig. Platform-neutral: give it any ByteSource.
+// train on the device), with its checked ModelConfig. Platform-neutral: give it any ByteSource, read one tensor
+// at a time (a file's bytes are never held whole), and the header when it is read already (a split model's).
 import { readGgufHeader, readTensorData } from "../runtime/gguf/reader.ts";
 import type { ByteSource } from "../runtime/gguf/source.ts";
 import type { GgufHeader } from "../runtime/gguf/types.ts";
@@ -13,8 +14,8 @@ export interface FloatModel {
   tensors: Map<string, Float32Array>;
 }
 
-export async function loadFloatModel(source: ByteSource): Promise<FloatModel> {
-  const header = await readGgufHeader(source);
+export async function loadFloatModel(source: ByteSource, parsed?: GgufHeader): Promise<FloatModel> {
+  const header = parsed ?? (await readGgufHeader(source));
   const config = modelConfigFromGguf(header.metadata, header.tensors);
   const tensors = new Map<string, Float32Array>();
   for (const t of header.tensors) {

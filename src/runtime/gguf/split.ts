@@ -49,6 +49,43 @@ function pad(n: number): string {
   return String(n).padStart(5, "0");
 }
 
+/** A model's bytes and its header: one file's, or a split model's parts end to end with their merged header. */
+export interface GgufModel {
+  source: ByteSource;
+  header: GgufHeader;
+}
+
+/**
+ * The model whose file, or first part, is `first`, named `name` (a path, a URL, a model reference): its header
+ * and, for the first part of a split model, the other parts found by name (splitPartName) and opened with
+ * `openPart`, as one source and header. A split part without a name, or a part `openPart` cannot open, is
+ * SPLIT_PART_MISSING naming the part. The parts opened here close with the returned source; `first` is the
+ * caller's to close when this throws.
+ */
+export async function openGgufModel(
+  first: ByteSource,
+  name: string | undefined,
+  openPart: (name: string) => Promise<ByteSource>,
+): Promise<GgufModel> {
+  const header = await readGgufHeader(first);
+  const split = splitInfo(header);
+  if (!split) return { source: first, header };
+  if (name === undefined) {
+    throw new ModelError(
+      "SPLIT_PART_MISSING",
+      `the model is part ${split.no + 1} of ${split.count} of a split model: pass it by path or URL, so that the other parts can be found by name`,
+    );
+  }
+  return openSplitModel({ source: first, name }, header, async (no) => {
+    const part = splitPartName(name, no, split.count);
+    try {
+      return { source: await openPart(part), name: part };
+    } catch (e) {
+      throw new ModelError("SPLIT_PART_MISSING", `part ${no + 1} of ${split.count} of ${name} cannot be opened: ${(e as Error).message}`);
+    }
+  });
+}
+
 export interface OpenedPart {
   source: ByteSource;
   /** What to call it in errors (its path or URL). */
@@ -92,7 +129,10 @@ export async function openSplitModel(
   }
 }
 
-/** One header over the parts end to end: the first part's metadata, every part's tensors at their place. */
+/**
+ * One header over the parts end to end: the first part's metadata without the split keys (the merged header is
+ * one model's: what is written from it, a fine-tuned student, is not a part), every part's tensors at their place.
+ */
 function mergeHeaders(headers: GgufHeader[], parts: OpenedPart[], info: SplitInfo): GgufHeader {
   const tensors: GgufHeader["tensors"] = [];
   const seen = new Map<string, string>();
@@ -113,5 +153,7 @@ function mergeHeaders(headers: GgufHeader[], parts: OpenedPart[], info: SplitInf
     );
   }
   const first = headers[0]!;
-  return { version: first.version, metadata: first.metadata, tensors, alignment: first.alignment, dataOffset: 0, fileSize: base };
+  const metadata = new Map(first.metadata);
+  for (const key of [SPLIT_NO_KEY, SPLIT_COUNT_KEY, SPLIT_TENSORS_COUNT_KEY]) metadata.delete(key);
+  return { version: first.version, metadata, tensors, alignment: first.alignment, dataOffset: 0, fileSize: base };
 }
