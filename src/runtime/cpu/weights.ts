@@ -12,6 +12,7 @@ import { type BlockTensors, readBlockAsync } from "../model/block.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { dltMatrixInfo, readDltMatrix, type DltMatrixInfo } from "../model/dlt-file.ts";
 import { expectedTensors } from "../model/tensors.ts";
+import { checkFiniteNorm, checkFiniteScales } from "../model/finite-weights.ts";
 import { tensorTypeName, tensorTypeTraits } from "../tensor-types/table.ts";
 import { matrixLayout } from "./layout.ts";
 import type { CpuKernels, Matrix } from "./kernels.ts";
@@ -110,6 +111,7 @@ export async function loadWeights(
     const t = get(name);
     const values = new Float32Array(t.dims[0]!);
     tensorTypeTraits(t.type).dequantize(await readTensorData(source, header, t), values);
+    checkFiniteNorm(t.name, values);
     tick();
     return K.heap.upload(values);
   };
@@ -136,7 +138,9 @@ async function uploadMatrix(K: CpuKernels, source: ByteSource, header: GgufHeade
   const upload = CPU_MATRIX_TYPES[type].upload;
   if (upload.kind !== "copy") {
     // Repacked (ternary) tensors are a quarter of their f32 size or less: read whole, repacked by the kernel layer.
-    return K.uploadMatrix(type, rows, cols, await readTensorData(source, header, t));
+    const data = await readTensorData(source, header, t);
+    checkFiniteScales(t, data);
+    return K.uploadMatrix(type, rows, cols, data);
   }
   // Copied tensors: allocate their final place in wasm memory and stream the file into it.
   const layout = matrixLayout(type, rows, cols);
