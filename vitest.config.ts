@@ -20,6 +20,7 @@ const e2e = [
   "test/cli-inspect-sparsity.test.ts",
   "test/convert-bitllama.test.ts",
   "test/engine-api.test.ts",
+  "test/engine-arguments.test.ts",
   "test/engine-deno.test.ts",
   "test/engine-finetune.test.ts",
   "test/engine-hub.test.ts",
