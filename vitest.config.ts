@@ -14,6 +14,7 @@ const e2e = [
   "test/bundle.test.ts",
   "test/cli-bench.test.ts",
   "test/cli-chat.test.ts",
+  "test/cli-errors.test.ts",
   "test/cli-generate.test.ts",
   "test/cli-pull.test.ts",
   "test/cli-inspect.test.ts",

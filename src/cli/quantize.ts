@@ -17,6 +17,7 @@ import { openFileSource } from "../runtime/gguf/source-node.ts";
 import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
+import { terminalText } from "./terminal-text.ts";
 import { requiredString } from "./flags.ts";
 import { checkOutputFolder } from "./file-checks.ts";
 import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
@@ -59,7 +60,7 @@ export const quantizeCommand: Command = {
         includeOutput: args.flags.has("include-output"),
         onTensor: (done, total, name) => bar.update(done, total, name),
       });
-      if (plan.grouped.length) process.stderr.write(`ternion quantize: ${groupedSummary(plan)}\n`);
+      if (plan.grouped.length) process.stderr.write(`ternion quantize: ${terminalText(groupedSummary(plan))}\n`);
       const layout = await writeGgufFile(outPath, plan.input);
       bar.clear();
 
