@@ -5,10 +5,12 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { createLocalEngine } from "../src/engine/local-engine.ts";
 import { ModelError } from "../src/runtime/errors.ts";
-import { writeGgufToBytes } from "../src/runtime/gguf/writer.ts";
+import { ggufInputFromSource, writeGgufToBytes } from "../src/runtime/gguf/writer.ts";
+import { readGgufHeader, readTensorData } from "../src/runtime/gguf/reader.ts";
+import { bytesSource } from "../src/runtime/gguf/sources.ts";
 import { checkFiniteLogits } from "../src/runtime/sampling/finite-logits.ts";
 import { Sampler } from "../src/runtime/sampling/sampler.ts";
-import { GgmlType } from "../src/runtime/tensor-types/table.ts";
+import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts";
 import { i2sScaleOffset } from "../src/runtime/tensor-types/i2_s.ts";
 import { f16Bytes, f32Bytes, patchTensor } from "./helpers/patch-tensor.ts";
 import { syntheticModel } from "./helpers/synthetic-model.ts";
@@ -95,6 +97,16 @@ describe("loading refuses non-finite norms and scales", () => {
     );
   });
 
+  it("a NaN Q8_0 block scale (a matrix the CPU backend streams into wasm memory)", async () => {
+    const model = await withQ8Output(DEFAULT_MODEL);
+    // output.weight [64, 512] as Q8_0: 2 blocks of 34 bytes per row, the scale first.
+    const file = await patchTensor(model, "output.weight", 34 * 777, f16Bytes(F16_NAN));
+    await expect(load(file)).rejects.toMatchObject(nonFinite("NON_FINITE_WEIGHTS", /tensor output\.weight .*the Q8_0 scale of block 777 is NaN/));
+    const engine = await load(model);
+    expect((await engine.complete("Once", { maxTokens: 2, temperature: 0 })).tokens).toHaveLength(2);
+    await engine.dispose();
+  });
+
   it("an infinite I2_S tensor scale", async () => {
     const model = await writeGgufToBytes(syntheticShape(GgmlType.I2_S));
     const file = await patchTensor(model, "blk.1.attn_q.weight", i2sScaleOffset(256 * 256), f32Bytes(-Infinity));
@@ -114,6 +126,19 @@ describe("loading refuses non-finite norms and scales", () => {
     }
   });
 });
+
+/** `file` with output.weight stored as Q8_0. */
+async function withQ8Output(file: Uint8Array): Promise<Uint8Array> {
+  const source = bytesSource(file);
+  const header = await readGgufHeader(source);
+  const input = ggufInputFromSource(source, header);
+  const output = header.tensors.find((t) => t.name === "output.weight")!;
+  const values = new Float32Array(64 * 512);
+  tensorTypeTraits(output.type).dequantize(await readTensorData(source, header, output), values);
+  const q8 = tensorTypeTraits(GgmlType.Q8_0).quantize(values);
+  const tensors = input.tensors.map((t) => (t.name === "output.weight" ? { ...t, type: GgmlType.Q8_0, data: async () => q8 } : t));
+  return writeGgufToBytes({ ...input, tensors });
+}
 
 function syntheticShape(ternary: GgmlType.TQ2_0 | GgmlType.TQ1_0 | GgmlType.I2_S) {
   return syntheticModel({

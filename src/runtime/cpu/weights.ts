@@ -146,10 +146,13 @@ async function uploadMatrix(K: CpuKernels, source: ByteSource, header: GgufHeade
   const layout = matrixLayout(type, rows, cols);
   const ptr = K.heap.alloc(layout.codeBytes);
   const start = header.dataOffset + t.offset;
-  for (let at = 0; at < t.byteLength; at += STREAM_CHUNK) {
-    const len = Math.min(STREAM_CHUNK, t.byteLength - at);
+  const block = tensorTypeTraits(t.type).bytesPerBlock;
+  const chunk = STREAM_CHUNK - (STREAM_CHUNK % block); // whole blocks, so that each chunk's scales can be checked
+  for (let at = 0; at < t.byteLength; at += chunk) {
+    const len = Math.min(chunk, t.byteLength - at);
     const bytes = await source.read(start + at, len);
     if (bytes.length !== len) throw new ModelError("TRUNCATED", `tensor ${t.name}: the file ends inside its data`);
+    checkFiniteScales(t, bytes, at / block);
     upload.write(K.heap, ptr, at, bytes);
   }
   return { type, rows, cols, layout, ptr, scale: 1, scales: 0, shifts: 0, groupSize: layout.group, repackedFrom: undefined };

@@ -26,8 +26,11 @@ export function checkFiniteF16(tensor: string, bits: Uint16Array): void {
   for (let i = 0; i < bits.length; i++) if (isNonFiniteF16(bits[i]!)) throw nonFinite(tensor, `element ${i}`, f16Name(bits[i]!));
 }
 
-/** The scales in a matrix's file bytes: each block's f16 d, or I2_S's tensor scale. Float types have none. */
-export function checkFiniteScales(t: GgufTensorInfo, data: Uint8Array): void {
+/**
+ * The scales in a matrix's file bytes: each block's f16 d, or I2_S's tensor scale. Float types have none. `data`
+ * may be part of the tensor, whole blocks from block `firstBlock` on (a streamed upload).
+ */
+export function checkFiniteScales(t: GgufTensorInfo, data: Uint8Array, firstBlock = 0): void {
   const traits = tensorTypeTraits(t.type);
   if (t.type === GgmlType.I2_S) {
     const numel = t.dims.reduce((a, b) => a * b, 1);
@@ -38,9 +41,12 @@ export function checkFiniteScales(t: GgufTensorInfo, data: Uint8Array): void {
   const at = traits.blockScaleByte;
   if (at === undefined) return;
   const step = traits.bytesPerBlock;
-  for (let p = at, block = 0; p + 1 < data.length; p += step, block++) {
-    const bits = data[p]! | (data[p + 1]! << 8);
-    if (isNonFiniteF16(bits)) throw nonFinite(t.name, `the ${tensorTypeName(t.type)} scale of block ${block}`, f16Name(bits));
+  // The exponent is in the high byte (little-endian): one byte read per block.
+  for (let p = at + 1; p < data.length; p += step) {
+    if ((data[p]! & 0x7c) !== 0x7c) continue;
+    const bits = data[p - 1]! | (data[p]! << 8);
+    const block = firstBlock + (p - 1 - at) / step;
+    throw nonFinite(t.name, `the ${tensorTypeName(t.type)} scale of block ${block}`, f16Name(bits));
   }
 }
 
