@@ -6,14 +6,14 @@
 // the CLI itself carries no test hook.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
 import { readGgufHeader } from "../src/runtime/gguf/reader.ts";
 import { ggufInputFromSource } from "../src/runtime/gguf/writer.ts";
 import { writeGgufFile } from "../src/runtime/gguf/writer-node.ts";
-import { GgufValueType } from "../src/runtime/gguf/types.ts";
+import { type GgufArray, GgufValueType } from "../src/runtime/gguf/types.ts";
 import { cliPath, repoRoot } from "./helpers/cli.ts";
 
 const MODEL = join(repoRoot, "models/stories260K-ternary.gguf");
@@ -26,6 +26,7 @@ const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u20
 let dir: string;
 let hostileName: string;
 let hostileArchitecture: string;
+let hostileToken: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ternion-cli-errors-"));
@@ -37,6 +38,13 @@ beforeAll(async () => {
     const withKey = (key: string, value: string) => new Map([...input.metadata, [key, { type: GgufValueType.STRING, value }]]);
     await writeGgufFile(hostileName, { ...input, metadata: withKey("general.name", HOSTILE) });
     await writeGgufFile(hostileArchitecture, { ...input, metadata: withKey("general.architecture", HOSTILE) });
+    // The token greedy decoding picks first after "Once upon a time" (383, "▁there") spelled as a screen clear.
+    const tokens = input.metadata.get("tokenizer.ggml.tokens")!.value as GgufArray;
+    const spelled = [...(tokens.values as string[])];
+    spelled[383] = "\u001b[2J";
+    const metadata = new Map(input.metadata).set("tokenizer.ggml.tokens", { type: GgufValueType.ARRAY, value: { ...tokens, values: spelled } });
+    hostileToken = join(dir, "token.gguf");
+    await writeGgufFile(hostileToken, { ...input, metadata });
   } finally {
     await source.close();
   }
@@ -134,5 +142,24 @@ describe("text from a model file reaches the terminal escaped", () => {
       expect(r.stderr + r.stdout).not.toMatch(UNSAFE);
       expect(r.stderr + r.stdout).toContain("evil\\u001b]0;pwned");
     }
+  });
+});
+
+describe("generated text", () => {
+  const args = () => ["generate", "--model", hostileToken, "--prompt", "Once upon a time", "--max-tokens", "3", "--temperature", "0"];
+
+  it("goes to a pipe as the model wrote it", () => {
+    const r = run(args());
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe("Once upon a time\u001b[2J was a\n");
+  });
+
+  it.skipIf(!existsSync("/usr/bin/script"))("reaches a terminal with its control characters escaped", () => {
+    // util-linux script(1) runs the CLI on a pseudo-terminal and copies what it writes there.
+    const command = [process.execPath, cliPath, ...args()].map((a) => `'${a}'`).join(" ");
+    const r = spawnSync("/usr/bin/script", ["-qec", command, "/dev/null"], { encoding: "utf8", cwd: repoRoot, input: "" });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("Once upon a time\\u001b[2J was a");
+    expect(r.stdout).not.toContain("\u001b[2J");
   });
 });
