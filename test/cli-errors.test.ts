@@ -6,7 +6,7 @@
 // the CLI itself carries no test hook.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
@@ -15,6 +15,7 @@ import { ggufInputFromSource } from "../src/runtime/gguf/writer.ts";
 import { writeGgufFile } from "../src/runtime/gguf/writer-node.ts";
 import { type GgufArray, GgufValueType } from "../src/runtime/gguf/types.ts";
 import { cliPath, repoRoot } from "./helpers/cli.ts";
+import { patchTensor } from "./helpers/patch-tensor.ts";
 
 const MODEL = join(repoRoot, "models/stories260K-ternary.gguf");
 const ISSUES = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")).bugs.url as string;
@@ -27,6 +28,7 @@ let dir: string;
 let hostileName: string;
 let hostileArchitecture: string;
 let hostileToken: string;
+let nanOutput: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ternion-cli-errors-"));
@@ -45,6 +47,9 @@ beforeAll(async () => {
     const metadata = new Map(input.metadata).set("tokenizer.ggml.tokens", { type: GgufValueType.ARRAY, value: { ...tokens, values: spelled } });
     hostileToken = join(dir, "token.gguf");
     await writeGgufFile(hostileToken, { ...input, metadata });
+    nanOutput = join(dir, "nan-output.gguf");
+    const nan = new Uint8Array(new Float32Array(64 * 512).fill(Number.NaN).buffer);
+    writeFileSync(nanOutput, await patchTensor(new Uint8Array(readFileSync(MODEL)), "output.weight", 0, nan));
   } finally {
     await source.close();
   }
@@ -116,6 +121,20 @@ describe("ternion's failures", () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^ternion generate: .*directory.* \[IS_A_DIRECTORY\]\n$/);
     expect(run(["generate", "--model", dir, "--prompt", "x", "--debug"]).stderr).toMatch(STACK_LINE);
+  });
+});
+
+describe("a model that computes NaN", () => {
+  it("generate and ppl fail with NON_FINITE_LOGITS instead of printing token 0 or NaN", () => {
+    const generate = run(["generate", "--model", nanOutput, "--prompt", "Once upon a time", "--max-tokens", "8", "--json"]);
+    expect(generate.status).toBe(2);
+    expect(generate.stderr).toMatch(
+      /^ternion generate: the model computed a non-finite logit for position 5: token 0 is NaN .*\[NON_FINITE_LOGITS\]\n$/,
+    );
+    const ppl = run(["ppl", "--model", nanOutput, "--text", join(repoRoot, "../shared/corpus/tinystories-valid-a.txt"), "--ctx", "32"]);
+    expect(ppl.status).toBe(2);
+    expect(ppl.stdout).not.toMatch(/NaN/);
+    expect(ppl.stderr).toMatch(/^ternion ppl: .*\[NON_FINITE_LOGITS\]\n$/);
   });
 });
 
