@@ -19,7 +19,7 @@ describe.skipIf(lacks("deno"))("Deno", () => {
     expect(out.localText).toBe(out.text);
     expect(out.stats).toMatchObject({ promptTokens: 5, generatedTokens: 60, backend: "wasm", threads: 2 });
     expect(typeof out.chat).toBe("string");
-    expect(out.typedError).toBe("OptionError/BAD_OPTION"); // a typed error from the Deno worker keeps its class and code
+    expect(out.typedError).toBe("OptionError/BAD_TOKEN"); // a typed error from the Deno worker keeps its class and code
     expect(out.backend).toBe("wasm");
   });
 });

@@ -4,7 +4,8 @@
 import type { ChatCompletionRequest, ChatMessage } from "../engine/chat-types.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { GenerationStats } from "../engine/generate.ts";
-import { ContextError, TernionError } from "../runtime/errors.ts";
+import { ContextError } from "../runtime/errors.ts";
+import { describeFailure } from "./error-line.ts";
 
 export interface ChatReplOptions {
   engine: Engine;
@@ -112,7 +113,7 @@ export class ChatRepl {
       this.messages.pop();
       if (!this.o.json) this.o.write("\n");
       const hint = e instanceof ContextError ? " (/reset starts over)" : "";
-      this.o.note(e instanceof TernionError ? `${e.message} [${e.code}]${hint}` : String(e));
+      this.o.note(describeFailure(e) + hint);
       return;
     } finally {
       this.answering = undefined;

@@ -7,6 +7,7 @@ import { OptionError } from "../runtime/errors.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import { ChatRepl, CHAT_COMMANDS } from "./chat-repl.ts";
 import type { Command } from "./command.ts";
+import { terminalText } from "./terminal-text.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
 import { backendChoice, backendFlags, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
 import { numberFlag, optionalString } from "./flags.ts";
@@ -54,7 +55,8 @@ export const chatCommand: Command = {
       engine,
       system,
       request: { max_tokens: maxTokens, temperature: sampling.temperature, top_p: sampling.topP, top_k: sampling.topK, seed: sampling.seed },
-      write: (t) => process.stdout.write(t),
+      // The answers go to a pipe as they are; on a terminal, their control characters are escaped (terminal-text.ts).
+      write: (t) => process.stdout.write(process.stdout.isTTY ? terminalText(t, { lines: true }) : t),
       note: (t) => process.stderr.write(t + "\n"),
       json: f.has("json"),
     });

@@ -9,6 +9,7 @@ import { modelConfigFromGguf } from "../runtime/model/config.ts";
 import { tokenizerFromGguf } from "../runtime/tokenizer/index.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
+import { terminalText } from "./terminal-text.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
 import { backendChoice, backendFlags, formatStats, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
 import { numberFlag } from "./flags.ts";
@@ -65,7 +66,9 @@ export const generateCommand: Command = {
       try {
         if (!json) process.stdout.write(prompt);
         const stream = engine.generate(prompt, { maxTokens, ...sampling, signal: stop.signal });
-        for await (const chunk of stream) if (!json) process.stdout.write(chunk.text);
+        // The model's text goes to a pipe as it is; on a terminal, its control characters are escaped (terminal-text.ts).
+        const shown = process.stdout.isTTY ? (t: string) => terminalText(t, { lines: true }) : (t: string) => t;
+        for await (const chunk of stream) if (!json) process.stdout.write(shown(chunk.text));
         const result = await stream.result;
         if (json) {
           out(JSON.stringify({ text: result.text, tokens: result.tokens, stats: result.stats }));

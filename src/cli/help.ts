@@ -7,6 +7,7 @@ import type { Command } from "./command.ts";
 export const globalFlags: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h", description: "show this help; `ternion help <command>` shows a command's options" },
   version: { type: "boolean", short: "v", description: "print the version (also -V)" },
+  debug: { type: "boolean", description: "on a failure, print the stack trace after the error line (also after a command)" },
 };
 
 export function overview(commands: readonly Command[]): string {

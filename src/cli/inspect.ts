@@ -5,6 +5,7 @@ import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import { formatBytes, formatCount, formatTable } from "./format.ts";
 import type { Command } from "./command.ts";
 import { openModelReference } from "./model-reference.ts";
+import { terminalText } from "./terminal-text.ts";
 
 const flags: Record<string, FlagSpec> = {
   json: { type: "boolean", description: "print one JSON object instead of tables" },
@@ -36,35 +37,37 @@ function pct(x: number | undefined): string {
   return x === undefined ? "" : `${(x * 100).toFixed(1)}%`;
 }
 
+/** The report as text. Every string from the file is one line, its control characters escaped (terminal-text.ts). */
 export function renderReport(path: string, r: ModelReport): string {
+  const text = (s: string) => terminalText(s);
   const parts: string[] = [];
   parts.push(`${path}`);
   parts.push(
     `  GGUF v${r.ggufVersion}, ${formatBytes(r.fileSize)}, ${r.tensors.length} tensors, ${formatCount(r.elements)} parameters` +
-      (r.name ? `, "${r.name}"` : ""),
+      (r.name ? `, "${text(r.name)}"` : ""),
   );
-  parts.push(`  architecture: ${r.architecture ?? "(none)"}`);
+  parts.push(`  architecture: ${text(r.architecture ?? "(none)")}`);
   const hp = Object.entries(r.hyperParameters);
   if (hp.length) {
     parts.push("", "Hyper-parameters");
     parts.push(
       formatTable(
         ["key", "value"],
-        hp.map(([k, v]) => [k, String(v)]),
+        hp.map(([k, v]) => [text(k), text(String(v))]),
       ),
     );
   }
   const t = r.tokenizer;
   parts.push(
     "",
-    `Tokenizer: ${t.model ?? "(none)"}${t.pre ? ` (pre ${t.pre})` : ""}, vocab ${t.vocabSize ?? "?"}, bos ${t.bos ?? "-"}, eos ${t.eos ?? "-"}` +
+    `Tokenizer: ${text(t.model ?? "(none)")}${t.pre ? ` (pre ${text(t.pre)})` : ""}, vocab ${t.vocabSize ?? "?"}, bos ${t.bos ?? "-"}, eos ${t.eos ?? "-"}` +
       (t.hasChatTemplate ? ", chat template" : ""),
   );
   parts.push("", "Tensors");
   parts.push(
     formatTable(
       ["name", "type", "shape", "elements", "bytes", "zeros"],
-      r.tensors.map((x) => [x.name, x.type, x.shape.join(" x "), formatCount(x.elements), formatBytes(x.bytes), pct(x.zeroFraction)]),
+      r.tensors.map((x) => [text(x.name), x.type, x.shape.join(" x "), formatCount(x.elements), formatBytes(x.bytes), pct(x.zeroFraction)]),
       ["left", "left", "left", "right", "right", "right"],
     ),
   );

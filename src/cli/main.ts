@@ -1,10 +1,13 @@
-// `ternion` command-line entry: the global flags (--help, --version), `ternion help [command]`, and dispatch to one
-// module per command; typed errors end as one clear line on stderr and exit code 2.
+// `ternion` command-line entry: the global flags (--help, --version, --debug), `ternion help [command]`, and
+// dispatch to one module per command. Whatever ends a command early — a typed error, a bug, a rejection nobody
+// awaited, an error thrown in a callback — ends it as one line on stderr and exit code 2 (error-line.ts); the
+// stack trace only with --debug.
 import { OptionError } from "../runtime/errors.ts";
 import { enableNodeRelaxedSimd } from "../runtime/cpu/wasm/features.ts";
 import { asksForHelp } from "./args.ts";
 import type { Command } from "./command.ts";
-import { errorLine } from "./error-line.ts";
+import { failureReport } from "./error-line.ts";
+import { terminalText } from "./terminal-text.ts";
 import { commandHelp, globalFlags, overview } from "./help.ts";
 import { didYouMean } from "./suggest.ts";
 import { packageVersion } from "./version.ts";
@@ -59,6 +62,26 @@ function runGlobal(argv: string[]): number {
   throw new OptionError("UNKNOWN_FLAG", `unknown flag ${first}${hint}; a command comes first: ternion <command> [options]`);
 }
 
+/** Shows the stack trace of a failure (--debug, anywhere before a `--`). */
+let debug = false;
+
+/** `argv` without the --debug flags before any `--`, and whether there were any. */
+function takeDebugFlag(argv: string[]): { argv: string[]; debug: boolean } {
+  const end = argv.indexOf("--");
+  const head = end < 0 ? argv : argv.slice(0, end);
+  const kept = head.filter((a) => a !== "--debug");
+  return { argv: end < 0 ? kept : [...kept, ...argv.slice(end)], debug: kept.length !== head.length };
+}
+
+/** The command running, for the failure line. */
+let running: string | undefined;
+
+/** Ends the process after a failure that escaped every command's own handling. */
+function die(err: unknown): void {
+  console.error(failureReport(`ternion${running ? ` ${running}` : ""}`, err, debug));
+  process.exit(2);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name) {
@@ -69,21 +92,25 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (name === "help" || name.startsWith("-")) return runGlobal(argv);
     command = findCommand(name);
+    running = command.name;
     if (asksForHelp(rest, command.flags)) {
       console.log(commandHelp(command));
       return 0;
     }
-    await command.run(rest, (text) => process.stdout.write(text.endsWith("\n") ? text : text + "\n"));
+    // Command output may quote the model file (names, metadata, tensor names): control characters are escaped.
+    await command.run(rest, (text) => process.stdout.write(terminalText(text.endsWith("\n") ? text : text + "\n", { lines: true })));
     return 0;
   } catch (err) {
-    const line = errorLine(err);
-    if (line === undefined) throw err;
-    console.error(`ternion${command ? ` ${command.name}` : ""}: ${line}`);
+    console.error(failureReport(`ternion${command ? ` ${command.name}` : ""}`, err, debug));
     return 2;
   }
 }
 
+const parsed = takeDebugFlag(process.argv.slice(2));
+debug = parsed.debug;
+process.on("unhandledRejection", die);
+process.on("uncaughtException", die);
 // The CLI owns its process, so on Node 20/21 it turns on relaxed SIMD (a V8 flag there) before any kernel is
 // compiled: the relaxed build is 2–3× faster than the baseline simd128 one.
 await enableNodeRelaxedSimd();
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await main(parsed.argv);

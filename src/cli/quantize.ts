@@ -15,6 +15,7 @@ import { OptionError } from "../runtime/errors.ts";
 import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
+import { terminalText } from "./terminal-text.ts";
 import { requiredString } from "./flags.ts";
 import { checkOutputFolder } from "./file-checks.ts";
 import { MODEL_REFERENCE_HELP, openModelReference } from "./model-reference.ts";
@@ -57,7 +58,7 @@ export const quantizeCommand: Command = {
         includeOutput: args.flags.has("include-output"),
         onTensor: (done, total, name) => bar.update(done, total, name),
       });
-      if (plan.grouped.length) process.stderr.write(`ternion quantize: ${groupedSummary(plan)}\n`);
+      if (plan.grouped.length) process.stderr.write(`ternion quantize: ${terminalText(groupedSummary(plan))}\n`);
       const layout = await writeGgufFile(outPath, plan.input);
       bar.clear();
 

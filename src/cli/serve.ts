@@ -10,7 +10,7 @@ import type { Command } from "./command.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
 import { backendChoice, backendFlags, openEngine } from "./engine-flags.ts";
 import { numberFlag, optionalString } from "./flags.ts";
-import { localModelPath, MODEL_REFERENCE_HELP } from "./model-reference.ts";
+import { MODEL_REFERENCE_HELP, prepareModel } from "./model-reference.ts";
 
 const flags: Record<string, FlagSpec> = {
   model: { type: "string", short: "m", description: `GGUF model to serve: ${MODEL_REFERENCE_HELP} (${DEFAULT_MODEL_HELP})` },
@@ -46,7 +46,7 @@ export const serveCommand: Command = {
     const contextLength = numberFlag(f, "ctx", { integer: true, min: 1 });
     const maxQueue = numberFlag(f, "max-queue", { integer: true, min: 0 });
     const backend = backendChoice(f);
-    const model = await localModelPath(ref); // pulled into the cache before the worker starts
+    const { model } = await prepareModel(ref); // pulled into the cache before the worker starts
 
     const engine = await openEngine({ model, backend, threads, contextLength, worker: true });
     try {

@@ -7,6 +7,21 @@ import type { GenerateChunk } from "./generate.ts";
 import type { PerplexityResult } from "../runtime/model/perplexity.ts";
 import type { DecodeOptions, EncodeOptions } from "../runtime/tokenizer/types.ts";
 import { anySignal } from "./signals.ts";
+import {
+  CHAT_CALL_OPTIONS,
+  CHAT_REQUEST_FIELDS,
+  checkArgument,
+  checkGenerateOptions,
+  checkOptions,
+  checks,
+  DETOKENIZE_OPTIONS,
+  FINETUNE_OPTIONS,
+  PERPLEXITY_OPTIONS,
+  promptCheck,
+  RESTART_OPTIONS,
+  TOKENIZE_OPTIONS,
+  tokensCheck,
+} from "./arguments.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, FinishReason } from "./chat-types.ts";
 import type { EngineCore, EngineEvent, GenerateRequest } from "./core.ts";
 import type {
@@ -38,41 +53,66 @@ export class EngineClient implements Engine {
   readonly chat: { readonly completions: ChatCompletions };
 
   constructor(private readonly transport: CoreTransport) {
-    const create = (request: ChatCompletionRequest, options: { signal?: AbortSignal } = {}) => this.createChatCompletion(request, options.signal);
+    const create = async (request: ChatCompletionRequest, options: { signal?: AbortSignal } = {}) => {
+      checkOptions("chat.completions.create", options, CHAT_CALL_OPTIONS);
+      return this.createChatCompletion(request, options?.signal);
+    };
     this.chat = { completions: { create: create as ChatCompletions["create"] } };
   }
 
+  // Every method checks its arguments first (arguments.ts) and answers a wrong one with a rejected promise (a
+  // stream whose result and iteration reject), never a synchronous throw.
+
   generate(prompt: string | readonly number[], options: EngineGenerateOptions = {}): GenerationStream {
-    const { signal, ...rest } = options;
+    return this.generation("generate", prompt, options);
+  }
+
+  async complete(prompt: string | readonly number[], options: EngineGenerateOptions = {}): Promise<Completion> {
+    return this.generation("complete", prompt, options).result;
+  }
+
+  private generation(method: string, prompt: string | readonly number[], options: EngineGenerateOptions): GenerationStream {
+    try {
+      checkArgument(method, "the prompt", prompt, promptCheck);
+      checkGenerateOptions(method, options);
+    } catch (e) {
+      return failedStream(e);
+    }
+    const { signal, ...rest } = options ?? {};
     // Token ids cross to a worker as a plain array (a typed array would also clone, but checks expect one shape).
     return this.stream({ prompt: typeof prompt === "string" ? prompt : Array.from(prompt), options: rest }, signal);
   }
 
-  async complete(prompt: string | readonly number[], options: EngineGenerateOptions = {}): Promise<Completion> {
-    return this.generate(prompt, options).result;
-  }
-
-  applyChatTemplate(messages: readonly ChatMessage[]): Promise<string> {
+  async applyChatTemplate(messages: readonly ChatMessage[]): Promise<string> {
+    checkArgument("applyChatTemplate", "messages", messages, CHAT_REQUEST_FIELDS.messages!);
     return this.transport.call("applyChatTemplate", [messages]);
   }
 
-  tokenize(text: string, options?: EncodeOptions): Promise<number[]> {
+  async tokenize(text: string, options?: EncodeOptions): Promise<number[]> {
+    checkArgument("tokenize", "the text", text, checks.string);
+    checkOptions("tokenize", options, TOKENIZE_OPTIONS);
     return this.transport.call("tokenize", [text, options]);
   }
 
-  detokenize(tokens: readonly number[], options?: DecodeOptions): Promise<string> {
+  async detokenize(tokens: readonly number[], options?: DecodeOptions): Promise<string> {
+    checkArgument("detokenize", "the tokens", tokens, tokensCheck);
+    checkOptions("detokenize", options, DETOKENIZE_OPTIONS);
     return this.transport.call("detokenize", [Array.from(tokens), options]);
   }
 
-  perplexity(text: string, options: EnginePerplexityOptions = {}): Promise<PerplexityResult> {
-    const { signal, onWindow, ...rest } = options;
+  async perplexity(text: string, options: EnginePerplexityOptions = {}): Promise<PerplexityResult> {
+    checkArgument("perplexity", "the text", text, checks.string);
+    checkOptions("perplexity", options, PERPLEXITY_OPTIONS);
+    const { signal, onWindow, ...rest } = options ?? {};
     return this.transport.call("perplexity", [text, rest], signal, (e) => {
       if (e.type === "window") onWindow?.(e.window, e.windows, e.ppl);
     });
   }
 
   async finetune(options: EngineFinetuneOptions): Promise<EngineFinetuneResult> {
-    if (typeof options !== "object" || options === null) throw new OptionError("BAD_OPTION", "finetune options must be an object");
+    checkArgument("finetune", "the options", options, checks.object);
+    if ("resume" in options) throw new OptionError("UNKNOWN_OPTION", 'unknown finetune option "resume" (to resume, pass a checkpoint as resumeFrom)');
+    checkOptions("finetune", options, FINETUNE_OPTIONS);
     const { signal, onProgress, onPhase, onCheckpoint, ...rest } = options;
     // A URL object does not clone into a worker: its text does (as createEngine sends the model).
     const wire = rest.teacher instanceof URL ? { ...rest, teacher: rest.teacher.href } : rest;
@@ -87,8 +127,9 @@ export class EngineClient implements Engine {
     return this.transport.call("info", []);
   }
 
-  restart(options: { backend?: BackendChoice } = {}): Promise<void> {
-    return this.transport.restart(options);
+  async restart(options: { backend?: BackendChoice } = {}): Promise<void> {
+    checkOptions("restart", options, RESTART_OPTIONS);
+    return this.transport.restart(options ?? {});
   }
 
   dispose(): Promise<void> {
@@ -138,8 +179,14 @@ export class EngineClient implements Engine {
     request: ChatCompletionRequest,
     signal?: AbortSignal,
   ): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
-    if (typeof request !== "object" || request === null) throw new OptionError("BAD_OPTION", "the request must be an object");
-    const generation = this.stream({ messages: request.messages, options: chatOptions(request) }, signal);
+    checkArgument("chat.completions.create", "the request", request, checks.object);
+    for (const [field, check] of Object.entries(CHAT_REQUEST_FIELDS)) {
+      const value = (request as unknown as Record<string, unknown>)[field];
+      if (value !== undefined) checkArgument("chat.completions.create", `request.${field}`, value, check);
+    }
+    const options = chatOptions(request);
+    checkGenerateOptions("chat.completions.create", options);
+    const generation = this.stream({ messages: request.messages, options }, signal);
     const id = `chatcmpl-${randomId()}`;
     const created = Math.floor(Date.now() / 1000);
     const modelName = request.model ?? "ternion";
@@ -169,6 +216,19 @@ export class EngineClient implements Engine {
       yield { ...chunk({}, finishReason(r)), usage: usage(r), stats: r.stats };
     })();
   }
+}
+
+/** A generation that failed before it started: its result rejects with `error`, and so does its iteration. */
+function failedStream(error: unknown): GenerationStream {
+  const result = Promise.reject(error);
+  result.catch(() => {}); // the caller may only iterate: the rejection reaches it there
+  return {
+    result,
+    // biome-ignore lint/correctness/useYield: it only rethrows the call's error
+    async *[Symbol.asyncIterator]() {
+      await result;
+    },
+  };
 }
 
 /** OpenAI's request fields as generate options (undefined where the request leaves them out). */

@@ -195,7 +195,8 @@ export interface ChatCompletions {
 /**
  * A loaded model and everything to do with it. Calls that run the model (generate, complete, chat, perplexity,
  * restart) queue in the order they are made; tokenize, detokenize, applyChatTemplate and info answer at once.
- * Errors keep their class and code (src/runtime/errors.ts) in both engines.
+ * Errors keep their class and code (src/runtime/errors.ts) in both engines. A wrong argument is a rejected
+ * OptionError, never a synchronous throw (arguments.ts): a stream's `result` and its iteration reject.
  */
 export interface Engine {
   /** Streams a continuation of `prompt`; the KV cache is reused when the prompt extends the previous context. */

@@ -166,7 +166,7 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
     if (typeof next === "number") {
       id = next;
       sampler.accept(id);
-    } else id = sampler.sample(next);
+    } else id = sampler.sample(next, lm.position);
     tokens.push(id);
     if (tokens.length === 1) tFirst = now();
 

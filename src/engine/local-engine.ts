@@ -3,8 +3,10 @@
 import { EngineClient, type CoreTransport } from "./client.ts";
 import { EngineCore, silentContext, type CallContext } from "./core.ts";
 import type { Engine, EngineOptions } from "./engine.ts";
+import { checkEngineOptions } from "./arguments.ts";
 
 export async function createLocalEngine(options: EngineOptions): Promise<Engine> {
+  checkEngineOptions(options);
   const { onProgress, signal, ...load } = options;
   const ctx: CallContext = {
     signal: signal ?? silentContext.signal,

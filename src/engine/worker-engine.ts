@@ -4,6 +4,7 @@
 // pending call rejects with EngineCrashedError, and so does every later call until restart().
 import { wrap, type Remote } from "comlink";
 import { AbortError, EngineCrashedError, EngineError, OptionError } from "../runtime/errors.ts";
+import { checkEngineOptions } from "./arguments.ts";
 import { EngineClient, type CoreArgs, type CoreMethod, type CoreResult, type CoreTransport } from "./client.ts";
 import type { CoreLoadOptions, EngineEvent } from "./core.ts";
 import type { Engine, EngineOptions, LoadProgress } from "./engine.ts";
@@ -19,8 +20,7 @@ export interface WorkerEngineOptions extends EngineOptions {
 }
 
 export async function createEngine(options: WorkerEngineOptions): Promise<Engine> {
-  if (typeof options !== "object" || options === null || options.model === undefined)
-    throw new OptionError("BAD_OPTION", "options.model is required");
+  checkEngineOptions(options, { workerUrl: (v) => (typeof v === "string" || v instanceof URL ? undefined : "a string or a URL") });
   const { onProgress, signal, workerUrl, ...load } = options;
   if (load.gpu !== undefined && load.gpu !== "webgpu") {
     throw new OptionError(

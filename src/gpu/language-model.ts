@@ -3,7 +3,8 @@
 // token outside the vocabulary. A lost device surfaces from GpuModel as GpuError DEVICE_LOST.
 import type { GpuContext } from "./device.ts";
 import { GpuModel, type GpuModelOptions } from "./model.ts";
-import { ContextError, OptionError } from "../runtime/errors.ts";
+import { ContextError, ModelError, OptionError } from "../runtime/errors.ts";
+import { NON_FINITE_ARGMAX } from "./wgsl/argmax.ts";
 import { readGgufHeader } from "../runtime/gguf/reader.ts";
 import type { ByteSource } from "../runtime/gguf/source.ts";
 import { tokenizerFromGguf } from "../runtime/tokenizer/index.ts";
@@ -60,6 +61,12 @@ export class GpuLanguageModel implements LanguageModel {
     this.check(tokens);
     const id = await this.model.forwardArgmax(tokens, this.pos);
     this.pos += tokens.length;
+    if (id === NON_FINITE_ARGMAX) {
+      throw new ModelError(
+        "NON_FINITE_LOGITS",
+        `the model computed a non-finite logit for position ${this.pos} (its weights hold NaN or infinity, or a tensor's data is not of its stated type)`,
+      );
+    }
     return id;
   }
 

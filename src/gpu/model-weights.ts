@@ -8,6 +8,7 @@ import { type BlockTensors, readBlockAsync } from "../runtime/model/block.ts";
 import type { ModelConfig } from "../runtime/model/config.ts";
 import { dltMatrixInfo, readDltMatrix } from "../runtime/model/dlt-file.ts";
 import { expectedTensors } from "../runtime/model/tensors.ts";
+import { checkFiniteNorm, checkFiniteScales } from "../runtime/model/finite-weights.ts";
 import { f16BitsToF32 } from "../runtime/tensor-types/half.ts";
 import { tensorTypeTraits } from "../runtime/tensor-types/table.ts";
 import type { GpuArena } from "./resources.ts";
@@ -47,12 +48,14 @@ export async function readGpuWeights(
       return uploadMatrix(arena, name, hostDlt(d.codes, f16ArrayToF32(d.alpha), f16ArrayToF32(d.gamma), dlt.group, dlt.rows, dlt.cols));
     }
     const data = await readTensorData(source, header, t);
+    checkFiniteScales(t, data);
     return uploadMatrix(arena, name, hostMatrix(t.type, data, t.dims[1] ?? 1, t.dims[0]!), maxChunkBytes);
   };
   const norm = async (name: string): Promise<GPUBuffer> => {
     const t = info(name);
     const values = new Float32Array(t.dims[0]!);
     tensorTypeTraits(t.type).dequantize(await readTensorData(source, header, t), values);
+    checkFiniteNorm(name, values);
     return arena.upload(name, values);
   };
 

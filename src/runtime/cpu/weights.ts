@@ -12,6 +12,7 @@ import { type BlockTensors, readBlockAsync } from "../model/block.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { dltMatrixInfo, readDltMatrix, type DltMatrixInfo } from "../model/dlt-file.ts";
 import { expectedTensors } from "../model/tensors.ts";
+import { checkFiniteNorm, checkFiniteScales } from "../model/finite-weights.ts";
 import { tensorTypeName, tensorTypeTraits } from "../tensor-types/table.ts";
 import { matrixLayout } from "./layout.ts";
 import type { CpuKernels, Matrix } from "./kernels.ts";
@@ -110,6 +111,7 @@ export async function loadWeights(
     const t = get(name);
     const values = new Float32Array(t.dims[0]!);
     tensorTypeTraits(t.type).dequantize(await readTensorData(source, header, t), values);
+    checkFiniteNorm(t.name, values);
     tick();
     return K.heap.upload(values);
   };
@@ -136,16 +138,21 @@ async function uploadMatrix(K: CpuKernels, source: ByteSource, header: GgufHeade
   const upload = CPU_MATRIX_TYPES[type].upload;
   if (upload.kind !== "copy") {
     // Repacked (ternary) tensors are a quarter of their f32 size or less: read whole, repacked by the kernel layer.
-    return K.uploadMatrix(type, rows, cols, await readTensorData(source, header, t));
+    const data = await readTensorData(source, header, t);
+    checkFiniteScales(t, data);
+    return K.uploadMatrix(type, rows, cols, data);
   }
   // Copied tensors: allocate their final place in wasm memory and stream the file into it.
   const layout = matrixLayout(type, rows, cols);
   const ptr = K.heap.alloc(layout.codeBytes);
   const start = header.dataOffset + t.offset;
-  for (let at = 0; at < t.byteLength; at += STREAM_CHUNK) {
-    const len = Math.min(STREAM_CHUNK, t.byteLength - at);
+  const block = tensorTypeTraits(t.type).bytesPerBlock;
+  const chunk = STREAM_CHUNK - (STREAM_CHUNK % block); // whole blocks, so that each chunk's scales can be checked
+  for (let at = 0; at < t.byteLength; at += chunk) {
+    const len = Math.min(chunk, t.byteLength - at);
     const bytes = await source.read(start + at, len);
     if (bytes.length !== len) throw new ModelError("TRUNCATED", `tensor ${t.name}: the file ends inside its data`);
+    checkFiniteScales(t, bytes, at / block);
     upload.write(K.heap, ptr, at, bytes);
   }
   return { type, rows, cols, layout, ptr, scale: 1, scales: 0, shifts: 0, groupSize: layout.group, repackedFrom: undefined };

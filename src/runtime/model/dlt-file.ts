@@ -8,6 +8,7 @@ import type { ByteSource } from "../gguf/source.ts";
 import type { GgufHeader, GgufTensorInfo } from "../gguf/types.ts";
 import { GgmlType, tensorTypeTraits } from "../tensor-types/table.ts";
 import { DLT_GROUP_KEY, dltScaleNames, isDltMatrix } from "./tensors.ts";
+import { checkFiniteF16 } from "./finite-weights.ts";
 
 /** The group sizes g a DLT matrix may have (the backends' kernels are built for these). */
 export const DLT_GROUP_SIZES: readonly number[] = [64, 128, 256];
@@ -72,7 +73,9 @@ export async function readDltMatrix(source: ByteSource, header: GgufHeader, m: D
   }
   const f16 = async (info: GgufTensorInfo) => {
     const bytes = await readTensorData(source, header, info);
-    return new Uint16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    const bits = new Uint16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    checkFiniteF16(info.name, bits);
+    return bits;
   };
   return { codes, alpha: await f16(m.alpha), gamma: await f16(m.gamma) };
 }

@@ -5,6 +5,7 @@
 // ppl = exp(mean negative log-likelihood over all scored tokens). Like llama.cpp, at least 2·ctx tokens.
 import type { LanguageModel } from "./language-model.ts";
 import { AbortError, ContextError, OptionError } from "../errors.ts";
+import { checkFiniteLogits } from "../sampling/finite-logits.ts";
 
 export interface PerplexityOptions {
   /** Window length in tokens. Default: the model's context length (as loaded), at most 512. */
@@ -58,6 +59,8 @@ export async function perplexity(model: LanguageModel, text: string, options: Pe
     model.reset();
     await model.forwardEach(window, (j, logits) => {
       if (j < first || j >= ctx - 1) return;
+      // A NaN would make the whole result NaN: an error naming where it came from instead.
+      checkFiniteLogits(logits, w * ctx + j + 1);
       nll += negativeLogLikelihood(logits, window[j + 1]!);
       scored++;
     });

@@ -9,6 +9,7 @@
 // Cost per token on a vocabulary of n: O(n) for the copy, the penalties and the selections; only the
 // candidates that survive top-k (or the prefix that reaches top-p) are ever sorted.
 import { OptionError } from "../errors.ts";
+import { checkFiniteLogits } from "./finite-logits.ts";
 import { resolveSamplingOptions, type ResolvedSamplingOptions, type SamplingOptions } from "./options.ts";
 import { applyPenalties, PenaltyWindow } from "./penalties.ts";
 import { Xoshiro128 } from "./prng.ts";
@@ -43,9 +44,12 @@ export class Sampler {
     this.rng = new Xoshiro128(this.options.seed);
   }
 
-  /** Chooses the next token from `logits` (one per vocabulary entry) and records it. */
-  sample(logits: Float32Array): number {
-    const token = this.choose(logits);
+  /**
+   * Chooses the next token from `logits` (one per vocabulary entry) and records it. NaN or ±∞ among them is a
+   * ModelError NON_FINITE_LOGITS, naming `position` (the sequence position the logits predict) when given.
+   */
+  sample(logits: Float32Array, position?: number): number {
+    const token = this.choose(logits, position);
     this.accept(token);
     return token;
   }
@@ -60,14 +64,14 @@ export class Sampler {
     return { ids, logits: Float32Array.from(ids, (t) => this.work[t]!) };
   }
 
-  private choose(logits: Float32Array): number {
-    const candidates = this.filter(logits);
+  private choose(logits: Float32Array, position?: number): number {
+    const candidates = this.filter(logits, position);
     // filter() keeps at least one candidate, each an index into `work`.
     return candidates.length === 1 ? candidates[0]! : this.draw(this.work, candidates, this.options.temperature);
   }
 
   /** Fills `work` with the penalised logits and returns the surviving candidates (a view of a work buffer). */
-  private filter(logits: Float32Array): Int32Array {
+  private filter(logits: Float32Array, position?: number): Int32Array {
     const n = logits.length;
     if (n === 0) throw new OptionError("BAD_LOGITS", "cannot sample from an empty logit vector");
     if (this.work.length !== n) {
@@ -75,9 +79,9 @@ export class Sampler {
       this.indices = new Int32Array(n);
       this.scratch = selectScratch(n);
     }
+    checkFiniteLogits(logits, position);
     const work = this.work;
-    // NaN would poison every comparison: it becomes −∞ (never chosen).
-    for (let i = 0; i < n; i++) work[i] = Number.isNaN(logits[i]) ? -Infinity : logits[i]!;
+    work.set(logits);
     applyPenalties(work, this.window, this.options);
 
     const { temperature, topK, topP, minP } = this.options;
