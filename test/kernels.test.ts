@@ -1,7 +1,10 @@
 // The wasm kernels against their scalar references (src/runtime/cpu/reference), for BOTH builds: simd128 and
-// relaxed SIMD. Integer paths (activation quantization, ternary dot products and their f32 epilogue) must match
-// bit for bit; float kernels within tight tolerances. The relaxed suite fails (never skips) when the engine
-// lacks relaxed SIMD: vitest.config.ts passes --experimental-wasm-relaxed-simd to Node < 22.
+// relaxed SIMD. Integer paths (activation quantization, ternary dot products and their f32 epilogue) and the
+// float matmuls (against a reference in the kernels' own order, unfused) must match bit for bit; the other float
+// ops within tight tolerances of theirs. Last, the two builds against each other on random ragged shapes, every
+// kernel family bit for bit (test/simd-builds.test.ts does the same for whole models). The relaxed suites fail
+// (never skip) when the engine lacks relaxed SIMD: vitest.config.ts passes --experimental-wasm-relaxed-simd to
+// Node < 22.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CpuKernels, type Matrix, type TernaryTile } from "../src/runtime/cpu/kernels.ts";
 import { matrixLayout, type MatrixType } from "../src/runtime/cpu/layout.ts";
@@ -19,7 +22,7 @@ import {
 import { f16BitsToF32, f32ToF16Bits, roundF16 } from "../src/runtime/tensor-types/half.ts";
 import { quantizeAbsmaxRef, quantizeQ8KRef, type RefActivations } from "../src/runtime/cpu/reference/quant.ts";
 import { dltMatmulRef, i2sMatmulRef, ternaryExact, tqMatmulRef } from "../src/runtime/cpu/reference/ternary.ts";
-import { dequantizeRef, floatMatmulRef } from "../src/runtime/cpu/reference/float.ts";
+import { dequantizeRef, floatMatmulKernelOrderRef, floatMatmulRef } from "../src/runtime/cpu/reference/float.ts";
 import { gluRef, rmsNormRef, ropeRef, softmaxRef } from "../src/runtime/cpu/reference/ops.ts";
 import { relaxedSimdHint, relaxedSimdSupported } from "../src/runtime/cpu/wasm/features.ts";
 import { TensorTypeError, TernionError } from "../src/runtime/errors.ts";
@@ -43,6 +46,19 @@ function randomF16(r: () => number, len: number, lo: number, hi: number): Float3
   const v = new Float32Array(len);
   for (let i = 0; i < len; i++) v[i] = roundF16(lo + r() * (hi - lo));
   return v;
+}
+
+/** Random F32 / F16 / Q8_0 bytes of an m × k matrix (k a multiple of 32 for Q8_0). */
+function randomFloatMatrix(r: () => number, type: MatrixType, m: number, k: number): Uint8Array {
+  if (type === "F32") return new Uint8Array(randomX(r, m * k).buffer);
+  if (type === "F16") return new Uint8Array(Uint16Array.from(randomX(r, m * k), f32ToF16Bits).buffer);
+  const data = new Uint8Array(((m * k) / 32) * 34);
+  const dv = new DataView(data.buffer);
+  for (let b = 0; b < (m * k) / 32; b++) {
+    dv.setUint16(b * 34, f32ToF16Bits(0.01 + r() * 0.05), true);
+    for (let j = 0; j < 32; j++) dv.setInt8(b * 34 + 2 + j, Math.floor(r() * 255) - 127);
+  }
+  return data;
 }
 
 /** Activations with awkward cases: zero blocks, ties, the largest magnitude appearing with both signs. */
@@ -360,6 +376,15 @@ describe.each(BUILDS)("%s kernels", (build) => {
       K.freeMatrix(W);
     });
 
+    it.each(shapes)("%s m=%i k=%i n=%i equals the kernel-order reference bit for bit (products and sums rounded apart)", (type, m, k, n) => {
+      const r = rng(m * 29 + k * 5 + n);
+      const data = randomFloatMatrix(r, type, m, k);
+      const W = K.uploadMatrix(type, m, k, data);
+      const x = randomX(r, n * k);
+      expect(bits(linear(W, x, n))).toEqual(bits(floatMatmulKernelOrderRef(type as "F32" | "F16" | "Q8_0", data, m, k, x, n)));
+      K.freeMatrix(W);
+    });
+
     it("converts every f16 exactly (subnormals, ±inf, NaN)", () => {
       const all = new Uint16Array(65536).map((_, i) => i);
       const W = K.uploadMatrix("F16", 65536, 1, new Uint8Array(all.buffer));
@@ -485,5 +510,170 @@ describe.each(BUILDS)("%s kernels", (build) => {
     K2.dispose();
     K2.dispose();
     expect(() => K2.allocActivations("token", 128, 1)).toThrow(TernionError);
+  });
+});
+
+// ── the two builds against each other ────────────────────────────────────────────────────────────────────────
+// Random shapes with ragged edges (rows not a multiple of 4, k not a multiple of 8 where the type allows, token
+// counts across every tile), the same inputs through both builds: every output bit for bit equal.
+describe("the simd128 and relaxed builds agree bit for bit", () => {
+  const kernels = new Map<(typeof BUILDS)[number], CpuKernels>();
+  beforeAll(async () => {
+    if (!relaxedSimdSupported()) throw new Error(`the relaxed-SIMD build cannot be compared: ${relaxedSimdHint()}`);
+    for (const build of BUILDS) kernels.set(build, await CpuKernels.create({ simd: build, threads: 1 }));
+  });
+  afterAll(() => {
+    for (const K of kernels.values()) K.dispose();
+  });
+
+  const CASES = 10;
+  const int = (r: () => number, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
+
+  /** run(K) on each build; the outputs must agree bit for bit. */
+  function agree(label: string, run: (K: CpuKernels) => ArrayLike<number>): void {
+    const [a, b] = BUILDS.map((build) => bits(run(kernels.get(build)!)));
+    expect(a!.length, label).toBeGreaterThan(0);
+    expect(b, `${label}: relaxed vs simd128`).toEqual(a);
+  }
+  function linearOn(
+    K: CpuKernels,
+    type: MatrixType,
+    m: number,
+    k: number,
+    data: Uint8Array,
+    x: Float32Array,
+    n: number,
+    dlt?: Parameters<CpuKernels["uploadMatrix"]>[4],
+  ) {
+    const W = K.uploadMatrix(type, m, k, data, dlt);
+    const xp = K.heap.upload(x);
+    const out = K.heap.alloc(n * m * 4);
+    K.linear(W, xp, n, out);
+    const y = K.heap.f32View(out, n * m).slice();
+    K.heap.free(xp);
+    K.heap.free(out);
+    K.freeMatrix(W);
+    return y;
+  }
+  /** In-place op on an uploaded copy of x, read back. */
+  function inPlace(K: CpuKernels, x: Float32Array, op: (ptr: number) => void): Float32Array {
+    const xp = K.heap.upload(x);
+    op(xp);
+    const y = K.heap.f32View(xp, x.length).slice();
+    K.heap.free(xp);
+    return y;
+  }
+
+  it.each(["TQ2_0", "TQ1_0", "I2_S", "DLT"] as const)("ternary %s matmul, every tile", (type) => {
+    const r = rng(type.length * 7919 + type.charCodeAt(0));
+    for (let c = 0; c < CASES; c++) {
+      const m = int(r, 1, 37);
+      const n = int(r, 1, 11);
+      const g = [64, 128, 256][int(r, 0, 2)]!;
+      const k = type === "DLT" ? int(r, 1, 700) : type === "I2_S" ? 128 * int(r, 1, 6) : 256 * int(r, 1, 3);
+      const codes = randomCodes(r, m * k);
+      const scales = randomF16(r, Math.ceil((m * k) / 256), 0.01, 2);
+      const G = Math.ceil(k / g);
+      const dlt =
+        type === "DLT"
+          ? {
+              alpha: Uint16Array.from(randomF16(r, m * G, 0.01, 1), f32ToF16Bits),
+              gamma: Uint16Array.from(randomF16(r, m * G, -0.1, 0.1), f32ToF16Bits),
+              groupSize: g,
+            }
+          : undefined;
+      const data =
+        type === "TQ2_0"
+          ? packTq2_0(codes, scales, m, k)
+          : type === "TQ1_0"
+            ? packTq1_0(codes, scales, m, k)
+            : type === "I2_S"
+              ? packI2_S(codes, 0.37, m, k)
+              : packDltCodes(codes, m, k);
+      const x = trickyX(r, n, k);
+      for (const tile of TILES) {
+        agree(`${type} m=${m} k=${k} n=${n}${dlt ? ` g=${g}` : ""} tile ${tile}`, (K) => {
+          K.setTile(tile);
+          const y = linearOn(K, type, m, k, data, x, n, dlt);
+          K.setTile("auto");
+          return y;
+        });
+      }
+    }
+  });
+
+  it.each(["F32", "F16", "Q8_0"] as const)("float %s matmul, and the kernel-order reference", (type) => {
+    const r = rng(type.length * 31 + type.charCodeAt(1));
+    for (let c = 0; c < CASES; c++) {
+      const m = int(r, 1, 37);
+      const n = int(r, 1, 11);
+      const k = type === "Q8_0" ? 32 * int(r, 1, 12) : int(r, 1, 400);
+      const data = randomFloatMatrix(r, type, m, k);
+      const x = randomX(r, n * k, 1 + 8 * r());
+      const ref = floatMatmulKernelOrderRef(type, data, m, k, x, n);
+      agree(`${type} m=${m} k=${k} n=${n}`, (K) => {
+        const y = linearOn(K, type, m, k, data, x, n);
+        expect(bits(y), `${type} m=${m} k=${k} n=${n} against the reference`).toEqual(bits(ref));
+        return y;
+      });
+    }
+  });
+
+  it.each(["q8k", "token", "group"] as const)("activation quantization (%s)", (kind) => {
+    const r = rng(kind.length * 101);
+    for (let c = 0; c < CASES; c++) {
+      const n = int(r, 1, 9);
+      const k = kind === "q8k" ? 256 * int(r, 1, 3) : int(r, 1, 600);
+      const g = kind === "group" ? 16 * int(r, 1, 20) : undefined;
+      const x = trickyX(r, n, k);
+      agree(`${kind} n=${n} k=${k} g=${g}`, (K) => {
+        const a = K.allocActivations(kind, k, n + 2, g);
+        const xp = K.heap.upload(x);
+        K.quantize(a, xp, n);
+        const got = K.readActivations(a);
+        K.heap.free(xp);
+        K.freeActivations(a);
+        return [...got.q, ...got.d, ...got.s, ...(got.xs ?? []), ...(got.bsums ?? [])];
+      });
+    }
+  });
+
+  it("rmsNorm, rope, softmax, SwiGLU and relu²", () => {
+    const r = rng(2026);
+    for (let c = 0; c < CASES; c++) {
+      const n = int(r, 1, 9);
+      const k = int(r, 1, 300);
+      const x = randomX(r, n * k, 3);
+      const w = randomX(r, k);
+      agree(`rmsNorm n=${n} k=${k}`, (K) =>
+        inPlace(K, x, (p) => {
+          const wp = K.heap.upload(w);
+          K.rmsNorm(p, wp, p, n, k, 1e-5);
+          K.heap.free(wp);
+        }),
+      );
+      const heads = int(r, 1, 4);
+      const headDim = 2 * int(r, 1, 40);
+      const nRot = 2 * int(r, 1, headDim / 2);
+      const neox = r() < 0.5;
+      const pos = Array.from({ length: n }, () => int(r, 0, 5000));
+      const q = randomX(r, n * heads * headDim);
+      agree(`rope n=${n} heads=${heads} headDim=${headDim} nRot=${nRot} neox=${neox}`, (K) =>
+        inPlace(K, q, (p) => K.rope(p, n, heads, headDim, pos, { base: 10000, neox, nRot })),
+      );
+      const s = randomX(r, n * k, 4);
+      if (k > 2) s[1] = -Infinity;
+      agree(`softmax rows=${n} len=${k}`, (K) => inPlace(K, s, (p) => K.softmax(p, n, k, 0.7)));
+      const u = randomX(r, n * k);
+      for (const kind of ["swiglu", "relu2glu"] as const) {
+        agree(`${kind} count=${n * k}`, (K) =>
+          inPlace(K, x, (p) => {
+            const up = K.heap.upload(u);
+            K[kind](p, up, p, n * k);
+            K.heap.free(up);
+          }),
+        );
+      }
+    }
   });
 });

@@ -5,11 +5,13 @@
 // F32 / F16: every (row, token) is accumulated the same way whatever the tile, so that threads and tiles agree
 // bit for bit: two lane-wise accumulators, A over the elements i ≡ 0–3 (mod 8) and B over i ≡ 4–7 (mod 8) of
 // the first k & ~7, the quad at k & ~7 (when k & 4) into A, then hsumF32(A + B) and the scalar tail (k & 3).
-// The multiply-add is fused (relaxed_madd) in the relaxed build. Two accumulators halve the add/FMA latency chain;
-// tiles of 4 rows × 1 token (matvec) share each activation load over 4 rows, 1 row × 4 tokens share each weight
-// conversion over 4 tokens.
+// The multiply-add is a rounded multiply then a rounded add in both builds, never relaxed_madd: whether that one
+// fuses is the engine's choice per machine, and a fused one rounds once instead of twice, so builds and machines
+// would give different bits (the cost, ≈ 17 % on the F16 matvec: bench/README.md). Two accumulators halve the
+// add latency chain; tiles of 4 rows × 1 token (matvec) share each activation load over 4 rows, 1 row × 4 tokens
+// share each weight conversion over 4 tokens.
 //
-// F16 accumulates into A only (the conversion, not the FMA latency, bounds it). F16 matvec, when every |x| < 2^16,
+// F16 accumulates into A only (the conversion, not the add latency, bounds it). F16 matvec, when every |x| < 2^16,
 // moves the halves' bits into f32 patterns worth w·2^-112 (2.5 instructions per 4 halves) and multiplies x by
 // 2^112 instead (once per 4 rows): the products are the very same numbers, so results equal the exact path's.
 // ±inf/NaN halves (which that shortcut gets wrong) are watched for on the side (2 instructions per 8 halves per
@@ -17,8 +19,8 @@
 import { WT_F16, WT_F32, WT_Q8_0 } from "./abi";
 import { f16ToF32, f16HiToF32, f16x8Hi, f16x8Lo, hsumF32, hsum4F32 } from "./common";
 
+/** a·b + c, rounded twice (unfused) in both builds. */
 @inline function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
   return f32x4.add(f32x4.mul(a, b), c);
 }
 

@@ -2,6 +2,11 @@
 // quad kernels (ternary_tiles.ts); and the upload-time repacks into row quads. Every row's result is computed by
 // the same sequence of operations whatever the tile, so any split of the rows across threads (at multiples of 4)
 // gives bit-identical output.
+// Both builds compute the same integers: the relaxed build's one relaxed instruction, i16x8.relaxed_dot_i8x16_i7x16_s,
+// is defined exactly (no implementation choice) when the second operand's lanes are below 128 and a pair's sum fits
+// i16; here that operand is a code field (0–3, or 0–12 in the rows kernel's ×4 fields) and the first an activation
+// of magnitude ≤ 127 (quant.ts clamps to ±127), so a pair is at most 2·127·12 and the i16 sums stay within the
+// bounds scripts/gen-ternary-kernels.mjs states. The f32 epilogue is the same code in both builds.
 import { FAM_I2S, FAM_TQ2, KS_DLT, KS_DLT64, KS_I2S, KS_TQ2, TILE_AUTO, TILE_R2T4, TILE_ROWS4 } from "./abi";
 import { f16ToF32 } from "./common";
 import { tern_quad_rows, tern_quad_toks, tern_quad2_toks, QUAD_TOKS_T, DLT64_TOKS_T, QUAD_PAIR_TOKS_T } from "./ternary_tiles";
