@@ -108,7 +108,7 @@ describe.each(engines)("%s: finetune", (name, create) => {
     expect(Buffer.from(resumed.student).equals(Buffer.from(straight.student))).toBe(true);
     expect(resumed.losses).toEqual(straight.losses);
     // A checkpoint of other options is refused.
-    await expect(engine.finetune({ ...run, seed: 4, resumeFrom: last })).rejects.toMatchObject({ code: "CHECKPOINT_MISMATCH" });
+    await expect(engine.finetune({ ...run, seed: 4, resumeFrom: last })).rejects.toMatchObject({ code: "BAD_CHECKPOINT" });
   });
 
   it("bad options and a non-float teacher are typed errors", async () => {

@@ -7,7 +7,7 @@ import { CpuModel } from "../src/runtime/cpu/model.ts";
 import { OptionError } from "../src/runtime/errors.ts";
 import { bytesSource } from "../src/runtime/gguf/sources.ts";
 import { writeGgufToBytes } from "../src/runtime/gguf/writer.ts";
-import { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from "../src/train/checkpoint.ts";
+import { type Checkpoint, encodeCheckpoint } from "../src/train/checkpoint.ts";
 import { type CheckpointStore, runFinetune, type FinetuneRunInput } from "../src/train/finetune-run.ts";
 import { sharedPath } from "./helpers/shared.ts";
 
@@ -20,7 +20,7 @@ function memoryStore(): CheckpointStore & { saves: number } {
   return {
     name: "memory",
     saves: 0,
-    load: async () => (bytes ? decodeCheckpoint(bytes) : undefined),
+    load: async () => (bytes ? [{ name: "memory", bytes: async () => bytes! }] : []),
     async save(c: Checkpoint) {
       bytes = encodeCheckpoint(c);
       this.saves++;
@@ -94,9 +94,9 @@ describe("runFinetune (in memory)", () => {
     // A corrupt checkpoint (here: random bytes) is a typed error naming the problem.
     const garbage: CheckpointStore = {
       name: "garbage",
-      load: async () => decodeCheckpoint(Uint8Array.from({ length: 64 }, (_, i) => (i * 37) & 255)),
+      load: async () => [{ name: "garbage", bytes: async () => Uint8Array.from({ length: 64 }, (_, i) => (i * 37) & 255) }],
       save: async () => {},
     };
-    await expect(runFinetune({ ...input(garbage), resume: true })).rejects.toMatchObject({ name: "ModelError", code: "BAD_CHECKPOINT" });
+    await expect(runFinetune({ ...input(garbage), resume: true })).rejects.toMatchObject({ name: "CheckpointError", code: "BAD_CHECKPOINT" });
   });
 });

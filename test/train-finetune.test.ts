@@ -134,7 +134,12 @@ describe("ternion finetune: SIGKILL and --resume", () => {
     expect(runCli(base).status).toBe(0);
     const r = runCli([...base, "--resume", "--lr", "0.02"]);
     expect(r.status).toBe(2);
-    expect(r.stderr.trim()).toMatch(/^ternion finetune: .*other options.*\[CHECKPOINT_MISMATCH\]$/);
+    // The previous checkpoint (kept beside it) is tried too, and fails the same way.
+    const [latest, previous] = r.stderr.trim().split("\n");
+    expect(latest).toMatch(
+      /^ternion finetune: .*ckpt fails verification: it was written with other options: lr 0.005 there, 0.02 here; resuming from the previous/,
+    );
+    expect(previous).toMatch(/^ternion finetune: .*ckpt.prev fails verification: .*other options: lr 0.005 there, 0.02 here \[BAD_CHECKPOINT\]$/);
   });
 
   for (const [args, message] of [

@@ -105,6 +105,10 @@ export const finetuneCommand: Command = {
     const quiet = f.has("json");
     let nextLine = 0;
     const r = await finetune(options, {
+      onNotice: (message) => {
+        bar.clear();
+        process.stderr.write(`ternion finetune: ${message}\n`);
+      },
       onPhase: (p) => {
         if (!bar.active && !quiet && p !== "load") process.stderr.write(`ternion finetune: ${p}\n`);
       },

@@ -3,11 +3,10 @@
 // fsync, rename: a SIGKILL at any moment leaves the last checkpoint intact), then writes the student GGUF
 // (atomically) and a loss-curve SVG beside it. The CLI (`ternion finetune`) is a thin wrapper around it; other
 // platforms call runFinetune with bytes.
-import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../runtime/atomic-file-node.ts";
 import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
-import { readCheckpointFile, writeCheckpointFile } from "./checkpoint-file.ts";
+import { fileCheckpointStore } from "./checkpoint-file.ts";
 import { type FinetuneHooks, type FinetuneRunResult, runFinetune, type TrainingOptions } from "./finetune-run.ts";
 
 export type { FinetuneHooks } from "./finetune-run.ts";
@@ -19,7 +18,7 @@ export interface FinetuneOptions extends TrainingOptions {
   data?: string;
   /** Student GGUF to write (atomically). */
   out: string;
-  /** Checkpoint path (default `<out>.ckpt`). */
+  /** Checkpoint path (default `<out>.ckpt`; the one before it is kept at `<path>.prev`, see checkpoint-file.ts). */
   checkpoint?: string;
   /** Text (path) to score before and after. */
   eval?: string;
@@ -41,11 +40,7 @@ export async function finetune(options: FinetuneOptions, hooks: FinetuneHooks = 
       teacher: new Uint8Array(await readFile(teacher)),
       ...(data !== undefined ? { dataText: await readFile(data, "utf8") } : {}),
       ...(evalPath !== undefined ? { evalText: await readFile(evalPath, "utf8") } : {}),
-      checkpoints: {
-        name: checkpoint,
-        load: async () => (existsSync(checkpoint) ? readCheckpointFile(checkpoint) : undefined),
-        save: (c) => writeCheckpointFile(checkpoint, c),
-      },
+      checkpoints: fileCheckpointStore(checkpoint),
     },
     hooks,
   );
