@@ -137,7 +137,7 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   if (rng.length !== 4 || !rng.every(isU32) || rng.every((w) => w === 0)) {
     fail(`PRNG state ${show(h.rng)} is not four u32 words, not all zero`);
   }
-  const meta = h.meta ?? {};
+  const meta = h.meta;
   if (!isObject(meta)) return fail(`meta ${show(meta)} is not an object`);
   for (const [k, v] of Object.entries(meta)) {
     if (!(typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v)))) {
