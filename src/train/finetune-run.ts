@@ -197,11 +197,19 @@ function checkDataTokens(tokens: unknown, vocabSize: number): Int32Array {
   return tokens;
 }
 
+/** What a run's checkpoints record of where they come from: the teacher's and the token stream's sha256, the options. */
+interface Origin {
+  teacher: string;
+  data: string;
+  options: string;
+}
+
 /**
  * That a checkpoint was written by a run of this teacher, data and options (CheckpointError naming what
  * differs), and its loss history: returned, each a finite number.
  */
-function verifyOrigin(c: Checkpoint, origin: { teacher: string; data: string; options: string }): number[] {
+
+function verifyOrigin(c: Checkpoint, origin: Origin): number[] {
   const { teacher, data, options } = c.meta;
   const short = (h: unknown) => (typeof h === "string" ? `sha256 ${h.slice(0, 12)}…` : JSON.stringify(h));
   if (teacher !== origin.teacher)
@@ -295,7 +303,9 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   const studentBytes = async (student: TrainModel) => writeGgufToBytes(exportStudent(student, teacherFile.header, teacherFile.tensors, "dlt").input);
   const { mode: _m, ...runOptions } = o;
   // What a checkpoint must have been written with to continue this run: the same teacher, data and options.
-  const origin = store ? { teacher: sha256Hex(teacherBytes), data: streamHash(tokens), options: JSON.stringify(runOptions) } : undefined;
+  // Hashed on first use (a resume or a save): a run that keeps no checkpoint does not read the teacher twice.
+  let origin: Origin | undefined;
+  const runOrigin = (): Origin => (origin ??= { teacher: sha256Hex(teacherBytes), data: streamHash(tokens), options: JSON.stringify(runOptions) });
 
   // Resume from the newest kept checkpoint that passes every check; a failed one leaves a student and run that
   // are built again.
@@ -306,7 +316,7 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   for (const [i, candidate] of kept.entries()) {
     try {
       const c = decodeCheckpoint(await candidate.bytes());
-      const history = verifyOrigin(c, origin!);
+      const history = verifyOrigin(c, runOrigin());
       run.restore(c);
       if (history.length !== run.step) throw new CheckpointError(`its loss history holds ${history.length} steps, its run ${run.step}`);
       losses = history;
@@ -340,7 +350,7 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   const saveCheckpoint = async () => {
     if (!store) return;
     const c = run.checkpoint();
-    Object.assign(c.meta, origin);
+    Object.assign(c.meta, runOrigin());
     if (evalKey !== null && evalPplTeacher !== null && evalPplBefore !== null) {
       Object.assign(c.meta, { evalText: evalKey, evalPplTeacher, evalPplBefore });
     }
