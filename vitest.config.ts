@@ -29,6 +29,7 @@ const e2e = [
   "test/examples.test.ts",
   "test/gguf-llama.test.ts",
   "test/gpu-*.test.ts",
+  "test/hostile-checkpoints.test.ts",
   "test/quantize.test.ts",
   "test/serve.test.ts",
   "test/real-models-llama.test.ts",

@@ -7,6 +7,7 @@
 export {
   AbortError,
   CacheError,
+  CheckpointError,
   ContextError,
   EngineCrashedError,
   EngineError,
@@ -17,9 +18,11 @@ export {
   TensorTypeError,
   TernionError,
   TokenizerError,
+  TrainError,
   type CacheErrorCode,
   type GgufErrorCode,
   type GpuErrorCode,
+  type TrainErrorCode,
 } from "./runtime/errors.ts";
 
 // The engine.

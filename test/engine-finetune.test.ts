@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { createLocalEngine } from "../src/engine/local-engine.ts";
 import { createEngine } from "../src/engine/worker-engine.ts";
 import type { Engine, EngineFinetuneOptions, EngineFinetuneResult, EngineOptions } from "../src/engine/engine.ts";
-import { AbortError, ModelError, OptionError } from "../src/runtime/errors.ts";
+import { AbortError, CheckpointError, ModelError, OptionError } from "../src/runtime/errors.ts";
 import type { FinetuneProgress } from "../src/train/finetune-run.ts";
 import { sharedPath } from "./helpers/shared.ts";
 
@@ -107,8 +107,18 @@ describe.each(engines)("%s: finetune", (name, create) => {
     const resumed = await engine.finetune({ ...run, resumeFrom: last });
     expect(Buffer.from(resumed.student).equals(Buffer.from(straight.student))).toBe(true);
     expect(resumed.losses).toEqual(straight.losses);
-    // A checkpoint of other options is refused.
-    await expect(engine.finetune({ ...run, seed: 4, resumeFrom: last })).rejects.toMatchObject({ code: "CHECKPOINT_MISMATCH" });
+    // A checkpoint of other options is refused, and so is a damaged one: CheckpointError, in a worker too.
+    await expect(engine.finetune({ ...run, seed: 4, resumeFrom: last })).rejects.toMatchObject({
+      code: "BAD_CHECKPOINT",
+      message: expect.stringMatching(
+        /^the checkpoint passed as resumeFrom fails verification: it was written with other options: seed 3 there, 4 here$/,
+      ),
+    });
+    const damaged = Uint8Array.from(last!);
+    damaged[damaged.length - 1]! ^= 1;
+    const refused = await engine.finetune({ ...run, resumeFrom: damaged }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(CheckpointError);
+    expect(refused).toMatchObject({ code: "BAD_CHECKPOINT", message: expect.stringMatching(/checksum mismatch/) });
   });
 
   it("bad options and a non-float teacher are typed errors", async () => {

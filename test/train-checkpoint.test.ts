@@ -3,7 +3,14 @@ import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Checkpoint, captureCheckpoint, decodeCheckpoint, encodeCheckpoint, restoreCheckpoint } from "../src/train/checkpoint.ts";
+import {
+  type Checkpoint,
+  captureCheckpoint,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  restoreCheckpoint,
+  sealCheckpoint,
+} from "../src/train/checkpoint.ts";
 import { readCheckpointFile, writeCheckpointFile } from "../src/train/checkpoint-file.ts";
 import { type BuildOptions, type TrainModel, buildTrainModel } from "../src/train/model.ts";
 import { type TrainOptions, type TrainState, createTrainState, trainStep } from "../src/train/trainer.ts";
@@ -131,7 +138,7 @@ describe("checkpoint and resume", () => {
     expect(light.blocks[1]!.q.kind === "dlt" && light.blocks[1]!.q.alpha.value[0]).toBe(alpha0);
 
     const bytes = encodeCheckpoint(c);
-    expect(() => decodeCheckpoint(bytes.subarray(0, bytes.length - 1))).toThrow(/outside the file/);
+    expect(() => decodeCheckpoint(bytes.subarray(0, bytes.length - 1))).toThrow(/truncated/);
     const bad = Uint8Array.from(bytes);
     bad[0] = 0;
     expect(() => decodeCheckpoint(bad)).toThrow(/magic/);
@@ -150,8 +157,9 @@ describe("checkpoint and resume", () => {
     expect(damaged({ rng: [1, 2, 3, 2 ** 32] })).toThrow(badCheckpoint(/PRNG state/));
     expect(decodeCheckpoint(encodeCheckpoint({ ...c, cursor: 7 })).cursor).toBe(7);
     const notJson = encodeCheckpoint(c);
-    notJson[12] = 0x5d; // "]" where the header's "{" was
-    expect(() => decodeCheckpoint(notJson)).toThrow(badCheckpoint(/not JSON/));
+    notJson[52] = 0x5d; // "]" where the header's "{" was
+    expect(() => decodeCheckpoint(notJson)).toThrow(badCheckpoint(/checksum mismatch/));
+    expect(() => decodeCheckpoint(sealCheckpoint(notJson))).toThrow(badCheckpoint(/not JSON/));
   });
 
   it("writes atomically: the target is replaced whole and no temporary file is left", async () => {

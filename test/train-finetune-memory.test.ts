@@ -7,8 +7,9 @@ import { CpuModel } from "../src/runtime/cpu/model.ts";
 import { OptionError } from "../src/runtime/errors.ts";
 import { bytesSource } from "../src/runtime/gguf/sources.ts";
 import { writeGgufToBytes } from "../src/runtime/gguf/writer.ts";
-import { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from "../src/train/checkpoint.ts";
+import { type Checkpoint, encodeCheckpoint } from "../src/train/checkpoint.ts";
 import { type CheckpointStore, runFinetune, type FinetuneRunInput } from "../src/train/finetune-run.ts";
+import { editHeader } from "./hostile/checkpoint-bytes.ts";
 import { sharedPath } from "./helpers/shared.ts";
 
 const teacher = new Uint8Array(readFileSync(sharedPath("models/stories260K.gguf")));
@@ -20,7 +21,7 @@ function memoryStore(): CheckpointStore & { saves: number } {
   return {
     name: "memory",
     saves: 0,
-    load: async () => (bytes ? decodeCheckpoint(bytes) : undefined),
+    load: async () => (bytes ? [{ name: "memory", bytes: async () => bytes! }] : []),
     async save(c: Checkpoint) {
       bytes = encodeCheckpoint(c);
       this.saves++;
@@ -94,9 +95,96 @@ describe("runFinetune (in memory)", () => {
     // A corrupt checkpoint (here: random bytes) is a typed error naming the problem.
     const garbage: CheckpointStore = {
       name: "garbage",
-      load: async () => decodeCheckpoint(Uint8Array.from({ length: 64 }, (_, i) => (i * 37) & 255)),
+      load: async () => [{ name: "garbage", bytes: async () => Uint8Array.from({ length: 64 }, (_, i) => (i * 37) & 255) }],
       save: async () => {},
     };
-    await expect(runFinetune({ ...input(garbage), resume: true })).rejects.toMatchObject({ name: "ModelError", code: "BAD_CHECKPOINT" });
+    await expect(runFinetune({ ...input(garbage), resume: true })).rejects.toMatchObject({ name: "CheckpointError", code: "BAD_CHECKPOINT" });
+  });
+});
+
+describe("runFinetune's resume verifies where a checkpoint comes from", () => {
+  const small = (checkpoints: CheckpointStore): FinetuneRunInput => ({ ...input(checkpoints), steps: 6, checkpointEvery: 3 });
+  /** A store that offers the given checkpoints, newest first, and records what the run saves. */
+  const offering = (...kept: Uint8Array[]): CheckpointStore => ({
+    name: "offered",
+    load: async () => kept.map((bytes, i) => ({ name: `kept-${i}`, bytes: async () => bytes })),
+    save: async () => {},
+  });
+  let good: Uint8Array;
+  let straight: Uint8Array;
+  it("(a straight run, and its checkpoint at step 3)", async () => {
+    const store: CheckpointStore = {
+      name: "first",
+      load: async () => [],
+      save: async (c, step) => {
+        if (step === 3) good = encodeCheckpoint(c);
+      },
+    };
+    straight = await writeGgufToBytes((await runFinetune(small(store))).student);
+    expect(good).toBeInstanceOf(Uint8Array);
+  });
+
+  it("refuses another teacher of the same length, other data and other options, naming which", async () => {
+    const otherTeacher = Uint8Array.from(teacher);
+    otherTeacher[otherTeacher.length - 1000]! ^= 0x40; // a weight's byte: the same header, the same length
+    const resume = (change: Partial<FinetuneRunInput>) => runFinetune({ ...small(offering(good)), ...change, resume: true });
+    await expect(resume({ teacher: otherTeacher })).rejects.toMatchObject({
+      name: "CheckpointError",
+      code: "BAD_CHECKPOINT",
+      message: expect.stringMatching(
+        /^kept-0 fails verification: it was written with another teacher \(sha256 [0-9a-f]{12}…, this one's sha256 [0-9a-f]{12}…\)$/,
+      ),
+    });
+    await expect(resume({ dataText: dataText.slice(1) })).rejects.toMatchObject({
+      code: "BAD_CHECKPOINT",
+      message: expect.stringMatching(/it was written with other training data/),
+    });
+    await expect(resume({ lr: 0.02, seed: 4 })).rejects.toMatchObject({
+      code: "BAD_CHECKPOINT",
+      message: expect.stringMatching(/it was written with other options: lr 0.005 there, 0.02 here; seed 9 there, 4 here$/),
+    });
+  });
+
+  it("refuses a loss history that is not finite or not as long as the run", async () => {
+    for (const losses of ["[1,2]", "[1,2,null]", "oops"]) {
+      const bytes = editHeader(good, (h) => void (h.meta.losses = losses));
+      await expect(runFinetune({ ...small(offering(bytes)), resume: true })).rejects.toMatchObject({
+        code: "BAD_CHECKPOINT",
+        message: expect.stringMatching(/its loss history (holds 2 steps, its run 3|is not a list of finite numbers)/),
+      });
+    }
+  });
+
+  it("falls back to the previous kept checkpoint when the latest fails, says so, and ends as the straight run", async () => {
+    const damaged = Uint8Array.from(good);
+    damaged[damaged.length - 7]! ^= 1;
+    const notices: string[] = [];
+    const r = await runFinetune({ ...small(offering(damaged, good)), resume: true }, { onNotice: (m) => notices.push(m) });
+    expect(notices).toEqual([
+      expect.stringMatching(
+        /^kept-0 fails verification: not a valid ternion checkpoint: checksum mismatch .*; resuming from the previous checkpoint kept-1$/,
+      ),
+    ]);
+    expect(Buffer.from(await writeGgufToBytes(r.student)).equals(Buffer.from(straight))).toBe(true);
+    // The previous one is verified too; when it also fails, the error names it.
+    const stale = editHeader(good, (h) => void (h.meta.options = "{}"));
+    await expect(runFinetune({ ...small(offering(damaged, stale)), resume: true })).rejects.toMatchObject({
+      code: "BAD_CHECKPOINT",
+      message: expect.stringMatching(/^kept-1 fails verification: it was written with other options/),
+    });
+  });
+
+  it("refuses training tokens outside the teacher's vocabulary with TrainError BAD_TOKEN", async () => {
+    const { dataText: _, ...rest } = input(undefined);
+    await expect(
+      runFinetune({ ...rest, checkpointEvery: 0, dataTokens: Int32Array.from({ length: 100 }, (_, i) => (i === 50 ? 512 : 1)) }),
+    ).rejects.toMatchObject({
+      name: "TrainError",
+      code: "BAD_TOKEN",
+      message: "dataTokens[50] is 512, outside the teacher's vocabulary of 512",
+    });
+    await expect(runFinetune({ ...rest, checkpointEvery: 0, dataTokens: [1, 2, 3] as unknown as Int32Array })).rejects.toMatchObject({
+      code: "BAD_OPTION",
+    });
   });
 });

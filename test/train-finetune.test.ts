@@ -4,7 +4,7 @@
 // data-free sampling is seeded; wrong flags give one clear line and a non-zero exit.
 import { afterAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
@@ -42,12 +42,12 @@ const runArgs = (mode: string, out: string, steps: number) => [
   "3",
 ];
 
-/** Starts the CLI, SIGKILLs it as soon as its first checkpoint exists, and returns whether the kill came first. */
-function runAndKill(args: string[], checkpoint: string, out: string): Promise<{ killedBeforeEnd: boolean }> {
+/** Starts the CLI, SIGKILLs it as soon as its first checkpoint exists (or `ready` holds), and returns whether the kill came first. */
+function runAndKill(args: string[], checkpoint: string, out: string, ready = () => existsSync(checkpoint)): Promise<{ killedBeforeEnd: boolean }> {
   return new Promise((resolveRun, reject) => {
     const child = spawn(process.execPath, [repoRoot + "dist/cli.js", ...args], { cwd: repoRoot, stdio: "ignore" });
     const poll = setInterval(() => {
-      if (existsSync(checkpoint)) {
+      if (ready()) {
         clearInterval(poll);
         const finished = existsSync(out);
         child.kill("SIGKILL");
@@ -80,6 +80,26 @@ describe("ternion finetune: SIGKILL and --resume", () => {
       expect(readFileSync(killed.replace(/\.gguf$/, ".loss.svg"), "utf8")).toBe(readFileSync(straight.replace(/\.gguf$/, ".loss.svg"), "utf8"));
     });
   }
+
+  it("killed after its second checkpoint, whose file is then damaged, it resumes from the previous one it kept: the same bytes", async () => {
+    const straight = join(dir, "prev-straight.gguf");
+    expect(runCli(runArgs("full", straight, 12)).status).toBe(0);
+    const killed = join(dir, "prev-killed.gguf");
+    const latest = `${killed}.ckpt`;
+    const previous = `${latest}.prev`;
+    // Both files: between moving the latest to .prev and writing the new one, only .prev exists.
+    const { killedBeforeEnd } = await runAndKill(runArgs("full", killed, 12), latest, killed, () => existsSync(previous) && existsSync(latest));
+    expect(killedBeforeEnd).toBe(true);
+    const damaged = readFileSync(latest);
+    damaged[damaged.length >> 1]! ^= 0x20;
+    writeFileSync(latest, damaged);
+    const r = runCli([...runArgs("full", killed, 12), "--resume"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      /^ternion finetune: .*prev-killed\.gguf\.ckpt fails verification: not a valid ternion checkpoint: checksum mismatch .*; resuming from the previous checkpoint .*prev-killed\.gguf\.ckpt\.prev\n/,
+    );
+    expect(readFileSync(killed).equals(readFileSync(straight))).toBe(true);
+  });
 
   it("--json prints one object with the run's figures; the loss curve is an SVG beside the output", () => {
     const out = join(dir, "json.gguf");
@@ -134,7 +154,12 @@ describe("ternion finetune: SIGKILL and --resume", () => {
     expect(runCli(base).status).toBe(0);
     const r = runCli([...base, "--resume", "--lr", "0.02"]);
     expect(r.status).toBe(2);
-    expect(r.stderr.trim()).toMatch(/^ternion finetune: .*other options.*\[CHECKPOINT_MISMATCH\]$/);
+    // The previous checkpoint (kept beside it) is tried too, and fails the same way.
+    const [latest, previous] = r.stderr.trim().split("\n");
+    expect(latest).toMatch(
+      /^ternion finetune: .*ckpt fails verification: it was written with other options: lr 0.005 there, 0.02 here; resuming from the previous/,
+    );
+    expect(previous).toMatch(/^ternion finetune: .*ckpt.prev fails verification: .*other options: lr 0.005 there, 0.02 here \[BAD_CHECKPOINT\]$/);
   });
 
   for (const [args, message] of [

@@ -113,6 +113,6 @@ describe("full driver", () => {
 
   it("refuses a checkpoint of the other schedule", () => {
     const bytes = encodeCheckpoint(blockwise().run.checkpoint());
-    expect(() => full().run.restore(decodeCheckpoint(bytes))).toThrow(/not one of a full run/);
+    expect(() => full().run.restore(decodeCheckpoint(bytes))).toThrow(/does not fit this full run: it is one of a "blockwise" run/);
   });
 });

@@ -107,6 +107,10 @@ export const finetuneCommand: Command = {
     const r = await finetune(
       { ...options, teacher: teacherModel },
       {
+        onNotice: (message) => {
+          bar.clear();
+          process.stderr.write(`ternion finetune: ${message}\n`);
+        },
         onPhase: (p) => {
           if (!bar.active && !quiet && p !== "load") process.stderr.write(`ternion finetune: ${p}\n`);
         },

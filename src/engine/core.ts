@@ -219,15 +219,17 @@ export class EngineCore {
         `the teacher is a fine-tuned DLT student (${DLT_GROUP_KEY} is set): fine-tune from the float model it came from`,
       );
     }
-    const [{ runFinetune }, { writeGgufToBytes }, { decodeCheckpoint, encodeCheckpoint }] = await Promise.all([
+    const [{ runFinetune }, { writeGgufToBytes }, { encodeCheckpoint }] = await Promise.all([
       import("../train/finetune-run.ts"),
       import("../runtime/gguf/writer.ts"),
       import("../train/checkpoint.ts"),
     ]);
-    // Checkpoints go to the caller as events (bytes); a resume reads the one the caller hands back.
+    // Checkpoints go to the caller as events (bytes); a resume reads the one the caller hands back, and one that
+    // fails verification rejects the call with CheckpointError BAD_CHECKPOINT (there is no other to fall back to).
+    const name = "the checkpoint passed as resumeFrom";
     const checkpoints = {
-      name: "the checkpoint passed as resumeFrom",
-      load: async () => (resumeFrom ? decodeCheckpoint(resumeFrom) : undefined),
+      name,
+      load: async () => (resumeFrom ? [{ name, bytes: async () => resumeFrom }] : []),
       save: async (c: Parameters<typeof encodeCheckpoint>[0], step: number) =>
         ctx.emit({ type: "checkpoint", checkpoint: encodeCheckpoint(c), step }),
     };

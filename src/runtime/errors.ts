@@ -116,3 +116,26 @@ export type CacheErrorCode =
   | "QUOTA_EXCEEDED"
   | "NO_STORAGE"
   | "CACHE_LOCKED";
+
+/**
+ * Fine-tuning (src/train) input the trainer cannot use: a token outside the teacher's vocabulary
+ * (BAD_TOKEN), and a checkpoint that fails verification (BAD_CHECKPOINT, CheckpointError).
+ */
+export class TrainError extends TernionError {
+  constructor(code: TrainErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+export type TrainErrorCode = "BAD_TOKEN" | "BAD_CHECKPOINT";
+
+/**
+ * A fine-tuning checkpoint that fails verification: not the current format, damaged (checksum), a field out of
+ * range or of the wrong type, a tensor that does not fit the model, a non-finite value, or written by a run
+ * with another teacher, other data or other options. The message says which.
+ */
+export class CheckpointError extends TrainError {
+  constructor(message: string) {
+    super("BAD_CHECKPOINT", message);
+  }
+}

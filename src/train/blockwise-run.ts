@@ -14,6 +14,7 @@
 // blocks < l with the restored values, which recomputes the streams bit for bit.
 import type { AdamWOptions } from "./adamw.ts";
 import { blockForward, blockLinears, blockParams } from "./block.ts";
+import { CheckpointError } from "../runtime/errors.ts";
 import { captureCheckpoint, restoreCheckpoint, type Checkpoint } from "./checkpoint.ts";
 import { type Batch, randomBatch, sequentialBatch } from "./data.ts";
 import { prepareLinear } from "./linear.ts";
@@ -124,12 +125,26 @@ export class BlockwiseRun implements TrainingRun {
   }
 
   restore(c: Checkpoint): void {
-    if (c.meta.schedule !== "blockwise" || typeof c.meta.block !== "number" || typeof c.meta.runStep !== "number") {
-      throw new Error("the checkpoint is not one of a blockwise run");
-    }
-    const target = c.meta.block;
-    if (!Number.isInteger(target) || target < 0 || target > this.student.blocks.length) throw new Error(`checkpoint block ${target} is out of range`);
     if (this.block !== 0 || this.done !== 0) throw new Error("restore a checkpoint into a fresh run only");
+    const fail = (why: string): never => {
+      throw new CheckpointError(`the checkpoint does not fit this blockwise run: ${why}`);
+    };
+    const { schedule, block, runStep } = c.meta;
+    if (schedule !== "blockwise") fail(`it is one of a ${JSON.stringify(schedule)} run`);
+    const layers = this.student.blocks.length;
+    if (!Number.isInteger(block) || (block as number) < 0 || (block as number) > layers) {
+      return fail(`its block ${JSON.stringify(block)} is not one of 0…${layers}`);
+    }
+    const target = block as number;
+    // A block in training has steps left (a finished one hands over to the next at once); past the last, none.
+    const left = target < layers ? blockSteps(this.o.steps, layers, target) : 0;
+    if (target < layers ? c.step >= left : c.step !== 0) fail(`block ${target} is at its step ${c.step} of ${left}`);
+    let before = 0;
+    for (let l = 0; l < target; l++) before += blockSteps(this.o.steps, layers, l);
+    if (runStep !== before + c.step)
+      fail(`its run step ${JSON.stringify(runStep)} is not ${before} + ${c.step} (block ${target}, of ${this.o.steps} steps)`);
+    // The blockwise steps draw from the batch pool, never from the cursor.
+    if (c.cursor !== 0) fail(`its data cursor is ${c.cursor}, a blockwise run's is 0`);
     // Load the values first (the state of block `target`), then replay the finished blocks' streams.
     const state = this.stateFor(target);
     restoreCheckpoint(this.student, state, c, this.others(target));
@@ -139,7 +154,7 @@ export class BlockwiseRun implements TrainingRun {
     }
     this.block = target;
     this.state = state;
-    this.done = c.meta.runStep;
+    this.done = before + c.step;
     if (target < this.student.blocks.length) this.prepareTargets(target);
   }
 

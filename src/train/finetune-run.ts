@@ -7,7 +7,7 @@
 // Stopping: when `signal` aborts, the loop stops between two steps, saves a checkpoint (so `resume` continues
 // from exactly there) and throws OptionError "ABORTED".
 import { yieldToEventLoop } from "../runtime/event-loop.ts";
-import { ModelError, OptionError } from "../runtime/errors.ts";
+import { CheckpointError, OptionError, TrainError } from "../runtime/errors.ts";
 import { readGgufHeader } from "../runtime/gguf/reader.ts";
 import { bytesSource } from "../runtime/gguf/sources.ts";
 import type { GgufModel } from "../runtime/gguf/split.ts";
@@ -15,7 +15,7 @@ import type { GgufWriteInput } from "../runtime/gguf/writer.ts";
 import { writeGgufToBytes } from "../runtime/gguf/writer.ts";
 import { tokenizerFromGguf } from "../runtime/tokenizer/index.ts";
 import { BlockwiseRun } from "./blockwise-run.ts";
-import type { Checkpoint } from "./checkpoint.ts";
+import { type Checkpoint, decodeCheckpoint } from "./checkpoint.ts";
 import { sampleTeacherStream } from "./data-free.ts";
 import { DLT_GROUPS } from "./dlt.ts";
 import { perplexityOfGguf } from "./eval.ts";
@@ -25,7 +25,8 @@ import { TrainKernels } from "./kernels.ts";
 import { useTrainKernels } from "./matmul.ts";
 import type { FeatureLoss } from "./loss.ts";
 import { lossCurveSvg } from "./loss-curve.ts";
-import { buildTrainModel } from "./model.ts";
+import { buildTrainModel, type TrainModel } from "./model.ts";
+import { sha256Hex, sha256OfSource } from "./digest.ts";
 import type { RunOptions, Schedule, TrainingRun } from "./run.ts";
 import { loadFloatModel } from "./teacher.ts";
 
@@ -64,9 +65,20 @@ export interface TrainingOptions {
 export interface CheckpointStore {
   /** Says where, for messages ("run.gguf.ckpt"). */
   readonly name: string;
-  load(): Promise<Checkpoint | undefined>;
+  /**
+   * The checkpoints kept, newest first (the latest, then the one before it where the store keeps it); empty
+   * when there is none. A resume takes the first that passes verification.
+   */
+  load(): Promise<StoredCheckpoint[]>;
   /** Must replace the previous checkpoint atomically: a run killed while saving keeps the old one. `step`: the run's. */
   save(c: Checkpoint, step: number): Promise<void>;
+}
+
+/** One kept checkpoint, read only when a resume tries it. */
+export interface StoredCheckpoint {
+  /** Says where, for messages ("run.gguf.ckpt.prev"). */
+  readonly name: string;
+  bytes(): Promise<Uint8Array>;
 }
 
 export interface FinetuneRunInput extends TrainingOptions {
@@ -94,6 +106,8 @@ export interface FinetuneHooks {
   onProgress?: (p: FinetuneProgress) => void;
   /** Phases before and after training ("load", "sample", "eval", "export"), for a UI. */
   onPhase?: (phase: string) => void;
+  /** Said to the user, not an error: e.g. that the latest checkpoint fails verification and the previous one resumes. */
+  onNotice?: (message: string) => void;
   signal?: AbortSignal;
 }
 
@@ -167,21 +181,67 @@ export function resolveFinetuneOptions(o: TrainingOptions & { dataText?: string;
   };
 }
 
-/** FNV-1a over n values, with the count: what a checkpoint records of its data and eval text. */
-function fnv1a(n: number, value: (i: number) => number): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < n; i++) h = Math.imul(h ^ value(i), 0x01000193) >>> 0;
-  return `${n}:${h.toString(16)}`;
-}
-
-/** The token stream's hash: checkpoints refuse to resume on other data. */
+/** The token stream's sha256 (its little-endian i32 bytes): checkpoints refuse to resume on other data. */
 function streamHash(tokens: Int32Array): string {
-  return fnv1a(tokens.length, (i) => tokens[i]!);
+  return sha256Hex(new Uint8Array(tokens.buffer, tokens.byteOffset, tokens.byteLength));
 }
 
-/** The eval text's hash (UTF-16 units): the text whose perplexities a checkpoint keeps. */
+/** The eval text's sha256 (UTF-8): the text whose perplexities a checkpoint keeps. */
 function textHash(text: string): string {
-  return fnv1a(text.length, (i) => text.charCodeAt(i));
+  return sha256Hex(new TextEncoder().encode(text));
+}
+
+/** Training data given as tokens must be ids of the teacher's vocabulary. */
+function checkDataTokens(tokens: unknown, vocabSize: number): Int32Array {
+  if (!(tokens instanceof Int32Array)) throw new OptionError("BAD_OPTION", "dataTokens must be an Int32Array of token ids");
+  const bad = tokens.findIndex((t) => t < 0 || t >= vocabSize);
+  if (bad >= 0) throw new TrainError("BAD_TOKEN", `dataTokens[${bad}] is ${tokens[bad]}, outside the teacher's vocabulary of ${vocabSize}`);
+  return tokens;
+}
+
+/** What a run's checkpoints record of where they come from: the teacher's and the token stream's sha256, the options. */
+interface Origin {
+  teacher: string;
+  data: string;
+  options: string;
+}
+
+/**
+ * That a checkpoint was written by a run of this teacher, data and options (CheckpointError naming what
+ * differs), and its loss history: returned, each a finite number.
+ */
+
+function verifyOrigin(c: Checkpoint, origin: Origin): number[] {
+  const { teacher, data, options } = c.meta;
+  const short = (h: unknown) => (typeof h === "string" ? `sha256 ${h.slice(0, 12)}…` : JSON.stringify(h));
+  if (teacher !== origin.teacher)
+    throw new CheckpointError(`it was written with another teacher (${short(teacher)}, this one's ${short(origin.teacher)})`);
+  if (data !== origin.data) throw new CheckpointError(`it was written with other training data (${short(data)}, these ${short(origin.data)})`);
+  if (options !== origin.options) throw new CheckpointError(`it was written with other options: ${optionsDiff(options, origin.options)}`);
+  let history: unknown;
+  try {
+    history = JSON.parse(String(c.meta.losses));
+  } catch {
+    history = c.meta.losses;
+  }
+  if (!Array.isArray(history) || !history.every((x) => typeof x === "number" && Number.isFinite(x)))
+    throw new CheckpointError("its loss history is not a list of finite numbers");
+  return history as number[];
+}
+
+/** Names the options that differ ("lr 0.001 there, 0.02 here"). */
+function optionsDiff(theirs: unknown, ours: string): string {
+  let there: Record<string, unknown>;
+  try {
+    there = JSON.parse(String(theirs)) as Record<string, unknown>;
+    if (typeof there !== "object" || there === null) throw new Error();
+  } catch {
+    return `the checkpoint's are ${JSON.stringify(theirs)?.slice(0, 200)}`;
+  }
+  const here = JSON.parse(ours) as Record<string, unknown>;
+  const keys = [...new Set([...Object.keys(there), ...Object.keys(here)])];
+  const differ = keys.filter((k) => JSON.stringify(there[k]) !== JSON.stringify(here[k]));
+  return differ.map((k) => `${k} ${JSON.stringify(there[k]) ?? "absent"} there, ${JSON.stringify(here[k]) ?? "absent"} here`).join("; ");
 }
 
 export async function runFinetune(input: FinetuneRunInput, hooks: FinetuneHooks = {}): Promise<FinetuneRunResult> {
@@ -221,13 +281,15 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
     throw new OptionError("BAD_OPTION", "checkpoints (checkpointEvery, resume) need a checkpoint store");
   const exportFormat = input.export ?? "dlt";
   // A resume without a checkpoint fails before any sampling or evaluation.
-  const resumeFrom = input.resume ? await store!.load() : undefined;
-  if (input.resume && !resumeFrom) throw new OptionError("NO_CHECKPOINT", `resume: there is no checkpoint at ${store!.name}`);
+  const kept = input.resume ? await store!.load() : [];
+  if (input.resume && kept.length === 0) throw new OptionError("NO_CHECKPOINT", `resume: there is no checkpoint at ${store!.name}`);
 
   // Data.
   let tokens: Int32Array;
   if (input.dataText !== undefined || input.dataTokens) {
-    tokens = input.dataTokens ?? Int32Array.from(tokenizerFromGguf(teacherFile.header.metadata).encode(input.dataText!, { addBos: true }));
+    tokens = input.dataTokens
+      ? checkDataTokens(input.dataTokens, config.vocabSize)
+      : Int32Array.from(tokenizerFromGguf(teacherFile.header.metadata).encode(input.dataText!, { addBos: true }));
     if (tokens.length < o.seqLen + 1)
       throw new OptionError("TEXT_TOO_SHORT", `the training data has ${tokens.length} tokens, fewer than one window of ${o.seqLen} + 1`);
   } else {
@@ -245,12 +307,47 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
 
   // Models and run.
   const teacher = buildTrainModel(config, teacherFile.tensors, { precision: "f32" });
-  const student = buildTrainModel(config, teacherFile.tensors, {
-    precision: "f32",
-    dlt: { group: o.group, refine: true },
-    train: o.mode === "full" ? { matrices: true, alpha: true, gamma: true, norms: true } : { alpha: true, gamma: true, norms: true },
-  });
-  const studentBytes = async () => writeGgufToBytes(exportStudent(student, teacherFile.header, teacherFile.tensors, "dlt").input);
+  const buildStudent = () =>
+    buildTrainModel(config, teacherFile.tensors, {
+      precision: "f32",
+      dlt: { group: o.group, refine: true },
+      train: o.mode === "full" ? { matrices: true, alpha: true, gamma: true, norms: true } : { alpha: true, gamma: true, norms: true },
+    });
+  const makeRun = (student: TrainModel): TrainingRun =>
+    o.mode === "blockwise" ? new BlockwiseRun(student, teacher, tokens, o) : new FullRun(student, teacher, tokens, o);
+  const studentBytes = async (student: TrainModel) => writeGgufToBytes(exportStudent(student, teacherFile.header, teacherFile.tensors, "dlt").input);
+  const { mode: _m, ...runOptions } = o;
+  // What a checkpoint must have been written with to continue this run: the same teacher, data and options.
+  // Hashed on first use (a resume or a save): a run that keeps no checkpoint does not read the teacher twice.
+  let origin: Origin | undefined;
+  const runOrigin = async (): Promise<Origin> =>
+    (origin ??= { teacher: await sha256OfSource(teacherModel.source), data: streamHash(tokens), options: JSON.stringify(runOptions) });
+
+  // Resume from the newest kept checkpoint that passes every check; a failed one leaves a student and run that
+  // are built again.
+  let student = buildStudent();
+  let run = makeRun(student);
+  let losses: number[] = [];
+  let resumeFrom: Checkpoint | undefined;
+  for (const [i, candidate] of kept.entries()) {
+    try {
+      const c = decodeCheckpoint(await candidate.bytes());
+      const history = verifyOrigin(c, await runOrigin());
+      run.restore(c);
+      if (history.length !== run.step) throw new CheckpointError(`its loss history holds ${history.length} steps, its run ${run.step}`);
+      losses = history;
+      resumeFrom = c;
+      break;
+    } catch (e) {
+      if (!(e instanceof CheckpointError)) throw e;
+      const why = `${candidate.name} fails verification: ${e.message}`;
+      const next = kept[i + 1];
+      if (!next) throw new CheckpointError(why);
+      hooks.onNotice?.(`${why}; resuming from the previous checkpoint ${next.name}`);
+      student = buildStudent();
+      run = makeRun(student);
+    }
+  }
 
   // The perplexities before training are the checkpoint's when resuming with the same eval text (the same
   // models: not scored again).
@@ -262,32 +359,14 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   if (evalText && (evalPplTeacher === null || evalPplBefore === null)) {
     phase("eval");
     evalPplTeacher = (await perplexityOfGguf(teacherModel, evalText, { threads, signal })).ppl;
-    evalPplBefore = (await perplexityOfGguf(await studentBytes(), evalText, { threads, signal })).ppl;
+    // "Before" is the untrained student: a resumed one has moved on, so score one built afresh.
+    evalPplBefore = (await perplexityOfGguf(await studentBytes(resumeFrom ? buildStudent() : student), evalText, { threads, signal })).ppl;
   }
 
-  const run: TrainingRun = o.mode === "blockwise" ? new BlockwiseRun(student, teacher, tokens, o) : new FullRun(student, teacher, tokens, o);
-  const { mode: _m, ...runOptions } = o;
-  const fingerprint = JSON.stringify({ runOptions, data: streamHash(tokens), teacher: teacherModel.source.size });
-  const losses: number[] = [];
-  if (resumeFrom) {
-    const c = resumeFrom;
-    if (c.meta.fingerprint !== fingerprint) {
-      throw new ModelError(
-        "CHECKPOINT_MISMATCH",
-        `${store!.name} was written by a run with other options, teacher or data; it cannot be resumed with these`,
-      );
-    }
-    try {
-      run.restore(c);
-    } catch (e) {
-      throw new ModelError("CHECKPOINT_MISMATCH", `${store!.name} does not fit this run: ${(e as Error).message}`);
-    }
-    losses.push(...(JSON.parse(String(c.meta.losses ?? "[]")) as number[]));
-  }
   const saveCheckpoint = async () => {
     if (!store) return;
     const c = run.checkpoint();
-    c.meta.fingerprint = fingerprint;
+    Object.assign(c.meta, await runOrigin());
     if (evalKey !== null && evalPplTeacher !== null && evalPplBefore !== null) {
       Object.assign(c.meta, { evalText: evalKey, evalPplTeacher, evalPplBefore });
     }
@@ -334,7 +413,7 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   if (evalText) {
     phase("eval");
     // the export just made is the DLT file itself unless another format was asked for
-    const scored = exportFormat === "dlt" ? await writeGgufToBytes(exported.input) : await studentBytes();
+    const scored = exportFormat === "dlt" ? await writeGgufToBytes(exported.input) : await studentBytes(student);
     evalPplAfter = (await perplexityOfGguf(scored, evalText, { threads, signal })).ppl;
   }
   const tail = losses.slice(-Math.max(1, Math.floor(losses.length / 10)));

@@ -4,13 +4,12 @@
 // fsync, rename: a SIGKILL at any moment leaves the last checkpoint intact), then writes the student GGUF
 // (atomically) and a loss-curve SVG beside it. The CLI (`ternion finetune`) is a thin wrapper around it; other
 // platforms call runFinetune with bytes.
-import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../runtime/atomic-file-node.ts";
 import { openFileSource } from "../runtime/gguf/source-node.ts";
 import { type GgufModel, openGgufModel } from "../runtime/gguf/split.ts";
 import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
-import { readCheckpointFile, writeCheckpointFile } from "./checkpoint-file.ts";
+import { fileCheckpointStore } from "./checkpoint-file.ts";
 import { type FinetuneHooks, type FinetuneRunResult, runFinetune, type TrainingOptions } from "./finetune-run.ts";
 
 export type { FinetuneHooks } from "./finetune-run.ts";
@@ -22,7 +21,7 @@ export interface FinetuneOptions extends TrainingOptions {
   data?: string;
   /** Student GGUF to write (atomically). */
   out: string;
-  /** Checkpoint path (default `<out>.ckpt`). */
+  /** Checkpoint path (default `<out>.ckpt`; the one before it is kept at `<path>.prev`, see checkpoint-file.ts). */
   checkpoint?: string;
   /** Text (path) to score before and after. */
   eval?: string;
@@ -65,11 +64,7 @@ async function finetuneFrom(teacher: GgufModel, options: FinetuneOptions, hooks:
       teacher,
       ...(data !== undefined ? { dataText: await readFile(data, "utf8") } : {}),
       ...(evalPath !== undefined ? { evalText: await readFile(evalPath, "utf8") } : {}),
-      checkpoints: {
-        name: checkpoint,
-        load: async () => (existsSync(checkpoint) ? readCheckpointFile(checkpoint) : undefined),
-        save: (c) => writeCheckpointFile(checkpoint, c),
-      },
+      checkpoints: fileCheckpointStore(checkpoint),
     },
     hooks,
   );

@@ -1,6 +1,7 @@
 // The full (end-to-end) schedule as a run: every step is trainStep (teacher forward, student forward,
 // CE + λ·feature + KL, backward through every block, STE, clip, AdamW) over the cosine schedule of the
 // whole run. The checkpoint is the state trainStep advances: parameters, moments, step, cursor, PRNG.
+import { CheckpointError } from "../runtime/errors.ts";
 import { captureCheckpoint, restoreCheckpoint, type Checkpoint } from "./checkpoint.ts";
 import type { TrainModel } from "./model.ts";
 import type { RunOptions, TrainingRun } from "./run.ts";
@@ -49,7 +50,14 @@ export class FullRun implements TrainingRun {
   }
 
   restore(c: Checkpoint): void {
-    if (c.meta.schedule !== "full") throw new Error("the checkpoint is not one of a full run");
+    const fail = (why: string): never => {
+      throw new CheckpointError(`the checkpoint does not fit this full run: ${why}`);
+    };
+    if (c.meta.schedule !== "full") fail(`it is one of a ${JSON.stringify(c.meta.schedule)} run`);
+    if (c.step > this.o.steps) fail(`its step ${c.step} is beyond the run's ${this.o.steps} steps`);
+    // Random windows never move the cursor; sequential ones keep it inside the stream.
+    const cursorEnd = this.o.sampling === "random" ? 1 : this.tokens.length;
+    if (c.cursor >= cursorEnd) fail(`its data cursor ${c.cursor} is outside 0…${cursorEnd - 1}`);
     restoreCheckpoint(this.student, this.state, c);
   }
 }

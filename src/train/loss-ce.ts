@@ -1,6 +1,7 @@
 // Next-token cross-entropy over logits [n][vocab]: mean over the tokens that have a target (target < 0:
 // no label, e.g. the padding of a short text) of −log softmax(logits)[target].
 // Gradient: (softmax − onehot(target)) / count, times `scale` (the loss weight, folded in to save a pass).
+import { TrainError } from "../runtime/errors.ts";
 import { type Vec, alloc, precisionOf } from "./tensor.ts";
 
 export function crossEntropy(logits: Vec, targets: ArrayLike<number>, vocab: number, scale = 1): { loss: number; grad: Vec } {
@@ -13,7 +14,7 @@ export function crossEntropy(logits: Vec, targets: ArrayLike<number>, vocab: num
   for (let t = 0; t < n; t++) {
     const target = targets[t]!;
     if (target < 0) continue;
-    if (target >= vocab) throw new RangeError(`target ${target} is outside the vocabulary of ${vocab}`);
+    if (!Number.isInteger(target) || target >= vocab) throw new TrainError("BAD_TOKEN", `target ${target} is outside the vocabulary of ${vocab}`);
     const o = t * vocab;
     let max = -Infinity;
     for (let i = 0; i < vocab; i++) if (logits[o + i]! > max) max = logits[o + i]!;
