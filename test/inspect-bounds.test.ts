@@ -5,7 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ModelError, TernionError } from "../src/runtime/errors.ts";
+import { readGgufHeader } from "../src/runtime/gguf/reader.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
+import { bytesSource } from "../src/runtime/gguf/sources.ts";
 import type { ByteSource } from "../src/runtime/gguf/source.ts";
 import { GgufValueType as T } from "../src/runtime/gguf/types.ts";
 import { inspectModel } from "../src/runtime/inspect.ts";
@@ -57,5 +59,28 @@ describe("opening a model path", () => {
     } finally {
       rmSync(dir, { recursive: true });
     }
+  });
+});
+
+describe("names read from a file inside error messages", () => {
+  it("are quoted with control characters escaped and cut short: one line, no escape sequence", async () => {
+    const key = `\u001b[2J\u001b]0;owned\u0007\n${"k".repeat(500)}`;
+    const keyBytes = new TextEncoder().encode(key);
+    const file = new Uint8Array(4 + 4 + 8 + 8 + 8 + keyBytes.length + 4 + 16);
+    const view = new DataView(file.buffer);
+    file.set([0x47, 0x47, 0x55, 0x46]);
+    view.setUint32(4, 3, true);
+    view.setBigUint64(8, 0n, true); // tensors
+    view.setBigUint64(16, 1n, true); // metadata entries
+    view.setBigUint64(24, BigInt(keyBytes.length), true);
+    file.set(keyBytes, 32);
+    view.setUint32(32 + keyBytes.length, 99, true); // no such value type
+    const error = await readGgufHeader(bytesSource(file)).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "BAD_VALUE_TYPE" });
+    const message = (error as Error).message;
+    expect(message).toContain('"\\u001b[2J\\u001b]0;owned\\u0007\\u000a');
+    expect(message).toContain(`(${key.length} characters)`);
+    expect(message.length).toBeLessThan(300);
+    expect([...message].some((c) => c.charCodeAt(0) < 0x20 || (c.charCodeAt(0) >= 0x7f && c.charCodeAt(0) <= 0x9f))).toBe(false);
   });
 });
