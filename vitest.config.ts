@@ -27,6 +27,7 @@ const e2e = [
   "test/examples.test.ts",
   "test/gguf-llama.test.ts",
   "test/gpu-*.test.ts",
+  "test/hostile-corpus.test.ts",
   "test/quantize.test.ts",
   "test/real-models-llama.test.ts",
   "test/tokenizer-bpe.test.ts",
