@@ -309,6 +309,12 @@ function structureKeys(b: Base, full: boolean): HostileModelCase[] {
       out.push(make(b, `${key}=${label}`, action, withKeys(b, { [`${b.architecture}.${key}`]: value })));
     }
   }
+  // Contexts a plan can still hold (a KV cache of 100 MB to 2 GB for stories260K): the memory is reserved, and only
+  // what the prompt touches may become resident.
+  for (const log2 of [20, 22, 24]) {
+    const value: GgufValue = { type: T.UINT32, value: 2 ** log2 };
+    out.push(make(b, `context_length=2^${log2}`, "generate", withKeys(b, { [`${b.architecture}.context_length`]: value })));
+  }
   const arch = (value: GgufValue | undefined) => withKeys(b, { "general.architecture": value });
   out.push(make(b, "architecture=gpt", "load", arch({ type: T.STRING, value: "gpt" })));
   out.push(make(b, "architecture=empty", "load", arch({ type: T.STRING, value: "" })));
