@@ -30,6 +30,7 @@ const e2e = [
   "test/gguf-llama.test.ts",
   "test/gpu-*.test.ts",
   "test/hostile-checkpoints.test.ts",
+  "test/hostile-corpus.test.ts",
   "test/quantize.test.ts",
   "test/serve.test.ts",
   "test/real-models-llama.test.ts",

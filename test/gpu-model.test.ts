@@ -157,6 +157,13 @@ describe.skipIf(lacks("webgpu"))("typed errors", () => {
     await expect(acquireGpu({ gpu: noAdapter })).rejects.toMatchObject({ name: "GpuError", code: "NO_ADAPTER" });
   });
 
+  it("a context beyond the model's or a bad batch is BAD_ARGUMENT before anything is allocated", async () => {
+    const bytes = new Uint8Array(readFileSync(sharedPath("models/stories260K.gguf")));
+    for (const options of [{ contextLength: 2049 }, { contextLength: 2 ** 40 }, { contextLength: 0 }, { maxBatch: 0.5 }]) {
+      await expect(GpuModel.load(gpu, bytesSource(bytes), options)).rejects.toMatchObject({ name: "GpuError", code: "BAD_ARGUMENT" });
+    }
+  });
+
   it("a lost device fails the next step with DEVICE_LOST", async () => {
     const { acquireGpu } = await import("../src/gpu/device.ts");
     const own = await acquireGpu({ gpu: gpu.gpu! });

@@ -198,3 +198,16 @@ describe("modelConfigFromGguf", () => {
     expect(() => modelConfigFromGguf(bitnetMeta("bitnet-25"), noSub)).toThrow(/blk\.1\.ffn_sub_norm\.weight/);
   });
 });
+
+describe("structure numbers against the file", () => {
+  it("a block_count beyond the file's blocks is refused before the expected-tensor list is built", () => {
+    for (const layers of [6, 1e6, 2147483647, 4294967295]) {
+      const meta = withMeta({ "llama.block_count": { type: T.UINT32, value: layers } });
+      const started = performance.now();
+      expect(() => modelConfigFromGguf(meta, stories.tensors)).toThrow(
+        expect.objectContaining({ code: "STRUCTURE_EXCEEDS_FILE", message: expect.stringContaining(`block_count ${layers} exceeds the 5 blocks`) }),
+      );
+      expect(performance.now() - started).toBeLessThan(100);
+    }
+  });
+});

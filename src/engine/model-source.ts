@@ -136,7 +136,15 @@ async function openPath(path: string | URL): Promise<ByteSource> {
       `cannot open the model ${String(path)}: ${(e as Error).message}`,
     );
   }
-  return fileHandleSource(handle, (await handle.stat()).size);
+  const info = await handle.stat();
+  if (!info.isFile()) {
+    await handle.close();
+    throw new ModelError(
+      "MODEL_UNREADABLE",
+      `cannot open the model ${String(path)}: it is ${info.isDirectory() ? "a directory" : "not a regular file"}`,
+    );
+  }
+  return fileHandleSource(handle, info.size);
 }
 
 /**

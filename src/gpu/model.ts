@@ -78,6 +78,7 @@ export class GpuModel {
   static async load(ctx: GpuContext, source: ByteSource, options: GpuModelOptions = {}): Promise<GpuModel> {
     const header = options.header ?? (await readGgufHeader(source));
     const c = modelConfigFromGguf(header.metadata, header.tensors);
+    checkPlanOptions(c, options);
     const device = ctx.device;
     const arena = new GpuArena(ctx);
     device.pushErrorScope("out-of-memory");
@@ -181,6 +182,17 @@ export class GpuModel {
     } finally {
       this.busy = false;
     }
+  }
+}
+
+/** The context and batch asked for, checked against the model before anything is sized from them. */
+function checkPlanOptions(c: ModelConfig, options: GpuModelOptions): void {
+  const { contextLength, maxBatch } = options;
+  if (contextLength !== undefined && (!Number.isInteger(contextLength) || contextLength < 1 || contextLength > c.contextLength)) {
+    throw new GpuError("BAD_ARGUMENT", `contextLength must be an integer in [1, ${c.contextLength}] (the model's), got ${contextLength}`);
+  }
+  if (maxBatch !== undefined && (!Number.isInteger(maxBatch) || maxBatch < 1)) {
+    throw new GpuError("BAD_ARGUMENT", `maxBatch must be an integer ≥ 1, got ${maxBatch}`);
   }
 }
 

@@ -5,7 +5,8 @@ import type { ByteSource } from "./gguf/source.ts";
 import type { GgufModel } from "./gguf/split.ts";
 import type { GgufHeader, GgufTensorInfo } from "./gguf/types.ts";
 import { GgufValueType } from "./gguf/types.ts";
-import { readGgufHeader, readTensorData } from "./gguf/reader.ts";
+import { GgufError } from "./errors.ts";
+import { readGgufHeader } from "./gguf/reader.ts";
 import { describeValue, metaArray, metaNumber, metaString, plainScalar } from "./gguf/metadata.ts";
 import { isKnownTensorType, isTernaryTraits, tensorTypeName, tensorTypeTraits } from "./tensor-types/table.ts";
 
@@ -131,21 +132,25 @@ export function layerIndex(tensorName: string): number | undefined {
 }
 
 /**
- * Zero codes of a ternary tensor, counted from the codes themselves (scale-free), a slice of blocks at a time
- * so that a large tensor never needs a second full-size copy. I2_S groups carry no per-block scale, so its
- * blocks can be sliced like the others.
+ * Zero codes of a ternary tensor, counted from the codes themselves (scale-free), read and decoded a slice of
+ * blocks at a time so that memory stays bounded whatever the tensor's size (a header may claim a 1 TiB tensor in
+ * a sparse file). I2_S groups carry no per-block scale, so its blocks can be sliced like the others.
  */
 async function countZeroWeights(source: ByteSource, header: GgufHeader, info: GgufTensorInfo): Promise<number> {
   const traits = tensorTypeTraits(info.type);
   if (!isTernaryTraits(traits)) return 0;
-  const data = await readTensorData(source, header, info);
   const totalBlocks = info.dims.reduce((a, b) => a * b, 1) / traits.blockSize;
   const chunkBlocks = Math.max(1, Math.floor((1 << 20) / traits.blockSize));
   const codes = new Int8Array(Math.min(totalBlocks, chunkBlocks) * traits.blockSize);
+  const start = header.dataOffset + info.offset;
   let zeros = 0;
   for (let block = 0; block < totalBlocks; block += chunkBlocks) {
     const n = Math.min(chunkBlocks, totalBlocks - block);
-    const src = data.subarray(block * traits.bytesPerBlock, (block + n) * traits.bytesPerBlock);
+    const length = n * traits.bytesPerBlock;
+    const src = await source.read(start + block * traits.bytesPerBlock, length);
+    if (src.length !== length) {
+      throw new GgufError("TRUNCATED", `tensor "${info.name}": the file ends inside its data`, start + block * traits.bytesPerBlock + src.length);
+    }
     const dst = traits.ternaryCodes(src, codes.subarray(0, n * traits.blockSize));
     for (let i = 0; i < dst.length; i++) if (dst[i] === 0) zeros++;
   }

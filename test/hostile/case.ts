@@ -14,6 +14,8 @@ export interface HostileModelCase {
    * file's chat template); "ppl" a short perplexity; "inspect" (the CLI's `inspect`, the library's header read).
    */
   action: "load" | "generate" | "chat" | "ppl" | "inspect";
+  /** Only a typed error is acceptable: no result could mean anything (NaN or Inf where the forward pass reads it). */
+  refused?: true;
 }
 
 /** A hostile fine-tuning checkpoint: a good one (from a short real run) changed by `corrupt`, then resumed. */

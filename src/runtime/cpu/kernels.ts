@@ -45,8 +45,13 @@ const TILE_CODE: Record<TernaryTile, number> = { auto: TILE.AUTO, rows4: TILE.RO
 export interface CpuKernelsOptions extends LoadOptions {
   /** Threads, the caller included. Default: the number of cores. 1 = no workers. */
   threads?: number;
-  /** Initial wasm memory (bytes); it grows on demand up to 4 GiB. */
+  /** Initial wasm memory (bytes); it grows on demand up to `maximumMemoryBytes`. */
   initialMemoryBytes?: number;
+  /**
+   * The most the wasm memory may grow to (bytes; default 4 GiB). A shared memory reserves this much address
+   * space up front, so a model passes what its plan needs.
+   */
+  maximumMemoryBytes?: number;
   /** Register tile of the ternary matmul (a tuning knob: results never change). Default "auto". */
   tile?: TernaryTile;
   /** µs an idle worker busy-polls after its last job before it sleeps (threads.ts; default 500). */
@@ -183,10 +188,11 @@ export class CpuKernels {
       }
     } else if (requested > 1) fallback = "sharedMemory: false was requested";
     const loaded = await loadKernels({ ...opts, sharedMemory: shared });
-    const memory = WasmHeap.createMemory(opts.initialMemoryBytes ?? 16 << 20, shared);
+    const initialBytes = opts.initialMemoryBytes ?? 16 << 20;
+    const memory = WasmHeap.createMemory(initialBytes, shared, opts.maximumMemoryBytes);
     const instance = await WebAssembly.instantiate(loaded.module, { env: { memory } });
     const raw = instance.exports as unknown as Record<string, (...a: number[]) => number>;
-    const heap = new WasmHeap(memory, raw["heapBase"]!());
+    const heap = new WasmHeap(memory, raw["heapBase"]!(), WasmHeap.maximumOf(initialBytes, opts.maximumMemoryBytes));
     const ex = Object.fromEntries(EXPORTS.map((n) => [n, raw[n]])) as unknown as Record<ExportName, (...a: number[]) => void>;
     for (const n of EXPORTS) if (typeof ex[n] !== "function") throw new TernionError("WASM_INVALID", `the wasm lacks export ${n}`);
     const control = heap.calloc(CONTROL_BLOCK_BYTES);

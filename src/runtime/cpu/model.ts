@@ -11,12 +11,18 @@ import type { KvType } from "./attention.ts";
 import { Forward, type LogitsMode, type LogitsSink } from "./forward.ts";
 import { CpuKernels, type CpuKernelsOptions, type CpuKernelStats } from "./kernels.ts";
 import { KvCache } from "./kv-cache.ts";
+import { WASM32_MAX_BYTES } from "./wasm/heap.ts";
 import { loadWeights, weightBytes, type ModelWeights } from "./weights.ts";
 
-/** What one wasm32 memory can address. */
-export const WASM32_MAX_BYTES = 4 * 1024 ** 3;
+export { WASM32_MAX_BYTES };
 /** Kept free below that limit: the module's own data, the thread pool's control block, small allocations. */
 const RESERVE_BYTES = 32 << 20;
+/**
+ * The memory may grow this much past the plan (a quarter of it, at least 64 MiB): buffers the forward pass sizes
+ * lazily (logit rows, the RoPE table) and the plan's estimates. Only this maximum is reserved as address space.
+ */
+const GROWTH_SHARE = 0.25;
+const MIN_GROWTH_BYTES = 64 << 20;
 const DEFAULT_BATCH = 128;
 const MIN_DEFAULT_BATCH = 8;
 /**
@@ -91,7 +97,9 @@ export class CpuModel {
       );
     }
     // The whole plan up front: the memory never grows (and never over-grows) while loading.
-    const kernels = await CpuKernels.create({ ...kernelOptions, initialMemoryBytes: plan.total + RESERVE_BYTES });
+    const initialMemoryBytes = plan.total + RESERVE_BYTES;
+    const maximumMemoryBytes = Math.min(WASM32_MAX_BYTES, initialMemoryBytes + Math.max(MIN_GROWTH_BYTES, GROWTH_SHARE * initialMemoryBytes));
+    const kernels = await CpuKernels.create({ ...kernelOptions, initialMemoryBytes, maximumMemoryBytes });
     try {
       const weights = await loadWeights(kernels, source, header, config, onProgress);
       const cache = new KvCache(kernels, config.layers, config.kvHeads * config.headDim, ctx, kvType);

@@ -5,6 +5,7 @@
 // Every malformed input ends in a GgufError whose message names the field and whose `offset` is the byte
 // offset of the offending field.
 import { GgufError, TensorTypeError } from "../errors.ts";
+import { quoted } from "../quoted.ts";
 import { isKnownTensorType, tensorByteLength, tensorTypeName } from "../tensor-types/table.ts";
 import { ChunkReader, DEFAULT_CHUNK_SIZE } from "./chunk-reader.ts";
 import { ALIGNMENT_KEY, alignUp, DEFAULT_ALIGNMENT, GGUF_MAGIC, isValidAlignment, MAX_DIMS, SUPPORTED_VERSIONS } from "./format.ts";
@@ -52,13 +53,13 @@ export async function readTensorData(source: ByteSource, header: GgufHeader, ten
   if (start + tensor.byteLength > source.size) {
     throw new GgufError(
       "TENSOR_OUT_OF_FILE",
-      `tensor "${tensor.name}" data [${start}, ${start + tensor.byteLength}) lies past the end of the source (${source.size} bytes)`,
+      `tensor ${quoted(tensor.name)} data [${start}, ${start + tensor.byteLength}) lies past the end of the source (${source.size} bytes)`,
       start,
     );
   }
   const bytes = await source.read(start, tensor.byteLength);
   if (bytes.length !== tensor.byteLength) {
-    throw new GgufError("TRUNCATED", `tensor "${tensor.name}": source returned ${bytes.length} of ${tensor.byteLength} bytes`, start);
+    throw new GgufError("TRUNCATED", `tensor ${quoted(tensor.name)}: source returned ${bytes.length} of ${tensor.byteLength} bytes`, start);
   }
   return bytes;
 }
@@ -94,8 +95,8 @@ async function readMetadata(r: ChunkReader, count: number): Promise<{ metadata: 
   for (let i = 0; i < count; i++) {
     const keyAt = r.pos;
     const key = await readString(r, `metadata key #${i}`);
-    if (metadata.has(key)) throw new GgufError("DUPLICATE_KEY", `duplicate metadata key "${key}"`, keyAt);
-    const field = `metadata "${key}"`;
+    if (metadata.has(key)) throw new GgufError("DUPLICATE_KEY", `duplicate metadata key ${quoted(key)}`, keyAt);
+    const field = `metadata ${quoted(key)}`;
     const type = await readValueType(r, field);
     if (key === ALIGNMENT_KEY) alignmentAt = r.pos;
     metadata.set(key, await readValue(r, type, field));
@@ -124,9 +125,9 @@ async function readTensorInfos(r: ChunkReader, count: number): Promise<{ tensors
   for (let i = 0; i < count; i++) {
     const nameAt = r.pos;
     const name = await readString(r, `tensor info #${i} name`);
-    if (names.has(name)) throw new GgufError("DUPLICATE_TENSOR", `duplicate tensor name "${name}"`, nameAt);
+    if (names.has(name)) throw new GgufError("DUPLICATE_TENSOR", `duplicate tensor name ${quoted(name)}`, nameAt);
     names.add(name);
-    const field = `tensor "${name}"`;
+    const field = `tensor ${quoted(name)}`;
 
     await r.ensure(4, `${field} n_dims`);
     const nDimsAt = r.pos;
@@ -186,14 +187,14 @@ function checkDataLayout(header: GgufHeader, offsetFieldAt: number[]): void {
     if (t.offset % alignment !== 0) {
       throw new GgufError(
         "MISALIGNED_TENSOR",
-        `tensor "${t.name}" offset ${t.offset} is not a multiple of the alignment ${alignment}`,
+        `tensor ${quoted(t.name)} offset ${t.offset} is not a multiple of the alignment ${alignment}`,
         offsetFieldAt[i],
       );
     }
     if (dataSize < 0 || t.offset > dataSize || t.byteLength > dataSize - t.offset) {
       throw new GgufError(
         "TENSOR_OUT_OF_FILE",
-        `tensor "${t.name}" data [${t.offset}, ${t.offset + t.byteLength}) lies outside the data section (${Math.max(dataSize, 0)} bytes from byte ${dataOffset})`,
+        `tensor ${quoted(t.name)} data [${t.offset}, ${t.offset + t.byteLength}) lies outside the data section (${Math.max(dataSize, 0)} bytes from byte ${dataOffset})`,
         offsetFieldAt[i],
       );
     }
@@ -205,7 +206,7 @@ function checkDataLayout(header: GgufHeader, offsetFieldAt: number[]): void {
     if (cur.offset < prev.offset + prev.byteLength) {
       throw new GgufError(
         "OVERLAPPING_TENSORS",
-        `tensor "${cur.name}" at data offset ${cur.offset} overlaps "${prev.name}" [${prev.offset}, ${prev.offset + prev.byteLength})`,
+        `tensor ${quoted(cur.name)} at data offset ${cur.offset} overlaps ${quoted(prev.name)} [${prev.offset}, ${prev.offset + prev.byteLength})`,
         offsetFieldAt[order[k]!],
       );
     }

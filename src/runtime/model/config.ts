@@ -12,6 +12,7 @@
 import { ModelError } from "../errors.ts";
 import { type GgufMetadata, metaArray, metaNumber, metaString } from "../gguf/metadata.ts";
 import type { GgufTensorInfo } from "../gguf/types.ts";
+import { quoted } from "../quoted.ts";
 import { ACTIVATION_QUANT_KEY, FFN_ACTIVATION_KEY, OUTPUT_NORM_EPS_KEY } from "./keys.ts";
 import { checkModelTensors } from "./tensors.ts";
 
@@ -106,7 +107,10 @@ function readConfig(meta: GgufMetadata, tensors: readonly TensorShape[]): ModelC
   const arch = metaString(meta, "general.architecture");
   if (arch === undefined) throw new ModelError("MISSING_KEY", "metadata general.architecture is missing");
   if (!isArchitecture(arch)) {
-    throw new ModelError("UNSUPPORTED_ARCHITECTURE", `general.architecture "${arch}" is not supported (supported: ${ARCHITECTURES.join(", ")})`);
+    throw new ModelError(
+      "UNSUPPORTED_ARCHITECTURE",
+      `general.architecture ${quoted(arch)} is not supported (supported: ${ARCHITECTURES.join(", ")})`,
+    );
   }
   const defaults = ARCH_DEFAULTS[arch];
   const key = (k: string) => `${arch}.${k}`;
@@ -187,7 +191,7 @@ function readRope(meta: GgufMetadata, arch: Architecture, headDim: number, layou
   }
   const scalingType = metaString(meta, key("rope.scaling.type")) ?? "linear";
   if (scalingType !== "linear" && scalingType !== "none") {
-    throw new ModelError("UNSUPPORTED_MODEL", `${key("rope.scaling.type")} "${scalingType}" is not supported (only linear)`);
+    throw new ModelError("UNSUPPORTED_MODEL", `${key("rope.scaling.type")} ${quoted(scalingType)} is not supported (only linear)`);
   }
   // As llama.cpp: the factor (or the older scale_linear key) divides positions; 0 or absent means none.
   const factorKey = meta.has(key("rope.scaling.factor")) ? key("rope.scaling.factor") : key("rope.scale_linear");
@@ -233,7 +237,7 @@ function oneOf<T extends string>(meta: GgufMetadata, key: string, allowed: reado
   const v = metaString(meta, key);
   if (v === undefined) return fallback;
   if (!(allowed as readonly string[]).includes(v)) {
-    throw new ModelError("BAD_VALUE", `metadata ${key} = "${v}" must be one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
+    throw new ModelError("BAD_VALUE", `metadata ${key} = ${quoted(v)} must be one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
   }
   return v as T;
 }

@@ -60,6 +60,7 @@ export function isDltMatrix(t: TensorShape, byName: ReadonlyMap<string, TensorSh
  * ignores some too, e.g. rope_freqs).
  */
 export function checkModelTensors(config: ModelShape, tensors: readonly TensorShape[]): void {
+  checkLayerCountFitsFile(config, tensors);
   const byName = new Map(tensors.map((t) => [t.name, t]));
   for (const want of expectedTensors(config)) {
     const have = byName.get(want.name);
@@ -73,6 +74,25 @@ export function checkModelTensors(config: ModelShape, tensors: readonly TensorSh
     if (want.role === "norm" && !NORM_TYPES.has(have.type)) {
       throw new ModelError("BAD_TENSOR_TYPE", `tensor ${want.name} is ${tensorTypeName(have.type)}; norm weights must be F32, F16 or BF16`);
     }
+  }
+}
+
+/**
+ * The layer count is the one structure number that the expected-tensor list grows with, so it is checked against
+ * the file before that list is built: a file holds no more blocks than it has distinct `blk.N.` prefixes (a 1 MB
+ * file claiming 2^31 layers would otherwise make the list 9 · 2^31 entries long).
+ */
+function checkLayerCountFitsFile(config: Pick<ModelShape, "layers">, tensors: readonly TensorShape[]): void {
+  const blocks = new Set<string>();
+  for (const t of tensors) {
+    const m = /^blk\.(\d+)\./.exec(t.name);
+    if (m) blocks.add(m[1]!);
+  }
+  if (config.layers > blocks.size) {
+    throw new ModelError(
+      "STRUCTURE_EXCEEDS_FILE",
+      `block_count ${config.layers} exceeds the ${blocks.size} blocks (blk.N. tensor prefixes) the file's ${tensors.length} tensors hold`,
+    );
   }
 }
 

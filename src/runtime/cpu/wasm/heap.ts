@@ -5,11 +5,20 @@ import { TernionError } from "../../errors.ts";
 
 const PAGE = 65536;
 const ALIGN = 64;
-const MAX_PAGES = 65536;
+/** What a wasm32 memory can address: 65536 pages of 64 KiB. */
+export const WASM32_MAX_BYTES = 4 * 1024 ** 3;
+
+/** Pages of a memory of `initialBytes` (at least 1 MiB) that may grow to `maximumBytes` (at most 4 GiB). */
+function memoryPages(initialBytes: number, maximumBytes: number): { initial: number; maximum: number } {
+  const initial = Math.max(16, Math.ceil(initialBytes / PAGE));
+  return { initial, maximum: Math.min(WASM32_MAX_BYTES / PAGE, Math.max(initial, Math.ceil(maximumBytes / PAGE))) };
+}
 
 export class WasmHeap {
   readonly memory: WebAssembly.Memory;
   readonly shared: boolean;
+  /** The memory's maximum, in bytes: it never grows beyond this. */
+  readonly maximumBytes: number;
   private readonly base: number;
   private top: number;
   /** Free blocks [start, size], sorted by start, coalesced. */
@@ -24,17 +33,34 @@ export class WasmHeap {
   private _f32!: Float32Array;
   private _f64!: Float64Array;
 
-  constructor(memory: WebAssembly.Memory, heapBase: number) {
+  constructor(memory: WebAssembly.Memory, heapBase: number, maximumBytes = WASM32_MAX_BYTES) {
     this.memory = memory;
+    this.maximumBytes = maximumBytes;
     this.shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
     this.base = Math.ceil(heapBase / ALIGN) * ALIGN;
     this.top = this.base;
   }
 
-  /** Creates the memory the module imports (shared when possible; max 65536 pages = 4 GiB). */
-  static createMemory(initialBytes: number, shared: boolean): WebAssembly.Memory {
-    const initial = Math.max(16, Math.ceil(initialBytes / PAGE));
-    return new WebAssembly.Memory({ initial, maximum: MAX_PAGES, shared } as WebAssembly.MemoryDescriptor);
+  /**
+   * Creates the memory the module imports (shared when possible), of `initialBytes` growing up to `maximumBytes`
+   * (default 4 GiB). A shared memory reserves its whole maximum of address space at once, so callers that know
+   * what they will need (a model's memory plan) pass that. A reservation the system refuses is OUT_OF_MEMORY.
+   */
+  static createMemory(initialBytes: number, shared: boolean, maximumBytes = WASM32_MAX_BYTES): WebAssembly.Memory {
+    const { initial, maximum } = memoryPages(initialBytes, maximumBytes);
+    try {
+      return new WebAssembly.Memory({ initial, maximum, shared } as WebAssembly.MemoryDescriptor);
+    } catch (e) {
+      throw new TernionError(
+        "OUT_OF_MEMORY",
+        `cannot reserve a wasm memory of ${initial * PAGE} bytes (maximum ${maximum * PAGE} bytes${shared ? ", shared" : ""}): ${(e as Error).message}`,
+      );
+    }
+  }
+
+  /** The maximum, in bytes, of a memory that `createMemory(initialBytes, shared, maximumBytes)` creates. */
+  static maximumOf(initialBytes: number, maximumBytes = WASM32_MAX_BYTES): number {
+    return memoryPages(initialBytes, maximumBytes).maximum * PAGE;
   }
 
   /** Bytes handed out and not freed. */
@@ -81,12 +107,17 @@ export class WasmHeap {
       const need = Math.ceil((end - this.memory.buffer.byteLength) / PAGE);
       const have = this.memory.buffer.byteLength / PAGE;
       // grow geometrically (at least 1/8 of the current size) to keep the number of grows small
-      const grow = Math.min(MAX_PAGES - have, Math.max(need, Math.ceil(have / 8)));
-      if (grow < need) throw new TernionError("OUT_OF_MEMORY", `wasm memory cannot hold ${end} bytes (4 GiB maximum)`);
+      const grow = Math.min(this.maximumBytes / PAGE - have, Math.max(need, Math.ceil(have / 8)));
+      if (grow < need) {
+        throw new TernionError(
+          "OUT_OF_MEMORY",
+          `wasm memory cannot hold ${end} bytes (asked for ${size} more; its maximum is ${this.maximumBytes} bytes)`,
+        );
+      }
       try {
         this.memory.grow(grow);
       } catch (e) {
-        throw new TernionError("OUT_OF_MEMORY", `cannot grow wasm memory to ${end} bytes: ${(e as Error).message}`);
+        throw new TernionError("OUT_OF_MEMORY", `cannot grow wasm memory by ${grow * PAGE} bytes to ${end}: ${(e as Error).message}`);
       }
     }
     this.top = end;
