@@ -73,6 +73,9 @@ describe("chat template budgets", () => {
     const over = refusal(template(`{% for i in range(${CONTEXT}) %}{{ '${"x".repeat(longest)}' }}{% endfor %}y`));
     expect(over.error).toMatchObject({ name: "ModelError", code: "BAD_CHAT_TEMPLATE" });
     expect(over.error.message).toMatch(`exceeded its output budget: more than ${CONTEXT * longest} characters`);
+    // A loop's text is counted as its iterations give it, not once the loop is done (the step budget would be first).
+    const loop = refusal(template("{% for i in range(1000) %}{% for j in range(1000) %}x{% endfor %}{% endfor %}"));
+    expect(loop.error.message).toMatch("exceeded its output budget");
   });
 
   it("range() is refused before its list is built", () => {

@@ -3,10 +3,11 @@
 //  - `evaluate` (public): each expression is a step; its depth is counted; the value it returns is measured and
 //    refused over the size budget; the filters and methods that can build a value far larger than their inputs
 //    (join, indent, replace, tojson) have their result's size bounded from their arguments before they run.
-//  - `renderBlock` (private, replaced on the instance): each statement and loop iteration is a step, and the text
-//    a block accumulates is checked against the output budget as it grows.
-// The clock, the AbortSignal and the caller's interrupt are read every CHECK_EVERY steps. The library version is
-// pinned by the lock file; the constructor fails loudly if the private method it wraps is gone.
+//  - `renderBlock` and `renderFor` (private, wrapped on the instance): each block, statement and loop iteration is
+//    a step, and the text a block or a loop accumulates is checked against the output budget as it grows.
+// The clock, the AbortSignal and the caller's interrupt are read every CHECK_EVERY steps and after every filter
+// or call. The library version is
+// pinned by the lock file; the constructor fails loudly if a private method it wraps is gone.
 import { Interpreter, type Environment } from "@huggingface/jinja";
 import { AbortError, ModelError } from "../runtime/errors.ts";
 import { ENTRY_SIZE, type TemplateBudget } from "./template-budget.ts";
@@ -19,7 +20,7 @@ type Node = Statement & Record<string, unknown>;
 /** A node standing for a value already evaluated (so that a checked argument is not evaluated twice). */
 const EVALUATED = "ternion:EvaluatedValue";
 
-const CHECK_EVERY = 64;
+const CHECK_EVERY = 32;
 
 export interface RenderGuards {
   budget: TemplateBudget;
@@ -36,12 +37,15 @@ interface Measure {
 }
 
 type RenderBlock = (statements: Statement[], environment: Environment) => string;
+type RenderFor = (node: Statement, environment: Environment) => string;
 
 export class GuardedInterpreter extends Interpreter {
   private steps = 0;
   private depth = 0;
   private readonly started = performance.now();
   private readonly budget: TemplateBudget;
+  /** The loops being rendered, innermost last, with the text their iterations have given so far. */
+  private readonly loops: { body: unknown; chars: number }[] = [];
   /** Sizes of immutable lists and mappings, measured once. */
   private readonly measured = new WeakMap<object, Measure>();
 
@@ -54,6 +58,18 @@ export class GuardedInterpreter extends Interpreter {
     const original = (Interpreter.prototype as unknown as { renderBlock?: RenderBlock }).renderBlock;
     if (typeof original !== "function")
       throw new Error("@huggingface/jinja's Interpreter has no renderBlock: this version cannot be run under a budget");
+    const renderFor = (Interpreter.prototype as unknown as { renderFor?: RenderFor }).renderFor;
+    if (typeof renderFor !== "function")
+      throw new Error("@huggingface/jinja's Interpreter has no renderFor: this version cannot be run under a budget");
+    // A loop accumulates its iterations' text itself: each iteration's is added to its loop's count.
+    (this as unknown as { renderFor: RenderFor }).renderFor = (node, environment) => {
+      this.loops.push({ body: (node as Node).body, chars: 0 });
+      try {
+        return renderFor.call(this, node, environment);
+      } finally {
+        this.loops.pop();
+      }
+    };
     (this as unknown as { renderBlock: RenderBlock }).renderBlock = (statements, environment) => {
       this.step();
       this.enter();
@@ -62,8 +78,10 @@ export class GuardedInterpreter extends Interpreter {
         for (const statement of statements) {
           this.step();
           result += original.call(this, [statement], environment);
-          if (result.length > this.budget.maxOutputChars) this.exceeded("output", `more than ${this.budget.maxOutputChars} characters`);
+          this.checkOutput(result.length);
         }
+        const loop = this.loops.at(-1);
+        if (loop?.body === statements) this.checkOutput((loop.chars += result.length));
         return result;
       } finally {
         this.depth--;
@@ -81,6 +99,8 @@ export class GuardedInterpreter extends Interpreter {
       if (node?.type === "FilterExpression") value = this.evaluateFilter(node, environment);
       else if (node?.type === "CallExpression") value = this.evaluateCall(node, environment);
       else value = super.evaluate(statement, environment);
+      // A filter or a call can be one long step (a sort, a macro): the clock is read after each.
+      if (node?.type === "FilterExpression" || node?.type === "CallExpression") this.check();
       this.checkSize(value, "a value");
       return value;
     } finally {
@@ -96,7 +116,11 @@ export class GuardedInterpreter extends Interpreter {
   // ---- budgets ----
 
   private step(): void {
-    if (++this.steps % CHECK_EVERY !== 0) return;
+    if (++this.steps % CHECK_EVERY === 0) this.check();
+  }
+
+  /** The step and time budgets, the signal and the interrupt. */
+  private check(): void {
     if (this.steps > this.budget.maxSteps) this.exceeded("step", `more than ${this.budget.maxSteps} steps`);
     const elapsed = performance.now() - this.started;
     if (elapsed > this.budget.maxMilliseconds)
@@ -113,6 +137,10 @@ export class GuardedInterpreter extends Interpreter {
 
   private exceeded(budget: string, detail: string): never {
     throw new ModelError("BAD_CHAT_TEMPLATE", `the chat template exceeded its ${budget} budget: ${detail}`);
+  }
+
+  private checkOutput(chars: number): void {
+    if (chars > this.budget.maxOutputChars) this.exceeded("output", `more than ${this.budget.maxOutputChars} characters`);
   }
 
   private checkSize(value: Value, what: string): void {
