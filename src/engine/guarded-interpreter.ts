@@ -124,7 +124,7 @@ export class GuardedInterpreter extends Interpreter {
     if (this.steps > this.budget.maxSteps) this.exceeded("step", `more than ${this.budget.maxSteps} steps`);
     const elapsed = performance.now() - this.started;
     if (elapsed > this.budget.maxMilliseconds)
-      this.exceeded("time", `${Math.round(elapsed)} ms > ${this.budget.maxMilliseconds} ms after ${this.steps} steps`);
+      this.exceeded("time", `${Math.ceil(elapsed)} ms > ${this.budget.maxMilliseconds} ms after ${this.steps} steps`);
     if (this.guards.signal?.aborted || this.guards.interrupted?.()) throw new AbortError("rendering the chat template was aborted");
   }
 
