@@ -168,5 +168,9 @@ describe("chat template budgets", () => {
     expect(encoded).toBe(0);
     expect(t.tokenize(counting, "Once upon a time").length).toBeGreaterThan(1);
     expect(encoded).toBe(1);
+    // Messages over the value budget are the caller's: refused before the template sees them.
+    const huge = [{ role: "user", content: "x".repeat(DEFAULT_TEMPLATE_BUDGET.maxValueSize + 1) }];
+    expect(() => template("{{ messages[-1].content[:10] }}").render(huge)).toThrow(/the messages have 1048577 characters/);
+    expect(() => template("{{ messages[-1].content[:10] }}").render(huge)).toThrow(ContextError);
   });
 });

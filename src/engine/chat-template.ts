@@ -71,7 +71,8 @@ export class ChatTemplate {
   /**
    * The prompt for the assistant's next turn, rendered under the budget (its output never longer than
    * maxPromptChars): ModelError BAD_CHAT_TEMPLATE naming the budget a render exceeds, or anything else that
-   * fails in the template; AbortError when the signal or `interrupted` stops it.
+   * fails in the template; ContextError PROMPT_TOO_LONG for messages over the value budget; AbortError when the
+   * signal or `interrupted` stops it.
    */
   render(messages: readonly ChatMessage[], options: RenderOptions = {}): string {
     const plain = checkMessages(messages);
@@ -79,6 +80,14 @@ export class ChatTemplate {
     budget.maxOutputChars = Math.min(budget.maxOutputChars, this.maxPromptChars);
     budget.maxValueSize = Math.max(budget.maxValueSize, budget.maxOutputChars);
     if (options.signal?.aborted) throw new AbortError("rendering the chat template was aborted");
+    // Messages larger than any value a template may hold are the caller's excess, not the template's.
+    const chars = plain.reduce((n, m) => n + m.content.length, 0);
+    if (chars > budget.maxValueSize) {
+      throw new ContextError(
+        "PROMPT_TOO_LONG",
+        `the messages have ${chars} characters, more than the ${budget.maxValueSize} a chat template may be given`,
+      );
+    }
     const env = new Environment();
     setTemplateGlobals(env, budget);
     const variables = { messages: plain, add_generation_prompt: true, bos_token: this.bosToken, eos_token: this.eosToken };

@@ -36,6 +36,9 @@ interface Measure {
   depth: number;
 }
 
+const SCALAR: Measure = { size: 1, depth: 0 };
+const EMPTY: Measure = { size: 0, depth: 0 };
+
 type RenderBlock = (statements: Statement[], environment: Environment) => string;
 type RenderFor = (node: Statement, environment: Environment) => string;
 
@@ -46,6 +49,8 @@ export class GuardedInterpreter extends Interpreter {
   private readonly budget: TemplateBudget;
   /** The loops being rendered, innermost last, with the text their iterations have given so far. */
   private readonly loops: { body: unknown; chars: number }[] = [];
+  /** Set while measuring a value that holds a namespace (which can change, so is not remembered). */
+  private sawMutable = false;
   /** Sizes of immutable lists and mappings, measured once. */
   private readonly measured = new WeakMap<object, Measure>();
 
@@ -77,7 +82,7 @@ export class GuardedInterpreter extends Interpreter {
         let result = "";
         for (const statement of statements) {
           this.step();
-          result += original.call(this, [statement], environment);
+          result += original.call(this, alone(statement), environment);
           this.checkOutput(result.length);
         }
         const loop = this.loops.at(-1);
@@ -144,6 +149,13 @@ export class GuardedInterpreter extends Interpreter {
   }
 
   private checkSize(value: Value, what: string): void {
+    // The common cases without a measure: text, and a scalar.
+    const inner = (value as { value: unknown }).value;
+    if (typeof inner === "string") {
+      if (inner.length > this.budget.maxValueSize) this.exceeded("size", `${what} of size ${inner.length} > ${this.budget.maxValueSize}`);
+      return;
+    }
+    if (!(inner instanceof Map) && !Array.isArray(inner)) return;
     const { size, depth } = this.measure(value);
     if (size > this.budget.maxValueSize) this.exceeded("size", `${what} of size ${size} > ${this.budget.maxValueSize}`);
     if (depth > this.budget.maxDepth) this.exceeded("depth", `${what} nested ${depth} deep > ${this.budget.maxDepth}`);
@@ -154,31 +166,40 @@ export class GuardedInterpreter extends Interpreter {
   }
 
   /** A value's size and nesting; lists and mappings are measured once (namespaces, which change, every time). */
-  private measure(value: Value, visiting = new Set<object>()): Measure & { mutable: boolean } {
+  private measure(value: Value, visiting?: Set<object>): Measure {
     const v = value as { type: string; value: unknown };
-    if (typeof v.value === "string") return { size: v.value.length, depth: 0, mutable: false };
-    const container = v.value instanceof Map || Array.isArray(v.value);
-    if (!container) return { size: 1, depth: 0, mutable: false };
+    const inner = v.value;
+    if (typeof inner === "string") return { size: inner.length, depth: 0 };
+    if (!(inner instanceof Map) && !Array.isArray(inner)) return SCALAR;
     const known = this.measured.get(v);
-    if (known) return { ...known, mutable: false };
-    if (visiting.has(v)) return { size: 0, depth: 0, mutable: true }; // a namespace that holds itself
+    if (known) return known;
+    visiting ??= new Set();
+    if (visiting.has(v)) {
+      this.sawMutable = true; // a namespace that holds itself
+      return EMPTY;
+    }
     visiting.add(v);
+    const outerSawMutable = this.sawMutable;
+    this.sawMutable = v.type === "NamespaceValue";
     let size = 0;
     let depth = 0;
-    let mutable = v.type === "NamespaceValue";
-    const entries: [string, Value][] = Array.isArray(v.value)
-      ? (v.value as Value[]).map((x) => ["", x])
-      : [...(v.value as Map<string, Value>).entries()];
-    for (const [key, child] of entries) {
-      const m = this.measure(child, visiting);
-      size += ENTRY_SIZE + key.length + m.size;
-      depth = Math.max(depth, m.depth);
-      mutable ||= m.mutable;
+    const entries: Iterable<[string, Value] | Value> = inner instanceof Map ? (inner as Map<string, Value>) : (inner as Value[]);
+    for (const entry of entries) {
+      const [key, child] = Array.isArray(entry) ? entry : ["", entry];
+      const text = (child as { value: unknown }).value;
+      size += ENTRY_SIZE + key.length;
+      if (typeof text === "string") size += text.length;
+      else {
+        const m = this.measure(child, visiting);
+        size += m.size;
+        if (m.depth > depth) depth = m.depth;
+      }
     }
     visiting.delete(v);
     const measure = { size, depth: depth + 1 };
-    if (!mutable) this.measured.set(v, measure);
-    return { ...measure, mutable };
+    if (!this.sawMutable) this.measured.set(v, measure);
+    this.sawMutable ||= outerSawMutable;
+    return measure;
   }
 
   // ---- the operations that can build far more than they are given ----
@@ -245,6 +266,14 @@ export class GuardedInterpreter extends Interpreter {
     });
     return { nodes, positional, keywords };
   }
+}
+
+/** `[statement]`, made once per statement of a parsed template (the library's renderBlock takes a list). */
+const singletons = new WeakMap<Statement, Statement[]>();
+function alone(statement: Statement): Statement[] {
+  let list = singletons.get(statement);
+  if (!list) singletons.set(statement, (list = [statement]));
+  return list;
 }
 
 function evaluated(value: Value): Node {
