@@ -59,6 +59,9 @@ describe("chat template budgets", () => {
     const library = new Template(macros).render({ messages: USER, add_generation_prompt: true, bos_token: "<s>", eos_token: "</s>" });
     expect(library).toMatch(/^1:user=HI;\d+0,1,24$/);
     expect(template(macros).render(USER)).toBe(library);
+    const block =
+      "{% filter upper %}{% for m in messages %}{{ m.content }}{% endfor %}{% endfilter %}|{% filter replace('H', 'J') %}Hi{% endfilter %}";
+    expect(template(block).render(USER)).toBe("HI|Ji");
   });
 
   it("the output budget follows the context: the longest token's characters times the context length", () => {
@@ -126,6 +129,7 @@ describe("chat template budgets", () => {
       [`${big}{{ s.replace('', s) }}`, "replace()"],
       [`${big}{{ (s | replace(',', '\\n')) | indent(100000) }}`, "indent()"],
       [`${big}{{ [[[[[[[[[[s]]]]]]]]]] | tojson(indent=100000) }}`, "tojson()"],
+      ["{% set t = range(500) | join('\n') %}{% filter indent(100000) %}{{ t }}{% endfilter %}", "indent()"],
     ] as const) {
       const { error, ms } = refusal(template(expr));
       expect(error.message, expr).toMatch(`exceeded its size budget: ${what} would have size`);

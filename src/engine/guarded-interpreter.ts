@@ -2,7 +2,8 @@
 // its methods, so this subclass takes the two that every bit of work passes through:
 //  - `evaluate` (public): each expression is a step; its depth is counted; the value it returns is measured and
 //    refused over the size budget; the filters and methods that can build a value far larger than their inputs
-//    (join, indent, replace, tojson) have their result's size bounded from their arguments before they run.
+//    (join, indent, replace, tojson, as expressions or filter blocks) have their result's size bounded from their
+//    arguments before they run.
 //  - `renderBlock` and `renderFor` (private, wrapped on the instance): each block, statement and loop iteration is
 //    a step, and the text a block or a loop accumulates is checked against the output budget as it grows.
 // The clock, the AbortSignal and the caller's interrupt are read every CHECK_EVERY steps and after every filter
@@ -102,10 +103,11 @@ export class GuardedInterpreter extends Interpreter {
       const node = statement as Node | undefined;
       let value: Value;
       if (node?.type === "FilterExpression") value = this.evaluateFilter(node, environment);
+      else if (node?.type === "FilterStatement") value = this.evaluateFilterBlock(node, environment);
       else if (node?.type === "CallExpression") value = this.evaluateCall(node, environment);
       else value = super.evaluate(statement, environment);
       // A filter or a call can be one long step (a sort, a macro): the clock is read after each.
-      if (node?.type === "FilterExpression" || node?.type === "CallExpression") this.check();
+      if (node?.type === "FilterExpression" || node?.type === "FilterStatement" || node?.type === "CallExpression") this.check();
       this.checkSize(value, "a value");
       return value;
     } finally {
@@ -233,6 +235,13 @@ export class GuardedInterpreter extends Interpreter {
       this.checkBound(6 * m.size + Math.ceil(m.size / ENTRY_SIZE) * perEntry, "tojson()");
     }
     return super.evaluate({ ...node, operand: evaluated(operand), filter: { ...filter, args: nodes } } as Node, environment);
+  }
+
+  /** `{% filter f %}…{% endfilter %}`: the block's text, then the filter as an expression (so bounded as above). */
+  private evaluateFilterBlock(node: Node, environment: Environment): Value {
+    const text = (this as unknown as { renderBlock: RenderBlock }).renderBlock(node.body as Statement[], environment);
+    const operand = super.evaluate({ type: "StringLiteral", value: text } as unknown as Statement, environment);
+    return this.evaluateFilter({ type: "FilterExpression", operand: evaluated(operand), filter: node.filter } as unknown as Node, environment);
   }
 
   /** `s.replace(a, b)` is bounded like the filter; every other call runs as it is. */

@@ -67,6 +67,7 @@ const TEMPLATES: [name: string, template: string, outcome: TemplateOutcome][] = 
   ["template/join-amplified", "{% set s = range(1000) | join(',') %}{{ range(1000) | join(s) }}", BUDGET("size")],
   ["template/replace-amplified", "{% set s = range(1000) | join(',') %}{{ s.replace('', s) }}", BUDGET("size")],
   ["template/indent-amplified", "{% set s = range(1000) | join('\\n') %}{{ s | indent(1000000) }}", BUDGET("size")],
+  ["template/filter-block-amplified", "{% set s = range(500) | join('\\n') %}{% filter indent(1000000) %}{{ s }}{% endfilter %}", BUDGET("size")],
   ["template/tojson-amplified", "{% set s = range(1000) | join(',') %}{{ [[[[[[[[s]]]]]]]] | tojson(indent=1000000) }}", BUDGET("size")],
 ];
 
