@@ -22,6 +22,7 @@ const e2e = [
   "test/convert-bitllama.test.ts",
   "test/engine-api.test.ts",
   "test/engine-arguments.test.ts",
+  "test/engine-chat-template.test.ts",
   "test/engine-deno.test.ts",
   "test/engine-finetune.test.ts",
   "test/engine-hub.test.ts",

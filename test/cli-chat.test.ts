@@ -2,6 +2,15 @@
 // (src/cli/chat-repl.ts) driven directly where a test must interrupt an answer at a known point.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CHAT_TEMPLATE_KEY } from "../src/engine/chat-template.ts";
+import { readGgufHeader } from "../src/runtime/gguf/reader.ts";
+import { openFileSource } from "../src/runtime/gguf/source-node.ts";
+import { GgufValueType } from "../src/runtime/gguf/types.ts";
+import { ggufInputFromSource } from "../src/runtime/gguf/writer.ts";
+import { writeGgufFile } from "../src/runtime/gguf/writer-node.ts";
 import { ChatRepl, type ChatTurn } from "../src/cli/chat-repl.ts";
 import type { Engine } from "../src/engine/engine.ts";
 import { createLocalEngine } from "../src/engine/local-engine.ts";
@@ -161,5 +170,41 @@ describe("the chat session (ChatRepl)", () => {
     expect(notes.at(-1)).toMatch(/more than the context of 2048 \[PROMPT_TOO_LONG\] \(\/reset starts over\)/);
     expect(repl.history).toEqual([]);
     expect(out).toEqual([]);
+  });
+});
+
+describe("ternion chat with a hostile chat template", () => {
+  let dir: string;
+  /** Fails with an escape sequence in its message on "Hi", runs to its step or time budget on anything else. */
+  const HOSTILE =
+    "{% if messages[-1].content == 'Hi' %}{{ raise_exception('no \\x1b[2J\\x1b[31mred') }}{% endif %}" +
+    "{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}{% endfor %}{% endfor %}{% endfor %}";
+  let model: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "ternion-cli-chat-"));
+    model = join(dir, "hostile-template.gguf");
+    const source = await openFileSource(STORIES);
+    try {
+      const input = ggufInputFromSource(source, await readGgufHeader(source));
+      const metadata = new Map(input.metadata);
+      metadata.set(CHAT_TEMPLATE_KEY, { type: GgufValueType.STRING, value: HOSTILE });
+      await writeGgufFile(model, { ...input, metadata });
+    } finally {
+      await source.close();
+    }
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("each refused turn is a note (control characters escaped), and the session goes on", () => {
+    const started = performance.now();
+    const r = runCli(["chat", "--model", model, ...GREEDY, "--json"], { input: "Hi\nHello\n/help\n" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe("");
+    const notes = r.stderr.trim().split("\n");
+    expect(notes[0]).toBe("the chat template raised an exception: no \\x1b[2J\\x1b[31mred [BAD_CHAT_TEMPLATE]");
+    expect(notes[1]).toMatch(/exceeded its (step|time) budget.*\[BAD_CHAT_TEMPLATE\]$/);
+    expect(notes[2]).toMatch(/\/reset clears the history/);
+    expect(r.stderr).not.toContain("\x1b");
+    expect(performance.now() - started).toBeLessThan(10_000);
   });
 });

@@ -1,7 +1,8 @@
-// The hostile corpus (issue 15): every bad model file through the library with the model in the calling thread,
-// the worker engine and the CLI, each case under a memory cap and a time limit (./hostile/case.ts). Accepted: a
-// result, or a typed error (a TernionError with a code; from the CLI one line on stderr, exit 2, no stack). A
-// crash, a hang, a memory blow-up or an untyped error fails the case.
+// The hostile corpus (issue 15): every bad model file (./hostile/gguf-cases.ts) and hostile chat template
+// (./hostile/template-cases.ts) through the library with the model in the calling thread, the worker engine and
+// the CLI, each case under a memory cap and a time limit (./hostile/case.ts). Accepted: a result, or a typed
+// error (a TernionError with a code; from the CLI one line on stderr, exit 2, no stack), or the one outcome a case
+// names (its `expect`). A crash, a hang, a memory blow-up or an untyped error fails the case.
 //
 // The library paths run many cases per child process (./hostile/model-child.mjs), which measures each case's time
 // itself and is killed by a watchdog past the limit; the memory cap holds over the whole child, so a case blamed
@@ -14,10 +15,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isControlCharacter } from "../src/runtime/quoted.ts";
 import { boundedRun } from "./hostile/bounded-run.ts";
 import { CASE_MEMORY_CAP_MIB, CASE_TIME_LIMIT_MS, type HostileModelCase } from "./hostile/case.ts";
+import { templateCases } from "./hostile/template-cases.ts";
 import { ggufCases } from "./hostile/gguf-cases.ts";
 
 /** Every list of hostile model cases: adding one is a line here. */
-const MODEL_CASE_LISTS: Array<() => HostileModelCase[] | Promise<HostileModelCase[]>> = [ggufCases];
+const MODEL_CASE_LISTS: Array<() => HostileModelCase[] | Promise<HostileModelCase[]>> = [ggufCases, templateCases];
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CHILD = join(ROOT, "test/hostile/model-child.mjs");
@@ -31,7 +33,7 @@ interface CaseFile {
   name: string;
   action: HostileModelCase["action"];
   file: string;
-  refused: boolean;
+  expect: HostileModelCase["expect"];
 }
 
 /** How one case ended on one path. */
@@ -59,7 +61,7 @@ beforeAll(async () => {
     names.add(c.name);
     const file = join(dir, `${i}.gguf`);
     writeFileSync(file, c.model());
-    return { name: c.name, action: c.action, file, refused: c.refused === true };
+    return { name: c.name, action: c.action, file, expect: c.expect };
   });
   writeFileSync(join(dir, "text.txt"), TEXT);
   manifestPath = join(dir, "manifest.json");
@@ -100,7 +102,7 @@ async function runLibraryPath(path: "local" | "worker"): Promise<Outcome[]> {
       running = undefined;
       const c = cases[l.i]!;
       const inTime = (l.ms ?? 0) <= CASE_TIME_LIMIT_MS;
-      const accepted = (l.outcome === "typed" || (l.outcome === "result" && !c.refused)) && inTime;
+      const accepted = inTime && libraryOutcomeExpected(c, l);
       const detail =
         l.outcome === "result"
           ? JSON.stringify(l.result)
@@ -135,6 +137,15 @@ async function runLibraryPath(path: "local" | "worker"): Promise<Outcome[]> {
   return outcomes;
 }
 
+/** A library child's outcome is what the case allows: a result or a typed error, or the one it names. */
+function libraryOutcomeExpected(c: CaseFile, l: ChildLine): boolean {
+  if (l.outcome !== "typed" && l.outcome !== "result") return false;
+  if (!c.expect) return true;
+  if ("answers" in c.expect) return l.outcome === "result";
+  const { code, message } = c.expect.refused;
+  return l.outcome === "typed" && code.test(String(l.code)) && (!message || message.test(String(l.message)));
+}
+
 /** The CLI command that runs a case's action. */
 function cliArgs(c: CaseFile): { args: string[]; input?: string } {
   const common = ["--threads", "1"];
@@ -166,7 +177,14 @@ async function runCliCase(c: CaseFile): Promise<Outcome> {
   // What the file says (inspect's report, an error line) is checked; a generated text is the model's to choose.
   const shown = r.stderr + (c.action === "inspect" ? r.stdout : "");
   if (hasControlCharacters(shown)) return { ...base, accepted: false, kind: "control-characters", detail: JSON.stringify(shown.slice(0, 1500)) };
-  if (r.exitCode === 0) return { ...base, accepted: !c.refused, kind: "result", detail: r.stdout.slice(0, 200) };
+  if (c.expect && "refused" in c.expect) {
+    // The chat REPL reports a refused turn as a note and goes on; other commands end with the one error line.
+    const { code, message } = c.expect.refused;
+    const named = [...r.stderr.matchAll(/\[([A-Z_0-9]+)\]/g)].some((m) => code.test(m[1]!)) && (!message || message.test(r.stderr));
+    if (!named) return { ...base, accepted: false, kind: "not-refused", detail: `exit ${r.exitCode ?? r.signal}: ${r.stderr.slice(-1500)}` };
+  }
+  if (r.exitCode === 0) return { ...base, accepted: true, kind: "result", detail: r.stdout.slice(0, 200) };
+  if (c.expect && "answers" in c.expect) return { ...base, accepted: false, kind: "no-answer", detail: r.stderr.slice(-1500) };
   const lines = r.stderr.trimEnd().split("\n");
   const oneLine = r.exitCode === 2 && lines.length === 1 && lines[0]!.length > 0 && !/^\s+at /m.test(r.stderr);
   return { ...base, accepted: oneLine, kind: oneLine ? "typed" : "cli-output", detail: `exit ${r.exitCode ?? r.signal}: ${r.stderr.slice(-1500)}` };

@@ -1,11 +1,14 @@
 // A chat as prompt text: the GGUF's `tokenizer.chat_template` (Jinja, as Hugging Face templates are written)
-// rendered by @huggingface/jinja, or, for a model without one, a plain "User: / Assistant:" transcript whose
-// stop string ends the assistant's turn.
-import { Template } from "@huggingface/jinja";
-import { ModelError, OptionError } from "../runtime/errors.ts";
+// parsed by @huggingface/jinja and rendered under a budget (guarded-interpreter.ts, template-budget.ts), or, for a
+// model without one, a plain "User: / Assistant:" transcript whose stop string ends the assistant's turn.
+import { Environment, Template } from "@huggingface/jinja";
+import { AbortError, ContextError, ModelError, OptionError, TernionError } from "../runtime/errors.ts";
 import { metaString, type GgufMetadata } from "../runtime/gguf/metadata.ts";
 import type { Tokenizer } from "../runtime/tokenizer/types.ts";
 import type { ChatMessage } from "./chat-types.ts";
+import { GuardedInterpreter } from "./guarded-interpreter.ts";
+import { DEFAULT_TEMPLATE_BUDGET, MAX_TEMPLATE_CHARS, promptCharsForContext, type TemplateBudget } from "./template-budget.ts";
+import { printable, setTemplateGlobals } from "./template-globals.ts";
 
 export const CHAT_TEMPLATE_KEY = "tokenizer.chat_template";
 
@@ -18,6 +21,14 @@ export const FALLBACK_CHAT_TEMPLATE =
   "{% endfor %}" +
   "{% if add_generation_prompt %}Assistant:{% endif %}";
 
+/** How a render is bounded and stopped (the budget's fields default to DEFAULT_TEMPLATE_BUDGET's). */
+export interface RenderOptions {
+  budget?: Partial<TemplateBudget>;
+  signal?: AbortSignal;
+  /** Asked with the signal while the render runs: an interrupt that reaches a busy thread. */
+  interrupted?: () => boolean;
+}
+
 export class ChatTemplate {
   private constructor(
     private readonly template: Template,
@@ -26,43 +37,101 @@ export class ChatTemplate {
     readonly stop: readonly string[],
     private readonly bosToken: string,
     private readonly eosToken: string,
+    /** The most characters a prompt that fits the context can have: the output budget of every render. */
+    readonly maxPromptChars: number,
   ) {}
 
-  /** The model's template, or the fallback. ModelError BAD_CHAT_TEMPLATE when the model's does not parse. */
-  static fromGguf(metadata: GgufMetadata, tokenizer: Tokenizer): ChatTemplate {
+  /**
+   * The model's template, or the fallback. ModelError BAD_CHAT_TEMPLATE when the model's is longer than
+   * MAX_TEMPLATE_CHARS or does not parse. `contextLength` bounds the prompt (promptCharsForContext).
+   */
+  static fromGguf(metadata: GgufMetadata, tokenizer: Tokenizer, contextLength: number): ChatTemplate {
     const text = metaString(metadata, CHAT_TEMPLATE_KEY);
     const special = (id: number | undefined) => (id === undefined ? "" : tokenizer.tokenText(id));
     const bos = special(tokenizer.bos);
     const eos = special(tokenizer.eos);
-    if (text === undefined || text.trim() === "") return new ChatTemplate(new Template(FALLBACK_CHAT_TEMPLATE), "fallback", ["\nUser:"], bos, eos);
+    const maxChars = promptCharsForContext(contextLength, longestTokenChars(tokenizer));
+    if (text === undefined || text.trim() === "")
+      return new ChatTemplate(new Template(FALLBACK_CHAT_TEMPLATE), "fallback", ["\nUser:"], bos, eos, maxChars);
+    if (text.length > MAX_TEMPLATE_CHARS) {
+      throw new ModelError(
+        "BAD_CHAT_TEMPLATE",
+        `the model's ${CHAT_TEMPLATE_KEY} has ${text.length} characters, more than the ${MAX_TEMPLATE_CHARS} a chat template may have`,
+      );
+    }
     let template: Template;
     try {
       template = new Template(text);
     } catch (e) {
-      throw new ModelError("BAD_CHAT_TEMPLATE", `the model's ${CHAT_TEMPLATE_KEY} is not a template we can parse: ${(e as Error).message}`);
+      throw new ModelError("BAD_CHAT_TEMPLATE", `the model's ${CHAT_TEMPLATE_KEY} is not a template we can parse: ${messageOf(e)}`);
     }
-    return new ChatTemplate(template, "gguf", [], bos, eos);
+    return new ChatTemplate(template, "gguf", [], bos, eos, maxChars);
   }
 
-  /** The prompt for the assistant's next turn. */
-  render(messages: readonly ChatMessage[]): string {
+  /**
+   * The prompt for the assistant's next turn, rendered under the budget (its output never longer than
+   * maxPromptChars): ModelError BAD_CHAT_TEMPLATE naming the budget a render exceeds, or anything else that
+   * fails in the template; ContextError PROMPT_TOO_LONG for messages over the value budget; AbortError when the
+   * signal or `interrupted` stops it.
+   */
+  render(messages: readonly ChatMessage[], options: RenderOptions = {}): string {
     const plain = checkMessages(messages);
+    const budget = { ...DEFAULT_TEMPLATE_BUDGET, ...options.budget };
+    budget.maxOutputChars = Math.min(budget.maxOutputChars, this.maxPromptChars);
+    budget.maxValueSize = Math.max(budget.maxValueSize, budget.maxOutputChars);
+    if (options.signal?.aborted) throw new AbortError("rendering the chat template was aborted");
+    // Messages larger than any value a template may hold are the caller's excess, not the template's.
+    const chars = plain.reduce((n, m) => n + m.content.length, 0);
+    if (chars > budget.maxValueSize) {
+      throw new ContextError(
+        "PROMPT_TOO_LONG",
+        `the messages have ${chars} characters, more than the ${budget.maxValueSize} a chat template may be given`,
+      );
+    }
+    const env = new Environment();
+    setTemplateGlobals(env, budget);
+    const variables = { messages: plain, add_generation_prompt: true, bos_token: this.bosToken, eos_token: this.eosToken };
+    for (const [name, value] of Object.entries(variables)) env.set(name, value);
     try {
-      return this.template.render({ messages: plain, add_generation_prompt: true, bos_token: this.bosToken, eos_token: this.eosToken });
+      const interpreter = new GuardedInterpreter(env, { budget, signal: options.signal, interrupted: options.interrupted });
+      const output = interpreter.run(this.template.parsed).value;
+      if (typeof output !== "string") throw new Error(`the template gave ${typeof output}, not text`);
+      return output;
     } catch (e) {
-      throw new ModelError("BAD_CHAT_TEMPLATE", `rendering the chat template failed: ${(e as Error).message}`);
+      if (e instanceof TernionError) throw e;
+      throw new ModelError("BAD_CHAT_TEMPLATE", `rendering the chat template failed: ${messageOf(e)}`);
     }
   }
 
   /**
    * The prompt's token ids: control tokens written by the template (`<|im_start|>`, the BOS text) become
-   * their ids, and BOS is added where the model adds it, once.
+   * their ids, and BOS is added where the model adds it, once. A prompt longer than maxPromptChars cannot fit
+   * the context and is refused (ContextError PROMPT_TOO_LONG) before it is tokenized.
    */
   tokenize(tokenizer: Tokenizer, prompt: string): number[] {
+    if (prompt.length > this.maxPromptChars) {
+      throw new ContextError(
+        "PROMPT_TOO_LONG",
+        `the chat prompt has ${prompt.length} characters, more than the ${this.maxPromptChars} that can fit the context`,
+      );
+    }
     const ids = tokenizer.encode(prompt, { addBos: tokenizer.addBos, parseSpecial: true });
     if (tokenizer.addBos && ids.length > 1 && ids[0] === tokenizer.bos && ids[1] === tokenizer.bos) ids.shift();
     return ids;
   }
+}
+
+/** The most characters one token stands for: the longest token text (a special token's included). */
+function longestTokenChars(tokenizer: Tokenizer): number {
+  let longest = 1;
+  for (let id = 0; id < tokenizer.vocabSize; id++) longest = Math.max(longest, tokenizer.tokenText(id).length);
+  return longest;
+}
+
+/** An error's message, for anything thrown (a stack overflow is a RangeError; a template may throw anything). */
+function messageOf(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  return printable(text.length > 500 ? `${text.slice(0, 500)}…` : text);
 }
 
 /** Messages as { role, content } with string content; OptionError for anything else. */

@@ -45,6 +45,11 @@ export type EngineEvent =
 export interface CallContext {
   signal: AbortSignal;
   emit(event: EngineEvent): void;
+  /**
+   * Whether the call was cancelled where the signal cannot tell yet: a worker busy in synchronous work (a chat
+   * template's render) reads its caller's shared flag through this (engine-host.ts).
+   */
+  interrupted?(): boolean;
 }
 
 export interface CoreLoadOptions extends ModelLoadOptions {
@@ -105,7 +110,14 @@ export class EngineCore {
         let extraStop: readonly string[] = [];
         if (request.messages !== undefined) {
           const template = this.chatTemplate();
-          prompt = template.tokenize(model.tokenizer, template.render(request.messages));
+          let rendered: string;
+          try {
+            rendered = template.render(request.messages, { signal, interrupted: () => ctx.interrupted?.() ?? false });
+          } catch (e) {
+            if (e instanceof AbortError) return this.abortedCompletion(); // as a generation aborted mid-way ends
+            throw e;
+          }
+          prompt = template.tokenize(model.tokenizer, rendered);
           extraStop = template.stop;
         } else {
           const p = request.prompt;
@@ -149,8 +161,12 @@ export class EngineCore {
     });
   }
 
-  applyChatTemplate(_ctx: CallContext, messages: readonly ChatMessage[]): Promise<string> {
-    return this.now(() => this.chatTemplate().render(messages));
+  /** The chat's prompt text, rendered now (not queued) under the template's budget. */
+  applyChatTemplate(ctx: CallContext, messages: readonly ChatMessage[]): Promise<string> {
+    return this.now(() => {
+      const signal = anySignal(ctx.signal, this.disposal.signal);
+      return this.chatTemplate().render(messages, { signal, interrupted: () => ctx.interrupted?.() ?? false });
+    });
   }
 
   /** llama.cpp's perplexity (runtime/model/perplexity.ts); each window's running value as a "window" event. Queued. */
@@ -333,7 +349,7 @@ export class EngineCore {
       this.backendReason = loaded.backendReason;
       this.metadata = header.metadata;
       try {
-        this.template = ChatTemplate.fromGguf(header.metadata, loaded.model.tokenizer);
+        this.template = ChatTemplate.fromGguf(header.metadata, loaded.model.tokenizer, loaded.model.contextLength);
       } catch (e) {
         this.template = e as Error; // a chat fails with it; everything else works
       }

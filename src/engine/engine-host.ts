@@ -6,6 +6,7 @@ import { expose } from "comlink";
 import type { CoreMethod } from "./client.ts";
 import { EngineCore, type CallContext, type CoreLoadOptions, type EngineEvent } from "./core.ts";
 import { toWireError, type WireError } from "./error-wire.ts";
+import { InterruptFlags } from "./interrupt-flags.ts";
 import { parentPort } from "./worker-port.ts";
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError };
@@ -22,6 +23,8 @@ export class EngineHost {
   private core: EngineCore | undefined;
   private readonly calls = new Map<number, AbortController>();
   private readonly running = new Set<Promise<unknown>>();
+  /** The caller's shared cancel flags (interrupt-flags.ts), where it could share memory. */
+  private flags: InterruptFlags | undefined;
 
   /** `close` ends the worker from inside once it is disposed (Web workers; see dispose). */
   constructor(
@@ -29,7 +32,9 @@ export class EngineHost {
     private readonly close: () => void = () => {},
   ) {}
 
-  load(id: number, options: CoreLoadOptions): Promise<Outcome<void>> {
+  /** Loads the model; `interrupts` are the caller's InterruptFlags words, read by busy calls. */
+  load(id: number, options: CoreLoadOptions, interrupts?: Int32Array): Promise<Outcome<void>> {
+    this.flags = InterruptFlags.from(interrupts);
     return this.run(id, async (ctx) => {
       await this.core?.dispose();
       this.core = await EngineCore.load(options, ctx);
@@ -67,7 +72,11 @@ export class EngineHost {
   private async settle<T>(id: number, f: (ctx: CallContext) => Promise<T>): Promise<Outcome<T>> {
     const controller = new AbortController();
     this.calls.set(id, controller);
-    const ctx: CallContext = { signal: controller.signal, emit: (event) => this.post({ [EVENT_TAG]: id, event }) };
+    const ctx: CallContext = {
+      signal: controller.signal,
+      emit: (event) => this.post({ [EVENT_TAG]: id, event }),
+      interrupted: () => this.flags?.isInterrupted(id) ?? false,
+    };
     try {
       return { ok: true, value: await f(ctx) };
     } catch (e) {

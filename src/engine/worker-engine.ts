@@ -10,6 +10,7 @@ import type { CoreLoadOptions, EngineEvent } from "./core.ts";
 import type { Engine, EngineOptions, LoadProgress } from "./engine.ts";
 import { EVENT_TAG, READY_TAG, type EngineHost, type EventMessage, type Outcome } from "./engine-host.ts";
 import { fromWireError } from "./error-wire.ts";
+import { InterruptFlags } from "./interrupt-flags.ts";
 import { wasmBesideBundle } from "../runtime/cpu/wasm/loader.ts";
 import { requestPersistentStorage } from "../runtime/hub/cache-browser.ts";
 import { isNode, startWorker, type WorkerHandle } from "./worker-port.ts";
@@ -77,6 +78,8 @@ class WorkerTransport implements CoreTransport {
   private nextId = 1;
   private dead: EngineCrashedError | undefined;
   private disposed = false;
+  /** Cancels that reach the worker while it is busy in synchronous work (a chat template's render). */
+  private readonly flags = InterruptFlags.create();
 
   constructor(
     private readonly url: URL,
@@ -111,7 +114,7 @@ class WorkerTransport implements CoreTransport {
       this.remote = wrap<EngineHost>(worker.endpoint);
       const remote = this.remote;
       await this.invoke(
-        (id) => remote.load(id, this.load),
+        (id) => remote.load(id, this.load, this.flags?.words),
         signal,
         (e) => {
           if (e.type === "progress") onProgress?.(e.progress);
@@ -143,6 +146,7 @@ class WorkerTransport implements CoreTransport {
     this.disposed = true;
     const worker = this.worker;
     if (worker && !this.dead && this.remote) {
+      this.flags?.interruptAll();
       // The core ends the running call and rejects the queued ones; a worker that does not answer is ended anyway.
       // (The timer is cleared: a pending one would keep a Node process alive for its 5 s after dispose.)
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -184,7 +188,10 @@ class WorkerTransport implements CoreTransport {
     const worker = this.worker!;
     const remote = this.remote;
     return new Promise<T>((resolve, reject) => {
-      const onAbort = () => void remote?.cancel(id).catch(() => {});
+      const onAbort = () => {
+        this.flags?.interrupt(id);
+        void remote?.cancel(id).catch(() => {});
+      };
       const done = () => {
         this.pending.delete(id);
         signal?.removeEventListener("abort", onAbort);

@@ -14,8 +14,12 @@ export interface HostileModelCase {
    * file's chat template); "ppl" a short perplexity; "inspect" (the CLI's `inspect`, the library's header read).
    */
   action: "load" | "generate" | "chat" | "ppl" | "inspect";
-  /** Only a typed error is acceptable: no result could mean anything (NaN or Inf where the forward pass reads it). */
-  refused?: true;
+  /**
+   * What the case must end with, where only one outcome is right; without it, a result or any typed error.
+   * `refused`: a typed error whose code matches (and message, if given) — e.g. NaN where the forward pass reads
+   * it, a template over its budget; `answers`: a result — odd but valid input must still work.
+   */
+  expect?: { refused: { code: RegExp; message?: RegExp } } | { answers: true };
 }
 
 /** A hostile fine-tuning checkpoint: a good one (from a short real run) changed by `corrupt`, then resumed. */
