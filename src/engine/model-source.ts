@@ -130,7 +130,9 @@ async function openPath(path: string | URL): Promise<ByteSource> {
   try {
     handle = await fs.open(path, "r");
   } catch (e) {
-    const code = (e as { code?: string }).code;
+    // A file-system refusal is the input's fault; anything else is a bug and stays what it is.
+    const code = (e as { code?: unknown }).code;
+    if (typeof code !== "string" || !("syscall" in (e as object))) throw e;
     throw new ModelError(
       code === "ENOENT" ? "MODEL_NOT_FOUND" : "MODEL_UNREADABLE",
       `cannot open the model ${String(path)}: ${(e as Error).message}`,
