@@ -79,6 +79,15 @@ function expectWithinBounds(r: BoundedRunResult, cases: number, what: string): v
   expect(r.wallMs, what).toBeLessThanOrEqual(CASE_TIME_LIMIT_MS * cases);
 }
 
+/** `ternion finetune --resume` of the short run, writing `out` from the checkpoint beside it, under the corpus bounds. */
+function resumeWithCli(out: string) {
+  return boundedRun(process.execPath, [cliPath, "finetune", "--teacher", TEACHER, "--data", DATA, ...RUN_FLAGS, "--out", out, "--resume"], {
+    timeLimitMs: CASE_TIME_LIMIT_MS,
+    memoryCapMiB: CASE_MEMORY_CAP_MIB,
+    cwd: repoRoot,
+  });
+}
+
 describe("hostile checkpoints", () => {
   it("the corpus: through the library, each case refused with BAD_CHECKPOINT or resumed to the clean student", async () => {
     const cases = writeCases();
@@ -126,15 +135,7 @@ describe("hostile checkpoints", () => {
     const runCase = async ({ name, file }: { name: string; file: string }, i: number) => {
       const out = join(dir, `cli-${i}.gguf`);
       writeFileSync(`${out}.ckpt`, readFileSync(file));
-      const r = await boundedRun(
-        process.execPath,
-        [cliPath, "finetune", "--teacher", TEACHER, "--data", DATA, ...RUN_FLAGS, "--out", out, "--resume"],
-        {
-          timeLimitMs: CASE_TIME_LIMIT_MS,
-          memoryCapMiB: CASE_MEMORY_CAP_MIB,
-          cwd: repoRoot,
-        },
-      );
+      const r = await resumeWithCli(out);
       expectWithinBounds(r, 1, name);
       const lines = r.stderr.trim().split("\n");
       const refused = r.exitCode === 2 && lines.length === 1 && /^ternion finetune: .* \[BAD_CHECKPOINT\]$/.test(lines[0]!);
@@ -162,15 +163,7 @@ describe("hostile checkpoints", () => {
     damaged[damaged.length - 1]! ^= 1;
     writeFileSync(`${out}.ckpt`, damaged);
     writeFileSync(`${out}.ckpt.prev`, good);
-    const r = await boundedRun(
-      process.execPath,
-      [cliPath, "finetune", "--teacher", TEACHER, "--data", DATA, ...RUN_FLAGS, "--out", out, "--resume"],
-      {
-        timeLimitMs: CASE_TIME_LIMIT_MS,
-        memoryCapMiB: CASE_MEMORY_CAP_MIB,
-        cwd: repoRoot,
-      },
-    );
+    const r = await resumeWithCli(out);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toMatch(
       /fallback\.gguf\.ckpt fails verification: not a valid ternion checkpoint: checksum mismatch.*; resuming from the previous checkpoint .*fallback\.gguf\.ckpt\.prev\n/,

@@ -9,24 +9,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CheckpointError } from "../src/runtime/errors.ts";
-import { BlockwiseRun } from "../src/train/blockwise-run.ts";
 import { decodeCheckpoint, encodeCheckpoint } from "../src/train/checkpoint.ts";
 import { fileCheckpointStore, previousCheckpointPath } from "../src/train/checkpoint-file.ts";
 import { crossEntropy } from "../src/train/loss-ce.ts";
-import { FullRun } from "../src/train/full-run.ts";
-import { type BuildOptions, buildTrainModel, modelLinears, type TrainModel } from "../src/train/model.ts";
 import { embeddingForward } from "../src/train/ops/embedding.ts";
-import type { RunOptions, TrainingRun } from "../src/train/run.ts";
+import type { RunOptions } from "../src/train/run.ts";
 import { asVersion1, assembleCheckpoint, editHeader, editTensor, type Header, splitCheckpoint } from "./hostile/checkpoint-bytes.ts";
 import { checkpointMutation } from "./hostile/checkpoint-cases.ts";
-import { randomTokens, tinyConfig, tinyTensors } from "./helpers/train-fixtures.ts";
+import { type MakeRun, snapshot, tinyRuns } from "./helpers/train-runs.ts";
 
-const config = tinyConfig("llama", { layers: 3 });
-const tensors = tinyTensors(config, 41);
-const stream = randomTokens(300, config.vocabSize, 42);
-const teacher = buildTrainModel(config, tensors, { precision: "f32" });
-const LIGHT: BuildOptions = { precision: "f32", dlt: { group: 64, refine: true }, train: { alpha: true, gamma: true, norms: true } };
-const FULL: BuildOptions = { precision: "f32", dlt: { group: 64 }, train: { matrices: true, alpha: true, gamma: true, norms: true } };
 const options: RunOptions = {
   steps: 7,
   batch: 2,
@@ -40,22 +31,8 @@ const options: RunOptions = {
   loss: { off: 1, ce: 1, kl: 0, feature: "off" },
   feature: "off",
 };
-
-type Make = (o?: Partial<RunOptions>) => { run: TrainingRun; student: TrainModel };
-const blockwise: Make = (o = {}) => {
-  const student = buildTrainModel(config, tensors, LIGHT);
-  return { run: new BlockwiseRun(student, teacher, stream, { ...options, ...o }, 2), student };
-};
-const full: Make = (o = {}) => {
-  const student = buildTrainModel(config, tensors, FULL);
-  return { run: new FullRun(student, teacher, stream, { ...options, ...o }), student };
-};
-
-function snapshot(m: TrainModel): string {
-  const parts = m.params.map((p) => Buffer.from(p.value.buffer, p.value.byteOffset, p.value.byteLength));
-  for (const l of modelLinears(m)) if (l.kind === "dlt") parts.push(Buffer.from(l.ternary.codes.buffer));
-  return Buffer.concat(parts).toString("base64");
-}
+const { config, tensors, stream, teacher, blockwise, full } = tinyRuns({ tensors: 41, stream: 42, streamLength: 300 }, options, 2);
+type Make = MakeRun;
 
 /** A checkpoint of `make`'s run after `at` steps (blockwise at 3: inside block 1, blocks of 3, 2, 2 steps). */
 function checkpointAt(make: Make, at: number): Uint8Array {

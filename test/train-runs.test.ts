@@ -2,19 +2,12 @@
 // inside a block, at a block boundary — and resumed in a fresh run from its checkpoint bytes ends with
 // exactly the parameters of an uninterrupted run; the blockwise driver trains blocks 0…L−1 in turn.
 import { describe, expect, it } from "vitest";
-import { BlockwiseRun, blockSteps } from "../src/train/blockwise-run.ts";
+import { type BlockwiseRun, blockSteps } from "../src/train/blockwise-run.ts";
 import { decodeCheckpoint, encodeCheckpoint } from "../src/train/checkpoint.ts";
-import { FullRun } from "../src/train/full-run.ts";
-import { type BuildOptions, buildTrainModel, modelLinears, type TrainModel } from "../src/train/model.ts";
-import type { RunOptions, TrainingRun } from "../src/train/run.ts";
-import { randomTokens, tinyConfig, tinyTensors } from "./helpers/train-fixtures.ts";
+import { buildTrainModel, modelLinears } from "../src/train/model.ts";
+import type { RunOptions } from "../src/train/run.ts";
+import { LIGHT, type MakeRun, snapshot, tinyRuns } from "./helpers/train-runs.ts";
 
-const config = tinyConfig("llama", { layers: 3 });
-const tensors = tinyTensors(config, 31);
-const stream = randomTokens(600, config.vocabSize, 32);
-const teacher = buildTrainModel(config, tensors, { precision: "f32" });
-const LIGHT: BuildOptions = { precision: "f32", dlt: { group: 64, refine: true }, train: { alpha: true, gamma: true, norms: true } };
-const FULL: BuildOptions = { precision: "f32", dlt: { group: 64 }, train: { matrices: true, alpha: true, gamma: true, norms: true } };
 const options: RunOptions = {
   steps: 11,
   batch: 2,
@@ -28,23 +21,8 @@ const options: RunOptions = {
   loss: { off: 1, ce: 1, kl: 0.5, feature: "off" },
   feature: "off",
 };
-
-type Make = () => { run: TrainingRun; student: TrainModel };
-const blockwise: Make = () => {
-  const student = buildTrainModel(config, tensors, LIGHT);
-  return { run: new BlockwiseRun(student, teacher, stream, options, 3), student };
-};
-const full: Make = () => {
-  const student = buildTrainModel(config, tensors, FULL);
-  return { run: new FullRun(student, teacher, stream, options), student };
-};
-
-/** Every parameter's and code's bytes, as one hex digest-free string of bytes (compared with ===). */
-function snapshot(m: TrainModel): string {
-  const parts = m.params.map((p) => Buffer.from(p.value.buffer, p.value.byteOffset, p.value.byteLength));
-  for (const l of modelLinears(m)) if (l.kind === "dlt") parts.push(Buffer.from(l.ternary.codes.buffer));
-  return Buffer.concat(parts).toString("base64");
-}
+const { config, tensors, stream, teacher, blockwise, full } = tinyRuns({ tensors: 31, stream: 32, streamLength: 600 }, options, 3);
+type Make = MakeRun;
 
 function straight(make: Make) {
   const { run, student } = make();
