@@ -31,7 +31,7 @@ const options: RunOptions = {
   loss: { off: 1, ce: 1, kl: 0, feature: "off" },
   feature: "off",
 };
-const { config, tensors, stream, teacher, blockwise, full } = tinyRuns({ tensors: 41, stream: 42, streamLength: 300 }, options, 2);
+const { stream, blockwise, full } = tinyRuns({ tensors: 41, stream: 42, streamLength: 300 }, options, 2);
 type Make = MakeRun;
 
 /** A checkpoint of `make`'s run after `at` steps (blockwise at 3: inside block 1, blocks of 3, 2, 2 steps). */

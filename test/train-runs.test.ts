@@ -21,7 +21,7 @@ const options: RunOptions = {
   loss: { off: 1, ce: 1, kl: 0.5, feature: "off" },
   feature: "off",
 };
-const { config, tensors, stream, teacher, blockwise, full } = tinyRuns({ tensors: 31, stream: 32, streamLength: 600 }, options, 3);
+const { config, tensors, blockwise, full } = tinyRuns({ tensors: 31, stream: 32, streamLength: 600 }, options, 3);
 type Make = MakeRun;
 
 function straight(make: Make) {
