@@ -155,10 +155,11 @@ describe("the chat session (ChatRepl)", () => {
     expect(await repl.line("/exit")).toBe(false);
   });
 
-  it("a failed turn (a prompt beyond the context) is a note and leaves the history as it was", async () => {
+  it("a failed turn (a message longer than the context) is a note and leaves the history as it was", async () => {
     const { repl, notes, out } = session();
     expect(await repl.line("once ".repeat(2100))).toBe(true);
-    expect(notes.at(-1)).toMatch(/more than the context of 2048 \[PROMPT_TOO_LONG\] \(\/reset starts over\)/);
+    expect(notes.at(-1)).toMatch(/needs \d+ tokens, more than the context of 2048.*\[MESSAGE_TOO_LONG\] \(send a shorter message\)/);
+    expect(repl.lastFailure).toMatchObject({ name: "ContextError", code: "MESSAGE_TOO_LONG" });
     expect(repl.history).toEqual([]);
     expect(out).toEqual([]);
   });
