@@ -109,6 +109,7 @@ describe("ternion generate", () => {
       [["--model", STORIES, "--prompt", "x", "--top-p", "3"], /topP must be in \(0, 1\]/],
       [["--model", STORIES, "--prompt", "x", "--threads", "0"], /--threads must be an integer ≥ 1/],
       [["--model", STORIES, "--prompt", "x", "--bogus"], /unknown flag --bogus/],
+      [["--model", STORIES, "--prompt", "once ".repeat(2100)], /more than the context of 2048 \[PROMPT_TOO_LONG\]/],
       [["--model", STORIES, "--prompt", "x", "--ctx", "4096"], /--ctx 4096 is more than the model's context of 2048 \[BAD_FLAG_VALUE\]/],
     ] as const) {
       const r = runCli(["generate", ...args]);

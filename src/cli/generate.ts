@@ -55,13 +55,15 @@ export const generateCommand: Command = {
     let engine: Engine | undefined;
     try {
       // The KV cache holds what this run can use: the prompt and the tokens to generate, at most the context
-      // (then the window slides). The load repeats any tokenizer warning.
+      // (then the window slides). A prompt longer than the context fails here, before anything is loaded or
+      // printed (the load repeats any tokenizer warning).
       const config = modelConfigFromGguf(header.metadata, header.tensors);
       if (ctx !== undefined && ctx > config.contextLength)
         throw new OptionError("BAD_FLAG_VALUE", `--ctx ${ctx} is more than the model's context of ${config.contextLength}`);
+      const context = ctx ?? config.contextLength;
       const tokenizer = tokenizerFromGguf(header.metadata, { onWarning: () => {} });
-      const need = promptTokens({ tokenizer, contextLength: Number.POSITIVE_INFINITY }, prompt).length + maxTokens;
-      const contextLength = Math.max(1, Math.min(ctx ?? config.contextLength, need));
+      const need = promptTokens({ tokenizer, contextLength: context }, prompt).length + maxTokens;
+      const contextLength = Math.max(1, Math.min(context, need));
       engine = await openEngine({ model: engineModel, backend, threads, contextLength });
 
       const stop = new AbortController();

@@ -5,7 +5,7 @@
 // tokens after the dropped ones are evaluated again at their new positions: that is the cost of a shift.
 import { OptionError } from "../runtime/errors.ts";
 
-/** `contextShift`: true slides the window; false or "error" ends at a full context (a too-long prompt is a ContextError). */
+/** `contextShift`: true slides the window; false or "error" ends generation at a full context. */
 export type ContextShiftOption = boolean | "error";
 
 /** Tokens kept at the start of the window by default: BOS and a few after it. */

@@ -105,8 +105,8 @@ export interface EngineGenerateOptions extends SamplingOptions {
   ignoreEos?: boolean;
   /**
    * When the next token would not fit the context: true (default) slides the window, keeping the first
-   * `contextKeep` tokens and dropping the oldest after them, and cuts a too-long prompt the same way; false or
-   * "error" stops at a full context (stopReason "context") and refuses a too-long prompt (ContextError).
+   * `contextKeep` tokens and dropping the oldest after them; false or "error" stops at a full context
+   * (stopReason "context"). A prompt longer than the context is a ContextError either way.
    */
   contextShift?: boolean | "error";
   /** Tokens at the start of the window that a context shift keeps. Default 4 (BOS and a few). */

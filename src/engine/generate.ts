@@ -40,8 +40,8 @@ export interface GenerateOptions extends SamplingOptions {
   cached?: readonly number[];
   /**
    * When the next token would not fit the context: true (default) slides the window, keeping the first
-   * `contextKeep` tokens and dropping the oldest after them (a prompt longer than the context loses its oldest
-   * tokens the same way); false or "error" stops there (stopReason "context"; a too-long prompt is a ContextError).
+   * `contextKeep` tokens and dropping the oldest after them; false or "error" stops there (stopReason
+   * "context"). A prompt longer than the context is a ContextError either way: nothing the caller wrote is cut.
    */
   contextShift?: ContextShiftOption;
   /** Tokens at the start that a context shift keeps. Default 4 (BOS and a few). */
@@ -73,7 +73,7 @@ export interface GenerationStats {
   threads: number;
   /** The wasm build, or "none" on WebGPU. */
   simd: string;
-  /** Times the window slid (context-shift.ts), a prompt cut to fit the context included. */
+  /** Times the window slid (context-shift.ts). */
   contextShifts: number;
   /** Tokens evaluated again because a shift moved them: what the shifts cost. */
   shiftedTokens: number;
@@ -162,21 +162,17 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
   const tokenizer = lm.tokenizer;
   const decoder = new StreamingDecoder(tokenizer);
   let prompts: number[];
-  if (typeof prompt === "string") prompts = shifts ? textTokens(lm, prompt, addBos) : promptTokens(lm, prompt, addBos);
+  if (typeof prompt === "string") prompts = promptTokens(lm, prompt, addBos);
   else {
     if (prompt.length === 0) throw new OptionError("EMPTY_PROMPT", "the prompt has no tokens");
     prompts = [...prompt];
     const vocab = lm.config.vocabSize;
     const bad = prompts.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= vocab);
     if (bad >= 0) throw new OptionError("BAD_TOKEN", `prompt token ${bad} is ${prompts[bad]}, not a token id of this vocabulary (0 … ${vocab - 1})`);
-    if (!shifts) checkPromptLength(prompts.length, lm.contextLength);
+    checkPromptLength(prompts.length, lm.contextLength);
   }
   let contextShifts = 0;
   let shiftedTokens = 0;
-  if (prompts.length > lm.contextLength) {
-    prompts = slideWindow(prompts, lm.contextLength, contextKeep);
-    contextShifts++;
-  }
 
   // Keep the cached prefix, but evaluate at least the last prompt token: its logits give the first token.
   const keep = cached && cached.length === lm.position ? Math.min(commonPrefix(cached, prompts), prompts.length - 1) : 0;
@@ -288,11 +284,6 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
       shiftedTokens,
     },
   };
-}
-
-/** The prompt's tokens with no length check (a context shift fits them). */
-function textTokens(model: Pick<LanguageModel, "tokenizer" | "contextLength">, prompt: string, addBos?: boolean): number[] {
-  return promptTokens({ tokenizer: model.tokenizer, contextLength: Number.POSITIVE_INFINITY }, prompt, addBos);
 }
 
 function rate(count: number, ms: number): number {
