@@ -52,6 +52,29 @@ describe("ternion generate", () => {
     expect(out.stats).toMatchObject({ promptTokens: 5, cachedTokens: 0, generatedTokens: 30, backend: "wasm" });
   });
 
+  it("--ctx 32 --max-tokens 100: generation goes past the context by sliding it (stats say how often and what it cost)", () => {
+    const r = runCli([
+      "generate",
+      "--model",
+      STORIES,
+      "--prompt",
+      "Once upon a time",
+      "--temperature",
+      "0",
+      "--max-tokens",
+      "100",
+      "--ctx",
+      "32",
+      "--json",
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.stats.promptTokens + out.tokens.length).toBeGreaterThan(32);
+    expect(["max-tokens", "eos"]).toContain(out.stopReason);
+    expect(out.stats.contextShifts).toBeGreaterThan(0);
+    expect(out.stats.shiftedTokens).toBeGreaterThan(0);
+  });
+
   it("an empty prompt generates from BOS; the same seed gives the same text", () => {
     const args = ["generate", "--model", STORIES, "--prompt", "", "--seed", "11", "--max-tokens", "25", "--top-k", "10", "--top-p", "0.9", "--json"];
     const a = JSON.parse(runCli(args).stdout);
