@@ -20,6 +20,7 @@ const e2e = [
   "test/cli-inspect.test.ts",
   "test/cli-inspect-sparsity.test.ts",
   "test/convert-bitllama.test.ts",
+  "test/chat-options.test.ts",
   "test/context-shift.test.ts",
   "test/engine-api.test.ts",
   "test/engine-arguments.test.ts",

@@ -181,6 +181,8 @@ const CHAT_REQUEST_FIELDS: Record<string, Check> = {
   logprobs: checks.boolean,
   top_logprobs: checks.integer(0, MAX_TOP_LOGPROBS),
   response_format: checks.object,
+  // Only an empty bias (what some clients always send); any other is refused as unsupported first.
+  logit_bias: (v) => (isObject(v) && Object.keys(v).length === 0 ? undefined : "an empty object"),
   top_k: checks.any,
   min_p: checks.any,
   repetition_penalty: checks.any,
