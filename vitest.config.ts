@@ -33,6 +33,7 @@ const e2e = [
   "test/gpu-*.test.ts",
   "test/quantize.test.ts",
   "test/serve.test.ts",
+  "test/serve-chat-options.test.ts",
   "test/real-models-llama.test.ts",
   "test/split-model-commands.test.ts",
   "test/tokenizer-bpe.test.ts",

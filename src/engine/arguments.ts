@@ -224,7 +224,7 @@ export function checkChatRequest(request: unknown): void {
   if (r.messages === undefined) throw new OptionError("BAD_OPTION_VALUE", `${what} option messages is required (an array of messages)`);
   if (r.n !== undefined && r.n !== 1) throw new OptionError("UNSUPPORTED_OPTION", `${what} option "n" must be 1: one choice per request, got ${r.n}`);
   if (r.top_logprobs !== undefined && r.logprobs !== true)
-    throw new OptionError("BAD_OPTION_VALUE", `${what} option top_logprobs needs logprobs: true`);
+    throw new OptionError("BAD_OPTION_VALUE", `${what} option top_logprobs is only allowed with logprobs: true`);
 }
 
 /** applyChatTemplate's messages. */
