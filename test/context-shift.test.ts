@@ -13,6 +13,8 @@ import { CpuLanguageModel } from "../src/runtime/cpu/language-model.ts";
 import { CpuModel } from "../src/runtime/cpu/model.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
 import type { LanguageModel } from "../src/runtime/model/language-model.ts";
+import { testGpu } from "./helpers/gpu.ts";
+import { lacks } from "./helpers/optional-deps.ts";
 
 const MODEL = new URL("../models/stories260K-ternary.gguf", import.meta.url).pathname;
 
@@ -176,5 +178,29 @@ describe.each(ENGINES)("%s with a context of 96", (_name, create) => {
       code: "MESSAGE_TOO_LONG",
       message: expect.stringMatching(/more than the context of 96/),
     });
+  });
+});
+
+describe.skipIf(lacks("webgpu"))("WebGPU (SwiftShader)", () => {
+  it("slides the context on the greedy argmax path and with sampling, giving wasm's tokens", async () => {
+    const { gpu } = await testGpu();
+    const options = { model: MODEL, contextLength: 32, kvType: "f32" } as const;
+    const [webgpu, wasm] = await Promise.all([
+      createLocalEngine({ ...options, backend: "webgpu", gpu: gpu! }),
+      createLocalEngine({ ...options, backend: "wasm", threads: 1 }),
+    ]);
+    try {
+      for (const sampling of [{ temperature: 0 }, { temperature: 0.8, seed: 5 }]) {
+        const call = { ...sampling, maxTokens: 50, ignoreEos: true };
+        const [g, w] = await Promise.all([webgpu.complete("Once upon a time", call), wasm.complete("Once upon a time", call)]);
+        expect(g.stats.backend).toBe("webgpu");
+        expect(g.tokens).toHaveLength(50);
+        expect(g.stats.contextShifts).toBeGreaterThan(0);
+        expect(g.stats.shiftedTokens).toBe(w.stats.shiftedTokens);
+        expect(g.tokens).toEqual(w.tokens);
+      }
+    } finally {
+      await Promise.all([webgpu.dispose(), wasm.dispose()]);
+    }
   });
 });
