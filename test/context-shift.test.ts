@@ -167,6 +167,13 @@ describe.each(ENGINES)("%s with a context of 96", (_name, create) => {
     if (answer.usage.total_tokens > 96) expect(answer.stats.contextShifts).toBeGreaterThan(0);
   });
 
+  it("a conversation that fits leaves nothing out, even in the array that held a longer one", async () => {
+    const messages = conversation(6);
+    expect((await engine.chat.completions.create({ messages, max_tokens: 4, temperature: 0 })).stats.droppedMessages).toBeGreaterThan(0);
+    messages.splice(0, messages.length, ...conversation(1)); // the caller reuses its array for a new, short chat
+    expect((await engine.chat.completions.create({ messages, max_tokens: 4, temperature: 0 })).stats.droppedMessages).toBe(0);
+  });
+
   it("context_shift: false fails the long chat with PROMPT_TOO_LONG; a message alone longer than the context is MESSAGE_TOO_LONG", async () => {
     await expect(engine.chat.completions.create({ messages: conversation(6), max_tokens: 4, context_shift: false })).rejects.toMatchObject({
       name: "ContextError",

@@ -114,7 +114,8 @@ export class EngineCore {
           if (shiftsContext(options.contextShift)) {
             // The oldest turns leave the prompt when it would not fit; a shift mid-answer keeps the system prompt.
             const fit = fitChat(template, model.tokenizer, request.messages, model.contextLength, options.maxTokens ?? 256, this.chatFit);
-            this.chatFit = { messages: request.messages, dropped: fit.dropped };
+            // A copy: the caller may push its next turn onto the same array.
+            this.chatFit = { messages: request.messages.map((m) => ({ ...m })), dropped: fit.dropped };
             prompt = fit.tokens;
             options.contextKeep ??= fit.keep;
             droppedMessages = fit.dropped;
