@@ -70,12 +70,15 @@ describe("chat template budgets", () => {
     const t = template("x");
     expect(t.maxPromptChars).toBe(CONTEXT * longest);
     expect(promptCharsForContext(2 ** 31, 100)).toBe(MAX_PROMPT_CHARS);
-    // The largest output the budget allows renders; one character more is refused while it is written.
-    const at = template(`{% for i in range(${CONTEXT}) %}{{ '${"x".repeat(longest)}' }}{% endfor %}`);
-    expect(at.render(USER)).toHaveLength(CONTEXT * longest);
-    const over = refusal(template(`{% for i in range(${CONTEXT}) %}{{ '${"x".repeat(longest)}' }}{% endfor %}y`));
+    // The largest output the budget allows (what fits the context, and the messages' characters twice: a long
+    // conversation is the caller's to shorten) renders; one character more is refused while it is written.
+    const messageRoom = 2 * USER.reduce((n, m) => n + m.content.length, 0);
+    const allowed = CONTEXT * longest + messageRoom;
+    const fill = `{% for i in range(${CONTEXT}) %}{{ '${"x".repeat(longest)}' }}{% endfor %}{{ '${"m".repeat(messageRoom)}' }}`;
+    expect(template(fill).render(USER)).toHaveLength(allowed);
+    const over = refusal(template(`${fill}y`));
     expect(over.error).toMatchObject({ name: "ModelError", code: "BAD_CHAT_TEMPLATE" });
-    expect(over.error.message).toMatch(`exceeded its output budget: more than ${CONTEXT * longest} characters`);
+    expect(over.error.message).toMatch(`exceeded its output budget: more than ${allowed} characters`);
     // A loop's text is counted as its iterations give it, not once the loop is done (the step budget would be first).
     const loop = refusal(template("{% for i in range(1000) %}{% for j in range(1000) %}x{% endfor %}{% endfor %}"));
     expect(loop.error.message).toMatch("exceeded its output budget");

@@ -87,6 +87,41 @@ describe("ternion chat (piped)", () => {
     expect(jsonLines(stdout)).toHaveLength(1);
   });
 
+  it("--ctx 64 never fails a turn for length: the oldest turns are left out (with a note) and every turn is answered", () => {
+    const questions = [
+      "Hello there, how are you today?",
+      "Tell me a story about a dog.",
+      "What happened next?",
+      "And then?",
+      "Why?",
+      "Tell me more.",
+    ];
+    const r = runCli(["chat", "--model", STORIES, "--temperature", "0", "--max-tokens", "30", "--threads", "1", "--ctx", "64", "--json"], {
+      input: questions.join("\n") + "\n",
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const turns = jsonLines(r.stdout);
+    expect(turns).toHaveLength(questions.length);
+    for (const t of turns) expect(t.usage!.prompt_tokens).toBeLessThanOrEqual(64);
+    expect(turns.at(-1)!.stats!.droppedMessages).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/the context is full: the oldest \d+ messages are left out/);
+    expect(r.stderr).not.toMatch(/PROMPT_TOO_LONG|\[[A-Z_]+\]/);
+  });
+
+  it("exits 2 when the input ends on a failed turn, and 0 when a turn after the failure is answered", () => {
+    const tooLong = "once ".repeat(2100);
+    const failed = runCli(["chat", "--model", STORIES, ...GREEDY, "--json"], { input: `Hello\n${tooLong}\n` });
+    expect(failed.status).toBe(2);
+    expect(failed.stderr).toMatch(/MESSAGE_TOO_LONG/);
+    expect(failed.stderr).toMatch(/the input ended on a turn that failed .*\[CHAT_FAILED\]/);
+    expect(jsonLines(failed.stdout)).toHaveLength(1);
+    const recovered = runCli(["chat", "--model", STORIES, ...GREEDY, "--json"], { input: `${tooLong}\nHello\n` });
+    expect(recovered.status, recovered.stderr).toBe(0);
+    expect(jsonLines(recovered.stdout)).toHaveLength(1);
+    // /exit after a failure is the user's choice to end: exit code 0.
+    expect(runCli(["chat", "--model", STORIES, ...GREEDY, "--json"], { input: `${tooLong}\n/exit\n` }).status).toBe(0);
+  });
+
   it("bad input is one line on stderr and exit code 2; --help lists the flags", () => {
     for (const [args, pattern] of [
       [["--model", "", "--max-tokens", "5"], /--model <path> needs a value/],
@@ -164,10 +199,11 @@ describe("the chat session (ChatRepl)", () => {
     expect(await repl.line("/exit")).toBe(false);
   });
 
-  it("a failed turn (a prompt beyond the context) is a note and leaves the history as it was", async () => {
+  it("a failed turn (a message longer than the context) is a note and leaves the history as it was", async () => {
     const { repl, notes, out } = session();
     expect(await repl.line("once ".repeat(2100))).toBe(true);
-    expect(notes.at(-1)).toMatch(/more than the context of 2048 \[PROMPT_TOO_LONG\] \(\/reset starts over\)/);
+    expect(notes.at(-1)).toMatch(/needs \d+ tokens, more than the context of 2048.*\[MESSAGE_TOO_LONG\] \(send a shorter message\)/);
+    expect(repl.lastFailure).toMatchObject({ name: "ContextError", code: "MESSAGE_TOO_LONG" });
     expect(repl.history).toEqual([]);
     expect(out).toEqual([]);
   });
@@ -197,7 +233,7 @@ describe("ternion chat with a hostile chat template", () => {
 
   it("each refused turn is a note (control characters escaped), and the session goes on", () => {
     const started = performance.now();
-    const r = runCli(["chat", "--model", model, ...GREEDY, "--json"], { input: "Hi\nHello\n/help\n" });
+    const r = runCli(["chat", "--model", model, ...GREEDY, "--json"], { input: "Hi\nHello\n/help\n/exit\n" });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe("");
     const notes = r.stderr.trim().split("\n");

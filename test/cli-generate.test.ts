@@ -27,16 +27,19 @@ describe("ternion generate", () => {
     expect(r.stdout.startsWith("Once upon a time" + CONTINUATION)).toBe(true);
   });
 
-  it("--json prints { text, tokens, stats } with every statistic", () => {
+  it("--json prints { text, tokens, stopReason, stats } with every statistic", () => {
     const r = runCli(["generate", "--model", STORIES, "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "30", "--json"]);
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(CONTINUATION.startsWith(out.text.slice(0, 60))).toBe(true);
     expect(out.tokens).toHaveLength(30);
+    expect(out.stopReason).toBe("max-tokens");
     expect(Object.keys(out.stats).sort()).toEqual(
       [
         "backend",
         "cachedTokens",
+        "contextShifts",
+        "shiftedTokens",
         "decodeTokensPerSecond",
         "generatedTokens",
         "prefillTokensPerSecond",
@@ -47,6 +50,29 @@ describe("ternion generate", () => {
       ].sort(),
     );
     expect(out.stats).toMatchObject({ promptTokens: 5, cachedTokens: 0, generatedTokens: 30, backend: "wasm" });
+  });
+
+  it("--ctx 32 --max-tokens 100: generation goes past the context by sliding it (stats say how often and what it cost)", () => {
+    const r = runCli([
+      "generate",
+      "--model",
+      STORIES,
+      "--prompt",
+      "Once upon a time",
+      "--temperature",
+      "0",
+      "--max-tokens",
+      "100",
+      "--ctx",
+      "32",
+      "--json",
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.stats.promptTokens + out.tokens.length).toBeGreaterThan(32);
+    expect(["max-tokens", "eos"]).toContain(out.stopReason);
+    expect(out.stats.contextShifts).toBeGreaterThan(0);
+    expect(out.stats.shiftedTokens).toBeGreaterThan(0);
   });
 
   it("an empty prompt generates from BOS; the same seed gives the same text", () => {
@@ -107,6 +133,7 @@ describe("ternion generate", () => {
       [["--model", STORIES, "--prompt", "x", "--threads", "0"], /--threads must be an integer ≥ 1/],
       [["--model", STORIES, "--prompt", "x", "--bogus"], /unknown flag --bogus/],
       [["--model", STORIES, "--prompt", "once ".repeat(2100)], /more than the context of 2048 \[PROMPT_TOO_LONG\]/],
+      [["--model", STORIES, "--prompt", "x", "--ctx", "4096"], /--ctx 4096 is more than the model's context of 2048 \[BAD_FLAG_VALUE\]/],
     ] as const) {
       const r = runCli(["generate", ...args]);
       expect(r.status, r.stderr).toBe(2);

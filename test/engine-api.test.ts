@@ -457,6 +457,24 @@ describe("worker engine", () => {
     }
   });
 
+  it("calls made while restart() starts a crashed worker again wait for it and succeed (no TypeError)", async () => {
+    const e = await createEngine({ model: STORIES, backend: "wasm", threads: 1, kvType: "f32" });
+    try {
+      killEngineWorker(e);
+      await expect(e.complete("x", { maxTokens: 1000, ignoreEos: true })).rejects.toBeInstanceOf(EngineCrashedError); // the crash is seen
+      const restarted = e.restart();
+      // Made before the new worker has loaded the model: each waits for the restart.
+      const during = [e.complete("Once upon a time", { temperature: 0, maxTokens: 60 }), e.tokenize("Once"), e.info()] as const;
+      const [completion, tokens, info] = await Promise.all(during);
+      await restarted;
+      expect(completion.text.startsWith(STORIES_CONTINUATION)).toBe(true);
+      expect(tokens.length).toBeGreaterThan(0);
+      expect(info.backend).toBe("wasm");
+    } finally {
+      await e.dispose();
+    }
+  });
+
   it.skipIf(lacks("webgpu"))('runs the WebGPU backend inside the worker (gpu: "webgpu", SwiftShader)', async () => {
     await testGpu(); // sets the Vulkan environment the worker inherits
     expect(process.env.VK_ICD_FILENAMES).toBe(SWIFTSHADER_ICD);

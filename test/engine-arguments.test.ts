@@ -22,6 +22,8 @@ const arg = bad("BAD_ARGUMENT");
 const obj = bad("BAD_OPTION");
 const unknown = bad("UNKNOWN_OPTION");
 const value = bad("BAD_OPTION_VALUE");
+const unsupported = bad("UNSUPPORTED_OPTION");
+const chat = (request: Record<string, unknown>) => (e: Engine) => e.chat.completions.create(any({ messages: MESSAGES, ...request }));
 const any = (x: unknown) => x as never;
 
 const GENERATION_ROWS = (name: "generate" | "complete"): Row[] => {
@@ -56,6 +58,10 @@ const GENERATION_ROWS = (name: "generate" | "complete"): Row[] => {
     value(`${name}("x", { addBos: "yes" })`, (e) => g(e, "x", { addBos: "yes" })),
     value(`${name}("x", { ignoreEos: 1 })`, (e) => g(e, "x", { ignoreEos: 1 })),
     value(`${name}("x", { signal: {} })`, (e) => g(e, "x", { signal: {} })),
+    value(`${name}("x", { contextShift: "slide" })`, (e) => g(e, "x", { contextShift: "slide" })),
+    value(`${name}("x", { contextKeep: -1 })`, (e) => g(e, "x", { contextKeep: -1 })),
+    value(`${name}("x", { logprobs: 21 })`, (e) => g(e, "x", { logprobs: 21 })),
+    value(`${name}("x", { logprobs: true })`, (e) => g(e, "x", { logprobs: true })),
   ];
 };
 
@@ -82,10 +88,32 @@ const ROWS: Row[] = [
   arg("applyChatTemplate(null)", (e) => e.applyChatTemplate(any(null))),
   arg('applyChatTemplate("Hi")', (e) => e.applyChatTemplate(any("Hi"))),
   arg("chat.completions.create(null)", (e) => e.chat.completions.create(any(null))),
-  arg("chat.completions.create({ messages: null })", (e) => e.chat.completions.create(any({ messages: null }))),
-  arg("chat.completions.create({ n: 2 })", (e) => e.chat.completions.create(any({ messages: MESSAGES, n: 2 }))),
-  arg('chat.completions.create({ stream: "yes" })', (e) => e.chat.completions.create(any({ messages: MESSAGES, stream: "yes" }))),
-  arg("chat.completions.create({ max_tokens: -1 })", (e) => e.chat.completions.create(any({ messages: MESSAGES, max_tokens: -1 }))),
+  arg('chat.completions.create("Hi")', (e) => e.chat.completions.create(any("Hi"))),
+  // A request's fields are options: a wrong value is BAD_OPTION_VALUE whichever the field.
+  value("chat.completions.create({ messages: null })", (e) => e.chat.completions.create(any({ messages: null }))),
+  value("chat.completions.create({}) (no messages)", (e) => e.chat.completions.create(any({}))),
+  value("chat.completions.create({ n: 0 })", chat({ n: 0 })),
+  value('chat.completions.create({ stream: "yes" })', chat({ stream: "yes" })),
+  value("chat.completions.create({ max_tokens: -1 })", chat({ max_tokens: -1 })),
+  value("chat.completions.create({ max_completion_tokens: 1.5 })", chat({ max_completion_tokens: 1.5 })),
+  value('chat.completions.create({ logprobs: "yes" })', chat({ logprobs: "yes" })),
+  value("chat.completions.create({ top_logprobs: 21, logprobs })", chat({ logprobs: true, top_logprobs: 21 })),
+  value("chat.completions.create({ top_logprobs: 2 }) without logprobs", chat({ top_logprobs: 2 })),
+  value('chat.completions.create({ context_shift: "slide" })', chat({ context_shift: "slide" })),
+  value("chat.completions.create({ stop: [1] })", chat({ stop: [1] })),
+  value("chat.completions.create({ seed: -1 })", chat({ seed: -1 })),
+  value("chat.completions.create({ presence_penalty: NaN })", chat({ presence_penalty: Number.NaN })),
+  unsupported("chat.completions.create({ n: 2 })", chat({ n: 2 })),
+  unsupported("chat.completions.create({ tools })", chat({ tools: [{ type: "function", function: { name: "f" } }] })),
+  unsupported('chat.completions.create({ tool_choice: "auto" })', chat({ tool_choice: "auto" })),
+  unsupported("chat.completions.create({ functions })", chat({ functions: [{ name: "f" }] })),
+  unsupported('chat.completions.create({ function_call: "auto" })', chat({ function_call: "auto" })),
+  unsupported("chat.completions.create({ parallel_tool_calls })", chat({ parallel_tool_calls: true })),
+  unsupported("chat.completions.create({ logit_bias: { 5: 1 } })", chat({ logit_bias: { 5: 1 } })),
+  unsupported('chat.completions.create({ modalities: ["audio"] })', chat({ modalities: ["audio"] })),
+  unknown("chat.completions.create({ max_token: 5 }) (misspelled)", chat({ max_token: 5 })),
+  unknown("chat.completions.create({ temprature: 0 }) (misspelled)", chat({ temprature: 0 })),
+  unknown("chat.completions.create({ topP: 0.5 }) (the engine's spelling)", chat({ topP: 0.5 })),
   value("chat.completions.create({ temperature: NaN })", (e) => e.chat.completions.create(any({ messages: MESSAGES, temperature: Number.NaN }))),
   value("chat.completions.create({ stream, top_p: 0 })", (e) => e.chat.completions.create(any({ messages: MESSAGES, stream: true, top_p: 0 }))),
   obj("chat.completions.create(request, null)", (e) => e.chat.completions.create(any({ messages: MESSAGES }), any(null))),

@@ -35,9 +35,18 @@ export class ChatRepl {
   private answering: AbortController | undefined;
   /** A Ctrl-C came since the last line: one more at the prompt exits. */
   private armed = false;
+  /** The error the last turn failed with (undefined after a turn that was answered). */
+  private failure: unknown;
+  /** Messages the engine last left out of the prompt to fit the context (noted when it grows). */
+  private dropped = 0;
 
   constructor(private readonly o: ChatReplOptions) {
     this.reset();
+  }
+
+  /** The error the last turn failed with, if it failed: an input that ends there ends the session with it. */
+  get lastFailure(): unknown {
+    return this.failure;
   }
 
   /** The conversation so far (the system message first, when there is one). */
@@ -86,6 +95,7 @@ export class ChatRepl {
 
   private reset(): void {
     this.messages = this.o.system ? [{ role: "system", content: this.o.system }] : [];
+    this.dropped = 0;
   }
 
   private async answer(text: string): Promise<void> {
@@ -109,15 +119,21 @@ export class ChatRepl {
         if (finish !== null) turn = { content, finish_reason: finish, usage: chunk.usage, stats: chunk.stats };
       }
     } catch (e) {
-      // The turn failed (the context is full, the engine died): say so, and leave it out of the history.
+      // The turn failed (a message longer than the context, the engine died): say so, and leave it out of the history.
       this.messages.pop();
+      this.failure = e;
       if (!this.o.json) this.o.write("\n");
-      const hint = e instanceof ContextError ? " (/reset starts over)" : "";
+      const hint = e instanceof ContextError ? (e.code === "MESSAGE_TOO_LONG" ? " (send a shorter message)" : " (/reset starts over)") : "";
       this.o.note(describeFailure(e) + hint);
       return;
     } finally {
       this.answering = undefined;
     }
+    this.failure = undefined;
+    // The engine leaves the oldest turns out of a prompt that outgrew the context (chat-fit.ts): say so once.
+    const dropped = turn?.stats?.droppedMessages ?? 0;
+    if (dropped > this.dropped) this.o.note(`(the context is full: the oldest ${dropped} messages are left out of what the model sees)`);
+    this.dropped = dropped;
     // What was shown is what the model said, a cancelled answer included: the next turn builds on it.
     content = content.trimEnd();
     this.messages.push({ role: "assistant", content });

@@ -3,7 +3,7 @@
 // `printf 'Hi\n/exit\n' | ternion chat --model M`. The model runs in a worker (createEngine), which leaves this
 // thread free to read Ctrl-C while an answer streams: Ctrl-C stops the answer, a second one at the prompt quits.
 import { createInterface } from "node:readline";
-import { OptionError } from "../runtime/errors.ts";
+import { EngineError, OptionError } from "../runtime/errors.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import { ChatRepl, CHAT_COMMANDS } from "./chat-repl.ts";
 import type { Command } from "./command.ts";
@@ -68,6 +68,7 @@ export const chatCommand: Command = {
     };
     rl.on("SIGINT", onInterrupt);
     process.on("SIGINT", onInterrupt);
+    let exited = false;
     try {
       if (tty) {
         const info = await engine.info();
@@ -80,7 +81,10 @@ export const chatCommand: Command = {
         busy = true;
         const more = await repl.line(line);
         busy = false;
-        if (!more) break;
+        if (!more) {
+          exited = true;
+          break;
+        }
         if (tty) rl.prompt();
       }
     } finally {
@@ -88,5 +92,7 @@ export const chatCommand: Command = {
       rl.close();
       await engine.dispose();
     }
+    // A script piping its input learns that the conversation ended on a failed turn (the note above said which).
+    if (!exited && repl.lastFailure !== undefined) throw new EngineError("CHAT_FAILED", "the input ended on a turn that failed (the error above)");
   },
 };

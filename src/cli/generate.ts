@@ -1,7 +1,8 @@
 // `ternion generate --model M --prompt P [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
-// [--threads N] [--backend B] [--json]`: text generation on the engine (in this thread). Streams the prompt and
-// its continuation to stdout (statistics on stderr), or prints one JSON object { text, tokens, stats } with
-// --json. Ctrl-C ends the generation early, keeping what was generated.
+// [--threads N] [--backend B] [--ctx N] [--json]`: text generation on the engine (in this thread). Streams the
+// prompt and its continuation to stdout (statistics on stderr), or prints one JSON object
+// { text, tokens, stopReason, stats } with --json. Ctrl-C ends the generation early, keeping what was generated.
+// A generation longer than the context slides the window (engine/context-shift.ts) instead of stopping.
 import type { Engine } from "../engine/engine.ts";
 import { OptionError } from "../runtime/errors.ts";
 import { promptTokens } from "../engine/generate.ts";
@@ -25,7 +26,8 @@ const flags: Record<string, FlagSpec> = {
   "max-tokens": { type: "string", short: "n", description: "most tokens to generate (default 256)" },
   ...samplingFlags,
   ...backendFlags,
-  json: { type: "boolean", description: "print one JSON object { text, tokens, stats } instead of streaming" },
+  ctx: { type: "string", description: "context (KV cache) length in tokens (default: the model's); longer generations slide it" },
+  json: { type: "boolean", description: "print one JSON object { text, tokens, stopReason, stats } instead of streaming" },
   help: helpFlag,
 };
 
@@ -34,7 +36,7 @@ export const generateCommand: Command = {
   summary: "generate text with a model (wasm SIMD on the CPU, multithreaded, or WebGPU)",
   usage:
     "ternion generate [--model <model.gguf>] --prompt <text> [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] " +
-    "[--seed S] [--threads N] [--backend wasm|webgpu|auto] [--json]",
+    "[--seed S] [--threads N] [--backend wasm|webgpu|auto] [--ctx N] [--json]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
@@ -44,6 +46,7 @@ export const generateCommand: Command = {
     if (typeof prompt !== "string") throw new OptionError("MISSING_FLAG", '--prompt <text> is required ("" for none)');
     const maxTokens = numberFlag(args.flags, "max-tokens", { integer: true, min: 0 }) ?? 256;
     const threads = numberFlag(args.flags, "threads", { integer: true, min: 1 });
+    const ctx = numberFlag(args.flags, "ctx", { integer: true, min: 1 });
     const backend = backendChoice(args.flags);
     const sampling = samplingOptions(args.flags);
     const json = args.flags.has("json");
@@ -51,13 +54,16 @@ export const generateCommand: Command = {
     const { model: engineModel, header } = await prepareModel(model);
     let engine: Engine | undefined;
     try {
-      // The KV cache holds what this run can use: the prompt and the tokens to generate. A prompt longer than
-      // the model's context fails here, before anything is loaded or printed (the load repeats any tokenizer warning).
+      // The KV cache holds what this run can use: the prompt and the tokens to generate, at most the context
+      // (then the window slides). A prompt longer than the context fails here, before anything is loaded or
+      // printed (the load repeats any tokenizer warning).
       const config = modelConfigFromGguf(header.metadata, header.tensors);
-      const need =
-        promptTokens({ tokenizer: tokenizerFromGguf(header.metadata, { onWarning: () => {} }), contextLength: config.contextLength }, prompt).length +
-        maxTokens;
-      const contextLength = Math.max(1, Math.min(config.contextLength, need));
+      if (ctx !== undefined && ctx > config.contextLength)
+        throw new OptionError("BAD_FLAG_VALUE", `--ctx ${ctx} is more than the model's context of ${config.contextLength}`);
+      const context = ctx ?? config.contextLength;
+      const tokenizer = tokenizerFromGguf(header.metadata, { onWarning: () => {} });
+      const need = promptTokens({ tokenizer, contextLength: context }, prompt).length + maxTokens;
+      const contextLength = Math.max(1, Math.min(context, need));
       engine = await openEngine({ model: engineModel, backend, threads, contextLength });
 
       const stop = new AbortController();
@@ -71,7 +77,7 @@ export const generateCommand: Command = {
         for await (const chunk of stream) if (!json) process.stdout.write(shown(chunk.text));
         const result = await stream.result;
         if (json) {
-          out(JSON.stringify({ text: result.text, tokens: result.tokens, stats: result.stats }));
+          out(JSON.stringify({ text: result.text, tokens: result.tokens, stopReason: result.stopReason, stats: result.stats }));
         } else {
           process.stdout.write("\n");
           if (backend === "auto") process.stderr.write(`[${(await engine.info()).backendReason}]\n`);

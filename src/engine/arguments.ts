@@ -1,13 +1,14 @@
 // The engine API's arguments, checked where they enter (client.ts, and createEngine / createLocalEngine) so that
 // a wrong call is an OptionError naming the argument or option and what it got: a wrong type or null
 // (BAD_ARGUMENT for a positional argument, BAD_OPTION for an options object), an option nobody knows
-// (UNKNOWN_OPTION), a value out of range (BAD_OPTION_VALUE). The callers turn these into rejected promises;
+// (UNKNOWN_OPTION), one ternion knows but does not do (UNSUPPORTED_OPTION: OpenAI's tools…), a value out of range
+// (BAD_OPTION_VALUE; a chat request's fields are options too). The callers turn these into rejected promises;
 // nothing here runs the model. Checks that need the model (a token id against the vocabulary, a context length
 // against the model's) stay where the model is.
 import { OptionError } from "../runtime/errors.ts";
+import { MAX_TOP_LOGPROBS } from "./logprobs.ts";
 import { resolveSamplingOptions, type SamplingOptions } from "../runtime/sampling/options.ts";
 import type { DecodeOptions, EncodeOptions } from "../runtime/tokenizer/types.ts";
-import type { ChatCompletionRequest } from "./chat-types.ts";
 import type { EngineFinetuneOptions, EngineGenerateOptions, EngineOptions, EnginePerplexityOptions } from "./engine.ts";
 
 /** Says what a value should have been, or undefined when it is right. */
@@ -107,6 +108,9 @@ const GENERATE_OPTIONS = {
   stop: checks.strings,
   addBos: checks.boolean,
   ignoreEos: checks.boolean,
+  contextShift: (v) => (v === true || v === false || v === "error" ? undefined : 'true, false or "error"'),
+  contextKeep: checks.integer(0),
+  logprobs: checks.integer(0, MAX_TOP_LOGPROBS),
   signal: checks.signal,
 } satisfies Record<keyof EngineGenerateOptions, Check>;
 
@@ -153,16 +157,80 @@ export const tokensCheck: Check = (v) =>
     ? undefined
     : "an array of token ids (integers ≥ 0)";
 
-/** The chat request's fields that map to generate options are checked as those; the rest as OpenAI types them. */
-export const CHAT_REQUEST_FIELDS: Partial<Record<keyof ChatCompletionRequest | "n", Check>> = {
-  messages: (v) => (Array.isArray(v) ? undefined : "an array of messages"),
+const messagesCheck: Check = (v) => (Array.isArray(v) ? undefined : "an array of messages");
+
+/**
+ * A chat request's fields: OpenAI's that ternion does, llama.cpp's sampler extensions, and `context_shift`
+ * (context-shift.ts). The sampling values are checked as generate options (chatOptions in client.ts).
+ */
+const CHAT_REQUEST_FIELDS: Record<string, Check> = {
+  messages: messagesCheck,
   model: checks.string,
   stream: checks.boolean,
-  n: checks.integer(1, 1),
+  stream_options: checks.object,
+  user: checks.string,
+  n: checks.integer(1),
   max_tokens: checks.integer(0),
   max_completion_tokens: checks.integer(0),
+  temperature: checks.any,
+  top_p: checks.any,
+  seed: checks.any,
   stop: (v) => (typeof v === "string" || checks.strings(v) === undefined ? undefined : "a string or an array of strings"),
+  frequency_penalty: checks.any,
+  presence_penalty: checks.any,
+  logprobs: checks.boolean,
+  top_logprobs: checks.integer(0, MAX_TOP_LOGPROBS),
+  response_format: checks.object,
+  // Only an empty bias (what some clients always send); any other is refused as unsupported first.
+  logit_bias: (v) => (isObject(v) && Object.keys(v).length === 0 ? undefined : "an empty object"),
+  top_k: checks.any,
+  min_p: checks.any,
+  repetition_penalty: checks.any,
+  context_shift: GENERATE_OPTIONS.contextShift,
 };
+
+/** OpenAI's chat fields that ternion does not do (yet), and why. */
+const CHAT_UNSUPPORTED_FIELDS: Record<string, string> = {
+  tools: "tool calling is not implemented yet",
+  tool_choice: "tool calling is not implemented yet",
+  parallel_tool_calls: "tool calling is not implemented yet",
+  functions: "function calling is not implemented yet",
+  function_call: "function calling is not implemented yet",
+  logit_bias: "logit biases are not implemented",
+  audio: "a text model has no audio",
+  modalities: "a text model answers in text only",
+  prediction: "predicted outputs are not implemented",
+  reasoning_effort: "the model has no reasoning setting",
+  service_tier: "a local model has no service tiers",
+  store: "nothing is stored",
+  metadata: "nothing is stored to attach metadata to",
+  web_search_options: "there is no web search",
+};
+
+/**
+ * A chat request: an object (BAD_ARGUMENT), no field OpenAI has that ternion does not do (UNSUPPORTED_OPTION),
+ * no field nobody knows (UNKNOWN_OPTION), every field's value of its type (BAD_OPTION_VALUE).
+ */
+export function checkChatRequest(request: unknown): void {
+  const what = "chat.completions.create";
+  checkArgument(what, "the request", request, checks.object);
+  const r = request as Record<string, unknown>;
+  for (const [field, why] of Object.entries(CHAT_UNSUPPORTED_FIELDS)) {
+    if (r[field] === undefined) continue;
+    if (field === "logit_bias" && isObject(r[field]) && Object.keys(r[field]).length === 0) continue; // an empty bias changes nothing
+    throw new OptionError("UNSUPPORTED_OPTION", `${what} option "${field}" is not supported: ${why}`);
+  }
+  checkOptions(what, request, CHAT_REQUEST_FIELDS);
+  if (r.messages === undefined) throw new OptionError("BAD_OPTION_VALUE", `${what} option messages is required (an array of messages)`);
+  if (r.n !== undefined && r.n !== 1) throw new OptionError("UNSUPPORTED_OPTION", `${what} option "n" must be 1: one choice per request, got ${r.n}`);
+  if (r.top_logprobs !== undefined && r.logprobs !== true)
+    throw new OptionError("BAD_OPTION_VALUE", `${what} option top_logprobs is only allowed with logprobs: true`);
+}
+
+/** applyChatTemplate's messages. */
+export function checkMessagesArgument(method: string, messages: unknown): void {
+  checkArgument(method, "messages", messages, messagesCheck);
+}
 
 // ---- finetune ----
 

@@ -76,18 +76,21 @@ export class ChatTemplate {
    */
   render(messages: readonly ChatMessage[], options: RenderOptions = {}): string {
     const plain = checkMessages(messages);
+    const chars = plain.reduce((n, m) => n + m.content.length, 0);
     const budget = { ...DEFAULT_TEMPLATE_BUDGET, ...options.budget };
-    budget.maxOutputChars = Math.min(budget.maxOutputChars, this.maxPromptChars);
-    budget.maxValueSize = Math.max(budget.maxValueSize, budget.maxOutputChars);
     if (options.signal?.aborted) throw new AbortError("rendering the chat template was aborted");
     // Messages larger than any value a template may hold are the caller's excess, not the template's.
-    const chars = plain.reduce((n, m) => n + m.content.length, 0);
     if (chars > budget.maxValueSize) {
       throw new ContextError(
         "PROMPT_TOO_LONG",
         `the messages have ${chars} characters, more than the ${budget.maxValueSize} a chat template may be given`,
       );
     }
+    // What fits the context, plus room for the messages themselves twice over: a conversation longer than the
+    // context is the caller's to shorten (tokenize says PROMPT_TOO_LONG; a chat leaves out its oldest turns), and
+    // only a template that multiplies its input further is refused for it.
+    budget.maxOutputChars = Math.min(budget.maxOutputChars, this.maxPromptChars + 2 * chars);
+    budget.maxValueSize = Math.max(budget.maxValueSize, budget.maxOutputChars);
     const env = new Environment();
     setTemplateGlobals(env, budget);
     const variables = { messages: plain, add_generation_prompt: true, bos_token: this.bosToken, eos_token: this.eosToken };

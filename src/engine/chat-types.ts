@@ -1,6 +1,6 @@
 // OpenAI's chat-completions shapes (the subset a local model can honour), so that code written for the OpenAI
 // SDK or WebLLM runs against an Engine unchanged.
-import type { GenerationStats } from "./generate.ts";
+import type { GenerationStats, StopReason } from "./generate.ts";
 
 export interface ChatMessage {
   role: "system" | "user" | "assistant" | (string & {});
@@ -22,10 +22,40 @@ export interface ChatCompletionRequest {
   stop?: string | readonly string[];
   frequency_penalty?: number;
   presence_penalty?: number;
+  /** Must be 1 (one choice per request). */
+  n?: number;
+  /** Each generated token's log-probability (choices[0].logprobs.content). */
+  logprobs?: boolean;
+  /** With logprobs: this many most likely alternatives per token (0 … 20). */
+  top_logprobs?: number;
+  /** Ignored (OpenAI's end-user id). */
+  user?: string;
+  /** Accepted for OpenAI clients; the last chunk of a stream always carries the usage. */
+  stream_options?: { include_usage?: boolean };
   /** Extensions (llama.cpp's samplers). */
   top_k?: number;
   min_p?: number;
   repetition_penalty?: number;
+  /**
+   * ternion's: a conversation longer than the context leaves out its oldest turns after the system messages,
+   * and an answer that fills the context slides it (true, the default); false or "error" fails instead.
+   */
+  context_shift?: boolean | "error";
+}
+
+/** One token's log-probability in OpenAI's shape. */
+export interface ChatTokenLogprob {
+  token: string;
+  logprob: number;
+  /** The token's UTF-8 bytes. */
+  bytes: number[] | null;
+  top_logprobs: { token: string; logprob: number; bytes: number[] | null }[];
+}
+
+/** A choice's log-probabilities (the request's logprobs: true), else null. */
+export interface ChatLogprobs {
+  content: ChatTokenLogprob[] | null;
+  refusal: null;
 }
 
 /** "abort": the request's signal ended it (as WebLLM reports). */
@@ -42,10 +72,12 @@ export interface ChatCompletion {
   object: "chat.completion";
   created: number;
   model: string;
-  choices: [{ index: 0; message: { role: "assistant"; content: string }; finish_reason: FinishReason; logprobs: null }];
+  choices: [{ index: 0; message: { role: "assistant"; content: string }; finish_reason: FinishReason; logprobs: ChatLogprobs | null }];
   usage: ChatCompletionUsage;
-  /** ternion's generation statistics (speeds, cached prompt tokens, backend). */
+  /** ternion's generation statistics (speeds, cached prompt tokens, context shifts, backend). */
   stats: GenerationStats;
+  /** ternion's: why generation ended, finer than finish_reason. */
+  stopReason: StopReason;
 }
 
 export interface ChatCompletionChunk {
@@ -53,8 +85,9 @@ export interface ChatCompletionChunk {
   object: "chat.completion.chunk";
   created: number;
   model: string;
-  choices: [{ index: 0; delta: { role?: "assistant"; content?: string }; finish_reason: FinishReason | null; logprobs: null }];
+  choices: [{ index: 0; delta: { role?: "assistant"; content?: string }; finish_reason: FinishReason | null; logprobs: ChatLogprobs | null }];
   /** On the last chunk only. */
   usage?: ChatCompletionUsage;
   stats?: GenerationStats;
+  stopReason?: StopReason;
 }

@@ -4,14 +4,16 @@
 // OpenAI chat shapes.
 import { OptionError } from "../runtime/errors.ts";
 import type { GenerateChunk } from "./generate.ts";
+import type { TokenLogprobs } from "./logprobs.ts";
 import type { PerplexityResult } from "../runtime/model/perplexity.ts";
 import type { DecodeOptions, EncodeOptions } from "../runtime/tokenizer/types.ts";
 import { anySignal } from "./signals.ts";
 import {
   CHAT_CALL_OPTIONS,
-  CHAT_REQUEST_FIELDS,
   checkArgument,
+  checkChatRequest,
   checkGenerateOptions,
+  checkMessagesArgument,
   checkOptions,
   checks,
   DETOKENIZE_OPTIONS,
@@ -22,7 +24,15 @@ import {
   TOKENIZE_OPTIONS,
   tokensCheck,
 } from "./arguments.ts";
-import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, FinishReason } from "./chat-types.ts";
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionRequest,
+  ChatLogprobs,
+  ChatMessage,
+  ChatTokenLogprob,
+  FinishReason,
+} from "./chat-types.ts";
 import type { EngineCore, EngineEvent, GenerateRequest } from "./core.ts";
 import type {
   BackendChoice,
@@ -84,7 +94,7 @@ export class EngineClient implements Engine {
   }
 
   async applyChatTemplate(messages: readonly ChatMessage[]): Promise<string> {
-    checkArgument("applyChatTemplate", "messages", messages, CHAT_REQUEST_FIELDS.messages!);
+    checkMessagesArgument("applyChatTemplate", messages);
     return this.transport.call("applyChatTemplate", [messages]);
   }
 
@@ -179,43 +189,62 @@ export class EngineClient implements Engine {
     request: ChatCompletionRequest,
     signal?: AbortSignal,
   ): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
-    checkArgument("chat.completions.create", "the request", request, checks.object);
-    for (const [field, check] of Object.entries(CHAT_REQUEST_FIELDS)) {
-      const value = (request as unknown as Record<string, unknown>)[field];
-      if (value !== undefined) checkArgument("chat.completions.create", `request.${field}`, value, check);
-    }
+    checkChatRequest(request);
     const options = chatOptions(request);
     checkGenerateOptions("chat.completions.create", options);
+    const withLogprobs = request.logprobs === true;
     const generation = this.stream({ messages: request.messages, options }, signal);
     const id = `chatcmpl-${randomId()}`;
     const created = Math.floor(Date.now() / 1000);
     const modelName = request.model ?? "ternion";
     if (!request.stream) {
+      const content: ChatTokenLogprob[] = [];
+      for await (const c of generation) if (c.logprobs) content.push(openAiLogprob(c.logprobs));
       const r = await generation.result;
+      const logprobs: ChatLogprobs | null = withLogprobs ? { content, refusal: null } : null;
       return {
         id,
         object: "chat.completion",
         created,
         model: modelName,
-        choices: [{ index: 0, message: { role: "assistant", content: r.text }, finish_reason: finishReason(r), logprobs: null }],
+        choices: [{ index: 0, message: { role: "assistant", content: r.text }, finish_reason: finishReason(r), logprobs }],
         usage: usage(r),
         stats: r.stats,
+        stopReason: r.stopReason,
       };
     }
-    const chunk = (delta: ChatCompletionChunk["choices"][0]["delta"], finish: FinishReason | null): ChatCompletionChunk => ({
+    const chunk = (
+      delta: ChatCompletionChunk["choices"][0]["delta"],
+      finish: FinishReason | null,
+      logprobs: ChatLogprobs | null = null,
+    ): ChatCompletionChunk => ({
       id,
       object: "chat.completion.chunk",
       created,
       model: modelName,
-      choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+      choices: [{ index: 0, delta, finish_reason: finish, logprobs }],
     });
     return (async function* () {
       yield chunk({ role: "assistant", content: "" }, null);
-      for await (const c of generation) if (c.text) yield chunk({ content: c.text }, null);
+      for await (const c of generation) {
+        // With logprobs every token has its chunk (its text may be "", held for a stop string or a character).
+        if (c.logprobs && withLogprobs) yield chunk({ content: c.text }, null, { content: [openAiLogprob(c.logprobs)], refusal: null });
+        else if (c.text) yield chunk({ content: c.text }, null);
+      }
       const r = await generation.result;
-      yield { ...chunk({}, finishReason(r)), usage: usage(r), stats: r.stats };
+      yield { ...chunk({}, finishReason(r)), usage: usage(r), stats: r.stats, stopReason: r.stopReason };
     })();
   }
+}
+
+/** A token's log-probabilities in OpenAI's chat shape. */
+function openAiLogprob(l: TokenLogprobs): ChatTokenLogprob {
+  return {
+    token: l.text,
+    logprob: l.logprob,
+    bytes: l.bytes,
+    top_logprobs: l.top.map((t) => ({ token: t.text, logprob: t.logprob, bytes: t.bytes })),
+  };
 }
 
 /** A generation that failed before it started: its result rejects with `error`, and so does its iteration. */
@@ -233,8 +262,6 @@ function failedStream(error: unknown): GenerationStream {
 
 /** OpenAI's request fields as generate options (undefined where the request leaves them out). */
 function chatOptions(r: ChatCompletionRequest): Omit<EngineGenerateOptions, "signal"> {
-  if ((r as { n?: number }).n !== undefined && (r as { n?: number }).n !== 1)
-    throw new OptionError("UNSUPPORTED_OPTION", "n must be 1: one choice per request");
   const o: Omit<EngineGenerateOptions, "signal"> = {
     maxTokens: r.max_completion_tokens ?? r.max_tokens,
     temperature: r.temperature,
@@ -246,6 +273,8 @@ function chatOptions(r: ChatCompletionRequest): Omit<EngineGenerateOptions, "sig
     presencePenalty: r.presence_penalty,
     repeatPenalty: r.repetition_penalty,
     stop: r.stop === undefined ? undefined : typeof r.stop === "string" ? [r.stop] : [...r.stop],
+    logprobs: r.logprobs ? (r.top_logprobs ?? 0) : undefined,
+    contextShift: r.context_shift,
   };
   for (const k of Object.keys(o) as (keyof typeof o)[]) if (o[k] === undefined) delete o[k];
   return o;

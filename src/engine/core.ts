@@ -17,6 +17,8 @@ import { anySignal } from "./signals.ts";
 import { loadOnBackend } from "./backend.ts";
 import { CallQueue } from "./call-queue.ts";
 import { ChatTemplate } from "./chat-template.ts";
+import { type ChatFitMemory, fitChat } from "./chat-fit.ts";
+import { shiftsContext } from "./context-shift.ts";
 import type { ChatMessage } from "./chat-types.ts";
 import type { FinetuneProgress } from "../train/finetune-run.ts";
 import type {
@@ -81,6 +83,8 @@ export class EngineCore {
   private backendReason = "";
   /** The token ids in the model's KV cache. */
   private sequence: number[] = [];
+  /** The last chat's messages and how many of them its prompt left out (chat-fit.ts). */
+  private chatFit: ChatFitMemory | undefined;
   /** Set when the GPU device is lost: "auto" reloads on wasm before the next call, "webgpu" fails the calls. */
   private lost: GpuError | undefined;
   private readonly queue = new CallQueue();
@@ -108,18 +112,27 @@ export class EngineCore {
         const { options, stop } = toGenerateOptions(request.options ?? {});
         let prompt: string | number[];
         let extraStop: readonly string[] = [];
+        let droppedMessages: number | undefined;
         if (request.messages !== undefined) {
           const template = this.chatTemplate();
-          let rendered: string;
+          extraStop = template.stop;
+          const render = { signal, interrupted: () => ctx.interrupted?.() ?? false };
           try {
-            rendered = template.render(request.messages, { signal, interrupted: () => ctx.interrupted?.() ?? false });
+            if (shiftsContext(options.contextShift)) {
+              // The oldest turns leave the prompt when it would not fit; a shift mid-answer keeps the system prompt.
+              const fit = fitChat(template, model.tokenizer, request.messages, model.contextLength, options.maxTokens ?? 256, this.chatFit, render);
+              // A copy: the caller may push its next turn onto the same array.
+              this.chatFit = { messages: request.messages.map((m) => ({ ...m })), dropped: fit.dropped };
+              prompt = fit.tokens;
+              options.contextKeep ??= fit.keep;
+              droppedMessages = fit.dropped;
+            } else prompt = template.tokenize(model.tokenizer, template.render(request.messages, render));
           } catch (e) {
             if (e instanceof AbortError) return this.abortedCompletion(); // as a generation aborted mid-way ends
             throw e;
           }
-          prompt = template.tokenize(model.tokenizer, rendered);
-          extraStop = template.stop;
         } else {
+          this.chatFit = undefined;
           const p = request.prompt;
           if (typeof p !== "string" && !Array.isArray(p)) throw new OptionError("BAD_OPTION", "prompt must be a string or an array of token ids");
           prompt = typeof p === "string" ? p : [...p];
@@ -133,9 +146,11 @@ export class EngineCore {
             onToken: (chunk) => ctx.emit({ type: "chunk", chunk }),
           });
           this.sequence = r.sequence;
-          return { text: r.text, tokens: r.tokens, stopReason: r.stopReason, stats: r.stats };
+          const stats = droppedMessages === undefined ? r.stats : { ...r.stats, droppedMessages };
+          return { text: r.text, tokens: r.tokens, stopReason: r.stopReason, stats };
         } catch (e) {
           this.sequence = [];
+          this.chatFit = undefined;
           throw e;
         }
       },
@@ -318,6 +333,7 @@ export class EngineCore {
     this.model?.dispose();
     this.model = undefined;
     this.sequence = [];
+    this.chatFit = undefined;
     this.lost = undefined;
     const { signal, emit } = ctx;
     if (signal.aborted) throw new AbortError("the model load was aborted");
@@ -433,6 +449,8 @@ export class EngineCore {
         backend: b?.backend ?? "wasm",
         threads: b?.threads ?? 0,
         simd: b?.simd ?? "none",
+        contextShifts: 0,
+        shiftedTokens: 0,
       },
     };
   }

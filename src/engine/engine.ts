@@ -103,6 +103,16 @@ export interface EngineGenerateOptions extends SamplingOptions {
   addBos?: boolean;
   /** An end-of-generation token does not end the generation (benchmarks that need an exact token count). */
   ignoreEos?: boolean;
+  /**
+   * When the next token would not fit the context: true (default) slides the window, keeping the first
+   * `contextKeep` tokens and dropping the oldest after them; false or "error" stops at a full context
+   * (stopReason "context"). A prompt longer than the context is a ContextError either way.
+   */
+  contextShift?: boolean | "error";
+  /** Tokens at the start of the window that a context shift keeps. Default 4 (BOS and a few). */
+  contextKeep?: number;
+  /** Each chunk carries its token's log-probability and this many most likely alternatives (0 … 20). */
+  logprobs?: number;
   /** Ends the generation (stopReason "abort"); a call still waiting in the queue leaves it at once. */
   signal?: AbortSignal;
 }

@@ -1,8 +1,8 @@
 // The generation loop, one for every backend (runtime/model/language-model.ts): tokenize, prefill the prompt in
 // batches (keeping the part of the KV cache that already holds the prompt's first tokens), then sample one
 // token at a time and feed it back, streaming whole characters through StreamingDecoder and holding back text
-// that might start a stop string. Ends at an end-of-generation token, a stop string, maxTokens, the end of the
-// context, or an abort. Greedy decoding on a backend with an argmax fast path (WebGPU) reads back one token id
+// that might start a stop string. Ends at an end-of-generation token, a stop string, maxTokens, or an abort; a
+// full context slides its window (context-shift.ts) unless contextShift is off, when it ends there. Greedy decoding on a backend with an argmax fast path (WebGPU) reads back one token id
 // per step instead of the logits.
 import { penaltiesAreOff } from "../runtime/sampling/penalties.ts";
 import { yieldToEventLoop } from "../runtime/event-loop.ts";
@@ -12,6 +12,8 @@ import type { ResolvedSamplingOptions, SamplingOptions } from "../runtime/sampli
 import { Sampler } from "../runtime/sampling/sampler.ts";
 import { StopMatcher } from "../runtime/sampling/stop.ts";
 import { StreamingDecoder } from "../runtime/tokenizer/streaming-decoder.ts";
+import { type ContextShiftOption, DEFAULT_CONTEXT_KEEP, keptHead, shiftsContext, slideWindow } from "./context-shift.ts";
+import { type TokenLogprobs, tokenLogprobs } from "./logprobs.ts";
 
 export interface GenerateOptions extends SamplingOptions {
   /** Most tokens to generate. Default 256. */
@@ -36,12 +38,24 @@ export interface GenerateOptions extends SamplingOptions {
    * prefix with them is kept in the cache instead of being evaluated again. Default: nothing is kept.
    */
   cached?: readonly number[];
+  /**
+   * When the next token would not fit the context: true (default) slides the window, keeping the first
+   * `contextKeep` tokens and dropping the oldest after them; false or "error" stops there (stopReason
+   * "context"). A prompt longer than the context is a ContextError either way: nothing the caller wrote is cut.
+   */
+  contextShift?: ContextShiftOption;
+  /** Tokens at the start that a context shift keeps. Default 4 (BOS and a few). */
+  contextKeep?: number;
+  /** Report each generated token's log-probability and this many most likely alternatives (0 … 20). */
+  logprobs?: number;
 }
 
 /** One generated token and the text it completed. */
 export interface GenerateChunk {
   token: number;
   text: string;
+  /** With the `logprobs` option. */
+  logprobs?: TokenLogprobs;
 }
 
 export interface GenerationStats {
@@ -59,6 +73,12 @@ export interface GenerationStats {
   threads: number;
   /** The wasm build, or "none" on WebGPU. */
   simd: string;
+  /** Times the window slid (context-shift.ts). */
+  contextShifts: number;
+  /** Tokens evaluated again because a shift moved them: what the shifts cost. */
+  shiftedTokens: number;
+  /** Chat: the oldest messages left out so that the conversation fits the context. */
+  droppedMessages?: number;
 }
 
 export type StopReason = "eos" | "stop" | "max-tokens" | "context" | "abort";
@@ -116,9 +136,27 @@ function commonPrefix(a: readonly number[], b: readonly number[]): number {
  * by the prompt, keeping the cached prefix that `options.cached` names.
  */
 export async function generate(lm: LanguageModel, prompt: string | readonly number[], options: GenerateOptions = {}): Promise<GenerateResult> {
-  const { maxTokens = 256, stop = [], signal, onText, onToken, addBos, cached, ignoreEos = false, ...sampling } = options;
+  const {
+    maxTokens = 256,
+    stop = [],
+    signal,
+    onText,
+    onToken,
+    addBos,
+    cached,
+    ignoreEos = false,
+    contextShift,
+    contextKeep = DEFAULT_CONTEXT_KEEP,
+    logprobs,
+    ...sampling
+  } = options;
   if (!Number.isSafeInteger(maxTokens) || maxTokens < 0)
     throw new OptionError("BAD_OPTION_VALUE", `maxTokens must be an integer ≥ 0, got ${maxTokens}`);
+  if (!Number.isSafeInteger(contextKeep) || contextKeep < 0)
+    throw new OptionError("BAD_OPTION_VALUE", `contextKeep must be an integer ≥ 0, got ${contextKeep}`);
+  if (logprobs !== undefined && (!Number.isSafeInteger(logprobs) || logprobs < 0 || logprobs > 20))
+    throw new OptionError("BAD_OPTION_VALUE", `logprobs must be an integer in [0, 20], got ${logprobs}`);
+  const shifts = shiftsContext(contextShift);
   const sampler = new Sampler(sampling);
   const stops = new StopMatcher(stop);
   const tokenizer = lm.tokenizer;
@@ -133,13 +171,16 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
     if (bad >= 0) throw new OptionError("BAD_TOKEN", `prompt token ${bad} is ${prompts[bad]}, not a token id of this vocabulary (0 … ${vocab - 1})`);
     checkPromptLength(prompts.length, lm.contextLength);
   }
+  let contextShifts = 0;
+  let shiftedTokens = 0;
 
   // Keep the cached prefix, but evaluate at least the last prompt token: its logits give the first token.
   const keep = cached && cached.length === lm.position ? Math.min(commonPrefix(cached, prompts), prompts.length - 1) : 0;
   lm.reset(keep);
   const sequence = prompts.slice(0, keep);
 
-  const greedy = isPlainGreedy(sampler.options) && lm.forwardArgmax !== undefined;
+  // The greedy fast path reads back no logits: not with logprobs, which need them.
+  const greedy = isPlainGreedy(sampler.options) && lm.forwardArgmax !== undefined && logprobs === undefined;
   // One step: feed tokens, get the next token's logits (or the token itself on the greedy fast path).
   const feed = async (ids: number[]): Promise<Float32Array | number> => {
     const next = greedy ? await lm.forwardArgmax!(ids) : await lm.forward(ids);
@@ -163,10 +204,14 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
   while (next !== undefined && stopReason !== "abort") {
     const stepStart = now();
     let id: number;
+    let chosen: TokenLogprobs | undefined;
     if (typeof next === "number") {
       id = next;
       sampler.accept(id);
-    } else id = sampler.sample(next, lm.position);
+    } else {
+      id = sampler.sample(next, lm.position);
+      if (logprobs !== undefined) chosen = tokenLogprobs(tokenizer, next, id, logprobs);
+    }
     tokens.push(id);
     if (tokens.length === 1) tFirst = now();
 
@@ -181,7 +226,7 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
       if (r.stopped) end = "stop";
     }
     if (!end && tokens.length >= maxTokens) end = "max-tokens";
-    if (!end && lm.position >= lm.contextLength) end = "context";
+    if (!end && !shifts && lm.position >= lm.contextLength) end = "context";
     if (end && end !== "stop") {
       const r = stops.push(decoder.flush());
       piece += r.text;
@@ -192,7 +237,8 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
       text += piece;
       onText?.(piece);
     }
-    onToken?.({ token: id, text: piece });
+    // An end-of-generation token is not part of the answer: OpenAI gives it no log-probability either.
+    onToken?.(chosen && end !== "eos" ? { token: id, text: piece, logprobs: chosen } : { token: id, text: piece });
     if (end) {
       stopReason = end;
       break;
@@ -204,7 +250,16 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
       break;
     }
     const feedStart = now();
-    next = await feed([id]);
+    if (lm.position >= lm.contextLength) {
+      // The window slides: the kept head stays in the KV cache, the tail is evaluated again with the new token.
+      const window = slideWindow([...sequence, id], lm.contextLength, contextKeep);
+      const head = keptHead(contextKeep, lm.contextLength);
+      lm.reset(head);
+      sequence.length = head;
+      contextShifts++;
+      shiftedTokens += window.length - head - 1;
+      next = await feed(window.slice(head));
+    } else next = await feed([id]);
     decodeMs += sampleMs + now() - feedStart;
     decodeSteps++;
   }
@@ -225,6 +280,8 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
       backend: b.backend,
       threads: b.threads,
       simd: b.simd,
+      contextShifts,
+      shiftedTokens,
     },
   };
 }

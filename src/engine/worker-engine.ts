@@ -1,7 +1,8 @@
 // createEngine: the Engine with the model in a worker (Node worker_threads, Deno and browser module Workers),
 // reached through comlink. The worker script is dist/engine-worker.js, found beside this bundle with
 // `new URL("./engine-worker.js", import.meta.url)` (the form bundlers follow). When the worker dies, every
-// pending call rejects with EngineCrashedError, and so does every later call until restart().
+// pending call rejects with EngineCrashedError, and so does every later call until restart(); a call made while
+// restart() starts the worker again waits for it.
 import { wrap, type Remote } from "comlink";
 import { AbortError, EngineCrashedError, EngineError, OptionError } from "../runtime/errors.ts";
 import { checkEngineOptions } from "./arguments.ts";
@@ -80,6 +81,8 @@ class WorkerTransport implements CoreTransport {
   private disposed = false;
   /** Cancels that reach the worker while it is busy in synchronous work (a chat template's render). */
   private readonly flags = InterruptFlags.create();
+  /** A restart starting the worker: calls wait for it (until it has loaded, the worker has no remote to call). */
+  private starting: Promise<void> | undefined;
 
   constructor(
     private readonly url: URL,
@@ -129,16 +132,22 @@ class WorkerTransport implements CoreTransport {
   }
 
   call<M extends CoreMethod>(method: M, args: CoreArgs<M>, signal?: AbortSignal, onEvent?: (event: EngineEvent) => void): Promise<CoreResult<M>> {
+    if (this.starting) {
+      const retry = () => this.call(method, args, signal, onEvent);
+      return this.starting.then(retry, retry); // a failed start leaves no worker: the call says so
+    }
     const remote = this.remote;
     return this.invoke((id) => remote!.call(method, id, args as unknown[]), signal, onEvent) as Promise<CoreResult<M>>;
   }
 
   async restart(options: { backend?: "auto" | "wasm" | "webgpu" }): Promise<void> {
     if (this.disposed) throw new EngineError("DISPOSED", "the engine was disposed");
+    if (this.starting) return this.starting;
     if (options.backend !== undefined) this.load.backend = options.backend;
     if (!this.dead && this.remote) return this.call("restart", [options]);
     if (this.worker) this.stop(this.worker);
-    await this.start();
+    this.starting = this.start().finally(() => (this.starting = undefined));
+    return this.starting;
   }
 
   async dispose(): Promise<void> {

@@ -5,6 +5,7 @@
 import type { ChatCompletionChunk } from "../engine/chat-types.ts";
 import { finishReason, usage } from "../engine/client.ts";
 import type { Engine } from "../engine/engine.ts";
+import type { GenerateChunk } from "../engine/generate.ts";
 import type { ChatCall, CompletionCall } from "./openai-requests.ts";
 
 export type Reply =
@@ -43,25 +44,57 @@ export async function completionReply(engine: Engine, modelId: string, call: Com
   const id = `cmpl-${crypto.randomUUID().replaceAll("-", "")}`;
   const created = Math.floor(Date.now() / 1000);
   const generation = engine.generate(call.prompt, { ...call.options, signal });
-  const shape = (text: string, finish: string | null) => ({
+  const withLogprobs = call.options.logprobs !== undefined;
+  const shape = (text: string, finish: string | null, logprobs: CompletionLogprobs | null = null) => ({
     id,
     object: "text_completion",
     created,
     model: modelId,
-    choices: [{ text, index: 0, logprobs: null, finish_reason: finish }],
+    choices: [{ text, index: 0, logprobs, finish_reason: finish }],
   });
   if (!call.stream) {
+    const chunks: GenerateChunk[] = [];
+    for await (const chunk of generation) chunks.push(chunk);
     const r = await generation.result;
     onEnd(finishReason(r), r.stats.generatedTokens);
-    return { kind: "json", body: { ...shape(r.text, finishReason(r)), usage: usage(r), stats: r.stats } };
+    const logprobs = withLogprobs ? completionLogprobs(chunks, 0) : null;
+    return { kind: "json", body: { ...shape(r.text, finishReason(r), logprobs), usage: usage(r), stats: r.stats, stopReason: r.stopReason } };
   }
   const includeUsage = call.includeUsage;
   async function* events(): AsyncIterable<unknown> {
-    for await (const chunk of generation) if (chunk.text) yield shape(chunk.text, null);
+    let offset = 0;
+    for await (const chunk of generation) {
+      if (withLogprobs && chunk.logprobs) yield shape(chunk.text, null, completionLogprobs([chunk], offset));
+      else if (chunk.text) yield shape(chunk.text, null);
+      offset += chunk.text.length;
+    }
     const r = await generation.result;
     onEnd(finishReason(r), r.stats.generatedTokens);
-    yield { ...shape("", finishReason(r)), stats: r.stats };
+    yield { ...shape("", finishReason(r)), stats: r.stats, stopReason: r.stopReason };
     if (includeUsage) yield { ...shape("", null), choices: [], usage: usage(r) };
   }
   return { kind: "events", events: events(), prime: 1 };
+}
+
+/** OpenAI's legacy `logprobs` of a completion: per token its text, log-probability, alternatives and offset in the text. */
+interface CompletionLogprobs {
+  tokens: string[];
+  token_logprobs: number[];
+  top_logprobs: Record<string, number>[];
+  text_offset: number[];
+}
+
+/** The legacy logprobs of `chunks` (those that carry them), whose text starts at `offset` in the completion. */
+function completionLogprobs(chunks: readonly GenerateChunk[], offset: number): CompletionLogprobs {
+  const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+  for (const c of chunks) {
+    if (c.logprobs) {
+      out.tokens.push(c.logprobs.text);
+      out.token_logprobs.push(c.logprobs.logprob);
+      out.top_logprobs.push(Object.fromEntries(c.logprobs.top.map((t) => [t.text, t.logprob])));
+      out.text_offset.push(offset);
+    }
+    offset += c.text.length;
+  }
+  return out;
 }

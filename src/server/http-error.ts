@@ -64,5 +64,5 @@ function optionParam(message: string): string | undefined {
   const quoted = /"([A-Za-z_]+)"/.exec(message)?.[1];
   if (quoted) return ENGINE_TO_REQUEST[quoted] ?? quoted;
   const named = /(?:^|option )([A-Za-z_]+) (?:must|is|and)/.exec(message)?.[1];
-  return named ? ENGINE_TO_REQUEST[named] : undefined;
+  return named ? (ENGINE_TO_REQUEST[named] ?? named) : undefined;
 }

@@ -96,7 +96,8 @@ export function completionCall(body: Body): CompletionCall {
   }
   if (body.ignore_eos !== undefined && typeof body.ignore_eos !== "boolean") throw badField("ignore_eos", "must be a boolean");
   if (body.echo !== undefined && body.echo !== false) throw badField("echo", "is not supported (only false)", "unsupported_value");
-  if (body.logprobs !== undefined) throw badField("logprobs", "is not supported", "unsupported_value");
+  // OpenAI's legacy completions take logprobs as the number of alternatives per token, at most 5.
+  if (body.logprobs !== undefined) checkNumber(body, "logprobs", { integer: true, min: 0, max: 5 });
   if (body.suffix !== undefined) throw badField("suffix", "is not supported (no fill-in-the-middle)", "unsupported_value");
   if (body.logit_bias !== undefined && (typeof body.logit_bias !== "object" || Object.keys(body.logit_bias as object).length > 0)) {
     throw badField("logit_bias", "is not supported", "unsupported_value");
@@ -114,6 +115,7 @@ export function completionCall(body: Body): CompletionCall {
     stop: typeof body.stop === "string" ? [body.stop] : (body.stop as string[] | undefined),
     // llama.cpp's extension: generate exactly max_tokens (benchmarks).
     ignoreEos: body.ignore_eos as boolean | undefined,
+    logprobs: body.logprobs as number | undefined,
   };
   for (const k of Object.keys(options) as (keyof typeof options)[]) if (options[k] === undefined) delete options[k];
   return { ...choice, prompt: completionPrompt(body.prompt), options };
