@@ -6,8 +6,10 @@
 // against the model's) stay where the model is.
 import { OptionError } from "../runtime/errors.ts";
 import { resolveSamplingOptions, type SamplingOptions } from "../runtime/sampling/options.ts";
+import { constraintGrammar } from "../runtime/grammar/constraint-options.ts";
 import type { DecodeOptions, EncodeOptions } from "../runtime/tokenizer/types.ts";
 import type { ChatCompletionRequest } from "./chat-types.ts";
+import { responseFormatCheck } from "./response-format.ts";
 import type { EngineFinetuneOptions, EngineGenerateOptions, EngineOptions, EnginePerplexityOptions } from "./engine.ts";
 
 /** Says what a value should have been, or undefined when it is right. */
@@ -108,6 +110,8 @@ const GENERATE_OPTIONS = {
   addBos: checks.boolean,
   ignoreEos: checks.boolean,
   signal: checks.signal,
+  grammar: checks.string,
+  jsonSchema: (v) => (typeof v === "boolean" || isObject(v) ? undefined : "a JSON Schema (an object)"),
 } satisfies Record<keyof EngineGenerateOptions, Check>;
 
 /** A prompt: text, or token ids (integers; the vocabulary is checked by the model). */
@@ -126,6 +130,8 @@ export function checkGenerateOptions(method: string, options: unknown): void {
   const sampling = Object.fromEntries(SAMPLING_KEYS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
   if (o.repetitionPenalty !== undefined && sampling.repeatPenalty === undefined) sampling.repeatPenalty = o.repetitionPenalty;
   resolveSamplingOptions(sampling as SamplingOptions);
+  // The grammar or schema compiles here, so that a bad one fails the call before it queues (GrammarError).
+  constraintGrammar({ grammar: o.grammar as string | undefined, jsonSchema: o.jsonSchema });
 }
 
 export const TOKENIZE_OPTIONS = {
@@ -162,6 +168,7 @@ export const CHAT_REQUEST_FIELDS: Partial<Record<keyof ChatCompletionRequest | "
   max_tokens: checks.integer(0),
   max_completion_tokens: checks.integer(0),
   stop: (v) => (typeof v === "string" || checks.strings(v) === undefined ? undefined : "a string or an array of strings"),
+  response_format: responseFormatCheck,
 };
 
 // ---- finetune ----

@@ -1,6 +1,7 @@
 // OpenAI's chat-completions shapes (the subset a local model can honour), so that code written for the OpenAI
 // SDK or WebLLM runs against an Engine unchanged.
 import type { GenerationStats } from "./generate.ts";
+import type { ResponseFormat } from "./response-format.ts";
 
 export interface ChatMessage {
   role: "system" | "user" | "assistant" | (string & {});
@@ -22,6 +23,8 @@ export interface ChatCompletionRequest {
   stop?: string | readonly string[];
   frequency_penalty?: number;
   presence_penalty?: number;
+  /** Constrains the answer to JSON (json_object) or to JSON valid against a schema (json_schema). */
+  response_format?: ResponseFormat;
   /** Extensions (llama.cpp's samplers). */
   top_k?: number;
   min_p?: number;

@@ -1,9 +1,10 @@
 // The generation loop, one for every backend (runtime/model/language-model.ts): tokenize, prefill the prompt in
 // batches (keeping the part of the KV cache that already holds the prompt's first tokens), then sample one
 // token at a time and feed it back, streaming whole characters through StreamingDecoder and holding back text
-// that might start a stop string. Ends at an end-of-generation token, a stop string, maxTokens, the end of the
-// context, or an abort. Greedy decoding on a backend with an argmax fast path (WebGPU) reads back one token id
-// per step instead of the logits.
+// that might start a stop string. Ends at an end-of-generation token, a stop string, the end of what a grammar
+// or JSON schema allows (`grammar`, `jsonSchema`: every token is one the grammar allows), maxTokens, the end of
+// the context, or an abort. Greedy decoding on a backend with an argmax fast path (WebGPU) reads back one token
+// id per step instead of the logits, unless a grammar needs the logits to choose among the tokens it allows.
 import { penaltiesAreOff } from "../runtime/sampling/penalties.ts";
 import { yieldToEventLoop } from "../runtime/event-loop.ts";
 import type { Backend, LanguageModel } from "../runtime/model/language-model.ts";
@@ -12,8 +13,9 @@ import type { ResolvedSamplingOptions, SamplingOptions } from "../runtime/sampli
 import { Sampler } from "../runtime/sampling/sampler.ts";
 import { StopMatcher } from "../runtime/sampling/stop.ts";
 import { StreamingDecoder } from "../runtime/tokenizer/streaming-decoder.ts";
+import { type ConstraintOptions, tokenConstraint } from "../runtime/grammar/constraint-options.ts";
 
-export interface GenerateOptions extends SamplingOptions {
+export interface GenerateOptions extends SamplingOptions, ConstraintOptions {
   /** Most tokens to generate. Default 256. */
   maxTokens?: number;
   /** Text that ends generation; it is not part of the result. */
@@ -116,10 +118,12 @@ function commonPrefix(a: readonly number[], b: readonly number[]): number {
  * by the prompt, keeping the cached prefix that `options.cached` names.
  */
 export async function generate(lm: LanguageModel, prompt: string | readonly number[], options: GenerateOptions = {}): Promise<GenerateResult> {
-  const { maxTokens = 256, stop = [], signal, onText, onToken, addBos, cached, ignoreEos = false, ...sampling } = options;
+  const { maxTokens = 256, stop = [], signal, onText, onToken, addBos, cached, ignoreEos = false, grammar, jsonSchema, ...sampling } = options;
   if (!Number.isSafeInteger(maxTokens) || maxTokens < 0)
     throw new OptionError("BAD_OPTION_VALUE", `maxTokens must be an integer ≥ 0, got ${maxTokens}`);
   const sampler = new Sampler(sampling);
+  // A grammar or JSON schema: every sampled token is one it allows, and generation ends where its output does.
+  const constraint = tokenConstraint(lm.tokenizer, { grammar, jsonSchema });
   const stops = new StopMatcher(stop);
   const tokenizer = lm.tokenizer;
   const decoder = new StreamingDecoder(tokenizer);
@@ -139,7 +143,7 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
   lm.reset(keep);
   const sequence = prompts.slice(0, keep);
 
-  const greedy = isPlainGreedy(sampler.options) && lm.forwardArgmax !== undefined;
+  const greedy = isPlainGreedy(sampler.options) && lm.forwardArgmax !== undefined && !constraint;
   // One step: feed tokens, get the next token's logits (or the token itself on the greedy fast path).
   const feed = async (ids: number[]): Promise<Float32Array | number> => {
     const next = greedy ? await lm.forwardArgmax!(ids) : await lm.forward(ids);
@@ -166,7 +170,8 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
     if (typeof next === "number") {
       id = next;
       sampler.accept(id);
-    } else id = sampler.sample(next, lm.position);
+    } else id = sampler.sample(next, lm.position, constraint);
+    constraint?.accept(id);
     tokens.push(id);
     if (tokens.length === 1) tFirst = now();
 
@@ -174,15 +179,17 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
     // for a possible stop string or an incomplete character is released with this token's chunk).
     let piece = "";
     let end: StopReason | undefined;
+    let stopString = false;
     if (tokenizer.isEog(id) && !ignoreEos) end = "eos";
     else {
       const r = stops.push(decoder.push(id));
       piece = r.text;
-      if (r.stopped) end = "stop";
+      if (r.stopped) [end, stopString] = ["stop", true];
     }
+    if (!end && constraint?.done) end = "stop";
     if (!end && tokens.length >= maxTokens) end = "max-tokens";
     if (!end && lm.position >= lm.contextLength) end = "context";
-    if (end && end !== "stop") {
+    if (end && !stopString) {
       const r = stops.push(decoder.flush());
       piece += r.text;
       if (r.stopped) end = "stop";

@@ -1,0 +1,148 @@
+// Incremental matching of a Grammar, one byte at a time: a pushdown automaton whose state is the set of
+// parse stacks that are still alive (llama.cpp's approach), plus the UTF-8 sequence being assembled. Each
+// stack is a linked list of element positions, its top a character class the next code point must match.
+// Stacks are hash-consed (an equal stack is the same object), so the set dedupes by identity and a state is
+// cheap to keep, share and branch: nothing is ever re-parsed from the start.
+import { GrammarError } from "../errors.ts";
+import { ELEMENT_CHAR, ELEMENT_END, type Grammar } from "./grammar.ts";
+
+/** A stack deeper than this (a recursive rule nested this far) is dropped: the bound on recursion depth. */
+export const MAX_STACK_DEPTH = 1024;
+/** Most live stacks: more means an ambiguous grammar whose cost would explode. */
+export const MAX_STACKS = 4096;
+
+export class StackNode {
+  /** The stacks that push a position on top of this one, by position. */
+  readonly above = new Map<number, StackNode>();
+  constructor(
+    readonly pos: number,
+    readonly next: StackNode | null,
+    readonly depth: number,
+  ) {}
+}
+
+export interface MatchState {
+  /** Live stacks, each with a character class on top. */
+  readonly stacks: readonly StackNode[];
+  /** The input so far is a whole sentence of the grammar (it may also continue). */
+  readonly complete: boolean;
+  /** Bytes of a UTF-8 sequence still to come (0 between code points), its bits so far, and the least code
+   * point a sequence of its length may encode (shorter forms are overlong: invalid UTF-8, decoded as U+FFFD). */
+  readonly pending: number;
+  readonly bits: number;
+  readonly least: number;
+}
+
+export class GrammarMatcher {
+  private readonly bottoms = new Map<number, StackNode>();
+
+  constructor(readonly grammar: Grammar) {}
+
+  /** The state before any input. */
+  initial(): MatchState {
+    const out = new Expansion(this);
+    for (const a of this.grammar.alternatives[this.grammar.root]!) out.expand(this.node(a, null));
+    return out.state();
+  }
+
+  /** The state after one more byte, or undefined when the grammar cannot continue with it. */
+  advanceByte(state: MatchState, byte: number): MatchState | undefined {
+    if (state.pending === 0) {
+      if (byte < 0x80) return this.advanceCodePoint(state, byte);
+      if ((byte & 0xe0) === 0xc0) return this.partial(state, 1, byte & 0x1f, 0x80);
+      if ((byte & 0xf0) === 0xe0) return this.partial(state, 2, byte & 0x0f, 0x800);
+      if ((byte & 0xf8) === 0xf0) return this.partial(state, 3, byte & 0x07, 0x10000);
+      return undefined;
+    }
+    if ((byte & 0xc0) !== 0x80) return undefined;
+    const bits = (state.bits << 6) | (byte & 0x3f);
+    if (state.pending > 1) return this.partial(state, state.pending - 1, bits, state.least);
+    if (bits < state.least || bits > 0x10ffff || (bits >= 0xd800 && bits <= 0xdfff)) return undefined;
+    return this.advanceCodePoint(state, bits);
+  }
+
+  /** The state after a whole token's bytes, or undefined. */
+  advanceBytes(state: MatchState, bytes: Uint8Array): MatchState | undefined {
+    let s: MatchState | undefined = state;
+    for (let i = 0; i < bytes.length && s; i++) s = this.advanceByte(s, bytes[i]!);
+    return s;
+  }
+
+  /** A sequence with `need` bytes to come is kept while some stack could accept a valid code point it may become. */
+  private partial(state: MatchState, need: number, bits: number, least: number): MatchState | undefined {
+    const lo = Math.max(bits * 2 ** (6 * need), least);
+    const hi = Math.min(bits * 2 ** (6 * need) + 2 ** (6 * need) - 1, 0x10ffff);
+    if (lo > hi) return undefined;
+    const g = this.grammar;
+    if (!state.stacks.some((s) => g.matchesSome(s.pos, lo, hi))) return undefined;
+    return { stacks: state.stacks, complete: false, pending: need, bits, least };
+  }
+
+  private advanceCodePoint(state: MatchState, cp: number): MatchState | undefined {
+    const g = this.grammar;
+    const out = new Expansion(this);
+    for (const s of state.stacks) if (g.matches(s.pos, cp)) out.continueAfter(s.pos, s.next);
+    return out.stacks.size === 0 && !out.complete ? undefined : out.state();
+  }
+
+  node(pos: number, next: StackNode | null): StackNode {
+    const table = next ? next.above : this.bottoms;
+    let n = table.get(pos);
+    if (!n) {
+      n = new StackNode(pos, next, next ? next.depth + 1 : 1);
+      table.set(pos, n);
+    }
+    return n;
+  }
+}
+
+/** One step's new stacks: every way to reach a character class from the positions given. */
+class Expansion {
+  readonly stacks = new Set<StackNode>();
+  complete = false;
+  private readonly seen = new Set<StackNode>();
+
+  constructor(private readonly m: GrammarMatcher) {}
+
+  /** The stack that continues after element `pos` (whose symbol has just matched) below `next`. */
+  continueAfter(pos: number, next: StackNode | null): void {
+    const g = this.m.grammar;
+    if (g.kinds[pos + 1] === ELEMENT_END) this.pop(next);
+    else this.expand(this.m.node(pos + 1, next));
+  }
+
+  private pop(next: StackNode | null): void {
+    if (next === null) this.complete = true;
+    else this.expand(next);
+  }
+
+  expand(stack: StackNode): void {
+    if (this.seen.has(stack)) return;
+    this.seen.add(stack);
+    if (stack.depth > MAX_STACK_DEPTH) return;
+    const g = this.m.grammar;
+    const pos = stack.pos;
+    const kind = g.kinds[pos];
+    if (kind === ELEMENT_CHAR) {
+      this.stacks.add(stack);
+      if (this.stacks.size > MAX_STACKS)
+        throw new GrammarError("GRAMMAR_TOO_AMBIGUOUS", `the grammar keeps more than ${MAX_STACKS} parses alive at once: make it less ambiguous`);
+      return;
+    }
+    if (kind === ELEMENT_END) {
+      this.pop(stack.next);
+      return;
+    }
+    // A rule reference: what follows it goes below (nothing when the reference ends its alternative, so that
+    // right recursion such as x* does not deepen the stack), then each alternative of the rule on top.
+    const after = g.kinds[pos + 1] === ELEMENT_END ? stack.next : this.m.node(pos + 1, stack.next);
+    for (const a of g.alternatives[g.refs[pos]!]!) {
+      if (g.kinds[a] === ELEMENT_END) this.pop(after);
+      else this.expand(this.m.node(a, after));
+    }
+  }
+
+  state(): MatchState {
+    return { stacks: [...this.stacks], complete: this.complete, pending: 0, bits: 0, least: 0 };
+  }
+}

@@ -1,0 +1,141 @@
+// A grammar applied to sampling, token by token. The generation loop asks `allows(token)` of the token the
+// sampler drew (a walk over that token's few bytes); only when it is refused does `mask` visit the vocabulary,
+// through a byte trie of every token's bytes (built once per tokenizer), so tokens that share a prefix share
+// the matching work and a dead prefix prunes its whole subtree. An end-of-generation token is allowed exactly
+// when the output so far is complete; `done` says that nothing can follow, so generation ends there.
+import { GrammarError } from "../errors.ts";
+import type { Tokenizer } from "../tokenizer/types.ts";
+import type { Grammar } from "./grammar.ts";
+import { GrammarMatcher, type MatchState } from "./matcher.ts";
+
+/** The vocabulary as the constraint sees it: each token's bytes and a trie over them. */
+export class TokenVocabulary {
+  readonly size: number;
+  readonly pieces: readonly Uint8Array[];
+  readonly eog: readonly number[];
+  readonly trie: TrieNode;
+
+  constructor(tokenizer: Pick<Tokenizer, "vocabSize" | "tokenToPiece" | "isEog">) {
+    this.size = tokenizer.vocabSize;
+    const pieces: Uint8Array[] = [];
+    const eog: number[] = [];
+    this.trie = new TrieNode();
+    for (let id = 0; id < this.size; id++) {
+      const piece = tokenizer.tokenToPiece(id);
+      pieces.push(piece);
+      if (tokenizer.isEog(id)) eog.push(id);
+      else if (piece.length > 0) this.trie.insert(piece, id);
+    }
+    this.pieces = pieces;
+    this.eog = eog;
+  }
+
+  private static readonly cache = new WeakMap<object, TokenVocabulary>();
+
+  /** The vocabulary of `tokenizer`, built on first use and kept as long as the tokenizer lives. */
+  static of(tokenizer: Pick<Tokenizer, "vocabSize" | "tokenToPiece" | "isEog">): TokenVocabulary {
+    let v = TokenVocabulary.cache.get(tokenizer);
+    if (!v) {
+      v = new TokenVocabulary(tokenizer);
+      TokenVocabulary.cache.set(tokenizer, v);
+    }
+    return v;
+  }
+}
+
+export class TrieNode {
+  readonly children = new Map<number, TrieNode>();
+  /** Tokens whose bytes end here. */
+  readonly tokens: number[] = [];
+
+  insert(bytes: Uint8Array, id: number): void {
+    let n: TrieNode = this;
+    for (const b of bytes) {
+      let c = n.children.get(b);
+      if (!c) {
+        c = new TrieNode();
+        n.children.set(b, c);
+      }
+      n = c;
+    }
+    n.tokens.push(id);
+  }
+}
+
+export class TokenConstraint {
+  private readonly matcher: GrammarMatcher;
+  private state: MatchState;
+  private readonly eog: Set<number>;
+  private readonly allowed: Uint8Array;
+
+  constructor(
+    grammar: Grammar,
+    private readonly vocabulary: TokenVocabulary,
+  ) {
+    this.matcher = new GrammarMatcher(grammar);
+    this.state = this.matcher.initial();
+    this.eog = new Set(vocabulary.eog);
+    this.allowed = new Uint8Array(vocabulary.size);
+  }
+
+  /** Nothing can follow the output: generation ends here. */
+  get done(): boolean {
+    return this.state.complete && this.state.stacks.length === 0;
+  }
+
+  /** The output so far is a whole sentence of the grammar. */
+  get complete(): boolean {
+    return this.state.complete;
+  }
+
+  /** Whether `token` may come next. */
+  allows(token: number): boolean {
+    if (this.eog.has(token)) return this.state.complete;
+    const piece = this.vocabulary.pieces[token];
+    if (!piece || piece.length === 0) return false;
+    return this.matcher.advanceBytes(this.state, piece) !== undefined;
+  }
+
+  /** Moves past `token` (which `allows` accepted). */
+  accept(token: number): void {
+    if (this.eog.has(token)) {
+      if (!this.state.complete) throw new GrammarError("NO_VALID_TOKEN", `token ${token} ends the output before the grammar is complete`);
+      this.state = { stacks: [], complete: true, pending: 0, bits: 0, least: 0 };
+      return;
+    }
+    const next = this.matcher.advanceBytes(this.state, this.vocabulary.pieces[token] ?? new Uint8Array(0));
+    if (!next) throw new GrammarError("NO_VALID_TOKEN", `token ${token} does not fit the grammar here`);
+    this.state = next;
+  }
+
+  /**
+   * Sets the logit of every token the grammar refuses here to −∞. A GrammarError NO_VALID_TOKEN when it
+   * refuses them all (a grammar that needs a character no token spells), so generation fails instead of
+   * producing text outside the grammar.
+   */
+  mask(logits: Float32Array): void {
+    const allowed = this.allowed;
+    allowed.fill(0);
+    let count = 0;
+    const walk = (node: TrieNode, state: MatchState) => {
+      for (const [byte, child] of node.children) {
+        const s = this.matcher.advanceByte(state, byte);
+        if (!s) continue;
+        for (const t of child.tokens) {
+          allowed[t] = 1;
+          count++;
+        }
+        walk(child, s);
+      }
+    };
+    walk(this.vocabulary.trie, this.state);
+    if (this.state.complete && this.state.pending === 0) {
+      for (const t of this.eog) {
+        allowed[t] = 1;
+        count++;
+      }
+    }
+    if (count === 0) throw new GrammarError("NO_VALID_TOKEN", "the grammar admits no token of this vocabulary at this point of the output");
+    for (let i = 0; i < logits.length; i++) if (!allowed[i]) logits[i] = Number.NEGATIVE_INFINITY;
+  }
+}
