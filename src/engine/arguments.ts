@@ -169,6 +169,7 @@ export const CHAT_REQUEST_FIELDS: Partial<Record<keyof ChatCompletionRequest | "
   max_completion_tokens: checks.integer(0),
   stop: (v) => (typeof v === "string" || checks.strings(v) === undefined ? undefined : "a string or an array of strings"),
   response_format: responseFormatCheck,
+  grammar: checks.string,
 };
 
 // ---- finetune ----

@@ -25,6 +25,8 @@ export interface ChatCompletionRequest {
   presence_penalty?: number;
   /** Constrains the answer to JSON (json_object) or to JSON valid against a schema (json_schema). */
   response_format?: ResponseFormat;
+  /** A GBNF grammar the answer must match (llama.cpp's server extension). */
+  grammar?: string;
   /** Extensions (llama.cpp's samplers). */
   top_k?: number;
   min_p?: number;

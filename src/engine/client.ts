@@ -7,7 +7,7 @@ import type { GenerateChunk } from "./generate.ts";
 import type { PerplexityResult } from "../runtime/model/perplexity.ts";
 import type { DecodeOptions, EncodeOptions } from "../runtime/tokenizer/types.ts";
 import { anySignal } from "./signals.ts";
-import { responseFormatOptions } from "./response-format.ts";
+import { requestConstraint } from "./response-format.ts";
 import {
   CHAT_CALL_OPTIONS,
   CHAT_REQUEST_FIELDS,
@@ -247,7 +247,7 @@ function chatOptions(r: ChatCompletionRequest): Omit<EngineGenerateOptions, "sig
     presencePenalty: r.presence_penalty,
     repeatPenalty: r.repetition_penalty,
     stop: r.stop === undefined ? undefined : typeof r.stop === "string" ? [r.stop] : [...r.stop],
-    ...responseFormatOptions(r.response_format),
+    ...requestConstraint(r),
   };
   for (const k of Object.keys(o) as (keyof typeof o)[]) if (o[k] === undefined) delete o[k];
   return o;

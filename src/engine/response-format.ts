@@ -1,4 +1,5 @@
-// OpenAI's `response_format` of a chat request as the generate options that constrain the output:
+// OpenAI's `response_format` of a chat request (and llama.cpp's `grammar` extension) as the generate options that
+// constrain the output:
 // { type: "text" } (no constraint), { type: "json_object" } (any JSON object) and
 // { type: "json_schema", json_schema: { name, schema, strict, description } } (a JSON text valid against schema).
 import type { ConstraintOptions } from "../runtime/grammar/constraint-options.ts";
@@ -26,9 +27,14 @@ export function responseFormatCheck(v: unknown): string | undefined {
   return undefined;
 }
 
-/** The constraint options `format` (checked by responseFormatCheck) asks for. */
-export function responseFormatOptions(format: ResponseFormat | undefined): ConstraintOptions {
-  if (format?.type === "json_object") return { jsonSchema: { type: "object" } };
-  if (format?.type === "json_schema") return { jsonSchema: format.json_schema.schema ?? { type: "object" } };
-  return {};
+/**
+ * The constraint options a chat request asks for: its `response_format` (checked by responseFormatCheck), or
+ * its `grammar` (llama.cpp's server extension: GBNF text).
+ */
+export function requestConstraint(request: { response_format?: ResponseFormat; grammar?: string }): ConstraintOptions {
+  const format = request.response_format;
+  const grammar = request.grammar === undefined ? {} : { grammar: request.grammar };
+  if (format?.type === "json_object") return { jsonSchema: { type: "object" }, ...grammar };
+  if (format?.type === "json_schema") return { jsonSchema: format.json_schema.schema ?? { type: "object" }, ...grammar };
+  return grammar;
 }

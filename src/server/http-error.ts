@@ -63,6 +63,9 @@ const ENGINE_TO_REQUEST: Record<string, string> = {
 };
 
 function optionParam(message: string): string | undefined {
+  // A chat request's own field, as arguments.ts names it ("request.response_format must be …").
+  const field = /request\.([a-z_]+) must/.exec(message)?.[1];
+  if (field) return field;
   const quoted = /"([A-Za-z_]+)"/.exec(message)?.[1];
   if (quoted) return ENGINE_TO_REQUEST[quoted] ?? quoted;
   const named = /(?:^|option )([A-Za-z_]+) (?:must|is|and)/.exec(message)?.[1];

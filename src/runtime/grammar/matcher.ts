@@ -14,6 +14,8 @@ export const MAX_STACKS = 4096;
 export class StackNode {
   /** The stacks that push a position on top of this one, by position. */
   readonly above = new Map<number, StackNode>();
+  /** This stack alone after a code point (undefined: refused), computed once: most states are one stack. */
+  readonly after = new Map<number, MatchState | undefined>();
   constructor(
     readonly pos: number,
     readonly next: StackNode | null,
@@ -80,6 +82,15 @@ export class GrammarMatcher {
 
   private advanceCodePoint(state: MatchState, cp: number): MatchState | undefined {
     const g = this.grammar;
+    if (state.stacks.length === 1) {
+      const only = state.stacks[0]!;
+      if (only.after.has(cp)) return only.after.get(cp);
+      const out = new Expansion(this);
+      if (g.matches(only.pos, cp)) out.continueAfter(only.pos, only.next);
+      const next = out.stacks.size === 0 && !out.complete ? undefined : out.state();
+      only.after.set(cp, next);
+      return next;
+    }
     const out = new Expansion(this);
     for (const s of state.stacks) if (g.matches(s.pos, cp)) out.continueAfter(s.pos, s.next);
     return out.stacks.size === 0 && !out.complete ? undefined : out.state();

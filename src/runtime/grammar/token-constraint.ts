@@ -67,6 +67,8 @@ export class TokenConstraint {
   private state: MatchState;
   private readonly eog: Set<number>;
   private readonly allowed: Uint8Array;
+  /** The state `allows` computed last, so that `accept` of the same token does not walk its bytes again. */
+  private checked: { token: number; state: MatchState | undefined } = { token: -1, state: undefined };
 
   constructor(
     grammar: Grammar,
@@ -93,17 +95,20 @@ export class TokenConstraint {
     if (this.eog.has(token)) return this.state.complete;
     const piece = this.vocabulary.pieces[token];
     if (!piece || piece.length === 0) return false;
-    return this.matcher.advanceBytes(this.state, piece) !== undefined;
+    this.checked = { token, state: this.matcher.advanceBytes(this.state, piece) };
+    return this.checked.state !== undefined;
   }
 
   /** Moves past `token` (which `allows` accepted). */
   accept(token: number): void {
+    const checked = this.checked;
+    this.checked = { token: -1, state: undefined };
     if (this.eog.has(token)) {
       if (!this.state.complete) throw new GrammarError("NO_VALID_TOKEN", `token ${token} ends the output before the grammar is complete`);
       this.state = { stacks: [], complete: true, pending: 0, bits: 0, least: 0 };
       return;
     }
-    const next = this.matcher.advanceBytes(this.state, this.vocabulary.pieces[token] ?? new Uint8Array(0));
+    const next = checked.token === token ? checked.state : this.matcher.advanceBytes(this.state, this.vocabulary.pieces[token] ?? new Uint8Array(0));
     if (!next) throw new GrammarError("NO_VALID_TOKEN", `token ${token} does not fit the grammar here`);
     this.state = next;
   }
