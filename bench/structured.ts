@@ -7,7 +7,8 @@
 // and after. The constrained run's schema forces a long string ({ "story": "…" } with minLength
 // 1000), so both runs generate exactly `tokens` tokens (the free one ignores end-of-text) and the constraint
 // is exercised on every token: a check per sampled token, a masked redraw whenever the model reaches for a
-// character JSON does not allow there (a quote, a newline).
+// character JSON does not allow there (a quote, a newline). Also printed: the time to build the vocabulary's
+// bytes and trie (once per tokenizer) and the median time of one whole-vocabulary mask inside the string.
 // Models: "default" (models/stories260K-ternary.gguf, the packaged one) and "700M" (the synthetic BitNet b1.58
 // 700M-shaped TQ2_0 model of bench/decode.ts, 32k vocabulary, generated once into the cache).
 import { homedir, loadavg } from "node:os";
@@ -18,6 +19,9 @@ import { CpuLanguageModel } from "../src/runtime/cpu/language-model.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
 import { BITNET_700M } from "../test/helpers/synthetic-model.ts";
 import { ensureSyntheticModel } from "./synthetic-models.ts";
+import { tokenConstraint } from "../src/runtime/grammar/constraint-options.ts";
+import { TokenConstraint, TokenVocabulary } from "../src/runtime/grammar/token-constraint.ts";
+import type { Tokenizer } from "../src/runtime/tokenizer/types.ts";
 
 const { values } = parseArgs({
   options: {
@@ -54,6 +58,12 @@ interface Row {
   constrainedMean: number;
   constrainedSd: number;
   ratio: number;
+  /** Building the vocabulary's bytes and trie (once per tokenizer), and one mask of it inside a JSON string. */
+  vocabularyMs: number;
+  maskMs: number;
+  /** Time inside the constraint (checks, accepts, masks) per generated token, and as a share of a constrained step. */
+  constraintUsPerToken: number;
+  constraintShare: number;
   loadBefore: number;
   loadAfter: number;
 }
@@ -71,6 +81,42 @@ async function modelPath(name: string): Promise<string> {
   throw new Error(`unknown model ${name} (default or 700M)`);
 }
 
+// Time spent inside the constraint's methods, summed: the direct measure of its cost, which the tokens/s ratio
+// (moved by the machine's load) can only estimate.
+const constraintTime = { ms: 0 };
+for (const method of ["allows", "accept", "mask"] as const) {
+  const original = TokenConstraint.prototype[method] as (this: TokenConstraint, ...args: never[]) => unknown;
+  Object.defineProperty(TokenConstraint.prototype, method, {
+    value(this: TokenConstraint, ...args: never[]) {
+      const t = performance.now();
+      try {
+        return original.apply(this, args);
+      } finally {
+        constraintTime.ms += performance.now() - t;
+      }
+    },
+  });
+}
+
+/** Median time of one mask over the whole vocabulary in the middle of the schema's string (most tokens allowed). */
+function timeMask(tokenizer: Tokenizer): number {
+  const constraint = tokenConstraint(tokenizer, { jsonSchema: SCHEMA })!;
+  const vocabulary = TokenVocabulary.of(tokenizer);
+  for (const byte of new TextEncoder().encode('{"story":"Once')) {
+    const id = vocabulary.pieces.findIndex((p) => p.length === 1 && p[0] === byte);
+    if (id < 0) throw new Error(`no token spells the byte ${byte}`);
+    constraint.accept(id);
+  }
+  const logits = new Float32Array(vocabulary.size);
+  const times: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const t = performance.now();
+    constraint.mask(logits);
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
 async function benchModel(name: string): Promise<Row> {
   const tokens = Number(values.tokens ?? DEFAULT_TOKENS[name]);
   const repetitions = Number(values.repetitions);
@@ -81,16 +127,29 @@ async function benchModel(name: string): Promise<Row> {
     wasm: values.wasm ? { baseUrl: new URL(`file://${values.wasm}/`) } : undefined,
   });
   await source.close();
+  const t0 = performance.now();
+  TokenVocabulary.of(lm.tokenizer);
+  const vocabularyMs = performance.now() - t0;
+  const maskMs = timeMask(lm.tokenizer);
   const common: GenerateOptions = { maxTokens: tokens, seed: 1234, temperature: 0.8 };
   const run = async (constrained: boolean) => {
+    const before = { ...constraintTime };
     const r = await generate(lm, PROMPT, constrained ? { ...common, jsonSchema: SCHEMA } : { ...common, ignoreEos: true });
     if (r.tokens.length !== tokens)
       throw new Error(`${name}: a ${constrained ? "constrained" : "free"} run generated ${r.tokens.length} of ${tokens} tokens`);
+    if (constrained) {
+      inConstraint.push((constraintTime.ms - before.ms) / r.tokens.length);
+      stepMs.push(1000 / r.stats.decodeTokensPerSecond);
+    }
     return r.stats.decodeTokensPerSecond;
   };
+  const inConstraint: number[] = [];
+  const stepMs: number[] = [];
   const loadBefore = loadavg()[0]!;
   await run(false);
   await run(true);
+  inConstraint.length = 0;
+  stepMs.length = 0;
   const free: number[] = [];
   const constrained: number[] = [];
   for (let i = 0; i < repetitions; i++) {
@@ -115,6 +174,10 @@ async function benchModel(name: string): Promise<Row> {
     constrainedMean: mean(constrained),
     constrainedSd: sd(constrained),
     ratio: median(constrained) / median(free),
+    vocabularyMs,
+    maskMs,
+    constraintUsPerToken: median(inConstraint) * 1000,
+    constraintShare: median(inConstraint) / median(stepMs),
     loadBefore,
     loadAfter: loadavg()[0]!,
   };
@@ -129,7 +192,8 @@ for (const name of values.models!.split(",")) {
     console.log(
       `${row.model.padEnd(8)} ${row.tokens} tokens × ${row.repetitions}: free ${f(row.freeMedian)} tok/s (${f(row.freeMean)} ± ${f(row.freeSd)}), ` +
         `constrained ${f(row.constrainedMedian)} tok/s (${f(row.constrainedMean)} ± ${f(row.constrainedSd)}), ratio ${(row.ratio * 100).toFixed(1)} % ` +
-        `(load ${row.loadBefore.toFixed(2)} → ${row.loadAfter.toFixed(2)})`,
+        `(load ${row.loadBefore.toFixed(2)} → ${row.loadAfter.toFixed(2)}); in the constraint ${f(row.constraintUsPerToken)} µs per token ` +
+        `(${(row.constraintShare * 100).toFixed(2)} % of a step); vocabulary trie ${f(row.vocabularyMs)} ms once, a whole mask ${row.maskMs.toFixed(2)} ms`,
     );
   }
 }

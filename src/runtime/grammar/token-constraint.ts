@@ -43,14 +43,16 @@ export class TokenVocabulary {
   }
 }
 
+/** A node of the vocabulary's byte trie; most are leaves, so their map and list are made only when needed. */
 export class TrieNode {
-  readonly children = new Map<number, TrieNode>();
+  children: Map<number, TrieNode> | undefined;
   /** Tokens whose bytes end here. */
-  readonly tokens: number[] = [];
+  tokens: number[] | undefined;
 
   insert(bytes: Uint8Array, id: number): void {
     let n: TrieNode = this;
     for (const b of bytes) {
+      n.children ??= new Map();
       let c = n.children.get(b);
       if (!c) {
         c = new TrieNode();
@@ -58,7 +60,7 @@ export class TrieNode {
       }
       n = c;
     }
-    n.tokens.push(id);
+    (n.tokens ??= []).push(id);
   }
 }
 
@@ -123,12 +125,13 @@ export class TokenConstraint {
     allowed.fill(0);
     let count = 0;
     const walk = (node: TrieNode, state: MatchState) => {
+      if (!node.children) return;
       for (const [byte, child] of node.children) {
         const s = this.matcher.advanceByte(state, byte);
         if (!s) continue;
-        for (const t of child.tokens) {
-          allowed[t] = 1;
-          count++;
+        if (child.tokens) {
+          for (const t of child.tokens) allowed[t] = 1;
+          count += child.tokens.length;
         }
         walk(child, s);
       }
