@@ -103,6 +103,17 @@ describe("GBNF", () => {
     expect(Math.max(...s!.stacks.map((n) => n.depth))).toBeLessThan(4);
   });
 
+  it("a chain of thousands of rules, or a very long token, does not overflow the call stack", () => {
+    const chain = Array.from({ length: 15_000 }, (_, i) => `r${i} ::= r${i + 1}`).join("\n");
+    expect(match(`root ::= r0\n${chain}\nr15000 ::= "a"`, "a")).toBe("complete");
+    const long = "x".repeat(200_000);
+    const tokenizer = { vocabSize: 2, tokenToPiece: (id: number) => utf8.encode(id === 0 ? long : "y"), isEog: () => false };
+    const c = new TokenConstraint(parseGbnf('root ::= "x"* "y"'), new TokenVocabulary(tokenizer));
+    const logits = new Float32Array(2);
+    c.mask(logits);
+    expect(Array.from(logits)).toEqual([0, 0]);
+  });
+
   it("syntax errors name the line and column", () => {
     expect(grammarError(() => parseGbnf('root ::= "a'))).toMatchObject({ code: "GRAMMAR_SYNTAX" });
     expect(grammarError(() => parseGbnf("root ::= [a-"))).toMatchObject({ code: "GRAMMAR_SYNTAX" });

@@ -118,38 +118,37 @@ class Expansion {
   /** The stack that continues after element `pos` (whose symbol has just matched) below `next`. */
   continueAfter(pos: number, next: StackNode | null): void {
     const g = this.m.grammar;
-    if (g.kinds[pos + 1] === ELEMENT_END) this.pop(next);
-    else this.expand(this.m.node(pos + 1, next));
+    this.expand(g.kinds[pos + 1] === ELEMENT_END ? next : this.m.node(pos + 1, next));
   }
 
-  private pop(next: StackNode | null): void {
-    if (next === null) this.complete = true;
-    else this.expand(next);
-  }
-
-  expand(stack: StackNode): void {
-    if (this.seen.has(stack)) return;
-    this.seen.add(stack);
-    if (stack.depth > MAX_STACK_DEPTH) return;
+  /**
+   * Every stack with a character class on top that `start` leads to (null: the empty stack, a whole sentence).
+   * A work list, not recursion: a chain of rules as long as a grammar may have would overflow the call stack.
+   */
+  expand(start: StackNode | null): void {
     const g = this.m.grammar;
-    const pos = stack.pos;
-    const kind = g.kinds[pos];
-    if (kind === ELEMENT_CHAR) {
-      this.stacks.add(stack);
-      if (this.stacks.size > MAX_STACKS)
-        throw new GrammarError("GRAMMAR_TOO_AMBIGUOUS", `the grammar keeps more than ${MAX_STACKS} parses alive at once: make it less ambiguous`);
-      return;
-    }
-    if (kind === ELEMENT_END) {
-      this.pop(stack.next);
-      return;
-    }
-    // A rule reference: what follows it goes below (nothing when the reference ends its alternative, so that
-    // right recursion such as x* does not deepen the stack), then each alternative of the rule on top.
-    const after = g.kinds[pos + 1] === ELEMENT_END ? stack.next : this.m.node(pos + 1, stack.next);
-    for (const a of g.alternatives[g.refs[pos]!]!) {
-      if (g.kinds[a] === ELEMENT_END) this.pop(after);
-      else this.expand(this.m.node(a, after));
+    const work: (StackNode | null)[] = [start];
+    while (work.length > 0) {
+      const stack = work.pop()!;
+      if (stack === null) {
+        this.complete = true;
+        continue;
+      }
+      if (this.seen.has(stack) || stack.depth > MAX_STACK_DEPTH) continue;
+      this.seen.add(stack);
+      const pos = stack.pos;
+      const kind = g.kinds[pos];
+      if (kind === ELEMENT_CHAR) {
+        this.stacks.add(stack);
+        if (this.stacks.size > MAX_STACKS)
+          throw new GrammarError("GRAMMAR_TOO_AMBIGUOUS", `the grammar keeps more than ${MAX_STACKS} parses alive at once: make it less ambiguous`);
+      } else if (kind === ELEMENT_END) work.push(stack.next);
+      else {
+        // A rule reference: what follows it goes below (nothing when the reference ends its alternative, so
+        // that right recursion such as x* does not deepen the stack), then each alternative of the rule on top.
+        const after = g.kinds[pos + 1] === ELEMENT_END ? stack.next : this.m.node(pos + 1, stack.next);
+        for (const a of g.alternatives[g.refs[pos]!]!) work.push(g.kinds[a] === ELEMENT_END ? after : this.m.node(a, after));
+      }
     }
   }
 

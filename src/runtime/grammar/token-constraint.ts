@@ -124,8 +124,11 @@ export class TokenConstraint {
     const allowed = this.allowed;
     allowed.fill(0);
     let count = 0;
-    const walk = (node: TrieNode, state: MatchState) => {
-      if (!node.children) return;
+    // Depth first with a work list: a vocabulary may hold a very long token.
+    const work: [TrieNode, MatchState][] = [[this.vocabulary.trie, this.state]];
+    while (work.length > 0) {
+      const [node, state] = work.pop()!;
+      if (!node.children) continue;
       for (const [byte, child] of node.children) {
         const s = this.matcher.advanceByte(state, byte);
         if (!s) continue;
@@ -133,10 +136,9 @@ export class TokenConstraint {
           for (const t of child.tokens) allowed[t] = 1;
           count += child.tokens.length;
         }
-        walk(child, s);
+        work.push([child, s]);
       }
-    };
-    walk(this.vocabulary.trie, this.state);
+    }
     if (this.state.complete && this.state.pending === 0) {
       for (const t of this.eog) {
         allowed[t] = 1;
