@@ -1,6 +1,7 @@
 // The grammar machinery (src/runtime/grammar) without a model: each GBNF feature through the matcher, the
 // bounds a hostile grammar or schema meets, the JSON-schema compiler's accepted and refused texts, and the
 // token-level constraint on a tiny vocabulary (a grammar that admits no token is an error, not a hang).
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { GrammarError } from "../src/runtime/errors.ts";
 import { parseGbnf } from "../src/runtime/grammar/gbnf.ts";
@@ -268,5 +269,82 @@ describe("TokenConstraint", () => {
     c.accept(0);
     expect(grammarError(() => c.mask(new Float32Array(5)))).toMatchObject({ code: "NO_VALID_TOKEN" });
     expect(grammarError(() => c.accept(2))).toMatchObject({ code: "NO_VALID_TOKEN" });
+  });
+});
+
+describe("hostile input", () => {
+  const onlyGrammarErrors = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      if (!(e instanceof GrammarError)) throw e;
+    }
+  };
+
+  it("random grammar text compiles or is a GrammarError, never another error", () => {
+    const piece = fc.constantFrom(
+      "root",
+      " ::= ",
+      "::=",
+      "|",
+      "(",
+      ")",
+      "[",
+      "]",
+      "^",
+      "-",
+      '"',
+      "\\",
+      "*",
+      "+",
+      "?",
+      "{",
+      "}",
+      ",",
+      "2",
+      "a",
+      "x",
+      "\n",
+      " ",
+      "#",
+      ".",
+      "r1",
+    );
+    fc.assert(
+      fc.property(fc.array(fc.oneof(piece, fc.string({ maxLength: 3 })), { maxLength: 40 }), (parts) => {
+        onlyGrammarErrors(() => {
+          const m = new GrammarMatcher(parseGbnf(parts.join("")));
+          m.advanceBytes(m.initial(), utf8.encode("ax(2)"));
+        });
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("random JSON as a schema compiles or is a GrammarError, never another error", () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), (schema) => onlyGrammarErrors(() => constraintGrammar({ jsonSchema: schema }))),
+      { numRuns: 1000 },
+    );
+    const keyword = fc.constantFrom(
+      "type",
+      "properties",
+      "items",
+      "enum",
+      "const",
+      "anyOf",
+      "required",
+      "minItems",
+      "maxLength",
+      "$ref",
+      "additionalProperties",
+    );
+    const schemaLike = fc.letrec((tie) => ({
+      node: fc.dictionary(keyword, fc.oneof(fc.jsonValue({ maxDepth: 1 }), tie("node"), fc.array(tie("node"), { maxLength: 2 })), { maxKeys: 3 }),
+    })).node;
+    fc.assert(
+      fc.property(schemaLike, (schema) => onlyGrammarErrors(() => constraintGrammar({ jsonSchema: schema }))),
+      { numRuns: 1000 },
+    );
   });
 });

@@ -9,7 +9,7 @@ import type { Tokenizer } from "../tokenizer/types.ts";
 export interface ConstraintOptions {
   /** A GBNF grammar (llama.cpp's syntax) the output must match, from its rule "root". */
   grammar?: string;
-  /** A JSON schema (gbnf's json-schema.ts lists the subset) the output must be a valid JSON text of. */
+  /** A JSON schema (runtime/grammar/json-schema.ts lists the subset) the output must be a valid JSON text of. */
   jsonSchema?: unknown;
 }
 

@@ -150,12 +150,9 @@ class SchemaCompiler {
 
   /** const / enum: the values themselves, those of an allowed type. */
   private literals(schema: Record<string, unknown>, types: JsonType[], path: string): string {
-    let values: unknown[];
-    if (schema.const !== undefined) values = [schema.const];
-    else {
-      if (!Array.isArray(schema.enum) || schema.enum.length === 0) throw new GrammarError("BAD_SCHEMA", `enum at ${path} must be a non-empty array`);
-      values = schema.enum;
-    }
+    if (schema.enum !== undefined && (!Array.isArray(schema.enum) || schema.enum.length === 0))
+      throw new GrammarError("BAD_SCHEMA", `enum at ${path} must be a non-empty array`);
+    const values = schema.const !== undefined ? [schema.const] : (schema.enum as unknown[]);
     const other = Object.keys(schema).filter((k) => KEYWORDS.has(k) && k !== "type" && k !== "enum" && k !== "const");
     if (other.length) throw new GrammarError("UNSUPPORTED_SCHEMA", `"${other[0]}" beside enum or const (at ${path}) is not supported`);
     const kept = values.filter((v) => types.some((t) => hasType(v, t)));
