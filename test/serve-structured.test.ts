@@ -86,6 +86,37 @@ describe("ternion serve with response_format", () => {
     expect(r.choices[0]!.message.content).toMatch(/^(yes|no)!$/);
   });
 
+  it("completions take llama.cpp's json_schema and grammar fields; a bad one is a 400 naming it", async () => {
+    const r = await client.completions.create({
+      model: "m",
+      prompt: "Once upon a time",
+      max_tokens: 100,
+      seed: 2,
+      ...({ json_schema: SCHEMA } as object),
+    });
+    expect(ajv.validate(SCHEMA, JSON.parse(r.choices[0]!.text)), r.choices[0]!.text).toBe(true);
+    expect(r.choices[0]!.finish_reason).toBe("stop");
+    const g = await client.completions.create({
+      model: "m",
+      prompt: "Q:",
+      max_tokens: 10,
+      seed: 2,
+      ...({ grammar: 'root ::= [0-9] "!"' } as object),
+    });
+    expect(g.choices[0]!.text).toMatch(/^[0-9]!$/);
+    for (const [field, value, code] of [
+      ["grammar", "root ::= x", "undefined_rule"],
+      ["json_schema", { type: "string", pattern: "a" }, "unsupported_schema"],
+      ["grammar", 5, "bad_option_value"],
+    ] as const) {
+      const e = (await client.completions
+        .create({ model: "m", prompt: "Q:", ...({ [field]: value } as object) })
+        .catch((x: unknown) => x)) as APIError;
+      expect(e).toBeInstanceOf(APIError);
+      expect({ status: e.status, param: e.param, code: e.code }).toEqual({ status: 400, param: field, code });
+    }
+  });
+
   it("a schema keyword it cannot honour, or a malformed response_format, is a 400 naming response_format", async () => {
     const refusals = [
       { type: "json_schema", json_schema: { name: "x", schema: { type: "string", format: "email" } } },
