@@ -4,7 +4,8 @@
 // free, …) so that a change in the machine's load hits both alike; each figure is the median (and the mean ±
 // standard deviation) over the repetitions after one warm-up pair (which also builds the vocabulary's trie), the
 // ratio is of the medians (a busy machine's outliers move means a lot), and the load average is printed before
-// and after. The constrained run's schema forces a long string ({ "story": "…" } with minLength
+// and after. The same ratio by the process's CPU time per token (which other jobs move less than the wall clock)
+// and the time spent inside the constraint itself are printed too. The constrained run's schema forces a long string ({ "story": "…" } with minLength
 // 1000), so both runs generate exactly `tokens` tokens (the free one ignores end-of-text) and the constraint
 // is exercised on every token: a check per sampled token, a masked redraw whenever the model reaches for a
 // character JSON does not allow there (a quote, a newline). Also printed: the time to build the vocabulary's
@@ -19,8 +20,8 @@ import { CpuLanguageModel } from "../src/runtime/cpu/language-model.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
 import { BITNET_700M } from "../test/helpers/synthetic-model.ts";
 import { ensureSyntheticModel } from "./synthetic-models.ts";
-import { tokenConstraint } from "../src/runtime/grammar/constraint-options.ts";
-import { TokenConstraint, TokenVocabulary } from "../src/runtime/grammar/token-constraint.ts";
+import { constraintGrammar } from "../src/runtime/grammar/constraint-options.ts";
+import { TokenConstraint, TokenVocabulary, VocabularyGrammar } from "../src/runtime/grammar/token-constraint.ts";
 import type { Tokenizer } from "../src/runtime/tokenizer/types.ts";
 
 const { values } = parseArgs({
@@ -64,6 +65,11 @@ interface Row {
   /** Time inside the constraint (checks, accepts, masks) per generated token, and as a share of a constrained step. */
   constraintUsPerToken: number;
   constraintShare: number;
+  /** The process's CPU time per generated token (all its threads; less moved by other jobs than the wall clock). */
+  cpuMsPerTokenFree: number;
+  cpuMsPerTokenConstrained: number;
+  /** Free over constrained CPU time per token: the speed ratio by CPU time. */
+  cpuRatio: number;
   loadBefore: number;
   loadAfter: number;
 }
@@ -100,16 +106,17 @@ for (const method of ["allows", "accept", "mask"] as const) {
 
 /** Median time of one mask over the whole vocabulary in the middle of the schema's string (most tokens allowed). */
 function timeMask(tokenizer: Tokenizer): number {
-  const constraint = tokenConstraint(tokenizer, { jsonSchema: SCHEMA })!;
   const vocabulary = TokenVocabulary.of(tokenizer);
-  for (const byte of new TextEncoder().encode('{"story":"Once')) {
-    const id = vocabulary.pieces.findIndex((p) => p.length === 1 && p[0] === byte);
-    if (id < 0) throw new Error(`no token spells the byte ${byte}`);
-    constraint.accept(id);
-  }
   const logits = new Float32Array(vocabulary.size);
   const times: number[] = [];
   for (let i = 0; i < 7; i++) {
+    // A grammar of its own each time (not the one kept with the vocabulary, whose masks are kept): the walk itself.
+    const constraint = new TokenConstraint(new VocabularyGrammar(constraintGrammar({ jsonSchema: SCHEMA })!, vocabulary));
+    for (const byte of new TextEncoder().encode('{"story":"Once')) {
+      const id = vocabulary.pieces.findIndex((p) => p.length === 1 && p[0] === byte);
+      if (id < 0) throw new Error(`no token spells the byte ${byte}`);
+      constraint.accept(id);
+    }
     const t = performance.now();
     constraint.mask(logits);
     times.push(performance.now() - t);
@@ -131,12 +138,17 @@ async function benchModel(name: string): Promise<Row> {
   TokenVocabulary.of(lm.tokenizer);
   const vocabularyMs = performance.now() - t0;
   const maskMs = timeMask(lm.tokenizer);
-  const common: GenerateOptions = { maxTokens: tokens, seed: 1234, temperature: 0.8 };
-  const run = async (constrained: boolean) => {
+  const common: GenerateOptions = { maxTokens: tokens, temperature: 0.8 };
+  // Each pair has a seed of its own (the free and the constrained run share it): a repeated seed would repeat
+  // the constrained text, whose grammar states and masks the kept grammar already holds.
+  const run = async (constrained: boolean, seed: number) => {
     const before = { ...constraintTime };
-    const r = await generate(lm, PROMPT, constrained ? { ...common, jsonSchema: SCHEMA } : { ...common, ignoreEos: true });
+    const cpu0 = process.cpuUsage();
+    const r = await generate(lm, PROMPT, constrained ? { ...common, seed, jsonSchema: SCHEMA } : { ...common, seed, ignoreEos: true });
     if (r.tokens.length !== tokens)
       throw new Error(`${name}: a ${constrained ? "constrained" : "free"} run generated ${r.tokens.length} of ${tokens} tokens`);
+    const cpu = process.cpuUsage(cpu0);
+    (constrained ? cpuConstrained : cpuFree).push((cpu.user + cpu.system) / 1000 / r.tokens.length);
     if (constrained) {
       inConstraint.push((constraintTime.ms - before.ms) / r.tokens.length);
       stepMs.push(1000 / r.stats.decodeTokensPerSecond);
@@ -145,21 +157,25 @@ async function benchModel(name: string): Promise<Row> {
   };
   const inConstraint: number[] = [];
   const stepMs: number[] = [];
+  const cpuFree: number[] = [];
+  const cpuConstrained: number[] = [];
   const loadBefore = loadavg()[0]!;
-  await run(false);
-  await run(true);
+  await run(false, 0);
+  await run(true, 0);
   inConstraint.length = 0;
   stepMs.length = 0;
+  cpuFree.length = 0;
+  cpuConstrained.length = 0;
   const free: number[] = [];
   const constrained: number[] = [];
   for (let i = 0; i < repetitions; i++) {
     // Alternate which goes first, so that neither always follows the other.
     if (i % 2 === 0) {
-      free.push(await run(false));
-      constrained.push(await run(true));
+      free.push(await run(false, i + 1));
+      constrained.push(await run(true, i + 1));
     } else {
-      constrained.push(await run(true));
-      free.push(await run(false));
+      constrained.push(await run(true, i + 1));
+      free.push(await run(false, i + 1));
     }
   }
   lm.dispose();
@@ -178,6 +194,9 @@ async function benchModel(name: string): Promise<Row> {
     maskMs,
     constraintUsPerToken: median(inConstraint) * 1000,
     constraintShare: median(inConstraint) / median(stepMs),
+    cpuMsPerTokenFree: median(cpuFree),
+    cpuMsPerTokenConstrained: median(cpuConstrained),
+    cpuRatio: median(cpuFree) / median(cpuConstrained),
     loadBefore,
     loadAfter: loadavg()[0]!,
   };
@@ -192,7 +211,8 @@ for (const name of values.models!.split(",")) {
     console.log(
       `${row.model.padEnd(8)} ${row.tokens} tokens × ${row.repetitions}: free ${f(row.freeMedian)} tok/s (${f(row.freeMean)} ± ${f(row.freeSd)}), ` +
         `constrained ${f(row.constrainedMedian)} tok/s (${f(row.constrainedMean)} ± ${f(row.constrainedSd)}), ratio ${(row.ratio * 100).toFixed(1)} % ` +
-        `(load ${row.loadBefore.toFixed(2)} → ${row.loadAfter.toFixed(2)}); in the constraint ${f(row.constraintUsPerToken)} µs per token ` +
+        `(load ${row.loadBefore.toFixed(2)} → ${row.loadAfter.toFixed(2)}); CPU time per token ${row.cpuMsPerTokenFree.toFixed(3)} vs ${row.cpuMsPerTokenConstrained.toFixed(3)} ms, ratio ${(row.cpuRatio * 100).toFixed(1)} %` +
+        `; in the constraint ${f(row.constraintUsPerToken)} µs per token ` +
         `(${(row.constraintShare * 100).toFixed(2)} % of a step); vocabulary trie ${f(row.vocabularyMs)} ms once, a whole mask ${row.maskMs.toFixed(2)} ms`,
     );
   }

@@ -7,7 +7,7 @@ import { GrammarError } from "../src/runtime/errors.ts";
 import { parseGbnf } from "../src/runtime/grammar/gbnf.ts";
 import { jsonSchemaToGbnf } from "../src/runtime/grammar/json-schema.ts";
 import { GrammarMatcher, type MatchState } from "../src/runtime/grammar/matcher.ts";
-import { TokenConstraint, TokenVocabulary } from "../src/runtime/grammar/token-constraint.ts";
+import { TokenConstraint, TokenVocabulary, VocabularyGrammar } from "../src/runtime/grammar/token-constraint.ts";
 import { constraintGrammar } from "../src/runtime/grammar/constraint-options.ts";
 
 const utf8 = new TextEncoder();
@@ -109,7 +109,7 @@ describe("GBNF", () => {
     expect(match(`root ::= r0\n${chain}\nr15000 ::= "a"`, "a")).toBe("complete");
     const long = "x".repeat(200_000);
     const tokenizer = { vocabSize: 2, tokenToPiece: (id: number) => utf8.encode(id === 0 ? long : "y"), isEog: () => false };
-    const c = new TokenConstraint(parseGbnf('root ::= "x"* "y"'), new TokenVocabulary(tokenizer));
+    const c = new TokenConstraint(new VocabularyGrammar(parseGbnf('root ::= "x"* "y"'), new TokenVocabulary(tokenizer)));
     const logits = new Float32Array(2);
     c.mask(logits);
     expect(Array.from(logits)).toEqual([0, 0]);
@@ -251,7 +251,7 @@ describe("TokenConstraint", () => {
   const vocabulary = TokenVocabulary.of(tokenizer);
 
   it("allows and masks exactly the tokens the grammar admits; the end token once the output is complete", () => {
-    const c = new TokenConstraint(parseGbnf('root ::= "{" "a"* "b"? "}"?'), vocabulary);
+    const c = new TokenConstraint(new VocabularyGrammar(parseGbnf('root ::= "{" "a"* "b"? "}"?'), vocabulary));
     expect([0, 1, 2, 3, 4].map((t) => c.allows(t))).toEqual([true, false, false, false, false]);
     c.accept(0);
     const logits = new Float32Array(5).fill(1);
@@ -264,8 +264,46 @@ describe("TokenConstraint", () => {
     expect(c.done).toBe(true);
   });
 
+  it("a mask from a state seen before (kept refused tokens) equals a fresh walk of the vocabulary", () => {
+    // Every byte a token, some words, an end token: walk a valid text byte by byte, masking at every step with
+    // the walking constraint (its kept masks) and with a fresh one brought to the same point.
+    const words = ['"name"', "Tom", "om", ' "', '{"', "12"];
+    const vocab = { vocabSize: 256 + words.length + 1 };
+    const tok = {
+      ...vocab,
+      tokenToPiece: (id: number) => (id < 256 ? Uint8Array.of(id) : utf8.encode(words[id - 256] ?? "")),
+      isEog: (id: number) => id === vocab.vocabSize - 1,
+    };
+    const words256 = new TokenVocabulary(tok);
+    const grammar = constraintGrammar({
+      jsonSchema: {
+        type: "object",
+        properties: { name: { type: "string" }, tags: { type: "array", items: { type: "integer" } } },
+        required: ["name"],
+      },
+    })!;
+    const text = utf8.encode('{"name":"Tommy Tom Tom","tags":[12, 3,45]}');
+    // The second walk shares the first one's grammar: its masks all come from what the first kept.
+    const shared = new VocabularyGrammar(grammar, words256);
+    for (const run of ["cold", "warm"]) {
+      const walking = new TokenConstraint(shared);
+      for (let i = 0; i <= text.length; i++) {
+        const fresh = new TokenConstraint(new VocabularyGrammar(grammar, words256));
+        for (const b of text.subarray(0, i)) fresh.accept(b);
+        const a = new Float32Array(vocab.vocabSize);
+        const b = new Float32Array(vocab.vocabSize);
+        walking.mask(a);
+        walking.mask(a); // a second mask at the same point changes nothing
+        fresh.mask(b);
+        expect(Array.from(a), `${run}, after ${i} bytes`).toEqual(Array.from(b));
+        if (i < text.length) walking.accept(text[i]!);
+      }
+      expect(walking.done).toBe(true);
+    }
+  });
+
   it("a grammar that admits no token from here is a GrammarError NO_VALID_TOKEN", () => {
-    const c = new TokenConstraint(parseGbnf('root ::= "{" "c"'), vocabulary);
+    const c = new TokenConstraint(new VocabularyGrammar(parseGbnf('root ::= "{" "c"'), vocabulary));
     c.accept(0);
     expect(grammarError(() => c.mask(new Float32Array(5)))).toMatchObject({ code: "NO_VALID_TOKEN" });
     expect(grammarError(() => c.accept(2))).toMatchObject({ code: "NO_VALID_TOKEN" });

@@ -2,7 +2,9 @@
 // parse stacks that are still alive (llama.cpp's approach), plus the UTF-8 sequence being assembled. Each
 // stack is a linked list of element positions, its top a character class the next code point must match.
 // Stacks are hash-consed (an equal stack is the same object), so the set dedupes by identity and a state is
-// cheap to keep, share and branch: nothing is ever re-parsed from the start.
+// cheap to keep, share and branch: nothing is ever re-parsed from the start. States between code points are
+// interned too, each with its steps by code point computed once: text that loops through the same states (the
+// characters of a JSON string) costs a map lookup per character.
 import { GrammarError } from "../errors.ts";
 import { ELEMENT_CHAR, ELEMENT_END, type Grammar } from "./grammar.ts";
 
@@ -14,9 +16,8 @@ export const MAX_STACKS = 4096;
 export class StackNode {
   /** The stacks that push a position on top of this one, by position. */
   readonly above = new Map<number, StackNode>();
-  /** This stack alone after a code point (undefined: refused), computed once: most states are one stack. */
-  readonly after = new Map<number, MatchState | undefined>();
   constructor(
+    readonly id: number,
     readonly pos: number,
     readonly next: StackNode | null,
     readonly depth: number,
@@ -33,12 +34,45 @@ export interface MatchState {
   readonly pending: number;
   readonly bits: number;
   readonly least: number;
+  /** On an interned state (between code points): the state after each code point seen so far (undefined: refused). */
+  readonly after?: Map<number, MatchState | undefined>;
 }
 
 export class GrammarMatcher {
   private readonly bottoms = new Map<number, StackNode>();
+  private readonly states = new Map<string, MatchState>();
+  private nodes = 0;
 
   constructor(readonly grammar: Grammar) {}
+
+  /** Stack nodes and states made so far: they and their steps live as long as the matcher. */
+  get size(): number {
+    return this.nodes + this.states.size;
+  }
+
+  /** The one state object of these stacks (any order) and completeness. */
+  intern(stacks: StackNode[], complete: boolean): MatchState {
+    // Most states are one or two stacks: their keys skip the sort.
+    const [a, b] = [stacks[0]?.id ?? -1, stacks[1]?.id ?? -1];
+    const ids =
+      stacks.length <= 1
+        ? `${a}`
+        : stacks.length === 2
+          ? a < b
+            ? `${a},${b}`
+            : `${b},${a}`
+          : stacks
+              .map((s) => s.id)
+              .sort((x, y) => x - y)
+              .join(",");
+    const key = complete ? `c${ids}` : ids;
+    let state = this.states.get(key);
+    if (!state) {
+      state = { stacks, complete, pending: 0, bits: 0, least: 0, after: new Map() };
+      this.states.set(key, state);
+    }
+    return state;
+  }
 
   /** The state before any input. */
   initial(): MatchState {
@@ -81,26 +115,21 @@ export class GrammarMatcher {
   }
 
   private advanceCodePoint(state: MatchState, cp: number): MatchState | undefined {
+    const known = state.after?.get(cp);
+    if (known !== undefined || state.after?.has(cp)) return known;
     const g = this.grammar;
-    if (state.stacks.length === 1) {
-      const only = state.stacks[0]!;
-      if (only.after.has(cp)) return only.after.get(cp);
-      const out = new Expansion(this);
-      if (g.matches(only.pos, cp)) out.continueAfter(only.pos, only.next);
-      const next = out.stacks.size === 0 && !out.complete ? undefined : out.state();
-      only.after.set(cp, next);
-      return next;
-    }
     const out = new Expansion(this);
     for (const s of state.stacks) if (g.matches(s.pos, cp)) out.continueAfter(s.pos, s.next);
-    return out.stacks.size === 0 && !out.complete ? undefined : out.state();
+    const next = out.stacks.size === 0 && !out.complete ? undefined : out.state();
+    state.after?.set(cp, next);
+    return next;
   }
 
   node(pos: number, next: StackNode | null): StackNode {
     const table = next ? next.above : this.bottoms;
     let n = table.get(pos);
     if (!n) {
-      n = new StackNode(pos, next, next ? next.depth + 1 : 1);
+      n = new StackNode(this.nodes++, pos, next, next ? next.depth + 1 : 1);
       table.set(pos, n);
     }
     return n;
@@ -153,6 +182,6 @@ class Expansion {
   }
 
   state(): MatchState {
-    return { stacks: [...this.stacks], complete: this.complete, pending: 0, bits: 0, least: 0 };
+    return this.m.intern([...this.stacks], this.complete);
   }
 }
