@@ -21,7 +21,9 @@ import { openFileSource } from "../src/runtime/gguf/source-node.ts";
 import { BITNET_700M } from "../test/helpers/synthetic-model.ts";
 import { ensureSyntheticModel } from "./synthetic-models.ts";
 import { constraintGrammar } from "../src/runtime/grammar/constraint-options.ts";
-import { TokenConstraint, TokenVocabulary, VocabularyGrammar } from "../src/runtime/grammar/token-constraint.ts";
+import { TokenConstraint } from "../src/runtime/grammar/token-constraint.ts";
+import { TokenVocabulary } from "../src/runtime/grammar/token-vocabulary.ts";
+import { VocabularyGrammar } from "../src/runtime/grammar/vocabulary-grammar.ts";
 import type { Tokenizer } from "../src/runtime/tokenizer/types.ts";
 
 const { values } = parseArgs({

@@ -7,7 +7,9 @@ import { GrammarError } from "../src/runtime/errors.ts";
 import { parseGbnf } from "../src/runtime/grammar/gbnf.ts";
 import { jsonSchemaToGbnf } from "../src/runtime/grammar/json-schema.ts";
 import { GrammarMatcher, type MatchState } from "../src/runtime/grammar/matcher.ts";
-import { TokenConstraint, TokenVocabulary, VocabularyGrammar } from "../src/runtime/grammar/token-constraint.ts";
+import { TokenConstraint } from "../src/runtime/grammar/token-constraint.ts";
+import { TokenVocabulary } from "../src/runtime/grammar/token-vocabulary.ts";
+import { VocabularyGrammar } from "../src/runtime/grammar/vocabulary-grammar.ts";
 import { constraintGrammar } from "../src/runtime/grammar/constraint-options.ts";
 
 const utf8 = new TextEncoder();

@@ -3,7 +3,8 @@ import { GrammarError, OptionError } from "../errors.ts";
 import { parseGbnf } from "./gbnf.ts";
 import type { Grammar } from "./grammar.ts";
 import { jsonSchemaToGbnf } from "./json-schema.ts";
-import { TokenConstraint, TokenVocabulary } from "./token-constraint.ts";
+import { TokenConstraint } from "./token-constraint.ts";
+import { TokenVocabulary } from "./token-vocabulary.ts";
 import type { Tokenizer } from "../tokenizer/types.ts";
 
 export interface ConstraintOptions {

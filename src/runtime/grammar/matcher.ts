@@ -36,6 +36,8 @@ export interface MatchState {
   readonly least: number;
   /** On an interned state (between code points): the state after each code point seen so far (undefined: refused). */
   readonly after?: Map<number, MatchState | undefined>;
+  /** …and after each set of its stacks a code point matched (a bit per stack), which alone decides the next state. */
+  readonly byMatched?: Map<number, MatchState | undefined>;
 }
 
 export class GrammarMatcher {
@@ -68,7 +70,7 @@ export class GrammarMatcher {
     const key = complete ? `c${ids}` : ids;
     let state = this.states.get(key);
     if (!state) {
-      state = { stacks, complete, pending: 0, bits: 0, least: 0, after: new Map() };
+      state = { stacks, complete, pending: 0, bits: 0, least: 0, after: new Map(), byMatched: new Map() };
       this.states.set(key, state);
     }
     return state;
@@ -115,14 +117,31 @@ export class GrammarMatcher {
   }
 
   private advanceCodePoint(state: MatchState, cp: number): MatchState | undefined {
-    const known = state.after?.get(cp);
-    if (known !== undefined || state.after?.has(cp)) return known;
+    const { after, byMatched, stacks } = state;
+    const known = after?.get(cp);
+    if (known !== undefined || after?.has(cp)) return known;
     const g = this.grammar;
-    const out = new Expansion(this);
-    for (const s of state.stacks) if (g.matches(s.pos, cp)) out.continueAfter(s.pos, s.next);
-    const next = out.stacks.size === 0 && !out.complete ? undefined : out.state();
-    state.after?.set(cp, next);
+    let next: MatchState | undefined;
+    if (byMatched && stacks.length <= 30) {
+      // Code points that match the same stacks (every ordinary character inside a JSON string) share one expansion.
+      let matched = 0;
+      for (let i = 0; i < stacks.length; i++) if (g.matches(stacks[i]!.pos, cp)) matched |= 1 << i;
+      if (matched === 0) next = undefined;
+      else if (byMatched.has(matched)) next = byMatched.get(matched);
+      else {
+        next = this.continueMatched(stacks, (i) => ((matched >>> i) & 1) === 1);
+        byMatched.set(matched, next);
+      }
+    } else next = this.continueMatched(stacks, (i) => g.matches(stacks[i]!.pos, cp));
+    after?.set(cp, next);
     return next;
+  }
+
+  /** The state after a code point that the stacks `matched` picks have matched, or undefined when none has. */
+  private continueMatched(stacks: readonly StackNode[], matched: (i: number) => boolean): MatchState | undefined {
+    const out = new Expansion(this);
+    for (let i = 0; i < stacks.length; i++) if (matched(i)) out.continueAfter(stacks[i]!.pos, stacks[i]!.next);
+    return out.stacks.size === 0 && !out.complete ? undefined : out.state();
   }
 
   node(pos: number, next: StackNode | null): StackNode {
