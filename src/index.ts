@@ -13,6 +13,7 @@ export {
   EngineError,
   GgufError,
   GpuError,
+  GrammarError,
   ModelError,
   OptionError,
   TensorTypeError,
@@ -23,6 +24,7 @@ export {
   type GgufErrorCode,
   type GpuErrorCode,
   type TrainErrorCode,
+  type GrammarErrorCode,
 } from "./runtime/errors.ts";
 
 // The engine.
@@ -55,6 +57,8 @@ export type {
 } from "./engine/chat-types.ts";
 export type { GenerateChunk, GenerationStats, StopReason } from "./engine/generate.ts";
 export type { SamplingOptions } from "./runtime/sampling/options.ts";
+export type { ConstraintOptions } from "./runtime/grammar/constraint-options.ts";
+export type { ResponseFormat } from "./engine/response-format.ts";
 export type { PerplexityResult } from "./runtime/model/perplexity.ts";
 export type { FinetuneProgress } from "./train/finetune-run.ts";
 export type { Backend, ModelMemory } from "./runtime/model/language-model.ts";

@@ -11,6 +11,7 @@ import { terminalText } from "./terminal-text.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
 import { backendChoice, backendFlags, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
 import { numberFlag, optionalString } from "./flags.ts";
+import { constraintFlags, constraintOptions } from "./constraint-flags.ts";
 import { MODEL_REFERENCE_HELP, prepareModel } from "./model-reference.ts";
 
 const flags: Record<string, FlagSpec> = {
@@ -22,6 +23,7 @@ const flags: Record<string, FlagSpec> = {
   system: { type: "string", description: "system message at the start of the conversation" },
   "max-tokens": { type: "string", short: "n", description: "most tokens per answer (default 256)" },
   ...samplingFlags,
+  ...constraintFlags,
   ...backendFlags,
   ctx: { type: "string", description: "context (KV cache) length in tokens (default: the model's)" },
   json: { type: "boolean", description: "print one JSON line per answer { content, finish_reason, usage, stats }" },
@@ -33,7 +35,7 @@ export const chatCommand: Command = {
   summary: "chat with a model: history kept across turns, /reset, /exit, Ctrl-C stops an answer",
   usage:
     "ternion chat [--model <model.gguf>] [--system <text>] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] " +
-    "[--threads N] [--backend wasm|webgpu|auto] [--ctx N] [--json]",
+    "[--json-schema FILE | --grammar FILE] [--threads N] [--backend wasm|webgpu|auto] [--ctx N] [--json]",
   flags,
   async run(argv) {
     const args = parseArgs(argv, flags);
@@ -46,6 +48,7 @@ export const chatCommand: Command = {
     const contextLength = numberFlag(f, "ctx", { integer: true, min: 1 });
     const backend = backendChoice(f);
     const sampling = samplingOptions(f);
+    const { jsonSchema, grammar } = await constraintOptions(f);
     const { model } = await prepareModel(ref); // before a worker starts
 
     const engine = await openEngine({ model, backend, threads, contextLength, worker: true });
@@ -54,7 +57,19 @@ export const chatCommand: Command = {
     const repl = new ChatRepl({
       engine,
       system,
-      request: { max_tokens: maxTokens, temperature: sampling.temperature, top_p: sampling.topP, top_k: sampling.topK, seed: sampling.seed },
+      request: {
+        max_tokens: maxTokens,
+        temperature: sampling.temperature,
+        top_p: sampling.topP,
+        top_k: sampling.topK,
+        seed: sampling.seed,
+        // Every answer follows the schema or grammar.
+        response_format:
+          jsonSchema === undefined
+            ? undefined
+            : { type: "json_schema", json_schema: { name: "json-schema", schema: jsonSchema as Record<string, unknown> } },
+        grammar,
+      },
       // The answers go to a pipe as they are; on a terminal, their control characters are escaped (terminal-text.ts).
       write: (t) => process.stdout.write(process.stdout.isTTY ? terminalText(t, { lines: true }) : t),
       note: (t) => process.stderr.write(t + "\n"),

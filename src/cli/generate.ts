@@ -14,6 +14,7 @@ import { terminalText } from "./terminal-text.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
 import { backendChoice, backendFlags, formatStats, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
 import { numberFlag } from "./flags.ts";
+import { constraintFlags, constraintOptions } from "./constraint-flags.ts";
 import { MODEL_REFERENCE_HELP, prepareModel } from "./model-reference.ts";
 
 const flags: Record<string, FlagSpec> = {
@@ -25,6 +26,7 @@ const flags: Record<string, FlagSpec> = {
   prompt: { type: "string", short: "p", description: 'text to continue ("" generates from BOS alone)' },
   "max-tokens": { type: "string", short: "n", description: "most tokens to generate (default 256)" },
   ...samplingFlags,
+  ...constraintFlags,
   ...backendFlags,
   ctx: { type: "string", description: "context (KV cache) length in tokens (default: the model's); longer generations slide it" },
   json: { type: "boolean", description: "print one JSON object { text, tokens, stopReason, stats } instead of streaming" },
@@ -36,7 +38,7 @@ export const generateCommand: Command = {
   summary: "generate text with a model (wasm SIMD on the CPU, multithreaded, or WebGPU)",
   usage:
     "ternion generate [--model <model.gguf>] --prompt <text> [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] " +
-    "[--seed S] [--threads N] [--backend wasm|webgpu|auto] [--ctx N] [--json]",
+    "[--seed S] [--json-schema FILE | --grammar FILE] [--threads N] [--backend wasm|webgpu|auto] [--ctx N] [--json]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
@@ -49,6 +51,7 @@ export const generateCommand: Command = {
     const ctx = numberFlag(args.flags, "ctx", { integer: true, min: 1 });
     const backend = backendChoice(args.flags);
     const sampling = samplingOptions(args.flags);
+    const constraint = await constraintOptions(args.flags);
     const json = args.flags.has("json");
 
     const { model: engineModel, header } = await prepareModel(model);
@@ -71,7 +74,7 @@ export const generateCommand: Command = {
       process.once("SIGINT", interrupt); // a second Ctrl-C ends the process as usual
       try {
         if (!json) process.stdout.write(prompt);
-        const stream = engine.generate(prompt, { maxTokens, ...sampling, signal: stop.signal });
+        const stream = engine.generate(prompt, { maxTokens, ...sampling, ...constraint, signal: stop.signal });
         // The model's text goes to a pipe as it is; on a terminal, its control characters are escaped (terminal-text.ts).
         const shown = process.stdout.isTTY ? (t: string) => terminalText(t, { lines: true }) : (t: string) => t;
         for await (const chunk of stream) if (!json) process.stdout.write(shown(chunk.text));

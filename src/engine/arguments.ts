@@ -8,7 +8,9 @@
 import { OptionError } from "../runtime/errors.ts";
 import { MAX_TOP_LOGPROBS } from "./logprobs.ts";
 import { resolveSamplingOptions, type SamplingOptions } from "../runtime/sampling/options.ts";
+import { constraintGrammar } from "../runtime/grammar/constraint-options.ts";
 import type { DecodeOptions, EncodeOptions } from "../runtime/tokenizer/types.ts";
+import { responseFormatCheck } from "./response-format.ts";
 import type { EngineFinetuneOptions, EngineGenerateOptions, EngineOptions, EnginePerplexityOptions } from "./engine.ts";
 
 /** Says what a value should have been, or undefined when it is right. */
@@ -112,6 +114,8 @@ const GENERATE_OPTIONS = {
   contextKeep: checks.integer(0),
   logprobs: checks.integer(0, MAX_TOP_LOGPROBS),
   signal: checks.signal,
+  grammar: checks.string,
+  jsonSchema: (v) => (typeof v === "boolean" || isObject(v) ? undefined : "a JSON Schema (an object)"),
 } satisfies Record<keyof EngineGenerateOptions, Check>;
 
 /** A prompt: text, or token ids (integers; the vocabulary is checked by the model). */
@@ -130,6 +134,8 @@ export function checkGenerateOptions(method: string, options: unknown): void {
   const sampling = Object.fromEntries(SAMPLING_KEYS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
   if (o.repetitionPenalty !== undefined && sampling.repeatPenalty === undefined) sampling.repeatPenalty = o.repetitionPenalty;
   resolveSamplingOptions(sampling as SamplingOptions);
+  // The grammar or schema compiles here, so that a bad one fails the call before it queues (GrammarError).
+  constraintGrammar({ grammar: o.grammar as string | undefined, jsonSchema: o.jsonSchema });
 }
 
 export const TOKENIZE_OPTIONS = {
@@ -180,7 +186,8 @@ const CHAT_REQUEST_FIELDS: Record<string, Check> = {
   presence_penalty: checks.any,
   logprobs: checks.boolean,
   top_logprobs: checks.integer(0, MAX_TOP_LOGPROBS),
-  response_format: checks.object,
+  response_format: responseFormatCheck,
+  grammar: checks.string,
   // Only an empty bias (what some clients always send); any other is refused as unsupported first.
   logit_bias: (v) => (isObject(v) && Object.keys(v).length === 0 ? undefined : "an empty object"),
   top_k: checks.any,

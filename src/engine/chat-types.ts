@@ -1,6 +1,7 @@
 // OpenAI's chat-completions shapes (the subset a local model can honour), so that code written for the OpenAI
 // SDK or WebLLM runs against an Engine unchanged.
 import type { GenerationStats, StopReason } from "./generate.ts";
+import type { ResponseFormat } from "./response-format.ts";
 
 export interface ChatMessage {
   role: "system" | "user" | "assistant" | (string & {});
@@ -32,6 +33,10 @@ export interface ChatCompletionRequest {
   user?: string;
   /** Accepted for OpenAI clients; the last chunk of a stream always carries the usage. */
   stream_options?: { include_usage?: boolean };
+  /** Constrains the answer to JSON (json_object) or to JSON valid against a schema (json_schema). */
+  response_format?: ResponseFormat;
+  /** A GBNF grammar the answer must match (llama.cpp's server extension). */
+  grammar?: string;
   /** Extensions (llama.cpp's samplers). */
   top_k?: number;
   min_p?: number;

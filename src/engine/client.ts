@@ -8,6 +8,7 @@ import type { TokenLogprobs } from "./logprobs.ts";
 import type { PerplexityResult } from "../runtime/model/perplexity.ts";
 import type { DecodeOptions, EncodeOptions } from "../runtime/tokenizer/types.ts";
 import { anySignal } from "./signals.ts";
+import { requestConstraint } from "./response-format.ts";
 import {
   CHAT_CALL_OPTIONS,
   checkArgument,
@@ -275,6 +276,7 @@ function chatOptions(r: ChatCompletionRequest): Omit<EngineGenerateOptions, "sig
     stop: r.stop === undefined ? undefined : typeof r.stop === "string" ? [r.stop] : [...r.stop],
     logprobs: r.logprobs ? (r.top_logprobs ?? 0) : undefined,
     contextShift: r.context_shift,
+    ...requestConstraint(r),
   };
   for (const k of Object.keys(o) as (keyof typeof o)[]) if (o[k] === undefined) delete o[k];
   return o;

@@ -6,6 +6,7 @@ import type { ByteSource } from "../runtime/gguf/source.ts";
 import type { ModelConfig } from "../runtime/model/config.ts";
 import type { PerplexityResult } from "../runtime/model/perplexity.ts";
 import type { SamplingOptions } from "../runtime/sampling/options.ts";
+import type { ConstraintOptions } from "../runtime/grammar/constraint-options.ts";
 import type { DecodeOptions, EncodeOptions } from "../runtime/tokenizer/types.ts";
 import type { FinetuneProgress, FinetuneRunResult, TrainingOptions } from "../train/finetune-run.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage } from "./chat-types.ts";
@@ -92,7 +93,8 @@ export interface EngineOptions extends ModelLoadOptions {
   signal?: AbortSignal;
 }
 
-export interface EngineGenerateOptions extends SamplingOptions {
+/** `grammar` (GBNF) or `jsonSchema`: the output follows it token by token and ends where it ends (stopReason "stop"). */
+export interface EngineGenerateOptions extends SamplingOptions, ConstraintOptions {
   /** Most tokens to generate. Default 256. */
   maxTokens?: number;
   /** Alias of `repeatPenalty` (transformers.js' name). */

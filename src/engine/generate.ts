@@ -1,9 +1,11 @@
 // The generation loop, one for every backend (runtime/model/language-model.ts): tokenize, prefill the prompt in
 // batches (keeping the part of the KV cache that already holds the prompt's first tokens), then sample one
 // token at a time and feed it back, streaming whole characters through StreamingDecoder and holding back text
-// that might start a stop string. Ends at an end-of-generation token, a stop string, maxTokens, or an abort; a
-// full context slides its window (context-shift.ts) unless contextShift is off, when it ends there. Greedy decoding on a backend with an argmax fast path (WebGPU) reads back one token id
-// per step instead of the logits.
+// that might start a stop string. Ends at an end-of-generation token, a stop string, the end of what a grammar
+// or JSON schema allows (`grammar`, `jsonSchema`: every token is one the grammar allows), maxTokens, or an abort;
+// a full context slides its window (context-shift.ts) unless contextShift is off, when it ends there. Greedy
+// decoding on a backend with an argmax fast path (WebGPU) reads back one token id per step instead of the logits,
+// unless a grammar or logprobs need the logits.
 import { penaltiesAreOff } from "../runtime/sampling/penalties.ts";
 import { yieldToEventLoop } from "../runtime/event-loop.ts";
 import type { Backend, LanguageModel } from "../runtime/model/language-model.ts";
@@ -14,8 +16,9 @@ import { StopMatcher } from "../runtime/sampling/stop.ts";
 import { StreamingDecoder } from "../runtime/tokenizer/streaming-decoder.ts";
 import { type ContextShiftOption, DEFAULT_CONTEXT_KEEP, keptHead, shiftsContext, slideWindow } from "./context-shift.ts";
 import { type TokenLogprobs, tokenLogprobs } from "./logprobs.ts";
+import { type ConstraintOptions, tokenConstraint } from "../runtime/grammar/constraint-options.ts";
 
-export interface GenerateOptions extends SamplingOptions {
+export interface GenerateOptions extends SamplingOptions, ConstraintOptions {
   /** Most tokens to generate. Default 256. */
   maxTokens?: number;
   /** Text that ends generation; it is not part of the result. */
@@ -148,6 +151,8 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
     contextShift,
     contextKeep = DEFAULT_CONTEXT_KEEP,
     logprobs,
+    grammar,
+    jsonSchema,
     ...sampling
   } = options;
   if (!Number.isSafeInteger(maxTokens) || maxTokens < 0)
@@ -158,6 +163,8 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
     throw new OptionError("BAD_OPTION_VALUE", `logprobs must be an integer in [0, 20], got ${logprobs}`);
   const shifts = shiftsContext(contextShift);
   const sampler = new Sampler(sampling);
+  // A grammar or JSON schema: every sampled token is one it allows, and generation ends where its output does.
+  const constraint = tokenConstraint(lm.tokenizer, { grammar, jsonSchema });
   const stops = new StopMatcher(stop);
   const tokenizer = lm.tokenizer;
   const decoder = new StreamingDecoder(tokenizer);
@@ -179,8 +186,8 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
   lm.reset(keep);
   const sequence = prompts.slice(0, keep);
 
-  // The greedy fast path reads back no logits: not with logprobs, which need them.
-  const greedy = isPlainGreedy(sampler.options) && lm.forwardArgmax !== undefined && logprobs === undefined;
+  // The greedy fast path reads back no logits: not with logprobs or a grammar, which need them.
+  const greedy = isPlainGreedy(sampler.options) && lm.forwardArgmax !== undefined && logprobs === undefined && !constraint;
   // One step: feed tokens, get the next token's logits (or the token itself on the greedy fast path).
   const feed = async (ids: number[]): Promise<Float32Array | number> => {
     const next = greedy ? await lm.forwardArgmax!(ids) : await lm.forward(ids);
@@ -209,9 +216,10 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
       id = next;
       sampler.accept(id);
     } else {
-      id = sampler.sample(next, lm.position);
+      id = sampler.sample(next, lm.position, constraint);
       if (logprobs !== undefined) chosen = tokenLogprobs(tokenizer, next, id, logprobs);
     }
+    constraint?.accept(id);
     tokens.push(id);
     if (tokens.length === 1) tFirst = now();
 
@@ -219,15 +227,17 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
     // for a possible stop string or an incomplete character is released with this token's chunk).
     let piece = "";
     let end: StopReason | undefined;
+    let stopString = false;
     if (tokenizer.isEog(id) && !ignoreEos) end = "eos";
     else {
       const r = stops.push(decoder.push(id));
       piece = r.text;
-      if (r.stopped) end = "stop";
+      if (r.stopped) [end, stopString] = ["stop", true];
     }
+    if (!end && constraint?.done) end = "stop";
     if (!end && tokens.length >= maxTokens) end = "max-tokens";
     if (!end && !shifts && lm.position >= lm.contextLength) end = "context";
-    if (end && end !== "stop") {
+    if (end && !stopString) {
       const r = stops.push(decoder.flush());
       piece += r.text;
       if (r.stopped) end = "stop";

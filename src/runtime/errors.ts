@@ -139,3 +139,26 @@ export class CheckpointError extends TrainError {
     super("BAD_CHECKPOINT", message);
   }
 }
+
+/**
+ * Constrained generation (src/runtime/grammar): a GBNF grammar that does not parse (GRAMMAR_SYNTAX), names a
+ * rule nobody defines (UNDEFINED_RULE), is left-recursive (LEFT_RECURSION) or exceeds a bound (GRAMMAR_TOO_LARGE,
+ * GRAMMAR_TOO_AMBIGUOUS); a JSON schema with a keyword the compiler does not support (UNSUPPORTED_SCHEMA) or that
+ * is malformed or admits nothing (BAD_SCHEMA); a grammar that admits no token of the vocabulary from where the
+ * output stands (NO_VALID_TOKEN).
+ */
+export class GrammarError extends TernionError {
+  constructor(code: GrammarErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+export type GrammarErrorCode =
+  | "GRAMMAR_SYNTAX"
+  | "UNDEFINED_RULE"
+  | "LEFT_RECURSION"
+  | "GRAMMAR_TOO_LARGE"
+  | "GRAMMAR_TOO_AMBIGUOUS"
+  | "UNSUPPORTED_SCHEMA"
+  | "BAD_SCHEMA"
+  | "NO_VALID_TOKEN";

@@ -1,7 +1,7 @@
 // What the server answers when a request fails: an HTTP status with OpenAI's error body
 // `{ error: { message, type, param, code } }`, so that OpenAI clients raise their usual error classes
 // (BadRequestError, AuthenticationError, RateLimitError…). Engine errors are mapped here by class and code.
-import { AbortError, ContextError, EngineCrashedError, EngineError, OptionError, TernionError } from "../runtime/errors.ts";
+import { AbortError, ContextError, EngineCrashedError, EngineError, GrammarError, OptionError, TernionError } from "../runtime/errors.ts";
 
 /** OpenAI's error `type` values that this server uses. */
 export type OpenAiErrorType = "invalid_request_error" | "authentication_error" | "rate_limit_error" | "server_error";
@@ -37,6 +37,8 @@ export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   // The engine refuses options (unknown, unsupported, out of range) and prompts longer than the context.
   if (err instanceof OptionError) return new HttpError(400, err.code, err.message, { param: optionParam(err.message) });
+  // A grammar or schema the request gave that does not compile, or that no token can continue.
+  if (err instanceof GrammarError) return new HttpError(400, err.code, err.message, { param: "response_format" });
   if (err instanceof ContextError) return new HttpError(400, "CONTEXT_LENGTH_EXCEEDED", err.message);
   if (err instanceof AbortError) return new HttpError(503, "ABORTED", err.message);
   if (err instanceof EngineCrashedError) return new HttpError(503, err.code, `the model's worker stopped: ${err.message}`);
@@ -61,6 +63,10 @@ const ENGINE_TO_REQUEST: Record<string, string> = {
 };
 
 function optionParam(message: string): string | undefined {
+  // A field as arguments.ts names it ("request.response_format must be …", "… option response_format must be …"),
+  // before any quoted value the message goes on to list.
+  const field = /request\.([a-z_]+) must/.exec(message)?.[1] ?? /\boption ([A-Za-z_]+) (?:must|is)\b/.exec(message)?.[1];
+  if (field) return ENGINE_TO_REQUEST[field] ?? field;
   const quoted = /"([A-Za-z_]+)"/.exec(message)?.[1];
   if (quoted) return ENGINE_TO_REQUEST[quoted] ?? quoted;
   const named = /(?:^|option )([A-Za-z_]+) (?:must|is|and)/.exec(message)?.[1];

@@ -6,6 +6,8 @@
 import type { ChatCompletionRequest } from "../engine/chat-types.ts";
 import type { EngineGenerateOptions } from "../engine/engine.ts";
 import { badField, HttpError } from "./http-error.ts";
+import { type ConstraintOptions, constraintGrammar } from "../runtime/grammar/constraint-options.ts";
+import { TernionError } from "../runtime/errors.ts";
 
 type Body = Record<string, unknown>;
 
@@ -74,6 +76,8 @@ const COMPLETION_FIELDS = new Set([
   "suffix",
   "logit_bias",
   "ignore_eos",
+  "grammar",
+  "json_schema",
   ...Object.keys(SAMPLING_FIELDS),
 ]);
 
@@ -116,9 +120,25 @@ export function completionCall(body: Body): CompletionCall {
     // llama.cpp's extension: generate exactly max_tokens (benchmarks).
     ignoreEos: body.ignore_eos as boolean | undefined,
     logprobs: body.logprobs as number | undefined,
+    // llama.cpp's extensions: the text follows a GBNF grammar or is JSON valid against a schema.
+    ...completionConstraint(body),
   };
   for (const k of Object.keys(options) as (keyof typeof options)[]) if (options[k] === undefined) delete options[k];
   return { ...choice, prompt: completionPrompt(body.prompt), options };
+}
+
+/** `grammar` / `json_schema` as generate's options, compiled here so that a bad one is a 400 naming its field. */
+function completionConstraint(body: Body): ConstraintOptions {
+  const options: ConstraintOptions = {};
+  if (body.grammar !== undefined) options.grammar = body.grammar as string;
+  if (body.json_schema !== undefined) options.jsonSchema = body.json_schema;
+  try {
+    constraintGrammar(options);
+  } catch (e) {
+    if (!(e instanceof TernionError)) throw e;
+    throw new HttpError(400, e.code, e.message, { param: body.grammar !== undefined ? "grammar" : "json_schema" });
+  }
+  return options;
 }
 
 /** A JSON null stands for a field left out (clients send `"stop": null`, `"seed": null`). */

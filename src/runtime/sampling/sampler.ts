@@ -15,6 +15,14 @@ import { applyPenalties, PenaltyWindow } from "./penalties.ts";
 import { Xoshiro128 } from "./prng.ts";
 import { argmax, type SelectScratch, selectScratch, topKIndices } from "./select.ts";
 
+/** What constrains the draw (a grammar: runtime/grammar/token-constraint.ts). */
+export interface SamplingConstraint {
+  /** Whether `token` may come next. */
+  allows(token: number): boolean;
+  /** Sets the logits of the tokens that may not come next to −∞ (throws when none may). */
+  mask(logits: Float32Array): void;
+}
+
 /** First prefix size tried when top-p runs without top-k; grown ×8 until the prefix reaches p. */
 const TOP_P_FIRST_PREFIX = 64;
 
@@ -26,6 +34,7 @@ export class Sampler {
   private work = new Float32Array(0);
   private indices = new Int32Array(0);
   private scratch: SelectScratch = selectScratch(0);
+  private masked = new Float32Array(0);
 
   constructor(options: SamplingOptions = {}) {
     this.options = Object.freeze(resolveSamplingOptions(options));
@@ -47,9 +56,18 @@ export class Sampler {
   /**
    * Chooses the next token from `logits` (one per vocabulary entry) and records it. NaN or ±∞ among them is a
    * ModelError NON_FINITE_LOGITS, naming `position` (the sequence position the logits predict) when given.
+   * With a `constraint`, the token is one it allows.
    */
-  sample(logits: Float32Array, position?: number): number {
-    const token = this.choose(logits, position);
+  sample(logits: Float32Array, position?: number, constraint?: SamplingConstraint): number {
+    let token = this.choose(logits, position);
+    if (constraint && !constraint.allows(token)) {
+      // llama.cpp's lazy constraint: only a refused draw pays for masking the vocabulary, then draws again
+      // (which gives each allowed token the same probability as drawing from the masked logits at once).
+      if (this.masked.length !== logits.length) this.masked = new Float32Array(logits.length);
+      this.masked.set(logits);
+      constraint.mask(this.masked);
+      token = this.choose(this.masked, position, true);
+    }
     this.accept(token);
     return token;
   }
@@ -64,14 +82,17 @@ export class Sampler {
     return { ids, logits: Float32Array.from(ids, (t) => this.work[t]!) };
   }
 
-  private choose(logits: Float32Array, position?: number): number {
-    const candidates = this.filter(logits, position);
+  private choose(logits: Float32Array, position?: number, masked = false): number {
+    const candidates = this.filter(logits, position, masked);
     // filter() keeps at least one candidate, each an index into `work`.
     return candidates.length === 1 ? candidates[0]! : this.draw(this.work, candidates, this.options.temperature);
   }
 
-  /** Fills `work` with the penalised logits and returns the surviving candidates (a view of a work buffer). */
-  private filter(logits: Float32Array, position?: number): Int32Array {
+  /**
+   * Fills `work` with the penalised logits and returns the surviving candidates (a view of a work buffer).
+   * `masked` logits hold −∞ for refused tokens: their finite check was done on the logits before the mask.
+   */
+  private filter(logits: Float32Array, position?: number, masked = false): Int32Array {
     const n = logits.length;
     if (n === 0) throw new OptionError("BAD_LOGITS", "cannot sample from an empty logit vector");
     if (this.work.length !== n) {
@@ -79,7 +100,7 @@ export class Sampler {
       this.indices = new Int32Array(n);
       this.scratch = selectScratch(n);
     }
-    checkFiniteLogits(logits, position);
+    if (!masked) checkFiniteLogits(logits, position);
     const work = this.work;
     work.set(logits);
     applyPenalties(work, this.window, this.options);
