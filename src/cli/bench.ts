@@ -1,9 +1,11 @@
 // `ternion bench --model M [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend B] [--repetitions 3]
-// [--json]`: prefill and decode speed of a model on this machine, as llama-bench reports it (pp<N>, tg<N>, mean ±
-// standard deviation of the repetitions), through the same engine calls an application makes.
+// [--json] [--profile]`: prefill and decode speed of a model on this machine, as llama-bench reports it (pp<N>, tg<N>,
+// mean ± standard deviation of the repetitions), through the same engine calls an application makes; --profile
+// instead times every op of the wasm CPU backend's forward pass (./bench-profile.ts).
 import type { Engine } from "../engine/engine.ts";
 import type { GenerationStats } from "../engine/generate.ts";
 import { OptionError } from "../runtime/errors.ts";
+import { formatProfile, profileSteps } from "./bench-profile.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
@@ -21,6 +23,11 @@ const flags: Record<string, FlagSpec> = {
   threads: { type: "string", short: "t", description: "thread counts to compare, e.g. 1,2 (default: all cores)" },
   repetitions: { type: "string", description: "runs per setting (default 3), after one warm-up run" },
   json: { type: "boolean", description: "print JSON rows { backend, threads, simd, test, tokens, tokensPerSecond, stddev, repetitions }" },
+  profile: {
+    type: "boolean",
+    description:
+      "time every op of a prefill and decode step on the wasm CPU backend: ms per token and % of the step (JSON: { threads, simd, phase, op, msPerToken, share })",
+  },
   help: helpFlag,
 };
 
@@ -46,7 +53,7 @@ export const benchCommand: Command = {
   name: "bench",
   summary: "prefill and decode tokens/s of a model on this machine, per thread count",
   usage:
-    "ternion bench [--model <model.gguf>] [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend wasm|webgpu|auto] [--repetitions 3] [--json]",
+    "ternion bench [--model <model.gguf>] [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend wasm|webgpu|auto] [--repetitions 3] [--json] [--profile]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
@@ -59,6 +66,15 @@ export const benchCommand: Command = {
     const backend = backendChoice(f);
     const threadCounts = threadList(f.get("threads"));
     const { model } = await prepareModel(ref);
+    if (f.has("profile")) {
+      if (backend === "webgpu") throw new OptionError("BAD_FLAG_VALUE", "--profile times the wasm CPU backend's ops: leave out --backend webgpu");
+      const settings = { promptTokens, genTokens, threadCounts, repetitions };
+      const bar = new ProgressBar("profile");
+      const rows = await profileSteps(model, { ...settings, onRun: (done, total) => bar.update(done, total) });
+      bar.clear();
+      out(f.has("json") ? JSON.stringify(rows) : formatProfile(rows, settings));
+      return;
+    }
 
     const rows: BenchRow[] = [];
     const bar = new ProgressBar("bench");

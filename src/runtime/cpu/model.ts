@@ -11,6 +11,7 @@ import type { KvType } from "./attention.ts";
 import { Forward, type LogitsMode, type LogitsSink } from "./forward.ts";
 import { CpuKernels, type CpuKernelsOptions, type CpuKernelStats } from "./kernels.ts";
 import { KvCache } from "./kv-cache.ts";
+import type { StepProfile } from "./step-profile.ts";
 import { loadWeights, weightBytes, type ModelWeights } from "./weights.ts";
 
 /** What one wasm32 memory can address. */
@@ -141,6 +142,11 @@ export class CpuModel {
       );
     }
     return this.forward.run(tokens, mode, sink);
+  }
+
+  /** Times every op of the following evals into `p` (`ternion bench --profile`); undefined stops it. */
+  setProfile(p: StepProfile | undefined): void {
+    this.forward.profile = p;
   }
 
   stats(): CpuKernelStats {
