@@ -57,10 +57,10 @@ describe("ternion bench", () => {
         expect(mine.find((x) => x.op === "matmul gate/up")!.msPerToken).toBeGreaterThan(0);
       }
     }
-    const table = runCli(["bench", "--model", STORIES, ...SHORT, "--threads", "1", "--profile"]);
+    const table = runCli(["bench", "--model", STORIES, ...SHORT, "--threads", "1", "--profile", "--clock", "cpu"]);
     expect(table.status, table.stderr).toBe(0);
-    expect(table.stdout).toMatch(/^decode, positions 16–23: ms per token \(median of 2\)$/m);
-    expect(table.stdout).toMatch(/^prefill, 16 tokens: ms per token \(median of 2\)$/m);
+    expect(table.stdout).toMatch(/^decode, positions 16–23: CPU ms per token \(median of 2\)$/m);
+    expect(table.stdout).toMatch(/^prefill, 16 tokens: CPU ms per token \(median of 2\)$/m);
     expect(table.stdout).toMatch(/^output head\s+[\d.]+\s+[\d.]+$/m);
     expect(table.stdout).toMatch(/^step\s+[\d.]+\s+100\.0$/m);
   });
@@ -75,6 +75,8 @@ describe("ternion bench", () => {
       [["--model", STORIES, "--backend", "gpu"], /--backend must be wasm, webgpu, auto, got "gpu"/],
       [["--model", STORIES, "--bogus"], /unknown flag --bogus/],
       [["--model", STORIES, "--profile", "--backend", "webgpu"], /--profile times the wasm CPU backend's ops/],
+      [["--model", STORIES, "--profile", "--clock", "cpu", "--threads", "1,2"], /--clock cpu .* needs --threads 1/],
+      [["--model", STORIES, "--profile", "--clock", "tsc"], /--clock must be wall or cpu/],
     ] as const) {
       const r = runCli(["bench", ...args]);
       expect(r.status, r.stderr).toBe(2);

@@ -2,9 +2,11 @@
 // backend. The model runs a prompt of token ids, then decodes greedily token by token; every op's wall time is
 // summed over the steps (runtime/cpu/step-profile.ts) and divided by the tokens, and the median of the
 // repetitions is reported. "sampling" is the finiteness check and argmax the engine runs on each token's
-// logits; "other" is the rest of the step (the embedding row, JS between the ops, the logits copy).
+// logits; "other" is the rest of the step (the embedding row, JS between the ops, the logits copy). The clock is
+// the wall clock, or (clock "cpu", one thread only) the process's CPU time, which on a shared machine leaves out the
+// time other processes hold the core.
 import { CpuModel } from "../runtime/cpu/model.ts";
-import { STEP_OPS, StepProfile } from "../runtime/cpu/step-profile.ts";
+import { type Clock, STEP_OPS, StepProfile, wallClock } from "../runtime/cpu/step-profile.ts";
 import { checkFiniteLogits } from "../runtime/sampling/finite-logits.ts";
 import { argmax } from "../runtime/sampling/select.ts";
 import { formatTable } from "./format.ts";
@@ -15,6 +17,8 @@ export interface ProfileSettings {
   genTokens: number;
   threadCounts: (number | undefined)[];
   repetitions: number;
+  /** "cpu": the process's CPU time (one thread only: workers' time, spinning included, would count too). */
+  clock: "wall" | "cpu";
   /** Called after each run (a prefill and its decode) of the total. */
   onRun?: (done: number, total: number) => void;
 }
@@ -30,6 +34,11 @@ export interface ProfileRow {
   /** msPerToken / the step's msPerToken. */
   share: number;
 }
+
+const cpuClock: Clock = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 
 const SAMPLING = "sampling";
 const OTHER = "other";
@@ -57,7 +66,7 @@ export async function profileSteps(ref: string, s: ProfileSettings): Promise<Pro
       const prefill: Times[] = [];
       const decode: Times[] = [];
       for (let r = 0; r <= s.repetitions; r++) {
-        const one = profileRun(model, prompt, s.genTokens);
+        const one = profileRun(model, prompt, s.genTokens, s.clock === "cpu" ? cpuClock : wallClock);
         // run 0 warms up: JIT, first-touch memory
         if (r > 0) {
           prefill.push(one.prefill);
@@ -75,28 +84,28 @@ export async function profileSteps(ref: string, s: ProfileSettings): Promise<Pro
 }
 
 /** A prefill of `prompt` and `gen` greedy decode steps from an empty sequence, each profiled. */
-function profileRun(model: CpuModel, prompt: number[], gen: number): { prefill: Times; decode: Times } {
-  const p = new StepProfile();
+function profileRun(model: CpuModel, prompt: number[], gen: number, now: Clock): { prefill: Times; decode: Times } {
+  const p = new StepProfile(now);
   model.reset();
   model.setProfile(p);
   try {
-    let t0 = performance.now();
+    let t0 = now();
     let logits = model.eval(prompt)!;
-    let t1 = performance.now();
+    let t1 = now();
     checkFiniteLogits(logits);
     let next = argmax(logits);
-    let sampling = performance.now() - t1;
-    const prefill = times(p, performance.now() - t0, sampling, prompt.length);
+    let sampling = now() - t1;
+    const prefill = times(p, now() - t0, sampling, prompt.length);
     p.reset();
     let total = 0;
     sampling = 0;
     for (let i = 0; i < gen; i++) {
-      t0 = performance.now();
+      t0 = now();
       logits = model.eval([next])!;
-      t1 = performance.now();
+      t1 = now();
       checkFiniteLogits(logits);
       next = argmax(logits);
-      const t2 = performance.now();
+      const t2 = now();
       sampling += t2 - t1;
       total += t2 - t0;
     }
@@ -135,14 +144,15 @@ function medianRows(reps: Times[], phase: ProfileRow["phase"], threads: number, 
 }
 
 /** The rows as one table per phase: an op per line, ms per token and % of the step per thread count. */
-export function formatProfile(rows: ProfileRow[], s: Pick<ProfileSettings, "promptTokens" | "genTokens" | "repetitions">): string {
+export function formatProfile(rows: ProfileRow[], s: Pick<ProfileSettings, "promptTokens" | "genTokens" | "repetitions" | "clock">): string {
   const threads = [...new Set(rows.map((r) => r.threads))];
   const out: string[] = [];
+  const unit = s.clock === "cpu" ? "CPU ms" : "ms";
   for (const phase of ["decode", "prefill"] as const) {
     const title =
       phase === "decode"
-        ? `decode, positions ${s.promptTokens}–${s.promptTokens + s.genTokens - 1}: ms per token (median of ${s.repetitions})`
-        : `prefill, ${s.promptTokens} tokens: ms per token (median of ${s.repetitions})`;
+        ? `decode, positions ${s.promptTokens}–${s.promptTokens + s.genTokens - 1}: ${unit} per token (median of ${s.repetitions})`
+        : `prefill, ${s.promptTokens} tokens: ${unit} per token (median of ${s.repetitions})`;
     const ops = [...new Set(rows.filter((r) => r.phase === phase).map((r) => r.op))];
     const cell = (op: string, t: number) => rows.find((r) => r.phase === phase && r.op === op && r.threads === t);
     const table = formatTable(

@@ -10,7 +10,7 @@ import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
 import { backendChoice, backendFlags, openEngine } from "./engine-flags.ts";
-import { numberFlag } from "./flags.ts";
+import { choiceFlag, numberFlag } from "./flags.ts";
 import { MODEL_REFERENCE_HELP, prepareModel } from "./model-reference.ts";
 import { formatTable } from "./format.ts";
 import { ProgressBar } from "./progress.ts";
@@ -28,6 +28,7 @@ const flags: Record<string, FlagSpec> = {
     description:
       "time every op of a prefill and decode step on the wasm CPU backend: ms per token and % of the step (JSON: { threads, simd, phase, op, msPerToken, share })",
   },
+  clock: { type: "string", description: "with --profile: wall (default) or cpu (the process's CPU time; --threads 1 only)" },
   help: helpFlag,
 };
 
@@ -53,7 +54,7 @@ export const benchCommand: Command = {
   name: "bench",
   summary: "prefill and decode tokens/s of a model on this machine, per thread count",
   usage:
-    "ternion bench [--model <model.gguf>] [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend wasm|webgpu|auto] [--repetitions 3] [--json] [--profile]",
+    "ternion bench [--model <model.gguf>] [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend wasm|webgpu|auto] [--repetitions 3] [--json] [--profile [--clock wall|cpu]]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
@@ -68,7 +69,10 @@ export const benchCommand: Command = {
     const { model } = await prepareModel(ref);
     if (f.has("profile")) {
       if (backend === "webgpu") throw new OptionError("BAD_FLAG_VALUE", "--profile times the wasm CPU backend's ops: leave out --backend webgpu");
-      const settings = { promptTokens, genTokens, threadCounts, repetitions };
+      const clock = choiceFlag(f, "clock", ["wall", "cpu"] as const) ?? "wall";
+      if (clock === "cpu" && threadCounts.some((t) => t !== 1))
+        throw new OptionError("BAD_FLAG_VALUE", "--clock cpu counts the whole process's CPU time: it needs --threads 1");
+      const settings = { promptTokens, genTokens, threadCounts, repetitions, clock };
       const bar = new ProgressBar("profile");
       const rows = await profileSteps(model, { ...settings, onRun: (done, total) => bar.update(done, total) });
       bar.clear();

@@ -134,7 +134,7 @@ export class Forward {
     const rope = { base: c.rope.base, neox: c.rope.layout === "neox", nRot: c.rope.dims, freqScale: c.rope.freqScale };
 
     const p = this.stepProfile;
-    let t = p ? performance.now() : 0;
+    let t = p ? p.now() : 0;
     embed(K, w.embedding, tokens, b.x);
     for (let l = 0; l < c.layers; l++) {
       const L = w.layers[l]!;
@@ -142,7 +142,7 @@ export class Forward {
       K.rmsNorm(b.x, L.attnNorm, b.h, m, c.dim, c.rmsEps);
       if (p) t = p.lap(OP.norms, t);
       this.proj.project(b.h, m, [L.q, L.k, L.v], [b.q, b.k, b.v], OP["matmul q/k/v"]);
-      if (p) t = performance.now();
+      if (p) t = p.now();
       K.rope(b.q, m, c.heads, c.headDim, this.positions, rope);
       K.rope(b.k, m, c.kvHeads, c.headDim, this.positions, rope);
       if (p) t = p.lap(OP.rope, t);
@@ -153,21 +153,21 @@ export class Forward {
       if (L.attnSubNorm) K.rmsNorm(b.a, L.attnSubNorm, b.a, m, qDim, c.rmsEps);
       if (p) t = p.lap(OP.norms, t);
       this.proj.project(b.a, m, [L.o], [b.o], OP["matmul o"]);
-      if (p) t = performance.now();
+      if (p) t = p.now();
       this.addResidual(m);
       // feed-forward
       if (p) t = p.lap(OP["residual add"], t);
       K.rmsNorm(b.x, L.ffnNorm, b.h, m, c.dim, c.rmsEps);
       if (p) t = p.lap(OP.norms, t);
       this.proj.project(b.h, m, [L.gate, L.up], [b.g, b.u], OP["matmul gate/up"]);
-      if (p) t = performance.now();
+      if (p) t = p.now();
       if (c.ffnActivation === "relu2") K.relu2glu(b.g, b.u, b.g, m * c.ffnDim);
       else K.swiglu(b.g, b.u, b.g, m * c.ffnDim);
       if (p) t = p.lap(OP.glu, t);
       if (L.ffnSubNorm) K.rmsNorm(b.g, L.ffnSubNorm, b.g, m, c.ffnDim, c.rmsEps);
       if (p) t = p.lap(OP.norms, t);
       this.proj.project(b.g, m, [L.down], [b.o], OP["matmul down"]);
-      if (p) t = performance.now();
+      if (p) t = p.now();
       this.addResidual(m);
       if (p) t = p.lap(OP["residual add"], t);
     }
@@ -202,7 +202,7 @@ export class Forward {
       this.logitRows = rows;
     }
     const p = this.stepProfile;
-    const t = p ? performance.now() : 0;
+    const t = p ? p.now() : 0;
     K.rmsNorm(b.x + first * c.dim * 4, this.w.outputNorm, b.h, rows, c.dim, c.outputNormEps);
     if (p) p.lap(OP.norms, t);
     this.head.project(b.h, rows, [this.w.output], [this.logits], OP["output head"]);

@@ -30,7 +30,7 @@ export class Projector {
    */
   project(x: number, n: number, ws: readonly Matrix[], outs: readonly number[], op: number): void {
     const p = this.profile;
-    let t = p ? performance.now() : 0;
+    let t = p ? p.now() : 0;
     let quantizedKey = "";
     let floatInput = 0;
     for (let i = 0; i < ws.length; i++) {

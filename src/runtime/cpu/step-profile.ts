@@ -22,14 +22,22 @@ export type StepOp = (typeof STEP_OPS)[number];
 /** Index of each op in StepProfile.ms. */
 export const OP = Object.fromEntries(STEP_OPS.map((name, i) => [name, i])) as Record<StepOp, number>;
 
+/** A clock in milliseconds. */
+export type Clock = () => number;
+
+export const wallClock: Clock = () => performance.now();
+
 /** Milliseconds per op summed over the steps it saw, and how many tokens those steps ran. */
 export class StepProfile {
   readonly ms = new Float64Array(STEP_OPS.length);
   tokens = 0;
 
+  /** clock: the wall clock by default; a CPU-time clock for one thread on a busy machine. */
+  constructor(readonly now: Clock = wallClock) {}
+
   /** Adds the time from `since` to now to op `op` (an OP index); returns now, the next op's start. */
   lap(op: number, since: number): number {
-    const now = performance.now();
+    const now = this.now();
     this.ms[op]! += now - since;
     return now;
   }
