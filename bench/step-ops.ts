@@ -5,7 +5,11 @@
 //
 //   BENCH_ENTRY=bench/step-ops.ts npm run bench:kernels -- [--json] [--threads 1,2] [--simd relaxed,simd128]
 //                                                          [--positions 200] [--ops head,attention] [--min-ms 300]
+//                                                          [--head-types F16,Q8_0]
+// The Q8_0 head is the F16 one quantized (the engine's opt-in headType "q8_0").
 import { attend, storeKv } from "../src/runtime/cpu/attention.ts";
+import { f16BitsToF32 } from "../src/runtime/tensor-types/half.ts";
+import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts";
 import { CpuKernels } from "../src/runtime/cpu/kernels.ts";
 import type { SimdBuild } from "../src/runtime/cpu/wasm/loader.ts";
 import { loadavg } from "node:os";
@@ -21,6 +25,7 @@ const builds = opt("simd", "relaxed,simd128").split(",") as SimdBuild[];
 const positions = Number(opt("positions", "200"));
 const ops = opt("ops", "head,attention").split(",");
 const minMs = Number(opt("min-ms", "300"));
+const headTypes = opt("head-types", "F16,Q8_0").split(",") as ("F16" | "Q8_0")[];
 
 const VOCAB = 32002;
 const DIM = 1536;
@@ -72,15 +77,20 @@ for (const simd of builds) {
     const K = await CpuKernels.create({ simd, threads, wasm: wasmDir ? { baseUrl: new URL(`file://${wasmDir}/`) } : undefined });
     const cpu = threads === 1;
     if (ops.includes("head")) {
-      const w = K.uploadMatrix("F16", VOCAB, DIM, randomHalves(VOCAB * DIM, 1));
+      const halves = randomHalves(VOCAB * DIM, 1);
       const x = K.heap.upload(Float32Array.from({ length: DIM }, (_, i) => Math.sin(i)));
       const out = K.heap.alloc(VOCAB * 4);
-      const ms = time(() => K.matmulFloat(w, x, 1, out), cpu);
-      const gmac = (VOCAB * DIM) / ms / 1e6;
-      console.log(
-        `head F16 ${VOCAB}×${DIM}  ${simd.padEnd(7)} ${threads} thr  ${ms.toFixed(3)} ms  ${gmac.toFixed(2)} G MAC/s  ${(gmac * 2).toFixed(1)} GB/s`,
-      );
-      K.freeMatrix(w);
+      for (const type of headTypes) {
+        const bytes =
+          type === "F16" ? halves : tensorTypeTraits(GgmlType.Q8_0).quantize(Float32Array.from(new Uint16Array(halves.buffer), f16BitsToF32));
+        const w = K.uploadMatrix(type, VOCAB, DIM, bytes);
+        const ms = time(() => K.matmulFloat(w, x, 1, out), cpu);
+        const gmac = (VOCAB * DIM) / ms / 1e6;
+        console.log(
+          `head ${type.padEnd(4)} ${VOCAB}×${DIM}  ${simd.padEnd(7)} ${threads} thr  ${ms.toFixed(3)} ms  ${gmac.toFixed(2)} G MAC/s  ${(bytes.byteLength / ms / 1e6).toFixed(1)} GB/s`,
+        );
+        K.freeMatrix(w);
+      }
     }
     if (ops.includes("attention")) {
       const width = HEADS * HEAD_DIM;
