@@ -96,7 +96,7 @@ for (const simd of builds) {
       const width = HEADS * HEAD_DIM;
       const shape = { heads: HEADS, kvHeads: HEADS, headDim: HEAD_DIM, type: "f16" as const };
       const h = K.heap;
-      const cache = { k: h.alloc(positions * width * 2), v: h.alloc(positions * width * 2) };
+      const cache = { k: h.alloc(positions * width * 2), v: h.alloc(positions * width * 2), capacity: positions };
       const kv = h.upload(Float32Array.from({ length: positions * width }, (_, i) => Math.sin(i * 0.37)));
       storeKv(K, cache, kv, kv, positions, 0, shape);
       const q = h.upload(Float32Array.from({ length: width }, (_, i) => Math.cos(i * 0.11)));

@@ -44,18 +44,25 @@ describe.each([
       const vAll = Float32Array.from({ length: len * kvw }, () => randn(r));
       const q = Float32Array.from({ length: n * heads * hd }, () => randn(r) * 2);
       const h = K.heap;
-      const cache = { k: h.alloc(len * kvw * eb), v: h.alloc(len * kvw * eb) };
+      // room for more positions than are used: the heads' blocks are `capacity` rows apart
+      const capacity = len + 5;
+      const cache = { k: h.alloc(capacity * kvw * eb), v: h.alloc(capacity * kvw * eb), capacity };
       // the earlier positions through one store, the batch through a second one (as prefill then decode)
       const kp = h.upload(kAll);
       const vp = h.upload(vAll);
       if (pos0 > 0) storeKv(K, cache, kp, vp, pos0, 0, { heads, kvHeads, headDim: hd, type });
       storeKv(K, cache, kp + pos0 * kvw * 4, vp + pos0 * kvw * 4, n, pos0, { heads, kvHeads, headDim: hd, type });
       const round = (x: Float32Array) => (type === "f16" ? x.map((v) => f16BitsToF32(f32ToF16Bits(v))) : x);
-      // the stored cache is exactly the (rounded) input
-      const stored =
+      // the stored cache is exactly the (rounded) input, head-major: head g's position j at row g·capacity + j
+      const all =
         type === "f16"
-          ? Array.from(h.u16.subarray(cache.k >> 1, (cache.k >> 1) + len * kvw), f16BitsToF32)
-          : Array.from(h.f32View(cache.k, len * kvw));
+          ? Array.from(h.u16.subarray(cache.k >> 1, (cache.k >> 1) + capacity * kvw), f16BitsToF32)
+          : Array.from(h.f32View(cache.k, capacity * kvw));
+      const stored = Array.from({ length: len * kvw }, (_, e) => {
+        const j = Math.floor(e / kvw);
+        const g = Math.floor((e % kvw) / hd);
+        return all[(g * capacity + j) * hd + (e % hd)];
+      });
       expect(stored).toEqual(Array.from(round(kAll)));
       const qp = h.upload(q);
       const out = h.alloc(n * heads * hd * 4);
@@ -106,7 +113,7 @@ describe.each([
     const h = K.heap;
     const outs = (["f16", "f32"] as KvType[]).map((type) => {
       const eb = type === "f16" ? 2 : 4;
-      const cache = { k: h.alloc(len * kvw * eb), v: h.alloc(len * kvw * eb) };
+      const cache = { k: h.alloc((len + 3) * kvw * eb), v: h.alloc((len + 3) * kvw * eb), capacity: len + 3 };
       storeKv(K, cache, h.upload(kAll), h.upload(vAll), len, 0, { heads, kvHeads, headDim: hd, type });
       const out = h.alloc(n * heads * hd * 4);
       attend(K, cache, h.upload(q), out, h.alloc(n * heads * len * 4), n, pos0, { heads, kvHeads, headDim: hd, type });
@@ -167,7 +174,7 @@ describe.each(["relaxed", "simd128"] as const)("f16 cache store (%s)", (simd) =>
     const width = x.length; // one token of `width` values
     const cache = K.heap.alloc(width * 2);
     const xp = K.heap.upload(x);
-    storeKv(K, { k: cache, v: K.heap.alloc(width * 2) }, xp, xp, 1, 0, { heads: 1, kvHeads: 1, headDim: width, type: "f16" });
+    storeKv(K, { k: cache, v: K.heap.alloc(width * 2), capacity: 1 }, xp, xp, 1, 0, { heads: 1, kvHeads: 1, headDim: width, type: "f16" });
     const got = Array.from(K.heap.u16.subarray(cache >> 1, (cache >> 1) + width));
     const want = Array.from(x, (v) => f32ToF16Bits(v));
     // NaN: any quiet-NaN pattern of the right sign will do

@@ -1,7 +1,9 @@
 // Causal self-attention over the KV cache, and the store of new keys/values into it.
 //
-// Cache layout (per layer): K and V are [ctx][kvHeads·headDim], f32 or f16 (f16: IEEE half, round to nearest
-// even on store). Query token t of a batch sits at position pos0 + t and sees cache positions 0 ..= pos0 + t.
+// Cache layout (per layer): K and V are [kvHeads][capacity][headDim], f32 or f16 (f16: IEEE half, round to nearest
+// even on store): head-major, so that each query head reads its keys and values as one sequential stream (with rows
+// of all heads interleaved, a head read 192 bytes of every 3 KiB on the 700M shape, and decode attention cost twice
+// its time alone once the cache came from memory: bench/README.md). Query token t of a batch sits at position pos0 + t and sees cache positions 0 ..= pos0 + t.
 // Grouped-query attention: query head h reads kv head h / (heads / kvHeads).
 //
 // The work unit is a block of ATTENTION_TOKEN_BLOCK query tokens × one kv head (see attention below); each query
@@ -53,28 +55,43 @@ import { expF32x4, f16ToF32, f16x4ToF32, hmaxF32, hsum4F32, hsumF32 } from "./co
   return v128.or(normal, i32x4.eq(abs, i32x4.splat(0)));
 }
 
-/**
- * Copies n tokens of f32 rows x [n][width] into the cache at positions pos0.. (element range [e0, e1) of
- * n·width), converting to f16 when f16 != 0 (eight at a time where all eight are zero or normal halves, exactly
- * as f32ToF16 rounds). The cache row stride is width elements.
- */
-export function kvStore(x: usize, cache: usize, width: i32, pos0: i32, f16: i32, e0: i32, e1: i32): void {
-  const base = <usize>pos0 * <usize>width;
-  if (f16) {
-    let e = e0;
-    for (; e + 8 <= e1; e += 8) {
-      const a = v128.load(x + (<usize>e << 2));
-      const b = v128.load(x + (<usize>e << 2), 16);
-      const dst = cache + ((base + <usize>e) << 1);
-      if (i32x4.all_true(v128.and(f16x4Ok(a), f16x4Ok(b)))) {
-        v128.store(dst, i16x8.narrow_i32x4_u(f16x4Normal(a), f16x4Normal(b)));
-      } else {
-        for (let i = 0; i < 8; i++) store<u16>(dst + (<usize>i << 1), <u16>f32ToF16(load<f32>(x + (<usize>(e + i) << 2))));
-      }
+/** Copies `count` f32 at x to the cache at `dst` (f32, or f16 when f16 != 0: eight at a time where all eight are
+ *  zero or normal halves, exactly as f32ToF16 rounds). */
+@inline function storeRun(x: usize, dst: usize, count: i32, f16: i32): void {
+  if (!f16) {
+    memory.copy(dst, x, <usize>count << 2);
+    return;
+  }
+  let e = 0;
+  for (; e + 8 <= count; e += 8) {
+    const a = v128.load(x + (<usize>e << 2));
+    const b = v128.load(x + (<usize>e << 2), 16);
+    const d = dst + (<usize>e << 1);
+    if (i32x4.all_true(v128.and(f16x4Ok(a), f16x4Ok(b)))) {
+      v128.store(d, i16x8.narrow_i32x4_u(f16x4Normal(a), f16x4Normal(b)));
+    } else {
+      for (let i = 0; i < 8; i++) store<u16>(d + (<usize>i << 1), <u16>f32ToF16(load<f32>(x + (<usize>(e + i) << 2))));
     }
-    for (; e < e1; e++) store<u16>(cache + ((base + <usize>e) << 1), <u16>f32ToF16(load<f32>(x + (<usize>e << 2))));
-  } else {
-    memory.copy(cache + ((base + <usize>e0) << 2), x + (<usize>e0 << 2), <usize>(e1 - e0) << 2);
+  }
+  for (; e < count; e++) store<u16>(dst + (<usize>e << 1), <u16>f32ToF16(load<f32>(x + (<usize>e << 2))));
+}
+
+/**
+ * Copies n tokens of f32 rows x [n][width] (width = kvHeads·headDim) into the cache at positions pos0.., element
+ * range [e0, e1) of n·width: token t's head g goes to row pos0 + t of head g's [capacity][headDim] block.
+ */
+export function kvStore(x: usize, cache: usize, width: i32, headDim: i32, capacity: i32, pos0: i32, f16: i32, e0: i32, e1: i32): void {
+  const eb: usize = f16 ? 2 : 4;
+  let e = e0;
+  while (e < e1) {
+    const t = e / width;
+    const c = e - t * width;
+    const g = c / headDim;
+    const d = c - g * headDim;
+    const run = min(e1 - e, headDim - d);
+    const dst = cache + ((<usize>g * <usize>capacity + <usize>(pos0 + t)) * <usize>headDim + <usize>d) * eb;
+    storeRun(x + (<usize>e << 2), dst, run, f16);
+    e += run;
   }
 }
 
@@ -91,7 +108,8 @@ export function kvStore(x: usize, cache: usize, width: i32, pos0: i32, f16: i32,
  * [u0, u1). A unit is a block of ATTENTION_TOKEN_BLOCK query tokens × one kv head (u = block·kvHeads + kv head):
  * its queries (every token of the block × every query head of the group) all read the same cache rows, so they
  * are taken four at a time and each key/value chunk is loaded and converted once for four dot products.
- * q: f32 [n][heads·headDim]; out: same shape (must not alias q); kc/vc: the layer's caches; scores: f32 scratch
+ * q: f32 [n][heads·headDim]; out: same shape (must not alias q); kc/vc: the layer's caches of `capacity` positions
+ * per head; scores: f32 scratch
  * [n·heads][scoreStride] (row t·heads + h) with scoreStride ≥ pos0 + n.
  */
 export function attention(
@@ -105,6 +123,7 @@ export function attention(
   heads: i32,
   kvHeads: i32,
   headDim: i32,
+  capacity: i32,
   pos0: i32,
   scale: f32,
   n: i32,
@@ -113,7 +132,7 @@ export function attention(
 ): void {
   const group = heads / kvHeads;
   const eb: usize = f16 ? 2 : 4; // bytes per cache element
-  const kvRow = <usize>(kvHeads * headDim) * eb;
+  const kvRow = <usize>headDim * eb;
   // the rescaled f16 path (attendOneHalves) takes whole chunks of 8 halves
   const halves = f16 != 0 && (headDim & 7) == 0;
   // V8 re-materializes a v128.const at each use in a loop; a value Binaryen cannot fold (headDim >> 31 is 0) stays
@@ -126,7 +145,7 @@ export function attention(
     const t0 = block * ATTENTION_TOKEN_BLOCK;
     const nt = min(ATTENTION_TOKEN_BLOCK, n - t0);
     const count = nt * group; // queries of this unit, numbered c = (t − t0)·group + (h − g·group)
-    const kvOff = <usize>(g * headDim) * eb;
+    const kvOff = <usize>g * <usize>capacity * kvRow;
     for (let c = 0; c < count; c += 4) {
       const qc = min(4, count - c);
       // rows (t·heads + h) of the up to four queries; missing ones repeat the first and are never stored
