@@ -5,8 +5,9 @@
 //
 //   BENCH_ENTRY=bench/step-ops.ts npm run bench:kernels -- [--json] [--threads 1,2] [--simd relaxed,simd128]
 //                                                          [--positions 200] [--ops head,attention] [--min-ms 300]
-//                                                          [--head-types F16,Q8_0]
-// The Q8_0 head is the F16 one quantized (the engine's opt-in headType "q8_0").
+//                                                          [--head-types F16,Q8_0,int8]
+// The Q8_0 head is the F16 one quantized, run by the float kernel (f32 activations); int8 is the same Q8_0 weights
+// with the activations quantized to int8 per 32 (the engine's opt-in headType "q8_0", quantization included).
 import { attend, storeKv } from "../src/runtime/cpu/attention.ts";
 import { f16BitsToF32 } from "../src/runtime/tensor-types/half.ts";
 import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts";
@@ -25,7 +26,7 @@ const builds = opt("simd", "relaxed,simd128").split(",") as SimdBuild[];
 const positions = Number(opt("positions", "200"));
 const ops = opt("ops", "head,attention").split(",");
 const minMs = Number(opt("min-ms", "300"));
-const headTypes = opt("head-types", "F16,Q8_0").split(",") as ("F16" | "Q8_0")[];
+const headTypes = opt("head-types", "F16,Q8_0,int8").split(",") as ("F16" | "Q8_0" | "int8")[];
 
 const VOCAB = 32002;
 const DIM = 1536;
@@ -83,8 +84,18 @@ for (const simd of builds) {
       for (const type of headTypes) {
         const bytes =
           type === "F16" ? halves : tensorTypeTraits(GgmlType.Q8_0).quantize(Float32Array.from(new Uint16Array(halves.buffer), f16BitsToF32));
-        const w = K.uploadMatrix(type, VOCAB, DIM, bytes);
-        const ms = time(() => K.matmulFloat(w, x, 1, out), cpu);
+        const w = K.uploadMatrix(type === "F16" ? "F16" : "Q8_0", VOCAB, DIM, bytes);
+        const a = K.allocActivations("group", DIM, 1, 32);
+        const ms = time(
+          type === "int8"
+            ? () => {
+                K.quantize(a, x, 1);
+                K.matmulInt8Head(w, a, out);
+              }
+            : () => K.matmulFloat(w, x, 1, out),
+          cpu,
+        );
+        K.freeActivations(a);
         const gmac = (VOCAB * DIM) / ms / 1e6;
         console.log(
           `head ${type.padEnd(4)} ${VOCAB}×${DIM}  ${simd.padEnd(7)} ${threads} thr  ${ms.toFixed(3)} ms  ${gmac.toFixed(2)} G MAC/s  ${(bytes.byteLength / ms / 1e6).toFixed(1)} GB/s`,

@@ -77,6 +77,7 @@ describe("ternion bench", () => {
       [["--model", STORIES, "--profile", "--backend", "webgpu"], /--profile times the wasm CPU backend's ops/],
       [["--model", STORIES, "--profile", "--clock", "cpu", "--threads", "1,2"], /--clock cpu .* needs --threads 1/],
       [["--model", STORIES, "--profile", "--clock", "tsc"], /--clock must be wall or cpu/],
+      [["--model", STORIES, "--head-type", "q4"], /--head-type must be stored or q8_0/],
     ] as const) {
       const r = runCli(["bench", ...args]);
       expect(r.status, r.stderr).toBe(2);

@@ -6,6 +6,7 @@
 // the wall clock, or (clock "cpu", one thread only) the process's CPU time, which on a shared machine leaves out the
 // time other processes hold the core.
 import { CpuModel } from "../runtime/cpu/model.ts";
+import type { HeadType } from "../runtime/cpu/weights.ts";
 import { type Clock, STEP_OPS, StepProfile, wallClock } from "../runtime/cpu/step-profile.ts";
 import { checkFiniteLogits } from "../runtime/sampling/finite-logits.ts";
 import { argmax } from "../runtime/sampling/select.ts";
@@ -19,6 +20,8 @@ export interface ProfileSettings {
   repetitions: number;
   /** "cpu": the process's CPU time (one thread only: workers' time, spinning included, would count too). */
   clock: "wall" | "cpu";
+  /** The output head (CpuModelOptions.headType; default "stored"). */
+  headType?: HeadType;
   /** Called after each run (a prefill and its decode) of the total. */
   onRun?: (done: number, total: number) => void;
 }
@@ -55,7 +58,12 @@ export async function profileSteps(ref: string, s: ProfileSettings): Promise<Pro
     const opened = await openModelReference(ref);
     let model: CpuModel;
     try {
-      model = await CpuModel.load(opened.source, { threads, header: opened.header, contextLength: s.promptTokens + s.genTokens });
+      model = await CpuModel.load(opened.source, {
+        threads,
+        header: opened.header,
+        contextLength: s.promptTokens + s.genTokens,
+        headType: s.headType,
+      });
     } finally {
       await opened.close();
     }

@@ -11,7 +11,16 @@ import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { terminalText } from "./terminal-text.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
-import { backendChoice, backendFlags, formatStats, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
+import {
+  backendChoice,
+  backendFlags,
+  headTypeChoice,
+  headTypeFlags,
+  formatStats,
+  openEngine,
+  samplingFlags,
+  samplingOptions,
+} from "./engine-flags.ts";
 import { numberFlag } from "./flags.ts";
 import { MODEL_REFERENCE_HELP, prepareModel } from "./model-reference.ts";
 
@@ -25,6 +34,7 @@ const flags: Record<string, FlagSpec> = {
   "max-tokens": { type: "string", short: "n", description: "most tokens to generate (default 256)" },
   ...samplingFlags,
   ...backendFlags,
+  ...headTypeFlags,
   json: { type: "boolean", description: "print one JSON object { text, tokens, stats } instead of streaming" },
   help: helpFlag,
 };
@@ -34,7 +44,7 @@ export const generateCommand: Command = {
   summary: "generate text with a model (wasm SIMD on the CPU, multithreaded, or WebGPU)",
   usage:
     "ternion generate [--model <model.gguf>] --prompt <text> [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] " +
-    "[--seed S] [--threads N] [--backend wasm|webgpu|auto] [--json]",
+    "[--seed S] [--threads N] [--backend wasm|webgpu|auto] [--head-type stored|q8_0] [--json]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
@@ -58,7 +68,7 @@ export const generateCommand: Command = {
         promptTokens({ tokenizer: tokenizerFromGguf(header.metadata, { onWarning: () => {} }), contextLength: config.contextLength }, prompt).length +
         maxTokens;
       const contextLength = Math.max(1, Math.min(config.contextLength, need));
-      engine = await openEngine({ model: engineModel, backend, threads, contextLength });
+      engine = await openEngine({ model: engineModel, backend, threads, contextLength, headType: headTypeChoice(args.flags) });
 
       const stop = new AbortController();
       const interrupt = () => stop.abort();

@@ -15,6 +15,7 @@ import { attend, storeKv, type AttentionShape } from "./attention.ts";
 import { embed } from "./embedding.ts";
 import type { CpuKernels } from "./kernels.ts";
 import type { KvCache } from "./kv-cache.ts";
+import { OutputHead } from "./output-head.ts";
 import { Projector } from "./projection.ts";
 import { OP, type StepProfile } from "./step-profile.ts";
 import type { ModelWeights } from "./weights.ts";
@@ -32,7 +33,7 @@ export type LogitsSink = (index: number, logits: Float32Array) => void;
 export class Forward {
   readonly batch: number;
   private readonly proj: Projector;
-  private readonly head: Projector;
+  private readonly head: OutputHead;
   private readonly attn: AttentionShape;
   private readonly positions: Float64Array;
   private readonly scoreFloats: number;
@@ -51,8 +52,7 @@ export class Forward {
     const c = config;
     this.batch = batch;
     this.proj = new Projector(K, c.activationQuant, batch);
-    // The output head reads the final norm's output as it is: BitNet quantizes only the ternary layers.
-    this.head = new Projector(K, "none", batch);
+    this.head = new OutputHead(K, w, Math.min(batch, LOGIT_ROWS));
     this.attn = { heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, type: cache.type };
     this.positions = new Float64Array(batch);
     this.scoreFloats = Math.max(c.heads * cache.capacity, Math.min(SCORE_SCRATCH_FLOATS, batch * c.heads * cache.capacity));
@@ -205,7 +205,7 @@ export class Forward {
     const t = p ? p.now() : 0;
     K.rmsNorm(b.x + first * c.dim * 4, this.w.outputNorm, b.h, rows, c.dim, c.outputNormEps);
     if (p) p.lap(OP.norms, t);
-    this.head.project(b.h, rows, [this.w.output], [this.logits], OP["output head"]);
+    this.head.project(b.h, rows, this.logits);
     return K.heap.f32View(this.logits, rows * c.vocabSize);
   }
 
