@@ -486,7 +486,7 @@ export class CpuKernels {
       FN.int8HeadMatmul,
       [w.ptr, w.layout.rowBytes, a.q, a.kp, a.d, a.capacity, w.cols, a.n, out, outStride * 4],
       w.rows,
-      1,
+      4,
       this.parts(w.rows * w.cols * a.n),
     );
   }

@@ -1,5 +1,5 @@
-// Scalar reference of the int8 output head (assembly/kernels/head_q8.ts), in the kernel's very order: exact i32
-// block sums in four lanes, lane-wise f32 accumulation of sum·(d_w·d_x), then ((l0 + l2) + (l1 + l3)).
+// Scalar reference of the int8 output head (assembly/kernels/head_q8.ts), in the kernel's very order: an exact
+// integer sum per block, then per row acc = acc + f32(sum)·(d_w·d_x) in f32, block by block.
 import { f16BitsToF32 } from "../../tensor-types/half.ts";
 
 /**
@@ -13,15 +13,15 @@ export function int8HeadRef(w: Uint8Array, m: number, k: number, q: Int8Array, d
   const out = new Float32Array(n * m);
   for (let t = 0; t < n; t++) {
     for (let r = 0; r < m; r++) {
-      const acc = [0, 0, 0, 0];
+      let acc = 0;
       for (let b = 0; b < blocks; b++) {
         const blk = (r * blocks + b) * 34;
-        const lanes = [0, 0, 0, 0];
-        for (let j = 0; j < 32; j++) lanes[(j & 7) >> 1]! += dv.getInt8(blk + 2 + j) * q[t * k + b * 32 + j]!;
+        let sum = 0;
+        for (let j = 0; j < 32; j++) sum += dv.getInt8(blk + 2 + j) * q[t * k + b * 32 + j]!;
         const scale = f(f16BitsToF32(dv.getUint16(blk, true)) * d[t * blocks + b]!);
-        for (let l = 0; l < 4; l++) acc[l] = f(acc[l]! + f(f(lanes[l]!) * scale));
+        acc = f(acc + f(sum * scale));
       }
-      out[t * m + r] = f(f(acc[0]! + acc[2]!) + f(acc[1]! + acc[3]!));
+      out[t * m + r] = acc;
     }
   }
   return out;
