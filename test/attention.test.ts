@@ -44,18 +44,25 @@ describe.each([
       const vAll = Float32Array.from({ length: len * kvw }, () => randn(r));
       const q = Float32Array.from({ length: n * heads * hd }, () => randn(r) * 2);
       const h = K.heap;
-      const cache = { k: h.alloc(len * kvw * eb), v: h.alloc(len * kvw * eb) };
+      // room for more positions than are used: the heads' blocks are `capacity` rows apart
+      const capacity = len + 5;
+      const cache = { k: h.alloc(capacity * kvw * eb), v: h.alloc(capacity * kvw * eb), capacity };
       // the earlier positions through one store, the batch through a second one (as prefill then decode)
       const kp = h.upload(kAll);
       const vp = h.upload(vAll);
       if (pos0 > 0) storeKv(K, cache, kp, vp, pos0, 0, { heads, kvHeads, headDim: hd, type });
       storeKv(K, cache, kp + pos0 * kvw * 4, vp + pos0 * kvw * 4, n, pos0, { heads, kvHeads, headDim: hd, type });
       const round = (x: Float32Array) => (type === "f16" ? x.map((v) => f16BitsToF32(f32ToF16Bits(v))) : x);
-      // the stored cache is exactly the (rounded) input
-      const stored =
+      // the stored cache is exactly the (rounded) input, head-major: head g's position j at row g·capacity + j
+      const all =
         type === "f16"
-          ? Array.from(h.u16.subarray(cache.k >> 1, (cache.k >> 1) + len * kvw), f16BitsToF32)
-          : Array.from(h.f32View(cache.k, len * kvw));
+          ? Array.from(h.u16.subarray(cache.k >> 1, (cache.k >> 1) + capacity * kvw), f16BitsToF32)
+          : Array.from(h.f32View(cache.k, capacity * kvw));
+      const stored = Array.from({ length: len * kvw }, (_, e) => {
+        const j = Math.floor(e / kvw);
+        const g = Math.floor((e % kvw) / hd);
+        return all[(g * capacity + j) * hd + (e % hd)];
+      });
       expect(stored).toEqual(Array.from(round(kAll)));
       const qp = h.upload(q);
       const out = h.alloc(n * heads * hd * 4);
@@ -68,6 +75,52 @@ describe.each([
       expect(err).toBeLessThan(2e-5);
     });
   }
+});
+
+// An f16 cache and an f32 cache holding the same (rounded) values give the same bits: the f16 kernels compute the
+// very products and sums of the f32 ones, whichever way they convert the halves (attendOneHalves rescales them,
+// and falls back to the exact converter on ±inf/NaN halves and queries of 2^16 or more).
+describe.each([
+  ["relaxed", 1],
+  ["simd128", 1],
+  ["relaxed", 2],
+] as const)("f16 cache = f32 cache of the rounded values, bit for bit (%s, %i threads)", (simd, threads) => {
+  const shapes: Array<[heads: number, kvHeads: number, hd: number, pos0: number, n: number, odd: "none" | "inf-key" | "nan-value" | "big-query"]> = [
+    [16, 16, 96, 199, 1, "none"],
+    [4, 4, 64, 130, 1, "none"],
+    [3, 3, 8, 6, 1, "none"],
+    [5, 5, 40, 2, 1, "none"],
+    [4, 4, 12, 33, 1, "none"],
+    [8, 2, 32, 17, 3, "none"],
+    [4, 4, 64, 21, 1, "inf-key"],
+    [4, 4, 64, 21, 1, "nan-value"],
+    [4, 4, 64, 21, 1, "big-query"],
+  ];
+  it.each(shapes)("heads %i/%i, head size %i, pos0 %i, n %i, %s", async (heads, kvHeads, hd, pos0, n, odd) => {
+    const K = await CpuKernels.create({ simd, threads, parallelThreshold: 0 });
+    made.push(K);
+    const r = rng(heads * 7 + hd * 3 + pos0 + n);
+    const len = pos0 + n;
+    const kvw = kvHeads * hd;
+    const round = (x: number) => f16BitsToF32(f32ToF16Bits(x));
+    const kAll = Float32Array.from({ length: len * kvw }, () => round(randn(r)));
+    const vAll = Float32Array.from({ length: len * kvw }, () => round(randn(r)));
+    const q = Float32Array.from({ length: n * heads * hd }, () => randn(r) * 2);
+    // a score of +inf (query head 0 meets the infinite key with a positive component): NaN through the softmax
+    if (odd === "inf-key") (kAll[3 * kvw + 5] = Infinity), (q[5] = 1.5);
+    if (odd === "nan-value") vAll[(len - 2) * kvw + 1] = NaN;
+    if (odd === "big-query") q[7] = 70000;
+    const h = K.heap;
+    const outs = (["f16", "f32"] as KvType[]).map((type) => {
+      const eb = type === "f16" ? 2 : 4;
+      const cache = { k: h.alloc((len + 3) * kvw * eb), v: h.alloc((len + 3) * kvw * eb), capacity: len + 3 };
+      storeKv(K, cache, h.upload(kAll), h.upload(vAll), len, 0, { heads, kvHeads, headDim: hd, type });
+      const out = h.alloc(n * heads * hd * 4);
+      attend(K, cache, h.upload(q), out, h.alloc(n * heads * len * 4), n, pos0, { heads, kvHeads, headDim: hd, type });
+      return Array.from(new Uint32Array(h.f32View(out, n * heads * hd).slice().buffer));
+    });
+    expect(outs[0]).toEqual(outs[1]);
+  });
 });
 
 describe.each(["relaxed", "simd128"] as const)("f16 cache store (%s)", (simd) => {
@@ -121,7 +174,7 @@ describe.each(["relaxed", "simd128"] as const)("f16 cache store (%s)", (simd) =>
     const width = x.length; // one token of `width` values
     const cache = K.heap.alloc(width * 2);
     const xp = K.heap.upload(x);
-    storeKv(K, { k: cache, v: K.heap.alloc(width * 2) }, xp, xp, 1, 0, { heads: 1, kvHeads: 1, headDim: width, type: "f16" });
+    storeKv(K, { k: cache, v: K.heap.alloc(width * 2), capacity: 1 }, xp, xp, 1, 0, { heads: 1, kvHeads: 1, headDim: width, type: "f16" });
     const got = Array.from(K.heap.u16.subarray(cache >> 1, (cache >> 1) + width));
     const want = Array.from(x, (v) => f32ToF16Bits(v));
     // NaN: any quiet-NaN pattern of the right sign will do

@@ -162,6 +162,20 @@ describe("ternion ppl", () => {
     expect(out.ppl).toBeLessThan(10);
   });
 
+  it("--head-type q8_0: the int8 head's perplexity within 0.5 % of the stored head's", () => {
+    const text = join(dir, "valid-20k.txt");
+    writeFileSync(text, readFileSync(sharedPath("corpus/tinystories-valid-a.txt"), "utf8").slice(0, 20_000));
+    const ppl = (headType: string) => {
+      const r = runCli(["ppl", "--model", STORIES, "--text", text, "--ctx", "256", "--head-type", headType, "--json"]);
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).ppl as number;
+    };
+    const stored = ppl("stored");
+    const int8 = ppl("q8_0");
+    expect(int8).not.toBe(stored);
+    expect(Math.abs(int8 / stored - 1)).toBeLessThan(0.005);
+  });
+
   it("rejects a window longer than the model's context", () => {
     const r = runCli(["ppl", "--model", STORIES, "--text", sharedPath("corpus/tinystories-valid-a.txt"), "--ctx", "4096"]);
     expect(r.status).toBe(2);

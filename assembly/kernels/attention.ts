@@ -1,7 +1,9 @@
 // Causal self-attention over the KV cache, and the store of new keys/values into it.
 //
-// Cache layout (per layer): K and V are [ctx][kvHeads·headDim], f32 or f16 (f16: IEEE half, round to nearest
-// even on store). Query token t of a batch sits at position pos0 + t and sees cache positions 0 ..= pos0 + t.
+// Cache layout (per layer): K and V are [kvHeads][capacity][headDim], f32 or f16 (f16: IEEE half, round to nearest
+// even on store): head-major, so that each query head reads its keys and values as one sequential stream (with rows
+// of all heads interleaved, a head read 192 bytes of every 3 KiB on the 700M shape, and decode attention cost twice
+// its time alone once the cache came from memory: bench/README.md). Query token t of a batch sits at position pos0 + t and sees cache positions 0 ..= pos0 + t.
 // Grouped-query attention: query head h reads kv head h / (heads / kvHeads).
 //
 // The work unit is a block of ATTENTION_TOKEN_BLOCK query tokens × one kv head (see attention below); each query
@@ -53,28 +55,43 @@ import { expF32x4, f16ToF32, f16x4ToF32, hmaxF32, hsum4F32, hsumF32 } from "./co
   return v128.or(normal, i32x4.eq(abs, i32x4.splat(0)));
 }
 
-/**
- * Copies n tokens of f32 rows x [n][width] into the cache at positions pos0.. (element range [e0, e1) of
- * n·width), converting to f16 when f16 != 0 (eight at a time where all eight are zero or normal halves, exactly
- * as f32ToF16 rounds). The cache row stride is width elements.
- */
-export function kvStore(x: usize, cache: usize, width: i32, pos0: i32, f16: i32, e0: i32, e1: i32): void {
-  const base = <usize>pos0 * <usize>width;
-  if (f16) {
-    let e = e0;
-    for (; e + 8 <= e1; e += 8) {
-      const a = v128.load(x + (<usize>e << 2));
-      const b = v128.load(x + (<usize>e << 2), 16);
-      const dst = cache + ((base + <usize>e) << 1);
-      if (i32x4.all_true(v128.and(f16x4Ok(a), f16x4Ok(b)))) {
-        v128.store(dst, i16x8.narrow_i32x4_u(f16x4Normal(a), f16x4Normal(b)));
-      } else {
-        for (let i = 0; i < 8; i++) store<u16>(dst + (<usize>i << 1), <u16>f32ToF16(load<f32>(x + (<usize>(e + i) << 2))));
-      }
+/** Copies `count` f32 at x to the cache at `dst` (f32, or f16 when f16 != 0: eight at a time where all eight are
+ *  zero or normal halves, exactly as f32ToF16 rounds). */
+@inline function storeRun(x: usize, dst: usize, count: i32, f16: i32): void {
+  if (!f16) {
+    memory.copy(dst, x, <usize>count << 2);
+    return;
+  }
+  let e = 0;
+  for (; e + 8 <= count; e += 8) {
+    const a = v128.load(x + (<usize>e << 2));
+    const b = v128.load(x + (<usize>e << 2), 16);
+    const d = dst + (<usize>e << 1);
+    if (i32x4.all_true(v128.and(f16x4Ok(a), f16x4Ok(b)))) {
+      v128.store(d, i16x8.narrow_i32x4_u(f16x4Normal(a), f16x4Normal(b)));
+    } else {
+      for (let i = 0; i < 8; i++) store<u16>(d + (<usize>i << 1), <u16>f32ToF16(load<f32>(x + (<usize>(e + i) << 2))));
     }
-    for (; e < e1; e++) store<u16>(cache + ((base + <usize>e) << 1), <u16>f32ToF16(load<f32>(x + (<usize>e << 2))));
-  } else {
-    memory.copy(cache + ((base + <usize>e0) << 2), x + (<usize>e0 << 2), <usize>(e1 - e0) << 2);
+  }
+  for (; e < count; e++) store<u16>(dst + (<usize>e << 1), <u16>f32ToF16(load<f32>(x + (<usize>e << 2))));
+}
+
+/**
+ * Copies n tokens of f32 rows x [n][width] (width = kvHeads·headDim) into the cache at positions pos0.., element
+ * range [e0, e1) of n·width: token t's head g goes to row pos0 + t of head g's [capacity][headDim] block.
+ */
+export function kvStore(x: usize, cache: usize, width: i32, headDim: i32, capacity: i32, pos0: i32, f16: i32, e0: i32, e1: i32): void {
+  const eb: usize = f16 ? 2 : 4;
+  let e = e0;
+  while (e < e1) {
+    const t = e / width;
+    const c = e - t * width;
+    const g = c / headDim;
+    const d = c - g * headDim;
+    const run = min(e1 - e, headDim - d);
+    const dst = cache + ((<usize>g * <usize>capacity + <usize>(pos0 + t)) * <usize>headDim + <usize>d) * eb;
+    storeRun(x + (<usize>e << 2), dst, run, f16);
+    e += run;
   }
 }
 
@@ -91,7 +108,8 @@ export function kvStore(x: usize, cache: usize, width: i32, pos0: i32, f16: i32,
  * [u0, u1). A unit is a block of ATTENTION_TOKEN_BLOCK query tokens × one kv head (u = block·kvHeads + kv head):
  * its queries (every token of the block × every query head of the group) all read the same cache rows, so they
  * are taken four at a time and each key/value chunk is loaded and converted once for four dot products.
- * q: f32 [n][heads·headDim]; out: same shape (must not alias q); kc/vc: the layer's caches; scores: f32 scratch
+ * q: f32 [n][heads·headDim]; out: same shape (must not alias q); kc/vc: the layer's caches of `capacity` positions
+ * per head; scores: f32 scratch
  * [n·heads][scoreStride] (row t·heads + h) with scoreStride ≥ pos0 + n.
  */
 export function attention(
@@ -105,6 +123,7 @@ export function attention(
   heads: i32,
   kvHeads: i32,
   headDim: i32,
+  capacity: i32,
   pos0: i32,
   scale: f32,
   n: i32,
@@ -113,14 +132,20 @@ export function attention(
 ): void {
   const group = heads / kvHeads;
   const eb: usize = f16 ? 2 : 4; // bytes per cache element
-  const kvRow = <usize>(kvHeads * headDim) * eb;
+  const kvRow = <usize>headDim * eb;
+  // the rescaled f16 path (attendOneHalves) takes whole chunks of 8 halves
+  const halves = f16 != 0 && (headDim & 7) == 0;
+  // V8 re-materializes a v128.const at each use in a loop; a value Binaryen cannot fold (headDim >> 31 is 0) stays
+  // in a register (as in float.ts)
+  const z = i32x4.splat(headDim >> 31);
+  const c8fff = v128.or(z, i16x8.splat(<i16>0x8fff)), rescale = v128.or(z, f32x4.splat(F16_RESCALE));
   for (let u = u0; u < u1; u++) {
     const block = u / kvHeads;
     const g = u - block * kvHeads;
     const t0 = block * ATTENTION_TOKEN_BLOCK;
     const nt = min(ATTENTION_TOKEN_BLOCK, n - t0);
     const count = nt * group; // queries of this unit, numbered c = (t − t0)·group + (h − g·group)
-    const kvOff = <usize>(g * headDim) * eb;
+    const kvOff = <usize>g * <usize>capacity * kvRow;
     for (let c = 0; c < count; c += 4) {
       const qc = min(4, count - c);
       // rows (t·heads + h) of the up to four queries; missing ones repeat the first and are never stored
@@ -131,6 +156,7 @@ export function attention(
       // the queries are in token order, so the last one sees the most positions
       const lenMax = pos0 + (qc > 3 ? r3 : qc > 2 ? r2 : qc > 1 ? r1 : r0) / heads + 1;
       if (qc == 1) {
+        if (halves && attendOneHalves(q, kc + kvOff, vc + kvOff, kvRow, out, scores, scoreStride, headDim, r0, lenMax, scale, c8fff, rescale)) continue;
         attendOne(q, kc + kvOff, vc + kvOff, kvRow, f16, out, scores, scoreStride, headDim, r0, lenMax, scale);
         continue;
       }
@@ -142,6 +168,123 @@ export function attention(
 @inline function queryRow(c: i32, t0: i32, g: i32, group: i32, heads: i32): i32 {
   const t = t0 + c / group;
   return t * heads + g * group + (c % group);
+}
+
+/** 2^112 */
+const F16_RESCALE: f32 = 5.192296858534828e33;
+
+/** Max of the halves' magnitude bits << 1: ≥ 0xf800 in a lane once any half was ±inf/NaN (finite: ≤ 0xf7fe). */
+@inline function f16Watch(m: v128, raw: v128): v128 {
+  return i16x8.max_u(m, i16x8.shl(raw, 1));
+}
+
+// Eight halves (an i16x8 as loaded) to the f32 bit patterns sign | exponent-and-mantissa << 13, worth the
+// halves' values × 2^-112, exactly (subnormals included; see f16HiToF32 in common.ts), in 2.5 instructions per 4
+// halves instead of 8: A = raw << 13 and B = (raw >>s 3) & 0x8fff interleaved, halves 0–3 (lo) and 4–7 (hi).
+@inline function halvesA(raw: v128): v128 {
+  return i16x8.shl(raw, 13);
+}
+@inline function halvesB(raw: v128, c8fff: v128): v128 {
+  return v128.and(i16x8.shr_s(raw, 3), c8fff);
+}
+@inline function lo(a: v128, b: v128): v128 {
+  return i16x8.shuffle(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
+}
+@inline function hi(a: v128, b: v128): v128 {
+  return i16x8.shuffle(a, b, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+
+/**
+ * attendOne over an f16 cache with headDim a multiple of 8, computing the very same numbers cheaper: the halves
+ * are moved into f32 patterns worth h·2^-112 (halvesA/B, lo/hi) and the other factor of each product is taken × 2^112
+ * (the query, when every |q| < 2^16, and the probabilities, ≤ 1), so every product, and so every rounded sum in
+ * attendOne's order, is the same. The scaled query is kept in the output row until the values overwrite it.
+ * Returns false, with nothing meaningful written, when the query is out of range or a key or value half is
+ * ±inf/NaN (which the patterns get wrong): the caller then runs attendOne.
+ */
+function attendOneHalves(
+  q: usize, kp: usize, vp: usize, kvRow: usize, out: usize, scores: usize, scoreStride: i32,
+  headDim: i32, r: i32, len: i32, scale: f32, c8fff: v128, rescale: v128,
+): bool {
+  const hd = <usize>headDim;
+  const qp = q + ((<usize>r * hd) << 2);
+  const op = out + ((<usize>r * hd) << 2);
+  const sp = scores + ((<usize>r * <usize>scoreStride) << 2);
+  let mx = f32x4.splat(0);
+  for (let i: usize = 0; i < hd; i += 4) {
+    const v = v128.load(qp + (i << 2));
+    mx = f32x4.max(mx, f32x4.abs(v));
+    v128.store(op + (i << 2), f32x4.mul(v, rescale));
+  }
+  // NaN fails the comparison as well
+  if (!(hmaxF32(mx) < 65536)) return false;
+  let watch = i16x8.splat(0);
+  const len4 = len & ~3;
+  for (let j = 0; j < len4; j += 4) {
+    const k0 = kp + <usize>j * kvRow;
+    const k1 = k0 + kvRow, k2 = k1 + kvRow, k3 = k2 + kvRow;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (let i: usize = 0; i < hd; i += 8) {
+      const qa = v128.load(op + (i << 2)), qb = v128.load(op + (i << 2), 16);
+      const r0 = v128.load(k0 + (i << 1)), r1 = v128.load(k1 + (i << 1)), r2 = v128.load(k2 + (i << 1)), r3 = v128.load(k3 + (i << 1));
+      watch = f16Watch(f16Watch(f16Watch(f16Watch(watch, r0), r1), r2), r3);
+      const A0 = halvesA(r0), B0 = halvesB(r0, c8fff), A1 = halvesA(r1), B1 = halvesB(r1, c8fff);
+      const A2 = halvesA(r2), B2 = halvesB(r2, c8fff), A3 = halvesA(r3), B3 = halvesB(r3, c8fff);
+      a0 = f32x4.add(f32x4.add(a0, f32x4.mul(qa, lo(A0, B0))), f32x4.mul(qb, hi(A0, B0)));
+      a1 = f32x4.add(f32x4.add(a1, f32x4.mul(qa, lo(A1, B1))), f32x4.mul(qb, hi(A1, B1)));
+      a2 = f32x4.add(f32x4.add(a2, f32x4.mul(qa, lo(A2, B2))), f32x4.mul(qb, hi(A2, B2)));
+      a3 = f32x4.add(f32x4.add(a3, f32x4.mul(qa, lo(A3, B3))), f32x4.mul(qb, hi(A3, B3)));
+    }
+    v128.store(sp + (<usize>j << 2), f32x4.mul(hsum4F32(a0, a1, a2, a3), f32x4.splat(scale)));
+  }
+  for (let j = len4; j < len; j++) {
+    const k = kp + <usize>j * kvRow;
+    let acc = f32x4.splat(0);
+    for (let i: usize = 0; i < hd; i += 8) {
+      const raw = v128.load(k + (i << 1));
+      watch = f16Watch(watch, raw);
+      const A = halvesA(raw), B = halvesB(raw, c8fff);
+      acc = f32x4.add(acc, f32x4.mul(v128.load(op + (i << 2)), lo(A, B)));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(op + (i << 2), 16), hi(A, B)));
+    }
+    store<f32>(sp + (<usize>j << 2), hsumF32(acc) * scale);
+  }
+  const inv = softmaxRow(sp, len);
+  for (let i: usize = 0; i < hd; i += 4) v128.store(op + (i << 2), f32x4.splat(0));
+  for (let j = 0; j < len4; j += 4) {
+    const v0 = vp + <usize>j * kvRow;
+    const v1 = v0 + kvRow, v2 = v1 + kvRow, v3 = v2 + kvRow;
+    const pj = sp + (<usize>j << 2);
+    const p0 = f32x4.mul(v128.load32_splat(pj), rescale), p1 = f32x4.mul(v128.load32_splat(pj + 4), rescale);
+    const p2 = f32x4.mul(v128.load32_splat(pj + 8), rescale), p3 = f32x4.mul(v128.load32_splat(pj + 12), rescale);
+    for (let i: usize = 0; i < hd; i += 8) {
+      const r0 = v128.load(v0 + (i << 1)), r1 = v128.load(v1 + (i << 1)), r2 = v128.load(v2 + (i << 1)), r3 = v128.load(v3 + (i << 1));
+      watch = f16Watch(f16Watch(f16Watch(f16Watch(watch, r0), r1), r2), r3);
+      const A0 = halvesA(r0), B0 = halvesB(r0, c8fff), A1 = halvesA(r1), B1 = halvesB(r1, c8fff);
+      const A2 = halvesA(r2), B2 = halvesB(r2, c8fff), A3 = halvesA(r3), B3 = halvesB(r3, c8fff);
+      const xa = f32x4.add(f32x4.mul(p0, lo(A0, B0)), f32x4.mul(p1, lo(A1, B1)));
+      const ya = f32x4.add(f32x4.mul(p2, lo(A2, B2)), f32x4.mul(p3, lo(A3, B3)));
+      const xb = f32x4.add(f32x4.mul(p0, hi(A0, B0)), f32x4.mul(p1, hi(A1, B1)));
+      const yb = f32x4.add(f32x4.mul(p2, hi(A2, B2)), f32x4.mul(p3, hi(A3, B3)));
+      v128.store(op + (i << 2), f32x4.add(v128.load(op + (i << 2)), f32x4.add(xa, ya)));
+      v128.store(op + (i << 2), f32x4.add(v128.load(op + (i << 2), 16), f32x4.add(xb, yb)), 16);
+    }
+  }
+  for (let j = len4; j < len; j++) {
+    const pv = f32x4.mul(v128.load32_splat(sp + (<usize>j << 2)), rescale);
+    const v = vp + <usize>j * kvRow;
+    for (let i: usize = 0; i < hd; i += 8) {
+      const raw = v128.load(v + (i << 1));
+      watch = f16Watch(watch, raw);
+      const A = halvesA(raw), B = halvesB(raw, c8fff);
+      v128.store(op + (i << 2), f32x4.add(v128.load(op + (i << 2)), f32x4.mul(pv, lo(A, B))));
+      v128.store(op + (i << 2), f32x4.add(v128.load(op + (i << 2), 16), f32x4.mul(pv, hi(A, B))), 16);
+    }
+  }
+  if (v128.any_true(i16x8.ge_u(watch, i16x8.splat(<i16>0xf800)))) return false;
+  const iv = f32x4.splat(inv);
+  for (let i: usize = 0; i < hd; i += 4) v128.store(op + (i << 2), f32x4.mul(v128.load(op + (i << 2)), iv));
+  return true;
 }
 
 /** One query row r over `len` positions (kp/vp: the kv head's first cache row). */

@@ -1,14 +1,16 @@
 // `ternion bench --model M [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend B] [--repetitions 3]
-// [--json]`: prefill and decode speed of a model on this machine, as llama-bench reports it (pp<N>, tg<N>, mean ±
-// standard deviation of the repetitions), through the same engine calls an application makes.
+// [--json] [--profile]`: prefill and decode speed of a model on this machine, as llama-bench reports it (pp<N>, tg<N>,
+// mean ± standard deviation of the repetitions), through the same engine calls an application makes; --profile
+// instead times every op of the wasm CPU backend's forward pass (./bench-profile.ts).
 import type { Engine } from "../engine/engine.ts";
 import type { GenerationStats } from "../engine/generate.ts";
 import { OptionError } from "../runtime/errors.ts";
+import { formatProfile, profileSteps } from "./bench-profile.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
-import { backendChoice, backendFlags, openEngine } from "./engine-flags.ts";
-import { numberFlag } from "./flags.ts";
+import { backendChoice, backendFlags, headTypeChoice, headTypeFlags, openEngine } from "./engine-flags.ts";
+import { choiceFlag, numberFlag } from "./flags.ts";
 import { MODEL_REFERENCE_HELP, prepareModel } from "./model-reference.ts";
 import { formatTable } from "./format.ts";
 import { ProgressBar } from "./progress.ts";
@@ -18,9 +20,16 @@ const flags: Record<string, FlagSpec> = {
   "prompt-tokens": { type: "string", description: "prompt length in tokens (default 128)" },
   "gen-tokens": { type: "string", description: "tokens to generate (default 128)" },
   ...backendFlags,
+  ...headTypeFlags,
   threads: { type: "string", short: "t", description: "thread counts to compare, e.g. 1,2 (default: all cores)" },
   repetitions: { type: "string", description: "runs per setting (default 3), after one warm-up run" },
   json: { type: "boolean", description: "print JSON rows { backend, threads, simd, test, tokens, tokensPerSecond, stddev, repetitions }" },
+  profile: {
+    type: "boolean",
+    description:
+      "time every op of a prefill and decode step on the wasm CPU backend: ms per token and % of the step (JSON: { threads, simd, phase, op, msPerToken, share })",
+  },
+  clock: { type: "string", description: "with --profile: wall (default) or cpu (the process's CPU time; --threads 1 only)" },
   help: helpFlag,
 };
 
@@ -46,7 +55,7 @@ export const benchCommand: Command = {
   name: "bench",
   summary: "prefill and decode tokens/s of a model on this machine, per thread count",
   usage:
-    "ternion bench [--model <model.gguf>] [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend wasm|webgpu|auto] [--repetitions 3] [--json]",
+    "ternion bench [--model <model.gguf>] [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend wasm|webgpu|auto] [--repetitions 3] [--head-type stored|q8_0] [--json] [--profile [--clock wall|cpu]]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
@@ -58,14 +67,27 @@ export const benchCommand: Command = {
     const repetitions = numberFlag(f, "repetitions", { integer: true, min: 1 }) ?? 3;
     const backend = backendChoice(f);
     const threadCounts = threadList(f.get("threads"));
+    const headType = headTypeChoice(f);
     const { model } = await prepareModel(ref);
+    if (f.has("profile")) {
+      if (backend === "webgpu") throw new OptionError("BAD_FLAG_VALUE", "--profile times the wasm CPU backend's ops: leave out --backend webgpu");
+      const clock = choiceFlag(f, "clock", ["wall", "cpu"] as const) ?? "wall";
+      if (clock === "cpu" && threadCounts.some((t) => t !== 1))
+        throw new OptionError("BAD_FLAG_VALUE", "--clock cpu counts the whole process's CPU time: it needs --threads 1");
+      const settings = { promptTokens, genTokens, threadCounts, repetitions, clock, headType };
+      const bar = new ProgressBar("profile");
+      const rows = await profileSteps(model, { ...settings, onRun: (done, total) => bar.update(done, total) });
+      bar.clear();
+      out(f.has("json") ? JSON.stringify(rows) : formatProfile(rows, settings));
+      return;
+    }
 
     const rows: BenchRow[] = [];
     const bar = new ProgressBar("bench");
     const runs = threadCounts.length * (repetitions + 1);
     let done = 0;
     for (const threads of threadCounts) {
-      const engine = await openEngine({ model, backend, threads, contextLength: promptTokens + genTokens });
+      const engine = await openEngine({ model, backend, threads, contextLength: promptTokens + genTokens, headType });
       try {
         const prompts = await benchPrompts(engine, promptTokens, repetitions + 1);
         const stats: GenerationStats[] = [];

@@ -19,6 +19,19 @@ export const backendFlags: Record<string, FlagSpec> = {
   threads: { type: "string", short: "t", description: "CPU threads, the caller included (default: all cores)" },
 };
 
+/** --head-type, for the commands that pass it on (generate, ppl, bench). */
+export const headTypeFlags: Record<string, FlagSpec> = {
+  "head-type": {
+    type: "string",
+    description: "output head on wasm: stored (default, the file's weights) or q8_0 (quantized to Q8_0 at load, int8 activations)",
+  },
+};
+
+/** --head-type's value (undefined: the engine's default). */
+export function headTypeChoice(flags: Map<string, string | true>): "stored" | "q8_0" | undefined {
+  return choiceFlag(flags, "head-type", ["stored", "q8_0"] as const);
+}
+
 export const samplingFlags: Record<string, FlagSpec> = {
   temperature: { type: "string", description: "sampling temperature, 0 = greedy (default 0.8)" },
   "top-k": { type: "string", description: "keep the k most likely tokens, 0 = off (default 40)" },

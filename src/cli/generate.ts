@@ -12,7 +12,16 @@ import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { terminalText } from "./terminal-text.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
-import { backendChoice, backendFlags, formatStats, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
+import {
+  backendChoice,
+  backendFlags,
+  headTypeChoice,
+  headTypeFlags,
+  formatStats,
+  openEngine,
+  samplingFlags,
+  samplingOptions,
+} from "./engine-flags.ts";
 import { numberFlag } from "./flags.ts";
 import { constraintFlags, constraintOptions } from "./constraint-flags.ts";
 import { MODEL_REFERENCE_HELP, prepareModel } from "./model-reference.ts";
@@ -28,6 +37,7 @@ const flags: Record<string, FlagSpec> = {
   ...samplingFlags,
   ...constraintFlags,
   ...backendFlags,
+  ...headTypeFlags,
   ctx: { type: "string", description: "context (KV cache) length in tokens (default: the model's); longer generations slide it" },
   json: { type: "boolean", description: "print one JSON object { text, tokens, stopReason, stats } instead of streaming" },
   help: helpFlag,
@@ -38,7 +48,7 @@ export const generateCommand: Command = {
   summary: "generate text with a model (wasm SIMD on the CPU, multithreaded, or WebGPU)",
   usage:
     "ternion generate [--model <model.gguf>] --prompt <text> [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] " +
-    "[--seed S] [--json-schema FILE | --grammar FILE] [--threads N] [--backend wasm|webgpu|auto] [--ctx N] [--json]",
+    "[--seed S] [--json-schema FILE | --grammar FILE] [--threads N] [--backend wasm|webgpu|auto] [--head-type stored|q8_0] [--ctx N] [--json]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
@@ -67,7 +77,7 @@ export const generateCommand: Command = {
       const tokenizer = tokenizerFromGguf(header.metadata, { onWarning: () => {} });
       const need = promptTokens({ tokenizer, contextLength: context }, prompt).length + maxTokens;
       const contextLength = Math.max(1, Math.min(context, need));
-      engine = await openEngine({ model: engineModel, backend, threads, contextLength });
+      engine = await openEngine({ model: engineModel, backend, threads, contextLength, headType: headTypeChoice(args.flags) });
 
       const stop = new AbortController();
       const interrupt = () => stop.abort();

@@ -281,6 +281,7 @@ export const ENGINE_OPTIONS = {
   threads: checks.integer(1, 1024),
   contextLength: checks.integer(1),
   kvType: checks.oneOf("f16", "f32"),
+  headType: checks.oneOf("stored", "q8_0"),
   batchSize: checks.integer(1),
   wasmUrls: checks.object,
   hub: checks.object,

@@ -65,8 +65,17 @@ export async function loadOnBackend(source: ByteSource, options: ModelLoadOption
 }
 
 async function loadWasm(source: ByteSource, o: ModelLoadOptions, load: LoadContext): Promise<LanguageModel> {
-  const { threads, contextLength, kvType, batchSize, wasmUrls } = o;
-  return CpuLanguageModel.load(source, { threads, contextLength, kvType, batchSize, wasmUrls, header: load.header, onProgress: load.onUpload });
+  const { threads, contextLength, kvType, headType, batchSize, wasmUrls } = o;
+  return CpuLanguageModel.load(source, {
+    threads,
+    contextLength,
+    kvType,
+    headType,
+    batchSize,
+    wasmUrls,
+    header: load.header,
+    onProgress: load.onUpload,
+  });
 }
 
 async function loadWebGpu(ctx: GpuContext, source: ByteSource, o: ModelLoadOptions, header: GgufHeader | undefined): Promise<LanguageModel> {

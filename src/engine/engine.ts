@@ -66,6 +66,11 @@ export interface ModelLoadOptions {
   contextLength?: number;
   /** KV-cache element type on wasm (WebGPU keeps f32). Default "f16". */
   kvType?: "f16" | "f32";
+  /**
+   * The output head on wasm: "stored" (default) runs the file's weights as they are; "q8_0" quantizes a float head to
+   * Q8_0 at load and runs it with int8 activations (fewer bytes per token; its perplexity cost: bench/README.md).
+   */
+  headType?: "stored" | "q8_0";
   /** Tokens per prefill batch. Default: the backend's. */
   batchSize?: number;
   /**

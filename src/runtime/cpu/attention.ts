@@ -6,10 +6,12 @@ import type { CpuKernels } from "./kernels.ts";
 
 export type KvType = "f32" | "f16";
 
-/** One layer's cache: K and V, each [capacity][kvHeads·headDim] of `type`, at wasm addresses. */
+/** One layer's cache: K and V, each [kvHeads][capacity][headDim] of `type` (head-major), at wasm addresses. */
 export interface LayerCache {
   k: number;
   v: number;
+  /** Positions per head. */
+  capacity: number;
 }
 
 export interface AttentionShape {
@@ -23,8 +25,8 @@ export interface AttentionShape {
 export function storeKv(K: CpuKernels, cache: LayerCache, k: number, v: number, n: number, pos0: number, s: AttentionShape): void {
   const width = s.kvHeads * s.headDim;
   const f16 = s.type === "f16" ? 1 : 0;
-  K.dispatch("kvStore", [k, cache.k, width, pos0, f16], n * width, 64, n * width * 4);
-  K.dispatch("kvStore", [v, cache.v, width, pos0, f16], n * width, 64, n * width * 4);
+  K.dispatch("kvStore", [k, cache.k, width, s.headDim, cache.capacity, pos0, f16], n * width, 64, n * width * 4);
+  K.dispatch("kvStore", [v, cache.v, width, s.headDim, cache.capacity, pos0, f16], n * width, 64, n * width * 4);
 }
 
 /**
@@ -39,7 +41,7 @@ export function attend(K: CpuKernels, cache: LayerCache, q: number, out: number,
   const scale = 1 / Math.sqrt(s.headDim);
   K.dispatch(
     "attention",
-    [q, cache.k, cache.v, s.type === "f16" ? 1 : 0, out, scores, len, s.heads, s.kvHeads, s.headDim, pos0, scale, n],
+    [q, cache.k, cache.v, s.type === "f16" ? 1 : 0, out, scores, len, s.heads, s.kvHeads, s.headDim, cache.capacity, pos0, scale, n],
     units,
     1,
     // work ≈ 2 passes over the visible cache per query

@@ -15,7 +15,9 @@ import { attend, storeKv, type AttentionShape } from "./attention.ts";
 import { embed } from "./embedding.ts";
 import type { CpuKernels } from "./kernels.ts";
 import type { KvCache } from "./kv-cache.ts";
+import { OutputHead } from "./output-head.ts";
 import { Projector } from "./projection.ts";
+import { OP, type StepProfile } from "./step-profile.ts";
 import type { ModelWeights } from "./weights.ts";
 
 /** Floats of attention-score scratch: large batches over a long cache are attended in token slices. */
@@ -31,13 +33,14 @@ export type LogitsSink = (index: number, logits: Float32Array) => void;
 export class Forward {
   readonly batch: number;
   private readonly proj: Projector;
-  private readonly head: Projector;
+  private readonly head: OutputHead;
   private readonly attn: AttentionShape;
   private readonly positions: Float64Array;
   private readonly scoreFloats: number;
   private readonly buf: { x: number; h: number; q: number; k: number; v: number; a: number; o: number; g: number; u: number; scores: number };
   private logitRows = 0;
   private logits = 0;
+  private stepProfile: StepProfile | undefined;
 
   constructor(
     private readonly K: CpuKernels,
@@ -49,8 +52,7 @@ export class Forward {
     const c = config;
     this.batch = batch;
     this.proj = new Projector(K, c.activationQuant, batch);
-    // The output head reads the final norm's output as it is: BitNet quantizes only the ternary layers.
-    this.head = new Projector(K, "none", batch);
+    this.head = new OutputHead(K, w, Math.min(batch, LOGIT_ROWS));
     this.attn = { heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, type: cache.type };
     this.positions = new Float64Array(batch);
     this.scoreFloats = Math.max(c.heads * cache.capacity, Math.min(SCORE_SCRATCH_FLOATS, batch * c.heads * cache.capacity));
@@ -69,6 +71,13 @@ export class Forward {
       u: f(c.ffnDim),
       scores: K.heap.alloc(this.scoreFloats * 4),
     };
+  }
+
+  /** Per-op times of the following runs go to `p` (undefined: no clock reads at all). */
+  set profile(p: StepProfile | undefined) {
+    this.stepProfile = p;
+    this.proj.profile = p;
+    this.head.profile = p;
   }
 
   /** wasm bytes the forward pass allocates for a batch size (an estimate for the memory plan, on the high side). */
@@ -101,6 +110,7 @@ export class Forward {
       const ids = Array.from({ length: m }, (_, i) => tokens[start + i]!);
       this.layers(ids, pos0 + start);
       this.cache.length = pos0 + start + m;
+      if (this.stepProfile) this.stepProfile.tokens += m;
       if (mode === "all") {
         const vocab = this.config.vocabSize;
         for (let first = 0; first < m; first += LOGIT_ROWS) {
@@ -123,27 +133,43 @@ export class Forward {
     for (let t = 0; t < m; t++) this.positions[t] = pos0 + t;
     const rope = { base: c.rope.base, neox: c.rope.layout === "neox", nRot: c.rope.dims, freqScale: c.rope.freqScale };
 
+    const p = this.stepProfile;
+    let t = p ? p.now() : 0;
     embed(K, w.embedding, tokens, b.x);
     for (let l = 0; l < c.layers; l++) {
       const L = w.layers[l]!;
       // attention
       K.rmsNorm(b.x, L.attnNorm, b.h, m, c.dim, c.rmsEps);
-      this.proj.project(b.h, m, [L.q, L.k, L.v], [b.q, b.k, b.v]);
+      if (p) t = p.lap(OP.norms, t);
+      this.proj.project(b.h, m, [L.q, L.k, L.v], [b.q, b.k, b.v], OP["matmul q/k/v"]);
+      if (p) t = p.now();
       K.rope(b.q, m, c.heads, c.headDim, this.positions, rope);
       K.rope(b.k, m, c.kvHeads, c.headDim, this.positions, rope);
+      if (p) t = p.lap(OP.rope, t);
       storeKv(K, this.cache.layers[l]!, b.k, b.v, m, pos0, this.attn);
+      if (p) t = p.lap(OP["kv store"], t);
       this.attention(l, m, pos0);
+      if (p) t = p.lap(OP.attention, t);
       if (L.attnSubNorm) K.rmsNorm(b.a, L.attnSubNorm, b.a, m, qDim, c.rmsEps);
-      this.proj.project(b.a, m, [L.o], [b.o]);
+      if (p) t = p.lap(OP.norms, t);
+      this.proj.project(b.a, m, [L.o], [b.o], OP["matmul o"]);
+      if (p) t = p.now();
       this.addResidual(m);
       // feed-forward
+      if (p) t = p.lap(OP["residual add"], t);
       K.rmsNorm(b.x, L.ffnNorm, b.h, m, c.dim, c.rmsEps);
-      this.proj.project(b.h, m, [L.gate, L.up], [b.g, b.u]);
+      if (p) t = p.lap(OP.norms, t);
+      this.proj.project(b.h, m, [L.gate, L.up], [b.g, b.u], OP["matmul gate/up"]);
+      if (p) t = p.now();
       if (c.ffnActivation === "relu2") K.relu2glu(b.g, b.u, b.g, m * c.ffnDim);
       else K.swiglu(b.g, b.u, b.g, m * c.ffnDim);
+      if (p) t = p.lap(OP.glu, t);
       if (L.ffnSubNorm) K.rmsNorm(b.g, L.ffnSubNorm, b.g, m, c.ffnDim, c.rmsEps);
-      this.proj.project(b.g, m, [L.down], [b.o]);
+      if (p) t = p.lap(OP.norms, t);
+      this.proj.project(b.g, m, [L.down], [b.o], OP["matmul down"]);
+      if (p) t = p.now();
       this.addResidual(m);
+      if (p) t = p.lap(OP["residual add"], t);
     }
   }
 
@@ -175,8 +201,11 @@ export class Forward {
       this.logits = K.heap.alloc(rows * c.vocabSize * 4);
       this.logitRows = rows;
     }
+    const p = this.stepProfile;
+    const t = p ? p.now() : 0;
     K.rmsNorm(b.x + first * c.dim * 4, this.w.outputNorm, b.h, rows, c.dim, c.outputNormEps);
-    this.head.project(b.h, rows, [this.w.output], [this.logits]);
+    if (p) p.lap(OP.norms, t);
+    this.head.project(b.h, rows, this.logits);
     return K.heap.f32View(this.logits, rows * c.vocabSize);
   }
 

@@ -31,6 +31,8 @@ const EXPORTS = [
   "trainMatmulFwd",
   "trainMatmulDx",
   "trainMatmulDw",
+  // the int8 output head (assembly/kernels/head_q8.ts)
+  "int8HeadMatmul",
 ] as const;
 export type ExportName = (typeof EXPORTS)[number];
 const FN: Record<ExportName, number> = Object.fromEntries(EXPORTS.map((n, i) => [n, i])) as Record<ExportName, number>;
@@ -473,6 +475,25 @@ export class CpuKernels {
       w.rows,
       4,
       this.parts(w.rows * w.cols * n),
+    );
+  }
+
+  /**
+   * out[t][r] = Σ_i W[r][i]·x[t][i] for Q8_0 weights and activations quantized to int8 per group of 32 (the int8
+   * output head: assembly/kernels/head_q8.ts). out: f32 address; outStride: floats between tokens (default rows).
+   */
+  matmulInt8Head(w: Matrix, a: QuantizedActivations, out: number, outStride = w.rows): void {
+    this.check();
+    if (w.type !== "Q8_0") throw new OptionError("BAD_OPTION", `the int8 head needs Q8_0 weights, got ${w.type}`);
+    if (a.kind !== "group" || a.group !== 32 || a.k !== w.cols) {
+      throw new OptionError("BAD_OPTION", `activations (${a.kind}, k ${a.k}, group ${a.group}) do not fit the int8 head ${w.rows}×${w.cols}`);
+    }
+    this.pool.run(
+      FN.int8HeadMatmul,
+      [w.ptr, w.layout.rowBytes, a.q, a.kp, a.d, a.capacity, w.cols, a.n, out, outStride * 4],
+      w.rows,
+      4,
+      this.parts(w.rows * w.cols * a.n),
     );
   }
 

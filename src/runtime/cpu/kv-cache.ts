@@ -1,5 +1,5 @@
-// The KV cache: per layer, the rotated keys and the values of every position so far, [capacity][kvHeads·headDim]
-// each, f32 (exact) or f16 (half the memory, llama.cpp's default). Positions are filled in order; `length` is
+// The KV cache: per layer, the rotated keys and the values of every position so far, [kvHeads][capacity][headDim]
+// each (head-major: assembly/kernels/attention.ts), f32 (exact) or f16 (half the memory, llama.cpp's default). Positions are filled in order; `length` is
 // how many are valid, and rewinding is just lowering it.
 import type { CpuKernels } from "./kernels.ts";
 import type { KvType, LayerCache } from "./attention.ts";
@@ -17,7 +17,7 @@ export class KvCache {
     readonly type: KvType,
   ) {
     const bytes = KvCache.layerBytes(width, capacity, type);
-    for (let l = 0; l < layerCount; l++) this.layers.push({ k: K.heap.alloc(bytes), v: K.heap.alloc(bytes) });
+    for (let l = 0; l < layerCount; l++) this.layers.push({ k: K.heap.alloc(bytes), v: K.heap.alloc(bytes), capacity });
   }
 
   /** Bytes of one layer's K (or V). */

@@ -11,8 +11,9 @@ import type { KvType } from "./attention.ts";
 import { Forward, type LogitsMode, type LogitsSink } from "./forward.ts";
 import { CpuKernels, type CpuKernelsOptions, type CpuKernelStats } from "./kernels.ts";
 import { KvCache } from "./kv-cache.ts";
+import type { StepProfile } from "./step-profile.ts";
 import { WASM32_MAX_BYTES } from "./wasm/heap.ts";
-import { loadWeights, weightBytes, type ModelWeights } from "./weights.ts";
+import { type HeadType, loadWeights, weightBytes, type ModelWeights } from "./weights.ts";
 
 export { WASM32_MAX_BYTES };
 /** Kept free below that limit: the module's own data, the thread pool's control block, small allocations. */
@@ -44,6 +45,8 @@ export interface CpuModelOptions extends CpuKernelsOptions {
    * tokens would outweigh its weights (see SCRATCH_SHARE).
    */
   batchSize?: number;
+  /** The output head: "stored" (default, exact) or "q8_0" (a float head quantized to Q8_0 at load: ./weights.ts). */
+  headType?: HeadType;
   /** The source's parsed header, if the caller has read it already (it is not read again). */
   header?: GgufHeader;
   /** Load progress: tensors uploaded so far, of `total`. */
@@ -74,8 +77,10 @@ export class CpuModel {
 
   /** Reads, checks and loads a GGUF model. The source stays the caller's (not closed here). */
   static async load(source: ByteSource, options: CpuModelOptions = {}): Promise<CpuModel> {
-    const { contextLength, kvType = "f16", batchSize, onProgress, header: parsed, ...kernelOptions } = options;
+    const { contextLength, kvType = "f16", headType = "stored", batchSize, onProgress, header: parsed, ...kernelOptions } = options;
     if (kvType !== "f32" && kvType !== "f16") throw new OptionError("BAD_OPTION", `kvType must be "f32" or "f16", got ${String(kvType)}`);
+    if (headType !== "stored" && headType !== "q8_0")
+      throw new OptionError("BAD_OPTION", `headType must be "stored" or "q8_0", got ${String(headType)}`);
     if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1))
       throw new OptionError("BAD_OPTION", `batchSize must be an integer ≥ 1, got ${batchSize}`);
     const header = parsed ?? (await readGgufHeader(source));
@@ -86,7 +91,7 @@ export class CpuModel {
       throw new OptionError("BAD_OPTION", `contextLength must be an integer in [1, ${config.contextLength}] (the model's), got ${ctx}`);
     }
     const batch = Math.min(batchSize ?? defaultBatch(config, header, ctx), ctx);
-    const plan = planMemory(config, header, ctx, kvType, batch);
+    const plan = planMemory(config, header, ctx, kvType, batch, headType);
     if (plan.total > WASM32_MAX_BYTES - RESERVE_BYTES) {
       const gib = (b: number) => (b / 1024 ** 3).toFixed(2);
       throw new ModelError(
@@ -101,7 +106,7 @@ export class CpuModel {
     const maximumMemoryBytes = Math.min(WASM32_MAX_BYTES, initialMemoryBytes + Math.max(MIN_GROWTH_BYTES, GROWTH_SHARE * initialMemoryBytes));
     const kernels = await CpuKernels.create({ ...kernelOptions, initialMemoryBytes, maximumMemoryBytes });
     try {
-      const weights = await loadWeights(kernels, source, header, config, onProgress);
+      const weights = await loadWeights(kernels, source, header, config, onProgress, headType);
       const cache = new KvCache(kernels, config.layers, config.kvHeads * config.headDim, ctx, kvType);
       const forward = new Forward(kernels, config, weights, cache, batch);
       return new CpuModel(config, tokenizer, header, kernels, plan, weights, cache, forward);
@@ -151,6 +156,11 @@ export class CpuModel {
     return this.forward.run(tokens, mode, sink);
   }
 
+  /** Times every op of the following evals into `p` (`ternion bench --profile`); undefined stops it. */
+  setProfile(p: StepProfile | undefined): void {
+    this.forward.profile = p;
+  }
+
   stats(): CpuKernelStats {
     return this.kernels.stats();
   }
@@ -178,8 +188,15 @@ function defaultBatch(config: ModelConfig, header: GgufHeader, ctx: number): num
 }
 
 /** The wasm memory a model needs with a KV cache of `ctx` positions and prefill batches of `batch` tokens. */
-export function planMemory(config: ModelConfig, header: GgufHeader, ctx: number, kvType: KvType, batch: number): MemoryPlan {
-  const w = weightBytes(config, header);
+export function planMemory(
+  config: ModelConfig,
+  header: GgufHeader,
+  ctx: number,
+  kvType: KvType,
+  batch: number,
+  headType: HeadType = "stored",
+): MemoryPlan {
+  const w = weightBytes(config, header, headType);
   const kvCache = KvCache.bytes(config.layers, config.kvHeads * config.headDim, ctx, kvType);
   const scratch = Forward.scratchBytes(config, batch, ctx) + w.transient;
   return { weights: w.resident, kvCache, scratch, total: w.resident + kvCache + scratch };

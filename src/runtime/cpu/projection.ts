@@ -8,11 +8,14 @@
 // computes what its ternary form would.
 import type { ActivationQuant } from "../model/config.ts";
 import type { CpuKernels, Matrix, QuantizedActivations } from "./kernels.ts";
+import { OP, type StepProfile } from "./step-profile.ts";
 
 export class Projector {
   private readonly acts = new Map<string, QuantizedActivations>();
   private fakeQuant = 0;
   private fakeQuantFloats = 0;
+  /** Where the quantization and matmul times go when the step is profiled. */
+  profile: StepProfile | undefined;
 
   constructor(
     private readonly K: CpuKernels,
@@ -21,16 +24,25 @@ export class Projector {
     private readonly capacity: number,
   ) {}
 
-  /** outs[i] = x · ws[i]ᵀ for n tokens of f32 x [n][cols] (every matrix has the same cols). */
-  project(x: number, n: number, ws: readonly Matrix[], outs: readonly number[]): void {
+  /**
+   * outs[i] = x · ws[i]ᵀ for n tokens of f32 x [n][cols] (every matrix has the same cols). `op`: the OP index
+   * the matmuls' time goes to when profiled.
+   */
+  project(x: number, n: number, ws: readonly Matrix[], outs: readonly number[], op: number): void {
+    const p = this.profile;
+    let t = p ? p.now() : 0;
     let quantizedKey = "";
     let floatInput = 0;
     for (let i = 0; i < ws.length; i++) {
       const w = ws[i]!;
       const act = this.K.activationFor(w);
       if (!act) {
-        if (this.activationQuant === "int8-per-token") floatInput ||= this.roundPerToken(x, n, w.cols);
+        if (this.activationQuant === "int8-per-token" && !floatInput) {
+          floatInput = this.roundPerToken(x, n, w.cols);
+          if (p) t = p.lap(OP["activation quant"], t);
+        }
         this.K.matmulFloat(w, floatInput || x, n, outs[i]!);
+        if (p) t = p.lap(op, t);
         continue;
       }
       const key = `${act.kind}:${w.cols}:${act.group}`;
@@ -42,8 +54,10 @@ export class Projector {
       if (key !== quantizedKey) {
         this.K.quantize(a, x, n);
         quantizedKey = key;
+        if (p) t = p.lap(OP["activation quant"], t);
       }
       this.K.matmulQuantized(w, a, outs[i]!);
+      if (p) t = p.lap(op, t);
     }
   }
 

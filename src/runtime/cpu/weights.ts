@@ -13,7 +13,8 @@ import type { ModelConfig } from "../model/config.ts";
 import { dltMatrixInfo, readDltMatrix, type DltMatrixInfo } from "../model/dlt-file.ts";
 import { expectedTensors } from "../model/tensors.ts";
 import { checkFiniteNorm, checkFiniteScales } from "../model/finite-weights.ts";
-import { tensorTypeName, tensorTypeTraits } from "../tensor-types/table.ts";
+import { GgmlType, tensorTypeName, tensorTypeTraits } from "../tensor-types/table.ts";
+import { embeddingRow } from "./embedding.ts";
 import { matrixLayout } from "./layout.ts";
 import type { CpuKernels, Matrix } from "./kernels.ts";
 import { cpuGgmlTypeNames, CPU_MATRIX_TYPES, matrixType, scaleArrays, uploadStagingBytes, type MatrixType } from "./matrix-types.ts";
@@ -26,7 +27,29 @@ export interface ModelWeights {
   embedding: Matrix;
   layers: LayerWeights[];
   outputNorm: number;
+  /** The output head as stored (the embedding when tied); undefined when int8Head replaces it. */
   output: Matrix;
+  /** headType "q8_0": the float output head quantized to Q8_0 at load, run with int8 activations (./output-head.ts). */
+  int8Head: Matrix | undefined;
+}
+
+/**
+ * The output head on the CPU: "stored" runs the file's weights as they are; "q8_0" quantizes a float head (F32, F16,
+ * BF16) to Q8_0 once at load and runs it with activations quantized to int8 per 32 (half an F16 head's bytes per
+ * token; a tied embedding stays as it is, so the copy costs rows·cols·34/32 bytes more).
+ */
+export type HeadType = "stored" | "q8_0";
+
+/** Whether headType "q8_0" makes an int8 copy of this model's head (a float head whose rows are whole Q8_0 blocks). */
+export function hasInt8Head(config: ModelConfig, header: GgufHeader, headType: HeadType): boolean {
+  if (headType !== "q8_0") return false;
+  const t = tensorMap(header).get(config.tiedOutput ? "token_embd.weight" : "output.weight")!;
+  return CPU_MATRIX_TYPES[kernelType(t)].kernel.matmul === "float" && kernelType(t) !== "Q8_0" && t.dims[0]! % 32 === 0;
+}
+
+/** Bytes of the int8 head's Q8_0 copy. */
+export function int8HeadBytes(config: ModelConfig): number {
+  return Math.ceil((((config.vocabSize * config.dim) / 32) * 34) / 64) * 64;
 }
 
 /** Bytes read from the file per step when streaming a float tensor into wasm memory. */
@@ -67,7 +90,7 @@ function matrixBytes(t: GgufTensorInfo, dlt?: DltMatrixInfo): { resident: number
  * wasm memory the weights need, and the largest transient extra of one upload (the repacked types pass through
  * a staging copy of their source bytes inside wasm memory).
  */
-export function weightBytes(config: ModelConfig, header: GgufHeader): { resident: number; transient: number } {
+export function weightBytes(config: ModelConfig, header: GgufHeader, headType: HeadType = "stored"): { resident: number; transient: number } {
   const byName = tensorMap(header);
   let resident = 0;
   let transient = 0;
@@ -82,6 +105,7 @@ export function weightBytes(config: ModelConfig, header: GgufHeader): { resident
     resident += bytes.resident;
     transient = Math.max(transient, bytes.staged);
   }
+  if (hasInt8Head(config, header, headType)) resident += int8HeadBytes(config);
   return { resident, transient };
 }
 
@@ -92,6 +116,7 @@ export async function loadWeights(
   header: GgufHeader,
   config: ModelConfig,
   onTensor?: (done: number, total: number) => void,
+  headType: HeadType = "stored",
 ): Promise<ModelWeights> {
   const byName = tensorMap(header);
   const total = expectedTensors(config).length;
@@ -123,9 +148,27 @@ export async function loadWeights(
   }
   const outputNorm = await norm("output_norm.weight");
   const output = config.tiedOutput ? embedding : await matrix("output.weight");
-  return { embedding, layers, outputNorm, output };
+  const int8Head = hasInt8Head(config, header, headType) ? quantizeHead(K, output) : undefined;
+  return { embedding, layers, outputNorm, output, int8Head };
 }
 
+/** A float matrix's rows quantized to Q8_0 (ggml's rounding) into a new matrix, row by row (no copy of it in JS). */
+function quantizeHead(K: CpuKernels, m: Matrix): Matrix {
+  const q8 = tensorTypeTraits(GgmlType.Q8_0);
+  const layout = matrixLayout("Q8_0", m.rows, m.cols);
+  const ptr = K.heap.alloc(layout.codeBytes);
+  const row = K.heap.alloc(m.cols * 4);
+  try {
+    for (let r = 0; r < m.rows; r++) {
+      embeddingRow(K, m, r, row);
+      const at = ptr + r * layout.rowBytes;
+      q8.quantizeInto(K.heap.f32View(row, m.cols), K.heap.u8.subarray(at, at + layout.rowBytes));
+    }
+  } finally {
+    K.heap.free(row);
+  }
+  return { type: "Q8_0", rows: m.rows, cols: m.cols, layout, ptr, scale: 1, scales: 0, shifts: 0, groupSize: layout.group, repackedFrom: undefined };
+}
 /** A fine-tuned DLT matrix: 2-bit code rows with its per-group α and γ (model/dlt-file.ts). */
 async function uploadDltMatrix(K: CpuKernels, source: ByteSource, header: GgufHeader, dlt: DltMatrixInfo): Promise<Matrix> {
   const { codes, alpha, gamma } = await readDltMatrix(source, header, dlt);
