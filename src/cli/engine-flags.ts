@@ -1,4 +1,4 @@
-// What the model-running commands (generate, chat, ppl, bench) share: the --backend, --threads and sampling
+// What the model-running commands (generate, chat, ppl, bench, serve) share: the --backend, --threads and sampling
 // flags, and opening an engine on a model file with a load progress bar on a terminal.
 import type { Engine, EngineOptions, LoadProgress, BackendChoice } from "../engine/engine.ts";
 import { createLocalEngine } from "../engine/local-engine.ts";
