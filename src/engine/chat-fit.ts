@@ -1,7 +1,9 @@
 // A chat that outgrows the context: the oldest turns after the system messages are left out of the prompt until
 // it fits with room for the answer. Once turns must go, enough go that the prompt fills at most half the
 // context, and the next turns of the same conversation leave out at least as many: their prompts then extend
-// the previous one, whose KV cache is kept (core.ts), instead of shifting again every turn. A last message
+// the previous one, whose KV cache is kept (core.ts), instead of shifting again every turn. The fit costs a few
+// renders however long the history: turns whose text alone outgrows the prompt go unrendered, and how many more
+// go is found by bisection. A last message
 // that does not fit the context even alone is refused (ContextError MESSAGE_TOO_LONG): cutting it would answer
 // a question nobody asked.
 import { ContextError } from "../runtime/errors.ts";
