@@ -3,7 +3,7 @@
 // run without the check takes); the abort signal and the interrupt stop a render; real templates still render.
 import { Template } from "@huggingface/jinja";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ChatTemplate, CHAT_TEMPLATE_KEY } from "../src/engine/chat-template.ts";
+import { ChatTemplate, CHAT_TEMPLATE_KEY, MESSAGE_MARKUP_CHARS } from "../src/engine/chat-template.ts";
 import { DEFAULT_TEMPLATE_BUDGET, MAX_PROMPT_CHARS, MAX_TEMPLATE_CHARS, promptCharsForContext } from "../src/engine/template-budget.ts";
 import type { GgufMetadata } from "../src/runtime/gguf/metadata.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
@@ -70,9 +70,10 @@ describe("chat template budgets", () => {
     const t = template("x");
     expect(t.maxPromptChars).toBe(CONTEXT * longest);
     expect(promptCharsForContext(2 ** 31, 100)).toBe(MAX_PROMPT_CHARS);
-    // The largest output the budget allows (what fits the context, and the messages' characters twice: a long
-    // conversation is the caller's to shorten) renders; one character more is refused while it is written.
-    const messageRoom = 2 * USER.reduce((n, m) => n + m.content.length, 0);
+    // The largest output the budget allows (what fits the context, and the messages' characters twice with each
+    // one's markup: a long conversation is the caller's to shorten) renders; one character more is refused while
+    // it is written.
+    const messageRoom = 2 * USER.reduce((n, m) => n + m.content.length, 0) + MESSAGE_MARKUP_CHARS * USER.length;
     const allowed = CONTEXT * longest + messageRoom;
     const fill = `{% for i in range(${CONTEXT}) %}{{ '${"x".repeat(longest)}' }}{% endfor %}{{ '${"m".repeat(messageRoom)}' }}`;
     expect(template(fill).render(USER)).toHaveLength(allowed);
@@ -177,7 +178,9 @@ describe("chat template budgets", () => {
     expect(encoded).toBe(1);
     // Messages over the value budget are the caller's: refused before the template sees them.
     const huge = [{ role: "user", content: "x".repeat(DEFAULT_TEMPLATE_BUDGET.maxValueSize + 1) }];
-    expect(() => template("{{ messages[-1].content[:10] }}").render(huge)).toThrow(/the messages have 1048577 characters/);
+    expect(() => template("{{ messages[-1].content[:10] }}").render(huge)).toThrow(
+      /1 messages of 1048577 characters make a list of size 1048688, more than the 1048576/,
+    );
     expect(() => template("{{ messages[-1].content[:10] }}").render(huge)).toThrow(ContextError);
   });
 });

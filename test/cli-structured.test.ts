@@ -53,7 +53,20 @@ describe("ternion generate and chat with a constraint", () => {
     }
   });
 
+  it("chat --json-schema of the boolean schema true (any JSON value) answers with JSON, as generate does", () => {
+    const anything = join(dir, "true.json");
+    writeFileSync(anything, "true");
+    const r = runCli(["chat", "--json-schema", anything, "--seed", "4", "--threads", "1", "--max-tokens", "24", "--json"], {
+      input: "Who are you?\n",
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const turn = JSON.parse(r.stdout.trim()) as { content: string; finish_reason: string };
+    if (turn.finish_reason === "stop") expect(() => JSON.parse(turn.content), turn.content).not.toThrow();
+  });
+
   it("a missing file, bad JSON, an unsupported keyword, a bad grammar or both flags end with one line and exit 2", () => {
+    const nothing = join(dir, "false.json");
+    writeFileSync(nothing, "false");
     const bad = join(dir, "bad.json");
     writeFileSync(bad, "{ nope");
     const unsupported = join(dir, "pattern.json");
@@ -64,6 +77,7 @@ describe("ternion generate and chat with a constraint", () => {
       [["--json-schema", join(dir, "nothere.json")], "FILE_NOT_FOUND"],
       [["--json-schema", bad], "BAD_JSON_SCHEMA"],
       [["--json-schema", unsupported], "UNSUPPORTED_SCHEMA"],
+      [["--json-schema", nothing], "BAD_SCHEMA"],
       [["--grammar", broken], "LEFT_RECURSION"],
       [["--grammar", grammarFile, "--json-schema", schemaFile], "CONFLICTING_FLAGS"],
     ] as const) {

@@ -92,15 +92,30 @@ describe("the generation loop at a full context", () => {
     }
   });
 
-  it('contextShift: false (or "error") stops at the full context, stopReason "context"', async () => {
+  it('contextShift: false stops at the full context (stopReason "context"); "error" fails there (CONTEXT_FULL)', async () => {
     const cpu = await cpuModel(32);
     try {
-      for (const contextShift of [false, "error"] as const) {
-        const r = await generate(new CpuLanguageModel(cpu), "Once upon a time", { temperature: 0, maxTokens: 100, ignoreEos: true, contextShift });
-        expect(r.stopReason).toBe("context");
-        expect(r.stats.promptTokens + r.tokens.length).toBe(33);
-        expect(r.stats.contextShifts).toBe(0);
-      }
+      const options = { temperature: 0, maxTokens: 100, ignoreEos: true } as const;
+      const r = await generate(new CpuLanguageModel(cpu), "Once upon a time", { ...options, contextShift: false });
+      expect(r.stopReason).toBe("context");
+      expect(r.stats.promptTokens + r.tokens.length).toBe(33);
+      expect(r.stats.contextShifts).toBe(0);
+      const streamed: number[] = [];
+      const failing = generate(new CpuLanguageModel(cpu), "Once upon a time", {
+        ...options,
+        contextShift: "error",
+        onToken: (t) => streamed.push(t.token),
+      });
+      await expect(failing).rejects.toMatchObject({
+        name: "ContextError",
+        code: "CONTEXT_FULL",
+        message: expect.stringMatching(/context of 32 tokens is full/),
+      });
+      // Every token that fitted was streamed, the same as false gave; the one that did not fit was not.
+      expect(streamed).toEqual(r.tokens.slice(0, -1));
+      // A generation that ends before the context is full is not failed.
+      const short = await generate(new CpuLanguageModel(cpu), "Once upon a time", { ...options, maxTokens: 4, contextShift: "error" });
+      expect(short.stopReason).toBe("max-tokens");
     } finally {
       cpu.dispose();
     }
@@ -141,6 +156,10 @@ describe.each(ENGINES)("%s with a context of 96", (_name, create) => {
     const off = await engine.complete("Once upon a time", { temperature: 0, maxTokens: 300, ignoreEos: true, contextShift: false });
     expect(off.stopReason).toBe("context");
     expect(off.tokens.length).toBeLessThan(100);
+    await expect(engine.complete("Once upon a time", { maxTokens: 300, ignoreEos: true, contextShift: "error" })).rejects.toMatchObject({
+      name: "ContextError",
+      code: "CONTEXT_FULL",
+    });
     // The text before the first shift is the same either way.
     expect(r.text.startsWith(off.text.slice(0, 100))).toBe(true);
     await expect(engine.complete("once ".repeat(200), { maxTokens: 4 })).rejects.toMatchObject({ name: "ContextError", code: "PROMPT_TOO_LONG" });

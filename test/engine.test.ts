@@ -147,7 +147,7 @@ describe("context length", () => {
       expect(() => model.eval([300])).toThrow(ContextError);
       expect(model.position).toBe(16); // nothing was evaluated
       // generation that reaches the end of the context stops there
-      const r = await generate(new CpuLanguageModel(model), "Once upon a time", { temperature: 0, maxTokens: 100, contextShift: "error" });
+      const r = await generate(new CpuLanguageModel(model), "Once upon a time", { temperature: 0, maxTokens: 100, contextShift: false });
       expect(r.stopReason).toBe("context");
       expect(r.stats.promptTokens + r.tokens.length).toBe(17); // the last sampled token needs no position
     } finally {

@@ -216,6 +216,13 @@ describe("the engine API", () => {
       code: "BAD_OPTION_VALUE",
       message: expect.stringContaining("response_format"),
     });
+    // A wrong part is named with what it is, not described as the whole response_format ("got an object").
+    await expect(
+      engine.chat.completions.create({ messages, response_format: { type: "json_schema", json_schema: { name: "x", schema: true as never } } }),
+    ).rejects.toMatchObject({ code: "BAD_OPTION_VALUE", message: expect.stringMatching(/its schema an object, got true for json_schema\.schema$/) });
+    await expect(
+      engine.chat.completions.create({ messages, response_format: { type: "json_schema", json_schema: { name: "x", strict: "yes" as never } } }),
+    ).rejects.toMatchObject({ code: "BAD_OPTION_VALUE", message: expect.stringMatching(/its strict a boolean, got "yes" for json_schema\.strict$/) });
     await expect(
       engine.chat.completions.create({
         messages,

@@ -63,11 +63,15 @@ export const chatCommand: Command = {
         top_p: sampling.topP,
         top_k: sampling.topK,
         seed: sampling.seed,
-        // Every answer follows the schema or grammar.
+        // Every answer follows the schema or grammar. A request's schema is an object: the boolean schema `true`
+        // (any JSON value) is the empty one; `false` was refused by constraintOptions, as for generate.
         response_format:
           jsonSchema === undefined
             ? undefined
-            : { type: "json_schema", json_schema: { name: "json-schema", schema: jsonSchema as Record<string, unknown> } },
+            : {
+                type: "json_schema",
+                json_schema: { name: "json-schema", schema: (jsonSchema === true ? {} : jsonSchema) as Record<string, unknown> },
+              },
         grammar,
       },
       // The answers go to a pipe as they are; on a terminal, their control characters are escaped (terminal-text.ts).

@@ -13,8 +13,22 @@ import type { DecodeOptions, EncodeOptions } from "../runtime/tokenizer/types.ts
 import { responseFormatCheck } from "./response-format.ts";
 import type { EngineFinetuneOptions, EngineGenerateOptions, EngineOptions, EnginePerplexityOptions } from "./engine.ts";
 
-/** Says what a value should have been, or undefined when it is right. */
-type Check = (value: unknown) => string | undefined;
+/**
+ * Says what a value should have been, or undefined when it is right. A fault in a part of the value names the
+ * part (`at`, a path such as "json_schema.schema") and what that part is, so that the message shows what was wrong.
+ */
+type Check = (value: unknown) => string | PartFault | undefined;
+export interface PartFault {
+  expected: string;
+  at: string;
+  value: unknown;
+}
+
+/** "must be …, got …" for a value that failed its check. */
+function mustBe(fault: string | PartFault, value: unknown): string {
+  if (typeof fault === "string") return `must be ${fault}, got ${describe(value)}`;
+  return `must be ${fault.expected}, got ${describe(fault.value)} for ${fault.at}`;
+}
 
 /** How a value is shown in a message: its JSON where short, else its kind. */
 export function describe(value: unknown): string {
@@ -69,15 +83,15 @@ export function checkOptions(what: string, options: unknown, spec: Readonly<Reco
     const check = Object.hasOwn(spec, key) ? spec[key] : undefined;
     if (!check) throw new OptionError("UNKNOWN_OPTION", `unknown ${what} option "${key}" (known: ${Object.keys(spec).join(", ")})`);
     if (value === undefined) continue;
-    const expected = check(value);
-    if (expected !== undefined) throw new OptionError("BAD_OPTION_VALUE", `${what} option ${key} must be ${expected}, got ${describe(value)}`);
+    const fault = check(value);
+    if (fault !== undefined) throw new OptionError("BAD_OPTION_VALUE", `${what} option ${key} ${mustBe(fault, value)}`);
   }
 }
 
 /** A positional argument: `name` of `method` must pass `check`. */
 export function checkArgument(method: string, name: string, value: unknown, check: Check): void {
-  const expected = check(value);
-  if (expected !== undefined) throw new OptionError("BAD_ARGUMENT", `${method}: ${name} must be ${expected}, got ${describe(value)}`);
+  const fault = check(value);
+  if (fault !== undefined) throw new OptionError("BAD_ARGUMENT", `${method}: ${name} ${mustBe(fault, value)}`);
 }
 
 // ---- the engine's calls ----

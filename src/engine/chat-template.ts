@@ -7,10 +7,13 @@ import { metaString, type GgufMetadata } from "../runtime/gguf/metadata.ts";
 import type { Tokenizer } from "../runtime/tokenizer/types.ts";
 import type { ChatMessage } from "./chat-types.ts";
 import { GuardedInterpreter } from "./guarded-interpreter.ts";
-import { DEFAULT_TEMPLATE_BUDGET, MAX_TEMPLATE_CHARS, promptCharsForContext, type TemplateBudget } from "./template-budget.ts";
+import { DEFAULT_TEMPLATE_BUDGET, ENTRY_SIZE, MAX_TEMPLATE_CHARS, promptCharsForContext, type TemplateBudget } from "./template-budget.ts";
 import { printable, setTemplateGlobals } from "./template-globals.ts";
 
 export const CHAT_TEMPLATE_KEY = "tokenizer.chat_template";
+
+/** The room a template has for the markup around each message (role headers, turn delimiters) beside its text. */
+export const MESSAGE_MARKUP_CHARS = 64;
 
 /** For models without a template: system text first, then one line per turn, ending with "Assistant:". */
 export const FALLBACK_CHAT_TEMPLATE =
@@ -79,17 +82,19 @@ export class ChatTemplate {
     const chars = plain.reduce((n, m) => n + m.content.length, 0);
     const budget = { ...DEFAULT_TEMPLATE_BUDGET, ...options.budget };
     if (options.signal?.aborted) throw new AbortError("rendering the chat template was aborted");
-    // Messages larger than any value a template may hold are the caller's excess, not the template's.
-    if (chars > budget.maxValueSize) {
+    // Messages larger than any value a template may hold are the caller's excess, not the template's: measured
+    // as the interpreter measures the list (each message an entry, and its "role" and "content" two more).
+    const size = plain.reduce((n, m) => n + 3 * ENTRY_SIZE + "rolecontent".length + m.role.length + m.content.length, 0);
+    if (size > budget.maxValueSize) {
       throw new ContextError(
         "PROMPT_TOO_LONG",
-        `the messages have ${chars} characters, more than the ${budget.maxValueSize} a chat template may be given`,
+        `${plain.length} messages of ${chars} characters make a list of size ${size}, more than the ${budget.maxValueSize} a chat template may be given`,
       );
     }
-    // What fits the context, plus room for the messages themselves twice over: a conversation longer than the
-    // context is the caller's to shorten (tokenize says PROMPT_TOO_LONG; a chat leaves out its oldest turns), and
-    // only a template that multiplies its input further is refused for it.
-    budget.maxOutputChars = Math.min(budget.maxOutputChars, this.maxPromptChars + 2 * chars);
+    // What fits the context, plus room for the messages themselves twice over and each one's markup: a
+    // conversation longer than the context is the caller's to shorten (tokenize says PROMPT_TOO_LONG; a chat
+    // leaves out its oldest turns), and only a template that multiplies its input further is refused for it.
+    budget.maxOutputChars = Math.min(budget.maxOutputChars, this.maxPromptChars + 2 * chars + MESSAGE_MARKUP_CHARS * plain.length);
     budget.maxValueSize = Math.max(budget.maxValueSize, budget.maxOutputChars);
     const env = new Environment();
     setTemplateGlobals(env, budget);

@@ -43,7 +43,9 @@ export interface ChatCompletionRequest {
   repetition_penalty?: number;
   /**
    * ternion's: a conversation longer than the context leaves out its oldest turns after the system messages,
-   * and an answer that fills the context slides it (true, the default); false or "error" fails instead.
+   * and an answer that fills the context slides it (true, the default). With false or "error" a conversation
+   * longer than the context fails (ContextError PROMPT_TOO_LONG), and an answer that fills it ends there
+   * (false: finish_reason "length", stopReason "context") or fails ("error": ContextError CONTEXT_FULL).
    */
   context_shift?: boolean | "error";
 }

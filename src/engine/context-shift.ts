@@ -5,12 +5,16 @@
 // tokens after the dropped ones are evaluated again at their new positions: that is the cost of a shift.
 import { OptionError } from "../runtime/errors.ts";
 
-/** `contextShift`: true slides the window; false or "error" ends generation at a full context. */
+/**
+ * `contextShift`: true slides the window; false ends generation at a full context (stopReason "context");
+ * "error" fails it there (ContextError CONTEXT_FULL).
+ */
 export type ContextShiftOption = boolean | "error";
 
 /** Tokens kept at the start of the window by default: BOS and a few after it. */
 export const DEFAULT_CONTEXT_KEEP = 4;
 
+/** Whether the context slides at a full context (true) or generation ends there, as false or by "error". */
 export function shiftsContext(option: ContextShiftOption | undefined): boolean {
   if (option === undefined) return true;
   if (option === true) return true;

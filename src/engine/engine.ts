@@ -112,8 +112,9 @@ export interface EngineGenerateOptions extends SamplingOptions, ConstraintOption
   ignoreEos?: boolean;
   /**
    * When the next token would not fit the context: true (default) slides the window, keeping the first
-   * `contextKeep` tokens and dropping the oldest after them; false or "error" stops at a full context
-   * (stopReason "context"). A prompt longer than the context is a ContextError either way.
+   * `contextKeep` tokens and dropping the oldest after them; false ends generation at a full context
+   * (stopReason "context"); "error" fails it there (ContextError CONTEXT_FULL). A prompt longer than the
+   * context is a ContextError PROMPT_TOO_LONG whichever.
    */
   contextShift?: boolean | "error";
   /** Tokens at the start of the window that a context shift keeps. Default 4 (BOS and a few). */

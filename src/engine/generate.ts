@@ -43,8 +43,9 @@ export interface GenerateOptions extends SamplingOptions, ConstraintOptions {
   cached?: readonly number[];
   /**
    * When the next token would not fit the context: true (default) slides the window, keeping the first
-   * `contextKeep` tokens and dropping the oldest after them; false or "error" stops there (stopReason
-   * "context"). A prompt longer than the context is a ContextError either way: nothing the caller wrote is cut.
+   * `contextKeep` tokens and dropping the oldest after them; false ends generation there (stopReason
+   * "context"); "error" fails it there (ContextError CONTEXT_FULL). A prompt longer than the context is a
+   * ContextError PROMPT_TOO_LONG whichever: nothing the caller wrote is cut.
    */
   contextShift?: ContextShiftOption;
   /** Tokens at the start that a context shift keeps. Default 4 (BOS and a few). */
@@ -236,7 +237,15 @@ export async function generate(lm: LanguageModel, prompt: string | readonly numb
     }
     if (!end && constraint?.done) end = "stop";
     if (!end && tokens.length >= maxTokens) end = "max-tokens";
-    if (!end && !shifts && lm.position >= lm.contextLength) end = "context";
+    if (!end && !shifts && lm.position >= lm.contextLength) {
+      if (contextShift === "error") {
+        throw new ContextError(
+          "CONTEXT_FULL",
+          `the context of ${lm.contextLength} tokens is full after ${tokens.length} generated tokens, and contextShift is "error": raise the context or lower maxTokens`,
+        );
+      }
+      end = "context";
+    }
     if (end && !stopString) {
       const r = stops.push(decoder.flush());
       piece += r.text;

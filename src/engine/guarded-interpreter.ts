@@ -7,8 +7,8 @@
 //  - `renderBlock` and `renderFor` (private, wrapped on the instance): each block, statement and loop iteration is
 //    a step, and the text a block or a loop accumulates is checked against the output budget as it grows.
 // The clock, the AbortSignal and the caller's interrupt are read every CHECK_EVERY steps and after every filter
-// or call. The library version is
-// pinned by the lock file; the constructor fails loudly if a private method it wraps is gone.
+// or call. The library version is pinned by the lock file; the constructor fails loudly if a private method it
+// wraps is gone.
 import { Interpreter, type Environment } from "@huggingface/jinja";
 import { AbortError, ModelError } from "../runtime/errors.ts";
 import { ENTRY_SIZE, type TemplateBudget } from "./template-budget.ts";

@@ -12,8 +12,11 @@ export type ResponseFormat =
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const JSON_SCHEMA_FIELDS = ["name", "schema", "strict", "description"];
 
-/** Says what `response_format` should have been, or undefined when it is right (the schema itself compiles later). */
-export function responseFormatCheck(v: unknown): string | undefined {
+/**
+ * Says what `response_format` should have been (naming the part that is wrong), or undefined when it is right
+ * (the schema itself compiles later).
+ */
+export function responseFormatCheck(v: unknown): string | { expected: string; at: string; value: unknown } | undefined {
   const shape = '{ type: "text" }, { type: "json_object" } or { type: "json_schema", json_schema: { name, schema, strict } }';
   if (!isObject(v)) return shape;
   const keys = Object.keys(v);
@@ -21,9 +24,12 @@ export function responseFormatCheck(v: unknown): string | undefined {
   if (v.type !== "json_schema" || !keys.every((k) => k === "type" || k === "json_schema")) return shape;
   const js = v.json_schema;
   if (!isObject(js) || typeof js.name !== "string" || !Object.keys(js).every((k) => JSON_SCHEMA_FIELDS.includes(k))) return shape;
-  if (js.schema !== undefined && !isObject(js.schema)) return `${shape}, its schema an object`;
-  if (js.strict !== undefined && js.strict !== null && typeof js.strict !== "boolean") return `${shape}, its strict a boolean`;
-  if (js.description !== undefined && typeof js.description !== "string") return `${shape}, its description a string`;
+  if (js.schema !== undefined && !isObject(js.schema))
+    return { expected: `${shape}, its schema an object`, at: "json_schema.schema", value: js.schema };
+  if (js.strict !== undefined && js.strict !== null && typeof js.strict !== "boolean")
+    return { expected: `${shape}, its strict a boolean`, at: "json_schema.strict", value: js.strict };
+  if (js.description !== undefined && typeof js.description !== "string")
+    return { expected: `${shape}, its description a string`, at: "json_schema.description", value: js.description };
   return undefined;
 }
 

@@ -13,7 +13,8 @@ export interface TemplateBudget {
   maxOutputChars: number;
   /**
    * The size of any value built on the way (a string's length; ENTRY_SIZE for each list or mapping entry besides
-   * its contents), refused before a value that would pass it is built. Never below maxOutputChars.
+   * its contents), refused before a value that would pass it is built. ChatTemplate.render raises it to the
+   * render's maxOutputChars where that is larger, so that any output the budget allows can be built as a value.
    */
   maxValueSize: number;
 }
