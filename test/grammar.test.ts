@@ -231,6 +231,16 @@ describe("JSON schema → grammar", () => {
     expect(grammarError(() => jsonSchemaToGbnf({ type: "array", minItems: 3, maxItems: 2 }))).toMatchObject({ code: "BAD_SCHEMA" });
   });
 
+  it("counts above the GBNF repetition limit are refused naming the keyword, its value and the schema path", () => {
+    const string = grammarError(() => constraintGrammar({ jsonSchema: { type: "string", maxLength: 5000 } }));
+    expect(string).toMatchObject({ code: "UNSUPPORTED_SCHEMA" });
+    expect(string.message).toBe("maxLength 5000 (at #) is not supported: at most 1000");
+    const items = grammarError(() => constraintGrammar({ jsonSchema: { properties: { a: { type: "array", minItems: 1001 } } } }));
+    expect(items).toMatchObject({ code: "UNSUPPORTED_SCHEMA" });
+    expect(items.message).toContain("minItems 1001 (at #/properties/a)");
+    expect(accepts({ type: "string", maxLength: 1000 }, '"ab"')).toBe(true);
+  });
+
   it("hostile schemas are bounded: nesting and size", () => {
     let deep: unknown = { type: "null" };
     for (let i = 0; i < 100; i++) deep = { type: "array", items: deep };
