@@ -113,7 +113,7 @@ class OpenAiServer {
     const done = this.route(exchange)
       .catch((err) => {
         try {
-          this.fail(req, res, err);
+          this.fail(exchange, err);
         } catch {
           res.destroy();
         }
@@ -174,6 +174,8 @@ class OpenAiServer {
   private async generation(exchange: Exchange, kind: "chat" | "completions"): Promise<void> {
     const { req, res } = exchange;
     const body = await readJsonBody(req, this.maxBody);
+    // llama.cpp's `grammar` field, else OpenAI's `response_format` (chat) or llama.cpp's `json_schema` (completions).
+    exchange.grammarField = body.grammar !== undefined ? "grammar" : kind === "chat" ? "response_format" : "json_schema";
     const call = kind === "chat" ? chatCall(body, this.options.modelId) : completionCall(body);
     if (this.admitted > this.maxQueue) {
       throw new HttpError(429, "QUEUE_FULL", `the server is busy: one request runs and ${this.admitted - 1} wait, the most it queues (--max-queue)`, {
@@ -198,7 +200,7 @@ class OpenAiServer {
         kind === "chat"
           ? await chatReply(engine, call as ChatCall, signal, onEnd)
           : await completionReply(engine, this.options.modelId, call as CompletionCall, signal, onEnd);
-      await this.send(res, reply, signal);
+      await this.send(exchange, reply, signal);
     } finally {
       res.off("close", onClose);
       this.admitted--;
@@ -206,7 +208,8 @@ class OpenAiServer {
   }
 
   /** Sends a reply unless the request was cancelled meanwhile (closing: a 503 or a stream's error event). */
-  private async send(res: ServerResponse, reply: Reply, signal: AbortSignal): Promise<void> {
+  private async send(exchange: Exchange, reply: Reply, signal: AbortSignal): Promise<void> {
+    const { res } = exchange;
     if (reply.kind === "json") {
       this.checkCancelled(signal);
       return this.json(res, 200, reply.body);
@@ -232,7 +235,7 @@ class OpenAiServer {
         }
       } catch (err) {
         this.noteCrash(err);
-        return await stream.fail(toHttpError(err).body());
+        return await stream.fail(toHttpError(err, exchange.grammarField).body());
       }
       if (this.closing.signal.aborted) return await stream.fail(shuttingDown().body());
       if (!signal.aborted) await stream.done();
@@ -247,9 +250,10 @@ class OpenAiServer {
     if (signal.aborted) throw new HttpError(499, "CLIENT_CLOSED_REQUEST", "the client closed the connection");
   }
 
-  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  private fail(exchange: Exchange, err: unknown): void {
+    const { req, res } = exchange;
     this.noteCrash(err);
-    const error = toHttpError(err);
+    const error = toHttpError(err, exchange.grammarField);
     if (res.headersSent || res.destroyed) {
       res.destroy();
       return;
@@ -312,6 +316,8 @@ interface Exchange {
   req: IncomingMessage;
   res: ServerResponse;
   ended?: string;
+  /** The request field a GrammarError names. */
+  grammarField?: string;
 }
 
 type RouteName = "health" | "models" | "model" | "chat" | "completions";
