@@ -52,7 +52,10 @@ describe("ternion serve", () => {
   let engine: Engine;
 
   beforeAll(async () => {
-    [server, engine] = await Promise.all([startServe(["--threads", "1", "--max-queue", "24"]), createLocalEngine({ model: MODEL, threads: 1 })]);
+    [server, engine] = await Promise.all([
+      startServe(["--threads", "1", "--max-queue", "24", "--max-tokens", "2000"]),
+      createLocalEngine({ model: MODEL, threads: 1 }),
+    ]);
     client = new OpenAI({ baseURL: server.baseUrl, apiKey: "unused", maxRetries: 0 });
   });
   afterAll(async () => {
@@ -316,7 +319,7 @@ describe("the server over a worker that dies", () => {
   it("ends the stream it failed with an error event and restarts the worker for the next request", async () => {
     const engine = await createEngine({ model: MODEL, threads: 1 });
     const lines: string[] = [];
-    const server = await startServer({ engine, modelId: "m", port: 0, log: (l) => lines.push(l) });
+    const server = await startServer({ engine, modelId: "m", port: 0, maxTokens: 2000, log: (l) => lines.push(l) });
     try {
       const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "x", maxRetries: 0 });
       const body = { model: "m", prompt: "Once", max_tokens: 2000, ignore_eos: true, stream: true };
@@ -407,9 +410,37 @@ describe("ternion serve flags", () => {
   });
 });
 
+describe("ternion serve --max-tokens", () => {
+  it("refuses a larger token limit naming its field, and gives it to a chat request without one", async () => {
+    const server = await startServe(["--threads", "1", "--max-tokens", "3"]);
+    try {
+      const client = new OpenAI({ baseURL: server.baseUrl, apiKey: "x", maxRetries: 0 });
+      const refusals: [() => Promise<unknown>, string][] = [
+        [() => client.chat.completions.create({ model: "m", messages: USER, max_tokens: 4 }), "max_tokens"],
+        [() => client.chat.completions.create({ model: "m", messages: USER, max_completion_tokens: 4 }), "max_completion_tokens"],
+        [() => client.completions.create({ model: "m", prompt: "Once", max_tokens: 4 }), "max_tokens"],
+      ];
+      for (const [call, param] of refusals) {
+        const e = await call().catch((x: unknown) => x);
+        expect(e, param).toBeInstanceOf(OpenAI.BadRequestError);
+        expect((e as APIError).param).toBe(param);
+        expect((e as APIError).message).toContain("--max-tokens");
+      }
+      const chat = await client.chat.completions.create({ model: "m", messages: USER, temperature: 0 });
+      expect(chat.usage!.completion_tokens).toBe(3);
+      expect(chat.choices[0]!.finish_reason).toBe("length");
+      // A completion without max_tokens gets OpenAI's 16, lowered to the cap.
+      const completion = await client.completions.create({ model: "m", prompt: "Once", temperature: 0 });
+      expect(completion.usage!.completion_tokens).toBe(3);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe("ternion serve shutdown", () => {
   it("ends an in-flight stream with an error event on SIGTERM and exits 0", async () => {
-    const server = await startServe(["--threads", "1"]);
+    const server = await startServe(["--threads", "1", "--max-tokens", "2000"]);
     const client = new OpenAI({ baseURL: server.baseUrl, apiKey: "x", maxRetries: 0 });
     const stream = await client.completions.create({ model: "m", prompt: "Once", max_tokens: 2000, ignore_eos: true, stream: true } as never);
     let chunks = 0;

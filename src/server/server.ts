@@ -29,6 +29,11 @@ export interface ServerOptions {
   apiKey?: string;
   /** An origin allowed to call from a browser (`*` for any): CORS headers and preflight answers. */
   cors?: string;
+  /**
+   * Most tokens one request may generate: a larger max_tokens or max_completion_tokens is a 400, and a chat
+   * request that gives none gets this. Default: the engine's context length.
+   */
+  maxTokens?: number;
   /** Generation requests that may wait behind the running one. Default 32. */
   maxQueue?: number;
   /** Largest request body in bytes. Default 1 MiB. */
@@ -60,7 +65,8 @@ const TIMEOUT_CHECK_MS = 1_000;
 const RETRY_AFTER_S = 1;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  const app = new OpenAiServer(options);
+  const maxTokens = options.maxTokens ?? (await options.engine.info()).contextLength;
+  const app = new OpenAiServer(options, maxTokens);
   const t = options.timeouts ?? {};
   const headersTimeout = t.headers ?? HEADERS_TIMEOUT_MS;
   const server = createServer(
@@ -97,7 +103,10 @@ class OpenAiServer {
   private readonly inFlight = new Set<Promise<void>>();
   private restarting: Promise<void> | undefined;
 
-  constructor(private readonly options: ServerOptions) {
+  constructor(
+    private readonly options: ServerOptions,
+    private readonly maxTokens: number,
+  ) {
     this.maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
     this.maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
     this.drainTimeout = options.timeouts?.drain ?? DRAIN_TIMEOUT_MS;
@@ -176,7 +185,7 @@ class OpenAiServer {
     const body = await readJsonBody(req, this.maxBody);
     // llama.cpp's `grammar` field, else OpenAI's `response_format` (chat) or llama.cpp's `json_schema` (completions).
     exchange.grammarField = body.grammar !== undefined ? "grammar" : kind === "chat" ? "response_format" : "json_schema";
-    const call = kind === "chat" ? chatCall(body, this.options.modelId) : completionCall(body);
+    const call = kind === "chat" ? chatCall(body, this.options.modelId, this.maxTokens) : completionCall(body, this.maxTokens);
     if (this.admitted > this.maxQueue) {
       throw new HttpError(429, "QUEUE_FULL", `the server is busy: one request runs and ${this.admitted - 1} wait, the most it queues (--max-queue)`, {
         type: "rate_limit_error",
