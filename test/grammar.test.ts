@@ -142,6 +142,13 @@ describe("GBNF", () => {
 
   it("hostile sizes are bounded: length, nesting, repetition counts, expansion, ambiguity", () => {
     expect(grammarError(() => parseGbnf(`root ::= "${"a".repeat(300_000)}"`))).toMatchObject({ code: "GRAMMAR_TOO_LARGE" });
+    // A huge text is refused by its length, before an array of its code points is built (that takes seconds).
+    const huge = "a".repeat(30_000_000);
+    const started = performance.now();
+    expect(grammarError(() => parseGbnf(huge))).toMatchObject({ code: "GRAMMAR_TOO_LARGE" });
+    expect(performance.now() - started).toBeLessThan(100);
+    // Astral characters count once each: two UTF-16 units of each are still one character of the limit.
+    expect(() => parseGbnf(`# ${"😀".repeat(200_000)}\nroot ::= "a"`)).not.toThrow();
     expect(grammarError(() => parseGbnf(`root ::= ${"(".repeat(100)}"a"${")".repeat(100)}`)).message).toMatch(/nest deeper/);
     expect(grammarError(() => parseGbnf('root ::= "a"{100000}')).message).toMatch(/at most 1000/);
     expect(grammarError(() => parseGbnf(`root ::= "${"a".repeat(250)}"{1000}`))).toMatchObject({ code: "GRAMMAR_TOO_LARGE" });
