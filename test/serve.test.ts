@@ -11,7 +11,7 @@ import { createEngine, killEngineWorker } from "../src/engine/worker-engine.ts";
 import { lacks } from "./helpers/optional-deps.ts";
 import { repoRoot, runCli } from "./helpers/cli.ts";
 import { type ServeProcess, startServe } from "./helpers/serve.ts";
-import { startServer } from "../src/server/server.ts";
+import { CONNECTION_MARGIN, startServer } from "../src/server/server.ts";
 
 const MODEL = `${repoRoot}models/stories260K-ternary.gguf`;
 const USER = [{ role: "user" as const, content: "Tell me a story about a cat." }];
@@ -309,6 +309,34 @@ describe("the server's time limits (src/server in this process, short limits)", 
         expect(r.ms).toBeLessThan(5000);
       }
     } finally {
+      await server.close();
+      await engine.dispose();
+    }
+  });
+
+  it("closes a connection past max-queue + 1 + CONNECTION_MARGIN at once, and serves again once one ends", async () => {
+    const engine = await createLocalEngine({ model: MODEL, threads: 1 });
+    const server = await startServer({ engine, modelId: "m", port: 0, maxQueue: 2, timeouts: { headers: 20_000, request: 20_000 } });
+    const held: ReturnType<typeof connect>[] = [];
+    try {
+      const limit = 2 + 1 + CONNECTION_MARGIN;
+      // Connections that are sending a body slowly: each holds its place.
+      for (let i = 0; i < limit; i++) {
+        const socket = connect(server.port, "127.0.0.1");
+        socket.on("error", () => {});
+        await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+        socket.write('POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"prompt":');
+        held.push(socket);
+      }
+      const refused = await exchange(server.port, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+      expect(refused.reply).toBe("");
+      expect(refused.ms).toBeLessThan(5000);
+      held.pop()!.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      const served = await exchange(server.port, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      expect(served.reply).toMatch(/^HTTP\/1\.1 200/);
+    } finally {
+      for (const s of held) s.destroy();
       await server.close();
       await engine.dispose();
     }

@@ -4,7 +4,7 @@
 // bodies arrived; more than `maxQueue` waiting behind the running one are refused (429, Retry-After). A client
 // that disconnects cancels its generation (the engine's AbortSignal: a waiting call leaves the queue, the running
 // one stops), so the next request starts at once. Hostile input is bounded: header size and time, body size and
-// time, strict UTF-8, JSON depth, and clients that stop reading a stream. close() ends in-flight streams with an
+// time, strict UTF-8, JSON depth, open connections, and clients that stop reading a stream. close() ends in-flight streams with an
 // error event and answers waiting requests 503.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -12,6 +12,7 @@ import type { AddressInfo } from "node:net";
 import type { Engine } from "../engine/engine.ts";
 import { EngineCrashedError } from "../runtime/errors.ts";
 import { chatReply, completionReply, type Reply } from "./generation-replies.ts";
+import { terminalText } from "../runtime/terminal-text.ts";
 import { HttpError, toHttpError } from "./http-error.ts";
 import { type ChatCall, chatCall, type CompletionCall, completionCall } from "./openai-requests.ts";
 import { readJsonBody } from "./read-body.ts";
@@ -61,6 +62,12 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const DRAIN_TIMEOUT_MS = 30_000;
 /** How often Node checks the header and request timeouts (its default, 30 s, would let them run 3× over). */
 const TIMEOUT_CHECK_MS = 1_000;
+/**
+ * Connections beyond the generation requests admitted (the running one and `maxQueue` waiting): room for
+ * /health, /v1/models and requests still sending their bodies. Past the total, new connections are closed at
+ * once, so bodies being read hold at most (maxQueue + 1 + this) × maxBodyBytes.
+ */
+export const CONNECTION_MARGIN = 16;
 /** What a 429 tells the client to wait, in seconds. */
 const RETRY_AFTER_S = 1;
 
@@ -78,6 +85,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     (req, res) => app.handle(req, res),
   );
+  server.maxConnections = (options.maxQueue ?? DEFAULT_MAX_QUEUE) + 1 + CONNECTION_MARGIN;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 8080, options.host ?? "127.0.0.1", () => {
@@ -131,7 +139,10 @@ class OpenAiServer {
         this.inFlight.delete(done);
         const gone = res.writableFinished ? "" : " (client gone)";
         const ended = exchange.ended ? `, ${exchange.ended}` : "";
-        this.options.log?.(`${req.method} ${req.url} ${res.statusCode}${gone} ${(performance.now() - started).toFixed(0)} ms${ended}`);
+        // The URL is the client's: its control characters would reach the operator's terminal.
+        this.options.log?.(
+          `${req.method} ${terminalText(req.url ?? "")} ${res.statusCode}${gone} ${(performance.now() - started).toFixed(0)} ms${ended}`,
+        );
       });
     this.inFlight.add(done);
   }
