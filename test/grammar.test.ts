@@ -142,6 +142,13 @@ describe("GBNF", () => {
 
   it("hostile sizes are bounded: length, nesting, repetition counts, expansion, ambiguity", () => {
     expect(grammarError(() => parseGbnf(`root ::= "${"a".repeat(300_000)}"`))).toMatchObject({ code: "GRAMMAR_TOO_LARGE" });
+    // A huge text is refused by its length, before an array of its code points is built (that takes seconds).
+    const huge = "a".repeat(30_000_000);
+    const started = performance.now();
+    expect(grammarError(() => parseGbnf(huge))).toMatchObject({ code: "GRAMMAR_TOO_LARGE" });
+    expect(performance.now() - started).toBeLessThan(100);
+    // Astral characters count once each: two UTF-16 units of each are still one character of the limit.
+    expect(() => parseGbnf(`# ${"😀".repeat(200_000)}\nroot ::= "a"`)).not.toThrow();
     expect(grammarError(() => parseGbnf(`root ::= ${"(".repeat(100)}"a"${")".repeat(100)}`)).message).toMatch(/nest deeper/);
     expect(grammarError(() => parseGbnf('root ::= "a"{100000}')).message).toMatch(/at most 1000/);
     expect(grammarError(() => parseGbnf(`root ::= "${"a".repeat(250)}"{1000}`))).toMatchObject({ code: "GRAMMAR_TOO_LARGE" });
@@ -229,6 +236,16 @@ describe("JSON schema → grammar", () => {
     expect(grammarError(() => jsonSchemaToGbnf({ type: "strnig" }))).toMatchObject({ code: "BAD_SCHEMA" });
     expect(grammarError(() => jsonSchemaToGbnf({ $ref: "#/$defs/missing" }))).toMatchObject({ code: "BAD_SCHEMA" });
     expect(grammarError(() => jsonSchemaToGbnf({ type: "array", minItems: 3, maxItems: 2 }))).toMatchObject({ code: "BAD_SCHEMA" });
+  });
+
+  it("counts above the GBNF repetition limit are refused naming the keyword, its value and the schema path", () => {
+    const string = grammarError(() => constraintGrammar({ jsonSchema: { type: "string", maxLength: 5000 } }));
+    expect(string).toMatchObject({ code: "UNSUPPORTED_SCHEMA" });
+    expect(string.message).toBe("maxLength 5000 (at #) is not supported: at most 1000");
+    const items = grammarError(() => constraintGrammar({ jsonSchema: { properties: { a: { type: "array", minItems: 1001 } } } }));
+    expect(items).toMatchObject({ code: "UNSUPPORTED_SCHEMA" });
+    expect(items.message).toContain("minItems 1001 (at #/properties/a)");
+    expect(accepts({ type: "string", maxLength: 1000 }, '"ab"')).toBe(true);
   });
 
   it("hostile schemas are bounded: nesting and size", () => {

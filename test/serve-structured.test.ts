@@ -137,4 +137,12 @@ describe("ternion serve with response_format", () => {
     expect(e.code).toBe("unsupported_schema");
     expect(e.message).toContain('"format"');
   });
+
+  it("a chat request's bad grammar field is a 400 naming grammar", async () => {
+    const e = (await client.chat.completions
+      .create({ model: "m", messages: USER, ...({ grammar: "root ::= x" } as object) })
+      .catch((x: unknown) => x)) as APIError;
+    expect(e).toBeInstanceOf(APIError);
+    expect({ status: e.status, param: e.param, code: e.code }).toEqual({ status: 400, param: "grammar", code: "undefined_rule" });
+  });
 });

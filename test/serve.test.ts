@@ -11,7 +11,7 @@ import { createEngine, killEngineWorker } from "../src/engine/worker-engine.ts";
 import { lacks } from "./helpers/optional-deps.ts";
 import { repoRoot, runCli } from "./helpers/cli.ts";
 import { type ServeProcess, startServe } from "./helpers/serve.ts";
-import { startServer } from "../src/server/server.ts";
+import { CONNECTION_MARGIN, startServer } from "../src/server/server.ts";
 
 const MODEL = `${repoRoot}models/stories260K-ternary.gguf`;
 const USER = [{ role: "user" as const, content: "Tell me a story about a cat." }];
@@ -52,7 +52,10 @@ describe("ternion serve", () => {
   let engine: Engine;
 
   beforeAll(async () => {
-    [server, engine] = await Promise.all([startServe(["--threads", "1", "--max-queue", "24"]), createLocalEngine({ model: MODEL, threads: 1 })]);
+    [server, engine] = await Promise.all([
+      startServe(["--threads", "1", "--max-queue", "24", "--max-tokens", "2000"]),
+      createLocalEngine({ model: MODEL, threads: 1 }),
+    ]);
     client = new OpenAI({ baseURL: server.baseUrl, apiKey: "unused", maxRetries: 0 });
   });
   afterAll(async () => {
@@ -310,13 +313,41 @@ describe("the server's time limits (src/server in this process, short limits)", 
       await engine.dispose();
     }
   });
+
+  it("closes a connection past max-queue + 1 + CONNECTION_MARGIN at once, and serves again once one ends", async () => {
+    const engine = await createLocalEngine({ model: MODEL, threads: 1 });
+    const server = await startServer({ engine, modelId: "m", port: 0, maxQueue: 2, timeouts: { headers: 20_000, request: 20_000 } });
+    const held: ReturnType<typeof connect>[] = [];
+    try {
+      const limit = 2 + 1 + CONNECTION_MARGIN;
+      // Connections that are sending a body slowly: each holds its place.
+      for (let i = 0; i < limit; i++) {
+        const socket = connect(server.port, "127.0.0.1");
+        socket.on("error", () => {});
+        await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+        socket.write('POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"prompt":');
+        held.push(socket);
+      }
+      const refused = await exchange(server.port, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+      expect(refused.reply).toBe("");
+      expect(refused.ms).toBeLessThan(5000);
+      held.pop()!.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      const served = await exchange(server.port, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      expect(served.reply).toMatch(/^HTTP\/1\.1 200/);
+    } finally {
+      for (const s of held) s.destroy();
+      await server.close();
+      await engine.dispose();
+    }
+  });
 });
 
 describe("the server over a worker that dies", () => {
   it("ends the stream it failed with an error event and restarts the worker for the next request", async () => {
     const engine = await createEngine({ model: MODEL, threads: 1 });
     const lines: string[] = [];
-    const server = await startServer({ engine, modelId: "m", port: 0, log: (l) => lines.push(l) });
+    const server = await startServer({ engine, modelId: "m", port: 0, maxTokens: 2000, log: (l) => lines.push(l) });
     try {
       const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "x", maxRetries: 0 });
       const body = { model: "m", prompt: "Once", max_tokens: 2000, ignore_eos: true, stream: true };
@@ -407,9 +438,37 @@ describe("ternion serve flags", () => {
   });
 });
 
+describe("ternion serve --max-tokens", () => {
+  it("refuses a larger token limit naming its field, and gives it to a chat request without one", async () => {
+    const server = await startServe(["--threads", "1", "--max-tokens", "3"]);
+    try {
+      const client = new OpenAI({ baseURL: server.baseUrl, apiKey: "x", maxRetries: 0 });
+      const refusals: [() => Promise<unknown>, string][] = [
+        [() => client.chat.completions.create({ model: "m", messages: USER, max_tokens: 4 }), "max_tokens"],
+        [() => client.chat.completions.create({ model: "m", messages: USER, max_completion_tokens: 4 }), "max_completion_tokens"],
+        [() => client.completions.create({ model: "m", prompt: "Once", max_tokens: 4 }), "max_tokens"],
+      ];
+      for (const [call, param] of refusals) {
+        const e = await call().catch((x: unknown) => x);
+        expect(e, param).toBeInstanceOf(OpenAI.BadRequestError);
+        expect((e as APIError).param).toBe(param);
+        expect((e as APIError).message).toContain("--max-tokens");
+      }
+      const chat = await client.chat.completions.create({ model: "m", messages: USER, temperature: 0 });
+      expect(chat.usage!.completion_tokens).toBe(3);
+      expect(chat.choices[0]!.finish_reason).toBe("length");
+      // A completion without max_tokens gets OpenAI's 16, lowered to the cap.
+      const completion = await client.completions.create({ model: "m", prompt: "Once", temperature: 0 });
+      expect(completion.usage!.completion_tokens).toBe(3);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe("ternion serve shutdown", () => {
   it("ends an in-flight stream with an error event on SIGTERM and exits 0", async () => {
-    const server = await startServe(["--threads", "1"]);
+    const server = await startServe(["--threads", "1", "--max-tokens", "2000"]);
     const client = new OpenAI({ baseURL: server.baseUrl, apiKey: "x", maxRetries: 0 });
     const stream = await client.completions.create({ model: "m", prompt: "Once", max_tokens: 2000, ignore_eos: true, stream: true } as never);
     let chunks = 0;

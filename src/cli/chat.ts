@@ -7,7 +7,7 @@ import { EngineError, OptionError } from "../runtime/errors.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import { ChatRepl, CHAT_COMMANDS } from "./chat-repl.ts";
 import type { Command } from "./command.ts";
-import { terminalText } from "./terminal-text.ts";
+import { terminalText } from "../runtime/terminal-text.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
 import { backendChoice, backendFlags, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
 import { numberFlag, optionalString } from "./flags.ts";

@@ -4,7 +4,7 @@
 // with where to report it. Stack traces only with --debug.
 import { TernionError } from "../runtime/errors.ts";
 import { packageRoot } from "./package-root.ts";
-import { terminalText } from "./terminal-text.ts";
+import { terminalText } from "../runtime/terminal-text.ts";
 
 const REASONS: Record<string, string> = {
   ENOENT: "no such file or directory",

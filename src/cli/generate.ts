@@ -10,7 +10,7 @@ import { modelConfigFromGguf } from "../runtime/model/config.ts";
 import { tokenizerFromGguf } from "../runtime/tokenizer/index.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
-import { terminalText } from "./terminal-text.ts";
+import { terminalText } from "../runtime/terminal-text.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
 import {
   backendChoice,

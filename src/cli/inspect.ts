@@ -5,7 +5,7 @@ import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import { formatBytes, formatCount, formatTable } from "./format.ts";
 import type { Command } from "./command.ts";
 import { openModelReference } from "./model-reference.ts";
-import { terminalText } from "./terminal-text.ts";
+import { terminalText } from "../runtime/terminal-text.ts";
 
 const flags: Record<string, FlagSpec> = {
   json: { type: "boolean", description: "print one JSON object instead of tables" },

@@ -7,7 +7,7 @@ import { enableNodeRelaxedSimd } from "../runtime/cpu/wasm/features.ts";
 import { asksForHelp } from "./args.ts";
 import type { Command } from "./command.ts";
 import { failureReport } from "./error-line.ts";
-import { terminalText } from "./terminal-text.ts";
+import { terminalText } from "../runtime/terminal-text.ts";
 import { commandHelp, globalFlags, overview } from "./help.ts";
 import { didYouMean } from "./suggest.ts";
 import { packageVersion } from "./version.ts";

@@ -15,7 +15,7 @@ import { OptionError } from "../runtime/errors.ts";
 import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
-import { terminalText } from "./terminal-text.ts";
+import { terminalText } from "../runtime/terminal-text.ts";
 import { requiredString } from "./flags.ts";
 import { checkOutputFolder } from "./file-checks.ts";
 import { MODEL_REFERENCE_HELP, openModelReference } from "./model-reference.ts";

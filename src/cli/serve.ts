@@ -1,5 +1,5 @@
 // `ternion serve [--model M] [--host H] [--port N] [--api-key KEY] [--cors ORIGIN] [--threads N] [--backend B]
-// [--ctx N] [--max-queue N]`: an OpenAI-compatible HTTP server (src/server) over one engine with the model in a
+// [--ctx N] [--max-queue N] [--max-tokens N]`: an OpenAI-compatible HTTP server (src/server) over one engine with the model in a
 // worker. Prints the address on stdout once it listens and one line per request on stderr; SIGINT or SIGTERM
 // ends in-flight requests with an error and exits 0.
 import { basename } from "node:path";
@@ -21,6 +21,11 @@ const flags: Record<string, FlagSpec> = {
   ...backendFlags,
   ctx: { type: "string", description: "context (KV cache) length in tokens (default: the model's)" },
   "max-queue": { type: "string", description: "requests that may wait behind the running one; more get 429 (default 32)" },
+  "max-tokens": {
+    type: "string",
+    description:
+      "most tokens one request may generate; a larger max_tokens is refused, a chat request without one gets it (default: the context length)",
+  },
   help: helpFlag,
 };
 
@@ -29,7 +34,7 @@ export const serveCommand: Command = {
   summary: "an OpenAI-compatible HTTP server: /v1/chat/completions, /v1/completions, /v1/models, /health",
   usage:
     "ternion serve [--model <model.gguf>] [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--cors ORIGIN] " +
-    "[--threads N] [--backend wasm|webgpu|auto] [--ctx N] [--max-queue N]",
+    "[--threads N] [--backend wasm|webgpu|auto] [--ctx N] [--max-queue N] [--max-tokens N]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
@@ -45,6 +50,7 @@ export const serveCommand: Command = {
     const threads = numberFlag(f, "threads", { integer: true, min: 1 });
     const contextLength = numberFlag(f, "ctx", { integer: true, min: 1 });
     const maxQueue = numberFlag(f, "max-queue", { integer: true, min: 0 });
+    const maxTokens = numberFlag(f, "max-tokens", { integer: true, min: 1 });
     const backend = backendChoice(f);
     const { model } = await prepareModel(ref); // pulled into the cache before the worker starts
 
@@ -52,7 +58,7 @@ export const serveCommand: Command = {
     try {
       const modelId = basename(model).replace(/\.gguf$/i, "");
       const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-      const server = await startServer({ engine, modelId, host, port, apiKey, cors, maxQueue, log });
+      const server = await startServer({ engine, modelId, host, port, apiKey, cors, maxQueue, maxTokens, log });
       const info = await engine.info();
       const where = info.backend === "wasm" ? `wasm, ${info.threads} thread${info.threads === 1 ? "" : "s"}` : info.backend;
       out(`ternion serve: ${server.url}/v1 (model ${modelId}, ${where}, context ${info.contextLength}); Ctrl-C stops`);

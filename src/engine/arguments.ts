@@ -81,10 +81,10 @@ export function checkOptions(what: string, options: unknown, spec: Readonly<Reco
   if (!isObject(options)) throw new OptionError("BAD_OPTION", `${what}'s options must be an object, got ${describe(options)}`);
   for (const [key, value] of Object.entries(options)) {
     const check = Object.hasOwn(spec, key) ? spec[key] : undefined;
-    if (!check) throw new OptionError("UNKNOWN_OPTION", `unknown ${what} option "${key}" (known: ${Object.keys(spec).join(", ")})`);
+    if (!check) throw new OptionError("UNKNOWN_OPTION", `unknown ${what} option "${key}" (known: ${Object.keys(spec).join(", ")})`, key);
     if (value === undefined) continue;
     const fault = check(value);
-    if (fault !== undefined) throw new OptionError("BAD_OPTION_VALUE", `${what} option ${key} ${mustBe(fault, value)}`);
+    if (fault !== undefined) throw new OptionError("BAD_OPTION_VALUE", `${what} option ${key} ${mustBe(fault, value)}`, key);
   }
 }
 
@@ -239,13 +239,14 @@ export function checkChatRequest(request: unknown): void {
   for (const [field, why] of Object.entries(CHAT_UNSUPPORTED_FIELDS)) {
     if (r[field] === undefined) continue;
     if (field === "logit_bias" && isObject(r[field]) && Object.keys(r[field]).length === 0) continue; // an empty bias changes nothing
-    throw new OptionError("UNSUPPORTED_OPTION", `${what} option "${field}" is not supported: ${why}`);
+    throw new OptionError("UNSUPPORTED_OPTION", `${what} option "${field}" is not supported: ${why}`, field);
   }
   checkOptions(what, request, CHAT_REQUEST_FIELDS);
-  if (r.messages === undefined) throw new OptionError("BAD_OPTION_VALUE", `${what} option messages is required (an array of messages)`);
-  if (r.n !== undefined && r.n !== 1) throw new OptionError("UNSUPPORTED_OPTION", `${what} option "n" must be 1: one choice per request, got ${r.n}`);
+  if (r.messages === undefined) throw new OptionError("BAD_OPTION_VALUE", `${what} option messages is required (an array of messages)`, "messages");
+  if (r.n !== undefined && r.n !== 1)
+    throw new OptionError("UNSUPPORTED_OPTION", `${what} option "n" must be 1: one choice per request, got ${r.n}`, "n");
   if (r.top_logprobs !== undefined && r.logprobs !== true)
-    throw new OptionError("BAD_OPTION_VALUE", `${what} option top_logprobs is only allowed with logprobs: true`);
+    throw new OptionError("BAD_OPTION_VALUE", `${what} option top_logprobs is only allowed with logprobs: true`, "top_logprobs");
 }
 
 /** applyChatTemplate's messages. */

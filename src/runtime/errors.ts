@@ -45,8 +45,14 @@ export class TensorTypeError extends TernionError {}
 /** Missing or inconsistent tokenizer metadata. */
 export class TokenizerError extends TernionError {}
 
-/** Wrong command-line or API option. */
-export class OptionError extends TernionError {}
+/** Wrong command-line or API option; `option` names it (as the caller spelled it) when one option is at fault. */
+export class OptionError extends TernionError {
+  readonly option?: string;
+  constructor(code: string, message: string, option?: string) {
+    super(code, message);
+    if (option !== undefined) this.option = option;
+  }
+}
 
 /** Model metadata or tensors that do not describe a model we can run, or a malformed checkpoint to convert. */
 export class ModelError extends TernionError {}

@@ -32,13 +32,16 @@ export function badField(param: string, message: string, code = "invalid_value")
   return new HttpError(400, code, `${param}: ${message}`, { param });
 }
 
-/** Any error a request handler met, as the HttpError to answer with. */
-export function toHttpError(err: unknown): HttpError {
+/**
+ * Any error a request handler met, as the HttpError to answer with. `grammarField` is the request field whose
+ * grammar or schema the generation follows (`response_format`, `grammar`, `json_schema`): a GrammarError names it.
+ */
+export function toHttpError(err: unknown, grammarField = "response_format"): HttpError {
   if (err instanceof HttpError) return err;
   // The engine refuses options (unknown, unsupported, out of range) and prompts longer than the context.
-  if (err instanceof OptionError) return new HttpError(400, err.code, err.message, { param: optionParam(err.message) });
+  if (err instanceof OptionError) return new HttpError(400, err.code, err.message, { param: requestField(err.option) });
   // A grammar or schema the request gave that does not compile, or that no token can continue.
-  if (err instanceof GrammarError) return new HttpError(400, err.code, err.message, { param: "response_format" });
+  if (err instanceof GrammarError) return new HttpError(400, err.code, err.message, { param: grammarField });
   if (err instanceof ContextError) return new HttpError(400, "CONTEXT_LENGTH_EXCEEDED", err.message);
   if (err instanceof AbortError) return new HttpError(503, "ABORTED", err.message);
   if (err instanceof EngineCrashedError) return new HttpError(503, err.code, `the model's worker stopped: ${err.message}`);
@@ -46,8 +49,8 @@ export function toHttpError(err: unknown): HttpError {
   return new HttpError(500, "INTERNAL_ERROR", err instanceof Error ? err.message : String(err));
 }
 
-// The engine names an option in its own spelling (camelCase, `"name"` in quotes for unknown ones); the request
-// spelled it in OpenAI's snake_case.
+// The engine names generate's options in its own spelling (camelCase); the request spelled them in OpenAI's
+// snake_case. Chat request fields reach the engine in the request's spelling and pass through unchanged.
 const ENGINE_TO_REQUEST: Record<string, string> = {
   maxTokens: "max_tokens",
   topP: "top_p",
@@ -56,19 +59,10 @@ const ENGINE_TO_REQUEST: Record<string, string> = {
   frequencyPenalty: "frequency_penalty",
   presencePenalty: "presence_penalty",
   repeatPenalty: "repetition_penalty",
-  temperature: "temperature",
-  seed: "seed",
-  stop: "stop",
-  n: "n",
+  ignoreEos: "ignore_eos",
+  contextShift: "context_shift",
 };
 
-function optionParam(message: string): string | undefined {
-  // A field as arguments.ts names it ("request.response_format must be …", "… option response_format must be …"),
-  // before any quoted value the message goes on to list.
-  const field = /request\.([a-z_]+) must/.exec(message)?.[1] ?? /\boption ([A-Za-z_]+) (?:must|is)\b/.exec(message)?.[1];
-  if (field) return ENGINE_TO_REQUEST[field] ?? field;
-  const quoted = /"([A-Za-z_]+)"/.exec(message)?.[1];
-  if (quoted) return ENGINE_TO_REQUEST[quoted] ?? quoted;
-  const named = /(?:^|option )([A-Za-z_]+) (?:must|is|and)/.exec(message)?.[1];
-  return named ? (ENGINE_TO_REQUEST[named] ?? named) : undefined;
+function requestField(option: string | undefined): string | undefined {
+  return option === undefined ? undefined : (ENGINE_TO_REQUEST[option] ?? option);
 }

@@ -47,8 +47,11 @@ export interface CompletionCall extends StreamChoice {
   options: Omit<EngineGenerateOptions, "signal">;
 }
 
-/** A chat request for the engine; `model` becomes the served model's id. */
-export function chatCall(body: Body, modelId: string): ChatCall {
+/**
+ * A chat request for the engine; `model` becomes the served model's id, and a request that gives no token limit
+ * gets the server's `maxTokens` (with ignore_eos and context shift a generation need not end by itself).
+ */
+export function chatCall(body: Body, modelId: string, maxTokens: number): ChatCall {
   const { stream_options: _streamOptions, user: _user, ...rest } = withoutNulls(body);
   const choice = streamChoice(body);
   checkString(body, "model");
@@ -56,9 +59,12 @@ export function chatCall(body: Body, modelId: string): ChatCall {
   checkMessages(body.messages);
   for (const [name, rule] of Object.entries({ ...SAMPLING_FIELDS, max_completion_tokens: SAMPLING_FIELDS.max_tokens! }))
     checkNumber(body, name, rule);
+  checkTokenCap(body, "max_tokens", maxTokens);
+  checkTokenCap(body, "max_completion_tokens", maxTokens);
   checkStop(body.stop);
   if (body.n !== undefined && body.n !== null) checkNumber(body, "n", { integer: true, min: 1 });
-  return { ...choice, request: { ...rest, model: modelId, stream: choice.stream } as unknown as ChatCompletionRequest };
+  const limit = rest.max_tokens === undefined && rest.max_completion_tokens === undefined ? { max_tokens: maxTokens } : {};
+  return { ...choice, request: { ...rest, ...limit, model: modelId, stream: choice.stream } as unknown as ChatCompletionRequest };
 }
 
 /** The completions fields this server takes; any other is refused (the engine's generate has no pass-through). */
@@ -84,8 +90,8 @@ const COMPLETION_FIELDS = new Set([
 /** OpenAI's default for a legacy completion. */
 const COMPLETION_MAX_TOKENS = 16;
 
-/** A completion request as the engine's generate call. */
-export function completionCall(body: Body): CompletionCall {
+/** A completion request as the engine's generate call; `maxTokens` is the server's cap on max_tokens. */
+export function completionCall(body: Body, maxTokens: number): CompletionCall {
   body = withoutNulls(body);
   for (const key of Object.keys(body)) {
     if (!COMPLETION_FIELDS.has(key)) throw badField(key, "unknown field", "unknown_field");
@@ -94,6 +100,7 @@ export function completionCall(body: Body): CompletionCall {
   checkString(body, "model");
   checkString(body, "user");
   for (const [name, rule] of Object.entries(SAMPLING_FIELDS)) checkNumber(body, name, rule);
+  checkTokenCap(body, "max_tokens", maxTokens);
   checkStop(body.stop);
   for (const one of ["n", "best_of"]) {
     if (body[one] !== undefined && body[one] !== 1) throw badField(one, "must be 1: one choice per request", "unsupported_value");
@@ -107,7 +114,7 @@ export function completionCall(body: Body): CompletionCall {
     throw badField("logit_bias", "is not supported", "unsupported_value");
   }
   const options: Omit<EngineGenerateOptions, "signal"> = {
-    maxTokens: (body.max_tokens as number | undefined) ?? COMPLETION_MAX_TOKENS,
+    maxTokens: (body.max_tokens as number | undefined) ?? Math.min(COMPLETION_MAX_TOKENS, maxTokens),
     temperature: body.temperature as number | undefined,
     topP: body.top_p as number | undefined,
     topK: body.top_k as number | undefined,
@@ -173,6 +180,12 @@ function checkNumber(body: Body, name: string, rule: NumberRule): void {
   if ((rule.min !== undefined && v < rule.min) || (rule.max !== undefined && v > rule.max)) {
     throw badField(name, `must be ${what}${range}, got ${v}`);
   }
+}
+
+/** A token limit above the server's cap (`ternion serve --max-tokens`) is refused rather than lowered. */
+function checkTokenCap(body: Body, name: string, maxTokens: number): void {
+  const v = body[name];
+  if (typeof v === "number" && v > maxTokens) throw badField(name, `must be at most ${maxTokens} (the server's --max-tokens), got ${v}`);
 }
 
 function checkStop(stop: unknown): void {

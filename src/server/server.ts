@@ -4,7 +4,7 @@
 // bodies arrived; more than `maxQueue` waiting behind the running one are refused (429, Retry-After). A client
 // that disconnects cancels its generation (the engine's AbortSignal: a waiting call leaves the queue, the running
 // one stops), so the next request starts at once. Hostile input is bounded: header size and time, body size and
-// time, strict UTF-8, JSON depth, and clients that stop reading a stream. close() ends in-flight streams with an
+// time, strict UTF-8, JSON depth, open connections, and clients that stop reading a stream. close() ends in-flight streams with an
 // error event and answers waiting requests 503.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -12,6 +12,7 @@ import type { AddressInfo } from "node:net";
 import type { Engine } from "../engine/engine.ts";
 import { EngineCrashedError } from "../runtime/errors.ts";
 import { chatReply, completionReply, type Reply } from "./generation-replies.ts";
+import { terminalText } from "../runtime/terminal-text.ts";
 import { HttpError, toHttpError } from "./http-error.ts";
 import { type ChatCall, chatCall, type CompletionCall, completionCall } from "./openai-requests.ts";
 import { readJsonBody } from "./read-body.ts";
@@ -29,6 +30,11 @@ export interface ServerOptions {
   apiKey?: string;
   /** An origin allowed to call from a browser (`*` for any): CORS headers and preflight answers. */
   cors?: string;
+  /**
+   * Most tokens one request may generate: a larger max_tokens or max_completion_tokens is a 400, and a chat
+   * request that gives none gets this. Default: the engine's context length.
+   */
+  maxTokens?: number;
   /** Generation requests that may wait behind the running one. Default 32. */
   maxQueue?: number;
   /** Largest request body in bytes. Default 1 MiB. */
@@ -56,11 +62,18 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const DRAIN_TIMEOUT_MS = 30_000;
 /** How often Node checks the header and request timeouts (its default, 30 s, would let them run 3× over). */
 const TIMEOUT_CHECK_MS = 1_000;
+/**
+ * Connections beyond the generation requests admitted (the running one and `maxQueue` waiting): room for
+ * /health, /v1/models and requests still sending their bodies. Past the total, new connections are closed at
+ * once, so bodies being read hold at most (maxQueue + 1 + this) × maxBodyBytes.
+ */
+export const CONNECTION_MARGIN = 16;
 /** What a 429 tells the client to wait, in seconds. */
 const RETRY_AFTER_S = 1;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  const app = new OpenAiServer(options);
+  const maxTokens = options.maxTokens ?? (await options.engine.info()).contextLength;
+  const app = new OpenAiServer(options, maxTokens);
   const t = options.timeouts ?? {};
   const headersTimeout = t.headers ?? HEADERS_TIMEOUT_MS;
   const server = createServer(
@@ -72,6 +85,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     (req, res) => app.handle(req, res),
   );
+  server.maxConnections = (options.maxQueue ?? DEFAULT_MAX_QUEUE) + 1 + CONNECTION_MARGIN;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 8080, options.host ?? "127.0.0.1", () => {
@@ -97,7 +111,10 @@ class OpenAiServer {
   private readonly inFlight = new Set<Promise<void>>();
   private restarting: Promise<void> | undefined;
 
-  constructor(private readonly options: ServerOptions) {
+  constructor(
+    private readonly options: ServerOptions,
+    private readonly maxTokens: number,
+  ) {
     this.maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
     this.maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
     this.drainTimeout = options.timeouts?.drain ?? DRAIN_TIMEOUT_MS;
@@ -113,7 +130,7 @@ class OpenAiServer {
     const done = this.route(exchange)
       .catch((err) => {
         try {
-          this.fail(req, res, err);
+          this.fail(exchange, err);
         } catch {
           res.destroy();
         }
@@ -122,7 +139,10 @@ class OpenAiServer {
         this.inFlight.delete(done);
         const gone = res.writableFinished ? "" : " (client gone)";
         const ended = exchange.ended ? `, ${exchange.ended}` : "";
-        this.options.log?.(`${req.method} ${req.url} ${res.statusCode}${gone} ${(performance.now() - started).toFixed(0)} ms${ended}`);
+        // The URL is the client's: its control characters would reach the operator's terminal.
+        this.options.log?.(
+          `${req.method} ${terminalText(req.url ?? "")} ${res.statusCode}${gone} ${(performance.now() - started).toFixed(0)} ms${ended}`,
+        );
       });
     this.inFlight.add(done);
   }
@@ -174,7 +194,9 @@ class OpenAiServer {
   private async generation(exchange: Exchange, kind: "chat" | "completions"): Promise<void> {
     const { req, res } = exchange;
     const body = await readJsonBody(req, this.maxBody);
-    const call = kind === "chat" ? chatCall(body, this.options.modelId) : completionCall(body);
+    // llama.cpp's `grammar` field, else OpenAI's `response_format` (chat) or llama.cpp's `json_schema` (completions).
+    exchange.grammarField = body.grammar !== undefined ? "grammar" : kind === "chat" ? "response_format" : "json_schema";
+    const call = kind === "chat" ? chatCall(body, this.options.modelId, this.maxTokens) : completionCall(body, this.maxTokens);
     if (this.admitted > this.maxQueue) {
       throw new HttpError(429, "QUEUE_FULL", `the server is busy: one request runs and ${this.admitted - 1} wait, the most it queues (--max-queue)`, {
         type: "rate_limit_error",
@@ -198,7 +220,7 @@ class OpenAiServer {
         kind === "chat"
           ? await chatReply(engine, call as ChatCall, signal, onEnd)
           : await completionReply(engine, this.options.modelId, call as CompletionCall, signal, onEnd);
-      await this.send(res, reply, signal);
+      await this.send(exchange, reply, signal);
     } finally {
       res.off("close", onClose);
       this.admitted--;
@@ -206,7 +228,8 @@ class OpenAiServer {
   }
 
   /** Sends a reply unless the request was cancelled meanwhile (closing: a 503 or a stream's error event). */
-  private async send(res: ServerResponse, reply: Reply, signal: AbortSignal): Promise<void> {
+  private async send(exchange: Exchange, reply: Reply, signal: AbortSignal): Promise<void> {
+    const { res } = exchange;
     if (reply.kind === "json") {
       this.checkCancelled(signal);
       return this.json(res, 200, reply.body);
@@ -232,7 +255,7 @@ class OpenAiServer {
         }
       } catch (err) {
         this.noteCrash(err);
-        return await stream.fail(toHttpError(err).body());
+        return await stream.fail(toHttpError(err, exchange.grammarField).body());
       }
       if (this.closing.signal.aborted) return await stream.fail(shuttingDown().body());
       if (!signal.aborted) await stream.done();
@@ -247,9 +270,10 @@ class OpenAiServer {
     if (signal.aborted) throw new HttpError(499, "CLIENT_CLOSED_REQUEST", "the client closed the connection");
   }
 
-  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  private fail(exchange: Exchange, err: unknown): void {
+    const { req, res } = exchange;
     this.noteCrash(err);
-    const error = toHttpError(err);
+    const error = toHttpError(err, exchange.grammarField);
     if (res.headersSent || res.destroyed) {
       res.destroy();
       return;
@@ -312,6 +336,8 @@ interface Exchange {
   req: IncomingMessage;
   res: ServerResponse;
   ended?: string;
+  /** The request field a GrammarError names. */
+  grammarField?: string;
 }
 
 type RouteName = "health" | "models" | "model" | "chat" | "completions";

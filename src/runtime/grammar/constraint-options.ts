@@ -19,7 +19,7 @@ function grammarText(options: ConstraintOptions): string | undefined {
   const { grammar, jsonSchema } = options;
   if (grammar !== undefined && jsonSchema !== undefined) throw new OptionError("BAD_OPTION", "give grammar or jsonSchema, not both");
   if (grammar !== undefined) {
-    if (typeof grammar !== "string") throw new OptionError("BAD_OPTION_VALUE", "grammar must be a string of GBNF rules");
+    if (typeof grammar !== "string") throw new OptionError("BAD_OPTION_VALUE", "grammar must be a string of GBNF rules", "grammar");
     return grammar;
   }
   if (jsonSchema !== undefined) {

@@ -20,6 +20,9 @@ export const MAX_RULES = 50_000;
 /** Parses GBNF text into a Grammar whose root is the rule "root". */
 export function parseGbnf(text: string): Grammar {
   if (typeof text !== "string") throw new GrammarError("GRAMMAR_SYNTAX", "a grammar must be a string");
+  // A code point is one or two UTF-16 units: a text this long is over the limit before any array is built.
+  if (text.length > 2 * MAX_GRAMMAR_LENGTH)
+    throw new GrammarError("GRAMMAR_TOO_LARGE", `the grammar has more than ${MAX_GRAMMAR_LENGTH} characters, the most allowed`);
   const cps = Array.from(text, (c) => c.codePointAt(0)!);
   if (cps.length > MAX_GRAMMAR_LENGTH)
     throw new GrammarError("GRAMMAR_TOO_LARGE", `the grammar has ${cps.length} characters, more than the ${MAX_GRAMMAR_LENGTH} allowed`);

@@ -8,6 +8,7 @@
 // (true/false); array: items, minItems, maxItems; string: minLength, maxLength; $ref to #/$defs/… or
 // #/definitions/… (recursive too: the matcher bounds the depth); annotations (title, description, …).
 import { GrammarError } from "../errors.ts";
+import { MAX_REPETITION } from "./gbnf.ts";
 
 /** Deepest nesting of schema objects. */
 export const MAX_SCHEMA_DEPTH = 64;
@@ -239,6 +240,8 @@ class SchemaCompiler {
     const v = schema[key];
     if (v === undefined) return undefined;
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw new GrammarError("BAD_SCHEMA", `${key} at ${path} must be an integer ≥ 0`);
+    // The count becomes a GBNF repetition, whose parser bounds it; refused here so the error names the schema.
+    if (v > MAX_REPETITION) throw new GrammarError("UNSUPPORTED_SCHEMA", `${key} ${v} (at ${path}) is not supported: at most ${MAX_REPETITION}`);
     return v;
   }
 

@@ -53,10 +53,10 @@ const RULES: Record<keyof SamplingOptions, [Check, string]> = {
 export function resolveSamplingOptions(options: SamplingOptions = {}): ResolvedSamplingOptions {
   for (const [name, value] of Object.entries(options)) {
     const rule = RULES[name as keyof SamplingOptions];
-    if (!rule) throw new OptionError("UNKNOWN_OPTION", `unknown sampling option "${name}"`);
+    if (!rule) throw new OptionError("UNKNOWN_OPTION", `unknown sampling option "${name}"`, name);
     if (value === undefined) continue;
     if (typeof value !== "number" || !rule[0](value)) {
-      throw new OptionError("BAD_OPTION_VALUE", `sampling option ${name} must be ${rule[1]}, got ${String(value)}`);
+      throw new OptionError("BAD_OPTION_VALUE", `sampling option ${name} must be ${rule[1]}, got ${String(value)}`, name);
     }
   }
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));

@@ -20,7 +20,7 @@ export class StopMatcher {
 
   constructor(stops: readonly string[]) {
     for (const s of stops) {
-      if (typeof s !== "string" || s.length === 0) throw new OptionError("BAD_OPTION_VALUE", "stop strings must be non-empty strings");
+      if (typeof s !== "string" || s.length === 0) throw new OptionError("BAD_OPTION_VALUE", "stop strings must be non-empty strings", "stop");
     }
     // Longest first, so that of two stops starting at the same place the longer is reported.
     this.stops = [...new Set(stops)].sort((a, b) => b.length - a.length);
