@@ -59,6 +59,15 @@ describe("ternion chat (piped)", () => {
     expect(sys[0]!.usage!.prompt_tokens).toBeGreaterThan(json[0]!.usage!.prompt_tokens + 3);
   });
 
+  it("--head-type q8_0 answers with the int8 head; another value is one line and exit 2 before loading", () => {
+    const r = runCli(["chat", "--model", STORIES, ...GREEDY, "--head-type", "q8_0", "--json"], { input: "Hello there\n" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(jsonLines(r.stdout)[0]!.content.length).toBeGreaterThan(0);
+    const bad = runCli(["chat", "--model", STORIES, ...GREEDY, "--head-type", "q4"], { input: "Hello there\n" });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim().split("\n")).toEqual([expect.stringMatching(/--head-type must be stored or q8_0/)]);
+  });
+
   it("answers unknown slash commands with a note, not a turn", () => {
     const r = runCli(["chat", "--model", STORIES, ...GREEDY, "--json"], { input: "/bogus\n/help\n" });
     expect(r.status).toBe(0);
