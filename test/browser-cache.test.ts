@@ -125,6 +125,16 @@ function openInPage(
   );
 }
 
+/** Runs `test` on a page of a fresh browser context (its own OPFS and caches), closed afterwards whatever happens. */
+async function inNewContext(test: (page: Page) => Promise<void>): Promise<void> {
+  const context = await browser.newContext();
+  try {
+    await test(await context.newPage());
+  } finally {
+    await context.close();
+  }
+}
+
 describe.skipIf(lacks("playwright-core"))("the browser's model cache in Chromium", () => {
   it("hf: through ?model=&hub=: downloaded into OPFS once, loaded after a reload with zero model requests, deleted from the list", async () => {
     const context = await browser.newContext();
@@ -175,9 +185,7 @@ describe.skipIf(lacks("playwright-core"))("the browser's model cache in Chromium
   });
 
   it("a real storage quota smaller than the model: CacheError QUOTA_EXCEEDED from the worker's download, and no file", async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    try {
+    await inNewContext(async (page) => {
       await page.goto(demo.url);
       await limitQuota(page, 200_000);
       await page.goto(demoUrl(REFERENCE));
@@ -185,28 +193,20 @@ describe.skipIf(lacks("playwright-core"))("the browser's model cache in Chromium
       expect(state.error).toMatch(/^CacheError QUOTA_EXCEEDED: stories260K\.gguf does not fit in the browser's storage for this site/);
       expect(await opfsFiles(page)).toEqual([]);
       expect(state.cached).toEqual([]);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it("in the page (a writable stream, not a sync handle): a real quota too small is QUOTA_EXCEEDED, and no file", async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    try {
+    await inNewContext(async (page) => {
       await page.goto(demo.url);
       await limitQuota(page, 200_000);
       expect(await openInPage(page, "opfs")).toMatchObject({ name: "CacheError", code: "QUOTA_EXCEEDED" });
       expect(await opfsFiles(page)).toEqual([]);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it("navigator.storage.estimate() leaving less than the announced size: QUOTA_EXCEEDED before a byte is written", async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    try {
+    await inNewContext(async (page) => {
       await page.goto(demo.url);
       await page.evaluate(() => {
         navigator.storage.estimate = async () => ({ usage: 50_000, quota: 250_000 });
@@ -215,28 +215,20 @@ describe.skipIf(lacks("playwright-core"))("the browser's model cache in Chromium
       expect(error).toMatchObject({ name: "CacheError", code: "QUOTA_EXCEEDED" });
       expect((error as { message: string }).message).toBe("stories260K.gguf needs 1.1 MiB but the browser's storage has 0.2 MiB left for this site");
       expect(await opfsFiles(page)).toEqual([]);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it("an ETag that is not the file's sha256: CacheError SHA256_MISMATCH, and no file", async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    try {
+    await inNewContext(async (page) => {
       await page.goto(demoUrl("hf:ternion-test/bad-sha/stories260K.gguf"));
       const state = await settled(page);
       expect(state.error).toMatch(/^CacheError SHA256_MISMATCH: stories260K\.gguf: sha256 [0-9a-f]{64} differs from the server's [0-9a-f]{64}$/);
       expect(await opfsFiles(page)).toEqual([]);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it("a connection dropped mid-body: the next load resumes with Range and fetches only the rest", async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    try {
+    await inNewContext(async (page) => {
       hub.mode.dropAfterBytes = Math.floor(model.length / 2);
       await page.goto(demoUrl("hf:ternion-test/flaky/stories260K.gguf"));
       const failed = await settled(page);
@@ -257,15 +249,11 @@ describe.skipIf(lacks("playwright-core"))("the browser's model cache in Chromium
       expect(blobs[0]!.sent).toBe(model.length - from);
       expect(state.cached).toEqual([expect.objectContaining({ reference: "hf:ternion-test/flaky/stories260K.gguf@main", size: model.length })]);
       expect((await opfsFiles(page)).some((f) => f.endsWith(".part.json"))).toBe(false);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it("a file changed on the server since a partial download: the Range answer is not used, the download starts again", async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    try {
+    await inNewContext(async (page) => {
       hub.mode.dropAfterBytes = Math.floor(older.length / 2);
       await page.goto(demoUrl("hf:ternion-test/changing/stories260K.gguf"));
       expect((await settled(page)).error).toMatch(/^CacheError DOWNLOAD_FAILED/);
@@ -279,15 +267,11 @@ describe.skipIf(lacks("playwright-core"))("the browser's model cache in Chromium
       const blobs = modelRequests().filter((r) => r.path.startsWith("/cdn/"));
       expect(blobs.map((r) => r.range)).toEqual([expect.stringMatching(/^bytes=\d+-$/), undefined]);
       expect(blobs[1]!.sent).toBe(model.length);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it("404 and 401 from the hub: CacheError NOT_FOUND and UNAUTHORIZED; the token opens the gated file", async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    try {
+    await inNewContext(async (page) => {
       await page.goto(demoUrl("hf:ternion-test/nowhere/stories260K.gguf"));
       expect((await settled(page)).error).toMatch(
         /^CacheError NOT_FOUND: http:\/\/127\.0\.0\.1:\d+\/ternion-test\/nowhere\/resolve\/main\/stories260K\.gguf is not there \(404/,
@@ -296,15 +280,11 @@ describe.skipIf(lacks("playwright-core"))("the browser's model cache in Chromium
       expect(await openInPage(page, "opfs", gated)).toMatchObject({ name: "CacheError", code: "UNAUTHORIZED" });
       expect(await opfsFiles(page)).toEqual([]);
       expect(await openInPage(page, "opfs", gated, "secret")).toBe(model.length);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it("the Cache API fallback (in the page): caches with the sha256 checked, a second open makes no request, delete removes it", async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    try {
+    await inNewContext(async (page) => {
       await page.goto(demo.url);
       const run = (code: string) => page.evaluate(code) as Promise<unknown>;
       const api = "window.ternionCache";
@@ -324,8 +304,6 @@ describe.skipIf(lacks("playwright-core"))("the browser's model cache in Chromium
       expect(await run(`${api}.deleteBrowserCachedModel(${JSON.stringify(REFERENCE)})`)).toBe(true);
       expect(await run(`${api}.listBrowserCachedModels()`)).toEqual([]);
       expect(await run(`caches.open("ternion-models").then((c) => c.keys()).then((k) => k.length)`)).toBe(0);
-    } finally {
-      await context.close();
-    }
+    });
   });
 });
