@@ -38,14 +38,14 @@ export function fitChat(
 ): FittedChat {
   // The fit may render several times: all its renders together get one render's time budget.
   const deadline = performance.now() + (render.budget?.maxMilliseconds ?? DEFAULT_TEMPLATE_BUDGET.maxMilliseconds);
-  // A render longer than the context can hold in characters does not fit: as if it were that many tokens. So do
-  // messages too large to render at all (PROMPT_TOO_LONG from render): leaving out turns is the remedy for both.
-  const encode = (m: readonly ChatMessage[]): number[] => {
+  // The prompt's tokens, or undefined when it cannot fit at all: a render longer than the context can hold in
+  // characters, or messages too large to render (PROMPT_TOO_LONG from either). Leaving out turns is the remedy.
+  const encode = (m: readonly ChatMessage[]): number[] | undefined => {
     try {
       const text = template.render(m, { ...render, budget: { ...render.budget, maxMilliseconds: Math.max(1, deadline - performance.now()) } });
       return template.tokenize(tokenizer, text);
     } catch (e) {
-      if (e instanceof ContextError && e.code === "PROMPT_TOO_LONG") return new Array<number>(context + 1).fill(0);
+      if (e instanceof ContextError && e.code === "PROMPT_TOO_LONG") return undefined;
       throw e;
     }
   };
@@ -65,19 +65,19 @@ export function fitChat(
   const floor = Math.max(sticky, charBound(messages, system, template.maxPromptChars));
   let dropped = floor === sticky ? sticky : resumeAt(floor);
   let tokens = encode(without(messages, system, dropped));
-  if (dropped === sticky && tokens.length + room <= context) return { tokens, dropped, keep };
+  if (tokens && dropped === sticky && tokens.length + room <= context) return { tokens, dropped, keep };
   // Turns must go: down to half the context, so that the next turns fit without another shift. The prompt only
   // shrinks as more go, so the fewest that reach the target are found by bisection over the resume points.
   const target = Math.max(context >> 1, 1);
-  if (tokens.length > target && starts.length > 0) {
+  if (length(tokens) > target && starts.length > 0) {
     let lo = firstAtLeast(starts, dropped + 1) - 1; // the last resume point at most `dropped`: known to miss the target
     let hi = starts.length - 1;
     let best = hi === lo ? tokens : encode(without(messages, system, starts[hi]!));
-    if (best.length <= target) {
+    if (length(best) <= target) {
       while (hi - lo > 1) {
         const mid = (lo + hi) >> 1;
         const t = encode(without(messages, system, starts[mid]!));
-        if (t.length <= target) {
+        if (length(t) <= target) {
           hi = mid;
           best = t;
         } else lo = mid;
@@ -86,13 +86,19 @@ export function fitChat(
     dropped = starts[hi]!;
     tokens = best;
   }
-  if (tokens.length > context) {
+  if (!tokens || tokens.length > context) {
+    const needs = tokens ? `${tokens.length} tokens` : "more characters than fit";
     throw new ContextError(
       "MESSAGE_TOO_LONG",
-      `the last message with the system prompt needs ${tokens.length} tokens, more than the context of ${context}: shorten it (messages are not cut)`,
+      `the last message with the system prompt needs ${needs}, more than the context of ${context}: shorten it (messages are not cut)`,
     );
   }
   return { tokens, dropped, keep };
+}
+
+/** A prompt's length in tokens; one that cannot fit at all counts as endless. */
+function length(tokens: number[] | undefined): number {
+  return tokens?.length ?? Number.POSITIVE_INFINITY;
 }
 
 /** The index of the first of the ascending `values` at least `x` (values.length when none is). */
@@ -137,12 +143,13 @@ function continues(messages: readonly ChatMessage[], before: readonly ChatMessag
 }
 
 /** The tokens the system messages render to at the start of every prompt (BOS alone without any). */
-function systemPrefix(encode: (m: readonly ChatMessage[]) => number[], system: readonly ChatMessage[], tokenizer: Tokenizer): number {
+function systemPrefix(encode: (m: readonly ChatMessage[]) => number[] | undefined, system: readonly ChatMessage[], tokenizer: Tokenizer): number {
   if (system.length === 0) return tokenizer.addBos ? 1 : 0;
   // Rendered alone they end with the generation prompt ("Assistant:"), which later prompts do not have there:
   // only what they share with a prompt that continues with a user's turn is the prefix.
-  const alone = encode(system);
-  const followed = encode([...system, { role: "user", content: "x" }]);
+  // System messages too long to fit at all leave nothing to keep; the fit then refuses them (MESSAGE_TOO_LONG).
+  const alone = encode(system) ?? [];
+  const followed = encode([...system, { role: "user", content: "x" }]) ?? [];
   let i = 0;
   while (i < alone.length && i < followed.length && alone[i] === followed[i]) i++;
   return i;
