@@ -1,14 +1,15 @@
 // The decode step's non-ternary ops in isolation, on the 700M BitNet b1.58 shape: the F16 output head
-// (32002 × 1536, one token) and attention of one token over an f16 KV cache (16 heads of 96, 200 positions, one
-// layer), 1 and 2 threads, both wasm builds. 1-thread rows are timed by the process's CPU time (the machine is
+// (32002 × 1536, one token) and attention of one token over an f16 or q8_0 KV cache (16 heads of 96, 200 positions,
+// 24 layers' caches), 1 and 2 threads, both wasm builds. 1-thread rows are timed by the process's CPU time (the machine is
 // shared), 2-thread rows by the wall clock; the median of repeated batches.
 //
 //   BENCH_ENTRY=bench/step-ops.ts npm run bench:kernels -- [--json] [--threads 1,2] [--simd relaxed,simd128]
 //                                                          [--positions 200] [--ops head,attention] [--min-ms 300]
-//                                                          [--head-types F16,Q8_0,int8]
+//                                                          [--head-types F16,Q8_0,int8] [--kv-types f16,q8_0] [--layers 24]
 // The Q8_0 head is the F16 one quantized, run by the float kernel (f32 activations); int8 is the same Q8_0 weights
 // with the activations quantized to int8 per 32 (the engine's opt-in headType "q8_0", quantization included).
-import { attend, storeKv } from "../src/runtime/cpu/attention.ts";
+import { attend, storeKv, type KvType } from "../src/runtime/cpu/attention.ts";
+import { KvCache } from "../src/runtime/cpu/kv-cache.ts";
 import { f16BitsToF32 } from "../src/runtime/tensor-types/half.ts";
 import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts";
 import { CpuKernels } from "../src/runtime/cpu/kernels.ts";
@@ -27,6 +28,9 @@ const positions = Number(opt("positions", "200"));
 const ops = opt("ops", "head,attention").split(",");
 const minMs = Number(opt("min-ms", "300"));
 const headTypes = opt("head-types", "F16,Q8_0,int8").split(",") as ("F16" | "Q8_0" | "int8")[];
+const kvTypes = opt("kv-types", "f16,q8_0").split(",") as KvType[];
+// distinct caches, one per layer: 24 (the 700M's) makes the cache come from memory, as in the engine; 1 keeps it in L2
+const layers = Number(opt("layers", "24"));
 
 const VOCAB = 32002;
 const DIM = 1536;
@@ -105,18 +109,26 @@ for (const simd of builds) {
     }
     if (ops.includes("attention")) {
       const width = HEADS * HEAD_DIM;
-      const shape = { heads: HEADS, kvHeads: HEADS, headDim: HEAD_DIM, type: "f16" as const };
       const h = K.heap;
-      const cache = { k: h.alloc(positions * width * 2), v: h.alloc(positions * width * 2), capacity: positions };
       const kv = h.upload(Float32Array.from({ length: positions * width }, (_, i) => Math.sin(i * 0.37)));
-      storeKv(K, cache, kv, kv, positions, 0, shape);
       const q = h.upload(Float32Array.from({ length: width }, (_, i) => Math.cos(i * 0.11)));
       const out = h.alloc(width * 4);
       const scores = h.alloc(HEADS * positions * 4);
-      const ms = time(() => attend(K, cache, q, out, scores, 1, positions - 1, shape), cpu);
-      console.log(
-        `attention f16 ${HEADS}×${HEAD_DIM}, ${positions} positions  ${simd.padEnd(7)} ${threads} thr  ${ms.toFixed(4)} ms per layer  ${(ms * 24).toFixed(2)} ms per 24 layers`,
-      );
+      for (const type of kvTypes) {
+        const shape = { heads: HEADS, kvHeads: HEADS, headDim: HEAD_DIM, type };
+        const bytes = KvCache.layerBytes(HEADS, HEAD_DIM, positions, type);
+        const caches = Array.from({ length: layers }, () => ({ k: h.alloc(bytes), v: h.alloc(bytes), capacity: positions }));
+        for (const c of caches) storeKv(K, c, kv, kv, positions, 0, shape);
+        const ms = time(() => {
+          for (const c of caches) attend(K, c, q, out, scores, 1, positions - 1, shape);
+        }, cpu);
+        const per24 = (ms / layers) * 24;
+        console.log(
+          `attention ${type.padEnd(4)} ${HEADS}×${HEAD_DIM}, ${positions} positions, ${layers} layer caches  ${simd.padEnd(7)} ${threads} thr  ` +
+            `${per24.toFixed(2)} ms per 24 layers  ${((2 * bytes * 24) / per24 / 1e6).toFixed(1)} GB/s`,
+        );
+        for (const c of caches) h.free(c.k), h.free(c.v);
+      }
     }
     K.dispose();
   }

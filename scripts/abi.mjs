@@ -42,6 +42,15 @@ export const ABI_GROUPS = [
     ],
   },
   {
+    prefix: "KV",
+    doc: "KV-cache element types: attention's and kvStore's `type` (assembly/kernels/attention.ts).",
+    ids: [
+      ["F32", 0],
+      ["F16", 1],
+      ["Q8_0", 2, "int8 codes per 32 with an f32 scale each, opt-in (the cache's bytes per element 1.125 instead of 2)"],
+    ],
+  },
+  {
     prefix: "ACT",
     doc: "Gated activations: glu's `kind` (assembly/kernels/ops.ts).",
     ids: [

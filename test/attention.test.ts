@@ -1,10 +1,10 @@
 // The attention kernels (assembly/kernels/attention.ts) against the scalar reference, on random shapes:
-// GQA groups, head sizes with and without a SIMD tail, batches that start mid-cache, f32 and f16 caches,
+// GQA groups, head sizes with and without a SIMD tail, batches that start mid-cache, f32, f16 and q8_0 caches,
 // both wasm builds, one and two threads.
 import { afterAll, describe, expect, it } from "vitest";
-import { attend, storeKv, type KvType } from "../src/runtime/cpu/attention.ts";
+import { attend, kvRowBytes, storeKv, type KvType } from "../src/runtime/cpu/attention.ts";
 import { CpuKernels } from "../src/runtime/cpu/kernels.ts";
-import { attentionRef } from "../src/runtime/cpu/reference/attention.ts";
+import { attentionRef, q8KvRef } from "../src/runtime/cpu/reference/attention.ts";
 import { f16BitsToF32, f32ToF16Bits } from "../src/runtime/tensor-types/half.ts";
 import { rng } from "./helpers/random.ts";
 
@@ -13,6 +13,21 @@ afterAll(() => made.forEach((k) => k.dispose()));
 
 function randn(r: () => number): number {
   return Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
+}
+
+/** The values of `rows` q8_0 cache rows of hd elements at byte address p: f32(code) · the block's scale. */
+function readQ8Cache(u8: Uint8Array, p: number, rows: number, hd: number): number[] {
+  const rowBytes = kvRowBytes("q8_0", hd);
+  const view = new DataView(u8.buffer, u8.byteOffset);
+  const out: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    const row = p + r * rowBytes;
+    for (let i = 0; i < hd; i++) {
+      const scale = view.getFloat32(row + Math.ceil(hd / 4) * 4 + (i >> 5) * 4, true);
+      out.push(Math.fround(view.getInt8(row + i) * scale));
+    }
+  }
+  return out;
 }
 
 const cases: Array<[heads: number, kvHeads: number, hd: number, pos0: number, n: number]> = [
@@ -32,32 +47,34 @@ describe.each([
   ["simd128", 1],
   ["relaxed", 2],
 ] as const)("attention (%s, %i threads)", (simd, threads) => {
-  for (const type of ["f32", "f16"] as KvType[]) {
+  for (const type of ["f32", "f16", "q8_0"] as KvType[]) {
     it.each(cases)(`${type} cache: heads %i/%i, head size %i, pos0 %i, n %i`, async (heads, kvHeads, hd, pos0, n) => {
       const K = await CpuKernels.create({ simd, threads, parallelThreshold: 0 });
       made.push(K);
       const r = rng(heads * 1000 + hd * 10 + pos0 + n);
       const len = pos0 + n;
       const kvw = kvHeads * hd;
-      const eb = type === "f16" ? 2 : 4;
+      const rowBytes = kvRowBytes(type, hd);
       const kAll = Float32Array.from({ length: len * kvw }, () => randn(r));
       const vAll = Float32Array.from({ length: len * kvw }, () => randn(r));
       const q = Float32Array.from({ length: n * heads * hd }, () => randn(r) * 2);
       const h = K.heap;
       // room for more positions than are used: the heads' blocks are `capacity` rows apart
       const capacity = len + 5;
-      const cache = { k: h.alloc(capacity * kvw * eb), v: h.alloc(capacity * kvw * eb), capacity };
+      const cache = { k: h.alloc(capacity * kvHeads * rowBytes), v: h.alloc(capacity * kvHeads * rowBytes), capacity };
       // the earlier positions through one store, the batch through a second one (as prefill then decode)
       const kp = h.upload(kAll);
       const vp = h.upload(vAll);
       if (pos0 > 0) storeKv(K, cache, kp, vp, pos0, 0, { heads, kvHeads, headDim: hd, type });
       storeKv(K, cache, kp + pos0 * kvw * 4, vp + pos0 * kvw * 4, n, pos0, { heads, kvHeads, headDim: hd, type });
-      const round = (x: Float32Array) => (type === "f16" ? x.map((v) => f16BitsToF32(f32ToF16Bits(v))) : x);
+      const round = (x: Float32Array) => (type === "f16" ? x.map((v) => f16BitsToF32(f32ToF16Bits(v))) : type === "q8_0" ? q8KvRef(x, hd).values : x);
       // the stored cache is exactly the (rounded) input, head-major: head g's position j at row g·capacity + j
       const all =
         type === "f16"
           ? Array.from(h.u16.subarray(cache.k >> 1, (cache.k >> 1) + capacity * kvw), f16BitsToF32)
-          : Array.from(h.f32View(cache.k, capacity * kvw));
+          : type === "q8_0"
+            ? readQ8Cache(h.u8, cache.k, kvHeads * capacity, hd)
+            : Array.from(h.f32View(cache.k, capacity * kvw));
       const stored = Array.from({ length: len * kvw }, (_, e) => {
         const j = Math.floor(e / kvw);
         const g = Math.floor((e % kvw) / hd);
@@ -120,6 +137,102 @@ describe.each([
       return Array.from(new Uint32Array(h.f32View(out, n * heads * hd).slice().buffer));
     });
     expect(outs[0]).toEqual(outs[1]);
+  });
+});
+
+// A q8_0 cache and an f32 cache holding its dequantized values give the same bits: attendOneQ8 (head sizes that are
+// multiples of 8) and the generic paths compute the f32 kernels' products and sums, each element f32(code) · scale.
+describe.each([
+  ["relaxed", 1],
+  ["simd128", 1],
+  ["relaxed", 2],
+] as const)("q8_0 cache = f32 cache of the dequantized values, bit for bit (%s, %i threads)", (simd, threads) => {
+  const shapes: Array<[heads: number, kvHeads: number, hd: number, pos0: number, n: number, odd: "none" | "inf-key" | "nan-value"]> = [
+    [16, 16, 96, 199, 1, "none"],
+    [4, 4, 64, 130, 1, "none"],
+    [3, 3, 8, 6, 1, "none"],
+    [5, 5, 40, 2, 1, "none"],
+    [4, 4, 72, 33, 1, "none"],
+    [4, 4, 12, 33, 1, "none"],
+    [4, 4, 13, 9, 1, "none"],
+    [8, 2, 32, 17, 3, "none"],
+    [6, 3, 40, 5, 6, "none"],
+    [4, 4, 64, 21, 1, "inf-key"],
+    [4, 4, 64, 21, 1, "nan-value"],
+  ];
+  it.each(shapes)("heads %i/%i, head size %i, pos0 %i, n %i, %s", async (heads, kvHeads, hd, pos0, n, odd) => {
+    const K = await CpuKernels.create({ simd, threads, parallelThreshold: 0 });
+    made.push(K);
+    const r = rng(heads * 11 + hd * 5 + pos0 + n);
+    const len = pos0 + n;
+    const kvw = kvHeads * hd;
+    const kAll = Float32Array.from({ length: len * kvw }, () => randn(r));
+    const vAll = Float32Array.from({ length: len * kvw }, () => randn(r));
+    const q = Float32Array.from({ length: n * heads * hd }, () => randn(r) * 2);
+    if (odd === "inf-key") (kAll[3 * kvw + 5] = Infinity), (q[5] = 1.5);
+    if (odd === "nan-value") vAll[(len - 2) * kvw + 1] = NaN;
+    const h = K.heap;
+    const outs = (["q8_0", "f32"] as KvType[]).map((type) => {
+      const rowBytes = kvRowBytes(type, hd);
+      const capacity = len + 3;
+      const cache = { k: h.alloc(capacity * kvHeads * rowBytes), v: h.alloc(capacity * kvHeads * rowBytes), capacity };
+      const shape = { heads, kvHeads, headDim: hd, type };
+      const k = type === "f32" ? q8KvRef(kAll, hd).values : kAll;
+      const v = type === "f32" ? q8KvRef(vAll, hd).values : vAll;
+      storeKv(K, cache, h.upload(k), h.upload(v), len, 0, shape);
+      const out = h.alloc(n * heads * hd * 4);
+      attend(K, cache, h.upload(q), out, h.alloc(n * heads * len * 4), n, pos0, shape);
+      return Array.from(new Uint32Array(h.f32View(out, n * heads * hd).slice().buffer));
+    });
+    if (odd === "none") expect(outs[0]!.some((b) => (b & 0x7f800000) === 0x7f800000)).toBe(false);
+    else expect(outs[0]!.some((b) => (b & 0x7f800000) === 0x7f800000)).toBe(true);
+    expect(outs[0]).toEqual(outs[1]);
+  });
+});
+
+describe.each([
+  ["relaxed", 1],
+  ["simd128", 2],
+] as const)("q8_0 cache store (%s, %i threads)", (simd, threads) => {
+  it("stores the reference's codes and scales: ragged blocks, zero blocks, ties, ±inf and NaN", async () => {
+    const K = await CpuKernels.create({ simd, threads, parallelThreshold: 0 });
+    made.push(K);
+    const r = rng(7);
+    const hd = 45; // one whole block and a ragged one of 13
+    const kvHeads = 3;
+    const n = 5;
+    const x = Float32Array.from({ length: n * kvHeads * hd }, () => randn(r) * 2 ** Math.floor(r() * 20 - 10));
+    // row 1: an all-zero first block; row 2: ties (127 · k / 2 against a max of 127); row 4 NaN, row 7 inf
+    x.fill(0, hd, hd + 32);
+    for (let i = 0; i < 32; i++) x[2 * hd + i] = i === 0 ? 127 : i - 16 + 0.5;
+    x[4 * hd + 33] = NaN;
+    x[7 * hd + 2] = -Infinity;
+    const capacity = n + 2;
+    const rowBytes = kvRowBytes("q8_0", hd);
+    const cache = K.heap.alloc(kvHeads * capacity * rowBytes);
+    const xp = K.heap.upload(x);
+    storeKv(K, { k: cache, v: K.heap.alloc(kvHeads * capacity * rowBytes), capacity }, xp, xp, n, 2, {
+      heads: kvHeads,
+      kvHeads,
+      headDim: hd,
+      type: "q8_0",
+    });
+    const want = q8KvRef(x, hd);
+    const view = new DataView(K.heap.u8.buffer);
+    for (let t = 0; t < n; t++) {
+      for (let g = 0; g < kvHeads; g++) {
+        const row = cache + (g * capacity + 2 + t) * rowBytes;
+        const src = t * kvHeads + g;
+        const codes = Array.from({ length: hd }, (_, i) => view.getInt8(row + i));
+        expect(codes).toEqual(Array.from(want.codes.subarray(src * hd, (src + 1) * hd)));
+        const scales = [0, 1].map((b) => view.getFloat32(row + 48 + b * 4, true));
+        expect(scales).toEqual(Array.from(want.scales.subarray(src * 2, src * 2 + 2)));
+      }
+    }
+    // the reference's values: NaN for the non-finite blocks, ties to even
+    expect(Number.isNaN(want.values[4 * hd + 40]!)).toBe(true);
+    expect(Number.isNaN(want.values[7 * hd + 20]!)).toBe(true);
+    expect(Array.from(want.codes.subarray(2 * hd + 1, 2 * hd + 4))).toEqual([-14, -14, -12]);
   });
 });
 

@@ -176,6 +176,24 @@ describe("ternion ppl", () => {
     expect(Math.abs(int8 / stored - 1)).toBeLessThan(0.005);
   });
 
+  it("--kv-type q8_0: the int8 KV cache's perplexity within 1 % of the f32 cache's (ppl's default); a bad value is refused", () => {
+    const text = join(dir, "valid-20k.txt");
+    writeFileSync(text, readFileSync(sharedPath("corpus/tinystories-valid-a.txt"), "utf8").slice(0, 20_000));
+    const ppl = (kvType?: string) => {
+      const r = runCli(["ppl", "--model", STORIES, "--text", text, "--ctx", "256", ...(kvType ? ["--kv-type", kvType] : []), "--json"]);
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).ppl as number;
+    };
+    const f32 = ppl();
+    expect(ppl("f32")).toBe(f32);
+    const q8 = ppl("q8_0");
+    expect(q8).not.toBe(f32);
+    expect(Math.abs(q8 / f32 - 1)).toBeLessThan(0.01);
+    const bad = runCli(["ppl", "--model", STORIES, "--text", text, "--kv-type", "q4_0"]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--kv-type must be f16, f32, q8_0, got "q4_0"/);
+  });
+
   it("rejects a window longer than the model's context", () => {
     const r = runCli(["ppl", "--model", STORIES, "--text", sharedPath("corpus/tinystories-valid-a.txt"), "--ctx", "4096"]);
     expect(r.status).toBe(2);

@@ -24,6 +24,12 @@ export const WT_F32: i32 = 0;
 export const WT_F16: i32 = 1;
 export const WT_Q8_0: i32 = 2;
 
+// KV-cache element types: attention's and kvStore's `type` (assembly/kernels/attention.ts).
+export const KV_F32: i32 = 0;
+export const KV_F16: i32 = 1;
+/** int8 codes per 32 with an f32 scale each, opt-in (the cache's bytes per element 1.125 instead of 2) */
+export const KV_Q8_0: i32 = 2;
+
 // Gated activations: glu's `kind` (assembly/kernels/ops.ts).
 /** silu(g) = g/(1+e^-g): SwiGLU */
 export const ACT_SILU: i32 = 0;

@@ -1,14 +1,16 @@
 // Causal self-attention over the KV cache, and the store of new keys/values into it.
 //
-// Cache layout (per layer): K and V are [kvHeads][capacity][headDim], f32 or f16 (f16: IEEE half, round to nearest
-// even on store): head-major, so that each query head reads its keys and values as one sequential stream (with rows
+// Cache layout (per layer): K and V are [kvHeads][capacity] rows of headDim elements, f32, f16 (IEEE half, round to
+// nearest even on store) or q8_0 (q8RowBytes: headDim int8 codes, padded to 4 bytes, then one f32 scale per 32 codes,
+// the last block ragged; an element is worth f32(code) · scale, rounded, and the kernels use exactly that value):
+// head-major, so that each query head reads its keys and values as one sequential stream (with rows
 // of all heads interleaved, a head read 192 bytes of every 3 KiB on the 700M shape, and decode attention cost twice
 // its time alone once the cache came from memory: bench/README.md). Query token t of a batch sits at position pos0 + t and sees cache positions 0 ..= pos0 + t.
 // Grouped-query attention: query head h reads kv head h / (heads / kvHeads).
 //
 // The work unit is a block of ATTENTION_TOKEN_BLOCK query tokens × one kv head (see attention below); each query
 // (t, h) owns row t·heads + h of the `scores` scratch (scoreStride floats), so units never share memory they write.
-import { ATTENTION_TOKEN_BLOCK } from "./abi";
+import { ATTENTION_TOKEN_BLOCK, KV_F16, KV_F32, KV_Q8_0 } from "./abi";
 import { expF32x4, f16ToF32, f16x4ToF32, hmaxF32, hsum4F32, hsumF32 } from "./common";
 
 /** f32 → IEEE half bits, round to nearest even (overflow → inf, NaN kept quiet). */
@@ -55,6 +57,11 @@ import { expF32x4, f16ToF32, f16x4ToF32, hmaxF32, hsum4F32, hsumF32 } from "./co
   return v128.or(normal, i32x4.eq(abs, i32x4.splat(0)));
 }
 
+/** Bytes of one q8_0 cache row of headDim elements: the codes padded to 4 bytes, then ⌈headDim / 32⌉ f32 scales. */
+@inline function q8RowBytes(headDim: i32): usize {
+  return (<usize>(headDim + 3) & ~3) + (<usize>((headDim + 31) >> 5) << 2);
+}
+
 /** Copies `count` f32 at x to the cache at `dst` (f32, or f16 when f16 != 0: eight at a time where all eight are
  *  zero or normal halves, exactly as f32ToF16 rounds). */
 @inline function storeRun(x: usize, dst: usize, count: i32, f16: i32): void {
@@ -77,11 +84,40 @@ import { expF32x4, f16ToF32, f16x4ToF32, hmaxF32, hsum4F32, hsumF32 } from "./co
 }
 
 /**
- * Copies n tokens of f32 rows x [n][width] (width = kvHeads·headDim) into the cache at positions pos0.., element
- * range [e0, e1) of n·width: token t's head g goes to row pos0 + t of head g's [capacity][headDim] block.
+ * Quantizes one row of headDim f32 at x into a q8_0 cache row at dst: per block of 32 (the last one ragged) the
+ * scale d = max|x| / 127 and the codes round-to-nearest-even(x · (1/d)), 0 for an all-zero block. A block holding
+ * ±inf or NaN gets a non-finite scale, so all of its elements read back as NaN (as the reference in
+ * src/runtime/cpu/reference/attention.ts does).
  */
-export function kvStore(x: usize, cache: usize, width: i32, headDim: i32, capacity: i32, pos0: i32, f16: i32, e0: i32, e1: i32): void {
-  const eb: usize = f16 ? 2 : 4;
+function storeRowQ8(x: usize, dst: usize, headDim: i32): void {
+  const scales = dst + (<usize>(headDim + 3) & ~3);
+  for (let b0 = 0; b0 < headDim; b0 += 32) {
+    const b1 = min(b0 + 32, headDim);
+    let amax: f32 = 0;
+    for (let i = b0; i < b1; i++) {
+      const a = abs(load<f32>(x + (<usize>i << 2)));
+      // NaN wins, so that the block's scale is NaN
+      amax = a > amax || a != a ? a : amax;
+    }
+    const d: f32 = amax / 127;
+    const id: f32 = d > 0 ? <f32>1 / d : 0;
+    for (let i = b0; i < b1; i++) {
+      let c = nearest(load<f32>(x + (<usize>i << 2)) * id);
+      c = c == c ? min(max(c, -127), 127) : 0;
+      store<i8>(dst + <usize>i, <i8>(<i32>c));
+    }
+    store<f32>(scales + (<usize>(b0 >> 5) << 2), d);
+  }
+}
+
+/**
+ * Copies n tokens of f32 rows x [n][width] (width = kvHeads·headDim) into the cache of element type `type` (KV_*) at
+ * positions pos0.., element range [e0, e1) of n·width: token t's head g goes to row pos0 + t of head g's
+ * [capacity] rows. A q8_0 cache quantizes whole rows: its range must start and end on multiples of headDim.
+ */
+export function kvStore(x: usize, cache: usize, width: i32, headDim: i32, capacity: i32, pos0: i32, type: i32, e0: i32, e1: i32): void {
+  const rowBytes: usize = type == KV_Q8_0 ? q8RowBytes(headDim) : <usize>headDim * (type == KV_F16 ? 2 : 4);
+  const eb: usize = type == KV_F16 ? 2 : 4;
   let e = e0;
   while (e < e1) {
     const t = e / width;
@@ -89,18 +125,26 @@ export function kvStore(x: usize, cache: usize, width: i32, headDim: i32, capaci
     const g = c / headDim;
     const d = c - g * headDim;
     const run = min(e1 - e, headDim - d);
-    const dst = cache + ((<usize>g * <usize>capacity + <usize>(pos0 + t)) * <usize>headDim + <usize>d) * eb;
-    storeRun(x + (<usize>e << 2), dst, run, f16);
+    const row = cache + (<usize>g * <usize>capacity + <usize>(pos0 + t)) * rowBytes;
+    if (type == KV_Q8_0) storeRowQ8(x + (<usize>e << 2), row, headDim);
+    else storeRun(x + (<usize>e << 2), row + <usize>d * eb, run, type == KV_F16 ? 1 : 0);
     e += run;
   }
 }
 
-@inline function loadK(p: usize, i: usize, f16: i32): v128 {
-  return f16 ? f16x4ToF32(v128.load16x4_u(p + (i << 1))) : v128.load(p + (i << 2));
+// Elements i .. i + 3 (loadK: i a multiple of 4) or i (loadKScalar) of the cache row at p as f32. sOff: where a q8_0
+// row's scales start (q8RowBytes); a q8_0 element is f32(code) · its block's scale, rounded once.
+@inline function loadK(p: usize, i: usize, type: i32, sOff: usize): v128 {
+  if (type == KV_F16) return f16x4ToF32(v128.load16x4_u(p + (i << 1)));
+  if (type == KV_F32) return v128.load(p + (i << 2));
+  const c = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(p + i))));
+  return f32x4.mul(c, v128.load32_splat(p + sOff + ((i >> 5) << 2)));
 }
 
-@inline function loadKScalar(p: usize, i: usize, f16: i32): f32 {
-  return f16 ? f16ToF32(<u32>load<u16>(p + (i << 1))) : load<f32>(p + (i << 2));
+@inline function loadKScalar(p: usize, i: usize, type: i32, sOff: usize): f32 {
+  if (type == KV_F16) return f16ToF32(<u32>load<u16>(p + (i << 1)));
+  if (type == KV_F32) return load<f32>(p + (i << 2));
+  return <f32>load<i8>(p + i) * load<f32>(p + sOff + ((i >> 5) << 2));
 }
 
 /**
@@ -116,7 +160,7 @@ export function attention(
   q: usize,
   kc: usize,
   vc: usize,
-  f16: i32,
+  type: i32,
   out: usize,
   scores: usize,
   scoreStride: i32,
@@ -131,10 +175,12 @@ export function attention(
   u1: i32,
 ): void {
   const group = heads / kvHeads;
-  const eb: usize = f16 ? 2 : 4; // bytes per cache element
-  const kvRow = <usize>headDim * eb;
-  // the rescaled f16 path (attendOneHalves) takes whole chunks of 8 halves
-  const halves = f16 != 0 && (headDim & 7) == 0;
+  const kvRow = type == KV_Q8_0 ? q8RowBytes(headDim) : <usize>headDim * (type == KV_F16 ? 2 : 4);
+  // where a q8_0 row's scales start
+  const sOff = <usize>(headDim + 3) & ~3;
+  // the rescaled f16 path (attendOneHalves) and the q8_0 one (attendOneQ8) take whole chunks of 8 elements
+  const halves = type == KV_F16 && (headDim & 7) == 0;
+  const q8 = type == KV_Q8_0 && (headDim & 7) == 0;
   // V8 re-materializes a v128.const at each use in a loop; a value Binaryen cannot fold (headDim >> 31 is 0) stays
   // in a register (as in float.ts)
   const z = i32x4.splat(headDim >> 31);
@@ -157,10 +203,11 @@ export function attention(
       const lenMax = pos0 + (qc > 3 ? r3 : qc > 2 ? r2 : qc > 1 ? r1 : r0) / heads + 1;
       if (qc == 1) {
         if (halves && attendOneHalves(q, kc + kvOff, vc + kvOff, kvRow, out, scores, scoreStride, headDim, r0, lenMax, scale, c8fff, rescale)) continue;
-        attendOne(q, kc + kvOff, vc + kvOff, kvRow, f16, out, scores, scoreStride, headDim, r0, lenMax, scale);
+        if (q8) attendOneQ8(q, kc + kvOff, vc + kvOff, kvRow, sOff, out, scores, scoreStride, headDim, r0, lenMax, scale);
+        else attendOne(q, kc + kvOff, vc + kvOff, kvRow, type, sOff, out, scores, scoreStride, headDim, r0, lenMax, scale);
         continue;
       }
-      attendFour(q, kc + kvOff, vc + kvOff, kvRow, f16, out, scores, scoreStride, headDim, r0, r1, r2, r3, qc, heads, pos0, lenMax, scale);
+      attendFour(q, kc + kvOff, vc + kvOff, kvRow, type, sOff, out, scores, scoreStride, headDim, r0, r1, r2, r3, qc, heads, pos0, lenMax, scale);
     }
   }
 }
@@ -287,9 +334,105 @@ function attendOneHalves(
   return true;
 }
 
+// Codes 0–3 (lo) and 4–7 (hi) of eight int8 codes (an i16x8 from load8x8_s) times their block's scale d: exactly
+// loadK's values.
+@inline function q8Lo(raw: v128, d: v128): v128 {
+  return f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(raw)), d);
+}
+@inline function q8Hi(raw: v128, d: v128): v128 {
+  return f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(raw)), d);
+}
+
+/**
+ * attendOne over a q8_0 cache with headDim a multiple of 8: the same products and sums in the same order (so the
+ * same bits as an f32 cache of the dequantized values), with the codes widened eight at a time and each block's
+ * scale loaded once per row instead of once per four elements.
+ */
+function attendOneQ8(
+  q: usize, kp: usize, vp: usize, kvRow: usize, sOff: usize, out: usize, scores: usize, scoreStride: i32,
+  headDim: i32, r: i32, len: i32, scale: f32,
+): void {
+  const hd = <usize>headDim;
+  const qp = q + ((<usize>r * hd) << 2);
+  const op = out + ((<usize>r * hd) << 2);
+  const sp = scores + ((<usize>r * <usize>scoreStride) << 2);
+  const len4 = len & ~3;
+  for (let j = 0; j < len4; j += 4) {
+    const k0 = kp + <usize>j * kvRow;
+    const k1 = k0 + kvRow, k2 = k1 + kvRow, k3 = k2 + kvRow;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (let b0: usize = 0; b0 < hd; b0 += 32) {
+      const b1 = min(b0 + 32, hd);
+      // (b0 / 32) · 4: the block's scale
+      const so = sOff + (b0 >> 3);
+      const d0 = v128.load32_splat(k0 + so), d1 = v128.load32_splat(k1 + so), d2 = v128.load32_splat(k2 + so), d3 = v128.load32_splat(k3 + so);
+      for (let i = b0; i < b1; i += 8) {
+        const qa = v128.load(qp + (i << 2)), qb = v128.load(qp + (i << 2), 16);
+        const c0 = v128.load8x8_s(k0 + i), c1 = v128.load8x8_s(k1 + i), c2 = v128.load8x8_s(k2 + i), c3 = v128.load8x8_s(k3 + i);
+        a0 = f32x4.add(f32x4.add(a0, f32x4.mul(qa, q8Lo(c0, d0))), f32x4.mul(qb, q8Hi(c0, d0)));
+        a1 = f32x4.add(f32x4.add(a1, f32x4.mul(qa, q8Lo(c1, d1))), f32x4.mul(qb, q8Hi(c1, d1)));
+        a2 = f32x4.add(f32x4.add(a2, f32x4.mul(qa, q8Lo(c2, d2))), f32x4.mul(qb, q8Hi(c2, d2)));
+        a3 = f32x4.add(f32x4.add(a3, f32x4.mul(qa, q8Lo(c3, d3))), f32x4.mul(qb, q8Hi(c3, d3)));
+      }
+    }
+    v128.store(sp + (<usize>j << 2), f32x4.mul(hsum4F32(a0, a1, a2, a3), f32x4.splat(scale)));
+  }
+  for (let j = len4; j < len; j++) {
+    const k = kp + <usize>j * kvRow;
+    let acc = f32x4.splat(0);
+    for (let b0: usize = 0; b0 < hd; b0 += 32) {
+      const b1 = min(b0 + 32, hd);
+      const d = v128.load32_splat(k + sOff + (b0 >> 3));
+      for (let i = b0; i < b1; i += 8) {
+        const c = v128.load8x8_s(k + i);
+        acc = f32x4.add(acc, f32x4.mul(v128.load(qp + (i << 2)), q8Lo(c, d)));
+        acc = f32x4.add(acc, f32x4.mul(v128.load(qp + (i << 2), 16), q8Hi(c, d)));
+      }
+    }
+    store<f32>(sp + (<usize>j << 2), hsumF32(acc) * scale);
+  }
+  const inv = softmaxRow(sp, len);
+  for (let i: usize = 0; i < hd; i += 4) v128.store(op + (i << 2), f32x4.splat(0));
+  for (let j = 0; j < len4; j += 4) {
+    const v0 = vp + <usize>j * kvRow;
+    const v1 = v0 + kvRow, v2 = v1 + kvRow, v3 = v2 + kvRow;
+    const pj = sp + (<usize>j << 2);
+    const p0 = v128.load32_splat(pj), p1 = v128.load32_splat(pj + 4), p2 = v128.load32_splat(pj + 8), p3 = v128.load32_splat(pj + 12);
+    for (let b0: usize = 0; b0 < hd; b0 += 32) {
+      const b1 = min(b0 + 32, hd);
+      const so = sOff + (b0 >> 3);
+      const d0 = v128.load32_splat(v0 + so), d1 = v128.load32_splat(v1 + so), d2 = v128.load32_splat(v2 + so), d3 = v128.load32_splat(v3 + so);
+      for (let i = b0; i < b1; i += 8) {
+        const c0 = v128.load8x8_s(v0 + i), c1 = v128.load8x8_s(v1 + i), c2 = v128.load8x8_s(v2 + i), c3 = v128.load8x8_s(v3 + i);
+        const xa = f32x4.add(f32x4.mul(p0, q8Lo(c0, d0)), f32x4.mul(p1, q8Lo(c1, d1)));
+        const ya = f32x4.add(f32x4.mul(p2, q8Lo(c2, d2)), f32x4.mul(p3, q8Lo(c3, d3)));
+        const xb = f32x4.add(f32x4.mul(p0, q8Hi(c0, d0)), f32x4.mul(p1, q8Hi(c1, d1)));
+        const yb = f32x4.add(f32x4.mul(p2, q8Hi(c2, d2)), f32x4.mul(p3, q8Hi(c3, d3)));
+        v128.store(op + (i << 2), f32x4.add(v128.load(op + (i << 2)), f32x4.add(xa, ya)));
+        v128.store(op + (i << 2), f32x4.add(v128.load(op + (i << 2), 16), f32x4.add(xb, yb)), 16);
+      }
+    }
+  }
+  for (let j = len4; j < len; j++) {
+    const pv = v128.load32_splat(sp + (<usize>j << 2));
+    const v = vp + <usize>j * kvRow;
+    for (let b0: usize = 0; b0 < hd; b0 += 32) {
+      const b1 = min(b0 + 32, hd);
+      const d = v128.load32_splat(v + sOff + (b0 >> 3));
+      for (let i = b0; i < b1; i += 8) {
+        const c = v128.load8x8_s(v + i);
+        v128.store(op + (i << 2), f32x4.add(v128.load(op + (i << 2)), f32x4.mul(pv, q8Lo(c, d))));
+        v128.store(op + (i << 2), f32x4.add(v128.load(op + (i << 2), 16), f32x4.mul(pv, q8Hi(c, d))), 16);
+      }
+    }
+  }
+  const iv = f32x4.splat(inv);
+  for (let i: usize = 0; i < hd; i += 4) v128.store(op + (i << 2), f32x4.mul(v128.load(op + (i << 2)), iv));
+}
+
 /** One query row r over `len` positions (kp/vp: the kv head's first cache row). */
 function attendOne(
-  q: usize, kp: usize, vp: usize, kvRow: usize, f16: i32, out: usize, scores: usize, scoreStride: i32,
+  q: usize, kp: usize, vp: usize, kvRow: usize, type: i32, sOff: usize, out: usize, scores: usize, scoreStride: i32,
   headDim: i32, r: i32, len: i32, scale: f32,
 ): void {
   const d4 = <usize>(headDim & ~3);
@@ -305,15 +448,15 @@ function attendOne(
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     for (let i: usize = 0; i < d4; i += 4) {
       const qv = v128.load(qp + (i << 2));
-      a0 = f32x4.add(a0, f32x4.mul(qv, loadK(k0, i, f16)));
-      a1 = f32x4.add(a1, f32x4.mul(qv, loadK(k1, i, f16)));
-      a2 = f32x4.add(a2, f32x4.mul(qv, loadK(k2, i, f16)));
-      a3 = f32x4.add(a3, f32x4.mul(qv, loadK(k3, i, f16)));
+      a0 = f32x4.add(a0, f32x4.mul(qv, loadK(k0, i, type, sOff)));
+      a1 = f32x4.add(a1, f32x4.mul(qv, loadK(k1, i, type, sOff)));
+      a2 = f32x4.add(a2, f32x4.mul(qv, loadK(k2, i, type, sOff)));
+      a3 = f32x4.add(a3, f32x4.mul(qv, loadK(k3, i, type, sOff)));
     }
     let s4 = hsum4F32(a0, a1, a2, a3);
     for (let i = d4; i < hd; i++) {
       const x = load<f32>(qp + (i << 2));
-      const kx = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(loadKScalar(k0, i, f16)), 1, loadKScalar(k1, i, f16)), 2, loadKScalar(k2, i, f16)), 3, loadKScalar(k3, i, f16));
+      const kx = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(loadKScalar(k0, i, type, sOff)), 1, loadKScalar(k1, i, type, sOff)), 2, loadKScalar(k2, i, type, sOff)), 3, loadKScalar(k3, i, type, sOff));
       s4 = f32x4.add(s4, f32x4.mul(f32x4.splat(x), kx));
     }
     v128.store(sp + (<usize>j << 2), f32x4.mul(s4, f32x4.splat(scale)));
@@ -321,9 +464,9 @@ function attendOne(
   for (let j = len4; j < len; j++) {
     const k = kp + <usize>j * kvRow;
     let acc = f32x4.splat(0);
-    for (let i: usize = 0; i < d4; i += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(qp + (i << 2)), loadK(k, i, f16)));
+    for (let i: usize = 0; i < d4; i += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(qp + (i << 2)), loadK(k, i, type, sOff)));
     let s = hsumF32(acc);
-    for (let i = d4; i < hd; i++) s += load<f32>(qp + (i << 2)) * loadKScalar(k, i, f16);
+    for (let i = d4; i < hd; i++) s += load<f32>(qp + (i << 2)) * loadKScalar(k, i, type, sOff);
     store<f32>(sp + (<usize>j << 2), s * scale);
   }
   const inv = softmaxRow(sp, len);
@@ -335,13 +478,13 @@ function attendOne(
     const pj = sp + (<usize>j << 2);
     const p0 = v128.load32_splat(pj), p1 = v128.load32_splat(pj + 4), p2 = v128.load32_splat(pj + 8), p3 = v128.load32_splat(pj + 12);
     for (let i: usize = 0; i < d4; i += 4) {
-      const x = f32x4.add(f32x4.mul(p0, loadK(v0, i, f16)), f32x4.mul(p1, loadK(v1, i, f16)));
-      const y = f32x4.add(f32x4.mul(p2, loadK(v2, i, f16)), f32x4.mul(p3, loadK(v3, i, f16)));
+      const x = f32x4.add(f32x4.mul(p0, loadK(v0, i, type, sOff)), f32x4.mul(p1, loadK(v1, i, type, sOff)));
+      const y = f32x4.add(f32x4.mul(p2, loadK(v2, i, type, sOff)), f32x4.mul(p3, loadK(v3, i, type, sOff)));
       v128.store(op + (i << 2), f32x4.add(v128.load(op + (i << 2)), f32x4.add(x, y)));
     }
     for (let i = d4; i < hd; i++) {
-      const x = load<f32>(pj) * loadKScalar(v0, i, f16) + load<f32>(pj + 4) * loadKScalar(v1, i, f16);
-      const y = load<f32>(pj + 8) * loadKScalar(v2, i, f16) + load<f32>(pj + 12) * loadKScalar(v3, i, f16);
+      const x = load<f32>(pj) * loadKScalar(v0, i, type, sOff) + load<f32>(pj + 4) * loadKScalar(v1, i, type, sOff);
+      const y = load<f32>(pj + 8) * loadKScalar(v2, i, type, sOff) + load<f32>(pj + 12) * loadKScalar(v3, i, type, sOff);
       store<f32>(op + (i << 2), load<f32>(op + (i << 2)) + (x + y));
     }
   }
@@ -349,8 +492,8 @@ function attendOne(
     const p = load<f32>(sp + (<usize>j << 2));
     const pv = f32x4.splat(p);
     const v = vp + <usize>j * kvRow;
-    for (let i: usize = 0; i < d4; i += 4) v128.store(op + (i << 2), f32x4.add(v128.load(op + (i << 2)), f32x4.mul(pv, loadK(v, i, f16))));
-    for (let i = d4; i < hd; i++) store<f32>(op + (i << 2), load<f32>(op + (i << 2)) + p * loadKScalar(v, i, f16));
+    for (let i: usize = 0; i < d4; i += 4) v128.store(op + (i << 2), f32x4.add(v128.load(op + (i << 2)), f32x4.mul(pv, loadK(v, i, type, sOff))));
+    for (let i = d4; i < hd; i++) store<f32>(op + (i << 2), load<f32>(op + (i << 2)) + p * loadKScalar(v, i, type, sOff));
   }
   const iv = f32x4.splat(inv);
   for (let i: usize = 0; i < d4; i += 4) v128.store(op + (i << 2), f32x4.mul(v128.load(op + (i << 2)), iv));
@@ -362,7 +505,7 @@ function attendOne(
  * probabilities past that are zero, so the shared loops can run all four to lenMax.
  */
 function attendFour(
-  q: usize, kp: usize, vp: usize, kvRow: usize, f16: i32, out: usize, scores: usize, scoreStride: i32,
+  q: usize, kp: usize, vp: usize, kvRow: usize, type: i32, sOff: usize, out: usize, scores: usize, scoreStride: i32,
   headDim: i32, r0: i32, r1: i32, r2: i32, r3: i32, qc: i32, heads: i32, pos0: i32, lenMax: i32, scale: f32,
 ): void {
   const d4 = <usize>(headDim & ~3);
@@ -379,7 +522,7 @@ function attendFour(
     const k = kp + <usize>j * kvRow;
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     for (let i: usize = 0; i < d4; i += 4) {
-      const kv = loadK(k, i, f16);
+      const kv = loadK(k, i, type, sOff);
       a0 = f32x4.add(a0, f32x4.mul(v128.load(q0 + (i << 2)), kv));
       a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + (i << 2)), kv));
       a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + (i << 2)), kv));
@@ -387,7 +530,7 @@ function attendFour(
     }
     let s = hsum4F32(a0, a1, a2, a3);
     for (let i = d4; i < hd; i++) {
-      const kx = f32x4.splat(loadKScalar(k, i, f16));
+      const kx = f32x4.splat(loadKScalar(k, i, type, sOff));
       const qx = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(q0 + (i << 2))), 1, load<f32>(q1 + (i << 2))), 2, load<f32>(q2 + (i << 2))), 3, load<f32>(q3 + (i << 2)));
       s = f32x4.add(s, f32x4.mul(qx, kx));
     }
@@ -414,7 +557,7 @@ function attendFour(
   for (let i: usize = 0; i < d4; i += 4) {
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     for (let j = 0; j < lenMax; j++) {
-      const vv = loadK(vp + <usize>j * kvRow, i, f16);
+      const vv = loadK(vp + <usize>j * kvRow, i, type, sOff);
       const o = <usize>j << 2;
       a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(s0 + o), vv));
       a1 = f32x4.add(a1, f32x4.mul(v128.load32_splat(s1 + o), vv));
@@ -429,7 +572,7 @@ function attendFour(
   for (let i = d4; i < hd; i++) {
     let b0: f32 = 0, b1: f32 = 0, b2: f32 = 0, b3: f32 = 0;
     for (let j = 0; j < lenMax; j++) {
-      const x = loadKScalar(vp + <usize>j * kvRow, i, f16);
+      const x = loadKScalar(vp + <usize>j * kvRow, i, type, sOff);
       const o = <usize>j << 2;
       b0 += load<f32>(s0 + o) * x;
       b1 += load<f32>(s1 + o) * x;

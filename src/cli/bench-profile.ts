@@ -7,6 +7,7 @@
 // time other processes hold the core.
 import { CpuModel } from "../runtime/cpu/model.ts";
 import type { HeadType } from "../runtime/cpu/weights.ts";
+import type { KvType } from "../runtime/cpu/attention.ts";
 import { type Clock, STEP_OPS, StepProfile, wallClock } from "../runtime/cpu/step-profile.ts";
 import { checkFiniteLogits } from "../runtime/sampling/finite-logits.ts";
 import { argmax } from "../runtime/sampling/select.ts";
@@ -22,6 +23,8 @@ export interface ProfileSettings {
   clock: "wall" | "cpu";
   /** The output head (CpuModelOptions.headType; default "stored"). */
   headType?: HeadType;
+  /** The KV cache (CpuModelOptions.kvType; default "f16"). */
+  kvType?: KvType;
   /** Called after each run (a prefill and its decode) of the total. */
   onRun?: (done: number, total: number) => void;
 }
@@ -63,6 +66,7 @@ export async function profileSteps(ref: string, s: ProfileSettings): Promise<Pro
         header: opened.header,
         contextLength: s.promptTokens + s.genTokens,
         headType: s.headType,
+        kvType: s.kvType,
       });
     } finally {
       await opened.close();

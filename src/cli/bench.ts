@@ -9,7 +9,7 @@ import { formatProfile, profileSteps } from "./bench-profile.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
-import { backendChoice, backendFlags, headTypeChoice, headTypeFlags, openEngine } from "./engine-flags.ts";
+import { backendChoice, backendFlags, headTypeChoice, headTypeFlags, kvTypeChoice, kvTypeFlags, openEngine } from "./engine-flags.ts";
 import { choiceFlag, numberFlag } from "./flags.ts";
 import { MODEL_REFERENCE_HELP, prepareModel } from "./model-reference.ts";
 import { formatTable } from "./format.ts";
@@ -21,6 +21,7 @@ const flags: Record<string, FlagSpec> = {
   "gen-tokens": { type: "string", description: "tokens to generate (default 128)" },
   ...backendFlags,
   ...headTypeFlags,
+  ...kvTypeFlags,
   threads: { type: "string", short: "t", description: "thread counts to compare, e.g. 1,2 (default: all cores)" },
   repetitions: { type: "string", description: "runs per setting (default 3), after one warm-up run" },
   json: { type: "boolean", description: "print JSON rows { backend, threads, simd, test, tokens, tokensPerSecond, stddev, repetitions }" },
@@ -55,7 +56,7 @@ export const benchCommand: Command = {
   name: "bench",
   summary: "prefill and decode tokens/s of a model on this machine, per thread count",
   usage:
-    "ternion bench [--model <model.gguf>] [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend wasm|webgpu|auto] [--repetitions 3] [--head-type stored|q8_0] [--json] [--profile [--clock wall|cpu]]",
+    "ternion bench [--model <model.gguf>] [--prompt-tokens 128] [--gen-tokens 128] [--threads 1,2] [--backend wasm|webgpu|auto] [--repetitions 3] [--head-type stored|q8_0] [--kv-type f16|f32|q8_0] [--json] [--profile [--clock wall|cpu]]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
@@ -68,13 +69,14 @@ export const benchCommand: Command = {
     const backend = backendChoice(f);
     const threadCounts = threadList(f.get("threads"));
     const headType = headTypeChoice(f);
+    const kvType = kvTypeChoice(f);
     const { model } = await prepareModel(ref);
     if (f.has("profile")) {
       if (backend === "webgpu") throw new OptionError("BAD_FLAG_VALUE", "--profile times the wasm CPU backend's ops: leave out --backend webgpu");
       const clock = choiceFlag(f, "clock", ["wall", "cpu"] as const) ?? "wall";
       if (clock === "cpu" && threadCounts.some((t) => t !== 1))
         throw new OptionError("BAD_FLAG_VALUE", "--clock cpu counts the whole process's CPU time: it needs --threads 1");
-      const settings = { promptTokens, genTokens, threadCounts, repetitions, clock, headType };
+      const settings = { promptTokens, genTokens, threadCounts, repetitions, clock, headType, kvType };
       const bar = new ProgressBar("profile");
       const rows = await profileSteps(model, { ...settings, onRun: (done, total) => bar.update(done, total) });
       bar.clear();
@@ -87,7 +89,7 @@ export const benchCommand: Command = {
     const runs = threadCounts.length * (repetitions + 1);
     let done = 0;
     for (const threads of threadCounts) {
-      const engine = await openEngine({ model, backend, threads, contextLength: promptTokens + genTokens, headType });
+      const engine = await openEngine({ model, backend, threads, contextLength: promptTokens + genTokens, headType, kvType });
       try {
         const prompts = await benchPrompts(engine, promptTokens, repetitions + 1);
         const stats: GenerationStats[] = [];

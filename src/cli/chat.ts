@@ -9,7 +9,17 @@ import { ChatRepl, CHAT_COMMANDS } from "./chat-repl.ts";
 import type { Command } from "./command.ts";
 import { terminalText } from "../runtime/terminal-text.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
-import { backendChoice, backendFlags, headTypeChoice, headTypeFlags, openEngine, samplingFlags, samplingOptions } from "./engine-flags.ts";
+import {
+  backendChoice,
+  backendFlags,
+  headTypeChoice,
+  headTypeFlags,
+  kvTypeChoice,
+  kvTypeFlags,
+  openEngine,
+  samplingFlags,
+  samplingOptions,
+} from "./engine-flags.ts";
 import { numberFlag, optionalString } from "./flags.ts";
 import { constraintFlags, constraintOptions } from "./constraint-flags.ts";
 import { MODEL_REFERENCE_HELP, prepareModel } from "./model-reference.ts";
@@ -26,6 +36,7 @@ const flags: Record<string, FlagSpec> = {
   ...constraintFlags,
   ...backendFlags,
   ...headTypeFlags,
+  ...kvTypeFlags,
   ctx: { type: "string", description: "context (KV cache) length in tokens (default: the model's)" },
   json: { type: "boolean", description: "print one JSON line per answer { content, finish_reason, usage, stats }" },
   help: helpFlag,
@@ -36,7 +47,7 @@ export const chatCommand: Command = {
   summary: "chat with a model: history kept across turns, /reset, /exit, Ctrl-C stops an answer",
   usage:
     "ternion chat [--model <model.gguf>] [--system <text>] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] " +
-    "[--json-schema FILE | --grammar FILE] [--threads N] [--backend wasm|webgpu|auto] [--head-type stored|q8_0] [--ctx N] [--json]",
+    "[--json-schema FILE | --grammar FILE] [--threads N] [--backend wasm|webgpu|auto] [--head-type stored|q8_0] [--kv-type f16|f32|q8_0] [--ctx N] [--json]",
   flags,
   async run(argv) {
     const args = parseArgs(argv, flags);
@@ -52,7 +63,7 @@ export const chatCommand: Command = {
     const { jsonSchema, grammar } = await constraintOptions(f);
     const { model } = await prepareModel(ref); // before a worker starts
 
-    const engine = await openEngine({ model, backend, threads, contextLength, worker: true, headType: headTypeChoice(f) });
+    const engine = await openEngine({ model, backend, threads, contextLength, worker: true, headType: headTypeChoice(f), kvType: kvTypeChoice(f) });
     const tty = process.stdin.isTTY === true;
     const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty, prompt: "> " });
     const repl = new ChatRepl({

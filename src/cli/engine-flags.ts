@@ -32,6 +32,19 @@ export function headTypeChoice(flags: Map<string, string | true>): "stored" | "q
   return choiceFlag(flags, "head-type", ["stored", "q8_0"] as const);
 }
 
+/** --kv-type, for the commands that pass it on (generate, chat, serve, ppl, bench). */
+export const kvTypeFlags: Record<string, FlagSpec> = {
+  "kv-type": {
+    type: "string",
+    description: "KV cache on wasm: f16 (default; ppl: f32), f32 (exact) or q8_0 (int8 per 32 with a scale: less memory, faster attention)",
+  },
+};
+
+/** --kv-type's value (undefined: the command's default). */
+export function kvTypeChoice(flags: Map<string, string | true>): "f16" | "f32" | "q8_0" | undefined {
+  return choiceFlag(flags, "kv-type", ["f16", "f32", "q8_0"] as const);
+}
+
 export const samplingFlags: Record<string, FlagSpec> = {
   temperature: { type: "string", description: "sampling temperature, 0 = greedy (default 0.8)" },
   "top-k": { type: "string", description: "keep the k most likely tokens, 0 = off (default 40)" },

@@ -17,6 +17,8 @@ import {
   backendFlags,
   headTypeChoice,
   headTypeFlags,
+  kvTypeChoice,
+  kvTypeFlags,
   formatStats,
   openEngine,
   samplingFlags,
@@ -38,6 +40,7 @@ const flags: Record<string, FlagSpec> = {
   ...constraintFlags,
   ...backendFlags,
   ...headTypeFlags,
+  ...kvTypeFlags,
   ctx: { type: "string", description: "context (KV cache) length in tokens (default: the model's); longer generations slide it" },
   json: { type: "boolean", description: "print one JSON object { text, tokens, stopReason, stats } instead of streaming" },
   help: helpFlag,
@@ -48,7 +51,7 @@ export const generateCommand: Command = {
   summary: "generate text with a model (wasm SIMD on the CPU, multithreaded, or WebGPU)",
   usage:
     "ternion generate [--model <model.gguf>] --prompt <text> [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] " +
-    "[--seed S] [--json-schema FILE | --grammar FILE] [--threads N] [--backend wasm|webgpu|auto] [--head-type stored|q8_0] [--ctx N] [--json]",
+    "[--seed S] [--json-schema FILE | --grammar FILE] [--threads N] [--backend wasm|webgpu|auto] [--head-type stored|q8_0] [--kv-type f16|f32|q8_0] [--ctx N] [--json]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
@@ -77,7 +80,14 @@ export const generateCommand: Command = {
       const tokenizer = tokenizerFromGguf(header.metadata, { onWarning: () => {} });
       const need = promptTokens({ tokenizer, contextLength: context }, prompt).length + maxTokens;
       const contextLength = Math.max(1, Math.min(context, need));
-      engine = await openEngine({ model: engineModel, backend, threads, contextLength, headType: headTypeChoice(args.flags) });
+      engine = await openEngine({
+        model: engineModel,
+        backend,
+        threads,
+        contextLength,
+        headType: headTypeChoice(args.flags),
+        kvType: kvTypeChoice(args.flags),
+      });
 
       const stop = new AbortController();
       const interrupt = () => stop.abort();

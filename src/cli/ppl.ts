@@ -7,7 +7,7 @@ import { modelConfigFromGguf } from "../runtime/model/config.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
-import { backendChoice, backendFlags, headTypeChoice, headTypeFlags, openEngine } from "./engine-flags.ts";
+import { backendChoice, backendFlags, headTypeChoice, headTypeFlags, kvTypeChoice, kvTypeFlags, openEngine } from "./engine-flags.ts";
 import { numberFlag, requiredString } from "./flags.ts";
 import { checkInputFile, textFile } from "./file-checks.ts";
 import { MODEL_REFERENCE_HELP, prepareModel } from "./model-reference.ts";
@@ -19,6 +19,7 @@ const flags: Record<string, FlagSpec> = {
   ctx: { type: "string", description: "window length in tokens (default: 512, or the model's context if smaller)" },
   ...backendFlags,
   ...headTypeFlags,
+  ...kvTypeFlags,
   json: { type: "boolean", description: "print one JSON object { ppl, tokens, windows, scored, ctx, tokensPerSecond }" },
   help: helpFlag,
 };
@@ -26,7 +27,8 @@ const flags: Record<string, FlagSpec> = {
 export const pplCommand: Command = {
   name: "ppl",
   summary: "perplexity of a text file (llama.cpp's method: windows of ctx tokens, second half scored)",
-  usage: "ternion ppl [--model <model.gguf>] --text <file> [--ctx N] [--threads N] [--backend wasm|webgpu|auto] [--head-type stored|q8_0] [--json]",
+  usage:
+    "ternion ppl [--model <model.gguf>] --text <file> [--ctx N] [--threads N] [--backend wasm|webgpu|auto] [--head-type stored|q8_0] [--kv-type f16|f32|q8_0] [--json]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
@@ -47,7 +49,14 @@ export const pplCommand: Command = {
         throw new OptionError("BAD_FLAG_VALUE", `--ctx ${ctx} is larger than the model's context length ${config.contextLength}`);
       }
       // The KV cache holds one window; f32 keys and values, as llama.cpp's perplexity is usually run.
-      engine = await openEngine({ model: engineModel, backend, threads, contextLength: ctx, kvType: "f32", headType: headTypeChoice(args.flags) });
+      engine = await openEngine({
+        model: engineModel,
+        backend,
+        threads,
+        contextLength: ctx,
+        kvType: kvTypeChoice(args.flags) ?? "f32",
+        headType: headTypeChoice(args.flags),
+      });
       const scoring = new ProgressBar("ppl");
       const r = await engine.perplexity(text, { ctx, onWindow: (w, n, ppl) => scoring.update(w, n, `ppl ${ppl.toFixed(4)}`) });
       scoring.clear();

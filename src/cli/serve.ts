@@ -8,7 +8,7 @@ import { startServer } from "../server/server.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { DEFAULT_MODEL_HELP, modelOrDefault } from "./default-model.ts";
-import { backendChoice, backendFlags, headTypeChoice, headTypeFlags, openEngine } from "./engine-flags.ts";
+import { backendChoice, backendFlags, headTypeChoice, headTypeFlags, kvTypeChoice, kvTypeFlags, openEngine } from "./engine-flags.ts";
 import { numberFlag, optionalString } from "./flags.ts";
 import { MODEL_REFERENCE_HELP, prepareModel } from "./model-reference.ts";
 
@@ -20,6 +20,7 @@ const flags: Record<string, FlagSpec> = {
   cors: { type: "string", description: "an origin allowed to call from a browser, or * for any (default: none)" },
   ...backendFlags,
   ...headTypeFlags,
+  ...kvTypeFlags,
   ctx: { type: "string", description: "context (KV cache) length in tokens (default: the model's)" },
   "max-queue": { type: "string", description: "requests that may wait behind the running one; more get 429 (default 32)" },
   "max-tokens": {
@@ -35,7 +36,7 @@ export const serveCommand: Command = {
   summary: "an OpenAI-compatible HTTP server: /v1/chat/completions, /v1/completions, /v1/models, /health",
   usage:
     "ternion serve [--model <model.gguf>] [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--cors ORIGIN] " +
-    "[--threads N] [--backend wasm|webgpu|auto] [--head-type stored|q8_0] [--ctx N] [--max-queue N] [--max-tokens N]",
+    "[--threads N] [--backend wasm|webgpu|auto] [--head-type stored|q8_0] [--kv-type f16|f32|q8_0] [--ctx N] [--max-queue N] [--max-tokens N]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
@@ -55,7 +56,7 @@ export const serveCommand: Command = {
     const backend = backendChoice(f);
     const { model } = await prepareModel(ref); // pulled into the cache before the worker starts
 
-    const engine = await openEngine({ model, backend, threads, contextLength, worker: true, headType: headTypeChoice(f) });
+    const engine = await openEngine({ model, backend, threads, contextLength, worker: true, headType: headTypeChoice(f), kvType: kvTypeChoice(f) });
     try {
       const modelId = basename(model).replace(/\.gguf$/i, "");
       const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);

@@ -295,7 +295,7 @@ export const ENGINE_OPTIONS = {
   gpu: (v) => (v === "webgpu" || isObject(v) ? undefined : 'a GPU object or "webgpu"'),
   threads: checks.integer(1, 1024),
   contextLength: checks.integer(1),
-  kvType: checks.oneOf("f16", "f32"),
+  kvType: checks.oneOf("f16", "f32", "q8_0"),
   headType: checks.oneOf("stored", "q8_0"),
   batchSize: checks.integer(1),
   wasmUrls: checks.object,

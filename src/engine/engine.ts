@@ -64,8 +64,11 @@ export interface ModelLoadOptions {
   threads?: number;
   /** KV-cache positions. Default: the model's context on wasm, at most 2048 on WebGPU. */
   contextLength?: number;
-  /** KV-cache element type on wasm (WebGPU keeps f32). Default "f16". */
-  kvType?: "f16" | "f32";
+  /**
+   * KV-cache element type on wasm (WebGPU keeps f32). Default "f16"; "f32" is exact; "q8_0" holds int8 codes per 32
+   * with a scale (1.125 bytes per element: less memory, faster decode attention; its perplexity cost: bench/README.md).
+   */
+  kvType?: "f16" | "f32" | "q8_0";
   /**
    * The output head on wasm: "stored" (default) runs the file's weights as they are; "q8_0" quantizes a float head to
    * Q8_0 at load and runs it with int8 activations (fewer bytes per token; its perplexity cost: bench/README.md).
@@ -192,7 +195,7 @@ export interface EngineInfo {
   /** Why that wasm build (relaxed SIMD detected or not). */
   simdReason?: string;
   contextLength: number;
-  kvType: "f16" | "f32";
+  kvType: "f16" | "f32" | "q8_0";
   model: ModelConfig;
   /** The GGUF metadata's scalar values (arrays such as the vocabulary are left out). */
   metadata: Record<string, string | number | boolean>;

@@ -24,6 +24,14 @@ export const TILE = {
 /** Float weight types: floatMatmul's `ty` (assembly/kernels/float.ts). */
 export const WT = { F32: 0, F16: 1, Q8_0: 2 } as const;
 
+/** KV-cache element types: attention's and kvStore's `type` (assembly/kernels/attention.ts). */
+export const KV = {
+  F32: 0,
+  F16: 1,
+  /** int8 codes per 32 with an f32 scale each, opt-in (the cache's bytes per element 1.125 instead of 2) */
+  Q8_0: 2,
+} as const;
+
 /** Gated activations: glu's `kind` (assembly/kernels/ops.ts). */
 export const ACT = {
   /** silu(g) = g/(1+e^-g): SwiGLU */

@@ -1,12 +1,26 @@
 // Typed wrappers of the attention kernels (assembly/kernels/attention.ts): the store of new keys and values
 // into a layer's cache and causal grouped-query attention of a batch of queries over it.
 import { OptionError } from "../errors.ts";
-import { ATTENTION_TOKEN_BLOCK } from "./abi.ts";
+import { ATTENTION_TOKEN_BLOCK, KV } from "./abi.ts";
 import type { CpuKernels } from "./kernels.ts";
 
-export type KvType = "f32" | "f16";
+/**
+ * The cache's element type: f32 (exact), f16 (the default) or q8_0 (opt-in: int8 codes per 32 with an f32 scale,
+ * 1.125 bytes per element; its perplexity cost: bench/README.md).
+ */
+export type KvType = "f32" | "f16" | "q8_0";
 
-/** One layer's cache: K and V, each [kvHeads][capacity][headDim] of `type` (head-major), at wasm addresses. */
+export const KV_TYPES: readonly KvType[] = ["f32", "f16", "q8_0"];
+
+const KV_CODE: Record<KvType, number> = { f32: KV.F32, f16: KV.F16, q8_0: KV.Q8_0 };
+
+/** Bytes of one cache row (one position of one kv head): a q8_0 row is its codes padded to 4 bytes, then its scales. */
+export function kvRowBytes(type: KvType, headDim: number): number {
+  if (type === "q8_0") return Math.ceil(headDim / 4) * 4 + Math.ceil(headDim / 32) * 4;
+  return headDim * (type === "f16" ? 2 : 4);
+}
+
+/** One layer's cache: K and V, each [kvHeads][capacity] rows of `type` (head-major), at wasm addresses. */
 export interface LayerCache {
   k: number;
   v: number;
@@ -24,9 +38,11 @@ export interface AttentionShape {
 /** Writes n tokens of keys and values (f32 [n][kvHeads·headDim] at k, v) at positions pos0 … pos0 + n − 1. */
 export function storeKv(K: CpuKernels, cache: LayerCache, k: number, v: number, n: number, pos0: number, s: AttentionShape): void {
   const width = s.kvHeads * s.headDim;
-  const f16 = s.type === "f16" ? 1 : 0;
-  K.dispatch("kvStore", [k, cache.k, width, s.headDim, cache.capacity, pos0, f16], n * width, 64, n * width * 4);
-  K.dispatch("kvStore", [v, cache.v, width, s.headDim, cache.capacity, pos0, f16], n * width, 64, n * width * 4);
+  // a q8_0 row is quantized whole, so the threads' parts end on row boundaries
+  const align = s.type === "q8_0" ? s.headDim : 64;
+  const type = KV_CODE[s.type];
+  K.dispatch("kvStore", [k, cache.k, width, s.headDim, cache.capacity, pos0, type], n * width, align, n * width * 4);
+  K.dispatch("kvStore", [v, cache.v, width, s.headDim, cache.capacity, pos0, type], n * width, align, n * width * 4);
 }
 
 /**
@@ -41,7 +57,7 @@ export function attend(K: CpuKernels, cache: LayerCache, q: number, out: number,
   const scale = 1 / Math.sqrt(s.headDim);
   K.dispatch(
     "attention",
-    [q, cache.k, cache.v, s.type === "f16" ? 1 : 0, out, scores, len, s.heads, s.kvHeads, s.headDim, cache.capacity, pos0, scale, n],
+    [q, cache.k, cache.v, KV_CODE[s.type], out, scores, len, s.heads, s.kvHeads, s.headDim, cache.capacity, pos0, scale, n],
     units,
     1,
     // work ≈ 2 passes over the visible cache per query

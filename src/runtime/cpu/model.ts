@@ -7,7 +7,7 @@ import type { ByteSource } from "../gguf/source.ts";
 import type { GgufHeader } from "../gguf/types.ts";
 import { modelConfigFromGguf, type ModelConfig } from "../model/config.ts";
 import { tokenizerFromGguf, type Tokenizer } from "../tokenizer/index.ts";
-import type { KvType } from "./attention.ts";
+import { KV_TYPES, type KvType } from "./attention.ts";
 import { Forward, type LogitsMode, type LogitsSink } from "./forward.ts";
 import { CpuKernels, type CpuKernelsOptions, type CpuKernelStats } from "./kernels.ts";
 import { KvCache } from "./kv-cache.ts";
@@ -38,7 +38,7 @@ export interface CpuModelOptions extends CpuKernelsOptions {
    * from the model before anything is allocated, e.g. prompt tokens + tokens to generate.
    */
   contextLength?: number | ((config: ModelConfig, tokenizer: Tokenizer) => number);
-  /** KV cache element type. Default "f16" (llama.cpp's default); "f32" is exact. */
+  /** KV cache element type. Default "f16" (llama.cpp's default); "f32" is exact; "q8_0" is smaller (bench/README.md). */
   kvType?: KvType;
   /**
    * Tokens per forward batch during prefill. Default: 128, or less for a small model, whose buffers for 128
@@ -78,7 +78,7 @@ export class CpuModel {
   /** Reads, checks and loads a GGUF model. The source stays the caller's (not closed here). */
   static async load(source: ByteSource, options: CpuModelOptions = {}): Promise<CpuModel> {
     const { contextLength, kvType = "f16", headType = "stored", batchSize, onProgress, header: parsed, ...kernelOptions } = options;
-    if (kvType !== "f32" && kvType !== "f16") throw new OptionError("BAD_OPTION", `kvType must be "f32" or "f16", got ${String(kvType)}`);
+    if (!KV_TYPES.includes(kvType)) throw new OptionError("BAD_OPTION", `kvType must be one of ${KV_TYPES.join(", ")}, got ${String(kvType)}`);
     if (headType !== "stored" && headType !== "q8_0")
       throw new OptionError("BAD_OPTION", `headType must be "stored" or "q8_0", got ${String(headType)}`);
     if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1))
@@ -98,7 +98,9 @@ export class CpuModel {
         "MODEL_TOO_LARGE",
         `this model needs ${gib(plan.total)} GiB of wasm memory (weights ${gib(plan.weights)}, KV cache ${gib(plan.kvCache)} for ` +
           `${ctx} positions), more than the 4 GiB a wasm32 memory can address` +
-          (plan.weights < WASM32_MAX_BYTES - RESERVE_BYTES ? `; a shorter contextLength${kvType === "f32" ? ' or kvType "f16"' : ""} may fit` : ""),
+          (plan.weights < WASM32_MAX_BYTES - RESERVE_BYTES
+            ? `; a shorter contextLength${{ f32: ' or kvType "f16"', f16: ' or kvType "q8_0"', q8_0: "" }[kvType]} may fit`
+            : ""),
       );
     }
     // The whole plan up front: the memory never grows (and never over-grows) while loading.
@@ -107,7 +109,7 @@ export class CpuModel {
     const kernels = await CpuKernels.create({ ...kernelOptions, initialMemoryBytes, maximumMemoryBytes });
     try {
       const weights = await loadWeights(kernels, source, header, config, onProgress, headType);
-      const cache = new KvCache(kernels, config.layers, config.kvHeads * config.headDim, ctx, kvType);
+      const cache = new KvCache(kernels, config.layers, config.kvHeads, config.headDim, ctx, kvType);
       const forward = new Forward(kernels, config, weights, cache, batch);
       return new CpuModel(config, tokenizer, header, kernels, plan, weights, cache, forward);
     } catch (e) {
@@ -197,7 +199,7 @@ export function planMemory(
   headType: HeadType = "stored",
 ): MemoryPlan {
   const w = weightBytes(config, header, headType);
-  const kvCache = KvCache.bytes(config.layers, config.kvHeads * config.headDim, ctx, kvType);
+  const kvCache = KvCache.bytes(config.layers, config.kvHeads, config.headDim, ctx, kvType);
   const scratch = Forward.scratchBytes(config, batch, ctx) + w.transient;
   return { weights: w.resident, kvCache, scratch, total: w.resident + kvCache + scratch };
 }

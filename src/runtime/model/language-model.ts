@@ -29,7 +29,7 @@ export interface BackendInfo {
   /** The GPU adapter's description (WebGPU only). */
   adapter?: string;
   /** KV-cache element type. */
-  kvType: "f16" | "f32";
+  kvType: "f16" | "f32" | "q8_0";
   memory: ModelMemory;
 }
 

@@ -39,3 +39,39 @@ export function attentionRef(
   }
   return out;
 }
+
+/**
+ * The values a q8_0 KV cache holds for f32 x, rows of hd elements (assembly/kernels/attention.ts storeRowQ8): per
+ * block of 32 of a row (the last one ragged) d = max|x| / 127, codes round-half-even(x · (1/d)) (0 when d = 0),
+ * value f32(code · d); a block with ±inf or NaN is all NaN. Also returns the codes and scales as stored.
+ */
+export function q8KvRef(x: Float32Array, hd: number): { values: Float32Array; codes: Int8Array; scales: Float32Array } {
+  const rows = x.length / hd;
+  const nb = Math.ceil(hd / 32);
+  const values = new Float32Array(x.length);
+  const codes = new Int8Array(x.length);
+  const scales = new Float32Array(rows * nb);
+  const f = Math.fround;
+  for (let r = 0; r < rows; r++) {
+    for (let b = 0; b < nb; b++) {
+      const i0 = r * hd + b * 32;
+      const i1 = r * hd + Math.min(hd, (b + 1) * 32);
+      let amax = 0;
+      for (let i = i0; i < i1; i++) amax = Number.isNaN(x[i]!) || Math.abs(x[i]!) > amax ? Math.abs(x[i]!) : amax;
+      const d = f(amax / 127);
+      const id = d > 0 ? f(1 / d) : 0;
+      scales[r * nb + b] = d;
+      for (let i = i0; i < i1; i++) {
+        const c = roundHalfEven(f(x[i]! * id));
+        codes[i] = Number.isNaN(c) ? 0 : Math.min(127, Math.max(-127, c));
+        values[i] = f(codes[i]! * d);
+      }
+    }
+  }
+  return { values, codes, scales };
+}
+
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
