@@ -5,7 +5,8 @@
 //
 //   BENCH_ENTRY=bench/step-ops.ts npm run bench:kernels -- [--json] [--threads 1,2] [--simd relaxed,simd128]
 //                                                          [--positions 200] [--ops head,attention] [--min-ms 300]
-//                                                          [--head-types F16,Q8_0,int8] [--kv-types f16,q8_0] [--layers 24]
+//                                                          [--head-types F16,Q8_0,int8] [--head-shape 32002x1536]
+//                                                          [--kv-types f16,q8_0] [--layers 24]
 // The Q8_0 head is the F16 one quantized, run by the float kernel (f32 activations); int8 is the same Q8_0 weights
 // with the activations quantized to int8 per 32 (the engine's opt-in headType "q8_0", quantization included).
 import { attend, storeKv, type KvType } from "../src/runtime/cpu/attention.ts";
@@ -32,9 +33,9 @@ const kvTypes = opt("kv-types", "f16,q8_0").split(",") as KvType[];
 // distinct caches, one per layer: 24 (the 700M's) makes the cache come from memory, as in the engine; 1 keeps it in L2
 const layers = Number(opt("layers", "24"));
 
-const VOCAB = 32002;
-const DIM = 1536;
-const HEADS = 16;
+// the head's rows × columns: the 700M's by default; 128256x2560 is BitNet b1.58 2B-4T's tied F16 head (657 MB)
+const [VOCAB, DIM] = opt("head-shape", "32002x1536").split("x").map(Number) as [number, number];
+const HEADS = 16; // attention: the 700M's heads
 const HEAD_DIM = 96;
 
 /** ms per call: median of 5 batches of at least minMs/5 each; CPU time for one thread. */

@@ -202,10 +202,12 @@ describe.each([
     const kvHeads = 3;
     const n = 5;
     const x = Float32Array.from({ length: n * kvHeads * hd }, () => randn(r) * 2 ** Math.floor(r() * 20 - 10));
-    // row 1: an all-zero first block; row 2: ties (127 · k / 2 against a max of 127); row 4 NaN, row 7 inf
+    // whole blocks (vectorized) and ragged ones (scalar): row 1 an all-zero first block; row 2 ties (±k + 1/2 against
+    // a max of 127); NaN in row 4's ragged block and row 5's whole one; -inf in row 7's whole block
     x.fill(0, hd, hd + 32);
     for (let i = 0; i < 32; i++) x[2 * hd + i] = i === 0 ? 127 : i - 16 + 0.5;
     x[4 * hd + 33] = NaN;
+    x[5 * hd + 3] = NaN;
     x[7 * hd + 2] = -Infinity;
     const capacity = n + 2;
     const rowBytes = kvRowBytes("q8_0", hd);
@@ -232,6 +234,7 @@ describe.each([
     // the reference's values: NaN for the non-finite blocks, ties to even
     expect(Number.isNaN(want.values[4 * hd + 40]!)).toBe(true);
     expect(Number.isNaN(want.values[7 * hd + 20]!)).toBe(true);
+    expect(Number.isNaN(want.values[5 * hd + 31]!)).toBe(true);
     expect(Array.from(want.codes.subarray(2 * hd + 1, 2 * hd + 4))).toEqual([-14, -14, -12]);
   });
 });

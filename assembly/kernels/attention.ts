@@ -93,6 +93,10 @@ function storeRowQ8(x: usize, dst: usize, headDim: i32): void {
   const scales = dst + (<usize>(headDim + 3) & ~3);
   for (let b0 = 0; b0 < headDim; b0 += 32) {
     const b1 = min(b0 + 32, headDim);
+    if (b1 - b0 == 32) {
+      store<f32>(scales + (<usize>(b0 >> 5) << 2), storeBlockQ8(x + (<usize>b0 << 2), dst + <usize>b0));
+      continue;
+    }
     let amax: f32 = 0;
     for (let i = b0; i < b1; i++) {
       const a = abs(load<f32>(x + (<usize>i << 2)));
@@ -108,6 +112,28 @@ function storeRowQ8(x: usize, dst: usize, headDim: i32): void {
     }
     store<f32>(scales + (<usize>(b0 >> 5) << 2), d);
   }
+}
+
+/**
+ * storeRowQ8's whole block of 32 at x, vectorized with the same results: f32x4.max keeps a NaN, f32x4.nearest
+ * rounds half to even, the saturating conversion turns NaN into 0, and |x · (1/d)| rounds to at most 127, so the
+ * saturating narrowings never clip. Returns the scale.
+ */
+function storeBlockQ8(x: usize, dst: usize): f32 {
+  let m = f32x4.splat(0);
+  for (let i: usize = 0; i < 32; i += 4) m = f32x4.max(m, f32x4.abs(v128.load(x + (i << 2))));
+  const amax = hmaxF32(m);
+  const d: f32 = amax / 127;
+  const id = f32x4.splat(d > 0 ? <f32>1 / d : 0);
+  for (let i: usize = 0; i < 32; i += 16) {
+    const p = x + (i << 2);
+    const c0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), id)));
+    const c1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), id)));
+    const c2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), id)));
+    const c3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), id)));
+    v128.store(dst + i, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(c0, c1), i16x8.narrow_i32x4_s(c2, c3)));
+  }
+  return d;
 }
 
 /**
