@@ -73,6 +73,14 @@ function randomHalves(n: number, seed: number): Uint8Array {
   return new Uint8Array(out.buffer);
 }
 
+/** F16 bits to f32 in a loop (Float32Array.from with a map function runs out of heap on the 2B-4T head). */
+function halvesToF32(bytes: Uint8Array): Float32Array {
+  const h = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 1);
+  const out = new Float32Array(h.length);
+  for (let i = 0; i < h.length; i++) out[i] = f16BitsToF32(h[i]!);
+  return out;
+}
+
 console.log(
   `load average ${loadavg()
     .map((x) => x.toFixed(2))
@@ -87,8 +95,7 @@ for (const simd of builds) {
       const x = K.heap.upload(Float32Array.from({ length: DIM }, (_, i) => Math.sin(i)));
       const out = K.heap.alloc(VOCAB * 4);
       for (const type of headTypes) {
-        const bytes =
-          type === "F16" ? halves : tensorTypeTraits(GgmlType.Q8_0).quantize(Float32Array.from(new Uint16Array(halves.buffer), f16BitsToF32));
+        const bytes = type === "F16" ? halves : tensorTypeTraits(GgmlType.Q8_0).quantize(halvesToF32(halves));
         const w = K.uploadMatrix(type === "F16" ? "F16" : "Q8_0", VOCAB, DIM, bytes);
         const a = K.allocActivations("group", DIM, 1, 32);
         const ms = time(

@@ -18,6 +18,7 @@ import { ggufInputFromSource } from "../src/runtime/gguf/writer.ts";
 import { writeGgufFile } from "../src/runtime/gguf/writer-node.ts";
 import { GgufValueType } from "../src/runtime/gguf/types.ts";
 import { STORIES_CONTINUATION, sharedPath } from "./helpers/shared.ts";
+import { kvRowBytes } from "../src/runtime/cpu/attention.ts";
 import { SWIFTSHADER_ICD, testGpu } from "./helpers/gpu.ts";
 import { lacks } from "./helpers/optional-deps.ts";
 
@@ -187,6 +188,21 @@ describe.each(engines)("%s", (_name, create) => {
     expect(info.metadata["general.architecture"]).toBe("llama");
     expect(info.memory.weights).toBeGreaterThan(1_000_000);
     expect(info.memory.total).toBeGreaterThanOrEqual(info.memory.weights + info.memory.kvCache);
+  });
+
+  it('kvType "q8_0": an int8 cache (info and the memory plan say so) that still continues greedily as the f32 one', async () => {
+    const q8 = await create({ model: STORIES, backend: "wasm", threads: 1, kvType: "q8_0", contextLength: 256 });
+    try {
+      const info = await q8.info();
+      expect(info.kvType).toBe("q8_0");
+      // stories260K: 5 layers, 4 kv heads of 8 → rows of 8 codes + one f32 scale
+      expect(info.memory.kvCache).toBe(2 * 5 * Math.ceil((4 * 256 * kvRowBytes("q8_0", 8)) / 64) * 64);
+      const r = await q8.complete("Once upon a time", { temperature: 0, maxTokens: 60 });
+      expect(r.tokens).toHaveLength(60);
+      expect(r.text.startsWith(STORIES_CONTINUATION), r.text).toBe(true);
+    } finally {
+      await q8.dispose();
+    }
   });
 
   it("chats in the OpenAI shape with the plain fallback template (no template in the file)", async () => {
