@@ -5,7 +5,8 @@
 // are timed by the process's CPU time, others by the wall clock; medians over rounds, with the spread.
 //
 //   BENCH_ENTRY=bench/decode-matvecs.ts npm run bench:kernels -- [--shape 700M|2B] [--type TQ2_0|I2_S] [--layers N]
-//       [--threads 1,2] [--modes separate,set] [--rounds 5] [--tokens 4] [--simd relaxed|simd128] [--json]
+//       [--threads 1,2] [--modes separate,set] [--rounds 5] [--tokens 4] [--simd relaxed|simd128] [--clock cpu|wall] [--json]
+// --clock wall times 1-thread rows by the wall clock too (the speedup of 2 threads is wall against wall).
 // --layers 1 keeps one layer's weights (7 MB on 700M) for every layer: nearer the caches (bench:kernels' situation).
 import { CpuKernels, type Matrix, type QuantizedActivations } from "../src/runtime/cpu/kernels.ts";
 import { matrixLayout, type MatrixType } from "../src/runtime/cpu/layout.ts";
@@ -37,6 +38,8 @@ const tokens = Number(opt("tokens", "4"));
 const simd = opt("simd", relaxedSimdSupported() ? "relaxed" : "simd128") as SimdBuild;
 const wasmDir = opt("wasm", "");
 const json = argv.includes("--json");
+const clockName = opt("clock", "cpu");
+if (clockName !== "cpu" && clockName !== "wall") throw new Error(`--clock must be cpu or wall, got ${clockName}`);
 
 const ROLES = ["q/k/v", "o", "gate/up", "down"] as const;
 type Role = (typeof ROLES)[number];
@@ -114,7 +117,7 @@ async function makeStack(threads: number): Promise<Stack> {
 /** ms per token of each role over `tokens` tokens of all layers. */
 function runTokens(s: Stack, mode: "separate" | "set"): Record<Role, number> {
   const { K } = s;
-  const clock = K.threads === 1 ? cpuMs : () => performance.now();
+  const clock = K.threads === 1 && clockName === "cpu" ? cpuMs : () => performance.now();
   const ms: Record<Role, number> = { "q/k/v": 0, o: 0, "gate/up": 0, down: 0 };
   for (let t = 0; t < tokens; t++) {
     for (let l = 0; l < layers; l++) {
@@ -159,7 +162,7 @@ for (let r = 0; r < rounds; r++) {
     }
   }
 }
-log(`load average after: ${load()}; ms per token (median of ${rounds} rounds of ${tokens} tokens, min–max), GOPS of the median`);
+log(`load average after: ${load()}; ${clockName === "cpu" ? "1 thread: CPU time, more threads: wall clock" : "wall clock"}; ms per token (median of ${rounds} rounds of ${tokens} tokens, min–max), GOPS of the median`);
 log(`thr  mode      ${ROLES.map((r) => r.padStart(22)).join("")}  ${"all".padStart(22)}`);
 const rows: Array<{ threads: number; mode: string; role: string; msMedian: number; msMin: number; msMax: number; gops: number }> = [];
 for (const threads of threadCounts) {
