@@ -163,7 +163,7 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 log(`load average after: ${load()}; ${clockName === "cpu" ? "1 thread: CPU time, more threads: wall clock" : "wall clock"}; ms per token (median of ${rounds} rounds of ${tokens} tokens, min–max), GOPS of the median`);
-log(`thr  mode      ${ROLES.map((r) => r.padStart(22)).join("")}  ${"all".padStart(22)}`);
+log(`thr  mode      ${[...ROLES, "all"].map((r) => r.padStart(25)).join("")}`);
 const rows: Array<{ threads: number; mode: string; role: string; msMedian: number; msMin: number; msMax: number; gops: number }> = [];
 for (const threads of threadCounts) {
   for (const mode of modes) {
@@ -175,7 +175,7 @@ for (const threads of threadCounts) {
       const med = median(v);
       const gops = ops / (med * 1e6);
       rows.push({ threads, mode, role, msMedian: med, msMin: Math.min(...v), msMax: Math.max(...v), gops });
-      cells.push(`${med.toFixed(2)} (${Math.min(...v).toFixed(1)}–${Math.max(...v).toFixed(1)}) ${gops.toFixed(0)}`.padStart(22));
+      cells.push(`${med.toFixed(2)} (${Math.min(...v).toFixed(1)}–${Math.max(...v).toFixed(1)}) ${gops.toFixed(0)}`.padStart(25));
     }
     log(`${String(threads).padStart(3)}  ${mode.padEnd(8)}${cells.join("")}`);
   }
