@@ -1,5 +1,7 @@
 // Linear layers that share an input (q/k/v, gate/up): the input is quantized once per activation convention
-// and every matrix reads the same quantized copy.
+// and every matrix reads the same quantized copy. In decode (one token) ternary matrices that read the same copy
+// run as one kernel call (CpuKernels.matmulQuantizedSet), so the thread pool splits them with one barrier; batches
+// run matrix by matrix.
 //
 // Which quantization a ternary matmul sees is the weight type's, as in llama.cpp and bitnet.cpp: TQ1_0/TQ2_0
 // take Q8_K (int8 per 256 values), I2_S takes int8 per token (absmax, BitNet b1.58's rule). Float weights
