@@ -162,7 +162,9 @@ for (let r = 0; r < rounds; r++) {
     }
   }
 }
-log(`load average after: ${load()}; ${clockName === "cpu" ? "1 thread: CPU time, more threads: wall clock" : "wall clock"}; ms per token (median of ${rounds} rounds of ${tokens} tokens, min–max), GOPS of the median`);
+log(
+  `load average after: ${load()}; ${clockName === "cpu" ? "1 thread: CPU time, more threads: wall clock" : "wall clock"}; ms per token (median of ${rounds} rounds of ${tokens} tokens, min–max), GOPS of the median`,
+);
 log(`thr  mode      ${[...ROLES, "all"].map((r) => r.padStart(25)).join("")}`);
 const rows: Array<{ threads: number; mode: string; role: string; msMedian: number; msMin: number; msMax: number; gops: number }> = [];
 for (const threads of threadCounts) {
