@@ -2,7 +2,7 @@
 // (shared, imported) memory; the JS side owns allocation, so no AssemblyScript managed objects are used and
 // the module has no data segments (a worker instantiating it again on the same memory overwrites nothing).
 export { quantQ8K, quantAbsmax } from "./kernels/quant";
-export { ternMatmul, repackTq1, repackTq2, repackRows } from "./kernels/ternary";
+export { ternMatmul, ternMatmulSet, repackTq1, repackTq2, repackRows } from "./kernels/ternary";
 export { floatMatmul } from "./kernels/float";
 export { int8HeadMatmul } from "./kernels/head_q8";
 export { rmsNorm, rope, softmax, glu } from "./kernels/ops";

@@ -59,6 +59,26 @@ export const ABI_GROUPS = [
     ],
   },
   {
+    prefix: "MSET",
+    doc: "Words (i32/u32, the scale f32) of one matrix's entry in a ternary matmul set (ternMatmulSet, assembly/kernels/ternary.ts): the arguments of its own ternMatmul call, and the rows it covers in the set's range.",
+    ids: [
+      ["FAM", 0, "ternary family (FAM)"],
+      ["CODES", 1, "address of the codes in row quads"],
+      ["ROW_BYTES", 2, "bytes of one row's codes"],
+      ["SCALES", 3, "f32 weight scales [groups][rows] (0: none)"],
+      ["SHIFTS", 4, "f32 DLT shifts [groups][rows] (0: none)"],
+      ["SCALE_STRIDE", 5, "bytes between the scale groups (4·rows)"],
+      ["UNITS", 6, "64-weight units of a row (2·ceil(k/128))"],
+      ["UPG", 7, "64-weight units per DLT group"],
+      ["GROUPS", 8, "DLT groups per row"],
+      ["TENSOR_SCALE", 9, "I2_S tensor scale (f32)"],
+      ["OUT", 10, "f32 output of token 0, row 0"],
+      ["OUT_STRIDE", 11, "bytes between the output's tokens"],
+      ["ROWS", 12, "rows of the matrix"],
+      ["START", 13, "first row of the matrix in the set's range (a multiple of 4)"],
+    ],
+  },
+  {
     prefix: "KS",
     doc: "Kernel sets of the generated quad tiles (assembly/kernels/ternary_tiles.ts): the families, DLT split by group size (64-weight groups keep two sums per token).",
     wasmOnly: true,
@@ -73,6 +93,11 @@ export const ABI_GROUPS = [
 
 /** @type {AbiConstant[]} */
 export const ABI_CONSTANTS = [
+  {
+    name: "MSET_ENTRY_WORDS",
+    doc: "Words between the entries of a ternary matmul set (MSET): 64 bytes each.",
+    value: 16,
+  },
   {
     name: "ATTENTION_TOKEN_BLOCK",
     doc: "Query tokens per work unit of attention (assembly/kernels/attention.ts; a unit is a block of them × one kv head): the queries of a unit share each key and value row as it is converted from f16.",

@@ -10,9 +10,10 @@ import { build } from "esbuild";
 import { CpuKernels, type Matrix } from "../src/runtime/cpu/kernels.ts";
 import { packDltCodes, packI2_S, packTq1_0, packTq2_0 } from "../src/runtime/tensor-types/ternary-codes.ts";
 import { f32ToF16Bits, roundF16 } from "../src/runtime/tensor-types/half.ts";
-import { slice, workerSource } from "../src/runtime/cpu/threads.ts";
+import { CONTROL_BLOCK_BYTES, slice, ThreadPool, workerSource } from "../src/runtime/cpu/threads.ts";
 import { WasmHeap } from "../src/runtime/cpu/wasm/heap.ts";
-import { loadWasmBytes, unshareMemoryImport } from "../src/runtime/cpu/wasm/loader.ts";
+import { loadKernels, loadWasmBytes, unshareMemoryImport } from "../src/runtime/cpu/wasm/loader.ts";
+import { TernionError } from "../src/runtime/errors.ts";
 import { rng } from "./helpers/random.ts";
 
 const r = rng(42);
@@ -259,5 +260,64 @@ describe("wasm heap and loader", () => {
     const inst = new WebAssembly.Instance(mod, { env: { memory } });
     expect(typeof inst.exports["ternMatmul"]).toBe("function");
     expect(() => new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), { env: { memory } })).toThrow();
+  });
+});
+
+describe("a worker that dies", () => {
+  /** A pool of 2 threads on the simd128 kernels, its first worker's handle, and the caller's exports (softmax). */
+  async function pool(stallTimeoutMs: number, callerSoftmax?: (real: (...a: number[]) => void) => (...a: number[]) => void) {
+    const loaded = await loadKernels({ simd: "simd128", sharedMemory: true });
+    const memory = WasmHeap.createMemory(80 << 20, true, 256 << 20);
+    const instance = await WebAssembly.instantiate(loaded.module, { env: { memory } });
+    const ex = instance.exports as unknown as { heapBase(): number; softmax(...a: number[]): void };
+    const heap = new WasmHeap(memory, ex.heapBase(), 256 << 20);
+    const control = heap.calloc(CONTROL_BLOCK_BYTES);
+    const real = ex.softmax;
+    const p = await ThreadPool.create({ threads: 2, module: loaded.module, memory, names: ["softmax"], control, stallTimeoutMs }, [
+      callerSoftmax ? callerSoftmax(real) : real,
+    ]);
+    const worker = (p as unknown as { workers: Array<{ terminate(): void }> }).workers[0]!;
+    return { p, heap, memory, control, worker };
+  }
+
+  it("between calls: the next call throws THREAD_ERROR naming it", async () => {
+    const { p, heap, worker } = await pool(60_000);
+    const x = heap.upload(new Float32Array(64).fill(1));
+    p.run(0, [x, 8, 1], 8);
+    worker.terminate();
+    await new Promise((res) => setTimeout(res, 300)); // the exit event
+    expect(() => p.run(0, [x, 8, 1], 8)).toThrow(TernionError);
+    expect(() => p.run(0, [x, 8, 1], 8)).toThrow(/worker 1 of the thread pool exited/);
+    p.dispose();
+  });
+
+  it("holding a chunk: the call throws THREAD_ERROR after the stall timeout instead of waiting forever", async () => {
+    let claimOf: () => number = () => 0;
+    let kill: () => void = () => {};
+    // the caller's own chunk waits until the worker holds the other one, then terminates it
+    const { p, heap, memory, control, worker } = await pool(500, (real) => (...a: number[]) => {
+      const deadline = performance.now() + 5000;
+      while ((claimOf() & 0xfff) < 2 && performance.now() < deadline);
+      kill();
+      real(...a);
+    });
+    const ctrl = new Int32Array(memory.buffer, control, 32);
+    claimOf = () => Atomics.load(ctrl, 16); // CLAIM: epoch << 12 | next chunk
+    kill = () => worker.terminate();
+    const len = 8 << 20; // two rows of 32 MB: a chunk (one row) takes tens of ms
+    const x = heap.alloc(2 * len * 4);
+    const t = performance.now();
+    let error: unknown;
+    try {
+      p.run(0, [x, len, 1], 2);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(TernionError);
+    expect((error as TernionError).code).toBe("THREAD_ERROR");
+    expect(String(error)).toMatch(/finished no chunk for 500 ms/);
+    expect(performance.now() - t).toBeLessThan(10_000);
+    expect(() => p.run(0, [x, 8, 1], 8)).toThrow(/the thread pool cannot run kernels/);
+    p.dispose();
   });
 });

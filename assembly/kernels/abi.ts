@@ -36,12 +36,46 @@ export const ACT_SILU: i32 = 0;
 /** relu(g)²: BitNet b1.58's FFN */
 export const ACT_RELU2: i32 = 1;
 
+// Words (i32/u32, the scale f32) of one matrix's entry in a ternary matmul set (ternMatmulSet,
+// assembly/kernels/ternary.ts): the arguments of its own ternMatmul call, and the rows it covers in the set's range.
+/** ternary family (FAM) */
+export const MSET_FAM: i32 = 0;
+/** address of the codes in row quads */
+export const MSET_CODES: i32 = 1;
+/** bytes of one row's codes */
+export const MSET_ROW_BYTES: i32 = 2;
+/** f32 weight scales [groups][rows] (0: none) */
+export const MSET_SCALES: i32 = 3;
+/** f32 DLT shifts [groups][rows] (0: none) */
+export const MSET_SHIFTS: i32 = 4;
+/** bytes between the scale groups (4·rows) */
+export const MSET_SCALE_STRIDE: i32 = 5;
+/** 64-weight units of a row (2·ceil(k/128)) */
+export const MSET_UNITS: i32 = 6;
+/** 64-weight units per DLT group */
+export const MSET_UPG: i32 = 7;
+/** DLT groups per row */
+export const MSET_GROUPS: i32 = 8;
+/** I2_S tensor scale (f32) */
+export const MSET_TENSOR_SCALE: i32 = 9;
+/** f32 output of token 0, row 0 */
+export const MSET_OUT: i32 = 10;
+/** bytes between the output's tokens */
+export const MSET_OUT_STRIDE: i32 = 11;
+/** rows of the matrix */
+export const MSET_ROWS: i32 = 12;
+/** first row of the matrix in the set's range (a multiple of 4) */
+export const MSET_START: i32 = 13;
+
 // Kernel sets of the generated quad tiles (assembly/kernels/ternary_tiles.ts): the families, DLT split by group size
 // (64-weight groups keep two sums per token).
 export const KS_TQ2: i32 = 0;
 export const KS_I2S: i32 = 1;
 export const KS_DLT: i32 = 2;
 export const KS_DLT64: i32 = 3;
+
+/** Words between the entries of a ternary matmul set (MSET): 64 bytes each. */
+export const MSET_ENTRY_WORDS: i32 = 16;
 
 /**
  * Query tokens per work unit of attention (assembly/kernels/attention.ts; a unit is a block of them × one kv head): the

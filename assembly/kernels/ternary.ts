@@ -7,7 +7,11 @@
 // i16; here that operand is a code field (0–3, or 0–12 in the rows kernel's ×4 fields) and the first an activation
 // of magnitude ≤ 127 (quant.ts clamps to ±127), so a pair is at most 2·127·12 and the i16 sums stay within the
 // bounds scripts/gen-ternary-kernels.mjs states. The f32 epilogue is the same code in both builds.
-import { FAM_I2S, FAM_TQ2, KS_DLT, KS_DLT64, KS_I2S, KS_TQ2, TILE_AUTO, TILE_R2T4, TILE_ROWS4 } from "./abi";
+import {
+  FAM_I2S, FAM_TQ2, KS_DLT, KS_DLT64, KS_I2S, KS_TQ2, MSET_CODES, MSET_ENTRY_WORDS, MSET_FAM, MSET_GROUPS, MSET_OUT,
+  MSET_OUT_STRIDE, MSET_ROW_BYTES, MSET_ROWS, MSET_SCALE_STRIDE, MSET_SCALES, MSET_SHIFTS, MSET_START, MSET_TENSOR_SCALE,
+  MSET_UNITS, MSET_UPG, TILE_AUTO, TILE_R2T4, TILE_ROWS4,
+} from "./abi";
 import { f16ToF32 } from "./common";
 import { tern_quad_rows, tern_quad_toks, tern_quad2_toks, QUAD_TOKS_T, DLT64_TOKS_T, QUAD_PAIR_TOKS_T } from "./ternary_tiles";
 
@@ -77,6 +81,30 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
         tern_quad_toks(ks, T, wq, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride, rows);
       }
     }
+  }
+}
+
+/**
+ * Several ternary matrices that read the same quantized activations (q/k/v, gate/up) as one range of rows, so that a
+ * thread pool splits them in one call (one barrier instead of one per matrix). Entry i of `count` (MSET_ENTRY_WORDS
+ * words apart from `set`, MSET_* words: its own ternMatmul arguments) covers rows [start, start + rows) of the range,
+ * start a multiple of 4. Computes the range's rows [r0, r1) (r0 a multiple of 4), each row exactly as ternMatmul
+ * alone computes it. The activation arguments are ternMatmul's.
+ */
+export function ternMatmulSet(set: usize, count: i32, a: usize, cs: usize, ad: usize, as: usize, ax: usize, gs: usize,
+  n: i32, tileMode: i32, r0: i32, r1: i32): void {
+  for (let i = 0; i < count; i++) {
+    const e = set + ((<usize>i * <usize>MSET_ENTRY_WORDS) << 2);
+    const start = load<i32>(e + (<usize>MSET_START << 2));
+    const lo = max(r0, start);
+    const hi = min(r1, start + load<i32>(e + (<usize>MSET_ROWS << 2)));
+    if (lo >= hi) continue;
+    ternMatmul(load<i32>(e + (<usize>MSET_FAM << 2)), load<u32>(e + (<usize>MSET_CODES << 2)),
+      load<u32>(e + (<usize>MSET_ROW_BYTES << 2)), a, cs, load<u32>(e + (<usize>MSET_SCALES << 2)),
+      load<u32>(e + (<usize>MSET_SHIFTS << 2)), load<u32>(e + (<usize>MSET_SCALE_STRIDE << 2)), ad, as, ax, gs,
+      load<i32>(e + (<usize>MSET_UNITS << 2)), load<i32>(e + (<usize>MSET_UPG << 2)), load<i32>(e + (<usize>MSET_GROUPS << 2)),
+      load<f32>(e + (<usize>MSET_TENSOR_SCALE << 2)), n, load<u32>(e + (<usize>MSET_OUT << 2)),
+      load<u32>(e + (<usize>MSET_OUT_STRIDE << 2)), tileMode, lo - start, hi - start);
   }
 }
 

@@ -41,6 +41,44 @@ export const ACT = {
 } as const;
 
 /**
+ * Words (i32/u32, the scale f32) of one matrix's entry in a ternary matmul set (ternMatmulSet,
+ * assembly/kernels/ternary.ts): the arguments of its own ternMatmul call, and the rows it covers in the set's range.
+ */
+export const MSET = {
+  /** ternary family (FAM) */
+  FAM: 0,
+  /** address of the codes in row quads */
+  CODES: 1,
+  /** bytes of one row's codes */
+  ROW_BYTES: 2,
+  /** f32 weight scales [groups][rows] (0: none) */
+  SCALES: 3,
+  /** f32 DLT shifts [groups][rows] (0: none) */
+  SHIFTS: 4,
+  /** bytes between the scale groups (4·rows) */
+  SCALE_STRIDE: 5,
+  /** 64-weight units of a row (2·ceil(k/128)) */
+  UNITS: 6,
+  /** 64-weight units per DLT group */
+  UPG: 7,
+  /** DLT groups per row */
+  GROUPS: 8,
+  /** I2_S tensor scale (f32) */
+  TENSOR_SCALE: 9,
+  /** f32 output of token 0, row 0 */
+  OUT: 10,
+  /** bytes between the output's tokens */
+  OUT_STRIDE: 11,
+  /** rows of the matrix */
+  ROWS: 12,
+  /** first row of the matrix in the set's range (a multiple of 4) */
+  START: 13,
+} as const;
+
+/** Words between the entries of a ternary matmul set (MSET): 64 bytes each. */
+export const MSET_ENTRY_WORDS = 16;
+
+/**
  * Query tokens per work unit of attention (assembly/kernels/attention.ts; a unit is a block of them × one kv head): the
  * queries of a unit share each key and value row as it is converted from f16.
  */

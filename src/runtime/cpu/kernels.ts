@@ -9,7 +9,7 @@ import { loadKernels, type LoadOptions, type SimdBuild } from "./wasm/loader.ts"
 import { matrixLayout, paddedK, type ActivationKind, type MatrixLayout } from "./layout.ts";
 import { CPU_MATRIX_TYPES, matrixType, uploadStagingBytes, type MatrixType } from "./matrix-types.ts";
 import { f16BitsToF32 } from "../tensor-types/half.ts";
-import { ACT, FAM, TILE, WT } from "./abi.ts";
+import { ACT, FAM, MSET, MSET_ENTRY_WORDS, TILE, WT } from "./abi.ts";
 import { CONTROL_BLOCK_BYTES, ThreadPool } from "./threads.ts";
 
 /** The kernel exports, in the order the thread pool refers to them. */
@@ -17,6 +17,7 @@ const EXPORTS = [
   "quantQ8K",
   "quantAbsmax",
   "ternMatmul",
+  "ternMatmulSet",
   "repackTq1",
   "repackTq2",
   "repackRows",
@@ -157,6 +158,8 @@ export class CpuKernels {
   private tile: TernaryTile;
   private readonly minWork: number;
   private scratch = new Map<string, QuantizedActivations>();
+  /** Entries of the last ternary matmul set (ternMatmulSet), reused by every set call. */
+  private setEntries = { ptr: 0, count: 0 };
   private ropeTable = { ptr: 0, bytes: 0 };
   private disposed = false;
 
@@ -425,18 +428,8 @@ export class CpuKernels {
    */
   matmulQuantized(w: Matrix, a: QuantizedActivations, out: number, outStride = w.rows): void {
     this.check();
+    const { fam, upg, nUnits } = this.ternaryArgs(w, a);
     const l = w.layout;
-    if (!l.activation) throw new OptionError("BAD_OPTION", `${w.type} is not ternary: use matmul() with f32 activations`);
-    if (a.kind !== l.activation || a.k !== w.cols || a.group !== l.group) {
-      throw new OptionError("BAD_OPTION", `activations (${a.kind}, k ${a.k}, group ${a.group}) do not fit ${w.type} ${w.rows}×${w.cols}`);
-    }
-    const { kernel, scales } = CPU_MATRIX_TYPES[w.type];
-    if (kernel.matmul !== "ternary") throw new OptionError("BAD_OPTION", `${w.type} has no ternary kernel`);
-    const fam = FAM[kernel.family];
-    // 64-weight units per scale group where the scales are per group (DLT); the other families ignore it
-    const upg = scales.kind === "groups" ? l.group / 64 : 4;
-    // whole 128-weight chunks (a ragged DLT row's last chunk included: its padding is zero)
-    const nUnits = 2 * Math.ceil(w.cols / 128);
     const relaxed = this.build === "relaxed";
     const args = [
       fam,
@@ -461,6 +454,78 @@ export class CpuKernels {
       TILE_CODE[this.tile],
     ];
     this.pool.run(FN.ternMatmul, args, w.rows, 4, this.parts(w.rows * w.cols * a.n));
+  }
+
+  /** The per-matrix arguments of ternMatmul, after checking that `a` is the activation `w`'s kernel reads. */
+  private ternaryArgs(w: Matrix, a: QuantizedActivations): { fam: number; upg: number; nUnits: number } {
+    const l = w.layout;
+    if (!l.activation) throw new OptionError("BAD_OPTION", `${w.type} is not ternary: use matmul() with f32 activations`);
+    if (a.kind !== l.activation || a.k !== w.cols || a.group !== l.group) {
+      throw new OptionError("BAD_OPTION", `activations (${a.kind}, k ${a.k}, group ${a.group}) do not fit ${w.type} ${w.rows}×${w.cols}`);
+    }
+    const { kernel, scales } = CPU_MATRIX_TYPES[w.type];
+    if (kernel.matmul !== "ternary") throw new OptionError("BAD_OPTION", `${w.type} has no ternary kernel`);
+    return {
+      fam: FAM[kernel.family],
+      // 64-weight units per scale group where the scales are per group (DLT); the other families ignore it
+      upg: scales.kind === "groups" ? l.group / 64 : 4,
+      // whole 128-weight chunks (a ragged DLT row's last chunk included: its padding is zero)
+      nUnits: 2 * Math.ceil(w.cols / 128),
+    };
+  }
+
+  /**
+   * outs[i] = matmulQuantized(ws[i], a, outs[i]) for ternary matrices that read the same activations (q/k/v,
+   * gate/up), as one thread-pool call over all their rows (ternMatmulSet): one dispatch and one barrier instead of
+   * one per matrix, and the threads' shares cut from the rows of all of them. Bit-identical to the separate calls.
+   */
+  matmulQuantizedSet(ws: readonly Matrix[], a: QuantizedActivations, outs: readonly number[]): void {
+    this.check();
+    if (ws.length !== outs.length) throw new OptionError("BAD_OPTION", `${ws.length} matrices but ${outs.length} outputs`);
+    if (this.setEntries.count < ws.length) {
+      if (this.setEntries.ptr) this.heap.free(this.setEntries.ptr);
+      this.setEntries = { ptr: this.heap.alloc(Math.max(4, ws.length) * MSET_ENTRY_WORDS * 4), count: Math.max(4, ws.length) };
+    }
+    const i32 = this.heap.i32;
+    const f32 = this.heap.f32;
+    let rows = 0;
+    let work = 0;
+    for (let i = 0; i < ws.length; i++) {
+      const w = ws[i]!;
+      const { fam, upg, nUnits } = this.ternaryArgs(w, a);
+      const e = (this.setEntries.ptr >> 2) + i * MSET_ENTRY_WORDS;
+      i32[e + MSET.FAM] = fam;
+      i32[e + MSET.CODES] = w.ptr;
+      i32[e + MSET.ROW_BYTES] = w.layout.rowBytes;
+      i32[e + MSET.SCALES] = w.scales;
+      i32[e + MSET.SHIFTS] = w.shifts;
+      i32[e + MSET.SCALE_STRIDE] = w.rows * 4;
+      i32[e + MSET.UNITS] = nUnits;
+      i32[e + MSET.UPG] = upg;
+      i32[e + MSET.GROUPS] = w.layout.groups;
+      f32[e + MSET.TENSOR_SCALE] = w.scale;
+      i32[e + MSET.OUT] = outs[i]!;
+      i32[e + MSET.OUT_STRIDE] = w.rows * 4;
+      i32[e + MSET.ROWS] = w.rows;
+      i32[e + MSET.START] = rows;
+      // the next matrix starts at a row quad, so that every share (cut at multiples of 4) starts at one of its quads
+      rows += Math.ceil(w.rows / 4) * 4;
+      work += w.rows * w.cols * a.n;
+    }
+    const relaxed = this.build === "relaxed";
+    const args = [
+      this.setEntries.ptr,
+      ws.length,
+      relaxed ? a.q : a.q16,
+      relaxed ? a.kp : a.kp * 2,
+      a.d,
+      a.s,
+      a.xs,
+      a.capacity * 4,
+      a.n,
+      TILE_CODE[this.tile],
+    ];
+    this.pool.run(FN.ternMatmulSet, args, rows, 4, this.parts(work));
   }
 
   /** out = x·Wᵀ for float weights (F32, F16, Q8_0, BF16 held as F32) and f32 activations x [n][cols] at address x. */
@@ -587,5 +652,6 @@ export class CpuKernels {
     this.disposed = true;
     this.pool.dispose();
     this.scratch.clear();
+    this.setEntries = { ptr: 0, count: 0 };
   }
 }

@@ -1,5 +1,7 @@
 // Linear layers that share an input (q/k/v, gate/up): the input is quantized once per activation convention
-// and every matrix reads the same quantized copy.
+// and every matrix reads the same quantized copy. In decode (one token) ternary matrices that read the same copy
+// run as one kernel call (CpuKernels.matmulQuantizedSet), so the thread pool splits them with one barrier; batches
+// run matrix by matrix.
 //
 // Which quantization a ternary matmul sees is the weight type's, as in llama.cpp and bitnet.cpp: TQ1_0/TQ2_0
 // take Q8_K (int8 per 256 values), I2_S takes int8 per token (absmax, BitNet b1.58's rule). Float weights
@@ -8,6 +10,7 @@
 // computes what its ternary form would.
 import type { ActivationQuant } from "../model/config.ts";
 import type { CpuKernels, Matrix, QuantizedActivations } from "./kernels.ts";
+import type { ActivationKind } from "./layout.ts";
 import { OP, type StepProfile } from "./step-profile.ts";
 
 export class Projector {
@@ -31,6 +34,15 @@ export class Projector {
   project(x: number, n: number, ws: readonly Matrix[], outs: readonly number[], op: number): void {
     const p = this.profile;
     let t = p ? p.now() : 0;
+    const shared = n === 1 && ws.length > 1 ? this.sharedActivations(ws) : undefined;
+    if (shared) {
+      // decode: one quantization, one thread-pool call for all the matrices (one barrier instead of one each)
+      this.K.quantize(shared, x, n);
+      if (p) t = p.lap(OP["activation quant"], t);
+      this.K.matmulQuantizedSet(ws, shared, outs);
+      if (p) p.lap(op, t);
+      return;
+    }
     let quantizedKey = "";
     let floatInput = 0;
     for (let i = 0; i < ws.length; i++) {
@@ -45,12 +57,8 @@ export class Projector {
         if (p) t = p.lap(op, t);
         continue;
       }
-      const key = `${act.kind}:${w.cols}:${act.group}`;
-      let a = this.acts.get(key);
-      if (!a) {
-        a = this.K.allocActivations(act.kind, w.cols, this.capacity, act.group);
-        this.acts.set(key, a);
-      }
+      const key = activationKey(act, w.cols);
+      const a = this.activations(key, act, w.cols);
       if (key !== quantizedKey) {
         this.K.quantize(a, x, n);
         quantizedKey = key;
@@ -59,6 +67,28 @@ export class Projector {
       this.K.matmulQuantized(w, a, outs[i]!);
       if (p) t = p.lap(op, t);
     }
+  }
+
+  /** The activation buffer of `key`, allocated on first use. */
+  private activations(key: string, act: { kind: ActivationKind; group: number }, cols: number): QuantizedActivations {
+    let a = this.acts.get(key);
+    if (!a) {
+      a = this.K.allocActivations(act.kind, cols, this.capacity, act.group);
+      this.acts.set(key, a);
+    }
+    return a;
+  }
+
+  /** The one activation buffer every matrix of `ws` reads, where all are ternary with the same quantization. */
+  private sharedActivations(ws: readonly Matrix[]): QuantizedActivations | undefined {
+    const act = this.K.activationFor(ws[0]!);
+    if (!act) return undefined;
+    const key = activationKey(act, ws[0]!.cols);
+    for (let i = 1; i < ws.length; i++) {
+      const other = this.K.activationFor(ws[i]!);
+      if (!other || activationKey(other, ws[i]!.cols) !== key) return undefined;
+    }
+    return this.activations(key, act, ws[0]!.cols);
   }
 
   /** A copy of x rounded to int8 per token: a = max|x|/127, x' = round(x/a)·a. Returns its address. */
@@ -86,4 +116,9 @@ export class Projector {
     if (this.fakeQuant) this.K.heap.free(this.fakeQuant);
     this.fakeQuant = 0;
   }
+}
+
+/** Matrices with the same key read the same quantized activations. */
+function activationKey(act: { kind: ActivationKind; group: number }, cols: number): string {
+  return `${act.kind}:${cols}:${act.group}`;
 }

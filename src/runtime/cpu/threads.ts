@@ -18,10 +18,16 @@
 // Latency policy (a decode step makes hundreds of short calls: a round trip must cost µs, not a futex wake):
 // - an idle worker busy-polls SEQ for `spin` µs after its last chunk (or wake-up), then sleeps in
 //   Atomics.wait; it counts itself in SLEEPERS first, and the caller calls Atomics.notify only when one sleeps;
-// - the caller, once no chunk is left to claim, polls DONE for `callerSpin` µs, then blocks in Atomics.wait
-//   where the thread may (not a browser's main thread); it raises CWAIT first, and the worker that completes
-//   the call notifies only then;
+// - the caller, once no chunk is left to claim, polls DONE for `callerSpin` µs — or twice its own longest chunk
+//   of the call, up to MAX_CALLER_SPIN_MS, as a worker's last chunk takes about as long: blocking there would add a
+//   futex wake and a reschedule (ms on a loaded machine) to every call of a memory-bound matvec — then blocks in
+//   Atomics.wait where the thread may (not a browser's main thread); it raises CWAIT first, and the worker that
+//   completes the call notifies only then;
 // - words written by one side and polled by the other sit on their own 64-byte lines.
+//
+// A worker that dies (an error outside a kernel, terminated, out of memory) is noticed: its exit event marks the
+// pool broken, and a call that waits on it makes no progress for `stallTimeoutMs` — either way the call throws
+// THREAD_ERROR (and so does every later one) instead of waiting forever for its chunk.
 import { TernionError } from "../errors.ts";
 
 // Control block, in i32 units from its start (each hot word on its own 64-byte line).
@@ -51,6 +57,10 @@ const CHUNKS_PER_THREAD = 4;
 export const DEFAULT_SPIN_US = 500;
 /** Default µs the caller polls for completion before it blocks. */
 export const DEFAULT_CALLER_SPIN_US = 100;
+/** The most ms the caller polls for completion, whatever its own chunks took. */
+const MAX_CALLER_SPIN_MS = 2;
+/** Default ms a call may wait on the workers without one finishing a chunk before it is declared stalled. */
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
 
 /** Slice i of [0, total) cut in `parts` pieces at multiples of `align` (the worker script has a copy: keep them equal). */
 export function slice(total: number, parts: number, align: number, i: number): [number, number] {
@@ -160,6 +170,11 @@ interface WorkerHandle {
   terminate(): void;
 }
 
+/** Why the pool cannot run calls any more (a worker died), set by the workers' exit and error events. */
+interface PoolHealth {
+  broken: string | undefined;
+}
+
 export interface ThreadPoolOptions {
   /** Total threads, the caller included (1 = no workers). */
   threads: number;
@@ -173,9 +188,12 @@ export interface ThreadPoolOptions {
   control: number;
   /** µs an idle worker busy-polls after its last job before it sleeps (Atomics.wait). Default 500. */
   spin?: number;
-  /** µs the caller busy-polls for the workers' completion (and at least as long as its own slice took, up to
-   *  1 ms more) before it blocks (Atomics.wait, where allowed). Default 50. */
+  /** µs the caller busy-polls for the workers' completion before it blocks (Atomics.wait, where allowed); at
+   *  least twice its own longest chunk of the call, up to 2 ms. Default 100. */
   callerSpin?: number;
+  /** ms a call may wait on the workers with no chunk finished before it throws THREAD_ERROR (a dead or hung
+   *  worker). Default 60 000. */
+  stallTimeoutMs?: number;
   /** Start-up timeout per worker (ms). */
   timeoutMs?: number;
 }
@@ -205,6 +223,8 @@ export class ThreadPool {
   private readonly fns: Array<(...a: number[]) => void>;
   private readonly blocking: boolean;
   private readonly callerSpinMs: number;
+  private readonly stallMs: number;
+  private readonly health: PoolHealth;
   private disposed = false;
 
   private constructor(
@@ -212,9 +232,13 @@ export class ThreadPool {
     memory: WebAssembly.Memory,
     control: number,
     fns: Array<(...a: number[]) => void>,
+    health: PoolHealth = { broken: undefined },
     callerSpinUs = DEFAULT_CALLER_SPIN_US,
+    stallTimeoutMs = DEFAULT_STALL_TIMEOUT_MS,
   ) {
     this.callerSpinMs = callerSpinUs / 1000;
+    this.stallMs = stallTimeoutMs;
+    this.health = health;
     this.workers = workers;
     this.size = workers.length + 1;
     this.ctrl = new Int32Array(memory.buffer, control, CTRL_I32);
@@ -236,6 +260,10 @@ export class ThreadPool {
     const seq = Atomics.load(ctrl, SEQ);
     const workers: WorkerHandle[] = [];
     const started: Array<Promise<void>> = [];
+    const health: PoolHealth = { broken: undefined };
+    const died = (i: number, why: string) => {
+      health.broken ??= `worker ${i} of the thread pool ${why}`;
+    };
     const timeoutMs = opts.timeoutMs ?? 30_000;
     const spin = opts.spin ?? DEFAULT_SPIN_US;
     const data = (id: number, withModule: boolean) => ({
@@ -263,6 +291,7 @@ export class ThreadPool {
                   const m = e.data as { type: string; message?: string };
                   if (m.type === "ready") {
                     clearTimeout(t);
+                    w.onerror = (err: ErrorEvent) => died(i, `failed: ${err.message || "worker error"}`);
                     resolve();
                   } else if (m.type === "fail") {
                     clearTimeout(t);
@@ -299,8 +328,11 @@ export class ThreadPool {
               t.unref?.();
               w.once("message", (m: { type: string; message?: string }) => {
                 clearTimeout(t);
-                if (m.type === "ready") resolve();
-                else reject(new Error(m.message ?? "worker failed"));
+                if (m.type === "ready") {
+                  w.on("error", (e: Error) => died(i, `failed: ${e.message}`));
+                  w.on("exit", (code) => died(i, `exited (code ${code})`));
+                  resolve();
+                } else reject(new Error(m.message ?? "worker failed"));
               });
               w.once("error", (e) => {
                 clearTimeout(t);
@@ -324,7 +356,7 @@ export class ThreadPool {
       for (const w of workers) w.terminate();
       throw e;
     }
-    return new ThreadPool(workers, opts.memory, opts.control, fns, opts.callerSpin);
+    return new ThreadPool(workers, opts.memory, opts.control, fns, health, opts.callerSpin, opts.stallTimeoutMs);
   }
 
   /** A pool of one: the caller only. */
@@ -338,6 +370,7 @@ export class ThreadPool {
    */
   run(fn: number, args: readonly number[], total: number, align = 1, maxParts = this.size): void {
     if (this.disposed) throw new TernionError("DISPOSED", "the thread pool was disposed");
+    if (this.health.broken) throw new TernionError("THREAD_ERROR", `${this.health.broken}: the thread pool cannot run kernels`);
     if (total <= 0) return;
     const units = Math.ceil(total / align);
     const parts = Math.max(1, Math.min(this.size, maxParts, units));
@@ -365,41 +398,24 @@ export class ThreadPool {
     if (Atomics.load(c, SLEEPERS) !== 0) Atomics.notify(c, SEQ);
     let mine: unknown;
     let done = 0;
+    let longest = 0;
     for (;;) {
       const v = Atomics.load(c, CLAIM);
       const i = v & 0xfff;
       if (i >= chunks) break;
       if (Atomics.compareExchange(c, CLAIM, v, v + 1) !== v) continue;
       const [a, b] = slice(total, chunks, align, i);
+      const t0 = performance.now();
       try {
         if (a < b) f(...args, a, b);
       } catch (e) {
         mine ??= e;
       }
+      longest = Math.max(longest, performance.now() - t0);
       done++;
     }
     let d = Atomics.add(c, DONE, done) + done;
-    if (d !== chunks) {
-      // the workers' last chunks: poll, then sleep where this thread may block
-      const until = performance.now() + this.callerSpinMs;
-      for (let k = 1; d !== chunks; k++) {
-        if ((k & 63) === 0 && performance.now() > until) break;
-        d = Atomics.load(c, DONE);
-      }
-      if (d !== chunks) {
-        if (this.blocking) {
-          Atomics.store(c, CWAIT, 1);
-          d = Atomics.load(c, DONE);
-          while (d !== chunks) {
-            Atomics.wait(c, DONE, d, 100);
-            d = Atomics.load(c, DONE);
-          }
-          Atomics.store(c, CWAIT, 0);
-        } else {
-          while (d !== chunks) d = Atomics.load(c, DONE);
-        }
-      }
-    }
+    if (d !== chunks) d = this.awaitWorkers(chunks, d, Math.min(MAX_CALLER_SPIN_MS, Math.max(this.callerSpinMs, 2 * longest)));
     // close the call under the next epoch before anyone may change the parameters
     Atomics.store(c, CLAIM, (epoch + 0x1000) | CLOSED);
     if (mine) throw mine;
@@ -409,6 +425,38 @@ export class ThreadPool {
       for (let i = 0; i < 512 && this.msg[i]; i++) text += String.fromCharCode(this.msg[i]!);
       throw new TernionError("THREAD_ERROR", `a kernel failed in a worker: ${text}`);
     }
+  }
+
+  /**
+   * Waits until DONE = chunks (d: its value now): polls for spinMs, then sleeps where this thread may block.
+   * Throws THREAD_ERROR (and breaks the pool) when no chunk finishes for stallMs: a worker died holding one.
+   */
+  private awaitWorkers(chunks: number, d: number, spinMs: number): number {
+    const c = this.ctrl;
+    let progress = performance.now();
+    const until = progress + spinMs;
+    for (let k = 1; d !== chunks; k++) {
+      if ((k & 63) === 0 && performance.now() > until) break;
+      d = Atomics.load(c, DONE);
+    }
+    if (d === chunks) return d;
+    if (this.blocking) Atomics.store(c, CWAIT, 1);
+    try {
+      while (d !== chunks) {
+        if (this.blocking) Atomics.wait(c, DONE, d, 100);
+        const now = Atomics.load(c, DONE);
+        if (now !== d) {
+          d = now;
+          progress = performance.now();
+        } else if (performance.now() - progress > this.stallMs) {
+          this.health.broken ??= `a worker of the thread pool finished no chunk for ${Math.round(this.stallMs)} ms (dead or hung)`;
+          throw new TernionError("THREAD_ERROR", `${this.health.broken}: the call was abandoned`);
+        }
+      }
+    } finally {
+      if (this.blocking) Atomics.store(c, CWAIT, 0);
+    }
+    return d;
   }
 
   /** Stops the workers; the pool cannot be used afterwards. Idempotent. */
