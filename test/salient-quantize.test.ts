@@ -221,6 +221,45 @@ describe("salient ternarization", () => {
   });
 });
 
+describe("quantize with salient weights into each ternary block type", () => {
+  it.each([
+    ["tq2_0", GgmlType.TQ2_0],
+    ["tq1_0", GgmlType.TQ1_0],
+    ["i2_s", GgmlType.I2_S],
+  ] as const)("%s: decode(X.weight) + S is the absmean of the rest plus the kept weights", async (type, id) => {
+    const [k, m] = [256, 6];
+    const w = weights(m, k, 9);
+    const input = {
+      metadata: new Map(),
+      tensors: [{ name: "blk.0.attn_q.weight", dims: [k, m], type: GgmlType.F32, data: new Uint8Array(w.buffer) }],
+    };
+    const src = bytesSource(await writeGgufToBytes(input));
+    const plan = planQuantize(src, await readGgufHeader(src), { type, salient: { fraction: 0.02 } });
+    const bytes = await writeGgufToBytes(plan.input);
+    const header = await readGgufHeader(bytesSource(bytes));
+    const info = header.tensors.find((t) => t.name === "blk.0.attn_q.weight")!;
+    expect(info.type).toBe(id);
+    const decoded = new Float32Array(m * k);
+    tensorTypeTraits(id).dequantize(await readTensorData(bytesSource(bytes), header, info), decoded);
+    const side = (await readSide(bytes, header, info.name))!;
+    expectCsr(side, m, k);
+    expect(side.idx.length).toBe(Math.round(0.02 * m * k));
+    const reference = salientTernarize(w, m, k, { group: "tensor", salientFraction: 0.02 });
+    const expected = denseOf(reference);
+    const alpha = reference.alpha[0]!;
+    for (let r = 0; r < m; r++) {
+      for (let e = side.rowStart[r]!; e < side.rowStart[r + 1]!; e++) {
+        const i = r * k + side.idx[e]!;
+        expect(decoded[i]).toBe(0);
+        decoded[i] = side.scale[r]! * side.val[e]!;
+        expect(Math.abs(decoded[i]! - w[i]!)).toBeLessThanOrEqual(side.scale[r]! / 2 + 1e-9);
+      }
+    }
+    // the rest: ±α or 0 as the rule says (α rounded to f16, 11 significant bits, in the TQ types' block scales)
+    for (let i = 0; i < m * k; i++) expect(Math.abs(decoded[i]! - expected[i]!)).toBeLessThanOrEqual(alpha / 1024);
+  });
+});
+
 describe("quantize with salient weights and GPTQ (stories260K)", () => {
   const stories = new Uint8Array(readFileSync(sharedPath("models/stories260K.gguf")));
   const text = readFileSync(sharedPath("corpus/tinystories-valid-a.txt"), "utf8").slice(0, 20_000);
