@@ -308,6 +308,10 @@ describe("quantize with salient weights and GPTQ (stories260K)", () => {
   it("without salient weights writes no side matrix; without calibration refuses GPTQ and the hessian metric", async () => {
     const source = bytesSource(stories);
     const header = await readGgufHeader(source);
+    const calibration = await calibrateOnText(source, header, text, { maxTokens: 128 });
+    const head = planQuantize(source, header, { type: "tq2_0", includeOutput: true, gptq: true, hessians: calibration.hessians });
+    expect(head.tensors.filter((t) => t.ternarized).length).toBe(36);
+    await writeGgufToBytes(head.input);
     const plain = planQuantize(source, header, { type: "tq2_0" });
     expect(plain.input.tensors.some((t) => t.name.includes("salient"))).toBe(false);
     expect(() => planQuantize(source, header, { type: "tq2_0", gptq: true })).toThrow(/needs its calibration Hessian/);
@@ -322,6 +326,7 @@ describe("quantize with salient weights and GPTQ (stories260K)", () => {
     expect(c.tokens).toBe(64);
     expect(c.hessians.get("blk.0.attn_q.weight")).toBe(c.hessians.get("blk.0.attn_v.weight"));
     expect(c.hessians.get("blk.0.ffn_gate.weight")).toBe(c.hessians.get("blk.0.ffn_up.weight"));
+    expect(c.hessians.get("output.weight")!.length).toBe(float.config.dim ** 2); // for --include-output
     const down = c.hessians.get("blk.4.ffn_down.weight")!;
     expect(down.length).toBe(float.config.ffnDim ** 2);
     for (let j = 0; j < float.config.ffnDim; j++) expect(down[j * float.config.ffnDim + j]!).toBeGreaterThanOrEqual(0);

@@ -29,7 +29,7 @@ export interface CalibrationOptions {
 export interface Calibration {
   /** Tokens that went through the model. */
   tokens: number;
-  /** The Hessian of each block matrix by its GGUF name ("blk.0.attn_q.weight"), k × k row-major. */
+  /** The Hessian of each block matrix (and of an untied output head) by its GGUF name ("blk.0.attn_q.weight"), k × k row-major. */
   hessians: Map<string, Float64Array>;
 }
 
@@ -51,12 +51,15 @@ export function calibrate(config: ModelConfig, tensors: TensorMap, o: Calibratio
     { readers: [w.down], of: (c: BlockCache) => c.downIn },
   ];
   const sums = model.blocks.map((w) => inputs(w).map((i) => new Float64Array(i.readers[0]!.cols ** 2)));
+  // the output head reads the final norm's output (`quantize --include-output`); a tied head is the embedding
+  const headSum = config.tiedOutput ? null : new Float64Array(config.dim ** 2);
   // one sequence at a time: only one sequence's activations live
   for (let s = 0; s < sequences; s++) {
     const f = modelForward(model, o.tokens.subarray(s * seqLen, (s + 1) * seqLen), rope, false);
     f.caches.forEach((c, l) => {
       inputs(model.blocks[l]!).forEach((i, j) => accumulateInputProducts(sums[l]![j]!, i.of(c), seqLen, i.readers[0]!.cols));
     });
+    if (headSum) accumulateInputProducts(headSum, f.finalNorm.y, seqLen, config.dim);
   }
   const n = sequences * seqLen;
   const hessians = new Map<string, Float64Array>();
@@ -66,16 +69,17 @@ export function calibrate(config: ModelConfig, tensors: TensorMap, o: Calibratio
       for (const m of i.readers) hessians.set(m.name, h);
     });
   });
+  if (headSum) hessians.set(model.head.name, hessianFromProducts(headSum, n, config.dim));
   return { tokens: n, hessians };
 }
 
 /**
  * Bytes calibration holds besides the float model: one f64 sum and one Hessian per distinct matrix input
- * (4 per block), so a caller can refuse a model too large for it before anything is read.
+ * (4 per block, and the head's), so a caller can refuse a model too large for it before anything is read.
  */
 export function calibrationBytes(config: Pick<ModelConfig, "layers" | "dim" | "heads" | "headDim" | "ffnDim">): number {
   const ks = [config.dim, config.heads * config.headDim, config.dim, config.ffnDim];
-  return config.layers * ks.reduce((a, k) => a + 2 * 8 * k * k, 0);
+  return config.layers * ks.reduce((a, k) => a + 2 * 8 * k * k, 0) + 2 * 8 * config.dim ** 2;
 }
 
 /** The most memory calibration plans for: the float model in f32 plus its Hessians (calibrationBytes). */
