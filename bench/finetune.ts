@@ -5,7 +5,8 @@
 // the inference engine (runtime/perplexity.ts, llama.cpp's method). Then training tokens/s of both
 // schedules on 1 and 2 threads. Then the post-training rows of issue 18 (salient weights, ternary GPTQ): absmean
 // per tensor with and without GPTQ, and + salient 0.5 / 1 / 2 / 5 % by magnitude and by the Hessian criterion,
-// with and without GPTQ, each with its total bits per weight (runtime/convert/salient-ternarize.ts).
+// with and without GPTQ, per tensor and per group of 64, and GPTQ calibrated sequentially, each with its total bits
+// per weight (runtime/convert/salient-ternarize.ts).
 //
 //   npm run bench:finetune -- [--steps 200] [--batch 8] [--seq-len 64] [--group 128] [--eval-chars 100000|all]
 //                             [--train-chars all] [--threads 1,2] [--rows all|salient] [--json]
@@ -99,27 +100,44 @@ const hessianOf = (name: string, k: number) => {
 };
 // `group`: one absmean scale per 64 values of a row instead of per tensor, as `ternion quantize` stores rows that
 // TQ2_0 cannot hold (stories260K's): α and γ are F16 per group, 32 more bits per 64 weights.
-const salientRow = async (method: string, o: { fraction: number; metric: SalientMetric; gptq: boolean; group?: number }) => {
+interface SalientRowOptions {
+  fraction: number;
+  metric: SalientMetric;
+  gptq: boolean;
+  group?: number;
+  /** Calibrate block l on the model whose blocks < l are already quantized (GPTQ's sequential order). */
+  sequential?: boolean;
+}
+const calibrationTokens = tokens.subarray(0, 512);
+const salientRow = async (method: string, o: SalientRowOptions) => {
   let bits = 0;
   let weights = 0;
+  const current = new Map(teacher.tensors); // block matrices replaced by Ŵ + S as they are quantized
+  const needs = o.gptq || (o.fraction > 0 && o.metric === "hessian");
+  for (let l = 0; l < teacher.config.layers; l++) {
+    const hessians = o.sequential && needs ? calibrate(teacher.config, current, { tokens: calibrationTokens }).hessians : calibration.hessians;
+    const local = new Map<Float64Array, PreparedHessian>();
+    for (const info of teacher.header.tensors) {
+      if (!isLinearWeight(info) || !info.name.startsWith(`blk.${l}.`)) continue;
+      const [k, m] = info.dims as [number, number];
+      const h = hessians.get(info.name)!;
+      if (needs && !local.has(h)) local.set(h, o.sequential ? prepareHessian(h, k, undefined, info.name) : hessianOf(info.name, k));
+      const t = salientTernarize(teacher.tensors.get(info.name)!, m, k, {
+        group: o.group ?? "tensor",
+        salientFraction: o.fraction,
+        salientMetric: o.metric,
+        gptq: o.gptq,
+        hessian: needs ? local.get(h) : undefined,
+        name: info.name,
+      });
+      bits += (TERNARY_BITS + (o.group ? 32 / o.group : 0)) * m * k + (t.salient ? salientBits(m, t.salient.idx.length) : 0);
+      weights += m * k;
+      current.set(info.name, denseOf(t));
+    }
+  }
   const tensors = teacher.header.tensors.map((info) => {
-    const values = teacher.tensors.get(info.name)!;
-    if (!isLinearWeight(info))
-      return { name: info.name, dims: info.dims, type: GgmlType.F32, data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
-    const [k, m] = info.dims as [number, number];
-    const needs = o.gptq || (o.fraction > 0 && o.metric === "hessian");
-    const t = salientTernarize(values, m, k, {
-      group: o.group ?? "tensor",
-      salientFraction: o.fraction,
-      salientMetric: o.metric,
-      gptq: o.gptq,
-      hessian: needs ? hessianOf(info.name, k) : undefined,
-      name: info.name,
-    });
-    bits += (TERNARY_BITS + (o.group ? 32 / o.group : 0)) * m * k + (t.salient ? salientBits(m, t.salient.idx.length) : 0);
-    weights += m * k;
-    const dense = denseOf(t);
-    return { name: info.name, dims: info.dims, type: GgmlType.F32, data: new Uint8Array(dense.buffer) };
+    const values = current.get(info.name)!;
+    return { name: info.name, dims: info.dims, type: GgmlType.F32, data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
   });
   await score(
     method,
@@ -143,6 +161,16 @@ const salientRows = async () => {
   for (const fraction of [0.01, 0.05]) {
     await salientRow(`  + salient ${fraction * 100} % (hessian) + GPTQ`, { fraction, metric: "hessian", gptq: true, group: 64 });
   }
+  // GPTQ's sequential order (block l calibrated on the model with blocks < l quantized); `quantize` calibrates on the float model.
+  await salientRow("ternary GPTQ, sequential calibration", { fraction: 0, metric: "magnitude", gptq: true, sequential: true });
+  await salientRow("per group of 64 + GPTQ, sequential", { fraction: 0, metric: "magnitude", gptq: true, group: 64, sequential: true });
+  await salientRow("per group of 64 + salient 5 % (hessian) + GPTQ, sequential", {
+    fraction: 0.05,
+    metric: "hessian",
+    gptq: true,
+    group: 64,
+    sequential: true,
+  });
 };
 const ptq = async (method: string, baseline: Baseline | null) => {
   const student = buildTrainModel(teacher.config, teacher.tensors, { precision: "f32", dlt: { group, refine: true } });

@@ -53,6 +53,7 @@ describe("quantize --salient / --gptq", () => {
     expect(q.status).toBe(0);
     const report = JSON.parse(q.stdout);
     expect(report.calibrationTokens).toBe(256);
+    expect(report.calibrationOrder).toBe("sequential");
     expect(report.salient).toEqual({ fraction: 0.02, metric: "hessian" });
     const quantized = report.tensors.filter((t: { ternarized: boolean }) => t.ternarized);
     expect(quantized.length).toBe(35);
@@ -112,6 +113,7 @@ describe("quantize --salient / --gptq", () => {
       [["--gptq"], /--gptq needs --calib/],
       [["--salient", "0.01", "--salient-metric", "hessian"], /--salient-metric hessian needs --calib/],
       [["--salient", "0.01", "--calib", text], /--calib is used only by --gptq and --salient-metric hessian/],
+      [["--gptq", "--calib", text, "--calib-order", "random"], /--calib-order must be float or sequential/],
       [["--gptq", "--calib", join(dir, "missing.txt")], /cannot open the calibration text/],
       [["--gptq", "--calib", text], /calibration text has \d+ tokens; at least 128/],
     ];

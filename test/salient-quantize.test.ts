@@ -15,7 +15,7 @@ import type { GgufHeader } from "../src/runtime/gguf/types.ts";
 import { writeGgufToBytes } from "../src/runtime/gguf/writer.ts";
 import { salientNames } from "../src/runtime/model/tensors.ts";
 import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts";
-import { calibrate, calibrateOnText } from "../src/train/calibration.ts";
+import { calibrate, calibrateOnText, sequentialCalibration } from "../src/train/calibration.ts";
 import { loadFloatModel } from "../src/train/teacher.ts";
 import { rng } from "./helpers/random.ts";
 import { sharedPath } from "./helpers/shared.ts";
@@ -317,6 +317,24 @@ describe("quantize with salient weights and GPTQ (stories260K)", () => {
     expect(() => planQuantize(source, header, { type: "tq2_0", gptq: true })).toThrow(/needs its calibration Hessian/);
     expect(() => planQuantize(source, header, { type: "tq2_0", salient: { fraction: 0.01, metric: "hessian" } })).toThrow(OptionError);
     expect(() => planQuantize(source, header, { type: "tq2_0", salient: { fraction: 0.5 } })).toThrow(/must be a number in \[0, 0.25\]/);
+  });
+
+  it("sequential calibration: block l's Hessians come from the model with the matrices quantized so far", async () => {
+    const source = bytesSource(stories);
+    const header = await readGgufHeader(source);
+    const float = await loadFloatModel(source, header);
+    const tokens = Int32Array.from({ length: 128 }, (_, i) => (i * 37) % float.config.vocabSize);
+    const plain = calibrate(float.config, float.tensors, { tokens, seqLen: 64 });
+    const sequential = sequentialCalibration(float.config, float.tensors, { tokens, seqLen: 64 });
+    const same = (a: Float64Array, b: Float64Array) => a.every((v, i) => v === b[i]);
+    expect(same(sequential.get("blk.0.attn_q.weight")!, plain.hessians.get("blk.0.attn_q.weight")!)).toBe(true);
+    // nothing reported quantized yet: block 1 still sees the float block 0
+    expect(same(sequential.get("blk.1.attn_q.weight")!, plain.hessians.get("blk.1.attn_q.weight")!)).toBe(true);
+    const plan = planQuantize(source, header, { type: "tq2_0", gptq: true, hessians: sequential });
+    await writeGgufToBytes(plan.input); // quantizes every block in file order, reporting each Ŵ + S
+    expect(same(sequential.get("blk.2.attn_q.weight")!, plain.hessians.get("blk.2.attn_q.weight")!)).toBe(false);
+    expect(sequential.has("output.weight")).toBe(true);
+    expect(sequential.has("token_embd.weight")).toBe(false);
   });
 
   it("calibration's Hessians are 2/n Σ x xᵀ of the inputs each matrix reads; q, k, v share one", async () => {

@@ -1,8 +1,8 @@
 // `ternion quantize --model in.gguf --out out.gguf --type tq2_0|tq1_0|i2_s [--include-output]
-//  [--salient P [--salient-metric magnitude|hessian]] [--gptq] [--calib FILE [--calib-tokens N]] [--json]`:
+//  [--salient P [--salient-metric magnitude|hessian]] [--gptq] [--calib FILE [--calib-tokens N] [--calib-order O]] [--json]`:
 // ternarizes a float model's linear weights with BitNet's absmean rule (see runtime/convert/quantize.ts), keeping
 // a fraction P of salient weights in a side matrix and compensating errors GPTQ's way when asked; the Hessian
-// metric and GPTQ calibrate on --calib text through the float model (train/calibration.ts). Rows the type cannot
+// metric and GPTQ calibrate on --calib text (train/calibration.ts; sequentially by default, as GPTQ). Rows the type cannot
 // hold go to the grouped ternary layout, said in one line on stderr for all of them.
 import { resolve } from "node:path";
 import {
@@ -17,7 +17,7 @@ import {
 import { MAX_SALIENT_FRACTION, SALIENT_METRICS, type SalientMetric } from "../runtime/convert/salient-ternarize.ts";
 import { OptionError } from "../runtime/errors.ts";
 import { readFile } from "node:fs/promises";
-import { CALIBRATION_TOKENS, calibrateOnText } from "../train/calibration.ts";
+import { CALIBRATION_ORDERS, CALIBRATION_TOKENS, type CalibrationOrder, calibrateOnText } from "../train/calibration.ts";
 import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
@@ -43,7 +43,12 @@ const flags: Record<string, FlagSpec> = {
   },
   gptq: { type: "boolean", description: "GPTQ error compensation through the calibration Hessian (needs --calib)" },
   calib: { type: "string", description: "calibration text for --gptq and --salient-metric hessian" },
-  "calib-tokens": { type: "string", description: `calibration tokens run through the float model (default ${CALIBRATION_TOKENS})` },
+  "calib-tokens": { type: "string", description: `calibration tokens run through the model (default ${CALIBRATION_TOKENS})` },
+  "calib-order": {
+    type: "string",
+    description:
+      "sequential (default: each block calibrated on the earlier blocks quantized, as GPTQ) or float (the float model's activations, one pass)",
+  },
   json: { type: "boolean", description: "print one JSON object instead of text" },
   help: helpFlag,
 };
@@ -53,7 +58,7 @@ export const quantizeCommand: Command = {
   summary: "ternarize a float model's linear weights (absmean) to TQ2_0, TQ1_0 or I2_S",
   usage:
     `ternion quantize --model <in.gguf> --out <out.gguf> --type <${QUANTIZE_TYPES.join("|")}> [--include-output] ` +
-    "[--salient P] [--salient-metric magnitude|hessian] [--gptq] [--calib <text>] [--calib-tokens N] [--json]",
+    "[--salient P] [--salient-metric magnitude|hessian] [--gptq] [--calib <text>] [--calib-tokens N] [--calib-order sequential|float] [--json]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
@@ -73,6 +78,7 @@ export const quantizeCommand: Command = {
     const gptq = args.flags.has("gptq");
     const calib = optionalString(args.flags, "calib");
     const calibTokens = numberFlag(args.flags, "calib-tokens", { integer: true, min: 1 });
+    const calibOrder = choiceFlag<CalibrationOrder>(args.flags, "calib-order", CALIBRATION_ORDERS);
     const needsCalibration = gptq || metric === "hessian";
     if (needsCalibration && calib === undefined) {
       throw new OptionError(
@@ -80,7 +86,7 @@ export const quantizeCommand: Command = {
         `${gptq ? "--gptq" : "--salient-metric hessian"} needs --calib <text> (calibration text for the layer Hessians)`,
       );
     }
-    if (!needsCalibration && (calib !== undefined || calibTokens !== undefined)) {
+    if (!needsCalibration && (calib !== undefined || calibTokens !== undefined || calibOrder !== undefined)) {
       throw new OptionError("BAD_FLAG_VALUE", "--calib is used only by --gptq and --salient-metric hessian");
     }
     if (calib !== undefined) await checkInputFile(calib, textFile("the calibration text"));
@@ -93,7 +99,9 @@ export const quantizeCommand: Command = {
     const bar = new ProgressBar("quantize");
     try {
       const calibration =
-        calib === undefined ? undefined : await calibrateOnText(source, header, await readFile(calib, "utf8"), { maxTokens: calibTokens });
+        calib === undefined
+          ? undefined
+          : await calibrateOnText(source, header, await readFile(calib, "utf8"), { maxTokens: calibTokens, order: calibOrder ?? "sequential" });
       const plan = planQuantize(source, header, {
         type,
         includeOutput: args.flags.has("include-output"),
@@ -119,6 +127,7 @@ export const quantizeCommand: Command = {
               salient: { fraction, metric: fraction > 0 ? (metric ?? "magnitude") : undefined },
               gptq,
               calibrationTokens: calibration?.tokens,
+              calibrationOrder: calibration ? (calibOrder ?? "sequential") : undefined,
               tensorBytes: { in: inBytes, out: outBytes },
               tensors: plan.tensors,
               grouped: plan.grouped.map(brief),
@@ -134,7 +143,7 @@ export const quantizeCommand: Command = {
             `tensor data ${formatBytes(inBytes)} → ${formatBytes(outBytes)}` +
             (fraction > 0 ? `; ${ternarized.reduce((n, t) => n + (t.salient ?? 0), 0)} salient weights kept (${metric ?? "magnitude"})` : "") +
             (gptq ? "; GPTQ" : "") +
-            (calibration ? ` (calibrated on ${calibration.tokens} tokens)` : ""),
+            (calibration ? ` (calibrated on ${calibration.tokens} tokens, ${calibOrder ?? "sequential"})` : ""),
         );
       }
     } finally {

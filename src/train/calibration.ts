@@ -1,13 +1,15 @@
 // Calibration for GPTQ and PB-LLM's Hessian saliency (runtime/convert/hessian.ts): a few hundred tokens of
-// text through the float model, and for every block matrix the Hessian H = (2/n)·Σ x xᵀ of the inputs x that
-// enter it. The inputs are the float model's own (every layer sees the float layers before it), not those of a
-// model whose earlier layers are already quantized: one forward pass serves every matrix. Matrices that read
-// the same input (q, k, v; gate, up) share one Hessian object.
+// text through the model, and for every block matrix the Hessian H = (2/n)·Σ x xᵀ of the inputs x that enter
+// it. Two orders: "float", the float model's own activations (one forward pass serves every matrix), and
+// "sequential", GPTQ's: block l sees the output of blocks < l already quantized (one pass per block). Matrices
+// that read the same input (q, k, v; gate, up) share one Hessian object.
 import { accumulateInputProducts, hessianFromProducts } from "../runtime/convert/hessian.ts";
+import type { HessianSource } from "../runtime/convert/quantize.ts";
 import { ModelError, OptionError } from "../runtime/errors.ts";
 import type { ByteSource } from "../runtime/gguf/source.ts";
 import type { GgufHeader } from "../runtime/gguf/types.ts";
 import { type ModelConfig, modelConfigFromGguf } from "../runtime/model/config.ts";
+import { expectedTensors } from "../runtime/model/tensors.ts";
 import { tokenizerFromGguf } from "../runtime/tokenizer/index.ts";
 import type { BlockCache } from "./block.ts";
 import { buildTrainModel, modelForward, type TensorMap } from "./model.ts";
@@ -88,14 +90,14 @@ export const CALIBRATION_MAX_BYTES = 4 * 2 ** 30;
 /**
  * Calibration of a GGUF model on `text`: refuses (before reading any tensor) a model whose f32 copy and Hessians
  * exceed CALIBRATION_MAX_BYTES, then reads it into f32, tokenizes the text with the model's tokenizer (BOS first)
- * and runs calibrate.
+ * and runs calibrate (order "float", the default) or returns sequentialCalibration's source ("sequential").
  */
 export async function calibrateOnText(
   source: ByteSource,
   header: GgufHeader,
   text: string,
-  o: Omit<CalibrationOptions, "tokens"> = {},
-): Promise<Calibration> {
+  o: Omit<CalibrationOptions, "tokens"> & { order?: CalibrationOrder } = {},
+): Promise<{ tokens: number; hessians: HessianSource }> {
   const config = modelConfigFromGguf(header.metadata, header.tensors);
   const floatBytes = 4 * header.tensors.reduce((a, t) => a + t.dims.reduce((x, y) => x * y, 1), 0);
   const need = floatBytes + calibrationBytes(config);
@@ -109,5 +111,47 @@ export async function calibrateOnText(
   // a few characters per token at most: tokenize only the start of a long text
   const tokens = Int32Array.from(tokenizerFromGguf(header.metadata).encode(text.slice(0, maxTokens * 64), { addBos: true }));
   const model = await loadFloatModel(source, header);
+  if (o.order === "sequential") {
+    const sequential = sequentialCalibration(model.config, model.tensors, { ...o, tokens });
+    return { tokens: sequential.tokens, hessians: sequential };
+  }
   return calibrate(model.config, model.tensors, { ...o, tokens });
+}
+
+/** Which activations calibrate a block: the float model's, or those of the model whose earlier blocks are quantized. */
+export type CalibrationOrder = "float" | "sequential";
+export const CALIBRATION_ORDERS: readonly CalibrationOrder[] = ["float", "sequential"];
+
+/**
+ * GPTQ's sequential order as a HessianSource for runtime/convert/quantize.ts: block l's Hessians are computed when
+ * its first matrix is asked for, on the model in which every matrix the quantizer has reported (`quantized`) is
+ * replaced by its Ŵ + S, so the blocks before l (the writer goes through a file's blocks in order) are quantized and
+ * block l itself is still float. One forward pass per block; the output head's after the last block.
+ */
+export function sequentialCalibration(
+  config: ModelConfig,
+  tensors: ReadonlyMap<string, Float32Array>,
+  o: CalibrationOptions,
+): HessianSource & { tokens: number } {
+  const current = new Map(tensors);
+  const matrices = new Set(
+    expectedTensors(config)
+      .filter((t) => t.role === "matrix")
+      .map((t) => t.name),
+  );
+  const first = calibrate(config, current, o); // block 0 sees the float embedding either way
+  let at: { layer: number; hessians: Map<string, Float64Array> } = { layer: 0, hessians: first.hessians };
+  const layerOf = (name: string) => Number(/^blk\.(\d+)\./.exec(name)?.[1] ?? config.layers);
+  return {
+    tokens: first.tokens,
+    has: (name) => matrices.has(name),
+    get(name) {
+      const layer = layerOf(name);
+      if (layer !== at.layer) at = { layer, hessians: calibrate(config, current, o).hessians };
+      return at.hessians.get(name);
+    },
+    quantized(name, dense) {
+      current.set(name, dense);
+    },
+  };
 }

@@ -29,7 +29,7 @@ import { GgmlType, tensorTypeName, tensorTypeTraits } from "../tensor-types/tabl
 import { groupedAbsmeanTernarize, groupedTernaryLayout, packGroupedTernary } from "./grouped-ternary.ts";
 import { type PreparedHessian, prepareHessian } from "./hessian.ts";
 import { checkSalientColumns, packSalient, salientCount, salientLayout } from "./salient-matrix.ts";
-import { type SalientMetric, SALIENT_METRICS, checkSalientFraction, salientTernarize } from "./salient-ternarize.ts";
+import { type SalientMetric, SALIENT_METRICS, checkSalientFraction, denseOf, salientTernarize } from "./salient-ternarize.ts";
 
 export type QuantizeType = "tq2_0" | "tq1_0" | "i2_s";
 export const QUANTIZE_TYPES: readonly QuantizeType[] = ["tq2_0", "tq1_0", "i2_s"];
@@ -58,10 +58,20 @@ export interface QuantizeOptions {
   salient?: { fraction: number; metric?: SalientMetric };
   /** GPTQ error compensation (needs `hessians`). */
   gptq?: boolean;
-  /** Each ternarized matrix's calibration Hessian by tensor name (src/train/calibration.ts). */
-  hessians?: ReadonlyMap<string, Float64Array>;
+  /** Each ternarized matrix's calibration Hessian by tensor name (src/train/calibration.ts; a Map will do). */
+  hessians?: HessianSource;
   /** Called as each tensor's data is produced (done counts from 1). */
   onTensor?: (done: number, total: number, name: string) => void;
+}
+
+/** Where GPTQ and the hessian metric get each matrix's Hessian (src/train/calibration.ts makes them). */
+export interface HessianSource {
+  /** Whether it has the matrix's Hessian: checked for every matrix before anything is written. */
+  has(name: string): boolean;
+  /** The matrix's Hessian (k × k), asked for when the writer reaches the matrix. */
+  get(name: string): Float64Array | undefined;
+  /** Told each matrix's quantized weight Ŵ + S (rows × cols) once it is made: a sequential calibration runs the next blocks on it. */
+  quantized?(name: string, dense: Float32Array): void;
 }
 
 export interface QuantizedTensor {
@@ -155,6 +165,7 @@ export function planQuantize(source: ByteSource, header: GgufHeader, options: Qu
       const hessianOf = (): PreparedHessian | undefined => {
         const h = options.hessians?.get(info.name);
         if (!h) return undefined;
+        if (h.length !== cols * cols) throw new ModelError("BAD_HESSIAN", `${info.name}: a Hessian of ${h.length} values for rows of ${cols}`);
         let p = prepared.get(h);
         if (!p) prepared.set(h, (p = prepareHessian(h, cols, undefined, info.name)));
         return p;
@@ -171,6 +182,7 @@ export function planQuantize(source: ByteSource, header: GgufHeader, options: Qu
             gptq: options.gptq,
             name: info.name,
           });
+          options.hessians?.quantized?.(info.name, denseOf(t));
           const codes = fits ? [packTernary(t.codes, t.alpha[0]!, target.type)] : packGroupedTernary(t, rows, cols, GROUPED_TERNARY_GROUP);
           return [...codes, ...(t.salient ? packSalient(t.salient) : [])];
         });
@@ -263,11 +275,9 @@ function checkSalientPlan(header: GgufHeader, o: QuantizeOptions): { fraction: n
         `${info.name}: rows of ${cols} exceed the ${GPTQ_MAX_COLUMNS} columns a calibration Hessian (k × k, f64) is planned for`,
       );
     }
-    const h = o.hessians?.get(info.name);
-    if (needHessian && !h) {
+    if (needHessian && !o.hessians?.has(info.name)) {
       throw new OptionError("MISSING_CALIBRATION", `${info.name}: ${o.gptq ? "GPTQ" : "the hessian salient metric"} needs its calibration Hessian`);
     }
-    if (h && h.length !== cols * cols) throw new ModelError("BAD_HESSIAN", `${info.name}: a Hessian of ${h.length} values for rows of ${cols}`);
   }
   return { fraction, metric };
 }
