@@ -13,8 +13,9 @@
 //
 // With `salient` (PB-LLM) and/or `gptq` (salient-ternarize.ts), the absmean scale excludes the salient weights,
 // their codes are the middle one and the side matrix beside the tensor keeps them (salient-matrix.ts); GPTQ
-// needs each matrix's calibration Hessian, which the caller computes (src/train/calibration.ts runs the float
-// model, a layer above this one).
+// and the Hessian metric need each matrix's calibration Hessian, which the caller provides (a HessianSource:
+// src/train/calibration.ts runs the model, a layer above this one, on the float weights or sequentially on the
+// weights this quantizer reports back).
 //
 // Tensor data is produced lazily as the writer reaches each tensor: one tensor's source bytes, its f32 values
 // and its packed output are in memory at a time.
@@ -178,7 +179,7 @@ export function planQuantize(source: ByteSource, header: GgufHeader, options: Qu
             group: fits ? "tensor" : GROUPED_TERNARY_GROUP,
             salientFraction: salient.fraction,
             salientMetric: salient.metric,
-            hessian: hessianOf(),
+            hessian: salient.needHessian ? hessianOf() : undefined,
             gptq: options.gptq,
             name: info.name,
           });
@@ -251,14 +252,14 @@ export function planQuantize(source: ByteSource, header: GgufHeader, options: Qu
  * metric, a Hessian for every matrix that needs one, rows that 16-bit indices reach, and tensors small enough for
  * the selection's and GPTQ's working arrays.
  */
-function checkSalientPlan(header: GgufHeader, o: QuantizeOptions): { fraction: number; metric: SalientMetric } {
+function checkSalientPlan(header: GgufHeader, o: QuantizeOptions): { fraction: number; metric: SalientMetric; needHessian: boolean } {
   const fraction = o.salient?.fraction ?? 0;
   const metric = o.salient?.metric ?? "magnitude";
   checkSalientFraction(fraction);
   if (!SALIENT_METRICS.includes(metric))
     throw new OptionError("BAD_OPTION_VALUE", `salient metric "${String(metric)}" must be one of ${SALIENT_METRICS.join(", ")}`);
-  if (fraction === 0 && !o.gptq) return { fraction, metric };
-  const needHessian = o.gptq || (fraction > 0 && metric === "hessian");
+  const needHessian = !!o.gptq || (fraction > 0 && metric === "hessian");
+  if (fraction === 0 && !o.gptq) return { fraction, metric, needHessian };
   for (const info of header.tensors) {
     if (!isLinearWeight(info, o.includeOutput)) continue;
     const [cols, rows] = info.dims as [number, number];
@@ -279,7 +280,7 @@ function checkSalientPlan(header: GgufHeader, o: QuantizeOptions): { fraction: n
       throw new OptionError("MISSING_CALIBRATION", `${info.name}: ${o.gptq ? "GPTQ" : "the hessian salient metric"} needs its calibration Hessian`);
     }
   }
-  return { fraction, metric };
+  return { fraction, metric, needHessian };
 }
 
 /** Weights of one matrix the salient selection and GPTQ work on at once (f64 scores, sorted copy, working copy: 3 GiB). */
