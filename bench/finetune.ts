@@ -9,9 +9,10 @@
 // per weight (runtime/convert/salient-ternarize.ts).
 //
 //   npm run bench:finetune -- [--steps 200] [--batch 8] [--seq-len 64] [--group 128] [--eval-chars 100000|all]
-//                             [--train-chars all] [--threads 1,2] [--rows all|salient] [--json]
+//                             [--train-chars all] [--threads 1,2] [--rows all|salient|sequential] [--json]
 //
-// `--rows salient` runs the float row, the post-training rows and the salient rows only (no training).
+// `--rows salient` runs the float row, the post-training rows and the salient rows only (no training);
+// `--rows sequential` of those only the sequentially calibrated rows and quantize's file read back.
 //
 // Defaults keep the whole run to a few minutes on 2 cores; raise --steps and --eval-chars all for the
 // full measurement.
@@ -19,12 +20,14 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { prepareHessian, type PreparedHessian } from "../src/runtime/convert/hessian.ts";
-import { isLinearWeight } from "../src/runtime/convert/quantize.ts";
+import { GROUPED_TERNARY_GROUP, isLinearWeight, planQuantize } from "../src/runtime/convert/quantize.ts";
+import { readGgufHeader, readTensorData } from "../src/runtime/gguf/reader.ts";
+import { dltScaleNames, salientNames } from "../src/runtime/model/tensors.ts";
 import { salientBits } from "../src/runtime/convert/salient-matrix.ts";
 import { denseOf, type SalientMetric, salientTernarize } from "../src/runtime/convert/salient-ternarize.ts";
-import { GgmlType } from "../src/runtime/tensor-types/table.ts";
+import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts";
 import { writeGgufToBytes } from "../src/runtime/gguf/writer.ts";
-import { calibrate } from "../src/train/calibration.ts";
+import { calibrate, sequentialCalibration } from "../src/train/calibration.ts";
 import { bytesSource } from "../src/runtime/gguf/sources.ts";
 import { tokenizerFromGguf } from "../src/runtime/tokenizer/index.ts";
 import { applyBaselineToModel, type Baseline } from "../src/train/baselines.ts";
@@ -146,7 +149,86 @@ const salientRow = async (method: string, o: SalientRowOptions) => {
     bits / weights,
   );
 };
+// The file `ternion quantize` writes (planQuantize with the sequential calibration, as the CLI's defaults), read
+// back from its bytes: DLT codes, F16 α and γ, the int8 side matrix; the decoded Ŵ + S scored as F32. It checks
+// the writer end to end against the in-memory row of the same recipe.
+const quantizedFileRow = async (method: string, fraction: number) => {
+  const source = bytesSource(teacherBytes);
+  const hessians = sequentialCalibration(teacher.config, teacher.tensors, { tokens: calibrationTokens });
+  const plan = planQuantize(source, teacher.header, { type: "tq2_0", salient: { fraction, metric: "hessian" }, gptq: true, hessians });
+  const file = await writeGgufToBytes(plan.input);
+  const header = await readGgufHeader(bytesSource(file));
+  const byName = new Map(header.tensors.map((t) => [t.name, t]));
+  const read = (name: string) => readTensorData(bytesSource(file), header, byName.get(name)!);
+  const f16 = async (name: string) => {
+    const info = byName.get(name)!;
+    const out = new Float32Array(info.dims.reduce((a, b) => a * b, 1));
+    tensorTypeTraits(GgmlType.F16).dequantize(await read(name), out);
+    return out;
+  };
+  const tensors = [];
+  for (const info of teacher.header.tensors) {
+    let values = teacher.tensors.get(info.name)!;
+    if (isLinearWeight(info)) {
+      const [k, m] = info.dims as [number, number];
+      const stored = byName.get(info.name)!.dims[0]!;
+      const codes = tensorTypeTraits(GgmlType.TQ2_0).ternaryCodes!(await read(info.name));
+      const { alpha, gamma } = dltScaleNames(info.name);
+      const [a, g] = [await f16(alpha), await f16(gamma)];
+      const G = Math.ceil(k / GROUPED_TERNARY_GROUP);
+      values = new Float32Array(m * k);
+      for (let r = 0; r < m; r++) {
+        for (let c = 0; c < k; c++) {
+          const at = r * G + Math.floor(c / GROUPED_TERNARY_GROUP);
+          values[r * k + c] = a[at]! * codes[r * stored + c]! + g[at]!;
+        }
+      }
+      const side = salientNames(info.name);
+      const view = async (name: string) => {
+        const b = await read(name);
+        return new DataView(b.buffer, b.byteOffset, b.byteLength);
+      };
+      const [rows, idx, val, scale] = [await view(side.rows), await view(side.idx), await view(side.val), await view(side.scale)];
+      for (let r = 0; r < m; r++) {
+        for (let e = rows.getInt32(4 * r, true); e < rows.getInt32(4 * (r + 1), true); e++) {
+          values[r * k + idx.getUint16(2 * e, true)]! += scale.getFloat32(4 * r, true) * val.getInt8(e);
+        }
+      }
+    }
+    tensors.push({ name: info.name, dims: info.dims, type: GgmlType.F32, data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) });
+  }
+  // bits as inspect counts them for this file: every tensor of a matrix (codes padded to 256, α, γ, side) over m·k
+  let bits = 0;
+  let weights = 0;
+  for (const info of teacher.header.tensors.filter((t) => isLinearWeight(t))) {
+    const [k, m] = info.dims as [number, number];
+    weights += m * k;
+    for (const n of [info.name, ...Object.values(dltScaleNames(info.name)), ...Object.values(salientNames(info.name))])
+      bits += 8 * byName.get(n)!.byteLength;
+  }
+  await score(
+    method,
+    await writeGgufToBytes({ version: teacher.header.version, metadata: teacher.header.metadata, tensors }),
+    undefined,
+    bits / weights,
+  );
+};
+
+const sequentialRows = async () => {
+  // GPTQ's sequential order (block l calibrated on the model with blocks < l quantized), `quantize`'s default
+  await salientRow("ternary GPTQ, sequential calibration", { fraction: 0, metric: "magnitude", gptq: true, sequential: true });
+  await salientRow("per group of 64 + GPTQ, sequential", { fraction: 0, metric: "magnitude", gptq: true, group: 64, sequential: true });
+  await salientRow("per group of 64 + salient 5 % (hessian) + GPTQ, sequential", {
+    fraction: 0.05,
+    metric: "hessian",
+    gptq: true,
+    group: 64,
+    sequential: true,
+  });
+  await quantizedFileRow("the same, as `quantize --type tq2_0 --salient 0.05 --salient-metric hessian --gptq` writes it, read back", 0.05);
+};
 const salientRows = async () => {
+  if (rowSet === "sequential") return sequentialRows();
   await salientRow("absmean per tensor, dense Ŵ", { fraction: 0, metric: "magnitude", gptq: false });
   await salientRow("ternary GPTQ (absmean grid)", { fraction: 0, metric: "magnitude", gptq: true });
   for (const gptq of [false, true]) {
@@ -161,16 +243,7 @@ const salientRows = async () => {
   for (const fraction of [0.01, 0.05]) {
     await salientRow(`  + salient ${fraction * 100} % (hessian) + GPTQ`, { fraction, metric: "hessian", gptq: true, group: 64 });
   }
-  // GPTQ's sequential order (block l calibrated on the model with blocks < l quantized); `quantize` calibrates on the float model.
-  await salientRow("ternary GPTQ, sequential calibration", { fraction: 0, metric: "magnitude", gptq: true, sequential: true });
-  await salientRow("per group of 64 + GPTQ, sequential", { fraction: 0, metric: "magnitude", gptq: true, group: 64, sequential: true });
-  await salientRow("per group of 64 + salient 5 % (hessian) + GPTQ, sequential", {
-    fraction: 0.05,
-    metric: "hessian",
-    gptq: true,
-    group: 64,
-    sequential: true,
-  });
+  await sequentialRows();
 };
 const ptq = async (method: string, baseline: Baseline | null) => {
   const student = buildTrainModel(teacher.config, teacher.tensors, { precision: "f32", dlt: { group, refine: true } });
@@ -215,7 +288,7 @@ try {
   await ptq("DLT init (no training)", null);
   await salientRows();
 
-  if (rowSet === "salient") {
+  if (rowSet === "salient" || rowSet === "sequential") {
     report([]);
     rmSync(dir, { recursive: true, force: true });
     process.exit(0);
