@@ -86,7 +86,9 @@ describe("quantize --salient / --gptq", () => {
     const text = runCli(["inspect", out]);
     expect(text.stdout).toMatch(/salient\s+bits\/weight/);
     expect(text.stdout).toMatch(/blk\.0\.attn_q\.weight\s.*\s2\.00%\s+\d+\.\d{3}/);
-    expect(text.stdout).toMatch(/ternary matrices: \d+\.\d{3} bits\/weight \(2\.00% salient/);
+    expect(text.stdout).toMatch(
+      /ternary matrices: \d+\.\d{3} bits\/weight \(codes, scales and side matrices over each matrix's m·k weights\), 2\.00% salient/,
+    );
   });
 
   it("a model without side matrices shows 0 salient and the codes' bits per weight", () => {

@@ -102,9 +102,8 @@ export function renderReport(path: string, r: ModelReport): string {
   }
   if (r.ternaryBitsPerWeight !== undefined) {
     parts.push(
-      `  ternary matrices: ${r.ternaryBitsPerWeight.toFixed(3)} bits/weight` +
-        (r.ternarySalientFraction ? ` (${pct2(r.ternarySalientFraction)} salient, side matrices included)` : "") +
-        " (codes, scales and side matrices over each matrix's m·k weights)",
+      `  ternary matrices: ${r.ternaryBitsPerWeight.toFixed(3)} bits/weight (codes, scales and side matrices over each matrix's m·k weights)` +
+        (r.ternarySalientFraction ? `, ${pct2(r.ternarySalientFraction)} salient` : ""),
     );
   }
   if (r.ternaryZeroFraction !== undefined) parts.push(`  all ternary tensors: ${pct(r.ternaryZeroFraction)} zeros`);
