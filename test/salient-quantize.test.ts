@@ -309,8 +309,18 @@ describe("quantize with salient weights and GPTQ (stories260K)", () => {
     const source = bytesSource(stories);
     const header = await readGgufHeader(source);
     const calibration = await calibrateOnText(source, header, text, { maxTokens: 128 });
-    const head = planQuantize(source, header, { type: "tq2_0", includeOutput: true, gptq: true, hessians: calibration.hessians });
+    const head = planQuantize(source, header, {
+      type: "tq2_0",
+      includeOutput: true,
+      salient: { fraction: 0.01, metric: "hessian" },
+      gptq: true,
+      hessians: calibration.hessians,
+    });
     expect(head.tensors.filter((t) => t.ternarized).length).toBe(36);
+    // the head is ternarized with GPTQ but takes no side matrix: only block matrices do
+    expect(head.tensors.find((t) => t.name === "output.weight")!.salient).toBeUndefined();
+    expect(head.input.tensors.filter((t) => t.name.startsWith("output.salient")).length).toBe(0);
+    expect(head.input.tensors.filter((t) => t.name.endsWith(".salient_idx")).length).toBe(35);
     await writeGgufToBytes(head.input);
     const plain = planQuantize(source, header, { type: "tq2_0" });
     expect(plain.input.tensors.some((t) => t.name.includes("salient"))).toBe(false);

@@ -149,7 +149,8 @@ export function planQuantize(source: ByteSource, header: GgufHeader, options: Qu
     const [cols, rows] = info.dims as [number, number]; // a linear weight has two dims
     if (salient.fraction > 0 || options.gptq) {
       const fits = cols % targetTraits.blockSize === 0;
-      const nnz = salientCount(rows, cols, salient.fraction);
+      // Only block matrices take a side matrix (model/salient-file.ts refuses one beside the output head).
+      const nnz = info.name.startsWith("blk.") ? salientCount(rows, cols, salient.fraction) : 0;
       tensors.push({
         name: info.name,
         dims: info.dims,
@@ -177,7 +178,7 @@ export function planQuantize(source: ByteSource, header: GgufHeader, options: Qu
         parts ??= tensorF32(source, header, info).then((values) => {
           const t = salientTernarize(values, rows, cols, {
             group: fits ? "tensor" : GROUPED_TERNARY_GROUP,
-            salientFraction: salient.fraction,
+            salientFraction: nnz > 0 ? salient.fraction : 0,
             salientMetric: salient.metric,
             hessian: salient.needHessian ? hessianOf() : undefined,
             gptq: options.gptq,
@@ -263,7 +264,7 @@ function checkSalientPlan(header: GgufHeader, o: QuantizeOptions): { fraction: n
   for (const info of header.tensors) {
     if (!isLinearWeight(info, o.includeOutput)) continue;
     const [cols, rows] = info.dims as [number, number];
-    if (fraction > 0) checkSalientColumns(info.name, cols);
+    if (fraction > 0 && info.name.startsWith("blk.")) checkSalientColumns(info.name, cols);
     if (rows * cols > SALIENT_MAX_ELEMENTS) {
       throw new ModelError(
         "TENSOR_TOO_LARGE",
