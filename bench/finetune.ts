@@ -3,17 +3,31 @@
 // of DLT students fine-tuned with the same seed, steps and data (MSE blockwise, OFF blockwise, OFF full,
 // OFF blockwise on data-free text sampled from the teacher). Every row is exported to GGUF and scored by
 // the inference engine (runtime/perplexity.ts, llama.cpp's method). Then training tokens/s of both
-// schedules on 1 and 2 threads.
+// schedules on 1 and 2 threads. Then the post-training rows of issue 18 (salient weights, ternary GPTQ): absmean
+// per tensor with and without GPTQ, and + salient 0.5 / 1 / 2 / 5 % by magnitude and by the Hessian criterion,
+// with and without GPTQ, per tensor and per group of 64, and GPTQ calibrated sequentially, each with its total bits
+// per weight (runtime/convert/salient-ternarize.ts).
 //
 //   npm run bench:finetune -- [--steps 200] [--batch 8] [--seq-len 64] [--group 128] [--eval-chars 100000|all]
-//                             [--train-chars all] [--threads 1,2] [--json]
+//                             [--train-chars all] [--threads 1,2] [--rows all|salient|sequential] [--json]
+//
+// `--rows salient` runs the float row, the post-training rows and the salient rows only (no training);
+// `--rows sequential` of those only the sequentially calibrated rows and quantize's file read back.
 //
 // Defaults keep the whole run to a few minutes on 2 cores; raise --steps and --eval-chars all for the
 // full measurement.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { prepareHessian, type PreparedHessian } from "../src/runtime/convert/hessian.ts";
+import { GROUPED_TERNARY_GROUP, isLinearWeight, planQuantize } from "../src/runtime/convert/quantize.ts";
+import { readGgufHeader, readTensorData } from "../src/runtime/gguf/reader.ts";
+import { dltScaleNames, salientNames } from "../src/runtime/model/tensors.ts";
+import { salientBits } from "../src/runtime/convert/salient-matrix.ts";
+import { denseOf, type SalientMetric, salientTernarize } from "../src/runtime/convert/salient-ternarize.ts";
+import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts";
 import { writeGgufToBytes } from "../src/runtime/gguf/writer.ts";
+import { calibrate, sequentialCalibration } from "../src/train/calibration.ts";
 import { bytesSource } from "../src/runtime/gguf/sources.ts";
 import { tokenizerFromGguf } from "../src/runtime/tokenizer/index.ts";
 import { applyBaselineToModel, type Baseline } from "../src/train/baselines.ts";
@@ -41,6 +55,7 @@ const batch = Number(opt("batch", "8"));
 const seqLen = Number(opt("seq-len", "64"));
 const group = Number(opt("group", "128"));
 const threadList = opt("threads", "1,2").split(",").map(Number);
+const rowSet = opt("rows", "all");
 const log = (s: string) => process.stderr.write(s + "\n");
 
 const teacherBytes = new Uint8Array(readFileSync(teacherPath));
@@ -56,12 +71,179 @@ interface Row {
   method: string;
   ppl: number;
   trainSeconds?: number;
+  /** Total bits per weight of the block matrices (salient rows). */
+  bitsPerWeight?: number;
 }
 const rows: Row[] = [];
-const score = async (method: string, bytes: Uint8Array, trainSeconds?: number) => {
+const score = async (method: string, bytes: Uint8Array, trainSeconds?: number, bitsPerWeight?: number) => {
   const r = await perplexityOfGguf(bytes, evalText, { threads: Math.max(...threadList) });
-  rows.push({ method, ppl: r.ppl, ...(trainSeconds !== undefined ? { trainSeconds } : {}) });
-  log(`${method}: ppl ${r.ppl.toFixed(3)} (${r.scored} tokens scored)`);
+  rows.push({
+    method,
+    ppl: r.ppl,
+    ...(trainSeconds !== undefined ? { trainSeconds } : {}),
+    ...(bitsPerWeight !== undefined ? { bitsPerWeight } : {}),
+  });
+  log(
+    `${method}: ppl ${r.ppl.toFixed(3)} (${r.scored} tokens scored)${bitsPerWeight !== undefined ? `, ${bitsPerWeight.toFixed(3)} bits/weight` : ""}`,
+  );
+};
+
+// Issue 18's rows. Calibration: the first 512 tokens of the training text through the float model (its own
+// activations, train/calibration.ts). Each row is scored as the dense student weight Ŵ + S written as F32, so the
+// engine runs it as a float model (no int8 activation rounding, which the DLT rows above have). Bits per weight
+// over the block matrices: TQ2_0's 2.0625 for the codes plus the side matrix, (2.0625·m·k + 24·nnz + 32·(m + 1)
+// + 32·m) / (m·k) summed over the matrices; a matrix without salient weights has no side matrix.
+const TERNARY_BITS = (66 * 8) / 256;
+const calibration = calibrate(teacher.config, teacher.tensors, { tokens: tokens.subarray(0, 512) });
+const prepared = new Map<Float64Array, PreparedHessian>();
+const hessianOf = (name: string, k: number) => {
+  const h = calibration.hessians.get(name)!;
+  if (!prepared.has(h)) prepared.set(h, prepareHessian(h, k, undefined, name));
+  return prepared.get(h)!;
+};
+// `group`: one absmean scale per 64 values of a row instead of per tensor, as `ternion quantize` stores rows that
+// TQ2_0 cannot hold (stories260K's): α and γ are F16 per group, 32 more bits per 64 weights.
+interface SalientRowOptions {
+  fraction: number;
+  metric: SalientMetric;
+  gptq: boolean;
+  group?: number;
+  /** Calibrate block l on the model whose blocks < l are already quantized (GPTQ's sequential order). */
+  sequential?: boolean;
+}
+const calibrationTokens = tokens.subarray(0, 512);
+const salientRow = async (method: string, o: SalientRowOptions) => {
+  let bits = 0;
+  let weights = 0;
+  const current = new Map(teacher.tensors); // block matrices replaced by Ŵ + S as they are quantized
+  const needs = o.gptq || (o.fraction > 0 && o.metric === "hessian");
+  for (let l = 0; l < teacher.config.layers; l++) {
+    const hessians = o.sequential && needs ? calibrate(teacher.config, current, { tokens: calibrationTokens }).hessians : calibration.hessians;
+    const local = new Map<Float64Array, PreparedHessian>();
+    for (const info of teacher.header.tensors) {
+      if (!isLinearWeight(info) || !info.name.startsWith(`blk.${l}.`)) continue;
+      const [k, m] = info.dims as [number, number];
+      const h = hessians.get(info.name)!;
+      if (needs && !local.has(h)) local.set(h, o.sequential ? prepareHessian(h, k, undefined, info.name) : hessianOf(info.name, k));
+      const t = salientTernarize(teacher.tensors.get(info.name)!, m, k, {
+        group: o.group ?? "tensor",
+        salientFraction: o.fraction,
+        salientMetric: o.metric,
+        gptq: o.gptq,
+        hessian: needs ? local.get(h) : undefined,
+        name: info.name,
+      });
+      bits += (TERNARY_BITS + (o.group ? 32 / o.group : 0)) * m * k + (t.salient ? salientBits(m, t.salient.idx.length) : 0);
+      weights += m * k;
+      current.set(info.name, denseOf(t));
+    }
+  }
+  const tensors = teacher.header.tensors.map((info) => {
+    const values = current.get(info.name)!;
+    return { name: info.name, dims: info.dims, type: GgmlType.F32, data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
+  });
+  await score(
+    method,
+    await writeGgufToBytes({ version: teacher.header.version, metadata: teacher.header.metadata, tensors }),
+    undefined,
+    bits / weights,
+  );
+};
+// The file `ternion quantize` writes (planQuantize with the sequential calibration, as the CLI's defaults), read
+// back from its bytes: DLT codes, F16 α and γ, the int8 side matrix; the decoded Ŵ + S scored as F32. It checks
+// the writer end to end against the in-memory row of the same recipe.
+const quantizedFileRow = async (method: string, fraction: number) => {
+  const source = bytesSource(teacherBytes);
+  const hessians = sequentialCalibration(teacher.config, teacher.tensors, { tokens: calibrationTokens });
+  const plan = planQuantize(source, teacher.header, { type: "tq2_0", salient: { fraction, metric: "hessian" }, gptq: true, hessians });
+  const file = await writeGgufToBytes(plan.input);
+  const header = await readGgufHeader(bytesSource(file));
+  const byName = new Map(header.tensors.map((t) => [t.name, t]));
+  const read = (name: string) => readTensorData(bytesSource(file), header, byName.get(name)!);
+  const f16 = async (name: string) => {
+    const info = byName.get(name)!;
+    const out = new Float32Array(info.dims.reduce((a, b) => a * b, 1));
+    tensorTypeTraits(GgmlType.F16).dequantize(await read(name), out);
+    return out;
+  };
+  const tensors = [];
+  for (const info of teacher.header.tensors) {
+    let values = teacher.tensors.get(info.name)!;
+    if (isLinearWeight(info)) {
+      const [k, m] = info.dims as [number, number];
+      const stored = byName.get(info.name)!.dims[0]!;
+      const codes = tensorTypeTraits(GgmlType.TQ2_0).ternaryCodes!(await read(info.name));
+      const { alpha, gamma } = dltScaleNames(info.name);
+      const [a, g] = [await f16(alpha), await f16(gamma)];
+      const G = Math.ceil(k / GROUPED_TERNARY_GROUP);
+      values = new Float32Array(m * k);
+      for (let r = 0; r < m; r++) {
+        for (let c = 0; c < k; c++) {
+          const at = r * G + Math.floor(c / GROUPED_TERNARY_GROUP);
+          values[r * k + c] = a[at]! * codes[r * stored + c]! + g[at]!;
+        }
+      }
+      const side = salientNames(info.name);
+      const view = async (name: string) => {
+        const b = await read(name);
+        return new DataView(b.buffer, b.byteOffset, b.byteLength);
+      };
+      const [rows, idx, val, scale] = [await view(side.rows), await view(side.idx), await view(side.val), await view(side.scale)];
+      for (let r = 0; r < m; r++) {
+        for (let e = rows.getInt32(4 * r, true); e < rows.getInt32(4 * (r + 1), true); e++) {
+          values[r * k + idx.getUint16(2 * e, true)]! += scale.getFloat32(4 * r, true) * val.getInt8(e);
+        }
+      }
+    }
+    tensors.push({ name: info.name, dims: info.dims, type: GgmlType.F32, data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) });
+  }
+  // bits as inspect counts them for this file: every tensor of a matrix (codes padded to 256, α, γ, side) over m·k
+  let bits = 0;
+  let weights = 0;
+  for (const info of teacher.header.tensors.filter((t) => isLinearWeight(t))) {
+    const [k, m] = info.dims as [number, number];
+    weights += m * k;
+    for (const n of [info.name, ...Object.values(dltScaleNames(info.name)), ...Object.values(salientNames(info.name))])
+      bits += 8 * byName.get(n)!.byteLength;
+  }
+  await score(
+    method,
+    await writeGgufToBytes({ version: teacher.header.version, metadata: teacher.header.metadata, tensors }),
+    undefined,
+    bits / weights,
+  );
+};
+
+const sequentialRows = async () => {
+  // GPTQ's sequential order (block l calibrated on the model with blocks < l quantized), `quantize`'s default
+  await salientRow("ternary GPTQ, sequential calibration", { fraction: 0, metric: "magnitude", gptq: true, sequential: true });
+  await salientRow("per group of 64 + GPTQ, sequential", { fraction: 0, metric: "magnitude", gptq: true, group: 64, sequential: true });
+  await salientRow("per group of 64 + salient 5 % (hessian) + GPTQ, sequential", {
+    fraction: 0.05,
+    metric: "hessian",
+    gptq: true,
+    group: 64,
+    sequential: true,
+  });
+  await quantizedFileRow("the same, as `quantize --type tq2_0 --salient 0.05 --salient-metric hessian --gptq` writes it, read back", 0.05);
+};
+const salientRows = async () => {
+  if (rowSet === "sequential") return sequentialRows();
+  await salientRow("absmean per tensor, dense Ŵ", { fraction: 0, metric: "magnitude", gptq: false });
+  await salientRow("ternary GPTQ (absmean grid)", { fraction: 0, metric: "magnitude", gptq: true });
+  for (const gptq of [false, true]) {
+    for (const metric of ["magnitude", "hessian"] as const) {
+      for (const fraction of [0.005, 0.01, 0.02, 0.05]) {
+        await salientRow(`+ salient ${fraction * 100} % (${metric})${gptq ? " + GPTQ" : ""}`, { fraction, metric, gptq });
+      }
+    }
+  }
+  await salientRow("absmean per group of 64 (quantize's layout here)", { fraction: 0, metric: "magnitude", gptq: false, group: 64 });
+  await salientRow("  + GPTQ", { fraction: 0, metric: "magnitude", gptq: true, group: 64 });
+  for (const fraction of [0.01, 0.05]) {
+    await salientRow(`  + salient ${fraction * 100} % (hessian) + GPTQ`, { fraction, metric: "hessian", gptq: true, group: 64 });
+  }
+  await sequentialRows();
 };
 const ptq = async (method: string, baseline: Baseline | null) => {
   const student = buildTrainModel(teacher.config, teacher.tensors, { precision: "f32", dlt: { group, refine: true } });
@@ -69,12 +251,48 @@ const ptq = async (method: string, baseline: Baseline | null) => {
   await score(method, await writeGgufToBytes(exportStudent(student, teacher.header, teacher.tensors, "dlt").input));
 };
 
+function report(speed: { mode: string; threads: number; tokensPerSecond: number }[]): void {
+  const float = rows[0]!.ppl;
+  const absmean = rows[1]!.ppl;
+  // The gap is measured in log-perplexity (mean NLL per token): in perplexity itself the absmean row's
+  // thousands would make any ternary row look like it closes most of the gap.
+  const gapClosed = (ppl: number) => (Math.log(absmean) - Math.log(ppl)) / (Math.log(absmean) - Math.log(float));
+  if (json) {
+    console.log(
+      JSON.stringify({ steps, batch, seqLen, group, evalChars, rows: rows.map((r) => ({ ...r, gapClosed: gapClosed(r.ppl) })), speed }, null, 2),
+    );
+  } else {
+    console.log(
+      `stories260K, ${steps} steps × ${batch}×${seqLen} tokens, g = ${group}, seed 1; eval: first ${evalChars} chars of tinystories-valid-a\n`,
+    );
+    console.log("| method | ppl | gap absmean→float closed (log ppl) |");
+    console.log("|---|---:|---:|");
+    for (const r of rows)
+      if (r.bitsPerWeight === undefined)
+        console.log(`| ${r.method} | ${r.ppl.toFixed(2)} | ${r === rows[0] ? "—" : `${(100 * gapClosed(r.ppl)).toFixed(0)} %`} |`);
+    console.log("\n| post-training (stories260K, calibrated on 512 training tokens) | bits/weight | ppl | × float |");
+    console.log("|---|---:|---:|---:|");
+    for (const r of rows)
+      if (r.bitsPerWeight !== undefined)
+        console.log(`| ${r.method} | ${r.bitsPerWeight.toFixed(3)} | ${r.ppl.toFixed(2)} | ${(r.ppl / float).toFixed(2)} |`);
+    console.log("\n| schedule | threads | training tokens/s |");
+    console.log("|---|---:|---:|");
+    for (const s of speed) console.log(`| ${s.mode} | ${s.threads} | ${Math.round(s.tokensPerSecond)} |`);
+  }
+}
+
 try {
   await score("float (teacher)", teacherBytes);
   await ptq("absmean per tensor (BitNet PTQ)", "absmean-tensor");
   await ptq(`absmax per group of ${group}, no shift`, "absmax-group");
   await ptq("DLT init (no training)", null);
+  await salientRows();
 
+  if (rowSet === "salient" || rowSet === "sequential") {
+    report([]);
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  }
   const common: Omit<FinetuneOptions, "out"> = { teacher: teacherPath, dataTokens: tokens, steps, batch, seqLen, group, seed: 1, threads: 1 };
   const trained = async (method: string, o: Partial<FinetuneOptions>) => {
     const out = join(dir, `${rows.length}.gguf`);
@@ -104,26 +322,7 @@ try {
     }
   }
 
-  const float = rows[0]!.ppl;
-  const absmean = rows[1]!.ppl;
-  // The gap is measured in log-perplexity (mean NLL per token): in perplexity itself the absmean row's
-  // thousands would make any ternary row look like it closes most of the gap.
-  const gapClosed = (ppl: number) => (Math.log(absmean) - Math.log(ppl)) / (Math.log(absmean) - Math.log(float));
-  if (json) {
-    console.log(
-      JSON.stringify({ steps, batch, seqLen, group, evalChars, rows: rows.map((r) => ({ ...r, gapClosed: gapClosed(r.ppl) })), speed }, null, 2),
-    );
-  } else {
-    console.log(
-      `stories260K, ${steps} steps × ${batch}×${seqLen} tokens, g = ${group}, seed 1; eval: first ${evalChars} chars of tinystories-valid-a\n`,
-    );
-    console.log("| method | ppl | gap absmean→float closed (log ppl) |");
-    console.log("|---|---:|---:|");
-    for (const r of rows) console.log(`| ${r.method} | ${r.ppl.toFixed(2)} | ${r === rows[0] ? "—" : `${(100 * gapClosed(r.ppl)).toFixed(0)} %`} |`);
-    console.log("\n| schedule | threads | training tokens/s |");
-    console.log("|---|---:|---:|");
-    for (const s of speed) console.log(`| ${s.mode} | ${s.threads} | ${Math.round(s.tokensPerSecond)} |`);
-  }
+  report(speed);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

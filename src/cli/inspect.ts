@@ -37,6 +37,10 @@ function pct(x: number | undefined): string {
   return x === undefined ? "" : `${(x * 100).toFixed(1)}%`;
 }
 
+function pct2(x: number): string {
+  return `${(x * 100).toFixed(2)}%`;
+}
+
 /** The report as text. Every string from the file is one line, its control characters escaped (terminal-text.ts). */
 export function renderReport(path: string, r: ModelReport): string {
   const text = (s: string) => terminalText(s);
@@ -66,9 +70,18 @@ export function renderReport(path: string, r: ModelReport): string {
   parts.push("", "Tensors");
   parts.push(
     formatTable(
-      ["name", "type", "shape", "elements", "bytes", "zeros"],
-      r.tensors.map((x) => [text(x.name), x.type, x.shape.join(" x "), formatCount(x.elements), formatBytes(x.bytes), pct(x.zeroFraction)]),
-      ["left", "left", "left", "right", "right", "right"],
+      ["name", "type", "shape", "elements", "bytes", "zeros", "salient", "bits/weight"],
+      r.tensors.map((x) => [
+        text(x.name),
+        x.type,
+        x.shape.join(" x "),
+        formatCount(x.elements),
+        formatBytes(x.bytes),
+        pct(x.zeroFraction),
+        x.salientFraction ? pct2(x.salientFraction) : "",
+        x.bitsPerWeight === undefined ? "" : x.bitsPerWeight.toFixed(3),
+      ]),
+      ["left", "left", "left", "right", "right", "right", "right", "right"],
     ),
   );
   parts.push(`  total tensor data: ${formatBytes(r.tensorBytes)}`);
@@ -85,6 +98,12 @@ export function renderReport(path: string, r: ModelReport): string {
         ]),
         ["right", "right", "right", "left"],
       ),
+    );
+  }
+  if (r.ternaryBitsPerWeight !== undefined) {
+    parts.push(
+      `  ternary matrices: ${r.ternaryBitsPerWeight.toFixed(3)} bits/weight (codes, scales and side matrices over each matrix's m·k weights)` +
+        (r.ternarySalientFraction ? `, ${pct2(r.ternarySalientFraction)} salient` : ""),
     );
   }
   if (r.ternaryZeroFraction !== undefined) parts.push(`  all ternary tensors: ${pct(r.ternaryZeroFraction)} zeros`);

@@ -1,6 +1,9 @@
-// `ternion quantize --model in.gguf --out out.gguf --type tq2_0|tq1_0|i2_s [--include-output] [--json]`:
-// ternarizes a float model's linear weights with BitNet's absmean rule (see runtime/convert/quantize.ts). Rows
-// the type cannot hold go to the grouped ternary layout, said in one line on stderr for all of them.
+// `ternion quantize --model in.gguf --out out.gguf --type tq2_0|tq1_0|i2_s [--include-output]
+//  [--salient P [--salient-metric magnitude|hessian]] [--gptq] [--calib FILE [--calib-tokens N] [--calib-order O]] [--json]`:
+// ternarizes a float model's linear weights with BitNet's absmean rule (see runtime/convert/quantize.ts), keeping
+// a fraction P of salient weights in a side matrix and compensating errors GPTQ's way when asked; the Hessian
+// metric and GPTQ calibrate on --calib text (train/calibration.ts; sequentially by default, as GPTQ). Rows the type cannot
+// hold go to the grouped ternary layout, said in one line on stderr for all of them.
 import { resolve } from "node:path";
 import {
   GROUPED_TERNARY_GROUP,
@@ -11,13 +14,16 @@ import {
   type QuantizedTensor,
   type QuantizePlan,
 } from "../runtime/convert/quantize.ts";
+import { MAX_SALIENT_FRACTION, SALIENT_METRICS, type SalientMetric } from "../runtime/convert/salient-ternarize.ts";
 import { OptionError } from "../runtime/errors.ts";
+import { readFile } from "node:fs/promises";
+import { CALIBRATION_ORDERS, CALIBRATION_TOKENS, type CalibrationOrder, calibrateOnText } from "../train/calibration.ts";
 import { writeGgufFile } from "../runtime/gguf/writer-node.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { terminalText } from "../runtime/terminal-text.ts";
-import { requiredString } from "./flags.ts";
-import { checkOutputFolder } from "./file-checks.ts";
+import { choiceFlag, numberFlag, optionalString, requiredString } from "./flags.ts";
+import { checkInputFile, checkOutputFolder, textFile } from "./file-checks.ts";
 import { MODEL_REFERENCE_HELP, openModelReference } from "./model-reference.ts";
 import { formatBytes } from "./format.ts";
 import { ProgressBar } from "./progress.ts";
@@ -27,6 +33,22 @@ const flags: Record<string, FlagSpec> = {
   out: { type: "string", description: "GGUF file to write (replaced atomically)" },
   type: { type: "string", description: `ternary type for the linear weights: ${QUANTIZE_TYPES.join(", ")}` },
   "include-output": { type: "boolean", description: "ternarize output.weight too (default: keep it)" },
+  salient: {
+    type: "string",
+    description: `keep this fraction of each matrix's weights (0 … ${MAX_SALIENT_FRACTION}) in an int8 side matrix (PB-LLM)`,
+  },
+  "salient-metric": {
+    type: "string",
+    description: "how salient weights are chosen: magnitude (|w|, default) or hessian (w²/[H⁻¹]_jj², needs --calib)",
+  },
+  gptq: { type: "boolean", description: "GPTQ error compensation through the calibration Hessian (needs --calib)" },
+  calib: { type: "string", description: "calibration text for --gptq and --salient-metric hessian" },
+  "calib-tokens": { type: "string", description: `calibration tokens run through the model (default ${CALIBRATION_TOKENS})` },
+  "calib-order": {
+    type: "string",
+    description:
+      "sequential (default: each block calibrated on the earlier blocks quantized, as GPTQ) or float (the float model's activations, one pass)",
+  },
   json: { type: "boolean", description: "print one JSON object instead of text" },
   help: helpFlag,
 };
@@ -34,7 +56,9 @@ const flags: Record<string, FlagSpec> = {
 export const quantizeCommand: Command = {
   name: "quantize",
   summary: "ternarize a float model's linear weights (absmean) to TQ2_0, TQ1_0 or I2_S",
-  usage: `ternion quantize --model <in.gguf> --out <out.gguf> --type <${QUANTIZE_TYPES.join("|")}> [--include-output] [--json]`,
+  usage:
+    `ternion quantize --model <in.gguf> --out <out.gguf> --type <${QUANTIZE_TYPES.join("|")}> [--include-output] ` +
+    "[--salient P] [--salient-metric magnitude|hessian] [--gptq] [--calib <text>] [--calib-tokens N] [--calib-order sequential|float] [--json]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
@@ -45,6 +69,27 @@ export const quantizeCommand: Command = {
     if (!isQuantizeType(type)) throw new OptionError("BAD_FLAG_VALUE", `--type ${type} must be one of ${QUANTIZE_TYPES.join(", ")}`);
     // Writing over the input while reading it would be undefined on some platforms: refuse.
     if (resolve(ref) === resolve(outPath)) throw new OptionError("BAD_FLAG_VALUE", "--out must differ from --model");
+    const fraction = numberFlag(args.flags, "salient", { min: 0 }) ?? 0;
+    if (fraction > MAX_SALIENT_FRACTION) {
+      throw new OptionError("BAD_FLAG_VALUE", `--salient ${fraction} is over ${MAX_SALIENT_FRACTION} (a fraction of the weights: 0.01 is 1 %)`);
+    }
+    const metric = choiceFlag<SalientMetric>(args.flags, "salient-metric", SALIENT_METRICS);
+    if (metric !== undefined && !args.flags.has("salient")) throw new OptionError("BAD_FLAG_VALUE", "--salient-metric needs --salient P");
+    const gptq = args.flags.has("gptq");
+    const calib = optionalString(args.flags, "calib");
+    const calibTokens = numberFlag(args.flags, "calib-tokens", { integer: true, min: 1 });
+    const calibOrder = choiceFlag<CalibrationOrder>(args.flags, "calib-order", CALIBRATION_ORDERS);
+    const needsCalibration = gptq || metric === "hessian";
+    if (needsCalibration && calib === undefined) {
+      throw new OptionError(
+        "MISSING_FLAG",
+        `${gptq ? "--gptq" : "--salient-metric hessian"} needs --calib <text> (calibration text for the layer Hessians)`,
+      );
+    }
+    if (!needsCalibration && (calib !== undefined || calibTokens !== undefined || calibOrder !== undefined)) {
+      throw new OptionError("BAD_FLAG_VALUE", "--calib is used only by --gptq and --salient-metric hessian");
+    }
+    if (calib !== undefined) await checkInputFile(calib, textFile("the calibration text"));
 
     await checkOutputFolder(outPath, "--out");
     const opened = await openModelReference(ref);
@@ -53,9 +98,16 @@ export const quantizeCommand: Command = {
 
     const bar = new ProgressBar("quantize");
     try {
+      const calibration =
+        calib === undefined
+          ? undefined
+          : await calibrateOnText(source, header, await readFile(calib, "utf8"), { maxTokens: calibTokens, order: calibOrder ?? "sequential" });
       const plan = planQuantize(source, header, {
         type,
         includeOutput: args.flags.has("include-output"),
+        salient: { fraction, metric },
+        gptq,
+        hessians: calibration?.hessians,
         onTensor: (done, total, name) => bar.update(done, total, name),
       });
       if (plan.grouped.length) process.stderr.write(`ternion quantize: ${terminalText(groupedSummary(plan))}\n`);
@@ -68,7 +120,18 @@ export const quantizeCommand: Command = {
       if (args.flags.has("json")) {
         out(
           JSON.stringify(
-            { model, out: outPath, type, tensorBytes: { in: inBytes, out: outBytes }, tensors: plan.tensors, grouped: plan.grouped.map(brief) },
+            {
+              model,
+              out: outPath,
+              type,
+              salient: { fraction, metric: fraction > 0 ? (metric ?? "magnitude") : undefined },
+              gptq,
+              calibrationTokens: calibration?.tokens,
+              calibrationOrder: calibration ? (calibOrder ?? "sequential") : undefined,
+              tensorBytes: { in: inBytes, out: outBytes },
+              tensors: plan.tensors,
+              grouped: plan.grouped.map(brief),
+            },
             null,
             2,
           ),
@@ -77,7 +140,10 @@ export const quantizeCommand: Command = {
         out(
           `wrote ${outPath}: ${ternarized.length} of ${plan.tensors.length} tensors ternarized ` +
             `(${ternarized.length - plan.grouped.length} as ${type.toUpperCase()}, ${plan.grouped.length} as ${GROUPED_TERNARY_NAME}), ` +
-            `tensor data ${formatBytes(inBytes)} → ${formatBytes(outBytes)}`,
+            `tensor data ${formatBytes(inBytes)} → ${formatBytes(outBytes)}` +
+            (fraction > 0 ? `; ${ternarized.reduce((n, t) => n + (t.salient ?? 0), 0)} salient weights kept (${metric ?? "magnitude"})` : "") +
+            (gptq ? "; GPTQ" : "") +
+            (calibration ? ` (calibrated on ${calibration.tokens} tokens, ${calibOrder ?? "sequential"})` : ""),
         );
       }
     } finally {

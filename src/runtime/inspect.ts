@@ -1,6 +1,8 @@
 // What `ternion inspect` (and later `engine.info()`) reports about a model file: architecture,
 // hyper-parameters, tokenizer, every tensor, and for ternary tensors the fraction of zero weights per tensor
-// and per layer (TernaryLM's layer-wise sparsity analysis).
+// and per layer (TernaryLM's layer-wise sparsity analysis), and per ternary matrix the fraction of its weights
+// kept in a salient side matrix and its total bits per weight, counted from the bytes of every tensor that holds
+// the matrix (codes, DLT scales, the four side-matrix tensors) over its m·k weights (docs/ARCHITECTURE.md section 3).
 import type { ByteSource } from "./gguf/source.ts";
 import type { GgufModel } from "./gguf/split.ts";
 import type { GgufHeader, GgufTensorInfo } from "./gguf/types.ts";
@@ -9,6 +11,8 @@ import { GgufError } from "./errors.ts";
 import { readGgufHeader } from "./gguf/reader.ts";
 import { describeValue, metaArray, metaNumber, metaString, plainScalar } from "./gguf/metadata.ts";
 import { isKnownTensorType, isTernaryTraits, tensorTypeName, tensorTypeTraits } from "./tensor-types/table.ts";
+import { modelConfigFromGguf } from "./model/config.ts";
+import { dltScaleNames, expectedTensors, salientNames } from "./model/tensors.ts";
 
 export interface TensorReport {
   name: string;
@@ -19,6 +23,10 @@ export interface TensorReport {
   bytes: number;
   /** Fraction of weights that are exactly zero; only for ternary types. */
   zeroFraction?: number;
+  /** Ternary types: the fraction of the matrix's weights in its salient side matrix (0 without one). */
+  salientFraction?: number;
+  /** Ternary types: bits of every tensor holding the matrix (codes, DLT scales, side matrix) per weight. */
+  bitsPerWeight?: number;
 }
 
 export interface LayerSparsity {
@@ -51,6 +59,9 @@ export interface ModelReport {
   layerSparsity: LayerSparsity[];
   /** Over all ternary tensors; undefined when the model has none. */
   ternaryZeroFraction?: number;
+  /** Over all ternary matrices: salient weights per weight, and bits per weight (as TensorReport's). */
+  ternarySalientFraction?: number;
+  ternaryBitsPerWeight?: number;
 }
 
 export interface InspectOptions {
@@ -88,9 +99,26 @@ export async function inspectModel(model: ByteSource | GgufModel, options: Inspe
   const layers = new Map<number, { elements: number; zeros: number }>();
   let ternaryElements = 0;
   let ternaryZeros = 0;
+  const byName = new Map(header.tensors.map((t) => [t.name, t]));
+  const trueRowLength = matrixRowLengths(header);
+  const cost = { weights: 0, salient: 0, bits: 0 };
   for (const info of header.tensors) {
     const elements = info.dims.reduce((a, b) => a * b, 1);
     const report: TensorReport = { name: info.name, type: tensorTypeName(info.type), shape: info.dims, elements, bytes: info.byteLength };
+    if (isKnownTensorType(info.type) && tensorTypeTraits(info.type).ternary && info.dims.length >= 2) {
+      const m = info.dims.slice(1).reduce((a, b) => a * b, 1);
+      const weights = m * (trueRowLength.get(info.name) ?? info.dims[0]!);
+      const side = salientNames(info.name);
+      const scales = dltScaleNames(info.name);
+      const nnz = byName.get(side.idx)?.dims[0] ?? 0;
+      let bytes = info.byteLength;
+      for (const n of [scales.alpha, scales.gamma, ...Object.values(side)]) bytes += byName.get(n)?.byteLength ?? 0;
+      report.salientFraction = nnz / weights;
+      report.bitsPerWeight = (8 * bytes) / weights;
+      cost.weights += weights;
+      cost.salient += nnz;
+      cost.bits += 8 * bytes;
+    }
     if (options.sparsity !== false && isKnownTensorType(info.type) && tensorTypeTraits(info.type).ternary) {
       const zeros = await countZeroWeights(source, header, info);
       report.zeroFraction = zeros / elements;
@@ -122,7 +150,22 @@ export async function inspectModel(model: ByteSource | GgufModel, options: Inspe
       .sort((a, b) => a[0] - b[0])
       .map(([layer, acc]) => ({ layer, ternaryElements: acc.elements, zeroFraction: acc.zeros / acc.elements })),
     ternaryZeroFraction: ternaryElements > 0 ? ternaryZeros / ternaryElements : undefined,
+    ternarySalientFraction: cost.weights > 0 ? cost.salient / cost.weights : undefined,
+    ternaryBitsPerWeight: cost.weights > 0 ? cost.bits / cost.weights : undefined,
   };
+}
+
+/**
+ * The true row length of every matrix the model's configuration names (a DLT matrix pads its code rows to 256,
+ * so the stored length overstates it); empty when the metadata is not a model configuration ternion knows.
+ */
+function matrixRowLengths(header: GgufHeader): Map<string, number> {
+  try {
+    const config = modelConfigFromGguf(header.metadata, header.tensors);
+    return new Map(expectedTensors(config).map((t) => [t.name, t.dims[0]!]));
+  } catch {
+    return new Map();
+  }
 }
 
 /** `blk.12.attn_q.weight` → 12. */

@@ -11,6 +11,12 @@
 // (2 bits a weight plus an f16 scale a group, not F16's 16 bits), so the model is ternary throughout; ternion
 // runs it, llama.cpp does not know the layout.
 //
+// With `salient` (PB-LLM) and/or `gptq` (salient-ternarize.ts), the absmean scale excludes the salient weights,
+// their codes are the middle one and the side matrix beside the tensor keeps them (salient-matrix.ts); GPTQ
+// and the Hessian metric need each matrix's calibration Hessian, which the caller provides (a HessianSource:
+// src/train/calibration.ts runs the model, a layer above this one, on the float weights or sequentially on the
+// weights this quantizer reports back).
+//
 // Tensor data is produced lazily as the writer reaches each tensor: one tensor's source bytes, its f32 values
 // and its packed output are in memory at a time.
 import { ModelError, OptionError } from "../errors.ts";
@@ -22,6 +28,9 @@ import { DLT_GROUP_KEY } from "../model/tensors.ts";
 import { absmeanTernarize } from "../tensor-types/i2_s.ts";
 import { GgmlType, tensorTypeName, tensorTypeTraits } from "../tensor-types/table.ts";
 import { groupedAbsmeanTernarize, groupedTernaryLayout, packGroupedTernary } from "./grouped-ternary.ts";
+import { type PreparedHessian, prepareHessian } from "./hessian.ts";
+import { checkSalientColumns, packSalient, salientCount, salientLayout } from "./salient-matrix.ts";
+import { type SalientMetric, SALIENT_METRICS, checkSalientFraction, denseOf, salientTernarize } from "./salient-ternarize.ts";
 
 export type QuantizeType = "tq2_0" | "tq1_0" | "i2_s";
 export const QUANTIZE_TYPES: readonly QuantizeType[] = ["tq2_0", "tq1_0", "i2_s"];
@@ -46,8 +55,24 @@ export interface QuantizeOptions {
   type: QuantizeType;
   /** Ternarize `output.weight` too (default false: the output head is kept as it is, as BitNet does). */
   includeOutput?: boolean;
+  /** Keep this fraction of each ternarized matrix in a side matrix, chosen by the metric (default magnitude). */
+  salient?: { fraction: number; metric?: SalientMetric };
+  /** GPTQ error compensation (needs `hessians`). */
+  gptq?: boolean;
+  /** Each ternarized matrix's calibration Hessian by tensor name (src/train/calibration.ts; a Map will do). */
+  hessians?: HessianSource;
   /** Called as each tensor's data is produced (done counts from 1). */
   onTensor?: (done: number, total: number, name: string) => void;
+}
+
+/** Where GPTQ and the hessian metric get each matrix's Hessian (src/train/calibration.ts makes them). */
+export interface HessianSource {
+  /** Whether it has the matrix's Hessian: checked for every matrix before anything is written. */
+  has(name: string): boolean;
+  /** The matrix's Hessian (k × k), asked for when the writer reaches the matrix. */
+  get(name: string): Float64Array | undefined;
+  /** Told each matrix's quantized weight Ŵ + S (rows × cols) once it is made: a sequential calibration runs the next blocks on it. */
+  quantized?(name: string, dense: Float32Array): void;
 }
 
 export interface QuantizedTensor {
@@ -59,6 +84,8 @@ export interface QuantizedTensor {
   ternarized: boolean;
   /** Why the target type could not hold it; set when it went to the grouped ternary layout. */
   grouped?: string;
+  /** Entries of its side matrix (salient weights); absent without one. */
+  salient?: number;
 }
 
 export interface QuantizePlan {
@@ -102,6 +129,9 @@ export function planQuantize(source: ByteSource, header: GgufHeader, options: Qu
     );
   }
 
+  const salient = checkSalientPlan(header, options);
+  const prepared = new WeakMap<Float64Array, PreparedHessian>(); // q, k, v (gate, up) share one Hessian
+
   const tensors: QuantizedTensor[] = [];
   const writes: GgufWriteTensor[] = [];
   for (const info of header.tensors) {
@@ -117,6 +147,57 @@ export function planQuantize(source: ByteSource, header: GgufHeader, options: Qu
       continue;
     }
     const [cols, rows] = info.dims as [number, number]; // a linear weight has two dims
+    if (salient.fraction > 0 || options.gptq) {
+      const fits = cols % targetTraits.blockSize === 0;
+      // Only block matrices take a side matrix (model/salient-file.ts refuses one beside the output head).
+      const nnz = info.name.startsWith("blk.") ? salientCount(rows, cols, salient.fraction) : 0;
+      tensors.push({
+        name: info.name,
+        dims: info.dims,
+        sourceType,
+        type: fits ? targetTraits.name : GROUPED_TERNARY_NAME,
+        ternarized: true,
+        ...(fits ? {} : { grouped: `row length ${cols} is not a multiple of ${targetTraits.blockSize} (${targetTraits.name})` }),
+        ...(nnz > 0 ? { salient: nnz } : {}),
+      });
+      const layout = [
+        ...(fits ? [{ name: info.name, dims: info.dims, type: target.type }] : groupedTernaryLayout(info.name, rows, cols, GROUPED_TERNARY_GROUP)),
+        ...(nnz > 0 ? salientLayout(info.name, rows, nnz) : []),
+      ];
+      const hessianOf = (): PreparedHessian | undefined => {
+        const h = options.hessians?.get(info.name);
+        if (!h) return undefined;
+        if (h.length !== cols * cols) throw new ModelError("BAD_HESSIAN", `${info.name}: a Hessian of ${h.length} values for rows of ${cols}`);
+        let p = prepared.get(h);
+        if (!p) prepared.set(h, (p = prepareHessian(h, cols, undefined, info.name)));
+        return p;
+      };
+      // Every part comes from one ternarization, made when the writer asks for the first and dropped after the last.
+      let parts: Promise<Uint8Array[]> | undefined;
+      const part = (i: number) => async () => {
+        parts ??= tensorF32(source, header, info).then((values) => {
+          const t = salientTernarize(values, rows, cols, {
+            group: fits ? "tensor" : GROUPED_TERNARY_GROUP,
+            salientFraction: nnz > 0 ? salient.fraction : 0,
+            salientMetric: salient.metric,
+            hessian: salient.needHessian ? hessianOf() : undefined,
+            gptq: options.gptq,
+            name: info.name,
+          });
+          options.hessians?.quantized?.(info.name, denseOf(t));
+          const codes = fits ? [packTernary(t.codes, t.alpha[0]!, target.type)] : packGroupedTernary(t, rows, cols, GROUPED_TERNARY_GROUP);
+          return [...codes, ...(t.salient ? packSalient(t.salient) : [])];
+        });
+        const all = await parts;
+        if (i === layout.length - 1) {
+          parts = undefined;
+          progress(info.name);
+        }
+        return all[i]!;
+      };
+      for (const [i, t] of layout.entries()) writes.push({ ...t, data: part(i) });
+      continue;
+    }
     if (cols % targetTraits.blockSize === 0) {
       tensors.push({ name: info.name, dims: info.dims, sourceType, type: targetTraits.name, ternarized: true });
       writes.push({
@@ -165,6 +246,54 @@ export function planQuantize(source: ByteSource, header: GgufHeader, options: Qu
     tensors,
     grouped,
   };
+}
+
+/**
+ * Checks the salient and GPTQ options against the header before anything is read: the fraction's range and
+ * metric, a Hessian for every matrix that needs one, rows that 16-bit indices reach, and tensors small enough for
+ * the selection's and GPTQ's working arrays.
+ */
+function checkSalientPlan(header: GgufHeader, o: QuantizeOptions): { fraction: number; metric: SalientMetric; needHessian: boolean } {
+  const fraction = o.salient?.fraction ?? 0;
+  const metric = o.salient?.metric ?? "magnitude";
+  checkSalientFraction(fraction);
+  if (!SALIENT_METRICS.includes(metric))
+    throw new OptionError("BAD_OPTION_VALUE", `salient metric "${String(metric)}" must be one of ${SALIENT_METRICS.join(", ")}`);
+  const needHessian = !!o.gptq || (fraction > 0 && metric === "hessian");
+  if (fraction === 0 && !o.gptq) return { fraction, metric, needHessian };
+  for (const info of header.tensors) {
+    if (!isLinearWeight(info, o.includeOutput)) continue;
+    const [cols, rows] = info.dims as [number, number];
+    if (fraction > 0 && info.name.startsWith("blk.")) checkSalientColumns(info.name, cols);
+    if (rows * cols > SALIENT_MAX_ELEMENTS) {
+      throw new ModelError(
+        "TENSOR_TOO_LARGE",
+        `${info.name}: ${rows * cols} weights exceed the ${SALIENT_MAX_ELEMENTS} that salient selection and GPTQ hold in f64 working arrays`,
+      );
+    }
+    if (needHessian && cols > GPTQ_MAX_COLUMNS) {
+      throw new ModelError(
+        "TENSOR_TOO_LARGE",
+        `${info.name}: rows of ${cols} exceed the ${GPTQ_MAX_COLUMNS} columns a calibration Hessian (k × k, f64) is planned for`,
+      );
+    }
+    if (needHessian && !o.hessians?.has(info.name)) {
+      throw new OptionError("MISSING_CALIBRATION", `${info.name}: ${o.gptq ? "GPTQ" : "the hessian salient metric"} needs its calibration Hessian`);
+    }
+  }
+  return { fraction, metric, needHessian };
+}
+
+/** Weights of one matrix the salient selection and GPTQ work on at once (f64 scores, sorted copy, working copy: 3 GiB). */
+export const SALIENT_MAX_ELEMENTS = 2 ** 27;
+/** Longest row a calibration Hessian is made for (a few k × k f64 arrays: 1.5 GiB at 8192). */
+export const GPTQ_MAX_COLUMNS = 8192;
+
+/** Codes −1/0/+1 at one scale α, packed as a ternary block type (each block's scale is α, or 0 when all are 0). */
+function packTernary(codes: Int8Array, alpha: number, type: GgmlType): Uint8Array {
+  const values = new Float32Array(codes.length);
+  for (let i = 0; i < codes.length; i++) values[i] = codes[i]! * alpha;
+  return tensorTypeTraits(type).quantize(values);
 }
 
 /** Reads a matrix [cols, rows] and returns its grouped ternary tensors' bytes: codes, α, γ. */
