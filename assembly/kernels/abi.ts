@@ -42,3 +42,9 @@ export const KS_DLT64: i32 = 3;
  * queries of a unit share each key and value row as it is converted from f16.
  */
 export const ATTENTION_TOKEN_BLOCK: i32 = 4;
+
+/**
+ * Tokens per table row of the Vec-LUT matmul (assembly/kernels/ternary_lut.ts): its token tile, and the alignment at
+ * which the thread pool splits its tokens.
+ */
+export const LUT_TOKENS: i32 = 16;

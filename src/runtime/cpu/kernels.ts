@@ -9,7 +9,7 @@ import { loadKernels, type LoadOptions, type SimdBuild } from "./wasm/loader.ts"
 import { matrixLayout, paddedK, type ActivationKind, type MatrixLayout } from "./layout.ts";
 import { CPU_MATRIX_TYPES, matrixType, uploadStagingBytes, type MatrixType } from "./matrix-types.ts";
 import { f16BitsToF32 } from "../tensor-types/half.ts";
-import { ACT, FAM, TILE, WT } from "./abi.ts";
+import { ACT, FAM, LUT_TOKENS, TILE, WT } from "./abi.ts";
 import { CONTROL_BLOCK_BYTES, ThreadPool } from "./threads.ts";
 
 /** The kernel exports, in the order the thread pool refers to them. */
@@ -17,6 +17,7 @@ const EXPORTS = [
   "quantQ8K",
   "quantAbsmax",
   "ternMatmul",
+  "ternMatmulLut",
   "repackTq1",
   "repackTq2",
   "repackRows",
@@ -40,9 +41,37 @@ const FN: Record<ExportName, number> = Object.fromEntries(EXPORTS.map((n, i) => 
 /** The ternary kernel families and float weight formats the matrix-type table (./matrix-types.ts) names. */
 export type TernaryFamily = keyof typeof FAM;
 export type FloatWeightFormat = keyof typeof WT;
-/** Ternary tile shapes (./abi.ts TILE). */
-export type TernaryTile = "auto" | "rows4" | "r1t4" | "r2t4";
-const TILE_CODE: Record<TernaryTile, number> = { auto: TILE.AUTO, rows4: TILE.ROWS4, r1t4: TILE.R1T4, r2t4: TILE.R2T4 };
+/** Ternary tile shapes (./abi.ts TILE), and "lut": the Vec-LUT matmul (assembly/kernels/ternary_lut.ts) for every
+ *  token count where the weights allow it (not DLT with 64-weight groups: those keep the "auto" tiles). */
+export type TernaryTile = "auto" | "rows4" | "r1t4" | "r2t4" | "lut";
+const TILE_CODE: Record<TernaryTile, number> = {
+  auto: TILE.AUTO,
+  rows4: TILE.ROWS4,
+  r1t4: TILE.R1T4,
+  r2t4: TILE.R2T4,
+  lut: TILE.AUTO,
+};
+/**
+ * The fewest tokens per thread for which "auto" takes the Vec-LUT matmul: it splits the tokens in tiles of
+ * LUT_TOKENS, so below one tile per thread the multiply-add tiles (split by rows) keep every thread busy. At one tile
+ * and more it won on every 700M shape (bench/README.md, "Vec-LUT prefill").
+ */
+export const LUT_MIN_TOKENS = LUT_TOKENS;
+
+/** Code bytes (4 weights each) per panel of the Vec-LUT matmul: its tables, 81·32 bytes per code byte, stay in L2. */
+export const LUT_PANEL_BYTES = 64;
+
+/**
+ * Bytes of one thread's Vec-LUT scratch for `rows` T2 rows of `rowBytes` and `groups` scale groups per row
+ * (assembly/kernels/ternary_lut.ts lays it out): 1408 bytes of byte map and temporaries, the tile's activation scales
+ * and Σx (groups × LUT_TOKENS × 8), its activations by code byte (rowBytes × 4 × LUT_TOKENS × 2), the rows'
+ * accumulators (rows × LUT_TOKENS × 4) and one panel's tables (81 rows × LUT_TOKENS i16 per code byte).
+ */
+export function lutSlotBytes(rowBytes: number, groups: number, rows: number): number {
+  const head = Math.ceil((1024 + 22 * LUT_TOKENS + groups * LUT_TOKENS * 8) / 64) * 64;
+  const panel = Math.min(LUT_PANEL_BYTES, rowBytes);
+  return head + rowBytes * 4 * LUT_TOKENS * 2 + rows * LUT_TOKENS * 4 + panel * 81 * LUT_TOKENS * 2;
+}
 
 export interface CpuKernelsOptions extends LoadOptions {
   /** Threads, the caller included. Default: the number of cores. 1 = no workers. */
@@ -83,6 +112,8 @@ export interface CpuKernelStats {
   memoryBytes: number;
   /** The heap's high-water mark: the wasm memory touched so far (the rest of memoryBytes is only reserved). */
   peakHeapBytes: number;
+  /** Bytes of the Vec-LUT matmul's scratch (one slot per thread: lutSlotBytes), 0 until it first runs. */
+  lutScratchBytes: number;
   /** Where the wasm came from. */
   wasmFrom: string;
 }
@@ -153,10 +184,12 @@ export class CpuKernels {
   readonly heap: WasmHeap;
   readonly build: SimdBuild;
   private readonly pool: ThreadPool;
-  private readonly info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads">;
+  private readonly info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads" | "lutScratchBytes">;
   private tile: TernaryTile;
   private readonly minWork: number;
   private scratch = new Map<string, QuantizedActivations>();
+  /** The Vec-LUT matmul's per-thread scratch (slots of slotBytes) and the word its instances count slots with. */
+  private lut = { counter: 0, ptr: 0, slotBytes: 0 };
   private ropeTable = { ptr: 0, bytes: 0 };
   private disposed = false;
 
@@ -164,7 +197,7 @@ export class CpuKernels {
     heap: WasmHeap,
     build: SimdBuild,
     pool: ThreadPool,
-    info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads">,
+    info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads" | "lutScratchBytes">,
     minWork: number,
   ) {
     this.heap = heap;
@@ -243,6 +276,7 @@ export class CpuKernels {
       heapBytes: this.heap.used,
       memoryBytes: this.heap.byteLength,
       peakHeapBytes: this.heap.highWater,
+      lutScratchBytes: this.lut.slotBytes * this.pool.size,
     };
   }
 
@@ -433,6 +467,10 @@ export class CpuKernels {
     const { kernel, scales } = CPU_MATRIX_TYPES[w.type];
     if (kernel.matmul !== "ternary") throw new OptionError("BAD_OPTION", `${w.type} has no ternary kernel`);
     const fam = FAM[kernel.family];
+    if (this.takesLut(w, a.n)) {
+      this.matmulLut(w, a, fam, out, outStride);
+      return;
+    }
     // 64-weight units per scale group where the scales are per group (DLT); the other families ignore it
     const upg = scales.kind === "groups" ? l.group / 64 : 4;
     // whole 128-weight chunks (a ragged DLT row's last chunk included: its padding is zero)
@@ -461,6 +499,54 @@ export class CpuKernels {
       TILE_CODE[this.tile],
     ];
     this.pool.run(FN.ternMatmul, args, w.rows, 4, this.parts(w.rows * w.cols * a.n));
+  }
+
+  /** Whether matmulQuantized runs `w` for n tokens through the Vec-LUT matmul: the one place that chooses it. */
+  private takesLut(w: Matrix, n: number): boolean {
+    const { kernel, scales } = CPU_MATRIX_TYPES[w.type];
+    // a code byte's 4 fields must share one scale group: DLT needs groups of 128 or 256
+    const fits = kernel.matmul === "ternary" && (scales.kind !== "groups" || w.layout.group >= 128);
+    if (!fits) return false;
+    return this.tile === "lut" || (this.tile === "auto" && n >= LUT_MIN_TOKENS * this.parts(w.rows * w.cols * n));
+  }
+
+  /** The Vec-LUT matmul (assembly/kernels/ternary_lut.ts): tokens split across the threads in tiles of LUT_TOKENS. */
+  private matmulLut(w: Matrix, a: QuantizedActivations, fam: number, out: number, outStride: number): void {
+    const l = w.layout;
+    const slotBytes = lutSlotBytes(l.rowBytes, l.groups, w.rows);
+    const lut = this.lut;
+    if (!lut.counter) lut.counter = this.heap.calloc(64);
+    if (lut.slotBytes < slotBytes) {
+      if (lut.ptr) this.heap.free(lut.ptr);
+      lut.ptr = this.heap.alloc(slotBytes * this.pool.size);
+      lut.slotBytes = slotBytes;
+    }
+    const span = CPU_MATRIX_TYPES[w.type].scales.kind === "groups" ? l.group / 4 : 64;
+    const args = [
+      fam,
+      w.ptr,
+      l.rowBytes,
+      a.q,
+      a.kp,
+      w.scales,
+      w.shifts,
+      w.rows * 4,
+      a.d,
+      a.xs,
+      a.capacity * 4,
+      span,
+      l.groups,
+      w.scale,
+      w.rows,
+      out,
+      outStride * 4,
+      LUT_PANEL_BYTES,
+      lut.counter,
+      lut.ptr,
+      lut.slotBytes,
+      this.pool.size,
+    ];
+    this.pool.run(FN.ternMatmulLut, args, a.n, LUT_TOKENS, this.parts(w.rows * w.cols * a.n));
   }
 
   /** out = x·Wᵀ for float weights (F32, F16, Q8_0, BF16 held as F32) and f32 activations x [n][cols] at address x. */
