@@ -3,7 +3,7 @@
 // and split over 2 threads: random shapes with ragged edges (rows not a multiple of 4, DLT rows not a multiple of
 // 128, several panels of 256 weights) and token counts from 2 to past two tiles, odd ones included.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CpuKernels, LUT_MIN_TOKENS, type Matrix } from "../src/runtime/cpu/kernels.ts";
+import { CpuKernels, LUT_MIN_TOKENS, LUT_TAIL_TOKENS, type Matrix } from "../src/runtime/cpu/kernels.ts";
 import { LUT_TOKENS } from "../src/runtime/cpu/abi.ts";
 import { packDltCodes, packI2_S, packTq1_0, packTq2_0 } from "../src/runtime/tensor-types/ternary-codes.ts";
 import { f32ToF16Bits, roundF16 } from "../src/runtime/tensor-types/half.ts";
@@ -140,28 +140,31 @@ describe.each([
     K.freeMatrix(W);
   });
 
-  it("auto takes the Vec-LUT matmul from LUT_MIN_TOKENS tokens per thread (its scratch appears), same bits", async () => {
-    const A = await CpuKernels.create({ simd: build, threads, parallelThreshold: 0 });
-    try {
-      const r = rng(99 + threads);
-      const W = A.uploadMatrix("I2_S", 12, 256, randomCase("I2_S", r, 12, 256, 1).data);
-      for (const n of [LUT_MIN_TOKENS * threads - 1, LUT_MIN_TOKENS * threads]) {
-        const c = randomCase("I2_S", rng(n), 12, 256, n);
-        const W2 = A.uploadMatrix("I2_S", 12, 256, c.data);
-        const xp = A.heap.upload(c.x);
-        const out = A.heap.alloc(n * 12 * 4);
-        A.linear(W2, xp, n, out);
-        expect(bits(A.heap.f32View(out, n * 12)), `n=${n}`).toEqual(bits(c.ref));
-        const lut = A.stats().lutScratchBytes;
-        if (n < LUT_MIN_TOKENS * threads) expect(lut, `n=${n}: the multiply-add tiles`).toBe(0);
-        else expect(lut, `n=${n}: the Vec-LUT matmul`).toBeGreaterThan(0);
-        A.heap.free(xp);
-        A.heap.free(out);
-        A.freeMatrix(W2);
+  it.each(["I2_S", "TQ2_0", "DLT"] as const)(
+    "%s: auto takes the Vec-LUT matmul from LUT_MIN_TOKENS tokens per thread, a short tail by multiply-adds, same bits",
+    async (type) => {
+      const A = await CpuKernels.create({ simd: build, threads, parallelThreshold: 0 });
+      try {
+        const [m, k] = type === "DLT" ? [13, 300] : [12, 512];
+        const min = LUT_MIN_TOKENS * threads;
+        // below the minimum; exactly it; a 3-token tail (multiply-adds); a tail of LUT_TAIL_TOKENS (a tile of its own)
+        for (const n of [min - 1, min, min + 3, min + LUT_TAIL_TOKENS]) {
+          const c = randomCase(type, rng(n * 31 + type.length), m, k, n);
+          const W = A.uploadMatrix(type, m, k, c.data, c.dlt);
+          const xp = A.heap.upload(c.x);
+          const out = A.heap.alloc(n * m * 4);
+          A.linear(W, xp, n, out);
+          expect(bits(A.heap.f32View(out, n * m)), `n=${n}`).toEqual(bits(c.ref));
+          const lut = A.stats().lutScratchBytes;
+          if (n < min) expect(lut, `n=${n}: the multiply-add tiles only`).toBe(0);
+          else expect(lut, `n=${n}: the Vec-LUT matmul`).toBeGreaterThan(0);
+          A.heap.free(xp);
+          A.heap.free(out);
+          A.freeMatrix(W);
+        }
+      } finally {
+        A.dispose();
       }
-      A.freeMatrix(W);
-    } finally {
-      A.dispose();
-    }
-  });
+    },
+  );
 });

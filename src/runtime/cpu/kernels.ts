@@ -57,6 +57,12 @@ const TILE_CODE: Record<TernaryTile, number> = {
  * and more it won on every 700M shape (bench/README.md, "Vec-LUT prefill").
  */
 export const LUT_MIN_TOKENS = LUT_TOKENS;
+/**
+ * The shortest tail (n mod LUT_TOKENS) that "auto" gives the Vec-LUT matmul a tile of its own for: a partial tile
+ * costs a whole one, and the multiply-add tiles run at ≈ 0.8 of the table lookups' speed, so a tail of fewer than
+ * 0.8·16 ≈ 12 tokens is cheaper through them.
+ */
+export const LUT_TAIL_TOKENS = 12;
 
 /** Code bytes (4 weights each) per panel of the Vec-LUT matmul: its tables, 81·32 bytes per code byte, stay in L2. */
 export const LUT_PANEL_BYTES = 64;
@@ -467,51 +473,60 @@ export class CpuKernels {
     const { kernel, scales } = CPU_MATRIX_TYPES[w.type];
     if (kernel.matmul !== "ternary") throw new OptionError("BAD_OPTION", `${w.type} has no ternary kernel`);
     const fam = FAM[kernel.family];
-    if (this.takesLut(w, a.n)) {
-      this.matmulLut(w, a, fam, out, outStride);
-      return;
-    }
+    // the first lutN tokens by table lookups, the rest (a short tail, or all) by the multiply-add tiles
+    const lutN = this.lutTokens(w, a.n);
+    if (lutN) this.matmulLut(w, a, lutN, fam, out, outStride);
+    const t0 = lutN;
+    if (t0 === a.n) return;
     // 64-weight units per scale group where the scales are per group (DLT); the other families ignore it
     const upg = scales.kind === "groups" ? l.group / 64 : 4;
     // whole 128-weight chunks (a ragged DLT row's last chunk included: its padding is zero)
     const nUnits = 2 * Math.ceil(w.cols / 128);
     const relaxed = this.build === "relaxed";
+    const cs = relaxed ? a.kp : a.kp * 2; // bytes between tokens
     const args = [
       fam,
       w.ptr,
       l.rowBytes,
-      relaxed ? a.q : a.q16,
-      relaxed ? a.kp : a.kp * 2, // bytes between tokens
+      (relaxed ? a.q : a.q16) + t0 * cs,
+      cs,
       w.scales,
       w.shifts,
       w.rows * 4,
-      a.d,
-      a.s,
-      a.xs,
+      a.d + t0 * 4,
+      a.s + t0 * 4,
+      a.xs ? a.xs + t0 * 4 : 0,
       a.capacity * 4,
       nUnits,
       upg,
       l.groups,
       w.scale,
-      a.n,
-      out,
+      a.n - t0,
+      out + t0 * outStride * 4,
       outStride * 4,
       TILE_CODE[this.tile],
     ];
-    this.pool.run(FN.ternMatmul, args, w.rows, 4, this.parts(w.rows * w.cols * a.n));
+    this.pool.run(FN.ternMatmul, args, w.rows, 4, this.parts(w.rows * w.cols * (a.n - t0)));
   }
 
-  /** Whether matmulQuantized runs `w` for n tokens through the Vec-LUT matmul: the one place that chooses it. */
-  private takesLut(w: Matrix, n: number): boolean {
+  /**
+   * How many of n tokens (the first ones) matmulQuantized runs through the Vec-LUT matmul, the rest through the
+   * multiply-add tiles: the one place that chooses. "auto": whole tiles of LUT_TOKENS, and a last partial tile only
+   * from LUT_TAIL_TOKENS on (it costs a whole tile), once there are LUT_MIN_TOKENS per thread; "lut": all n.
+   */
+  private lutTokens(w: Matrix, n: number): number {
     const { kernel, scales } = CPU_MATRIX_TYPES[w.type];
     // a code byte's 4 fields must share one scale group: DLT needs groups of 128 or 256
     const fits = kernel.matmul === "ternary" && (scales.kind !== "groups" || w.layout.group >= 128);
-    if (!fits) return false;
-    return this.tile === "lut" || (this.tile === "auto" && n >= LUT_MIN_TOKENS * this.parts(w.rows * w.cols * n));
+    if (!fits || (this.tile !== "auto" && this.tile !== "lut")) return 0;
+    if (this.tile === "lut") return n;
+    const rest = n % LUT_TOKENS;
+    const lutN = rest >= LUT_TAIL_TOKENS ? n : n - rest;
+    return lutN >= LUT_MIN_TOKENS * this.parts(w.rows * w.cols * n) ? lutN : 0;
   }
 
   /** The Vec-LUT matmul (assembly/kernels/ternary_lut.ts): tokens split across the threads in tiles of LUT_TOKENS. */
-  private matmulLut(w: Matrix, a: QuantizedActivations, fam: number, out: number, outStride: number): void {
+  private matmulLut(w: Matrix, a: QuantizedActivations, n: number, fam: number, out: number, outStride: number): void {
     const l = w.layout;
     const slotBytes = lutSlotBytes(l.rowBytes, l.groups, w.rows);
     const lut = this.lut;
@@ -546,7 +561,7 @@ export class CpuKernels {
       lut.slotBytes,
       this.pool.size,
     ];
-    this.pool.run(FN.ternMatmulLut, args, a.n, LUT_TOKENS, this.parts(w.rows * w.cols * a.n));
+    this.pool.run(FN.ternMatmulLut, args, n, LUT_TOKENS, this.parts(w.rows * w.cols * n));
   }
 
   /** out = x·Wᵀ for float weights (F32, F16, Q8_0, BF16 held as F32) and f32 activations x [n][cols] at address x. */
