@@ -109,9 +109,28 @@ function gatherTile(qt: usize, sc: usize, q: usize, kp: usize, ad: usize, ax: us
     const row = q + <usize>(tt + t) * kp;
     const dst = qt + (<usize>t << 1);
     if (t < T) {
-      for (let p: usize = 0; p < kpu; p++) {
-        const B = ((p >> 7) << 5) + (((p >> 6) & 1) << 4) + (p & 15);
-        store<i16>(dst + B * QT_BYTE + ((p >> 4) & 3) * ROW, <i16>load<i8>(row + p));
+      // 16 activations at a time: p = 128c + 64h + 16l + i goes to QT[32c + 16h + i][l]
+      for (let p: usize = 0; p < kpu; p += 16) {
+        const v = v128.load(row + p);
+        const lo = i16x8.extend_low_i8x16_s(v);
+        const hi = i16x8.extend_high_i8x16_s(v);
+        const at = dst + (((p >> 7) << 5) + (((p >> 6) & 1) << 4)) * QT_BYTE + ((p >> 4) & 3) * ROW;
+        store<i16>(at, i16x8.extract_lane_s(lo, 0), 0 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(lo, 1), 1 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(lo, 2), 2 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(lo, 3), 3 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(lo, 4), 4 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(lo, 5), 5 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(lo, 6), 6 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(lo, 7), 7 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(hi, 0), 8 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(hi, 1), 9 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(hi, 2), 10 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(hi, 3), 11 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(hi, 4), 12 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(hi, 5), 13 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(hi, 6), 14 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(hi, 7), 15 * QT_BYTE);
       }
     } else {
       for (let B: usize = 0; B < <usize>rowBytes; B++) {
