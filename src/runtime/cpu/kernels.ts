@@ -111,7 +111,8 @@ export interface CpuKernelStats {
    *  for TQ1_0 68/54 of the bytes, and no base-3 decoding in the kernels. */
   tq1Repacked: true;
   /** Ternary matmul tile: "auto" = 1 quad (4 rows) × 1–2 tokens for n ≤ 2, above it 2 quads × 3 tokens (relaxed;
-   *  simd128 and DLT g = 64: 1 quad × 4 / 3 / 2); "r1t4" forces the single-quad token tile, "r2t4" the auto one. */
+   *  simd128 and DLT g = 64: 1 quad × 4 / 3 / 2), and from 16 tokens per thread the Vec-LUT matmul (lutTokens);
+   *  "r1t4" forces the single-quad token tile, "r2t4" the multiply-add one of auto, "lut" the Vec-LUT matmul. */
   tile: TernaryTile;
   /** Bytes allocated on the wasm heap / total wasm memory. */
   heapBytes: number;
