@@ -26,7 +26,7 @@
 import { FAM_DLT, FAM_I2S, LUT_TOKENS } from "./abi";
 
 // The code below holds a row's sums for 16 tokens in two i16x8 vectors.
-const TILE: i32 = 16;
+const KERNEL_TOKENS: i32 = 16;
 /** Bytes of one table row: LUT_TOKENS i16 lanes. */
 const ROW: usize = <usize>LUT_TOKENS << 1;
 /** Bytes of one group's table: 81 rows. */
@@ -61,7 +61,7 @@ let lutSlot: i32 = -1;
 export function ternMatmulLut(fam: i32, w: usize, rowBytes: i32, q: usize, kp: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, ax: usize, gs: usize, spanBytes: i32, ng: i32, wscale: f32, m: i32, o: usize, oStride: usize,
   panelBytes: i32, slotCounter: usize, scratch: usize, slotBytes: usize, nSlots: i32, t0: i32, t1: i32): void {
-  if (LUT_TOKENS != TILE) unreachable();
+  if (LUT_TOKENS != KERNEL_TOKENS) unreachable();
   if (lutSlot < 0) lutSlot = atomic.add<i32>(slotCounter, 1);
   const qtOff = align64(SCALES + <usize>ng * ROW * 4);
   const accOff = qtOff + <usize>rowBytes * QT_BYTE;
