@@ -69,9 +69,10 @@ export const LUT_PANEL_BYTES = 64;
 
 /**
  * Bytes of one thread's Vec-LUT scratch for `rows` T2 rows of `rowBytes` and `groups` scale groups per row
- * (assembly/kernels/ternary_lut.ts lays it out): 1408 bytes of byte map and temporaries, the tile's activation scales
- * and Σx (groups × LUT_TOKENS × 8), its activations by code byte (rowBytes × 4 × LUT_TOKENS × 2), the rows'
- * accumulators (rows × LUT_TOKENS × 4) and one panel's tables (81 rows × LUT_TOKENS i16 per code byte).
+ * (assembly/kernels/ternary_lut.ts lays it out): the byte map and temporaries (1024 + 22·LUT_TOKENS bytes), the
+ * tile's activation scales and Σx (groups × LUT_TOKENS × 8), its activations by code byte (rowBytes × 4 × LUT_TOKENS
+ * × 2), the rows' accumulators (rows × LUT_TOKENS × 4) and one panel's tables (81 rows × LUT_TOKENS i16 per code
+ * byte).
  */
 export function lutSlotBytes(rowBytes: number, groups: number, rows: number): number {
   const head = Math.ceil((1024 + 22 * LUT_TOKENS + groups * LUT_TOKENS * 8) / 64) * 64;
