@@ -3,6 +3,7 @@
 // the module has no data segments (a worker instantiating it again on the same memory overwrites nothing).
 export { quantQ8K, quantAbsmax } from "./kernels/quant";
 export { ternMatmul, ternMatmulSet, repackTq1, repackTq2, repackRows } from "./kernels/ternary";
+export { ternMatmulLut } from "./kernels/ternary_lut";
 export { floatMatmul } from "./kernels/float";
 export { int8HeadMatmul } from "./kernels/head_q8";
 export { rmsNorm, rope, softmax, glu } from "./kernels/ops";

@@ -1,11 +1,13 @@
-// Side-by-side comparison of kernel builds (A/B): the same ops on two or more wasm directories, interleaved in
-// one process (round robin, short batches), so that the load of other processes hits every variant alike.
+// Side-by-side comparison of kernel builds (A/B): the same ops on two or more wasm directories, and/or ternary tiles
+// of one build (--tiles auto,lut: the multiply-add tiles against the Vec-LUT matmul), interleaved in one process
+// (round robin, short batches), so that the load of other processes hits every variant alike.
 // Prints, per variant, the best and the median time per op and GOPS (2·m·n·k / t, activation quantization
 // included as in bench/kernels.ts).
 //
 //   BENCH_ENTRY=bench/variants.ts npm run bench:kernels -- --wasm-dirs /tmp/base,dist/wasm \
 //     [--types TQ2_0,I2_S] [--shapes 4096x4096] [--n 1,128] [--threads 1] [--simd relaxed] [--rounds 15] [--batch-ms 40]
-import { CpuKernels } from "../src/runtime/cpu/kernels.ts";
+//     [--tiles auto] [--clock wall|cpu]   (cpu: the process's CPU time, steadier on a shared machine for 1 thread)
+import { CpuKernels, type TernaryTile } from "../src/runtime/cpu/kernels.ts";
 import { matrixLayout, type MatrixType } from "../src/runtime/cpu/layout.ts";
 import type { SimdBuild } from "../src/runtime/cpu/wasm/loader.ts";
 import { loadavg } from "node:os";
@@ -29,6 +31,12 @@ const threadCounts = opt("threads", "1").split(",").map(Number);
 const simds = opt("simd", "relaxed").split(",") as SimdBuild[];
 const rounds = Number(opt("rounds", "15"));
 const batchMs = Number(opt("batch-ms", "40"));
+const tiles = opt("tiles", "auto").split(",") as TernaryTile[];
+const clock = opt("clock", "wall");
+if (clock !== "wall" && clock !== "cpu") throw new Error(`--clock must be wall or cpu, got ${clock}`);
+/** ms on the chosen clock. */
+const now = clock === "cpu" ? () => process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000 : () => performance.now();
+const variants = dirs.flatMap((dir) => tiles.map((tile) => ({ dir, tile })));
 
 function weights(type: MatrixType, m: number, k: number): Uint8Array {
   const l = matrixLayout(type, m, k);
@@ -50,7 +58,7 @@ function weights(type: MatrixType, m: number, k: number): Uint8Array {
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
 console.log(
-  `variants: ${dirs.join(" | ")}; load average ${loadavg()
+  `variants: ${variants.map((v) => `${v.dir} ${v.tile}`).join(" | ")}; clock ${clock}; load average ${loadavg()
     .map((v) => v.toFixed(2))
     .join(" ")}`,
 );
@@ -58,11 +66,12 @@ for (const simd of simds) {
   for (const threads of threadCounts) {
     // bytes, not { baseUrl }: the loader's module cache keys a baseUrl source as "[object Object]"
     const Ks = await Promise.all(
-      dirs.map((d) =>
+      variants.map(({ dir, tile }) =>
         CpuKernels.create({
           simd,
           threads,
-          wasm: { relaxed: readFileSync(`${d}/ternion-relaxed.wasm`), simd128: readFileSync(`${d}/ternion-simd.wasm`) },
+          tile,
+          wasm: { relaxed: readFileSync(`${dir}/ternion-relaxed.wasm`), simd128: readFileSync(`${dir}/ternion-simd.wasm`) },
         }),
       ),
     );
@@ -87,13 +96,13 @@ for (const simd of simds) {
           }
           for (let r = 0; r < rounds; r++) {
             for (const s of setups) {
-              const t0 = performance.now();
+              const t0 = now();
               let c = 0;
               do {
                 s.K.linear(s.W, s.x, n, s.out);
                 c++;
-              } while (performance.now() - t0 < batchMs);
-              s.times.push((performance.now() - t0) / c);
+              } while (now() - t0 < batchMs);
+              s.times.push((now() - t0) / c);
             }
           }
           const cells = setups.map((s) => {

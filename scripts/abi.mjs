@@ -103,4 +103,9 @@ export const ABI_CONSTANTS = [
     doc: "Query tokens per work unit of attention (assembly/kernels/attention.ts; a unit is a block of them × one kv head): the queries of a unit share each key and value row as it is converted from f16.",
     value: 4,
   },
+  {
+    name: "LUT_TOKENS",
+    doc: "Tokens per table row of the Vec-LUT matmul (assembly/kernels/ternary_lut.ts): its token tile, and the alignment at which the thread pool splits its tokens.",
+    value: 16,
+  },
 ];

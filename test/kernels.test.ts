@@ -82,7 +82,7 @@ function bits(a: ArrayLike<number>): number[] {
 }
 
 const BUILDS = ["simd128", "relaxed"] as const;
-const TILES: TernaryTile[] = ["auto", "rows4", "r1t4", "r2t4"];
+const TILES: TernaryTile[] = ["auto", "rows4", "r1t4", "r2t4", "lut"];
 
 describe.each(BUILDS)("%s kernels", (build) => {
   let K: CpuKernels;

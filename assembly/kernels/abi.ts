@@ -82,3 +82,9 @@ export const MSET_ENTRY_WORDS: i32 = 16;
  * queries of a unit share each key and value row as it is converted from f16.
  */
 export const ATTENTION_TOKEN_BLOCK: i32 = 4;
+
+/**
+ * Tokens per table row of the Vec-LUT matmul (assembly/kernels/ternary_lut.ts): its token tile, and the alignment at
+ * which the thread pool splits its tokens.
+ */
+export const LUT_TOKENS: i32 = 16;

@@ -83,3 +83,9 @@ export const MSET_ENTRY_WORDS = 16;
  * queries of a unit share each key and value row as it is converted from f16.
  */
 export const ATTENTION_TOKEN_BLOCK = 4;
+
+/**
+ * Tokens per table row of the Vec-LUT matmul (assembly/kernels/ternary_lut.ts): its token tile, and the alignment at
+ * which the thread pool splits its tokens.
+ */
+export const LUT_TOKENS = 16;

@@ -9,7 +9,7 @@ import { loadKernels, type LoadOptions, type SimdBuild } from "./wasm/loader.ts"
 import { matrixLayout, paddedK, type ActivationKind, type MatrixLayout } from "./layout.ts";
 import { CPU_MATRIX_TYPES, matrixType, uploadStagingBytes, type MatrixType } from "./matrix-types.ts";
 import { f16BitsToF32 } from "../tensor-types/half.ts";
-import { ACT, FAM, MSET, MSET_ENTRY_WORDS, TILE, WT } from "./abi.ts";
+import { ACT, FAM, LUT_TOKENS, MSET, MSET_ENTRY_WORDS, TILE, WT } from "./abi.ts";
 import { CONTROL_BLOCK_BYTES, ThreadPool } from "./threads.ts";
 
 /** The kernel exports, in the order the thread pool refers to them. */
@@ -18,6 +18,7 @@ const EXPORTS = [
   "quantAbsmax",
   "ternMatmul",
   "ternMatmulSet",
+  "ternMatmulLut",
   "repackTq1",
   "repackTq2",
   "repackRows",
@@ -41,9 +42,44 @@ const FN: Record<ExportName, number> = Object.fromEntries(EXPORTS.map((n, i) => 
 /** The ternary kernel families and float weight formats the matrix-type table (./matrix-types.ts) names. */
 export type TernaryFamily = keyof typeof FAM;
 export type FloatWeightFormat = keyof typeof WT;
-/** Ternary tile shapes (./abi.ts TILE). */
-export type TernaryTile = "auto" | "rows4" | "r1t4" | "r2t4";
-const TILE_CODE: Record<TernaryTile, number> = { auto: TILE.AUTO, rows4: TILE.ROWS4, r1t4: TILE.R1T4, r2t4: TILE.R2T4 };
+/** Ternary tile shapes (./abi.ts TILE), and "lut": the Vec-LUT matmul (assembly/kernels/ternary_lut.ts) for every
+ *  token count where the weights allow it (not DLT with 64-weight groups: those keep the "auto" tiles). */
+export type TernaryTile = "auto" | "rows4" | "r1t4" | "r2t4" | "lut";
+const TILE_CODE: Record<TernaryTile, number> = {
+  auto: TILE.AUTO,
+  rows4: TILE.ROWS4,
+  r1t4: TILE.R1T4,
+  r2t4: TILE.R2T4,
+  lut: TILE.AUTO,
+};
+/**
+ * The fewest tokens per thread for which "auto" takes the Vec-LUT matmul: it splits the tokens in tiles of
+ * LUT_TOKENS, so below one tile per thread the multiply-add tiles (split by rows) keep every thread busy. At one tile
+ * and more it won on every 700M shape (bench/README.md, "Vec-LUT prefill").
+ */
+export const LUT_MIN_TOKENS = LUT_TOKENS;
+/**
+ * The shortest tail (n mod LUT_TOKENS) that "auto" gives the Vec-LUT matmul a tile of its own for: a partial tile
+ * costs a whole one, and the multiply-add tiles run at ≈ 0.8 of the table lookups' speed, so a tail of fewer than
+ * 0.8·16 ≈ 12 tokens is cheaper through them.
+ */
+export const LUT_TAIL_TOKENS = 12;
+
+/** Code bytes (4 weights each) per panel of the Vec-LUT matmul: its tables, 81·32 bytes per code byte, stay in L2. */
+export const LUT_PANEL_BYTES = 64;
+
+/**
+ * Bytes of one thread's Vec-LUT scratch for `rows` T2 rows of `rowBytes` and `groups` scale groups per row
+ * (assembly/kernels/ternary_lut.ts lays it out): the byte map and temporaries (1024 + 22·LUT_TOKENS bytes), the
+ * tile's activation scales and Σx (groups × LUT_TOKENS × 8), its activations by code byte (rowBytes × 4 × LUT_TOKENS
+ * × 2), the rows' accumulators (rows × LUT_TOKENS × 4) and one panel's tables (81 rows × LUT_TOKENS i16 per code
+ * byte).
+ */
+export function lutSlotBytes(rowBytes: number, groups: number, rows: number): number {
+  const head = Math.ceil((1024 + 22 * LUT_TOKENS + groups * LUT_TOKENS * 8) / 64) * 64;
+  const panel = Math.min(LUT_PANEL_BYTES, rowBytes);
+  return head + rowBytes * 4 * LUT_TOKENS * 2 + rows * LUT_TOKENS * 4 + panel * 81 * LUT_TOKENS * 2;
+}
 
 export interface CpuKernelsOptions extends LoadOptions {
   /** Threads, the caller included. Default: the number of cores. 1 = no workers. */
@@ -77,13 +113,16 @@ export interface CpuKernelStats {
    *  for TQ1_0 68/54 of the bytes, and no base-3 decoding in the kernels. */
   tq1Repacked: true;
   /** Ternary matmul tile: "auto" = 1 quad (4 rows) × 1–2 tokens for n ≤ 2, above it 2 quads × 3 tokens (relaxed;
-   *  simd128 and DLT g = 64: 1 quad × 4 / 3 / 2); "r1t4" forces the single-quad token tile, "r2t4" the auto one. */
+   *  simd128 and DLT g = 64: 1 quad × 4 / 3 / 2), and from 16 tokens per thread the Vec-LUT matmul (lutTokens);
+   *  "r1t4" forces the single-quad token tile, "r2t4" the multiply-add one of auto, "lut" the Vec-LUT matmul. */
   tile: TernaryTile;
   /** Bytes allocated on the wasm heap / total wasm memory. */
   heapBytes: number;
   memoryBytes: number;
   /** The heap's high-water mark: the wasm memory touched so far (the rest of memoryBytes is only reserved). */
   peakHeapBytes: number;
+  /** Bytes of the Vec-LUT matmul's scratch (one slot per thread: lutSlotBytes), 0 until it first runs. */
+  lutScratchBytes: number;
   /** Where the wasm came from. */
   wasmFrom: string;
 }
@@ -154,12 +193,14 @@ export class CpuKernels {
   readonly heap: WasmHeap;
   readonly build: SimdBuild;
   private readonly pool: ThreadPool;
-  private readonly info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads">;
+  private readonly info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads" | "lutScratchBytes">;
   private tile: TernaryTile;
   private readonly minWork: number;
   private scratch = new Map<string, QuantizedActivations>();
   /** Entries of the last ternary matmul set (ternMatmulSet), reused by every set call. */
   private setEntries = { ptr: 0, count: 0 };
+  /** The Vec-LUT matmul's per-thread scratch (slots of slotBytes) and the word its instances count slots with. */
+  private lut = { counter: 0, ptr: 0, slotBytes: 0 };
   private ropeTable = { ptr: 0, bytes: 0 };
   private disposed = false;
 
@@ -167,7 +208,7 @@ export class CpuKernels {
     heap: WasmHeap,
     build: SimdBuild,
     pool: ThreadPool,
-    info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads">,
+    info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads" | "lutScratchBytes">,
     minWork: number,
   ) {
     this.heap = heap;
@@ -246,6 +287,7 @@ export class CpuKernels {
       heapBytes: this.heap.used,
       memoryBytes: this.heap.byteLength,
       peakHeapBytes: this.heap.highWater,
+      lutScratchBytes: this.lut.slotBytes * this.pool.size,
     };
   }
 
@@ -430,30 +472,90 @@ export class CpuKernels {
     this.check();
     const { fam, upg, nUnits } = this.ternaryArgs(w, a);
     const l = w.layout;
+    // the first t0 tokens by table lookups, the rest (a short tail, or all) by the multiply-add tiles
+    const t0 = this.lutTokens(w, a.n);
+    if (t0) this.matmulLut(w, a, t0, fam, out, outStride);
+    if (t0 === a.n) return;
     const relaxed = this.build === "relaxed";
+    const cs = relaxed ? a.kp : a.kp * 2; // bytes between tokens
     const args = [
       fam,
       w.ptr,
       l.rowBytes,
-      relaxed ? a.q : a.q16,
-      relaxed ? a.kp : a.kp * 2, // bytes between tokens
+      (relaxed ? a.q : a.q16) + t0 * cs,
+      cs,
       w.scales,
       w.shifts,
       w.rows * 4,
-      a.d,
-      a.s,
-      a.xs,
+      a.d + t0 * 4,
+      a.s + t0 * 4,
+      a.xs ? a.xs + t0 * 4 : 0,
       a.capacity * 4,
       nUnits,
       upg,
       l.groups,
       w.scale,
-      a.n,
-      out,
+      a.n - t0,
+      out + t0 * outStride * 4,
       outStride * 4,
       TILE_CODE[this.tile],
     ];
-    this.pool.run(FN.ternMatmul, args, w.rows, 4, this.parts(w.rows * w.cols * a.n));
+    this.pool.run(FN.ternMatmul, args, w.rows, 4, this.parts(w.rows * w.cols * (a.n - t0)));
+  }
+
+  /**
+   * How many of n tokens (the first ones) matmulQuantized runs through the Vec-LUT matmul, the rest through the
+   * multiply-add tiles: the one place that chooses. "auto": whole tiles of LUT_TOKENS, and a last partial tile only
+   * from LUT_TAIL_TOKENS on (it costs a whole tile), once there are LUT_MIN_TOKENS per thread; "lut": all n.
+   */
+  private lutTokens(w: Matrix, n: number): number {
+    const { kernel, scales } = CPU_MATRIX_TYPES[w.type];
+    // a code byte's 4 fields must share one scale group: DLT needs groups of 128 or 256
+    const fits = kernel.matmul === "ternary" && (scales.kind !== "groups" || w.layout.group >= 128);
+    if (!fits || (this.tile !== "auto" && this.tile !== "lut")) return 0;
+    if (this.tile === "lut") return n;
+    const rest = n % LUT_TOKENS;
+    const lutN = rest >= LUT_TAIL_TOKENS ? n : n - rest;
+    return lutN >= LUT_MIN_TOKENS * this.parts(w.rows * w.cols * n) ? lutN : 0;
+  }
+
+  /** The Vec-LUT matmul (assembly/kernels/ternary_lut.ts): tokens split across the threads in tiles of LUT_TOKENS. */
+  private matmulLut(w: Matrix, a: QuantizedActivations, n: number, fam: number, out: number, outStride: number): void {
+    const l = w.layout;
+    const slotBytes = lutSlotBytes(l.rowBytes, l.groups, w.rows);
+    const lut = this.lut;
+    if (!lut.counter) lut.counter = this.heap.calloc(64);
+    if (lut.slotBytes < slotBytes) {
+      if (lut.ptr) this.heap.free(lut.ptr);
+      lut.ptr = this.heap.alloc(slotBytes * this.pool.size);
+      lut.slotBytes = slotBytes;
+    }
+    const span = CPU_MATRIX_TYPES[w.type].scales.kind === "groups" ? l.group / 4 : 64;
+    const args = [
+      fam,
+      w.ptr,
+      l.rowBytes,
+      a.q,
+      a.kp,
+      w.scales,
+      w.shifts,
+      w.rows * 4,
+      a.d,
+      a.xs,
+      a.capacity * 4,
+      span,
+      l.groups,
+      w.scale,
+      w.rows,
+      out,
+      outStride * 4,
+      LUT_PANEL_BYTES,
+      lut.counter,
+      lut.ptr,
+      lut.slotBytes,
+      this.pool.size,
+    ];
+    this.pool.run(FN.ternMatmulLut, args, n, LUT_TOKENS, this.parts(w.rows * w.cols * n));
   }
 
   /** The per-matrix arguments of ternMatmul, after checking that `a` is the activation `w`'s kernel reads. */

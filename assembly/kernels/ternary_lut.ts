@@ -1,0 +1,282 @@
+// Vec-LUT ternary matmul (the batched form of the lookup-table matmul: arXiv 2512.06443): for each group of 4 weights
+// of a row — the 4 two-bit fields of one code byte — and a tile of LUT_TOKENS tokens, a table holds the 81 possible
+// partial sums Σ (code − 1)·q over the group's 4 activations, one i16 lane per token. A row then costs, per code
+// byte, one table-row load and add per 8 tokens instead of 4 multiply-adds per token. The tables depend on the
+// activations only, so they are built once per token tile and read by every row.
+//
+// Exact to the multiply-add kernels (ternary.ts): the same int8 activations and integer sums Σ (code − 1)·q (a
+// table entry is at most 4·127 = 508 in magnitude, so 64 of them fit an i16 lane: the sums are flushed every 256
+// weights or every scale group), then the same f32 epilogue per flush group in the same order. The code is the same
+// in both builds (no relaxed instruction): both read the i8 activations, so they give the same bits.
+//
+// Which weights a table covers: code byte B of a T2 row (layout.ts) holds elements 32l + (B % 32) of chunk B/32,
+// l = 0…3 (field l at bits 2l; I2_S at bits 6 − 2l), so its table is indexed by the byte's base-3 value
+// Σ field_l·3^l (MAP turns a byte into the byte offset of its table row). DLT with 64-weight groups cannot use it:
+// a byte's fields 0–1 and 2–3 belong to different groups.
+//
+// Panels: the tables of a whole row (k/4 × 81 × 32 bytes: 2.6 MB at k = 4096) outgrow the L2 cache, so the code
+// bytes are taken in panels of panelBytes (a multiple of the flush group): the panel's tables are built, every row
+// sweeps them, and its accumulators wait in ACC for the next panel. Every (row, token) still meets the same f32
+// additions in the same order.
+//
+// Work split: the thread pool splits the tokens (at multiples of LUT_TOKENS), so each thread builds the tables of
+// its own tiles once and sweeps every row; splitting the rows would build every table once per chunk. Each wasm
+// instance (each thread) claims a scratch slot of `slotBytes` the first time it runs: slot = an atomic counter at
+// `slotCounter`, kept in a wasm global (globals are per instance).
+import { FAM_DLT, FAM_I2S, LUT_TOKENS } from "./abi";
+
+// The code below holds a row's sums for 16 tokens in two i16x8 vectors.
+const KERNEL_TOKENS: i32 = 16;
+/** Bytes of one table row: LUT_TOKENS i16 lanes. */
+const ROW: usize = <usize>LUT_TOKENS << 1;
+/** Bytes of one group's table: 81 rows. */
+const GROUP: usize = 81 * ROW;
+/** Bytes of one code byte's activations in QT: 4 fields × LUT_TOKENS i16. */
+const QT_BYTE: usize = 4 * ROW;
+// Slot layout (byte offsets; src/runtime/cpu/kernels.ts lutSlotBytes states the same sizes):
+const MAP: usize = 0; // u32 [256]: code byte → byte offset of its table row (its base-3 value Σ field_l·3^l × ROW)
+const R2: usize = 1024; // 9 rows: the partial sums over fields 0–1 of the group being built
+const OUT_T: usize = R2 + 9 * ROW; // f32 [LUT_TOKENS]: one row's results, before they go to the token rows
+const SCALES: usize = OUT_T + 4 * <usize>LUT_TOKENS; // f32 [ng][LUT_TOKENS] activation scales, then Σx (DLT) alike
+// then QT: i16 [rowBytes][4][LUT_TOKENS] the tile's activations by code byte (64-aligned), ACC: [m][LUT_TOKENS] the
+// rows' f32 results (I2_S: i32 sums) between panels, and one panel's tables: [panelBytes][81] rows
+
+/** This instance's scratch slot (−1 until its first call). */
+let lutSlot: i32 = -1;
+
+@inline function align64(x: usize): usize {
+  return (x + 63) & ~(<usize>63);
+}
+
+/**
+ * out[t][r] for tokens [t0, t1) and every row r < m, by table lookups.
+ * fam: FAM_TQ2 | FAM_I2S | FAM_DLT (g = 128 or 256). w: codes in row quads; rowBytes: one T2 row's bytes.
+ * q: the i8 activations (token-major, quant.ts), kp: bytes between tokens.
+ * sw/sh: f32 weight scales / DLT shifts [groups][m], sgs = 4·m. ad/ax: f32 activation scale / Σx [groups][cap],
+ * gs = 4·cap. spanBytes: code bytes per flush group (TQ2, I2_S 64: 256 weights; DLT g/4); ng: groups per row
+ * (TQ2 k/256, I2_S 1, DLT ceil(k/g)). wscale: I2_S tensor scale. o: out (f32) of token 0 row 0; oStride: bytes
+ * per token. panelBytes: code bytes per panel (a multiple of spanBytes). slotCounter: an i32 the instances count
+ * their slots with; scratch, slotBytes, nSlots: the slots.
+ */
+export function ternMatmulLut(fam: i32, w: usize, rowBytes: i32, q: usize, kp: usize, sw: usize, sh: usize, sgs: usize,
+  ad: usize, ax: usize, gs: usize, spanBytes: i32, ng: i32, wscale: f32, m: i32, o: usize, oStride: usize,
+  panelBytes: i32, slotCounter: usize, scratch: usize, slotBytes: usize, nSlots: i32, t0: i32, t1: i32): void {
+  if (LUT_TOKENS != KERNEL_TOKENS) unreachable();
+  if (lutSlot < 0) lutSlot = atomic.add<i32>(slotCounter, 1);
+  const qtOff = align64(SCALES + <usize>ng * ROW * 4);
+  const accOff = qtOff + <usize>rowBytes * QT_BYTE;
+  const tabOff = accOff + <usize>m * ROW * 2;
+  if (lutSlot >= nSlots || panelBytes % spanBytes || tabOff + <usize>min(panelBytes, rowBytes) * GROUP > slotBytes) unreachable();
+  const s = scratch + <usize>lutSlot * slotBytes;
+  buildMap(s + MAP, fam == FAM_I2S);
+  for (let tt = t0; tt < t1; tt += LUT_TOKENS) {
+    const T = min(LUT_TOKENS, t1 - tt);
+    gatherTile(s + qtOff, s + SCALES, q, kp, ad, ax, gs, rowBytes, ng, fam == FAM_DLT, tt, T);
+    for (let P0 = 0; P0 < rowBytes; P0 += panelBytes) {
+      const P1 = min(P0 + panelBytes, rowBytes);
+      for (let B = P0; B < P1; B++) buildTable(s + tabOff + <usize>(B - P0) * GROUP, s + qtOff + <usize>B * QT_BYTE, s + R2);
+      sweepRows(fam, w, rowBytes, P0, P1, s + MAP, s + tabOff, s + SCALES, sw, sh, sgs, spanBytes, ng, wscale, m,
+        o + <usize>tt * oStride, oStride, s + OUT_T, s + accOff, T);
+    }
+  }
+}
+
+/** MAP: code byte → byte offset of its table row (base-3 value × ROW); a byte with a field 3 (never written) → 0. */
+function buildMap(map: usize, i2s: bool): void {
+  for (let v = 0; v < 256; v++) {
+    let idx = 0;
+    let p = 1;
+    let valid = true;
+    for (let l = 0; l < 4; l++) {
+      const c = (v >> (i2s ? 6 - 2 * l : 2 * l)) & 3;
+      if (c == 3) valid = false;
+      idx += c * p;
+      p *= 3;
+    }
+    store<u32>(map + (<usize>v << 2), valid ? <u32>idx * <u32>ROW : 0);
+  }
+}
+
+/**
+ * The tile's activations regrouped for the tables, i16 QT[B][l][t] (B: code byte, l: field, t: token of the tile;
+ * tokens past T are 0), and the tile's activation scales (and Σx) [group][t].
+ * Byte p of a token's activation row (quant.ts: p = 128c + 64h + 16l + i) is field l of code byte 32c + 16h + i.
+ */
+function gatherTile(qt: usize, sc: usize, q: usize, kp: usize, ad: usize, ax: usize, gs: usize, rowBytes: i32, ng: i32,
+  dlt: bool, tt: i32, T: i32): void {
+  const kpu = <usize>rowBytes << 2;
+  for (let t = 0; t < LUT_TOKENS; t++) {
+    const row = q + <usize>(tt + t) * kp;
+    const dst = qt + (<usize>t << 1);
+    if (t < T) {
+      // 16 activations at a time: p = 128c + 64h + 16l + i goes to QT[32c + 16h + i][l]
+      for (let p: usize = 0; p < kpu; p += 16) {
+        const v = v128.load(row + p);
+        const lo = i16x8.extend_low_i8x16_s(v);
+        const hi = i16x8.extend_high_i8x16_s(v);
+        const at = dst + (((p >> 7) << 5) + (((p >> 6) & 1) << 4)) * QT_BYTE + ((p >> 4) & 3) * ROW;
+        store<i16>(at, i16x8.extract_lane_s(lo, 0), 0 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(lo, 1), 1 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(lo, 2), 2 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(lo, 3), 3 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(lo, 4), 4 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(lo, 5), 5 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(lo, 6), 6 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(lo, 7), 7 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(hi, 0), 8 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(hi, 1), 9 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(hi, 2), 10 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(hi, 3), 11 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(hi, 4), 12 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(hi, 5), 13 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(hi, 6), 14 * QT_BYTE);
+        store<i16>(at, i16x8.extract_lane_s(hi, 7), 15 * QT_BYTE);
+      }
+    } else {
+      for (let B: usize = 0; B < <usize>rowBytes; B++) {
+        for (let l: usize = 0; l < 4; l++) store<i16>(dst + B * QT_BYTE + l * ROW, 0);
+      }
+    }
+    for (let g = 0; g < ng; g++) {
+      const at = (<usize>g * <usize>LUT_TOKENS + <usize>t) << 2;
+      const src = <usize>g * gs + (<usize>(tt + t) << 2);
+      store<f32>(sc + at, t < T ? load<f32>(ad + src) : 0);
+      if (dlt) store<f32>(sc + (<usize>ng * <usize>LUT_TOKENS << 2) + at, t < T ? load<f32>(ax + src) : 0);
+    }
+  }
+}
+
+/** (c − 1)·v for a code c of 0, 1, 2. */
+@inline function signed(c: i32, v: v128): v128 {
+  return c == 0 ? i16x8.neg(v) : c == 1 ? i16x8.splat(0) : v;
+}
+
+/**
+ * One group's table: the row of fields (c0, c1, c2, c3) holds Σ_l (c_l − 1)·v_l for the tile's tokens, built as the
+ * 9 sums over fields 0–1 (r2) plus each of the 9 sums over fields 2–3. v: QT of the group ([l][t] i16).
+ */
+function buildTable(tab: usize, v: usize, r2: usize): void {
+  for (let c1 = 0; c1 < 3; c1++) {
+    for (let c0 = 0; c0 < 3; c0++) {
+      const at = r2 + <usize>(c0 + 3 * c1) * ROW;
+      for (let j: usize = 0; j < ROW; j += 16) {
+        v128.store(at + j, i16x8.add(signed(c0, v128.load(v + j)), signed(c1, v128.load(v + ROW + j))));
+      }
+    }
+  }
+  for (let c3 = 0; c3 < 3; c3++) {
+    for (let c2 = 0; c2 < 3; c2++) {
+      const rows = tab + <usize>(9 * (c2 + 3 * c3)) * ROW;
+      for (let j: usize = 0; j < ROW; j += 16) {
+        const h = i16x8.add(signed(c2, v128.load(v + 2 * ROW + j)), signed(c3, v128.load(v + 3 * ROW + j)));
+        for (let a: usize = 0; a < 9; a++) v128.store(rows + a * ROW + j, i16x8.add(v128.load(r2 + a * ROW + j), h));
+      }
+    }
+  }
+}
+
+/** acc + (float)S·(dw·da) for 4 tokens: the multiply-add kernels' flush (ternary_tiles.ts), lane for lane. */
+@inline function scaled(acc: v128, S: v128, dw: v128, da: v128): v128 {
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(dw, da)));
+}
+
+/**
+ * Every row's sums over the tables of code bytes [P0, P1), flushed per group through the family's f32 epilogue; the
+ * accumulators come from ACC (not at the first panel) and go back there, or after the last panel to out for T tokens.
+ */
+function sweepRows(fam: i32, w: usize, rowBytes: i32, P0: i32, P1: i32, map: usize, tab: usize, sc: usize, sw: usize,
+  sh: usize, sgs: usize, spanBytes: i32, ng: i32, wscale: f32, m: i32, o: usize, oStride: usize, outT: usize, acc: usize,
+  T: i32): void {
+  const qb = <usize>rowBytes << 2;
+  const xsOff = <usize>ng * <usize>LUT_TOKENS << 2;
+  let sink = i32x4.splat(0);
+  for (let r = 0; r < m; r++) {
+    const ar = acc + (<usize>r << 6);
+    // f32 accumulators of tokens 4i…4i + 3 (I2_S: i32 sums)
+    let f0 = i32x4.splat(0);
+    let f1 = i32x4.splat(0);
+    let f2 = i32x4.splat(0);
+    let f3 = i32x4.splat(0);
+    if (P0 > 0) {
+      f0 = v128.load(ar, 0);
+      f1 = v128.load(ar, 16);
+      f2 = v128.load(ar, 32);
+      f3 = v128.load(ar, 48);
+    }
+    let wp = w + <usize>(r >> 2) * qb + (<usize>(r & 3) << 2) + (<usize>(P0 >> 2) << 4);
+    if ((r & 3) == 0 && r + 16 < m) {
+      // touch this panel's 4 lines (64 code bytes × 4 rows) of the quad 4 ahead: a panel's bytes of successive
+      // quads lie qb apart, which the hardware prefetcher does not follow at large k (1536 × 4096: 116 → 131 GOPS)
+      const ahead = wp + 4 * qb;
+      sink = v128.xor(sink, v128.load(ahead, 0));
+      sink = v128.xor(sink, v128.load(ahead, 64));
+      sink = v128.xor(sink, v128.load(ahead, 128));
+      sink = v128.xor(sink, v128.load(ahead, 192));
+    }
+    let tb = tab;
+    const sr = <usize>r << 2;
+    for (let B0 = P0, gi = P0 / spanBytes; B0 < P1; B0 += spanBytes, gi++) {
+      const wend = wp + (<usize>((min(B0 + spanBytes, P1) - B0) >> 2) << 4);
+      let s0 = i16x8.splat(0);
+      let s1 = i16x8.splat(0);
+      do {
+        // 4 code bytes of the row (row quads: 4 bytes of each row per 16), each a row of its own group's table
+        const x = load<u32>(wp);
+        const p0 = tb + <usize>load<u32>(map + <usize>((x << 2) & 0x3fc));
+        const p1 = tb + <usize>load<u32>(map + <usize>((x >> 6) & 0x3fc));
+        const p2 = tb + <usize>load<u32>(map + <usize>((x >> 14) & 0x3fc));
+        const p3 = tb + <usize>load<u32>(map + <usize>((x >> 22) & 0x3fc));
+        s0 = i16x8.add(s0, v128.load(p0, 0));
+        s1 = i16x8.add(s1, v128.load(p0, 16));
+        s0 = i16x8.add(s0, v128.load(p1, GROUP));
+        s1 = i16x8.add(s1, v128.load(p1, GROUP + 16));
+        s0 = i16x8.add(s0, v128.load(p2, 2 * GROUP));
+        s1 = i16x8.add(s1, v128.load(p2, 2 * GROUP + 16));
+        s0 = i16x8.add(s0, v128.load(p3, 3 * GROUP));
+        s1 = i16x8.add(s1, v128.load(p3, 3 * GROUP + 16));
+        wp += 16;
+        tb += 4 * GROUP;
+      } while (wp < wend);
+      if (fam == FAM_I2S) {
+        f0 = i32x4.add(f0, i32x4.extend_low_i16x8_s(s0));
+        f1 = i32x4.add(f1, i32x4.extend_high_i16x8_s(s0));
+        f2 = i32x4.add(f2, i32x4.extend_low_i16x8_s(s1));
+        f3 = i32x4.add(f3, i32x4.extend_high_i16x8_s(s1));
+        continue;
+      }
+      const dw = f32x4.splat(load<f32>(sw + <usize>gi * sgs + sr));
+      const da = sc + (<usize>gi * <usize>LUT_TOKENS << 2);
+      f0 = scaled(f0, i32x4.extend_low_i16x8_s(s0), dw, v128.load(da, 0));
+      f1 = scaled(f1, i32x4.extend_high_i16x8_s(s0), dw, v128.load(da, 16));
+      f2 = scaled(f2, i32x4.extend_low_i16x8_s(s1), dw, v128.load(da, 32));
+      f3 = scaled(f3, i32x4.extend_high_i16x8_s(s1), dw, v128.load(da, 48));
+      if (fam == FAM_DLT) {
+        // + γ·Σx, as the multiply-add kernels' DLT flush
+        const gw = f32x4.splat(load<f32>(sh + <usize>gi * sgs + sr));
+        const xs = da + xsOff;
+        f0 = f32x4.add(f0, f32x4.mul(gw, v128.load(xs, 0)));
+        f1 = f32x4.add(f1, f32x4.mul(gw, v128.load(xs, 16)));
+        f2 = f32x4.add(f2, f32x4.mul(gw, v128.load(xs, 32)));
+        f3 = f32x4.add(f3, f32x4.mul(gw, v128.load(xs, 48)));
+      }
+    }
+    let out = ar;
+    if (P1 == rowBytes) {
+      out = outT;
+      if (fam == FAM_I2S) {
+        // (Σ (code − 1)·q)·(d·scale): the product d·scale rounded once per token, as ternary_tiles.ts
+        const ws = f32x4.splat(wscale);
+        f0 = f32x4.mul(f32x4.convert_i32x4_s(f0), f32x4.mul(v128.load(sc, 0), ws));
+        f1 = f32x4.mul(f32x4.convert_i32x4_s(f1), f32x4.mul(v128.load(sc, 16), ws));
+        f2 = f32x4.mul(f32x4.convert_i32x4_s(f2), f32x4.mul(v128.load(sc, 32), ws));
+        f3 = f32x4.mul(f32x4.convert_i32x4_s(f3), f32x4.mul(v128.load(sc, 48), ws));
+      }
+    }
+    v128.store(out, f0, 0);
+    v128.store(out, f1, 16);
+    v128.store(out, f2, 32);
+    v128.store(out, f3, 48);
+    if (out == outT) for (let t = 0; t < T; t++) store<f32>(o + <usize>t * oStride + sr, load<f32>(outT + (<usize>t << 2)));
+  }
+  v128.store(outT, sink); // keeps the touches
+}
