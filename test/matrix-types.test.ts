@@ -18,7 +18,9 @@ import { rng } from "./helpers/random.ts";
 
 const cpuRows = Object.entries(CPU_MATRIX_TYPES) as [MatrixType, (typeof CPU_MATRIX_TYPES)[MatrixType]][];
 const gpuRows = Object.entries(GPU_MATRIX_TYPES) as [GpuMatrixTypeName, (typeof GPU_MATRIX_TYPES)[GpuMatrixTypeName]][];
-const formats = (Object.values(GgmlType).filter((v) => typeof v === "number") as GgmlType[]).filter(isKnownTensorType);
+const formats = (Object.values(GgmlType).filter((v) => typeof v === "number") as GgmlType[]).filter(
+  (id) => isKnownTensorType(id) && !tensorTypeTraits(id).integer,
+);
 
 /** Row lengths that fit every block size (and one ragged for the types without blocks). */
 const SHAPES: Array<[rows: number, cols: number]> = [

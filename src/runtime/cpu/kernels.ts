@@ -11,6 +11,7 @@ import { CPU_MATRIX_TYPES, matrixType, uploadStagingBytes, type MatrixType } fro
 import { f16BitsToF32 } from "../tensor-types/half.ts";
 import { ACT, FAM, TILE, WT } from "./abi.ts";
 import { CONTROL_BLOCK_BYTES, ThreadPool } from "./threads.ts";
+import type { SalientMatrix } from "./salient.ts";
 
 /** The kernel exports, in the order the thread pool refers to them. */
 const EXPORTS = [
@@ -33,6 +34,8 @@ const EXPORTS = [
   "trainMatmulDw",
   // the int8 output head (assembly/kernels/head_q8.ts)
   "int8HeadMatmul",
+  // the salient side matrix's product (assembly/kernels/salient.ts; ./salient.ts wraps it)
+  "salientMatmul",
 ] as const;
 export type ExportName = (typeof EXPORTS)[number];
 const FN: Record<ExportName, number> = Object.fromEntries(EXPORTS.map((n, i) => [n, i])) as Record<ExportName, number>;
@@ -104,6 +107,8 @@ export interface Matrix {
   readonly groupSize: number;
   /** Uploaded as TQ1_0 and repacked to TQ2_0's layout. */
   readonly repackedFrom: MatrixType | undefined;
+  /** A salient side matrix S added to the product (y = W·x + S·x, x the f32 input: ./salient.ts). */
+  readonly salient?: SalientMatrix;
 }
 
 /** Quantized activations of up to `capacity` tokens (see layout.ts). */

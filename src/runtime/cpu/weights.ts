@@ -11,12 +11,14 @@ import type { GgufHeader, GgufTensorInfo } from "../gguf/types.ts";
 import { type BlockTensors, readBlockAsync } from "../model/block.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { dltMatrixInfo, readDltMatrix, type DltMatrixInfo } from "../model/dlt-file.ts";
-import { expectedTensors } from "../model/tensors.ts";
+import { hasSalientTensors, readSalientMatrix, salientMatrixInfo } from "../model/salient-file.ts";
+import { type ExpectedTensor, expectedTensors } from "../model/tensors.ts";
 import { checkFiniteNorm, checkFiniteScales } from "../model/finite-weights.ts";
 import { GgmlType, tensorTypeName, tensorTypeTraits } from "../tensor-types/table.ts";
 import { embeddingRow } from "./embedding.ts";
 import { matrixLayout } from "./layout.ts";
 import type { CpuKernels, Matrix } from "./kernels.ts";
+import { salientBytes, uploadSalient } from "./salient.ts";
 import { cpuGgmlTypeNames, CPU_MATRIX_TYPES, matrixType, scaleArrays, uploadStagingBytes, type MatrixType } from "./matrix-types.ts";
 
 /** A block's weights: norm gains as f32 addresses in wasm memory, matrices as the kernels hold them. */
@@ -103,6 +105,8 @@ export function weightBytes(config: ModelConfig, header: GgufHeader, headType: H
     const dlt = dltMatrixInfo(header, byName, t, e.dims[0]!);
     const bytes = matrixBytes(t, dlt);
     resident += bytes.resident;
+    const salient = sideMatrix(byName, t, e);
+    if (salient) resident += salientBytes(salient.rows, salient.nnz);
     transient = Math.max(transient, bytes.staged);
   }
   if (hasInt8Head(config, header, headType)) resident += int8HeadBytes(config);
@@ -124,13 +128,17 @@ export async function loadWeights(
   const tick = () => onTensor?.(++done, total);
   const get = (name: string) => byName.get(name)!; // presence and shapes were checked by modelConfigFromGguf
 
-  const expectedCols = new Map(expectedTensors(config).map((e) => [e.name, e.dims[0]!]));
+  const expected = new Map(expectedTensors(config).map((e) => [e.name, e]));
   const matrix = async (name: string): Promise<Matrix> => {
     const t = get(name);
-    const dlt = dltMatrixInfo(header, byName, t, expectedCols.get(name)!);
+    const e = expected.get(name)!;
+    const dlt = dltMatrixInfo(header, byName, t, e.dims[0]!);
+    const side = sideMatrix(byName, t, e);
+    // the side matrix is read and checked before the matrix itself is allocated
+    const salientData = side ? await readSalientMatrix(source, header, side) : undefined;
     const m = dlt ? await uploadDltMatrix(K, source, header, dlt) : await uploadMatrix(K, source, header, t);
     tick();
-    return m;
+    return salientData ? { ...m, salient: uploadSalient(K, salientData) } : m;
   };
   const norm = async (name: string): Promise<number> => {
     const t = get(name);
@@ -169,6 +177,20 @@ function quantizeHead(K: CpuKernels, m: Matrix): Matrix {
   }
   return { type: "Q8_0", rows: m.rows, cols: m.cols, layout, ptr, scale: 1, scales: 0, shifts: 0, groupSize: layout.group, repackedFrom: undefined };
 }
+/**
+ * The salient side matrix beside a block's matrix (model/salient-file.ts), or undefined. The embedding and the
+ * output head take none (their kernels are not the projection's): side tensors there are refused, not ignored.
+ */
+function sideMatrix(byName: ReadonlyMap<string, GgufTensorInfo>, t: GgufTensorInfo, e: ExpectedTensor) {
+  if (!e.name.startsWith("blk.")) {
+    if (hasSalientTensors(t.name, byName)) {
+      throw new ModelError("UNSUPPORTED_SALIENT_MATRIX", `${t.name} has a salient side matrix; only a block's matrices may have one`);
+    }
+    return undefined;
+  }
+  return salientMatrixInfo(byName, t, e.dims[1] ?? 1, e.dims[0]!);
+}
+
 /** A fine-tuned DLT matrix: 2-bit code rows with its per-group α and γ (model/dlt-file.ts). */
 async function uploadDltMatrix(K: CpuKernels, source: ByteSource, header: GgufHeader, dlt: DltMatrixInfo): Promise<Matrix> {
   const { codes, alpha, gamma } = await readDltMatrix(source, header, dlt);

@@ -115,3 +115,14 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   for (let i = 0; i < n; i++) if ((a[i] ?? 1) !== (b[i] ?? 1)) return false;
   return true;
 }
+
+// ── salient side matrices (PB-LLM's kept weights, model/salient-file.ts) ────────────────────────────────
+// Beside a ternary X.weight, X.salient_rows (I32 [m + 1]), X.salient_idx (I16 [nnz], read unsigned),
+// X.salient_val (I8 [nnz]) and X.salient_scale (F32 [m]) hold a sparse matrix S in compressed-row form;
+// the effective weight is decode(X.weight) + S (docs/ARCHITECTURE.md, section 3).
+
+/** The four side-matrix tensor names of a matrix named `weight` ("blk.0.attn_q.weight"). */
+export function salientNames(weight: string): { rows: string; idx: string; val: string; scale: string } {
+  const base = weight.endsWith(".weight") ? weight.slice(0, -".weight".length) : weight;
+  return { rows: `${base}.salient_rows`, idx: `${base}.salient_idx`, val: `${base}.salient_val`, scale: `${base}.salient_scale` };
+}

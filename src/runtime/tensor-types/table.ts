@@ -9,12 +9,13 @@ import { Q8_0 } from "./q8_0.ts";
 import { TQ1_0 } from "./tq1_0.ts";
 import { TQ2_0 } from "./tq2_0.ts";
 import { I2_S } from "./i2_s.ts";
+import { I8, I16, I32 } from "./integer.ts";
 
 export { GgmlType } from "./traits.ts";
 export type { TensorTypeTraits } from "./traits.ts";
 export { isTernaryTraits } from "./traits.ts";
 
-const traits = new Map<number, TensorTypeTraits>([F32, F16, BF16, Q8_0, TQ1_0, TQ2_0, I2_S].map((t) => [t.id, t]));
+const traits = new Map<number, TensorTypeTraits>([F32, F16, BF16, Q8_0, TQ1_0, TQ2_0, I2_S, I8, I16, I32].map((t) => [t.id, t]));
 export function isKnownTensorType(id: number): boolean {
   return traits.has(id);
 }

@@ -5,6 +5,9 @@ export enum GgmlType {
   F32 = 0,
   F16 = 1,
   Q8_0 = 8,
+  I8 = 24,
+  I16 = 25,
+  I32 = 26,
   BF16 = 30,
   TQ1_0 = 34,
   TQ2_0 = 35,
@@ -23,6 +26,8 @@ export interface TensorTypeTraits {
   blockScaleByte?: number;
   /** Ternary weights ({-1, 0, +1} times a scale). */
   ternary: boolean;
+  /** A plain integer type (I8, I16, I32: ./integer.ts): side arrays of a matrix, never a matrix of its own. */
+  integer?: true;
   /** Bytes of a whole tensor with `elements` elements (already checked to fit the block size). */
   byteLength(elements: number): number;
   /** Packs `src.length` f32 values (a multiple of blockSize, or the whole tensor for I2_S). */
