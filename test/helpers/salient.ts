@@ -5,6 +5,15 @@ import type { SalientMatrixData } from "../../src/runtime/model/salient-file.ts"
 import { salientNames } from "../../src/runtime/model/tensors.ts";
 import { GgmlType } from "../../src/runtime/tensor-types/table.ts";
 import { rng } from "./random.ts";
+import type { SyntheticShape } from "./synthetic-model.ts";
+
+const SHAPE = { dim: 256, layers: 2, heads: 4, kvHeads: 2, ffn: 512, vocab: 320, contextLength: 64, seed: 41 } as const;
+
+/** The synthetic models the end-to-end tests give side matrices (test/salient-model.test.ts, test/gpu-salient.test.ts). */
+export const SALIENT_SHAPES: Record<string, SyntheticShape> = {
+  "bitnet I2_S": { ...SHAPE, name: "salient-i2s", architecture: "bitnet", ternary: GgmlType.I2_S, embedding: GgmlType.F32, tiedOutput: true },
+  "llama TQ2_0": { ...SHAPE, name: "salient-tq2", architecture: "llama", ternary: GgmlType.TQ2_0, embedding: GgmlType.F32, tiedOutput: false },
+};
 
 export interface RandomSalientOptions {
   /** Share of each row's positions that are salient (a row gets ⌊share·cols⌋ or one more, at random). */

@@ -11,8 +11,8 @@ import type { GgufHeader, GgufTensorInfo } from "../gguf/types.ts";
 import { type BlockTensors, readBlockAsync } from "../model/block.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { dltMatrixInfo, readDltMatrix, type DltMatrixInfo } from "../model/dlt-file.ts";
-import { hasSalientTensors, readSalientMatrix, salientMatrixInfo } from "../model/salient-file.ts";
-import { type ExpectedTensor, expectedTensors } from "../model/tensors.ts";
+import { modelSalientMatrix, readSalientMatrix } from "../model/salient-file.ts";
+import { expectedTensors } from "../model/tensors.ts";
 import { checkFiniteNorm, checkFiniteScales } from "../model/finite-weights.ts";
 import { GgmlType, tensorTypeName, tensorTypeTraits } from "../tensor-types/table.ts";
 import { embeddingRow } from "./embedding.ts";
@@ -105,7 +105,7 @@ export function weightBytes(config: ModelConfig, header: GgufHeader, headType: H
     const dlt = dltMatrixInfo(header, byName, t, e.dims[0]!);
     const bytes = matrixBytes(t, dlt);
     resident += bytes.resident;
-    const salient = sideMatrix(byName, t, e);
+    const salient = modelSalientMatrix(byName, t, e);
     if (salient) resident += salientBytes(salient.rows, salient.nnz);
     transient = Math.max(transient, bytes.staged);
   }
@@ -133,7 +133,7 @@ export async function loadWeights(
     const t = get(name);
     const e = expected.get(name)!;
     const dlt = dltMatrixInfo(header, byName, t, e.dims[0]!);
-    const side = sideMatrix(byName, t, e);
+    const side = modelSalientMatrix(byName, t, e);
     // the side matrix is read and checked before the matrix itself is allocated
     const salientData = side ? await readSalientMatrix(source, header, side) : undefined;
     const m = dlt ? await uploadDltMatrix(K, source, header, dlt) : await uploadMatrix(K, source, header, t);
@@ -177,20 +177,6 @@ function quantizeHead(K: CpuKernels, m: Matrix): Matrix {
   }
   return { type: "Q8_0", rows: m.rows, cols: m.cols, layout, ptr, scale: 1, scales: 0, shifts: 0, groupSize: layout.group, repackedFrom: undefined };
 }
-/**
- * The salient side matrix beside a block's matrix (model/salient-file.ts), or undefined. The embedding and the
- * output head take none (their kernels are not the projection's): side tensors there are refused, not ignored.
- */
-function sideMatrix(byName: ReadonlyMap<string, GgufTensorInfo>, t: GgufTensorInfo, e: ExpectedTensor) {
-  if (!e.name.startsWith("blk.")) {
-    if (hasSalientTensors(t.name, byName)) {
-      throw new ModelError("UNSUPPORTED_SALIENT_MATRIX", `${t.name} has a salient side matrix; only a block's matrices may have one`);
-    }
-    return undefined;
-  }
-  return salientMatrixInfo(byName, t, e.dims[1] ?? 1, e.dims[0]!);
-}
-
 /** A fine-tuned DLT matrix: 2-bit code rows with its per-group α and γ (model/dlt-file.ts). */
 async function uploadDltMatrix(K: CpuKernels, source: ByteSource, header: GgufHeader, dlt: DltMatrixInfo): Promise<Matrix> {
   const { codes, alpha, gamma } = await readDltMatrix(source, header, dlt);

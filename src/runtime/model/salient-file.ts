@@ -108,6 +108,25 @@ export function salientMatrixInfo(
   return { weight: t.name, rows, cols, nnz, tensors: { rows: rowT, idx: idxT, val: valT, scale: scaleT } };
 }
 
+/**
+ * The side matrix of the model tensor `t` expected as `e` (model/tensors.ts), or undefined. Only a block's matrices
+ * take one (the embedding and the output head run other kernels): side tensors beside those are refused, not
+ * ignored.
+ */
+export function modelSalientMatrix(
+  byName: ReadonlyMap<string, GgufTensorInfo>,
+  t: GgufTensorInfo,
+  e: { name: string; dims: readonly number[] },
+): SalientMatrixInfo | undefined {
+  if (!e.name.startsWith("blk.")) {
+    if (hasSalientTensors(t.name, byName)) {
+      throw new ModelError("UNSUPPORTED_SALIENT_MATRIX", `${t.name} has a salient side matrix; only a block's matrices may have one`);
+    }
+    return undefined;
+  }
+  return salientMatrixInfo(byName, t, e.dims[1] ?? 1, e.dims[0]!);
+}
+
 /** Reads the four tensors and checks the CSR structure, the indices, the values and the scales. */
 export async function readSalientMatrix(source: ByteSource, header: GgufHeader, s: SalientMatrixInfo): Promise<SalientMatrixData> {
   const bytes = async (info: GgufTensorInfo) => {
