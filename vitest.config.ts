@@ -19,6 +19,7 @@ const e2e = [
   "test/cli-pull.test.ts",
   "test/cli-inspect.test.ts",
   "test/cli-inspect-sparsity.test.ts",
+  "test/cli-salient.test.ts",
   "test/convert-bitllama.test.ts",
   "test/chat-options.test.ts",
   "test/context-shift.test.ts",
