@@ -1,8 +1,10 @@
 // Salient side matrices on WebGPU (src/gpu/salient.ts, src/gpu/wgsl/salient-matmul.ts), on SwiftShader: the op alone
 // against the CPU path's scalar reference on ragged shapes (empty and full rows, rows not a multiple of the
 // workgroup, one token and several, an output placed at an offset and stride and added to), and whole synthetic
-// models with side matrices against the CPU engine, within the tolerance of the other GPU tests; without their
+// models with side matrices (synthetic I2_S and TQ2_0, the shipped DLT student) against the CPU engine, within the tolerance of the other GPU tests; without their
 // side matrices the same models are far from it.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GpuContext } from "../src/gpu/device.ts";
 import type { OpEnv } from "../src/gpu/linear.ts";
@@ -12,7 +14,8 @@ import { salientMatmulOp, uploadSalient } from "../src/gpu/salient.ts";
 import { CpuModel } from "../src/runtime/cpu/model.ts";
 import { salientMatmulRef } from "../src/runtime/cpu/reference/salient.ts";
 import { bytesSource } from "../src/runtime/gguf/sources.ts";
-import { writeGgufToBytes } from "../src/runtime/gguf/writer.ts";
+import { readGgufHeader } from "../src/runtime/gguf/reader.ts";
+import { type GgufWriteInput, ggufInputFromSource, writeGgufToBytes } from "../src/runtime/gguf/writer.ts";
 import { stepBuffer, testGpu } from "./helpers/gpu.ts";
 import { lacks } from "./helpers/optional-deps.ts";
 import { rng } from "./helpers/random.ts";
@@ -71,10 +74,28 @@ describe.skipIf(lacks("webgpu"))("salient matmul op", () => {
   });
 });
 
+/** The shipped DLT student (rows of 64 and 172), and the synthetic I2_S and TQ2_0 models, as write inputs. */
+const MODELS: [string, () => Promise<{ input: GgufWriteInput; magnitude: number }>][] = [
+  ...Object.entries(SALIENT_SHAPES).map(
+    ([name, shape]) =>
+      [name, async () => ({ input: syntheticModel(shape), magnitude: 4 / Math.sqrt(shape.dim * 0.5) })] as [
+        string,
+        () => Promise<{ input: GgufWriteInput; magnitude: number }>,
+      ],
+  ),
+  [
+    "DLT student",
+    async () => {
+      const file = new Uint8Array(readFileSync(fileURLToPath(new URL("../models/stories260K-ternary.gguf", import.meta.url))));
+      return { input: ggufInputFromSource(bytesSource(file), await readGgufHeader(bytesSource(file))), magnitude: 0.2 };
+    },
+  ],
+];
+
 describe.skipIf(lacks("webgpu"))("models with side matrices", () => {
-  it.each(Object.entries(SALIENT_SHAPES))("%s: GPU logits equal the CPU engine's; without the side matrices they do not", async (_, shape) => {
-    const plain = syntheticModel(shape);
-    const bytes = await writeGgufToBytes(withRandomSalient(plain, 0.02, 7, 4 / Math.sqrt(shape.dim * 0.5)).model);
+  it.each(MODELS)("%s: GPU logits equal the CPU engine's; without the side matrices they do not", async (name, make) => {
+    const { input: plain, magnitude } = await make();
+    const bytes = await writeGgufToBytes(withRandomSalient(plain, 0.02, 7, magnitude).model);
     const plainBytes = await writeGgufToBytes(plain);
     const prompt = [1, 17, 250, 42, 99, 7, 123, 5, 260, 33];
     const cpu = await CpuModel.load(bytesSource(bytes), { threads: 1, kvType: "f32", contextLength: 32 });
@@ -88,7 +109,7 @@ describe.skipIf(lacks("webgpu"))("models with side matrices", () => {
       const scale = Math.max(...Array.from(want, Math.abs));
       const plainErr = maxAbsDiff(gotPlain, want);
       console.log(
-        `${shape.name}: max |GPU − CPU| logit ${err.toExponential(2)} (logits up to ${scale.toFixed(2)}); without the side matrices ${plainErr.toExponential(2)}`,
+        `${name}: max |GPU − CPU| logit ${err.toExponential(2)} (logits up to ${scale.toFixed(2)}); without the side matrices ${plainErr.toExponential(2)}`,
       );
       expect(err).toBeLessThan(1e-3 * Math.max(1, scale));
       expect(plainErr).toBeGreaterThan(100 * 1e-3 * Math.max(1, scale));

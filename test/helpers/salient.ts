@@ -2,7 +2,8 @@
 // by the format in docs/ARCHITECTURE.md section 3 (the quantizer that makes real ones lives elsewhere).
 import type { GgufWriteInput, GgufWriteTensor } from "../../src/runtime/gguf/writer.ts";
 import type { SalientMatrixData } from "../../src/runtime/model/salient-file.ts";
-import { salientNames } from "../../src/runtime/model/tensors.ts";
+import { modelConfigFromGguf } from "../../src/runtime/model/config.ts";
+import { expectedTensors, salientNames } from "../../src/runtime/model/tensors.ts";
 import { GgmlType } from "../../src/runtime/tensor-types/table.ts";
 import { rng } from "./random.ts";
 import type { SyntheticShape } from "./synthetic-model.ts";
@@ -80,7 +81,10 @@ export function salientTensors(weight: string, s: SalientMatrixData): GgufWriteT
   ];
 }
 
-/** `model` with a random side matrix beside every block matrix (share of salient positions `share`). */
+/**
+ * `model` with a random side matrix beside every block matrix (share of salient positions `share`), of the matrix's
+ * true shape (a DLT matrix's rows are stored padded: model/tensors.ts).
+ */
 export function withRandomSalient(
   model: GgufWriteInput,
   share: number,
@@ -89,13 +93,17 @@ export function withRandomSalient(
 ): { model: GgufWriteInput; sides: Map<string, SalientMatrixData> } {
   const sides = new Map<string, SalientMatrixData>();
   const tensors = [...model.tensors];
+  const config = modelConfigFromGguf(
+    model.metadata,
+    model.tensors.map((t) => ({ name: t.name, dims: [...t.dims], type: t.type })),
+  );
   let i = 0;
-  for (const t of model.tensors) {
-    if (!t.name.startsWith("blk.") || t.dims.length < 2) continue;
-    const s = randomSalient(t.dims[1]!, t.dims[0]!, { share, seed: seed + 7919 * i++, magnitude });
+  for (const e of expectedTensors(config)) {
+    if (!e.name.startsWith("blk.") || e.role !== "matrix") continue;
+    const s = randomSalient(e.dims[1]!, e.dims[0]!, { share, seed: seed + 7919 * i++, magnitude });
     if (s.idx.length === 0) continue;
-    sides.set(t.name, s);
-    tensors.push(...salientTensors(t.name, s));
+    sides.set(e.name, s);
+    tensors.push(...salientTensors(e.name, s));
   }
   return { model: { ...model, tensors }, sides };
 }
