@@ -5,7 +5,7 @@ export { quantQ8K, quantAbsmax } from "./kernels/quant";
 export { ternMatmul, repackTq1, repackTq2, repackRows } from "./kernels/ternary";
 export { floatMatmul } from "./kernels/float";
 export { int8HeadMatmul } from "./kernels/head_q8";
-export { salientMatmul } from "./kernels/salient";
+export { salientMatmul, ternSalientMatmul } from "./kernels/salient";
 export { rmsNorm, rope, softmax, glu } from "./kernels/ops";
 export { attention, kvStore } from "./kernels/attention";
 export { trainMatmulFwd, trainMatmulDx, trainMatmulDw } from "./kernels/train";

@@ -2,7 +2,7 @@
 // (src/runtime/cpu/reference/salient.ts) bit for bit, on both wasm builds and on 1 and 2 threads, over random
 // shapes with ragged edges: empty rows, full rows, no entries at all, row lengths that are a multiple of nothing,
 // one token and several, rows not a multiple of 4. And the projection: a ternary matrix with a side matrix gives
-// its own product plus S·x of the f32 input.
+// its own product plus S·x of the f32 input, in one thread-pool call (ternSalientMatmul) on 1 and 2 threads.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CpuKernels } from "../src/runtime/cpu/kernels.ts";
 import { Projector } from "../src/runtime/cpu/projection.ts";
@@ -89,21 +89,25 @@ describe.each(BUILDS)("salient matmul, %s build", (build) => {
   });
 });
 
-describe("projection with a side matrix", () => {
+describe.each([1, 2])("projection with a side matrix, %i threads", (threads) => {
   let K: CpuKernels;
   beforeAll(async () => {
-    K = await CpuKernels.create({ threads: 1 });
+    K = await CpuKernels.create({ threads, parallelThreshold: 0 });
   });
   afterAll(() => K?.dispose());
 
-  it("a TQ2_0 matrix with a side matrix gives its ternary product plus S·x of the unquantized input", () => {
-    const rows = 12;
+  it.each([
+    ["TQ2_0", 1],
+    ["TQ2_0", 3],
+    ["I2_S", 2],
+  ] as const)("a %s matrix with a side matrix (n = %i) gives its ternary product plus S·x of the unquantized input, in one call", (type, n) => {
+    const rows = 14;
     const cols = 512;
-    const n = 3;
-    const r = rng(5);
+    const r = rng(5 + n);
     const w = Float32Array.from({ length: rows * cols }, () => (Math.floor(r() * 3) - 1) * 0.02);
-    const plain = K.uploadMatrix("TQ2_0", rows, cols, tensorTypeTraits(GgmlType.TQ2_0).quantize(w));
-    const s = randomSalient(rows, cols, { share: 0.02, seed: 6, emptyRows: [4] });
+    const ggml = type === "TQ2_0" ? GgmlType.TQ2_0 : GgmlType.I2_S;
+    const plain = K.uploadMatrix(type, rows, cols, tensorTypeTraits(ggml).quantize(w));
+    const s = randomSalient(rows, cols, { share: 0.02, seed: 6, emptyRows: [4, 12, 13] });
     const withSide = { ...plain, salient: uploadSalient(K, s) };
     const x = randomX(7, n * cols);
     const xp = K.heap.upload(x);
@@ -118,6 +122,10 @@ describe("projection with a side matrix", () => {
     expect(new Uint32Array(got.buffer)).toEqual(new Uint32Array(want.buffer));
     // and the side product is no rounding-level change
     expect(Math.max(...got.map((v, i) => Math.abs(v - K.heap.f32View(outPlain, n * rows)[i]!)))).toBeGreaterThan(0.05);
+    // the quantized product alone refuses a matrix with a side matrix when the f32 input is missing
+    expect(() =>
+      K.matmulQuantized(withSide, K.allocActivations(K.activationFor(plain)!.kind, cols, n, K.activationFor(plain)!.group), outSide),
+    ).toThrow(/salient side matrix/);
     proj.free();
   });
 });

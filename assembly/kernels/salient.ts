@@ -10,6 +10,8 @@
 // token count, and no relaxed instruction: both wasm builds give the same bits (reference:
 // src/runtime/cpu/reference/salient.ts).
 
+import { ternMatmul } from "./ternary";
+
 /** Four x values gathered by the four u16 indices at ip. */
 @inline function gather4(xt: usize, ip: usize): v128 {
   let v = v128.load32_zero(xt + (<usize>load<u16>(ip) << 2));
@@ -75,4 +77,17 @@ export function salientMatmul(blocks: usize, idx: usize, val: usize, scale: usiz
       store<f32>(op, load<f32>(op) + load<f32>(scale + (<usize>r << 2)) * s);
     }
   }
+}
+
+/**
+ * A ternary matmul and its side matrix's product in one thread-pool call (one dispatch instead of two: each thread
+ * adds S·x to the rows it has just computed). The arguments are ternMatmul's (ternary.ts), then `desc`: six u32
+ * words — blocks, idx, val, scale, x, xStride (as salientMatmul takes them) — then the rows.
+ */
+export function ternSalientMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
+  ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, n: i32, o: usize,
+  oStride: usize, tileMode: i32, desc: usize, r0: i32, r1: i32): void {
+  ternMatmul(fam, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, n, o, oStride, tileMode, r0, r1);
+  salientMatmul(load<u32>(desc), load<u32>(desc, 4), load<u32>(desc, 8), load<u32>(desc, 12), load<u32>(desc, 16),
+    load<u32>(desc, 20), n, o, oStride, r0, r1);
 }

@@ -11,7 +11,7 @@ import { CPU_MATRIX_TYPES, matrixType, uploadStagingBytes, type MatrixType } fro
 import { f16BitsToF32 } from "../tensor-types/half.ts";
 import { ACT, FAM, TILE, WT } from "./abi.ts";
 import { CONTROL_BLOCK_BYTES, ThreadPool } from "./threads.ts";
-import type { SalientMatrix } from "./salient.ts";
+import { type SalientMatrix, setSalientInput } from "./salient.ts";
 
 /** The kernel exports, in the order the thread pool refers to them. */
 const EXPORTS = [
@@ -36,6 +36,7 @@ const EXPORTS = [
   "int8HeadMatmul",
   // the salient side matrix's product (assembly/kernels/salient.ts; ./salient.ts wraps it)
   "salientMatmul",
+  "ternSalientMatmul",
 ] as const;
 export type ExportName = (typeof EXPORTS)[number];
 const FN: Record<ExportName, number> = Object.fromEntries(EXPORTS.map((n, i) => [n, i])) as Record<ExportName, number>;
@@ -426,9 +427,10 @@ export class CpuKernels {
 
   /**
    * out[t][r] = Σ_i W[r][i]·x[t][i] for a ternary W and activations already quantized for it.
-   * out: f32 address; outStride: floats between tokens (default rows).
+   * out: f32 address; outStride: floats between tokens (default rows). x: the f32 input the activations were
+   * quantized from ([n][cols]), which a matrix with a salient side matrix needs for its product (./salient.ts).
    */
-  matmulQuantized(w: Matrix, a: QuantizedActivations, out: number, outStride = w.rows): void {
+  matmulQuantized(w: Matrix, a: QuantizedActivations, out: number, outStride = w.rows, x = 0): void {
     this.check();
     const l = w.layout;
     if (!l.activation) throw new OptionError("BAD_OPTION", `${w.type} is not ternary: use matmul() with f32 activations`);
@@ -465,6 +467,13 @@ export class CpuKernels {
       outStride * 4,
       TILE_CODE[this.tile],
     ];
+    if (w.salient) {
+      // the side matrix's product in the same thread-pool call: each thread adds it to the rows it computed
+      if (!x) throw new OptionError("BAD_OPTION", `${w.type} ${w.rows}×${w.cols} has a salient side matrix: pass the f32 input x`);
+      setSalientInput(this, w.salient, x);
+      this.pool.run(FN.ternSalientMatmul, [...args, w.salient.desc], w.rows, 4, this.parts(w.rows * w.cols * a.n));
+      return;
+    }
     this.pool.run(FN.ternMatmul, args, w.rows, 4, this.parts(w.rows * w.cols * a.n));
   }
 
@@ -520,7 +529,7 @@ export class CpuKernels {
       this.scratch.set(key, a);
     }
     this.quantize(a, x, n);
-    this.matmulQuantized(w, a, out, outStride);
+    this.matmulQuantized(w, a, out, outStride, x);
   }
 
   // ── other ops ─────────────────────────────────────────────────────────────────────────────────────────────

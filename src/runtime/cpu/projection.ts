@@ -8,7 +8,6 @@
 // computes what its ternary form would.
 import type { ActivationQuant } from "../model/config.ts";
 import type { CpuKernels, Matrix, QuantizedActivations } from "./kernels.ts";
-import { salientMatmul } from "./salient.ts";
 import { OP, type StepProfile } from "./step-profile.ts";
 
 export class Projector {
@@ -57,9 +56,8 @@ export class Projector {
         quantizedKey = key;
         if (p) t = p.lap(OP["activation quant"], t);
       }
-      this.K.matmulQuantized(w, a, outs[i]!);
-      // a salient side matrix reads the f32 input, not its quantized copy (./salient.ts)
-      if (w.salient) salientMatmul(this.K, w.salient, x, n, outs[i]!);
+      // x: a salient side matrix's product reads the f32 input, not its quantized copy (./salient.ts)
+      this.K.matmulQuantized(w, a, outs[i]!, w.rows, x);
       if (p) t = p.lap(op, t);
     }
   }

@@ -22,6 +22,8 @@ export interface SalientMatrix {
   readonly val: number;
   /** f32 [rows] */
   readonly scale: number;
+  /** Six u32: blocks, idx, val, scale, then the input x and its stride, which each call sets (ternSalientMatmul). */
+  readonly desc: number;
 }
 
 /**
@@ -34,12 +36,13 @@ const round16 = (b: number) => Math.ceil(b / 16) * 16;
 
 /** The parts' offsets inside the one allocation of `blocks` blocks of 4 entries, and its size. */
 function salientLayout(rows: number, blocks: number) {
-  const rowStart = 0;
+  const desc = 0;
+  const rowStart = 32;
   const scale = rowStart + round16(4 * (rows + 1));
   const idx = scale + round16(4 * rows);
   const val = idx + round16(8 * blocks);
   // 4 bytes past the last block: the kernel reads a pair of blocks' values as one 8-byte load
-  return { rowStart, scale, idx, val, bytes: val + round16(4 * blocks + 4) };
+  return { desc, rowStart, scale, idx, val, bytes: val + round16(4 * blocks + 4) };
 }
 
 /** wasm bytes at most of a side matrix of `rows` rows and `nnz` entries (the padding at its largest: the memory plan). */
@@ -68,7 +71,24 @@ export function uploadSalient(K: CpuKernels, s: SalientMatrixData): SalientMatri
     val.set(s.val.subarray(a, b), 4 * blocks[r]!);
   }
   const nnz = s.idx.length;
-  return { rows: s.rows, cols: s.cols, nnz, ptr, blocks: ptr + l.rowStart, idx: ptr + l.idx, val: ptr + l.val, scale: ptr + l.scale };
+  const m = {
+    rows: s.rows,
+    cols: s.cols,
+    nnz,
+    ptr,
+    blocks: ptr + l.rowStart,
+    idx: ptr + l.idx,
+    val: ptr + l.val,
+    scale: ptr + l.scale,
+    desc: ptr + l.desc,
+  };
+  h.i32.set([m.blocks, m.idx, m.val, m.scale, 0, 0], m.desc >> 2);
+  return m;
+}
+
+/** Sets the input of the next fused call (ternSalientMatmul): x f32 [n][cols] at address x, xStride floats apart (the i32 view stores addresses past 2 GiB by their bits, which the kernel reads as u32). */
+export function setSalientInput(K: CpuKernels, s: SalientMatrix, x: number, xStride = s.cols): void {
+  K.heap.i32.set([x, xStride * 4], (s.desc >> 2) + 4);
 }
 
 export function freeSalient(K: CpuKernels, s: SalientMatrix): void {
