@@ -7,18 +7,18 @@
 //                            [--n 1,128] [--threads 1,2] [--simd relaxed,simd128] [--tile auto|rows4|r1t4|r2t4] [--min-ms 400]
 //                            [--clock wall|cpu] [--capacity N] [--salient 0,0.5,1,2]
 // --salient P,…: a random salient side matrix of P % of the weights beside each ternary matrix (its product S·x
-// added after W·x: src/runtime/cpu/salient.ts), one row per share; the shares of one matrix and n are timed
+// added to W·x in the same thread-pool call, as the engine runs it: src/runtime/cpu/salient.ts), one row per share; the shares of one matrix and n are timed
 // interleaved (one op of each in turn), so that a slower moment of a shared machine falls on all of them alike.
 // --capacity N quantizes into an activation buffer of N tokens (as the engine's projections do, which size it for
 // the largest batch) instead of linear()'s scratch buffer of n tokens.
 // --clock cpu times 1-thread runs by the process's CPU time (batches of ≥ 20 ms) instead of the wall clock, which
 // on a shared machine also counts the time other processes hold the core; runs with threads keep the wall clock.
-import { CpuKernels, type TernaryTile } from "../src/runtime/cpu/kernels.ts";
+import { CpuKernels, type Matrix, type TernaryTile } from "../src/runtime/cpu/kernels.ts";
 import { matrixLayout, type MatrixType } from "../src/runtime/cpu/layout.ts";
 import { relaxedSimdSupported } from "../src/runtime/cpu/wasm/features.ts";
 import type { SimdBuild } from "../src/runtime/cpu/wasm/loader.ts";
 import { cpus, loadavg } from "node:os";
-import { freeSalient, salientMatmul, uploadSalient } from "../src/runtime/cpu/salient.ts";
+import { freeSalient, uploadSalient } from "../src/runtime/cpu/salient.ts";
 import { randomSalient } from "../test/helpers/salient.ts";
 
 interface Row {
@@ -131,23 +131,18 @@ for (const simd of simds) {
           const out = K.heap.alloc(n * m * 4);
           const act = K.activationFor(W);
           const qa = capacity && act ? K.allocActivations(act.kind, k, Math.max(capacity, n), act.group) : undefined;
-          const plain = qa
-            ? () => {
-                K.quantize(qa, x, n);
-                K.matmulQuantized(W, qa, out);
-              }
-            : () => K.linear(W, x, n, out);
+          // a matrix with a side matrix runs as the engine runs it: one thread-pool call for W·x + S·x
+          const opOf = (M: Matrix) =>
+            qa
+              ? () => {
+                  K.quantize(qa, x, n);
+                  K.matmulQuantized(M, qa, out, m, x);
+                }
+              : () => K.linear(M, x, n, out);
           const sides = salientShares.map((p) =>
             p > 0 && act ? uploadSalient(K, randomSalient(m, k, { share: p / 100, seed: m + k + p })) : undefined,
           );
-          const ops = sides.map((side) =>
-            side
-              ? () => {
-                  plain();
-                  salientMatmul(K, side, x, n, out);
-                }
-              : plain,
-          );
+          const ops = sides.map((side) => opOf(side ? { ...W, salient: side } : W));
           for (const op of ops) for (let i = 0; i < 2; i++) op();
           const times: number[][] = ops.map(() => []);
           const t0 = performance.now();
