@@ -20,6 +20,7 @@ const e2e = [
   "test/cli-inspect.test.ts",
   "test/cli-inspect-sparsity.test.ts",
   "test/cli-quantize-salient.test.ts",
+  "test/cli-salient.test.ts",
   "test/convert-bitllama.test.ts",
   "test/chat-options.test.ts",
   "test/context-shift.test.ts",

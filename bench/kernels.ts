@@ -5,16 +5,21 @@
 //
 //   npm run bench:kernels -- [--json] [--quick] [--types TQ2_0,TQ1_0,I2_S,DLT,F16,Q8_0,F32] [--shapes 4096x4096,...]
 //                            [--n 1,128] [--threads 1,2] [--simd relaxed,simd128] [--tile auto|rows4|r1t4|r2t4] [--min-ms 400]
-//                            [--clock wall|cpu] [--capacity N]
+//                            [--clock wall|cpu] [--capacity N] [--salient 0,0.5,1,2]
+// --salient P,…: a random salient side matrix of P % of the weights beside each ternary matrix (its product S·x
+// added to W·x in the same thread-pool call, as the engine runs it: src/runtime/cpu/salient.ts), one row per share; the shares of one matrix and n are timed
+// interleaved (one op of each in turn), so that a slower moment of a shared machine falls on all of them alike.
 // --capacity N quantizes into an activation buffer of N tokens (as the engine's projections do, which size it for
 // the largest batch) instead of linear()'s scratch buffer of n tokens.
 // --clock cpu times 1-thread runs by the process's CPU time (batches of ≥ 20 ms) instead of the wall clock, which
 // on a shared machine also counts the time other processes hold the core; runs with threads keep the wall clock.
-import { CpuKernels, type TernaryTile } from "../src/runtime/cpu/kernels.ts";
+import { CpuKernels, type Matrix, type TernaryTile } from "../src/runtime/cpu/kernels.ts";
 import { matrixLayout, type MatrixType } from "../src/runtime/cpu/layout.ts";
 import { relaxedSimdSupported } from "../src/runtime/cpu/wasm/features.ts";
 import type { SimdBuild } from "../src/runtime/cpu/wasm/loader.ts";
 import { cpus, loadavg } from "node:os";
+import { freeSalient, uploadSalient } from "../src/runtime/cpu/salient.ts";
+import { randomSalient } from "../test/helpers/salient.ts";
 
 interface Row {
   type: string;
@@ -23,6 +28,8 @@ interface Row {
   n: number;
   threads: number;
   simd: SimdBuild;
+  /** % of the weights in a salient side matrix (0: none). */
+  salient: number;
   msPerOp: number;
   gops: number;
 }
@@ -47,6 +54,7 @@ const minMs = Number(opt("min-ms", quick ? "150" : "400"));
 const wasmDir = opt("wasm", "");
 const clock = opt("clock", "wall");
 const capacity = Number(opt("capacity", "0"));
+const salientShares = opt("salient", "0").split(",").map(Number);
 /** ms of this process's CPU time (user + system). */
 const cpuMs = () => {
   const u = process.cpuUsage();
@@ -105,7 +113,7 @@ log(
     .join(" ")} (other processes skew timings)`,
 );
 log(
-  `${"type".padEnd(6)} ${"m×k".padEnd(10)} ${"n".padStart(4)} ${"thr".padStart(3)} ${"simd".padEnd(8)} ${"ms/op".padStart(9)} ${"GOPS".padStart(7)}`,
+  `${"type".padEnd(6)} ${"m×k".padEnd(10)} ${"n".padStart(4)} ${"thr".padStart(3)} ${"simd".padEnd(8)} ${"sal%".padStart(5)} ${"ms/op".padStart(9)} ${"GOPS".padStart(7)}`,
 );
 for (const simd of simds) {
   for (const threads of threadCounts) {
@@ -123,40 +131,55 @@ for (const simd of simds) {
           const out = K.heap.alloc(n * m * 4);
           const act = K.activationFor(W);
           const qa = capacity && act ? K.allocActivations(act.kind, k, Math.max(capacity, n), act.group) : undefined;
-          const op = qa
-            ? () => {
-                K.quantize(qa, x, n);
-                K.matmulQuantized(W, qa, out);
-              }
-            : () => K.linear(W, x, n, out);
-          for (let i = 0; i < 2; i++) op();
-          const times: number[] = [];
+          // a matrix with a side matrix runs as the engine runs it: one thread-pool call for W·x + S·x
+          const opOf = (M: Matrix) =>
+            qa
+              ? () => {
+                  K.quantize(qa, x, n);
+                  K.matmulQuantized(M, qa, out, m, x);
+                }
+              : () => K.linear(M, x, n, out);
+          const sides = salientShares.map((p) =>
+            p > 0 && act ? uploadSalient(K, randomSalient(m, k, { share: p / 100, seed: m + k + p })) : undefined,
+          );
+          const ops = sides.map((side) => opOf(side ? { ...W, salient: side } : W));
+          for (const op of ops) for (let i = 0; i < 2; i++) op();
+          const times: number[][] = ops.map(() => []);
           const t0 = performance.now();
+          const enough = () => times[0]!.length >= 5 && (performance.now() - t0 >= minMs * ops.length || times[0]!.length >= 1000);
           if (clock === "cpu" && K.threads === 1) {
-            while (times.length < 5 || (performance.now() - t0 < minMs && times.length < 1000)) {
-              const a = cpuMs();
-              let c = 0;
-              do {
-                op();
-                c++;
-              } while (cpuMs() - a < 20);
-              times.push((cpuMs() - a) / c);
+            while (!enough()) {
+              for (const [i, op] of ops.entries()) {
+                const a = cpuMs();
+                let c = 0;
+                do {
+                  op();
+                  c++;
+                } while (cpuMs() - a < 20);
+                times[i]!.push((cpuMs() - a) / c);
+              }
             }
           } else {
-            while (times.length < 5 || (performance.now() - t0 < minMs && times.length < 1000)) {
-              const a = performance.now();
-              op();
-              times.push(performance.now() - a);
+            while (!enough()) {
+              for (const [i, op] of ops.entries()) {
+                const a = performance.now();
+                op();
+                times[i]!.push(performance.now() - a);
+              }
             }
           }
-          const ms = median(times);
-          const gops = (2 * m * n * k) / (ms * 1e6);
-          rows.push({ type, m, k, n, threads: K.threads, simd, msPerOp: +ms.toFixed(4), gops: +gops.toFixed(1) });
-          log(
-            `${type.padEnd(6)} ${`${m}×${k}`.padEnd(10)} ${String(n).padStart(4)} ${String(K.threads).padStart(3)} ${simd.padEnd(8)} ${ms
-              .toFixed(3)
-              .padStart(9)} ${gops.toFixed(1).padStart(7)}`,
-          );
+          for (const [i, share] of salientShares.entries()) {
+            if (share > 0 && !act) continue;
+            const ms = median(times[i]!);
+            const gops = (2 * m * n * k) / (ms * 1e6);
+            rows.push({ type, m, k, n, threads: K.threads, simd, salient: share, msPerOp: +ms.toFixed(4), gops: +gops.toFixed(1) });
+            log(
+              `${type.padEnd(6)} ${`${m}×${k}`.padEnd(10)} ${String(n).padStart(4)} ${String(K.threads).padStart(3)} ${simd.padEnd(8)} ${String(share).padStart(5)} ${ms
+                .toFixed(3)
+                .padStart(9)} ${gops.toFixed(1).padStart(7)}`,
+            );
+          }
+          for (const side of sides) if (side) freeSalient(K, side);
           K.heap.free(x);
           K.heap.free(out);
           if (qa) K.freeActivations(qa);

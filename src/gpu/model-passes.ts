@@ -14,6 +14,7 @@ import { floatMatmulOps, type OpEnv, type OutputPlacement, type QuantScratch, qu
 import { type Activations, actKey, type KvCacheBuffers } from "./model-buffers.ts";
 import type { GpuBlock, GpuModelWeights } from "./model-weights.ts";
 import { bindGroup, fold, type GpuOp, simpleOp } from "./resources.ts";
+import { salientMatmulOp } from "./salient.ts";
 import type { GpuFloat, GpuMatrix } from "./weights.ts";
 import { argmaxShader } from "./wgsl/argmax.ts";
 import { attentionShader } from "./wgsl/attention.ts";
@@ -162,8 +163,11 @@ class PassRecorder {
     }
     for (const { w, y, place } of outs) {
       if (w.cols !== kIn) throw new GpuError("UNSUPPORTED_TENSOR", `matrix ${w.rows}×${w.cols} does not take an input of ${kIn}`);
-      if (w.kind === "ternary") ops.push(await ternaryMatmulOp(env, w, scratch.get(actKey(w.act, w.cols))!, y, step, place));
-      else ops.push(...(await floatMatmulOps(env, w, input, y, step, place)));
+      if (w.kind === "ternary") {
+        ops.push(await ternaryMatmulOp(env, w, scratch.get(actKey(w.act, w.cols))!, y, step, place));
+        // the side matrix reads the f32 input, which the quantize op leaves as it is (./salient.ts)
+        if (w.salient) ops.push(await salientMatmulOp(env, w.salient, input, y, step, place));
+      } else ops.push(...(await floatMatmulOps(env, w, input, y, step, place)));
     }
     return ops;
   }

@@ -7,11 +7,13 @@ import type { GgufHeader, GgufTensorInfo } from "../runtime/gguf/types.ts";
 import { type BlockTensors, readBlockAsync } from "../runtime/model/block.ts";
 import type { ModelConfig } from "../runtime/model/config.ts";
 import { dltMatrixInfo, readDltMatrix } from "../runtime/model/dlt-file.ts";
+import { modelSalientMatrix, readSalientMatrix } from "../runtime/model/salient-file.ts";
 import { expectedTensors } from "../runtime/model/tensors.ts";
 import { checkFiniteNorm, checkFiniteScales } from "../runtime/model/finite-weights.ts";
 import { f16BitsToF32 } from "../runtime/tensor-types/half.ts";
 import { tensorTypeTraits } from "../runtime/tensor-types/table.ts";
 import type { GpuArena } from "./resources.ts";
+import { uploadSalient } from "./salient.ts";
 import { type GpuFloat, type GpuMatrix, hostDlt, hostMatrix, uploadMatrix } from "./weights.ts";
 
 /** A block's weights on the GPU: norm gains as f32 buffers, matrices as ./weights.ts holds them. */
@@ -38,10 +40,18 @@ export async function readGpuWeights(
 ): Promise<GpuModelWeights> {
   const byName = new Map(header.tensors.map((t) => [t.name, t]));
   const info = (name: string): GgufTensorInfo => byName.get(name)!; // modelConfigFromGguf checked presence
-  const expectedCols = new Map(expectedTensors(c).map((e) => [e.name, e.dims[0]!]));
+  const expected = new Map(expectedTensors(c).map((e) => [e.name, e]));
   const matrix = async (name: string): Promise<GpuMatrix> => {
     const t = info(name);
-    const dlt = dltMatrixInfo(header, byName, t, expectedCols.get(name)!);
+    const side = modelSalientMatrix(byName, t, expected.get(name)!);
+    const m = await plainMatrix(t);
+    // a ternary block matrix with a salient side matrix (model/salient-file.ts refuses one anywhere else)
+    if (side && m.kind === "ternary") m.salient = uploadSalient(arena, name, await readSalientMatrix(source, header, side));
+    return m;
+  };
+  const plainMatrix = async (t: GgufTensorInfo): Promise<GpuMatrix> => {
+    const name = t.name;
+    const dlt = dltMatrixInfo(header, byName, t, expected.get(name)!.dims[0]!);
     if (dlt) {
       // a fine-tuned DLT matrix: 2-bit codes with per-group α and γ
       const d = await readDltMatrix(source, header, dlt);

@@ -5,6 +5,7 @@
 import { GpuError } from "../runtime/errors.ts";
 import { GPU_MATRIX_TYPES, gpuMatrixType, wordsOf } from "./matrix-types.ts";
 import type { GpuArena } from "./resources.ts";
+import type { GpuSalient } from "./salient.ts";
 import type { FloatFormat } from "./wgsl/float-formats.ts";
 import type { QuantMode } from "./wgsl/quantize.ts";
 
@@ -88,6 +89,8 @@ export interface GpuTernary {
   codes: GPUBuffer;
   scales: GPUBuffer;
   shifts?: GPUBuffer;
+  /** A salient side matrix whose product S·x is added to this matrix's (./salient.ts). */
+  salient?: GpuSalient;
 }
 
 export interface FloatChunk {

@@ -32,8 +32,9 @@ export function referenceLogits(
   w: Map<string, Float32Array>,
   tokens: number[],
   rounding: ActivationRounding = "f64",
+  sides?: ReadonlyMap<string, Float32Array>,
 ): Float64Array[] {
-  const step = referenceModel(c, w, rounding);
+  const step = referenceModel(c, w, rounding, sides);
   return tokens.map((t, pos) => step(t, pos));
 }
 
@@ -57,11 +58,16 @@ function roundHalfEven(v: number): number {
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** A stateful decoder: step(token, pos) returns the logits; positions must come in order from 0. */
+/**
+ * A stateful decoder: step(token, pos) returns the logits; positions must come in order from 0. `sides`: dense
+ * salient side matrices S [rows][cols] by matrix name, whose product S·x takes the unrounded input x (the format's
+ * rule, model/salient-file.ts) and is added to the matrix's.
+ */
 function referenceModel(
   c: ModelConfig,
   w: Map<string, Float32Array>,
   rounding: ActivationRounding = "f64",
+  sides?: ReadonlyMap<string, Float32Array>,
 ): (token: number, pos: number) => Float64Array {
   const get = (name: string) => {
     const t = w.get(name);
@@ -100,6 +106,14 @@ function referenceModel(
       let s = 0;
       for (let i = 0; i < n; i++) s += m[r * n + i]! * input[i]!;
       y[r] = s * scale;
+    }
+    const side = sides?.get(name);
+    if (side) {
+      for (let r = 0; r < rows; r++) {
+        let s = 0;
+        for (let i = 0; i < n; i++) s += side[r * n + i]! * x[i]!;
+        y[r]! += s;
+      }
     }
     return y;
   };

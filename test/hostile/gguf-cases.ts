@@ -12,6 +12,7 @@ import { writeGgufToBytes } from "../../src/runtime/gguf/writer.ts";
 import { GgmlType } from "../../src/runtime/tensor-types/table.ts";
 import { rng } from "../helpers/random.ts";
 import { sharedPath } from "../helpers/shared.ts";
+import { withRandomSalient } from "../helpers/salient.ts";
 import { type SyntheticShape, syntheticModel } from "../helpers/synthetic-model.ts";
 import type { HostileModelCase } from "./case.ts";
 import { edited, ggufLayout, setF32, setU32, setU64, withMetadata } from "./gguf-layout.ts";
@@ -88,6 +89,9 @@ export async function ggufCases(): Promise<HostileModelCase[]> {
       ...nonFinite(b),
     );
   }
+  // a ternary model with salient side matrices (model/salient-file.ts), and its side tensors broken
+  const salient = await base("salient-tq2", await writeGgufToBytes(withRandomSalient(syntheticModel(SYNTHETIC[0]!), 0.01, 18).model));
+  cases.push(...salientMatrices(salient));
   const names = new Set<string>();
   for (const c of cases) {
     if (names.has(c.name)) throw new Error(`duplicate hostile case name ${c.name}`);
@@ -392,4 +396,51 @@ function nonFinite(b: Base): HostileModelCase[] {
 function readType(b: Base, name: string): number {
   const t = ggufLayout(b.bytes).tensors.find((x) => x.name === name);
   return t === undefined ? -1 : new DataView(b.bytes.buffer, b.bytes.byteOffset).getUint32(t.typeAt, true);
+}
+
+/** A side matrix refused for its structure (model/salient-file.ts). */
+const BAD_SALIENT: HostileModelCase["expect"] = { refused: { code: /^BAD_SALIENT_MATRIX$/ } };
+
+/**
+ * Salient side matrices broken as an attacker would: row starts that go backwards, start elsewhere than 0, claim
+ * more entries than there are (2^31 − 1) or are negative; columns past the row or repeated; a value of −128; a NaN
+ * scale; an entry count (the index tensor's dims) near 2^40; one of the four tensors renamed away; an index tensor
+ * relabelled I32. Each is refused with a typed error before anything the size of its claims is allocated.
+ */
+function salientMatrices(b: Base): HostileModelCase[] {
+  const l = ggufLayout(b.bytes);
+  const field = (name: string) => l.tensors.find((t) => t.name === name)!;
+  const dataAt = (name: string) => l.dataOffset + Number(new DataView(b.bytes.buffer, b.bytes.byteOffset).getBigUint64(field(name).offsetAt, true));
+  const w = "blk.0.attn_q";
+  const rows = dataAt(`${w}.salient_rows`);
+  const idx = dataAt(`${w}.salient_idx`);
+  const val = dataAt(`${w}.salient_val`);
+  const scale = dataAt(`${w}.salient_scale`);
+  const i32 = (at: number) => new DataView(b.bytes.buffer, b.bytes.byteOffset).getInt32(at, true);
+  const u16 = (at: number) => new DataView(b.bytes.buffer, b.bytes.byteOffset).getUint16(at, true);
+  const setI32 = (at: number, v: number) => edited(b.bytes, (d) => d.setInt32(at, v, true));
+  const m = Number(new DataView(b.bytes.buffer, b.bytes.byteOffset).getBigUint64(field(`${w}.salient_rows`).dimsAt[0]!, true)) - 1;
+  return [
+    make(b, "salient/rows[0]=1", "load", () => setI32(rows, 1), BAD_SALIENT),
+    make(b, "salient/rows[m]=2^31-1", "load", () => setI32(rows + 4 * m, 0x7fff_ffff), BAD_SALIENT),
+    make(b, "salient/rows[1]=-5", "load", () => setI32(rows + 4, -5), BAD_SALIENT),
+    make(b, "salient/rows-backwards", "load", () => setI32(rows + 4 * 3, i32(rows + 4 * 2) - 1), BAD_SALIENT),
+    make(b, "salient/idx[0]=65535", "generate", () => edited(b.bytes, (d) => d.setUint16(idx, 0xffff, true)), BAD_SALIENT),
+    make(b, "salient/idx-repeated", "load", () => edited(b.bytes, (d) => d.setUint16(idx + 2, u16(idx), true)), BAD_SALIENT),
+    make(b, "salient/val=-128", "load", () => edited(b.bytes, (d) => d.setInt8(val, -128)), BAD_SALIENT),
+    make(b, "salient/scale=NaN", "generate", () => setF32(b.bytes, scale, Number.NaN), NON_FINITE),
+    make(b, "salient/scale=Inf", "ppl", () => setF32(b.bytes, scale + 4, Number.POSITIVE_INFINITY), NON_FINITE),
+    make(b, "salient/nnz=2^40", "load", () => setU64(b.bytes, field(`${w}.salient_idx`).dimsAt[0]!, 1n << 40n)),
+    make(
+      b,
+      "salient/val-renamed",
+      "load",
+      () => edited(b.bytes, (_d, c) => void (c[field(`${w}.salient_val`).nameLengthAt + 8 + `${w}.salient_va`.length] = 0x78)),
+      {
+        refused: { code: /^MISSING_TENSOR$/, message: /salient_val missing/ },
+      },
+    ),
+    make(b, "salient/idx-labelled-I32", "load", () => setU32(b.bytes, field(`${w}.salient_idx`).typeAt, GgmlType.I32)),
+    make(b, "salient/rows-labelled-F32", "inspect", () => setU32(b.bytes, field(`${w}.salient_rows`).typeAt, GgmlType.F32)),
+  ];
 }

@@ -11,6 +11,7 @@ import { CPU_MATRIX_TYPES, matrixType, uploadStagingBytes, type MatrixType } fro
 import { f16BitsToF32 } from "../tensor-types/half.ts";
 import { ACT, FAM, LUT_TOKENS, MSET, MSET_ENTRY_WORDS, TILE, WT } from "./abi.ts";
 import { CONTROL_BLOCK_BYTES, ThreadPool } from "./threads.ts";
+import { type SalientMatrix, setSalientInput } from "./salient.ts";
 
 /** The kernel exports, in the order the thread pool refers to them. */
 const EXPORTS = [
@@ -35,6 +36,9 @@ const EXPORTS = [
   "trainMatmulDw",
   // the int8 output head (assembly/kernels/head_q8.ts)
   "int8HeadMatmul",
+  // the salient side matrix's product (assembly/kernels/salient.ts; ./salient.ts wraps it)
+  "salientMatmul",
+  "ternSalientMatmul",
 ] as const;
 export type ExportName = (typeof EXPORTS)[number];
 const FN: Record<ExportName, number> = Object.fromEntries(EXPORTS.map((n, i) => [n, i])) as Record<ExportName, number>;
@@ -144,6 +148,8 @@ export interface Matrix {
   readonly groupSize: number;
   /** Uploaded as TQ1_0 and repacked to TQ2_0's layout. */
   readonly repackedFrom: MatrixType | undefined;
+  /** A salient side matrix S added to the product (y = W·x + S·x, x the f32 input: ./salient.ts). */
+  readonly salient?: SalientMatrix;
 }
 
 /** Quantized activations of up to `capacity` tokens (see layout.ts). */
@@ -466,11 +472,13 @@ export class CpuKernels {
 
   /**
    * out[t][r] = Σ_i W[r][i]·x[t][i] for a ternary W and activations already quantized for it.
-   * out: f32 address; outStride: floats between tokens (default rows).
+   * out: f32 address; outStride: floats between tokens (default rows). x: the f32 input the activations were
+   * quantized from ([n][cols]), which a matrix with a salient side matrix needs for its product (./salient.ts).
    */
-  matmulQuantized(w: Matrix, a: QuantizedActivations, out: number, outStride = w.rows): void {
+  matmulQuantized(w: Matrix, a: QuantizedActivations, out: number, outStride = w.rows, x = 0): void {
     this.check();
     const { fam, upg, nUnits } = this.ternaryArgs(w, a);
+    if (w.salient && !x) throw new OptionError("BAD_OPTION", `${w.type} ${w.rows}×${w.cols} has a salient side matrix: pass the f32 input x`);
     const l = w.layout;
     // the first t0 tokens by table lookups, the rest (a short tail, or all) by the multiply-add tiles
     const t0 = this.lutTokens(w, a.n);
@@ -500,6 +508,12 @@ export class CpuKernels {
       outStride * 4,
       TILE_CODE[this.tile],
     ];
+    if (w.salient) {
+      // the side matrix's product in the same thread-pool call: each thread adds it to the rows it computed
+      setSalientInput(this, w.salient, x);
+      this.pool.run(FN.ternSalientMatmul, [...args, w.salient.desc], w.rows, 4, this.parts(w.rows * w.cols * a.n));
+      return;
+    }
     this.pool.run(FN.ternMatmul, args, w.rows, 4, this.parts(w.rows * w.cols * (a.n - t0)));
   }
 
@@ -511,7 +525,8 @@ export class CpuKernels {
   private lutTokens(w: Matrix, n: number): number {
     const { kernel, scales } = CPU_MATRIX_TYPES[w.type];
     // a code byte's 4 fields must share one scale group: DLT needs groups of 128 or 256
-    const fits = kernel.matmul === "ternary" && (scales.kind !== "groups" || w.layout.group >= 128);
+    // a matrix with a salient side matrix adds its product inside the multiply-add call (ternSalientMatmul)
+    const fits = kernel.matmul === "ternary" && !w.salient && (scales.kind !== "groups" || w.layout.group >= 128);
     if (!fits || (this.tile !== "auto" && this.tile !== "lut")) return 0;
     if (this.tile === "lut") return n;
     const rest = n % LUT_TOKENS;
@@ -682,7 +697,7 @@ export class CpuKernels {
       this.scratch.set(key, a);
     }
     this.quantize(a, x, n);
-    this.matmulQuantized(w, a, out, outStride);
+    this.matmulQuantized(w, a, out, outStride, x);
   }
 
   // ── other ops ─────────────────────────────────────────────────────────────────────────────────────────────

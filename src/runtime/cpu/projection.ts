@@ -64,7 +64,8 @@ export class Projector {
         quantizedKey = key;
         if (p) t = p.lap(OP["activation quant"], t);
       }
-      this.K.matmulQuantized(w, a, outs[i]!);
+      // x: a salient side matrix's product reads the f32 input, not its quantized copy (./salient.ts)
+      this.K.matmulQuantized(w, a, outs[i]!, w.rows, x);
       if (p) t = p.lap(op, t);
     }
   }
@@ -82,7 +83,8 @@ export class Projector {
   /** The one activation buffer every matrix of `ws` reads, where all are ternary with the same quantization. */
   private sharedActivations(ws: readonly Matrix[]): QuantizedActivations | undefined {
     const act = this.K.activationFor(ws[0]!);
-    if (!act) return undefined;
+    // a salient side matrix's product is added in its own matmul call (CpuKernels.matmulQuantized)
+    if (!act || ws.some((w) => w.salient)) return undefined;
     const key = activationKey(act, ws[0]!.cols);
     for (let i = 1; i < ws.length; i++) {
       const other = this.K.activationFor(ws[i]!);

@@ -11,12 +11,14 @@ import type { GgufHeader, GgufTensorInfo } from "../gguf/types.ts";
 import { type BlockTensors, readBlockAsync } from "../model/block.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { dltMatrixInfo, readDltMatrix, type DltMatrixInfo } from "../model/dlt-file.ts";
+import { modelSalientMatrix, readSalientMatrix } from "../model/salient-file.ts";
 import { expectedTensors } from "../model/tensors.ts";
 import { checkFiniteNorm, checkFiniteScales } from "../model/finite-weights.ts";
 import { GgmlType, tensorTypeName, tensorTypeTraits } from "../tensor-types/table.ts";
 import { embeddingRow } from "./embedding.ts";
 import { matrixLayout } from "./layout.ts";
 import type { CpuKernels, Matrix } from "./kernels.ts";
+import { salientBytes, uploadSalient } from "./salient.ts";
 import { cpuGgmlTypeNames, CPU_MATRIX_TYPES, matrixType, scaleArrays, uploadStagingBytes, type MatrixType } from "./matrix-types.ts";
 
 /** A block's weights: norm gains as f32 addresses in wasm memory, matrices as the kernels hold them. */
@@ -103,6 +105,8 @@ export function weightBytes(config: ModelConfig, header: GgufHeader, headType: H
     const dlt = dltMatrixInfo(header, byName, t, e.dims[0]!);
     const bytes = matrixBytes(t, dlt);
     resident += bytes.resident;
+    const salient = modelSalientMatrix(byName, t, e);
+    if (salient) resident += salientBytes(salient.rows, salient.nnz);
     transient = Math.max(transient, bytes.staged);
   }
   if (hasInt8Head(config, header, headType)) resident += int8HeadBytes(config);
@@ -124,13 +128,17 @@ export async function loadWeights(
   const tick = () => onTensor?.(++done, total);
   const get = (name: string) => byName.get(name)!; // presence and shapes were checked by modelConfigFromGguf
 
-  const expectedCols = new Map(expectedTensors(config).map((e) => [e.name, e.dims[0]!]));
+  const expected = new Map(expectedTensors(config).map((e) => [e.name, e]));
   const matrix = async (name: string): Promise<Matrix> => {
     const t = get(name);
-    const dlt = dltMatrixInfo(header, byName, t, expectedCols.get(name)!);
+    const e = expected.get(name)!;
+    const dlt = dltMatrixInfo(header, byName, t, e.dims[0]!);
+    const side = modelSalientMatrix(byName, t, e);
+    // the side matrix is read and checked before the matrix itself is allocated
+    const salientData = side ? await readSalientMatrix(source, header, side) : undefined;
     const m = dlt ? await uploadDltMatrix(K, source, header, dlt) : await uploadMatrix(K, source, header, t);
     tick();
-    return m;
+    return salientData ? { ...m, salient: uploadSalient(K, salientData) } : m;
   };
   const norm = async (name: string): Promise<number> => {
     const t = get(name);

@@ -1,0 +1,131 @@
+// The salient side matrix's product (assembly/kernels/salient.ts) against its scalar reference
+// (src/runtime/cpu/reference/salient.ts) bit for bit, on both wasm builds and on 1 and 2 threads, over random
+// shapes with ragged edges: empty rows, full rows, no entries at all, row lengths that are a multiple of nothing,
+// one token and several, rows not a multiple of 4. And the projection: a ternary matrix with a side matrix gives
+// its own product plus S·x of the f32 input, in one thread-pool call (ternSalientMatmul) on 1 and 2 threads.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CpuKernels } from "../src/runtime/cpu/kernels.ts";
+import { Projector } from "../src/runtime/cpu/projection.ts";
+import { salientMatmulRef } from "../src/runtime/cpu/reference/salient.ts";
+import { salientMatmul, uploadSalient } from "../src/runtime/cpu/salient.ts";
+import { relaxedSimdHint, relaxedSimdSupported } from "../src/runtime/cpu/wasm/features.ts";
+import { denseSalient, type SalientMatrixData } from "../src/runtime/model/salient-file.ts";
+import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts";
+import { rng } from "./helpers/random.ts";
+import { randomSalient } from "./helpers/salient.ts";
+
+const BUILDS = ["simd128", "relaxed"] as const;
+
+function randomX(seed: number, len: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: len }, () => (r() * 2 - 1) * 3);
+}
+
+interface Case {
+  name: string;
+  rows: number;
+  cols: number;
+  n: number;
+  s: SalientMatrixData;
+}
+
+const CASES: Case[] = [];
+for (const [rows, cols, share, n, seed] of [
+  [1, 1, 1, 1, 1],
+  [5, 3, 0.5, 1, 2],
+  [7, 13, 0.3, 3, 3],
+  [33, 257, 0.05, 1, 4],
+  [33, 257, 0.05, 5, 5],
+  [64, 1000, 0.01, 2, 6],
+  [130, 4097, 0.02, 1, 7],
+  [130, 4097, 0.02, 7, 8],
+  [9, 65536, 0.001, 2, 9],
+] as const) {
+  const s = randomSalient(rows, cols, { share, seed, emptyRows: rows > 2 ? [0, rows - 2] : [], fullRows: rows > 4 ? [3] : [] });
+  CASES.push({ name: `${rows}×${cols} ${s.idx.length} entries n=${n}`, rows, cols, n, s });
+}
+// no entries at all
+CASES.push({ name: "no entries", rows: 6, cols: 40, n: 2, s: randomSalient(6, 40, { share: 0, seed: 10 }) });
+
+describe.each(BUILDS)("salient matmul, %s build", (build) => {
+  const kernels = new Map<number, CpuKernels>();
+  beforeAll(async () => {
+    if (build === "relaxed" && !relaxedSimdSupported()) throw new Error(`the relaxed-SIMD build cannot be tested: ${relaxedSimdHint()}`);
+    for (const threads of [1, 2]) kernels.set(threads, await CpuKernels.create({ simd: build, threads, parallelThreshold: 0 }));
+  });
+  afterAll(() => {
+    for (const K of kernels.values()) K.dispose();
+  });
+
+  it.each(CASES)("$name: equal to the scalar reference bit for bit, added to what out holds, on 1 and 2 threads", ({ rows, cols, n, s }) => {
+    const x = randomX(rows * 31 + cols, n * cols);
+    const before = randomX(cols * 17 + n, n * rows);
+    const want = before.slice();
+    salientMatmulRef(s, x, n, want);
+    for (const [threads, K] of kernels) {
+      const side = uploadSalient(K, s);
+      const xp = K.heap.upload(x);
+      const out = K.heap.upload(before);
+      salientMatmul(K, side, xp, n, out);
+      const got = K.heap.f32View(out, n * rows).slice();
+      expect(new Uint32Array(got.buffer), `${threads} threads`).toEqual(new Uint32Array(want.buffer));
+      for (const p of [xp, out, side.ptr]) K.heap.free(p);
+    }
+  });
+
+  it("the reference is S·x: within rounding of a dense product in f64", () => {
+    const { rows, cols, n, s } = CASES[6]!;
+    const x = randomX(99, n * cols);
+    const got = new Float32Array(n * rows);
+    salientMatmulRef(s, x, n, got);
+    const dense = denseSalient(s);
+    for (let t = 0; t < n; t++) {
+      for (let r = 0; r < rows; r++) {
+        let want = 0;
+        for (let c = 0; c < cols; c++) want += dense[r * cols + c]! * x[t * cols + c]!;
+        expect(got[t * rows + r]).toBeCloseTo(want, 3);
+      }
+    }
+  });
+});
+
+describe.each([1, 2])("projection with a side matrix, %i threads", (threads) => {
+  let K: CpuKernels;
+  beforeAll(async () => {
+    K = await CpuKernels.create({ threads, parallelThreshold: 0 });
+  });
+  afterAll(() => K?.dispose());
+
+  it.each([
+    ["TQ2_0", 1],
+    ["TQ2_0", 3],
+    ["I2_S", 2],
+  ] as const)("a %s matrix with a side matrix (n = %i) gives its ternary product plus S·x of the unquantized input, in one call", (type, n) => {
+    const rows = 14;
+    const cols = 512;
+    const r = rng(5 + n);
+    const w = Float32Array.from({ length: rows * cols }, () => (Math.floor(r() * 3) - 1) * 0.02);
+    const ggml = type === "TQ2_0" ? GgmlType.TQ2_0 : GgmlType.I2_S;
+    const plain = K.uploadMatrix(type, rows, cols, tensorTypeTraits(ggml).quantize(w));
+    const s = randomSalient(rows, cols, { share: 0.02, seed: 6, emptyRows: [4, 12, 13] });
+    const withSide = { ...plain, salient: uploadSalient(K, s) };
+    const x = randomX(7, n * cols);
+    const xp = K.heap.upload(x);
+    const outPlain = K.heap.alloc(n * rows * 4);
+    const outSide = K.heap.alloc(n * rows * 4);
+    const proj = new Projector(K, "none", n);
+    proj.project(xp, n, [plain], [outPlain], 0);
+    proj.project(xp, n, [withSide], [outSide], 0);
+    const want = K.heap.f32View(outPlain, n * rows).slice();
+    salientMatmulRef(s, x, n, want);
+    const got = K.heap.f32View(outSide, n * rows).slice();
+    expect(new Uint32Array(got.buffer)).toEqual(new Uint32Array(want.buffer));
+    // and the side product is no rounding-level change
+    expect(Math.max(...got.map((v, i) => Math.abs(v - K.heap.f32View(outPlain, n * rows)[i]!)))).toBeGreaterThan(0.05);
+    // the quantized product alone refuses a matrix with a side matrix when the f32 input is missing
+    expect(() =>
+      K.matmulQuantized(withSide, K.allocActivations(K.activationFor(plain)!.kind, cols, n, K.activationFor(plain)!.group), outSide),
+    ).toThrow(/salient side matrix/);
+    proj.free();
+  });
+});
