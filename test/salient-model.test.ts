@@ -74,6 +74,22 @@ describe.each(Object.entries(SALIENT_SHAPES))("%s with 2 % salient side matrices
     expect(plainErr).toBeGreaterThan(10 * TOLERANCE[shape.name]!);
   });
 
+  it("40 tokens in one batch (the size the Vec-LUT matmul takes) and one by one (the fused q/k/v and gate/up calls) give the same logits as batches of 3", async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => tokens[(i * 5) % tokens.length]!);
+    const logitsAt = async (batchSize: number, file: Uint8Array) => {
+      const model = await CpuModel.load(bytesSource(file), { threads: 2, kvType: "f32", contextLength: 48, batchSize });
+      const out: Float32Array[] = [];
+      model.eval(ids, "all", (_, logits) => out.push(logits.slice()));
+      model.dispose();
+      return out;
+    };
+    const want = await logitsAt(3, bytes);
+    for (const batchSize of [40, 1]) expect(await logitsAt(batchSize, bytes), `batch size ${batchSize}`).toEqual(want);
+    // the side matrices are in those logits: the same model without them differs far beyond rounding
+    const plain = await logitsAt(40, plainBytes);
+    expect(Math.max(...plain.map((l, i) => maxAbsDiff(l, want[i]!)))).toBeGreaterThan(10 * TOLERANCE[shape.name]!);
+  });
+
   it("the memory plan counts the side matrices, their padding to blocks of 4 at its largest, and the heap holds no more", async () => {
     const withSide = await CpuModel.load(bytesSource(bytes), { threads: 1, contextLength: 16 });
     const plain = await CpuModel.load(bytesSource(plainBytes), { threads: 1, contextLength: 16 });
