@@ -1,12 +1,15 @@
 // finetune --salient (issue 18): PB-LLM's salient weights in a DLT student. They are kept out of the ternary
 // groups' statistics, frozen ones do not move and trained ones do, the export carries the four side tensors with
 // the trained values (to int8), a resumed run equals an uninterrupted one, and bad options are typed errors.
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { BlockwiseRun } from "../src/train/blockwise-run.ts";
 import { decodeCheckpoint, encodeCheckpoint, sealCheckpoint } from "../src/train/checkpoint.ts";
 import { dltInit } from "../src/train/dlt.ts";
 import { exportStudent } from "../src/train/export.ts";
-import { resolveFinetuneOptions } from "../src/train/finetune-run.ts";
+import { type CheckpointStore, type FinetuneRunInput, resolveFinetuneOptions, runFinetune } from "../src/train/finetune-run.ts";
+import { writeGgufToBytes } from "../src/runtime/gguf/writer.ts";
+import { sharedPath } from "./helpers/shared.ts";
 import { FullRun } from "../src/train/full-run.ts";
 import { type DltLinear, dltLinear, finishLinear, prepareLinear } from "../src/train/linear.ts";
 import { type BuildOptions, buildTrainModel, modelLinears, type TrainModel } from "../src/train/model.ts";
@@ -238,5 +241,51 @@ describe("salient options", () => {
     const b = resolveFinetuneOptions({ ...base, salient: 0.01, salientMetric: "hessian", salientTrain: false }, 64);
     expect(JSON.stringify(b)).not.toBe(JSON.stringify(a));
     expect(resolveFinetuneOptions(base, 64).salient).toBeUndefined();
+  });
+});
+
+describe("runFinetune --salient (stories260K, in memory)", () => {
+  const teacherBytes = new Uint8Array(readFileSync(sharedPath("models/stories260K.gguf")));
+  const dataText = readFileSync(sharedPath("corpus/tinystories_sample.txt"), "utf8");
+  const input = (o: Partial<FinetuneRunInput>, store: CheckpointStore): FinetuneRunInput => ({
+    teacher: teacherBytes,
+    dataText,
+    steps: 6,
+    mode: "full",
+    group: 64,
+    batch: 1,
+    seqLen: 16,
+    seed: 3,
+    salient: 0.01,
+    checkpointEvery: 1,
+    checkpoints: store,
+    ...o,
+  });
+  it("a resume continues to the bytes of a straight run, and a resume with another P, metric or training is refused by name", async () => {
+    let at3: Uint8Array | undefined;
+    const recording: CheckpointStore = {
+      name: "first",
+      load: async () => [],
+      save: async (c, step) => {
+        if (step === 3) at3 = encodeCheckpoint(c);
+      },
+    };
+    const straight = await runFinetune(input({}, recording));
+    const names = straight.student.tensors.map((t) => t.name);
+    for (const n of Object.values(salientNames("blk.0.attn_q.weight"))) expect(names).toContain(n);
+    const offering: CheckpointStore = { name: "offered", load: async () => [{ name: "kept", bytes: async () => at3! }], save: async () => {} };
+    const resumed = await runFinetune(input({ resume: true }, offering));
+    expect(Buffer.from(await writeGgufToBytes(resumed.student)).equals(Buffer.from(await writeGgufToBytes(straight.student)))).toBe(true);
+    for (const [change, named] of [
+      [{ salient: 0.02 }, /salient \{"fraction":0.01,"metric":"magnitude","train":true\} there, \{"fraction":0.02,/],
+      [{ salientTrain: false }, /"train":false/],
+      [{ salientMetric: "hessian" as const }, /"metric":"hessian"/],
+      [{ salient: undefined }, /salient \{.*\} there, absent here/],
+    ] as const) {
+      await expect(runFinetune(input({ ...change, resume: true }, offering))).rejects.toMatchObject({
+        code: "BAD_CHECKPOINT",
+        message: expect.stringMatching(named),
+      });
+    }
   });
 });
