@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { BlockwiseRun } from "../src/train/blockwise-run.ts";
 import { decodeCheckpoint, encodeCheckpoint, sealCheckpoint } from "../src/train/checkpoint.ts";
 import { dltInit } from "../src/train/dlt.ts";
-import { exportStudent } from "../src/train/export.ts";
+import { exportStudent, studentSalientMatrix } from "../src/train/export.ts";
 import { type CheckpointStore, type FinetuneRunInput, resolveFinetuneOptions, runFinetune } from "../src/train/finetune-run.ts";
 import { writeGgufToBytes } from "../src/runtime/gguf/writer.ts";
 import { sharedPath } from "./helpers/shared.ts";
@@ -222,6 +222,31 @@ describe("export of a student with salient weights", () => {
       }
       expect(rowStart[l.rows]).toBe(nnz);
     }
+  });
+});
+
+describe("the side matrix against each export format", () => {
+  it("S is the kept weight less what the ternary part decodes to there: F16 γ (dlt), 0 (tq2_0)", () => {
+    const rows = 2;
+    const cols = 256;
+    const w = Float64Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.37) + 0.2);
+    const mask = new Uint8Array(rows * cols);
+    for (const i of [7, 300]) mask[i] = 1;
+    w[7] = 3;
+    w[300] = -2.5;
+    const l = dltLinear("m", w, rows, cols, "f32", {
+      group: 128,
+      train: { alpha: true, gamma: true, latent: false },
+      salient: { mask, train: false },
+    });
+    const tq2 = studentSalientMatrix(l, "tq2_0")!;
+    const dlt = studentSalientMatrix(l, "dlt")!;
+    const value = (s: typeof tq2, r: number) => s.scale[r]! * s.val[s.rowStart[r]!]!;
+    expect(value(tq2, 0)).toBeCloseTo(3, 1);
+    expect(value(tq2, 1)).toBeCloseTo(-2.5, 1);
+    expect(value(dlt, 0) + roundF16(l.ternary.gamma[0]!)).toBeCloseTo(3, 1);
+    expect(value(dlt, 1) + roundF16(l.ternary.gamma[2 + 0]!)).toBeCloseTo(-2.5, 1);
+    expect(Math.abs(l.ternary.gamma[0]!)).toBeGreaterThan(0.05); // so the two formats' S differ
   });
 });
 

@@ -149,6 +149,7 @@ function tq2Tensor(l: DltLinear): { data: Uint8Array; err: number; norm: number 
       d[r * nb + b] = scale;
       const dq = roundF16(scale);
       for (let e = b * 256; e < (b + 1) * 256; e++) {
+        if (l.salient?.mask[r * l.cols + e]) continue; // the side matrix holds that weight whole
         const x = w(r, e);
         const y = dq * l.ternary.codes[r * l.cols + e]!;
         err += (x - y) * (x - y);
