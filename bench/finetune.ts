@@ -284,7 +284,7 @@ function report(speed: { mode: string; threads: number; tokensPerSecond: number 
     for (const r of rows)
       if (r.bitsPerWeight === undefined)
         console.log(`| ${r.method} | ${r.ppl.toFixed(2)} | ${r === rows[0] ? "—" : `${(100 * gapClosed(r.ppl)).toFixed(0)} %`} |`);
-    console.log("\n| post-training (stories260K, calibrated on 512 training tokens) | bits/weight | ppl | × float |");
+    console.log("\n| with bits per weight (stories260K; post-training rows calibrated on 512 training tokens) | bits/weight | ppl | × float |");
     console.log("|---|---:|---:|---:|");
     for (const r of rows)
       if (r.bitsPerWeight !== undefined)
