@@ -9,10 +9,12 @@
 // per weight (runtime/convert/salient-ternarize.ts).
 //
 //   npm run bench:finetune -- [--steps 200] [--batch 8] [--seq-len 64] [--group 128] [--eval-chars 100000|all]
-//                             [--train-chars all] [--threads 1,2] [--rows all|salient|sequential] [--json]
+//                             [--train-chars all] [--threads 1,2] [--rows all|salient|sequential|salient-finetune] [--json]
+//                             [--salient-fractions 0.01] [--salient-runs all|full,full-1,…]
 //
 // `--rows salient` runs the float row, the post-training rows and the salient rows only (no training);
 // `--rows sequential` of those only the sequentially calibrated rows and quantize's file read back.
+// `--rows salient-finetune` runs the float row and issue 18's fine-tuned rows (finetune --salient) only.
 //
 // Defaults keep the whole run to a few minutes on 2 cores; raise --steps and --eval-chars all for the
 // full measurement.
@@ -152,11 +154,11 @@ const salientRow = async (method: string, o: SalientRowOptions) => {
 // The file `ternion quantize` writes (planQuantize with the sequential calibration, as the CLI's defaults), read
 // back from its bytes: DLT codes, F16 α and γ, the int8 side matrix; the decoded Ŵ + S scored as F32. It checks
 // the writer end to end against the in-memory row of the same recipe.
-const quantizedFileRow = async (method: string, fraction: number) => {
-  const source = bytesSource(teacherBytes);
-  const hessians = sequentialCalibration(teacher.config, teacher.tensors, { tokens: calibrationTokens });
-  const plan = planQuantize(source, teacher.header, { type: "tq2_0", salient: { fraction, metric: "hessian" }, gptq: true, hessians });
-  const file = await writeGgufToBytes(plan.input);
+/**
+ * A DLT file (codes, F16 α and γ per `group`, and where present the int8 side matrix) decoded to its dense Ŵ + S,
+ * every tensor as F32: scored as a float model, the side matrices count without a runtime reader for them.
+ */
+const denseOfDltFile = async (file: Uint8Array, group: number) => {
   const header = await readGgufHeader(bytesSource(file));
   const byName = new Map(header.tensors.map((t) => [t.name, t]));
   const read = (name: string) => readTensorData(bytesSource(file), header, byName.get(name)!);
@@ -175,15 +177,19 @@ const quantizedFileRow = async (method: string, fraction: number) => {
       const codes = tensorTypeTraits(GgmlType.TQ2_0).ternaryCodes!(await read(info.name));
       const { alpha, gamma } = dltScaleNames(info.name);
       const [a, g] = [await f16(alpha), await f16(gamma)];
-      const G = Math.ceil(k / GROUPED_TERNARY_GROUP);
+      const G = Math.ceil(k / group);
       values = new Float32Array(m * k);
       for (let r = 0; r < m; r++) {
         for (let c = 0; c < k; c++) {
-          const at = r * G + Math.floor(c / GROUPED_TERNARY_GROUP);
+          const at = r * G + Math.floor(c / group);
           values[r * k + c] = a[at]! * codes[r * stored + c]! + g[at]!;
         }
       }
       const side = salientNames(info.name);
+      if (!byName.has(side.rows)) {
+        tensors.push({ name: info.name, dims: info.dims, type: GgmlType.F32, data: new Uint8Array(values.buffer) });
+        continue;
+      }
       const view = async (name: string) => {
         const b = await read(name);
         return new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -197,6 +203,14 @@ const quantizedFileRow = async (method: string, fraction: number) => {
     }
     tensors.push({ name: info.name, dims: info.dims, type: GgmlType.F32, data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) });
   }
+  return { tensors, byName };
+};
+const quantizedFileRow = async (method: string, fraction: number) => {
+  const source = bytesSource(teacherBytes);
+  const hessians = sequentialCalibration(teacher.config, teacher.tensors, { tokens: calibrationTokens });
+  const plan = planQuantize(source, teacher.header, { type: "tq2_0", salient: { fraction, metric: "hessian" }, gptq: true, hessians });
+  const file = await writeGgufToBytes(plan.input);
+  const { tensors, byName } = await denseOfDltFile(file, GROUPED_TERNARY_GROUP);
   // bits as inspect counts them for this file: every tensor of a matrix (codes padded to 256, α, γ, side) over m·k
   let bits = 0;
   let weights = 0;
@@ -270,7 +284,7 @@ function report(speed: { mode: string; threads: number; tokensPerSecond: number 
     for (const r of rows)
       if (r.bitsPerWeight === undefined)
         console.log(`| ${r.method} | ${r.ppl.toFixed(2)} | ${r === rows[0] ? "—" : `${(100 * gapClosed(r.ppl)).toFixed(0)} %`} |`);
-    console.log("\n| post-training (stories260K, calibrated on 512 training tokens) | bits/weight | ppl | × float |");
+    console.log("\n| with bits per weight (stories260K; post-training rows calibrated on 512 training tokens) | bits/weight | ppl | × float |");
     console.log("|---|---:|---:|---:|");
     for (const r of rows)
       if (r.bitsPerWeight !== undefined)
@@ -281,8 +295,63 @@ function report(speed: { mode: string; threads: number; tokensPerSecond: number 
   }
 }
 
+// Issue 18's fine-tuned rows: DLT + OFF students with and without salient weights (finetune --salient), same data,
+// seed and steps as the trained rows above. Each exported file is decoded to its dense Ŵ + S (denseOfDltFile) and
+// scored as F32, as the post-training salient rows are, so its row without salient weights is scored the same way
+// too; the DLT row as the engine runs it (int8 activations) is the table's "DLT + OFF (full)". Bits per weight: the
+// codes as TQ2_0 (2.0625), F16 α and γ per group (32/g) and the side matrix (nnz·24 + 32·(m + 1) + 32·m) over m·k.
+const salientFinetuneRows = async () => {
+  const common: Omit<FinetuneOptions, "out"> = { teacher: teacherPath, dataTokens: tokens, steps, batch, seqLen, group, seed: 1, threads: 1 };
+  const fractions = opt("salient-fractions", "0.01").split(",").map(Number);
+  const row = async (method: string, o: Partial<FinetuneOptions>) => {
+    const out = join(dir, `${rows.length}.gguf`);
+    t = performance.now();
+    await finetune({ ...common, ...o, out });
+    const trainSeconds = (performance.now() - t) / 1000;
+    const file = new Uint8Array(readFileSync(out));
+    const { tensors, byName } = await denseOfDltFile(file, group);
+    let bits = 0;
+    let weights = 0;
+    for (const info of teacher.header.tensors.filter((x) => isLinearWeight(x))) {
+      const [k, m] = info.dims as [number, number];
+      weights += m * k;
+      bits += (TERNARY_BITS + 32 / group) * m * k;
+      const side = byName.get(salientNames(info.name).idx);
+      if (side) bits += salientBits(m, side.dims[0]!);
+    }
+    await score(
+      method,
+      await writeGgufToBytes({ version: teacher.header.version, metadata: teacher.header.metadata, tensors }),
+      trainSeconds,
+      bits / weights,
+    );
+  };
+  const runs: [string, string, Partial<FinetuneOptions>][] = [
+    ["full", "DLT + OFF (full), dense Ŵ", { mode: "full" }],
+    ...fractions.map((p): [string, string, Partial<FinetuneOptions>] => [
+      `full-${p * 100}`,
+      `DLT + OFF (full) + salient ${p * 100} % (magnitude, trained)`,
+      { mode: "full", salient: p },
+    ]),
+    ["full-1-frozen", "DLT + OFF (full) + salient 1 % (magnitude, frozen)", { mode: "full", salient: 0.01, salientTrain: false }],
+    ["full-1-hessian", "DLT + OFF (full) + salient 1 % (hessian, trained)", { mode: "full", salient: 0.01, salientMetric: "hessian" }],
+    ["blockwise", "DLT + OFF (blockwise), dense Ŵ", { mode: "blockwise" }],
+    ["blockwise-1", "DLT + OFF (blockwise) + salient 1 % (magnitude, trained)", { mode: "blockwise", salient: 0.01 }],
+    ["blockwise-1-frozen", "DLT + OFF (blockwise) + salient 1 % (magnitude, frozen)", { mode: "blockwise", salient: 0.01, salientTrain: false }],
+  ];
+  // `--salient-runs full,full-1,…` picks runs by key (to share them out over processes); default all
+  const picked = opt("salient-runs", "all");
+  for (const [key, method, o] of runs) if (picked === "all" || picked.split(",").includes(key)) await row(method, { loss: "off", ...o });
+};
+
 try {
   await score("float (teacher)", teacherBytes);
+  if (rowSet === "salient-finetune") {
+    await salientFinetuneRows();
+    report([]);
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  }
   await ptq("absmean per tensor (BitNet PTQ)", "absmean-tensor");
   await ptq(`absmax per group of ${group}, no shift`, "absmax-group");
   await ptq("DLT init (no training)", null);

@@ -171,6 +171,13 @@ describe("ternion finetune: SIGKILL and --resume", () => {
     [["--teacher", teacher, "--data", data, "--steps", "5", "--out", "x.gguf", "--group", "100"], /--group must be 64, 128 or 256/],
     [["--teacher", teacher, "--data", data, "--steps", "5", "--out", "x.gguf", "--speed", "2"], /unknown flag --speed/],
     [["--teacher", teacher, "--data", data, "--steps", "5", "--out", join(dir, "r.gguf"), "--resume"], /no checkpoint at/],
+    [["--teacher", teacher, "--data", data, "--steps", "5", "--out", "x.gguf", "--salient", "0.5"], /salient 0.5 must be a number in \[0, 0.25\]/],
+    [["--teacher", teacher, "--data", data, "--steps", "5", "--out", "x.gguf", "--salient", "0"], /salient 0 must be > 0/],
+    [["--teacher", teacher, "--data", data, "--steps", "5", "--out", "x.gguf", "--salient-freeze"], /need --salient <P> \[BAD_FLAG_VALUE\]/],
+    [
+      ["--teacher", teacher, "--data", data, "--steps", "5", "--out", "x.gguf", "--salient", "0.01", "--salient-metric", "size"],
+      /--salient-metric must be magnitude or hessian/,
+    ],
   ] as const) {
     it(`rejects ${args.slice(-2).join(" ")} with one line`, () => {
       const r = runCli(["finetune", ...args]);

@@ -8,6 +8,7 @@ import { type ExportFormat, EXPORT_FORMATS } from "../train/export.ts";
 import { type FinetuneOptions, finetune } from "../train/finetune.ts";
 import type { FeatureLoss } from "../train/loss.ts";
 import type { Schedule } from "../train/run.ts";
+import { SALIENT_METRICS, type SalientMetric } from "../train/salient.ts";
 import { helpFlag, parseArgs, type FlagSpec } from "./args.ts";
 import type { Command } from "./command.ts";
 import { choiceFlag, numberFlag, optionalString, requiredString } from "./flags.ts";
@@ -38,6 +39,10 @@ const flags: Record<string, FlagSpec> = {
   eval: { type: "string", description: "text to score before and after (perplexity)" },
   "eval-chars": { type: "string", description: "score only the first N characters of --eval" },
   export: { type: "string", description: `output format: ${EXPORT_FORMATS.join(" (default), ")} (llama.cpp; rows must be multiples of 256)` },
+  salient: { type: "string", description: "fraction of each block matrix kept as salient float weights, out of the ternary groups (e.g. 0.01)" },
+  "salient-metric": { type: "string", description: "how salient weights are chosen: magnitude (default) or hessian (calibrated on --data)" },
+  "salient-train": { type: "boolean", description: "train the salient weights (default)" },
+  "salient-freeze": { type: "boolean", description: "keep the salient weights at the teacher's values (PB-LLM's QAT)" },
   threads: { type: "string", short: "t", description: "threads for data-free sampling and evaluation (default 1)" },
   json: { type: "boolean", description: "print one JSON object { steps, mode, loss, evalPplBefore, evalPplAfter, tokensPerSecond, out }" },
   help: helpFlag,
@@ -48,7 +53,8 @@ export const finetuneCommand: Command = {
   summary: "fine-tune a ternary (DLT) student from a float teacher with OFF distillation",
   usage:
     "ternion finetune --teacher <F.gguf> (--data <file> | --data-free) --steps N --out <S.gguf> [--mode blockwise|full] [--loss off|mse] " +
-    "[--group 128] [--lr X] [--seq-len N] [--batch N] [--checkpoint-every N] [--resume] [--eval <file>] [--export dlt|tq2_0] [--json]",
+    "[--group 128] [--lr X] [--seq-len N] [--batch N] [--salient P [--salient-metric magnitude|hessian] [--salient-train|--salient-freeze]] " +
+    "[--checkpoint-every N] [--resume] [--eval <file>] [--export dlt|tq2_0] [--json]",
   flags,
   async run(argv, out) {
     const args = parseArgs(argv, flags);
@@ -68,6 +74,14 @@ export const finetuneCommand: Command = {
       throw new OptionError("BAD_FLAG_VALUE", `--group must be 64, 128 or 256, got ${group}`);
     const lr = numberFlag(f, "lr", { min: 0 });
     if (lr === 0) throw new OptionError("BAD_FLAG_VALUE", "--lr must be > 0");
+
+    const salient = numberFlag(f, "salient", { min: 0 });
+    if (f.has("salient-train") && f.has("salient-freeze"))
+      throw new OptionError("BAD_FLAG_VALUE", "give --salient-train or --salient-freeze, not both");
+    const salientTrain = f.has("salient-freeze") ? false : f.has("salient-train") ? true : undefined;
+    const salientMetric = choiceFlag<SalientMetric>(f, "salient-metric", SALIENT_METRICS);
+    if (salient === undefined && (salientMetric !== undefined || salientTrain !== undefined))
+      throw new OptionError("BAD_FLAG_VALUE", "--salient-metric, --salient-train and --salient-freeze need --salient <P>");
 
     const options: FinetuneOptions = {
       teacher,
@@ -92,6 +106,9 @@ export const finetuneCommand: Command = {
       evalChars: numberFlag(f, "eval-chars", { integer: true, min: 1 }),
       export: choiceFlag<ExportFormat>(f, "export", EXPORT_FORMATS),
       threads: numberFlag(f, "threads", { integer: true, min: 1 }),
+      salient,
+      salientMetric,
+      salientTrain,
     };
 
     if (data !== undefined) await checkInputFile(data, textFile("the training text"));

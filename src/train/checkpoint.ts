@@ -1,6 +1,7 @@
 // The full training state as one byte string, so that a resumed run continues bit-exactly: the trainable
-// parameters, the DLT codes (frozen in blockwise mode, but part of what the student is), the AdamW moments
-// and step, the PRNG state, the data cursor, and free-form schedule metadata (e.g. the current block).
+// parameters, the DLT codes (frozen in blockwise mode, but part of what the student is), the salient positions
+// of a student that keeps salient weights (`salient:<matrix>`, its 0/1 mask; the kept values are parameters),
+// the AdamW moments and step, the PRNG state, the data cursor, and free-form schedule metadata (e.g. the current block).
 //
 // Layout (little-endian): "TNCK", u32 version, u32 header length, u64 data length, the sha256 of every other
 // byte of the file (the 20 bytes before it and all after it), the header (UTF-8 JSON), then each tensor's raw
@@ -15,6 +16,7 @@ import { Xoshiro128 } from "../runtime/sampling/prng.ts";
 import { sha256Hex } from "./digest.ts";
 import { modelLinears, type TrainModel } from "./model.ts";
 import type { Param } from "./params.ts";
+import { type SalientWeights, positionsOf } from "./salient.ts";
 import type { TrainState } from "./trainer.ts";
 
 const MAGIC = 0x4b434e54; // "TNCK" read as a little-endian u32
@@ -53,6 +55,9 @@ function checksum(bytes: Uint8Array): string {
 
 const hexBytes = (hex: string) => Uint8Array.from(hex.match(/../g)!, (b) => Number.parseInt(b, 16));
 const toHex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+/** A salient mask (0/1 bytes) as the checkpoint's i8 tensor: a view, so restoring into it fills the mask. */
+const maskBytes = (mask: Uint8Array) => new Int8Array(mask.buffer, mask.byteOffset, mask.length);
 
 export function encodeCheckpoint(c: Checkpoint): Uint8Array {
   const entries: HeaderTensor[] = [];
@@ -188,7 +193,11 @@ export function captureCheckpoint(model: TrainModel, s: TrainState, meta: Checkp
     tensors.set(`adam.m:${p.name}`, s.adam.m[j]!);
     tensors.set(`adam.v:${p.name}`, s.adam.v[j]!);
   });
-  for (const l of modelLinears(model)) if (l.kind === "dlt") tensors.set(`codes:${l.name}`, l.ternary.codes);
+  for (const l of modelLinears(model)) {
+    if (l.kind !== "dlt") continue;
+    tensors.set(`codes:${l.name}`, l.ternary.codes);
+    if (l.salient) tensors.set(`salient:${l.name}`, maskBytes(l.salient.mask));
+  }
   return { step: s.step, cursor: s.cursor, rng: s.rng.state(), adamT: s.adam.t, meta, tensors };
 }
 
@@ -223,12 +232,26 @@ export function restoreCheckpoint(model: TrainModel, s: TrainState, c: Checkpoin
     // A second moment is a mean of squares; a negative one would take the square root of it.
     take(`adam.v:${p.name}`, s.adam.v[j]!, (v) => v >= 0, "where a second moment must be ≥ 0");
   });
+  const salient: SalientWeights[] = [];
   for (const l of modelLinears(model)) {
-    if (l.kind === "dlt") take(`codes:${l.name}`, l.ternary.codes, (v) => v === -1 || v === 0 || v === 1, "where a ternary code must be −1, 0 or 1");
+    if (l.kind !== "dlt") continue;
+    take(`codes:${l.name}`, l.ternary.codes, (v) => v === -1 || v === 0 || v === 1, "where a ternary code must be −1, 0 or 1");
+    if (!l.salient) continue;
+    const name = `salient:${l.name}`;
+    take(name, maskBytes(l.salient.mask), (v) => v === 0 || v === 1, "where a salient mask must be 0 or 1");
+    // the kept values are one per position: the mask must hold as many as the model has values
+    const ones = (c.tensors.get(name) as Int8Array).reduce((a, v) => a + v, 0);
+    if (ones !== l.salient.positions.length) fail(`${name} marks ${ones} salient weights, the model keeps ${l.salient.positions.length}`);
+    // a salient position's code is the middle one
+    const codes = c.tensors.get(`codes:${l.name}`)!;
+    const bad = (c.tensors.get(name) as Int8Array).findIndex((v, i) => v === 1 && codes[i] !== 0);
+    if (bad >= 0) fail(`codes:${l.name} holds ${codes[bad]} at salient position ${bad}, where the code must be 0`);
+    salient.push(l.salient);
   }
   const expected = copies.length;
   if (c.tensors.size !== expected) fail(`it holds ${c.tensors.size} tensors, this model trains ${expected}`);
   for (const [into, src] of copies) into.set(src as never);
+  for (const w of salient) w.positions.set(positionsOf(w.mask));
   s.step = c.step;
   s.cursor = c.cursor;
   s.rng = Xoshiro128.fromState(c.rng);

@@ -10,6 +10,9 @@
 // Ŵ = α·T + γ. That is exact when γ = 0 and α is constant over the block (g = 256, or equal scales);
 // otherwise the shift is folded away and `foldError` states the relative error ‖Ŵ − d·T‖ / ‖Ŵ‖.
 //
+// A student with salient weights (salient.ts) has, beside each block matrix, its side matrix: the four
+// X.salient_* tensors (runtime/convert/salient-matrix.ts, docs/ARCHITECTURE.md section 3) in either format.
+//
 // Everything that is not a block matrix (embedding, norms with their trained gains, head, any extra tensor)
 // is written as F32.
 import { ModelError } from "../runtime/errors.ts";
@@ -20,6 +23,7 @@ import { packTq2_0 } from "../runtime/tensor-types/ternary-codes.ts";
 import { GgmlType, tensorTypeTraits } from "../runtime/tensor-types/table.ts";
 import { roundF16 } from "../runtime/tensor-types/half.ts";
 import { groupedTernaryLayout, packGroupedTernary, tq2Codes } from "../runtime/convert/grouped-ternary.ts";
+import { type SalientMatrix, packSalient, salientLayout, salientMatrixFromDense } from "../runtime/convert/salient-matrix.ts";
 import type { DltLinear } from "./linear.ts";
 import { dltGroups } from "./dlt.ts";
 import { modelLinears, type TrainModel } from "./model.ts";
@@ -69,14 +73,14 @@ export function exportStudent(
   for (const t of base.tensors) {
     const lin = dlt.get(t.name);
     if (lin && format === "dlt") {
-      out.push(...dltTensors(lin));
+      out.push(...dltTensors(lin), ...salientTensors(lin, "dlt"));
       continue;
     }
     if (lin) {
       const r = tq2Tensor(lin);
       errNum += r.err;
       errDen += r.norm;
-      out.push({ name: t.name, dims: [lin.cols, lin.rows], type: GgmlType.TQ2_0, data: r.data });
+      out.push({ name: t.name, dims: [lin.cols, lin.rows], type: GgmlType.TQ2_0, data: r.data }, ...salientTensors(lin, "tq2_0"));
       continue;
     }
     const values = params.get(t.name)?.value ?? tensors.get(t.name);
@@ -96,6 +100,29 @@ function tensorBytes(type: GgmlType.F32 | GgmlType.F16, values: ArrayLike<number
 function dltTensors(l: DltLinear): GgufWriteTensor[] {
   const data = packGroupedTernary(l.ternary, l.rows, l.cols, l.group);
   return groupedTernaryLayout(l.name, l.rows, l.cols, l.group).map((t, i) => ({ ...t, data: data[i]! }));
+}
+
+/**
+ * The side matrix of a student's salient weights (none without them): S = w_s − what the file's ternary part
+ * decodes to at that position (code 0: the F16 γ of its group in the DLT layout, 0 in TQ2_0), so that
+ * decode(X.weight) + S is the kept weight up to S's int8 rounding.
+ */
+export function studentSalientMatrix(l: DltLinear, format: ExportFormat): SalientMatrix | null {
+  if (!l.salient) return null;
+  const G = dltGroups(l);
+  const side = new Float64Array(l.rows * l.cols);
+  l.salient.positions.forEach((i, e) => {
+    const ternary = format === "dlt" ? roundF16(l.ternary.gamma[Math.floor(i / l.cols) * G + Math.floor((i % l.cols) / l.group)]!) : 0;
+    side[i] = l.salient!.values.value[e]! - ternary;
+  });
+  return salientMatrixFromDense(side, l.salient.mask, l.rows, l.cols, l.name);
+}
+
+function salientTensors(l: DltLinear, format: ExportFormat): GgufWriteTensor[] {
+  const s = studentSalientMatrix(l, format);
+  if (!s) return [];
+  const data = packSalient(s);
+  return salientLayout(l.name, l.rows, s.idx.length).map((t, i) => ({ ...t, data: data[i]! }));
 }
 
 /** TQ2_0 with least-squares block scales, and the squared error and squared norm of Ŵ it leaves. */
@@ -122,6 +149,7 @@ function tq2Tensor(l: DltLinear): { data: Uint8Array; err: number; norm: number 
       d[r * nb + b] = scale;
       const dq = roundF16(scale);
       for (let e = b * 256; e < (b + 1) * 256; e++) {
+        if (l.salient?.mask[r * l.cols + e]) continue; // the side matrix holds that weight whole
         const x = w(r, e);
         const y = dq * l.ternary.codes[r * l.cols + e]!;
         err += (x - y) * (x - y);

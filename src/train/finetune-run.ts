@@ -25,7 +25,10 @@ import { TrainKernels } from "./kernels.ts";
 import { useTrainKernels } from "./matmul.ts";
 import type { FeatureLoss } from "./loss.ts";
 import { lossCurveSvg } from "./loss-curve.ts";
-import { buildTrainModel, type TrainModel } from "./model.ts";
+import { buildTrainModel, type TensorMap, type TrainModel } from "./model.ts";
+import { calibrate } from "./calibration.ts";
+import type { ModelConfig } from "../runtime/model/config.ts";
+import { type SalientMetric, type SalientOptions, checkSalientOptions, salientMask } from "./salient.ts";
 import { sha256Hex, sha256OfSource } from "./digest.ts";
 import type { RunOptions, Schedule, TrainingRun } from "./run.ts";
 import { loadFloatModel } from "./teacher.ts";
@@ -59,6 +62,12 @@ export interface TrainingOptions {
   export?: ExportFormat;
   /** Threads for training (the matmul kernels), sampling and evaluation (default 1). Results do not depend on it. */
   threads?: number;
+  /** PB-LLM's salient weights (salient.ts): the fraction of each block matrix kept out of the ternary groups (default none). */
+  salient?: number;
+  /** How they are chosen from the teacher's weights: magnitude (default) or hessian (calibrated on the training data). */
+  salientMetric?: SalientMetric;
+  /** Train the kept weights (default) or freeze them at the teacher's values. */
+  salientTrain?: boolean;
 }
 
 /** Where checkpoints live: files in Node (checkpoint-file.ts), memory or storage elsewhere. */
@@ -134,6 +143,8 @@ export interface FinetuneRunResult {
 export interface ResolvedFinetuneOptions extends RunOptions {
   mode: Schedule;
   group: number;
+  /** Absent: no salient weights. Part of the options a checkpoint records, so a resume with others is refused. */
+  salient?: SalientOptions;
 }
 
 /** Checks options (OptionError naming the option) and fills in the defaults. */
@@ -161,6 +172,11 @@ export function resolveFinetuneOptions(o: TrainingOptions & { dataText?: string;
   if (o.export !== undefined && !EXPORT_FORMATS.includes(o.export))
     bad(`export must be one of ${EXPORT_FORMATS.join(", ")}, got ${String(o.export)}`);
   const steps = int("steps", o.steps, 1, 0);
+  let salient: SalientOptions | undefined;
+  if (o.salient !== undefined) {
+    salient = { fraction: o.salient, metric: o.salientMetric ?? "magnitude", train: o.salientTrain ?? true };
+    checkSalientOptions(salient);
+  } else if (o.salientMetric !== undefined || o.salientTrain !== undefined) bad("salientMetric and salientTrain need salient (a fraction)");
   const ce = o.ce ?? 1;
   const kl = o.kl ?? 0;
   if (!(ce >= 0) || !(kl >= 0)) bad("ce and kl weights must be ≥ 0");
@@ -178,6 +194,7 @@ export function resolveFinetuneOptions(o: TrainingOptions & { dataText?: string;
     seed: int("seed", o.seed, 0, 1) >>> 0,
     loss: { off: 1, ce, kl, feature },
     feature,
+    ...(salient ? { salient } : {}),
   };
 }
 
@@ -244,6 +261,20 @@ function optionsDiff(theirs: unknown, ours: string): string {
   return differ.map((k) => `${k} ${JSON.stringify(there[k]) ?? "absent"} there, ${JSON.stringify(here[k]) ?? "absent"} here`).join("; ");
 }
 
+/**
+ * The salient positions of each block matrix, chosen once from the teacher's weights (the same for every student
+ * built in the call); the hessian metric calibrates on the first tokens of the training data.
+ */
+function studentSalientMasks(config: ModelConfig, tensors: TensorMap, tokens: Int32Array, o: SalientOptions) {
+  const hessians = o.metric === "hessian" ? calibrate(config, tensors, { tokens }).hessians : undefined;
+  const masks = new Map<string, Uint8Array>();
+  return (name: string, w: ArrayLike<number>, rows: number, cols: number): Uint8Array => {
+    let mask = masks.get(name);
+    if (!mask) masks.set(name, (mask = salientMask(name, w, rows, cols, o, hessians?.get(name))));
+    return mask.slice();
+  };
+}
+
 export async function runFinetune(input: FinetuneRunInput, hooks: FinetuneHooks = {}): Promise<FinetuneRunResult> {
   // Every training matmul of the call — the run's setup and a resume's replay included — goes through the
   // same kernels, so that a resumed run computes exactly what an uninterrupted one did.
@@ -307,10 +338,11 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
 
   // Models and run.
   const teacher = buildTrainModel(config, teacherFile.tensors, { precision: "f32" });
+  const salientMasks = o.salient ? studentSalientMasks(config, teacherFile.tensors, tokens, o.salient) : undefined;
   const buildStudent = () =>
     buildTrainModel(config, teacherFile.tensors, {
       precision: "f32",
-      dlt: { group: o.group, refine: true },
+      dlt: { group: o.group, refine: true, ...(salientMasks ? { salient: { mask: salientMasks, train: o.salient!.train } } : {}) },
       train: o.mode === "full" ? { matrices: true, alpha: true, gamma: true, norms: true } : { alpha: true, gamma: true, norms: true },
     });
   const makeRun = (student: TrainModel): TrainingRun =>

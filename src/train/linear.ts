@@ -6,6 +6,7 @@
 import { type DltShape, type DltTernary, dltDequantize, dltInit, dltRecode } from "./dlt.ts";
 import { matmulBackward, matmulForward } from "./matmul.ts";
 import { type Param, makeParam } from "./params.ts";
+import { type SalientWeights, salientWeights, takeSalientGrad, writeSalient } from "./salient.ts";
 import { steBackward } from "./ste.ts";
 import { type Precision, type Vec, alloc, precisionOf, toPrecision } from "./tensor.ts";
 
@@ -33,6 +34,8 @@ export interface DltLinear extends LinearBase, DltShape {
   gamma: Param;
   /** The float weights the codes come from (frozen in blockwise mode, trained in full mode). */
   latent: Param;
+  /** PB-LLM's salient weights, kept out of the ternary groups (salient.ts); absent when none. */
+  salient?: SalientWeights;
 }
 
 export type LinearWeight = FloatLinear | DltLinear;
@@ -54,13 +57,16 @@ export interface DltLinearOptions {
   group: number;
   refine?: boolean;
   train: DltTrain;
+  /** Salient positions (1 = kept out of the ternary groups, [rows][cols]) and whether their values train. */
+  salient?: { mask: Uint8Array; train: boolean };
 }
 
 /** Ternarizes float weights w [rows][cols] into a DLT layer (docs/ARCHITECTURE.md section 4 init). */
 export function dltLinear(name: string, w: ArrayLike<number>, rows: number, cols: number, precision: Precision, o: DltLinearOptions): DltLinear {
   const shape = { rows, cols, group: o.group };
-  const ternary = dltInit(w, shape, precision, o.refine ?? false);
-  const anyTrained = o.train.alpha || o.train.gamma || o.train.latent;
+  const ternary = dltInit(w, shape, precision, o.refine ?? false, o.salient?.mask);
+  const salient = o.salient ? salientWeights(name, w, o.salient.mask, precision, o.salient.train) : undefined;
+  const anyTrained = o.train.alpha || o.train.gamma || o.train.latent || (salient?.values.trainable ?? false);
   return {
     kind: "dlt",
     name,
@@ -71,25 +77,29 @@ export function dltLinear(name: string, w: ArrayLike<number>, rows: number, cols
     latent: makeParam(name, toPrecision(w, precision), o.train.latent, true),
     weight: alloc(precision, rows * cols),
     gradWeight: anyTrained ? alloc(precision, rows * cols) : null,
+    ...(salient ? { salient } : {}),
   };
 }
 
 /** The parameters a layer owns (a tied head owns none: its param belongs to the embedding). */
 export function linearParams(l: LinearWeight): Param[] {
-  return l.kind === "dlt" ? [l.latent, l.alpha, l.gamma] : [];
+  if (l.kind !== "dlt") return [];
+  return l.salient ? [l.latent, l.alpha, l.gamma, l.salient.values] : [l.latent, l.alpha, l.gamma];
 }
 
 /** Before a forward pass: recompute codes (full mode), materialize Ŵ, clear ∂L/∂Ŵ. */
 export function prepareLinear(l: LinearWeight): void {
   if (l.kind !== "dlt") return;
-  if (l.latent.trainable) dltRecode(l.latent.value, l.ternary, l);
+  if (l.latent.trainable) dltRecode(l.latent.value, l.ternary, l, l.salient?.mask);
   dltDequantize(l.ternary, l, l.weight);
+  if (l.salient) writeSalient(l.salient, l.weight);
   l.gradWeight?.fill(0);
 }
 
 /** After a backward pass: map ∂L/∂Ŵ to the DLT parameters (STE). Float layers accumulated in place already. */
 export function finishLinear(l: LinearWeight): void {
   if (l.kind !== "dlt" || !l.gradWeight) return;
+  if (l.salient) takeSalientGrad(l.salient, l.gradWeight);
   steBackward(
     l.gradWeight,
     l.ternary,

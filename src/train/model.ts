@@ -31,7 +31,12 @@ export interface TrainFlags {
 export interface BuildOptions {
   precision: Precision;
   /** Ternarize the block matrices with DLT (the student). Absent: float matrices (the teacher). */
-  dlt?: { group: number; refine?: boolean };
+  dlt?: {
+    group: number;
+    refine?: boolean;
+    /** PB-LLM's salient weights: the positions of a block matrix (from its float weights) and whether they train. */
+    salient?: { mask: (name: string, w: ArrayLike<number>, rows: number, cols: number) => Uint8Array; train: boolean };
+  };
   train?: TrainFlags;
 }
 
@@ -66,6 +71,7 @@ export function buildTrainModel(config: ModelConfig, tensors: TensorMap, o: Buil
         group: o.dlt.group,
         refine: o.dlt.refine ?? false,
         train: { alpha: t.alpha ?? false, gamma: t.gamma ?? false, latent: t.matrices ?? false },
+        ...(o.dlt.salient ? { salient: { mask: o.dlt.salient.mask(name, w, rows, cols), train: o.dlt.salient.train } } : {}),
       });
     }
     return floatLinear(name, makeParam(name, toPrecision(w, P), t.matrices ?? false, true), rows, cols);
