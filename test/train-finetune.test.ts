@@ -157,9 +157,9 @@ describe("ternion finetune: SIGKILL and --resume", () => {
     // The previous checkpoint (kept beside it) is tried too, and fails the same way.
     const [latest, previous] = r.stderr.trim().split("\n");
     expect(latest).toMatch(
-      /^ternion finetune: .*ckpt fails verification: it was written with other options: lr 0.005 there, 0.02 here; resuming from the previous/,
+      /^ternion finetune: .*ckpt fails verification: it was written with other options: lr 0.001 there, 0.02 here; resuming from the previous/,
     );
-    expect(previous).toMatch(/^ternion finetune: .*ckpt.prev fails verification: .*other options: lr 0.005 there, 0.02 here \[BAD_CHECKPOINT\]$/);
+    expect(previous).toMatch(/^ternion finetune: .*ckpt.prev fails verification: .*other options: lr 0.001 there, 0.02 here \[BAD_CHECKPOINT\]$/);
   });
 
   const small = (out: string, steps: number, ...more: string[]) => [

@@ -27,7 +27,7 @@ const flags: Record<string, FlagSpec> = {
   mode: { type: "string", description: "blockwise (default: α, γ, gains, one block at a time) or full (end to end)" },
   loss: { type: "string", description: "feature loss: off (default) or mse" },
   group: { type: "string", description: "DLT group size: 64, 128 (default) or 256" },
-  lr: { type: "string", description: "peak learning rate (default 5e-3 blockwise, 1e-3 full)" },
+  lr: { type: "string", description: "peak learning rate (default 1e-3)" },
   warmup: { type: "string", description: "warm-up steps (default min(20, steps/10))" },
   "seq-len": { type: "string", description: "tokens per sequence (default min(64, context))" },
   batch: { type: "string", description: "sequences per step (default 8)" },

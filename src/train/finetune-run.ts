@@ -42,7 +42,7 @@ export interface TrainingOptions {
   mode?: Schedule;
   loss?: FeatureLoss;
   group?: number;
-  /** Peak learning rate (default 5e-3 blockwise, 1e-3 full). */
+  /** Peak learning rate (default 1e-3 for both schedules; src/train/README.md, "OFF vs MSE in the blockwise schedule"). */
   lr?: number;
   warmup?: number;
   seqLen?: number;
@@ -179,7 +179,7 @@ export function resolveFinetuneOptions(o: TrainingOptions & { dataText?: string;
   if (feature !== "off" && feature !== "mse") bad(`loss must be off or mse, got ${String(feature)}`);
   const group = o.group ?? 128;
   if (!DLT_GROUPS.includes(group)) bad(`group must be 64, 128 or 256, got ${group}`);
-  const lr = o.lr ?? (mode === "blockwise" ? 5e-3 : 1e-3);
+  const lr = o.lr ?? 1e-3;
   if (!(lr > 0 && Number.isFinite(lr))) bad(`lr must be a positive number, got ${lr}`);
   const seqLen = int("seqLen", o.seqLen, 2, Math.min(64, contextLength));
   if (seqLen > contextLength) bad(`seqLen ${seqLen} is longer than the teacher's context ${contextLength}`);
