@@ -61,6 +61,7 @@ export type { ConstraintOptions } from "./runtime/grammar/constraint-options.ts"
 export type { ResponseFormat } from "./engine/response-format.ts";
 export type { PerplexityResult } from "./runtime/model/perplexity.ts";
 export type { FinetuneProgress } from "./train/finetune-run.ts";
+export type { BlockLoss } from "./train/blockwise-plan.ts";
 export type { Backend, ModelMemory } from "./runtime/model/language-model.ts";
 export type { ModelConfig } from "./runtime/model/config.ts";
 

@@ -34,7 +34,7 @@ interface DemoState {
     memory: { total: number };
     metadata: Record<string, unknown>;
   };
-  finetune?: { losses: number[]; steps?: number; tokensPerSecond?: number; studentBytes?: number };
+  finetune?: { losses: number[]; relativeLosses?: number[]; steps?: number; tokensPerSecond?: number; studentBytes?: number; warnings?: string[] };
 }
 
 let browser: Browser;
@@ -163,7 +163,7 @@ describe.skipIf(lacks("playwright-core"))("the browser demo in Chromium", () => 
         model: "/models/stories260K.gguf",
         backend: "wasm",
         run: "finetune",
-        ftSteps: "4",
+        ftSteps: "10",
         ftBatch: "2",
         ftSeqLen: "16",
       });
@@ -173,14 +173,26 @@ describe.skipIf(lacks("playwright-core"))("the browser demo in Chromium", () => 
       const state = await page.evaluate(() => (window as unknown as { demo: DemoState }).demo);
       expect(state.error).toBeUndefined();
       const ft = state.finetune!;
-      expect(ft.steps).toBe(4);
-      expect(ft.losses).toHaveLength(4);
+      expect(ft.steps).toBe(10);
+      expect(ft.losses).toHaveLength(10);
       for (const l of ft.losses) expect(Number.isFinite(l) && l > 0).toBe(true);
       expect(ft.tokensPerSecond).toBeGreaterThan(0);
-      // The chart drew one point per step, as the steps came.
-      const points = (await page.getAttribute("#loss-line", "points"))!.trim().split(/\s+/);
-      expect(points).toHaveLength(4);
-      expect(await page.textContent("#loss-steps")).toBe("step 4 of 4");
+      expect(ft.warnings).toEqual([]);
+      // Blockwise over stories260K's 5 blocks, 2 steps each: one curve per block, each relative to the block's
+      // first loss (so every curve starts at ×1, where the raw losses climb from block to block).
+      expect(ft.relativeLosses).toHaveLength(10);
+      for (let b = 0; b < 5; b++) expect(ft.relativeLosses![2 * b]).toBe(1);
+      expect(ft.losses[8]!).toBeGreaterThan(ft.losses[0]!);
+      const curves = await page.$$eval("#loss-curves polyline", (lines) =>
+        lines.map((l) => ({ block: (l as SVGElement).dataset.block, points: l.getAttribute("points")!.trim().split(/\s+/) })),
+      );
+      expect(curves.map((c) => c.block)).toEqual(["0", "1", "2", "3", "4"]);
+      for (const c of curves) expect(c.points).toHaveLength(2);
+      // ×1 is one height on the chart: every block's first point is there.
+      expect(new Set(curves.map((c) => c.points[0]!.split(",")[1])).size).toBe(1);
+      expect(await page.textContent("#loss-legend")).toMatch(/one curve per block, each block's loss divided by its loss at the block's first step/);
+      expect(await page.textContent("#loss-legend")).toMatch(/block 0.*block 4/);
+      expect(await page.textContent("#loss-steps")).toBe("step 10 of 10");
       expect(await page.isVisible("#finetune-panel")).toBe(true);
       // The download link holds the student's GGUF.
       const file = await page.evaluate(async () => {

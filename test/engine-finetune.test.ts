@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { createLocalEngine } from "../src/engine/local-engine.ts";
 import { createEngine } from "../src/engine/worker-engine.ts";
 import type { Engine, EngineFinetuneOptions, EngineFinetuneResult, EngineOptions } from "../src/engine/engine.ts";
-import { AbortError, CheckpointError, ModelError, OptionError } from "../src/runtime/errors.ts";
+import { AbortError, CheckpointError, OptionError } from "../src/runtime/errors.ts";
 import type { FinetuneProgress } from "../src/train/finetune-run.ts";
 import { sharedPath } from "./helpers/shared.ts";
 
@@ -43,6 +43,18 @@ describe.each(engines)("%s: finetune", (name, create) => {
       expect(p.etaSeconds).toBeGreaterThanOrEqual(0);
     }
     expect(progress.at(-1)!.etaSeconds).toBe(0);
+    // Blockwise over 5 blocks: each step says its block and its loss relative to the block's first.
+    expect(progress.map((p) => [p.block, p.blockStep, p.blockSteps])).toEqual([
+      [0, 1, 2],
+      [0, 2, 2],
+      [1, 1, 1],
+      [2, 1, 1],
+      [3, 1, 1],
+      [4, 1, 1],
+    ]);
+    expect(progress[1]!.relativeLoss).toBe(progress[1]!.loss / progress[0]!.loss);
+    expect(r.blockLosses).toHaveLength(5);
+    expect(r).toMatchObject({ teacherTernary: false, warnings: [] });
     expect(phases).toEqual(["load", "export"]);
     expect(r).toMatchObject({ steps: 6, mode: "blockwise", evalPplBefore: null, evalPplAfter: null });
     expect(r.losses).toEqual(progress.map((p) => p.loss));
@@ -121,7 +133,7 @@ describe.each(engines)("%s: finetune", (name, create) => {
     expect(refused).toMatchObject({ code: "BAD_CHECKPOINT", message: expect.stringMatching(/checksum mismatch/) });
   });
 
-  it("bad options and a non-float teacher are typed errors", async () => {
+  it("bad options are typed errors; a ternary teacher trains, with a warning", async () => {
     await expect(engine.finetune({ ...RUN, group: 7 })).rejects.toSatisfy(
       (e) => e instanceof OptionError && /group must be 64, 128 or 256/.test(e.message),
     );
@@ -130,10 +142,14 @@ describe.each(engines)("%s: finetune", (name, create) => {
       name: "OptionError",
       code: "UNKNOWN_OPTION",
     });
-    // The student of the first test is ternary (DLT): it cannot be a teacher.
-    const err = await engine.finetune({ ...RUN, teacher: results.get(name)!.student }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ModelError);
-    expect(err).toMatchObject({ code: "DLT_TEACHER" });
+    // The student of the first test is ternary (DLT): it teaches (decoded to α·(code − 1) + γ), with a warning
+    // as a notice event, in the result, and flagged.
+    const notices: string[] = [];
+    const r = await engine.finetune({ ...RUN, teacher: results.get(name)!.student, onNotice: (m) => notices.push(m) });
+    expect(r.teacherTernary).toBe(true);
+    expect(notices).toEqual(r.warnings);
+    expect(notices).toEqual([expect.stringMatching(/^warning: the teacher is ternary already \(it is a DLT student/)]);
+    expect(r.losses.every(Number.isFinite)).toBe(true);
   });
 });
 

@@ -141,7 +141,7 @@ describe("runFinetune's resume verifies where a checkpoint comes from", () => {
     });
     await expect(resume({ lr: 0.02, seed: 4 })).rejects.toMatchObject({
       code: "BAD_CHECKPOINT",
-      message: expect.stringMatching(/it was written with other options: lr 0.005 there, 0.02 here; seed 9 there, 4 here$/),
+      message: expect.stringMatching(/it was written with other options: lr 0.001 there, 0.02 here; seed 9 there, 4 here$/),
     });
   });
 

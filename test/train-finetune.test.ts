@@ -157,9 +157,85 @@ describe("ternion finetune: SIGKILL and --resume", () => {
     // The previous checkpoint (kept beside it) is tried too, and fails the same way.
     const [latest, previous] = r.stderr.trim().split("\n");
     expect(latest).toMatch(
-      /^ternion finetune: .*ckpt fails verification: it was written with other options: lr 0.005 there, 0.02 here; resuming from the previous/,
+      /^ternion finetune: .*ckpt fails verification: it was written with other options: lr 0.001 there, 0.02 here; resuming from the previous/,
     );
-    expect(previous).toMatch(/^ternion finetune: .*ckpt.prev fails verification: .*other options: lr 0.005 there, 0.02 here \[BAD_CHECKPOINT\]$/);
+    expect(previous).toMatch(/^ternion finetune: .*ckpt.prev fails verification: .*other options: lr 0.001 there, 0.02 here \[BAD_CHECKPOINT\]$/);
+  });
+
+  const small = (out: string, steps: number, ...more: string[]) => [
+    "finetune",
+    "--teacher",
+    teacher,
+    "--data",
+    data,
+    "--steps",
+    String(steps),
+    "--out",
+    out,
+    "--group",
+    "64",
+    "--batch",
+    "2",
+    "--seq-len",
+    "16",
+    ...more,
+  ];
+
+  it("a 4-step blockwise run reports each block's loss against its own start, not one climbing 'final loss'", () => {
+    const r = runCli(small(join(dir, "four.gguf"), 4));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(/final loss/);
+    expect(r.stdout).toMatch(/loss per block \(its output against the teacher's; each block has its own scale/);
+    expect(r.stdout).toMatch(/^\s+3\s+1\s+[\d.]+\s+[\d.]+\s+— \(1 step\)$/m);
+    expect(r.stdout).toMatch(/^block 4: no step \(4 steps over 5 blocks\), left as initialized$/m);
+    expect(r.stderr).toMatch(/^ternion finetune: step 2\/4 block 1 step 1\/1 loss [\d.]+ \(the block's first\)/m);
+    expect(readFileSync(join(dir, "four.loss.svg"), "utf8")).toMatch(/class="block-curve" data-block="3"/);
+  });
+
+  it("--resume with more --steps extends a finished run (another pass over the blocks); fewer steps are refused", () => {
+    const out = join(dir, "extend.gguf");
+    expect(runCli(small(out, 5, "--checkpoint-every", "5")).status).toBe(0);
+    const first = readFileSync(out);
+    const r = runCli(small(out, 8, "--checkpoint-every", "5", "--resume"));
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(out).equals(first)).toBe(false);
+    expect(r.stdout).toMatch(/^pass\s+block\s+steps/m);
+    expect(r.stdout).toMatch(/^\s+2\s+0\s+1\s/m);
+    expect(r.stderr).toMatch(/step 6\/8 block 0 step 1\/1 \(pass 2\)/);
+    const fewer = runCli(small(out, 6, "--checkpoint-every", "5", "--resume"));
+    expect(fewer.status).toBe(2);
+    expect(fewer.stderr).toMatch(
+      /its run has 8 steps \(8 done\), more than the 6 asked for: resume with 8 steps, or more to extend the finished run \[BAD_CHECKPOINT\]$/m,
+    );
+  });
+
+  it("a teacher that is ternary already trains, with a warning on stderr", () => {
+    const r = runCli([
+      "finetune",
+      "--teacher",
+      repoRoot + "models/stories260K-ternary.gguf",
+      "--data",
+      data,
+      "--steps",
+      "2",
+      "--out",
+      join(dir, "t.gguf"),
+      "--group",
+      "64",
+      "--batch",
+      "2",
+      "--seq-len",
+      "16",
+      "--json",
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      /^ternion finetune: warning: the teacher is ternary already \(it is a DLT student .*fine-tune from the float model it was made from$/m,
+    );
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      teacherTernary: true,
+      warnings: [expect.stringMatching(/^warning: the teacher is ternary already/)],
+    });
   });
 
   for (const [args, message] of [

@@ -62,7 +62,9 @@ const ftStop = $<HTMLButtonElement>("ft-stop");
 const ftStatus = $("ft-status");
 const ftDownload = $<HTMLAnchorElement>("ft-download");
 const ftUse = $<HTMLButtonElement>("ft-use");
-const lossLine = document.getElementById("loss-line") as unknown as SVGPolylineElement;
+const lossCurves = document.getElementById("loss-curves") as unknown as SVGGElement;
+const lossLegend = $("loss-legend");
+const lossOne = document.getElementById("loss-one") as unknown as SVGLineElement;
 const lossMax = document.getElementById("loss-max") as unknown as SVGTextElement;
 const lossMin = document.getElementById("loss-min") as unknown as SVGTextElement;
 const lossSteps = document.getElementById("loss-steps") as unknown as SVGTextElement;
@@ -77,7 +79,7 @@ interface DemoState {
   crossOriginIsolated: boolean;
   error?: string;
   /** The last fine-tuning run: its losses as they came, and the student's size. */
-  finetune?: { losses: number[]; steps?: number; tokensPerSecond?: number; studentBytes?: number };
+  finetune?: { losses: number[]; relativeLosses?: number[]; steps?: number; tokensPerSecond?: number; studentBytes?: number; warnings?: string[] };
   /** The models in the browser's cache, as the list shows them. */
   cached?: CachedModel[];
   /** The last download's progress events (a model read from the cache has none). */
@@ -257,17 +259,66 @@ async function generate(): Promise<void> {
   }
 }
 
-/** Redraws the loss chart: one point per step, the y axis from the lowest to the highest loss so far. */
-function drawLosses(losses: readonly number[], steps: number): void {
-  const hi = Math.max(...losses);
-  const lo = Math.min(...losses);
+/** The chart's colours, one per block (blockwise) in turn. */
+const CURVE_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
+
+/**
+ * Redraws the loss chart, one point per step. Full schedule: one curve of the loss. Blockwise: each block is
+ * trained against its own target and a later block's loss is larger, so one curve would climb at every block
+ * change; each block gets its own curve instead, its loss divided by the block's first-step loss (1 = the block's
+ * start), and the legend says so.
+ */
+function drawLosses(progress: readonly FinetuneProgress[], steps: number): void {
+  const blockwise = progress.length > 0 && progress[0]!.block !== undefined;
+  const value = (p: FinetuneProgress) => (blockwise ? p.relativeLoss! : p.loss);
+  const values = progress.map(value);
+  const hi = Math.max(...values, ...(blockwise ? [1] : []));
+  const lo = Math.min(...values, ...(blockwise ? [1] : []));
   const span = hi - lo || 1;
-  const x = (i: number) => 40 + (556 * i) / Math.max(1, steps - 1);
+  const x = (step: number) => 40 + (556 * (step - 1)) / Math.max(1, steps - 1);
   const y = (v: number) => 20 + 180 * (1 - (v - lo) / span);
-  lossLine.setAttribute("points", losses.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" "));
-  lossMax.textContent = hi.toFixed(3);
-  lossMin.textContent = lo.toFixed(3);
-  lossSteps.textContent = `step ${losses.length} of ${steps}`;
+  // Consecutive steps of one block (and round) make one curve.
+  const curves: FinetuneProgress[][] = [];
+  for (const p of progress) {
+    const last = curves.at(-1)?.at(-1);
+    if (last && last.block === p.block && last.round === p.round) curves.at(-1)!.push(p);
+    else curves.push([p]);
+  }
+  lossCurves.replaceChildren(
+    ...curves.map((c) => {
+      const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+      line.setAttribute("class", "loss-curve");
+      if (blockwise) line.dataset.block = String(c[0]!.block);
+      line.setAttribute("stroke", blockwise ? CURVE_COLOURS[c[0]!.block! % CURVE_COLOURS.length]! : "#0a66c2");
+      line.setAttribute("points", c.map((p) => `${x(p.step).toFixed(1)},${y(value(p)).toFixed(1)}`).join(" "));
+      return line;
+    }),
+  );
+  // Blockwise: a dashed line at ×1, where each block started.
+  lossOne.setAttribute("visibility", blockwise ? "visible" : "hidden");
+  for (const a of ["y1", "y2"]) lossOne.setAttribute(a, y(1).toFixed(1));
+  const label = (v: number) => (blockwise ? `×${v.toFixed(3)}` : v.toFixed(3));
+  lossMax.textContent = progress.length ? label(hi) : "";
+  lossMin.textContent = progress.length ? label(lo) : "";
+  lossSteps.textContent = `step ${progress.length} of ${steps}`;
+  const blocks = [...new Set(progress.map((p) => p.block))];
+  lossLegend.replaceChildren(
+    blockwise
+      ? "Blockwise: one curve per block, each block's loss divided by its loss at the block's first step (1 = where the block started, lower is better). " +
+          "Each block is trained against its own target, so the blocks' losses are not on one scale. "
+      : progress.length
+        ? "Loss per step (cross-entropy + OFF)."
+        : "",
+    ...(blockwise
+      ? blocks.map((b) => {
+          const key = document.createElement("span");
+          key.className = "legend-key";
+          key.style.color = CURVE_COLOURS[b! % CURVE_COLOURS.length]!;
+          key.textContent = `■ block ${b} `;
+          return key;
+        })
+      : []),
+  );
 }
 
 let student: Uint8Array | undefined;
@@ -282,7 +333,8 @@ async function finetune(): Promise<void> {
   errorBox.textContent = "";
   ftDownload.hidden = ftUse.hidden = true;
   const losses: number[] = [];
-  state.finetune = { losses };
+  const progress: FinetuneProgress[] = [];
+  state.finetune = { losses, relativeLosses: [] };
   drawLosses([], steps);
   ftStatus.textContent = "Starting…";
   try {
@@ -297,15 +349,23 @@ async function finetune(): Promise<void> {
       onPhase: (phase) => (ftStatus.textContent = `${phase}…`),
       onProgress: (p: FinetuneProgress) => {
         losses.push(p.loss);
-        drawLosses(losses, p.steps);
-        ftStatus.textContent = `step ${p.step}/${p.steps} · loss ${p.loss.toFixed(4)} · ${p.tokensPerSecond.toFixed(0)} tokens/s · ${p.etaSeconds.toFixed(0)} s left`;
+        progress.push(p);
+        if (p.relativeLoss !== undefined) state.finetune!.relativeLosses!.push(p.relativeLoss);
+        drawLosses(progress, p.steps);
+        const block =
+          p.block === undefined ? "" : ` · block ${p.block} step ${p.blockStep}/${p.blockSteps} (×${p.relativeLoss!.toFixed(3)} of its start)`;
+        ftStatus.textContent = `step ${p.step}/${p.steps}${block} · loss ${p.loss.toFixed(4)} · ${p.tokensPerSecond.toFixed(0)} tokens/s · ${p.etaSeconds.toFixed(0)} s left`;
       },
     });
     student = r.student;
-    Object.assign(state.finetune, { steps: r.steps, tokensPerSecond: r.tokensPerSecond, studentBytes: r.student.length });
+    Object.assign(state.finetune, { steps: r.steps, tokensPerSecond: r.tokensPerSecond, studentBytes: r.student.length, warnings: r.warnings });
+    const change = (c: number) => `${c <= 0 ? "−" : "+"}${Math.abs(100 * c).toFixed(1)} %`;
+    const result = r.blockLosses
+      ? `loss per block from its first to its last step: ${r.blockLosses.map((b) => `block ${b.block} ${change(b.change)}`).join(", ")}`
+      : `loss ${r.loss.toFixed(4)} (mean of the last tenth)`;
     ftStatus.textContent =
-      `Done: ${r.steps} ${r.mode} steps, loss ${r.loss.toFixed(4)} (mean of the last tenth), ${r.tokensPerSecond.toFixed(0)} training tokens/s; ` +
-      `student ${mib(r.student.length)}`;
+      `Done: ${r.steps} ${r.mode} steps, ${result}, ${r.tokensPerSecond.toFixed(0)} training tokens/s; student ${mib(r.student.length)}` +
+      r.warnings.map((w) => ` · ${w}`).join("");
     if (ftDownload.href) URL.revokeObjectURL(ftDownload.href);
     ftDownload.href = URL.createObjectURL(new Blob([r.student as Uint8Array<ArrayBuffer>], { type: "application/octet-stream" }));
     ftDownload.hidden = ftUse.hidden = false;

@@ -2,6 +2,8 @@
 // fine-tuning of a ternary student from a float teacher (src/train/finetune.ts). Progress (loss, ETA) goes to
 // stderr: a bar on a terminal, a line every 10 % when piped. At the end: the before/after perplexity table
 // on --eval and the loss-curve SVG written beside the output; --json prints one final object instead.
+// Blockwise runs train one block at a time, each against its own target, so a step's loss is shown beside
+// its block's first loss, and the summary gives each block's loss at its start and end instead of one number.
 import { resolve } from "node:path";
 import { OptionError } from "../runtime/errors.ts";
 import { type ExportFormat, EXPORT_FORMATS } from "../train/export.ts";
@@ -26,7 +28,7 @@ const flags: Record<string, FlagSpec> = {
   mode: { type: "string", description: "blockwise (default: α, γ, gains, one block at a time) or full (end to end)" },
   loss: { type: "string", description: "feature loss: off (default) or mse" },
   group: { type: "string", description: "DLT group size: 64, 128 (default) or 256" },
-  lr: { type: "string", description: "peak learning rate (default 5e-3 blockwise, 1e-3 full)" },
+  lr: { type: "string", description: "peak learning rate (default 1e-3)" },
   warmup: { type: "string", description: "warm-up steps (default min(20, steps/10))" },
   "seq-len": { type: "string", description: "tokens per sequence (default min(64, context))" },
   batch: { type: "string", description: "sequences per step (default 8)" },
@@ -35,7 +37,11 @@ const flags: Record<string, FlagSpec> = {
   seed: { type: "string", description: "seed of the data sampler (default 1)" },
   "checkpoint-every": { type: "string", description: "write a checkpoint every N steps (default 0: none)" },
   checkpoint: { type: "string", description: "checkpoint path (default <out>.ckpt)" },
-  resume: { type: "boolean", description: "continue from the checkpoint (same options and data)" },
+  resume: {
+    type: "boolean",
+    description:
+      "continue from the checkpoint (same options and data); with more --steps than a finished run, extend it (blockwise: another pass over the blocks)",
+  },
   eval: { type: "string", description: "text to score before and after (perplexity)" },
   "eval-chars": { type: "string", description: "score only the first N characters of --eval" },
   export: { type: "string", description: `output format: ${EXPORT_FORMATS.join(" (default), ")} (llama.cpp; rows must be multiples of 256)` },
@@ -44,9 +50,19 @@ const flags: Record<string, FlagSpec> = {
   "salient-train": { type: "boolean", description: "train the salient weights (default)" },
   "salient-freeze": { type: "boolean", description: "keep the salient weights at the teacher's values (PB-LLM's QAT)" },
   threads: { type: "string", short: "t", description: "threads for data-free sampling and evaluation (default 1)" },
-  json: { type: "boolean", description: "print one JSON object { steps, mode, loss, evalPplBefore, evalPplAfter, tokensPerSecond, out }" },
+  json: {
+    type: "boolean",
+    description:
+      "print one JSON object { steps, mode, loss, blockLosses (blockwise), evalPplBefore, evalPplAfter, tokensPerSecond, out, warnings, … }",
+  },
   help: helpFlag,
 };
+
+/** A relative change as "−12.3 %" / "+4.0 %". */
+function signedPercent(change: number): string {
+  const percent = Math.abs(100 * change).toFixed(1);
+  return percent === "0.0" ? "0.0 %" : `${change < 0 ? "−" : "+"}${percent} %`;
+}
 
 export const finetuneCommand: Command = {
   name: "finetune",
@@ -121,6 +137,7 @@ export const finetuneCommand: Command = {
     const bar = new ProgressBar("finetune");
     const quiet = f.has("json");
     let nextLine = 0;
+    let blocks: number | undefined;
     const r = await finetune(
       { ...options, teacher: teacherModel },
       {
@@ -132,7 +149,13 @@ export const finetuneCommand: Command = {
           if (!bar.active && !quiet && p !== "load") process.stderr.write(`ternion finetune: ${p}\n`);
         },
         onProgress: (p) => {
-          const detail = `loss ${p.loss.toPrecision(4)} ${Math.round(p.tokensPerSecond)} tok/s`;
+          blocks = p.blocks;
+          const detail =
+            p.block === undefined
+              ? `loss ${p.loss.toPrecision(4)} ${Math.round(p.tokensPerSecond)} tok/s`
+              : `block ${p.block} step ${p.blockStep}/${p.blockSteps}${p.round ? ` (pass ${p.round + 1})` : ""} loss ${p.loss.toPrecision(4)} ` +
+                `(${p.blockStep === 1 ? "the block's first" : `${signedPercent(p.relativeLoss! - 1)} from the block's first ${p.blockStartLoss!.toPrecision(4)}`}) ` +
+                `${Math.round(p.tokensPerSecond)} tok/s`;
           if (bar.active) bar.update(p.step, p.steps, detail);
           else if (!quiet && p.step >= nextLine) {
             process.stderr.write(`ternion finetune: step ${p.step}/${p.steps} ${detail} ETA ${formatDuration(p.etaSeconds)}\n`);
@@ -148,20 +171,48 @@ export const finetuneCommand: Command = {
           steps: r.steps,
           mode: r.mode,
           loss: r.loss,
+          ...(r.blockLosses !== undefined ? { blockLosses: r.blockLosses } : {}),
           evalPplBefore: r.evalPplBefore,
           evalPplAfter: r.evalPplAfter,
           tokensPerSecond: r.tokensPerSecond,
           out: r.out,
           evalPplTeacher: r.evalPplTeacher,
           lossCurve: r.lossCurve,
+          teacherTernary: r.teacherTernary,
+          warnings: r.warnings,
           ...(r.foldError !== undefined ? { foldError: r.foldError } : {}),
         }),
       );
       return;
     }
-    const lines = [
-      `wrote ${r.out} (${r.mode}, ${r.steps} steps, final loss ${r.loss.toPrecision(4)}, ${Math.round(r.tokensPerSecond)} training tokens/s); loss curve ${r.lossCurve}`,
-    ];
+    const lines: string[] = [];
+    if (r.blockLosses === undefined) {
+      lines.push(
+        `wrote ${r.out} (${r.mode}, ${r.steps} steps, final loss ${r.loss.toPrecision(4)} (mean of the last tenth), ${Math.round(r.tokensPerSecond)} training tokens/s); loss curve ${r.lossCurve}`,
+      );
+    } else {
+      const passes = new Set(r.blockLosses.map((b) => b.round)).size > 1;
+      lines.push(
+        `wrote ${r.out} (${r.mode}, ${r.steps} steps, ${Math.round(r.tokensPerSecond)} training tokens/s); loss curve ${r.lossCurve} (each block relative to its start)`,
+        "",
+        "loss per block (its output against the teacher's; each block has its own scale, so compare a block with itself):",
+        formatTable(
+          [...(passes ? ["pass"] : []), "block", "steps", "first step", "last step", "change"],
+          r.blockLosses.map((b) => [
+            ...(passes ? [String(b.round + 1)] : []),
+            String(b.block),
+            String(b.steps),
+            b.startLoss.toPrecision(4),
+            b.endLoss.toPrecision(4),
+            b.steps > 1 ? signedPercent(b.change) : "— (1 step)",
+          ]),
+          [...(passes ? ["right" as const] : []), "right", "right", "right", "right", "right"],
+        ),
+      );
+      const trained = new Set(r.blockLosses.map((b) => b.block));
+      const untrained = blocks === undefined ? [] : [...Array(blocks).keys()].filter((b) => !trained.has(b));
+      if (untrained.length) lines.push(`block ${untrained.join(", ")}: no step (${r.steps} steps over ${blocks} blocks), left as initialized`);
+    }
     if (r.foldError !== undefined)
       lines.push(`tq2_0: shifts folded into the block scales, relative weight error ${(100 * r.foldError).toFixed(2)} %`);
     if (r.evalPplAfter !== null) {

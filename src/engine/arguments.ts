@@ -287,6 +287,7 @@ export const FINETUNE_OPTIONS = {
   onProgress: checks.function,
   onPhase: checks.function,
   onCheckpoint: checks.function,
+  onNotice: checks.function,
 } satisfies Record<keyof EngineFinetuneOptions, Check>;
 
 // ---- loading ----

@@ -124,13 +124,14 @@ export class EngineClient implements Engine {
     checkArgument("finetune", "the options", options, checks.object);
     if ("resume" in options) throw new OptionError("UNKNOWN_OPTION", 'unknown finetune option "resume" (to resume, pass a checkpoint as resumeFrom)');
     checkOptions("finetune", options, FINETUNE_OPTIONS);
-    const { signal, onProgress, onPhase, onCheckpoint, ...rest } = options;
+    const { signal, onProgress, onPhase, onCheckpoint, onNotice, ...rest } = options;
     // A URL object does not clone into a worker: its text does (as createEngine sends the model).
     const wire = rest.teacher instanceof URL ? { ...rest, teacher: rest.teacher.href } : rest;
     return this.transport.call("finetune", [wire], signal, (e) => {
       if (e.type === "finetune") onProgress?.(e.progress);
       else if (e.type === "phase") onPhase?.(e.phase);
       else if (e.type === "checkpoint") onCheckpoint?.(e.checkpoint, e.step);
+      else if (e.type === "notice") onNotice?.(e.message);
     });
   }
 

@@ -3,12 +3,11 @@
 // template, and the fallback to wasm after a lost GPU device. createLocalEngine calls it directly; the worker
 // (engine-worker.ts) hosts one and createEngine calls it through comlink. Every method takes a CallContext:
 // the call's signal and a sink for its events (chunks, progress), which is what crosses the worker boundary.
-import { AbortError, EngineError, GpuError, ModelError, OptionError } from "../runtime/errors.ts";
+import { AbortError, EngineError, GpuError, OptionError } from "../runtime/errors.ts";
 import { generate, type GenerateChunk, type GenerateOptions } from "./generate.ts";
 import { plainScalar } from "../runtime/gguf/metadata.ts";
 import type { ByteSource } from "../runtime/gguf/source.ts";
 import type { GgufModel } from "../runtime/gguf/split.ts";
-import { DLT_GROUP_KEY } from "../runtime/model/tensors.ts";
 import type { GgufMetadata } from "../runtime/gguf/metadata.ts";
 import { GgufValueType } from "../runtime/gguf/types.ts";
 import { perplexity, type PerplexityResult } from "../runtime/model/perplexity.ts";
@@ -42,7 +41,8 @@ export type EngineEvent =
   | { type: "window"; window: number; windows: number; ppl: number }
   | { type: "finetune"; progress: FinetuneProgress }
   | { type: "checkpoint"; checkpoint: Uint8Array; step: number }
-  | { type: "phase"; phase: string };
+  | { type: "phase"; phase: string }
+  | { type: "notice"; message: string };
 
 export interface CallContext {
   signal: AbortSignal;
@@ -59,7 +59,7 @@ export interface CoreLoadOptions extends ModelLoadOptions {
 }
 
 /** finetune's options as they cross to the core: no signal, no callbacks (events carry the progress). */
-export type WireFinetuneOptions = Omit<EngineFinetuneOptions, "signal" | "onProgress" | "onPhase" | "onCheckpoint">;
+export type WireFinetuneOptions = Omit<EngineFinetuneOptions, "signal" | "onProgress" | "onPhase" | "onCheckpoint" | "onNotice">;
 
 /** generate's options as they cross to the core: no signal (the call's context carries it). */
 export type WireGenerateOptions = Omit<EngineGenerateOptions, "signal">;
@@ -212,7 +212,7 @@ export class EngineCore {
       async (signal) => {
         if (typeof options !== "object" || options === null) throw new OptionError("BAD_OPTION", "finetune options must be an object");
         const { teacher, data, resumeFrom, ...training } = options;
-        for (const key of ["resume", "checkpoints", "dataText", "onProgress", "onPhase", "onCheckpoint", "signal"]) {
+        for (const key of ["resume", "checkpoints", "dataText", "onProgress", "onPhase", "onCheckpoint", "onNotice", "signal"]) {
           if (key in training)
             throw new OptionError("UNKNOWN_OPTION", `unknown finetune option "${key}" (to resume, pass a checkpoint as resumeFrom)`);
         }
@@ -243,13 +243,6 @@ export class EngineCore {
     teacher: GgufModel,
     { data, resumeFrom, ...training }: Omit<WireFinetuneOptions, "teacher">,
   ): Promise<EngineFinetuneResult> {
-    // A DLT student (rows padded, α/γ beside its codes) cannot teach: say so before the trainer trips on its shapes.
-    if (teacher.header.metadata.has(DLT_GROUP_KEY)) {
-      throw new ModelError(
-        "DLT_TEACHER",
-        `the teacher is a fine-tuned DLT student (${DLT_GROUP_KEY} is set): fine-tune from the float model it came from`,
-      );
-    }
     const [{ runFinetune }, { writeGgufToBytes }, { encodeCheckpoint }] = await Promise.all([
       import("../train/finetune-run.ts"),
       import("../runtime/gguf/writer.ts"),
@@ -271,6 +264,7 @@ export class EngineCore {
           signal,
           onProgress: (progress) => ctx.emit({ type: "finetune", progress }),
           onPhase: (phase) => ctx.emit({ type: "phase", phase }),
+          onNotice: (message) => ctx.emit({ type: "notice", message }),
         },
       );
       return { ...result, student: await writeGgufToBytes(student) };

@@ -164,7 +164,11 @@ export interface EngineFinetuneOptions extends Omit<TrainingOptions, "resume"> {
   evalText?: string;
   /** Stops between two steps: the call rejects with AbortError; a call still queued leaves the queue at once. */
   signal?: AbortSignal;
-  /** After each step: { step, steps, loss, off, ce, tokensPerSecond, etaSeconds }. */
+  /**
+   * After each step: { step, steps, loss, off, ce, tokensPerSecond, etaSeconds }, and in the blockwise schedule
+   * { block, blocks, blockStep, blockSteps, round, blockStartLoss, relativeLoss } (each block has a loss of its
+   * own: compare a step with its block's start, not with the previous block's steps).
+   */
   onProgress?: (progress: FinetuneProgress) => void;
   /** Phases around the training: "load", "sample" (data-free), "eval", "export". */
   onPhase?: (phase: string) => void;
@@ -173,7 +177,12 @@ export interface EngineFinetuneOptions extends Omit<TrainingOptions, "resume"> {
    * training state, at training step `step`). Keep the latest; pass it as `resumeFrom` to continue.
    */
   onCheckpoint?: (checkpoint: Uint8Array, step: number) => void;
-  /** A checkpoint from onCheckpoint: the run continues from it (refused if options or data differ). */
+  /** What the user should know that is not an error, e.g. a warning that the teacher is ternary already (also in the result's `warnings`). */
+  onNotice?: (message: string) => void;
+  /**
+   * A checkpoint from onCheckpoint: the run continues from it (refused if options or data differ). With more
+   * `steps` than the checkpoint's finished run, the run is extended (train/README.md, "Extending a run").
+   */
   resumeFrom?: Uint8Array;
 }
 

@@ -12,6 +12,11 @@
 // A checkpoint holds the current block's parameters and moments, every earlier block's trained values
 // (`model:` tensors), the run step and meta.block. Resuming redraws the same pool from the seed and replays
 // blocks < l with the restored values, which recomputes the streams bit for bit.
+//
+// Rounds (blockwise-plan.ts): a finished run extended by more steps trains the blocks again, 0 … L−1, with the
+// extra steps shared out the same way, on a pool drawn after the earlier rounds' pools, each block from its
+// trained values with fresh moments and its own warm-up and cosine. A run of several rounds records them in
+// meta.rounds and its position in meta.round.
 import type { AdamWOptions } from "./adamw.ts";
 import { blockForward, blockLinears, blockParams } from "./block.ts";
 import { CheckpointError } from "../runtime/errors.ts";
@@ -26,15 +31,13 @@ import { Xoshiro128 } from "../runtime/sampling/prng.ts";
 import type { RunOptions, TrainingRun } from "./run.ts";
 import type { Vec } from "./tensor.ts";
 import { blockStep } from "./blockwise.ts";
+import { blockSteps } from "./blockwise-plan.ts";
 import { type StepMetrics, type TrainState, createTrainState } from "./trainer.ts";
+
+export { blockSteps } from "./blockwise-plan.ts";
 
 /** Pool batches at most (each holds three streams of batch·seqLen·dim values). */
 export const DEFAULT_POOL_BATCHES = 64;
-
-/** Steps of block l when `steps` are shared out over `layers` blocks (the first blocks get the remainder). */
-export function blockSteps(steps: number, layers: number, l: number): number {
-  return Math.floor(steps / layers) + (l < steps % layers ? 1 : 0);
-}
 
 interface PoolEntry {
   batch: Batch;
@@ -50,7 +53,13 @@ export class BlockwiseRun implements TrainingRun {
   readonly schedule = "blockwise" as const;
   readonly tokensPerStep: number;
   private readonly rope: RopeTable;
-  private readonly pool: PoolEntry[] = [];
+  private pool: PoolEntry[] = [];
+  /** Draws each round's pool in turn, and the sequential cursor when the run samples windows in order. */
+  private readonly poolRng: Xoshiro128;
+  private poolCursor = 0;
+  /** Steps of each round; their sum is the run's steps. */
+  readonly rounds: readonly number[];
+  private round = 0;
   private block = 0;
   private state!: TrainState;
   private done = 0;
@@ -59,28 +68,36 @@ export class BlockwiseRun implements TrainingRun {
   constructor(
     readonly student: TrainModel,
     readonly teacher: TrainModel,
-    tokens: ArrayLike<number>,
+    private readonly tokens: ArrayLike<number>,
     readonly o: RunOptions,
-    poolBatches = DEFAULT_POOL_BATCHES,
+    private readonly poolBatches = DEFAULT_POOL_BATCHES,
+    rounds: readonly number[] = [o.steps],
   ) {
+    if (rounds.length === 0 || rounds.some((n) => !Number.isInteger(n) || n < 1) || rounds.reduce((a, b) => a + b, 0) !== o.steps)
+      throw new RangeError(`rounds ${JSON.stringify(rounds)} must be positive step counts that add up to the run's ${o.steps}`);
+    this.rounds = [...rounds];
     this.tokensPerStep = o.batch * o.seqLen;
     this.rope = ropeTable(student.config.rope, o.seqLen);
     this.adam = { weightDecay: 0 };
-    // The pool comes from its own generator seeded by the run seed: a resumed run redraws the same one.
-    const layers = student.blocks.length;
-    const longest = blockSteps(o.steps, layers, 0);
-    const size = Math.max(1, Math.min(poolBatches, longest));
-    const rng = new Xoshiro128(o.seed);
-    let cursor = 0;
+    // The pools come from their own generator seeded by the run seed: a resumed run redraws the same ones.
+    this.poolRng = new Xoshiro128(o.seed);
+    this.drawPool(0);
+    this.enterBlock(0);
+  }
+
+  /** Draws round r's pool (after the earlier rounds' pools), its streams at the embedding. */
+  private drawPool(r: number): void {
+    const { student, teacher, o } = this;
+    const size = Math.max(1, Math.min(this.poolBatches, blockSteps(this.rounds[r]!, student.blocks.length, 0)));
+    this.pool = [];
     for (let b = 0; b < size; b++) {
       let batch: Batch;
-      if (o.sampling === "random") batch = randomBatch(tokens, rng, o.batch, o.seqLen);
-      else ({ batch, cursor } = sequentialBatch(tokens, cursor, o.batch, o.seqLen));
+      if (o.sampling === "random") batch = randomBatch(this.tokens, this.poolRng, o.batch, o.seqLen);
+      else ({ batch, cursor: this.poolCursor } = sequentialBatch(this.tokens, this.poolCursor, o.batch, o.seqLen));
       const x = embeddingForward(student.embedding.value, batch.inputs, student.config.dim);
       const xt = embeddingForward(teacher.embedding.value, batch.inputs, teacher.config.dim);
       this.pool.push({ batch, teacherIn: xt, target: xt, studentIn: x });
     }
-    this.enterBlock(0);
   }
 
   get steps(): number {
@@ -94,6 +111,11 @@ export class BlockwiseRun implements TrainingRun {
   /** The block being trained (L once every block is done). */
   get currentBlock(): number {
     return this.block;
+  }
+
+  /** The round being trained (0 unless the run was extended). */
+  get currentRound(): number {
+    return this.round;
   }
 
   next(): StepMetrics {
@@ -116,52 +138,76 @@ export class BlockwiseRun implements TrainingRun {
       this.adam,
     );
     this.done++;
-    if (s.step >= blockSteps(this.o.steps, this.student.blocks.length, l)) this.finishBlock();
+    if (s.step >= this.stepsOf(l)) this.finishBlock();
     return { step: this.done, ...m };
   }
 
   checkpoint(): Checkpoint {
-    return captureCheckpoint(this.student, this.state, { schedule: "blockwise", block: this.block, runStep: this.done }, this.others());
+    const meta: Checkpoint["meta"] = { schedule: "blockwise", block: this.block, runStep: this.done };
+    if (this.rounds.length > 1) Object.assign(meta, { round: this.round, rounds: JSON.stringify(this.rounds) });
+    return captureCheckpoint(this.student, this.state, meta, this.others());
   }
 
   restore(c: Checkpoint): void {
-    if (this.block !== 0 || this.done !== 0) throw new Error("restore a checkpoint into a fresh run only");
+    if (this.round !== 0 || this.block !== 0 || this.done !== 0) throw new Error("restore a checkpoint into a fresh run only");
     const fail = (why: string): never => {
       throw new CheckpointError(`the checkpoint does not fit this blockwise run: ${why}`);
     };
-    const { schedule, block, runStep } = c.meta;
+    const { schedule, block, runStep, round = 0 } = c.meta;
     if (schedule !== "blockwise") fail(`it is one of a ${JSON.stringify(schedule)} run`);
     const layers = this.student.blocks.length;
+    // Its rounds are the run's up to its own (an extension adds one after a finished run).
+    const last = this.rounds.length - 1;
+    if (!Number.isInteger(round) || (round as number) < 0 || (round as number) > last)
+      return fail(`its round ${JSON.stringify(round)} is not one of 0…${last}`);
+    let r = round as number;
     if (!Number.isInteger(block) || (block as number) < 0 || (block as number) > layers) {
       return fail(`its block ${JSON.stringify(block)} is not one of 0…${layers}`);
     }
-    const target = block as number;
+    let target = block as number;
     // A block in training has steps left (a finished one hands over to the next at once); past the last, none.
-    const left = target < layers ? blockSteps(this.o.steps, layers, target) : 0;
+    const left = target < layers ? blockSteps(this.rounds[r]!, layers, target) : 0;
     if (target < layers ? c.step >= left : c.step !== 0) fail(`block ${target} is at its step ${c.step} of ${left}`);
     let before = 0;
-    for (let l = 0; l < target; l++) before += blockSteps(this.o.steps, layers, l);
+    for (let i = 0; i < r; i++) before += this.rounds[i]!;
+    for (let l = 0; l < target; l++) before += blockSteps(this.rounds[r]!, layers, l);
     if (runStep !== before + c.step)
-      fail(`its run step ${JSON.stringify(runStep)} is not ${before} + ${c.step} (block ${target}, of ${this.o.steps} steps)`);
+      fail(
+        `its run step ${JSON.stringify(runStep)} is not ${before} + ${c.step} (${this.rounds.length > 1 ? `round ${r}, ` : ""}block ${target}, of ${this.o.steps} steps)`,
+      );
     // The blockwise steps draw from the batch pool, never from the cursor.
     if (c.cursor !== 0) fail(`its data cursor is ${c.cursor}, a blockwise run's is 0`);
-    // Load the values first (the state of block `target`), then replay the finished blocks' streams.
+    // A finished round hands over to the next one (a finished run extended): its block 0, from the start.
+    const next = target === layers && r < last;
+    // Load the values first (the state of block `target`), then replay the earlier pools and this round's
+    // finished blocks' streams.
     const state = this.stateFor(target);
     restoreCheckpoint(this.student, state, c, this.others(target));
+    if (next) [r, target] = [r + 1, 0];
+    for (let i = 1; i <= r; i++) this.drawPool(i);
     for (let l = 0; l < target; l++) {
       this.prepareTargets(l);
       this.advancePool(l);
     }
-    this.block = target;
-    this.state = state;
-    this.done = before + c.step;
-    if (target < this.student.blocks.length) this.prepareTargets(target);
+    this.round = r;
+    this.done = runStep as number;
+    if (next) this.enterBlock(0);
+    else {
+      this.block = target;
+      this.state = state;
+      if (target < layers) this.prepareTargets(target);
+    }
   }
 
   // ── phases ────────────────────────────────────────────────────────────────────────────────────────────
 
+  /** Steps of block l in the current round. */
+  private stepsOf(l: number): number {
+    return blockSteps(this.rounds[this.round]!, this.student.blocks.length, l);
+  }
+
   private phaseSchedule(l: number) {
-    const steps = blockSteps(this.o.steps, this.student.blocks.length, l);
+    const steps = this.stepsOf(l);
     return { lr: this.o.lr, steps, warmup: Math.min(this.o.warmup, Math.max(0, steps - 1)) };
   }
 
@@ -177,12 +223,18 @@ export class BlockwiseRun implements TrainingRun {
   }
 
   private enterBlock(l: number): void {
+    if (l >= this.student.blocks.length && this.round + 1 < this.rounds.length) {
+      // The round is over and the run goes on: the next round starts at block 0 on its own pool.
+      this.round++;
+      this.drawPool(this.round);
+      l = 0;
+    }
     this.block = l;
     this.state = this.stateFor(l);
     if (l >= this.student.blocks.length) return;
     this.prepareTargets(l);
     // A block with no steps (fewer steps than blocks) is passed through untrained.
-    if (blockSteps(this.o.steps, this.student.blocks.length, l) === 0) this.finishBlock();
+    if (this.stepsOf(l) === 0) this.finishBlock();
   }
 
   private finishBlock(): void {

@@ -15,6 +15,7 @@ import type { GgufWriteInput } from "../runtime/gguf/writer.ts";
 import { writeGgufToBytes } from "../runtime/gguf/writer.ts";
 import { tokenizerFromGguf } from "../runtime/tokenizer/index.ts";
 import { BlockwiseRun } from "./blockwise-run.ts";
+import { type BlockLoss, blockLosses, blockwisePlan, phaseOfStep } from "./blockwise-plan.ts";
 import { type Checkpoint, decodeCheckpoint } from "./checkpoint.ts";
 import { sampleTeacherStream } from "./data-free.ts";
 import { DLT_GROUPS } from "./dlt.ts";
@@ -31,7 +32,7 @@ import type { ModelConfig } from "../runtime/model/config.ts";
 import { type SalientMetric, type SalientOptions, checkSalientOptions, salientMask } from "./salient.ts";
 import { sha256Hex, sha256OfSource } from "./digest.ts";
 import type { RunOptions, Schedule, TrainingRun } from "./run.ts";
-import { loadFloatModel } from "./teacher.ts";
+import { loadFloatModel, ternaryTeacher } from "./teacher.ts";
 
 /** Options common to every caller: the schedule, the losses, the optimizer and the run's size. */
 export interface TrainingOptions {
@@ -44,7 +45,7 @@ export interface TrainingOptions {
   mode?: Schedule;
   loss?: FeatureLoss;
   group?: number;
-  /** Peak learning rate (default 5e-3 blockwise, 1e-3 full). */
+  /** Peak learning rate (default 1e-3 for both schedules; src/train/README.md, "OFF vs MSE in the blockwise schedule"). */
   lr?: number;
   warmup?: number;
   seqLen?: number;
@@ -109,13 +110,30 @@ export interface FinetuneProgress {
   ce: number;
   tokensPerSecond: number;
   etaSeconds: number;
+  /**
+   * Blockwise only: the step's block (0-based) of `blocks`, its step within that block (1-based) of
+   * `blockSteps`, and the round (0 unless a finished run was extended). Each block has a loss of its own (its
+   * output against the teacher's), so losses of different blocks do not compare: read `relativeLoss`.
+   */
+  block?: number;
+  blocks?: number;
+  blockStep?: number;
+  blockSteps?: number;
+  round?: number;
+  /** Blockwise only: the loss of the block's first step (before any update of it). */
+  blockStartLoss?: number;
+  /** Blockwise only: loss / blockStartLoss (1 at each block's first step; below 1 is progress). */
+  relativeLoss?: number;
 }
 
 export interface FinetuneHooks {
   onProgress?: (p: FinetuneProgress) => void;
   /** Phases before and after training ("load", "sample", "eval", "export"), for a UI. */
   onPhase?: (phase: string) => void;
-  /** Said to the user, not an error: e.g. that the latest checkpoint fails verification and the previous one resumes. */
+  /**
+   * Said to the user, not an error: e.g. that the latest checkpoint fails verification and the previous one
+   * resumes, or (a warning, also in the result's `warnings`) that the teacher is ternary already.
+   */
   onNotice?: (message: string) => void;
   signal?: AbortSignal;
 }
@@ -124,8 +142,17 @@ export interface FinetuneHooks {
 export interface FinetuneRunResult {
   steps: number;
   mode: Schedule;
-  /** Mean loss over the last tenth of the steps. */
+  /**
+   * Mean loss over the last tenth of the steps. In the blockwise schedule those steps are the last block's
+   * (each block has its own loss): read `blockLosses` for how every block's loss moved.
+   */
   loss: number;
+  /** Blockwise only: per block (and round), the loss at its first and last step and the relative change. */
+  blockLosses?: BlockLoss[];
+  /** The teacher's block matrices are ternary already (TQ1_0, TQ2_0, I2_S or a DLT student): see `warnings`. */
+  teacherTernary: boolean;
+  /** What the user should know about the run that is not an error (each also went to onNotice). */
+  warnings: string[];
   evalPplTeacher: number | null;
   evalPplBefore: number | null;
   evalPplAfter: number | null;
@@ -163,7 +190,7 @@ export function resolveFinetuneOptions(o: TrainingOptions & { dataText?: string;
   if (feature !== "off" && feature !== "mse") bad(`loss must be off or mse, got ${String(feature)}`);
   const group = o.group ?? 128;
   if (!DLT_GROUPS.includes(group)) bad(`group must be 64, 128 or 256, got ${group}`);
-  const lr = o.lr ?? (mode === "blockwise" ? 5e-3 : 1e-3);
+  const lr = o.lr ?? 1e-3;
   if (!(lr > 0 && Number.isFinite(lr))) bad(`lr must be a positive number, got ${lr}`);
   const seqLen = int("seqLen", o.seqLen, 2, Math.min(64, contextLength));
   if (seqLen > contextLength) bad(`seqLen ${seqLen} is longer than the teacher's context ${contextLength}`);
@@ -225,16 +252,39 @@ interface Origin {
 
 /**
  * That a checkpoint was written by a run of this teacher, data and options (CheckpointError naming what
- * differs), and its loss history: returned, each a finite number.
+ * differs), and its loss history: returned, each a finite number, with the rounds of the run that continues it
+ * (blockwise-plan.ts). Other steps than the checkpoint's run are an extension of that run once it is finished
+ * (the warm-up, whose default follows the steps, may then differ too); fewer are refused.
  */
-
-function verifyOrigin(c: Checkpoint, origin: Origin): number[] {
+function verifyOrigin(c: Checkpoint, origin: Origin, steps: number): { history: number[]; rounds: number[] } {
   const { teacher, data, options } = c.meta;
   const short = (h: unknown) => (typeof h === "string" ? `sha256 ${h.slice(0, 12)}…` : JSON.stringify(h));
   if (teacher !== origin.teacher)
     throw new CheckpointError(`it was written with another teacher (${short(teacher)}, this one's ${short(origin.teacher)})`);
   if (data !== origin.data) throw new CheckpointError(`it was written with other training data (${short(data)}, these ${short(origin.data)})`);
-  if (options !== origin.options) throw new CheckpointError(`it was written with other options: ${optionsDiff(options, origin.options)}`);
+  let rounds: number[];
+  if (options !== origin.options) {
+    const theirs = parseOptions(options);
+    const theirSteps = theirs?.steps;
+    const here = JSON.parse(origin.options) as Record<string, unknown>;
+    const extension =
+      theirs !== undefined &&
+      Number.isInteger(theirSteps) &&
+      theirSteps !== steps &&
+      optionsDiff(JSON.stringify({ ...theirs, steps, warmup: here.warmup }), origin.options) === "";
+    if (!extension) throw new CheckpointError(`it was written with other options: ${optionsDiff(options, origin.options)}`);
+    const ran = theirSteps as number;
+    const done = c.meta.schedule === "blockwise" ? c.meta.runStep : c.step;
+    if (steps < ran)
+      throw new CheckpointError(
+        `its run has ${ran} steps (${JSON.stringify(done)} done), more than the ${steps} asked for: resume with ${ran} steps, or more to extend the finished run`,
+      );
+    if (done !== ran)
+      throw new CheckpointError(
+        `its run of ${ran} steps is at step ${JSON.stringify(done)}: resume with ${ran} steps to finish it first, then with more to extend it`,
+      );
+    rounds = [...checkpointRounds(c, ran), steps - ran];
+  } else rounds = checkpointRounds(c, steps);
   let history: unknown;
   try {
     history = JSON.parse(String(c.meta.losses));
@@ -243,7 +293,37 @@ function verifyOrigin(c: Checkpoint, origin: Origin): number[] {
   }
   if (!Array.isArray(history) || !history.every((x) => typeof x === "number" && Number.isFinite(x)))
     throw new CheckpointError("its loss history is not a list of finite numbers");
-  return history as number[];
+  return { history: history as number[], rounds };
+}
+
+/** A checkpoint's options as an object, or undefined when they are not one. */
+function parseOptions(options: unknown): Record<string, unknown> | undefined {
+  try {
+    const o = JSON.parse(String(options)) as unknown;
+    return typeof o === "object" && o !== null && !Array.isArray(o) ? (o as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The rounds of a blockwise checkpoint's run of `steps` steps (meta.rounds once extended, else one round). */
+function checkpointRounds(c: Checkpoint, steps: number): number[] {
+  if (c.meta.rounds === undefined) return [steps];
+  let rounds: unknown;
+  try {
+    rounds = JSON.parse(String(c.meta.rounds));
+  } catch {
+    rounds = c.meta.rounds;
+  }
+  if (
+    c.meta.schedule !== "blockwise" ||
+    !Array.isArray(rounds) ||
+    rounds.length > steps ||
+    !rounds.every((n) => Number.isInteger(n) && n >= 1) ||
+    rounds.reduce((a: number, b: number) => a + b, 0) !== steps
+  )
+    throw new CheckpointError(`its rounds ${JSON.stringify(c.meta.rounds)} are not positive step counts adding up to its ${steps} steps`);
+  return rounds as number[];
 }
 
 /** Names the options that differ ("lr 0.001 there, 0.02 here"). */
@@ -303,6 +383,15 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   const teacherFile = await loadFloatModel(teacherModel.source, teacherModel.header);
   const { config } = teacherFile;
   const o = resolveFinetuneOptions(input, config.contextLength);
+  // A ternary teacher trains, but its student can only learn to copy a ternary model: say so, and go on.
+  const warnings: string[] = [];
+  const ternaryNote = ternaryTeacher(teacherModel.header);
+  if (ternaryNote !== undefined) {
+    warnings.push(
+      `warning: the teacher is ternary already (${ternaryNote}): the student learns to copy a ternary model and will not be better than it; fine-tune from the float model it was made from`,
+    );
+    hooks.onNotice?.(warnings.at(-1)!);
+  }
   const threads = input.threads ?? 1;
   const store = input.checkpoints;
   const checkpointEvery = input.checkpointEvery ?? 0;
@@ -313,7 +402,8 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   const exportFormat = input.export ?? "dlt";
   // A resume without a checkpoint fails before any sampling or evaluation.
   const kept = input.resume ? await store!.load() : [];
-  if (input.resume && kept.length === 0) throw new OptionError("NO_CHECKPOINT", `resume: there is no checkpoint at ${store!.name}`);
+  if (input.resume && kept.length === 0)
+    throw new OptionError("NO_CHECKPOINT", `resume: there is no checkpoint at ${store!.name} (a run keeps one with checkpointEvery)`);
 
   // Data.
   let tokens: Int32Array;
@@ -345,8 +435,8 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
       dlt: { group: o.group, refine: true, ...(salientMasks ? { salient: { mask: salientMasks, train: o.salient!.train } } : {}) },
       train: o.mode === "full" ? { matrices: true, alpha: true, gamma: true, norms: true } : { alpha: true, gamma: true, norms: true },
     });
-  const makeRun = (student: TrainModel): TrainingRun =>
-    o.mode === "blockwise" ? new BlockwiseRun(student, teacher, tokens, o) : new FullRun(student, teacher, tokens, o);
+  const makeRun = (student: TrainModel, rounds = [o.steps]): TrainingRun =>
+    o.mode === "blockwise" ? new BlockwiseRun(student, teacher, tokens, o, undefined, rounds) : new FullRun(student, teacher, tokens, o);
   const studentBytes = async (student: TrainModel) => writeGgufToBytes(exportStudent(student, teacherFile.header, teacherFile.tensors, "dlt").input);
   const { mode: _m, ...runOptions } = o;
   // What a checkpoint must have been written with to continue this run: the same teacher, data and options.
@@ -364,7 +454,9 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
   for (const [i, candidate] of kept.entries()) {
     try {
       const c = decodeCheckpoint(await candidate.bytes());
-      const history = verifyOrigin(c, await runOrigin());
+      const { history, rounds } = verifyOrigin(c, await runOrigin(), o.steps);
+      // An extended blockwise run has one round more than the fresh run built before.
+      if (run instanceof BlockwiseRun && rounds.join() !== run.rounds.join()) run = makeRun(student, rounds);
       run.restore(c);
       if (history.length !== run.step) throw new CheckpointError(`its loss history holds ${history.length} steps, its run ${run.step}`);
       losses = history;
@@ -406,7 +498,22 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
     await store.save(c, run.step);
   };
 
-  // Training.
+  // Training. Blockwise steps are reported against their own block's first loss (blockwise-plan.ts).
+  const plan = run instanceof BlockwiseRun ? blockwisePlan(run.rounds, student.blocks.length) : null;
+  const blockProgress = (step: number, loss: number) => {
+    if (!plan) return {};
+    const p = phaseOfStep(plan, step - 1);
+    const start = losses[p.from]!;
+    return {
+      block: p.block,
+      blocks: student.blocks.length,
+      blockStep: step - p.from,
+      blockSteps: p.steps,
+      round: p.round,
+      blockStartLoss: start,
+      relativeLoss: loss / start,
+    };
+  };
   const t0 = performance.now();
   const firstStep = run.step;
   while (run.step < run.steps) {
@@ -429,6 +536,7 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
       ce: m.ce,
       tokensPerSecond,
       etaSeconds: (seconds / done) * (run.steps - run.step),
+      ...blockProgress(run.step, m.loss),
     });
     // Every step (a step takes milliseconds, a turn of the event loop microseconds): an abort sent to a worker
     // as a message is seen at the next step.
@@ -458,7 +566,10 @@ async function train(input: FinetuneRunInput, hooks: FinetuneHooks): Promise<Fin
     evalPplAfter,
     tokensPerSecond: ranSteps > 0 ? (ranSteps * run.tokensPerStep) / trainSeconds : 0,
     student: exported.input,
-    lossCurveSvg: lossCurveSvg(losses, `${o.mode} ${o.feature.toUpperCase()}, ${o.steps} steps`),
+    lossCurveSvg: lossCurveSvg(losses, `${o.mode} ${o.feature.toUpperCase()}, ${o.steps} steps`, plan ?? undefined),
+    ...(plan ? { blockLosses: blockLosses(plan, losses) } : {}),
+    teacherTernary: ternaryNote !== undefined,
+    warnings,
     ...(exported.foldError !== undefined ? { foldError: exported.foldError } : {}),
     losses,
   };
