@@ -184,7 +184,9 @@ async function main(argv: readonly string[]): Promise<void> {
           `(from ${decodeFrom === "0" ? "position 0" : "the prompt"})  peak RSS ${figures.peakRssMb === undefined ? "—" : figures.peakRssMb.toFixed(0).padStart(5)} MB`,
       );
     }
-    loads.push({ round, before, after: loadavg()[0]! });
+    const after = loadavg()[0]!;
+    loads.push({ round, before, after });
+    say(`round ${round}: load average (1 min) ${before.toFixed(2)} before, ${after.toFixed(2)} after`);
   }
 
   const summary = summarize(results);
