@@ -1,39 +1,35 @@
 // End-to-end benchmark: prefill and decode speed of ternion's CPU engine against llama.cpp (node-llama-cpp,
-// prebuilt CPU build) on the very same synthetic TQ2_0 GGUF files with BitNet b1.58 shapes (docs/ARCHITECTURE.md
-// section 5: 700M and 2B-4T, architecture "bitnet", random ternary weights), same thread counts. Each (model, engine,
-// threads) runs in a fresh child process so that its peak RSS is its own.
+// prebuilt CPU build) and bitnet.cpp (its llama-bench, built by ../shared/tools/bitnet-cpp/build.sh) on the very
+// same synthetic GGUF files with BitNet b1.58 shapes (docs/ARCHITECTURE.md section 5: 700M and 2B-4T, random
+// ternary weights, bench/synthetic-models.ts): TQ2_0 for ternion and llama.cpp, I2_S for ternion and bitnet.cpp.
 //
-//   npm run bench:decode -- [--json] [--models 700M,2B] [--threads 1,2] [--engines ternion,llama.cpp]
-//                           [--prefill 128] [--decode 128] [--cache ~/.cache/ternion-bench]
+//   npm run bench:decode -- [--json | --markdown] [--models 700M,2B] [--threads 1,2]
+//                           [--engines ternion,llama.cpp,bitnet.cpp] [--formats tq2_0,i2_s] [--rounds 1]
+//                           [--prefill 128] [--decode 128] [--decode-from prompt|0] [--bitnet-cpp DIR]
+//                           [--cache ~/.cache/ternion-bench]
 //
-// The models are generated once into the cache directory (outside the repository). Both engines use their
-// defaults otherwise: an f16 KV cache, greedy decoding of `decode` tokens after a `prefill`-token prompt of
-// random ids. Prefill tokens/s = prompt tokens / time to the first generated token.
+// Rows are interleaved: each round runs every (model, threads, engine, file) once, each in a fresh process (so
+// that its peak RSS is its own), and the load average is read before and after each round; the summary gives the
+// median and min–max over the rounds (bench/decode-table.ts). The engines use their defaults otherwise: an f16 KV
+// cache, greedy decoding, a prompt of deterministic ids. `--decode-from` says what "decode" is (see DecodeFrom in
+// bench/decode-options.ts): after the prompt (default), or from position 0 as llama-bench's tg (what bitnet.cpp
+// always reports). bitnet.cpp is used when its build is found (--bitnet-cpp DIR, else the cache's bitnet-cpp
+// folder); without one the run says so on one line and goes on.
 import { spawnSync } from "node:child_process";
-import { homedir } from "node:os";
-import { join } from "node:path";
+import { loadavg } from "node:os";
 import { CpuModel } from "../src/runtime/cpu/model.ts";
+import { TernionError } from "../src/runtime/errors.ts";
 import { openFileSource } from "../src/runtime/gguf/source-node.ts";
-import { BITNET_2B, BITNET_700M } from "../test/helpers/synthetic-model.ts";
-import { type BenchShape, ensureSyntheticModel } from "./synthetic-models.ts";
+import { locateBitnetCpp, runBitnetCpp } from "./bitnet-cpp.ts";
+import { benchRuns, type BenchRun, type DecodeFrom, MODELS, parseDecodeBenchArgs } from "./decode-options.ts";
+import { markdownTable, type RoundLoad, type RunResult, summarize } from "./decode-table.ts";
+import { ensureSyntheticModel } from "./synthetic-models.ts";
 
-interface Row {
-  model: string;
-  engine: "ternion" | "llama.cpp";
-  threads: number;
+interface Figures {
   prefillTokensPerSecond: number;
   decodeTokensPerSecond: number;
-  peakRssMb: number;
+  peakRssMb: number | undefined;
 }
-
-const argv = process.argv.slice(2);
-const flag = (name: string) => argv.includes(`--${name}`);
-const opt = (name: string, def: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] ? argv[i + 1]! : def;
-};
-
-const MODELS: Record<string, BenchShape> = { "700M": BITNET_700M, "2B": BITNET_2B };
 
 function promptIds(n: number, vocab: number): number[] {
   // deterministic ids past the byte and special tokens
@@ -50,7 +46,7 @@ function argmax(a: Float32Array): number {
   return best;
 }
 
-async function runTernion(path: string, threads: number, prefill: number, decode: number, wasmDir: string): Promise<Omit<Row, "model" | "engine">> {
+async function runTernion(path: string, threads: number, prefill: number, decode: number, decodeFrom: DecodeFrom, wasmDir: string): Promise<Figures> {
   const source = await openFileSource(path);
   const model = await CpuModel.load(source, {
     threads,
@@ -65,18 +61,24 @@ async function runTernion(path: string, threads: number, prefill: number, decode
   const t0 = performance.now();
   let next = argmax(model.eval(prompt)!);
   const t1 = performance.now();
-  for (let i = 1; i < decode; i++) next = argmax(model.eval([next])!);
-  const t2 = performance.now();
+  let decodeMs: number;
+  let decoded: number;
+  if (decodeFrom === "0") {
+    model.reset();
+    const t2 = performance.now();
+    for (let i = 0; i < decode; i++) next = argmax(model.eval([next])!);
+    decodeMs = performance.now() - t2;
+    decoded = decode;
+  } else {
+    for (let i = 1; i < decode; i++) next = argmax(model.eval([next])!);
+    decodeMs = performance.now() - t1;
+    decoded = decode - 1;
+  }
   model.dispose();
-  return {
-    threads,
-    prefillTokensPerSecond: (prefill * 1000) / (t1 - t0),
-    decodeTokensPerSecond: ((decode - 1) * 1000) / (t2 - t1),
-    peakRssMb: peakRssMb(),
-  };
+  return { prefillTokensPerSecond: (prefill * 1000) / (t1 - t0), decodeTokensPerSecond: (decoded * 1000) / decodeMs, peakRssMb: peakRssMb() };
 }
 
-async function runLlamaCpp(path: string, threads: number, prefill: number, decode: number, vocab: number): Promise<Omit<Row, "model" | "engine">> {
+async function runLlamaCpp(path: string, threads: number, prefill: number, decode: number, decodeFrom: DecodeFrom, vocab: number): Promise<Figures> {
   const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
   const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: threads });
   const model = await llama.loadModel({ modelPath: path });
@@ -86,94 +88,118 @@ async function runLlamaCpp(path: string, threads: number, prefill: number, decod
   // warm-up
   for await (const _ of seq.evaluate(prompt.slice(0, 8) as never[], { temperature: 0 })) break;
   await seq.clearHistory();
-  const t0 = performance.now();
-  let t1 = 0;
-  let count = 0;
-  for await (const _ of seq.evaluate(prompt as never[], { temperature: 0 })) {
-    if (++count === 1) t1 = performance.now();
-    if (count >= decode) break;
+  /** Evaluates `tokens` then generates greedily; the times at which the first and the `count`-th token came. */
+  const generate = async (tokens: number[], count: number) => {
+    const start = performance.now();
+    let first = 0;
+    let n = 0;
+    for await (const _ of seq.evaluate(tokens as never[], { temperature: 0 })) {
+      if (++n === 1) first = performance.now();
+      if (n >= count) break;
+    }
+    return { start, first, end: performance.now() };
+  };
+  let figures: Omit<Figures, "peakRssMb">;
+  if (decodeFrom === "0") {
+    const pp = await generate(prompt, 1);
+    await seq.clearHistory();
+    // one token in, `decode` out: `decode` evaluations at positions 0 … decode − 1, as llama-bench's tg
+    const tg = await generate(prompt.slice(0, 1), decode);
+    figures = { prefillTokensPerSecond: (prefill * 1000) / (pp.first - pp.start), decodeTokensPerSecond: (decode * 1000) / (tg.end - tg.start) };
+  } else {
+    const run = await generate(prompt, decode);
+    figures = {
+      prefillTokensPerSecond: (prefill * 1000) / (run.first - run.start),
+      decodeTokensPerSecond: ((decode - 1) * 1000) / (run.end - run.first),
+    };
   }
-  const t2 = performance.now();
   await context.dispose();
   await model.dispose();
   await llama.dispose();
-  return {
-    threads,
-    prefillTokensPerSecond: (prefill * 1000) / (t1 - t0),
-    decodeTokensPerSecond: ((decode - 1) * 1000) / (t2 - t1),
-    peakRssMb: peakRssMb(),
-  };
+  return { ...figures, peakRssMb: peakRssMb() };
 }
 
-async function child(): Promise<void> {
-  const engine = opt("engine", "");
-  const path = opt("path", "");
-  const threads = Number(opt("threads", "1"));
-  const prefill = Number(opt("prefill", "128"));
-  const decode = Number(opt("decode", "128"));
-  const r =
+/** One run in this process (the parent starts it with --child and reads the JSON line it prints). */
+async function child(argv: readonly string[]): Promise<void> {
+  const get = (name: string) => argv[argv.indexOf(`--${name}`) + 1]!;
+  const engine = get("engine");
+  const path = get("path");
+  const [threads, prefill, decode] = [Number(get("threads")), Number(get("prefill")), Number(get("decode"))];
+  const decodeFrom = get("decode-from") as DecodeFrom;
+  const figures =
     engine === "ternion"
-      ? await runTernion(path, threads, prefill, decode, opt("wasm", ""))
-      : await runLlamaCpp(path, threads, prefill, decode, Number(opt("vocab", "32000")));
-  process.stdout.write(JSON.stringify(r) + "\n");
+      ? await runTernion(path, threads, prefill, decode, decodeFrom, get("wasm"))
+      : await runLlamaCpp(path, threads, prefill, decode, decodeFrom, Number(get("vocab")));
+  process.stdout.write(`${JSON.stringify(figures)}\n`);
 }
 
-async function main(): Promise<void> {
-  const json = flag("json");
-  const cache = opt("cache", join(homedir(), ".cache", "ternion-bench"));
-  const models = opt("models", "700M,2B").split(",");
-  const threadCounts = opt("threads", "1,2").split(",").map(Number);
-  const engines = opt("engines", "ternion,llama.cpp").split(",") as Row["engine"][];
-  const prefill = opt("prefill", "128");
-  const decode = opt("decode", "128");
-  const rows: Row[] = [];
-  for (const key of models) {
-    if (!MODELS[key]) throw new Error(`unknown model ${key} (700M, 2B)`);
-    const path = await ensureSyntheticModel(cache, MODELS[key]!);
-    for (const threads of threadCounts) {
-      for (const engine of engines) {
-        const args = [
-          ...process.execArgv,
-          process.argv[1]!,
-          "--child",
-          "--engine",
-          engine,
-          "--path",
-          path,
-          "--threads",
-          String(threads),
-          "--prefill",
-          prefill,
-          "--decode",
-          decode,
-          "--vocab",
-          String(MODELS[key]!.vocab),
-          "--wasm",
-          opt("wasm", ""),
-        ];
-        const r = spawnSync(process.execPath, args, { encoding: "utf8", maxBuffer: 1 << 24 });
-        if (r.status !== 0) throw new Error(`${engine} ${key} ${threads} threads failed:\n${r.stderr}`);
-        const row: Row = { model: MODELS[key]!.name, engine, ...JSON.parse(r.stdout.trim().split("\n").pop()!) };
-        rows.push(row);
-        if (!json) {
-          process.stdout.write(
-            `${key.padEnd(5)} ${engine.padEnd(10)} ${threads} thr  prefill ${row.prefillTokensPerSecond.toFixed(1).padStart(7)} tok/s  ` +
-              `decode ${row.decodeTokensPerSecond.toFixed(2).padStart(6)} tok/s  peak RSS ${row.peakRssMb.toFixed(0).padStart(5)} MB\n`,
-          );
-        }
-      }
-      const ours = rows.find((r) => r.model === MODELS[key]!.name && r.threads === threads && r.engine === "ternion");
-      const theirs = rows.find((r) => r.model === MODELS[key]!.name && r.threads === threads && r.engine === "llama.cpp");
-      if (!json && ours && theirs) {
-        process.stdout.write(
-          `${key.padEnd(5)} ours/llama.cpp ${threads} thr  prefill ×${(ours.prefillTokensPerSecond / theirs.prefillTokensPerSecond).toFixed(2)}  ` +
-            `decode ×${(ours.decodeTokensPerSecond / theirs.decodeTokensPerSecond).toFixed(2)}\n`,
-        );
-      }
+function runInChild(run: BenchRun, path: string, options: ReturnType<typeof parseDecodeBenchArgs>): Figures {
+  const args = [
+    ...process.execArgv,
+    process.argv[1]!,
+    "--child",
+    ...["--engine", run.engine, "--path", path, "--threads", String(run.threads)],
+    ...["--prefill", String(options.prefill), "--decode", String(options.decode), "--decode-from", options.decodeFrom],
+    ...["--vocab", String(MODELS[run.model]!.vocab), "--wasm", options.wasm],
+  ];
+  const r = spawnSync(process.execPath, args, { encoding: "utf8", maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new TernionError("RUN_FAILED", `${run.engine} ${run.model} ${run.format} ${run.threads} threads failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!) as Figures;
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const options = parseDecodeBenchArgs(argv);
+  // progress goes to stderr when stdout is the table or the JSON
+  const say = (line: string) => (options.json || options.markdown ? process.stderr : process.stdout).write(`${line}\n`);
+  let engines = options.engines;
+  let bitnetBin: string | undefined;
+  if (engines.includes("bitnet.cpp")) {
+    const found = locateBitnetCpp(options.bitnetCpp, options.cache);
+    if ("bin" in found) bitnetBin = found.bin;
+    else {
+      say(found.notice);
+      engines = engines.filter((e) => e !== "bitnet.cpp");
     }
   }
-  if (json) console.log(JSON.stringify(rows));
+  const runs = benchRuns({ ...options, engines });
+  const paths = new Map<string, string>();
+  for (const run of runs) {
+    const key = `${run.model}|${run.format}`;
+    if (!paths.has(key)) paths.set(key, await ensureSyntheticModel(options.cache, MODELS[run.model]!, run.format));
+  }
+
+  const results: RunResult[] = [];
+  const loads: RoundLoad[] = [];
+  for (let round = 1; round <= options.rounds; round++) {
+    const before = loadavg()[0]!;
+    for (const run of runs) {
+      const path = paths.get(`${run.model}|${run.format}`)!;
+      const figures =
+        run.engine === "bitnet.cpp" ? runBitnetCpp(bitnetBin!, path, run.threads, options.prefill, options.decode) : runInChild(run, path, options);
+      const decodeFrom: DecodeFrom = run.engine === "bitnet.cpp" ? "0" : options.decodeFrom;
+      results.push({ ...run, round, decodeFrom, ...figures });
+      say(
+        `round ${round}  ${run.model.padEnd(5)} ${run.engine.padEnd(10)} ${run.format.toUpperCase().padEnd(5)} ${run.threads} thr  ` +
+          `prefill ${figures.prefillTokensPerSecond.toFixed(1).padStart(7)} tok/s  decode ${figures.decodeTokensPerSecond.toFixed(2).padStart(6)} tok/s ` +
+          `(from ${decodeFrom === "0" ? "position 0" : "the prompt"})  peak RSS ${figures.peakRssMb === undefined ? "—" : figures.peakRssMb.toFixed(0).padStart(5)} MB`,
+      );
+    }
+    const after = loadavg()[0]!;
+    loads.push({ round, before, after });
+    say(`round ${round}: load average (1 min) ${before.toFixed(2)} before, ${after.toFixed(2)} after`);
+  }
+
+  const summary = summarize(results);
+  if (options.json) {
+    console.log(JSON.stringify({ prefill: options.prefill, decode: options.decode, loads, runs: results, summary }));
+    return;
+  }
+  const command = `npm run bench:decode -- ${argv.filter((a, i) => a !== "--wasm" && argv[i - 1] !== "--wasm").join(" ")}`.trim();
+  const table = markdownTable(summary, { prefill: options.prefill, decode: options.decode, loads, command });
+  if (!options.markdown) say("");
+  process.stdout.write(`${table}\n`);
 }
 
-if (flag("child")) await child();
-else await main();
+const argv = process.argv.slice(2);
+if (argv.includes("--child")) await child(argv);
+else await main(argv);

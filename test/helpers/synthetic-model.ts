@@ -1,7 +1,7 @@
 // Deterministic synthetic models with real shapes and random ternary weights, written as GGUF so that both
 // ternion and llama.cpp (node-llama-cpp) run the very same file: the engine tests (small llama models as
 // TQ2_0 / TQ1_0), the real models' shapes (./real-models.ts, also I2_S and header-only at their real sizes)
-// and bench/decode.ts (BitNet b1.58 700M and 2B-4T shapes as TQ2_0). Tensor data is produced lazily, one
+// and bench/decode.ts (BitNet b1.58 700M and 2B-4T shapes as TQ2_0 and I2_S). Tensor data is produced lazily, one
 // tensor at a time, so a multi-gigabyte model is never held in memory.
 import { type GgufValue, GgufValueType as T } from "../../src/runtime/gguf/types.ts";
 import { type GgufWriteInput, type GgufWriteTensor, planGguf, writeGgufToBytes } from "../../src/runtime/gguf/writer.ts";
