@@ -25,7 +25,7 @@ import { prepareHessian, type PreparedHessian } from "../src/runtime/convert/hes
 import { GROUPED_TERNARY_GROUP, isLinearWeight, planQuantize } from "../src/runtime/convert/quantize.ts";
 import { readGgufHeader, readTensorData } from "../src/runtime/gguf/reader.ts";
 import { dltScaleNames, salientNames } from "../src/runtime/model/tensors.ts";
-import { salientBits } from "../src/runtime/convert/salient-matrix.ts";
+import { salientBits } from "../src/runtime/model/salient-file.ts";
 import { denseOf, type SalientMetric, salientTernarize } from "../src/runtime/convert/salient-ternarize.ts";
 import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts";
 import { writeGgufToBytes } from "../src/runtime/gguf/writer.ts";

@@ -4,33 +4,19 @@
 // S[r][c] = scale[r]·q, scale[r] = max|s| over the row / 127, so every kept value is within scale[r]/2 of the
 // value it stands for. Readers: model/salient-file.ts.
 import { ModelError } from "../errors.ts";
+import { SALIENT_MAX_COLS, SALIENT_MAX_VALUE, type SalientMatrixData } from "../model/salient-file.ts";
 import { salientNames } from "../model/tensors.ts";
 import { GgmlType } from "../tensor-types/table.ts";
 
-/** Column indices are unsigned 16-bit: the longest row a side matrix can index. */
-export const SALIENT_MAX_COLUMNS = 65536;
-/** Largest stored |q|: values are symmetric, −128 is never written. */
-export const SALIENT_MAX_Q = 127;
-
-export interface SalientMatrix {
-  rows: number;
-  cols: number;
-  /** [rows + 1]: row r's entries are [rowStart[r], rowStart[r + 1]). */
-  rowStart: Int32Array;
-  /** [nnz] column of each entry, increasing within a row. */
-  idx: Uint16Array;
-  /** [nnz] q in −127…127. */
-  val: Int8Array;
-  /** [rows] */
-  scale: Float32Array;
-}
+/** A side matrix as the writer builds it: the reader's shape (row starts, u16 columns, int8 q, row scales). */
+export type SalientMatrix = SalientMatrixData;
 
 /** Refuses a row length that 16-bit column indices cannot reach (`name`: the matrix, for the message). */
 export function checkSalientColumns(name: string, cols: number): void {
-  if (cols > SALIENT_MAX_COLUMNS) {
+  if (cols > SALIENT_MAX_COLS) {
     throw new ModelError(
       "SALIENT_ROWS_TOO_LONG",
-      `${name}: rows of ${cols} values are longer than the ${SALIENT_MAX_COLUMNS} a side matrix's 16-bit column indices reach`,
+      `${name}: rows of ${cols} values are longer than the ${SALIENT_MAX_COLS} a side matrix's 16-bit column indices reach`,
     );
   }
 }
@@ -53,13 +39,13 @@ export function salientMatrixFromDense(values: ArrayLike<number>, mask: Uint8Arr
     rowStart[r] = at;
     let amax = 0;
     for (let c = 0; c < cols; c++) if (mask[r * cols + c]) amax = Math.max(amax, Math.abs(values[r * cols + c]!));
-    const s = Math.fround(amax / SALIENT_MAX_Q);
+    const s = Math.fround(amax / SALIENT_MAX_VALUE);
     if (!Number.isFinite(s)) throw new ModelError("NON_FINITE_WEIGHT", `${name}: row ${r} has a salient weight that is not finite`);
     scale[r] = s;
     for (let c = 0; c < cols; c++) {
       if (!mask[r * cols + c]) continue;
       idx[at] = c;
-      val[at] = s > 0 ? Math.max(-SALIENT_MAX_Q, Math.min(SALIENT_MAX_Q, Math.round(values[r * cols + c]! / s))) : 0;
+      val[at] = s > 0 ? Math.max(-SALIENT_MAX_VALUE, Math.min(SALIENT_MAX_VALUE, Math.round(values[r * cols + c]! / s))) : 0;
       at++;
     }
   }
@@ -104,11 +90,6 @@ export function packSalient(s: SalientMatrix): Uint8Array[] {
     return out;
   };
   return [le(s.rowStart), le(s.idx), new Uint8Array(s.val.buffer, s.val.byteOffset, s.val.length).slice(), le(s.scale)];
-}
-
-/** Bits the side matrix of an m × k matrix with nnz entries costs: 8 + 16 per entry, 32 per row start and per scale. */
-export function salientBits(rows: number, nnz: number): number {
-  return nnz * (8 + 16) + 32 * (rows + 1) + 32 * rows;
 }
 
 /** Salient entries of an m × k matrix at fraction p: fixed by the shape alone, so a file's header is known first. */

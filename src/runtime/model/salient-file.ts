@@ -180,10 +180,12 @@ export function denseSalient(s: SalientMatrixData): Float32Array {
   return out;
 }
 
-/**
- * Bits per weight of a ternary matrix with its side matrix, counted honestly: the ternary type's bits, then
- * 8 + 16 per entry, 32 per row start and 32 per row scale, over m·k weights.
- */
+/** Bits the side matrix of an m-row matrix with nnz entries costs: 8 + 16 per entry, 32 per row start and per scale. */
+export function salientBits(rows: number, nnz: number): number {
+  return nnz * (8 + 16) + 32 * (rows + 1) + 32 * rows;
+}
+
+/** Bits per weight of a ternary matrix (`ternaryBits` in all) with its side matrix, over m·k weights. */
 export function salientBitsPerWeight(ternaryBits: number, rows: number, cols: number, nnz: number): number {
-  return (ternaryBits + nnz * (8 + 16) + 32 * (rows + 1) + 32 * rows) / (rows * cols);
+  return (ternaryBits + salientBits(rows, nnz)) / (rows * cols);
 }
