@@ -16,21 +16,9 @@ import { embeddingForward } from "../src/train/ops/embedding.ts";
 import type { RunOptions } from "../src/train/run.ts";
 import { asVersion1, assembleCheckpoint, editHeader, editTensor, type Header, splitCheckpoint } from "./hostile/checkpoint-bytes.ts";
 import { checkpointMutation } from "./hostile/checkpoint-cases.ts";
-import { type MakeRun, snapshot, tinyRuns } from "./helpers/train-runs.ts";
+import { type MakeRun, snapshot, tinyRunOptions, tinyRuns } from "./helpers/train-runs.ts";
 
-const options: RunOptions = {
-  steps: 7,
-  batch: 2,
-  seqLen: 8,
-  lr: 1e-2,
-  warmup: 1,
-  clip: 1,
-  weightDecay: 0.01,
-  sampling: "random",
-  seed: 5,
-  loss: { off: 1, ce: 1, kl: 0, feature: "off" },
-  feature: "off",
-};
+const options = tinyRunOptions({ steps: 7 });
 const { stream, blockwise, full } = tinyRuns({ tensors: 41, stream: 42, streamLength: 300 }, options, 2);
 type Make = MakeRun;
 

@@ -5,22 +5,9 @@ import { describe, expect, it } from "vitest";
 import { type BlockwiseRun, blockSteps } from "../src/train/blockwise-run.ts";
 import { decodeCheckpoint, encodeCheckpoint } from "../src/train/checkpoint.ts";
 import { buildTrainModel, modelLinears } from "../src/train/model.ts";
-import type { RunOptions } from "../src/train/run.ts";
-import { LIGHT, type MakeRun, snapshot, tinyRuns } from "./helpers/train-runs.ts";
+import { LIGHT, type MakeRun, snapshot, tinyRunOptions, tinyRuns } from "./helpers/train-runs.ts";
 
-const options: RunOptions = {
-  steps: 11,
-  batch: 2,
-  seqLen: 8,
-  lr: 1e-2,
-  warmup: 1,
-  clip: 1,
-  weightDecay: 0.01,
-  sampling: "random",
-  seed: 77,
-  loss: { off: 1, ce: 1, kl: 0.5, feature: "off" },
-  feature: "off",
-};
+const options = tinyRunOptions({ steps: 11, seed: 77, loss: { off: 1, ce: 1, kl: 0.5, feature: "off" } });
 const { config, tensors, blockwise, full } = tinyRuns({ tensors: 31, stream: 32, streamLength: 600 }, options, 3);
 type Make = MakeRun;
 

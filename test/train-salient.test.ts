@@ -13,28 +13,16 @@ import { sharedPath } from "./helpers/shared.ts";
 import { FullRun } from "../src/train/full-run.ts";
 import { type DltLinear, dltLinear, finishLinear, prepareLinear } from "../src/train/linear.ts";
 import { type BuildOptions, buildTrainModel, modelLinears, type TrainModel } from "../src/train/model.ts";
-import type { RunOptions, TrainingRun } from "../src/train/run.ts";
+import type { TrainingRun } from "../src/train/run.ts";
 import { type SalientOptions, salientMask } from "../src/train/salient.ts";
 import { CheckpointError, OptionError } from "../src/runtime/errors.ts";
 import { salientNames } from "../src/runtime/model/tensors.ts";
 import { roundF16 } from "../src/runtime/tensor-types/half.ts";
 import type { GgufHeader } from "../src/runtime/gguf/types.ts";
-import { snapshot } from "./helpers/train-runs.ts";
+import { snapshot, tinyRunOptions } from "./helpers/train-runs.ts";
 import { randomTokens, tinyConfig, tinyTensors } from "./helpers/train-fixtures.ts";
 
-const options: RunOptions = {
-  steps: 9,
-  batch: 2,
-  seqLen: 8,
-  lr: 1e-2,
-  warmup: 1,
-  clip: 1,
-  weightDecay: 0.01,
-  sampling: "random",
-  seed: 5,
-  loss: { off: 1, ce: 1, kl: 0, feature: "off" },
-  feature: "off",
-};
+const options = tinyRunOptions({ steps: 9 });
 const config = tinyConfig("llama", { layers: 3 });
 const tensors = tinyTensors(config, 41);
 const stream = randomTokens(600, config.vocabSize, 42);

@@ -11,6 +11,26 @@ import { randomTokens, tinyConfig, tinyTensors } from "./train-fixtures.ts";
 export const LIGHT: BuildOptions = { precision: "f32", dlt: { group: 64, refine: true }, train: { alpha: true, gamma: true, norms: true } };
 export const FULL: BuildOptions = { precision: "f32", dlt: { group: 64 }, train: { matrices: true, alpha: true, gamma: true, norms: true } };
 
+/**
+ * The run options the tiny-model run tests share (2 sequences of 8 tokens a step, lr 1e-2, CE + OFF), with the
+ * fields a test sets itself: at least its number of steps.
+ */
+export function tinyRunOptions(o: Partial<RunOptions> & { steps: number }): RunOptions {
+  return {
+    batch: 2,
+    seqLen: 8,
+    lr: 1e-2,
+    warmup: 1,
+    clip: 1,
+    weightDecay: 0.01,
+    sampling: "random",
+    seed: 5,
+    loss: { off: 1, ce: 1, kl: 0, feature: "off" },
+    feature: "off",
+    ...o,
+  };
+}
+
 export type MakeRun = (o?: Partial<RunOptions>) => { run: TrainingRun; student: TrainModel };
 
 export interface TinyRuns {
