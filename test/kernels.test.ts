@@ -27,6 +27,7 @@ import { gluRef, rmsNormRef, ropeRef, softmaxRef } from "../src/runtime/cpu/refe
 import { relaxedSimdHint, relaxedSimdSupported } from "../src/runtime/cpu/wasm/features.ts";
 import { TensorTypeError, TernionError } from "../src/runtime/errors.ts";
 import { rng } from "./helpers/random.ts";
+import { linearOf } from "./helpers/kernels.ts";
 
 // ── deterministic random data ──────────────────────────────────────────────────────────────────────────────
 function randn(r: () => number): number {
@@ -94,20 +95,10 @@ describe.each(BUILDS)("%s kernels", (build) => {
   });
   afterAll(() => K?.dispose());
 
-  /** y = W·x through the public entry (quantize + matmul), read back. */
-  function linear(W: Matrix, x: Float32Array, n: number): Float32Array {
-    const xp = K.heap.upload(x);
-    const out = K.heap.alloc(n * W.rows * 4);
-    K.linear(W, xp, n, out);
-    const y = K.heap.f32View(out, n * W.rows).slice();
-    K.heap.free(xp);
-    K.heap.free(out);
-    return y;
-  }
   function withTiles(W: Matrix, x: Float32Array, n: number, expected: Float32Array): void {
     for (const t of TILES) {
       K.setTile(t);
-      expect(bits(linear(W, x, n)), `tile ${t}`).toEqual(bits(expected));
+      expect(bits(linearOf(K, W, x, n)), `tile ${t}`).toEqual(bits(expected));
     }
     K.setTile("auto");
   }
@@ -296,7 +287,7 @@ describe.each(BUILDS)("%s kernels", (build) => {
         x,
         n,
       );
-      const y = linear(K.uploadMatrix("TQ2_0", m, k, tq), x, n);
+      const y = linearOf(K, K.uploadMatrix("TQ2_0", m, k, tq), x, n);
       // the same weights as DLT (g = 256, α = d, γ = 0) through dltCodesFromTq2_0
       const { codes: c2, d: d2 } = unpackTq2_0(tq, m, k);
       expect(bits(c2)).toEqual(bits(codes));
@@ -305,7 +296,7 @@ describe.each(BUILDS)("%s kernels", (build) => {
         gamma: new Uint16Array(m * (k / 256)),
         groupSize: 256,
       });
-      const yd = linear(Wd, x, n);
+      const yd = linearOf(K, Wd, x, n);
       for (let i = 0; i < n * m; i++) {
         const tol = 0.02 * Math.sqrt(k); // ~1/127 relative error per value, random signs
         expect(Math.abs(y[i]! - exact[i]!)).toBeLessThan(tol);
@@ -370,7 +361,7 @@ describe.each(BUILDS)("%s kernels", (build) => {
       }
       const W = K.uploadMatrix(type, m, k, data);
       const x = randomX(r, n * k);
-      const y = linear(W, x, n);
+      const y = linearOf(K, W, x, n);
       const { out, mag } = floatMatmulRef(dequantizeRef(type as "F32" | "F16" | "Q8_0", data, m, k), m, k, x, n);
       for (let i = 0; i < n * m; i++) expect(Math.abs(y[i]! - out[i]!)).toBeLessThanOrEqual(2e-6 * mag[i]! * Math.sqrt(k) + 1e-30);
       K.freeMatrix(W);
@@ -381,14 +372,14 @@ describe.each(BUILDS)("%s kernels", (build) => {
       const data = randomFloatMatrix(r, type, m, k);
       const W = K.uploadMatrix(type, m, k, data);
       const x = randomX(r, n * k);
-      expect(bits(linear(W, x, n))).toEqual(bits(floatMatmulKernelOrderRef(type as "F32" | "F16" | "Q8_0", data, m, k, x, n)));
+      expect(bits(linearOf(K, W, x, n))).toEqual(bits(floatMatmulKernelOrderRef(type as "F32" | "F16" | "Q8_0", data, m, k, x, n)));
       K.freeMatrix(W);
     });
 
     it("converts every f16 exactly (subnormals, ±inf, NaN)", () => {
       const all = new Uint16Array(65536).map((_, i) => i);
       const W = K.uploadMatrix("F16", 65536, 1, new Uint8Array(all.buffer));
-      const y = linear(W, Float32Array.of(1), 1);
+      const y = linearOf(K, W, Float32Array.of(1), 1);
       for (let i = 0; i < 65536; i++) {
         const want = f16BitsToF32(i);
         if (Number.isNaN(want)) expect(Number.isNaN(y[i]!)).toBe(true);
@@ -408,7 +399,7 @@ describe.each(BUILDS)("%s kernels", (build) => {
       const h = new Uint16Array(65536 * k);
       for (let i = 0; i < 65536; i++) h[i * k + (i % k)] = i;
       const W = K.uploadMatrix("F16", 65536, k, new Uint8Array(h.buffer));
-      const y = linear(W, new Float32Array(n * k).fill(1), n);
+      const y = linearOf(K, W, new Float32Array(n * k).fill(1), n);
       for (let t = 0; t < n; t++) {
         for (let i = 0; i < 65536; i++) {
           const want = f16BitsToF32(i);

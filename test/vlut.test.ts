@@ -3,7 +3,7 @@
 // and split over 2 threads: random shapes with ragged edges (rows not a multiple of 4, DLT rows not a multiple of
 // 128, several panels of 256 weights) and token counts from 2 to past two tiles, odd ones included.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CpuKernels, LUT_MIN_TOKENS, LUT_TAIL_TOKENS, type Matrix } from "../src/runtime/cpu/kernels.ts";
+import { CpuKernels, LUT_MIN_TOKENS, LUT_TAIL_TOKENS } from "../src/runtime/cpu/kernels.ts";
 import { LUT_TOKENS } from "../src/runtime/cpu/abi.ts";
 import { packDltCodes, packI2_S, packTq1_0, packTq2_0 } from "../src/runtime/tensor-types/ternary-codes.ts";
 import { f32ToF16Bits, roundF16 } from "../src/runtime/tensor-types/half.ts";
@@ -13,6 +13,7 @@ import { lutMatmulRef } from "../src/runtime/cpu/reference/ternary-lut.ts";
 import { relaxedSimdHint, relaxedSimdSupported } from "../src/runtime/cpu/wasm/features.ts";
 import { OptionError } from "../src/runtime/errors.ts";
 import { rng } from "./helpers/random.ts";
+import { linearOf } from "./helpers/kernels.ts";
 
 type LutType = "TQ2_0" | "TQ1_0" | "I2_S" | "DLT";
 
@@ -96,16 +97,6 @@ describe.each([
   });
   afterAll(() => K?.dispose());
 
-  function linear(W: Matrix, x: Float32Array, n: number): Float32Array {
-    const xp = K.heap.upload(x);
-    const out = K.heap.alloc(n * W.rows * 4);
-    K.linear(W, xp, n, out);
-    const y = K.heap.f32View(out, n * W.rows).slice();
-    K.heap.free(xp);
-    K.heap.free(out);
-    return y;
-  }
-
   it("runs the requested threads", () => {
     expect(K.threads).toBe(threads);
   });
@@ -119,12 +110,12 @@ describe.each([
       const c = randomCase(type, r, m, k, n, g);
       const W = K.uploadMatrix(type, m, k, c.data, c.dlt);
       const label = `${type} m=${m} k=${k} n=${n}${c.dlt ? ` g=${g}` : ""}`;
-      const y = bits(linear(W, c.x, n));
+      const y = bits(linearOf(K, W, c.x, n));
       expect(y, `${label}: kernel vs multiply-add reference`).toEqual(bits(c.ref));
       expect(y, `${label}: kernel vs Vec-LUT reference`).toEqual(bits(lutMatmulRef(c.codes, m, k, c.a, c.w)));
       // the multiply-add kernel on the same weights: the tiles agree with each other too
       K.setTile("r2t4");
-      expect(bits(linear(W, c.x, n)), `${label}: r2t4 tile`).toEqual(y);
+      expect(bits(linearOf(K, W, c.x, n)), `${label}: r2t4 tile`).toEqual(y);
       K.setTile("lut");
       K.freeMatrix(W);
     }
@@ -135,7 +126,7 @@ describe.each([
     const [m, k, n] = [203, 1536, 2 * LUT_TOKENS + 3];
     const c = randomCase("TQ2_0", r, m, k, n);
     const W = K.uploadMatrix("TQ2_0", m, k, c.data);
-    const y = bits(linear(W, c.x, n));
+    const y = bits(linearOf(K, W, c.x, n));
     expect(y).toEqual(bits(c.ref));
     K.freeMatrix(W);
   });
