@@ -1,6 +1,8 @@
 // A salient side matrix on the CPU (model/salient-file.ts): its CSR arrays in one block of wasm memory, and the
-// product out += S·x that the projection adds after a ternary matrix's own (assembly/kernels/salient.ts), split
-// over the thread pool by rows. x is the f32 input of the matrix, before the ternary kernel's int8 quantization.
+// product out += S·x (assembly/kernels/salient.ts). The engine adds it inside the ternary matmul's own thread-pool
+// call (CpuKernels.matmulQuantized → ternSalientMatmul: each thread after its own rows); salientMatmul below runs
+// the product alone, split over the pool by rows. x is the f32 input of the matrix, before the ternary kernel's int8
+// quantization.
 import type { SalientMatrixData } from "../model/salient-file.ts";
 import type { CpuKernels } from "./kernels.ts";
 
