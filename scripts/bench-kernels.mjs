@@ -29,5 +29,8 @@ await build({
 });
 const major = Number(process.versions.node.split(".")[0]);
 const flags = major < 22 ? ["--experimental-wasm-relaxed-simd"] : [];
-const r = spawnSync(process.execPath, [...flags, outfile, "--wasm", wasmDir, ...process.argv.slice(2)], { stdio: "inherit" });
+// the built dist/wasm unless the caller names another build (`--wasm DIR`, for A/B runs of two builds)
+const args = process.argv.slice(2);
+const wasmArgs = args.includes("--wasm") ? [] : ["--wasm", wasmDir];
+const r = spawnSync(process.execPath, [...flags, outfile, ...wasmArgs, ...args], { stdio: "inherit" });
 process.exit(r.status ?? 1);

@@ -1,5 +1,28 @@
 // Small helpers shared by the kernels. Everything here is @inline: no call overhead in hot loops.
 
+/**
+ * Xor of every byte touchAhead read: a global, so that V8 keeps the loads (a global write is a side effect). Each
+ * instance (thread) has its own; nobody reads it.
+ */
+let touched: i32 = 0;
+
+/** Bytes ahead of the weights being read that a matvec touches (tuned in bench/README.md "Touch-ahead"). */
+export const TOUCH_AHEAD: usize = 1024;
+
+/**
+ * Loads one byte of every 64-byte line of [p, min(p + bytes, end)): the weights a decode matvec reads next. Past
+ * the caches a matvec's own loads leave its row streams stalled at every 4 KiB page (the hardware prefetcher stops
+ * at page boundaries, and each page's first access walks the page table), so a 170 MB decode step read its codes
+ * at ¼ of a plain stream; these loads, issued together a few lines ahead, overlap those misses. `end` keeps them
+ * inside the matrix.
+ */
+@inline export function touchAhead(p: usize, bytes: usize, end: usize): void {
+  const e = min(p + bytes, end);
+  let x: i32 = 0;
+  for (let q = p; q < e; q += 64) x ^= <i32>load<u8>(q);
+  touched ^= x;
+}
+
 /** IEEE half (the low 16 bits of h) to f32, exact for every value; never computes on a subnormal f32. */
 @inline export function f16ToF32(h: u32): f32 {
   const e = (h >> 10) & 0x1f;

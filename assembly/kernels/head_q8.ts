@@ -4,7 +4,7 @@
 // pmaddwd per 8), then per row acc += f32(sum)·(d_w·d_x) in block order. Tiles of 4 rows share each widened
 // activation vector and keep the 4 rows' sums in the 4 lanes; a tail row runs the same arithmetic alone. No relaxed
 // instruction: both wasm builds give the same bits (reference: src/runtime/cpu/reference/head-q8.ts).
-import { f16ToF32, f16x4ToF32, hsumI32 } from "./common";
+import { f16ToF32, f16x4ToF32, hsumI32, touchAhead } from "./common";
 
 /** Σ w·x of a 32-weight block (w: its 32 i8 at p) against activations widened to i16 (xa..xd), in four i32 lanes. */
 @inline function blockDot(p: usize, xa: v128, xb: v128, xc: v128, xd: v128): v128 {
@@ -32,6 +32,7 @@ export function int8HeadMatmul(
 ): void {
   const blocks = k >> 5;
   const r4 = r0 + ((r1 - r0) & ~3);
+  const wEnd = w + <usize>r1 * rowBytes, tile = rowBytes << 2;
   for (let t = 0; t < n; t++) {
     const xq = q + <usize>t * <usize>kp;
     const xd = d + (<usize>t << 2);
@@ -39,6 +40,7 @@ export function int8HeadMatmul(
     for (let r = r0; r < r4; r += 4) {
       const p0 = w + <usize>r * rowBytes;
       const p1 = p0 + rowBytes, p2 = p1 + rowBytes, p3 = p2 + rowBytes;
+      if (n == 1) touchAhead(p0 + tile, tile, wEnd); // the next tile's rows (see touchAhead); batches reuse them
       let acc = f32x4.splat(0);
       for (let b = 0; b < blocks; b++) {
         const xb = xq + (<usize>(b >> 2) << 7) + (<usize>(b & 3) << 4);

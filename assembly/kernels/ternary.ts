@@ -12,7 +12,7 @@ import {
   MSET_OUT_STRIDE, MSET_ROW_BYTES, MSET_ROWS, MSET_SCALE_STRIDE, MSET_SCALES, MSET_SHIFTS, MSET_START, MSET_TENSOR_SCALE,
   MSET_UNITS, MSET_UPG, TILE_AUTO, TILE_R2T4, TILE_ROWS4,
 } from "./abi";
-import { f16ToF32 } from "./common";
+import { f16ToF32, TOUCH_AHEAD, touchAhead } from "./common";
 import { tern_quad_rows, tern_quad_toks, tern_quad2_toks, QUAD_TOKS_T, DLT64_TOKS_T, QUAD_PAIR_TOKS_T } from "./ternary_tiles";
 
 /** Bytes of one row quad's codes (rows 4q…4q+3 stored together, layout.ts), given one row's bytes. */
@@ -40,8 +40,10 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
   const ks = fam == FAM_TQ2 ? KS_TQ2 : fam == FAM_I2S ? KS_I2S : upg == 1 ? KS_DLT64 : KS_DLT;
   const qb = quadBytes(rowBytes);
   if (mode == TILE_ROWS4) {
+    const wEnd = w + <usize>((r1 + 3) >> 2) * qb;
     for (let r = r0; r < r1; r += 4) {
       const wq = w + <usize>(r >> 2) * qb;
+      touchAhead(wq + TOUCH_AHEAD, qb, wEnd); // a quad's worth of lines, TOUCH_AHEAD bytes on
       const sr = <usize>r << 2;
       const rows = min(4, r1 - r);
       for (let t = 0; t < n; t += 2) {
