@@ -17,7 +17,7 @@
 // ±inf/NaN halves (which that shortcut gets wrong) are watched for on the side (2 instructions per 8 halves per
 // row); a 4-row tile that holds one is redone with the exact converter.
 import { WT_F16, WT_F32, WT_Q8_0 } from "./abi";
-import { f16ToF32, f16HiToF32, f16x8Hi, f16x8Lo, hsumF32, hsum4F32, touchAhead } from "./common";
+import { f16ToF32, f16HiToF32, f16x8Hi, f16x8Lo, hsumF32, hsum4F32 } from "./common";
 
 /** a·b + c, rounded twice (unfused) in both builds. */
 @inline function madd(a: v128, b: v128, c: v128): v128 {
@@ -223,14 +223,8 @@ const F16_RESCALE: f32 = 5.192296858534828e33;
 }
 
 // F32 and F16 tiles are separate functions so that each loop gets its own register allocation.
-// The 4-row matvecs touch the next tile's rows (4·rowBytes, contiguous) before each tile: see touchAhead.
 function f32Rows4(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, r0: i32, r1: i32): void {
-  const wEnd = w + <usize>r1 * rowBytes, tile = rowBytes << 2;
-  for (let r = r0; r + 4 <= r1; r += 4) {
-    const wr = w + <usize>r * rowBytes;
-    touchAhead(wr + tile, tile, wEnd);
-    r4t1F32(wr, rowBytes, x, k, o + (<usize>r << 2));
-  }
+  for (let r = r0; r + 4 <= r1; r += 4) r4t1F32(w + <usize>r * rowBytes, rowBytes, x, k, o + (<usize>r << 2));
 }
 
 function f16Rows4(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, r0: i32, r1: i32): void {
@@ -244,10 +238,8 @@ function f16Rows4(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, r0: i32
   // of loops; a v128 parameter that Binaryen cannot turn back into a constant (k >> 31 is 0) stays in a register
   const z = i32x4.splat(k >> 31);
   const c8fff = v128.or(z, i16x8.splat(<i16>0x8fff)), scale = v128.or(z, f32x4.splat(F16_RESCALE));
-  const wEnd = w + <usize>r1 * rowBytes, tile = rowBytes << 2;
   for (let r = r0; r + 4 <= r1; r += 4) {
     const wr = w + <usize>r * rowBytes, orow = o + (<usize>r << 2);
-    touchAhead(wr + tile, tile, wEnd);
     if (!scaled || !f16Rows4Scaled(wr, rowBytes, x, k, orow, c8fff, scale)) f16Rows4Exact(wr, rowBytes, x, k, orow);
   }
 }
