@@ -28,6 +28,10 @@ for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 97 + 13) & 0x7f;
 const loops: { name: string; what: string; dotsPerIter: number; fn: Loop; arg: number }[] = [
   { name: "dotAdd", what: "i16 dot + add only (multiply ceiling)", dotsPerIter: 8, fn: exports.dotAdd!, arg: 3 },
   { name: "matvecMix", what: "matvec loop body, 2 rows (nibble unpack, 1.25 ops/dot)", dotsPerIter: 8, fn: exports.matvecMix!, arg: buf },
+  { name: "matvecMixReg", what: "matvecMix, masks in registers", dotsPerIter: 8, fn: exports.matvecMixReg!, arg: buf },
+  { name: "matvecMixMem", what: "matvecMix, masks loaded at each use", dotsPerIter: 8, fn: exports.matvecMixMem!, arg: buf },
+  { name: "matvecRows", what: "the decode kernel's loop (tern_tq2q_rows_t1)", dotsPerIter: 256, fn: exports.matvecRows!, arg: buf },
+  { name: "matvecRowsMem", what: "matvecRows, masks loaded at each use", dotsPerIter: 256, fn: exports.matvecRowsMem!, arg: buf },
   { name: "matmulMix", what: "matmul loop, 2 rows × 3 tokens (0.67 ops/dot)", dotsPerIter: 24, fn: exports.matmulMix!, arg: buf },
 ];
 

@@ -53,6 +53,127 @@ export function matvecMix(n: i32, buf: usize): i32 {
   return sum8(c0, d0, c1, d1, c0, c0, c0, c0);
 }
 
+export function matvecMixReg(n: i32, buf: usize): i32 {
+  // masks from a value Binaryen cannot fold (n >> 31 is 0 for n ≥ 0): V8 keeps them in registers
+  const z = i32x4.splat(n >> 31);
+  const M03 = v128.or(z, i8x16.splat(3));
+  const M0C = v128.or(z, i8x16.splat(12));
+  let c0 = i16x8.splat(0), d0 = i16x8.splat(0), c1 = i16x8.splat(0), d1 = i16x8.splat(0);
+  for (let i = 0; i < n; i++) {
+    const p = buf + (<usize>(i & 31) << 7);
+    const q0 = v128.load(p);
+    const q1 = v128.load(p, 16);
+    const s0 = i16x8.shr_u(q0, 4);
+    const s1 = i16x8.shr_u(q1, 4);
+    let v = v128.load(p, 32);
+    c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(q0, M03)));
+    c1 = i16x8.add(c1, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(q1, M03)));
+    v = v128.load(p, 48);
+    d0 = i16x8.add(d0, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(q0, M0C)));
+    d1 = i16x8.add(d1, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(q1, M0C)));
+    v = v128.load(p, 64);
+    c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(s0, M03)));
+    c1 = i16x8.add(c1, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(s1, M03)));
+    v = v128.load(p, 80);
+    d0 = i16x8.add(d0, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(s0, M0C)));
+    d1 = i16x8.add(d1, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(s1, M0C)));
+  }
+  return sum8(c0, d0, c1, d1, c0, c0, c0, c0);
+}
+
+export function matvecMixMem(n: i32, buf: usize): i32 {
+  // masks read from memory at each use (the 32 bytes before buf hold them): an operand V8 can fold into the and
+  const mp = buf - 32;
+  v128.store(mp, i8x16.splat(3));
+  v128.store(mp, i8x16.splat(12), 16);
+  let c0 = i16x8.splat(0), d0 = i16x8.splat(0), c1 = i16x8.splat(0), d1 = i16x8.splat(0);
+  for (let i = 0; i < n; i++) {
+    const p = buf + (<usize>(i & 31) << 7);
+    const q0 = v128.load(p);
+    const q1 = v128.load(p, 16);
+    const s0 = i16x8.shr_u(q0, 4);
+    const s1 = i16x8.shr_u(q1, 4);
+    let v = v128.load(p, 32);
+    c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(q0, v128.load(mp))));
+    c1 = i16x8.add(c1, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(q1, v128.load(mp))));
+    v = v128.load(p, 48);
+    d0 = i16x8.add(d0, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(q0, v128.load(mp, 16))));
+    d1 = i16x8.add(d1, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(q1, v128.load(mp, 16))));
+    v = v128.load(p, 64);
+    c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(s0, v128.load(mp))));
+    c1 = i16x8.add(c1, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(s1, v128.load(mp))));
+    v = v128.load(p, 80);
+    d0 = i16x8.add(d0, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(s0, v128.load(mp, 16))));
+    d1 = i16x8.add(d1, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(s1, v128.load(mp, 16))));
+  }
+  return sum8(c0, d0, c1, d1, c0, c0, c0, c0);
+}
+
+/** The generated rows kernel's loop (tern_tq2q_rows_t1): 1 code vector per step, splat loads, the flush every 8. */
+export function matvecRows(n: i32, buf: usize): i32 {
+  const M03 = i8x16.splat(3);
+  const M0C = i8x16.splat(12);
+  let c0 = i16x8.splat(0);
+  let x0 = i16x8.splat(0);
+  for (let r = 0; r < n; r++) {
+    let wp = buf;
+    let ap = buf + 2048;
+    let i = 0;
+    const nv = 64;
+    do {
+      let d0 = i16x8.splat(0);
+      const stop = min(i + 8, nv);
+      do {
+        const q = v128.load(wp);
+        const s = i16x8.shr_u(q, 4);
+        c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap, 0), v128.and(q, M03)));
+        d0 = i16x8.add(d0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap, 16), v128.and(q, M0C)));
+        c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap, 32), v128.and(s, M03)));
+        d0 = i16x8.add(d0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap, 48), v128.and(s, M0C)));
+        wp += 16;
+        ap += (i & 3) == 3 ? 52 : 4;
+        i++;
+      } while (i < stop);
+      c0 = i16x8.add(c0, i16x8.shr_s(d0, 2));
+    } while (i < nv);
+    x0 = i16x8.add(x0, c0);
+  }
+  return sum8(x0, c0, c0, c0, c0, c0, c0, c0);
+}
+
+/** matvecRows with the masks loaded at each use (as matvecMixMem). */
+export function matvecRowsMem(n: i32, buf: usize): i32 {
+  const mp = buf - 32;
+  v128.store(mp, i8x16.splat(3));
+  v128.store(mp, i8x16.splat(12), 16);
+  let c0 = i16x8.splat(0);
+  let x0 = i16x8.splat(0);
+  for (let r = 0; r < n; r++) {
+    let wp = buf;
+    let ap = buf + 2048;
+    let i = 0;
+    const nv = 64;
+    do {
+      let d0 = i16x8.splat(0);
+      const stop = min(i + 8, nv);
+      do {
+        const q = v128.load(wp);
+        const s = i16x8.shr_u(q, 4);
+        c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap, 0), v128.and(q, v128.load(mp))));
+        d0 = i16x8.add(d0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap, 16), v128.and(q, v128.load(mp, 16))));
+        c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap, 32), v128.and(s, v128.load(mp))));
+        d0 = i16x8.add(d0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(ap, 48), v128.and(s, v128.load(mp, 16))));
+        wp += 16;
+        ap += (i & 3) == 3 ? 52 : 4;
+        i++;
+      } while (i < stop);
+      c0 = i16x8.add(c0, i16x8.shr_s(d0, 2));
+    } while (i < nv);
+    x0 = i16x8.add(x0, c0);
+  }
+  return sum8(x0, c0, c0, c0, c0, c0, c0, c0);
+}
+
 /**
  * The matmul (prefill) tile's loop, 2 rows × 3 tokens: per 64 weights 2 code loads, then 4 field steps of
  * 2 ands + 2 shifts (codes carried, shifted by 2), 3 activation loads, 6 dots and 6 adds into 6 accumulators.
