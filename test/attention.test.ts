@@ -95,8 +95,8 @@ describe.each([
 });
 
 // An f16 cache and an f32 cache holding the same (rounded) values give the same bits: the f16 kernels compute the
-// very products and sums of the f32 ones, whichever way they convert the halves (attendOneHalves rescales them,
-// and falls back to the exact converter on ±inf/NaN halves and queries of 2^16 or more).
+// very products and sums of the f32 ones, whichever way they convert the halves (attendOneHalves and, for batches,
+// attendFourHalves rescale them, and fall back to the exact converter on ±inf/NaN halves and queries of 2^16 or more).
 describe.each([
   ["relaxed", 1],
   ["simd128", 1],
@@ -112,6 +112,14 @@ describe.each([
     [4, 4, 64, 21, 1, "inf-key"],
     [4, 4, 64, 21, 1, "nan-value"],
     [4, 4, 64, 21, 1, "big-query"],
+    // batches (prefill: four queries at a time, attendFourHalves; a ragged last group of 1–3)
+    [16, 16, 96, 0, 9, "none"],
+    [4, 4, 64, 10, 7, "none"],
+    [2, 2, 8, 3, 6, "none"],
+    [8, 2, 32, 17, 6, "none"],
+    [4, 4, 64, 21, 5, "inf-key"],
+    [4, 4, 64, 21, 5, "nan-value"],
+    [4, 4, 64, 21, 5, "big-query"],
   ];
   it.each(shapes)("heads %i/%i, head size %i, pos0 %i, n %i, %s", async (heads, kvHeads, hd, pos0, n, odd) => {
     const K = await CpuKernels.create({ simd, threads, parallelThreshold: 0 });

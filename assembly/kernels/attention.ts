@@ -233,6 +233,7 @@ export function attention(
         else attendOne(q, kc + kvOff, vc + kvOff, kvRow, type, sOff, out, scores, scoreStride, headDim, r0, lenMax, scale);
         continue;
       }
+      if (halves && attendFourHalves(q, kc + kvOff, vc + kvOff, kvRow, out, scores, scoreStride, headDim, r0, r1, r2, r3, qc, heads, pos0, lenMax, scale, c8fff, rescale)) continue;
       attendFour(q, kc + kvOff, vc + kvOff, kvRow, type, sOff, out, scores, scoreStride, headDim, r0, r1, r2, r3, qc, heads, pos0, lenMax, scale);
     }
   }
@@ -610,6 +611,116 @@ function attendFour(
     if (qc > 2) store<f32>(o2 + (i << 2), b2 * inv2);
     if (qc > 3) store<f32>(o3 + (i << 2), b3 * inv3);
   }
+}
+
+
+/**
+ * attendFour over an f16 cache with headDim a multiple of 8, computing the very same numbers cheaper, as
+ * attendOneHalves does for one query: the halves become f32 patterns worth h·2^-112 (halvesA/B, lo/hi), once per 8
+ * elements for all four queries, and the other factor of each product is taken × 2^112 (the queries, kept scaled in
+ * their output rows until the values overwrite them, and the probabilities, scaled in their score rows), in
+ * attendFour's order of operations. Returns false, with nothing meaningful written, when a query is out of range
+ * (|q| ≥ 2^16) or a key or value half is ±inf/NaN: the caller then runs attendFour.
+ */
+function attendFourHalves(
+  q: usize, kp: usize, vp: usize, kvRow: usize, out: usize, scores: usize, scoreStride: i32,
+  headDim: i32, r0: i32, r1: i32, r2: i32, r3: i32, qc: i32, heads: i32, pos0: i32, lenMax: i32, scale: f32,
+  c8fff: v128, rescale: v128,
+): bool {
+  const hd = <usize>headDim;
+  const stride = <usize>scoreStride << 2;
+  const q0 = q + ((<usize>r0 * hd) << 2), q1 = q + ((<usize>r1 * hd) << 2);
+  const q2 = q + ((<usize>r2 * hd) << 2), q3 = q + ((<usize>r3 * hd) << 2);
+  const o0 = out + ((<usize>r0 * hd) << 2), o1 = out + ((<usize>r1 * hd) << 2);
+  const o2 = out + ((<usize>r2 * hd) << 2), o3 = out + ((<usize>r3 * hd) << 2);
+  const s0 = scores + <usize>r0 * stride, s1 = scores + <usize>r1 * stride;
+  const s2 = scores + <usize>r2 * stride, s3 = scores + <usize>r3 * stride;
+  // the scaled queries in the output rows (a missing query repeats query 0: the same values written twice)
+  let mx = f32x4.splat(0);
+  for (let i: usize = 0; i < hd; i += 4) {
+    const v0 = v128.load(q0 + (i << 2)), v1 = v128.load(q1 + (i << 2)), v2 = v128.load(q2 + (i << 2)), v3 = v128.load(q3 + (i << 2));
+    mx = f32x4.max(f32x4.max(mx, f32x4.abs(v0)), f32x4.max(f32x4.abs(v1), f32x4.max(f32x4.abs(v2), f32x4.abs(v3))));
+    v128.store(o0 + (i << 2), f32x4.mul(v0, rescale));
+    v128.store(o1 + (i << 2), f32x4.mul(v1, rescale));
+    v128.store(o2 + (i << 2), f32x4.mul(v2, rescale));
+    v128.store(o3 + (i << 2), f32x4.mul(v3, rescale));
+  }
+  // NaN fails the comparison as well
+  if (!(hmaxF32(mx) < 65536)) return false;
+  const sc = f32x4.splat(scale);
+  let watch = i16x8.splat(0);
+  for (let j = 0; j < lenMax; j++) {
+    const k = kp + <usize>j * kvRow;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (let i: usize = 0; i < hd; i += 8) {
+      const raw = v128.load(k + (i << 1));
+      watch = f16Watch(watch, raw);
+      const A = halvesA(raw), B = halvesB(raw, c8fff);
+      const kl = lo(A, B), kh = hi(A, B);
+      a0 = f32x4.add(f32x4.add(a0, f32x4.mul(v128.load(o0 + (i << 2)), kl)), f32x4.mul(v128.load(o0 + (i << 2), 16), kh));
+      a1 = f32x4.add(f32x4.add(a1, f32x4.mul(v128.load(o1 + (i << 2)), kl)), f32x4.mul(v128.load(o1 + (i << 2), 16), kh));
+      a2 = f32x4.add(f32x4.add(a2, f32x4.mul(v128.load(o2 + (i << 2)), kl)), f32x4.mul(v128.load(o2 + (i << 2), 16), kh));
+      a3 = f32x4.add(f32x4.add(a3, f32x4.mul(v128.load(o3 + (i << 2)), kl)), f32x4.mul(v128.load(o3 + (i << 2), 16), kh));
+    }
+    const s = f32x4.mul(hsum4F32(a0, a1, a2, a3), sc);
+    const o = <usize>j << 2;
+    store<f32>(s0 + o, f32x4.extract_lane(s, 0));
+    store<f32>(s1 + o, f32x4.extract_lane(s, 1));
+    if (qc > 2) store<f32>(s2 + o, f32x4.extract_lane(s, 2));
+    if (qc > 3) store<f32>(s3 + o, f32x4.extract_lane(s, 3));
+  }
+  const inv0 = softmaxMasked(s0, pos0 + r0 / heads + 1, lenMax);
+  const inv1 = softmaxMasked(s1, pos0 + r1 / heads + 1, lenMax);
+  const inv2 = qc > 2 ? softmaxMasked(s2, pos0 + r2 / heads + 1, lenMax) : <f32>0;
+  const inv3 = qc > 3 ? softmaxMasked(s3, pos0 + r3 / heads + 1, lenMax) : <f32>0;
+  // the probabilities × 2^112 (≤ 1, so finite and exact), each row once: a missing query reads query 0's
+  scaleRow(s0, lenMax, rescale);
+  scaleRow(s1, lenMax, rescale);
+  if (qc > 2) scaleRow(s2, lenMax, rescale);
+  if (qc > 3) scaleRow(s3, lenMax, rescale);
+  const p2 = qc > 2 ? s2 : s0;
+  const p3 = qc > 3 ? s3 : s0;
+  for (let i: usize = 0; i < hd; i += 8) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+    for (let j = 0; j < lenMax; j++) {
+      const raw = v128.load(vp + <usize>j * kvRow + (i << 1));
+      watch = f16Watch(watch, raw);
+      const A = halvesA(raw), B = halvesB(raw, c8fff);
+      const vl = lo(A, B), vh = hi(A, B);
+      const o = <usize>j << 2;
+      const x0 = v128.load32_splat(s0 + o), x1 = v128.load32_splat(s1 + o), x2 = v128.load32_splat(p2 + o), x3 = v128.load32_splat(p3 + o);
+      a0 = f32x4.add(a0, f32x4.mul(x0, vl));
+      b0 = f32x4.add(b0, f32x4.mul(x0, vh));
+      a1 = f32x4.add(a1, f32x4.mul(x1, vl));
+      b1 = f32x4.add(b1, f32x4.mul(x1, vh));
+      a2 = f32x4.add(a2, f32x4.mul(x2, vl));
+      b2 = f32x4.add(b2, f32x4.mul(x2, vh));
+      a3 = f32x4.add(a3, f32x4.mul(x3, vl));
+      b3 = f32x4.add(b3, f32x4.mul(x3, vh));
+    }
+    const i0 = f32x4.splat(inv0), i1 = f32x4.splat(inv1);
+    v128.store(o0 + (i << 2), f32x4.mul(a0, i0));
+    v128.store(o0 + (i << 2), f32x4.mul(b0, i0), 16);
+    v128.store(o1 + (i << 2), f32x4.mul(a1, i1));
+    v128.store(o1 + (i << 2), f32x4.mul(b1, i1), 16);
+    if (qc > 2) {
+      v128.store(o2 + (i << 2), f32x4.mul(a2, f32x4.splat(inv2)));
+      v128.store(o2 + (i << 2), f32x4.mul(b2, f32x4.splat(inv2)), 16);
+    }
+    if (qc > 3) {
+      v128.store(o3 + (i << 2), f32x4.mul(a3, f32x4.splat(inv3)));
+      v128.store(o3 + (i << 2), f32x4.mul(b3, f32x4.splat(inv3)), 16);
+    }
+  }
+  return !v128.any_true(i16x8.ge_u(watch, i16x8.splat(<i16>0xf800)));
+}
+
+/** x[0, len) × s (a power of two: exact). */
+@inline function scaleRow(x: usize, len: i32, s: v128): void {
+  let j = 0;
+  for (; j + 4 <= len; j += 4) v128.store(x + (<usize>j << 2), f32x4.mul(v128.load(x + (<usize>j << 2)), s));
+  for (; j < len; j++) store<f32>(x + (<usize>j << 2), load<f32>(x + (<usize>j << 2)) * f32x4.extract_lane(s, 0));
 }
 
 /** Scores [0, len) → e^(s − max), zeros on [len, lenMax); returns 1 / Σ. */
