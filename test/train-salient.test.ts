@@ -1,6 +1,7 @@
 // finetune --salient (issue 18): PB-LLM's salient weights in a DLT student. They are kept out of the ternary
 // groups' statistics, frozen ones do not move and trained ones do, the export carries the four side tensors with
-// the trained values (to int8), a resumed run equals an uninterrupted one, and bad options are typed errors.
+// the trained values (to int8), a resumed run equals an uninterrupted one, and bad options are typed errors. A
+// teacher that has side matrices itself is decoded with them, and they do not leak into the student.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { BlockwiseRun } from "../src/train/blockwise-run.ts";
@@ -17,6 +18,12 @@ import type { TrainingRun } from "../src/train/run.ts";
 import { type SalientOptions, salientMask } from "../src/train/salient.ts";
 import { CheckpointError, OptionError } from "../src/runtime/errors.ts";
 import { salientNames } from "../src/runtime/model/tensors.ts";
+import { readSalientMatrix, salientMatrixInfo } from "../src/runtime/model/salient-file.ts";
+import { addSalientToDense } from "../src/runtime/convert/salient-matrix.ts";
+import { planQuantize } from "../src/runtime/convert/quantize.ts";
+import { readGgufHeader, readTensorData } from "../src/runtime/gguf/reader.ts";
+import { bytesSource } from "../src/runtime/gguf/sources.ts";
+import { loadFloatModel } from "../src/train/teacher.ts";
 import { roundF16 } from "../src/runtime/tensor-types/half.ts";
 import type { GgufHeader } from "../src/runtime/gguf/types.ts";
 import { snapshot, tinyRunOptions } from "./helpers/train-runs.ts";
@@ -257,9 +264,10 @@ describe("salient options", () => {
   });
 });
 
+const dataText = readFileSync(sharedPath("corpus/tinystories_sample.txt"), "utf8");
+
 describe("runFinetune --salient (stories260K, in memory)", () => {
   const teacherBytes = new Uint8Array(readFileSync(sharedPath("models/stories260K.gguf")));
-  const dataText = readFileSync(sharedPath("corpus/tinystories_sample.txt"), "utf8");
   const input = (o: Partial<FinetuneRunInput>, store: CheckpointStore): FinetuneRunInput => ({
     teacher: teacherBytes,
     dataText,
@@ -300,5 +308,46 @@ describe("runFinetune --salient (stories260K, in memory)", () => {
         message: expect.stringMatching(named),
       });
     }
+  });
+});
+
+describe("a teacher with side matrices (a quantize --salient file)", () => {
+  it("is decoded as Ŵ + S, and its four side tensors stay out of the teacher's header and the student", async () => {
+    const floatBytes = new Uint8Array(readFileSync(sharedPath("models/stories260K.gguf")));
+    const floatSource = bytesSource(floatBytes);
+    const plan = planQuantize(floatSource, await readGgufHeader(floatSource), { type: "tq2_0", salient: { fraction: 0.02 } });
+    const salientBytes = await writeGgufToBytes(plan.input);
+    const source = bytesSource(salientBytes);
+    const header = await readGgufHeader(source);
+    const isSide = (name: string) => /\.salient_(rows|idx|val|scale)$/.test(name);
+    expect(header.tensors.filter((t) => isSide(t.name))).toHaveLength(35 * 4);
+    // the same file without its side tensors, decoded by the same loader: Ŵ alone
+    const bare = await writeGgufToBytes({
+      version: header.version,
+      metadata: header.metadata,
+      tensors: header.tensors
+        .filter((t) => !isSide(t.name))
+        .map((t) => ({ name: t.name, dims: t.dims, type: t.type, data: async () => readTensorData(source, header, t) })),
+    });
+    const ternaryOnly = await loadFloatModel(bytesSource(bare));
+    const teacher = await loadFloatModel(source);
+    expect(teacher.header.tensors.filter((t) => isSide(t.name))).toEqual([]);
+    expect([...teacher.tensors.keys()].filter(isSide)).toEqual([]);
+    let moved = 0;
+    for (const name of ["blk.0.attn_q.weight", "blk.4.ffn_down.weight"]) {
+      const info = header.tensors.find((t) => t.name === name)!;
+      const rows = info.dims[1]!;
+      const cols = ternaryOnly.tensors.get(name)!.length / rows; // the true row length (a DLT matrix's codes are padded)
+      const side = await readSalientMatrix(source, header, salientMatrixInfo(new Map(header.tensors.map((t) => [t.name, t])), info, rows, cols)!);
+      const want = Float64Array.from(ternaryOnly.tensors.get(name)!);
+      addSalientToDense(side, want);
+      const got = teacher.tensors.get(name)!;
+      for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-6 * Math.abs(want[i]!) + 1e-12);
+      moved += got.filter((v, i) => v !== ternaryOnly.tensors.get(name)![i]).length;
+    }
+    expect(moved).toBeGreaterThan(0);
+    const run = await runFinetune({ teacher: salientBytes, dataText, steps: 2, mode: "full", group: 64, batch: 1, seqLen: 16, seed: 3 });
+    expect(run.student.tensors.filter((t) => isSide(t.name))).toEqual([]);
+    expect(run.teacherTernary).toBe(true);
   });
 });

@@ -5,13 +5,17 @@
 // A teacher may be ternary already (TQ1_0, TQ2_0 or I2_S matrices, or a DLT student whose matrices are
 // α·(code − 1) + γ per group): it is decoded to f32 like any other, and `ternaryTeacher` says so, for a warning.
 // A DLT teacher's header is given back as the float model it decodes to (its α/γ tensors and group size key
-// gone, each matrix [cols, rows] in F32), which is the base a student is exported on.
+// gone, each matrix [cols, rows] in F32), which is the base a student is exported on. A matrix with a salient side
+// matrix (model/salient-file.ts) is decoded as what the runtime computes with, decode(X.weight) + S, and its four
+// side tensors are gone from the header as well: a student has its own (or none).
+import { addSalientToDense } from "../runtime/convert/salient-matrix.ts";
 import { readGgufHeader, readTensorData } from "../runtime/gguf/reader.ts";
 import type { ByteSource } from "../runtime/gguf/source.ts";
 import type { GgufHeader, GgufTensorInfo } from "../runtime/gguf/types.ts";
 import { type ModelConfig, modelConfigFromGguf } from "../runtime/model/config.ts";
 import { type DltMatrixInfo, dltMatrixInfo, readDltMatrix } from "../runtime/model/dlt-file.ts";
-import { DLT_GROUP_KEY, dltScaleNames, expectedTensors } from "../runtime/model/tensors.ts";
+import { readSalientMatrix, salientMatrixInfo } from "../runtime/model/salient-file.ts";
+import { DLT_GROUP_KEY, dltScaleNames, expectedTensors, salientNames } from "../runtime/model/tensors.ts";
 import { f16BitsToF32 } from "../runtime/tensor-types/half.ts";
 import { GgmlType, tensorTypeName, tensorTypeTraits } from "../runtime/tensor-types/table.ts";
 import { unpackDltCodes } from "../runtime/tensor-types/ternary-codes.ts";
@@ -43,24 +47,36 @@ export async function loadFloatModel(source: ByteSource, parsed?: GgufHeader): P
   const byName = new Map(header.tensors.map((t) => [t.name, t]));
   const cols = new Map(expectedTensors(config).map((e) => [e.name, e.dims[0]!]));
   const scales = new Set<string>();
+  // the side-matrix tensors of the matrices that have one: folded into their matrix, then dropped
+  const sides = new Set<string>();
+  for (const t of header.tensors) {
+    const k = cols.get(t.name);
+    if (k === undefined || !t.name.startsWith("blk.")) continue;
+    const s = salientMatrixInfo(byName, t, t.dims[1] ?? 1, k);
+    if (s) for (const name of Object.values(salientNames(t.name))) sides.add(name);
+  }
   const tensors = new Map<string, Float32Array>();
   const infos: GgufTensorInfo[] = [];
   for (const t of header.tensors) {
+    if (sides.has(t.name)) continue;
     const k = cols.get(t.name);
     const dlt = k === undefined ? undefined : dltMatrixInfo(header, byName, t, k);
+    let values: Float32Array;
     if (dlt) {
-      tensors.set(t.name, await decodeDlt(source, header, dlt));
+      values = await decodeDlt(source, header, dlt);
       infos.push({ ...t, type: GgmlType.F32, dims: [dlt.cols, dlt.rows] });
       const names = dltScaleNames(t.name);
       scales.add(names.alpha).add(names.gamma);
-      continue;
+    } else {
+      values = new Float32Array(t.dims.reduce((a, b) => a * b, 1));
+      tensorTypeTraits(t.type).dequantize(await readTensorData(source, header, t), values);
+      infos.push(t);
     }
-    const values = new Float32Array(t.dims.reduce((a, b) => a * b, 1));
-    tensorTypeTraits(t.type).dequantize(await readTensorData(source, header, t), values);
+    const side = k !== undefined && sides.has(salientNames(t.name).idx) ? salientMatrixInfo(byName, t, t.dims[1] ?? 1, k) : undefined;
+    if (side) addSalientToDense(await readSalientMatrix(source, header, side), values);
     tensors.set(t.name, values);
-    infos.push(t);
   }
-  if (scales.size === 0) return { header, config, tensors };
+  if (scales.size === 0 && sides.size === 0) return { header, config, tensors };
   for (const name of scales) tensors.delete(name);
   const metadata = new Map(header.metadata);
   metadata.delete(DLT_GROUP_KEY);

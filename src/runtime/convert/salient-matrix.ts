@@ -53,7 +53,7 @@ export function salientMatrixFromDense(values: ArrayLike<number>, mask: Uint8Arr
   return { rows, cols, rowStart, idx, val, scale };
 }
 
-/** S as a dense rows × cols matrix (tests and the experiment's dense evaluation of Ŵ + S). */
+/** dense (rows × cols) += S: a teacher's Ŵ + S (train/teacher.ts), tests and the experiment's dense evaluation. */
 export function addSalientToDense(s: SalientMatrix, dense: Float32Array | Float64Array): void {
   for (let r = 0; r < s.rows; r++) {
     for (let e = s.rowStart[r]!; e < s.rowStart[r + 1]!; e++) dense[r * s.cols + s.idx[e]!]! += s.scale[r]! * s.val[e]!;
