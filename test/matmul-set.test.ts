@@ -1,6 +1,7 @@
 // The ternary matmul set (CpuKernels.matmulQuantizedSet: q/k/v or gate/up as one thread-pool call) against the
 // separate matmulQuantized calls it replaces: bit for bit, on random ragged shapes of every ternary family, both
-// wasm builds, 1 and 3 threads, every tile; nothing written outside the outputs; mismatched inputs refused.
+// wasm builds, 1 and 3 threads, every tile (Vec-LUT included: batches past a tile, rows of several panels); nothing
+// written outside the outputs; mismatched inputs refused.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CpuKernels, type Matrix, type QuantizedActivations, type TernaryTile } from "../src/runtime/cpu/kernels.ts";
 import type { MatrixType } from "../src/runtime/cpu/layout.ts";
@@ -12,7 +13,7 @@ import { rng } from "./helpers/random.ts";
 
 type Family = "TQ2_0" | "TQ1_0" | "I2_S" | "DLT";
 const FAMILIES: Family[] = ["TQ2_0", "TQ1_0", "I2_S", "DLT"];
-const TILES: TernaryTile[] = ["auto", "rows4", "r1t4", "r2t4"];
+const TILES: TernaryTile[] = ["auto", "rows4", "r1t4", "r2t4", "lut"];
 /** Written around every output: a write outside its rows would change one. */
 const GUARD = 12345.5;
 const GUARD_FLOATS = 8;
@@ -66,7 +67,8 @@ describe.each(["simd128", "relaxed"] as const)("%s ternary matmul set", (build) 
       const count = 2 + Math.floor(r() * 3);
       // ragged row counts (not multiples of 4) as well as whole quads
       const ws = Array.from({ length: count }, () => upload(K, r, type, 1 + Math.floor(r() * 45), k, group));
-      const n = [1, 1, 2, 5][round % 4]!;
+      // 37 tokens: two Vec-LUT tiles (each panel's tables shared by the set) and a tail by the multiply-add tiles
+      const n = [1, 2, 5, 37][Math.floor(round / 4) % 4]!;
       const act = K.activationFor(ws[0]!)!;
       const a: QuantizedActivations = K.allocActivations(act.kind, k, n + 2, act.group);
       const x = K.heap.upload(Float32Array.from({ length: n * k }, () => (r() - 0.5) * 6));

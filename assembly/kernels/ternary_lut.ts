@@ -19,11 +19,17 @@
 // sweeps them, and its accumulators wait in ACC for the next panel. Every (row, token) still meets the same f32
 // additions in the same order.
 //
+// Matrices that read the same activations (q/k/v, gate/up) come as one matmul set (MSET entries, as ternMatmulSet's):
+// each panel's tables are built once and every matrix's rows sweep them (a single matrix is a set of one).
+//
 // Work split: the thread pool splits the tokens (at multiples of LUT_TOKENS), so each thread builds the tables of
 // its own tiles once and sweeps every row; splitting the rows would build every table once per chunk. Each wasm
 // instance (each thread) claims a scratch slot of `slotBytes` the first time it runs: slot = an atomic counter at
 // `slotCounter`, kept in a wasm global (globals are per instance).
-import { FAM_DLT, FAM_I2S, LUT_TOKENS } from "./abi";
+import {
+  FAM_DLT, FAM_I2S, LUT_TOKENS, MSET_CODES, MSET_ENTRY_WORDS, MSET_FAM, MSET_OUT, MSET_OUT_STRIDE, MSET_ROW_BYTES, MSET_ROWS,
+  MSET_SCALE_STRIDE, MSET_SCALES, MSET_SHIFTS, MSET_TENSOR_SCALE,
+} from "./abi";
 
 // The code below holds a row's sums for 16 tokens in two i16x8 vectors.
 const KERNEL_TOKENS: i32 = 16;
@@ -49,23 +55,32 @@ let lutSlot: i32 = -1;
 }
 
 /**
- * out[t][r] for tokens [t0, t1) and every row r < m, by table lookups.
- * fam: FAM_TQ2 | FAM_I2S | FAM_DLT (g = 128 or 256). w: codes in row quads; rowBytes: one T2 row's bytes.
- * q: the i8 activations (token-major, quant.ts), kp: bytes between tokens.
- * sw/sh: f32 weight scales / DLT shifts [groups][m], sgs = 4·m. ad/ax: f32 activation scale / Σx [groups][cap],
- * gs = 4·cap. spanBytes: code bytes per flush group (TQ2, I2_S 64: 256 weights; DLT g/4); ng: groups per row
- * (TQ2 k/256, I2_S 1, DLT ceil(k/g)). wscale: I2_S tensor scale. o: out (f32) of token 0 row 0; oStride: bytes
- * per token. panelBytes: code bytes per panel (a multiple of spanBytes). slotCounter: an i32 the instances count
- * their slots with; scratch, slotBytes, nSlots: the slots.
+ * out[t][r] for tokens [t0, t1) and every row r of each of the `count` matrices of the set at `set` (MSET entries,
+ * MSET_ENTRY_WORDS words apart: FAM, CODES, ROW_BYTES, SCALES, SHIFTS, SCALE_STRIDE, TENSOR_SCALE, OUT, OUT_STRIDE,
+ * ROWS; family and row bytes the same for all), by table lookups.
+ * fam: FAM_TQ2 | FAM_I2S | FAM_DLT (g = 128 or 256). Codes in row quads; rowBytes: one T2 row's bytes.
+ * q: the i8 activations (token-major, quant.ts), kp: bytes between tokens. Per matrix: sw/sh f32 weight scales /
+ * DLT shifts [groups][m], sgs = 4·m; wscale the I2_S scale; o the output (f32) of token 0 row 0, oStride bytes per
+ * token. ad/ax: f32 activation scale / Σx [groups][cap], gs = 4·cap. spanBytes: code bytes per flush group (TQ2,
+ * I2_S 64: 256 weights; DLT g/4); ng: groups per row (TQ2 k/256, I2_S 1, DLT ceil(k/g)). panelBytes: code bytes per
+ * panel (a multiple of spanBytes). slotCounter: an i32 the instances count their slots with; scratch, slotBytes,
+ * nSlots: the slots (ACC holds the rows of all the matrices).
  */
-export function ternMatmulLut(fam: i32, w: usize, rowBytes: i32, q: usize, kp: usize, sw: usize, sh: usize, sgs: usize,
-  ad: usize, ax: usize, gs: usize, spanBytes: i32, ng: i32, wscale: f32, m: i32, o: usize, oStride: usize,
-  panelBytes: i32, slotCounter: usize, scratch: usize, slotBytes: usize, nSlots: i32, t0: i32, t1: i32): void {
+export function ternMatmulLut(set: usize, count: i32, q: usize, kp: usize, ad: usize, ax: usize, gs: usize, spanBytes: i32,
+  ng: i32, panelBytes: i32, slotCounter: usize, scratch: usize, slotBytes: usize, nSlots: i32, t0: i32, t1: i32): void {
   if (LUT_TOKENS != KERNEL_TOKENS) unreachable();
   if (lutSlot < 0) lutSlot = atomic.add<i32>(slotCounter, 1);
+  const fam = load<i32>(set + (<usize>MSET_FAM << 2));
+  const rowBytes = load<i32>(set + (<usize>MSET_ROW_BYTES << 2));
+  let rows = 0;
+  for (let i = 0; i < count; i++) {
+    const e = entry(set, i);
+    if (load<i32>(e + (<usize>MSET_FAM << 2)) != fam || load<i32>(e + (<usize>MSET_ROW_BYTES << 2)) != rowBytes) unreachable();
+    rows += load<i32>(e + (<usize>MSET_ROWS << 2));
+  }
   const qtOff = align64(SCALES + <usize>ng * ROW * 4);
   const accOff = qtOff + <usize>rowBytes * QT_BYTE;
-  const tabOff = accOff + <usize>m * ROW * 2;
+  const tabOff = accOff + <usize>rows * ROW * 2;
   if (lutSlot >= nSlots || panelBytes % spanBytes || tabOff + <usize>min(panelBytes, rowBytes) * GROUP > slotBytes) unreachable();
   const s = scratch + <usize>lutSlot * slotBytes;
   buildMap(s + MAP, fam == FAM_I2S);
@@ -75,10 +90,25 @@ export function ternMatmulLut(fam: i32, w: usize, rowBytes: i32, q: usize, kp: u
     for (let P0 = 0; P0 < rowBytes; P0 += panelBytes) {
       const P1 = min(P0 + panelBytes, rowBytes);
       for (let B = P0; B < P1; B++) buildTable(s + tabOff + <usize>(B - P0) * GROUP, s + qtOff + <usize>B * QT_BYTE, s + R2);
-      sweepRows(fam, w, rowBytes, P0, P1, s + MAP, s + tabOff, s + SCALES, sw, sh, sgs, spanBytes, ng, wscale, m,
-        o + <usize>tt * oStride, oStride, s + OUT_T, s + accOff, T);
+      // every matrix sweeps this panel's tables; its rows' accumulators follow the earlier matrices' in ACC
+      let acc = s + accOff;
+      for (let i = 0; i < count; i++) {
+        const e = entry(set, i);
+        const m = load<i32>(e + (<usize>MSET_ROWS << 2));
+        const oStride = <usize>load<u32>(e + (<usize>MSET_OUT_STRIDE << 2));
+        sweepRows(fam, load<u32>(e + (<usize>MSET_CODES << 2)), rowBytes, P0, P1, s + MAP, s + tabOff, s + SCALES,
+          load<u32>(e + (<usize>MSET_SCALES << 2)), load<u32>(e + (<usize>MSET_SHIFTS << 2)),
+          load<u32>(e + (<usize>MSET_SCALE_STRIDE << 2)), spanBytes, ng, load<f32>(e + (<usize>MSET_TENSOR_SCALE << 2)), m,
+          <usize>load<u32>(e + (<usize>MSET_OUT << 2)) + <usize>tt * oStride, oStride, s + OUT_T, acc, T);
+        acc += <usize>m * ROW * 2;
+      }
     }
   }
+}
+
+/** Entry i of a matmul set. */
+@inline function entry(set: usize, i: i32): usize {
+  return set + ((<usize>i * <usize>MSET_ENTRY_WORDS) << 2);
 }
 
 /** MAP: code byte → byte offset of its table row (base-3 value × ROW); a byte with a field 3 (never written) → 0. */

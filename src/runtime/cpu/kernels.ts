@@ -71,6 +71,12 @@ export const LUT_TAIL_TOKENS = 12;
 
 /** Code bytes (4 weights each) per panel of the Vec-LUT matmul: its tables, 81·32 bytes per code byte, stay in L2. */
 export const LUT_PANEL_BYTES = 64;
+/**
+ * The most bytes of row accumulators (rows × LUT_TOKENS × 4) for which matrices that share their input share the
+ * Vec-LUT tables too: past it the accumulators' traffic between panels costs more than the tables saved (2 MiB L2:
+ * 700M q/k/v, 295 KB, −7 % and gate/up, 524 KB, −2 %; 2B gate/up, 885 KB, +6 %; bench/README.md).
+ */
+export const LUT_SHARED_ACC_BYTES = 640 * 1024;
 
 /**
  * Bytes of one thread's Vec-LUT scratch for `rows` T2 rows of `rowBytes` and `groups` scale groups per row
@@ -481,8 +487,8 @@ export class CpuKernels {
     if (w.salient && !x) throw new OptionError("BAD_OPTION", `${w.type} ${w.rows}×${w.cols} has a salient side matrix: pass the f32 input x`);
     const l = w.layout;
     // the first t0 tokens by table lookups, the rest (a short tail, or all) by the multiply-add tiles
-    const t0 = this.lutTokens(w, a.n);
-    if (t0) this.matmulLut(w, a, t0, fam, out, outStride);
+    const t0 = this.lutTokens([w], a.n);
+    if (t0) this.matmulLut([w], a, t0, [out], outStride);
     if (t0 === a.n) return;
     const relaxed = this.build === "relaxed";
     const cs = relaxed ? a.kp : a.kp * 2; // bytes between tokens
@@ -522,22 +528,31 @@ export class CpuKernels {
    * multiply-add tiles: the one place that chooses. "auto": whole tiles of LUT_TOKENS, and a last partial tile only
    * from LUT_TAIL_TOKENS on (it costs a whole tile), once there are LUT_MIN_TOKENS per thread; "lut": all n.
    */
-  private lutTokens(w: Matrix, n: number): number {
-    const { kernel, scales } = CPU_MATRIX_TYPES[w.type];
-    // a code byte's 4 fields must share one scale group: DLT needs groups of 128 or 256
-    // a matrix with a salient side matrix adds its product inside the multiply-add call (ternSalientMatmul)
-    const fits = kernel.matmul === "ternary" && !w.salient && (scales.kind !== "groups" || w.layout.group >= 128);
-    if (!fits || (this.tile !== "auto" && this.tile !== "lut")) return 0;
+  private lutTokens(ws: readonly Matrix[], n: number): number {
+    const fits = (w: Matrix) => {
+      const { kernel, scales } = CPU_MATRIX_TYPES[w.type];
+      // a code byte's 4 fields must share one scale group: DLT needs groups of 128 or 256
+      // a matrix with a salient side matrix adds its product inside the multiply-add call (ternSalientMatmul)
+      return kernel.matmul === "ternary" && !w.salient && (scales.kind !== "groups" || w.layout.group >= 128);
+    };
+    if (!ws.every(fits) || (this.tile !== "auto" && this.tile !== "lut")) return 0;
     if (this.tile === "lut") return n;
     const rest = n % LUT_TOKENS;
     const lutN = rest >= LUT_TAIL_TOKENS ? n : n - rest;
-    return lutN >= LUT_MIN_TOKENS * this.parts(w.rows * w.cols * n) ? lutN : 0;
+    const work = ws.reduce((sum, w) => sum + w.rows * w.cols * n, 0);
+    return lutN >= LUT_MIN_TOKENS * this.parts(work) ? lutN : 0;
   }
 
-  /** The Vec-LUT matmul (assembly/kernels/ternary_lut.ts): tokens split across the threads in tiles of LUT_TOKENS. */
-  private matmulLut(w: Matrix, a: QuantizedActivations, n: number, fam: number, out: number, outStride: number): void {
+  /**
+   * The Vec-LUT matmul (assembly/kernels/ternary_lut.ts) of the first n tokens for matrices of one type and row
+   * length that read `a` (q/k/v, gate/up: each panel's tables built once for all of them): tokens split across the
+   * threads in tiles of LUT_TOKENS. outStride: floats between tokens, when there is one matrix (default rows).
+   */
+  private matmulLut(ws: readonly Matrix[], a: QuantizedActivations, n: number, outs: readonly number[], outStride?: number): void {
+    const w = ws[0]!;
     const l = w.layout;
-    const slotBytes = lutSlotBytes(l.rowBytes, l.groups, w.rows);
+    const { rows, work } = this.writeSetEntries(ws, a, outs, 0, outStride);
+    const slotBytes = lutSlotBytes(l.rowBytes, l.groups, rows);
     const lut = this.lut;
     if (!lut.counter) lut.counter = this.heap.calloc(64);
     if (lut.slotBytes < slotBytes) {
@@ -547,30 +562,68 @@ export class CpuKernels {
     }
     const span = CPU_MATRIX_TYPES[w.type].scales.kind === "groups" ? l.group / 4 : 64;
     const args = [
-      fam,
-      w.ptr,
-      l.rowBytes,
+      this.setEntries.ptr,
+      ws.length,
       a.q,
       a.kp,
-      w.scales,
-      w.shifts,
-      w.rows * 4,
       a.d,
       a.xs,
       a.capacity * 4,
       span,
       l.groups,
-      w.scale,
-      w.rows,
-      out,
-      outStride * 4,
       LUT_PANEL_BYTES,
       lut.counter,
       lut.ptr,
       lut.slotBytes,
       this.pool.size,
     ];
-    this.pool.run(FN.ternMatmulLut, args, n, LUT_TOKENS, this.parts(w.rows * w.cols * n));
+    this.pool.run(FN.ternMatmulLut, args, n, LUT_TOKENS, this.parts((work * n) / a.n));
+  }
+
+  /**
+   * The MSET entries (abi.ts) of matrices that read `a`, for outputs from token t0 on: each matrix's own
+   * ternMatmul arguments and its rows in the set's range, every matrix starting at a row quad. Returns the range's
+   * rows and the work (multiply-adds) of all n tokens. outStride: floats between tokens (default each one's rows).
+   */
+  private writeSetEntries(
+    ws: readonly Matrix[],
+    a: QuantizedActivations,
+    outs: readonly number[],
+    t0: number,
+    outStride?: number,
+  ): { rows: number; work: number } {
+    if (this.setEntries.count < ws.length) {
+      if (this.setEntries.ptr) this.heap.free(this.setEntries.ptr);
+      this.setEntries = { ptr: this.heap.alloc(Math.max(4, ws.length) * MSET_ENTRY_WORDS * 4), count: Math.max(4, ws.length) };
+    }
+    const i32 = this.heap.i32;
+    const f32 = this.heap.f32;
+    let rows = 0;
+    let work = 0;
+    for (let i = 0; i < ws.length; i++) {
+      const w = ws[i]!;
+      const { fam, upg, nUnits } = this.ternaryArgs(w, a);
+      const stride = (outStride ?? w.rows) * 4;
+      const e = (this.setEntries.ptr >> 2) + i * MSET_ENTRY_WORDS;
+      i32[e + MSET.FAM] = fam;
+      i32[e + MSET.CODES] = w.ptr;
+      i32[e + MSET.ROW_BYTES] = w.layout.rowBytes;
+      i32[e + MSET.SCALES] = w.scales;
+      i32[e + MSET.SHIFTS] = w.shifts;
+      i32[e + MSET.SCALE_STRIDE] = w.rows * 4;
+      i32[e + MSET.UNITS] = nUnits;
+      i32[e + MSET.UPG] = upg;
+      i32[e + MSET.GROUPS] = w.layout.groups;
+      f32[e + MSET.TENSOR_SCALE] = w.scale;
+      i32[e + MSET.OUT] = outs[i]! + t0 * stride;
+      i32[e + MSET.OUT_STRIDE] = stride;
+      i32[e + MSET.ROWS] = w.rows;
+      i32[e + MSET.START] = rows;
+      // the next matrix starts at a row quad, so that every share (cut at multiples of 4) starts at one of its quads
+      rows += Math.ceil(w.rows / 4) * 4;
+      work += w.rows * w.cols * a.n;
+    }
+    return { rows, work };
   }
 
   /** The per-matrix arguments of ternMatmul, after checking that `a` is the activation `w`'s kernel reads. */
@@ -599,50 +652,33 @@ export class CpuKernels {
   matmulQuantizedSet(ws: readonly Matrix[], a: QuantizedActivations, outs: readonly number[]): void {
     this.check();
     if (ws.length !== outs.length) throw new OptionError("BAD_OPTION", `${ws.length} matrices but ${outs.length} outputs`);
-    if (this.setEntries.count < ws.length) {
-      if (this.setEntries.ptr) this.heap.free(this.setEntries.ptr);
-      this.setEntries = { ptr: this.heap.alloc(Math.max(4, ws.length) * MSET_ENTRY_WORDS * 4), count: Math.max(4, ws.length) };
+    for (const w of ws) this.ternaryArgs(w, a); // every matrix reads `a`, checked before anything runs
+    if (ws.some((w) => w.salient)) throw new OptionError("BAD_OPTION", "a matrix with a salient side matrix runs alone: use matmulQuantized()");
+    // a batch's first tokens by table lookups, each panel's tables shared by the matrices while their rows'
+    // accumulators stay small (else one matrix at a time); the rest by the multiply-add tiles
+    const t0 = this.lutTokens(ws, a.n);
+    if (t0) {
+      const accBytes = ws.reduce((sum, w) => sum + w.rows, 0) * LUT_TOKENS * 4;
+      if (accBytes <= LUT_SHARED_ACC_BYTES) this.matmulLut(ws, a, t0, outs);
+      else for (let i = 0; i < ws.length; i++) this.matmulLut([ws[i]!], a, t0, [outs[i]!]);
     }
-    const i32 = this.heap.i32;
-    const f32 = this.heap.f32;
-    let rows = 0;
-    let work = 0;
-    for (let i = 0; i < ws.length; i++) {
-      const w = ws[i]!;
-      const { fam, upg, nUnits } = this.ternaryArgs(w, a);
-      const e = (this.setEntries.ptr >> 2) + i * MSET_ENTRY_WORDS;
-      i32[e + MSET.FAM] = fam;
-      i32[e + MSET.CODES] = w.ptr;
-      i32[e + MSET.ROW_BYTES] = w.layout.rowBytes;
-      i32[e + MSET.SCALES] = w.scales;
-      i32[e + MSET.SHIFTS] = w.shifts;
-      i32[e + MSET.SCALE_STRIDE] = w.rows * 4;
-      i32[e + MSET.UNITS] = nUnits;
-      i32[e + MSET.UPG] = upg;
-      i32[e + MSET.GROUPS] = w.layout.groups;
-      f32[e + MSET.TENSOR_SCALE] = w.scale;
-      i32[e + MSET.OUT] = outs[i]!;
-      i32[e + MSET.OUT_STRIDE] = w.rows * 4;
-      i32[e + MSET.ROWS] = w.rows;
-      i32[e + MSET.START] = rows;
-      // the next matrix starts at a row quad, so that every share (cut at multiples of 4) starts at one of its quads
-      rows += Math.ceil(w.rows / 4) * 4;
-      work += w.rows * w.cols * a.n;
-    }
+    if (t0 === a.n) return;
+    const { rows, work } = this.writeSetEntries(ws, a, outs, t0);
     const relaxed = this.build === "relaxed";
+    const cs = relaxed ? a.kp : a.kp * 2; // bytes between tokens
     const args = [
       this.setEntries.ptr,
       ws.length,
-      relaxed ? a.q : a.q16,
-      relaxed ? a.kp : a.kp * 2,
-      a.d,
-      a.s,
-      a.xs,
+      (relaxed ? a.q : a.q16) + t0 * cs,
+      cs,
+      a.d + t0 * 4,
+      a.s + t0 * 4,
+      a.xs ? a.xs + t0 * 4 : 0,
       a.capacity * 4,
-      a.n,
+      a.n - t0,
       TILE_CODE[this.tile],
     ];
-    this.pool.run(FN.ternMatmulSet, args, rows, 4, this.parts(work));
+    this.pool.run(FN.ternMatmulSet, args, rows, 4, this.parts((work * (a.n - t0)) / a.n));
   }
 
   /** out = x·Wᵀ for float weights (F32, F16, Q8_0, BF16 held as F32) and f32 activations x [n][cols] at address x. */

@@ -1,7 +1,7 @@
 // Linear layers that share an input (q/k/v, gate/up): the input is quantized once per activation convention
-// and every matrix reads the same quantized copy. In decode (one token) ternary matrices that read the same copy
-// run as one kernel call (CpuKernels.matmulQuantizedSet), so the thread pool splits them with one barrier; batches
-// run matrix by matrix.
+// and every matrix reads the same quantized copy. Ternary matrices that read the same copy run as one kernel call
+// (CpuKernels.matmulQuantizedSet): in decode the thread pool splits them with one barrier, and a batch's Vec-LUT
+// tables are built once for all of them.
 //
 // Which quantization a ternary matmul sees is the weight type's, as in llama.cpp and bitnet.cpp: TQ1_0/TQ2_0
 // take Q8_K (int8 per 256 values), I2_S takes int8 per token (absmax, BitNet b1.58's rule). Float weights
@@ -34,9 +34,9 @@ export class Projector {
   project(x: number, n: number, ws: readonly Matrix[], outs: readonly number[], op: number): void {
     const p = this.profile;
     let t = p ? p.now() : 0;
-    const shared = n === 1 && ws.length > 1 ? this.sharedActivations(ws) : undefined;
+    const shared = ws.length > 1 ? this.sharedActivations(ws) : undefined;
     if (shared) {
-      // decode: one quantization, one thread-pool call for all the matrices (one barrier instead of one each)
+      // one quantization, one thread-pool call for all the matrices (one barrier, one set of tables)
       this.K.quantize(shared, x, n);
       if (p) t = p.lap(OP["activation quant"], t);
       this.K.matmulQuantizedSet(ws, shared, outs);
