@@ -7,7 +7,7 @@ export { ternMatmulLut } from "./kernels/ternary_lut";
 export { floatMatmul } from "./kernels/float";
 export { int8HeadMatmul } from "./kernels/head_q8";
 export { salientMatmul, ternSalientMatmul } from "./kernels/salient";
-export { rmsNorm, rope, softmax, glu } from "./kernels/ops";
+export { rmsNorm, rope, softmax, glu, addInto } from "./kernels/ops";
 export { attention, kvStore } from "./kernels/attention";
 export { trainMatmulFwd, trainMatmulDx, trainMatmulDw } from "./kernels/train";
 

@@ -24,6 +24,7 @@ import { quantizeAbsmaxRef, quantizeQ8KRef, type RefActivations } from "../src/r
 import { dltMatmulRef, i2sMatmulRef, ternaryExact, tqMatmulRef } from "../src/runtime/cpu/reference/ternary.ts";
 import { dequantizeRef, floatMatmulKernelOrderRef, floatMatmulRef } from "../src/runtime/cpu/reference/float.ts";
 import { gluRef, rmsNormRef, ropeRef, softmaxRef } from "../src/runtime/cpu/reference/ops.ts";
+import { ropeAngles } from "../src/runtime/model/rope-angles.ts";
 import { relaxedSimdHint, relaxedSimdSupported } from "../src/runtime/cpu/wasm/features.ts";
 import { TensorTypeError, TernionError } from "../src/runtime/errors.ts";
 import { rng } from "./helpers/random.ts";
@@ -456,6 +457,64 @@ describe.each(BUILDS)("%s kernels", (build) => {
       K.heap.free(xp);
     });
 
+    // the kernel's vector lanes and its scalar tail compute a·c − b·s and a·s + b·c with each product rounded to f32
+    // and then added: bit for bit that formula on the f32 angle table (ropeAngles), whatever the pairs' count
+    it.each([
+      [false, 6, 6],
+      [true, 6, 6],
+      [false, 12, 10],
+      [true, 20, 14],
+      [true, 96, 96],
+    ])("rope neox=%s headDim=%i nRot=%i: the f32 formula bit for bit", (neox, headDim, nRot) => {
+      const r = rng(headDim * 3 + nRot + (neox ? 7 : 0));
+      const n = 3,
+        heads = 2,
+        half = nRot / 2;
+      const x = randomX(r, n * heads * headDim, 4);
+      // the same count at other positions right after: the kernels keep the last angle table and must see the change
+      for (const pos of [
+        [0, 5, 3000],
+        [0, 5, 3001],
+      ]) {
+        const table = new Float32Array(n * half * 2);
+        ropeAngles(table, 0, pos, n, nRot, 10000, 1);
+        const want = Float32Array.from(x);
+        const f = Math.fround;
+        for (let t = 0; t < n; t++) {
+          for (let h = 0; h < heads; h++) {
+            for (let i = 0; i < half; i++) {
+              const c = table[(t * half + i) * 2]!,
+                s = table[(t * half + i) * 2 + 1]!;
+              const o = (t * heads + h) * headDim;
+              const ia = o + (neox ? i : 2 * i),
+                ib = o + (neox ? i + half : 2 * i + 1);
+              const a = x[ia]!,
+                b = x[ib]!;
+              want[ia] = f(f(a * c) - f(b * s));
+              want[ib] = f(f(a * s) + f(b * c));
+            }
+          }
+        }
+        const xp = K.heap.upload(x);
+        K.rope(xp, n, heads, headDim, pos, { base: 10000, neox, nRot });
+        expect(Array.from(f32(xp, x.length))).toEqual(Array.from(want));
+        K.heap.free(xp);
+      }
+    });
+
+    it.each([1, 3, 4, 64, 301])("addInto count=%i: x + y in f32, bit for bit, nothing past the count", (count) => {
+      const r = rng(count + 11);
+      const x = randomX(r, count + 3, 5);
+      const y = randomX(r, count + 3, 5);
+      const xp = K.heap.upload(x);
+      const yp = K.heap.upload(y);
+      K.addInto(xp, yp, count);
+      const want = Float32Array.from(x, (v, i) => (i < count ? Math.fround(v + y[i]!) : v));
+      expect(Array.from(f32(xp, count + 3))).toEqual(Array.from(want));
+      K.heap.free(xp);
+      K.heap.free(yp);
+    });
+
     it.each([
       [1, 1],
       [2, 3],
@@ -629,7 +688,7 @@ describe("the simd128 and relaxed builds agree bit for bit", () => {
     }
   });
 
-  it("rmsNorm, rope, softmax, SwiGLU and relu²", () => {
+  it("rmsNorm, rope, softmax, SwiGLU, relu² and addInto", () => {
     const r = rng(2026);
     for (let c = 0; c < CASES; c++) {
       const n = int(r, 1, 9);
@@ -656,6 +715,13 @@ describe("the simd128 and relaxed builds agree bit for bit", () => {
       if (k > 2) s[1] = -Infinity;
       agree(`softmax rows=${n} len=${k}`, (K) => inPlace(K, s, (p) => K.softmax(p, n, k, 0.7)));
       const u = randomX(r, n * k);
+      agree(`addInto count=${n * k}`, (K) =>
+        inPlace(K, x, (p) => {
+          const up = K.heap.upload(u);
+          K.addInto(p, up, n * k);
+          K.heap.free(up);
+        }),
+      );
       for (const kind of ["swiglu", "relu2glu"] as const) {
         agree(`${kind} count=${n * k}`, (K) =>
           inPlace(K, x, (p) => {

@@ -45,16 +45,40 @@ export function rmsNorm(x: usize, w: usize, o: usize, k: i32, eps: f32, t0: i32,
 export function rope(x: usize, nHeads: i32, headDim: i32, nRot: i32, cs: usize, neox: i32, t0: i32, t1: i32): void {
   const half = nRot >> 1;
   const rowBytes = <usize>(nHeads * headDim) << 2;
+  // a·c − b·s and a·s + b·c, each product rounded and then added, in every path (so vector and scalar lanes agree)
+  const sign = f32x4(-1, 1, -1, 1);
   for (let t = t0; t < t1; t++) {
     const xr = x + <usize>t * rowBytes;
     const ct = cs + (<usize>t * <usize>half << 3);
-    for (let i = 0; i < half; i++) {
-      const c = load<f32>(ct + (<usize>i << 3));
-      const s = load<f32>(ct + (<usize>i << 3), 4);
-      const ia: usize = neox ? <usize>i : <usize>(2 * i);
-      const ib: usize = neox ? <usize>(i + half) : <usize>(2 * i + 1);
-      for (let h = 0; h < nHeads; h++) {
-        const hp = xr + (<usize>(h * headDim) << 2);
+    for (let h = 0; h < nHeads; h++) {
+      const hp = xr + (<usize>(h * headDim) << 2);
+      let i = 0;
+      if (neox) {
+        // pairs (i, i + half): four of each half at a time, the table's (cos, sin) pairs split into cos and sin
+        for (; i + 4 <= half; i += 4) {
+          const p0 = v128.load(ct + (<usize>i << 3)), p1 = v128.load(ct + (<usize>i << 3), 16);
+          const c = i32x4.shuffle(p0, p1, 0, 2, 4, 6), s = i32x4.shuffle(p0, p1, 1, 3, 5, 7);
+          const pa = hp + (<usize>i << 2), pb = hp + (<usize>(i + half) << 2);
+          const a = v128.load(pa), b = v128.load(pb);
+          v128.store(pa, f32x4.sub(f32x4.mul(a, c), f32x4.mul(b, s)));
+          v128.store(pb, f32x4.add(f32x4.mul(a, s), f32x4.mul(b, c)));
+        }
+      } else {
+        // adjacent pairs (2i, 2i + 1): two pairs (a0 b0 a1 b1) per vector; (b·c) + (a·s) is a·s + b·c exactly
+        for (; i + 2 <= half; i += 2) {
+          const p = v128.load(ct + (<usize>i << 3));
+          const cc = i32x4.shuffle(p, p, 0, 0, 2, 2), ss = i32x4.shuffle(p, p, 1, 1, 3, 3);
+          const at = hp + (<usize>i << 3);
+          const v = v128.load(at);
+          const swapped = i32x4.shuffle(v, v, 1, 0, 3, 2);
+          v128.store(at, f32x4.add(f32x4.mul(v, cc), f32x4.mul(f32x4.mul(swapped, ss), sign)));
+        }
+      }
+      for (; i < half; i++) {
+        const c = load<f32>(ct + (<usize>i << 3));
+        const s = load<f32>(ct + (<usize>i << 3), 4);
+        const ia: usize = neox ? <usize>i : <usize>(2 * i);
+        const ib: usize = neox ? <usize>(i + half) : <usize>(2 * i + 1);
         const a = load<f32>(hp + (ia << 2));
         const b = load<f32>(hp + (ib << 2));
         store<f32>(hp + (ia << 2), a * c - b * s);
@@ -126,4 +150,12 @@ export function softmax(x: usize, len: i32, scale: f32, t0: i32, t1: i32): void 
 export function glu(kind: i32, g: usize, u: usize, o: usize, e0: i32, e1: i32): void {
   if (kind == ACT_SILU) gluT(ACT_SILU, g, u, o, e0, e1);
   else gluT(ACT_RELU2, g, u, o, e0, e1);
+}
+
+/** x += y element-wise on [e0, e1): the residual stream's adds (f32, one rounding each, as a scalar add). */
+export function addInto(x: usize, y: usize, e0: i32, e1: i32): void {
+  let i = <usize>e0;
+  const end = <usize>e1;
+  for (; i + 4 <= end; i += 4) v128.store(x + (i << 2), f32x4.add(v128.load(x + (i << 2)), v128.load(y + (i << 2))));
+  for (; i < end; i++) store<f32>(x + (i << 2), load<f32>(x + (i << 2)) + load<f32>(y + (i << 2)));
 }

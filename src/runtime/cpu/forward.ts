@@ -186,11 +186,7 @@ export class Forward {
   }
 
   private addResidual(m: number): void {
-    const f = this.K.heap.f32;
-    const x = this.buf.x >> 2;
-    const o = this.buf.o >> 2;
-    const count = m * this.config.dim;
-    for (let i = 0; i < count; i++) f[x + i]! += f[o + i]!;
+    this.K.addInto(this.buf.x, this.buf.o, m * this.config.dim);
   }
 
   /** Logits of `rows` tokens of the batch from token `first` on, as a view of wasm memory. */

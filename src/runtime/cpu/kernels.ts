@@ -39,6 +39,8 @@ const EXPORTS = [
   // the salient side matrix's product (assembly/kernels/salient.ts; ./salient.ts wraps it)
   "salientMatmul",
   "ternSalientMatmul",
+  // the residual stream's adds (assembly/kernels/ops.ts)
+  "addInto",
 ] as const;
 export type ExportName = (typeof EXPORTS)[number];
 const FN: Record<ExportName, number> = Object.fromEntries(EXPORTS.map((n, i) => [n, i])) as Record<ExportName, number>;
@@ -213,7 +215,8 @@ export class CpuKernels {
   private setEntries = { ptr: 0, count: 0 };
   /** The Vec-LUT matmul's per-thread scratch (slots of slotBytes) and the word its instances count slots with. */
   private lut = { counter: 0, ptr: 0, slotBytes: 0 };
-  private ropeTable = { ptr: 0, bytes: 0 };
+  /** The last RoPE angle table (wasm f32 [n][nRot/2][2]) and what it was computed for. */
+  private readonly ropeTable = { ptr: 0, bytes: 0, n: 0, nRot: 0, base: 0, freqScale: 0, pos: new Float64Array(0) };
   private disposed = false;
 
   private constructor(
@@ -763,12 +766,21 @@ export class CpuKernels {
     if (pos.length < n) throw new OptionError("BAD_OPTION", `need ${n} positions, got ${pos.length}`);
     const half = nRot / 2;
     const bytes = n * half * 8;
-    if (this.ropeTable.bytes < bytes) {
-      if (this.ropeTable.ptr) this.heap.free(this.ropeTable.ptr);
-      this.ropeTable = { ptr: this.heap.alloc(bytes), bytes };
+    const base = opts.base ?? 10000;
+    const freqScale = opts.freqScale ?? 1;
+    const t = this.ropeTable;
+    // a forward step rotates q and k of every layer at the same positions: the table is computed once for them
+    const same = t.n === n && t.nRot === nRot && t.base === base && t.freqScale === freqScale && t.pos.every((p, i) => p === pos[i]);
+    if (!same) {
+      if (t.bytes < bytes) {
+        if (t.ptr) this.heap.free(t.ptr);
+        t.ptr = this.heap.alloc(bytes);
+        t.bytes = bytes;
+      }
+      ropeAngles(this.heap.f32, t.ptr >> 2, pos, n, nRot, base, freqScale);
+      Object.assign(t, { n, nRot, base, freqScale, pos: Float64Array.from({ length: n }, (_, i) => pos[i]!) });
     }
-    ropeAngles(this.heap.f32, this.ropeTable.ptr >> 2, pos, n, nRot, opts.base ?? 10000, opts.freqScale ?? 1);
-    this.pool.run(FN.rope, [x, heads, headDim, nRot, this.ropeTable.ptr, opts.neox ? 1 : 0], n, 1, this.parts(n * heads * headDim * 4));
+    this.pool.run(FN.rope, [x, heads, headDim, nRot, t.ptr, opts.neox ? 1 : 0], n, 1, this.parts(n * heads * headDim * 4));
   }
 
   /** Softmax of scale·x over each of `rows` rows of `len` values, in place. */
@@ -781,6 +793,12 @@ export class CpuKernels {
   swiglu(g: number, u: number, out: number, count: number): void {
     this.check();
     this.pool.run(FN.glu, [ACT.SILU, g, u, out], count, 64, this.parts(count * 4));
+  }
+
+  /** x += y, count f32 elements (the residual stream). */
+  addInto(x: number, y: number, count: number): void {
+    this.check();
+    this.pool.run(FN.addInto, [x, y], count, 64, this.parts(count * 8));
   }
 
   /** out = relu(g)² ⊙ u (BitNet b1.58's FFN), count elements; u = 0: out = relu(g)². */
