@@ -562,18 +562,12 @@ function attendFour(
       s = f32x4.add(s, f32x4.mul(qx, kx));
     }
     s = f32x4.mul(s, sc);
-    const o = <usize>j << 2;
-    store<f32>(s0 + o, f32x4.extract_lane(s, 0));
-    store<f32>(s1 + o, f32x4.extract_lane(s, 1));
-    if (qc > 2) store<f32>(s2 + o, f32x4.extract_lane(s, 2));
-    if (qc > 3) store<f32>(s3 + o, f32x4.extract_lane(s, 3));
+    storeScores4(s, j, s0, s1, s2, s3, qc);
   }
 
-  // softmax of each query over its own positions, zeros after them
-  const inv0 = softmaxMasked(s0, pos0 + r0 / heads + 1, lenMax);
-  const inv1 = softmaxMasked(s1, pos0 + r1 / heads + 1, lenMax);
-  const inv2 = qc > 2 ? softmaxMasked(s2, pos0 + r2 / heads + 1, lenMax) : <f32>0;
-  const inv3 = qc > 3 ? softmaxMasked(s3, pos0 + r3 / heads + 1, lenMax) : <f32>0;
+  const inv = softmax4(s0, s1, s2, s3, r0, r1, r2, r3, qc, heads, pos0, lenMax);
+  const inv0 = f32x4.extract_lane(inv, 0), inv1 = f32x4.extract_lane(inv, 1);
+  const inv2 = f32x4.extract_lane(inv, 2), inv3 = f32x4.extract_lane(inv, 3);
   // a missing query's probabilities are read from query 0's row; its output is never stored
   const p2 = qc > 2 ? s2 : s0;
   const p3 = qc > 3 ? s3 : s0;
@@ -663,16 +657,11 @@ function attendFourHalves(
       a3 = f32x4.add(f32x4.add(a3, f32x4.mul(v128.load(o3 + (i << 2)), kl)), f32x4.mul(v128.load(o3 + (i << 2), 16), kh));
     }
     const s = f32x4.mul(hsum4F32(a0, a1, a2, a3), sc);
-    const o = <usize>j << 2;
-    store<f32>(s0 + o, f32x4.extract_lane(s, 0));
-    store<f32>(s1 + o, f32x4.extract_lane(s, 1));
-    if (qc > 2) store<f32>(s2 + o, f32x4.extract_lane(s, 2));
-    if (qc > 3) store<f32>(s3 + o, f32x4.extract_lane(s, 3));
+    storeScores4(s, j, s0, s1, s2, s3, qc);
   }
-  const inv0 = softmaxMasked(s0, pos0 + r0 / heads + 1, lenMax);
-  const inv1 = softmaxMasked(s1, pos0 + r1 / heads + 1, lenMax);
-  const inv2 = qc > 2 ? softmaxMasked(s2, pos0 + r2 / heads + 1, lenMax) : <f32>0;
-  const inv3 = qc > 3 ? softmaxMasked(s3, pos0 + r3 / heads + 1, lenMax) : <f32>0;
+  const inv = softmax4(s0, s1, s2, s3, r0, r1, r2, r3, qc, heads, pos0, lenMax);
+  const inv0 = f32x4.extract_lane(inv, 0), inv1 = f32x4.extract_lane(inv, 1);
+  const inv2 = f32x4.extract_lane(inv, 2), inv3 = f32x4.extract_lane(inv, 3);
   // the probabilities × 2^112 (≤ 1, so finite and exact), each row once: a missing query reads query 0's
   scaleRow(s0, lenMax, rescale);
   scaleRow(s1, lenMax, rescale);
@@ -723,6 +712,26 @@ function attendFourHalves(
   for (; j < len; j++) store<f32>(x + (<usize>j << 2), load<f32>(x + (<usize>j << 2)) * f32x4.extract_lane(s, 0));
 }
 
+
+/** Lane c of s (query c's score at position j) into query c's score row; a missing query's row (c ≥ qc) is not written. */
+@inline function storeScores4(s: v128, j: i32, s0: usize, s1: usize, s2: usize, s3: usize, qc: i32): void {
+  const o = <usize>j << 2;
+  store<f32>(s0 + o, f32x4.extract_lane(s, 0));
+  store<f32>(s1 + o, f32x4.extract_lane(s, 1));
+  if (qc > 2) store<f32>(s2 + o, f32x4.extract_lane(s, 2));
+  if (qc > 3) store<f32>(s3 + o, f32x4.extract_lane(s, 3));
+}
+
+/** Each query's softmax over its own positions, zeros after them (softmaxMasked): lane c is query c's 1/Σ (0 when missing). */
+@inline function softmax4(s0: usize, s1: usize, s2: usize, s3: usize, r0: i32, r1: i32, r2: i32, r3: i32, qc: i32, heads: i32,
+  pos0: i32, lenMax: i32): v128 {
+  let inv = f32x4.splat(0);
+  inv = f32x4.replace_lane(inv, 0, softmaxMasked(s0, pos0 + r0 / heads + 1, lenMax));
+  inv = f32x4.replace_lane(inv, 1, softmaxMasked(s1, pos0 + r1 / heads + 1, lenMax));
+  if (qc > 2) inv = f32x4.replace_lane(inv, 2, softmaxMasked(s2, pos0 + r2 / heads + 1, lenMax));
+  if (qc > 3) inv = f32x4.replace_lane(inv, 3, softmaxMasked(s3, pos0 + r3 / heads + 1, lenMax));
+  return inv;
+}
 /** Scores [0, len) → e^(s − max), zeros on [len, lenMax); returns 1 / Σ. */
 @inline function softmaxMasked(sp: usize, len: i32, lenMax: i32): f32 {
   const inv = softmaxRow(sp, len);
