@@ -1,0 +1,96 @@
+// The decode kernel (ternMatmul, row quads, one token, TQ2_0) of one or more wasm builds, run by Chromium (Debian's
+// /usr/bin/chromium through playwright-core, on a cross-origin-isolated page of the demo server, so that the memory
+// can be shared as the engine's is) and by this Node, alternately: one 1536×4096 matrix (in L2) and 24 of them.
+// GOPS, best / median of 7 batches, 2 rounds. For what a browser's V8 makes of a kernel change (bench/README.md).
+//
+//   BENCH_ENTRY=bench/browser-kernel.ts npm run bench:kernels -- --builds dist/wasm,/tmp/other-build [--port 8099]
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const argv = process.argv.slice(2);
+const opt = (name: string, def: string) => {
+  const i = argv.lastIndexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] ? argv[i + 1]! : def;
+};
+const builds = opt("builds", "dist/wasm").split(",");
+const port = Number(opt("port", "8099"));
+
+// Plain JavaScript, run as it is in both places (a bundler must not rewrite it): instantiates the build on a shared
+// memory, lays out random codes, scales and activations, and times the decode call.
+const RUN = `async (bytes) => {
+  const memory = new WebAssembly.Memory({ initial: 2048, maximum: 65536, shared: true });
+  const { instance } = await WebAssembly.instantiate(new Uint8Array(bytes), { env: { memory } });
+  const ex = instance.exports;
+  let top = (ex.heapBase() + 63) & ~63;
+  const alloc = (n) => {
+    const p = top;
+    top = (top + n + 63) & ~63;
+    if (top > memory.buffer.byteLength) memory.grow(Math.ceil((top - memory.buffer.byteLength) / 65536) + 1);
+    return p;
+  };
+  const out = {};
+  for (const [label, m, k, count] of [["1 × 1536×4096", 1536, 4096, 1], ["24 × 1536×4096", 1536, 4096, 24]]) {
+    const rowBytes = k / 4, ng = k / 256;
+    const mats = [];
+    for (let c = 0; c < count; c++) {
+      const w = alloc(m * rowBytes), sw = alloc(ng * m * 4);
+      const u8 = new Uint8Array(memory.buffer, w, m * rowBytes);
+      for (let i = 0; i < u8.length; i++) u8[i] = (Math.imul(i + c * 7919, 2654435761) >>> 24) & 0xaa;
+      new Float32Array(memory.buffer, sw, ng * m).fill(0.01);
+      mats.push([w, sw]);
+    }
+    const a = alloc(k), ad = alloc(ng * 4), as = alloc(ng * 4), o = alloc(m * 4);
+    const a8 = new Int8Array(memory.buffer, a, k);
+    for (let i = 0; i < k; i++) a8[i] = ((i * 37) % 255) - 127;
+    new Float32Array(memory.buffer, ad, ng).fill(0.02);
+    // FAM.TQ2 = 0, TILE.ROWS4 = 1 (src/runtime/cpu/abi.ts): the arguments of CpuKernels.matmulQuantized
+    const call = () => {
+      for (const [w, sw] of mats) ex.ternMatmul(0, w, rowBytes, a, k, sw, 0, m * 4, ad, as, 0, 4, 2 * Math.ceil(k / 128), 4, ng, 1, 1, o, m * 4, 1, 0, m);
+    };
+    for (let i = 0; i < 20; i++) call();
+    let reps = 1;
+    for (;;) {
+      const t0 = performance.now();
+      for (let i = 0; i < reps; i++) call();
+      const ms = performance.now() - t0;
+      if (ms > 100) { reps = Math.max(1, Math.round((reps * 300) / ms)); break; }
+      reps *= 2;
+    }
+    const g = [];
+    for (let r = 0; r < 7; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < reps; i++) call();
+      g.push((2 * m * k * count * reps) / ((performance.now() - t0) / 1000) / 1e9);
+    }
+    g.sort((x, y) => y - x);
+    out[label] = g[0].toFixed(1) + " / " + g[3].toFixed(1);
+  }
+  return out;
+}`;
+
+const bytes = Object.fromEntries(builds.map((d) => [d, Array.from(readFileSync(`${d}/ternion-relaxed.wasm`))]));
+const inNode = (
+  (await import(`data:text/javascript,export default ${encodeURIComponent(RUN)}`)) as { default: (b: number[]) => Promise<Record<string, string>> }
+).default;
+const server = spawn(process.execPath, ["examples/browser/server.mjs", "--port", String(port)], { stdio: "ignore" });
+try {
+  await new Promise((r) => setTimeout(r, 1500));
+  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://localhost:${port}/`);
+    console.log(`decode kernel (TQ2_0, one token), GOPS best / median — Chromium ${browser.version()}, Node ${process.version}`);
+    for (const round of [1, 2]) {
+      for (const d of builds) {
+        const chrome = await page.evaluate(`(${RUN})(${JSON.stringify(bytes[d])})`);
+        console.log(`round ${round}  chromium  ${d}  ${JSON.stringify(chrome)}`);
+        console.log(`round ${round}  node      ${d}  ${JSON.stringify(await inNode(bytes[d]!))}`);
+      }
+    }
+  } finally {
+    await browser.close();
+  }
+} finally {
+  server.kill();
+}
