@@ -349,5 +349,17 @@ describe("a teacher with side matrices (a quantize --salient file)", () => {
     const run = await runFinetune({ teacher: salientBytes, dataText, steps: 2, mode: "full", group: 64, batch: 1, seqLen: 16, seed: 3 });
     expect(run.student.tensors.filter((t) => isSide(t.name))).toEqual([]);
     expect(run.teacherTernary).toBe(true);
+    // side tensors beside the output head (only a block's matrices take one) are refused, as the runtime refuses them
+    const besideHead = await writeGgufToBytes({
+      version: header.version,
+      metadata: header.metadata,
+      tensors: header.tensors.map((t) => ({
+        name: t.name.replace(/^blk\.0\.attn_q\.salient_/, "output.salient_"),
+        dims: t.dims,
+        type: t.type,
+        data: async () => readTensorData(source, header, t),
+      })),
+    });
+    await expect(loadFloatModel(bytesSource(besideHead))).rejects.toMatchObject({ code: "UNSUPPORTED_SALIENT_MATRIX" });
   });
 });

@@ -14,7 +14,7 @@ import type { ByteSource } from "../runtime/gguf/source.ts";
 import type { GgufHeader, GgufTensorInfo } from "../runtime/gguf/types.ts";
 import { type ModelConfig, modelConfigFromGguf } from "../runtime/model/config.ts";
 import { type DltMatrixInfo, dltMatrixInfo, readDltMatrix } from "../runtime/model/dlt-file.ts";
-import { readSalientMatrix, salientMatrixInfo } from "../runtime/model/salient-file.ts";
+import { modelSalientMatrix, readSalientMatrix, type SalientMatrixInfo } from "../runtime/model/salient-file.ts";
 import { DLT_GROUP_KEY, dltScaleNames, expectedTensors, salientNames } from "../runtime/model/tensors.ts";
 import { f16BitsToF32 } from "../runtime/tensor-types/half.ts";
 import { GgmlType, tensorTypeName, tensorTypeTraits } from "../runtime/tensor-types/table.ts";
@@ -45,21 +45,21 @@ export async function loadFloatModel(source: ByteSource, parsed?: GgufHeader): P
   const header = parsed ?? (await readGgufHeader(source));
   const config = modelConfigFromGguf(header.metadata, header.tensors);
   const byName = new Map(header.tensors.map((t) => [t.name, t]));
-  const cols = new Map(expectedTensors(config).map((e) => [e.name, e.dims[0]!]));
+  const expected = new Map(expectedTensors(config).map((e) => [e.name, e]));
   const scales = new Set<string>();
-  // the side-matrix tensors of the matrices that have one: folded into their matrix, then dropped
-  const sides = new Set<string>();
+  // the side matrices, checked as the runtime checks them (a block's matrices only): folded into their matrix
+  const sides = new Map<string, SalientMatrixInfo>();
   for (const t of header.tensors) {
-    const k = cols.get(t.name);
-    if (k === undefined || !t.name.startsWith("blk.")) continue;
-    const s = salientMatrixInfo(byName, t, t.dims[1] ?? 1, k);
-    if (s) for (const name of Object.values(salientNames(t.name))) sides.add(name);
+    const e = expected.get(t.name);
+    const s = e && modelSalientMatrix(byName, t, e);
+    if (s) sides.set(t.name, s);
   }
+  const sideTensors = new Set([...sides.keys()].flatMap((name) => Object.values(salientNames(name))));
   const tensors = new Map<string, Float32Array>();
   const infos: GgufTensorInfo[] = [];
   for (const t of header.tensors) {
-    if (sides.has(t.name)) continue;
-    const k = cols.get(t.name);
+    if (sideTensors.has(t.name)) continue;
+    const k = expected.get(t.name)?.dims[0];
     const dlt = k === undefined ? undefined : dltMatrixInfo(header, byName, t, k);
     let values: Float32Array;
     if (dlt) {
@@ -72,7 +72,7 @@ export async function loadFloatModel(source: ByteSource, parsed?: GgufHeader): P
       tensorTypeTraits(t.type).dequantize(await readTensorData(source, header, t), values);
       infos.push(t);
     }
-    const side = k !== undefined && sides.has(salientNames(t.name).idx) ? salientMatrixInfo(byName, t, t.dims[1] ?? 1, k) : undefined;
+    const side = sides.get(t.name);
     if (side) addSalientToDense(await readSalientMatrix(source, header, side), values);
     tensors.set(t.name, values);
   }
