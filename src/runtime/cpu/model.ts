@@ -16,7 +16,10 @@ import { WASM32_MAX_BYTES } from "./wasm/heap.ts";
 import { type HeadType, loadWeights, weightBytes, type ModelWeights } from "./weights.ts";
 
 export { WASM32_MAX_BYTES };
-/** Kept free below that limit: the module's own data, the thread pool's control block, small allocations. */
+/**
+ * Kept free below that limit: the module's own data, the thread pool's control block, small allocations, and the
+ * Vec-LUT matmul's scratch (one slot per thread, ≤ 0.75 MB on the 700M and 2B shapes: kernels.ts lutSlotBytes).
+ */
 const RESERVE_BYTES = 32 << 20;
 /**
  * The memory may grow this much past the plan (a quarter of it, at least 64 MiB): buffers the forward pass sizes
