@@ -14,6 +14,7 @@ import { relaxedSimdSupported } from "../src/runtime/cpu/wasm/features.ts";
 import type { SimdBuild } from "../src/runtime/cpu/wasm/loader.ts";
 import { cpus, loadavg } from "node:os";
 import { randomFillSync } from "node:crypto";
+import { wasmFromDir } from "./wasm-dir.ts";
 
 const argv = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -92,7 +93,7 @@ interface Stack {
 }
 
 async function makeStack(threads: number): Promise<Stack> {
-  const K = await CpuKernels.create({ simd, threads, wasm: wasmDir ? { baseUrl: new URL(`file://${wasmDir}/`) } : undefined });
+  const K = await CpuKernels.create({ simd, threads, wasm: wasmFromDir(wasmDir) });
   if (K.threads !== threads) throw new Error(`asked for ${threads} threads, got ${K.threads}: ${K.stats().threadFallbackReason}`);
   const mats: Stack["mats"] = [];
   for (let l = 0; l < layers; l++) {

@@ -24,6 +24,7 @@ import { locateBitnetCpp, runBitnetCpp } from "./bitnet-cpp.ts";
 import { benchRuns, type BenchRun, type DecodeFrom, MODELS, parseDecodeBenchArgs } from "./decode-options.ts";
 import { markdownTable, type RoundLoad, type RunResult, summarize } from "./decode-table.ts";
 import { ensureSyntheticModel } from "./synthetic-models.ts";
+import { wasmFromDir } from "./wasm-dir.ts";
 
 interface Figures {
   prefillTokensPerSecond: number;
@@ -51,7 +52,7 @@ async function runTernion(path: string, threads: number, prefill: number, decode
   const model = await CpuModel.load(source, {
     threads,
     contextLength: prefill + decode + 8,
-    wasm: wasmDir ? { baseUrl: new URL(`file://${wasmDir}/`) } : undefined,
+    wasm: wasmFromDir(wasmDir),
   });
   await source.close();
   const prompt = promptIds(prefill, model.config.vocabSize);

@@ -7,6 +7,7 @@
 //                                                          [--json] [--spin-us N]
 import { CpuKernels } from "../src/runtime/cpu/kernels.ts";
 import { cpus, loadavg } from "node:os";
+import { wasmFromDir } from "./wasm-dir.ts";
 
 const argv = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -53,7 +54,7 @@ for (const threads of threadCounts) {
     threads,
     parallelThreshold: 0,
     ...(spinUs !== undefined ? { spin: spinUs } : {}),
-    wasm: wasmDir ? { baseUrl: new URL(`file://${wasmDir}/`) } : undefined,
+    wasm: wasmFromDir(wasmDir),
   });
   if (K.threads !== threads) log(`(asked for ${threads} threads, got ${K.threads}: ${K.stats().threadFallbackReason})`);
   const x = K.heap.upload(new Float32Array(16).fill(0.5));

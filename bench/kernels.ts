@@ -20,6 +20,7 @@ import type { SimdBuild } from "../src/runtime/cpu/wasm/loader.ts";
 import { cpus, loadavg } from "node:os";
 import { freeSalient, uploadSalient } from "../src/runtime/cpu/salient.ts";
 import { randomSalient } from "../test/helpers/salient.ts";
+import { wasmFromDir } from "./wasm-dir.ts";
 
 interface Row {
   type: string;
@@ -117,7 +118,7 @@ log(
 );
 for (const simd of simds) {
   for (const threads of threadCounts) {
-    const K = await CpuKernels.create({ simd, threads, wasm: wasmDir ? { baseUrl: new URL(`file://${wasmDir}/`) } : undefined });
+    const K = await CpuKernels.create({ simd, threads, wasm: wasmFromDir(wasmDir) });
     if (tile) K.setTile(tile as TernaryTile);
     if (K.threads !== threads) log(`(asked for ${threads} threads, got ${K.threads}: ${K.stats().threadFallbackReason})`);
     for (const type of types) {

@@ -18,6 +18,7 @@ import { writeGgufFile } from "../src/runtime/gguf/writer-node.ts";
 import { withRandomSalient } from "../test/helpers/salient.ts";
 import { BITNET_700M } from "../test/helpers/synthetic-model.ts";
 import { ensureSyntheticModel } from "./synthetic-models.ts";
+import { wasmFromDir } from "./wasm-dir.ts";
 
 const argv = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -57,7 +58,7 @@ async function load(path: string, threads: number): Promise<CpuModel> {
     return await CpuModel.load(source, {
       threads,
       contextLength: 16 + tokens + 8,
-      wasm: wasmDir ? { baseUrl: new URL(`file://${wasmDir}/`) } : undefined,
+      wasm: wasmFromDir(wasmDir),
     });
   } finally {
     await source.close();

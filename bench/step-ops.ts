@@ -16,6 +16,7 @@ import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts
 import { CpuKernels } from "../src/runtime/cpu/kernels.ts";
 import type { SimdBuild } from "../src/runtime/cpu/wasm/loader.ts";
 import { loadavg } from "node:os";
+import { wasmFromDir } from "./wasm-dir.ts";
 
 const argv = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -88,7 +89,7 @@ console.log(
 );
 for (const simd of builds) {
   for (const threads of threadCounts) {
-    const K = await CpuKernels.create({ simd, threads, wasm: wasmDir ? { baseUrl: new URL(`file://${wasmDir}/`) } : undefined });
+    const K = await CpuKernels.create({ simd, threads, wasm: wasmFromDir(wasmDir) });
     const cpu = threads === 1;
     if (ops.includes("head")) {
       const halves = randomHalves(VOCAB * DIM, 1);
