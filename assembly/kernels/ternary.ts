@@ -13,7 +13,7 @@ import {
   MSET_UNITS, MSET_UPG, TILE_AUTO, TILE_R2T4, TILE_ROWS4,
 } from "./abi";
 import { f16ToF32, TOUCH_AHEAD, touchAhead } from "./common";
-import { tern_quad_rows, tern_quad_toks, tern_quad2_toks, QUAD_TOKS_T, DLT64_TOKS_T, QUAD_PAIR_TOKS_T } from "./ternary_tiles";
+import { tern_quad_rows, tern_quad_toks, tern_quad2_rows, tern_quad2_toks, QUAD_TOKS_T, DLT64_TOKS_T, QUAD_PAIR_TOKS_T } from "./ternary_tiles";
 
 /** Bytes of one row quad's codes (rows 4q…4q+3 stored together, layout.ts), given one row's bytes. */
 @inline function quadBytes(rowBytes: usize): usize {
@@ -41,7 +41,17 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
   const qb = quadBytes(rowBytes);
   if (mode == TILE_ROWS4) {
     const wEnd = w + <usize>((r1 + 3) >> 2) * qb;
-    for (let r = r0; r < r1; r += 4) {
+    let r = r0;
+    if (ASC_FEATURE_RELAXED_SIMD && n == 1) {
+      // one token: two whole quads at a time share each activation broadcast (tern_quad2_rows)
+      for (; r + 8 <= r1; r += 8) {
+        const wq = w + <usize>(r >> 2) * qb;
+        touchAhead(wq + TOUCH_AHEAD, qb << 1, wEnd); // the pair's worth of lines, TOUCH_AHEAD bytes on
+        const sr = <usize>r << 2;
+        tern_quad2_rows(ks, 1, wq, qb, a, cs, sw + sr, sh + sr, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o + sr, oStride);
+      }
+    }
+    for (; r < r1; r += 4) {
       const wq = w + <usize>(r >> 2) * qb;
       touchAhead(wq + TOUCH_AHEAD, qb, wEnd); // a quad's worth of lines, TOUCH_AHEAD bytes on
       const sr = <usize>r << 2;

@@ -1196,6 +1196,75 @@ export function tern_tq2q2_toks_t3(w: usize, qb: usize, a: usize, cs: usize, sw:
   v128.store(o + 2 * oStride + 16, fB2);
 }
 
+export function tern_tq2q2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
+  gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+  let fA0 = f32x4.splat(0);
+  let fB0 = f32x4.splat(0);
+  let wp = w;
+  let ap = a;
+  for (let u = 0; u < nUnits; u += 4) {
+    const nv = min(4, nUnits - u) << 2; // code vectors in this flush group
+    let cA = i16x8.splat(0);
+    let cB = i16x8.splat(0);
+    const M03 = i8x16.splat(3);
+    const M0C = i8x16.splat(12);
+    let i = 0;
+    do {
+      let dA = i16x8.splat(0);
+      let dB = i16x8.splat(0);
+      const stop = min(i + 8, nv);
+      do {
+        const qA = v128.load(wp);
+        const qB = v128.load(wp + qb);
+        const sA = i16x8.shr_u(qA, 4);
+        const sB = i16x8.shr_u(qB, 4);
+        {
+          const v = v128.load32_splat(ap, 0);
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, M03)));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, M03)));
+        }
+        {
+          const v = v128.load32_splat(ap, 16);
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, M0C)));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, M0C)));
+        }
+        {
+          const v = v128.load32_splat(ap, 32);
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, M03)));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, M03)));
+        }
+        {
+          const v = v128.load32_splat(ap, 48);
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, M0C)));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, M0C)));
+        }
+        wp += 16;
+        ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
+        i++;
+      } while (i < stop);
+      cA = i16x8.add(cA, i16x8.shr_s(dA, 2));
+      cB = i16x8.add(cB, i16x8.shr_s(dB, 2));
+    } while (i < nv);
+    const SA0 = i32x4.extadd_pairwise_i16x8_s(cA);
+    const SB0 = i32x4.extadd_pairwise_i16x8_s(cB);
+    {
+      const goff: usize = <usize>(u >> 2) * gs;
+      const gw0: usize = <usize>(u >> 2) * sgs;
+      const dwA = v128.load(sw + gw0, 0);
+      const dwB = v128.load(sw + gw0, 16);
+      {
+        const sq = v128.load32_splat(as + goff, 0);
+        const da = v128.load32_splat(ad + goff, 0);
+        fA0 = f32x4.add(fA0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(SA0, sq)), f32x4.mul(dwA, da)));
+        fB0 = f32x4.add(fB0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(SB0, sq)), f32x4.mul(dwB, da)));
+      }
+    }
+  }
+  v128.store(o, fA0);
+  v128.store(o + 16, fB0);
+}
+
 export function tern_i2sq_rows_t1(w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
   nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rows: i32): void {
   let n0 = i32x4.splat(0);
@@ -2190,6 +2259,65 @@ export function tern_i2sq2_toks_t3(w: usize, qb: usize, a: usize, cs: usize, sw:
   v128.store(o + 1 * oStride + 16, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nB1, v128.load32_splat(as, 4))), f32x4.splat(load<f32>(ad, 4) * wscale)));
   v128.store(o + 2 * oStride, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nA2, v128.load32_splat(as, 8))), f32x4.splat(load<f32>(ad, 8) * wscale)));
   v128.store(o + 2 * oStride + 16, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nB2, v128.load32_splat(as, 8))), f32x4.splat(load<f32>(ad, 8) * wscale)));
+}
+
+export function tern_i2sq2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
+  gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+  let nA0 = i32x4.splat(0);
+  let nB0 = i32x4.splat(0);
+  let wp = w;
+  let ap = a;
+  for (let u = 0; u < nUnits; u += 4) {
+    const nv = min(4, nUnits - u) << 2; // code vectors in this flush group
+    let cA = i16x8.splat(0);
+    let cB = i16x8.splat(0);
+    const M03 = i8x16.splat(3);
+    const M0C = i8x16.splat(12);
+    let i = 0;
+    do {
+      let dA = i16x8.splat(0);
+      let dB = i16x8.splat(0);
+      const stop = min(i + 8, nv);
+      do {
+        const qA = v128.load(wp);
+        const qB = v128.load(wp + qb);
+        const sA = i16x8.shr_u(qA, 4);
+        const sB = i16x8.shr_u(qB, 4);
+        {
+          const v = v128.load32_splat(ap, 48);
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, M03)));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, M03)));
+        }
+        {
+          const v = v128.load32_splat(ap, 32);
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, M0C)));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, M0C)));
+        }
+        {
+          const v = v128.load32_splat(ap, 16);
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, M03)));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, M03)));
+        }
+        {
+          const v = v128.load32_splat(ap, 0);
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, M0C)));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, M0C)));
+        }
+        wp += 16;
+        ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
+        i++;
+      } while (i < stop);
+      cA = i16x8.add(cA, i16x8.shr_s(dA, 2));
+      cB = i16x8.add(cB, i16x8.shr_s(dB, 2));
+    } while (i < nv);
+    const SA0 = i32x4.extadd_pairwise_i16x8_s(cA);
+    const SB0 = i32x4.extadd_pairwise_i16x8_s(cB);
+    nA0 = i32x4.add(nA0, SA0);
+    nB0 = i32x4.add(nB0, SB0);
+  }
+  v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nA0, v128.load32_splat(as, 0))), f32x4.splat(load<f32>(ad, 0) * wscale)));
+  v128.store(o + 16, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nB0, v128.load32_splat(as, 0))), f32x4.splat(load<f32>(ad, 0) * wscale)));
 }
 
 export function tern_dltq_rows_t1(w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
@@ -3468,6 +3596,82 @@ export function tern_dltq2_toks_t3(w: usize, qb: usize, a: usize, cs: usize, sw:
   v128.store(o + 2 * oStride + 16, fB2);
 }
 
+export function tern_dltq2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
+  gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+  let fA0 = f32x4.splat(0);
+  let fB0 = f32x4.splat(0);
+  let wp = w;
+  let ap = a;
+  let gi = 0;
+  for (let u = 0; u < nUnits; u += upg) {
+    const nv = min(upg, nUnits - u) << 2; // code vectors in this flush group
+    let cA = i16x8.splat(0);
+    let cB = i16x8.splat(0);
+    const M03 = i8x16.splat(3);
+    const M0C = i8x16.splat(12);
+    let i = 0;
+    do {
+      let dA = i16x8.splat(0);
+      let dB = i16x8.splat(0);
+      const stop = min(i + 8, nv);
+      do {
+        const qA = v128.load(wp);
+        const qB = v128.load(wp + qb);
+        const sA = i16x8.shr_u(qA, 4);
+        const sB = i16x8.shr_u(qB, 4);
+        {
+          const v = v128.load32_splat(ap, 0);
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, M03)));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, M03)));
+        }
+        {
+          const v = v128.load32_splat(ap, 16);
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, M0C)));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, M0C)));
+        }
+        {
+          const v = v128.load32_splat(ap, 32);
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, M03)));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, M03)));
+        }
+        {
+          const v = v128.load32_splat(ap, 48);
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, M0C)));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, M0C)));
+        }
+        wp += 16;
+        ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
+        i++;
+      } while (i < stop);
+      cA = i16x8.add(cA, i16x8.shr_s(dA, 2));
+      cB = i16x8.add(cB, i16x8.shr_s(dB, 2));
+    } while (i < nv);
+    const SA0 = i32x4.extadd_pairwise_i16x8_s(cA);
+    const SB0 = i32x4.extadd_pairwise_i16x8_s(cB);
+    {
+      const goff: usize = <usize>(gi) * gs;
+      const gw0: usize = <usize>(gi) * sgs;
+      const dwA = v128.load(sw + gw0, 0);
+      const gwA = v128.load(sh + gw0, 0);
+      const dwB = v128.load(sw + gw0, 16);
+      const gwB = v128.load(sh + gw0, 16);
+      {
+        const sq = v128.load32_splat(as + goff, 0);
+        const da = v128.load32_splat(ad + goff, 0);
+        const xs = v128.load32_splat(ax + goff, 0);
+        fA0 = f32x4.add(fA0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(SA0, sq)), f32x4.mul(dwA, da)));
+        fA0 = f32x4.add(fA0, f32x4.mul(gwA, xs));
+        fB0 = f32x4.add(fB0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(SB0, sq)), f32x4.mul(dwB, da)));
+        fB0 = f32x4.add(fB0, f32x4.mul(gwB, xs));
+      }
+    }
+    gi++;
+  }
+  v128.store(o, fA0);
+  v128.store(o + 16, fB0);
+}
+
 export function tern_dlt64q_rows_t1(w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
   nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rows: i32): void {
   let f0 = f32x4.splat(0);
@@ -4244,6 +4448,107 @@ export function tern_dlt64q_toks_t3(w: usize, a: usize, cs: usize, sw: usize, sh
   storeRows(o + 2 * oStride, f2, rows);
 }
 
+export function tern_dlt64q2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
+  gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+  let fA0 = f32x4.splat(0);
+  let fB0 = f32x4.splat(0);
+  let wp = w;
+  let ap = a;
+  for (let u = 0; u < nUnits; u += 2) {
+    const nv = min(2, nUnits - u) << 2; // code vectors in this flush group
+    let cAL = i16x8.splat(0);
+    let cAH = i16x8.splat(0);
+    let cBL = i16x8.splat(0);
+    let cBH = i16x8.splat(0);
+    const M03 = i8x16.splat(3);
+    const M0C = i8x16.splat(12);
+    let i = 0;
+    do {
+      let dAL = i16x8.splat(0);
+      let dAH = i16x8.splat(0);
+      let dBL = i16x8.splat(0);
+      let dBH = i16x8.splat(0);
+      const stop = min(i + 8, nv);
+      do {
+        const qA = v128.load(wp);
+        const qB = v128.load(wp + qb);
+        const sA = i16x8.shr_u(qA, 4);
+        const sB = i16x8.shr_u(qB, 4);
+        {
+          const v = v128.load32_splat(ap, 0);
+          cAL = i16x8.add(cAL, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, M03)));
+          cBL = i16x8.add(cBL, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, M03)));
+        }
+        {
+          const v = v128.load32_splat(ap, 16);
+          dAL = i16x8.add(dAL, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, M0C)));
+          dBL = i16x8.add(dBL, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, M0C)));
+        }
+        {
+          const v = v128.load32_splat(ap, 32);
+          cAH = i16x8.add(cAH, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, M03)));
+          cBH = i16x8.add(cBH, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, M03)));
+        }
+        {
+          const v = v128.load32_splat(ap, 48);
+          dAH = i16x8.add(dAH, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, M0C)));
+          dBH = i16x8.add(dBH, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, M0C)));
+        }
+        wp += 16;
+        ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
+        i++;
+      } while (i < stop);
+      cAL = i16x8.add(cAL, i16x8.shr_s(dAL, 2));
+      cAH = i16x8.add(cAH, i16x8.shr_s(dAH, 2));
+      cBL = i16x8.add(cBL, i16x8.shr_s(dBL, 2));
+      cBH = i16x8.add(cBH, i16x8.shr_s(dBH, 2));
+    } while (i < nv);
+    const SAL0 = i32x4.extadd_pairwise_i16x8_s(cAL);
+    const SAH0 = i32x4.extadd_pairwise_i16x8_s(cAH);
+    const SBL0 = i32x4.extadd_pairwise_i16x8_s(cBL);
+    const SBH0 = i32x4.extadd_pairwise_i16x8_s(cBH);
+    {
+      const goff: usize = <usize>(u) * gs;
+      const gw0: usize = <usize>(u) * sgs;
+      const dwA = v128.load(sw + gw0, 0);
+      const gwA = v128.load(sh + gw0, 0);
+      const dwB = v128.load(sw + gw0, 16);
+      const gwB = v128.load(sh + gw0, 16);
+      {
+        const sq = v128.load32_splat(as + goff, 0);
+        const da = v128.load32_splat(ad + goff, 0);
+        const xs = v128.load32_splat(ax + goff, 0);
+        fA0 = f32x4.add(fA0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(SAL0, sq)), f32x4.mul(dwA, da)));
+        fA0 = f32x4.add(fA0, f32x4.mul(gwA, xs));
+        fB0 = f32x4.add(fB0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(SBL0, sq)), f32x4.mul(dwB, da)));
+        fB0 = f32x4.add(fB0, f32x4.mul(gwB, xs));
+      }
+    }
+    if (u + 1 < ng) {
+      {
+        const goff: usize = <usize>(u + 1) * gs;
+        const gw0: usize = <usize>(u + 1) * sgs;
+        const dwA = v128.load(sw + gw0, 0);
+        const gwA = v128.load(sh + gw0, 0);
+        const dwB = v128.load(sw + gw0, 16);
+        const gwB = v128.load(sh + gw0, 16);
+        {
+          const sq = v128.load32_splat(as + goff, 0);
+          const da = v128.load32_splat(ad + goff, 0);
+          const xs = v128.load32_splat(ax + goff, 0);
+          fA0 = f32x4.add(fA0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(SAH0, sq)), f32x4.mul(dwA, da)));
+          fA0 = f32x4.add(fA0, f32x4.mul(gwA, xs));
+          fB0 = f32x4.add(fB0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(SBH0, sq)), f32x4.mul(dwB, da)));
+          fB0 = f32x4.add(fB0, f32x4.mul(gwB, xs));
+        }
+      }
+    }
+  }
+  v128.store(o, fA0);
+  v128.store(o + 16, fB0);
+}
+
 /** Quad tiles (4 rows; rows = how many of them are real): T ∈ {1, 2} tokens (rows) or 1…QUAD_TOKS_T (toks;
  *  dlt64 1…DLT64_TOKS_T). */
 export const QUAD_TOKS_T: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 4;
@@ -4320,6 +4625,33 @@ export function tern_quad_toks(ks: i32, T: i32, w: usize, a: usize, cs: usize, s
         case 1: tern_dlt64q_toks_t1(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
         case 2: tern_dlt64q_toks_t2(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
         case 3: tern_dlt64q_toks_t3(w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows); return;
+      }
+      break;
+  }
+  unreachable();
+}
+
+export function tern_quad2_rows(ks: i32, T: i32, w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
+  gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize): void {
+  switch (ks) {
+    case KS_TQ2:
+      switch (T) {
+        case 1: tern_tq2q2_rows_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); return;
+      }
+      break;
+    case KS_I2S:
+      switch (T) {
+        case 1: tern_i2sq2_rows_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); return;
+      }
+      break;
+    case KS_DLT:
+      switch (T) {
+        case 1: tern_dltq2_rows_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); return;
+      }
+      break;
+    case KS_DLT64:
+      switch (T) {
+        case 1: tern_dlt64q2_rows_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); return;
       }
       break;
   }
