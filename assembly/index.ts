@@ -1,6 +1,7 @@
 // Entry point of the wasm module: re-exports every kernel. Kernels work on raw pointers into the one
-// (shared, imported) memory; the JS side owns allocation, so no AssemblyScript managed objects are used and
-// the module has no data segments (a worker instantiating it again on the same memory overwrites nothing).
+// (shared, imported) memory; the JS side owns allocation (from heapBase on), so no AssemblyScript managed objects
+// are used, and the only data segment is read-only constants (common.ts MASK_*: a worker instantiating the module
+// again on the same memory writes the same bytes).
 export { quantQ8K, quantAbsmax } from "./kernels/quant";
 export { ternMatmul, ternMatmulSet, repackTq1, repackTq2, repackRows } from "./kernels/ternary";
 export { ternMatmulLut } from "./kernels/ternary_lut";

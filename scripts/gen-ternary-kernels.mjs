@@ -411,8 +411,6 @@ function genQuadPairRows(fam) {
   e(`  for (let u = 0; u < nUnits; u += ${groupUnits(fam)}) {`);
   e(`    const nv = min(${groupUnits(fam)}, nUnits - u) << 2; // code vectors in this flush group`);
   for (const Q of quads) for (const g of sums) e(`    let c${Q}${g} = i16x8.splat(0);`);
-  e(`    const M03 = i8x16.splat(3);`);
-  e(`    const M0C = i8x16.splat(12);`);
   e(`    let i = 0;`);
   e(`    do {`);
   for (const Q of quads) for (const g of sums) e(`      let d${Q}${g} = i16x8.splat(0);`);
@@ -424,10 +422,10 @@ function genQuadPairRows(fam) {
   e(`        const sB = i16x8.shr_u(qB, 4);`);
   /** @type {[acc: string, src: string, mask: string, p: number][]} */
   const fields = [
-    ["c", "q", "M03", 0],
-    ["d", "q", "M0C", 1],
-    ["c", "s", "M03", 2],
-    ["d", "s", "M0C", 3],
+    ["c", "q", "v128.load(MASK_3)", 0],
+    ["d", "q", "v128.load(MASK_12)", 1],
+    ["c", "s", "v128.load(MASK_3)", 2],
+    ["d", "s", "v128.load(MASK_12)", 3],
   ];
   for (const [acc, src, mask, p] of fields) {
     const g = sumOfField(fam, p);
@@ -472,7 +470,7 @@ const FAMS = KERNEL_SETS.map((ks) => {
   if (fam === undefined) throw new Error(`scripts/abi.mjs: the kernel set ${ks} is none of the families generated here (${FAMILIES.join(", ")})`);
   return fam;
 });
-const IMPORTS = `import { ${KERNEL_SETS.join(", ")} } from "./abi";`;
+const IMPORTS = `import { ${KERNEL_SETS.join(", ")} } from "./abi";\nimport { MASK_12, MASK_3 } from "./common";`;
 /**
  * A dispatcher over the families of `fams` and T = 1…TM(fam): the kernels are `${fam}${suffix}_t${T}`.
  * @param {string} name

@@ -23,6 +23,16 @@ export const TOUCH_AHEAD: usize = 1024;
   touched ^= x;
 }
 
+/**
+ * Byte masks of a 2-bit code field (3) and of the next field in place (12), as memory: the two-quad decode tile loads
+ * them at each use, and V8 folds such a load into the `and` as its operand. Written as constants, Deno's V8 (15.0)
+ * rematerializes them at each use and Chromium's runs that tile 9 % slower; Node's is the same either way
+ * (bench/README.md, "the decode tile over two quads"). A read-only data segment: an instance started on the shared
+ * memory by another thread writes the same bytes again.
+ */
+export const MASK_3: usize = memory.data<u8>([3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3], 16);
+export const MASK_12: usize = memory.data<u8>([12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12], 16);
+
 /** IEEE half (the low 16 bits of h) to f32, exact for every value; never computes on a subnormal f32. */
 @inline export function f16ToF32(h: u32): f32 {
   const e = (h >> 10) & 0x1f;

@@ -10,6 +10,7 @@
 //   rows   real rows of the quad (1–4: the last quad of a ragged matrix)
 
 import { KS_TQ2, KS_I2S, KS_DLT, KS_DLT64 } from "./abi";
+import { MASK_12, MASK_3 } from "./common";
 
 /** The first `rows` (1…4) lanes of v: the 4 rows of a quad, fewer for the last quad of a ragged matrix. */
 @inline function storeRows(o: usize, v: v128, rows: i32): void {
@@ -1207,8 +1208,6 @@ export function tern_tq2q2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
     const nv = min(4, nUnits - u) << 2; // code vectors in this flush group
     let cA = i16x8.splat(0);
     let cB = i16x8.splat(0);
-    const M03 = i8x16.splat(3);
-    const M0C = i8x16.splat(12);
     let i = 0;
     do {
       let dA = i16x8.splat(0);
@@ -1221,23 +1220,23 @@ export function tern_tq2q2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
         const sB = i16x8.shr_u(qB, 4);
         {
           const v = v128.load32_splat(ap, 0);
-          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, M03)));
-          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, M03)));
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_3))));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_3))));
         }
         {
           const v = v128.load32_splat(ap, 16);
-          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, M0C)));
-          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, M0C)));
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_12))));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_12))));
         }
         {
           const v = v128.load32_splat(ap, 32);
-          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, M03)));
-          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, M03)));
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_3))));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_3))));
         }
         {
           const v = v128.load32_splat(ap, 48);
-          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, M0C)));
-          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, M0C)));
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_12))));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_12))));
         }
         wp += 16;
         ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
@@ -2272,8 +2271,6 @@ export function tern_i2sq2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
     const nv = min(4, nUnits - u) << 2; // code vectors in this flush group
     let cA = i16x8.splat(0);
     let cB = i16x8.splat(0);
-    const M03 = i8x16.splat(3);
-    const M0C = i8x16.splat(12);
     let i = 0;
     do {
       let dA = i16x8.splat(0);
@@ -2286,23 +2283,23 @@ export function tern_i2sq2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
         const sB = i16x8.shr_u(qB, 4);
         {
           const v = v128.load32_splat(ap, 48);
-          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, M03)));
-          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, M03)));
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_3))));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_3))));
         }
         {
           const v = v128.load32_splat(ap, 32);
-          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, M0C)));
-          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, M0C)));
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_12))));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_12))));
         }
         {
           const v = v128.load32_splat(ap, 16);
-          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, M03)));
-          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, M03)));
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_3))));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_3))));
         }
         {
           const v = v128.load32_splat(ap, 0);
-          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, M0C)));
-          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, M0C)));
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_12))));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_12))));
         }
         wp += 16;
         ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
@@ -3608,8 +3605,6 @@ export function tern_dltq2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
     const nv = min(upg, nUnits - u) << 2; // code vectors in this flush group
     let cA = i16x8.splat(0);
     let cB = i16x8.splat(0);
-    const M03 = i8x16.splat(3);
-    const M0C = i8x16.splat(12);
     let i = 0;
     do {
       let dA = i16x8.splat(0);
@@ -3622,23 +3617,23 @@ export function tern_dltq2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
         const sB = i16x8.shr_u(qB, 4);
         {
           const v = v128.load32_splat(ap, 0);
-          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, M03)));
-          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, M03)));
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_3))));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_3))));
         }
         {
           const v = v128.load32_splat(ap, 16);
-          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, M0C)));
-          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, M0C)));
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_12))));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_12))));
         }
         {
           const v = v128.load32_splat(ap, 32);
-          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, M03)));
-          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, M03)));
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_3))));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_3))));
         }
         {
           const v = v128.load32_splat(ap, 48);
-          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, M0C)));
-          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, M0C)));
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_12))));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_12))));
         }
         wp += 16;
         ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
@@ -4461,8 +4456,6 @@ export function tern_dlt64q2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, s
     let cAH = i16x8.splat(0);
     let cBL = i16x8.splat(0);
     let cBH = i16x8.splat(0);
-    const M03 = i8x16.splat(3);
-    const M0C = i8x16.splat(12);
     let i = 0;
     do {
       let dAL = i16x8.splat(0);
@@ -4477,23 +4470,23 @@ export function tern_dlt64q2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, s
         const sB = i16x8.shr_u(qB, 4);
         {
           const v = v128.load32_splat(ap, 0);
-          cAL = i16x8.add(cAL, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, M03)));
-          cBL = i16x8.add(cBL, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, M03)));
+          cAL = i16x8.add(cAL, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_3))));
+          cBL = i16x8.add(cBL, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_3))));
         }
         {
           const v = v128.load32_splat(ap, 16);
-          dAL = i16x8.add(dAL, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, M0C)));
-          dBL = i16x8.add(dBL, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, M0C)));
+          dAL = i16x8.add(dAL, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_12))));
+          dBL = i16x8.add(dBL, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_12))));
         }
         {
           const v = v128.load32_splat(ap, 32);
-          cAH = i16x8.add(cAH, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, M03)));
-          cBH = i16x8.add(cBH, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, M03)));
+          cAH = i16x8.add(cAH, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_3))));
+          cBH = i16x8.add(cBH, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_3))));
         }
         {
           const v = v128.load32_splat(ap, 48);
-          dAH = i16x8.add(dAH, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, M0C)));
-          dBH = i16x8.add(dBH, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, M0C)));
+          dAH = i16x8.add(dAH, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_12))));
+          dBH = i16x8.add(dBH, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_12))));
         }
         wp += 16;
         ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
