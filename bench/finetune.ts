@@ -10,7 +10,7 @@
 //
 //   npm run bench:finetune -- [--steps 200] [--batch 8] [--seq-len 64] [--group 128] [--eval-chars 100000|all]
 //                             [--train-chars all] [--threads 1,2] [--rows all|salient|sequential|salient-finetune] [--json]
-//                             [--salient-fractions 0.01] [--salient-runs all|full,full-1,…]
+//                             [--salient-fractions 0.01] [--salient-runs all|full,full-1,…] [--lr 1e-3]
 //
 // `--rows salient` runs the float row, the post-training rows and the salient rows only (no training);
 // `--rows sequential` of those only the sequentially calibrated rows and quantize's file read back.
@@ -56,6 +56,8 @@ const steps = Number(opt("steps", "200"));
 const batch = Number(opt("batch", "8"));
 const seqLen = Number(opt("seq-len", "64"));
 const group = Number(opt("group", "128"));
+// the trained rows' peak learning rate; finetune's default (1e-3) unless given
+const lr = argv.includes("--lr") ? { lr: Number(opt("lr", "")) } : {};
 const threadList = opt("threads", "1,2").split(",").map(Number);
 const rowSet = opt("rows", "all");
 const log = (s: string) => process.stderr.write(s + "\n");
@@ -329,7 +331,7 @@ function report(speed: { mode: string; threads: number; tokensPerSecond: number 
 // of g of a row, the last group shorter: 32·ceil(k/g) per row, so 32/64 a weight at k = 64 whether g is 128 or 256)
 // and the side matrix (nnz·24 + 32·(m + 1) + 32·m; compact: `compactSalientBits`), over m·k.
 const salientFinetuneRows = async () => {
-  const common: Omit<FinetuneOptions, "out"> = { teacher: teacherPath, dataTokens: tokens, steps, batch, seqLen, group, seed: 1, threads: 1 };
+  const common: Omit<FinetuneOptions, "out"> = { teacher: teacherPath, dataTokens: tokens, steps, batch, seqLen, group, seed: 1, threads: 1, ...lr };
   const fractions = opt("salient-fractions", "0.01").split(",").map(Number);
   const row = async (method: string, o: Partial<FinetuneOptions>) => {
     const out = join(dir, `${rows.length}.gguf`);
@@ -391,7 +393,7 @@ try {
     rmSync(dir, { recursive: true, force: true });
     process.exit(0);
   }
-  const common: Omit<FinetuneOptions, "out"> = { teacher: teacherPath, dataTokens: tokens, steps, batch, seqLen, group, seed: 1, threads: 1 };
+  const common: Omit<FinetuneOptions, "out"> = { teacher: teacherPath, dataTokens: tokens, steps, batch, seqLen, group, seed: 1, threads: 1, ...lr };
   const trained = async (method: string, o: Partial<FinetuneOptions>) => {
     const out = join(dir, `${rows.length}.gguf`);
     t = performance.now();
