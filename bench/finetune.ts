@@ -10,7 +10,7 @@
 //
 //   npm run bench:finetune -- [--steps 200] [--batch 8] [--seq-len 64] [--group 128] [--eval-chars 100000|all]
 //                             [--train-chars all] [--threads 1,2] [--rows all|salient|sequential|salient-finetune] [--json]
-//                             [--salient-fractions 0.01] [--salient-runs all|full,full-1,…]
+//                             [--salient-fractions 0.01] [--salient-runs all|full,full-1,…] [--lr 1e-3]
 //
 // `--rows salient` runs the float row, the post-training rows and the salient rows only (no training);
 // `--rows sequential` of those only the sequentially calibrated rows and quantize's file read back.
@@ -56,6 +56,8 @@ const steps = Number(opt("steps", "200"));
 const batch = Number(opt("batch", "8"));
 const seqLen = Number(opt("seq-len", "64"));
 const group = Number(opt("group", "128"));
+// the trained rows' peak learning rate; finetune's default (1e-3) unless given
+const lr = argv.includes("--lr") ? { lr: Number(opt("lr", "")) } : {};
 const threadList = opt("threads", "1,2").split(",").map(Number);
 const rowSet = opt("rows", "all");
 const log = (s: string) => process.stderr.write(s + "\n");
@@ -73,29 +75,44 @@ interface Row {
   method: string;
   ppl: number;
   trainSeconds?: number;
-  /** Total bits per weight of the block matrices (salient rows). */
+  /** Total bits per weight of the block matrices (salient rows), side matrix in the agreed format. */
   bitsPerWeight?: number;
+  /** The same with the side matrix in the compact variant (`compactSalientBits`), computed, not written. */
+  compactBitsPerWeight?: number;
 }
 const rows: Row[] = [];
-const score = async (method: string, bytes: Uint8Array, trainSeconds?: number, bitsPerWeight?: number) => {
+interface RowBits {
+  agreed: number;
+  compact: number;
+}
+const score = async (method: string, bytes: Uint8Array, trainSeconds?: number, bits?: RowBits) => {
   const r = await perplexityOfGguf(bytes, evalText, { threads: Math.max(...threadList) });
   rows.push({
     method,
     ppl: r.ppl,
     ...(trainSeconds !== undefined ? { trainSeconds } : {}),
-    ...(bitsPerWeight !== undefined ? { bitsPerWeight } : {}),
+    ...(bits !== undefined ? { bitsPerWeight: bits.agreed, compactBitsPerWeight: bits.compact } : {}),
   });
-  log(
-    `${method}: ppl ${r.ppl.toFixed(3)} (${r.scored} tokens scored)${bitsPerWeight !== undefined ? `, ${bitsPerWeight.toFixed(3)} bits/weight` : ""}`,
-  );
+  const trained = trainSeconds !== undefined ? `, trained in ${trainSeconds.toFixed(0)} s` : "";
+  const perWeight = bits !== undefined ? `, ${bits.agreed.toFixed(3)} bits/weight (compact side matrix ${bits.compact.toFixed(3)})` : "";
+  log(`${method}: ppl ${r.ppl.toFixed(3)} (${r.scored} tokens scored)${perWeight}${trained}`);
 };
 
 // Issue 18's rows. Calibration: the first 512 tokens of the training text through the float model (its own
 // activations, train/calibration.ts). Each row is scored as the dense student weight Ŵ + S written as F32, so the
 // engine runs it as a float model (no int8 activation rounding, which the DLT rows above have). Bits per weight
 // over the block matrices: TQ2_0's 2.0625 for the codes plus the side matrix, (2.0625·m·k + 24·nnz + 32·(m + 1)
-// + 32·m) / (m·k) summed over the matrices; a matrix without salient weights has no side matrix.
+// + 32·m) / (m·k) summed over the matrices (per group: + 32·ceil(k/g)·m for α and γ); a matrix without salient
+// weights has no side matrix.
 const TERNARY_BITS = (66 * 8) / 256;
+/**
+ * Bits of a side matrix of `nnz` entries in the compact variant that src/train/README.md weighs against the agreed
+ * format (a computed figure; nothing writes it): per entry an int8 value and one flat index r·k + c, u16 where
+ * m·k ≤ 65536 (u32 past that), one F32 scale for the tensor, no row array. No entries, no side matrix.
+ */
+const compactSalientBits = (rows: number, cols: number, nnz: number) => (nnz === 0 ? 0 : nnz * (8 + (rows * cols <= 65536 ? 16 : 32)) + 32);
+/** Bits of F16 α and γ for a row of `cols` weights in groups of `group` (the last group of a row may be shorter). */
+const scaleBitsPerRow = (cols: number, group: number) => 2 * 16 * Math.ceil(cols / group);
 const calibration = calibrate(teacher.config, teacher.tensors, { tokens: tokens.subarray(0, 512) });
 const prepared = new Map<Float64Array, PreparedHessian>();
 const hessianOf = (name: string, k: number) => {
@@ -104,7 +121,8 @@ const hessianOf = (name: string, k: number) => {
   return prepared.get(h)!;
 };
 // `group`: one absmean scale per 64 values of a row instead of per tensor, as `ternion quantize` stores rows that
-// TQ2_0 cannot hold (stories260K's): α and γ are F16 per group, 32 more bits per 64 weights.
+// TQ2_0 cannot hold (stories260K's): α and γ are F16 per group, 32 more bits per group and ceil(k/64) groups a
+// row (3 at k = 172, the last of 44).
 interface SalientRowOptions {
   fraction: number;
   metric: SalientMetric;
@@ -116,6 +134,7 @@ interface SalientRowOptions {
 const calibrationTokens = tokens.subarray(0, 512);
 const salientRow = async (method: string, o: SalientRowOptions) => {
   let bits = 0;
+  let compact = 0;
   let weights = 0;
   const current = new Map(teacher.tensors); // block matrices replaced by Ŵ + S as they are quantized
   const needs = o.gptq || (o.fraction > 0 && o.metric === "hessian");
@@ -135,7 +154,10 @@ const salientRow = async (method: string, o: SalientRowOptions) => {
         hessian: needs ? local.get(h) : undefined,
         name: info.name,
       });
-      bits += (TERNARY_BITS + (o.group ? 32 / o.group : 0)) * m * k + (t.salient ? salientBits(m, t.salient.idx.length) : 0);
+      const ternary = TERNARY_BITS * m * k + (o.group ? scaleBitsPerRow(k, o.group) * m : 0);
+      const nnz = t.salient ? t.salient.idx.length : 0;
+      bits += ternary + (nnz ? salientBits(m, nnz) : 0);
+      compact += ternary + compactSalientBits(m, k, nnz);
       weights += m * k;
       current.set(info.name, denseOf(t));
     }
@@ -144,12 +166,10 @@ const salientRow = async (method: string, o: SalientRowOptions) => {
     const values = current.get(info.name)!;
     return { name: info.name, dims: info.dims, type: GgmlType.F32, data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
   });
-  await score(
-    method,
-    await writeGgufToBytes({ version: teacher.header.version, metadata: teacher.header.metadata, tensors }),
-    undefined,
-    bits / weights,
-  );
+  await score(method, await writeGgufToBytes({ version: teacher.header.version, metadata: teacher.header.metadata, tensors }), undefined, {
+    agreed: bits / weights,
+    compact: compact / weights,
+  });
 };
 // The file `ternion quantize` writes (planQuantize with the sequential calibration, as the CLI's defaults), read
 // back from its bytes: DLT codes, F16 α and γ, the int8 side matrix; the decoded Ŵ + S scored as F32. It checks
@@ -211,21 +231,25 @@ const quantizedFileRow = async (method: string, fraction: number) => {
   const plan = planQuantize(source, teacher.header, { type: "tq2_0", salient: { fraction, metric: "hessian" }, gptq: true, hessians });
   const file = await writeGgufToBytes(plan.input);
   const { tensors, byName } = await denseOfDltFile(file, GROUPED_TERNARY_GROUP);
-  // bits as inspect counts them for this file: every tensor of a matrix (codes padded to 256, α, γ, side) over m·k
+  // bits as inspect counts them for this file: every tensor of a matrix (codes padded to 256, α, γ, side) over m·k;
+  // compact: the same with the side matrix in the compact variant
   let bits = 0;
+  let compact = 0;
   let weights = 0;
   for (const info of teacher.header.tensors.filter((t) => isLinearWeight(t))) {
     const [k, m] = info.dims as [number, number];
     weights += m * k;
-    for (const n of [info.name, ...Object.values(dltScaleNames(info.name)), ...Object.values(salientNames(info.name))])
-      bits += 8 * byName.get(n)!.byteLength;
+    let ternary = 0;
+    for (const n of [info.name, ...Object.values(dltScaleNames(info.name))]) ternary += 8 * byName.get(n)!.byteLength;
+    const side = salientNames(info.name);
+    bits += ternary;
+    for (const n of Object.values(side)) bits += 8 * byName.get(n)!.byteLength;
+    compact += ternary + compactSalientBits(m, k, byName.get(side.idx)!.dims[0]!);
   }
-  await score(
-    method,
-    await writeGgufToBytes({ version: teacher.header.version, metadata: teacher.header.metadata, tensors }),
-    undefined,
-    bits / weights,
-  );
+  await score(method, await writeGgufToBytes({ version: teacher.header.version, metadata: teacher.header.metadata, tensors }), undefined, {
+    agreed: bits / weights,
+    compact: compact / weights,
+  });
 };
 
 const sequentialRows = async () => {
@@ -284,11 +308,15 @@ function report(speed: { mode: string; threads: number; tokensPerSecond: number 
     for (const r of rows)
       if (r.bitsPerWeight === undefined)
         console.log(`| ${r.method} | ${r.ppl.toFixed(2)} | ${r === rows[0] ? "—" : `${(100 * gapClosed(r.ppl)).toFixed(0)} %`} |`);
-    console.log("\n| with bits per weight (stories260K; post-training rows calibrated on 512 training tokens) | bits/weight | ppl | × float |");
-    console.log("|---|---:|---:|---:|");
+    console.log(
+      "\n| with bits per weight (stories260K; post-training rows calibrated on 512 training tokens) | bits/weight | compact side matrix (computed) | ppl | × float | training s |",
+    );
+    console.log("|---|---:|---:|---:|---:|---:|");
     for (const r of rows)
       if (r.bitsPerWeight !== undefined)
-        console.log(`| ${r.method} | ${r.bitsPerWeight.toFixed(3)} | ${r.ppl.toFixed(2)} | ${(r.ppl / float).toFixed(2)} |`);
+        console.log(
+          `| ${r.method} | ${r.bitsPerWeight.toFixed(3)} | ${r.compactBitsPerWeight!.toFixed(3)} | ${r.ppl.toFixed(2)} | ${(r.ppl / float).toFixed(2)} | ${r.trainSeconds?.toFixed(0) ?? "—"} |`,
+        );
     console.log("\n| schedule | threads | training tokens/s |");
     console.log("|---|---:|---:|");
     for (const s of speed) console.log(`| ${s.mode} | ${s.threads} | ${Math.round(s.tokensPerSecond)} |`);
@@ -299,9 +327,11 @@ function report(speed: { mode: string; threads: number; tokensPerSecond: number 
 // seed and steps as the trained rows above. Each exported file is decoded to its dense Ŵ + S (denseOfDltFile) and
 // scored as F32, as the post-training salient rows are, so its row without salient weights is scored the same way
 // too; the DLT row as the engine runs it (int8 activations) is the table's "DLT + OFF (full)". Bits per weight: the
-// codes as TQ2_0 (2.0625), F16 α and γ per group (32/g) and the side matrix (nnz·24 + 32·(m + 1) + 32·m) over m·k.
+// codes as TQ2_0 (2.0625, not the file's padding of rows to 256 codes), the file's F16 α and γ (one pair per group
+// of g of a row, the last group shorter: 32·ceil(k/g) per row, so 32/64 a weight at k = 64 whether g is 128 or 256)
+// and the side matrix (nnz·24 + 32·(m + 1) + 32·m; compact: `compactSalientBits`), over m·k.
 const salientFinetuneRows = async () => {
-  const common: Omit<FinetuneOptions, "out"> = { teacher: teacherPath, dataTokens: tokens, steps, batch, seqLen, group, seed: 1, threads: 1 };
+  const common: Omit<FinetuneOptions, "out"> = { teacher: teacherPath, dataTokens: tokens, steps, batch, seqLen, group, seed: 1, threads: 1, ...lr };
   const fractions = opt("salient-fractions", "0.01").split(",").map(Number);
   const row = async (method: string, o: Partial<FinetuneOptions>) => {
     const out = join(dir, `${rows.length}.gguf`);
@@ -311,20 +341,21 @@ const salientFinetuneRows = async () => {
     const file = new Uint8Array(readFileSync(out));
     const { tensors, byName } = await denseOfDltFile(file, group);
     let bits = 0;
+    let compact = 0;
     let weights = 0;
     for (const info of teacher.header.tensors.filter((x) => isLinearWeight(x))) {
       const [k, m] = info.dims as [number, number];
+      const { alpha, gamma } = dltScaleNames(info.name);
+      const ternary = TERNARY_BITS * m * k + 8 * (byName.get(alpha)!.byteLength + byName.get(gamma)!.byteLength);
+      const nnz = byName.get(salientNames(info.name).idx)?.dims[0] ?? 0;
+      bits += ternary + (nnz ? salientBits(m, nnz) : 0);
+      compact += ternary + compactSalientBits(m, k, nnz);
       weights += m * k;
-      bits += (TERNARY_BITS + 32 / group) * m * k;
-      const side = byName.get(salientNames(info.name).idx);
-      if (side) bits += salientBits(m, side.dims[0]!);
     }
-    await score(
-      method,
-      await writeGgufToBytes({ version: teacher.header.version, metadata: teacher.header.metadata, tensors }),
-      trainSeconds,
-      bits / weights,
-    );
+    await score(method, await writeGgufToBytes({ version: teacher.header.version, metadata: teacher.header.metadata, tensors }), trainSeconds, {
+      agreed: bits / weights,
+      compact: compact / weights,
+    });
   };
   const runs: [string, string, Partial<FinetuneOptions>][] = [
     ["full", "DLT + OFF (full), dense Ŵ", { mode: "full" }],
@@ -362,7 +393,7 @@ try {
     rmSync(dir, { recursive: true, force: true });
     process.exit(0);
   }
-  const common: Omit<FinetuneOptions, "out"> = { teacher: teacherPath, dataTokens: tokens, steps, batch, seqLen, group, seed: 1, threads: 1 };
+  const common: Omit<FinetuneOptions, "out"> = { teacher: teacherPath, dataTokens: tokens, steps, batch, seqLen, group, seed: 1, threads: 1, ...lr };
   const trained = async (method: string, o: Partial<FinetuneOptions>) => {
     const out = join(dir, `${rows.length}.gguf`);
     t = performance.now();
