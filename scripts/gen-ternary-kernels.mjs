@@ -430,7 +430,8 @@ function genQuadPairRows(fam) {
     const g = sumOfField(fam, p);
     e(`        {`);
     e(`          const v = v128.load32_splat(ap, ${16 * lOf(p)});`);
-    for (const Q of quads) e(`          ${acc}${Q}${g} = i16x8.add(${acc}${Q}${g}, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(${src}${Q}, ${mask})));`);
+    for (const Q of quads)
+      e(`          ${acc}${Q}${g} = i16x8.add(${acc}${Q}${g}, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(${src}${Q}, ${mask})));`);
     e(`        }`);
   }
   e(`        wp += 16;`);
