@@ -493,20 +493,19 @@ export class CpuKernels {
     const t0 = this.lutTokens([w], a.n);
     if (t0) this.matmulLut([w], a, t0, [out], outStride);
     if (t0 === a.n) return;
-    const relaxed = this.build === "relaxed";
-    const cs = relaxed ? a.kp : a.kp * 2; // bytes between tokens
+    const at = this.activationsFrom(a, t0);
     const args = [
       fam,
       w.ptr,
       l.rowBytes,
-      (relaxed ? a.q : a.q16) + t0 * cs,
-      cs,
+      at.q,
+      at.cs,
       w.scales,
       w.shifts,
       w.rows * 4,
-      a.d + t0 * 4,
-      a.s + t0 * 4,
-      a.xs ? a.xs + t0 * 4 : 0,
+      at.d,
+      at.s,
+      at.xs,
       a.capacity * 4,
       nUnits,
       upg,
@@ -629,6 +628,16 @@ export class CpuKernels {
     return { rows, work };
   }
 
+  /**
+   * The multiply-add kernels' activation arguments for tokens t0… of `a`: the quantized values this build reads (i8
+   * in the relaxed build, the i16 copy in simd128) and the bytes between tokens, then the scale, Σq and Σx rows.
+   */
+  private activationsFrom(a: QuantizedActivations, t0: number): { q: number; cs: number; d: number; s: number; xs: number } {
+    const relaxed = this.build === "relaxed";
+    const cs = relaxed ? a.kp : a.kp * 2;
+    return { q: (relaxed ? a.q : a.q16) + t0 * cs, cs, d: a.d + t0 * 4, s: a.s + t0 * 4, xs: a.xs ? a.xs + t0 * 4 : 0 };
+  }
+
   /** The per-matrix arguments of ternMatmul, after checking that `a` is the activation `w`'s kernel reads. */
   private ternaryArgs(w: Matrix, a: QuantizedActivations): { fam: number; upg: number; nUnits: number } {
     const l = w.layout;
@@ -667,20 +676,8 @@ export class CpuKernels {
     }
     if (t0 === a.n) return;
     const { rows, work } = this.writeSetEntries(ws, a, outs, t0);
-    const relaxed = this.build === "relaxed";
-    const cs = relaxed ? a.kp : a.kp * 2; // bytes between tokens
-    const args = [
-      this.setEntries.ptr,
-      ws.length,
-      (relaxed ? a.q : a.q16) + t0 * cs,
-      cs,
-      a.d + t0 * 4,
-      a.s + t0 * 4,
-      a.xs ? a.xs + t0 * 4 : 0,
-      a.capacity * 4,
-      a.n - t0,
-      TILE_CODE[this.tile],
-    ];
+    const at = this.activationsFrom(a, t0);
+    const args = [this.setEntries.ptr, ws.length, at.q, at.cs, at.d, at.s, at.xs, a.capacity * 4, a.n - t0, TILE_CODE[this.tile]];
     this.pool.run(FN.ternMatmulSet, args, rows, 4, this.parts((work * (a.n - t0)) / a.n));
   }
 
