@@ -30,6 +30,47 @@ function readQ8Cache(u8: Uint8Array, p: number, rows: number, hd: number): numbe
   return out;
 }
 
+type Odd = "none" | "inf-key" | "nan-value" | "big-query";
+
+/**
+ * Random keys and values (len positions of kvw values, each through `round`) and n·heads·hd queries, with one odd
+ * value planted: an infinite key that query head 0 meets with a positive component (a score of +inf: NaN through the
+ * softmax), a NaN value, or a query of 2^16 or more.
+ */
+function oddInputs(r: () => number, len: number, kvw: number, queries: number, odd: Odd, round = (x: number) => x) {
+  const kAll = Float32Array.from({ length: len * kvw }, () => round(randn(r)));
+  const vAll = Float32Array.from({ length: len * kvw }, () => round(randn(r)));
+  const q = Float32Array.from({ length: queries }, () => randn(r) * 2);
+  if (odd === "inf-key") (kAll[3 * kvw + 5] = Infinity), (q[5] = 1.5);
+  if (odd === "nan-value") vAll[(len - 2) * kvw + 1] = NaN;
+  if (odd === "big-query") q[7] = 70000;
+  return { kAll, vAll, q };
+}
+
+/** The bits of attention of n queries at pos0… over a cache of `type` (3 positions of room) holding k and v. */
+function attendBits(
+  K: CpuKernels,
+  type: KvType,
+  k: Float32Array,
+  v: Float32Array,
+  q: Float32Array,
+  shape: { heads: number; kvHeads: number; headDim: number },
+  n: number,
+  pos0: number,
+): number[] {
+  const h = K.heap;
+  const len = pos0 + n;
+  const rowBytes = kvRowBytes(type, shape.headDim);
+  const capacity = len + 3;
+  const cache = { k: h.alloc(capacity * shape.kvHeads * rowBytes), v: h.alloc(capacity * shape.kvHeads * rowBytes), capacity };
+  const s = { ...shape, type };
+  storeKv(K, cache, h.upload(k), h.upload(v), len, 0, s);
+  const width = n * shape.heads * shape.headDim;
+  const out = h.alloc(width * 4);
+  attend(K, cache, h.upload(q), out, h.alloc(n * shape.heads * len * 4), n, pos0, s);
+  return Array.from(new Uint32Array(h.f32View(out, width).slice().buffer));
+}
+
 const cases: Array<[heads: number, kvHeads: number, hd: number, pos0: number, n: number]> = [
   [8, 4, 8, 0, 1],
   [8, 4, 8, 0, 7],
@@ -102,7 +143,7 @@ describe.each([
   ["simd128", 1],
   ["relaxed", 2],
 ] as const)("f16 cache = f32 cache of the rounded values, bit for bit (%s, %i threads)", (simd, threads) => {
-  const shapes: Array<[heads: number, kvHeads: number, hd: number, pos0: number, n: number, odd: "none" | "inf-key" | "nan-value" | "big-query"]> = [
+  const shapes: Array<[heads: number, kvHeads: number, hd: number, pos0: number, n: number, odd: Odd]> = [
     [16, 16, 96, 199, 1, "none"],
     [4, 4, 64, 130, 1, "none"],
     [3, 3, 8, 6, 1, "none"],
@@ -125,25 +166,10 @@ describe.each([
     const K = await CpuKernels.create({ simd, threads, parallelThreshold: 0 });
     made.push(K);
     const r = rng(heads * 7 + hd * 3 + pos0 + n);
-    const len = pos0 + n;
-    const kvw = kvHeads * hd;
     const round = (x: number) => f16BitsToF32(f32ToF16Bits(x));
-    const kAll = Float32Array.from({ length: len * kvw }, () => round(randn(r)));
-    const vAll = Float32Array.from({ length: len * kvw }, () => round(randn(r)));
-    const q = Float32Array.from({ length: n * heads * hd }, () => randn(r) * 2);
-    // a score of +inf (query head 0 meets the infinite key with a positive component): NaN through the softmax
-    if (odd === "inf-key") (kAll[3 * kvw + 5] = Infinity), (q[5] = 1.5);
-    if (odd === "nan-value") vAll[(len - 2) * kvw + 1] = NaN;
-    if (odd === "big-query") q[7] = 70000;
-    const h = K.heap;
-    const outs = (["f16", "f32"] as KvType[]).map((type) => {
-      const eb = type === "f16" ? 2 : 4;
-      const cache = { k: h.alloc((len + 3) * kvw * eb), v: h.alloc((len + 3) * kvw * eb), capacity: len + 3 };
-      storeKv(K, cache, h.upload(kAll), h.upload(vAll), len, 0, { heads, kvHeads, headDim: hd, type });
-      const out = h.alloc(n * heads * hd * 4);
-      attend(K, cache, h.upload(q), out, h.alloc(n * heads * len * 4), n, pos0, { heads, kvHeads, headDim: hd, type });
-      return Array.from(new Uint32Array(h.f32View(out, n * heads * hd).slice().buffer));
-    });
+    const { kAll, vAll, q } = oddInputs(r, pos0 + n, kvHeads * hd, n * heads * hd, odd, round);
+    const shape = { heads, kvHeads, headDim: hd };
+    const outs = (["f16", "f32"] as KvType[]).map((type) => attendBits(K, type, kAll, vAll, q, shape, n, pos0));
     expect(outs[0]).toEqual(outs[1]);
   });
 });
@@ -155,7 +181,7 @@ describe.each([
   ["simd128", 1],
   ["relaxed", 2],
 ] as const)("q8_0 cache = f32 cache of the dequantized values, bit for bit (%s, %i threads)", (simd, threads) => {
-  const shapes: Array<[heads: number, kvHeads: number, hd: number, pos0: number, n: number, odd: "none" | "inf-key" | "nan-value"]> = [
+  const shapes: Array<[heads: number, kvHeads: number, hd: number, pos0: number, n: number, odd: Exclude<Odd, "big-query">]> = [
     [16, 16, 96, 199, 1, "none"],
     [4, 4, 64, 130, 1, "none"],
     [3, 3, 8, 6, 1, "none"],
@@ -172,26 +198,12 @@ describe.each([
     const K = await CpuKernels.create({ simd, threads, parallelThreshold: 0 });
     made.push(K);
     const r = rng(heads * 11 + hd * 5 + pos0 + n);
-    const len = pos0 + n;
-    const kvw = kvHeads * hd;
-    const kAll = Float32Array.from({ length: len * kvw }, () => randn(r));
-    const vAll = Float32Array.from({ length: len * kvw }, () => randn(r));
-    const q = Float32Array.from({ length: n * heads * hd }, () => randn(r) * 2);
-    if (odd === "inf-key") (kAll[3 * kvw + 5] = Infinity), (q[5] = 1.5);
-    if (odd === "nan-value") vAll[(len - 2) * kvw + 1] = NaN;
-    const h = K.heap;
-    const outs = (["q8_0", "f32"] as KvType[]).map((type) => {
-      const rowBytes = kvRowBytes(type, hd);
-      const capacity = len + 3;
-      const cache = { k: h.alloc(capacity * kvHeads * rowBytes), v: h.alloc(capacity * kvHeads * rowBytes), capacity };
-      const shape = { heads, kvHeads, headDim: hd, type };
-      const k = type === "f32" ? q8KvRef(kAll, hd).values : kAll;
-      const v = type === "f32" ? q8KvRef(vAll, hd).values : vAll;
-      storeKv(K, cache, h.upload(k), h.upload(v), len, 0, shape);
-      const out = h.alloc(n * heads * hd * 4);
-      attend(K, cache, h.upload(q), out, h.alloc(n * heads * len * 4), n, pos0, shape);
-      return Array.from(new Uint32Array(h.f32View(out, n * heads * hd).slice().buffer));
-    });
+    const { kAll, vAll, q } = oddInputs(r, pos0 + n, kvHeads * hd, n * heads * hd, odd);
+    const shape = { heads, kvHeads, headDim: hd };
+    const outs = [
+      attendBits(K, "q8_0", kAll, vAll, q, shape, n, pos0),
+      attendBits(K, "f32", q8KvRef(kAll, hd).values, q8KvRef(vAll, hd).values, q, shape, n, pos0),
+    ];
     if (odd === "none") expect(outs[0]!.some((b) => (b & 0x7f800000) === 0x7f800000)).toBe(false);
     else expect(outs[0]!.some((b) => (b & 0x7f800000) === 0x7f800000)).toBe(true);
     expect(outs[0]).toEqual(outs[1]);
