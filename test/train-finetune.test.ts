@@ -18,7 +18,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const teacher = sharedPath("models/stories260K.gguf");
 const data = sharedPath("corpus/tinystories_sample.txt");
 
-const runArgs = (mode: string, out: string, steps: number) => [
+/** `ternion finetune` of stories260K on the sample text, `steps` steps into `out`, g = 64, and more options. */
+const finetuneArgs = (out: string, steps: number, ...more: string[]) => [
   "finetune",
   "--teacher",
   teacher,
@@ -28,19 +29,12 @@ const runArgs = (mode: string, out: string, steps: number) => [
   String(steps),
   "--out",
   out,
-  "--mode",
-  mode,
   "--group",
   "64",
-  "--batch",
-  "4",
-  "--seq-len",
-  "32",
-  "--seed",
-  "5",
-  "--checkpoint-every",
-  "3",
+  ...more,
 ];
+const runArgs = (mode: string, out: string, steps: number) =>
+  finetuneArgs(out, steps, "--mode", mode, "--batch", "4", "--seq-len", "32", "--seed", "5", "--checkpoint-every", "3");
 
 /** Starts the CLI, SIGKILLs it as soon as its first checkpoint exists (or `ready` holds), and returns whether the kill came first. */
 function runAndKill(args: string[], checkpoint: string, out: string, ready = () => existsSync(checkpoint)): Promise<{ killedBeforeEnd: boolean }> {
@@ -162,24 +156,7 @@ describe("ternion finetune: SIGKILL and --resume", () => {
     expect(previous).toMatch(/^ternion finetune: .*ckpt.prev fails verification: .*other options: lr 0.001 there, 0.02 here \[BAD_CHECKPOINT\]$/);
   });
 
-  const small = (out: string, steps: number, ...more: string[]) => [
-    "finetune",
-    "--teacher",
-    teacher,
-    "--data",
-    data,
-    "--steps",
-    String(steps),
-    "--out",
-    out,
-    "--group",
-    "64",
-    "--batch",
-    "2",
-    "--seq-len",
-    "16",
-    ...more,
-  ];
+  const small = (out: string, steps: number, ...more: string[]) => finetuneArgs(out, steps, "--batch", "2", "--seq-len", "16", ...more);
 
   it("a 4-step blockwise run reports each block's loss against its own start, not one climbing 'final loss'", () => {
     const r = runCli(small(join(dir, "four.gguf"), 4));
