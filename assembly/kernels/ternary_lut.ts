@@ -41,8 +41,7 @@ const GROUP: usize = 81 * ROW;
 const QT_BYTE: usize = 4 * ROW;
 // Slot layout (byte offsets; src/runtime/cpu/kernels.ts lutSlotBytes states the same sizes):
 const MAP: usize = 0; // u32 [256]: code byte → byte offset of its table row (its base-3 value Σ field_l·3^l × ROW)
-const R2: usize = 1024; // 9 rows: the partial sums over fields 0–1 of the group being built
-const OUT_T: usize = R2 + 9 * ROW; // f32 [LUT_TOKENS]: one row's results, before they go to the token rows
+const OUT_T: usize = 1024; // f32 [LUT_TOKENS]: one row's results, before they go to the token rows
 const SCALES: usize = OUT_T + 4 * <usize>LUT_TOKENS; // f32 [ng][LUT_TOKENS] activation scales, then Σx (DLT) alike
 // then QT: i16 [rowBytes][4][LUT_TOKENS] the tile's activations by code byte (64-aligned), ACC: [m][LUT_TOKENS] the
 // rows' f32 results (I2_S: i32 sums) between panels, and one panel's tables: [panelBytes][81] rows
@@ -89,7 +88,7 @@ export function ternMatmulLut(set: usize, count: i32, q: usize, kp: usize, ad: u
     gatherTile(s + qtOff, s + SCALES, q, kp, ad, ax, gs, rowBytes, ng, fam == FAM_DLT, tt, T);
     for (let P0 = 0; P0 < rowBytes; P0 += panelBytes) {
       const P1 = min(P0 + panelBytes, rowBytes);
-      for (let B = P0; B < P1; B++) buildTable(s + tabOff + <usize>(B - P0) * GROUP, s + qtOff + <usize>B * QT_BYTE, s + R2);
+      for (let B = P0; B < P1; B++) buildTable(s + tabOff + <usize>(B - P0) * GROUP, s + qtOff + <usize>B * QT_BYTE);
       // every matrix sweeps this panel's tables; its rows' accumulators follow the earlier matrices' in ACC
       let acc = s + accOff;
       for (let i = 0; i < count; i++) {
@@ -135,38 +134,42 @@ function buildMap(map: usize, i2s: bool): void {
 function gatherTile(qt: usize, sc: usize, q: usize, kp: usize, ad: usize, ax: usize, gs: usize, rowBytes: i32, ng: i32,
   dlt: bool, tt: i32, T: i32): void {
   const kpu = <usize>rowBytes << 2;
-  for (let t = 0; t < LUT_TOKENS; t++) {
-    const row = q + <usize>(tt + t) * kp;
-    const dst = qt + (<usize>t << 1);
-    if (t < T) {
-      // 16 activations at a time: p = 128c + 64h + 16l + i goes to QT[32c + 16h + i][l]
-      for (let p: usize = 0; p < kpu; p += 16) {
-        const v = v128.load(row + p);
-        const lo = i16x8.extend_low_i8x16_s(v);
-        const hi = i16x8.extend_high_i8x16_s(v);
-        const at = dst + (((p >> 7) << 5) + (((p >> 6) & 1) << 4)) * QT_BYTE + ((p >> 4) & 3) * ROW;
-        store<i16>(at, i16x8.extract_lane_s(lo, 0), 0 * QT_BYTE);
-        store<i16>(at, i16x8.extract_lane_s(lo, 1), 1 * QT_BYTE);
-        store<i16>(at, i16x8.extract_lane_s(lo, 2), 2 * QT_BYTE);
-        store<i16>(at, i16x8.extract_lane_s(lo, 3), 3 * QT_BYTE);
-        store<i16>(at, i16x8.extract_lane_s(lo, 4), 4 * QT_BYTE);
-        store<i16>(at, i16x8.extract_lane_s(lo, 5), 5 * QT_BYTE);
-        store<i16>(at, i16x8.extract_lane_s(lo, 6), 6 * QT_BYTE);
-        store<i16>(at, i16x8.extract_lane_s(lo, 7), 7 * QT_BYTE);
-        store<i16>(at, i16x8.extract_lane_s(hi, 0), 8 * QT_BYTE);
-        store<i16>(at, i16x8.extract_lane_s(hi, 1), 9 * QT_BYTE);
-        store<i16>(at, i16x8.extract_lane_s(hi, 2), 10 * QT_BYTE);
-        store<i16>(at, i16x8.extract_lane_s(hi, 3), 11 * QT_BYTE);
-        store<i16>(at, i16x8.extract_lane_s(hi, 4), 12 * QT_BYTE);
-        store<i16>(at, i16x8.extract_lane_s(hi, 5), 13 * QT_BYTE);
-        store<i16>(at, i16x8.extract_lane_s(hi, 6), 14 * QT_BYTE);
-        store<i16>(at, i16x8.extract_lane_s(hi, 7), 15 * QT_BYTE);
-      }
-    } else {
-      for (let B: usize = 0; B < <usize>rowBytes; B++) {
-        for (let l: usize = 0; l < 4; l++) store<i16>(dst + B * QT_BYTE + l * ROW, 0);
-      }
+  for (let p: usize = 0; p < kpu; p += 16) {
+    const at = qt + (((p >> 7) << 5) + (((p >> 6) & 1) << 4)) * QT_BYTE + ((p >> 4) & 3) * ROW;
+    if (T == LUT_TOKENS) {
+      // a full tile: 8 × 8 transposes, 8 tokens by 8 activations
+      const src = q + <usize>tt * kp + p;
+      transpose8(src, kp, at, false);
+      transpose8(src, kp, at + 8 * QT_BYTE, true);
+      transpose8(src + 8 * kp, kp, at + 16, false);
+      transpose8(src + 8 * kp, kp, at + 8 * QT_BYTE + 16, true);
+      continue;
     }
+    // 16 activations of a token at a time, one lane store each
+    for (let t = 0; t < LUT_TOKENS; t++) {
+      const dst = at + (<usize>t << 1);
+      const v = t < T ? v128.load(q + <usize>(tt + t) * kp + p) : i32x4.splat(0);
+      const lo = i16x8.extend_low_i8x16_s(v);
+      const hi = i16x8.extend_high_i8x16_s(v);
+      store<i16>(dst, i16x8.extract_lane_s(lo, 0), 0 * QT_BYTE);
+      store<i16>(dst, i16x8.extract_lane_s(lo, 1), 1 * QT_BYTE);
+      store<i16>(dst, i16x8.extract_lane_s(lo, 2), 2 * QT_BYTE);
+      store<i16>(dst, i16x8.extract_lane_s(lo, 3), 3 * QT_BYTE);
+      store<i16>(dst, i16x8.extract_lane_s(lo, 4), 4 * QT_BYTE);
+      store<i16>(dst, i16x8.extract_lane_s(lo, 5), 5 * QT_BYTE);
+      store<i16>(dst, i16x8.extract_lane_s(lo, 6), 6 * QT_BYTE);
+      store<i16>(dst, i16x8.extract_lane_s(lo, 7), 7 * QT_BYTE);
+      store<i16>(dst, i16x8.extract_lane_s(hi, 0), 8 * QT_BYTE);
+      store<i16>(dst, i16x8.extract_lane_s(hi, 1), 9 * QT_BYTE);
+      store<i16>(dst, i16x8.extract_lane_s(hi, 2), 10 * QT_BYTE);
+      store<i16>(dst, i16x8.extract_lane_s(hi, 3), 11 * QT_BYTE);
+      store<i16>(dst, i16x8.extract_lane_s(hi, 4), 12 * QT_BYTE);
+      store<i16>(dst, i16x8.extract_lane_s(hi, 5), 13 * QT_BYTE);
+      store<i16>(dst, i16x8.extract_lane_s(hi, 6), 14 * QT_BYTE);
+      store<i16>(dst, i16x8.extract_lane_s(hi, 7), 15 * QT_BYTE);
+    }
+  }
+  for (let t = 0; t < LUT_TOKENS; t++) {
     for (let g = 0; g < ng; g++) {
       const at = (<usize>g * <usize>LUT_TOKENS + <usize>t) << 2;
       const src = <usize>g * gs + (<usize>(tt + t) << 2);
@@ -176,33 +179,81 @@ function gatherTile(qt: usize, sc: usize, q: usize, kp: usize, ad: usize, ax: us
   }
 }
 
-/** (c − 1)·v for a code c of 0, 1, 2. */
-@inline function signed(c: i32, v: v128): v128 {
-  return c == 0 ? i16x8.neg(v) : c == 1 ? i16x8.splat(0) : v;
+/**
+ * 8 tokens' i8 activations i = 0…7 (hi: 8…15) of the 16 bytes at src (tokens kp bytes apart), sign-extended and
+ * transposed: activation i of the 8 tokens to dst + i·QT_BYTE (8 i16 lanes, token order).
+ */
+@inline function transpose8(src: usize, kp: usize, dst: usize, hi: bool): void {
+  const x0 = widen(src, hi), x1 = widen(src + kp, hi), x2 = widen(src + 2 * kp, hi), x3 = widen(src + 3 * kp, hi);
+  const x4 = widen(src + 4 * kp, hi), x5 = widen(src + 5 * kp, hi), x6 = widen(src + 6 * kp, hi), x7 = widen(src + 7 * kp, hi);
+  // 16-bit, then 32-bit, then 64-bit interleaves
+  const a0 = i16x8.shuffle(x0, x1, 0, 8, 1, 9, 2, 10, 3, 11), a1 = i16x8.shuffle(x0, x1, 4, 12, 5, 13, 6, 14, 7, 15);
+  const a2 = i16x8.shuffle(x2, x3, 0, 8, 1, 9, 2, 10, 3, 11), a3 = i16x8.shuffle(x2, x3, 4, 12, 5, 13, 6, 14, 7, 15);
+  const a4 = i16x8.shuffle(x4, x5, 0, 8, 1, 9, 2, 10, 3, 11), a5 = i16x8.shuffle(x4, x5, 4, 12, 5, 13, 6, 14, 7, 15);
+  const a6 = i16x8.shuffle(x6, x7, 0, 8, 1, 9, 2, 10, 3, 11), a7 = i16x8.shuffle(x6, x7, 4, 12, 5, 13, 6, 14, 7, 15);
+  const b0 = i32x4.shuffle(a0, a2, 0, 4, 1, 5), b1 = i32x4.shuffle(a0, a2, 2, 6, 3, 7);
+  const b2 = i32x4.shuffle(a1, a3, 0, 4, 1, 5), b3 = i32x4.shuffle(a1, a3, 2, 6, 3, 7);
+  const b4 = i32x4.shuffle(a4, a6, 0, 4, 1, 5), b5 = i32x4.shuffle(a4, a6, 2, 6, 3, 7);
+  const b6 = i32x4.shuffle(a5, a7, 0, 4, 1, 5), b7 = i32x4.shuffle(a5, a7, 2, 6, 3, 7);
+  v128.store(dst, i64x2.shuffle(b0, b4, 0, 2), 0);
+  v128.store(dst, i64x2.shuffle(b0, b4, 1, 3), QT_BYTE);
+  v128.store(dst, i64x2.shuffle(b1, b5, 0, 2), 2 * QT_BYTE);
+  v128.store(dst, i64x2.shuffle(b1, b5, 1, 3), 3 * QT_BYTE);
+  v128.store(dst, i64x2.shuffle(b2, b6, 0, 2), 4 * QT_BYTE);
+  v128.store(dst, i64x2.shuffle(b2, b6, 1, 3), 5 * QT_BYTE);
+  v128.store(dst, i64x2.shuffle(b3, b7, 0, 2), 6 * QT_BYTE);
+  v128.store(dst, i64x2.shuffle(b3, b7, 1, 3), 7 * QT_BYTE);
+}
+
+/** 8 i8 at p (hi: p + 8) sign-extended to i16. */
+@inline function widen(p: usize, hi: bool): v128 {
+  return hi ? v128.load8x8_s(p, 8) : v128.load8x8_s(p);
 }
 
 /**
  * One group's table: the row of fields (c0, c1, c2, c3) holds Σ_l (c_l − 1)·v_l for the tile's tokens, built as the
- * 9 sums over fields 0–1 (r2) plus each of the 9 sums over fields 2–3. v: QT of the group ([l][t] i16).
+ * 9 sums over fields 0–1 plus each of the 9 sums over fields 2–3, per 8 tokens with all 9 of the first kind in
+ * registers, so that each of the 81 rows is one add and one store. v: QT of the group ([l][t] i16).
  */
-function buildTable(tab: usize, v: usize, r2: usize): void {
-  for (let c1 = 0; c1 < 3; c1++) {
-    for (let c0 = 0; c0 < 3; c0++) {
-      const at = r2 + <usize>(c0 + 3 * c1) * ROW;
-      for (let j: usize = 0; j < ROW; j += 16) {
-        v128.store(at + j, i16x8.add(signed(c0, v128.load(v + j)), signed(c1, v128.load(v + ROW + j))));
-      }
-    }
-  }
-  for (let c3 = 0; c3 < 3; c3++) {
-    for (let c2 = 0; c2 < 3; c2++) {
-      const rows = tab + <usize>(9 * (c2 + 3 * c3)) * ROW;
-      for (let j: usize = 0; j < ROW; j += 16) {
-        const h = i16x8.add(signed(c2, v128.load(v + 2 * ROW + j)), signed(c3, v128.load(v + 3 * ROW + j)));
-        for (let a: usize = 0; a < 9; a++) v128.store(rows + a * ROW + j, i16x8.add(v128.load(r2 + a * ROW + j), h));
-      }
-    }
-  }
+function buildTable(tab: usize, v: usize): void {
+  buildHalf(tab, v);
+  buildHalf(tab + 16, v + 16);
+}
+
+/** buildTable for the 8 tokens at byte offset 0 or 16 of every row (tab, v already offset). */
+@inline function buildHalf(tab: usize, v: usize): void {
+  const v0 = v128.load(v), v1 = v128.load(v, ROW), v2 = v128.load(v, 2 * ROW), v3 = v128.load(v, 3 * ROW);
+  const n0 = i16x8.neg(v0), n1 = i16x8.neg(v1);
+  // sums over fields 0–1, row c0 + 3·c1 (field value c weighs c − 1)
+  const a0 = i16x8.add(n0, n1), a1 = n1, a2 = i16x8.sub(v0, v1);
+  const a3 = n0, a5 = v0;
+  const a6 = i16x8.sub(v1, v0), a7 = v1, a8 = i16x8.add(v0, v1);
+  const n2 = i16x8.neg(v2), n3 = i16x8.neg(v3);
+  // rows 9·(c2 + 3·c3) + (c0 + 3·c1): the nine sums over fields 2–3 in the same order
+  nineRows(tab, 0, i16x8.add(n2, n3), a0, a1, a2, a3, a5, a6, a7, a8);
+  nineRows(tab, 1, n3, a0, a1, a2, a3, a5, a6, a7, a8);
+  nineRows(tab, 2, i16x8.sub(v2, v3), a0, a1, a2, a3, a5, a6, a7, a8);
+  nineRows(tab, 3, n2, a0, a1, a2, a3, a5, a6, a7, a8);
+  nineRows(tab, 4, i16x8.splat(0), a0, a1, a2, a3, a5, a6, a7, a8);
+  nineRows(tab, 5, v2, a0, a1, a2, a3, a5, a6, a7, a8);
+  nineRows(tab, 6, i16x8.sub(v3, v2), a0, a1, a2, a3, a5, a6, a7, a8);
+  nineRows(tab, 7, v3, a0, a1, a2, a3, a5, a6, a7, a8);
+  nineRows(tab, 8, i16x8.add(v2, v3), a0, a1, a2, a3, a5, a6, a7, a8);
+}
+
+/** Rows 9b … 9b + 8: h plus each sum over fields 0–1 (a4, fields 0–1 both 1, is 0). */
+@inline function nineRows(tab: usize, b: usize, h: v128, a0: v128, a1: v128, a2: v128, a3: v128, a5: v128, a6: v128,
+  a7: v128, a8: v128): void {
+  const rows = tab + b * 9 * ROW;
+  v128.store(rows, i16x8.add(h, a0), 0);
+  v128.store(rows, i16x8.add(h, a1), ROW);
+  v128.store(rows, i16x8.add(h, a2), 2 * ROW);
+  v128.store(rows, i16x8.add(h, a3), 3 * ROW);
+  v128.store(rows, h, 4 * ROW);
+  v128.store(rows, i16x8.add(h, a5), 5 * ROW);
+  v128.store(rows, i16x8.add(h, a6), 6 * ROW);
+  v128.store(rows, i16x8.add(h, a7), 7 * ROW);
+  v128.store(rows, i16x8.add(h, a8), 8 * ROW);
 }
 
 /** acc + (float)S·(dw·da) for 4 tokens: the multiply-add kernels' flush (ternary_tiles.ts), lane for lane. */
