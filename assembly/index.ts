@@ -5,7 +5,7 @@
 export { quantQ8K, quantAbsmax } from "./kernels/quant";
 export { ternMatmul, ternMatmulSet, repackTq1, repackTq2, repackRows } from "./kernels/ternary";
 export { ternMatmulLut } from "./kernels/ternary_lut";
-export { floatMatmul } from "./kernels/float";
+export { f16NonFinite, floatMatmul } from "./kernels/float";
 export { int8HeadMatmul } from "./kernels/head_q8";
 export { salientMatmul, ternSalientMatmul } from "./kernels/salient";
 export { rmsNorm, rope, softmax, glu, addInto } from "./kernels/ops";

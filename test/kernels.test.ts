@@ -389,6 +389,35 @@ describe.each(BUILDS)("%s kernels", (build) => {
       K.freeMatrix(W);
     });
 
+    // the F16 matvec skips its ±inf/NaN watch for a matrix that f16AllFinite cleared at upload
+    it.each([1, 7, 8, 9, 61, 4096])("f16AllFinite finds a ±inf/NaN half anywhere in %i halves", (count) => {
+      const h = new Uint16Array(count);
+      // finite extremes: the largest normal (±65504), subnormals, ±0
+      for (let i = 0; i < count; i++) h[i] = [0x7bff, 0xfbff, 0x0001, 0x8000, 0x3c00][i % 5]!;
+      const p = K.heap.alloc(count * 2);
+      try {
+        K.heap.u8.set(new Uint8Array(h.buffer), p);
+        expect(K.f16AllFinite(p, count)).toBe(true);
+        for (const bad of [0x7c00, 0xfc00, 0x7e00, 0xffff, 0x7c01]) {
+          for (const at of new Set([0, count >> 1, count - 1])) {
+            K.heap.u8.set(new Uint8Array(Uint16Array.of(bad).buffer), p + at * 2);
+            expect(K.f16AllFinite(p, count), `${bad.toString(16)} at ${at}`).toBe(false);
+            K.heap.u8.set(new Uint8Array(Uint16Array.of(h[at]!).buffer), p + at * 2);
+          }
+        }
+        // a half past the range is not looked at
+        if (count > 1) {
+          K.heap.u8.set(new Uint8Array(Uint16Array.of(0x7c00).buffer), p + (count - 1) * 2);
+          expect(K.f16AllFinite(p, count - 1)).toBe(true);
+        }
+      } finally {
+        K.heap.free(p);
+      }
+      const W = K.uploadMatrix("F16", 4, 2, new Uint8Array(Uint16Array.of(0x3c00, 0, 0, 0, 0, 0x7c00, 0, 0).buffer));
+      expect(W.f16Finite).toBe(false);
+      K.freeMatrix(W);
+    });
+
     // the SIMD paths (4-row matvec with its ±inf/NaN watch, 1 row × 4 tokens, 1 × 1, the k & 4 quad): row i holds
     // half i at column i mod k, zeros elsewhere, and x = 1, so y[i] is exactly that half
     it.each([

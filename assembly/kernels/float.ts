@@ -120,7 +120,7 @@ const F16_RESCALE: f32 = 5.192296858534828e33;
  * valid when every |x| < 2^16; ±inf/NaN halves are watched for, and false is returned (nothing stored) when
  * one was met. Otherwise (exact) every weight goes through f16HiToF32.
  */
-@inline function r4t1F16(w0: usize, rowBytes: usize, x: usize, k: i32, o: usize, scaled: bool, c8fff: v128, scale: v128): bool {
+@inline function r4t1F16(w0: usize, rowBytes: usize, x: usize, k: i32, o: usize, scaled: bool, watch: bool, c8fff: v128, scale: v128): bool {
   const w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let m = i16x8.splat(0);
@@ -132,7 +132,7 @@ const F16_RESCALE: f32 = 5.192296858534828e33;
     if (scaled) {
       xa = f32x4.mul(xa, scale);
       xb = f32x4.mul(xb, scale);
-      m = f16Watch(f16Watch(f16Watch(f16Watch(m, r0), r1), r2), r3);
+      if (watch) m = f16Watch(f16Watch(f16Watch(f16Watch(m, r0), r1), r2), r3);
       const A0 = fA(r0), B0 = fB(r0, c8fff), A1 = fA(r1), B1 = fB(r1, c8fff), A2 = fA(r2), B2 = fB(r2, c8fff), A3 = fA(r3), B3 = fB(r3, c8fff);
       a0 = madd(fLo(A0, B0), xa, a0);
       a0 = madd(fHi(A0, B0), xb, a0);
@@ -153,7 +153,7 @@ const F16_RESCALE: f32 = 5.192296858534828e33;
       a3 = madd(f16HiToF32(f16x8Hi(r3)), xb, a3);
     }
   }
-  if (scaled && v128.any_true(i16x8.ge_u(m, i16x8.splat(<i16>0xf800)))) return false;
+  if (scaled && watch && v128.any_true(i16x8.ge_u(m, i16x8.splat(<i16>0xf800)))) return false;
   if (k & 4) {
     const xa = v128.load(x + (k8 << 2)), wo = k8 << 1;
     a0 = madd(wload4(WT_F16, w0 + wo), xa, a0);
@@ -227,7 +227,7 @@ function f32Rows4(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, r0: i32
   for (let r = r0; r + 4 <= r1; r += 4) r4t1F32(w + <usize>r * rowBytes, rowBytes, x, k, o + (<usize>r << 2));
 }
 
-function f16Rows4(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, r0: i32, r1: i32): void {
+function f16Rows4(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, finite: bool, r0: i32, r1: i32): void {
   // x·2^112 must stay finite: every |x| < 2^16 (NaN fails the test, and the exact path gives the same anyway)
   let mx = f32x4.splat(0);
   const k8 = <usize>(k & ~7);
@@ -240,17 +240,23 @@ function f16Rows4(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, r0: i32
   const c8fff = v128.or(z, i16x8.splat(<i16>0x8fff)), scale = v128.or(z, f32x4.splat(F16_RESCALE));
   for (let r = r0; r + 4 <= r1; r += 4) {
     const wr = w + <usize>r * rowBytes, orow = o + (<usize>r << 2);
-    if (!scaled || !f16Rows4Scaled(wr, rowBytes, x, k, orow, c8fff, scale)) f16Rows4Exact(wr, rowBytes, x, k, orow);
+    if (scaled && finite) f16Rows4Finite(wr, rowBytes, x, k, orow, c8fff, scale);
+    else if (!scaled || !f16Rows4Scaled(wr, rowBytes, x, k, orow, c8fff, scale)) f16Rows4Exact(wr, rowBytes, x, k, orow);
   }
 }
 
 function f16Rows4Scaled(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, c8fff: v128, scale: v128): bool {
-  return r4t1F16(w, rowBytes, x, k, o, true, c8fff, scale);
+  return r4t1F16(w, rowBytes, x, k, o, true, true, c8fff, scale);
+}
+
+/** f16Rows4Scaled for a matrix known to hold no ±inf/NaN half (f16NonFinite at upload): nothing to watch for. */
+function f16Rows4Finite(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, c8fff: v128, scale: v128): void {
+  r4t1F16(w, rowBytes, x, k, o, true, false, c8fff, scale);
 }
 
 function f16Rows4Exact(w: usize, rowBytes: usize, x: usize, k: i32, o: usize): void {
   const z = f32x4.splat(0);
-  r4t1F16(w, rowBytes, x, k, o, false, z, z);
+  r4t1F16(w, rowBytes, x, k, o, false, false, z, z);
 }
 
 function floatTokens(ty: i32, w: usize, rowBytes: usize, x: usize, xStride: usize, k: i32, n: i32, o: usize, oStride: usize,
@@ -320,9 +326,12 @@ function q8Matmul(w: usize, rowBytes: usize, x: usize, xStride: usize, k: i32, n
   }
 }
 
-/** ty: WT_F32 | WT_F16 | WT_Q8_0 (k a multiple of 32). Rows [r0, r1), all n tokens. */
+/**
+ * ty: WT_F32 | WT_F16 | WT_Q8_0 (k a multiple of 32). Rows [r0, r1), all n tokens. finite: 1 when an F16 matrix holds
+ * no ±inf/NaN half (f16NonFinite), so that the matvec need not watch for them.
+ */
 export function floatMatmul(ty: i32, w: usize, rowBytes: usize, x: usize, xStride: usize, k: i32, n: i32, o: usize, oStride: usize,
-  r0: i32, r1: i32): void {
+  finite: i32, r0: i32, r1: i32): void {
   if (ty == WT_Q8_0) {
     q8Matmul(w, rowBytes, x, xStride, k, n, o, oStride, r0, r1);
     return;
@@ -330,7 +339,7 @@ export function floatMatmul(ty: i32, w: usize, rowBytes: usize, x: usize, xStrid
   if (n == 1) {
     const r4 = r0 + ((r1 - r0) & ~3);
     if (ty == WT_F32) f32Rows4(w, rowBytes, x, k, o, r0, r4);
-    else f16Rows4(w, rowBytes, x, k, o, r0, r4);
+    else f16Rows4(w, rowBytes, x, k, o, finite != 0, r0, r4);
     for (let r = r4; r < r1; r++) {
       if (ty == WT_F32) r1t1(WT_F32, w + <usize>r * rowBytes, x, k, o + (<usize>r << 2));
       else r1t1(WT_F16, w + <usize>r * rowBytes, x, k, o + (<usize>r << 2));
@@ -338,4 +347,14 @@ export function floatMatmul(ty: i32, w: usize, rowBytes: usize, x: usize, xStrid
     return;
   }
   floatTokens(ty, w, rowBytes, x, xStride, k, n, o, oStride, r0, r1);
+}
+
+/** Sets the i32 at `flag` to 1 when one of the halves [h0, h1) at p is ±inf/NaN (exponent bits all ones). */
+export function f16NonFinite(p: usize, flag: usize, h0: i32, h1: i32): void {
+  let m = i16x8.splat(0);
+  let i = <usize>h0;
+  for (; i + 8 <= <usize>h1; i += 8) m = f16Watch(m, v128.load(p + (i << 1)));
+  let found = v128.any_true(i16x8.ge_u(m, i16x8.splat(<i16>0xf800)));
+  for (; i < <usize>h1; i++) if ((load<u16>(p + (i << 1)) & 0x7c00) == 0x7c00) found = true;
+  if (found) atomic.store<i32>(flag, 1);
 }

@@ -24,6 +24,7 @@ const EXPORTS = [
   "repackTq2",
   "repackRows",
   "floatMatmul",
+  "f16NonFinite",
   "rmsNorm",
   "rope",
   "softmax",
@@ -158,6 +159,8 @@ export interface Matrix {
   readonly repackedFrom: MatrixType | undefined;
   /** A salient side matrix S added to the product (y = W·x + S·x, x the f32 input: ./salient.ts). */
   readonly salient?: SalientMatrix;
+  /** F16: no half is ±inf/NaN (checked at upload: f16AllFinite), so the matvec need not watch for them. */
+  readonly f16Finite?: boolean;
 }
 
 /** Quantized activations of up to `capacity` tokens (see layout.ts). */
@@ -371,7 +374,21 @@ export class CpuKernels {
       }
     }
     const repackedFrom = upload.kind === "repack-blocks" ? t : undefined;
-    return { type: t, rows, cols, layout, ptr, scale, scales, shifts, groupSize: layout.group, repackedFrom };
+    const f16Finite = t === "F16" ? this.f16AllFinite(ptr, rows * cols) : undefined;
+    return { type: t, rows, cols, layout, ptr, scale, scales, shifts, groupSize: layout.group, repackedFrom, f16Finite };
+  }
+
+  /** True when none of the `count` halves at `ptr` is ±inf/NaN (a pass over them, threaded). */
+  f16AllFinite(ptr: number, count: number): boolean {
+    this.check();
+    const flag = this.heap.alloc(4);
+    try {
+      this.heap.i32[flag >> 2] = 0;
+      this.pool.run(FN.f16NonFinite, [ptr, flag], count, 8, this.parts(count));
+      return this.heap.i32[flag >> 2] === 0;
+    } finally {
+      this.heap.free(flag);
+    }
   }
 
   /** Runs `repack(src)` on a copy of `bytes` in wasm memory (an upload's source side), freed afterwards. */
@@ -689,7 +706,7 @@ export class CpuKernels {
     const ty = WT[kernel.format];
     this.pool.run(
       FN.floatMatmul,
-      [ty, w.ptr, w.layout.rowBytes, x, w.cols * 4, w.cols, n, out, outStride * 4],
+      [ty, w.ptr, w.layout.rowBytes, x, w.cols * 4, w.cols, n, out, outStride * 4, w.f16Finite ? 1 : 0],
       w.rows,
       4,
       this.parts(w.rows * w.cols * n),

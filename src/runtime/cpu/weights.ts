@@ -206,5 +206,6 @@ async function uploadMatrix(K: CpuKernels, source: ByteSource, header: GgufHeade
     checkFiniteScales(t, bytes, at / block);
     upload.write(K.heap, ptr, at, bytes);
   }
-  return { type, rows, cols, layout, ptr, scale: 1, scales: 0, shifts: 0, groupSize: layout.group, repackedFrom: undefined };
+  const f16Finite = type === "F16" ? K.f16AllFinite(ptr, rows * cols) : undefined;
+  return { type, rows, cols, layout, ptr, scale: 1, scales: 0, shifts: 0, groupSize: layout.group, repackedFrom: undefined, f16Finite };
 }
