@@ -717,6 +717,27 @@ describe("the simd128 and relaxed builds agree bit for bit", () => {
     }
   });
 
+  // the relaxed build converts with the plain truncation after zeroing NaN lanes itself (quant.ts q4)
+  it.each(["q8k", "token", "group"] as const)("activation quantization of NaN and ±inf (%s)", (kind) => {
+    const r = rng(kind.length * 7);
+    const k = 512;
+    const n = 4;
+    const x = randomX(r, n * k);
+    x[3] = Number.NaN; // token 0: a NaN among finite values
+    x[k + 17] = Number.POSITIVE_INFINITY; // token 1: +inf (its group's amax)
+    x[k + 300] = Number.NEGATIVE_INFINITY;
+    x.fill(Number.NaN, 2 * k, 2 * k + 256); // token 2: a whole block of NaN
+    agree(`${kind} NaN/inf`, (K) => {
+      const a = K.allocActivations(kind, k, n, kind === "group" ? 32 : undefined);
+      const xp = K.heap.upload(x);
+      K.quantize(a, xp, n);
+      const got = K.readActivations(a);
+      K.heap.free(xp);
+      K.freeActivations(a);
+      return [...got.q, ...got.s, ...(got.bsums ?? [])];
+    });
+  });
+
   it("rmsNorm, rope, softmax, SwiGLU, relu² and addInto", () => {
     const r = rng(2026);
     for (let c = 0; c < CASES; c++) {
