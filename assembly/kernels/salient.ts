@@ -10,6 +10,7 @@
 // token count, and no relaxed instruction: both wasm builds give the same bits (reference:
 // src/runtime/cpu/reference/salient.ts).
 
+import { TOUCH_AHEAD, touchAhead } from "./common";
 import { ternMatmul } from "./ternary";
 
 /** Four x values gathered by the four u16 indices at ip. */
@@ -56,6 +57,8 @@ import { ternMatmul } from "./ternary";
 export function salientMatmul(blocks: usize, idx: usize, val: usize, scale: usize, x: usize, xStride: usize, n: i32,
   o: usize, oStride: usize, r0: i32, r1: i32): void {
   const r4 = r0 + ((r1 - r0) & ~3);
+  // the thread's entries end here: touch-ahead stays inside them
+  const bEnd = <usize>load<i32>(blocks + (<usize>r1 << 2)) << 2;
   for (let t = 0; t < n; t++) {
     const xt = x + <usize>t * xStride;
     const ot = o + <usize>t * oStride;
@@ -63,6 +66,13 @@ export function salientMatmul(blocks: usize, idx: usize, val: usize, scale: usiz
       const bp = blocks + (<usize>r << 2);
       const b0 = load<i32>(bp), b1 = load<i32>(bp, 4), b2 = load<i32>(bp, 8), b3 = load<i32>(bp, 12), b4 = load<i32>(bp, 16);
       if (b0 == b4) continue;
+      if (t == 0) {
+        // the entries of the next rows, TOUCH_AHEAD bytes of indices (and as many entries of values) on, as the
+        // ternary decode driver touches its codes
+        const e0 = <usize>b0 << 2, e4 = <usize>b4 << 2;
+        touchAhead(idx + (e0 << 1) + TOUCH_AHEAD, (e4 - e0) << 1, idx + (bEnd << 1));
+        touchAhead(val + e0 + (TOUCH_AHEAD >> 1), e4 - e0, val + bEnd);
+      }
       const s = hsum4(rowLanes(idx, val, xt, b0, b1), rowLanes(idx, val, xt, b1, b2), rowLanes(idx, val, xt, b2, b3), rowLanes(idx, val, xt, b3, b4));
       const op = ot + (<usize>r << 2);
       v128.store(op, f32x4.add(v128.load(op), f32x4.mul(v128.load(scale + (<usize>r << 2)), s)));
