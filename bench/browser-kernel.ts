@@ -1,4 +1,4 @@
-// The decode kernel (ternMatmul, row quads, one token, TQ2_0) of one or more wasm builds, run by Chromium (Debian's
+// The decode kernel (ternMatmul, row quads, one token, TQ2_0) and the Vec-LUT prefill matmul of one or more wasm builds, run by Chromium (Debian's
 // /usr/bin/chromium through playwright-core, on a cross-origin-isolated page of the demo server, so that the memory
 // can be shared as the engine's is) and by this Node, alternately: one 1536×4096 matrix (in L2) and 24 of them.
 // GOPS, best / median of 7 batches, 2 rounds. For what a browser's V8 makes of a kernel change (bench/README.md).
@@ -65,6 +65,43 @@ const RUN = `async (bytes) => {
     }
     g.sort((x, y) => y - x);
     out[label] = g[0].toFixed(1) + " / " + g[3].toFixed(1);
+  }
+  // the Vec-LUT prefill matmul (ternMatmulLut), TQ2_0, m × k = 1536 × 1536, 128 tokens, one matrix as a set of one
+  {
+    const m = 1536, k = 1536, n = 128, rowBytes = k / 4, ng = k / 256, kp = k;
+    const w = alloc(m * rowBytes), sw = alloc(ng * m * 4);
+    const u8 = new Uint8Array(memory.buffer, w, m * rowBytes);
+    for (let i = 0; i < u8.length; i++) u8[i] = (Math.imul(i, 2654435761) >>> 24) & 0xaa;
+    new Float32Array(memory.buffer, sw, ng * m).fill(0.01);
+    const q = alloc(n * kp), ad = alloc(ng * n * 4), o = alloc(n * m * 4);
+    const q8 = new Int8Array(memory.buffer, q, n * kp);
+    for (let i = 0; i < q8.length; i++) q8[i] = ((i * 37) % 255) - 127;
+    new Float32Array(memory.buffer, ad, ng * n).fill(0.02);
+    // one MSET entry (src/runtime/cpu/abi.ts: FAM, CODES, ROW_BYTES, SCALES, SHIFTS, SCALE_STRIDE, UNITS, UPG, GROUPS,
+    // TENSOR_SCALE, OUT, OUT_STRIDE, ROWS, START; 16 words)
+    const set = alloc(64);
+    const e = new Int32Array(memory.buffer, set, 16);
+    e.set([0, w, rowBytes, sw, 0, m * 4, 2 * Math.ceil(k / 128), 4, ng, 0, o, m * 4, m, 0]);
+    new Float32Array(memory.buffer, set, 16)[9] = 1;
+    // the slot: src/runtime/cpu/kernels.ts lutSlotBytes (panel 64)
+    const slotBytes = Math.ceil((1024 + 64 + ng * 16 * 8) / 64) * 64 + rowBytes * 128 + m * 64 + 64 * 81 * 32;
+    const counter = alloc(64), scratch = alloc(slotBytes);
+    // both sweep forms (LUT_FORM.MAP = 0, ADDRESSES = 1: src/runtime/cpu/abi.ts)
+    for (const [form, name] of [[0, "map"], [1, "addresses"]]) {
+      const call = () => {
+        new Int32Array(memory.buffer, counter, 1)[0] = 0;
+        ex.ternMatmulLut(set, 1, q, kp, ad, 0, n * 4, 64, ng, 64, form, counter, scratch, slotBytes, 1, 0, n);
+      };
+      for (let i = 0; i < 5; i++) call();
+      const g = [];
+      for (let r = 0; r < 7; r++) {
+        const t0 = performance.now();
+        for (let i = 0; i < 10; i++) call();
+        g.push((2 * m * k * n * 10) / ((performance.now() - t0) / 1000) / 1e9);
+      }
+      g.sort((x, y) => y - x);
+      out["lut " + name + " 1536×1536 n=128"] = g[0].toFixed(1) + " / " + g[3].toFixed(1);
+    }
   }
   return out;
 }`;

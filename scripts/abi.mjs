@@ -51,6 +51,14 @@ export const ABI_GROUPS = [
     ],
   },
   {
+    prefix: "LUT_FORM",
+    doc: "How the Vec-LUT sweep finds a code byte's table row: ternMatmulLut's `form` (assembly/kernels/ternary_lut.ts; same results, speed by runtime).",
+    ids: [
+      ["MAP", 0, "a load from a 256-entry byte map per code byte, in the loop (Node 20's V8 runs it faster)"],
+      ["ADDRESSES", 1, "the table rows' addresses computed 16 code bytes at a time per row quad (V8 15: Deno, Chromium)"],
+    ],
+  },
+  {
     prefix: "ACT",
     doc: "Gated activations: glu's `kind` (assembly/kernels/ops.ts).",
     ids: [

@@ -84,16 +84,24 @@ describe("the scalar Vec-LUT reference", () => {
   });
 });
 
+// both sweep forms (LutForm: how a code byte finds its table row) in both builds
 describe.each([
-  ["simd128", 1],
-  ["relaxed", 1],
-  ["relaxed", 2],
-] as const)("the Vec-LUT kernel, %s build, %i thread(s)", (build, threads) => {
+  ["simd128", 1, "map"],
+  ["simd128", 1, "addresses"],
+  ["relaxed", 1, "map"],
+  ["relaxed", 1, "addresses"],
+  ["relaxed", 2, "map"],
+  ["relaxed", 2, "addresses"],
+] as const)("the Vec-LUT kernel, %s build, %i thread(s), form %s", (build, threads, lutForm) => {
   let K: CpuKernels;
   beforeAll(async () => {
     if (build === "relaxed" && !relaxedSimdSupported()) throw new Error(`the relaxed-SIMD build cannot be tested: ${relaxedSimdHint()}`);
     // parallelThreshold 0: even the small test shapes are split over the threads
-    K = await CpuKernels.create({ simd: build, threads, tile: "lut", parallelThreshold: 0 });
+    K = await CpuKernels.create({ simd: build, threads, tile: "lut", lutForm, parallelThreshold: 0 });
+  });
+
+  it("runs the requested form", () => {
+    expect(K.stats().lutForm).toBe(lutForm);
   });
   afterAll(() => K?.dispose());
 
@@ -134,7 +142,7 @@ describe.each([
   it.each(["I2_S", "TQ2_0", "DLT"] as const)(
     "%s: auto takes the Vec-LUT matmul from LUT_MIN_TOKENS tokens per thread, a short tail by multiply-adds, same bits",
     async (type) => {
-      const A = await CpuKernels.create({ simd: build, threads, parallelThreshold: 0 });
+      const A = await CpuKernels.create({ simd: build, threads, lutForm, parallelThreshold: 0 });
       try {
         const [m, k] = type === "DLT" ? [13, 300] : [12, 512];
         const min = LUT_MIN_TOKENS * threads;

@@ -30,6 +30,13 @@ export const KV_F16: i32 = 1;
 /** int8 codes per 32 with an f32 scale each, opt-in (the cache's bytes per element 1.125 instead of 2) */
 export const KV_Q8_0: i32 = 2;
 
+// How the Vec-LUT sweep finds a code byte's table row: ternMatmulLut's `form` (assembly/kernels/ternary_lut.ts; same
+// results, speed by runtime).
+/** a load from a 256-entry byte map per code byte, in the loop (Node 20's V8 runs it faster) */
+export const LUT_FORM_MAP: i32 = 0;
+/** the table rows' addresses computed 16 code bytes at a time per row quad (V8 15: Deno, Chromium) */
+export const LUT_FORM_ADDRESSES: i32 = 1;
+
 // Gated activations: glu's `kind` (assembly/kernels/ops.ts).
 /** silu(g) = g/(1+e^-g): SwiGLU */
 export const ACT_SILU: i32 = 0;

@@ -11,7 +11,7 @@
 //
 // Which weights a table covers: code byte B of a T2 row (layout.ts) holds elements 32l + (B % 32) of chunk B/32,
 // l = 0…3 (field l at bits 2l; I2_S at bits 6 − 2l), so its table is indexed by the byte's base-3 value
-// Σ field_l·3^l (MAP turns a byte into the byte offset of its table row). DLT with 64-weight groups cannot use it:
+// Σ field_l·3^l. DLT with 64-weight groups cannot use it:
 // a byte's fields 0–1 and 2–3 belong to different groups.
 //
 // Panels: the tables of a whole row (k/4 × 81 × 32 bytes: 2.6 MB at k = 4096) outgrow the L2 cache, so the code
@@ -27,7 +27,7 @@
 // instance (each thread) claims a scratch slot of `slotBytes` the first time it runs: slot = an atomic counter at
 // `slotCounter`, kept in a wasm global (globals are per instance).
 import {
-  FAM_DLT, FAM_I2S, LUT_TOKENS, MSET_CODES, MSET_ENTRY_WORDS, MSET_FAM, MSET_OUT, MSET_OUT_STRIDE, MSET_ROW_BYTES, MSET_ROWS,
+  FAM_DLT, FAM_I2S, LUT_FORM_ADDRESSES, LUT_TOKENS, MSET_CODES, MSET_ENTRY_WORDS, MSET_FAM, MSET_OUT, MSET_OUT_STRIDE, MSET_ROW_BYTES, MSET_ROWS,
   MSET_SCALE_STRIDE, MSET_SCALES, MSET_SHIFTS, MSET_TENSOR_SCALE,
 } from "./abi";
 
@@ -40,7 +40,10 @@ const GROUP: usize = 81 * ROW;
 /** Bytes of one code byte's activations in QT: 4 fields × LUT_TOKENS i16. */
 const QT_BYTE: usize = 4 * ROW;
 // Slot layout (byte offsets; src/runtime/cpu/kernels.ts lutSlotBytes states the same sizes):
-const MAP: usize = 0; // u32 [256]: code byte → byte offset of its table row (its base-3 value Σ field_l·3^l × ROW)
+// HEAD: 1024 bytes, by the sweep's form (LUT_FORM_*): the byte map, u32 [256] code byte → byte offset of its table row
+// (its base-3 value Σ field_l·3^l × ROW); or the addresses, u32 [4][panelBytes ≤ 64] the table row of each code
+// byte of the row quad being swept
+const HEAD: usize = 0;
 const OUT_T: usize = 1024; // f32 [LUT_TOKENS]: one row's results, before they go to the token rows
 const SCALES: usize = OUT_T + 4 * <usize>LUT_TOKENS; // f32 [ng][LUT_TOKENS] activation scales, then Σx (DLT) alike
 // then QT: i16 [rowBytes][4][LUT_TOKENS] the tile's activations by code byte (64-aligned), ACC: [m][LUT_TOKENS] the
@@ -66,8 +69,8 @@ let lutSlot: i32 = -1;
  * nSlots: the slots (ACC holds the rows of all the matrices).
  */
 export function ternMatmulLut(set: usize, count: i32, q: usize, kp: usize, ad: usize, ax: usize, gs: usize, spanBytes: i32,
-  ng: i32, panelBytes: i32, slotCounter: usize, scratch: usize, slotBytes: usize, nSlots: i32, t0: i32, t1: i32): void {
-  if (LUT_TOKENS != KERNEL_TOKENS) unreachable();
+  ng: i32, panelBytes: i32, form: i32, slotCounter: usize, scratch: usize, slotBytes: usize, nSlots: i32, t0: i32, t1: i32): void {
+  if (LUT_TOKENS != KERNEL_TOKENS || ROW != 32 || panelBytes > 64) unreachable();
   if (lutSlot < 0) lutSlot = atomic.add<i32>(slotCounter, 1);
   const fam = load<i32>(set + (<usize>MSET_FAM << 2));
   const rowBytes = load<i32>(set + (<usize>MSET_ROW_BYTES << 2));
@@ -82,7 +85,12 @@ export function ternMatmulLut(set: usize, count: i32, q: usize, kp: usize, ad: u
   const tabOff = accOff + <usize>rows * ROW * 2;
   if (lutSlot >= nSlots || panelBytes % spanBytes || tabOff + <usize>min(panelBytes, rowBytes) * GROUP > slotBytes) unreachable();
   const s = scratch + <usize>lutSlot * slotBytes;
-  buildMap(s + MAP, fam == FAM_I2S);
+  const addresses = form == LUT_FORM_ADDRESSES;
+  if (!addresses) buildMap(s + HEAD, fam == FAM_I2S);
+  // a code byte's table row is T_lo[low nibble] + T_hi[high nibble] (nibbleTable); V8 keeps a v128 that Binaryen
+  // cannot fold in a register, where it would re-materialize a constant at each use in a loop
+  const z = i32x4.splat(rowBytes >> 31);
+  const tlo = v128.or(z, nibbleTable(fam == FAM_I2S, false)), thi = v128.or(z, nibbleTable(fam == FAM_I2S, true));
   for (let tt = t0; tt < t1; tt += LUT_TOKENS) {
     const T = min(LUT_TOKENS, t1 - tt);
     gatherTile(s + qtOff, s + SCALES, q, kp, ad, ax, gs, rowBytes, ng, fam == FAM_DLT, tt, T);
@@ -95,10 +103,17 @@ export function ternMatmulLut(set: usize, count: i32, q: usize, kp: usize, ad: u
         const e = entry(set, i);
         const m = load<i32>(e + (<usize>MSET_ROWS << 2));
         const oStride = <usize>load<u32>(e + (<usize>MSET_OUT_STRIDE << 2));
-        sweepRows(fam, load<u32>(e + (<usize>MSET_CODES << 2)), rowBytes, P0, P1, s + MAP, s + tabOff, s + SCALES,
-          load<u32>(e + (<usize>MSET_SCALES << 2)), load<u32>(e + (<usize>MSET_SHIFTS << 2)),
-          load<u32>(e + (<usize>MSET_SCALE_STRIDE << 2)), spanBytes, ng, load<f32>(e + (<usize>MSET_TENSOR_SCALE << 2)), m,
-          <usize>load<u32>(e + (<usize>MSET_OUT << 2)) + <usize>tt * oStride, oStride, s + OUT_T, acc, T);
+        const codes = load<u32>(e + (<usize>MSET_CODES << 2)), sw = load<u32>(e + (<usize>MSET_SCALES << 2));
+        const sh = load<u32>(e + (<usize>MSET_SHIFTS << 2)), sgs = load<u32>(e + (<usize>MSET_SCALE_STRIDE << 2));
+        const wscale = load<f32>(e + (<usize>MSET_TENSOR_SCALE << 2));
+        const o = <usize>load<u32>(e + (<usize>MSET_OUT << 2)) + <usize>tt * oStride;
+        if (addresses) {
+          sweepRowsAddresses(fam, codes, rowBytes, P0, P1, s + HEAD, panelBytes, tlo, thi, s + tabOff, s + SCALES, sw, sh, sgs,
+            spanBytes, ng, wscale, m, o, oStride, s + OUT_T, acc, T);
+        } else {
+          sweepRowsMap(fam, codes, rowBytes, P0, P1, s + HEAD, panelBytes, tlo, thi, s + tabOff, s + SCALES, sw, sh, sgs,
+            spanBytes, ng, wscale, m, o, oStride, s + OUT_T, acc, T);
+        }
         acc += <usize>m * ROW * 2;
       }
     }
@@ -124,6 +139,20 @@ function buildMap(map: usize, i2s: bool): void {
     }
     store<u32>(map + (<usize>v << 2), valid ? <u32>idx * <u32>ROW : 0);
   }
+}
+
+/**
+ * The table row (base-3 value Σ field_l·3^l, 0…80) that the low (hi: high) nibble of a code byte adds, by nibble:
+ * field l at bits 2l (TQ2, DLT) or 6 − 2l (I2_S). A nibble with a field 3 (never written; a hostile file) adds 0, so
+ * every byte stays in its table.
+ */
+function nibbleTable(i2s: bool, hi: bool): v128 {
+  // nibble n = a + 4b (a, b: its two fields, a at the low bits): TQ2 low a + 3b, high 9·(a + 3b); I2_S (fields
+  // reversed) low 27a + 9b, high 3a + b
+  if (i2s) {
+    return hi ? i8x16(0, 3, 6, 0, 1, 4, 7, 0, 2, 5, 8, 0, 0, 0, 0, 0) : i8x16(0, 27, 54, 0, 9, 36, 63, 0, 18, 45, 72, 0, 0, 0, 0, 0);
+  }
+  return hi ? i8x16(0, 9, 18, 0, 27, 36, 45, 0, 54, 63, 72, 0, 0, 0, 0, 0) : i8x16(0, 1, 2, 0, 3, 4, 5, 0, 6, 7, 8, 0, 0, 0, 0, 0);
 }
 
 /**
@@ -262,12 +291,64 @@ function buildTable(tab: usize, v: usize): void {
 }
 
 /**
+ * ADDR[j][B − P0] = the address of the table row of code byte B of row j of a quad, for the panel's code bytes: nv
+ * vectors of 16 code bytes at wq (row quads: bytes B … B + 3 of rows 0–3 per vector), 16 bytes at a time. A byte's row
+ * is T_lo[low nibble] + T_hi[high nibble] (nibbleTable), × ROW, in the table of its own byte (GROUP apart).
+ */
+@inline function quadRowAddresses(addr: usize, panelBytes: i32, wq: usize, nv: i32, tab: usize, tlo: v128, thi: v128): void {
+  const rowStride = <usize>panelBytes << 2;
+  // splats of values Binaryen cannot fold (panelBytes >> 31 is 0), so that V8 keeps them in registers
+  const zero = panelBytes >> 31;
+  const m0f = i8x16.splat(<i8>(15 + zero));
+  const step = i32x4.splat(4 * <i32>GROUP + zero);
+  let base = i32x4.add(i32x4.splat(<i32>tab), i32x4(0, <i32>GROUP, 2 * <i32>GROUP, 3 * <i32>GROUP));
+  for (let v = 0; v < nv; v++) {
+    const b = v128.load(wq + (<usize>v << 4));
+    const lo = v128.and(b, m0f), hi = v128.and(i16x8.shr_u(b, 4), m0f);
+    const idx = i8x16.add(swizzle(tlo, lo), swizzle(thi, hi));
+    // × ROW (32 bytes), as u16: rows 0–1, rows 2–3
+    const r01 = i16x8.shl(i16x8.extend_low_i8x16_u(idx), 5), r23 = i16x8.shl(i16x8.extend_high_i8x16_u(idx), 5);
+    const at = addr + (<usize>v << 4);
+    v128.store(at, i32x4.add(base, i32x4.extend_low_i16x8_u(r01)));
+    v128.store(at + rowStride, i32x4.add(base, i32x4.extend_high_i16x8_u(r01)));
+    v128.store(at + 2 * rowStride, i32x4.add(base, i32x4.extend_low_i16x8_u(r23)));
+    v128.store(at + 3 * rowStride, i32x4.add(base, i32x4.extend_high_i16x8_u(r23)));
+    base = i32x4.add(base, step);
+  }
+}
+
+/** Lanes of t picked by the indexes in i (all 0…15). */
+@inline function swizzle(t: v128, i: v128): v128 {
+  return ASC_FEATURE_RELAXED_SIMD ? i8x16.relaxed_swizzle(t, i) : i8x16.swizzle(t, i);
+}
+
+// The sweep in its two forms (LUT_FORM_*, abi.ts): the same rows, tables, sums and epilogue; they differ in how a
+// code byte finds its table row. MAP: per byte a shift, a mask, a load from the byte map and an add, in the loop.
+// ADDRESSES: per row quad and panel, 16 code bytes at a time by two nibble swizzles (quadRowAddresses), so that the
+// loop loads an address and the table row. Node 20's V8 runs MAP faster, Deno's and Chromium's (V8 15) ADDRESSES
+// (bench/README.md, "the Vec-LUT sweep per runtime"); CpuKernels picks per runtime.
+function sweepRowsMap(fam: i32, w: usize, rowBytes: i32, P0: i32, P1: i32, head: usize, panelBytes: i32, tlo: v128, thi: v128,
+  tab: usize, sc: usize, sw: usize, sh: usize, sgs: usize, spanBytes: i32, ng: i32, wscale: f32, m: i32, o: usize,
+  oStride: usize, outT: usize, acc: usize, T: i32): void {
+  sweepRows(false, fam, w, rowBytes, P0, P1, head, panelBytes, tlo, thi, tab, sc, sw, sh, sgs, spanBytes, ng, wscale, m, o,
+    oStride, outT, acc, T);
+}
+
+function sweepRowsAddresses(fam: i32, w: usize, rowBytes: i32, P0: i32, P1: i32, head: usize, panelBytes: i32, tlo: v128,
+  thi: v128, tab: usize, sc: usize, sw: usize, sh: usize, sgs: usize, spanBytes: i32, ng: i32, wscale: f32, m: i32,
+  o: usize, oStride: usize, outT: usize, acc: usize, T: i32): void {
+  sweepRows(true, fam, w, rowBytes, P0, P1, head, panelBytes, tlo, thi, tab, sc, sw, sh, sgs, spanBytes, ng, wscale, m, o,
+    oStride, outT, acc, T);
+}
+
+/**
  * Every row's sums over the tables of code bytes [P0, P1), flushed per group through the family's f32 epilogue; the
  * accumulators come from ACC (not at the first panel) and go back there, or after the last panel to out for T tokens.
+ * head: the byte map (MAP) or the quad's table-row addresses (ADDRESSES).
  */
-function sweepRows(fam: i32, w: usize, rowBytes: i32, P0: i32, P1: i32, map: usize, tab: usize, sc: usize, sw: usize,
-  sh: usize, sgs: usize, spanBytes: i32, ng: i32, wscale: f32, m: i32, o: usize, oStride: usize, outT: usize, acc: usize,
-  T: i32): void {
+@inline function sweepRows(addresses: bool, fam: i32, w: usize, rowBytes: i32, P0: i32, P1: i32, head: usize, panelBytes: i32,
+  tlo: v128, thi: v128, tab: usize, sc: usize, sw: usize, sh: usize, sgs: usize, spanBytes: i32, ng: i32, wscale: f32,
+  m: i32, o: usize, oStride: usize, outT: usize, acc: usize, T: i32): void {
   const qb = <usize>rowBytes << 2;
   const xsOff = <usize>ng * <usize>LUT_TOKENS << 2;
   let sink = i32x4.splat(0);
@@ -284,40 +365,67 @@ function sweepRows(fam: i32, w: usize, rowBytes: i32, P0: i32, P1: i32, map: usi
       f2 = v128.load(ar, 32);
       f3 = v128.load(ar, 48);
     }
-    let wp = w + <usize>(r >> 2) * qb + (<usize>(r & 3) << 2) + (<usize>(P0 >> 2) << 4);
-    if ((r & 3) == 0 && r + 16 < m) {
-      // touch this panel's 4 lines (64 code bytes × 4 rows) of the quad 4 ahead: a panel's bytes of successive
-      // quads lie qb apart, which the hardware prefetcher does not follow at large k (1536 × 4096: 116 → 131 GOPS)
-      const ahead = wp + 4 * qb;
-      sink = v128.xor(sink, v128.load(ahead, 0));
-      sink = v128.xor(sink, v128.load(ahead, 64));
-      sink = v128.xor(sink, v128.load(ahead, 128));
-      sink = v128.xor(sink, v128.load(ahead, 192));
+    const wq = w + <usize>(r >> 2) * qb + (<usize>(P0 >> 2) << 4);
+    if ((r & 3) == 0) {
+      if (r + 16 < m) {
+        // touch this panel's 4 lines (64 code bytes × 4 rows) of the quad 4 ahead: a panel's bytes of successive
+        // quads lie qb apart, which the hardware prefetcher does not follow at large k (1536 × 4096: 116 → 131 GOPS)
+        const ahead = wq + 4 * qb;
+        sink = v128.xor(sink, v128.load(ahead, 0));
+        sink = v128.xor(sink, v128.load(ahead, 64));
+        sink = v128.xor(sink, v128.load(ahead, 128));
+        sink = v128.xor(sink, v128.load(ahead, 192));
+      }
+      if (addresses) quadRowAddresses(head, panelBytes, wq, (P1 - P0) >> 2, tab, tlo, thi);
     }
+    // MAP: the row's code bytes (row quads: 4 bytes of each row per 16) and their tables; ADDRESSES: its addresses
+    let wp = wq + (<usize>(r & 3) << 2);
     let tb = tab;
+    let ap = head + ((<usize>(r & 3) * <usize>panelBytes) << 2);
     const sr = <usize>r << 2;
     for (let B0 = P0, gi = P0 / spanBytes; B0 < P1; B0 += spanBytes, gi++) {
-      const wend = wp + (<usize>((min(B0 + spanBytes, P1) - B0) >> 2) << 4);
+      const bytes = min(B0 + spanBytes, P1) - B0;
       let s0 = i16x8.splat(0);
       let s1 = i16x8.splat(0);
-      do {
-        // 4 code bytes of the row (row quads: 4 bytes of each row per 16), each a row of its own group's table
-        const x = load<u32>(wp);
-        const p0 = tb + <usize>load<u32>(map + <usize>((x << 2) & 0x3fc));
-        const p1 = tb + <usize>load<u32>(map + <usize>((x >> 6) & 0x3fc));
-        const p2 = tb + <usize>load<u32>(map + <usize>((x >> 14) & 0x3fc));
-        const p3 = tb + <usize>load<u32>(map + <usize>((x >> 22) & 0x3fc));
-        s0 = i16x8.add(s0, v128.load(p0, 0));
-        s1 = i16x8.add(s1, v128.load(p0, 16));
-        s0 = i16x8.add(s0, v128.load(p1, GROUP));
-        s1 = i16x8.add(s1, v128.load(p1, GROUP + 16));
-        s0 = i16x8.add(s0, v128.load(p2, 2 * GROUP));
-        s1 = i16x8.add(s1, v128.load(p2, 2 * GROUP + 16));
-        s0 = i16x8.add(s0, v128.load(p3, 3 * GROUP));
-        s1 = i16x8.add(s1, v128.load(p3, 3 * GROUP + 16));
-        wp += 16;
-        tb += 4 * GROUP;
-      } while (wp < wend);
+      if (addresses) {
+        const aend = ap + (<usize>bytes << 2);
+        do {
+          // 4 code bytes of the row, each a row of its own group's table
+          const p0 = <usize>load<u32>(ap, 0);
+          const p1 = <usize>load<u32>(ap, 4);
+          const p2 = <usize>load<u32>(ap, 8);
+          const p3 = <usize>load<u32>(ap, 12);
+          s0 = i16x8.add(s0, v128.load(p0, 0));
+          s1 = i16x8.add(s1, v128.load(p0, 16));
+          s0 = i16x8.add(s0, v128.load(p1, 0));
+          s1 = i16x8.add(s1, v128.load(p1, 16));
+          s0 = i16x8.add(s0, v128.load(p2, 0));
+          s1 = i16x8.add(s1, v128.load(p2, 16));
+          s0 = i16x8.add(s0, v128.load(p3, 0));
+          s1 = i16x8.add(s1, v128.load(p3, 16));
+          ap += 16;
+        } while (ap < aend);
+      } else {
+        const wend = wp + (<usize>(bytes >> 2) << 4);
+        do {
+          // 4 code bytes of the row, each a row of its own group's table
+          const x = load<u32>(wp);
+          const p0 = tb + <usize>load<u32>(head + <usize>((x << 2) & 0x3fc));
+          const p1 = tb + <usize>load<u32>(head + <usize>((x >> 6) & 0x3fc));
+          const p2 = tb + <usize>load<u32>(head + <usize>((x >> 14) & 0x3fc));
+          const p3 = tb + <usize>load<u32>(head + <usize>((x >> 22) & 0x3fc));
+          s0 = i16x8.add(s0, v128.load(p0, 0));
+          s1 = i16x8.add(s1, v128.load(p0, 16));
+          s0 = i16x8.add(s0, v128.load(p1, GROUP));
+          s1 = i16x8.add(s1, v128.load(p1, GROUP + 16));
+          s0 = i16x8.add(s0, v128.load(p2, 2 * GROUP));
+          s1 = i16x8.add(s1, v128.load(p2, 2 * GROUP + 16));
+          s0 = i16x8.add(s0, v128.load(p3, 3 * GROUP));
+          s1 = i16x8.add(s1, v128.load(p3, 3 * GROUP + 16));
+          wp += 16;
+          tb += 4 * GROUP;
+        } while (wp < wend);
+      }
       if (fam == FAM_I2S) {
         f0 = i32x4.add(f0, i32x4.extend_low_i16x8_s(s0));
         f1 = i32x4.add(f1, i32x4.extend_high_i16x8_s(s0));

@@ -32,6 +32,17 @@ export const KV = {
   Q8_0: 2,
 } as const;
 
+/**
+ * How the Vec-LUT sweep finds a code byte's table row: ternMatmulLut's `form` (assembly/kernels/ternary_lut.ts; same
+ * results, speed by runtime).
+ */
+export const LUT_FORM = {
+  /** a load from a 256-entry byte map per code byte, in the loop (Node 20's V8 runs it faster) */
+  MAP: 0,
+  /** the table rows' addresses computed 16 code bytes at a time per row quad (V8 15: Deno, Chromium) */
+  ADDRESSES: 1,
+} as const;
+
 /** Gated activations: glu's `kind` (assembly/kernels/ops.ts). */
 export const ACT = {
   /** silu(g) = g/(1+e^-g): SwiGLU */

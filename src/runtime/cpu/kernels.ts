@@ -9,7 +9,7 @@ import { loadKernels, type LoadOptions, type SimdBuild } from "./wasm/loader.ts"
 import { matrixLayout, paddedK, type ActivationKind, type MatrixLayout } from "./layout.ts";
 import { CPU_MATRIX_TYPES, matrixType, uploadStagingBytes, type MatrixType } from "./matrix-types.ts";
 import { f16BitsToF32 } from "../tensor-types/half.ts";
-import { ACT, FAM, LUT_TOKENS, MSET, MSET_ENTRY_WORDS, TILE, WT } from "./abi.ts";
+import { ACT, FAM, LUT_FORM, LUT_TOKENS, MSET, MSET_ENTRY_WORDS, TILE, WT } from "./abi.ts";
 import { CONTROL_BLOCK_BYTES, ThreadPool } from "./threads.ts";
 import { type SalientMatrix, setSalientInput } from "./salient.ts";
 
@@ -72,6 +72,23 @@ export const LUT_MIN_TOKENS = LUT_TOKENS;
  */
 export const LUT_TAIL_TOKENS = 12;
 
+/**
+ * How the Vec-LUT sweep finds each code byte's table row (./abi.ts LUT_FORM; results are the same): "map", a byte-map
+ * load per code byte in the loop, or "addresses", the table rows' addresses computed 16 code bytes at a time per row
+ * quad. Node 20's V8 (11.3) runs "map" faster (700M prefill 9.5 against 10.0 ms a token), V8 15 "addresses" (Deno 2.9:
+ * 12.0 against 10.0; Chromium 156, one 1536² matmul: 171 against 190 GOPS): bench/README.md, "the Vec-LUT sweep per
+ * runtime".
+ */
+export type LutForm = "map" | "addresses";
+const LUT_FORM_CODE: Record<LutForm, number> = { map: LUT_FORM.MAP, addresses: LUT_FORM.ADDRESSES };
+
+/** The Vec-LUT sweep form for this runtime: "map" under a V8 of major version 11 or less (Node 20), else "addresses". */
+export function defaultLutForm(): LutForm {
+  const v8 = (globalThis as { process?: { versions?: { v8?: string } } }).process?.versions?.v8;
+  const major = v8 === undefined ? Number.NaN : Number.parseInt(v8, 10);
+  return major <= 11 ? "map" : "addresses";
+}
+
 /** Code bytes (4 weights each) per panel of the Vec-LUT matmul: its tables, 81·32 bytes per code byte, stay in L2. */
 export const LUT_PANEL_BYTES = 64;
 /**
@@ -83,7 +100,7 @@ export const LUT_SHARED_ACC_BYTES = 640 * 1024;
 
 /**
  * Bytes of one thread's Vec-LUT scratch for `rows` T2 rows of `rowBytes` and `groups` scale groups per row
- * (assembly/kernels/ternary_lut.ts lays it out): the byte map and one row's results (1024 + 4·LUT_TOKENS bytes), the
+ * (assembly/kernels/ternary_lut.ts lays it out): the byte map or a row quad's table-row addresses and one row's results (1024 + 4·LUT_TOKENS bytes), the
  * tile's activation scales and Σx (groups × LUT_TOKENS × 8), its activations by code byte (rowBytes × 4 × LUT_TOKENS
  * × 2), the rows' accumulators (rows × LUT_TOKENS × 4) and one panel's tables (81 rows × LUT_TOKENS i16 per code
  * byte).
@@ -106,6 +123,8 @@ export interface CpuKernelsOptions extends LoadOptions {
   maximumMemoryBytes?: number;
   /** Register tile of the ternary matmul (a tuning knob: results never change). Default "auto". */
   tile?: TernaryTile;
+  /** How the Vec-LUT sweep finds its table rows (a tuning knob: results never change). Default: defaultLutForm(). */
+  lutForm?: LutForm;
   /** µs an idle worker busy-polls after its last job before it sleeps (threads.ts; default 500). */
   spin?: number;
   /** Work (multiply-adds, or elements) below which a call runs on the calling thread only. 0: always split. */
@@ -129,6 +148,8 @@ export interface CpuKernelStats {
    *  simd128 and DLT g = 64: 1 quad × 4 / 3 / 2), and from 16 tokens per thread the Vec-LUT matmul (lutTokens);
    *  "r1t4" forces the single-quad token tile, "r2t4" the multiply-add one of auto, "lut" the Vec-LUT matmul. */
   tile: TernaryTile;
+  /** The Vec-LUT sweep's form (LutForm). */
+  lutForm: LutForm;
   /** Bytes allocated on the wasm heap / total wasm memory. */
   heapBytes: number;
   memoryBytes: number;
@@ -242,6 +263,8 @@ export class CpuKernels {
     if (!Number.isInteger(requested) || requested < 1) throw new OptionError("BAD_OPTION", `threads must be an integer ≥ 1, got ${requested}`);
     const tile = opts.tile ?? "auto";
     if (!(tile in TILE_CODE)) throw new OptionError("BAD_OPTION", `unknown tile ${String(tile)}`);
+    const lutForm = opts.lutForm ?? defaultLutForm();
+    if (!(lutForm in LUT_FORM_CODE)) throw new OptionError("BAD_OPTION", `unknown Vec-LUT form ${String(lutForm)}`);
     let fallback: string | undefined;
     let shared = opts.sharedMemory ?? true;
     if (shared) {
@@ -287,6 +310,7 @@ export class CpuKernels {
         sharedMemory: shared,
         tq1Repacked: true,
         tile,
+        lutForm,
         wasmFrom: loaded.from,
       },
       opts.parallelThreshold ?? 1 << 16,
@@ -591,6 +615,7 @@ export class CpuKernels {
       span,
       l.groups,
       LUT_PANEL_BYTES,
+      LUT_FORM_CODE[this.info.lutForm],
       lut.counter,
       lut.ptr,
       lut.slotBytes,
