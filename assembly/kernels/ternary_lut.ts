@@ -11,8 +11,7 @@
 //
 // Which weights a table covers: code byte B of a T2 row (layout.ts) holds elements 32l + (B % 32) of chunk B/32,
 // l = 0…3 (field l at bits 2l; I2_S at bits 6 − 2l), so its table is indexed by the byte's base-3 value
-// Σ field_l·3^l. DLT with 64-weight groups cannot use it:
-// a byte's fields 0–1 and 2–3 belong to different groups.
+// Σ field_l·3^l. DLT with 64-weight groups cannot use it: a byte's fields 0–1 and 2–3 belong to different groups.
 //
 // Panels: the tables of a whole row (k/4 × 81 × 32 bytes: 2.6 MB at k = 4096) outgrow the L2 cache, so the code
 // bytes are taken in panels of panelBytes (a multiple of the flush group): the panel's tables are built, every row
@@ -85,12 +84,12 @@ export function ternMatmulLut(set: usize, count: i32, q: usize, kp: usize, ad: u
   const tabOff = accOff + <usize>rows * ROW * 2;
   if (lutSlot >= nSlots || panelBytes % spanBytes || tabOff + <usize>min(panelBytes, rowBytes) * GROUP > slotBytes) unreachable();
   const s = scratch + <usize>lutSlot * slotBytes;
-  const addresses = form == LUT_FORM_ADDRESSES;
-  if (!addresses) buildMap(s + HEAD, fam == FAM_I2S);
   // a code byte's table row is T_lo[low nibble] + T_hi[high nibble] (nibbleTable); V8 keeps a v128 that Binaryen
   // cannot fold in a register, where it would re-materialize a constant at each use in a loop
   const z = i32x4.splat(rowBytes >> 31);
   const tlo = v128.or(z, nibbleTable(fam == FAM_I2S, false)), thi = v128.or(z, nibbleTable(fam == FAM_I2S, true));
+  const addresses = form == LUT_FORM_ADDRESSES;
+  if (!addresses) buildMap(s + HEAD, tlo, thi, s + OUT_T);
   for (let tt = t0; tt < t1; tt += LUT_TOKENS) {
     const T = min(LUT_TOKENS, t1 - tt);
     gatherTile(s + qtOff, s + SCALES, q, kp, ad, ax, gs, rowBytes, ng, fam == FAM_DLT, tt, T);
@@ -125,19 +124,18 @@ export function ternMatmulLut(set: usize, count: i32, q: usize, kp: usize, ad: u
   return set + ((<usize>i * <usize>MSET_ENTRY_WORDS) << 2);
 }
 
-/** MAP: code byte → byte offset of its table row (base-3 value × ROW); a byte with a field 3 (never written) → 0. */
-function buildMap(map: usize, i2s: bool): void {
+/**
+ * MAP: code byte → byte offset of its table row, T_lo[low nibble] + T_hi[high nibble] (nibbleTable) × ROW: the
+ * addresses form's rows, byte for byte (a field 3, never written, included), so that both forms give the same bits.
+ */
+function buildMap(map: usize, tlo: v128, thi: v128, tmp: usize): void {
+  // the nibble tables to memory (32 bytes at tmp), then one byte of each per code byte
+  const t = tmp;
+  v128.store(t, tlo);
+  v128.store(t, thi, 16);
   for (let v = 0; v < 256; v++) {
-    let idx = 0;
-    let p = 1;
-    let valid = true;
-    for (let l = 0; l < 4; l++) {
-      const c = (v >> (i2s ? 6 - 2 * l : 2 * l)) & 3;
-      if (c == 3) valid = false;
-      idx += c * p;
-      p *= 3;
-    }
-    store<u32>(map + (<usize>v << 2), valid ? <u32>idx * <u32>ROW : 0);
+    const idx = <u32>load<u8>(t + <usize>(v & 15)) + <u32>load<u8>(t + 16 + <usize>(v >> 4));
+    store<u32>(map + (<usize>v << 2), idx * <u32>ROW);
   }
 }
 
