@@ -3,7 +3,7 @@
 // are used, and the only data segment is read-only constants (common.ts MASK_*: a worker instantiating the module
 // again on the same memory writes the same bytes).
 export { quantQ8K, quantAbsmax } from "./kernels/quant";
-export { ternMatmul, ternMatmulSet, repackTq1, repackTq2, repackRows } from "./kernels/ternary";
+export { ternMatmul, ternMatmulSet, repackTq1, repackTq2, repackRows, ternaryCode3 } from "./kernels/ternary";
 export { ternMatmulLut } from "./kernels/ternary_lut";
 export { f16NonFinite, floatMatmul } from "./kernels/float";
 export { int8HeadMatmul } from "./kernels/head_q8";

@@ -168,27 +168,38 @@ describe.each([
   );
 });
 
-// A hostile file's code bytes may hold the never-written code 3: the two sweep forms still read every byte from the
-// same table row (a nibble with a field 3 adds 0), so Node's and Deno's engines agree on such a file too.
-it.each(["TQ2_0", "I2_S"] as const)("%s with code-3 fields: the map and addresses forms give the same bits", async (type) => {
+// A hostile file's code bytes may hold the never-written code 3, which the multiply-add kernels read as +2 (as
+// llama.cpp does) and the Vec-LUT tables cannot hold: such a matrix stays on the multiply-add tiles, in a batch as in
+// decode, so every path gives the same numbers.
+it.each(["TQ2_0", "I2_S", "DLT"] as const)("%s with code-3 fields: no Vec-LUT, the multiply-add tiles' bits", async (type) => {
   const [m, k, n] = [9, 512, 2 * LUT_TOKENS + 1];
   const r = rng(33 + type.length);
   const c = randomCase(type, r, m, k, n);
   const data = c.data.slice();
-  // every code byte random (fields 0–3): TQ2_0 blocks of 64 code bytes + an f16 scale, I2_S one run of codes then its scale
-  if (type === "TQ2_0") for (let b = 0; b < data.length; b += 66) for (let i = 0; i < 64; i++) data[b + i] = Math.floor(r() * 256);
-  else for (let i = 0; i < (m * k) / 4; i++) data[i] = Math.floor(r() * 256);
-  const outs: number[][] = [];
-  for (const lutForm of ["map", "addresses"] as const) {
-    const K = await CpuKernels.create({ threads: 1, tile: "lut", lutForm });
-    try {
-      const W = K.uploadMatrix(type, m, k, data);
-      outs.push(bits(linearOf(K, W, c.x, n)));
-      K.freeMatrix(W);
-    } finally {
-      K.dispose();
+  const valid = c.data.slice();
+  // one code byte of row 0 made 0xff (four fields of 3): TQ2_0 in its first block's codes, I2_S and DLT in the codes
+  data[5] = 0xff;
+  const K = await CpuKernels.create({ threads: 1, parallelThreshold: 0 });
+  try {
+    const bad = K.uploadMatrix(type, m, k, data, c.dlt);
+    const good = K.uploadMatrix(type, m, k, valid, c.dlt);
+    expect(bad.code3).toBe(true);
+    expect(good.code3).toBe(false);
+    const ys: number[][] = [];
+    for (const tile of ["auto", "lut", "r2t4"] as const) {
+      K.setTile(tile);
+      ys.push(bits(linearOf(K, bad, c.x, n)));
     }
+    expect(ys[0], "auto").toEqual(ys[2]);
+    expect(ys[1], "lut").toEqual(ys[2]);
+    expect(K.stats().lutScratchBytes, "the Vec-LUT matmul never ran").toBe(0);
+    // and the valid matrix does take it
+    K.setTile("auto");
+    linearOf(K, good, c.x, n);
+    expect(K.stats().lutScratchBytes).toBeGreaterThan(0);
+    K.freeMatrix(bad);
+    K.freeMatrix(good);
+  } finally {
+    K.dispose();
   }
-  expect(outs[1]).toEqual(outs[0]);
-  expect(outs[0]!.some((v) => v !== 0)).toBe(true);
 });

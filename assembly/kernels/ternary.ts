@@ -187,3 +187,25 @@ export function repackRows(src: usize, codes: usize, rowBytes: i32, r0: i32, r1:
     for (let j = 0; j < rowBytes; j += 4) store<u32>(quadByte(codes, <usize>rowBytes, r, j), load<u32>(row + <usize>j));
   }
 }
+
+/**
+ * Sets the i32 at `flag` to 1 when one of the code bytes [b0, b1) at `codes` holds a 2-bit field of 3, the code no
+ * ternary quantizer writes (a hostile or broken file): the multiply-add kernels read it as +2 (as llama.cpp does), the
+ * Vec-LUT tables have no row for it, so CpuKernels keeps such a matrix on the multiply-add tiles.
+ */
+export function ternaryCode3(codes: usize, flag: usize, b0: i32, b1: i32): void {
+  let m = i32x4.splat(0);
+  let i = <usize>b0;
+  for (; i + 16 <= <usize>b1; i += 16) {
+    const v = v128.load(codes + i);
+    m = v128.or(m, v128.and(v, i16x8.shr_u(v, 1)));
+  }
+  let tail: u32 = 0;
+  for (; i < <usize>b1; i++) {
+    const b = <u32>load<u8>(codes + i);
+    tail |= b & (b >> 1);
+  }
+  // a field of 3 has both of its bits set: bit 2l and bit 2l + 1 (the shift moves bit 8 of a lane's high byte into
+  // bit 7 of its low byte, which the mask drops)
+  if (v128.any_true(v128.and(m, i8x16.splat(0x55))) || (tail & 0x55) != 0) atomic.store<i32>(flag, 1);
+}

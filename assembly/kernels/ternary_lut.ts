@@ -124,10 +124,7 @@ export function ternMatmulLut(set: usize, count: i32, q: usize, kp: usize, ad: u
   return set + ((<usize>i * <usize>MSET_ENTRY_WORDS) << 2);
 }
 
-/**
- * MAP: code byte → byte offset of its table row, T_lo[low nibble] + T_hi[high nibble] (nibbleTable) × ROW: the
- * addresses form's rows, byte for byte (a field 3, never written, included), so that both forms give the same bits.
- */
+/** MAP: code byte → byte offset of its table row, T_lo[low nibble] + T_hi[high nibble] (nibbleTable) × ROW. */
 function buildMap(map: usize, tlo: v128, thi: v128, tmp: usize): void {
   // the nibble tables to memory (32 bytes at tmp), then one byte of each per code byte
   const t = tmp;
@@ -141,8 +138,8 @@ function buildMap(map: usize, tlo: v128, thi: v128, tmp: usize): void {
 
 /**
  * The table row (base-3 value Σ field_l·3^l, 0…80) that the low (hi: high) nibble of a code byte adds, by nibble:
- * field l at bits 2l (TQ2, DLT) or 6 − 2l (I2_S). A nibble with a field 3 (never written; a hostile file) adds 0, so
- * every byte stays in its table.
+ * field l at bits 2l (TQ2, DLT) or 6 − 2l (I2_S). A field of 3 has no row (CpuKernels keeps a matrix that holds one
+ * off this matmul: Matrix.code3); its nibble adds 0, so that any byte stays inside its table.
  */
 function nibbleTable(i2s: bool, hi: bool): v128 {
   // nibble n = a + 4b (a, b: its two fields, a at the low bits): TQ2 low a + 3b, high 9·(a + 3b); I2_S (fields

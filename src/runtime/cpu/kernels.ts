@@ -23,6 +23,7 @@ const EXPORTS = [
   "repackTq1",
   "repackTq2",
   "repackRows",
+  "ternaryCode3",
   "floatMatmul",
   "f16NonFinite",
   "rmsNorm",
@@ -182,6 +183,12 @@ export interface Matrix {
   readonly salient?: SalientMatrix;
   /** F16: no half is ±inf/NaN (checked at upload: f16AllFinite), so the matvec need not watch for them. */
   readonly f16Finite?: boolean;
+  /**
+   * Ternary: a code of 3 (no quantizer writes it; a hostile or broken file) is among the codes (checked at upload).
+   * The multiply-add kernels read it as +2, as llama.cpp does; the Vec-LUT tables have no row for it, so such a matrix
+   * stays on the multiply-add tiles and every path gives the same numbers.
+   */
+  readonly code3?: boolean;
 }
 
 /** Quantized activations of up to `capacity` tokens (see layout.ts). */
@@ -377,6 +384,8 @@ export class CpuKernels {
     const upload = row.upload;
     const staged = data.subarray(0, uploadStagingBytes(row, layout, rows));
     const ptr = this.heap.alloc(layout.codeBytes);
+    // the padding rows of a last, partial row quad: zero codes, never garbage (hasCode3 reads them)
+    if (rows % 4 && row.kernel.matmul === "ternary") this.heap.u8.fill(0, ptr + (rows & ~3) * layout.rowBytes, ptr + layout.codeBytes);
     if (upload.kind === "repack-blocks") {
       scales = this.heap.alloc(layout.scaleBytes);
       this.repackFrom(staged, (src) => this.pool.run(FN[upload.kernel], [src, ptr, scales, rows, G], rows, 1, work));
@@ -399,7 +408,20 @@ export class CpuKernels {
     }
     const repackedFrom = upload.kind === "repack-blocks" ? t : undefined;
     const f16Finite = t === "F16" ? this.f16AllFinite(ptr, rows * cols) : undefined;
-    return { type: t, rows, cols, layout, ptr, scale, scales, shifts, groupSize: layout.group, repackedFrom, f16Finite };
+    const code3 = row.kernel.matmul === "ternary" ? this.hasCode3(ptr, layout.codeBytes) : undefined;
+    return { type: t, rows, cols, layout, ptr, scale, scales, shifts, groupSize: layout.group, repackedFrom, f16Finite, code3 };
+  }
+
+  /** True when a 2-bit field of the `bytes` code bytes at `ptr` is 3 (a pass over them, threaded). */
+  private hasCode3(ptr: number, bytes: number): boolean {
+    const flag = this.heap.alloc(4);
+    try {
+      this.heap.i32[flag >> 2] = 0;
+      this.pool.run(FN.ternaryCode3, [ptr, flag], bytes, 16, this.parts(bytes * 4));
+      return this.heap.i32[flag >> 2] !== 0;
+    } finally {
+      this.heap.free(flag);
+    }
   }
 
   /** True when none of the `count` halves at `ptr` is ±inf/NaN (a pass over them, threaded). */
@@ -575,8 +597,9 @@ export class CpuKernels {
     const fits = (w: Matrix) => {
       const { kernel, scales } = CPU_MATRIX_TYPES[w.type];
       // a code byte's 4 fields must share one scale group: DLT needs groups of 128 or 256
-      // a matrix with a salient side matrix adds its product inside the multiply-add call (ternSalientMatmul)
-      return kernel.matmul === "ternary" && !w.salient && (scales.kind !== "groups" || w.layout.group >= 128);
+      // a matrix with a salient side matrix adds its product inside the multiply-add call (ternSalientMatmul); one
+      // with a code of 3 has no table row for it (Matrix.code3)
+      return kernel.matmul === "ternary" && !w.salient && !w.code3 && (scales.kind !== "groups" || w.layout.group >= 128);
     };
     if (!ws.every(fits) || (this.tile !== "auto" && this.tile !== "lut")) return 0;
     if (this.tile === "lut") return n;
