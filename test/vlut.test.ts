@@ -3,7 +3,7 @@
 // and split over 2 threads: random shapes with ragged edges (rows not a multiple of 4, DLT rows not a multiple of
 // 128, several panels of 256 weights) and token counts from 2 to past two tiles, odd ones included.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CpuKernels, LUT_MIN_TOKENS, LUT_TAIL_TOKENS } from "../src/runtime/cpu/kernels.ts";
+import { CpuKernels, defaultLutForm, LUT_MIN_TOKENS, LUT_TAIL_TOKENS } from "../src/runtime/cpu/kernels.ts";
 import { LUT_TOKENS } from "../src/runtime/cpu/abi.ts";
 import { packDltCodes, packI2_S, packTq1_0, packTq2_0 } from "../src/runtime/tensor-types/ternary-codes.ts";
 import { f32ToF16Bits, roundF16 } from "../src/runtime/tensor-types/half.ts";
@@ -202,4 +202,14 @@ it.each(["TQ2_0", "I2_S", "DLT"] as const)("%s with code-3 fields: no Vec-LUT, t
   } finally {
     K.dispose();
   }
+});
+
+it("picks the sweep form by the runtime's V8: map on V8 11 (Node 20), addresses on newer ones and where none is told", () => {
+  expect(defaultLutForm("11.3.244.8-node.33")).toBe("map");
+  expect(defaultLutForm("10.2.154.26-node.28")).toBe("map");
+  expect(defaultLutForm("12.4.254.21-node.33")).toBe("addresses");
+  expect(defaultLutForm("15.0.245.2")).toBe("addresses");
+  expect(defaultLutForm("")).toBe("addresses");
+  // this process: Node 20 here (its V8 11.3)
+  expect(defaultLutForm()).toBe(Number.parseInt(process.versions.v8, 10) <= 11 ? "map" : "addresses");
 });

@@ -83,9 +83,12 @@ export const LUT_TAIL_TOKENS = 12;
 export type LutForm = "map" | "addresses";
 const LUT_FORM_CODE: Record<LutForm, number> = { map: LUT_FORM.MAP, addresses: LUT_FORM.ADDRESSES };
 
-/** The Vec-LUT sweep form for this runtime: "map" under a V8 of major version 11 or less (Node 20), else "addresses". */
-export function defaultLutForm(): LutForm {
-  const v8 = (globalThis as { process?: { versions?: { v8?: string } } }).process?.versions?.v8;
+/**
+ * The Vec-LUT sweep form for a runtime: "map" under a V8 of major version 11 or less (Node 20), else "addresses" (a
+ * browser, whose V8 version a page cannot read, included). v8: the runtime's V8 version (default: this one's, where
+ * it tells it: Node's and Deno's process.versions.v8).
+ */
+export function defaultLutForm(v8 = (globalThis as { process?: { versions?: { v8?: string } } }).process?.versions?.v8): LutForm {
   const major = v8 === undefined ? Number.NaN : Number.parseInt(v8, 10);
   return major <= 11 ? "map" : "addresses";
 }
