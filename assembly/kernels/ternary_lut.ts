@@ -43,8 +43,8 @@ const QT_BYTE: usize = 4 * ROW;
 // (its base-3 value Σ field_l·3^l × ROW); or the addresses, u32 [4][panelBytes ≤ 64] the table row of each code
 // byte of the row quad being swept
 const HEAD: usize = 0;
-const OUT_T: usize = 1024; // f32 [LUT_TOKENS]: one row's results, before they go to the token rows
-const SCALES: usize = OUT_T + 4 * <usize>LUT_TOKENS; // f32 [ng][LUT_TOKENS] activation scales, then Σx (DLT) alike
+const OUT_T: usize = 1024; // f32 [4][LUT_TOKENS]: a row quad's results, before they go to the token rows
+const SCALES: usize = OUT_T + 16 * <usize>LUT_TOKENS; // f32 [ng][LUT_TOKENS] activation scales, then Σx (DLT) alike
 // then QT: i16 [rowBytes][4][LUT_TOKENS] the tile's activations by code byte (64-aligned), ACC: [m][LUT_TOKENS] the
 // rows' f32 results (I2_S: i32 sums) between panels, and one panel's tables: [panelBytes][81] rows
 
@@ -280,6 +280,31 @@ function buildTable(tab: usize, v: usize): void {
   v128.store(rows, i16x8.add(h, a8), 8 * ROW);
 }
 
+/**
+ * Rows [r0, r1) (r1 − r0 ≤ 4, the rows of one quad) of OUT_T (row j's 16 tokens at outT + 64j) to the token rows:
+ * a whole quad and tile as 4 × 4 transposes, one vector store per 4 tokens' 4 rows; otherwise one value at a time.
+ */
+@inline function storeQuadRows(outT: usize, o: usize, oStride: usize, r0: i32, r1: i32, T: i32): void {
+  const base = o + (<usize>r0 << 2);
+  if (r1 - r0 == 4 && T == LUT_TOKENS) {
+    for (let i: usize = 0; i < 64; i += 16) {
+      // tokens i/4 … i/4 + 3 of rows 0–3
+      const a = v128.load(outT + i), b = v128.load(outT + 64 + i), c = v128.load(outT + 128 + i), d = v128.load(outT + 192 + i);
+      const ab0 = i32x4.shuffle(a, b, 0, 4, 1, 5), ab1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
+      const cd0 = i32x4.shuffle(c, d, 0, 4, 1, 5), cd1 = i32x4.shuffle(c, d, 2, 6, 3, 7);
+      const t0 = base + (i >> 2) * oStride;
+      v128.store(t0, i64x2.shuffle(ab0, cd0, 0, 2));
+      v128.store(t0 + oStride, i64x2.shuffle(ab0, cd0, 1, 3));
+      v128.store(t0 + 2 * oStride, i64x2.shuffle(ab1, cd1, 0, 2));
+      v128.store(t0 + 3 * oStride, i64x2.shuffle(ab1, cd1, 1, 3));
+    }
+    return;
+  }
+  for (let j = 0; j < r1 - r0; j++) {
+    for (let t = 0; t < T; t++) store<f32>(base + <usize>t * oStride + (<usize>j << 2), load<f32>(outT + (<usize>j << 6) + (<usize>t << 2)));
+  }
+}
+
 /** acc + (float)S·(dw·da) for 4 tokens: the multiply-add kernels' flush (ternary_tiles.ts), lane for lane. */
 @inline function scaled(acc: v128, S: v128, dw: v128, da: v128): v128 {
   return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(S), f32x4.mul(dw, da)));
@@ -446,7 +471,8 @@ function sweepRowsAddresses(fam: i32, w: usize, rowBytes: i32, P0: i32, P1: i32,
     }
     let out = ar;
     if (P1 == rowBytes) {
-      out = outT;
+      // the row's results wait in OUT_T, 4 rows of a quad together, and go to the token rows 4 rows at a time
+      out = outT + (<usize>(r & 3) << 6);
       if (fam == FAM_I2S) {
         // (Σ (code − 1)·q)·(d·scale): the product d·scale rounded once per token, as ternary_tiles.ts
         const ws = f32x4.splat(wscale);
@@ -460,7 +486,7 @@ function sweepRowsAddresses(fam: i32, w: usize, rowBytes: i32, P0: i32, P1: i32,
     v128.store(out, f1, 16);
     v128.store(out, f2, 32);
     v128.store(out, f3, 48);
-    if (out == outT) for (let t = 0; t < T; t++) store<f32>(o + <usize>t * oStride + sr, load<f32>(outT + (<usize>t << 2)));
+    if (P1 == rowBytes && ((r & 3) == 3 || r == m - 1)) storeQuadRows(outT, o, oStride, r & ~3, r + 1, T);
   }
   v128.store(outT, sink); // keeps the touches
 }

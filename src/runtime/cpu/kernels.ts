@@ -104,13 +104,13 @@ export const LUT_SHARED_ACC_BYTES = 640 * 1024;
 
 /**
  * Bytes of one thread's Vec-LUT scratch for `rows` T2 rows of `rowBytes` and `groups` scale groups per row
- * (assembly/kernels/ternary_lut.ts lays it out): the byte map or a row quad's table-row addresses and one row's results (1024 + 4·LUT_TOKENS bytes), the
+ * (assembly/kernels/ternary_lut.ts lays it out): the byte map or a row quad's table-row addresses and a row quad's results (1024 + 16·LUT_TOKENS bytes), the
  * tile's activation scales and Σx (groups × LUT_TOKENS × 8), its activations by code byte (rowBytes × 4 × LUT_TOKENS
  * × 2), the rows' accumulators (rows × LUT_TOKENS × 4) and one panel's tables (81 rows × LUT_TOKENS i16 per code
  * byte).
  */
 export function lutSlotBytes(rowBytes: number, groups: number, rows: number): number {
-  const head = Math.ceil((1024 + 4 * LUT_TOKENS + groups * LUT_TOKENS * 8) / 64) * 64;
+  const head = Math.ceil((1024 + 16 * LUT_TOKENS + groups * LUT_TOKENS * 8) / 64) * 64;
   const panel = Math.min(LUT_PANEL_BYTES, rowBytes);
   return head + rowBytes * 4 * LUT_TOKENS * 2 + rows * LUT_TOKENS * 4 + panel * 81 * LUT_TOKENS * 2;
 }
