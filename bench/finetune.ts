@@ -10,11 +10,13 @@
 //
 //   npm run bench:finetune -- [--steps 200] [--batch 8] [--seq-len 64] [--group 128] [--eval-chars 100000|all]
 //                             [--train-chars all] [--threads 1,2] [--rows all|salient|sequential|salient-finetune] [--json]
-//                             [--salient-fractions 0.01] [--salient-runs all|full,full-1,…] [--lr 1e-3]
+//                             [--salient-fractions 0.01] [--salient-runs all|full,full-1,…] [--lr 1e-3] [--kl 0] [--ce 1]
 //
 // `--rows salient` runs the float row, the post-training rows and the salient rows only (no training);
 // `--rows sequential` of those only the sequentially calibrated rows and quantize's file read back.
 // `--rows salient-finetune` runs the float row and issue 18's fine-tuned rows (finetune --salient) only.
+// `--lr`, `--kl` and `--ce` set the trained rows' peak learning rate and the weights of KL(teacher ‖ student) and of
+// the cross-entropy (finetune's; the full schedule uses them), and each trained row's label names those given.
 //
 // Defaults keep the whole run to a few minutes on 2 cores; raise --steps and --eval-chars all for the
 // full measurement.
@@ -56,8 +58,15 @@ const steps = Number(opt("steps", "200"));
 const batch = Number(opt("batch", "8"));
 const seqLen = Number(opt("seq-len", "64"));
 const group = Number(opt("group", "128"));
-// the trained rows' peak learning rate; finetune's default (1e-3) unless given
-const lr = argv.includes("--lr") ? { lr: Number(opt("lr", "")) } : {};
+// the trained rows' peak learning rate and loss weights; finetune's defaults (lr 1e-3, KL 0, CE 1) unless given
+const given = (name: "lr" | "kl" | "ce") => (argv.includes(`--${name}`) ? { [name]: Number(opt(name, "")) } : {});
+const trainOptions: Pick<FinetuneOptions, "lr" | "kl" | "ce"> = { ...given("lr"), ...given("kl"), ...given("ce") };
+/** What a trained row's label adds for the options given on the command line, e.g. ", lr 5e-4, KL 1, CE 0". */
+const trainLabel = [
+  trainOptions.lr !== undefined ? `, lr ${opt("lr", "")}` : "",
+  trainOptions.kl !== undefined ? `, KL ${opt("kl", "")}` : "",
+  trainOptions.ce !== undefined ? `, CE ${opt("ce", "")}` : "",
+].join("");
 const threadList = opt("threads", "1,2").split(",").map(Number);
 const rowSet = opt("rows", "all");
 const log = (s: string) => process.stderr.write(s + "\n");
@@ -70,6 +79,18 @@ const tokens = Int32Array.from(
 );
 log(`tokenized the training text: ${tokens.length} tokens in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
+// what every trained row shares (the rows add the schedule, the loss and the salient options)
+const common: Omit<FinetuneOptions, "out"> = {
+  teacher: teacherPath,
+  dataTokens: tokens,
+  steps,
+  batch,
+  seqLen,
+  group,
+  seed: 1,
+  threads: 1,
+  ...trainOptions,
+};
 const dir = mkdtempSync(join(tmpdir(), "ternion-bench-finetune-"));
 interface Row {
   method: string;
@@ -297,11 +318,15 @@ function report(speed: { mode: string; threads: number; tokensPerSecond: number 
   const gapClosed = (ppl: number) => (Math.log(absmean) - Math.log(ppl)) / (Math.log(absmean) - Math.log(float));
   if (json) {
     console.log(
-      JSON.stringify({ steps, batch, seqLen, group, evalChars, rows: rows.map((r) => ({ ...r, gapClosed: gapClosed(r.ppl) })), speed }, null, 2),
+      JSON.stringify(
+        { steps, batch, seqLen, group, evalChars, ...trainOptions, rows: rows.map((r) => ({ ...r, gapClosed: gapClosed(r.ppl) })), speed },
+        null,
+        2,
+      ),
     );
   } else {
     console.log(
-      `stories260K, ${steps} steps × ${batch}×${seqLen} tokens, g = ${group}, seed 1; eval: first ${evalChars} chars of tinystories-valid-a\n`,
+      `stories260K, ${steps} steps × ${batch}×${seqLen} tokens, g = ${group}, seed 1${trainLabel}; eval: first ${evalChars} chars of tinystories-valid-a\n`,
     );
     console.log("| method | ppl | gap absmean→float closed (log ppl) |");
     console.log("|---|---:|---:|");
@@ -331,7 +356,6 @@ function report(speed: { mode: string; threads: number; tokensPerSecond: number 
 // of g of a row, the last group shorter: 32·ceil(k/g) per row, so 32/64 a weight at k = 64 whether g is 128 or 256)
 // and the side matrix (nnz·24 + 32·(m + 1) + 32·m; compact: `compactSalientBits`), over m·k.
 const salientFinetuneRows = async () => {
-  const common: Omit<FinetuneOptions, "out"> = { teacher: teacherPath, dataTokens: tokens, steps, batch, seqLen, group, seed: 1, threads: 1, ...lr };
   const fractions = opt("salient-fractions", "0.01").split(",").map(Number);
   const row = async (method: string, o: Partial<FinetuneOptions>) => {
     const out = join(dir, `${rows.length}.gguf`);
@@ -352,10 +376,15 @@ const salientFinetuneRows = async () => {
       compact += ternary + compactSalientBits(m, k, nnz);
       weights += m * k;
     }
-    await score(method, await writeGgufToBytes({ version: teacher.header.version, metadata: teacher.header.metadata, tensors }), trainSeconds, {
-      agreed: bits / weights,
-      compact: compact / weights,
-    });
+    await score(
+      method + trainLabel,
+      await writeGgufToBytes({ version: teacher.header.version, metadata: teacher.header.metadata, tensors }),
+      trainSeconds,
+      {
+        agreed: bits / weights,
+        compact: compact / weights,
+      },
+    );
   };
   const runs: [string, string, Partial<FinetuneOptions>][] = [
     ["full", "DLT + OFF (full), dense Ŵ", { mode: "full" }],
@@ -393,12 +422,11 @@ try {
     rmSync(dir, { recursive: true, force: true });
     process.exit(0);
   }
-  const common: Omit<FinetuneOptions, "out"> = { teacher: teacherPath, dataTokens: tokens, steps, batch, seqLen, group, seed: 1, threads: 1, ...lr };
   const trained = async (method: string, o: Partial<FinetuneOptions>) => {
     const out = join(dir, `${rows.length}.gguf`);
     t = performance.now();
     const r = await finetune({ ...common, ...o, out });
-    await score(method, new Uint8Array(readFileSync(out)), (performance.now() - t) / 1000);
+    await score(method + trainLabel, new Uint8Array(readFileSync(out)), (performance.now() - t) / 1000);
     return r;
   };
   await trained("DLT + MSE (blockwise)", { mode: "blockwise", loss: "mse" });

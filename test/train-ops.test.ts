@@ -200,6 +200,32 @@ describe("losses", () => {
     checkGradient("student", () => 2 * klTeacherStudent(s, t, n, V).loss, s, grad, 28);
   });
 
+  it("KL(teacher ‖ student) is the definition, mean over tokens of Σ p_t·log(p_t / p_s), in that direction", () => {
+    // a gradient check cannot tell the direction: KL(student ‖ teacher) with its own gradient passes it too
+    const s = randomVec(n * V, 25, 3);
+    const t = randomVec(n * V, 26, 3);
+    const softmax = (x: Vec, o: number) => {
+      const e = Array.from(x.subarray(o, o + V), Math.exp);
+      const z = e.reduce((a, b) => a + b, 0);
+      return e.map((v) => v / z);
+    };
+    const kl = (p: number[], q: number[]) => p.reduce((sum, pi, i) => sum + pi * Math.log(pi / q[i]!), 0);
+    let teacherFirst = 0;
+    let studentFirst = 0;
+    for (let row = 0; row < n; row++) {
+      teacherFirst += kl(softmax(t, row * V), softmax(s, row * V)) / n;
+      studentFirst += kl(softmax(s, row * V), softmax(t, row * V)) / n;
+    }
+    expect(Math.abs(teacherFirst - studentFirst)).toBeGreaterThan(0.05);
+    expect(klTeacherStudent(s, t, n, V).loss).toBeCloseTo(teacherFirst, 12);
+    // its gradient with respect to the student's logits is (p_s − p_t) / n
+    const { grad } = klTeacherStudent(s, t, n, V);
+    for (let row = 0; row < n; row++) {
+      const [ps, pt] = [softmax(s, row * V), softmax(t, row * V)];
+      for (let i = 0; i < V; i++) expect(grad[row * V + i]).toBeCloseTo((ps[i]! - pt[i]!) / n, 14);
+    }
+  });
+
   it("OFF: 1 − cos per token averaged, scale-invariant, gradient", () => {
     const hs = randomVec(n * d, 23);
     const ht = randomVec(n * d, 24);
