@@ -64,8 +64,10 @@ let lutSlot: i32 = -1;
  * DLT shifts [groups][m], sgs = 4·m; wscale the I2_S scale; o the output (f32) of token 0 row 0, oStride bytes per
  * token. ad/ax: f32 activation scale / Σx [groups][cap], gs = 4·cap. spanBytes: code bytes per flush group (TQ2,
  * I2_S 64: 256 weights; DLT g/4); ng: groups per row (TQ2 k/256, I2_S 1, DLT ceil(k/g)). panelBytes: code bytes per
- * panel (a multiple of spanBytes). slotCounter: an i32 the instances count their slots with; scratch, slotBytes,
- * nSlots: the slots (ACC holds the rows of all the matrices).
+ * panel (a multiple of spanBytes, at most 64: HEAD holds a quad's addresses for it). form: LUT_FORM_MAP or
+ * LUT_FORM_ADDRESSES, how the sweep finds a code byte's table row (the same results; see sweepRowsMap).
+ * slotCounter: an i32 the instances count their slots with; scratch, slotBytes, nSlots: the slots (ACC holds the rows
+ * of all the matrices).
  */
 export function ternMatmulLut(set: usize, count: i32, q: usize, kp: usize, ad: usize, ax: usize, gs: usize, spanBytes: i32,
   ng: i32, panelBytes: i32, form: i32, slotCounter: usize, scratch: usize, slotBytes: usize, nSlots: i32, t0: i32, t1: i32): void {
@@ -127,11 +129,10 @@ export function ternMatmulLut(set: usize, count: i32, q: usize, kp: usize, ad: u
 /** MAP: code byte → byte offset of its table row, T_lo[low nibble] + T_hi[high nibble] (nibbleTable) × ROW. */
 function buildMap(map: usize, tlo: v128, thi: v128, tmp: usize): void {
   // the nibble tables to memory (32 bytes at tmp), then one byte of each per code byte
-  const t = tmp;
-  v128.store(t, tlo);
-  v128.store(t, thi, 16);
+  v128.store(tmp, tlo);
+  v128.store(tmp, thi, 16);
   for (let v = 0; v < 256; v++) {
-    const idx = <u32>load<u8>(t + <usize>(v & 15)) + <u32>load<u8>(t + 16 + <usize>(v >> 4));
+    const idx = <u32>load<u8>(tmp + <usize>(v & 15)) + <u32>load<u8>(tmp + 16 + <usize>(v >> 4));
     store<u32>(map + (<usize>v << 2), idx * <u32>ROW);
   }
 }

@@ -417,24 +417,25 @@ export class CpuKernels {
 
   /** True when a 2-bit field of the `bytes` code bytes at `ptr` is 3 (a pass over them, threaded). */
   private hasCode3(ptr: number, bytes: number): boolean {
-    const flag = this.heap.alloc(4);
-    try {
-      this.heap.i32[flag >> 2] = 0;
-      this.pool.run(FN.ternaryCode3, [ptr, flag], bytes, 16, this.parts(bytes * 4));
-      return this.heap.i32[flag >> 2] !== 0;
-    } finally {
-      this.heap.free(flag);
-    }
+    return this.scanFinds(FN.ternaryCode3, ptr, bytes, 16, bytes * 4);
   }
 
   /** True when none of the `count` halves at `ptr` is ±inf/NaN (a pass over them, threaded). */
   f16AllFinite(ptr: number, count: number): boolean {
     this.check();
+    return !this.scanFinds(FN.f16NonFinite, ptr, count, 8, count);
+  }
+
+  /**
+   * Runs a scan kernel `fn(ptr, flag, start, end)` over [0, count) split at multiples of `align` (work: its size for
+   * the thread split): each part sets the i32 at `flag` when it finds what it looks for. True when one did.
+   */
+  private scanFinds(fn: number, ptr: number, count: number, align: number, work: number): boolean {
     const flag = this.heap.alloc(4);
     try {
       this.heap.i32[flag >> 2] = 0;
-      this.pool.run(FN.f16NonFinite, [ptr, flag], count, 8, this.parts(count));
-      return this.heap.i32[flag >> 2] === 0;
+      this.pool.run(fn, [ptr, flag], count, align, this.parts(work));
+      return this.heap.i32[flag >> 2] !== 0;
     } finally {
       this.heap.free(flag);
     }
