@@ -105,6 +105,23 @@ const ROWS_FIELDS = [
   ["c", "s", false, 2],
   ["d", "s", true, 3],
 ];
+/**
+ * The end of a rows tile's inner step and of its 8-vector block: the next code vector and activation vector (a
+ * unit's 4 vectors, then the next unit's 64 activation bytes), then each ×4 accumulator d<s> folded into c<s>.
+ * ind: the step's indentation (the block's is one level less).
+ * @param {Emit} e
+ * @param {string} ind
+ * @param {string[]} accs the accumulators' suffixes
+ */
+function rowsStepEnd(e, ind, accs) {
+  const out = ind.slice(2);
+  e(`${ind}wp += 16;`);
+  e(`${ind}ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes`);
+  e(`${ind}i++;`);
+  e(`${out}} while (i < stop);`);
+  for (const a of accs) e(`${out}c${a} = i16x8.add(c${a}, i16x8.shr_s(d${a}, 2));`);
+  e(`${out.slice(2)}} while (i < nv);`);
+}
 const QARGS = `w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
   nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rows: i32`;
 const QCALL = `w, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rows`;
@@ -300,12 +317,11 @@ function genQuad(fam, shape, T) {
         );
       e(`          }`);
     }
-    e(`          wp += 16;`);
-    e(`          ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes`);
-    e(`          i++;`);
-    e(`        } while (i < stop);`);
-    for (const g of sums) for (const t of toks) e(`        c${g}${t} = i16x8.add(c${g}${t}, i16x8.shr_s(d${g}${t}, 2));`);
-    e(`      } while (i < nv);`);
+    rowsStepEnd(
+      e,
+      "          ",
+      sums.flatMap((g) => toks.map((t) => `${g}${t}`)),
+    );
   } else {
     e(`      const M3 = i8x16.splat(3);`);
     toksBody(e, fam, toks, true, [""]);
@@ -434,12 +450,11 @@ function genQuadPairRows(fam) {
       e(`          ${acc}${Q}${g} = i16x8.add(${acc}${Q}${g}, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(${src}${Q}, ${mask})));`);
     e(`        }`);
   }
-  e(`        wp += 16;`);
-  e(`        ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes`);
-  e(`        i++;`);
-  e(`      } while (i < stop);`);
-  for (const Q of quads) for (const g of sums) e(`      c${Q}${g} = i16x8.add(c${Q}${g}, i16x8.shr_s(d${Q}${g}, 2));`);
-  e(`    } while (i < nv);`);
+  rowsStepEnd(
+    e,
+    "        ",
+    quads.flatMap((Q) => sums.map((g) => `${Q}${g}`)),
+  );
   for (const Q of quads) for (const g of sums) e(`    const S${Q}${g}0 = i32x4.extadd_pairwise_i16x8_s(c${Q}${g});`);
   for (const l of quadFlush(fam, [0], quads, "    ")) e(l);
   if (fam === "dlt") e(`    gi++;`);
