@@ -409,10 +409,23 @@ export class CpuKernels {
         }
       }
     }
+    if (row.kernel.matmul === "float") return this.floatMatrixAt(t, rows, cols, ptr);
     const repackedFrom = upload.kind === "repack-blocks" ? t : undefined;
-    const f16Finite = t === "F16" ? this.f16AllFinite(ptr, rows * cols) : undefined;
-    const code3 = row.kernel.matmul === "ternary" ? this.hasCode3(ptr, layout.codeBytes) : undefined;
-    return { type: t, rows, cols, layout, ptr, scale, scales, shifts, groupSize: layout.group, repackedFrom, f16Finite, code3 };
+    const code3 = this.hasCode3(ptr, layout.codeBytes);
+    return { type: t, rows, cols, layout, ptr, scale, scales, shifts, groupSize: layout.group, repackedFrom, code3 };
+  }
+
+  /**
+   * The Matrix of float values (F32, F16, Q8_0) that the caller already wrote at `ptr` in their kernel layout
+   * (matrixLayout; a streamed upload, or a head quantized at load): an F16 one is checked for ±inf/NaN halves here,
+   * as uploadMatrix checks its own.
+   */
+  floatMatrixAt(type: MatrixType, rows: number, cols: number, ptr: number): Matrix {
+    this.check();
+    if (CPU_MATRIX_TYPES[type].kernel.matmul !== "float") throw new OptionError("BAD_OPTION", `${type} is not a float weight type`);
+    const layout = matrixLayout(type, rows, cols);
+    const f16Finite = type === "F16" ? this.f16AllFinite(ptr, rows * cols) : undefined;
+    return { type, rows, cols, layout, ptr, scale: 1, scales: 0, shifts: 0, groupSize: layout.group, repackedFrom: undefined, f16Finite };
   }
 
   /** True when a 2-bit field of the `bytes` code bytes at `ptr` is 3 (a pass over them, threaded). */

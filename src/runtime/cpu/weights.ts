@@ -175,7 +175,7 @@ function quantizeHead(K: CpuKernels, m: Matrix): Matrix {
   } finally {
     K.heap.free(row);
   }
-  return { type: "Q8_0", rows: m.rows, cols: m.cols, layout, ptr, scale: 1, scales: 0, shifts: 0, groupSize: layout.group, repackedFrom: undefined };
+  return K.floatMatrixAt("Q8_0", m.rows, m.cols, ptr);
 }
 /** A fine-tuned DLT matrix: 2-bit code rows with its per-group α and γ (model/dlt-file.ts). */
 async function uploadDltMatrix(K: CpuKernels, source: ByteSource, header: GgufHeader, dlt: DltMatrixInfo): Promise<Matrix> {
@@ -206,6 +206,5 @@ async function uploadMatrix(K: CpuKernels, source: ByteSource, header: GgufHeade
     checkFiniteScales(t, bytes, at / block);
     upload.write(K.heap, ptr, at, bytes);
   }
-  const f16Finite = type === "F16" ? K.f16AllFinite(ptr, rows * cols) : undefined;
-  return { type, rows, cols, layout, ptr, scale: 1, scales: 0, shifts: 0, groupSize: layout.group, repackedFrom: undefined, f16Finite };
+  return K.floatMatrixAt(type, rows, cols, ptr);
 }
