@@ -11,6 +11,12 @@
 // add latency chain; tiles of 4 rows × 1 token (matvec) share each activation load over 4 rows, 1 row × 4 tokens
 // share each weight conversion over 4 tokens.
 //
+// A matvec tile's 4 rows are row t of each quarter of the thread's rows, not 4 neighbours: each quarter is
+// contiguous in memory, so the tile reads 4 long sequential streams. 4 neighbours at k = 1536 are four 3 KiB
+// pieces of one 12 KiB block, which the hardware prefetcher follows poorly past the caches: the 700M head
+// (32002 × 1536 F16, 98 MB) took 16.8 ms that way against 11.6 now, while the arithmetic alone (in L2) takes ≈ 7
+// (bench/README.md, "the head's rows in quarters").
+//
 // F16 accumulates into A only (the conversion, not the add latency, bounds it). F16 matvec, when every |x| < 2^16,
 // moves the halves' bits into f32 patterns worth w·2^-112 (2.5 instructions per 4 halves) and multiplies x by
 // 2^112 instead (once per 4 rows): the products are the very same numbers, so results equal the exact path's.
@@ -48,8 +54,9 @@ import { f16ToF32, f16HiToF32, f16x8Hi, f16x8Lo, hsumF32, hsum4F32 } from "./com
 
 // ── 4 rows × 1 token (matvec) ──────────────────────────────────────────────────────────────────────────────
 
-@inline function r4t1F32(w0: usize, rowBytes: usize, x: usize, k: i32, o: usize): void {
-  const w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+/** Rows w0, w0 + rowStride, … (bytes) × 1 token; results to o, o + oStep, … (bytes). */
+@inline function r4t1F32(w0: usize, rowStride: usize, x: usize, k: i32, o: usize, oStep: usize): void {
+  const w1 = w0 + rowStride, w2 = w1 + rowStride, w3 = w2 + rowStride;
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
   const k8 = <usize>(k & ~7);
@@ -72,22 +79,25 @@ import { f16ToF32, f16HiToF32, f16x8Hi, f16x8Lo, hsumF32, hsum4F32 } from "./com
     a2 = madd(v128.load(w2 + wo), xa, a2);
     a3 = madd(v128.load(w3 + wo), xa, a3);
   }
-  r4store(WT_F32, a0, a1, a2, a3, b0, b1, b2, b3, w0, rowBytes, x, k, o);
+  r4store(WT_F32, a0, a1, a2, a3, b0, b1, b2, b3, w0, rowStride, x, k, o, oStep);
 }
 
 @inline function r4store(ty: i32, a0: v128, a1: v128, a2: v128, a3: v128, b0: v128, b1: v128, b2: v128, b3: v128,
-  w0: usize, rowBytes: usize, x: usize, k: i32, o: usize): void {
+  w0: usize, rowStride: usize, x: usize, k: i32, o: usize, oStep: usize): void {
   let v = hsum4F32(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3));
   if (k & 3) {
     for (let i = k & ~3; i < k; i++) {
       const xi = load<f32>(x + (<usize>i << 2));
       v = f32x4.replace_lane(v, 0, f32x4.extract_lane(v, 0) + wscalar(ty, w0, <usize>i) * xi);
-      v = f32x4.replace_lane(v, 1, f32x4.extract_lane(v, 1) + wscalar(ty, w0 + rowBytes, <usize>i) * xi);
-      v = f32x4.replace_lane(v, 2, f32x4.extract_lane(v, 2) + wscalar(ty, w0 + 2 * rowBytes, <usize>i) * xi);
-      v = f32x4.replace_lane(v, 3, f32x4.extract_lane(v, 3) + wscalar(ty, w0 + 3 * rowBytes, <usize>i) * xi);
+      v = f32x4.replace_lane(v, 1, f32x4.extract_lane(v, 1) + wscalar(ty, w0 + rowStride, <usize>i) * xi);
+      v = f32x4.replace_lane(v, 2, f32x4.extract_lane(v, 2) + wscalar(ty, w0 + 2 * rowStride, <usize>i) * xi);
+      v = f32x4.replace_lane(v, 3, f32x4.extract_lane(v, 3) + wscalar(ty, w0 + 3 * rowStride, <usize>i) * xi);
     }
   }
-  v128.store(o, v);
+  store<f32>(o, f32x4.extract_lane(v, 0));
+  store<f32>(o + oStep, f32x4.extract_lane(v, 1));
+  store<f32>(o + 2 * oStep, f32x4.extract_lane(v, 2));
+  store<f32>(o + 3 * oStep, f32x4.extract_lane(v, 3));
 }
 
 /** Max of the halves' magnitude bits << 1: ≥ 0xf800 in a lane once any half was ±inf/NaN (finite: ≤ 0xf7fe). */
@@ -115,13 +125,14 @@ import { f16ToF32, f16HiToF32, f16x8Hi, f16x8Lo, hsumF32, hsum4F32 } from "./com
 const F16_RESCALE: f32 = 5.192296858534828e33;
 
 /**
- * 4 rows of F16 × 1 token, one accumulator per row (a ← fma(w[i..i+3], x[i..i+3], a), then the next 4).
+ * 4 rows of F16 (w0, w0 + rowStride, …) × 1 token (results to o, o + oStep, …), one accumulator per row (a ← fma(w[i..i+3], x[i..i+3], a), then the next 4).
  * scaled: x is multiplied by 2^112 instead of each weight (both exact: the products are the same numbers),
  * valid when every |x| < 2^16; ±inf/NaN halves are watched for, and false is returned (nothing stored) when
  * one was met. Otherwise (exact) every weight goes through f16HiToF32.
  */
-@inline function r4t1F16(w0: usize, rowBytes: usize, x: usize, k: i32, o: usize, scaled: bool, watch: bool, c8fff: v128, scale: v128): bool {
-  const w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+@inline function r4t1F16(w0: usize, rowStride: usize, x: usize, k: i32, o: usize, oStep: usize, scaled: bool, watch: bool,
+  c8fff: v128, scale: v128): bool {
+  const w1 = w0 + rowStride, w2 = w1 + rowStride, w3 = w2 + rowStride;
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let m = i16x8.splat(0);
   const k8 = <usize>(k & ~7);
@@ -162,7 +173,7 @@ const F16_RESCALE: f32 = 5.192296858534828e33;
     a3 = madd(wload4(WT_F16, w3 + wo), xa, a3);
   }
   const zero = f32x4.splat(0);
-  r4store(WT_F16, a0, a1, a2, a3, zero, zero, zero, zero, w0, rowBytes, x, k, o);
+  r4store(WT_F16, a0, a1, a2, a3, zero, zero, zero, zero, w0, rowStride, x, k, o, oStep);
   return true;
 }
 
@@ -223,10 +234,13 @@ const F16_RESCALE: f32 = 5.192296858534828e33;
 }
 
 // F32 and F16 tiles are separate functions so that each loop gets its own register allocation.
+// Rows [r0, r1) (a multiple of 4 of them) as 4 quarters of q rows: tile t takes row t of each (see the top).
 function f32Rows4(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, r0: i32, r1: i32): void {
-  for (let r = r0; r + 4 <= r1; r += 4) r4t1F32(w + <usize>r * rowBytes, rowBytes, x, k, o + (<usize>r << 2));
+  const q = <usize>((r1 - r0) >> 2);
+  for (let r = r0; r < r0 + <i32>q; r++) r4t1F32(w + <usize>r * rowBytes, q * rowBytes, x, k, o + (<usize>r << 2), q << 2);
 }
 
+// Rows [r0, r1) (a multiple of 4 of them) in quarters, as f32Rows4.
 function f16Rows4(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, finite: bool, r0: i32, r1: i32): void {
   // x·2^112 must stay finite: every |x| < 2^16 (NaN fails the test, and the exact path gives the same anyway)
   let mx = f32x4.splat(0);
@@ -238,25 +252,26 @@ function f16Rows4(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, finite:
   // of loops; a v128 parameter that Binaryen cannot turn back into a constant (k >> 31 is 0) stays in a register
   const z = i32x4.splat(k >> 31);
   const c8fff = v128.or(z, i16x8.splat(<i16>0x8fff)), scale = v128.or(z, f32x4.splat(F16_RESCALE));
-  for (let r = r0; r + 4 <= r1; r += 4) {
+  const q = <usize>((r1 - r0) >> 2), rowStride = q * rowBytes, oStep = q << 2;
+  for (let r = r0; r < r0 + <i32>q; r++) {
     const wr = w + <usize>r * rowBytes, orow = o + (<usize>r << 2);
-    if (scaled && finite) f16Rows4Finite(wr, rowBytes, x, k, orow, c8fff, scale);
-    else if (!scaled || !f16Rows4Scaled(wr, rowBytes, x, k, orow, c8fff, scale)) f16Rows4Exact(wr, rowBytes, x, k, orow);
+    if (scaled && finite) f16Rows4Finite(wr, rowStride, x, k, orow, oStep, c8fff, scale);
+    else if (!scaled || !f16Rows4Scaled(wr, rowStride, x, k, orow, oStep, c8fff, scale)) f16Rows4Exact(wr, rowStride, x, k, orow, oStep);
   }
 }
 
-function f16Rows4Scaled(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, c8fff: v128, scale: v128): bool {
-  return r4t1F16(w, rowBytes, x, k, o, true, true, c8fff, scale);
+function f16Rows4Scaled(w: usize, rowStride: usize, x: usize, k: i32, o: usize, oStep: usize, c8fff: v128, scale: v128): bool {
+  return r4t1F16(w, rowStride, x, k, o, oStep, true, true, c8fff, scale);
 }
 
 /** f16Rows4Scaled for a matrix known to hold no ±inf/NaN half (f16NonFinite at upload): nothing to watch for. */
-function f16Rows4Finite(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, c8fff: v128, scale: v128): void {
-  r4t1F16(w, rowBytes, x, k, o, true, false, c8fff, scale);
+function f16Rows4Finite(w: usize, rowStride: usize, x: usize, k: i32, o: usize, oStep: usize, c8fff: v128, scale: v128): void {
+  r4t1F16(w, rowStride, x, k, o, oStep, true, false, c8fff, scale);
 }
 
-function f16Rows4Exact(w: usize, rowBytes: usize, x: usize, k: i32, o: usize): void {
+function f16Rows4Exact(w: usize, rowStride: usize, x: usize, k: i32, o: usize, oStep: usize): void {
   const z = f32x4.splat(0);
-  r4t1F16(w, rowBytes, x, k, o, false, false, z, z);
+  r4t1F16(w, rowStride, x, k, o, oStep, false, false, z, z);
 }
 
 function floatTokens(ty: i32, w: usize, rowBytes: usize, x: usize, xStride: usize, k: i32, n: i32, o: usize, oStride: usize,
