@@ -42,11 +42,22 @@ export function ternaryTiles() {
     for (let T = 1; T <= (fam === "dlt64" ? DLT64_TOKS_T : QUAD_TOKS_T); T++) parts.push(genQuad(fam, "toks", T));
     if (fam !== "dlt64") for (let T = 1; T <= QUAD_PAIR_TOKS_T; T++) parts.push(genQuadPair(fam, T));
     parts.push(genQuadPairRows(fam));
+    if (fam !== "dlt64") parts.push(genQuadFarRows(fam));
   }
   parts.push(TILE_LIMITS);
   parts.push(dispatcher("tern_quad_rows", "q_rows", FAMS, () => 2, QARGS, QCALL));
   parts.push(dispatcher("tern_quad_toks", "q_toks", FAMS, (f) => (f === "dlt64" ? DLT64_TOKS_T : QUAD_TOKS_T), QARGS, QCALL));
   parts.push(dispatcher("tern_quad2_rows", "q2_rows", FAMS, () => 1, QPARGS, QPCALL));
+  parts.push(
+    dispatcher(
+      "tern_quad4_rows",
+      "q4_rows",
+      FAMS.filter((f) => f !== "dlt64"),
+      () => 1,
+      QFARGS,
+      QFCALL,
+    ),
+  );
   parts.push(
     dispatcher(
       "tern_quad2_toks",
@@ -140,9 +151,11 @@ const sumOfField = (fam, p) => (fam === "dlt64" ? (p < 2 ? "L" : "H") : "");
  * @param {number[]} toks the tile's tokens, 0…T−1
  * @param {string[]} quads
  * @param {string} ind
+ * @param {(qi: number) => string} rowsAt quad qi's rows in the f32 [row] arrays (scales, shifts, output), as an
+ *   address suffix: neighbouring quads by default, 16 bytes apart
  * @returns {string[]}
  */
-function quadFlush(fam, toks, quads, ind) {
+function quadFlush(fam, toks, quads, ind, rowsAt = nextQuads) {
   /** @type {string[]} */
   const L = [];
   if (fam === "i2s") {
@@ -159,8 +172,8 @@ function quadFlush(fam, toks, quads, ind) {
     L.push(`${ind2}  const goff: usize = <usize>(${gexpr}) * gs;`);
     L.push(`${ind2}  const gw0: usize = <usize>(${gexpr}) * sgs;`);
     quads.forEach((Q, qi) => {
-      L.push(`${ind2}  const dw${Q} = v128.load(sw + gw0, ${16 * qi});`);
-      if (fam !== "tq2") L.push(`${ind2}  const gw${Q} = v128.load(sh + gw0, ${16 * qi});`);
+      L.push(`${ind2}  const dw${Q} = v128.load(sw + gw0${rowsAt(qi)});`);
+      if (fam !== "tq2") L.push(`${ind2}  const gw${Q} = v128.load(sh + gw0${rowsAt(qi)});`);
     });
     for (const t of toks) {
       L.push(`${ind2}  {`);
@@ -184,6 +197,11 @@ function quadFlush(fam, toks, quads, ind) {
   } else flushGroup("", fam === "tq2" ? "u >> 2" : "gi", ind);
   return L;
 }
+
+/** Quad qi of a tile of neighbouring quads: its rows 16·qi bytes on in the f32 [row] arrays. @param {number} qi */
+const nextQuads = (qi) => `, ${16 * qi}`;
+/** Quad qi of a tile of far quads (q4_rows): its rows rq·qi bytes on (rq1 … rq3, computed once). @param {number} qi */
+const farQuads = (qi) => (qi ? ` + rq${qi}` : "");
 
 /**
  * The value stored for token t of quad Q: the f32 accumulator, or for i2s the scaled integer sums.
@@ -365,6 +383,9 @@ const DLT64_TOKS_T_SIMD = 2;
 const QPARGS = `w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
   gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize`;
 const QPCALL = `w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride`;
+// The four-far-quads decode tile: qb is the distance between its quads' codes, rq between their rows' f32 entries.
+const QFARGS = `${QPARGS}, rq: usize`;
+const QFCALL = `${QPCALL}, rq`;
 
 /**
  * A two-quad tile: tern_<fam>q2_toks_t<T>.
@@ -413,8 +434,31 @@ function genQuadPair(fam, T) {
  * @returns {string}
  */
 function genQuadPairRows(fam) {
-  const name = `tern_${fam}q2_rows_t1`;
-  const quads = ["A", "B"];
+  return genQuadsRows(fam, `tern_${fam}q2_rows_t1`, ["A", "B"], false);
+}
+
+/**
+ * The decode tile over four far quads (16 rows × 1 token), relaxed build only, not dlt64 (its two sums per quad
+ * would not fit the registers): the two-quad tile's step over quad t of each quarter of a thread's rows. Past the
+ * caches four sequential streams keep the memory busy without touch-ahead loads (bench/README.md, "four far quads").
+ * @param {Family} fam
+ * @returns {string}
+ */
+function genQuadFarRows(fam) {
+  return genQuadsRows(fam, `tern_${fam}q4_rows_t1`, ["A", "B", "C", "D"], true);
+}
+
+/**
+ * A decode tile over quads.length quads: neighbours (q2_rows: quad X's codes X·qb bytes on, rows 16·X bytes on) or
+ * far (q4_rows: codes X·qb, rows X·rq bytes on).
+ * @param {Family} fam
+ * @param {string} name
+ * @param {string[]} quads
+ * @param {boolean} far
+ * @returns {string}
+ */
+function genQuadsRows(fam, name, quads, far) {
+  const rowsAt = far ? farQuads : nextQuads;
   const rev = fam === "i2s";
   /** @param {number} p */
   const lOf = (p) => (rev ? 3 - p : p); // activation vector of field p
@@ -423,9 +467,10 @@ function genQuadPairRows(fam) {
   const L = [];
   /** @type {Emit} */
   const e = (s) => L.push(s);
-  e(`export function ${name}(${QPARGS}): void {`);
+  e(`export function ${name}(${far ? QFARGS : QPARGS}): void {`);
   e(`  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();`);
   for (const Q of quads) e(fam === "i2s" ? `  let n${Q}0 = i32x4.splat(0);` : `  let f${Q}0 = f32x4.splat(0);`);
+  if (far) e(`  const qb2 = qb << 1, qb3 = qb2 + qb, rq1 = rq, rq2 = rq << 1, rq3 = rq2 + rq;`);
   e(`  let wp = w;`);
   e(`  let ap = a;`);
   if (fam === "dlt") e(`  let gi = 0;`);
@@ -437,10 +482,8 @@ function genQuadPairRows(fam) {
   for (const Q of quads) for (const g of sums) e(`      let d${Q}${g} = i16x8.splat(0);`);
   e(`      const stop = min(i + 8, nv);`);
   e(`      do {`);
-  e(`        const qA = v128.load(wp);`);
-  e(`        const qB = v128.load(wp + qb);`);
-  e(`        const sA = i16x8.shr_u(qA, 4);`);
-  e(`        const sB = i16x8.shr_u(qB, 4);`);
+  quads.forEach((Q, qi) => e(`        const q${Q} = v128.load(wp${["", " + qb", " + qb2", " + qb3"][qi]});`));
+  for (const Q of quads) e(`        const s${Q} = i16x8.shr_u(q${Q}, 4);`);
   for (const [acc, src, wide, p] of ROWS_FIELDS) {
     const mask = wide ? "v128.load(MASK_12)" : "v128.load(MASK_3)";
     const g = sumOfField(fam, p);
@@ -456,10 +499,10 @@ function genQuadPairRows(fam) {
     quads.flatMap((Q) => sums.map((g) => `${Q}${g}`)),
   );
   for (const Q of quads) for (const g of sums) e(`    const S${Q}${g}0 = i32x4.extadd_pairwise_i16x8_s(c${Q}${g});`);
-  for (const l of quadFlush(fam, [0], quads, "    ")) e(l);
+  for (const l of quadFlush(fam, [0], quads, "    ", rowsAt)) e(l);
   if (fam === "dlt") e(`    gi++;`);
   e(`  }`);
-  quads.forEach((Q, qi) => e(`  v128.store(o${qi ? " + 16" : ""}, ${quadResult(fam, Q, 0)});`));
+  quads.forEach((Q, qi) => e(`  v128.store(o${far ? farQuads(qi) : qi ? " + 16" : ""}, ${quadResult(fam, Q, 0)});`));
   e(`}`);
   return L.join("\n");
 }

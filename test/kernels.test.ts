@@ -270,6 +270,70 @@ describe.each(BUILDS)("%s kernels", (build) => {
       K.freeMatrix(W);
     });
 
+    // One token over ≥ 16 rows takes the relaxed build's four-far-quads tile (quad t of each quarter of every 16-row
+    // block, not DLT g = 64), the rest two- and one-quad tiles; 3 threads split the rows at multiples of 4 and
+    // quarter their own. Row counts around multiples of 16, every family, against the references.
+    it.each([16, 17, 20, 31, 33, 48, 52, 67])("one token, m=%i: every family equals its reference, on 1 and 3 threads", async (m) => {
+      const K3 = await CpuKernels.create({ simd: build, threads: 3, parallelThreshold: 0 });
+      try {
+        const r = rng(m * 7 + 3);
+        const check = (
+          label: string,
+          type: MatrixType,
+          k: number,
+          data: Uint8Array,
+          x: Float32Array,
+          want: (W: Matrix) => Float32Array,
+          dlt?: Parameters<CpuKernels["uploadMatrix"]>[4],
+        ) => {
+          for (const [Kt, threads] of [
+            [K, 1],
+            [K3, 3],
+          ] as const) {
+            const W = Kt.uploadMatrix(type, m, k, data, dlt);
+            expect(bits(linearOf(Kt, W, x, 1)), `${label}, ${threads} thread(s)`).toEqual(bits(want(W)));
+            Kt.freeMatrix(W);
+          }
+        };
+        {
+          const k = 512;
+          const codes = randomCodes(r, m * k);
+          const d = randomF16(r, (m * k) / 256, 0.01, 2);
+          const x = trickyX(r, 1, k);
+          check("TQ2_0", "TQ2_0", k, packTq2_0(codes, d, m, k), x, () => tqMatmulRef(codes, d, m, k, quantizeQ8KRef(x, 1, k)));
+        }
+        {
+          const k = 384;
+          const codes = randomCodes(r, m * k);
+          const x = trickyX(r, 1, k);
+          check("I2_S", "I2_S", k, packI2_S(codes, 0.37, m, k), x, (W) => i2sMatmulRef(codes, W.scale, m, k, quantizeAbsmaxRef(x, 1, k, k)));
+        }
+        for (const [g, k] of [
+          [64, 200],
+          [128, 300],
+          [256, 600],
+        ] as const) {
+          const codes = randomCodes(r, m * k);
+          const G = Math.ceil(k / g);
+          const alpha = randomF16(r, m * G, 0.01, 1);
+          const gamma = randomF16(r, m * G, -0.1, 0.1);
+          const x = trickyX(r, 1, k);
+          const dlt = { alpha: Uint16Array.from(alpha, f32ToF16Bits), gamma: Uint16Array.from(gamma, f32ToF16Bits), groupSize: g };
+          check(
+            `DLT g=${g}`,
+            "DLT",
+            k,
+            packDltCodes(codes, m, k),
+            x,
+            () => dltMatmulRef(codes, alpha, gamma, g, m, k, quantizeAbsmaxRef(x, 1, k, g)),
+            dlt,
+          );
+        }
+      } finally {
+        K3.dispose();
+      }
+    });
+
     it("computes W·x up to the activation quantization error (TQ2_0 and DLT from the same TQ2_0 data)", () => {
       const r = rng(5);
       const m = 16,

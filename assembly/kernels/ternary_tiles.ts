@@ -1264,6 +1264,102 @@ export function tern_tq2q2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
   v128.store(o + 16, fB0);
 }
 
+export function tern_tq2q4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
+  gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rq: usize): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+  let fA0 = f32x4.splat(0);
+  let fB0 = f32x4.splat(0);
+  let fC0 = f32x4.splat(0);
+  let fD0 = f32x4.splat(0);
+  const qb2 = qb << 1, qb3 = qb2 + qb, rq1 = rq, rq2 = rq << 1, rq3 = rq2 + rq;
+  let wp = w;
+  let ap = a;
+  for (let u = 0; u < nUnits; u += 4) {
+    const nv = min(4, nUnits - u) << 2; // code vectors in this flush group
+    let cA = i16x8.splat(0);
+    let cB = i16x8.splat(0);
+    let cC = i16x8.splat(0);
+    let cD = i16x8.splat(0);
+    let i = 0;
+    do {
+      let dA = i16x8.splat(0);
+      let dB = i16x8.splat(0);
+      let dC = i16x8.splat(0);
+      let dD = i16x8.splat(0);
+      const stop = min(i + 8, nv);
+      do {
+        const qA = v128.load(wp);
+        const qB = v128.load(wp + qb);
+        const qC = v128.load(wp + qb2);
+        const qD = v128.load(wp + qb3);
+        const sA = i16x8.shr_u(qA, 4);
+        const sB = i16x8.shr_u(qB, 4);
+        const sC = i16x8.shr_u(qC, 4);
+        const sD = i16x8.shr_u(qD, 4);
+        {
+          const v = v128.load32_splat(ap, 0);
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_3))));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_3))));
+          cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_3))));
+          cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_3))));
+        }
+        {
+          const v = v128.load32_splat(ap, 16);
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_12))));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_12))));
+          dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_12))));
+          dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_12))));
+        }
+        {
+          const v = v128.load32_splat(ap, 32);
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_3))));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_3))));
+          cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_3))));
+          cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_3))));
+        }
+        {
+          const v = v128.load32_splat(ap, 48);
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_12))));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_12))));
+          dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_12))));
+          dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_12))));
+        }
+        wp += 16;
+        ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
+        i++;
+      } while (i < stop);
+      cA = i16x8.add(cA, i16x8.shr_s(dA, 2));
+      cB = i16x8.add(cB, i16x8.shr_s(dB, 2));
+      cC = i16x8.add(cC, i16x8.shr_s(dC, 2));
+      cD = i16x8.add(cD, i16x8.shr_s(dD, 2));
+    } while (i < nv);
+    const SA0 = i32x4.extadd_pairwise_i16x8_s(cA);
+    const SB0 = i32x4.extadd_pairwise_i16x8_s(cB);
+    const SC0 = i32x4.extadd_pairwise_i16x8_s(cC);
+    const SD0 = i32x4.extadd_pairwise_i16x8_s(cD);
+    {
+      const goff: usize = <usize>(u >> 2) * gs;
+      const gw0: usize = <usize>(u >> 2) * sgs;
+      const dwA = v128.load(sw + gw0);
+      const dwB = v128.load(sw + gw0 + rq1);
+      const dwC = v128.load(sw + gw0 + rq2);
+      const dwD = v128.load(sw + gw0 + rq3);
+      {
+        const sq = v128.load32_splat(as + goff, 0);
+        const da = v128.load32_splat(ad + goff, 0);
+        fA0 = f32x4.add(fA0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(SA0, sq)), f32x4.mul(dwA, da)));
+        fB0 = f32x4.add(fB0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(SB0, sq)), f32x4.mul(dwB, da)));
+        fC0 = f32x4.add(fC0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(SC0, sq)), f32x4.mul(dwC, da)));
+        fD0 = f32x4.add(fD0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(SD0, sq)), f32x4.mul(dwD, da)));
+      }
+    }
+  }
+  v128.store(o, fA0);
+  v128.store(o + rq1, fB0);
+  v128.store(o + rq2, fC0);
+  v128.store(o + rq3, fD0);
+}
+
 export function tern_i2sq_rows_t1(w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
   nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rows: i32): void {
   let n0 = i32x4.splat(0);
@@ -2315,6 +2411,90 @@ export function tern_i2sq2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
   }
   v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nA0, v128.load32_splat(as, 0))), f32x4.splat(load<f32>(ad, 0) * wscale)));
   v128.store(o + 16, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nB0, v128.load32_splat(as, 0))), f32x4.splat(load<f32>(ad, 0) * wscale)));
+}
+
+export function tern_i2sq4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
+  gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rq: usize): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+  let nA0 = i32x4.splat(0);
+  let nB0 = i32x4.splat(0);
+  let nC0 = i32x4.splat(0);
+  let nD0 = i32x4.splat(0);
+  const qb2 = qb << 1, qb3 = qb2 + qb, rq1 = rq, rq2 = rq << 1, rq3 = rq2 + rq;
+  let wp = w;
+  let ap = a;
+  for (let u = 0; u < nUnits; u += 4) {
+    const nv = min(4, nUnits - u) << 2; // code vectors in this flush group
+    let cA = i16x8.splat(0);
+    let cB = i16x8.splat(0);
+    let cC = i16x8.splat(0);
+    let cD = i16x8.splat(0);
+    let i = 0;
+    do {
+      let dA = i16x8.splat(0);
+      let dB = i16x8.splat(0);
+      let dC = i16x8.splat(0);
+      let dD = i16x8.splat(0);
+      const stop = min(i + 8, nv);
+      do {
+        const qA = v128.load(wp);
+        const qB = v128.load(wp + qb);
+        const qC = v128.load(wp + qb2);
+        const qD = v128.load(wp + qb3);
+        const sA = i16x8.shr_u(qA, 4);
+        const sB = i16x8.shr_u(qB, 4);
+        const sC = i16x8.shr_u(qC, 4);
+        const sD = i16x8.shr_u(qD, 4);
+        {
+          const v = v128.load32_splat(ap, 48);
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_3))));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_3))));
+          cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_3))));
+          cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_3))));
+        }
+        {
+          const v = v128.load32_splat(ap, 32);
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_12))));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_12))));
+          dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_12))));
+          dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_12))));
+        }
+        {
+          const v = v128.load32_splat(ap, 16);
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_3))));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_3))));
+          cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_3))));
+          cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_3))));
+        }
+        {
+          const v = v128.load32_splat(ap, 0);
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_12))));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_12))));
+          dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_12))));
+          dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_12))));
+        }
+        wp += 16;
+        ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
+        i++;
+      } while (i < stop);
+      cA = i16x8.add(cA, i16x8.shr_s(dA, 2));
+      cB = i16x8.add(cB, i16x8.shr_s(dB, 2));
+      cC = i16x8.add(cC, i16x8.shr_s(dC, 2));
+      cD = i16x8.add(cD, i16x8.shr_s(dD, 2));
+    } while (i < nv);
+    const SA0 = i32x4.extadd_pairwise_i16x8_s(cA);
+    const SB0 = i32x4.extadd_pairwise_i16x8_s(cB);
+    const SC0 = i32x4.extadd_pairwise_i16x8_s(cC);
+    const SD0 = i32x4.extadd_pairwise_i16x8_s(cD);
+    nA0 = i32x4.add(nA0, SA0);
+    nB0 = i32x4.add(nB0, SB0);
+    nC0 = i32x4.add(nC0, SC0);
+    nD0 = i32x4.add(nD0, SD0);
+  }
+  v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nA0, v128.load32_splat(as, 0))), f32x4.splat(load<f32>(ad, 0) * wscale)));
+  v128.store(o + rq1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nB0, v128.load32_splat(as, 0))), f32x4.splat(load<f32>(ad, 0) * wscale)));
+  v128.store(o + rq2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nC0, v128.load32_splat(as, 0))), f32x4.splat(load<f32>(ad, 0) * wscale)));
+  v128.store(o + rq3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nD0, v128.load32_splat(as, 0))), f32x4.splat(load<f32>(ad, 0) * wscale)));
 }
 
 export function tern_dltq_rows_t1(w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
@@ -3667,6 +3847,113 @@ export function tern_dltq2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
   v128.store(o + 16, fB0);
 }
 
+export function tern_dltq4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
+  gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rq: usize): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+  let fA0 = f32x4.splat(0);
+  let fB0 = f32x4.splat(0);
+  let fC0 = f32x4.splat(0);
+  let fD0 = f32x4.splat(0);
+  const qb2 = qb << 1, qb3 = qb2 + qb, rq1 = rq, rq2 = rq << 1, rq3 = rq2 + rq;
+  let wp = w;
+  let ap = a;
+  let gi = 0;
+  for (let u = 0; u < nUnits; u += upg) {
+    const nv = min(upg, nUnits - u) << 2; // code vectors in this flush group
+    let cA = i16x8.splat(0);
+    let cB = i16x8.splat(0);
+    let cC = i16x8.splat(0);
+    let cD = i16x8.splat(0);
+    let i = 0;
+    do {
+      let dA = i16x8.splat(0);
+      let dB = i16x8.splat(0);
+      let dC = i16x8.splat(0);
+      let dD = i16x8.splat(0);
+      const stop = min(i + 8, nv);
+      do {
+        const qA = v128.load(wp);
+        const qB = v128.load(wp + qb);
+        const qC = v128.load(wp + qb2);
+        const qD = v128.load(wp + qb3);
+        const sA = i16x8.shr_u(qA, 4);
+        const sB = i16x8.shr_u(qB, 4);
+        const sC = i16x8.shr_u(qC, 4);
+        const sD = i16x8.shr_u(qD, 4);
+        {
+          const v = v128.load32_splat(ap, 0);
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_3))));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_3))));
+          cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_3))));
+          cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_3))));
+        }
+        {
+          const v = v128.load32_splat(ap, 16);
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_12))));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_12))));
+          dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_12))));
+          dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_12))));
+        }
+        {
+          const v = v128.load32_splat(ap, 32);
+          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_3))));
+          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_3))));
+          cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_3))));
+          cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_3))));
+        }
+        {
+          const v = v128.load32_splat(ap, 48);
+          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_12))));
+          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_12))));
+          dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_12))));
+          dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_12))));
+        }
+        wp += 16;
+        ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
+        i++;
+      } while (i < stop);
+      cA = i16x8.add(cA, i16x8.shr_s(dA, 2));
+      cB = i16x8.add(cB, i16x8.shr_s(dB, 2));
+      cC = i16x8.add(cC, i16x8.shr_s(dC, 2));
+      cD = i16x8.add(cD, i16x8.shr_s(dD, 2));
+    } while (i < nv);
+    const SA0 = i32x4.extadd_pairwise_i16x8_s(cA);
+    const SB0 = i32x4.extadd_pairwise_i16x8_s(cB);
+    const SC0 = i32x4.extadd_pairwise_i16x8_s(cC);
+    const SD0 = i32x4.extadd_pairwise_i16x8_s(cD);
+    {
+      const goff: usize = <usize>(gi) * gs;
+      const gw0: usize = <usize>(gi) * sgs;
+      const dwA = v128.load(sw + gw0);
+      const gwA = v128.load(sh + gw0);
+      const dwB = v128.load(sw + gw0 + rq1);
+      const gwB = v128.load(sh + gw0 + rq1);
+      const dwC = v128.load(sw + gw0 + rq2);
+      const gwC = v128.load(sh + gw0 + rq2);
+      const dwD = v128.load(sw + gw0 + rq3);
+      const gwD = v128.load(sh + gw0 + rq3);
+      {
+        const sq = v128.load32_splat(as + goff, 0);
+        const da = v128.load32_splat(ad + goff, 0);
+        const xs = v128.load32_splat(ax + goff, 0);
+        fA0 = f32x4.add(fA0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(SA0, sq)), f32x4.mul(dwA, da)));
+        fA0 = f32x4.add(fA0, f32x4.mul(gwA, xs));
+        fB0 = f32x4.add(fB0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(SB0, sq)), f32x4.mul(dwB, da)));
+        fB0 = f32x4.add(fB0, f32x4.mul(gwB, xs));
+        fC0 = f32x4.add(fC0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(SC0, sq)), f32x4.mul(dwC, da)));
+        fC0 = f32x4.add(fC0, f32x4.mul(gwC, xs));
+        fD0 = f32x4.add(fD0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(SD0, sq)), f32x4.mul(dwD, da)));
+        fD0 = f32x4.add(fD0, f32x4.mul(gwD, xs));
+      }
+    }
+    gi++;
+  }
+  v128.store(o, fA0);
+  v128.store(o + rq1, fB0);
+  v128.store(o + rq2, fC0);
+  v128.store(o + rq3, fD0);
+}
+
 export function tern_dlt64q_rows_t1(w: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize, gs: usize,
   nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rows: i32): void {
   let f0 = f32x4.splat(0);
@@ -4645,6 +4932,28 @@ export function tern_quad2_rows(ks: i32, T: i32, w: usize, qb: usize, a: usize, 
     case KS_DLT64:
       switch (T) {
         case 1: tern_dlt64q2_rows_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride); return;
+      }
+      break;
+  }
+  unreachable();
+}
+
+export function tern_quad4_rows(ks: i32, T: i32, w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
+  gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rq: usize): void {
+  switch (ks) {
+    case KS_TQ2:
+      switch (T) {
+        case 1: tern_tq2q4_rows_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rq); return;
+      }
+      break;
+    case KS_I2S:
+      switch (T) {
+        case 1: tern_i2sq4_rows_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rq); return;
+      }
+      break;
+    case KS_DLT:
+      switch (T) {
+        case 1: tern_dltq4_rows_t1(w, qb, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o, oStride, rq); return;
       }
       break;
   }
