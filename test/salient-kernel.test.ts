@@ -73,6 +73,32 @@ describe.each(BUILDS)("salient matmul, %s build", (build) => {
     }
   });
 
+  // An empty row is left as it is, whichever rows share its tile (the quarters of a thread's rows differ with the
+  // split): −0 stays −0 and an infinite scale is not multiplied by 0 (which would write +0 and NaN).
+  it("leaves an empty row untouched (−0 and an infinite scale), on 1 and 2 threads", () => {
+    const rows = 37,
+      cols = 50,
+      n = 2;
+    const s = randomSalient(rows, cols, { share: 0.2, seed: 11, emptyRows: [1, 9, 18, 20, 36] });
+    for (const r of [1, 9, 18, 20, 36]) s.scale[r] = r % 2 ? Number.POSITIVE_INFINITY : Number.NaN;
+    const x = randomX(5, n * cols);
+    const before = randomX(6, n * rows);
+    for (const r of [1, 9, 18, 20, 36]) for (let t = 0; t < n; t++) before[t * rows + r] = -0;
+    for (const [threads, K] of kernels) {
+      const side = uploadSalient(K, s);
+      const xp = K.heap.upload(x);
+      const out = K.heap.upload(before);
+      salientMatmul(K, side, xp, n, out);
+      const got = K.heap.f32View(out, n * rows).slice();
+      for (const r of [1, 9, 18, 20, 36])
+        for (let t = 0; t < n; t++) expect(Object.is(got[t * rows + r], -0), `row ${r} token ${t}, ${threads} threads`).toBe(true);
+      const want = before.slice();
+      salientMatmulRef(s, x, n, want);
+      expect(new Uint32Array(got.buffer), `${threads} threads`).toEqual(new Uint32Array(want.buffer));
+      for (const p of [xp, out, side.ptr]) K.heap.free(p);
+    }
+  });
+
   it("the reference is S·x: within rounding of a dense product in f64", () => {
     const { rows, cols, n, s } = CASES[6]!;
     const x = randomX(99, n * cols);

@@ -5,12 +5,13 @@
 // The gather of x by index is one lane load per entry; the products and sums run in two f32x4 accumulators (block k
 // of a row goes to accumulator k mod 2, its entry j to lane j; two keep the add chain from bounding the loop),
 // added (a + b), then the four lanes as (l0 + l2) + (l1 + l3) — for four
-// rows at once, transposed, so that one multiply by the four scales and one add into out serve them — and
-// out += scale·s. One fixed sequence per (row, token), whatever the thread split (rows at multiples of 4) or the
+// rows at once, transposed — and out += scale·s for each row that has entries. The four rows are row t of each quarter of the thread's rows, so
+// that their entries are read as four sequential streams, which the hardware prefetcher follows (as the decode
+// matvec's four far quads: ternary.ts; a touch-ahead of one stream instead made the 1 % side product ≈ 20 % dearer,
+// bench/README.md). One fixed sequence per (row, token), whatever the thread split (rows at multiples of 4) or the
 // token count, and no relaxed instruction: both wasm builds give the same bits (reference:
 // src/runtime/cpu/reference/salient.ts).
 
-import { TOUCH_AHEAD, touchAhead } from "./common";
 import { ternMatmul } from "./ternary";
 
 /** Four x values gathered by the four u16 indices at ip. */
@@ -57,25 +58,24 @@ import { ternMatmul } from "./ternary";
 export function salientMatmul(blocks: usize, idx: usize, val: usize, scale: usize, x: usize, xStride: usize, n: i32,
   o: usize, oStride: usize, r0: i32, r1: i32): void {
   const r4 = r0 + ((r1 - r0) & ~3);
-  // the thread's entries end here: touch-ahead stays inside them
-  const bEnd = <usize>load<i32>(blocks + (<usize>r1 << 2)) << 2;
+  const q = (r4 - r0) >> 2, qo = <usize>q << 2; // rows per quarter, and their bytes in out and scale
   for (let t = 0; t < n; t++) {
     const xt = x + <usize>t * xStride;
     const ot = o + <usize>t * oStride;
-    for (let r = r0; r < r4; r += 4) {
+    for (let r = r0; r < r0 + q; r++) {
       const bp = blocks + (<usize>r << 2);
-      const b0 = load<i32>(bp), b1 = load<i32>(bp, 4), b2 = load<i32>(bp, 8), b3 = load<i32>(bp, 12), b4 = load<i32>(bp, 16);
-      if (b0 == b4) continue;
-      if (t == 0) {
-        // the entries of the next rows, TOUCH_AHEAD bytes of indices (and as many entries of values) on, as the
-        // ternary decode driver touches its codes
-        const e0 = <usize>b0 << 2, e4 = <usize>b4 << 2;
-        touchAhead(idx + (e0 << 1) + TOUCH_AHEAD, (e4 - e0) << 1, idx + (bEnd << 1));
-        touchAhead(val + e0 + (TOUCH_AHEAD >> 1), e4 - e0, val + bEnd);
-      }
-      const s = hsum4(rowLanes(idx, val, xt, b0, b1), rowLanes(idx, val, xt, b1, b2), rowLanes(idx, val, xt, b2, b3), rowLanes(idx, val, xt, b3, b4));
-      const op = ot + (<usize>r << 2);
-      v128.store(op, f32x4.add(v128.load(op), f32x4.mul(v128.load(scale + (<usize>r << 2)), s)));
+      const a0 = load<i32>(bp), a1 = load<i32>(bp, 4);
+      const b0 = load<i32>(bp + qo), b1 = load<i32>(bp + qo, 4);
+      const c0 = load<i32>(bp + 2 * qo), c1 = load<i32>(bp + 2 * qo, 4);
+      const d0 = load<i32>(bp + 3 * qo), d1 = load<i32>(bp + 3 * qo, 4);
+      if (a0 == a1 && b0 == b1 && c0 == c1 && d0 == d1) continue;
+      const s = hsum4(rowLanes(idx, val, xt, a0, a1), rowLanes(idx, val, xt, b0, b1), rowLanes(idx, val, xt, c0, c1), rowLanes(idx, val, xt, d0, d1));
+      const op = ot + (<usize>r << 2), sp = scale + (<usize>r << 2);
+      // a row without entries is left as it is (out + scale·0 would turn −0 into +0, and ±inf·0 into NaN)
+      if (a0 != a1) store<f32>(op, load<f32>(op) + load<f32>(sp) * f32x4.extract_lane(s, 0));
+      if (b0 != b1) store<f32>(op + qo, load<f32>(op + qo) + load<f32>(sp + qo) * f32x4.extract_lane(s, 1));
+      if (c0 != c1) store<f32>(op + 2 * qo, load<f32>(op + 2 * qo) + load<f32>(sp + 2 * qo) * f32x4.extract_lane(s, 2));
+      if (d0 != d1) store<f32>(op + 3 * qo, load<f32>(op + 3 * qo) + load<f32>(sp + 3 * qo) * f32x4.extract_lane(s, 3));
     }
     for (let r = r4; r < r1; r++) {
       const a = load<i32>(blocks + (<usize>r << 2));

@@ -2,19 +2,15 @@
 // every step rounded to f32: each row's entries padded with zero entries (column 0, value 0) to blocks of 4; per
 // (row, token) eight partial sums (entry j of block k to partial 4·(k mod 2) + j), q_j = p_j + p_{j+4},
 // s = (q0 + q2) + (q1 + q3);
-// then out += scale·s — for every row of a whole quad of rows (4q … 4q + 3) unless all four are empty, and for a
-// row past the last whole quad unless it is empty.
+// then out += scale·s — for every row that has entries (an empty row is left as it is).
 import type { SalientMatrixData } from "../../model/salient-file.ts";
 
 /** out[t][r] += S·x[t] for n tokens of x [n][cols]; out is [n][rows] and is added to in place. */
 export function salientMatmulRef(s: SalientMatrixData, x: Float32Array, n: number, out: Float32Array): void {
   const f = Math.fround;
   const { rows, cols, rowStart, idx, val, scale } = s;
-  const quadRows = rows & ~3;
-  const empty = (r: number) => rowStart[r] === rowStart[r + 1];
   for (let r = 0; r < rows; r++) {
-    const skip = r < quadRows ? [0, 1, 2, 3].every((j) => empty((r & ~3) + j)) : empty(r);
-    if (skip) continue;
+    if (rowStart[r] === rowStart[r + 1]) continue;
     const a = rowStart[r]!;
     const len = rowStart[r + 1]! - a;
     const padded = Math.ceil(len / 4) * 4;
