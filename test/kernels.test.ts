@@ -441,6 +441,35 @@ describe.each(BUILDS)("%s kernels", (build) => {
       K.freeMatrix(W);
     });
 
+    // The F16 matvec of a matrix without ±inf/NaN takes 8 rows a tile (row t of each eighth of a thread's rows) and a
+    // last 4 rows as one tile; 3 threads split the rows at multiples of 4 and take eighths of their own.
+    it.each([
+      [8, 64],
+      [12, 100],
+      [20, 1539],
+      [36, 260],
+      [68, 37],
+    ])("F16 matvec m=%i k=%i equals the kernel-order reference, on 1 and 3 threads", async (m, k) => {
+      const K3 = await CpuKernels.create({ simd: build, threads: 3, parallelThreshold: 0 });
+      try {
+        const r = rng(m * 41 + k);
+        const data = randomFloatMatrix(r, "F16", m, k);
+        const x = randomX(r, k);
+        const want = bits(floatMatmulKernelOrderRef("F16", data, m, k, x, 1));
+        for (const [Kt, threads] of [
+          [K, 1],
+          [K3, 3],
+        ] as const) {
+          const W = Kt.uploadMatrix("F16", m, k, data);
+          expect(W.f16Finite).toBe(true);
+          expect(bits(linearOf(Kt, W, x, 1)), `${threads} thread(s)`).toEqual(want);
+          Kt.freeMatrix(W);
+        }
+      } finally {
+        K3.dispose();
+      }
+    });
+
     it("converts every f16 exactly (subnormals, ±inf, NaN)", () => {
       const all = new Uint16Array(65536).map((_, i) => i);
       const W = K.uploadMatrix("F16", 65536, 1, new Uint8Array(all.buffer));
