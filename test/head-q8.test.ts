@@ -21,6 +21,7 @@ describe.each([
   ["relaxed", 1],
   ["simd128", 1],
   ["relaxed", 2],
+  ["relaxed", 3],
 ] as const)("int8 head (%s, %i threads)", (simd, threads) => {
   it.each([
     [1, 32, 1],
@@ -29,6 +30,10 @@ describe.each([
     [64, 256, 2],
     [37, 1536, 1],
     [5, 416, 5],
+    // 8-row tiles (row t of each eighth) and a last 4-row tile, whole and split over the threads
+    [20, 64, 1],
+    [44, 96, 2],
+    [72, 32, 1],
   ])("%i rows × %i, %i tokens", async (m, k, n) => {
     const K = await CpuKernels.create({ simd, threads, parallelThreshold: 0 });
     made.push(K);
