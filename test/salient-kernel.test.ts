@@ -57,19 +57,24 @@ describe.each(BUILDS)("salient matmul, %s build", (build) => {
     for (const K of kernels.values()) K.dispose();
   });
 
+  /** out = before + S·x on the kernels, read back. */
+  function run(K: CpuKernels, s: SalientMatrixData, x: Float32Array, n: number, before: Float32Array): Float32Array {
+    const side = uploadSalient(K, s);
+    const xp = K.heap.upload(x);
+    const out = K.heap.upload(before);
+    salientMatmul(K, side, xp, n, out);
+    const got = K.heap.f32View(out, before.length).slice();
+    for (const p of [xp, out, side.ptr]) K.heap.free(p);
+    return got;
+  }
+
   it.each(CASES)("$name: equal to the scalar reference bit for bit, added to what out holds, on 1 and 2 threads", ({ rows, cols, n, s }) => {
     const x = randomX(rows * 31 + cols, n * cols);
     const before = randomX(cols * 17 + n, n * rows);
     const want = before.slice();
     salientMatmulRef(s, x, n, want);
     for (const [threads, K] of kernels) {
-      const side = uploadSalient(K, s);
-      const xp = K.heap.upload(x);
-      const out = K.heap.upload(before);
-      salientMatmul(K, side, xp, n, out);
-      const got = K.heap.f32View(out, n * rows).slice();
-      expect(new Uint32Array(got.buffer), `${threads} threads`).toEqual(new Uint32Array(want.buffer));
-      for (const p of [xp, out, side.ptr]) K.heap.free(p);
+      expect(new Uint32Array(run(K, s, x, n, before).buffer), `${threads} threads`).toEqual(new Uint32Array(want.buffer));
     }
   });
 
@@ -84,18 +89,13 @@ describe.each(BUILDS)("salient matmul, %s build", (build) => {
     const x = randomX(5, n * cols);
     const before = randomX(6, n * rows);
     for (const r of [1, 9, 18, 20, 36]) for (let t = 0; t < n; t++) before[t * rows + r] = -0;
+    const want = before.slice();
+    salientMatmulRef(s, x, n, want);
     for (const [threads, K] of kernels) {
-      const side = uploadSalient(K, s);
-      const xp = K.heap.upload(x);
-      const out = K.heap.upload(before);
-      salientMatmul(K, side, xp, n, out);
-      const got = K.heap.f32View(out, n * rows).slice();
+      const got = run(K, s, x, n, before);
       for (const r of [1, 9, 18, 20, 36])
         for (let t = 0; t < n; t++) expect(Object.is(got[t * rows + r], -0), `row ${r} token ${t}, ${threads} threads`).toBe(true);
-      const want = before.slice();
-      salientMatmulRef(s, x, n, want);
       expect(new Uint32Array(got.buffer), `${threads} threads`).toEqual(new Uint32Array(want.buffer));
-      for (const p of [xp, out, side.ptr]) K.heap.free(p);
     }
   });
 
