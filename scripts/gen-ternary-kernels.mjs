@@ -266,11 +266,12 @@ function fieldLoop(e, fam, toks, relaxed, f0, f1, quads) {
  * @param {number[]} toks
  * @param {boolean} relaxed
  * @param {string[]} quads
+ * @param {(qi: number) => string} codesAt quad qi's code vector, as an offset added to wp (neighbours: qb apart)
  */
-function toksBody(e, fam, toks, relaxed, quads) {
+function toksBody(e, fam, toks, relaxed, quads, codesAt = (qi) => (qi ? " + qb" : "")) {
   const rev = fam === "i2s";
   e(`      do {`);
-  quads.forEach((Q, qi) => e(`        let y${Q} = v128.load(wp${qi ? " + qb" : ""});`));
+  quads.forEach((Q, qi) => e(`        let y${Q} = v128.load(wp${codesAt(qi)});`));
   e(`        let fp = ap${rev ? (relaxed ? " + 48" : " + 96") : ""};`);
   e(`        let f = 0;`);
   if (fam === "dlt64") {
@@ -438,9 +439,10 @@ function genQuadPairRows(fam) {
 }
 
 /**
- * The decode tile over four far quads (16 rows × 1 token), relaxed build only, not dlt64 (its two sums per quad
- * would not fit the registers): the two-quad tile's step over quad t of each quarter of a thread's rows. Past the
- * caches four sequential streams keep the memory busy without touch-ahead loads (bench/README.md, "four far quads").
+ * The decode tile over four far quads (16 rows × 1 token), both builds, not dlt64 (its two sums per quad would not
+ * fit the registers): the two-quad tile's step (relaxed) or the single-quad tile's field loop (simd128) over quad t
+ * of each quarter of a thread's rows. Past the caches four sequential streams keep the memory busy without
+ * touch-ahead loads (bench/README.md, "four far quads").
  * @param {Family} fam
  * @returns {string}
  */
@@ -459,6 +461,8 @@ function genQuadFarRows(fam) {
  */
 function genQuadsRows(fam, name, quads, far) {
   const rowsAt = far ? farQuads : nextQuads;
+  /** @param {number} qi */
+  const codesAt = (qi) => (far ? (qi ? ` + qb${qi > 1 ? qi : ""}` : "") : qi ? " + qb" : "");
   const rev = fam === "i2s";
   /** @param {number} p */
   const lOf = (p) => (rev ? 3 - p : p); // activation vector of field p
@@ -468,7 +472,7 @@ function genQuadsRows(fam, name, quads, far) {
   /** @type {Emit} */
   const e = (s) => L.push(s);
   e(`export function ${name}(${far ? QFARGS : QPARGS}): void {`);
-  e(`  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();`);
+  if (!far) e(`  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();`);
   for (const Q of quads) e(fam === "i2s" ? `  let n${Q}0 = i32x4.splat(0);` : `  let f${Q}0 = f32x4.splat(0);`);
   if (far) e(`  const qb2 = qb << 1, qb3 = qb2 + qb, rq1 = rq, rq2 = rq << 1, rq3 = rq2 + rq;`);
   e(`  let wp = w;`);
@@ -476,29 +480,52 @@ function genQuadsRows(fam, name, quads, far) {
   if (fam === "dlt") e(`  let gi = 0;`);
   e(`  for (let u = 0; u < nUnits; u += ${groupUnits(fam)}) {`);
   e(`    const nv = min(${groupUnits(fam)}, nUnits - u) << 2; // code vectors in this flush group`);
-  for (const Q of quads) for (const g of sums) e(`    let c${Q}${g} = i16x8.splat(0);`);
-  e(`    let i = 0;`);
-  e(`    do {`);
-  for (const Q of quads) for (const g of sums) e(`      let d${Q}${g} = i16x8.splat(0);`);
-  e(`      const stop = min(i + 8, nv);`);
-  e(`      do {`);
-  quads.forEach((Q, qi) => e(`        const q${Q} = v128.load(wp${["", " + qb", " + qb2", " + qb3"][qi]});`));
-  for (const Q of quads) e(`        const s${Q} = i16x8.shr_u(q${Q}, 4);`);
+  // the relaxed build's loop, written at the for's indentation; the far tile nests it in a build branch
+  /** @type {string[]} */
+  const R = [];
+  /** @type {Emit} */
+  const r = (s) => R.push(s);
+  for (const Q of quads) for (const g of sums) r(`    let c${Q}${g} = i16x8.splat(0);`);
+  r(`    let i = 0;`);
+  r(`    do {`);
+  for (const Q of quads) for (const g of sums) r(`      let d${Q}${g} = i16x8.splat(0);`);
+  r(`      const stop = min(i + 8, nv);`);
+  r(`      do {`);
+  quads.forEach((Q, qi) => r(`        const q${Q} = v128.load(wp${codesAt(qi)});`));
+  for (const Q of quads) r(`        const s${Q} = i16x8.shr_u(q${Q}, 4);`);
   for (const [acc, src, wide, p] of ROWS_FIELDS) {
     const mask = wide ? "v128.load(MASK_12)" : "v128.load(MASK_3)";
     const g = sumOfField(fam, p);
-    e(`        {`);
-    e(`          const v = v128.load32_splat(ap, ${16 * lOf(p)});`);
+    r(`        {`);
+    r(`          const v = v128.load32_splat(ap, ${16 * lOf(p)});`);
     for (const Q of quads)
-      e(`          ${acc}${Q}${g} = i16x8.add(${acc}${Q}${g}, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(${src}${Q}, ${mask})));`);
-    e(`        }`);
+      r(`          ${acc}${Q}${g} = i16x8.add(${acc}${Q}${g}, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(${src}${Q}, ${mask})));`);
+    r(`        }`);
   }
   rowsStepEnd(
-    e,
+    r,
     "        ",
     quads.flatMap((Q) => sums.map((g) => `${Q}${g}`)),
   );
-  for (const Q of quads) for (const g of sums) e(`    const S${Q}${g}0 = i32x4.extadd_pairwise_i16x8_s(c${Q}${g});`);
+  const S = quads.flatMap((Q) => sums.map((g) => `S${Q}${g}0`));
+  for (const Q of quads) for (const g of sums) r(`    ${far ? "" : "const "}S${Q}${g}0 = i32x4.extadd_pairwise_i16x8_s(c${Q}${g});`);
+  if (!far) for (const l of R) e(l);
+  else {
+    // simd128: the single-quad tile's field loop over the four quads (codes widened, two i32 sums per quad)
+    e(`    let ${S.map((x) => `${x}: v128`).join(", ")};`);
+    e(`    if (ASC_FEATURE_RELAXED_SIMD) {`);
+    for (const l of R) e(`  ${l}`);
+    e(`    } else {`);
+    e(`      let i = 0;`);
+    for (const Q of quads) for (const g of sums) e(`      let lo${Q}${g}0 = i32x4.splat(0);`);
+    for (const Q of quads) for (const g of sums) e(`      let hi${Q}${g}0 = i32x4.splat(0);`);
+    e(`      const M3 = i8x16.splat(3);`);
+    toksBody(e, fam, [0], false, quads, codesAt);
+    for (const Q of quads)
+      for (const g of sums)
+        e(`      S${Q}${g}0 = i32x4.add(i32x4.shuffle(lo${Q}${g}0, hi${Q}${g}0, 0, 2, 4, 6), i32x4.shuffle(lo${Q}${g}0, hi${Q}${g}0, 1, 3, 5, 7));`);
+    e(`    }`);
+  }
   for (const l of quadFlush(fam, [0], quads, "    ", rowsAt)) e(l);
   if (fam === "dlt") e(`    gi++;`);
   e(`  }`);

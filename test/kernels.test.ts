@@ -270,7 +270,7 @@ describe.each(BUILDS)("%s kernels", (build) => {
       K.freeMatrix(W);
     });
 
-    // One token over ≥ 16 rows takes the relaxed build's four-far-quads tile (quad t of each quarter of every 16-row
+    // One token over ≥ 16 rows takes the four-far-quads tile (both builds; quad t of each quarter of every 16-row
     // block, not DLT g = 64), the rest two- and one-quad tiles; 3 threads split the rows at multiples of 4 and
     // quarter their own. Row counts around multiples of 16, every family, against the references.
     it.each([16, 17, 20, 31, 33, 48, 52, 67])("one token, m=%i: every family equals its reference, on 1 and 3 threads", async (m) => {

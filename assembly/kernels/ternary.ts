@@ -44,11 +44,12 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
   if (mode == TILE_ROWS4) {
     const wEnd = w + <usize>((r1 + 3) >> 2) * qb;
     let r = r0;
-    if (ASC_FEATURE_RELAXED_SIMD && n == 1 && ks != KS_DLT64) {
+    if (n == 1 && ks != KS_DLT64) {
       // one token: four whole quads at a time, quad t of each quarter of the 16-row blocks (tern_quad4_rows): four
       // sequential streams, which past the caches keep the memory busy with no touch-ahead (a touch-ahead load
       // that misses holds up retirement until its line arrives; the four streams' demand loads are followed by the
-      // hardware prefetcher instead). 700M decode matvecs 30.5 → 21.6 ms a token (bench/README.md).
+      // hardware prefetcher instead). 700M decode matvecs 30.5 → 21.6 ms a token, simd128 build 56 → 35
+      // (bench/README.md).
       const q4 = (r1 - r) >> 4;
       const far = <usize>q4 * qb, rq = <usize>q4 << 4;
       for (let t = 0; t < q4; t++) {

@@ -1266,7 +1266,6 @@ export function tern_tq2q2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
 
 export function tern_tq2q4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
   gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rq: usize): void {
-  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
   let fA0 = f32x4.splat(0);
   let fB0 = f32x4.splat(0);
   let fC0 = f32x4.splat(0);
@@ -1276,67 +1275,127 @@ export function tern_tq2q4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
   let ap = a;
   for (let u = 0; u < nUnits; u += 4) {
     const nv = min(4, nUnits - u) << 2; // code vectors in this flush group
-    let cA = i16x8.splat(0);
-    let cB = i16x8.splat(0);
-    let cC = i16x8.splat(0);
-    let cD = i16x8.splat(0);
-    let i = 0;
-    do {
-      let dA = i16x8.splat(0);
-      let dB = i16x8.splat(0);
-      let dC = i16x8.splat(0);
-      let dD = i16x8.splat(0);
-      const stop = min(i + 8, nv);
+    let SA0: v128, SB0: v128, SC0: v128, SD0: v128;
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      let cA = i16x8.splat(0);
+      let cB = i16x8.splat(0);
+      let cC = i16x8.splat(0);
+      let cD = i16x8.splat(0);
+      let i = 0;
       do {
-        const qA = v128.load(wp);
-        const qB = v128.load(wp + qb);
-        const qC = v128.load(wp + qb2);
-        const qD = v128.load(wp + qb3);
-        const sA = i16x8.shr_u(qA, 4);
-        const sB = i16x8.shr_u(qB, 4);
-        const sC = i16x8.shr_u(qC, 4);
-        const sD = i16x8.shr_u(qD, 4);
-        {
-          const v = v128.load32_splat(ap, 0);
-          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_3))));
-          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_3))));
-          cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_3))));
-          cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_3))));
-        }
-        {
-          const v = v128.load32_splat(ap, 16);
-          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_12))));
-          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_12))));
-          dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_12))));
-          dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_12))));
-        }
-        {
-          const v = v128.load32_splat(ap, 32);
-          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_3))));
-          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_3))));
-          cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_3))));
-          cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_3))));
-        }
-        {
-          const v = v128.load32_splat(ap, 48);
-          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_12))));
-          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_12))));
-          dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_12))));
-          dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_12))));
-        }
+        let dA = i16x8.splat(0);
+        let dB = i16x8.splat(0);
+        let dC = i16x8.splat(0);
+        let dD = i16x8.splat(0);
+        const stop = min(i + 8, nv);
+        do {
+          const qA = v128.load(wp);
+          const qB = v128.load(wp + qb);
+          const qC = v128.load(wp + qb2);
+          const qD = v128.load(wp + qb3);
+          const sA = i16x8.shr_u(qA, 4);
+          const sB = i16x8.shr_u(qB, 4);
+          const sC = i16x8.shr_u(qC, 4);
+          const sD = i16x8.shr_u(qD, 4);
+          {
+            const v = v128.load32_splat(ap, 0);
+            cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_3))));
+            cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_3))));
+            cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_3))));
+            cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_3))));
+          }
+          {
+            const v = v128.load32_splat(ap, 16);
+            dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_12))));
+            dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_12))));
+            dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_12))));
+            dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_12))));
+          }
+          {
+            const v = v128.load32_splat(ap, 32);
+            cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_3))));
+            cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_3))));
+            cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_3))));
+            cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_3))));
+          }
+          {
+            const v = v128.load32_splat(ap, 48);
+            dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_12))));
+            dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_12))));
+            dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_12))));
+            dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_12))));
+          }
+          wp += 16;
+          ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
+          i++;
+        } while (i < stop);
+        cA = i16x8.add(cA, i16x8.shr_s(dA, 2));
+        cB = i16x8.add(cB, i16x8.shr_s(dB, 2));
+        cC = i16x8.add(cC, i16x8.shr_s(dC, 2));
+        cD = i16x8.add(cD, i16x8.shr_s(dD, 2));
+      } while (i < nv);
+      SA0 = i32x4.extadd_pairwise_i16x8_s(cA);
+      SB0 = i32x4.extadd_pairwise_i16x8_s(cB);
+      SC0 = i32x4.extadd_pairwise_i16x8_s(cC);
+      SD0 = i32x4.extadd_pairwise_i16x8_s(cD);
+    } else {
+      let i = 0;
+      let loA0 = i32x4.splat(0);
+      let loB0 = i32x4.splat(0);
+      let loC0 = i32x4.splat(0);
+      let loD0 = i32x4.splat(0);
+      let hiA0 = i32x4.splat(0);
+      let hiB0 = i32x4.splat(0);
+      let hiC0 = i32x4.splat(0);
+      let hiD0 = i32x4.splat(0);
+      const M3 = i8x16.splat(3);
+      do {
+        let yA = v128.load(wp);
+        let yB = v128.load(wp + qb);
+        let yC = v128.load(wp + qb2);
+        let yD = v128.load(wp + qb3);
+        let fp = ap;
+        let f = 0;
+        do {
+          const xA = v128.and(yA, M3);
+          yA = i16x8.shr_u(yA, 2);
+          const xlA = i16x8.extend_low_i8x16_u(xA);
+          const xhA = i16x8.extend_high_i8x16_u(xA);
+          const xB = v128.and(yB, M3);
+          yB = i16x8.shr_u(yB, 2);
+          const xlB = i16x8.extend_low_i8x16_u(xB);
+          const xhB = i16x8.extend_high_i8x16_u(xB);
+          const xC = v128.and(yC, M3);
+          yC = i16x8.shr_u(yC, 2);
+          const xlC = i16x8.extend_low_i8x16_u(xC);
+          const xhC = i16x8.extend_high_i8x16_u(xC);
+          const xD = v128.and(yD, M3);
+          yD = i16x8.shr_u(yD, 2);
+          const xlD = i16x8.extend_low_i8x16_u(xD);
+          const xhD = i16x8.extend_high_i8x16_u(xD);
+          {
+            const v = v128.load64_splat(fp);
+            loA0 = i32x4.add(loA0, i32x4.dot_i16x8_s(xlA, v));
+            hiA0 = i32x4.add(hiA0, i32x4.dot_i16x8_s(xhA, v));
+            loB0 = i32x4.add(loB0, i32x4.dot_i16x8_s(xlB, v));
+            hiB0 = i32x4.add(hiB0, i32x4.dot_i16x8_s(xhB, v));
+            loC0 = i32x4.add(loC0, i32x4.dot_i16x8_s(xlC, v));
+            hiC0 = i32x4.add(hiC0, i32x4.dot_i16x8_s(xhC, v));
+            loD0 = i32x4.add(loD0, i32x4.dot_i16x8_s(xlD, v));
+            hiD0 = i32x4.add(hiD0, i32x4.dot_i16x8_s(xhD, v));
+          }
+          fp += 32;
+          f++;
+        } while (f < 4);
         wp += 16;
-        ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
+        ap += (i & 3) == 3 ? 104 : 8; // a unit's 4 vectors, then the next unit
         i++;
-      } while (i < stop);
-      cA = i16x8.add(cA, i16x8.shr_s(dA, 2));
-      cB = i16x8.add(cB, i16x8.shr_s(dB, 2));
-      cC = i16x8.add(cC, i16x8.shr_s(dC, 2));
-      cD = i16x8.add(cD, i16x8.shr_s(dD, 2));
-    } while (i < nv);
-    const SA0 = i32x4.extadd_pairwise_i16x8_s(cA);
-    const SB0 = i32x4.extadd_pairwise_i16x8_s(cB);
-    const SC0 = i32x4.extadd_pairwise_i16x8_s(cC);
-    const SD0 = i32x4.extadd_pairwise_i16x8_s(cD);
+      } while (i < nv);
+      SA0 = i32x4.add(i32x4.shuffle(loA0, hiA0, 0, 2, 4, 6), i32x4.shuffle(loA0, hiA0, 1, 3, 5, 7));
+      SB0 = i32x4.add(i32x4.shuffle(loB0, hiB0, 0, 2, 4, 6), i32x4.shuffle(loB0, hiB0, 1, 3, 5, 7));
+      SC0 = i32x4.add(i32x4.shuffle(loC0, hiC0, 0, 2, 4, 6), i32x4.shuffle(loC0, hiC0, 1, 3, 5, 7));
+      SD0 = i32x4.add(i32x4.shuffle(loD0, hiD0, 0, 2, 4, 6), i32x4.shuffle(loD0, hiD0, 1, 3, 5, 7));
+    }
     {
       const goff: usize = <usize>(u >> 2) * gs;
       const gw0: usize = <usize>(u >> 2) * sgs;
@@ -2415,7 +2474,6 @@ export function tern_i2sq2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
 
 export function tern_i2sq4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
   gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rq: usize): void {
-  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
   let nA0 = i32x4.splat(0);
   let nB0 = i32x4.splat(0);
   let nC0 = i32x4.splat(0);
@@ -2425,67 +2483,127 @@ export function tern_i2sq4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
   let ap = a;
   for (let u = 0; u < nUnits; u += 4) {
     const nv = min(4, nUnits - u) << 2; // code vectors in this flush group
-    let cA = i16x8.splat(0);
-    let cB = i16x8.splat(0);
-    let cC = i16x8.splat(0);
-    let cD = i16x8.splat(0);
-    let i = 0;
-    do {
-      let dA = i16x8.splat(0);
-      let dB = i16x8.splat(0);
-      let dC = i16x8.splat(0);
-      let dD = i16x8.splat(0);
-      const stop = min(i + 8, nv);
+    let SA0: v128, SB0: v128, SC0: v128, SD0: v128;
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      let cA = i16x8.splat(0);
+      let cB = i16x8.splat(0);
+      let cC = i16x8.splat(0);
+      let cD = i16x8.splat(0);
+      let i = 0;
       do {
-        const qA = v128.load(wp);
-        const qB = v128.load(wp + qb);
-        const qC = v128.load(wp + qb2);
-        const qD = v128.load(wp + qb3);
-        const sA = i16x8.shr_u(qA, 4);
-        const sB = i16x8.shr_u(qB, 4);
-        const sC = i16x8.shr_u(qC, 4);
-        const sD = i16x8.shr_u(qD, 4);
-        {
-          const v = v128.load32_splat(ap, 48);
-          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_3))));
-          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_3))));
-          cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_3))));
-          cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_3))));
-        }
-        {
-          const v = v128.load32_splat(ap, 32);
-          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_12))));
-          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_12))));
-          dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_12))));
-          dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_12))));
-        }
-        {
-          const v = v128.load32_splat(ap, 16);
-          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_3))));
-          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_3))));
-          cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_3))));
-          cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_3))));
-        }
-        {
-          const v = v128.load32_splat(ap, 0);
-          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_12))));
-          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_12))));
-          dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_12))));
-          dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_12))));
-        }
+        let dA = i16x8.splat(0);
+        let dB = i16x8.splat(0);
+        let dC = i16x8.splat(0);
+        let dD = i16x8.splat(0);
+        const stop = min(i + 8, nv);
+        do {
+          const qA = v128.load(wp);
+          const qB = v128.load(wp + qb);
+          const qC = v128.load(wp + qb2);
+          const qD = v128.load(wp + qb3);
+          const sA = i16x8.shr_u(qA, 4);
+          const sB = i16x8.shr_u(qB, 4);
+          const sC = i16x8.shr_u(qC, 4);
+          const sD = i16x8.shr_u(qD, 4);
+          {
+            const v = v128.load32_splat(ap, 48);
+            cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_3))));
+            cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_3))));
+            cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_3))));
+            cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_3))));
+          }
+          {
+            const v = v128.load32_splat(ap, 32);
+            dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_12))));
+            dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_12))));
+            dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_12))));
+            dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_12))));
+          }
+          {
+            const v = v128.load32_splat(ap, 16);
+            cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_3))));
+            cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_3))));
+            cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_3))));
+            cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_3))));
+          }
+          {
+            const v = v128.load32_splat(ap, 0);
+            dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_12))));
+            dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_12))));
+            dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_12))));
+            dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_12))));
+          }
+          wp += 16;
+          ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
+          i++;
+        } while (i < stop);
+        cA = i16x8.add(cA, i16x8.shr_s(dA, 2));
+        cB = i16x8.add(cB, i16x8.shr_s(dB, 2));
+        cC = i16x8.add(cC, i16x8.shr_s(dC, 2));
+        cD = i16x8.add(cD, i16x8.shr_s(dD, 2));
+      } while (i < nv);
+      SA0 = i32x4.extadd_pairwise_i16x8_s(cA);
+      SB0 = i32x4.extadd_pairwise_i16x8_s(cB);
+      SC0 = i32x4.extadd_pairwise_i16x8_s(cC);
+      SD0 = i32x4.extadd_pairwise_i16x8_s(cD);
+    } else {
+      let i = 0;
+      let loA0 = i32x4.splat(0);
+      let loB0 = i32x4.splat(0);
+      let loC0 = i32x4.splat(0);
+      let loD0 = i32x4.splat(0);
+      let hiA0 = i32x4.splat(0);
+      let hiB0 = i32x4.splat(0);
+      let hiC0 = i32x4.splat(0);
+      let hiD0 = i32x4.splat(0);
+      const M3 = i8x16.splat(3);
+      do {
+        let yA = v128.load(wp);
+        let yB = v128.load(wp + qb);
+        let yC = v128.load(wp + qb2);
+        let yD = v128.load(wp + qb3);
+        let fp = ap + 96;
+        let f = 0;
+        do {
+          const xA = v128.and(yA, M3);
+          yA = i16x8.shr_u(yA, 2);
+          const xlA = i16x8.extend_low_i8x16_u(xA);
+          const xhA = i16x8.extend_high_i8x16_u(xA);
+          const xB = v128.and(yB, M3);
+          yB = i16x8.shr_u(yB, 2);
+          const xlB = i16x8.extend_low_i8x16_u(xB);
+          const xhB = i16x8.extend_high_i8x16_u(xB);
+          const xC = v128.and(yC, M3);
+          yC = i16x8.shr_u(yC, 2);
+          const xlC = i16x8.extend_low_i8x16_u(xC);
+          const xhC = i16x8.extend_high_i8x16_u(xC);
+          const xD = v128.and(yD, M3);
+          yD = i16x8.shr_u(yD, 2);
+          const xlD = i16x8.extend_low_i8x16_u(xD);
+          const xhD = i16x8.extend_high_i8x16_u(xD);
+          {
+            const v = v128.load64_splat(fp);
+            loA0 = i32x4.add(loA0, i32x4.dot_i16x8_s(xlA, v));
+            hiA0 = i32x4.add(hiA0, i32x4.dot_i16x8_s(xhA, v));
+            loB0 = i32x4.add(loB0, i32x4.dot_i16x8_s(xlB, v));
+            hiB0 = i32x4.add(hiB0, i32x4.dot_i16x8_s(xhB, v));
+            loC0 = i32x4.add(loC0, i32x4.dot_i16x8_s(xlC, v));
+            hiC0 = i32x4.add(hiC0, i32x4.dot_i16x8_s(xhC, v));
+            loD0 = i32x4.add(loD0, i32x4.dot_i16x8_s(xlD, v));
+            hiD0 = i32x4.add(hiD0, i32x4.dot_i16x8_s(xhD, v));
+          }
+          fp -= 32;
+          f++;
+        } while (f < 4);
         wp += 16;
-        ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
+        ap += (i & 3) == 3 ? 104 : 8; // a unit's 4 vectors, then the next unit
         i++;
-      } while (i < stop);
-      cA = i16x8.add(cA, i16x8.shr_s(dA, 2));
-      cB = i16x8.add(cB, i16x8.shr_s(dB, 2));
-      cC = i16x8.add(cC, i16x8.shr_s(dC, 2));
-      cD = i16x8.add(cD, i16x8.shr_s(dD, 2));
-    } while (i < nv);
-    const SA0 = i32x4.extadd_pairwise_i16x8_s(cA);
-    const SB0 = i32x4.extadd_pairwise_i16x8_s(cB);
-    const SC0 = i32x4.extadd_pairwise_i16x8_s(cC);
-    const SD0 = i32x4.extadd_pairwise_i16x8_s(cD);
+      } while (i < nv);
+      SA0 = i32x4.add(i32x4.shuffle(loA0, hiA0, 0, 2, 4, 6), i32x4.shuffle(loA0, hiA0, 1, 3, 5, 7));
+      SB0 = i32x4.add(i32x4.shuffle(loB0, hiB0, 0, 2, 4, 6), i32x4.shuffle(loB0, hiB0, 1, 3, 5, 7));
+      SC0 = i32x4.add(i32x4.shuffle(loC0, hiC0, 0, 2, 4, 6), i32x4.shuffle(loC0, hiC0, 1, 3, 5, 7));
+      SD0 = i32x4.add(i32x4.shuffle(loD0, hiD0, 0, 2, 4, 6), i32x4.shuffle(loD0, hiD0, 1, 3, 5, 7));
+    }
     nA0 = i32x4.add(nA0, SA0);
     nB0 = i32x4.add(nB0, SB0);
     nC0 = i32x4.add(nC0, SC0);
@@ -3849,7 +3967,6 @@ export function tern_dltq2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
 
 export function tern_dltq4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize, ad: usize, as: usize, ax: usize,
   gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, o: usize, oStride: usize, rq: usize): void {
-  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
   let fA0 = f32x4.splat(0);
   let fB0 = f32x4.splat(0);
   let fC0 = f32x4.splat(0);
@@ -3860,67 +3977,127 @@ export function tern_dltq4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
   let gi = 0;
   for (let u = 0; u < nUnits; u += upg) {
     const nv = min(upg, nUnits - u) << 2; // code vectors in this flush group
-    let cA = i16x8.splat(0);
-    let cB = i16x8.splat(0);
-    let cC = i16x8.splat(0);
-    let cD = i16x8.splat(0);
-    let i = 0;
-    do {
-      let dA = i16x8.splat(0);
-      let dB = i16x8.splat(0);
-      let dC = i16x8.splat(0);
-      let dD = i16x8.splat(0);
-      const stop = min(i + 8, nv);
+    let SA0: v128, SB0: v128, SC0: v128, SD0: v128;
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      let cA = i16x8.splat(0);
+      let cB = i16x8.splat(0);
+      let cC = i16x8.splat(0);
+      let cD = i16x8.splat(0);
+      let i = 0;
       do {
-        const qA = v128.load(wp);
-        const qB = v128.load(wp + qb);
-        const qC = v128.load(wp + qb2);
-        const qD = v128.load(wp + qb3);
-        const sA = i16x8.shr_u(qA, 4);
-        const sB = i16x8.shr_u(qB, 4);
-        const sC = i16x8.shr_u(qC, 4);
-        const sD = i16x8.shr_u(qD, 4);
-        {
-          const v = v128.load32_splat(ap, 0);
-          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_3))));
-          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_3))));
-          cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_3))));
-          cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_3))));
-        }
-        {
-          const v = v128.load32_splat(ap, 16);
-          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_12))));
-          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_12))));
-          dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_12))));
-          dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_12))));
-        }
-        {
-          const v = v128.load32_splat(ap, 32);
-          cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_3))));
-          cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_3))));
-          cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_3))));
-          cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_3))));
-        }
-        {
-          const v = v128.load32_splat(ap, 48);
-          dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_12))));
-          dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_12))));
-          dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_12))));
-          dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_12))));
-        }
+        let dA = i16x8.splat(0);
+        let dB = i16x8.splat(0);
+        let dC = i16x8.splat(0);
+        let dD = i16x8.splat(0);
+        const stop = min(i + 8, nv);
+        do {
+          const qA = v128.load(wp);
+          const qB = v128.load(wp + qb);
+          const qC = v128.load(wp + qb2);
+          const qD = v128.load(wp + qb3);
+          const sA = i16x8.shr_u(qA, 4);
+          const sB = i16x8.shr_u(qB, 4);
+          const sC = i16x8.shr_u(qC, 4);
+          const sD = i16x8.shr_u(qD, 4);
+          {
+            const v = v128.load32_splat(ap, 0);
+            cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_3))));
+            cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_3))));
+            cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_3))));
+            cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_3))));
+          }
+          {
+            const v = v128.load32_splat(ap, 16);
+            dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qA, v128.load(MASK_12))));
+            dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qB, v128.load(MASK_12))));
+            dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qC, v128.load(MASK_12))));
+            dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(qD, v128.load(MASK_12))));
+          }
+          {
+            const v = v128.load32_splat(ap, 32);
+            cA = i16x8.add(cA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_3))));
+            cB = i16x8.add(cB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_3))));
+            cC = i16x8.add(cC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_3))));
+            cD = i16x8.add(cD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_3))));
+          }
+          {
+            const v = v128.load32_splat(ap, 48);
+            dA = i16x8.add(dA, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sA, v128.load(MASK_12))));
+            dB = i16x8.add(dB, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sB, v128.load(MASK_12))));
+            dC = i16x8.add(dC, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sC, v128.load(MASK_12))));
+            dD = i16x8.add(dD, i16x8.relaxed_dot_i8x16_i7x16_s(v, v128.and(sD, v128.load(MASK_12))));
+          }
+          wp += 16;
+          ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
+          i++;
+        } while (i < stop);
+        cA = i16x8.add(cA, i16x8.shr_s(dA, 2));
+        cB = i16x8.add(cB, i16x8.shr_s(dB, 2));
+        cC = i16x8.add(cC, i16x8.shr_s(dC, 2));
+        cD = i16x8.add(cD, i16x8.shr_s(dD, 2));
+      } while (i < nv);
+      SA0 = i32x4.extadd_pairwise_i16x8_s(cA);
+      SB0 = i32x4.extadd_pairwise_i16x8_s(cB);
+      SC0 = i32x4.extadd_pairwise_i16x8_s(cC);
+      SD0 = i32x4.extadd_pairwise_i16x8_s(cD);
+    } else {
+      let i = 0;
+      let loA0 = i32x4.splat(0);
+      let loB0 = i32x4.splat(0);
+      let loC0 = i32x4.splat(0);
+      let loD0 = i32x4.splat(0);
+      let hiA0 = i32x4.splat(0);
+      let hiB0 = i32x4.splat(0);
+      let hiC0 = i32x4.splat(0);
+      let hiD0 = i32x4.splat(0);
+      const M3 = i8x16.splat(3);
+      do {
+        let yA = v128.load(wp);
+        let yB = v128.load(wp + qb);
+        let yC = v128.load(wp + qb2);
+        let yD = v128.load(wp + qb3);
+        let fp = ap;
+        let f = 0;
+        do {
+          const xA = v128.and(yA, M3);
+          yA = i16x8.shr_u(yA, 2);
+          const xlA = i16x8.extend_low_i8x16_u(xA);
+          const xhA = i16x8.extend_high_i8x16_u(xA);
+          const xB = v128.and(yB, M3);
+          yB = i16x8.shr_u(yB, 2);
+          const xlB = i16x8.extend_low_i8x16_u(xB);
+          const xhB = i16x8.extend_high_i8x16_u(xB);
+          const xC = v128.and(yC, M3);
+          yC = i16x8.shr_u(yC, 2);
+          const xlC = i16x8.extend_low_i8x16_u(xC);
+          const xhC = i16x8.extend_high_i8x16_u(xC);
+          const xD = v128.and(yD, M3);
+          yD = i16x8.shr_u(yD, 2);
+          const xlD = i16x8.extend_low_i8x16_u(xD);
+          const xhD = i16x8.extend_high_i8x16_u(xD);
+          {
+            const v = v128.load64_splat(fp);
+            loA0 = i32x4.add(loA0, i32x4.dot_i16x8_s(xlA, v));
+            hiA0 = i32x4.add(hiA0, i32x4.dot_i16x8_s(xhA, v));
+            loB0 = i32x4.add(loB0, i32x4.dot_i16x8_s(xlB, v));
+            hiB0 = i32x4.add(hiB0, i32x4.dot_i16x8_s(xhB, v));
+            loC0 = i32x4.add(loC0, i32x4.dot_i16x8_s(xlC, v));
+            hiC0 = i32x4.add(hiC0, i32x4.dot_i16x8_s(xhC, v));
+            loD0 = i32x4.add(loD0, i32x4.dot_i16x8_s(xlD, v));
+            hiD0 = i32x4.add(hiD0, i32x4.dot_i16x8_s(xhD, v));
+          }
+          fp += 32;
+          f++;
+        } while (f < 4);
         wp += 16;
-        ap += (i & 3) == 3 ? 52 : 4; // a unit's 4 vectors, then the next unit's 64 activation bytes
+        ap += (i & 3) == 3 ? 104 : 8; // a unit's 4 vectors, then the next unit
         i++;
-      } while (i < stop);
-      cA = i16x8.add(cA, i16x8.shr_s(dA, 2));
-      cB = i16x8.add(cB, i16x8.shr_s(dB, 2));
-      cC = i16x8.add(cC, i16x8.shr_s(dC, 2));
-      cD = i16x8.add(cD, i16x8.shr_s(dD, 2));
-    } while (i < nv);
-    const SA0 = i32x4.extadd_pairwise_i16x8_s(cA);
-    const SB0 = i32x4.extadd_pairwise_i16x8_s(cB);
-    const SC0 = i32x4.extadd_pairwise_i16x8_s(cC);
-    const SD0 = i32x4.extadd_pairwise_i16x8_s(cD);
+      } while (i < nv);
+      SA0 = i32x4.add(i32x4.shuffle(loA0, hiA0, 0, 2, 4, 6), i32x4.shuffle(loA0, hiA0, 1, 3, 5, 7));
+      SB0 = i32x4.add(i32x4.shuffle(loB0, hiB0, 0, 2, 4, 6), i32x4.shuffle(loB0, hiB0, 1, 3, 5, 7));
+      SC0 = i32x4.add(i32x4.shuffle(loC0, hiC0, 0, 2, 4, 6), i32x4.shuffle(loC0, hiC0, 1, 3, 5, 7));
+      SD0 = i32x4.add(i32x4.shuffle(loD0, hiD0, 0, 2, 4, 6), i32x4.shuffle(loD0, hiD0, 1, 3, 5, 7));
+    }
     {
       const goff: usize = <usize>(gi) * gs;
       const gw0: usize = <usize>(gi) * sgs;
