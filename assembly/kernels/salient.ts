@@ -4,13 +4,12 @@
 // 0) to a multiple of 4 and rowStart counts blocks of 4, so the loop has no ragged tail of single entries.
 // The gather of x by index is one lane load per entry; the products and sums run in two f32x4 accumulators (block k
 // of a row goes to accumulator k mod 2, its entry j to lane j; two keep the add chain from bounding the loop),
-// added (a + b), then the four lanes as (l0 + l2) + (l1 + l3) — for four
-// rows at once, transposed — and out += scale·s for each row that has entries. The four rows are row t of each quarter of the thread's rows, so
-// that their entries are read as four sequential streams, which the hardware prefetcher follows (as the decode
-// matvec's four far quads: ternary.ts; a touch-ahead of one stream instead made the 1 % side product ≈ 20 % dearer,
-// bench/README.md). One fixed sequence per (row, token), whatever the thread split (rows at multiples of 4) or the
-// token count, and no relaxed instruction: both wasm builds give the same bits (reference:
-// src/runtime/cpu/reference/salient.ts).
+// added (a + b), then the four lanes as (l0 + l2) + (l1 + l3) — for four rows at once, transposed — and
+// out += scale·s for each row that has entries. The four rows are row t of each quarter of the thread's rows, so that
+// their entries are read as four sequential streams, which the hardware prefetcher follows (as the decode matvec's
+// four far quads: ternary.ts; one stream with touch-ahead made the 1 % side product ≈ 20 % dearer, bench/README.md).
+// One fixed sequence per (row, token), whatever the thread split (rows at multiples of 4) or the token count, and
+// no relaxed instruction: both wasm builds give the same bits (reference: src/runtime/cpu/reference/salient.ts).
 
 import { ternMatmul } from "./ternary";
 
