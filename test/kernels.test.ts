@@ -441,13 +441,17 @@ describe.each(BUILDS)("%s kernels", (build) => {
       K.freeMatrix(W);
     });
 
-    // The F16 matvec of a matrix without ±inf/NaN takes 8 rows a tile (row t of each eighth of a thread's rows) and a
-    // last 4 rows as one tile; 3 threads split the rows at multiples of 4 and take eighths of their own.
+    // The F16 matvec of a matrix without ±inf/NaN (k a multiple of 8) takes 8 rows a tile (row t of each eighth of a
+    // thread's rows) and a last 4 rows as one tile, other k quarters; 3 threads split the rows at multiples of 4 and
+    // take eighths (quarters) of their own.
     it.each([
       [8, 64],
+      [12, 96],
+      [20, 1536],
+      [36, 264],
+      [68, 40],
       [12, 100],
       [20, 1539],
-      [36, 260],
       [68, 37],
     ])("F16 matvec m=%i k=%i equals the kernel-order reference, on 1 and 3 threads", async (m, k) => {
       const K3 = await CpuKernels.create({ simd: build, threads: 3, parallelThreshold: 0 });

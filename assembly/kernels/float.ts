@@ -11,7 +11,7 @@
 // add latency chain; tiles of 4 rows × 1 token (matvec) share each activation load over 4 rows, 1 row × 4 tokens
 // share each weight conversion over 4 tokens.
 //
-// A matvec tile's rows are row t of each quarter (F16 with no ±inf/NaN and |x| < 2^16: of each eighth) of the
+// A matvec tile's rows are row t of each quarter (F16 with no ±inf/NaN, |x| < 2^16 and k % 8 = 0: of each eighth) of the
 // thread's rows, not neighbours: each part is contiguous in memory, so the tile reads 4 (8) long sequential
 // streams, which the hardware prefetcher follows past the caches. 4 neighbours at k = 1536 are four 3 KiB pieces of
 // one 12 KiB block, which it follows poorly: the 700M head (32002 × 1536 F16, 98 MB) took 16.8 ms that way, 11.6 in
@@ -132,14 +132,13 @@ const F16_RESCALE: f32 = 5.192296858534828e33;
 }
 
 /**
- * 8 rows of F16 (w0, w0 + rowStride, …) × 1 token (results to o, o + oStep, …), for a matrix with no ±inf/NaN half
- * and every |x| < 2^16: r4t1F16's scaled path without the watch, each row's sums in the same order.
+ * 8 rows of F16 (w0, w0 + rowStride, …) × 1 token (results to o, o + oStep, …), k a multiple of 8, for a matrix with
+ * no ±inf/NaN half and every |x| < 2^16: r4t1F16's scaled path without the watch, each row's sums in the same order.
  */
 @inline function r8t1F16Finite(w0: usize, rowStride: usize, x: usize, k: i32, o: usize, oStep: usize, c8fff: v128, scale: v128): void {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
-  const k8 = <usize>(k & ~7);
-  for (let i: usize = 0; i < k8; i += 8) {
+  for (let i: usize = 0; i < <usize>k; i += 8) {
     const xp = x + (i << 2);
     const xa = f32x4.mul(v128.load(xp), scale), xb = f32x4.mul(v128.load(xp, 16), scale);
     // one row after another: a pointer step instead of eight live row addresses
@@ -159,17 +158,6 @@ const F16_RESCALE: f32 = 5.192296858534828e33;
     a6 = f16Madd8(v128.load(p), xa, xb, a6, c8fff);
     p += rowStride;
     a7 = f16Madd8(v128.load(p), xa, xb, a7, c8fff);
-  }
-  if (k & 4) {
-    const xa = v128.load(x + (k8 << 2)), wo = k8 << 1;
-    a0 = madd(wload4(WT_F16, w0 + wo), xa, a0);
-    a1 = madd(wload4(WT_F16, w0 + rowStride + wo), xa, a1);
-    a2 = madd(wload4(WT_F16, w0 + 2 * rowStride + wo), xa, a2);
-    a3 = madd(wload4(WT_F16, w0 + 3 * rowStride + wo), xa, a3);
-    a4 = madd(wload4(WT_F16, w0 + 4 * rowStride + wo), xa, a4);
-    a5 = madd(wload4(WT_F16, w0 + 5 * rowStride + wo), xa, a5);
-    a6 = madd(wload4(WT_F16, w0 + 6 * rowStride + wo), xa, a6);
-    a7 = madd(wload4(WT_F16, w0 + 7 * rowStride + wo), xa, a7);
   }
   const zero = f32x4.splat(0);
   r4store(WT_F16, a0, a1, a2, a3, zero, zero, zero, zero, w0, rowStride, x, k, o, oStep);
@@ -292,8 +280,8 @@ function f32Rows4(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, r0: i32
   for (let r = r0; r < r0 + <i32>q; r++) r4t1F32(w + <usize>r * rowBytes, q * rowBytes, x, k, o + (<usize>r << 2), q << 2);
 }
 
-// Rows [r0, r1) (a multiple of 4 of them) in eighths (finite matrix, |x| < 2^16; a last 4 rows as one tile) or
-// quarters (see the top).
+// Rows [r0, r1) (a multiple of 4 of them) in eighths (finite matrix, |x| < 2^16, k a multiple of 8; a last 4 rows as
+// one tile) or quarters (see the top).
 function f16Rows4(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, finite: bool, r0: i32, r1: i32): void {
   // x·2^112 must stay finite: every |x| < 2^16 (NaN fails the test, and the exact path gives the same anyway)
   let mx = f32x4.splat(0);
@@ -305,7 +293,7 @@ function f16Rows4(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, finite:
   // of loops; a v128 parameter that Binaryen cannot turn back into a constant (k >> 31 is 0) stays in a register
   const z = i32x4.splat(k >> 31);
   const c8fff = v128.or(z, i16x8.splat(<i16>0x8fff)), scale = v128.or(z, f32x4.splat(F16_RESCALE));
-  if (scaled && finite) {
+  if (scaled && finite && (k & 7) == 0) {
     const q8 = <usize>((r1 - r0) >> 3), r8 = r0 + (<i32>q8 << 3);
     for (let r = r0; r < r0 + <i32>q8; r++) f16Rows8Finite(w + <usize>r * rowBytes, q8 * rowBytes, x, k, o + (<usize>r << 2), q8 << 2, c8fff, scale);
     if (r8 < r1) f16Rows4Finite(w + <usize>r8 * rowBytes, rowBytes, x, k, o + (<usize>r8 << 2), 4, c8fff, scale);
