@@ -11,12 +11,14 @@
 //   npm run bench:finetune -- [--steps 200] [--batch 8] [--seq-len 64] [--group 128] [--eval-chars 100000|all]
 //                             [--train-chars all] [--threads 1,2] [--rows all|salient|sequential|salient-finetune] [--json]
 //                             [--salient-fractions 0.01] [--salient-runs all|full,full-1,…] [--lr 1e-3] [--kl 0] [--ce 1]
+//                             [--kl-temperature 1]
 //
 // `--rows salient` runs the float row, the post-training rows and the salient rows only (no training);
 // `--rows sequential` of those only the sequentially calibrated rows and quantize's file read back.
 // `--rows salient-finetune` runs the float row and issue 18's fine-tuned rows (finetune --salient) only.
 // `--lr`, `--kl` and `--ce` set the trained rows' peak learning rate and the weights of KL(teacher ‖ student) and of
-// the cross-entropy (finetune's; the full schedule uses them), and each trained row's label names those given.
+// the cross-entropy, `--kl-temperature` the KL term's temperature τ (finetune's; the full schedule uses them), and
+// each trained row's label names those given.
 //
 // Defaults keep the whole run to a few minutes on 2 cores; raise --steps and --eval-chars all for the
 // full measurement.
@@ -59,13 +61,19 @@ const batch = Number(opt("batch", "8"));
 const seqLen = Number(opt("seq-len", "64"));
 const group = Number(opt("group", "128"));
 // the trained rows' peak learning rate and loss weights; finetune's defaults (lr 1e-3, KL 0, CE 1) unless given
-const given = (name: "lr" | "kl" | "ce") => (argv.includes(`--${name}`) ? { [name]: Number(opt(name, "")) } : {});
-const trainOptions: Pick<FinetuneOptions, "lr" | "kl" | "ce"> = { ...given("lr"), ...given("kl"), ...given("ce") };
+const given = (flag: string, name: "lr" | "kl" | "ce" | "klTemperature") => (argv.includes(`--${flag}`) ? { [name]: Number(opt(flag, "")) } : {});
+const trainOptions: Pick<FinetuneOptions, "lr" | "kl" | "ce" | "klTemperature"> = {
+  ...given("lr", "lr"),
+  ...given("kl", "kl"),
+  ...given("ce", "ce"),
+  ...given("kl-temperature", "klTemperature"),
+};
 /** What a trained row's label adds for the options given on the command line, e.g. ", lr 5e-4, KL 1, CE 0". */
 const trainLabel = [
   trainOptions.lr !== undefined ? `, lr ${opt("lr", "")}` : "",
   trainOptions.kl !== undefined ? `, KL ${opt("kl", "")}` : "",
   trainOptions.ce !== undefined ? `, CE ${opt("ce", "")}` : "",
+  trainOptions.klTemperature !== undefined ? `, τ ${opt("kl-temperature", "")}` : "",
 ].join("");
 const threadList = opt("threads", "1,2").split(",").map(Number);
 const rowSet = opt("rows", "all");

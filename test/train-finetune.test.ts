@@ -231,6 +231,15 @@ describe("ternion finetune: SIGKILL and --resume", () => {
       ["--teacher", teacher, "--data", data, "--steps", "5", "--out", "x.gguf", "--salient", "0.01", "--salient-metric", "size"],
       /--salient-metric must be magnitude or hessian/,
     ],
+    [["--teacher", teacher, "--data", data, "--steps", "5", "--out", "x.gguf", "--kl", "1", "--kl-temperature", "0"], /--kl-temperature must be > 0/],
+    [
+      ["--teacher", teacher, "--data", data, "--steps", "5", "--out", "x.gguf", "--kl", "1", "--kl-temperature", "hot"],
+      /--kl-temperature must be a number ≥ 0, got "hot"/,
+    ],
+    [
+      ["--teacher", teacher, "--data", data, "--steps", "5", "--out", "x.gguf", "--kl-temperature", "2"],
+      /klTemperature 2 needs a KL term \(kl > 0\)/,
+    ],
   ] as const) {
     it(`rejects ${args.slice(-2).join(" ")} with one line`, () => {
       const r = runCli(["finetune", ...args]);

@@ -34,6 +34,10 @@ const flags: Record<string, FlagSpec> = {
   batch: { type: "string", description: "sequences per step (default 8)" },
   ce: { type: "string", description: "full mode: weight of the cross-entropy term (default 1)" },
   kl: { type: "string", description: "full mode: weight of KL(teacher‖student) (default 0)" },
+  "kl-temperature": {
+    type: "string",
+    description: "full mode: temperature τ of both softmaxes in the KL term, scaled by τ² (default 1; needs --kl)",
+  },
   seed: { type: "string", description: "seed of the data sampler (default 1)" },
   "checkpoint-every": { type: "string", description: "write a checkpoint every N steps (default 0: none)" },
   checkpoint: { type: "string", description: "checkpoint path (default <out>.ckpt)" },
@@ -90,6 +94,8 @@ export const finetuneCommand: Command = {
       throw new OptionError("BAD_FLAG_VALUE", `--group must be 64, 128 or 256, got ${group}`);
     const lr = numberFlag(f, "lr", { min: 0 });
     if (lr === 0) throw new OptionError("BAD_FLAG_VALUE", "--lr must be > 0");
+    const klTemperature = numberFlag(f, "kl-temperature", { min: 0 });
+    if (klTemperature === 0) throw new OptionError("BAD_FLAG_VALUE", "--kl-temperature must be > 0");
 
     const salient = numberFlag(f, "salient", { min: 0 });
     if (f.has("salient-train") && f.has("salient-freeze"))
@@ -114,6 +120,7 @@ export const finetuneCommand: Command = {
       batch: numberFlag(f, "batch", { integer: true, min: 1 }),
       ce: numberFlag(f, "ce", { min: 0 }),
       kl: numberFlag(f, "kl", { min: 0 }),
+      klTemperature,
       seed: numberFlag(f, "seed", { integer: true, min: 0 }),
       checkpointEvery: numberFlag(f, "checkpoint-every", { integer: true, min: 0 }),
       checkpoint: optionalString(f, "checkpoint"),

@@ -271,6 +271,7 @@ export const FINETUNE_OPTIONS = {
   batch: checks.any,
   ce: checks.any,
   kl: checks.any,
+  klTemperature: checks.any,
   seed: checks.any,
   salient: checks.any,
   salientMetric: checks.any,

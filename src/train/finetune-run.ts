@@ -53,6 +53,8 @@ export interface TrainingOptions {
   /** Full mode: λ of the cross-entropy and KL terms (defaults 1 and 0); the feature term has λ 1. */
   ce?: number;
   kl?: number;
+  /** Full mode: the KL term's temperature τ (default 1; loss-kl.ts), needs kl > 0 when not 1. */
+  klTemperature?: number;
   seed?: number;
   /** Save a checkpoint every N steps (0: never, except on abort). */
   checkpointEvery?: number;
@@ -207,6 +209,9 @@ export function resolveFinetuneOptions(o: TrainingOptions & { dataText?: string;
   const ce = o.ce ?? 1;
   const kl = o.kl ?? 0;
   if (!(ce >= 0) || !(kl >= 0)) bad("ce and kl weights must be ≥ 0");
+  const klTemperature = o.klTemperature ?? 1;
+  if (!(klTemperature > 0 && Number.isFinite(klTemperature))) bad(`klTemperature must be a positive number, got ${klTemperature}`);
+  if (klTemperature !== 1 && kl === 0) bad(`klTemperature ${klTemperature} needs a KL term (kl > 0)`);
   return {
     mode,
     group,
@@ -219,7 +224,8 @@ export function resolveFinetuneOptions(o: TrainingOptions & { dataText?: string;
     weightDecay: 0,
     sampling: "random",
     seed: int("seed", o.seed, 0, 1) >>> 0,
-    loss: { off: 1, ce, kl, feature },
+    // τ = 1 is left out, so that the options (and checkpoints) of runs without a temperature stay as they were
+    loss: { off: 1, ce, kl, feature, ...(klTemperature !== 1 ? { klTemperature } : {}) },
     feature,
     ...(salient ? { salient } : {}),
   };

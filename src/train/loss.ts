@@ -1,6 +1,7 @@
 // The training objective: total = λ_off·F + λ_ce·CE + λ_kl·KL(teacher ‖ student), where F is the feature
 // loss (OFF, or MSE as the ablation) averaged over the decoder blocks' outputs, so that λ_off means the
-// same for a 5-block and a 30-block model. Terms with weight 0 are neither computed nor differentiated.
+// same for a 5-block and a 30-block model, and KL is at the temperature `klTemperature` (τ², softened
+// softmaxes: loss-kl.ts). Terms with weight 0 are neither computed nor differentiated.
 import { crossEntropy } from "./loss-ce.ts";
 import { klTeacherStudent } from "./loss-kl.ts";
 import { mseLoss } from "./loss-mse.ts";
@@ -16,6 +17,8 @@ export interface LossWeights {
   kl: number;
   /** Which feature loss λ_off weighs (default "off"). */
   feature?: FeatureLoss;
+  /** The KL term's temperature τ (default 1: the plain KL of the two softmaxes). */
+  klTemperature?: number;
 }
 
 export interface LossResult {
@@ -23,6 +26,7 @@ export interface LossResult {
   /** The feature term (OFF or MSE), unweighted. */
   off: number;
   ce: number;
+  /** The KL term at temperature τ, τ²-scaled, unweighted. */
   kl: number;
   dLogits: Vec | null;
   /** ∂total/∂(block l output), per block (null where no feature loss applies). */
@@ -72,7 +76,7 @@ export function distillLoss(
   }
   if (w.kl !== 0) {
     if (!teacher?.logits || !student.logits) throw new Error("the KL term needs both models' logits");
-    const r = klTeacherStudent(student.logits, teacher.logits, n, vocab, w.kl);
+    const r = klTeacherStudent(student.logits, teacher.logits, n, vocab, w.kl, w.klTemperature ?? 1);
     kl = r.loss;
     addLogitGrad(r.grad);
   }
