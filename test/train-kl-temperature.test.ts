@@ -1,7 +1,6 @@
 // The KL term at a temperature τ (loss-kl.ts, `finetune --kl-temperature`): τ²·KL(softmax(t/τ) ‖ softmax(s/τ)),
 // its gradient τ·(p_s − p_t)/n against f64 central differences, τ = 1 bit for bit the plain KL, the option's
 // validation, and a resume that must agree on τ.
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { OptionError } from "../src/runtime/errors.ts";
 import { writeGgufToBytes } from "../src/runtime/gguf/writer.ts";
@@ -10,7 +9,7 @@ import { type CheckpointStore, type FinetuneRunInput, resolveFinetuneOptions, ru
 import { klTeacherStudent } from "../src/train/loss-kl.ts";
 import { type Vec, alloc, precisionOf } from "../src/train/tensor.ts";
 import { checkGradient, randomVec } from "./helpers/train-fixtures.ts";
-import { sharedPath } from "./helpers/shared.ts";
+import { stories260KRun } from "./helpers/finetune-runs.ts";
 
 const [n, V] = [3, 11];
 
@@ -114,23 +113,7 @@ describe("finetune's klTemperature", () => {
 });
 
 describe("runFinetune with a KL temperature (stories260K, in memory)", () => {
-  const teacherBytes = new Uint8Array(readFileSync(sharedPath("models/stories260K.gguf")));
-  const dataText = readFileSync(sharedPath("corpus/tinystories_sample.txt"), "utf8");
-  const input = (o: Partial<FinetuneRunInput>, store: CheckpointStore): FinetuneRunInput => ({
-    teacher: teacherBytes,
-    dataText,
-    steps: 6,
-    mode: "full",
-    group: 64,
-    batch: 1,
-    seqLen: 16,
-    seed: 3,
-    kl: 1,
-    klTemperature: 2,
-    checkpointEvery: 1,
-    checkpoints: store,
-    ...o,
-  });
+  const input = (o: Partial<FinetuneRunInput>, store: CheckpointStore) => stories260KRun({ kl: 1, klTemperature: 2, ...o }, store);
   const none: CheckpointStore = { name: "none", load: async () => [], save: async () => {} };
 
   it("trains on it, resumes to the bytes of a straight run, and refuses a resume at another τ by name", async () => {

@@ -27,6 +27,7 @@ import { loadFloatModel } from "../src/train/teacher.ts";
 import { roundF16 } from "../src/runtime/tensor-types/half.ts";
 import type { GgufHeader } from "../src/runtime/gguf/types.ts";
 import { snapshot, tinyRunOptions } from "./helpers/train-runs.ts";
+import { stories260KRun } from "./helpers/finetune-runs.ts";
 import { randomTokens, tinyConfig, tinyTensors } from "./helpers/train-fixtures.ts";
 
 const options = tinyRunOptions({ steps: 9 });
@@ -267,21 +268,7 @@ describe("salient options", () => {
 const dataText = readFileSync(sharedPath("corpus/tinystories_sample.txt"), "utf8");
 
 describe("runFinetune --salient (stories260K, in memory)", () => {
-  const teacherBytes = new Uint8Array(readFileSync(sharedPath("models/stories260K.gguf")));
-  const input = (o: Partial<FinetuneRunInput>, store: CheckpointStore): FinetuneRunInput => ({
-    teacher: teacherBytes,
-    dataText,
-    steps: 6,
-    mode: "full",
-    group: 64,
-    batch: 1,
-    seqLen: 16,
-    seed: 3,
-    salient: 0.01,
-    checkpointEvery: 1,
-    checkpoints: store,
-    ...o,
-  });
+  const input = (o: Partial<FinetuneRunInput>, store: CheckpointStore) => stories260KRun({ salient: 0.01, ...o }, store);
   it("a resume continues to the bytes of a straight run, and a resume with another P, metric or training is refused by name", async () => {
     let at3: Uint8Array | undefined;
     const recording: CheckpointStore = {
