@@ -4,12 +4,11 @@
 import { describe, expect, it } from "vitest";
 import { OptionError } from "../src/runtime/errors.ts";
 import { writeGgufToBytes } from "../src/runtime/gguf/writer.ts";
-import { encodeCheckpoint } from "../src/train/checkpoint.ts";
 import { type CheckpointStore, type FinetuneRunInput, resolveFinetuneOptions, runFinetune } from "../src/train/finetune-run.ts";
 import { klTeacherStudent } from "../src/train/loss-kl.ts";
 import { type Vec, alloc, precisionOf } from "../src/train/tensor.ts";
 import { checkGradient, randomVec } from "./helpers/train-fixtures.ts";
-import { stories260KRun } from "./helpers/finetune-runs.ts";
+import { keepingStep, offering, stories260KRun } from "./helpers/finetune-runs.ts";
 
 const [n, V] = [3, 11];
 
@@ -117,26 +116,19 @@ describe("runFinetune with a KL temperature (stories260K, in memory)", () => {
   const none: CheckpointStore = { name: "none", load: async () => [], save: async () => {} };
 
   it("trains on it, resumes to the bytes of a straight run, and refuses a resume at another τ by name", async () => {
-    let at3: Uint8Array | undefined;
-    const recording: CheckpointStore = {
-      name: "first",
-      load: async () => [],
-      save: async (c, step) => {
-        if (step === 3) at3 = encodeCheckpoint(c);
-      },
-    };
+    const recording = keepingStep(3);
     const straight = await writeGgufToBytes((await runFinetune(input({}, recording))).student);
     const atOne = await writeGgufToBytes((await runFinetune(input({ klTemperature: undefined }, none))).student);
     expect(Buffer.from(straight).equals(Buffer.from(atOne))).toBe(false);
 
-    const offering: CheckpointStore = { name: "offered", load: async () => [{ name: "kept", bytes: async () => at3! }], save: async () => {} };
-    const resumed = await writeGgufToBytes((await runFinetune(input({ resume: true }, offering))).student);
+    const offered = offering(recording.kept());
+    const resumed = await writeGgufToBytes((await runFinetune(input({ resume: true }, offered))).student);
     expect(Buffer.from(resumed).equals(Buffer.from(straight))).toBe(true);
     for (const [change, named] of [
       [{ klTemperature: 4 }, /loss \{.*"klTemperature":2\} there, \{.*"klTemperature":4\} here/],
       [{ klTemperature: undefined }, /loss \{.*"klTemperature":2\} there, \{"off":1,"ce":1,"kl":1,"feature":"off"\} here/],
     ] as const) {
-      await expect(runFinetune(input({ ...change, resume: true }, offering))).rejects.toMatchObject({
+      await expect(runFinetune(input({ ...change, resume: true }, offered))).rejects.toMatchObject({
         code: "BAD_CHECKPOINT",
         message: expect.stringMatching(named),
       });

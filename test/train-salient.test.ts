@@ -27,7 +27,7 @@ import { loadFloatModel } from "../src/train/teacher.ts";
 import { roundF16 } from "../src/runtime/tensor-types/half.ts";
 import type { GgufHeader } from "../src/runtime/gguf/types.ts";
 import { snapshot, tinyRunOptions } from "./helpers/train-runs.ts";
-import { stories260KRun } from "./helpers/finetune-runs.ts";
+import { keepingStep, offering, stories260KRun } from "./helpers/finetune-runs.ts";
 import { randomTokens, tinyConfig, tinyTensors } from "./helpers/train-fixtures.ts";
 
 const options = tinyRunOptions({ steps: 9 });
@@ -270,19 +270,12 @@ const dataText = readFileSync(sharedPath("corpus/tinystories_sample.txt"), "utf8
 describe("runFinetune --salient (stories260K, in memory)", () => {
   const input = (o: Partial<FinetuneRunInput>, store: CheckpointStore) => stories260KRun({ salient: 0.01, ...o }, store);
   it("a resume continues to the bytes of a straight run, and a resume with another P, metric or training is refused by name", async () => {
-    let at3: Uint8Array | undefined;
-    const recording: CheckpointStore = {
-      name: "first",
-      load: async () => [],
-      save: async (c, step) => {
-        if (step === 3) at3 = encodeCheckpoint(c);
-      },
-    };
+    const recording = keepingStep(3);
     const straight = await runFinetune(input({}, recording));
     const names = straight.student.tensors.map((t) => t.name);
     for (const n of Object.values(salientNames("blk.0.attn_q.weight"))) expect(names).toContain(n);
-    const offering: CheckpointStore = { name: "offered", load: async () => [{ name: "kept", bytes: async () => at3! }], save: async () => {} };
-    const resumed = await runFinetune(input({ resume: true }, offering));
+    const offered = offering(recording.kept());
+    const resumed = await runFinetune(input({ resume: true }, offered));
     expect(Buffer.from(await writeGgufToBytes(resumed.student)).equals(Buffer.from(await writeGgufToBytes(straight.student)))).toBe(true);
     for (const [change, named] of [
       [{ salient: 0.02 }, /salient \{"fraction":0.01,"metric":"magnitude","train":true\} there, \{"fraction":0.02,/],
@@ -290,7 +283,7 @@ describe("runFinetune --salient (stories260K, in memory)", () => {
       [{ salientMetric: "hessian" as const }, /"metric":"hessian"/],
       [{ salient: undefined }, /salient \{.*\} there, absent here/],
     ] as const) {
-      await expect(runFinetune(input({ ...change, resume: true }, offering))).rejects.toMatchObject({
+      await expect(runFinetune(input({ ...change, resume: true }, offered))).rejects.toMatchObject({
         code: "BAD_CHECKPOINT",
         message: expect.stringMatching(named),
       });
