@@ -11,7 +11,7 @@
 // The work unit is a block of ATTENTION_TOKEN_BLOCK query tokens × one kv head (see attention below); each query
 // (t, h) owns row t·heads + h of the `scores` scratch (scoreStride floats), so units never share memory they write.
 import { ATTENTION_TOKEN_BLOCK, KV_F16, KV_F32, KV_Q8_0 } from "./abi";
-import { expF32x4, f16ToF32, f16x4ToF32, hmaxF32, hsum4F32, hsumF32 } from "./common";
+import { expF32x4, f16ToF32, f16x4ToF32, hmaxF32, hsum4F32, hsumF32, storeLanes4 } from "./common";
 
 /** f32 → IEEE half bits, round to nearest even (overflow → inf, NaN kept quiet). */
 @inline function f32ToF16(x: f32): u32 {
@@ -244,18 +244,6 @@ export function attention(
   return t * heads + g * group + (c % group);
 }
 
-/**
- * The scores of a decode tile's 4 positions — position j of each quarter of the whole blocks — to so, so + sq, …:
- * four streams of keys, which the hardware prefetcher follows better than one (each score is the same sum whichever
- * positions share its tile; 2048 positions: 50 → 45 ms a token, bench/README.md).
- */
-@inline function storeQuarterScores(so: usize, sq: usize, sc: v128): void {
-  store<f32>(so, f32x4.extract_lane(sc, 0));
-  store<f32>(so + sq, f32x4.extract_lane(sc, 1));
-  store<f32>(so + 2 * sq, f32x4.extract_lane(sc, 2));
-  store<f32>(so + 3 * sq, f32x4.extract_lane(sc, 3));
-}
-
 /** 2^112 */
 const F16_RESCALE: f32 = 5.192296858534828e33;
 
@@ -306,7 +294,9 @@ function attendOneHalves(
   if (!(hmaxF32(mx) < 65536)) return false;
   let watch = i16x8.splat(0);
   const len4 = len & ~3;
-  // the scores of 4 positions at a time, position j of each quarter of [0, len4) (storeQuarterScores)
+  // the scores of 4 positions at a time, position j of each quarter of [0, len4): four streams of keys, which the
+  // hardware prefetcher follows better than one; each score is the same sum whichever positions share its tile
+  // (2048 positions: 50 → 45 ms a token, bench/README.md)
   const quarter = len4 >> 2, kq = <usize>quarter * kvRow, sq = <usize>quarter << 2;
   for (let j = 0; j < quarter; j++) {
     const k0 = kp + <usize>j * kvRow;
@@ -323,7 +313,7 @@ function attendOneHalves(
       a2 = f32x4.add(f32x4.add(a2, f32x4.mul(qa, lo(A2, B2))), f32x4.mul(qb, hi(A2, B2)));
       a3 = f32x4.add(f32x4.add(a3, f32x4.mul(qa, lo(A3, B3))), f32x4.mul(qb, hi(A3, B3)));
     }
-    storeQuarterScores(sp + (<usize>j << 2), sq, f32x4.mul(hsum4F32(a0, a1, a2, a3), f32x4.splat(scale)));
+    storeLanes4(sp + (<usize>j << 2), sq, f32x4.mul(hsum4F32(a0, a1, a2, a3), f32x4.splat(scale)));
   }
   for (let j = len4; j < len; j++) {
     const k = kp + <usize>j * kvRow;
@@ -398,7 +388,7 @@ function attendOneQ8(
   const op = out + ((<usize>r * hd) << 2);
   const sp = scores + ((<usize>r * <usize>scoreStride) << 2);
   const len4 = len & ~3;
-  // the scores of 4 positions at a time, position j of each quarter of [0, len4) (storeQuarterScores)
+  // the scores of 4 positions at a time, position j of each quarter of [0, len4), as attendOneHalves
   const quarter = len4 >> 2, kq = <usize>quarter * kvRow, sq = <usize>quarter << 2;
   for (let j = 0; j < quarter; j++) {
     const k0 = kp + <usize>j * kvRow;
@@ -418,7 +408,7 @@ function attendOneQ8(
         a3 = f32x4.add(f32x4.add(a3, f32x4.mul(qa, q8Lo(c3, d3))), f32x4.mul(qb, q8Hi(c3, d3)));
       }
     }
-    storeQuarterScores(sp + (<usize>j << 2), sq, f32x4.mul(hsum4F32(a0, a1, a2, a3), f32x4.splat(scale)));
+    storeLanes4(sp + (<usize>j << 2), sq, f32x4.mul(hsum4F32(a0, a1, a2, a3), f32x4.splat(scale)));
   }
   for (let j = len4; j < len; j++) {
     const k = kp + <usize>j * kvRow;

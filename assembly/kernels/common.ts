@@ -73,6 +73,14 @@ export const MASK_12: usize = memory.data<u8>([12, 12, 12, 12, 12, 12, 12, 12, 1
   return f16HiToF32(i32x4.shl(h, 16));
 }
 
+/** The four lanes of v to o, o + step, o + 2·step, o + 3·step: a tile's results for rows (or positions) far apart. */
+@inline export function storeLanes4(o: usize, step: usize, v: v128): void {
+  store<f32>(o, f32x4.extract_lane(v, 0));
+  store<f32>(o + step, f32x4.extract_lane(v, 1));
+  store<f32>(o + 2 * step, f32x4.extract_lane(v, 2));
+  store<f32>(o + 3 * step, f32x4.extract_lane(v, 3));
+}
+
 /** ((v0 + v2) + (v1 + v3)): the horizontal sum every float kernel uses, so 1-row and 4-row tiles agree. */
 @inline export function hsumF32(v: v128): f32 {
   const h = f32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));

@@ -24,7 +24,7 @@
 // row) unless the matrix was checked free of them at upload; a 4-row tile that holds one is redone with the exact
 // converter.
 import { WT_F16, WT_F32, WT_Q8_0 } from "./abi";
-import { f16ToF32, f16HiToF32, f16x8Hi, f16x8Lo, hsumF32, hsum4F32 } from "./common";
+import { f16ToF32, f16HiToF32, f16x8Hi, f16x8Lo, hsumF32, hsum4F32, storeLanes4 } from "./common";
 
 /** a·b + c, rounded twice (unfused) in both builds. */
 @inline function madd(a: v128, b: v128, c: v128): v128 {
@@ -95,10 +95,7 @@ import { f16ToF32, f16HiToF32, f16x8Hi, f16x8Lo, hsumF32, hsum4F32 } from "./com
       v = f32x4.replace_lane(v, 3, f32x4.extract_lane(v, 3) + wscalar(ty, w0 + 3 * rowStride, <usize>i) * xi);
     }
   }
-  store<f32>(o, f32x4.extract_lane(v, 0));
-  store<f32>(o + oStep, f32x4.extract_lane(v, 1));
-  store<f32>(o + 2 * oStep, f32x4.extract_lane(v, 2));
-  store<f32>(o + 3 * oStep, f32x4.extract_lane(v, 3));
+  storeLanes4(o, oStep, v);
 }
 
 /** Max of the halves' magnitude bits << 1: ≥ 0xf800 in a lane once any half was ±inf/NaN (finite: ≤ 0xf7fe). */
@@ -133,9 +130,10 @@ const F16_RESCALE: f32 = 5.192296858534828e33;
 
 /**
  * 8 rows of F16 (w0, w0 + rowStride, …) × 1 token (results to o, o + oStep, …), k a multiple of 8, for a matrix with
- * no ±inf/NaN half and every |x| < 2^16: r4t1F16's scaled path without the watch, each row's sums in the same order.
+ * no ±inf/NaN half (f16NonFinite at upload) and every |x| < 2^16: r4t1F16's scaled path without the watch, each row's
+ * sums in the same order.
  */
-@inline function r8t1F16Finite(w0: usize, rowStride: usize, x: usize, k: i32, o: usize, oStep: usize, c8fff: v128, scale: v128): void {
+function f16Rows8Finite(w0: usize, rowStride: usize, x: usize, k: i32, o: usize, oStep: usize, c8fff: v128, scale: v128): void {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
   for (let i: usize = 0; i < <usize>k; i += 8) {
@@ -184,15 +182,10 @@ const F16_RESCALE: f32 = 5.192296858534828e33;
       xa = f32x4.mul(xa, scale);
       xb = f32x4.mul(xb, scale);
       if (watch) m = f16Watch(f16Watch(f16Watch(f16Watch(m, r0), r1), r2), r3);
-      const A0 = fA(r0), B0 = fB(r0, c8fff), A1 = fA(r1), B1 = fB(r1, c8fff), A2 = fA(r2), B2 = fB(r2, c8fff), A3 = fA(r3), B3 = fB(r3, c8fff);
-      a0 = madd(fLo(A0, B0), xa, a0);
-      a0 = madd(fHi(A0, B0), xb, a0);
-      a1 = madd(fLo(A1, B1), xa, a1);
-      a1 = madd(fHi(A1, B1), xb, a1);
-      a2 = madd(fLo(A2, B2), xa, a2);
-      a2 = madd(fHi(A2, B2), xb, a2);
-      a3 = madd(fLo(A3, B3), xa, a3);
-      a3 = madd(fHi(A3, B3), xb, a3);
+      a0 = f16Madd8(r0, xa, xb, a0, c8fff);
+      a1 = f16Madd8(r1, xa, xb, a1, c8fff);
+      a2 = f16Madd8(r2, xa, xb, a2, c8fff);
+      a3 = f16Madd8(r3, xa, xb, a3, c8fff);
     } else {
       a0 = madd(f16HiToF32(f16x8Lo(r0)), xa, a0);
       a0 = madd(f16HiToF32(f16x8Hi(r0)), xb, a0);
@@ -308,11 +301,6 @@ function f16Rows4(w: usize, rowBytes: usize, x: usize, k: i32, o: usize, finite:
 
 function f16Rows4Scaled(w: usize, rowStride: usize, x: usize, k: i32, o: usize, oStep: usize, c8fff: v128, scale: v128): bool {
   return r4t1F16(w, rowStride, x, k, o, oStep, true, true, c8fff, scale);
-}
-
-/** 8 rows of a matrix known to hold no ±inf/NaN half (f16NonFinite at upload): nothing to watch for. */
-function f16Rows8Finite(w: usize, rowStride: usize, x: usize, k: i32, o: usize, oStep: usize, c8fff: v128, scale: v128): void {
-  r8t1F16Finite(w, rowStride, x, k, o, oStep, c8fff, scale);
 }
 
 /** f16Rows4Scaled for a matrix known to hold no ±inf/NaN half: nothing to watch for. */

@@ -6,7 +6,7 @@
 // rows are row t of each eighth of the rows: eight long sequential streams, which the hardware prefetcher follows
 // past the caches (float.ts says why; 2B-4T's head 48.4 → ≈ 31 ms, bench/README.md). No relaxed
 // instruction: both wasm builds give the same bits (reference: src/runtime/cpu/reference/head-q8.ts).
-import { f16ToF32, f16x4ToF32, hsumI32 } from "./common";
+import { f16ToF32, f16x4ToF32, hsumI32, storeLanes4 } from "./common";
 
 /** Σ w·x of a 32-weight block (w: its 32 i8 at p) against activations widened to i16 (xa..xd), in four i32 lanes. */
 @inline function blockDot(p: usize, xa: v128, xb: v128, xc: v128, xd: v128): v128 {
@@ -37,14 +37,6 @@ import { f16ToF32, f16x4ToF32, hsumI32 } from "./common";
   return f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(f16x4ToF32(h), dx));
 }
 
-/** The 4 lanes of v to o, o + step, o + 2·step, o + 3·step. */
-@inline function store4(o: usize, step: usize, v: v128): void {
-  store<f32>(o, f32x4.extract_lane(v, 0));
-  store<f32>(o + step, f32x4.extract_lane(v, 1));
-  store<f32>(o + 2 * step, f32x4.extract_lane(v, 2));
-  store<f32>(o + 3 * step, f32x4.extract_lane(v, 3));
-}
-
 /**
  * One token's tile of 8 rows (p0, p0 + e, …, p0 + 7e; results to o, o + oe, …, o + 7·oe) when `eight`, else of 4.
  * xq, xd: the token's activations and their scales (int8HeadMatmul).
@@ -62,8 +54,8 @@ import { f16ToF32, f16x4ToF32, hsumI32 } from "./common";
     acc = f32x4.add(acc, quadBlock(pb, e, xa, xbb, xc, xdd, dx));
     if (eight) acc2 = f32x4.add(acc2, quadBlock(pb + 4 * e, e, xa, xbb, xc, xdd, dx));
   }
-  store4(o, oe, acc);
-  if (eight) store4(o + 4 * oe, oe, acc2);
+  storeLanes4(o, oe, acc);
+  if (eight) storeLanes4(o + 4 * oe, oe, acc2);
 }
 
 /**
