@@ -200,8 +200,14 @@ function quadFlush(fam, toks, quads, ind, rowsAt = nextQuads) {
 
 /** Quad qi of a tile of neighbouring quads: its rows 16·qi bytes on in the f32 [row] arrays. @param {number} qi */
 const nextQuads = (qi) => `, ${16 * qi}`;
-/** Quad qi of a tile of far quads (q4_rows): its rows rq·qi bytes on (rq1 … rq3, computed once). @param {number} qi */
-const farQuads = (qi) => (qi ? ` + rq${qi}` : "");
+/** Quad qi of a tile of neighbouring quads: its code vector qb·qi bytes on. @param {number} qi */
+const nextCodes = (qi) => (qi ? " + qb" : "");
+/**
+ * Quad qi of a tile of far quads (q4_rows): `step`·qi bytes on, as the tile names it (step, step2, step3: computed
+ * once), for its codes (qb) and its rows in the f32 [row] arrays (rq).
+ * @param {string} step
+ */
+const farQuads = (step) => /** @param {number} qi */ (qi) => (qi ? ` + ${step}${qi > 1 ? qi : ""}` : "");
 
 /**
  * The value stored for token t of quad Q: the f32 accumulator, or for i2s the scaled integer sums.
@@ -268,7 +274,7 @@ function fieldLoop(e, fam, toks, relaxed, f0, f1, quads) {
  * @param {string[]} quads
  * @param {(qi: number) => string} codesAt quad qi's code vector, as an offset added to wp (neighbours: qb apart)
  */
-function toksBody(e, fam, toks, relaxed, quads, codesAt = (qi) => (qi ? " + qb" : "")) {
+function toksBody(e, fam, toks, relaxed, quads, codesAt = nextCodes) {
   const rev = fam === "i2s";
   e(`      do {`);
   quads.forEach((Q, qi) => e(`        let y${Q} = v128.load(wp${codesAt(qi)});`));
@@ -460,9 +466,8 @@ function genQuadFarRows(fam) {
  * @returns {string}
  */
 function genQuadsRows(fam, name, quads, far) {
-  const rowsAt = far ? farQuads : nextQuads;
-  /** @param {number} qi */
-  const codesAt = (qi) => (far ? (qi ? ` + qb${qi > 1 ? qi : ""}` : "") : qi ? " + qb" : "");
+  const rowsAt = far ? farQuads("rq") : nextQuads;
+  const codesAt = far ? farQuads("qb") : nextCodes;
   const rev = fam === "i2s";
   /** @param {number} p */
   const lOf = (p) => (rev ? 3 - p : p); // activation vector of field p
@@ -474,7 +479,7 @@ function genQuadsRows(fam, name, quads, far) {
   e(`export function ${name}(${far ? QFARGS : QPARGS}): void {`);
   if (!far) e(`  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();`);
   for (const Q of quads) e(fam === "i2s" ? `  let n${Q}0 = i32x4.splat(0);` : `  let f${Q}0 = f32x4.splat(0);`);
-  if (far) e(`  const qb2 = qb << 1, qb3 = qb2 + qb, rq1 = rq, rq2 = rq << 1, rq3 = rq2 + rq;`);
+  if (far) e(`  const qb2 = qb << 1, qb3 = qb2 + qb, rq2 = rq << 1, rq3 = rq2 + rq;`);
   e(`  let wp = w;`);
   e(`  let ap = a;`);
   if (fam === "dlt") e(`  let gi = 0;`);
@@ -529,7 +534,7 @@ function genQuadsRows(fam, name, quads, far) {
   for (const l of quadFlush(fam, [0], quads, "    ", rowsAt)) e(l);
   if (fam === "dlt") e(`    gi++;`);
   e(`  }`);
-  quads.forEach((Q, qi) => e(`  v128.store(o${far ? farQuads(qi) : qi ? " + 16" : ""}, ${quadResult(fam, Q, 0)});`));
+  quads.forEach((Q, qi) => e(`  v128.store(o${far ? rowsAt(qi) : qi ? " + 16" : ""}, ${quadResult(fam, Q, 0)});`));
   e(`}`);
   return L.join("\n");
 }

@@ -1270,7 +1270,7 @@ export function tern_tq2q4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
   let fB0 = f32x4.splat(0);
   let fC0 = f32x4.splat(0);
   let fD0 = f32x4.splat(0);
-  const qb2 = qb << 1, qb3 = qb2 + qb, rq1 = rq, rq2 = rq << 1, rq3 = rq2 + rq;
+  const qb2 = qb << 1, qb3 = qb2 + qb, rq2 = rq << 1, rq3 = rq2 + rq;
   let wp = w;
   let ap = a;
   for (let u = 0; u < nUnits; u += 4) {
@@ -1400,7 +1400,7 @@ export function tern_tq2q4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
       const goff: usize = <usize>(u >> 2) * gs;
       const gw0: usize = <usize>(u >> 2) * sgs;
       const dwA = v128.load(sw + gw0);
-      const dwB = v128.load(sw + gw0 + rq1);
+      const dwB = v128.load(sw + gw0 + rq);
       const dwC = v128.load(sw + gw0 + rq2);
       const dwD = v128.load(sw + gw0 + rq3);
       {
@@ -1414,7 +1414,7 @@ export function tern_tq2q4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
     }
   }
   v128.store(o, fA0);
-  v128.store(o + rq1, fB0);
+  v128.store(o + rq, fB0);
   v128.store(o + rq2, fC0);
   v128.store(o + rq3, fD0);
 }
@@ -2478,7 +2478,7 @@ export function tern_i2sq4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
   let nB0 = i32x4.splat(0);
   let nC0 = i32x4.splat(0);
   let nD0 = i32x4.splat(0);
-  const qb2 = qb << 1, qb3 = qb2 + qb, rq1 = rq, rq2 = rq << 1, rq3 = rq2 + rq;
+  const qb2 = qb << 1, qb3 = qb2 + qb, rq2 = rq << 1, rq3 = rq2 + rq;
   let wp = w;
   let ap = a;
   for (let u = 0; u < nUnits; u += 4) {
@@ -2610,7 +2610,7 @@ export function tern_i2sq4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
     nD0 = i32x4.add(nD0, SD0);
   }
   v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nA0, v128.load32_splat(as, 0))), f32x4.splat(load<f32>(ad, 0) * wscale)));
-  v128.store(o + rq1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nB0, v128.load32_splat(as, 0))), f32x4.splat(load<f32>(ad, 0) * wscale)));
+  v128.store(o + rq, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nB0, v128.load32_splat(as, 0))), f32x4.splat(load<f32>(ad, 0) * wscale)));
   v128.store(o + rq2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nC0, v128.load32_splat(as, 0))), f32x4.splat(load<f32>(ad, 0) * wscale)));
   v128.store(o + rq3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(nD0, v128.load32_splat(as, 0))), f32x4.splat(load<f32>(ad, 0) * wscale)));
 }
@@ -3971,7 +3971,7 @@ export function tern_dltq4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
   let fB0 = f32x4.splat(0);
   let fC0 = f32x4.splat(0);
   let fD0 = f32x4.splat(0);
-  const qb2 = qb << 1, qb3 = qb2 + qb, rq1 = rq, rq2 = rq << 1, rq3 = rq2 + rq;
+  const qb2 = qb << 1, qb3 = qb2 + qb, rq2 = rq << 1, rq3 = rq2 + rq;
   let wp = w;
   let ap = a;
   let gi = 0;
@@ -4103,8 +4103,8 @@ export function tern_dltq4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
       const gw0: usize = <usize>(gi) * sgs;
       const dwA = v128.load(sw + gw0);
       const gwA = v128.load(sh + gw0);
-      const dwB = v128.load(sw + gw0 + rq1);
-      const gwB = v128.load(sh + gw0 + rq1);
+      const dwB = v128.load(sw + gw0 + rq);
+      const gwB = v128.load(sh + gw0 + rq);
       const dwC = v128.load(sw + gw0 + rq2);
       const gwC = v128.load(sh + gw0 + rq2);
       const dwD = v128.load(sw + gw0 + rq3);
@@ -4126,7 +4126,7 @@ export function tern_dltq4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
     gi++;
   }
   v128.store(o, fA0);
-  v128.store(o + rq1, fB0);
+  v128.store(o + rq, fB0);
   v128.store(o + rq2, fC0);
   v128.store(o + rq3, fD0);
 }
