@@ -3,7 +3,8 @@
 // (bench/kernels.ts) divided by these is how much of the core they use; what they cannot reach here, no kernel
 // of that shape can. Relaxed SIMD build only (the kernels' 8-bit dot). One core; best and median of rounds.
 // Plus the memory side: one core's streaming read bandwidth over a buffer past the caches, which bounds a decode
-// step once the weights do not fit in them (bytes of weights per token / this = the shortest step).
+// step once the weights do not fit in them (bytes of weights per token / this = the shortest step): as one stream,
+// and as 2–16 streams read at once (the decode kernels read 4 or 8), which is what one core can draw.
 //
 //   npm run bench:ceiling -- [--rounds 9] [--ms 300] [--stream-mib 256] [--json]
 import { compileBenchWasm } from "./asc-compile.ts";
@@ -79,24 +80,28 @@ const streamBuf = 1 << 16;
 const pages = Math.ceil((streamBuf + streamMiB * 2 ** 20) / 65536) - exports.memory.buffer.byteLength / 65536;
 if (pages > 0) exports.memory.grow(pages);
 new Uint8Array(exports.memory.buffer, streamBuf, streamMiB * 2 ** 20).fill(1); // touch every page first
-const gbs: number[] = [];
 const streamRead = exports.streamRead as unknown as (passes: number, buf: number, bytes: number) => number;
-streamRead(1, streamBuf, streamMiB * 2 ** 20);
-for (let r = 0; r < rounds; r++) {
-  const t0 = performance.now();
-  streamRead(1, streamBuf, streamMiB * 2 ** 20);
-  gbs.push((streamMiB * 2 ** 20) / ((performance.now() - t0) / 1000) / 1e9);
+const streamReadFar = exports.streamReadFar as unknown as (passes: number, buf: number, bytes: number, streams: number) => number;
+/** GB/s of rounds of `read` over the buffer, best and median. */
+function readRate(what: string, loop: string, read: () => void): MemoryRow {
+  read(); // tier the function up
+  const gbs: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    read();
+    gbs.push((streamMiB * 2 ** 20) / ((performance.now() - t0) / 1000) / 1e9);
+  }
+  gbs.sort((a, b) => b - a);
+  return { loop, what, mib: streamMiB, gbPerSBest: gbs[0]!, gbPerSMedian: gbs[rounds >> 1]! };
 }
-gbs.sort((a, b) => b - a);
-const memory: MemoryRow = {
-  loop: "streamRead",
-  what: "16-byte loads over a buffer past the caches",
-  mib: streamMiB,
-  gbPerSBest: gbs[0]!,
-  gbPerSMedian: gbs[rounds >> 1]!,
-};
+const streamBytes = streamMiB * 2 ** 20;
+const memory: MemoryRow = readRate("16-byte loads over a buffer past the caches", "streamRead", () => streamRead(1, streamBuf, streamBytes));
+// the decode kernels read 4 (ternary quads) or 8 (F16 head) streams at once
+const farStreams = [2, 4, 8, 16].map((n) =>
+  readRate(`${n} streams at once, 16 bytes of each in turn`, `streamReadFar${n}`, () => streamReadFar(1, streamBuf, streamBytes, n)),
+);
 
-if (json) console.log(JSON.stringify({ compute: rows, memory }));
+if (json) console.log(JSON.stringify({ compute: rows, memory, farStreams }));
 else {
   console.log(`ternion SIMD ceiling — ${process.version}, ${cpus()[0]?.model ?? "?"} (1 core); GOPS = 32 per 16-MAC dot`);
   console.log(
@@ -110,5 +115,7 @@ else {
       `${r.loop.padEnd(11)} ${r.gopsBest.toFixed(1).padStart(9)} ${r.gopsMedian.toFixed(1).padStart(7)} ${r.dotsPerNs.toFixed(2).padStart(8)}  ${r.what}`,
     );
   }
-  console.log(`streamRead  best ${memory.gbPerSBest.toFixed(2)} GB/s, median ${memory.gbPerSMedian.toFixed(2)} (${streamMiB} MiB, ${memory.what})`);
+  for (const m of [memory, ...farStreams]) {
+    console.log(`${m.loop.padEnd(16)} best ${m.gbPerSBest.toFixed(2)} GB/s, median ${m.gbPerSMedian.toFixed(2)} (${streamMiB} MiB, ${m.what})`);
+  }
 }

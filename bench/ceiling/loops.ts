@@ -232,3 +232,25 @@ export function streamRead(passes: i32, buf: usize, bytes: usize): i32 {
   }
   return i8x16.extract_lane_s(v128.xor(v128.xor(x0, x1), v128.xor(x2, x3)), 0);
 }
+
+/**
+ * The same bytes read as `streams` sequential streams at once (stream s over part s of the buffer, 16 bytes of
+ * each in turn; streams even): the pattern of the decode kernels' far quads and the F16 head's eighths. Past the
+ * caches one stream keeps too few lines in flight; several far apart let the hardware prefetcher fill the core's
+ * share of the memory bandwidth (bench/README.md, "four far streams").
+ */
+export function streamReadFar(passes: i32, buf: usize, bytes: usize, streams: i32): i32 {
+  let x0 = i8x16.splat(0), x1 = i8x16.splat(0);
+  const part = bytes / <usize>streams;
+  for (let p = 0; p < passes; p++) {
+    for (let q: usize = 0; q < part; q += 16) {
+      let a = buf + q;
+      for (let s = 0; s < streams; s += 2) {
+        x0 = v128.xor(x0, v128.load(a));
+        x1 = v128.xor(x1, v128.load(a + part));
+        a += part << 1;
+      }
+    }
+  }
+  return i8x16.extract_lane_s(v128.xor(x0, x1), 0);
+}
