@@ -51,11 +51,11 @@ export const MSET_FAM: i32 = 0;
 export const MSET_CODES: i32 = 1;
 /** bytes of one row's codes */
 export const MSET_ROW_BYTES: i32 = 2;
-/** f32 weight scales [groups][rows] (0: none) */
+/** f32 weight scales, quad-major [rows/4][groups][4] (0: none) */
 export const MSET_SCALES: i32 = 3;
-/** f32 DLT shifts [groups][rows] (0: none) */
+/** f32 DLT shifts, as the scales (0: none) */
 export const MSET_SHIFTS: i32 = 4;
-/** bytes between the scale groups (4·rows) */
+/** bytes between neighbouring row quads' scales (16·groups) */
 export const MSET_SCALE_STRIDE: i32 = 5;
 /** 64-weight units of a row (2·ceil(k/128)) */
 export const MSET_UNITS: i32 = 6;

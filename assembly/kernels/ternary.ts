@@ -17,6 +17,14 @@ import {
   tern_quad_rows, tern_quad_toks, tern_quad2_rows, tern_quad2_toks, tern_quad4_rows, QUAD_TOKS_T, DLT64_TOKS_T, QUAD_PAIR_TOKS_T,
 } from "./ternary_tiles";
 
+/**
+ * Address of row r's scale (or shift) of group g, for `groups` groups a row: quad-major, [m/4][groups][4] f32
+ * (src/runtime/cpu/row-quads.ts scaleIndex), so a quad's 4 scales of a group are one load and its groups one stream.
+ */
+@inline function scaleAt(scales: usize, groups: i32, r: i32, g: i32): usize {
+  return scales + (((<usize>(r >> 2) * <usize>groups + <usize>g) << 4) | (<usize>(r & 3) << 2));
+}
+
 /** Bytes of one row quad's codes (rows 4q…4q+3 stored together, layout.ts), given one row's bytes. */
 @inline function quadBytes(rowBytes: usize): usize {
   return rowBytes << 2;
@@ -27,7 +35,8 @@ import {
  * fam: FAM_TQ2 | FAM_I2S | FAM_DLT. w: codes of row 0 in row quads; rowBytes: bytes of one row's codes.
  * a: quantized activations (token-major, quant.ts; i8 in the relaxed build, the i16 copy in simd128), cs: bytes
  *    between tokens (kp, or 2·kp for the i16 copy).
- * sw/sh: f32 weight scales (TQ2, DLT) and shifts (DLT), [groups][m]; sgs = 4·m.
+ * sw/sh: f32 weight scales (TQ2, DLT) and shifts (DLT), quad-major ([m/4][groups][4], scaleAt); sgs = 16·groups,
+ *    the bytes between neighbouring row quads' scales.
  * ad/as/ax: activation scale d (f32), Σq (i32), Σx (f32, DLT), [groups][cap]; gs = 4·cap.
  * nUnits = 2·ceil(k/128); upg = 64-weight units per DLT group (g/64); ng = DLT groups per row; wscale: I2_S scale.
  * o: out (f32) for token 0 row 0; oStride: bytes per token. tileMode: TILE_* (abi.ts: auto, or one forced shape for
@@ -53,8 +62,8 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
       const q4 = (r1 - r) >> 4;
       const far = <usize>q4 * qb, rq = <usize>q4 << 4;
       for (let t = 0; t < q4; t++) {
-        const sr = <usize>(r + (t << 2)) << 2;
-        tern_quad4_rows(ks, 1, w + <usize>((r >> 2) + t) * qb, far, a, cs, sw + sr, sh + sr, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale,
+        const sr = <usize>(r + (t << 2)) << 2, ss = <usize>((r >> 2) + t) * sgs;
+        tern_quad4_rows(ks, 1, w + <usize>((r >> 2) + t) * qb, far, a, cs, sw + ss, sh + ss, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale,
           o + sr, oStride, rq);
       }
       r += q4 << 4;
@@ -64,21 +73,21 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
       for (; r + 8 <= r1; r += 8) {
         const wq = w + <usize>(r >> 2) * qb;
         touchAhead(wq + TOUCH_AHEAD, qb << 1, wEnd); // the pair's worth of lines, TOUCH_AHEAD bytes on
-        const sr = <usize>r << 2;
-        tern_quad2_rows(ks, 1, wq, qb, a, cs, sw + sr, sh + sr, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o + sr, oStride);
+        const sr = <usize>r << 2, ss = <usize>(r >> 2) * sgs;
+        tern_quad2_rows(ks, 1, wq, qb, a, cs, sw + ss, sh + ss, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, o + sr, oStride);
       }
     }
     for (; r < r1; r += 4) {
       const wq = w + <usize>(r >> 2) * qb;
       touchAhead(wq + TOUCH_AHEAD, qb, wEnd); // a quad's worth of lines, TOUCH_AHEAD bytes on
-      const sr = <usize>r << 2;
+      const sr = <usize>r << 2, ss = <usize>(r >> 2) * sgs;
       const rows = min(4, r1 - r);
       for (let t = 0; t < n; t += 2) {
         const T = min(2, n - t);
         const t4 = <usize>t << 2;
         const at = a + <usize>t * cs;
         const ot = o + <usize>t * oStride + sr;
-        tern_quad_rows(ks, T, wq, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride, rows);
+        tern_quad_rows(ks, T, wq, at, cs, sw + ss, sh + ss, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride, rows);
       }
     }
     return;
@@ -96,18 +105,18 @@ export function ternMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: us
       let r = rb;
       if (pairs) {
         for (; r + 8 <= rbe; r += 8) {
-          const sr = <usize>r << 2;
+          const sr = <usize>r << 2, ss = <usize>(r >> 2) * sgs;
           const wq = w + <usize>(r >> 2) * qb;
           const ot = o + <usize>t * oStride + sr;
-          tern_quad2_toks(ks, T, wq, qb, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride);
+          tern_quad2_toks(ks, T, wq, qb, at, cs, sw + ss, sh + ss, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride);
         }
       }
       for (; r < rbe; r += 4) {
-        const sr = <usize>r << 2;
+        const sr = <usize>r << 2, ss = <usize>(r >> 2) * sgs;
         const wq = w + <usize>(r >> 2) * qb;
         const ot = o + <usize>t * oStride + sr;
         const rows = min(4, rbe - r);
-        tern_quad_toks(ks, T, wq, at, cs, sw + sr, sh + sr, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride, rows);
+        tern_quad_toks(ks, T, wq, at, cs, sw + ss, sh + ss, sgs, ad + t4, as + t4, ax + t4, gs, nUnits, upg, ng, wscale, ot, oStride, rows);
       }
     }
   }
@@ -148,7 +157,7 @@ const ROW_BLOCK: i32 = 16;
 
 /**
  * TQ2_0 (66-byte blocks: qs[64], f16 d) to the kernel layout, rows [r0, r1) of m: codes in row quads (quadByte; the
- * 64 code bytes of a block are the T2 bytes 64b…64b+63 of its row) and f32 scales [k/256][m].
+ * 64 code bytes of a block are the T2 bytes 64b…64b+63 of its row) and f32 scales, quad-major (scaleAt).
  */
 export function repackTq2(src: usize, codes: usize, scales: usize, m: i32, nb: i32, r0: i32, r1: i32): void {
   const rowBytes = <usize>nb << 6;
@@ -156,14 +165,14 @@ export function repackTq2(src: usize, codes: usize, scales: usize, m: i32, nb: i
     for (let b = 0; b < nb; b++) {
       const sb = src + (<usize>r * <usize>nb + <usize>b) * 66;
       for (let j = 0; j < 64; j += 4) store<u32>(quadByte(codes, rowBytes, r, (b << 6) + j), load<u32>(sb + <usize>j));
-      store<f32>(scales + ((<usize>b * <usize>m + <usize>r) << 2), f16ToF32(load<u16>(sb, 64)));
+      store<f32>(scaleAt(scales, nb, r, b), f16ToF32(load<u16>(sb, 64)));
     }
   }
 }
 
 /**
  * TQ1_0 (54-byte blocks: qs[48], qh[4], f16 d; five trits per byte, trit n of q = ((u8)(q·3^n)·3) >> 8) to the
- * same kernel layout as repackTq2 (2-bit codes of TQ2_0's order in row quads, f32 scales [k/256][m]), rows [r0, r1).
+ * same kernel layout as repackTq2 (2-bit codes of TQ2_0's order in row quads, quad-major f32 scales), rows [r0, r1).
  */
 export function repackTq1(src: usize, codes: usize, scales: usize, m: i32, nb: i32, r0: i32, r1: i32): void {
   const rowBytes = <usize>nb << 6;
@@ -192,7 +201,7 @@ export function repackTq1(src: usize, codes: usize, scales: usize, m: i32, nb: i
         const at = quadByte(codes, rowBytes, r, (b << 6) + ((e >> 7) << 5) + (e & 31));
         store<u8>(at, load<u8>(at) | <u8>(trit << (((e & 127) >> 5) << 1)));
       }
-      store<f32>(scales + ((<usize>b * <usize>m + <usize>r) << 2), f16ToF32(load<u16>(sb, 52)));
+      store<f32>(scaleAt(scales, nb, r, b), f16ToF32(load<u16>(sb, 52)));
     }
   }
 }

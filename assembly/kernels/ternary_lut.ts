@@ -61,7 +61,7 @@ let lutSlot: i32 = -1;
  * ROWS; family and row bytes the same for all), by table lookups.
  * fam: FAM_TQ2 | FAM_I2S | FAM_DLT (g = 128 or 256). Codes in row quads; rowBytes: one T2 row's bytes.
  * q: the i8 activations (token-major, quant.ts), kp: bytes between tokens. Per matrix: sw/sh f32 weight scales /
- * DLT shifts [groups][m], sgs = 4·m; wscale the I2_S scale; o the output (f32) of token 0 row 0, oStride bytes per
+ * DLT shifts, quad-major (ternary.ts scaleAt), sgs = 16·groups; wscale the I2_S scale; o the output (f32) of token 0 row 0, oStride bytes per
  * token. ad/ax: f32 activation scale / Σx [groups][cap], gs = 4·cap. spanBytes: code bytes per flush group (TQ2,
  * I2_S 64: 256 weights; DLT g/4); ng: groups per row (TQ2 k/256, I2_S 1, DLT ceil(k/g)). panelBytes: code bytes per
  * panel (a multiple of spanBytes, at most 64: HEAD holds a quad's addresses for it). form: LUT_FORM_MAP or
@@ -403,7 +403,8 @@ function sweepRowsAddresses(fam: i32, w: usize, rowBytes: i32, P0: i32, P1: i32,
     let wp = wq + (<usize>(r & 3) << 2);
     let tb = tab;
     let ap = head + ((<usize>(r & 3) * <usize>panelBytes) << 2);
-    const sr = <usize>r << 2;
+    // row r's scale of group g: quad-major (ternary.ts scaleAt), the quad's groups 16 bytes apart
+    const sr = <usize>(r >> 2) * sgs + (<usize>(r & 3) << 2);
     for (let B0 = P0, gi = P0 / spanBytes; B0 < P1; B0 += spanBytes, gi++) {
       const bytes = min(B0 + spanBytes, P1) - B0;
       let s0 = i16x8.splat(0);
@@ -454,7 +455,7 @@ function sweepRowsAddresses(fam: i32, w: usize, rowBytes: i32, P0: i32, P1: i32,
         f3 = i32x4.add(f3, i32x4.extend_high_i16x8_s(s1));
         continue;
       }
-      const dw = f32x4.splat(load<f32>(sw + <usize>gi * sgs + sr));
+      const dw = f32x4.splat(load<f32>(sw + (<usize>gi << 4) + sr));
       const da = sc + (<usize>gi * <usize>LUT_TOKENS << 2);
       f0 = scaled(f0, i32x4.extend_low_i16x8_s(s0), dw, v128.load(da, 0));
       f1 = scaled(f1, i32x4.extend_high_i16x8_s(s0), dw, v128.load(da, 16));
@@ -462,7 +463,7 @@ function sweepRowsAddresses(fam: i32, w: usize, rowBytes: i32, P0: i32, P1: i32,
       f3 = scaled(f3, i32x4.extend_high_i16x8_s(s1), dw, v128.load(da, 48));
       if (fam == FAM_DLT) {
         // + γ·Σx, as the multiply-add kernels' DLT flush
-        const gw = f32x4.splat(load<f32>(sh + <usize>gi * sgs + sr));
+        const gw = f32x4.splat(load<f32>(sh + (<usize>gi << 4) + sr));
         const xs = da + xsOff;
         f0 = f32x4.add(f0, f32x4.mul(gw, v128.load(xs, 0)));
         f1 = f32x4.add(f1, f32x4.mul(gw, v128.load(xs, 16)));

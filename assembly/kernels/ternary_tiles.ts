@@ -2,7 +2,8 @@
 // Arguments (byte addresses and strides):
 //   w      codes of the tile's first quad                              qb        bytes of one quad (2-quad tiles)
 //   a      activations of the tile's first token                       cs        bytes between tokens
-//   sw, sh f32 weight scale (tq2, dlt) and shift (dlt) of group 0, first row   sgs  stride between groups (4·m)
+//   sw, sh f32 weight scales (tq2, dlt) and shifts (dlt) of the tile's first quad, group 0 (quad-major: a quad's 4 rows
+//          of group g at +16·g)                                        sgs       bytes between neighbouring quads' scales
 //   ad, as, ax  f32 scale, i32 Σq, f32 Σx of group 0, first token      gs        stride between groups (4·cap)
 //   nUnits 2·ceil(k/128)   upg  64-weight units per DLT group (g/64)    ng        DLT groups per row
 //   wscale i2s tensor scale
@@ -94,8 +95,8 @@ export function tern_tq2q_rows_t1(w: usize, a: usize, cs: usize, sw: usize, sh: 
     }
     {
       const goff: usize = <usize>(u >> 2) * gs;
-      const gw0: usize = <usize>(u >> 2) * sgs;
-      const dw = v128.load(sw + gw0, 0);
+      const gw0: usize = <usize>(u >> 2) << 4;
+      const dw = v128.load(sw + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -195,8 +196,8 @@ export function tern_tq2q_rows_t2(w: usize, a: usize, cs: usize, sw: usize, sh: 
     }
     {
       const goff: usize = <usize>(u >> 2) * gs;
-      const gw0: usize = <usize>(u >> 2) * sgs;
-      const dw = v128.load(sw + gw0, 0);
+      const gw0: usize = <usize>(u >> 2) << 4;
+      const dw = v128.load(sw + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -273,8 +274,8 @@ export function tern_tq2q_toks_t1(w: usize, a: usize, cs: usize, sw: usize, sh: 
     }
     {
       const goff: usize = <usize>(u >> 2) * gs;
-      const gw0: usize = <usize>(u >> 2) * sgs;
-      const dw = v128.load(sw + gw0, 0);
+      const gw0: usize = <usize>(u >> 2) << 4;
+      const dw = v128.load(sw + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -361,8 +362,8 @@ export function tern_tq2q_toks_t2(w: usize, a: usize, cs: usize, sw: usize, sh: 
     }
     {
       const goff: usize = <usize>(u >> 2) * gs;
-      const gw0: usize = <usize>(u >> 2) * sgs;
-      const dw = v128.load(sw + gw0, 0);
+      const gw0: usize = <usize>(u >> 2) << 4;
+      const dw = v128.load(sw + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -471,8 +472,8 @@ export function tern_tq2q_toks_t3(w: usize, a: usize, cs: usize, sw: usize, sh: 
     }
     {
       const goff: usize = <usize>(u >> 2) * gs;
-      const gw0: usize = <usize>(u >> 2) * sgs;
-      const dw = v128.load(sw + gw0, 0);
+      const gw0: usize = <usize>(u >> 2) << 4;
+      const dw = v128.load(sw + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -603,8 +604,8 @@ export function tern_tq2q_toks_t4(w: usize, a: usize, cs: usize, sw: usize, sh: 
     }
     {
       const goff: usize = <usize>(u >> 2) * gs;
-      const gw0: usize = <usize>(u >> 2) * sgs;
-      const dw = v128.load(sw + gw0, 0);
+      const gw0: usize = <usize>(u >> 2) << 4;
+      const dw = v128.load(sw + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -757,8 +758,8 @@ export function tern_tq2q_toks_t5(w: usize, a: usize, cs: usize, sw: usize, sh: 
     }
     {
       const goff: usize = <usize>(u >> 2) * gs;
-      const gw0: usize = <usize>(u >> 2) * sgs;
-      const dw = v128.load(sw + gw0, 0);
+      const gw0: usize = <usize>(u >> 2) << 4;
+      const dw = v128.load(sw + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -933,8 +934,8 @@ export function tern_tq2q_toks_t6(w: usize, a: usize, cs: usize, sw: usize, sh: 
     }
     {
       const goff: usize = <usize>(u >> 2) * gs;
-      const gw0: usize = <usize>(u >> 2) * sgs;
-      const dw = v128.load(sw + gw0, 0);
+      const gw0: usize = <usize>(u >> 2) << 4;
+      const dw = v128.load(sw + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -1014,9 +1015,9 @@ export function tern_tq2q2_toks_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
     const SB0 = i32x4.extadd_pairwise_i16x8_s(cB0);
     {
       const goff: usize = <usize>(u >> 2) * gs;
-      const gw0: usize = <usize>(u >> 2) * sgs;
-      const dwA = v128.load(sw + gw0, 0);
-      const dwB = v128.load(sw + gw0, 16);
+      const gw0: usize = <usize>(u >> 2) << 4;
+      const dwA = v128.load(sw + gw0);
+      const dwB = v128.load(sw + gw0 + sgs);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -1080,9 +1081,9 @@ export function tern_tq2q2_toks_t2(w: usize, qb: usize, a: usize, cs: usize, sw:
     const SB1 = i32x4.extadd_pairwise_i16x8_s(cB1);
     {
       const goff: usize = <usize>(u >> 2) * gs;
-      const gw0: usize = <usize>(u >> 2) * sgs;
-      const dwA = v128.load(sw + gw0, 0);
-      const dwB = v128.load(sw + gw0, 16);
+      const gw0: usize = <usize>(u >> 2) << 4;
+      const dwA = v128.load(sw + gw0);
+      const dwB = v128.load(sw + gw0 + sgs);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -1166,9 +1167,9 @@ export function tern_tq2q2_toks_t3(w: usize, qb: usize, a: usize, cs: usize, sw:
     const SB2 = i32x4.extadd_pairwise_i16x8_s(cB2);
     {
       const goff: usize = <usize>(u >> 2) * gs;
-      const gw0: usize = <usize>(u >> 2) * sgs;
-      const dwA = v128.load(sw + gw0, 0);
-      const dwB = v128.load(sw + gw0, 16);
+      const gw0: usize = <usize>(u >> 2) << 4;
+      const dwA = v128.load(sw + gw0);
+      const dwB = v128.load(sw + gw0 + sgs);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -1249,9 +1250,9 @@ export function tern_tq2q2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
     const SB0 = i32x4.extadd_pairwise_i16x8_s(cB);
     {
       const goff: usize = <usize>(u >> 2) * gs;
-      const gw0: usize = <usize>(u >> 2) * sgs;
-      const dwA = v128.load(sw + gw0, 0);
-      const dwB = v128.load(sw + gw0, 16);
+      const gw0: usize = <usize>(u >> 2) << 4;
+      const dwA = v128.load(sw + gw0);
+      const dwB = v128.load(sw + gw0 + sgs);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -1271,6 +1272,7 @@ export function tern_tq2q4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
   let fC0 = f32x4.splat(0);
   let fD0 = f32x4.splat(0);
   const qb2 = qb << 1, qb3 = qb2 + qb, rq2 = rq << 1, rq3 = rq2 + rq;
+  const sq = (rq >> 4) * sgs, sq2 = sq << 1, sq3 = sq2 + sq; // the far quads' scales
   let wp = w;
   let ap = a;
   for (let u = 0; u < nUnits; u += 4) {
@@ -1398,11 +1400,11 @@ export function tern_tq2q4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
     }
     {
       const goff: usize = <usize>(u >> 2) * gs;
-      const gw0: usize = <usize>(u >> 2) * sgs;
+      const gw0: usize = <usize>(u >> 2) << 4;
       const dwA = v128.load(sw + gw0);
-      const dwB = v128.load(sw + gw0 + rq);
-      const dwC = v128.load(sw + gw0 + rq2);
-      const dwD = v128.load(sw + gw0 + rq3);
+      const dwB = v128.load(sw + gw0 + sq);
+      const dwC = v128.load(sw + gw0 + sq2);
+      const dwD = v128.load(sw + gw0 + sq3);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -2687,9 +2689,9 @@ export function tern_dltq_rows_t1(w: usize, a: usize, cs: usize, sw: usize, sh: 
     }
     {
       const goff: usize = <usize>(gi) * gs;
-      const gw0: usize = <usize>(gi) * sgs;
-      const dw = v128.load(sw + gw0, 0);
-      const gw = v128.load(sh + gw0, 0);
+      const gw0: usize = <usize>(gi) << 4;
+      const dw = v128.load(sw + gw0);
+      const gw = v128.load(sh + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -2793,9 +2795,9 @@ export function tern_dltq_rows_t2(w: usize, a: usize, cs: usize, sw: usize, sh: 
     }
     {
       const goff: usize = <usize>(gi) * gs;
-      const gw0: usize = <usize>(gi) * sgs;
-      const dw = v128.load(sw + gw0, 0);
-      const gw = v128.load(sh + gw0, 0);
+      const gw0: usize = <usize>(gi) << 4;
+      const dw = v128.load(sw + gw0);
+      const gw = v128.load(sh + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -2878,9 +2880,9 @@ export function tern_dltq_toks_t1(w: usize, a: usize, cs: usize, sw: usize, sh: 
     }
     {
       const goff: usize = <usize>(gi) * gs;
-      const gw0: usize = <usize>(gi) * sgs;
-      const dw = v128.load(sw + gw0, 0);
-      const gw = v128.load(sh + gw0, 0);
+      const gw0: usize = <usize>(gi) << 4;
+      const dw = v128.load(sw + gw0);
+      const gw = v128.load(sh + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -2971,9 +2973,9 @@ export function tern_dltq_toks_t2(w: usize, a: usize, cs: usize, sw: usize, sh: 
     }
     {
       const goff: usize = <usize>(gi) * gs;
-      const gw0: usize = <usize>(gi) * sgs;
-      const dw = v128.load(sw + gw0, 0);
-      const gw = v128.load(sh + gw0, 0);
+      const gw0: usize = <usize>(gi) << 4;
+      const dw = v128.load(sw + gw0);
+      const gw = v128.load(sh + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -3088,9 +3090,9 @@ export function tern_dltq_toks_t3(w: usize, a: usize, cs: usize, sw: usize, sh: 
     }
     {
       const goff: usize = <usize>(gi) * gs;
-      const gw0: usize = <usize>(gi) * sgs;
-      const dw = v128.load(sw + gw0, 0);
-      const gw = v128.load(sh + gw0, 0);
+      const gw0: usize = <usize>(gi) << 4;
+      const dw = v128.load(sw + gw0);
+      const gw = v128.load(sh + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -3229,9 +3231,9 @@ export function tern_dltq_toks_t4(w: usize, a: usize, cs: usize, sw: usize, sh: 
     }
     {
       const goff: usize = <usize>(gi) * gs;
-      const gw0: usize = <usize>(gi) * sgs;
-      const dw = v128.load(sw + gw0, 0);
-      const gw = v128.load(sh + gw0, 0);
+      const gw0: usize = <usize>(gi) << 4;
+      const dw = v128.load(sw + gw0);
+      const gw = v128.load(sh + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -3394,9 +3396,9 @@ export function tern_dltq_toks_t5(w: usize, a: usize, cs: usize, sw: usize, sh: 
     }
     {
       const goff: usize = <usize>(gi) * gs;
-      const gw0: usize = <usize>(gi) * sgs;
-      const dw = v128.load(sw + gw0, 0);
-      const gw = v128.load(sh + gw0, 0);
+      const gw0: usize = <usize>(gi) << 4;
+      const dw = v128.load(sw + gw0);
+      const gw = v128.load(sh + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -3583,9 +3585,9 @@ export function tern_dltq_toks_t6(w: usize, a: usize, cs: usize, sw: usize, sh: 
     }
     {
       const goff: usize = <usize>(gi) * gs;
-      const gw0: usize = <usize>(gi) * sgs;
-      const dw = v128.load(sw + gw0, 0);
-      const gw = v128.load(sh + gw0, 0);
+      const gw0: usize = <usize>(gi) << 4;
+      const dw = v128.load(sw + gw0);
+      const gw = v128.load(sh + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -3679,11 +3681,11 @@ export function tern_dltq2_toks_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
     const SB0 = i32x4.extadd_pairwise_i16x8_s(cB0);
     {
       const goff: usize = <usize>(gi) * gs;
-      const gw0: usize = <usize>(gi) * sgs;
-      const dwA = v128.load(sw + gw0, 0);
-      const gwA = v128.load(sh + gw0, 0);
-      const dwB = v128.load(sw + gw0, 16);
-      const gwB = v128.load(sh + gw0, 16);
+      const gw0: usize = <usize>(gi) << 4;
+      const dwA = v128.load(sw + gw0);
+      const gwA = v128.load(sh + gw0);
+      const dwB = v128.load(sw + gw0 + sgs);
+      const gwB = v128.load(sh + gw0 + sgs);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -3752,11 +3754,11 @@ export function tern_dltq2_toks_t2(w: usize, qb: usize, a: usize, cs: usize, sw:
     const SB1 = i32x4.extadd_pairwise_i16x8_s(cB1);
     {
       const goff: usize = <usize>(gi) * gs;
-      const gw0: usize = <usize>(gi) * sgs;
-      const dwA = v128.load(sw + gw0, 0);
-      const gwA = v128.load(sh + gw0, 0);
-      const dwB = v128.load(sw + gw0, 16);
-      const gwB = v128.load(sh + gw0, 16);
+      const gw0: usize = <usize>(gi) << 4;
+      const dwA = v128.load(sw + gw0);
+      const gwA = v128.load(sh + gw0);
+      const dwB = v128.load(sw + gw0 + sgs);
+      const gwB = v128.load(sh + gw0 + sgs);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -3848,11 +3850,11 @@ export function tern_dltq2_toks_t3(w: usize, qb: usize, a: usize, cs: usize, sw:
     const SB2 = i32x4.extadd_pairwise_i16x8_s(cB2);
     {
       const goff: usize = <usize>(gi) * gs;
-      const gw0: usize = <usize>(gi) * sgs;
-      const dwA = v128.load(sw + gw0, 0);
-      const gwA = v128.load(sh + gw0, 0);
-      const dwB = v128.load(sw + gw0, 16);
-      const gwB = v128.load(sh + gw0, 16);
+      const gw0: usize = <usize>(gi) << 4;
+      const dwA = v128.load(sw + gw0);
+      const gwA = v128.load(sh + gw0);
+      const dwB = v128.load(sw + gw0 + sgs);
+      const gwB = v128.load(sh + gw0 + sgs);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -3944,11 +3946,11 @@ export function tern_dltq2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
     const SB0 = i32x4.extadd_pairwise_i16x8_s(cB);
     {
       const goff: usize = <usize>(gi) * gs;
-      const gw0: usize = <usize>(gi) * sgs;
-      const dwA = v128.load(sw + gw0, 0);
-      const gwA = v128.load(sh + gw0, 0);
-      const dwB = v128.load(sw + gw0, 16);
-      const gwB = v128.load(sh + gw0, 16);
+      const gw0: usize = <usize>(gi) << 4;
+      const dwA = v128.load(sw + gw0);
+      const gwA = v128.load(sh + gw0);
+      const dwB = v128.load(sw + gw0 + sgs);
+      const gwB = v128.load(sh + gw0 + sgs);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -3972,6 +3974,7 @@ export function tern_dltq4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
   let fC0 = f32x4.splat(0);
   let fD0 = f32x4.splat(0);
   const qb2 = qb << 1, qb3 = qb2 + qb, rq2 = rq << 1, rq3 = rq2 + rq;
+  const sq = (rq >> 4) * sgs, sq2 = sq << 1, sq3 = sq2 + sq; // the far quads' scales
   let wp = w;
   let ap = a;
   let gi = 0;
@@ -4100,15 +4103,15 @@ export function tern_dltq4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
     }
     {
       const goff: usize = <usize>(gi) * gs;
-      const gw0: usize = <usize>(gi) * sgs;
+      const gw0: usize = <usize>(gi) << 4;
       const dwA = v128.load(sw + gw0);
       const gwA = v128.load(sh + gw0);
-      const dwB = v128.load(sw + gw0 + rq);
-      const gwB = v128.load(sh + gw0 + rq);
-      const dwC = v128.load(sw + gw0 + rq2);
-      const gwC = v128.load(sh + gw0 + rq2);
-      const dwD = v128.load(sw + gw0 + rq3);
-      const gwD = v128.load(sh + gw0 + rq3);
+      const dwB = v128.load(sw + gw0 + sq);
+      const gwB = v128.load(sh + gw0 + sq);
+      const dwC = v128.load(sw + gw0 + sq2);
+      const gwC = v128.load(sh + gw0 + sq2);
+      const dwD = v128.load(sw + gw0 + sq3);
+      const gwD = v128.load(sh + gw0 + sq3);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -4222,9 +4225,9 @@ export function tern_dlt64q_rows_t1(w: usize, a: usize, cs: usize, sw: usize, sh
     }
     {
       const goff: usize = <usize>(u) * gs;
-      const gw0: usize = <usize>(u) * sgs;
-      const dw = v128.load(sw + gw0, 0);
-      const gw = v128.load(sh + gw0, 0);
+      const gw0: usize = <usize>(u) << 4;
+      const dw = v128.load(sw + gw0);
+      const gw = v128.load(sh + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -4236,9 +4239,9 @@ export function tern_dlt64q_rows_t1(w: usize, a: usize, cs: usize, sw: usize, sh
     if (u + 1 < ng) {
       {
         const goff: usize = <usize>(u + 1) * gs;
-        const gw0: usize = <usize>(u + 1) * sgs;
-        const dw = v128.load(sw + gw0, 0);
-        const gw = v128.load(sh + gw0, 0);
+        const gw0: usize = <usize>(u + 1) << 4;
+        const dw = v128.load(sw + gw0);
+        const gw = v128.load(sh + gw0);
         {
           const sq = v128.load32_splat(as + goff, 0);
           const da = v128.load32_splat(ad + goff, 0);
@@ -4373,9 +4376,9 @@ export function tern_dlt64q_rows_t2(w: usize, a: usize, cs: usize, sw: usize, sh
     }
     {
       const goff: usize = <usize>(u) * gs;
-      const gw0: usize = <usize>(u) * sgs;
-      const dw = v128.load(sw + gw0, 0);
-      const gw = v128.load(sh + gw0, 0);
+      const gw0: usize = <usize>(u) << 4;
+      const dw = v128.load(sw + gw0);
+      const gw = v128.load(sh + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -4394,9 +4397,9 @@ export function tern_dlt64q_rows_t2(w: usize, a: usize, cs: usize, sw: usize, sh
     if (u + 1 < ng) {
       {
         const goff: usize = <usize>(u + 1) * gs;
-        const gw0: usize = <usize>(u + 1) * sgs;
-        const dw = v128.load(sw + gw0, 0);
-        const gw = v128.load(sh + gw0, 0);
+        const gw0: usize = <usize>(u + 1) << 4;
+        const dw = v128.load(sw + gw0);
+        const gw = v128.load(sh + gw0);
         {
           const sq = v128.load32_splat(as + goff, 0);
           const da = v128.load32_splat(ad + goff, 0);
@@ -4506,9 +4509,9 @@ export function tern_dlt64q_toks_t1(w: usize, a: usize, cs: usize, sw: usize, sh
     }
     {
       const goff: usize = <usize>(u) * gs;
-      const gw0: usize = <usize>(u) * sgs;
-      const dw = v128.load(sw + gw0, 0);
-      const gw = v128.load(sh + gw0, 0);
+      const gw0: usize = <usize>(u) << 4;
+      const dw = v128.load(sw + gw0);
+      const gw = v128.load(sh + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -4520,9 +4523,9 @@ export function tern_dlt64q_toks_t1(w: usize, a: usize, cs: usize, sw: usize, sh
     if (u + 1 < ng) {
       {
         const goff: usize = <usize>(u + 1) * gs;
-        const gw0: usize = <usize>(u + 1) * sgs;
-        const dw = v128.load(sw + gw0, 0);
-        const gw = v128.load(sh + gw0, 0);
+        const gw0: usize = <usize>(u + 1) << 4;
+        const dw = v128.load(sw + gw0);
+        const gw = v128.load(sh + gw0);
         {
           const sq = v128.load32_splat(as + goff, 0);
           const da = v128.load32_splat(ad + goff, 0);
@@ -4654,9 +4657,9 @@ export function tern_dlt64q_toks_t2(w: usize, a: usize, cs: usize, sw: usize, sh
     }
     {
       const goff: usize = <usize>(u) * gs;
-      const gw0: usize = <usize>(u) * sgs;
-      const dw = v128.load(sw + gw0, 0);
-      const gw = v128.load(sh + gw0, 0);
+      const gw0: usize = <usize>(u) << 4;
+      const dw = v128.load(sw + gw0);
+      const gw = v128.load(sh + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -4675,9 +4678,9 @@ export function tern_dlt64q_toks_t2(w: usize, a: usize, cs: usize, sw: usize, sh
     if (u + 1 < ng) {
       {
         const goff: usize = <usize>(u + 1) * gs;
-        const gw0: usize = <usize>(u + 1) * sgs;
-        const dw = v128.load(sw + gw0, 0);
-        const gw = v128.load(sh + gw0, 0);
+        const gw0: usize = <usize>(u + 1) << 4;
+        const dw = v128.load(sw + gw0);
+        const gw = v128.load(sh + gw0);
         {
           const sq = v128.load32_splat(as + goff, 0);
           const da = v128.load32_splat(ad + goff, 0);
@@ -4847,9 +4850,9 @@ export function tern_dlt64q_toks_t3(w: usize, a: usize, cs: usize, sw: usize, sh
     }
     {
       const goff: usize = <usize>(u) * gs;
-      const gw0: usize = <usize>(u) * sgs;
-      const dw = v128.load(sw + gw0, 0);
-      const gw = v128.load(sh + gw0, 0);
+      const gw0: usize = <usize>(u) << 4;
+      const dw = v128.load(sw + gw0);
+      const gw = v128.load(sh + gw0);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -4875,9 +4878,9 @@ export function tern_dlt64q_toks_t3(w: usize, a: usize, cs: usize, sw: usize, sh
     if (u + 1 < ng) {
       {
         const goff: usize = <usize>(u + 1) * gs;
-        const gw0: usize = <usize>(u + 1) * sgs;
-        const dw = v128.load(sw + gw0, 0);
-        const gw = v128.load(sh + gw0, 0);
+        const gw0: usize = <usize>(u + 1) << 4;
+        const dw = v128.load(sw + gw0);
+        const gw = v128.load(sh + gw0);
         {
           const sq = v128.load32_splat(as + goff, 0);
           const da = v128.load32_splat(ad + goff, 0);
@@ -4967,11 +4970,11 @@ export function tern_dlt64q2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, s
     const SBH0 = i32x4.extadd_pairwise_i16x8_s(cBH);
     {
       const goff: usize = <usize>(u) * gs;
-      const gw0: usize = <usize>(u) * sgs;
-      const dwA = v128.load(sw + gw0, 0);
-      const gwA = v128.load(sh + gw0, 0);
-      const dwB = v128.load(sw + gw0, 16);
-      const gwB = v128.load(sh + gw0, 16);
+      const gw0: usize = <usize>(u) << 4;
+      const dwA = v128.load(sw + gw0);
+      const gwA = v128.load(sh + gw0);
+      const dwB = v128.load(sw + gw0 + sgs);
+      const gwB = v128.load(sh + gw0 + sgs);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -4985,11 +4988,11 @@ export function tern_dlt64q2_rows_t1(w: usize, qb: usize, a: usize, cs: usize, s
     if (u + 1 < ng) {
       {
         const goff: usize = <usize>(u + 1) * gs;
-        const gw0: usize = <usize>(u + 1) * sgs;
-        const dwA = v128.load(sw + gw0, 0);
-        const gwA = v128.load(sh + gw0, 0);
-        const dwB = v128.load(sw + gw0, 16);
-        const gwB = v128.load(sh + gw0, 16);
+        const gw0: usize = <usize>(u + 1) << 4;
+        const dwA = v128.load(sw + gw0);
+        const gwA = v128.load(sh + gw0);
+        const dwB = v128.load(sw + gw0 + sgs);
+        const gwB = v128.load(sh + gw0 + sgs);
         {
           const sq = v128.load32_splat(as + goff, 0);
           const da = v128.load32_splat(ad + goff, 0);

@@ -62,11 +62,11 @@ export const MSET = {
   CODES: 1,
   /** bytes of one row's codes */
   ROW_BYTES: 2,
-  /** f32 weight scales [groups][rows] (0: none) */
+  /** f32 weight scales, quad-major [rows/4][groups][4] (0: none) */
   SCALES: 3,
-  /** f32 DLT shifts [groups][rows] (0: none) */
+  /** f32 DLT shifts, as the scales (0: none) */
   SHIFTS: 4,
-  /** bytes between the scale groups (4·rows) */
+  /** bytes between neighbouring row quads' scales (16·groups) */
   SCALE_STRIDE: 5,
   /** 64-weight units of a row (2·ceil(k/128)) */
   UNITS: 6,

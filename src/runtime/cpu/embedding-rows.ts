@@ -3,7 +3,7 @@
 // token, so plain JS is fast enough.
 import type { TensorTypeTraits } from "../tensor-types/traits.ts";
 import type { Matrix } from "./kernels.ts";
-import { quadByteOffset } from "./row-quads.ts";
+import { quadByteOffset, scaleIndex } from "./row-quads.ts";
 import type { WasmHeap } from "./wasm/heap.ts";
 
 /** Writes row r of m as f32 [m.cols] at address `out`. */
@@ -21,7 +21,7 @@ export function storedValuesReader(format: TensorTypeTraits): EmbeddingRowReader
 /**
  * Ternary code rows in row quads: element e at byte B = 32·(e/128) + e%32 of its T2 row, in the 2-bit field
  * (e%128)/32 counted from the low bits ("t2") or from the top ("i2s"). value = (code − 1)·scale, plus the shift
- * where the matrix has shifts (DLT); the scale is per group, f32 [groups][rows], or the tensor's one scale.
+ * where the matrix has shifts (DLT); the scale is per group, f32, quad-major (./row-quads.ts scaleIndex), or the tensor's one scale.
  */
 export function codeRowReader(fieldOrder: "t2" | "i2s"): EmbeddingRowReader {
   const fromTop = fieldOrder === "i2s";
@@ -35,7 +35,7 @@ export function codeRowReader(fieldOrder: "t2" | "i2s"): EmbeddingRowReader {
       const B = 32 * (e >> 7) + (e & 31);
       const byte = u8[m.ptr + quadByteOffset(m.layout.rowBytes, r, B)]!;
       const code = (byte >> (fromTop ? 6 - 2 * l : 2 * l)) & 3;
-      const at = Math.floor(e / group) * m.rows + r;
+      const at = scaleIndex(m.layout.groups, r, Math.floor(e / group));
       const value = (code - 1) * (m.scales ? f32[(m.scales >> 2) + at]! : m.scale);
       // no shift added where there is none: x + 0 would turn a −0 into +0
       f32[o + e] = m.shifts ? value + f32[(m.shifts >> 2) + at]! : value;

@@ -7,6 +7,7 @@ import { sharedMemorySupport } from "./wasm/features.ts";
 import { WasmHeap } from "./wasm/heap.ts";
 import { loadKernels, type LoadOptions, type SimdBuild } from "./wasm/loader.ts";
 import { matrixLayout, paddedK, type ActivationKind, type MatrixLayout } from "./layout.ts";
+import { scaleIndex, scaleQuadStride } from "./row-quads.ts";
 import { CPU_MATRIX_TYPES, matrixType, uploadStagingBytes, type MatrixType } from "./matrix-types.ts";
 import { f16BitsToF32 } from "../tensor-types/half.ts";
 import { ACT, FAM, LUT_FORM, LUT_TOKENS, MSET, MSET_ENTRY_WORDS, TILE, WT } from "./abi.ts";
@@ -175,9 +176,9 @@ export interface Matrix {
   readonly ptr: number;
   /** I2_S tensor scale (1 otherwise). */
   readonly scale: number;
-  /** f32 [groups][rows]: TQ1_0/TQ2_0 block scales, DLT α (0 otherwise). */
+  /** f32, quad-major [rows/4][groups][4] (./row-quads.ts scaleIndex): TQ1_0/TQ2_0 block scales, DLT α (0 otherwise). */
   readonly scales: number;
-  /** f32 [groups][rows]: DLT γ (0 otherwise). */
+  /** f32, as the scales: DLT γ (0 otherwise). */
   readonly shifts: number;
   readonly groupSize: number;
   /** Uploaded as TQ1_0 and repacked to TQ2_0's layout. */
@@ -404,8 +405,8 @@ export class CpuKernels {
       const f = this.heap.f32;
       for (let r = 0; r < rows; r++) {
         for (let g = 0; g < G; g++) {
-          f[(scales >> 2) + g * rows + r] = f16BitsToF32(dlt!.alpha[r * G + g]!);
-          f[(shifts >> 2) + g * rows + r] = f16BitsToF32(dlt!.gamma[r * G + g]!);
+          f[(scales >> 2) + scaleIndex(G, r, g)] = f16BitsToF32(dlt!.alpha[r * G + g]!);
+          f[(shifts >> 2) + scaleIndex(G, r, g)] = f16BitsToF32(dlt!.gamma[r * G + g]!);
         }
       }
     }
@@ -582,7 +583,7 @@ export class CpuKernels {
       at.cs,
       w.scales,
       w.shifts,
-      w.rows * 4,
+      scaleQuadStride(l.groups),
       at.d,
       at.s,
       at.xs,
@@ -694,7 +695,7 @@ export class CpuKernels {
       i32[e + MSET.ROW_BYTES] = w.layout.rowBytes;
       i32[e + MSET.SCALES] = w.scales;
       i32[e + MSET.SHIFTS] = w.shifts;
-      i32[e + MSET.SCALE_STRIDE] = w.rows * 4;
+      i32[e + MSET.SCALE_STRIDE] = scaleQuadStride(w.layout.groups);
       i32[e + MSET.UNITS] = nUnits;
       i32[e + MSET.UPG] = upg;
       i32[e + MSET.GROUPS] = w.layout.groups;

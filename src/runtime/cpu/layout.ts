@@ -17,9 +17,12 @@
 //   it with a 4-byte activation broadcast and gets the 4 rows in the 4 i32 lanes, and reads the matrix as one
 //   sequential stream (with one stream per row, the matvec ran at half speed once the weights came from memory:
 //   bench/README.md).
-//   Per-group weight scales (and DLT shifts) are f32 [groups][rows] — group-major, so a quad's 4 scales are one load.
+//   Per-group weight scales (and DLT shifts) are f32 [rows/4][groups][4] — quad-major: a quad's 4 scales of a group
+//   are one 16-byte load, and a quad's groups follow one another, so the decode tiles read a quad's scales as
+//   they read its codes, in one sequential stream (group-major [groups][rows] put a quad's consecutive groups
+//   4·rows bytes apart: a cache miss per group and quad, ≈ 20 % of TQ2_0's decode matvecs; bench/README.md).
 //
-// ── TQ2_0 (ggml type 35) ─ repacked at upload into row quads + f32 scales [k/256][m] ─────────────────────────────
+// ── TQ2_0 (ggml type 35) ─ repacked at upload into row quads + quad-major f32 scales ──────────────────────────────
 //   GGUF block = qs[64] then f16 d (66 bytes). Element e of a block: j = e/128, l = (e%128)/32, m = e%32,
 //   code = (qs[32j + m] >> 2l) & 3, value = (code − 1)·d. The 64 code bytes of a block are already two T2
 //   chunks, so the repack drops each block's d into the scale array: 64 + 4 bytes per block (was 66).
@@ -63,7 +66,7 @@
 //   Activations are f32 [n][k]; outputs f32 [n][m] (token-major).
 import { TensorTypeError } from "../errors.ts";
 import { CPU_MATRIX_TYPES, matrixType, type MatrixType } from "./matrix-types.ts";
-import { codeRowBytes } from "./row-quads.ts";
+import { codeRowBytes, scaleQuadStride } from "./row-quads.ts";
 
 export type { MatrixType } from "./matrix-types.ts";
 export type ActivationKind = "q8k" | "token" | "group";
@@ -74,9 +77,8 @@ export interface MatrixLayout {
   rowBytes: number;
   /** Bytes of all the rows' codes/values in wasm (ternary: row quads, so the row count rounds up to 4). */
   codeBytes: number;
-  /** Bytes of the f32 weight scales (and of the DLT shifts) [groups][rows] in wasm, 0 where there are none. The
-   *  quad kernels load 4 rows' scales at once, so the last quad of a ragged matrix reads up to 12 bytes past the
-   *  rows: 16 bytes of tail. */
+  /** Bytes of the f32 weight scales (and of the DLT shifts) [rows/4][groups][4] in wasm (scaleIndex), 0 where
+   *  there are none; a ragged last quad has its 4 lanes (the rows past the matrix unused). */
   scaleBytes: number;
   /** Bytes of the whole tensor as it comes in (GGUF / our format), codes only for DLT. */
   sourceBytes: number;
@@ -87,9 +89,6 @@ export interface MatrixLayout {
   /** Number of activation groups per token. */
   groups: number;
 }
-
-/** Bytes of the scale tail: the quad kernels read 4 rows' scales at once (MatrixLayout.scaleBytes). */
-const SCALE_TAIL = 16;
 
 function shapeError(msg: string): never {
   throw new TensorTypeError("BAD_TENSOR_SHAPE", msg);
@@ -119,7 +118,7 @@ export function matrixLayout(type: MatrixType, m: number, k: number, groupSize =
   const codeBytes = held.kind === "values" ? m * rowBytes : Math.ceil(m / 4) * 4 * rowBytes;
   const group = scales.kind === "blocks" ? block : scales.kind === "groups" ? groupSize : k;
   const groups = Math.ceil(k / group);
-  const scaleBytes = scales.kind === "blocks" || scales.kind === "groups" ? m * groups * 4 + SCALE_TAIL : 0;
+  const scaleBytes = scales.kind === "blocks" || scales.kind === "groups" ? Math.ceil(m / 4) * scaleQuadStride(groups) : 0;
   const sourceBytes = row.source ? row.source.byteLength(m * k) : m * rowBytes;
   return { type, rowBytes, codeBytes, scaleBytes, sourceBytes, activation: row.activation, group, groups };
 }

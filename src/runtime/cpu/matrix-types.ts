@@ -30,8 +30,8 @@ export interface CpuMatrixType {
   rows: { kind: "values"; format: TensorTypeTraits } | { kind: "codes"; fieldOrder: "t2" | "i2s" };
   /**
    * The weight scales kept apart from the rows: none (float rows carry their own), one per block of the source
-   * format as f32 [blocks][rows] (the repack writes them), the tensor's one scale (read out of the source bytes),
-   * or α and γ per group of g weights as f32 [groups][rows] (given with the upload) for the group sizes listed.
+   * format as f32, quad-major (the repack writes them), the tensor's one scale (read out of the source bytes),
+   * or α and γ per group of g weights (given with the upload; held as f32, quad-major: ./row-quads.ts scaleIndex) for the group sizes listed.
    */
   scales:
     | { kind: "none" }
