@@ -205,7 +205,7 @@ const nextScales = (qi) => (qi ? " + sgs" : "");
 const nextCodes = (qi) => (qi ? " + qb" : "");
 /**
  * Quad qi of a tile of far quads (q4_rows): `step`·qi bytes on, as the tile names it (step, step2, step3: computed
- * once), for its codes (qb), its rows in the output (rq) and its scales (sq).
+ * once), for its codes (qb), its rows in the output (rq) and its scales and shifts (rs: the flush keeps sq for the activations' Σq).
  * @param {string} step
  */
 const farQuads = (step) => /** @param {number} qi */ (qi) => (qi ? ` + ${step}${qi > 1 ? qi : ""}` : "");
@@ -468,7 +468,7 @@ function genQuadFarRows(fam) {
  */
 function genQuadsRows(fam, name, quads, far) {
   const rowsAt = farQuads("rq");
-  const scalesAt = far ? farQuads("sq") : nextScales;
+  const scalesAt = far ? farQuads("rs") : nextScales;
   const codesAt = far ? farQuads("qb") : nextCodes;
   const rev = fam === "i2s";
   /** @param {number} p */
@@ -482,7 +482,7 @@ function genQuadsRows(fam, name, quads, far) {
   if (!far) e(`  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();`);
   for (const Q of quads) e(fam === "i2s" ? `  let n${Q}0 = i32x4.splat(0);` : `  let f${Q}0 = f32x4.splat(0);`);
   if (far) e(`  const qb2 = qb << 1, qb3 = qb2 + qb, rq2 = rq << 1, rq3 = rq2 + rq;`);
-  if (far && fam !== "i2s") e(`  const sq = (rq >> 4) * sgs, sq2 = sq << 1, sq3 = sq2 + sq; // the far quads' scales`);
+  if (far && fam !== "i2s") e(`  const rs = (rq >> 4) * sgs, rs2 = rs << 1, rs3 = rs2 + rs; // the far quads' scales`);
   e(`  let wp = w;`);
   e(`  let ap = a;`);
   if (fam === "dlt") e(`  let gi = 0;`);

@@ -1272,7 +1272,7 @@ export function tern_tq2q4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
   let fC0 = f32x4.splat(0);
   let fD0 = f32x4.splat(0);
   const qb2 = qb << 1, qb3 = qb2 + qb, rq2 = rq << 1, rq3 = rq2 + rq;
-  const sq = (rq >> 4) * sgs, sq2 = sq << 1, sq3 = sq2 + sq; // the far quads' scales
+  const rs = (rq >> 4) * sgs, rs2 = rs << 1, rs3 = rs2 + rs; // the far quads' scales
   let wp = w;
   let ap = a;
   for (let u = 0; u < nUnits; u += 4) {
@@ -1402,9 +1402,9 @@ export function tern_tq2q4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
       const goff: usize = <usize>(u >> 2) * gs;
       const gw0: usize = <usize>(u >> 2) << 4;
       const dwA = v128.load(sw + gw0);
-      const dwB = v128.load(sw + gw0 + sq);
-      const dwC = v128.load(sw + gw0 + sq2);
-      const dwD = v128.load(sw + gw0 + sq3);
+      const dwB = v128.load(sw + gw0 + rs);
+      const dwC = v128.load(sw + gw0 + rs2);
+      const dwD = v128.load(sw + gw0 + rs3);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
@@ -3974,7 +3974,7 @@ export function tern_dltq4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
   let fC0 = f32x4.splat(0);
   let fD0 = f32x4.splat(0);
   const qb2 = qb << 1, qb3 = qb2 + qb, rq2 = rq << 1, rq3 = rq2 + rq;
-  const sq = (rq >> 4) * sgs, sq2 = sq << 1, sq3 = sq2 + sq; // the far quads' scales
+  const rs = (rq >> 4) * sgs, rs2 = rs << 1, rs3 = rs2 + rs; // the far quads' scales
   let wp = w;
   let ap = a;
   let gi = 0;
@@ -4106,12 +4106,12 @@ export function tern_dltq4_rows_t1(w: usize, qb: usize, a: usize, cs: usize, sw:
       const gw0: usize = <usize>(gi) << 4;
       const dwA = v128.load(sw + gw0);
       const gwA = v128.load(sh + gw0);
-      const dwB = v128.load(sw + gw0 + sq);
-      const gwB = v128.load(sh + gw0 + sq);
-      const dwC = v128.load(sw + gw0 + sq2);
-      const gwC = v128.load(sh + gw0 + sq2);
-      const dwD = v128.load(sw + gw0 + sq3);
-      const gwD = v128.load(sh + gw0 + sq3);
+      const dwB = v128.load(sw + gw0 + rs);
+      const gwB = v128.load(sh + gw0 + rs);
+      const dwC = v128.load(sw + gw0 + rs2);
+      const gwC = v128.load(sh + gw0 + rs2);
+      const dwD = v128.load(sw + gw0 + rs3);
+      const gwD = v128.load(sh + gw0 + rs3);
       {
         const sq = v128.load32_splat(as + goff, 0);
         const da = v128.load32_splat(ad + goff, 0);
