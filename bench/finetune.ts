@@ -11,20 +11,24 @@
 //   npm run bench:finetune -- [--steps 200] [--batch 8] [--seq-len 64] [--group 128] [--eval-chars 100000|all]
 //                             [--train-chars all] [--threads 1,2] [--rows all|salient|sequential|salient-finetune] [--json]
 //                             [--salient-fractions 0.01] [--salient-runs all|full,full-1,…] [--lr 1e-3] [--kl 0] [--ce 1]
-//                             [--kl-temperature 1]
+//                             [--kl-temperature 1] [--data text|teacher:N|mixed:N]
 //
 // `--rows salient` runs the float row, the post-training rows and the salient rows only (no training);
 // `--rows sequential` of those only the sequentially calibrated rows and quantize's file read back.
 // `--rows salient-finetune` runs the float row and issue 18's fine-tuned rows (finetune --salient) only.
 // `--lr`, `--kl` and `--ce` set the trained rows' peak learning rate and the weights of KL(teacher ‖ student) and of
 // the cross-entropy, `--kl-temperature` the KL term's temperature τ (finetune's; the full schedule uses them), and
-// each trained row's label names those given.
+// each trained row's label names those given. `--data` sets the trained rows' data: `text` (default) the training
+// text, `teacher:N` N tokens sampled from the float teacher (train/data-free.ts, seed 1, as `finetune --data-free`
+// samples them), `mixed:N` the training text followed by those N tokens, one stream; a row on other data than the
+// text names it in its label.
 //
 // Defaults keep the whole run to a few minutes on 2 cores; raise --steps and --eval-chars all for the
 // full measurement.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { OptionError } from "../src/runtime/errors.ts";
 import { prepareHessian, type PreparedHessian } from "../src/runtime/convert/hessian.ts";
 import { GROUPED_TERNARY_GROUP, isLinearWeight, planQuantize } from "../src/runtime/convert/quantize.ts";
 import { readGgufHeader, readTensorData } from "../src/runtime/gguf/reader.ts";
@@ -39,6 +43,7 @@ import { tokenizerFromGguf } from "../src/runtime/tokenizer/index.ts";
 import { applyBaselineToModel, type Baseline } from "../src/train/baselines.ts";
 import { perplexityOfGguf } from "../src/train/eval.ts";
 import { exportStudent } from "../src/train/export.ts";
+import { sampleTeacherStream } from "../src/train/data-free.ts";
 import { finetune, type FinetuneOptions } from "../src/train/finetune.ts";
 import { buildTrainModel } from "../src/train/model.ts";
 import { loadFloatModel } from "../src/train/teacher.ts";
@@ -68,13 +73,6 @@ const trainOptions: Pick<FinetuneOptions, "lr" | "kl" | "ce" | "klTemperature"> 
   ...given("ce", "ce"),
   ...given("kl-temperature", "klTemperature"),
 };
-/** What a trained row's label adds for the options given on the command line, e.g. ", lr 5e-4, KL 1, CE 0". */
-const trainLabel = [
-  trainOptions.lr !== undefined ? `, lr ${opt("lr", "")}` : "",
-  trainOptions.kl !== undefined ? `, KL ${opt("kl", "")}` : "",
-  trainOptions.ce !== undefined ? `, CE ${opt("ce", "")}` : "",
-  trainOptions.klTemperature !== undefined ? `, τ ${opt("kl-temperature", "")}` : "",
-].join("");
 const threadList = opt("threads", "1,2").split(",").map(Number);
 const rowSet = opt("rows", "all");
 const log = (s: string) => process.stderr.write(s + "\n");
@@ -87,15 +85,45 @@ const tokens = Int32Array.from(
 );
 log(`tokenized the training text: ${tokens.length} tokens in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
+/**
+ * The trained rows' token stream (`--data`) and what their label adds for it: the training text, N tokens sampled
+ * from the teacher with the rows' seed, or the text followed by those tokens.
+ */
+const trainedRowsData = async (spec: string, seed: number): Promise<{ tokens: Int32Array; label: string }> => {
+  if (spec === "text") return { tokens, label: "" };
+  const [kind, count] = spec.split(":");
+  const n = Number(count);
+  if ((kind !== "teacher" && kind !== "mixed") || !Number.isInteger(n) || n < 1)
+    throw new OptionError("BAD_FLAG_VALUE", `--data must be text, teacher:N or mixed:N (N ≥ 1 tokens), got ${JSON.stringify(spec)}`);
+  const started = performance.now();
+  const sampled = await sampleTeacherStream(bytesSource(teacherBytes), { tokens: n, seed, header: teacher.header });
+  log(`sampled ${n} tokens from the teacher in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  if (kind === "teacher") return { tokens: sampled, label: `, data: ${n} teacher tokens` };
+  const both = new Int32Array(tokens.length + n);
+  both.set(tokens);
+  both.set(sampled, tokens.length);
+  return { tokens: both, label: `, data: text + ${n} teacher tokens` };
+};
+const SEED = 1;
+const trainedData = await trainedRowsData(opt("data", "text"), SEED);
+/** What a trained row's label adds for the options given on the command line, e.g. ", lr 5e-4, KL 1, CE 0". */
+const trainLabel = [
+  trainOptions.lr !== undefined ? `, lr ${opt("lr", "")}` : "",
+  trainOptions.kl !== undefined ? `, KL ${opt("kl", "")}` : "",
+  trainOptions.ce !== undefined ? `, CE ${opt("ce", "")}` : "",
+  trainOptions.klTemperature !== undefined ? `, τ ${opt("kl-temperature", "")}` : "",
+  trainedData.label,
+].join("");
+
 // what every trained row shares (the rows add the schedule, the loss and the salient options)
 const common: Omit<FinetuneOptions, "out"> = {
   teacher: teacherPath,
-  dataTokens: tokens,
+  dataTokens: trainedData.tokens,
   steps,
   batch,
   seqLen,
   group,
-  seed: 1,
+  seed: SEED,
   threads: 1,
   ...trainOptions,
 };
@@ -327,7 +355,17 @@ function report(speed: { mode: string; threads: number; tokensPerSecond: number 
   if (json) {
     console.log(
       JSON.stringify(
-        { steps, batch, seqLen, group, evalChars, ...trainOptions, rows: rows.map((r) => ({ ...r, gapClosed: gapClosed(r.ppl) })), speed },
+        {
+          steps,
+          batch,
+          seqLen,
+          group,
+          evalChars,
+          ...trainOptions,
+          data: opt("data", "text"),
+          rows: rows.map((r) => ({ ...r, gapClosed: gapClosed(r.ppl) })),
+          speed,
+        },
         null,
         2,
       ),

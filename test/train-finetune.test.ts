@@ -1,7 +1,7 @@
 // The fine-tuning entry points end to end on the real stories260K: the built CLI killed with SIGKILL after
 // a checkpoint appeared and resumed writes the same bytes as an uninterrupted run (both schedules); the
 // library call stops cleanly on an AbortSignal and resumes to the same bytes; --json and the loss curve;
-// data-free sampling is seeded; wrong flags give one clear line and a non-zero exit.
+// data-free sampling is seeded and `--data-free-tokens` sets its size; wrong flags give one clear line and a non-zero exit.
 import { afterAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -219,6 +219,11 @@ describe("ternion finetune: SIGKILL and --resume", () => {
     [["--data", data, "--steps", "5", "--out", "x.gguf"], /--teacher <path> is required \[MISSING_FLAG\]/],
     [["--teacher", teacher, "--steps", "5", "--out", "x.gguf"], /--data <file> or --data-free is required/],
     [["--teacher", teacher, "--data", data, "--data-free", "--steps", "5", "--out", "x.gguf"], /not both/],
+    [["--teacher", teacher, "--data", data, "--steps", "5", "--out", "x.gguf", "--data-free-tokens", "500"], /--data-free-tokens needs --data-free/],
+    [
+      ["--teacher", teacher, "--data-free", "--steps", "5", "--out", "x.gguf", "--data-free-tokens", "0"],
+      /--data-free-tokens must be an integer ≥ 1, got "0"/,
+    ],
     [["--teacher", teacher, "--data", data, "--steps", "five", "--out", "x.gguf"], /--steps must be an integer ≥ 1, got "five"/],
     [["--teacher", teacher, "--data", data, "--steps", "5", "--out", "x.gguf", "--mode", "fast"], /--mode must be blockwise or full, got "fast"/],
     [["--teacher", teacher, "--data", data, "--steps", "5", "--out", "x.gguf", "--group", "100"], /--group must be 64, 128 or 256/],
@@ -291,5 +296,41 @@ describe("data-free data", () => {
     expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
     expect(Buffer.from(a.buffer).equals(Buffer.from(c.buffer))).toBe(false);
     expect(new Set(a).size).toBeGreaterThan(50); // text, not a stuck token
+  });
+
+  it("ternion finetune --data-free-tokens N trains on N sampled tokens: finetune()'s bytes with dataFreeTokens N, not the default's", async () => {
+    // 3 steps of 2 × 16 tokens: the default stream is 96 tokens, so 500 gives other windows and another student
+    const common = { teacher, dataFree: true, steps: 3, mode: "full", group: 64, batch: 2, seqLen: 16, seed: 4 } as const;
+    const cli = join(dir, "data-free-cli.gguf");
+    const r = runCli([
+      "finetune",
+      "--teacher",
+      teacher,
+      "--data-free",
+      "--data-free-tokens",
+      "500",
+      "--steps",
+      "3",
+      "--mode",
+      "full",
+      "--group",
+      "64",
+      "--batch",
+      "2",
+      "--seq-len",
+      "16",
+      "--seed",
+      "4",
+      "--out",
+      cli,
+      "--json",
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const withTokens = join(dir, "data-free-500.gguf");
+    const byDefault = join(dir, "data-free-default.gguf");
+    await finetune({ ...common, dataFreeTokens: 500, out: withTokens });
+    await finetune({ ...common, out: byDefault });
+    expect(readFileSync(cli).equals(readFileSync(withTokens))).toBe(true);
+    expect(readFileSync(cli).equals(readFileSync(byDefault))).toBe(false);
   });
 });

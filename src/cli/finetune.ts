@@ -23,6 +23,10 @@ const flags: Record<string, FlagSpec> = {
   teacher: { type: "string", description: `float teacher GGUF (llama or bitnet architecture): ${MODEL_REFERENCE_HELP}` },
   data: { type: "string", description: "UTF-8 training text" },
   "data-free": { type: "boolean", description: "train on text sampled from the teacher instead of --data" },
+  "data-free-tokens": {
+    type: "string",
+    description: "--data-free: tokens to sample from the teacher (default min(steps·batch·seq-len, 65536))",
+  },
   steps: { type: "string", description: "optimizer steps" },
   out: { type: "string", description: "student GGUF to write (replaced atomically); <out>.loss.svg beside it" },
   mode: { type: "string", description: "blockwise (default: α, γ, gains, one block at a time) or full (end to end)" },
@@ -72,7 +76,7 @@ export const finetuneCommand: Command = {
   name: "finetune",
   summary: "fine-tune a ternary (DLT) student from a float teacher with OFF distillation",
   usage:
-    "ternion finetune --teacher <F.gguf> (--data <file> | --data-free) --steps N --out <S.gguf> [--mode blockwise|full] [--loss off|mse] " +
+    "ternion finetune --teacher <F.gguf> (--data <file> | --data-free [--data-free-tokens N]) --steps N --out <S.gguf> [--mode blockwise|full] [--loss off|mse] " +
     "[--group 128] [--lr X] [--seq-len N] [--batch N] [--salient P [--salient-metric magnitude|hessian] [--salient-train|--salient-freeze]] " +
     "[--checkpoint-every N] [--resume] [--eval <file>] [--export dlt|tq2_0] [--json]",
   flags,
@@ -88,6 +92,8 @@ export const finetuneCommand: Command = {
     const dataFree = f.has("data-free");
     if (data !== undefined && dataFree) throw new OptionError("BAD_FLAG_VALUE", "give --data or --data-free, not both");
     if (data === undefined && !dataFree) throw new OptionError("MISSING_FLAG", "--data <file> or --data-free is required");
+    const dataFreeTokens = numberFlag(f, "data-free-tokens", { integer: true, min: 1 });
+    if (dataFreeTokens !== undefined && !dataFree) throw new OptionError("BAD_FLAG_VALUE", "--data-free-tokens needs --data-free");
     if (resolve(teacher) === resolve(outPath)) throw new OptionError("BAD_FLAG_VALUE", "--out must differ from --teacher");
     const group = numberFlag(f, "group", { integer: true, min: 1 });
     if (group !== undefined && ![64, 128, 256].includes(group))
@@ -109,6 +115,7 @@ export const finetuneCommand: Command = {
       teacher,
       data,
       dataFree,
+      dataFreeTokens,
       steps,
       out: outPath,
       mode: choiceFlag<Schedule>(f, "mode", ["blockwise", "full"]),
