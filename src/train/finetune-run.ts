@@ -198,6 +198,10 @@ export function resolveFinetuneOptions(o: TrainingOptions & { dataText?: string;
   if (seqLen > contextLength) bad(`seqLen ${seqLen} is longer than the teacher's context ${contextLength}`);
   if ([o.data ?? o.dataText, o.dataTokens, o.dataFree || undefined].filter((x) => x !== undefined).length !== 1)
     bad("give one of data (a text), dataTokens or dataFree");
+  if (o.dataFreeTokens !== undefined) {
+    if (!o.dataFree) bad("dataFreeTokens needs dataFree (it is how many tokens to sample from the teacher)");
+    int("dataFreeTokens", o.dataFreeTokens, 1, 0);
+  }
   if (o.export !== undefined && !EXPORT_FORMATS.includes(o.export))
     bad(`export must be one of ${EXPORT_FORMATS.join(", ")}, got ${String(o.export)}`);
   const steps = int("steps", o.steps, 1, 0);
