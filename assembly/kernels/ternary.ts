@@ -156,10 +156,10 @@ const ROW_BLOCK: i32 = 16;
 }
 
 /**
- * TQ2_0 (66-byte blocks: qs[64], f16 d) to the kernel layout, rows [r0, r1) of m: codes in row quads (quadByte; the
- * 64 code bytes of a block are the T2 bytes 64b…64b+63 of its row) and f32 scales, quad-major (scaleAt).
+ * TQ2_0 (nb 66-byte blocks a row: qs[64], f16 d) to the kernel layout, rows [r0, r1): codes in row quads (quadByte;
+ * the 64 code bytes of a block are the T2 bytes 64b…64b+63 of its row) and f32 scales, quad-major (scaleAt).
  */
-export function repackTq2(src: usize, codes: usize, scales: usize, m: i32, nb: i32, r0: i32, r1: i32): void {
+export function repackTq2(src: usize, codes: usize, scales: usize, nb: i32, r0: i32, r1: i32): void {
   const rowBytes = <usize>nb << 6;
   for (let r = r0; r < r1; r++) {
     for (let b = 0; b < nb; b++) {
@@ -174,7 +174,7 @@ export function repackTq2(src: usize, codes: usize, scales: usize, m: i32, nb: i
  * TQ1_0 (54-byte blocks: qs[48], qh[4], f16 d; five trits per byte, trit n of q = ((u8)(q·3^n)·3) >> 8) to the
  * same kernel layout as repackTq2 (2-bit codes of TQ2_0's order in row quads, quad-major f32 scales), rows [r0, r1).
  */
-export function repackTq1(src: usize, codes: usize, scales: usize, m: i32, nb: i32, r0: i32, r1: i32): void {
+export function repackTq1(src: usize, codes: usize, scales: usize, nb: i32, r0: i32, r1: i32): void {
   const rowBytes = <usize>nb << 6;
   for (let r = r0; r < r1; r++) {
     for (let b = 0; b < nb; b++) {

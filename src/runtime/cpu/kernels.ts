@@ -392,7 +392,7 @@ export class CpuKernels {
     if (rows % 4 && row.kernel.matmul === "ternary") this.heap.u8.fill(0, ptr + (rows & ~3) * layout.rowBytes, ptr + layout.codeBytes);
     if (upload.kind === "repack-blocks") {
       scales = this.heap.alloc(layout.scaleBytes);
-      this.repackFrom(staged, (src) => this.pool.run(FN[upload.kernel], [src, ptr, scales, rows, G], rows, 1, work));
+      this.repackFrom(staged, (src) => this.pool.run(FN[upload.kernel], [src, ptr, scales, G], rows, 1, work));
     } else if (upload.kind === "repack-rows") {
       this.repackFrom(staged, (src) => this.pool.run(FN.repackRows, [src, ptr, layout.rowBytes], rows, 1, work));
     } else {
