@@ -7,7 +7,7 @@ export { ternMatmul, ternMatmulSet, repackTq1, repackTq2, repackRows, ternaryCod
 export { ternMatmulLut } from "./kernels/ternary_lut";
 export { f16NonFinite, floatMatmul } from "./kernels/float";
 export { int8HeadMatmul } from "./kernels/head_q8";
-export { salientMatmul, ternSalientMatmul } from "./kernels/salient";
+export { salientMatmul, ternSalientMatmul, ternSalientMatmulSet } from "./kernels/salient";
 export { rmsNorm, rope, softmax, glu, addInto } from "./kernels/ops";
 export { attention, kvStore } from "./kernels/attention";
 export { trainMatmulFwd, trainMatmulDx, trainMatmulDw } from "./kernels/train";

@@ -84,6 +84,7 @@ export const ABI_GROUPS = [
       ["OUT_STRIDE", 11, "bytes between the output's tokens"],
       ["ROWS", 12, "rows of the matrix"],
       ["START", 13, "first row of the matrix in the set's range (a multiple of 4)"],
+      ["SALIENT", 14, "its salient side matrix's desc (src/runtime/cpu/salient.ts; 0: none), for ternSalientMatmulSet"],
     ],
   },
   {

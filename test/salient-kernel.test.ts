@@ -154,4 +154,57 @@ describe.each([1, 2])("projection with a side matrix, %i threads", (threads) => 
     ).toThrow(/salient side matrix/);
     proj.free();
   });
+
+  it.each([
+    ["TQ2_0", 1],
+    ["TQ2_0", 3],
+    ["I2_S", 1],
+    ["I2_S", 20],
+  ] as const)(
+    "%s matrices that share an input, some with side matrices, run as one set (n = %i): each output bit for bit its matrix's alone",
+    (type, n) => {
+      const cols = 512;
+      const ggml = type === "TQ2_0" ? GgmlType.TQ2_0 : GgmlType.I2_S;
+      // rows not a multiple of 4; the second matrix has no side matrix
+      const shapes = [
+        { rows: 14, side: true },
+        { rows: 9, side: false },
+        { rows: 21, side: true },
+      ];
+      const ws = shapes.map(({ rows, side }, i) => {
+        const r = rng(40 + i);
+        const w = Float32Array.from({ length: rows * cols }, () => (Math.floor(r() * 3) - 1) * 0.02);
+        const m = K.uploadMatrix(type, rows, cols, tensorTypeTraits(ggml).quantize(w));
+        return side ? { ...m, salient: uploadSalient(K, randomSalient(rows, cols, { share: 0.02, seed: 50 + i, emptyRows: [1] })) } : m;
+      });
+      const x = randomX(8 + n, n * cols);
+      const xp = K.heap.upload(x);
+      const act = K.activationFor(ws[0]!)!;
+      const a = K.allocActivations(act.kind, cols, n, act.group);
+      K.quantize(a, xp, n);
+      const alone = ws.map((w) => {
+        const out = K.heap.alloc(n * w.rows * 4);
+        K.matmulQuantized(w, a, out, w.rows, xp);
+        return K.heap.f32View(out, n * w.rows).slice();
+      });
+      const outs = ws.map((w) => K.heap.alloc(n * w.rows * 4));
+      K.matmulQuantizedSet(ws, a, outs, xp);
+      for (let i = 0; i < ws.length; i++) {
+        const got = K.heap.f32View(outs[i]!, n * ws[i]!.rows).slice();
+        expect(new Uint32Array(got.buffer), `matrix ${i}`).toEqual(new Uint32Array(alone[i]!.buffer));
+      }
+      // the projection takes them as one set too, with the same results
+      const proj = new Projector(K, "none", n);
+      const projected = ws.map((w) => K.heap.alloc(n * w.rows * 4));
+      proj.project(xp, n, ws, projected, 0);
+      for (let i = 0; i < ws.length; i++) {
+        const got = K.heap.f32View(projected[i]!, n * ws[i]!.rows).slice();
+        expect(new Uint32Array(got.buffer), `projected matrix ${i}`).toEqual(new Uint32Array(alone[i]!.buffer));
+      }
+      // without the f32 input the set refuses, naming the matrix
+      expect(() => K.matmulQuantizedSet(ws, a, outs)).toThrow(new RegExp(`${type} 14×512 has a salient side matrix`));
+      proj.free();
+      K.freeActivations(a);
+    },
+  );
 });

@@ -73,6 +73,8 @@ export const MSET_OUT_STRIDE: i32 = 11;
 export const MSET_ROWS: i32 = 12;
 /** first row of the matrix in the set's range (a multiple of 4) */
 export const MSET_START: i32 = 13;
+/** its salient side matrix's desc (src/runtime/cpu/salient.ts; 0: none), for ternSalientMatmulSet */
+export const MSET_SALIENT: i32 = 14;
 
 // Kernel sets of the generated quad tiles (assembly/kernels/ternary_tiles.ts): the families, DLT split by group size
 // (64-weight groups keep two sums per token).

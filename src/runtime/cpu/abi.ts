@@ -84,6 +84,8 @@ export const MSET = {
   ROWS: 12,
   /** first row of the matrix in the set's range (a multiple of 4) */
   START: 13,
+  /** its salient side matrix's desc (src/runtime/cpu/salient.ts; 0: none), for ternSalientMatmulSet */
+  SALIENT: 14,
 } as const;
 
 /** Words between the entries of a ternary matmul set (MSET): 64 bytes each. */

@@ -42,6 +42,7 @@ const EXPORTS = [
   // the salient side matrix's product (assembly/kernels/salient.ts; ./salient.ts wraps it)
   "salientMatmul",
   "ternSalientMatmul",
+  "ternSalientMatmulSet",
   // the residual stream's adds (assembly/kernels/ops.ts)
   "addInto",
 ] as const;
@@ -704,6 +705,7 @@ export class CpuKernels {
       i32[e + MSET.OUT_STRIDE] = stride;
       i32[e + MSET.ROWS] = w.rows;
       i32[e + MSET.START] = rows;
+      i32[e + MSET.SALIENT] = w.salient?.desc ?? 0;
       // the next matrix starts at a row quad, so that every share (cut at multiples of 4) starts at one of its quads
       rows += Math.ceil(w.rows / 4) * 4;
       work += w.rows * w.cols * a.n;
@@ -740,15 +742,18 @@ export class CpuKernels {
   }
 
   /**
-   * outs[i] = matmulQuantized(ws[i], a, outs[i]) for ternary matrices that read the same activations (q/k/v,
-   * gate/up), as one thread-pool call over all their rows (ternMatmulSet): one dispatch and one barrier instead of
-   * one per matrix, and the threads' shares cut from the rows of all of them. Bit-identical to the separate calls.
+   * outs[i] = matmulQuantized(ws[i], a, outs[i], …, x) for ternary matrices that read the same activations (q/k/v,
+   * gate/up), as one thread-pool call over all their rows (ternMatmulSet; ternSalientMatmulSet where one has a salient
+   * side matrix, whose product reads the f32 input x): one dispatch and one barrier instead of one per matrix, and the
+   * threads' shares cut from the rows of all of them. Bit-identical to the separate calls.
    */
-  matmulQuantizedSet(ws: readonly Matrix[], a: QuantizedActivations, outs: readonly number[]): void {
+  matmulQuantizedSet(ws: readonly Matrix[], a: QuantizedActivations, outs: readonly number[], x = 0): void {
     this.check();
     if (ws.length !== outs.length) throw new OptionError("BAD_OPTION", `${ws.length} matrices but ${outs.length} outputs`);
-    for (const w of ws) this.ternaryArgs(w, a); // every matrix reads `a`, checked before anything runs
-    if (ws.some((w) => w.salient)) throw new OptionError("BAD_OPTION", "a matrix with a salient side matrix runs alone: use matmulQuantized()");
+    for (const w of ws) {
+      this.ternaryArgs(w, a); // every matrix reads `a`, checked before anything runs
+      if (w.salient && !x) throw new OptionError("BAD_OPTION", `${w.type} ${w.rows}×${w.cols} has a salient side matrix: pass the f32 input x`);
+    }
     // a batch's first tokens by table lookups, each panel's tables shared by the matrices while their rows'
     // accumulators stay small (else one matrix at a time); the rest by the multiply-add tiles
     const t0 = this.lutTokens(ws, a.n);
@@ -761,7 +766,10 @@ export class CpuKernels {
     const { rows, work } = this.writeSetEntries(ws, a, outs, t0);
     const at = this.activationsFrom(a, t0);
     const args = [this.setEntries.ptr, ws.length, at.q, at.cs, at.d, at.s, at.xs, a.capacity * 4, a.n - t0, TILE_CODE[this.tile]];
-    this.pool.run(FN.ternMatmulSet, args, rows, 4, this.parts((work * (a.n - t0)) / a.n));
+    // a side matrix keeps every token off the Vec-LUT matmul (lutTokens), so its product reads x from token 0
+    for (const w of ws) if (w.salient) setSalientInput(this, w.salient, x);
+    const fn = ws.some((w) => w.salient) ? FN.ternSalientMatmulSet : FN.ternMatmulSet;
+    this.pool.run(fn, args, rows, 4, this.parts((work * (a.n - t0)) / a.n));
   }
 
   /** out = x·Wᵀ for float weights (F32, F16, Q8_0, BF16 held as F32) and f32 activations x [n][cols] at address x. */

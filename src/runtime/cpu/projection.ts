@@ -1,7 +1,7 @@
 // Linear layers that share an input (q/k/v, gate/up): the input is quantized once per activation convention
 // and every matrix reads the same quantized copy. Ternary matrices that read the same copy run as one kernel call
 // (CpuKernels.matmulQuantizedSet): in decode the thread pool splits them with one barrier, and a batch's Vec-LUT
-// tables are built once for all of them.
+// tables are built once for all of them. A salient side matrix's product goes in the same call (it reads the f32 x).
 //
 // Which quantization a ternary matmul sees is the weight type's, as in llama.cpp and bitnet.cpp: TQ1_0/TQ2_0
 // take Q8_K (int8 per 256 values), I2_S takes int8 per token (absmax, BitNet b1.58's rule). Float weights
@@ -39,7 +39,8 @@ export class Projector {
       // one quantization, one thread-pool call for all the matrices (one barrier, one set of tables)
       this.K.quantize(shared, x, n);
       if (p) t = p.lap(OP["activation quant"], t);
-      this.K.matmulQuantizedSet(ws, shared, outs);
+      // x: a salient side matrix's product reads the f32 input (./salient.ts)
+      this.K.matmulQuantizedSet(ws, shared, outs, x);
       if (p) p.lap(op, t);
       return;
     }
@@ -83,8 +84,7 @@ export class Projector {
   /** The one activation buffer every matrix of `ws` reads, where all are ternary with the same quantization. */
   private sharedActivations(ws: readonly Matrix[]): QuantizedActivations | undefined {
     const act = this.K.activationFor(ws[0]!);
-    // a salient side matrix's product is added in its own matmul call (CpuKernels.matmulQuantized)
-    if (!act || ws.some((w) => w.salient)) return undefined;
+    if (!act) return undefined;
     const key = activationKey(act, ws[0]!.cols);
     for (let i = 1; i < ws.length; i++) {
       const other = this.K.activationFor(ws[i]!);
