@@ -5,7 +5,9 @@
 // are timed by the process's CPU time, others by the wall clock; medians over rounds, with the spread.
 //
 //   BENCH_ENTRY=bench/decode-matvecs.ts npm run bench:kernels -- [--shape 700M|2B] [--type TQ2_0|I2_S] [--layers N]
-//       [--threads 1,2] [--modes separate,set] [--rounds 5] [--tokens 4] [--simd relaxed|simd128] [--clock cpu|wall] [--json]
+//       [--threads 1,2] [--modes separate,set] [--rounds 5] [--tokens 4] [--batch 1] [--simd relaxed|simd128] [--clock cpu|wall] [--json]
+// --batch N runs each matrix on N tokens a call (a prefill batch: from 16 tokens a thread, the Vec-LUT matmul) instead of
+// one; times stay per token.
 // --clock wall times 1-thread rows by the wall clock too (the speedup of 2 threads is wall against wall).
 // --layers 1 keeps one layer's weights (7 MB on 700M) for every layer: nearer the caches (bench:kernels' situation).
 import { CpuKernels, type Matrix, type QuantizedActivations } from "../src/runtime/cpu/kernels.ts";
@@ -36,6 +38,8 @@ const threadCounts = opt("threads", "1,2").split(",").map(Number);
 const modes = opt("modes", "separate,set").split(",") as Array<"separate" | "set">;
 const rounds = Number(opt("rounds", "5"));
 const tokens = Number(opt("tokens", "4"));
+const batch = Number(opt("batch", "1"));
+if (!Number.isInteger(batch) || batch < 1 || batch > 512) throw new Error(`--batch must be an integer in 1…512, got ${batch}`);
 const simd = opt("simd", relaxedSimdSupported() ? "relaxed" : "simd128") as SimdBuild;
 const wasmDir = opt("wasm", "");
 const json = argv.includes("--json");
@@ -102,9 +106,9 @@ async function makeStack(threads: number): Promise<Stack> {
     mats.push(layer);
   }
   const kind = type === "TQ2_0" ? "q8k" : "token";
-  const upload = (k: number) => K.heap.upload(Float32Array.from({ length: k }, () => Math.random() * 2 - 1));
+  const upload = (k: number) => K.heap.upload(Float32Array.from({ length: k * batch }, () => Math.random() * 2 - 1));
   const outs = {} as Record<Role, number[]>;
-  for (const role of ROLES) outs[role] = ROLE_MATRICES[role].map(([m]) => K.heap.alloc(m * 4));
+  for (const role of ROLES) outs[role] = ROLE_MATRICES[role].map(([m]) => K.heap.alloc(m * 4 * batch));
   return {
     K,
     mats,
@@ -125,7 +129,7 @@ function runTokens(s: Stack, mode: "separate" | "set"): Record<Role, number> {
       for (const role of ROLES) {
         const a = role === "down" ? s.acts.ffn : s.acts.in;
         const t0 = clock();
-        K.quantize(a, role === "down" ? s.x.ffn : s.x.in, 1);
+        K.quantize(a, role === "down" ? s.x.ffn : s.x.in, batch);
         const ws = s.mats[l]![role];
         const outs = s.outs[role];
         if (mode === "set" && ws.length > 1) K.matmulQuantizedSet(ws, a, outs);
@@ -134,7 +138,7 @@ function runTokens(s: Stack, mode: "separate" | "set"): Record<Role, number> {
       }
     }
   }
-  for (const role of ROLES) ms[role] /= tokens;
+  for (const role of ROLES) ms[role] /= tokens * batch;
   return ms;
 }
 
@@ -164,7 +168,7 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 log(
-  `load average after: ${load()}; ${clockName === "cpu" ? "1 thread: CPU time, more threads: wall clock" : "wall clock"}; ms per token (median of ${rounds} rounds of ${tokens} tokens, min–max), GOPS of the median`,
+  `load average after: ${load()}; ${clockName === "cpu" ? "1 thread: CPU time, more threads: wall clock" : "wall clock"}; ms per token (median of ${rounds} rounds of ${tokens} × ${batch} tokens, min–max), GOPS of the median`,
 );
 log(`thr  mode      ${[...ROLES, "all"].map((r) => r.padStart(25)).join("")}`);
 const rows: Array<{ threads: number; mode: string; role: string; msMedian: number; msMin: number; msMax: number; gops: number }> = [];
