@@ -5,8 +5,11 @@
 // decodes --tokens tokens after a 16-token prompt; the table gives the median decode tok/s of the rounds.
 //
 //   BENCH_ENTRY=bench/salient.ts node scripts/bench-kernels.mjs [--share 1] [--threads 1,2] [--tokens 32]
-//                                [--rounds 7] [--json]
-// The file with side matrices is written once into ~/.cache/ternion-bench (seeded: the same bytes every time).
+//                                [--rounds 7] [--rows even,binomial] [--json]
+// --rows: how the entries spread over a tensor's rows (test/helpers/salient.ts): "even", every row ⌊share·cols⌋ or one
+// more; "binomial", each position on its own with probability share (as picking the largest |w| of independent
+// weights does; row lengths spread around the mean). The files with side matrices are written once into
+// ~/.cache/ternion-bench (seeded: the same bytes every time).
 import { existsSync, renameSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -28,6 +31,8 @@ const opt = (name: string, def: string) => {
 const json = argv.includes("--json");
 const share = Number(opt("share", "1"));
 const threadCounts = opt("threads", "1,2").split(",").map(Number);
+const rowKinds = opt("rows", "even,binomial").split(",") as Array<"even" | "binomial">;
+for (const k of rowKinds) if (k !== "even" && k !== "binomial") throw new Error(`--rows takes even and binomial, got ${k}`);
 const tokens = Number(opt("tokens", "32"));
 const rounds = Number(opt("rounds", "7"));
 const wasmDir = opt("wasm", "");
@@ -36,15 +41,15 @@ const log = (s: string) => {
   if (!json) console.log(s);
 };
 
-/** The 700M file with side matrices of `share` % beside every block matrix, written once. */
-async function salientCopy(plain: string): Promise<string> {
-  const path = plain.replace(/\.gguf$/, `-salient${share}.gguf`);
+/** The 700M file with side matrices of `share` % beside every block matrix, rows as `rows` says, written once. */
+async function salientCopy(plain: string, rows: "even" | "binomial"): Promise<string> {
+  const path = plain.replace(/\.gguf$/, `-salient${share}${rows === "even" ? "" : `-${rows}`}.gguf`);
   if (existsSync(path)) return path;
   process.stderr.write(`writing ${path} …\n`);
   const source = await openFileSource(plain);
   try {
     const input = ggufInputFromSource(source, await readGgufHeader(source));
-    await writeGgufFile(`${path}.part`, withRandomSalient(input, share / 100, 1818).model);
+    await writeGgufFile(`${path}.part`, withRandomSalient(input, share / 100, 1818, 1, rows).model);
   } finally {
     await source.close();
   }
@@ -78,27 +83,29 @@ function decodeRun(model: CpuModel): number {
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
 
 const plainPath = await ensureSyntheticModel(cache, BITNET_700M);
-const salientPath = await salientCopy(plainPath);
-const rows: { threads: number; share: number; plainTokS: number; salientTokS: number; slowdown: number }[] = [];
+const salientPaths = new Map<string, string>();
+for (const k of rowKinds) salientPaths.set(k, await salientCopy(plainPath, k));
+const rows: { threads: number; share: number; rows: string; plainTokS: number; salientTokS: number; slowdown: number }[] = [];
 log(`salient decode cost — ${BITNET_700M.name} TQ2_0, ${share} % salient, ${tokens} tokens per run, ${rounds} rounds, median`);
-log(`${"thr".padStart(3)} ${"0 % tok/s".padStart(10)} ${`${share} % tok/s`.padStart(10)} ${"slower".padStart(7)}`);
-for (const threads of threadCounts) {
-  const plain = await load(plainPath, threads);
-  const salient = await load(salientPath, threads);
-  decodeRun(plain);
-  decodeRun(salient);
-  const a: number[] = [];
-  const b: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    a.push(decodeRun(plain));
-    b.push(decodeRun(salient));
+log(`${"thr".padStart(3)} ${"rows".padEnd(9)} ${"0 % tok/s".padStart(10)} ${`${share} % tok/s`.padStart(10)} ${"slower".padStart(7)}`);
+for (const threads of threadCounts)
+  for (const [kind, salientPath] of salientPaths) {
+    const plain = await load(plainPath, threads);
+    const salient = await load(salientPath, threads);
+    decodeRun(plain);
+    decodeRun(salient);
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      a.push(decodeRun(plain));
+      b.push(decodeRun(salient));
+    }
+    plain.dispose();
+    salient.dispose();
+    const row = { threads, share, rows: kind, plainTokS: median(a), salientTokS: median(b), slowdown: median(a) / median(b) - 1 };
+    rows.push(row);
+    log(
+      `${String(threads).padStart(3)} ${kind.padEnd(9)} ${row.plainTokS.toFixed(2).padStart(10)} ${row.salientTokS.toFixed(2).padStart(10)} ${`${(100 * row.slowdown).toFixed(1)} %`.padStart(7)}`,
+    );
   }
-  plain.dispose();
-  salient.dispose();
-  const row = { threads, share, plainTokS: median(a), salientTokS: median(b), slowdown: median(a) / median(b) - 1 };
-  rows.push(row);
-  log(
-    `${String(threads).padStart(3)} ${row.plainTokS.toFixed(2).padStart(10)} ${row.salientTokS.toFixed(2).padStart(10)} ${`${(100 * row.slowdown).toFixed(1)} %`.padStart(7)}`,
-  );
-}
 if (json) console.log(JSON.stringify(rows));

@@ -17,8 +17,14 @@ export const SALIENT_SHAPES: Record<string, SyntheticShape> = {
 };
 
 export interface RandomSalientOptions {
-  /** Share of each row's positions that are salient (a row gets ⌊share·cols⌋ or one more, at random). */
+  /** Share of the positions that are salient. */
   share: number;
+  /**
+   * How many a row gets: "even" (default) ⌊share·cols⌋ or one more, at random; "binomial" each position on its own
+   * with probability `share`, as picking the largest |w| of a tensor of independent weights does (row lengths spread
+   * around share·cols, which the CPU kernel's per-row loop feels: bench/README.md).
+   */
+  rowLengths?: "even" | "binomial";
   seed: number;
   /** Largest |S| (scale·127). Default 1. */
   magnitude?: number;
@@ -26,6 +32,18 @@ export interface RandomSalientOptions {
   emptyRows?: readonly number[];
   /** Rows with every column salient. */
   fullRows?: readonly number[];
+}
+
+/** The columns of a row where each of `cols` is taken with probability p: geometric gaps between them. */
+function binomialColumns(cols: number, p: number, r: () => number): Uint16Array {
+  const out: number[] = [];
+  if (p <= 0) return new Uint16Array(0);
+  for (let c = -1; ; ) {
+    c += p >= 1 ? 1 : 1 + Math.floor(Math.log(1 - r()) / Math.log(1 - p));
+    if (c >= cols) break;
+    out.push(c);
+  }
+  return Uint16Array.from(out);
 }
 
 /** A random side matrix of rows × cols: sorted distinct columns per row, values in ±1…127, per-row scales. */
@@ -37,6 +55,7 @@ export function randomSalient(rows: number, cols: number, o: RandomSalientOption
     let cs: Uint16Array;
     if (o.fullRows?.includes(row)) cs = Uint16Array.from({ length: cols }, (_, i) => i);
     else if (o.emptyRows?.includes(row)) cs = new Uint16Array(0);
+    else if (o.rowLengths === "binomial") cs = binomialColumns(cols, o.share, r);
     else {
       const want = Math.min(cols, Math.floor(o.share * cols + r()));
       const picked = new Set<number>();
@@ -90,6 +109,7 @@ export function withRandomSalient(
   share: number,
   seed: number,
   magnitude = 1,
+  rowLengths: RandomSalientOptions["rowLengths"] = "even",
 ): { model: GgufWriteInput; sides: Map<string, SalientMatrixData> } {
   const sides = new Map<string, SalientMatrixData>();
   const tensors = [...model.tensors];
@@ -100,7 +120,7 @@ export function withRandomSalient(
   let i = 0;
   for (const e of expectedTensors(config)) {
     if (!e.name.startsWith("blk.") || e.role !== "matrix") continue;
-    const s = randomSalient(e.dims[1]!, e.dims[0]!, { share, seed: seed + 7919 * i++, magnitude });
+    const s = randomSalient(e.dims[1]!, e.dims[0]!, { share, seed: seed + 7919 * i++, magnitude, rowLengths });
     if (s.idx.length === 0) continue;
     sides.set(e.name, s);
     tensors.push(...salientTensors(e.name, s));
