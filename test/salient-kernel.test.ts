@@ -46,6 +46,14 @@ for (const [rows, cols, share, n, seed] of [
 }
 // no entries at all
 CASES.push({ name: "no entries", rows: 6, cols: 40, n: 2, s: randomSalient(6, 40, { share: 0, seed: 10 }) });
+// rows of binomial lengths (each position salient on its own, as picking by magnitude gives), over several row groups
+for (const [rows, cols, n, seed] of [
+  [200, 1536, 1, 11],
+  [67, 700, 3, 12],
+] as const) {
+  const s = randomSalient(rows, cols, { share: 0.02, seed, rowLengths: "binomial", emptyRows: [5, 64] });
+  CASES.push({ name: `${rows}×${cols} ${s.idx.length} entries, binomial rows, n=${n}`, rows, cols, n, s });
+}
 
 describe.each(BUILDS)("salient matmul, %s build", (build) => {
   const kernels = new Map<number, CpuKernels>();
