@@ -103,24 +103,23 @@ export function ternSalientMatmul(fam: i32, w: usize, rowBytes: usize, a: usize,
 }
 
 /**
- * A ternary matmul set (ternMatmulSet, ternary.ts: q/k/v, gate/up) whose matrices may have side matrices: each entry's
- * rows of the share [r0, r1) as ternMatmulSet computes them, then, where the entry has one (MSET_SALIENT: its desc,
- * x set as for ternSalientMatmul), S·x added to those rows — one thread-pool call for the whole set, each row as
- * ternSalientMatmul computes it alone.
+ * A ternary matmul set (ternMatmulSet, ternary.ts: q/k/v, gate/up) whose matrices may have side matrices: the share
+ * [r0, r1) of every entry's rows as ternMatmulSet computes them, then, for each entry that has one (MSET_SALIENT: its
+ * desc, x set as for ternSalientMatmul), S·x added to its rows of the share — one thread-pool call for the whole set,
+ * each row as ternSalientMatmul computes it alone.
  */
 export function ternSalientMatmulSet(set: usize, count: i32, a: usize, cs: usize, ad: usize, as: usize, ax: usize, gs: usize,
   n: i32, tileMode: i32, r0: i32, r1: i32): void {
+  ternMatmulSet(set, count, a, cs, ad, as, ax, gs, n, tileMode, r0, r1);
   for (let i = 0; i < count; i++) {
     const e = set + ((<usize>i * <usize>MSET_ENTRY_WORDS) << 2);
-    const start = load<i32>(e + (<usize>MSET_START << 2));
-    const lo = max(r0, start);
-    const hi = min(r1, start + load<i32>(e + (<usize>MSET_ROWS << 2)));
-    if (lo >= hi) continue;
-    ternMatmulSet(e, 1, a, cs, ad, as, ax, gs, n, tileMode, lo, hi);
     const desc = <usize>load<u32>(e + (<usize>MSET_SALIENT << 2));
     if (desc == 0) continue;
+    const start = load<i32>(e + (<usize>MSET_START << 2));
+    const lo = max(r0, start) - start;
+    const hi = min(r1 - start, load<i32>(e + (<usize>MSET_ROWS << 2)));
+    if (lo >= hi) continue;
     salientMatmul(load<u32>(desc), load<u32>(desc, 4), load<u32>(desc, 8), load<u32>(desc, 12), load<u32>(desc, 16),
-      load<u32>(desc, 20), n, load<u32>(e + (<usize>MSET_OUT << 2)), load<u32>(e + (<usize>MSET_OUT_STRIDE << 2)), lo - start,
-      hi - start);
+      load<u32>(desc, 20), n, load<u32>(e + (<usize>MSET_OUT << 2)), load<u32>(e + (<usize>MSET_OUT_STRIDE << 2)), lo, hi);
   }
 }
