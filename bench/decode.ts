@@ -56,8 +56,10 @@ async function runTernion(path: string, threads: number, prefill: number, decode
   });
   await source.close();
   const prompt = promptIds(prefill, model.config.vocabSize);
-  // warm-up: a few tokens through every kernel
-  model.eval(prompt.slice(0, 8));
+  // warm-up as llama-bench's (a whole prompt run, then one generated token), so that every kernel the timed runs use
+  // — the Vec-LUT matmul from 16 tokens a thread, the decode tiles at 1 — has run (and V8 has compiled it with its
+  // optimizing tier) and every buffer is touched before the clock starts
+  model.eval([argmax(model.eval(prompt)!)]);
   model.reset();
   const t0 = performance.now();
   let next = argmax(model.eval(prompt)!);
@@ -86,8 +88,9 @@ async function runLlamaCpp(path: string, threads: number, prefill: number, decod
   const context = await model.createContext({ contextSize: prefill + decode + 8, batchSize: prefill, threads: { ideal: threads, min: threads } });
   const seq = context.getSequence();
   const prompt = promptIds(prefill, vocab);
-  // warm-up
-  for await (const _ of seq.evaluate(prompt.slice(0, 8) as never[], { temperature: 0 })) break;
+  // warm-up as llama-bench's: a whole prompt run, then one generated token
+  let warm = 0;
+  for await (const _ of seq.evaluate(prompt as never[], { temperature: 0 })) if (++warm === 2) break;
   await seq.clearHistory();
   /** Evaluates `tokens` then generates greedily; the times at which the first and the `count`-th token came. */
   const generate = async (tokens: number[], count: number) => {
