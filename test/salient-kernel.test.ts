@@ -195,8 +195,12 @@ describe.each([1, 2])("projection with a side matrix, %i threads", (threads) => 
         K.matmulQuantized(w, a, out, w.rows, xp);
         return K.heap.f32View(out, n * w.rows).slice();
       });
+      // the set reads the same values at another address, and the first copy is spoiled: a side matrix that kept the
+      // input of the calls above would give other sums
+      const xp2 = K.heap.upload(x);
+      K.heap.f32View(xp, n * cols).fill(1e3);
       const outs = ws.map((w) => K.heap.alloc(n * w.rows * 4));
-      K.matmulQuantizedSet(ws, a, outs, xp);
+      K.matmulQuantizedSet(ws, a, outs, xp2);
       for (let i = 0; i < ws.length; i++) {
         const got = K.heap.f32View(outs[i]!, n * ws[i]!.rows).slice();
         expect(new Uint32Array(got.buffer), `matrix ${i}`).toEqual(new Uint32Array(alone[i]!.buffer));
@@ -204,6 +208,8 @@ describe.each([1, 2])("projection with a side matrix, %i threads", (threads) => 
       // the projection takes them as one set too, with the same results
       const proj = new Projector(K, "none", n);
       const projected = ws.map((w) => K.heap.alloc(n * w.rows * 4));
+      K.heap.f32View(xp, n * cols).set(x);
+      K.heap.f32View(xp2, n * cols).fill(1e3);
       proj.project(xp, n, ws, projected, 0);
       for (let i = 0; i < ws.length; i++) {
         const got = K.heap.f32View(projected[i]!, n * ws[i]!.rows).slice();

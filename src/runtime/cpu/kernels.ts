@@ -599,8 +599,9 @@ export class CpuKernels {
       TILE_CODE[this.tile],
     ];
     if (w.salient) {
-      // the side matrix's product in the same thread-pool call: each thread adds it to the rows it computed
-      setSalientInput(this, w.salient, x);
+      // the side matrix's product in the same thread-pool call: each thread adds it to the rows it computed (tokens
+      // from t0, which is 0: a side matrix keeps a matrix off the Vec-LUT matmul)
+      setSalientInput(this, w.salient, x + t0 * w.cols * 4);
       this.pool.run(FN.ternSalientMatmul, [...args, w.salient.desc], w.rows, 4, this.parts(w.rows * w.cols * a.n));
       return;
     }
@@ -616,8 +617,8 @@ export class CpuKernels {
     const fits = (w: Matrix) => {
       const { kernel, scales } = CPU_MATRIX_TYPES[w.type];
       // a code byte's 4 fields must share one scale group: DLT needs groups of 128 or 256
-      // a matrix with a salient side matrix adds its product inside the multiply-add call (ternSalientMatmul); one
-      // with a code of 3 has no table row for it (Matrix.code3)
+      // a matrix with a salient side matrix adds its product inside the multiply-add call (ternSalientMatmul, or
+      // ternSalientMatmulSet for its whole set); one with a code of 3 has no table row for it (Matrix.code3)
       return kernel.matmul === "ternary" && !w.salient && !w.code3 && (scales.kind !== "groups" || w.layout.group >= 128);
     };
     if (!ws.every(fits) || (this.tile !== "auto" && this.tile !== "lut")) return 0;
@@ -766,8 +767,8 @@ export class CpuKernels {
     const { rows, work } = this.writeSetEntries(ws, a, outs, t0);
     const at = this.activationsFrom(a, t0);
     const args = [this.setEntries.ptr, ws.length, at.q, at.cs, at.d, at.s, at.xs, a.capacity * 4, a.n - t0, TILE_CODE[this.tile]];
-    // a side matrix keeps every token off the Vec-LUT matmul (lutTokens), so its product reads x from token 0
-    for (const w of ws) if (w.salient) setSalientInput(this, w.salient, x);
+    // tokens from t0, which is 0 when a matrix has a side matrix: it keeps the whole set off the Vec-LUT matmul
+    for (const w of ws) if (w.salient) setSalientInput(this, w.salient, x + t0 * w.cols * 4);
     const fn = ws.some((w) => w.salient) ? FN.ternSalientMatmulSet : FN.ternMatmulSet;
     this.pool.run(fn, args, rows, 4, this.parts((work * (a.n - t0)) / a.n));
   }

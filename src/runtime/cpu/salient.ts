@@ -1,6 +1,7 @@
 // A salient side matrix on the CPU (model/salient-file.ts): its CSR arrays in one block of wasm memory, and the
 // product out += S·x (assembly/kernels/salient.ts). The engine adds it inside the ternary matmul's own thread-pool
-// call (CpuKernels.matmulQuantized → ternSalientMatmul: each thread after its own rows); salientMatmul below runs
+// call (CpuKernels.matmulQuantized → ternSalientMatmul, matmulQuantizedSet → ternSalientMatmulSet for q/k/v and
+// gate/up: each thread after its own rows); salientMatmul below runs
 // the product alone, split over the pool by rows. x is the f32 input of the matrix, before the ternary kernel's int8
 // quantization.
 import type { SalientMatrixData } from "../model/salient-file.ts";
@@ -24,7 +25,7 @@ export interface SalientMatrix {
   readonly val: number;
   /** f32 [rows] */
   readonly scale: number;
-  /** Six u32: blocks, idx, val, scale, then the input x and its stride, which each call sets (ternSalientMatmul). */
+  /** Six u32: blocks, idx, val, scale, then the input x and its stride, which each call sets (setSalientInput). */
   readonly desc: number;
 }
 
@@ -88,7 +89,7 @@ export function uploadSalient(K: CpuKernels, s: SalientMatrixData): SalientMatri
   return m;
 }
 
-/** Sets the input of the next fused call (ternSalientMatmul): x f32 [n][cols] at address x, xStride floats apart (the i32 view stores addresses past 2 GiB by their bits, which the kernel reads as u32). */
+/** Sets the input of the next fused call (ternSalientMatmul, ternSalientMatmulSet): x f32 [n][cols] at address x, xStride floats apart (the i32 view stores addresses past 2 GiB by their bits, which the kernel reads as u32). */
 export function setSalientInput(K: CpuKernels, s: SalientMatrix, x: number, xStride = s.cols): void {
   K.heap.i32.set([x, xStride * 4], (s.desc >> 2) + 4);
 }
