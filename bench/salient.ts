@@ -88,11 +88,12 @@ for (const k of rowKinds) salientPaths.set(k, await salientCopy(plainPath, k));
 const rows: { threads: number; share: number; rows: string; plainTokS: number; salientTokS: number; slowdown: number }[] = [];
 log(`salient decode cost — ${BITNET_700M.name} TQ2_0, ${share} % salient, ${tokens} tokens per run, ${rounds} rounds, median`);
 log(`${"thr".padStart(3)} ${"rows".padEnd(9)} ${"0 % tok/s".padStart(10)} ${`${share} % tok/s`.padStart(10)} ${"slower".padStart(7)}`);
-for (const threads of threadCounts)
+for (const threads of threadCounts) {
+  // one dense model per thread count, decoded in turns with each kind's model (its own runs for each ratio)
+  const plain = await load(plainPath, threads);
+  decodeRun(plain);
   for (const [kind, salientPath] of salientPaths) {
-    const plain = await load(plainPath, threads);
     const salient = await load(salientPath, threads);
-    decodeRun(plain);
     decodeRun(salient);
     const a: number[] = [];
     const b: number[] = [];
@@ -100,7 +101,6 @@ for (const threads of threadCounts)
       a.push(decodeRun(plain));
       b.push(decodeRun(salient));
     }
-    plain.dispose();
     salient.dispose();
     const row = { threads, share, rows: kind, plainTokS: median(a), salientTokS: median(b), slowdown: median(a) / median(b) - 1 };
     rows.push(row);
@@ -108,4 +108,6 @@ for (const threads of threadCounts)
       `${String(threads).padStart(3)} ${kind.padEnd(9)} ${row.plainTokS.toFixed(2).padStart(10)} ${row.salientTokS.toFixed(2).padStart(10)} ${`${(100 * row.slowdown).toFixed(1)} %`.padStart(7)}`,
     );
   }
+  plain.dispose();
+}
 if (json) console.log(JSON.stringify(rows));
