@@ -83,7 +83,7 @@ export const ABI_GROUPS = [
       ["OUT", 10, "f32 output of token 0, row 0"],
       ["OUT_STRIDE", 11, "bytes between the output's tokens"],
       ["ROWS", 12, "rows of the matrix"],
-      ["START", 13, "first row of the matrix in the set's range (a multiple of 4)"],
+      ["START", 13, "first row of the matrix in the set's range (a multiple of 4; of SALIENT_ROW_GROUP in a set with a side matrix)"],
       ["SALIENT", 14, "its salient side matrix's desc (src/runtime/cpu/salient.ts; 0: none), for ternSalientMatmulSet"],
     ],
   },
@@ -111,6 +111,11 @@ export const ABI_CONSTANTS = [
     name: "ATTENTION_TOKEN_BLOCK",
     doc: "Query tokens per work unit of attention (assembly/kernels/attention.ts; a unit is a block of them × one kv head): the queries of a unit share each key and value row as it is converted from f16.",
     value: 4,
+  },
+  {
+    name: "SALIENT_ROW_GROUP",
+    doc: "Rows per group of a salient side matrix in wasm memory (src/runtime/cpu/salient.ts): a group's rows are sorted by their number of entries and taken four at a time (assembly/kernels/salient.ts); shares of a matrix with one are cut at multiples of it.",
+    value: 64,
   },
   {
     name: "LUT_TOKENS",

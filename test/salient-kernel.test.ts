@@ -86,6 +86,27 @@ describe.each(BUILDS)("salient matmul, %s build", (build) => {
     }
   });
 
+  // A thread whose share cuts a row group computes the group's tiles and adds only its own rows: shares cut at every
+  // row (align 1) and at odd multiples (align 3, 5) give the reference's bits, where adding a tile's other rows too
+  // would add them twice.
+  it.each([1, 3, 5])("shares cut inside row groups (at multiples of %i rows) give the same bits", (align) => {
+    const K = kernels.get(2)!;
+    for (const c of [CASES[7]!, CASES[10]!, CASES[11]!]) {
+      const { rows, cols, n, s } = c;
+      const x = randomX(rows + align, n * cols);
+      const before = randomX(cols + align, n * rows);
+      const want = before.slice();
+      salientMatmulRef(s, x, n, want);
+      const side = uploadSalient(K, s);
+      const xp = K.heap.upload(x);
+      const out = K.heap.upload(before);
+      K.dispatch("salientMatmul", [side.groups, side.tiles, side.idx, side.val, side.scale, xp, cols * 4, n, out, rows * 4], rows, align, 1 << 30);
+      const got = K.heap.f32View(out, before.length).slice();
+      for (const p of [xp, out, side.ptr]) K.heap.free(p);
+      expect(new Uint32Array(got.buffer), `${c.name}`).toEqual(new Uint32Array(want.buffer));
+    }
+  });
+
   // An empty row is left as it is, whichever rows share its tile (the quarters of a thread's rows differ with the
   // split): −0 stays −0 and an infinite scale is not multiplied by 0 (which would write +0 and NaN).
   it("leaves an empty row untouched (−0 and an infinite scale), on 1 and 2 threads", () => {

@@ -71,7 +71,7 @@ export const MSET_OUT: i32 = 10;
 export const MSET_OUT_STRIDE: i32 = 11;
 /** rows of the matrix */
 export const MSET_ROWS: i32 = 12;
-/** first row of the matrix in the set's range (a multiple of 4) */
+/** first row of the matrix in the set's range (a multiple of 4; of SALIENT_ROW_GROUP in a set with a side matrix) */
 export const MSET_START: i32 = 13;
 /** its salient side matrix's desc (src/runtime/cpu/salient.ts; 0: none), for ternSalientMatmulSet */
 export const MSET_SALIENT: i32 = 14;
@@ -91,6 +91,13 @@ export const MSET_ENTRY_WORDS: i32 = 16;
  * queries of a unit share each key and value row as it is converted from f16.
  */
 export const ATTENTION_TOKEN_BLOCK: i32 = 4;
+
+/**
+ * Rows per group of a salient side matrix in wasm memory (src/runtime/cpu/salient.ts): a group's rows are sorted by
+ * their number of entries and taken four at a time (assembly/kernels/salient.ts); shares of a matrix with one are cut
+ * at multiples of it.
+ */
+export const SALIENT_ROW_GROUP: i32 = 64;
 
 /**
  * Tokens per table row of the Vec-LUT matmul (assembly/kernels/ternary_lut.ts): its token tile, and the alignment at

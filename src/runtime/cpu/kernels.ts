@@ -10,7 +10,7 @@ import { matrixLayout, paddedK, type ActivationKind, type MatrixLayout } from ".
 import { scaleIndex, scaleQuadStride } from "./row-quads.ts";
 import { CPU_MATRIX_TYPES, matrixType, uploadStagingBytes, type MatrixType } from "./matrix-types.ts";
 import { f16BitsToF32 } from "../tensor-types/half.ts";
-import { ACT, FAM, LUT_FORM, LUT_TOKENS, MSET, MSET_ENTRY_WORDS, TILE, WT } from "./abi.ts";
+import { ACT, FAM, LUT_FORM, LUT_TOKENS, MSET, MSET_ENTRY_WORDS, SALIENT_ROW_GROUP, TILE, WT } from "./abi.ts";
 import { CONTROL_BLOCK_BYTES, ThreadPool } from "./threads.ts";
 import { type SalientMatrix, setSalientInput } from "./salient.ts";
 
@@ -600,9 +600,9 @@ export class CpuKernels {
     ];
     if (w.salient) {
       // the side matrix's product in the same thread-pool call: each thread adds it to the rows it computed (tokens
-      // from t0, which is 0: a side matrix keeps a matrix off the Vec-LUT matmul)
+      // from t0, which is 0: a side matrix keeps a matrix off the Vec-LUT matmul), shares cut at its row groups
       setSalientInput(this, w.salient, x + t0 * w.cols * 4);
-      this.pool.run(FN.ternSalientMatmul, [...args, w.salient.desc], w.rows, 4, this.parts(w.rows * w.cols * a.n));
+      this.pool.run(FN.ternSalientMatmul, [...args, w.salient.desc], w.rows, SALIENT_ROW_GROUP, this.parts(w.rows * w.cols * a.n));
       return;
     }
     this.pool.run(FN.ternMatmul, args, w.rows, 4, this.parts(w.rows * w.cols * (a.n - t0)));
@@ -685,6 +685,9 @@ export class CpuKernels {
     }
     const i32 = this.heap.i32;
     const f32 = this.heap.f32;
+    // each matrix starts at a row quad, so that every share (cut at multiples of 4) starts at one of its quads; in a
+    // set with a side matrix at a row group, so that shares cut at groups cut no side matrix's group
+    const unit = ws.some((w) => w.salient) ? SALIENT_ROW_GROUP : 4;
     let rows = 0;
     let work = 0;
     for (let i = 0; i < ws.length; i++) {
@@ -707,8 +710,7 @@ export class CpuKernels {
       i32[e + MSET.ROWS] = w.rows;
       i32[e + MSET.START] = rows;
       i32[e + MSET.SALIENT] = w.salient?.desc ?? 0;
-      // the next matrix starts at a row quad, so that every share (cut at multiples of 4) starts at one of its quads
-      rows += Math.ceil(w.rows / 4) * 4;
+      rows += Math.ceil(w.rows / unit) * unit;
       work += w.rows * w.cols * a.n;
     }
     return { rows, work };
@@ -769,8 +771,8 @@ export class CpuKernels {
     const args = [this.setEntries.ptr, ws.length, at.q, at.cs, at.d, at.s, at.xs, a.capacity * 4, a.n - t0, TILE_CODE[this.tile]];
     // tokens from t0, which is 0 when a matrix has a side matrix: it keeps the whole set off the Vec-LUT matmul
     for (const w of ws) if (w.salient) setSalientInput(this, w.salient, x + t0 * w.cols * 4);
-    const fn = ws.some((w) => w.salient) ? FN.ternSalientMatmulSet : FN.ternMatmulSet;
-    this.pool.run(fn, args, rows, 4, this.parts((work * (a.n - t0)) / a.n));
+    const side = ws.some((w) => w.salient);
+    this.pool.run(side ? FN.ternSalientMatmulSet : FN.ternMatmulSet, args, rows, side ? SALIENT_ROW_GROUP : 4, this.parts((work * (a.n - t0)) / a.n));
   }
 
   /** out = x·Wᵀ for float weights (F32, F16, Q8_0, BF16 held as F32) and f32 activations x [n][cols] at address x. */

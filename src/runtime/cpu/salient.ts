@@ -5,11 +5,14 @@
 // the product alone, split over the pool by rows. x is the f32 input of the matrix, before the ternary kernel's int8
 // quantization.
 import type { SalientMatrixData } from "../model/salient-file.ts";
+import { SALIENT_ROW_GROUP } from "./abi.ts";
 import type { CpuKernels } from "./kernels.ts";
 
 /**
- * A side matrix resident in wasm memory (addresses into one allocation at `ptr`), every row's entries padded with
- * zero entries (column 0, value 0) to a multiple of 4, so that the kernel's loop has no ragged tail of single entries.
+ * A side matrix resident in wasm memory (addresses into one allocation at `ptr`) in the kernel's tiles: the rows
+ * with entries of each group of SALIENT_ROW_GROUP rows, sorted by their number of entries (longest first, then by
+ * row), four to a tile; a tile holds entry s of each of its rows at step s (a shorter row padded with column 0,
+ * value 0) for as many steps as its longest row has entries, rounded up to even (assembly/kernels/salient.ts).
  */
 export interface SalientMatrix {
   readonly rows: number;
@@ -17,15 +20,17 @@ export interface SalientMatrix {
   /** Entries in the file (the padding not counted). */
   readonly nnz: number;
   readonly ptr: number;
-  /** i32 [rows + 1]: row starts in blocks of 4 entries. */
-  readonly blocks: number;
-  /** u16 [4·blocks[rows]] */
+  /** i32 [⌈rows / SALIENT_ROW_GROUP⌉ + 1]: each group's first tile. */
+  readonly groups: number;
+  /** Records of 3 i32 [tiles + 1]: first step, first row of the tile's group, its rows' offsets in the group (u8 each, 0xff: none). */
+  readonly tiles: number;
+  /** u16 [4·steps]: entry s of the tile's row j at 4·s + j. */
   readonly idx: number;
-  /** i8 [4·blocks[rows]] */
+  /** i8 [4·steps], as idx */
   readonly val: number;
-  /** f32 [rows] */
+  /** f32 [4·tiles]: each tile's rows' scales. */
   readonly scale: number;
-  /** Six u32: blocks, idx, val, scale, then the input x and its stride, which each call sets (setSalientInput). */
+  /** Seven u32: groups, tiles, idx, val, scale, then the input x and its stride, which each call sets (setSalientInput). */
   readonly desc: number;
 }
 
@@ -35,63 +40,110 @@ export interface SalientMatrix {
  */
 const WORK_PER_ENTRY = 16;
 
+/** Bytes of a tile's record (TILE_RECORD in assembly/kernels/salient.ts). */
+const TILE_RECORD = 12;
+const NO_ROW = 0xff;
+
 const round16 = (b: number) => Math.ceil(b / 16) * 16;
 
-/** The parts' offsets inside the one allocation of `blocks` blocks of 4 entries, and its size. */
-function salientLayout(rows: number, blocks: number) {
+/** The parts' offsets inside the one allocation of `tiles` tiles and `steps` steps, and its size. */
+function salientLayout(rows: number, tiles: number, steps: number) {
   const desc = 0;
-  const rowStart = 32;
-  const scale = rowStart + round16(4 * (rows + 1));
-  const idx = scale + round16(4 * rows);
-  const val = idx + round16(8 * blocks);
-  // 4 bytes past the last block: the kernel reads a pair of blocks' values as one 8-byte load
-  return { desc, rowStart, scale, idx, val, bytes: val + round16(4 * blocks + 4) };
+  const groups = 32;
+  const records = groups + round16(4 * (Math.ceil(rows / SALIENT_ROW_GROUP) + 1));
+  const scale = records + round16(TILE_RECORD * (tiles + 1));
+  const idx = scale + round16(16 * tiles);
+  const val = idx + round16(8 * steps);
+  // 8 bytes past the last step: the kernel reads two steps' values as one 8-byte load
+  return { desc, groups, records, scale, idx, val, bytes: val + round16(4 * steps + 8) };
 }
 
-/** wasm bytes at most of a side matrix of `rows` rows and `nnz` entries (the padding at its largest: the memory plan). */
-export function salientBytes(rows: number, nnz: number): number {
-  return Math.ceil(salientLayout(rows, Math.floor((nnz + 3 * rows) / 4)).bytes / 64) * 64;
+/**
+ * wasm bytes at most of a side matrix of `rows` × `cols` with `nnz` entries (the padding at its largest: the memory
+ * plan). A tile of four rows of a sorted group holds 4·(its longest row) slots, rounded up to even steps; summed over
+ * a group's tiles that is at most its entries plus 6 times its longest row (the rows' spread within tiles, and the
+ * last tile's empty lanes), and never more than 4 slots an entry.
+ */
+export function salientBytes(rows: number, cols: number, nnz: number): number {
+  const groups = Math.ceil(rows / SALIENT_ROW_GROUP);
+  const tiles = Math.floor(Math.min(rows, nnz) / 4) + groups;
+  const slots = Math.min(4 * nnz, nnz + 6 * Math.min(nnz, groups * cols));
+  return Math.ceil(salientLayout(rows, tiles, Math.ceil(slots / 4) + tiles).bytes / 64) * 64;
 }
 
-/** Copies a checked side matrix into wasm memory, each row padded to whole blocks of 4 entries. */
+/** The tiles of a checked side matrix: each tile's rows (absolute), first step and step count; each group's first tile. */
+function salientTiles(s: SalientMatrixData): { tileRows: number[][]; firstStep: Int32Array; groupTile: Int32Array } {
+  const len = (r: number) => s.rowStart[r + 1]! - s.rowStart[r]!;
+  const groupCount = Math.ceil(s.rows / SALIENT_ROW_GROUP);
+  const groupTile = new Int32Array(groupCount + 1);
+  const tileRows: number[][] = [];
+  for (let g = 0; g < groupCount; g++) {
+    groupTile[g] = tileRows.length;
+    const members: number[] = [];
+    for (let r = g * SALIENT_ROW_GROUP; r < Math.min(s.rows, (g + 1) * SALIENT_ROW_GROUP); r++) if (len(r) > 0) members.push(r);
+    members.sort((a, b) => len(b) - len(a) || a - b);
+    for (let i = 0; i < members.length; i += 4) tileRows.push(members.slice(i, i + 4));
+  }
+  groupTile[groupCount] = tileRows.length;
+  const firstStep = new Int32Array(tileRows.length + 1);
+  for (let t = 0; t < tileRows.length; t++) firstStep[t + 1] = firstStep[t]! + 2 * Math.ceil(len(tileRows[t]![0]!) / 2);
+  return { tileRows, firstStep, groupTile };
+}
+
+/** Copies a checked side matrix into wasm memory as the kernel's tiles. */
 export function uploadSalient(K: CpuKernels, s: SalientMatrixData): SalientMatrix {
-  const blocks = new Int32Array(s.rows + 1);
-  for (let r = 0; r < s.rows; r++) blocks[r + 1] = blocks[r]! + Math.ceil((s.rowStart[r + 1]! - s.rowStart[r]!) / 4);
-  const total = blocks[s.rows]!;
-  const l = salientLayout(s.rows, total);
+  const { tileRows, firstStep, groupTile } = salientTiles(s);
+  const tiles = tileRows.length;
+  const steps = firstStep[tiles]!;
+  const l = salientLayout(s.rows, tiles, steps);
   const ptr = K.heap.alloc(l.bytes);
   const h = K.heap;
-  h.write(ptr + l.rowStart, blocks);
-  h.write(ptr + l.scale, s.scale);
-  const idx = h.u16.subarray((ptr + l.idx) >> 1, ((ptr + l.idx) >> 1) + 4 * total);
-  const val = h.i8.subarray(ptr + l.val, ptr + l.val + 4 * total);
+  h.write(ptr + l.groups, groupTile);
+  const records = new Int32Array(3 * (tiles + 1));
+  const scale = new Float32Array(4 * tiles);
+  const idx = h.u16.subarray((ptr + l.idx) >> 1, ((ptr + l.idx) >> 1) + 4 * steps);
+  const val = h.i8.subarray(ptr + l.val, ptr + l.val + 4 * steps);
   idx.fill(0);
   val.fill(0);
-  for (let r = 0; r < s.rows; r++) {
-    const a = s.rowStart[r]!;
-    const b = s.rowStart[r + 1]!;
-    idx.set(s.idx.subarray(a, b), 4 * blocks[r]!);
-    val.set(s.val.subarray(a, b), 4 * blocks[r]!);
+  for (let t = 0; t < tiles; t++) {
+    const members = tileRows[t]!;
+    const base = Math.floor(members[0]! / SALIENT_ROW_GROUP) * SALIENT_ROW_GROUP;
+    let lanes = 0;
+    for (let j = 0; j < 4; j++) {
+      const r = members[j];
+      lanes |= (r === undefined ? NO_ROW : r - base) << (8 * j);
+      if (r === undefined) continue;
+      scale[4 * t + j] = s.scale[r]!;
+      for (let e = s.rowStart[r]!, at = 4 * firstStep[t]! + j; e < s.rowStart[r + 1]!; e++, at += 4) {
+        idx[at] = s.idx[e]!;
+        val[at] = s.val[e]!;
+      }
+    }
+    records.set([firstStep[t]!, base, lanes | 0], 3 * t);
   }
+  records[3 * tiles] = steps;
+  h.write(ptr + l.records, records);
+  h.write(ptr + l.scale, scale);
   const nnz = s.idx.length;
   const m = {
     rows: s.rows,
     cols: s.cols,
     nnz,
     ptr,
-    blocks: ptr + l.rowStart,
+    groups: ptr + l.groups,
+    tiles: ptr + l.records,
     idx: ptr + l.idx,
     val: ptr + l.val,
     scale: ptr + l.scale,
     desc: ptr + l.desc,
   };
-  h.i32.set([m.blocks, m.idx, m.val, m.scale, 0, 0], m.desc >> 2);
+  h.i32.set([m.groups, m.tiles, m.idx, m.val, m.scale, 0, 0], m.desc >> 2);
   return m;
 }
 
 /** Sets the input of the next fused call (ternSalientMatmul, ternSalientMatmulSet): x f32 [n][cols] at address x, xStride floats apart (the i32 view stores addresses past 2 GiB by their bits, which the kernel reads as u32). */
 export function setSalientInput(K: CpuKernels, s: SalientMatrix, x: number, xStride = s.cols): void {
-  K.heap.i32.set([x, xStride * 4], (s.desc >> 2) + 4);
+  K.heap.i32.set([x, xStride * 4], (s.desc >> 2) + 5);
 }
 
 export function freeSalient(K: CpuKernels, s: SalientMatrix): void {
@@ -104,6 +156,6 @@ export function freeSalient(K: CpuKernels, s: SalientMatrix): void {
  */
 export function salientMatmul(K: CpuKernels, s: SalientMatrix, x: number, n: number, out: number, xStride = s.cols, outStride = s.rows): void {
   if (s.nnz === 0 || n === 0) return;
-  const args = [s.blocks, s.idx, s.val, s.scale, x, xStride * 4, n, out, outStride * 4];
-  K.dispatch("salientMatmul", args, s.rows, 4, s.nnz * n * WORK_PER_ENTRY);
+  const args = [s.groups, s.tiles, s.idx, s.val, s.scale, x, xStride * 4, n, out, outStride * 4];
+  K.dispatch("salientMatmul", args, s.rows, SALIENT_ROW_GROUP, s.nnz * n * WORK_PER_ENTRY);
 }

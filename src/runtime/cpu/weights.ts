@@ -106,7 +106,7 @@ export function weightBytes(config: ModelConfig, header: GgufHeader, headType: H
     const bytes = matrixBytes(t, dlt);
     resident += bytes.resident;
     const salient = modelSalientMatrix(byName, t, e);
-    if (salient) resident += salientBytes(salient.rows, salient.nnz);
+    if (salient) resident += salientBytes(salient.rows, salient.cols, salient.nnz);
     transient = Math.max(transient, bytes.staged);
   }
   if (hasInt8Head(config, header, headType)) resident += int8HeadBytes(config);
