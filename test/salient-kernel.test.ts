@@ -181,6 +181,16 @@ describe.each([1, 2])("projection with a side matrix, %i threads", (threads) => 
     expect(() =>
       K.matmulQuantized(withSide, K.allocActivations(K.activationFor(plain)!.kind, cols, n, K.activationFor(plain)!.group), outSide),
     ).toThrow(/salient side matrix/);
+    // a side matrix of another shape is refused, alone and in a set, before anything runs
+    for (const [sr, sc] of [
+      [rows + 1, cols],
+      [rows, cols - 1],
+    ] as const) {
+      const wrong = { ...plain, salient: uploadSalient(K, randomSalient(sr, sc, { share: 0.02, seed: 8 })) };
+      expect(() => proj.project(xp, n, [wrong], [outSide], 0)).toThrow(/has a salient side matrix of/);
+      expect(() => proj.project(xp, n, [plain, wrong], [outPlain, outSide], 0)).toThrow(/has a salient side matrix of/);
+      K.heap.free(wrong.salient.ptr);
+    }
     proj.free();
   });
 

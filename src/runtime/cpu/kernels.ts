@@ -735,6 +735,10 @@ export class CpuKernels {
     }
     const { kernel, scales } = CPU_MATRIX_TYPES[w.type];
     if (kernel.matmul !== "ternary") throw new OptionError("BAD_OPTION", `${w.type} has no ternary kernel`);
+    // the kernel reads the side matrix's row groups over the matrix's rows, and x over its columns
+    if (w.salient && (w.salient.rows !== w.rows || w.salient.cols !== w.cols)) {
+      throw new OptionError("BAD_OPTION", `${w.type} ${w.rows}×${w.cols} has a salient side matrix of ${w.salient.rows}×${w.salient.cols}`);
+    }
     return {
       fam: FAM[kernel.family],
       // 64-weight units per scale group where the scales are per group (DLT); the other families ignore it
