@@ -114,8 +114,13 @@ export const ABI_CONSTANTS = [
   },
   {
     name: "SALIENT_ROW_GROUP",
-    doc: "Rows per group of a salient side matrix in wasm memory (src/runtime/cpu/salient.ts): a group's rows are sorted by their number of entries and taken four at a time (assembly/kernels/salient.ts); shares of a matrix with one are cut at multiples of it.",
+    doc: "Rows per group of a salient side matrix in wasm memory (src/runtime/cpu/salient.ts): a group's rows are sorted by their number of entries and taken four at a time (assembly/kernels/salient.ts); shares of a matrix with one are cut at multiples of it. At most 255: a tile names its rows by a byte offset in the group, 0xff for none.",
     value: 64,
+  },
+  {
+    name: "SALIENT_TILE_RECORD",
+    doc: "Bytes of a salient tile's record: its first step (i32), the first row of its group (i32), its four rows' offsets in the group (u8 each, 0xff: none).",
+    value: 12,
   },
   {
     name: "LUT_TOKENS",

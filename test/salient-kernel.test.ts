@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CpuKernels } from "../src/runtime/cpu/kernels.ts";
 import { Projector } from "../src/runtime/cpu/projection.ts";
 import { salientMatmulRef } from "../src/runtime/cpu/reference/salient.ts";
-import { salientMatmul, uploadSalient } from "../src/runtime/cpu/salient.ts";
+import { salientBytes, salientBytesOf, salientMatmul, uploadSalient } from "../src/runtime/cpu/salient.ts";
 import { relaxedSimdHint, relaxedSimdSupported } from "../src/runtime/cpu/wasm/features.ts";
 import { denseSalient, type SalientMatrixData } from "../src/runtime/model/salient-file.ts";
 import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts";
@@ -107,8 +107,35 @@ describe.each(BUILDS)("salient matmul, %s build", (build) => {
     }
   });
 
-  // An empty row is left as it is, whichever rows share its tile (the quarters of a thread's rows differ with the
-  // split): −0 stays −0 and an infinite scale is not multiplied by 0 (which would write +0 and NaN).
+  // A tile with fewer than four rows (group 0 has 61 rows with entries) has lanes without a row; their offset (0xff) from
+  // the group's first row would be row 255, which is empty and holds −0: the kernel must not touch it, alone or with
+  // shares cut anywhere.
+  it("a tile's lanes without a row write nothing (row 255 keeps its −0)", () => {
+    const rows = 330,
+      cols = 300,
+      n = 2;
+    const s = randomSalient(rows, cols, { share: 0.05, seed: 21, emptyRows: [1, 2, 3, 255] });
+    const x = randomX(22, n * cols);
+    const before = randomX(23, n * rows);
+    for (let t = 0; t < n; t++) before[t * rows + 255] = -0;
+    const want = before.slice();
+    salientMatmulRef(s, x, n, want);
+    for (const [threads, K] of kernels) {
+      for (const align of [1, 64]) {
+        const side = uploadSalient(K, s);
+        const xp = K.heap.upload(x);
+        const out = K.heap.upload(before);
+        K.dispatch("salientMatmul", [side.groups, side.tiles, side.idx, side.val, side.scale, xp, cols * 4, n, out, rows * 4], rows, align, 1 << 30);
+        const got = K.heap.f32View(out, before.length).slice();
+        for (const p of [xp, out, side.ptr]) K.heap.free(p);
+        for (let t = 0; t < n; t++) expect(Object.is(got[t * rows + 255], -0), `token ${t}, ${threads} threads, align ${align}`).toBe(true);
+        expect(new Uint32Array(got.buffer), `${threads} threads, align ${align}`).toEqual(new Uint32Array(want.buffer));
+      }
+    }
+  });
+
+  // An empty row is in no tile and is left as it is, whatever the split: −0 stays −0 and an infinite scale is not
+  // multiplied by 0 (which would write +0 and NaN).
   it("leaves an empty row untouched (−0 and an infinite scale), on 1 and 2 threads", () => {
     const rows = 37,
       cols = 50,
@@ -141,6 +168,55 @@ describe.each(BUILDS)("salient matmul, %s build", (build) => {
         expect(got[t * rows + r]).toBeCloseTo(want, 3);
       }
     }
+  });
+});
+
+// Row starts of side matrices whose tiles pad the most or least: what the memory plan's bound without row lengths
+// (salientBytes) must cover, and what the upload allocates (salientBytesOf, what the plan uses with them).
+describe("a side matrix's wasm bytes", () => {
+  const shapes: Array<[string, number, number, (r: number) => number]> = [
+    ["one full row a group, the rest one entry", 300, 700, (r) => (r % 64 === 5 ? 700 : 1)],
+    ["one entry a group", 300, 700, (r) => (r % 64 === 0 ? 1 : 0)],
+    ["one long row, the rest empty", 130, 4097, (r) => (r === 77 ? 4097 : 0)],
+    ["lengths falling by one", 256, 100, (r) => 64 - (r % 64)],
+    ["every row alike", 200, 1536, () => 15],
+    ["no entries", 70, 10, () => 0],
+  ];
+  it.each(shapes)("%s: the bound covers the tiles, and the upload takes exactly their bytes", async (_name, rows, cols, len) => {
+    const rowStart = new Int32Array(rows + 1);
+    for (let r = 0; r < rows; r++) rowStart[r + 1] = rowStart[r]! + len(r);
+    const nnz = rowStart[rows]!;
+    const exact = salientBytesOf(rows, rowStart);
+    expect(salientBytes(rows, cols, nnz)).toBeGreaterThanOrEqual(exact);
+    const r = rng(rows + cols);
+    const idx = new Uint16Array(nnz);
+    for (let row = 0; row < rows; row++) {
+      // len(row) distinct increasing columns: every column when the row is full, else spread out
+      const n = rowStart[row + 1]! - rowStart[row]!;
+      for (let e = 0; e < n; e++) idx[rowStart[row]! + e] = Math.floor((e * cols) / n);
+    }
+    const s: SalientMatrixData = {
+      rows,
+      cols,
+      rowStart,
+      idx,
+      val: Int8Array.from(idx, () => 1 + Math.floor(r() * 100)),
+      scale: new Float32Array(rows).fill(0.5),
+    };
+    const K = await CpuKernels.create({ threads: 1 });
+    try {
+      const before = K.heap.used;
+      const side = uploadSalient(K, s);
+      expect(K.heap.used - before).toBe(exact);
+      K.heap.free(side.ptr);
+    } finally {
+      K.dispose();
+    }
+  });
+  it("the bound is the tiles' bytes at their most: 4 slots an entry when one entry is all a group holds", () => {
+    const rows = 640;
+    const rowStart = Int32Array.from({ length: rows + 1 }, (_, r) => Math.ceil(r / 64));
+    expect(salientBytes(rows, 1000, rowStart[rows]!)).toBeLessThan(salientBytesOf(rows, rowStart) + 64 * 4 + 16 * 10);
   });
 });
 
@@ -209,6 +285,8 @@ describe.each([1, 2])("projection with a side matrix, %i threads", (threads) => 
         { rows: 14, side: true },
         { rows: 9, side: false },
         { rows: 21, side: true },
+        // several row groups: the set's 722 rows are cut at row groups on 2 threads
+        { rows: 530, side: true },
       ];
       const ws = shapes.map(({ rows, side }, i) => {
         const r = rng(40 + i);
@@ -235,6 +313,13 @@ describe.each([1, 2])("projection with a side matrix, %i threads", (threads) => 
       for (let i = 0; i < ws.length; i++) {
         const got = K.heap.f32View(outs[i]!, n * ws[i]!.rows).slice();
         expect(new Uint32Array(got.buffer), `matrix ${i}`).toEqual(new Uint32Array(alone[i]!.buffer));
+      }
+      // the first three alone (192 rows): on 2 threads the set is cut at row quads, inside their row groups
+      for (let i = 0; i < 3; i++) K.heap.f32View(outs[i]!, n * ws[i]!.rows).fill(Number.NaN);
+      K.matmulQuantizedSet(ws.slice(0, 3), a, outs.slice(0, 3), xp2);
+      for (let i = 0; i < 3; i++) {
+        const got = K.heap.f32View(outs[i]!, n * ws[i]!.rows).slice();
+        expect(new Uint32Array(got.buffer), `matrix ${i} of three`).toEqual(new Uint32Array(alone[i]!.buffer));
       }
       // the projection takes them as one set too, with the same results
       const proj = new Projector(K, "none", n);

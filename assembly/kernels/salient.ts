@@ -15,11 +15,8 @@
 // One fixed sequence per (row, token), whatever the thread split, the tile or the token count, and no relaxed
 // instruction: both wasm builds give the same bits (reference: src/runtime/cpu/reference/salient.ts).
 
-import { MSET_ENTRY_WORDS, MSET_OUT, MSET_OUT_STRIDE, MSET_ROWS, MSET_SALIENT, MSET_START, SALIENT_ROW_GROUP } from "./abi";
+import { MSET_ENTRY_WORDS, MSET_OUT, MSET_OUT_STRIDE, MSET_ROWS, MSET_SALIENT, MSET_START, SALIENT_ROW_GROUP, SALIENT_TILE_RECORD } from "./abi";
 import { ternMatmul, ternMatmulSet } from "./ternary";
-
-/** Bytes of a tile's record: the first step (i32), the first row of its group (i32), its four rows' offsets in the group (u8 each, 0xff: none). */
-const TILE_RECORD = 12;
 
 /** Four x values gathered by the four u16 columns at ip. */
 @inline function gather4(xt: usize, ip: usize): v128 {
@@ -52,11 +49,11 @@ const TILE_RECORD = 12;
   }
 }
 
-/** Tile t's sums over its steps, scaled and added to the rows of out (token ot) that lie in [r0, r1). */
-@inline function tile(tiles: usize, idx: usize, val: usize, scale: usize, xt: usize, ot: usize, t: i32, r0: i32, r1: i32): void {
-  const rec = tiles + <usize>t * TILE_RECORD;
-  const s = tileSums(idx, val, xt, load<i32>(rec), load<i32>(rec, TILE_RECORD));
-  const v = f32x4.mul(s, v128.load(scale + (<usize>t << 4)));
+/** Tile ti's sums over its steps, scaled and added to the rows of out (one token's, at ot) that lie in [r0, r1). */
+@inline function tile(tiles: usize, idx: usize, val: usize, scale: usize, xt: usize, ot: usize, ti: i32, r0: i32, r1: i32): void {
+  const rec = tiles + <usize>ti * SALIENT_TILE_RECORD;
+  const sums = tileSums(idx, val, xt, load<i32>(rec), load<i32>(rec, SALIENT_TILE_RECORD));
+  const v = f32x4.mul(sums, v128.load(scale + (<usize>ti << 4)));
   const base = load<i32>(rec, 4), lanes = load<u32>(rec, 8);
   addLane(ot, base, lanes & 0xff, r0, r1, f32x4.extract_lane(v, 0));
   addLane(ot, base, (lanes >> 8) & 0xff, r0, r1, f32x4.extract_lane(v, 1));
@@ -66,7 +63,7 @@ const TILE_RECORD = 12;
 
 /**
  * Rows [r0, r1) and tokens [0, n). groups: i32 [⌈m / SALIENT_ROW_GROUP⌉ + 1], each group's first tile; tiles: records
- * of TILE_RECORD bytes, one past the last (its first step: the total); idx: u16, val: i8 [4·steps]; scale: f32
+ * of SALIENT_TILE_RECORD bytes, one past the last (its first step: the total); idx: u16, val: i8 [4·steps]; scale: f32
  * [4·tiles] (each tile's rows' scales). x: f32 activations of token 0, xStride bytes between tokens; o: f32 out of
  * token 0 row 0, oStride bytes between tokens (added to).
  */
@@ -75,13 +72,13 @@ export function salientMatmul(groups: usize, tiles: usize, idx: usize, val: usiz
   if (r0 >= r1) return;
   const t0 = load<i32>(groups + (<usize>(r0 / SALIENT_ROW_GROUP) << 2));
   const t1 = load<i32>(groups + (<usize>((r1 + SALIENT_ROW_GROUP - 1) / SALIENT_ROW_GROUP) << 2));
-  const h = (t1 - t0) >> 1; // tiles per half
-  for (let t = 0; t < n; t++) {
-    const xt = x + <usize>t * xStride;
-    const ot = o + <usize>t * oStride;
-    for (let i = t0; i < t0 + h; i++) {
-      tile(tiles, idx, val, scale, xt, ot, i, r0, r1);
-      tile(tiles, idx, val, scale, xt, ot, i + h, r0, r1);
+  const h = (t1 - t0) >> 1; // tiles per half (t0, t1: the first tile and one past the last)
+  for (let tok = 0; tok < n; tok++) {
+    const xt = x + <usize>tok * xStride;
+    const ot = o + <usize>tok * oStride;
+    for (let ti = t0; ti < t0 + h; ti++) {
+      tile(tiles, idx, val, scale, xt, ot, ti, r0, r1);
+      tile(tiles, idx, val, scale, xt, ot, ti + h, r0, r1);
     }
     if (t0 + 2 * h < t1) tile(tiles, idx, val, scale, xt, ot, t1 - 1, r0, r1);
   }

@@ -100,9 +100,15 @@ export const ATTENTION_TOKEN_BLOCK = 4;
 /**
  * Rows per group of a salient side matrix in wasm memory (src/runtime/cpu/salient.ts): a group's rows are sorted by
  * their number of entries and taken four at a time (assembly/kernels/salient.ts); shares of a matrix with one are cut
- * at multiples of it.
+ * at multiples of it. At most 255: a tile names its rows by a byte offset in the group, 0xff for none.
  */
 export const SALIENT_ROW_GROUP = 64;
+
+/**
+ * Bytes of a salient tile's record: its first step (i32), the first row of its group (i32), its four rows' offsets in
+ * the group (u8 each, 0xff: none).
+ */
+export const SALIENT_TILE_RECORD = 12;
 
 /**
  * Tokens per table row of the Vec-LUT matmul (assembly/kernels/ternary_lut.ts): its token tile, and the alignment at

@@ -602,7 +602,7 @@ export class CpuKernels {
       // the side matrix's product in the same thread-pool call: each thread adds it to the rows it computed (tokens
       // from t0, which is 0: a side matrix keeps a matrix off the Vec-LUT matmul), shares cut at its row groups
       setSalientInput(this, w.salient, x + t0 * w.cols * 4);
-      this.pool.run(FN.ternSalientMatmul, [...args, w.salient.desc], w.rows, SALIENT_ROW_GROUP, this.parts(w.rows * w.cols * a.n));
+      this.pool.run(FN.ternSalientMatmul, [...args, w.salient.desc], w.rows, this.salientAlign(w.rows), this.parts(w.rows * w.cols * a.n));
       return;
     }
     this.pool.run(FN.ternMatmul, args, w.rows, 4, this.parts(w.rows * w.cols * (a.n - t0)));
@@ -726,6 +726,15 @@ export class CpuKernels {
     return { q: (relaxed ? a.q : a.q16) + t0 * cs, cs, d: a.d + t0 * 4, s: a.s + t0 * 4, xs: a.xs ? a.xs + t0 * 4 : 0 };
   }
 
+  /**
+   * Where the pool cuts the rows of a call with a side matrix: at its row groups, so that no group's tiles are computed
+   * by two threads (each stores only its own rows of a group it shares), while that leaves every thread several
+   * chunks; else at row quads (many threads, few rows: the balance is worth the shared groups' repeated work).
+   */
+  private salientAlign(rows: number): number {
+    return rows >= SALIENT_ROW_GROUP * 4 * this.pool.size ? SALIENT_ROW_GROUP : 4;
+  }
+
   /** The per-matrix arguments of ternMatmul, after checking that `a` is the activation `w`'s kernel reads. */
   private ternaryArgs(w: Matrix, a: QuantizedActivations): { fam: number; upg: number; nUnits: number } {
     const l = w.layout;
@@ -776,7 +785,13 @@ export class CpuKernels {
     // tokens from t0, which is 0 when a matrix has a side matrix: it keeps the whole set off the Vec-LUT matmul
     for (const w of ws) if (w.salient) setSalientInput(this, w.salient, x + t0 * w.cols * 4);
     const side = ws.some((w) => w.salient);
-    this.pool.run(side ? FN.ternSalientMatmulSet : FN.ternMatmulSet, args, rows, side ? SALIENT_ROW_GROUP : 4, this.parts((work * (a.n - t0)) / a.n));
+    this.pool.run(
+      side ? FN.ternSalientMatmulSet : FN.ternMatmulSet,
+      args,
+      rows,
+      side ? this.salientAlign(rows) : 4,
+      this.parts((work * (a.n - t0)) / a.n),
+    );
   }
 
   /** out = x·Wᵀ for float weights (F32, F16, Q8_0, BF16 held as F32) and f32 activations x [n][cols] at address x. */

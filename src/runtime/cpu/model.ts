@@ -13,7 +13,7 @@ import { CpuKernels, type CpuKernelsOptions, type CpuKernelStats } from "./kerne
 import { KvCache } from "./kv-cache.ts";
 import type { StepProfile } from "./step-profile.ts";
 import { WASM32_MAX_BYTES } from "./wasm/heap.ts";
-import { type HeadType, loadWeights, weightBytes, type ModelWeights } from "./weights.ts";
+import { type HeadType, loadWeights, salientSideBytes, weightBytes, type ModelWeights } from "./weights.ts";
 
 export { WASM32_MAX_BYTES };
 /**
@@ -93,8 +93,9 @@ export class CpuModel {
     if (!Number.isInteger(ctx) || ctx < 1 || ctx > config.contextLength) {
       throw new OptionError("BAD_OPTION", `contextLength must be an integer in [1, ${config.contextLength}] (the model's), got ${ctx}`);
     }
-    const batch = Math.min(batchSize ?? defaultBatch(config, header, ctx), ctx);
-    const plan = planMemory(config, header, ctx, kvType, batch, headType);
+    const sideBytes = await salientSideBytes(source, header, config);
+    const batch = Math.min(batchSize ?? defaultBatch(config, header, ctx, sideBytes), ctx);
+    const plan = planMemory(config, header, ctx, kvType, batch, headType, sideBytes);
     if (plan.total > WASM32_MAX_BYTES - RESERVE_BYTES) {
       const gib = (b: number) => (b / 1024 ** 3).toFixed(2);
       throw new ModelError(
@@ -185,14 +186,17 @@ export class CpuModel {
 }
 
 /** The largest batch, halving from DEFAULT_BATCH, whose forward-pass buffers fit SCRATCH_SHARE of the weights. */
-function defaultBatch(config: ModelConfig, header: GgufHeader, ctx: number): number {
-  const budget = SCRATCH_SHARE * weightBytes(config, header).resident;
+function defaultBatch(config: ModelConfig, header: GgufHeader, ctx: number, sideBytes?: ReadonlyMap<string, number>): number {
+  const budget = SCRATCH_SHARE * weightBytes(config, header, "stored", sideBytes).resident;
   let batch = DEFAULT_BATCH;
   while (batch > MIN_DEFAULT_BATCH && Forward.scratchBytes(config, batch, ctx) > budget) batch >>= 1;
   return batch;
 }
 
-/** The wasm memory a model needs with a KV cache of `ctx` positions and prefill batches of `batch` tokens. */
+/**
+ * The wasm memory a model needs with a KV cache of `ctx` positions and prefill batches of `batch` tokens. sideBytes:
+ * the side matrices' exact bytes (salientSideBytes); without it, the bound their entry counts allow.
+ */
 export function planMemory(
   config: ModelConfig,
   header: GgufHeader,
@@ -200,8 +204,9 @@ export function planMemory(
   kvType: KvType,
   batch: number,
   headType: HeadType = "stored",
+  sideBytes?: ReadonlyMap<string, number>,
 ): MemoryPlan {
-  const w = weightBytes(config, header, headType);
+  const w = weightBytes(config, header, headType, sideBytes);
   const kvCache = KvCache.bytes(config.layers, config.kvHeads, config.headDim, ctx, kvType);
   const scratch = Forward.scratchBytes(config, batch, ctx) + w.transient;
   return { weights: w.resident, kvCache, scratch, total: w.resident + kvCache + scratch };

@@ -1,11 +1,11 @@
-// A salient side matrix on the CPU (model/salient-file.ts): its CSR arrays in one block of wasm memory, and the
+// A salient side matrix on the CPU (model/salient-file.ts): its tiles in one block of wasm memory, and the
 // product out += S·x (assembly/kernels/salient.ts). The engine adds it inside the ternary matmul's own thread-pool
 // call (CpuKernels.matmulQuantized → ternSalientMatmul, matmulQuantizedSet → ternSalientMatmulSet for q/k/v and
 // gate/up: each thread after its own rows); salientMatmul below runs
 // the product alone, split over the pool by rows. x is the f32 input of the matrix, before the ternary kernel's int8
 // quantization.
 import type { SalientMatrixData } from "../model/salient-file.ts";
-import { SALIENT_ROW_GROUP } from "./abi.ts";
+import { SALIENT_ROW_GROUP, SALIENT_TILE_RECORD } from "./abi.ts";
 import type { CpuKernels } from "./kernels.ts";
 
 /**
@@ -40,8 +40,6 @@ export interface SalientMatrix {
  */
 const WORK_PER_ENTRY = 16;
 
-/** Bytes of a tile's record (TILE_RECORD in assembly/kernels/salient.ts). */
-const TILE_RECORD = 12;
 const NO_ROW = 0xff;
 
 const round16 = (b: number) => Math.ceil(b / 16) * 16;
@@ -50,37 +48,44 @@ const round16 = (b: number) => Math.ceil(b / 16) * 16;
 function salientLayout(rows: number, tiles: number, steps: number) {
   const desc = 0;
   const groups = 32;
-  const records = groups + round16(4 * (Math.ceil(rows / SALIENT_ROW_GROUP) + 1));
-  const scale = records + round16(TILE_RECORD * (tiles + 1));
+  const tileRecords = groups + round16(4 * (Math.ceil(rows / SALIENT_ROW_GROUP) + 1));
+  const scale = tileRecords + round16(SALIENT_TILE_RECORD * (tiles + 1));
   const idx = scale + round16(16 * tiles);
   const val = idx + round16(8 * steps);
-  // 8 bytes past the last step: the kernel reads two steps' values as one 8-byte load
-  return { desc, groups, records, scale, idx, val, bytes: val + round16(4 * steps + 8) };
+  return { desc, groups, tileRecords, scale, idx, val, bytes: val + round16(4 * steps) };
 }
 
+const allocBytes = (layout: { bytes: number }) => Math.ceil(layout.bytes / 64) * 64;
+
 /**
- * wasm bytes at most of a side matrix of `rows` × `cols` with `nnz` entries (the padding at its largest: the memory
- * plan). A tile of four rows of a sorted group holds 4·(its longest row) slots, rounded up to even steps; summed over
- * a group's tiles that is at most its entries plus 6 times its longest row (the rows' spread within tiles, and the
- * last tile's empty lanes), and never more than 4 slots an entry.
+ * wasm bytes at most of a side matrix of `rows` × `cols` with `nnz` entries, when its row lengths are not known. A
+ * group's tiles hold at most its entries plus 3 times its longest row in slots (tile i's padding is at most 3 times
+ * the drop from its longest row to the next tile's), and never more than 4 slots an entry; plus one step a tile
+ * (steps rounded up to even).
  */
 export function salientBytes(rows: number, cols: number, nnz: number): number {
   const groups = Math.ceil(rows / SALIENT_ROW_GROUP);
   const tiles = Math.floor(Math.min(rows, nnz) / 4) + groups;
-  const slots = Math.min(4 * nnz, nnz + 6 * Math.min(nnz, groups * cols));
-  return Math.ceil(salientLayout(rows, tiles, Math.ceil(slots / 4) + tiles).bytes / 64) * 64;
+  const slots = Math.min(4 * nnz, nnz + 3 * Math.min(nnz, groups * cols));
+  return allocBytes(salientLayout(rows, tiles, Math.ceil(slots / 4) + tiles));
 }
 
-/** The tiles of a checked side matrix: each tile's rows (absolute), first step and step count; each group's first tile. */
-function salientTiles(s: SalientMatrixData): { tileRows: number[][]; firstStep: Int32Array; groupTile: Int32Array } {
-  const len = (r: number) => s.rowStart[r + 1]! - s.rowStart[r]!;
-  const groupCount = Math.ceil(s.rows / SALIENT_ROW_GROUP);
+/** The wasm bytes of a side matrix with these (checked) row starts: what uploadSalient allocates for it. */
+export function salientBytesOf(rows: number, rowStart: Int32Array): number {
+  const { tileRows, firstStep } = salientTiles(rows, rowStart);
+  return allocBytes(salientLayout(rows, tileRows.length, firstStep[tileRows.length]!));
+}
+
+/** The tiles of a side matrix with these (checked) row starts: each tile's rows (absolute) and first step; each group's first tile. */
+function salientTiles(rows: number, rowStart: Int32Array): { tileRows: number[][]; firstStep: Int32Array; groupTile: Int32Array } {
+  const len = (r: number) => rowStart[r + 1]! - rowStart[r]!;
+  const groupCount = Math.ceil(rows / SALIENT_ROW_GROUP);
   const groupTile = new Int32Array(groupCount + 1);
   const tileRows: number[][] = [];
   for (let g = 0; g < groupCount; g++) {
     groupTile[g] = tileRows.length;
     const members: number[] = [];
-    for (let r = g * SALIENT_ROW_GROUP; r < Math.min(s.rows, (g + 1) * SALIENT_ROW_GROUP); r++) if (len(r) > 0) members.push(r);
+    for (let r = g * SALIENT_ROW_GROUP; r < Math.min(rows, (g + 1) * SALIENT_ROW_GROUP); r++) if (len(r) > 0) members.push(r);
     members.sort((a, b) => len(b) - len(a) || a - b);
     for (let i = 0; i < members.length; i += 4) tileRows.push(members.slice(i, i + 4));
   }
@@ -92,7 +97,7 @@ function salientTiles(s: SalientMatrixData): { tileRows: number[][]; firstStep: 
 
 /** Copies a checked side matrix into wasm memory as the kernel's tiles. */
 export function uploadSalient(K: CpuKernels, s: SalientMatrixData): SalientMatrix {
-  const { tileRows, firstStep, groupTile } = salientTiles(s);
+  const { tileRows, firstStep, groupTile } = salientTiles(s.rows, s.rowStart);
   const tiles = tileRows.length;
   const steps = firstStep[tiles]!;
   const l = salientLayout(s.rows, tiles, steps);
@@ -122,7 +127,7 @@ export function uploadSalient(K: CpuKernels, s: SalientMatrixData): SalientMatri
     records.set([firstStep[t]!, base, lanes | 0], 3 * t);
   }
   records[3 * tiles] = steps;
-  h.write(ptr + l.records, records);
+  h.write(ptr + l.tileRecords, records);
   h.write(ptr + l.scale, scale);
   const nnz = s.idx.length;
   const m = {
@@ -131,7 +136,7 @@ export function uploadSalient(K: CpuKernels, s: SalientMatrixData): SalientMatri
     nnz,
     ptr,
     groups: ptr + l.groups,
-    tiles: ptr + l.records,
+    tiles: ptr + l.tileRecords,
     idx: ptr + l.idx,
     val: ptr + l.val,
     scale: ptr + l.scale,

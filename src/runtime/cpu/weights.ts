@@ -11,14 +11,14 @@ import type { GgufHeader, GgufTensorInfo } from "../gguf/types.ts";
 import { type BlockTensors, readBlockAsync } from "../model/block.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { dltMatrixInfo, readDltMatrix, type DltMatrixInfo } from "../model/dlt-file.ts";
-import { modelSalientMatrix, readSalientMatrix } from "../model/salient-file.ts";
+import { modelSalientMatrix, readSalientMatrix, readSalientRowStarts } from "../model/salient-file.ts";
 import { expectedTensors } from "../model/tensors.ts";
 import { checkFiniteNorm, checkFiniteScales } from "../model/finite-weights.ts";
 import { GgmlType, tensorTypeName, tensorTypeTraits } from "../tensor-types/table.ts";
 import { embeddingRow } from "./embedding.ts";
 import { matrixLayout } from "./layout.ts";
 import type { CpuKernels, Matrix } from "./kernels.ts";
-import { salientBytes, uploadSalient } from "./salient.ts";
+import { salientBytes, salientBytesOf, uploadSalient } from "./salient.ts";
 import { cpuGgmlTypeNames, CPU_MATRIX_TYPES, matrixType, scaleArrays, uploadStagingBytes, type MatrixType } from "./matrix-types.ts";
 
 /** A block's weights: norm gains as f32 addresses in wasm memory, matrices as the kernels hold them. */
@@ -92,7 +92,12 @@ function matrixBytes(t: GgufTensorInfo, dlt?: DltMatrixInfo): { resident: number
  * wasm memory the weights need, and the largest transient extra of one upload (the repacked types pass through
  * a staging copy of their source bytes inside wasm memory).
  */
-export function weightBytes(config: ModelConfig, header: GgufHeader, headType: HeadType = "stored"): { resident: number; transient: number } {
+export function weightBytes(
+  config: ModelConfig,
+  header: GgufHeader,
+  headType: HeadType = "stored",
+  sideBytes?: ReadonlyMap<string, number>,
+): { resident: number; transient: number } {
   const byName = tensorMap(header);
   let resident = 0;
   let transient = 0;
@@ -106,11 +111,27 @@ export function weightBytes(config: ModelConfig, header: GgufHeader, headType: H
     const bytes = matrixBytes(t, dlt);
     resident += bytes.resident;
     const salient = modelSalientMatrix(byName, t, e);
-    if (salient) resident += salientBytes(salient.rows, salient.cols, salient.nnz);
+    // exact from the row starts (salientSideBytes), else the bound the entry count allows
+    if (salient) resident += sideBytes?.get(t.name) ?? salientBytes(salient.rows, salient.cols, salient.nnz);
     transient = Math.max(transient, bytes.staged);
   }
   if (hasInt8Head(config, header, headType)) resident += int8HeadBytes(config);
   return { resident, transient };
+}
+
+/**
+ * The wasm bytes of every block matrix's side matrix, by the matrix's name, from its row starts alone (read and
+ * checked here: 4 bytes a row): the memory plan's exact share for them (weightBytes).
+ */
+export async function salientSideBytes(source: ByteSource, header: GgufHeader, config: ModelConfig): Promise<Map<string, number>> {
+  const byName = tensorMap(header);
+  const sides = new Map<string, number>();
+  for (const e of expectedTensors(config)) {
+    if (e.role === "norm") continue;
+    const side = modelSalientMatrix(byName, byName.get(e.name)!, e);
+    if (side) sides.set(e.name, salientBytesOf(side.rows, await readSalientRowStarts(source, header, side)));
+  }
+  return sides;
 }
 
 /** Uploads every tensor of the model. `onTensor` reports progress (tensors done, total). */

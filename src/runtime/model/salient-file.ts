@@ -142,6 +142,32 @@ export async function readSalientMatrix(source: ByteSource, header: GgufHeader, 
   return data;
 }
 
+/**
+ * Reads a side matrix's row starts alone (4 bytes a row) and checks them: what the CPU's memory plan needs to size its
+ * tiles exactly (runtime/cpu/salient.ts) before the rest is read.
+ */
+export async function readSalientRowStarts(source: ByteSource, header: GgufHeader, s: SalientMatrixInfo): Promise<Int32Array> {
+  const b = await readTensorData(source, header, s.tensors.rows);
+  const rowStart = new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  checkSalientRowStarts(s.weight, s.rows, s.nnz, rowStart);
+  return rowStart;
+}
+
+/** The checks of a side matrix's row starts: rows + 1 of them, from 0, non-decreasing, up to the entry count. */
+function checkSalientRowStarts(weight: string, rows: number, nnz: number, rowStart: Int32Array): void {
+  const tensor = salientNames(weight).rows;
+  const bad = (what: string) => new ModelError("BAD_SALIENT_MATRIX", `side-matrix tensor ${tensor}: ${what}`);
+  if (rowStart.length !== rows + 1) throw bad(`${rowStart.length - 1} rows do not fit ${rows} rows`);
+  if (rowStart[0] !== 0) throw bad(`rows[0] is ${rowStart[0]}, must be 0`);
+  if (rowStart[rows] !== nnz) throw bad(`rows[${rows}] is ${rowStart[rows]}, must be the entry count ${nnz}`);
+  for (let r = 0; r < rows; r++) {
+    const a = rowStart[r]!;
+    const b = rowStart[r + 1]!;
+    if (b < a) throw bad(`rows[${r + 1}] = ${b} is below rows[${r}] = ${a}`);
+    if (b > nnz) throw bad(`rows[${r + 1}] = ${b} exceeds the entry count ${nnz}`);
+  }
+}
+
 /** The checks of a side matrix's data, each failure a ModelError naming the tensor, row and entry. */
 export function checkSalientMatrix(weight: string, s: SalientMatrixData): void {
   const names = salientNames(weight);
@@ -151,13 +177,10 @@ export function checkSalientMatrix(weight: string, s: SalientMatrixData): void {
   if (rowStart.length !== rows + 1 || val.length !== nnz || scale.length !== rows) {
     throw bad(names.rows, `${rowStart.length - 1} rows, ${val.length} values and ${scale.length} scales do not fit ${rows} rows and ${nnz} indices`);
   }
-  if (rowStart[0] !== 0) throw bad(names.rows, `rows[0] is ${rowStart[0]}, must be 0`);
-  if (rowStart[rows] !== nnz) throw bad(names.rows, `rows[${rows}] is ${rowStart[rows]}, must be the entry count ${nnz}`);
+  checkSalientRowStarts(weight, rows, nnz, rowStart);
   for (let r = 0; r < rows; r++) {
     const a = rowStart[r]!;
     const b = rowStart[r + 1]!;
-    if (b < a) throw bad(names.rows, `rows[${r + 1}] = ${b} is below rows[${r}] = ${a}`);
-    if (b > nnz) throw bad(names.rows, `rows[${r + 1}] = ${b} exceeds the entry count ${nnz}`);
     for (let e = a; e < b; e++) {
       const c = idx[e]!;
       if (c >= cols) throw bad(names.idx, `entry ${e} (row ${r}) has column ${c}, the row has ${cols}`);
