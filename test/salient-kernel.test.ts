@@ -65,12 +65,19 @@ describe.each(BUILDS)("salient matmul, %s build", (build) => {
     for (const K of kernels.values()) K.dispose();
   });
 
-  /** out = before + S·x on the kernels, read back. */
-  function run(K: CpuKernels, s: SalientMatrixData, x: Float32Array, n: number, before: Float32Array): Float32Array {
+  /**
+   * out = before + S·x on the kernels, read back: through salientMatmul, or with `align` straight through the pool,
+   * its shares cut at multiples of align rows.
+   */
+  function run(K: CpuKernels, s: SalientMatrixData, x: Float32Array, n: number, before: Float32Array, align?: number): Float32Array {
     const side = uploadSalient(K, s);
     const xp = K.heap.upload(x);
     const out = K.heap.upload(before);
-    salientMatmul(K, side, xp, n, out);
+    if (align === undefined) salientMatmul(K, side, xp, n, out);
+    else {
+      const args = [side.groups, side.tiles, side.idx, side.val, side.scale, xp, s.cols * 4, n, out, s.rows * 4];
+      K.dispatch("salientMatmul", args, s.rows, align, 1 << 30);
+    }
     const got = K.heap.f32View(out, before.length).slice();
     for (const p of [xp, out, side.ptr]) K.heap.free(p);
     return got;
@@ -97,13 +104,7 @@ describe.each(BUILDS)("salient matmul, %s build", (build) => {
       const before = randomX(cols + align, n * rows);
       const want = before.slice();
       salientMatmulRef(s, x, n, want);
-      const side = uploadSalient(K, s);
-      const xp = K.heap.upload(x);
-      const out = K.heap.upload(before);
-      K.dispatch("salientMatmul", [side.groups, side.tiles, side.idx, side.val, side.scale, xp, cols * 4, n, out, rows * 4], rows, align, 1 << 30);
-      const got = K.heap.f32View(out, before.length).slice();
-      for (const p of [xp, out, side.ptr]) K.heap.free(p);
-      expect(new Uint32Array(got.buffer), `${c.name}`).toEqual(new Uint32Array(want.buffer));
+      expect(new Uint32Array(run(K, s, x, n, before, align).buffer), `${c.name}`).toEqual(new Uint32Array(want.buffer));
     }
   });
 
@@ -122,12 +123,7 @@ describe.each(BUILDS)("salient matmul, %s build", (build) => {
     salientMatmulRef(s, x, n, want);
     for (const [threads, K] of kernels) {
       for (const align of [1, 64]) {
-        const side = uploadSalient(K, s);
-        const xp = K.heap.upload(x);
-        const out = K.heap.upload(before);
-        K.dispatch("salientMatmul", [side.groups, side.tiles, side.idx, side.val, side.scale, xp, cols * 4, n, out, rows * 4], rows, align, 1 << 30);
-        const got = K.heap.f32View(out, before.length).slice();
-        for (const p of [xp, out, side.ptr]) K.heap.free(p);
+        const got = run(K, s, x, n, before, align);
         for (let t = 0; t < n; t++) expect(Object.is(got[t * rows + 255], -0), `token ${t}, ${threads} threads, align ${align}`).toBe(true);
         expect(new Uint32Array(got.buffer), `${threads} threads, align ${align}`).toEqual(new Uint32Array(want.buffer));
       }
