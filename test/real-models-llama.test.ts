@@ -105,8 +105,10 @@ describe.skipIf(lacks("node-llama-cpp")).each(CASES)("%s against llama.cpp", (la
       // the flipped code moves its position's logits and, through the KV cache, every later one, by up to about
       // 1 % of the logits' spread here (observed: Falcon3-10B's shape, 0.14 of 15 from position 9 on). A
       // systematic difference (RoPE layout or base, norm epsilon, head tying, GQA grouping, type decoding)
-      // moves them by tens of percent from position 0 and changes greedy tokens.
-      expect(perPos[0]).toBeLessThan(2e-3);
+      // moves them by tens of percent from position 0 and changes greedy tokens. Position 0's bound leaves room for
+      // llama.cpp's own order, which differs by machine: 2.1e-3 on Falcon3-1B with its build on an AMD EPYC (Zen 4),
+      // under 2e-3 on an Intel Xeon.
+      expect(perPos[0]).toBeLessThan(5e-3);
       expect(err).toBeLessThan(0.02 * spread);
       expect(spread).toBeGreaterThan(3); // logits spread enough for greedy decisions to mean something
       expect(ourTokens).toEqual(theirTokens);
