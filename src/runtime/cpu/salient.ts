@@ -22,7 +22,7 @@ export interface SalientMatrix {
   readonly ptr: number;
   /** i32 [⌈rows / SALIENT_ROW_GROUP⌉ + 1]: each group's first tile. */
   readonly groups: number;
-  /** Records of 3 i32 [tiles + 1]: first step, first row of the tile's group, its rows' offsets in the group (u8 each, 0xff: none). */
+  /** Records of SALIENT_TILE_RECORD bytes (3 i32) [tiles + 1]: first step, first row of the tile's group, its rows' offsets in the group (u8 each, 0xff: none). */
   readonly tiles: number;
   /** u16 [4·steps]: entry s of the tile's row j at 4·s + j. */
   readonly idx: number;
@@ -41,6 +41,8 @@ export interface SalientMatrix {
 const WORK_PER_ENTRY = 16;
 
 const NO_ROW = 0xff;
+/** i32 words of a tile's record: first step, first row of its group, the four row offsets packed. */
+const RECORD_WORDS = SALIENT_TILE_RECORD / 4;
 
 const round16 = (b: number) => Math.ceil(b / 16) * 16;
 
@@ -104,7 +106,7 @@ export function uploadSalient(K: CpuKernels, s: SalientMatrixData): SalientMatri
   const ptr = K.heap.alloc(l.bytes);
   const h = K.heap;
   h.write(ptr + l.groups, groupTile);
-  const records = new Int32Array(3 * (tiles + 1));
+  const records = new Int32Array(RECORD_WORDS * (tiles + 1));
   const scale = new Float32Array(4 * tiles);
   const idx = h.u16.subarray((ptr + l.idx) >> 1, ((ptr + l.idx) >> 1) + 4 * steps);
   const val = h.i8.subarray(ptr + l.val, ptr + l.val + 4 * steps);
@@ -124,9 +126,9 @@ export function uploadSalient(K: CpuKernels, s: SalientMatrixData): SalientMatri
         val[at] = s.val[e]!;
       }
     }
-    records.set([firstStep[t]!, base, lanes | 0], 3 * t);
+    records.set([firstStep[t]!, base, lanes | 0], RECORD_WORDS * t);
   }
-  records[3 * tiles] = steps;
+  records[RECORD_WORDS * tiles] = steps;
   h.write(ptr + l.tileRecords, records);
   h.write(ptr + l.scale, scale);
   const nnz = s.idx.length;
