@@ -88,6 +88,23 @@ export const ABI_GROUPS = [
     ],
   },
   {
+    prefix: "SDESC",
+    doc: "Words (u32) of a salient side matrix's desc in wasm memory (src/runtime/cpu/salient.ts), which salientMatmul reads (assembly/kernels/salient.ts): the addresses of its parts, its shape, and the input of the next call.",
+    ids: [
+      ["GROUPS", 0, "i32 [groups + 1]: each row group's first tile"],
+      ["TILES", 1, "tile records of SALIENT_TILE_RECORD bytes [tiles + 1]"],
+      ["IDX", 2, "u16 [4·steps]: byte offsets col·4 where cols ≤ SALIENT_OFFSET_COLS, else columns"],
+      ["VAL", 3, "i8 [4·steps]"],
+      ["SCALE", 4, "f32 [4·tiles]: each tile's rows' scales"],
+      ["X", 5, "f32 input of token 0, set before each call (setSalientInput)"],
+      ["X_STRIDE", 6, "bytes between the input's tokens, set with X"],
+      ["SLOT", 7, "u32 [rows]: each row's float in SUMS (the −0 after the tiles' for a row without entries)"],
+      ["SUMS", 8, "f32 [4·(tiles + 1)]: each tile's scaled sums, the kernel's scratch; the last four −0"],
+      ["COLS", 9, "columns of the matrix"],
+      ["ROWS", 10, "rows of the matrix"],
+    ],
+  },
+  {
     prefix: "KS",
     doc: "Kernel sets of the generated quad tiles (assembly/kernels/ternary_tiles.ts): the families, DLT split by group size (64-weight groups keep two sums per token).",
     wasmOnly: true,
@@ -121,6 +138,16 @@ export const ABI_CONSTANTS = [
     name: "SALIENT_TILE_RECORD",
     doc: "Bytes of a salient tile's record: its first step (i32), the first row of its group (i32), its four rows' offsets in the group (u8 each, 0xff: none).",
     value: 12,
+  },
+  {
+    name: "SALIENT_DESC_WORDS",
+    doc: "Words of a salient side matrix's desc (SDESC).",
+    value: 11,
+  },
+  {
+    name: "SALIENT_OFFSET_COLS",
+    doc: "Columns up to which a salient side matrix stores its entries' columns as byte offsets col·4 (u16), which the one-token product gathers from a copy of x at a fixed address (assembly/kernels/salient.ts): no address arithmetic per entry.",
+    value: 16384,
   },
   {
     name: "LUT_TOKENS",

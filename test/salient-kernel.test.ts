@@ -4,10 +4,11 @@
 // one token and several, rows not a multiple of 4. And the projection: a ternary matrix with a side matrix gives
 // its own product plus S·x of the f32 input, in one thread-pool call (ternSalientMatmul) on 1 and 2 threads.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SALIENT_OFFSET_COLS } from "../src/runtime/cpu/abi.ts";
 import { CpuKernels } from "../src/runtime/cpu/kernels.ts";
 import { Projector } from "../src/runtime/cpu/projection.ts";
 import { salientMatmulRef } from "../src/runtime/cpu/reference/salient.ts";
-import { salientBytes, salientBytesOf, salientMatmul, uploadSalient } from "../src/runtime/cpu/salient.ts";
+import { salientBytes, salientBytesOf, salientMatmul, setSalientInput, uploadSalient } from "../src/runtime/cpu/salient.ts";
 import { relaxedSimdHint, relaxedSimdSupported } from "../src/runtime/cpu/wasm/features.ts";
 import { denseSalient, type SalientMatrixData } from "../src/runtime/model/salient-file.ts";
 import { GgmlType, tensorTypeTraits } from "../src/runtime/tensor-types/table.ts";
@@ -54,6 +55,17 @@ for (const [rows, cols, n, seed] of [
   const s = randomSalient(rows, cols, { share: 0.02, seed, rowLengths: "binomial", emptyRows: [5, 64] });
   CASES.push({ name: `${rows}×${cols} ${s.idx.length} entries, binomial rows, n=${n}`, rows, cols, n, s });
 }
+// columns stored as byte offsets up to SALIENT_OFFSET_COLS (a full row reaches offset 65532), as columns past it;
+// one token (read from the kernel's copy of x, or not) and several
+for (const [cols, n, seed] of [
+  [SALIENT_OFFSET_COLS, 1, 13],
+  [SALIENT_OFFSET_COLS, 3, 14],
+  [SALIENT_OFFSET_COLS + 1, 1, 15],
+  [65536, 1, 16],
+] as const) {
+  const s = randomSalient(70, cols, { share: 0.002, seed, fullRows: [3, 66], emptyRows: [0, 64] });
+  CASES.push({ name: `70×${cols} ${s.idx.length} entries (two full rows) n=${n}`, rows: 70, cols, n, s });
+}
 
 describe.each(BUILDS)("salient matmul, %s build", (build) => {
   const kernels = new Map<number, CpuKernels>();
@@ -75,8 +87,8 @@ describe.each(BUILDS)("salient matmul, %s build", (build) => {
     const out = K.heap.upload(before);
     if (align === undefined) salientMatmul(K, side, xp, n, out);
     else {
-      const args = [side.groups, side.tiles, side.idx, side.val, side.scale, xp, s.cols * 4, n, out, s.rows * 4];
-      K.dispatch("salientMatmul", args, s.rows, align, 1 << 30);
+      setSalientInput(K, side, xp, n);
+      K.dispatch("salientMatmul", [side.desc, n, out, s.rows * 4], s.rows, align, 1 << 30);
     }
     const got = K.heap.f32View(out, before.length).slice();
     for (const p of [xp, out, side.ptr]) K.heap.free(p);

@@ -76,6 +76,31 @@ export const MSET_START: i32 = 13;
 /** its salient side matrix's desc (src/runtime/cpu/salient.ts; 0: none), for ternSalientMatmulSet */
 export const MSET_SALIENT: i32 = 14;
 
+// Words (u32) of a salient side matrix's desc in wasm memory (src/runtime/cpu/salient.ts), which salientMatmul reads
+// (assembly/kernels/salient.ts): the addresses of its parts, its shape, and the input of the next call.
+/** i32 [groups + 1]: each row group's first tile */
+export const SDESC_GROUPS: i32 = 0;
+/** tile records of SALIENT_TILE_RECORD bytes [tiles + 1] */
+export const SDESC_TILES: i32 = 1;
+/** u16 [4·steps]: byte offsets col·4 where cols ≤ SALIENT_OFFSET_COLS, else columns */
+export const SDESC_IDX: i32 = 2;
+/** i8 [4·steps] */
+export const SDESC_VAL: i32 = 3;
+/** f32 [4·tiles]: each tile's rows' scales */
+export const SDESC_SCALE: i32 = 4;
+/** f32 input of token 0, set before each call (setSalientInput) */
+export const SDESC_X: i32 = 5;
+/** bytes between the input's tokens, set with X */
+export const SDESC_X_STRIDE: i32 = 6;
+/** u32 [rows]: each row's float in SUMS (the −0 after the tiles' for a row without entries) */
+export const SDESC_SLOT: i32 = 7;
+/** f32 [4·(tiles + 1)]: each tile's scaled sums, the kernel's scratch; the last four −0 */
+export const SDESC_SUMS: i32 = 8;
+/** columns of the matrix */
+export const SDESC_COLS: i32 = 9;
+/** rows of the matrix */
+export const SDESC_ROWS: i32 = 10;
+
 // Kernel sets of the generated quad tiles (assembly/kernels/ternary_tiles.ts): the families, DLT split by group size
 // (64-weight groups keep two sums per token).
 export const KS_TQ2: i32 = 0;
@@ -104,6 +129,16 @@ export const SALIENT_ROW_GROUP: i32 = 64;
  * the group (u8 each, 0xff: none).
  */
 export const SALIENT_TILE_RECORD: i32 = 12;
+
+/** Words of a salient side matrix's desc (SDESC). */
+export const SALIENT_DESC_WORDS: i32 = 11;
+
+/**
+ * Columns up to which a salient side matrix stores its entries' columns as byte offsets col·4 (u16), which the
+ * one-token product gathers from a copy of x at a fixed address (assembly/kernels/salient.ts): no address arithmetic
+ * per entry.
+ */
+export const SALIENT_OFFSET_COLS: i32 = 16384;
 
 /**
  * Tokens per table row of the Vec-LUT matmul (assembly/kernels/ternary_lut.ts): its token tile, and the alignment at

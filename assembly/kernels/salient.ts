@@ -10,32 +10,94 @@
 // s = acc0 + acc1, and out += scale·s for the tile's rows. The tiles of a thread's rows are taken as two halves, tile
 // i of each in turn: four sequential streams of columns and values. Which count of streams a core draws fastest
 // differs by machine (bench/README.md: on an Intel Xeon eight streams beat two by ≈ 40 %, on an AMD EPYC two beat
-// eight by ≈ 50 %, and four were within 5 % of the best on both). A thread whose rows cut a group computes the
-// group's tiles and stores only its own rows.
+// eight by ≈ 50 %, and four were within 5 % of the best on both).
+// A tile's scaled sums go to its slots in SUMS, and a pass over the rows adds each row's slot to out four rows at a
+// time (a row without entries reads a −0, which leaves any value as it is): cheaper than adding a tile's four lanes
+// to four scattered rows. Only the groups wholly in a thread's rows go that way; a thread whose rows cut a group
+// computes the group's tiles and adds only its own rows straight to out, so SUMS is written by one thread only.
+// An entry's column is stored as a byte offset col·4 where the matrix has at most SALIENT_OFFSET_COLS columns, and
+// for one token salientSetInput copies x to X_COPY, whose address is a constant: four offsets come from one 64-bit load
+// and each gather is one load at [offset + X_COPY], with no address arithmetic (bench/README.md, session 10).
 // One fixed sequence per (row, token), whatever the thread split, the tile or the token count, and no relaxed
 // instruction: both wasm builds give the same bits (reference: src/runtime/cpu/reference/salient.ts).
 
-import { MSET_ENTRY_WORDS, MSET_OUT, MSET_OUT_STRIDE, MSET_ROWS, MSET_SALIENT, MSET_START, SALIENT_ROW_GROUP, SALIENT_TILE_RECORD } from "./abi";
+import {
+  MSET_ENTRY_WORDS,
+  MSET_OUT,
+  MSET_OUT_STRIDE,
+  MSET_ROWS,
+  MSET_SALIENT,
+  MSET_START,
+  SALIENT_OFFSET_COLS,
+  SALIENT_ROW_GROUP,
+  SALIENT_TILE_RECORD,
+  SDESC_COLS,
+  SDESC_GROUPS,
+  SDESC_IDX,
+  SDESC_ROWS,
+  SDESC_SCALE,
+  SDESC_SLOT,
+  SDESC_SUMS,
+  SDESC_TILES,
+  SDESC_VAL,
+  SDESC_X,
+  SDESC_X_STRIDE,
+} from "./abi";
 import { ternMatmul, ternMatmulSet } from "./ternary";
 
-/** Four x values gathered by the four u16 columns at ip. */
-@inline function gather4(xt: usize, ip: usize): v128 {
-  let v = v128.load32_zero(xt + (<usize>load<u16>(ip) << 2));
-  v = v128.load32_lane(xt + (<usize>load<u16>(ip, 2) << 2), v, 1);
-  v = v128.load32_lane(xt + (<usize>load<u16>(ip, 4) << 2), v, 2);
-  return v128.load32_lane(xt + (<usize>load<u16>(ip, 6) << 2), v, 3);
+/** One token's x for the one-token product, copied here by salientSetInput. */
+const X_COPY: usize = memory.data(<i32>SALIENT_OFFSET_COLS << 2, 64);
+
+/**
+ * Sets the input of the next call on the side matrix at desc (salientMatmul, ternSalientMatmul,
+ * ternSalientMatmulSet): x f32 [n][cols], xStride bytes between tokens. `copy` (the JS side passes it for one token,
+ * once per pool call: the side matrices of one call read the same x) copies x to X_COPY where cols ≤
+ * SALIENT_OFFSET_COLS. The JS side calls this on its own thread before the pool call, so no thread writes X_COPY
+ * while another reads it.
+ */
+export function salientSetInput(desc: usize, x: usize, xStride: usize, copy: i32): void {
+  store<u32>(desc + (<usize>SDESC_X << 2), <u32>x);
+  store<u32>(desc + (<usize>SDESC_X_STRIDE << 2), <u32>xStride);
+  const cols = <i32>load<u32>(desc + (<usize>SDESC_COLS << 2));
+  if (copy != 0 && cols <= SALIENT_OFFSET_COLS) memory.copy(X_COPY, x, <usize>cols << 2);
+}
+
+// How a tile step's four entries are gathered.
+/** byte offsets, from X_COPY (one token) */
+const FROM_COPY = 0;
+/** byte offsets, from x */
+const OFFSETS = 1;
+/** u16 columns (more than SALIENT_OFFSET_COLS), from x */
+const COLUMNS = 2;
+
+/** Four x values gathered by the four u16 entries at ip, as `form` says. */
+@inline function gather4(xt: usize, ip: usize, form: i32): v128 {
+  if (form == FROM_COPY) {
+    const w = load<u64>(ip);
+    const lo = <u32>w,
+      hi = <u32>(w >> 32);
+    let v = v128.load32_zero(<usize>(lo & 0xffff), X_COPY);
+    v = v128.load32_lane(<usize>(lo >> 16), v, 1, X_COPY);
+    v = v128.load32_lane(<usize>(hi & 0xffff), v, 2, X_COPY);
+    return v128.load32_lane(<usize>(hi >> 16), v, 3, X_COPY);
+  }
+  const shift: usize = form == COLUMNS ? 2 : 0;
+  let v = v128.load32_zero(xt + (<usize>load<u16>(ip) << shift));
+  v = v128.load32_lane(xt + (<usize>load<u16>(ip, 2) << shift), v, 1);
+  v = v128.load32_lane(xt + (<usize>load<u16>(ip, 4) << shift), v, 2);
+  return v128.load32_lane(xt + (<usize>load<u16>(ip, 6) << shift), v, 3);
 }
 
 /** Lane j = row j's Σ over the tile's steps [a, b) (b − a even): entry 2i to acc0, 2i + 1 to acc1, then acc0 + acc1. */
-@inline function tileSums(idx: usize, val: usize, xt: usize, a: i32, b: i32): v128 {
+@inline function tileSums(idx: usize, val: usize, xt: usize, a: i32, b: i32, form: i32): v128 {
   let acc0 = f32x4.splat(0);
   let acc1 = f32x4.splat(0);
   for (let s = a; s < b; s += 2) {
     const ip = idx + (<usize>s << 3);
     // two steps' eight i8 values sign-extended to two i32x4, then to f32
     const q = i16x8.extend_low_i8x16_s(v128.load64_zero(val + (<usize>s << 2)));
-    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(q)), gather4(xt, ip)));
-    acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(q)), gather4(xt, ip + 8)));
+    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(q)), gather4(xt, ip, form)));
+    acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(q)), gather4(xt, ip + 8, form)));
   }
   return f32x4.add(acc0, acc1);
 }
@@ -49,57 +111,128 @@ import { ternMatmul, ternMatmulSet } from "./ternary";
   }
 }
 
-/** Tile ti's sums over its steps, scaled and added to the rows of out (one token's, at ot) that lie in [r0, r1). */
-@inline function tile(tiles: usize, idx: usize, val: usize, scale: usize, xt: usize, ot: usize, ti: i32, r0: i32, r1: i32): void {
+/**
+ * Tile ti's scaled sums: into its slots in SUMS when its group lies wholly in the thread's rows (ti in [w0, w1)),
+ * else added to the rows of out (one token's, at ot) that lie in [r0, r1).
+ */
+@inline function tile(tiles: usize, idx: usize, val: usize, scale: usize, sums: usize, xt: usize, ot: usize, ti: i32,
+  w0: i32, w1: i32, r0: i32, r1: i32, form: i32): void {
   const rec = tiles + <usize>ti * SALIENT_TILE_RECORD;
-  const sums = tileSums(idx, val, xt, load<i32>(rec), load<i32>(rec, SALIENT_TILE_RECORD));
-  const v = f32x4.mul(sums, v128.load(scale + (<usize>ti << 4)));
-  const base = load<i32>(rec, 4), lanes = load<u32>(rec, 8);
+  const v = f32x4.mul(tileSums(idx, val, xt, load<i32>(rec), load<i32>(rec, SALIENT_TILE_RECORD), form), v128.load(scale + (<usize>ti << 4)));
+  if (ti >= w0 && ti < w1) {
+    v128.store(sums + (<usize>ti << 4), v);
+    return;
+  }
+  const base = load<i32>(rec, 4),
+    lanes = load<u32>(rec, 8);
   addLane(ot, base, lanes & 0xff, r0, r1, f32x4.extract_lane(v, 0));
   addLane(ot, base, (lanes >> 8) & 0xff, r0, r1, f32x4.extract_lane(v, 1));
   addLane(ot, base, (lanes >> 16) & 0xff, r0, r1, f32x4.extract_lane(v, 2));
   addLane(ot, base, lanes >> 24, r0, r1, f32x4.extract_lane(v, 3));
 }
 
-/**
- * Rows [r0, r1) and tokens [0, n). groups: i32 [⌈m / SALIENT_ROW_GROUP⌉ + 1], each group's first tile; tiles: records
- * of SALIENT_TILE_RECORD bytes, one past the last (its first step: the total); idx: u16, val: i8 [4·steps]; scale: f32
- * [4·tiles] (each tile's rows' scales). x: f32 activations of token 0, xStride bytes between tokens; o: f32 out of
- * token 0 row 0, oStride bytes between tokens (added to).
- */
-export function salientMatmul(groups: usize, tiles: usize, idx: usize, val: usize, scale: usize, x: usize, xStride: usize,
-  n: i32, o: usize, oStride: usize, r0: i32, r1: i32): void {
-  if (r0 >= r1) return;
-  const t0 = load<i32>(groups + (<usize>(r0 / SALIENT_ROW_GROUP) << 2));
-  const t1 = load<i32>(groups + (<usize>((r1 + SALIENT_ROW_GROUP - 1) / SALIENT_ROW_GROUP) << 2));
-  const h = (t1 - t0) >> 1; // tiles per half (t0, t1: the first tile and one past the last)
-  for (let tok = 0; tok < n; tok++) {
-    const xt = x + <usize>tok * xStride;
-    const ot = o + <usize>tok * oStride;
-    for (let ti = t0; ti < t0 + h; ti++) {
-      tile(tiles, idx, val, scale, xt, ot, ti, r0, r1);
-      tile(tiles, idx, val, scale, xt, ot, ti + h, r0, r1);
-    }
-    if (t0 + 2 * h < t1) tile(tiles, idx, val, scale, xt, ot, t1 - 1, r0, r1);
+/** Tiles [t0, t1) of the side matrix at desc as two halves, tile i of each in turn (tile above). */
+@inline function sweep(desc: usize, xt: usize, ot: usize, t0: i32, t1: i32, w0: i32, w1: i32, r0: i32, r1: i32, form: i32): void {
+  const tiles = word(desc, SDESC_TILES),
+    idx = word(desc, SDESC_IDX),
+    val = word(desc, SDESC_VAL),
+    scale = word(desc, SDESC_SCALE),
+    sums = word(desc, SDESC_SUMS);
+  const h = (t1 - t0) >> 1;
+  for (let ti = t0; ti < t0 + h; ti++) {
+    tile(tiles, idx, val, scale, sums, xt, ot, ti, w0, w1, r0, r1, form);
+    tile(tiles, idx, val, scale, sums, xt, ot, ti + h, w0, w1, r0, r1, form);
+  }
+  if (t0 + 2 * h < t1) tile(tiles, idx, val, scale, sums, xt, ot, t1 - 1, w0, w1, r0, r1, form);
+}
+
+// One function per form, not inlined into salientMatmul: V8 compiles the three loops in one function worse
+// (≈ 20 % slower than the one form alone).
+function sweepFromCopy(desc: usize, xt: usize, ot: usize, t0: i32, t1: i32, w0: i32, w1: i32, r0: i32, r1: i32): void {
+  sweep(desc, xt, ot, t0, t1, w0, w1, r0, r1, FROM_COPY);
+}
+
+function sweepOffsets(desc: usize, xt: usize, ot: usize, t0: i32, t1: i32, w0: i32, w1: i32, r0: i32, r1: i32): void {
+  sweep(desc, xt, ot, t0, t1, w0, w1, r0, r1, OFFSETS);
+}
+
+function sweepColumns(desc: usize, xt: usize, ot: usize, t0: i32, t1: i32, w0: i32, w1: i32, r0: i32, r1: i32): void {
+  sweep(desc, xt, ot, t0, t1, w0, w1, r0, r1, COLUMNS);
+}
+
+/** out[r] += SUMS at slot[r] for rows [ra, rb): four rows a vector. slot: u32 byte offsets into SUMS. */
+@inline function addSums(slot: usize, sums: usize, ot: usize, ra: i32, rb: i32): void {
+  let r = ra;
+  for (; r + 4 <= rb; r += 4) {
+    const sp = slot + (<usize>r << 2);
+    let v = v128.load32_zero(sums + <usize>load<u32>(sp));
+    v = v128.load32_lane(sums + <usize>load<u32>(sp, 4), v, 1);
+    v = v128.load32_lane(sums + <usize>load<u32>(sp, 8), v, 2);
+    v = v128.load32_lane(sums + <usize>load<u32>(sp, 12), v, 3);
+    const op = ot + (<usize>r << 2);
+    v128.store(op, f32x4.add(v128.load(op), v));
+  }
+  for (; r < rb; r++) {
+    const op = ot + (<usize>r << 2);
+    store<f32>(op, load<f32>(op) + load<f32>(sums + <usize>load<u32>(slot + (<usize>r << 2))));
   }
 }
 
-/** salientMatmul with the side matrix's arguments from its desc (src/runtime/cpu/salient.ts: seven u32 words). */
-@inline function salientFromDesc(desc: usize, n: i32, o: usize, oStride: usize, r0: i32, r1: i32): void {
-  salientMatmul(load<u32>(desc), load<u32>(desc, 4), load<u32>(desc, 8), load<u32>(desc, 12), load<u32>(desc, 16),
-    load<u32>(desc, 20), load<u32>(desc, 24), n, o, oStride, r0, r1);
+@inline function word(desc: usize, w: i32): usize {
+  return <usize>load<u32>(desc + (<usize>w << 2));
+}
+
+/** Group g's first tile. */
+@inline function tileOf(groups: usize, g: i32): i32 {
+  return load<i32>(groups + (<usize>g << 2));
+}
+
+/**
+ * Rows [r0, r1) and tokens [0, n) of the side matrix at desc (SDESC words; src/runtime/cpu/salient.ts): out of token
+ * 0 row 0 at o, oStride bytes between tokens, added to. Its input is desc's X (X_STRIDE bytes between tokens); for
+ * one token of at most SALIENT_OFFSET_COLS columns the kernel reads its copy at X_COPY instead (salientSetInput).
+ */
+export function salientMatmul(desc: usize, n: i32, o: usize, oStride: usize, r0: i32, r1: i32): void {
+  if (r0 >= r1) return;
+  const G = SALIENT_ROW_GROUP;
+  const groups = word(desc, SDESC_GROUPS);
+  const rows = <i32>word(desc, SDESC_ROWS),
+    cols = <i32>word(desc, SDESC_COLS);
+  const x = word(desc, SDESC_X),
+    xStride = word(desc, SDESC_X_STRIDE);
+  // the groups that rows [r0, r1) touch, and those wholly in them ([g0, g1) ⊇ [w0, w1)): the others are cut
+  const g1 = (r1 + G - 1) / G;
+  const w0 = (r0 + G - 1) / G,
+    w1 = r1 == rows ? g1 : r1 / G;
+  const whole = w0 < w1;
+  const t0 = tileOf(groups, r0 / G),
+    t1 = tileOf(groups, g1);
+  const tw0 = whole ? tileOf(groups, w0) : 0,
+    tw1 = whole ? tileOf(groups, w1) : 0;
+  const ra = w0 * G,
+    rb = min(w1 * G, rows);
+  const slot = word(desc, SDESC_SLOT),
+    sums = word(desc, SDESC_SUMS);
+  for (let tok = 0; tok < n; tok++) {
+    const xt = x + <usize>tok * xStride;
+    const ot = o + <usize>tok * oStride;
+    if (cols > SALIENT_OFFSET_COLS) sweepColumns(desc, xt, ot, t0, t1, tw0, tw1, r0, r1);
+    else if (n == 1) sweepFromCopy(desc, xt, ot, t0, t1, tw0, tw1, r0, r1);
+    else sweepOffsets(desc, xt, ot, t0, t1, tw0, tw1, r0, r1);
+    if (whole) addSums(slot, sums, ot, ra, rb);
+  }
 }
 
 /**
  * A ternary matmul and its side matrix's product in one thread-pool call (one dispatch instead of two: each thread
- * adds S·x to the rows it has just computed). The arguments are ternMatmul's (ternary.ts), then `desc`: seven u32
- * words — groups, tiles, idx, val, scale, x, xStride (as salientMatmul takes them) — then the rows.
+ * adds S·x to the rows it has just computed). The arguments are ternMatmul's (ternary.ts), then the side matrix's
+ * desc (its input set by the caller, as salientMatmul reads it), then the rows.
  */
 export function ternSalientMatmul(fam: i32, w: usize, rowBytes: usize, a: usize, cs: usize, sw: usize, sh: usize, sgs: usize,
   ad: usize, as: usize, ax: usize, gs: usize, nUnits: i32, upg: i32, ng: i32, wscale: f32, n: i32, o: usize,
   oStride: usize, tileMode: i32, desc: usize, r0: i32, r1: i32): void {
   ternMatmul(fam, w, rowBytes, a, cs, sw, sh, sgs, ad, as, ax, gs, nUnits, upg, ng, wscale, n, o, oStride, tileMode, r0, r1);
-  salientFromDesc(desc, n, o, oStride, r0, r1);
+  salientMatmul(desc, n, o, oStride, r0, r1);
 }
 
 /**
@@ -119,6 +252,6 @@ export function ternSalientMatmulSet(set: usize, count: i32, a: usize, cs: usize
     const lo = max(r0, start) - start;
     const hi = min(r1 - start, load<i32>(e + (<usize>MSET_ROWS << 2)));
     if (lo >= hi) continue;
-    salientFromDesc(desc, n, load<u32>(e + (<usize>MSET_OUT << 2)), load<u32>(e + (<usize>MSET_OUT_STRIDE << 2)), lo, hi);
+    salientMatmul(desc, n, load<u32>(e + (<usize>MSET_OUT << 2)), load<u32>(e + (<usize>MSET_OUT_STRIDE << 2)), lo, hi);
   }
 }

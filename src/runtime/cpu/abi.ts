@@ -88,6 +88,35 @@ export const MSET = {
   SALIENT: 14,
 } as const;
 
+/**
+ * Words (u32) of a salient side matrix's desc in wasm memory (src/runtime/cpu/salient.ts), which salientMatmul reads
+ * (assembly/kernels/salient.ts): the addresses of its parts, its shape, and the input of the next call.
+ */
+export const SDESC = {
+  /** i32 [groups + 1]: each row group's first tile */
+  GROUPS: 0,
+  /** tile records of SALIENT_TILE_RECORD bytes [tiles + 1] */
+  TILES: 1,
+  /** u16 [4·steps]: byte offsets col·4 where cols ≤ SALIENT_OFFSET_COLS, else columns */
+  IDX: 2,
+  /** i8 [4·steps] */
+  VAL: 3,
+  /** f32 [4·tiles]: each tile's rows' scales */
+  SCALE: 4,
+  /** f32 input of token 0, set before each call (setSalientInput) */
+  X: 5,
+  /** bytes between the input's tokens, set with X */
+  X_STRIDE: 6,
+  /** u32 [rows]: each row's float in SUMS (the −0 after the tiles' for a row without entries) */
+  SLOT: 7,
+  /** f32 [4·(tiles + 1)]: each tile's scaled sums, the kernel's scratch; the last four −0 */
+  SUMS: 8,
+  /** columns of the matrix */
+  COLS: 9,
+  /** rows of the matrix */
+  ROWS: 10,
+} as const;
+
 /** Words between the entries of a ternary matmul set (MSET): 64 bytes each. */
 export const MSET_ENTRY_WORDS = 16;
 
@@ -109,6 +138,16 @@ export const SALIENT_ROW_GROUP = 64;
  * the group (u8 each, 0xff: none).
  */
 export const SALIENT_TILE_RECORD = 12;
+
+/** Words of a salient side matrix's desc (SDESC). */
+export const SALIENT_DESC_WORDS = 11;
+
+/**
+ * Columns up to which a salient side matrix stores its entries' columns as byte offsets col·4 (u16), which the
+ * one-token product gathers from a copy of x at a fixed address (assembly/kernels/salient.ts): no address arithmetic
+ * per entry.
+ */
+export const SALIENT_OFFSET_COLS = 16384;
 
 /**
  * Tokens per table row of the Vec-LUT matmul (assembly/kernels/ternary_lut.ts): its token tile, and the alignment at

@@ -41,6 +41,7 @@ const EXPORTS = [
   "int8HeadMatmul",
   // the salient side matrix's product (assembly/kernels/salient.ts; ./salient.ts wraps it)
   "salientMatmul",
+  "salientSetInput",
   "ternSalientMatmul",
   "ternSalientMatmulSet",
   // the residual stream's adds (assembly/kernels/ops.ts)
@@ -242,6 +243,8 @@ async function defaultThreads(): Promise<number> {
 export class CpuKernels {
   readonly heap: WasmHeap;
   readonly build: SimdBuild;
+  /** Sets a side matrix's input for the next call, on this thread (assembly/kernels/salient.ts salientSetInput; ./salient.ts). */
+  readonly salientSetInput: (desc: number, x: number, xStrideBytes: number, copy: number) => void;
   private readonly pool: ThreadPool;
   private readonly info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads" | "lutScratchBytes">;
   private tile: TernaryTile;
@@ -261,9 +264,11 @@ export class CpuKernels {
     pool: ThreadPool,
     info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads" | "lutScratchBytes">,
     minWork: number,
+    salientSetInput: (desc: number, x: number, xStrideBytes: number, copy: number) => void,
   ) {
     this.heap = heap;
     this.build = build;
+    this.salientSetInput = salientSetInput;
     this.pool = pool;
     this.info = info;
     this.tile = info.tile;
@@ -326,6 +331,7 @@ export class CpuKernels {
         wasmFrom: loaded.from,
       },
       opts.parallelThreshold ?? 1 << 16,
+      ex.salientSetInput,
     );
   }
 
@@ -601,7 +607,7 @@ export class CpuKernels {
     if (w.salient) {
       // the side matrix's product in the same thread-pool call: each thread adds it to the rows it computed (tokens
       // from t0, which is 0: a side matrix keeps a matrix off the Vec-LUT matmul), shares cut at its row groups
-      setSalientInput(this, w.salient, x + t0 * w.cols * 4);
+      setSalientInput(this, w.salient, x + t0 * w.cols * 4, a.n - t0);
       this.pool.run(FN.ternSalientMatmul, [...args, w.salient.desc], w.rows, this.salientAlign(w.rows), this.parts(w.rows * w.cols * a.n));
       return;
     }
@@ -783,7 +789,12 @@ export class CpuKernels {
     const at = this.activationsFrom(a, t0);
     const args = [this.setEntries.ptr, ws.length, at.q, at.cs, at.d, at.s, at.xs, a.capacity * 4, a.n - t0, TILE_CODE[this.tile]];
     // tokens from t0, which is 0 when a matrix has a side matrix: it keeps the whole set off the Vec-LUT matmul
-    for (const w of ws) if (w.salient) setSalientInput(this, w.salient, x + t0 * w.cols * 4);
+    let copied = false; // the set's side matrices read the same x: one copy for the one-token kernel
+    for (const w of ws) {
+      if (!w.salient) continue;
+      setSalientInput(this, w.salient, x + t0 * w.cols * 4, a.n - t0, w.cols, copied);
+      copied = true;
+    }
     const side = ws.some((w) => w.salient);
     this.pool.run(
       side ? FN.ternSalientMatmulSet : FN.ternMatmulSet,

@@ -5,14 +5,15 @@
 // the product alone, split over the pool by rows. x is the f32 input of the matrix, before the ternary kernel's int8
 // quantization.
 import type { SalientMatrixData } from "../model/salient-file.ts";
-import { SALIENT_ROW_GROUP, SALIENT_TILE_RECORD } from "./abi.ts";
+import { SALIENT_DESC_WORDS, SALIENT_OFFSET_COLS, SALIENT_ROW_GROUP, SALIENT_TILE_RECORD, SDESC } from "./abi.ts";
 import type { CpuKernels } from "./kernels.ts";
 
 /**
  * A side matrix resident in wasm memory (addresses into one allocation at `ptr`) in the kernel's tiles: the rows
  * with entries of each group of SALIENT_ROW_GROUP rows, sorted by their number of entries (longest first, then by
  * row), four to a tile; a tile holds entry s of each of its rows at step s (a shorter row padded with column 0,
- * value 0) for as many steps as its longest row has entries, rounded up to even (assembly/kernels/salient.ts).
+ * value 0) for as many steps as its longest row has entries, rounded up to even (assembly/kernels/salient.ts). An
+ * entry's column is stored as the byte offset col·4 where cols ≤ SALIENT_OFFSET_COLS.
  */
 export interface SalientMatrix {
   readonly rows: number;
@@ -24,13 +25,17 @@ export interface SalientMatrix {
   readonly groups: number;
   /** Records of SALIENT_TILE_RECORD bytes (3 i32) [tiles + 1]: first step, first row of the tile's group, its rows' offsets in the group (u8 each, 0xff: none). */
   readonly tiles: number;
-  /** u16 [4·steps]: entry s of the tile's row j at 4·s + j. */
+  /** u16 [4·steps]: entry s of the tile's row j at 4·s + j (its byte offset col·4, or its column past SALIENT_OFFSET_COLS). */
   readonly idx: number;
   /** i8 [4·steps], as idx */
   readonly val: number;
   /** f32 [4·tiles]: each tile's rows' scales. */
   readonly scale: number;
-  /** Seven u32: groups, tiles, idx, val, scale, then the input x and its stride, which each call sets (setSalientInput). */
+  /** u32 [rows]: each row's byte offset in sums (a row without entries: the −0 after the tiles'). */
+  readonly slot: number;
+  /** f32 [4·(tiles + 1)]: the kernel's scratch, each tile's scaled sums; the last four −0. */
+  readonly sums: number;
+  /** SALIENT_DESC_WORDS u32 (SDESC): the addresses above and the shape, and the input x and its stride, which each call sets (setSalientInput). */
   readonly desc: number;
 }
 
@@ -49,12 +54,14 @@ const round16 = (b: number) => Math.ceil(b / 16) * 16;
 /** The parts' offsets inside the one allocation of `tiles` tiles and `steps` steps, and its size. */
 function salientLayout(rows: number, tiles: number, steps: number) {
   const desc = 0;
-  const groups = 32;
+  const groups = round16(4 * SALIENT_DESC_WORDS);
   const tileRecords = groups + round16(4 * (Math.ceil(rows / SALIENT_ROW_GROUP) + 1));
   const scale = tileRecords + round16(SALIENT_TILE_RECORD * (tiles + 1));
-  const idx = scale + round16(16 * tiles);
+  const slot = scale + round16(16 * tiles);
+  const sums = slot + round16(4 * rows);
+  const idx = sums + 16 * (tiles + 1);
   const val = idx + round16(8 * steps);
-  return { desc, groups, tileRecords, scale, idx, val, bytes: val + round16(4 * steps) };
+  return { desc, groups, tileRecords, scale, slot, sums, idx, val, bytes: val + round16(4 * steps) };
 }
 
 const allocBytes = (layout: { bytes: number }) => Math.ceil(layout.bytes / 64) * 64;
@@ -112,6 +119,11 @@ export function uploadSalient(K: CpuKernels, s: SalientMatrixData): SalientMatri
   const val = h.i8.subarray(ptr + l.val, ptr + l.val + 4 * steps);
   idx.fill(0);
   val.fill(0);
+  const unit = s.cols <= SALIENT_OFFSET_COLS ? 4 : 1; // byte offsets, or columns
+  // a row without entries reads the −0 after the tiles' sums (x + −0 = x for every x, −0 and NaN included)
+  const slot = new Uint32Array(s.rows).fill(16 * tiles);
+  const sums = new Float32Array(4 * (tiles + 1));
+  sums.fill(-0, 4 * tiles);
   for (let t = 0; t < tiles; t++) {
     const members = tileRows[t]!;
     const base = Math.floor(members[0]! / SALIENT_ROW_GROUP) * SALIENT_ROW_GROUP;
@@ -121,8 +133,9 @@ export function uploadSalient(K: CpuKernels, s: SalientMatrixData): SalientMatri
       lanes |= (r === undefined ? NO_ROW : r - base) << (8 * j);
       if (r === undefined) continue;
       scale[4 * t + j] = s.scale[r]!;
+      slot[r] = 4 * (4 * t + j);
       for (let e = s.rowStart[r]!, at = 4 * firstStep[t]! + j; e < s.rowStart[r + 1]!; e++, at += 4) {
-        idx[at] = s.idx[e]!;
+        idx[at] = s.idx[e]! * unit;
         val[at] = s.val[e]!;
       }
     }
@@ -131,6 +144,8 @@ export function uploadSalient(K: CpuKernels, s: SalientMatrixData): SalientMatri
   records[RECORD_WORDS * tiles] = steps;
   h.write(ptr + l.tileRecords, records);
   h.write(ptr + l.scale, scale);
+  h.write(ptr + l.slot, slot);
+  h.write(ptr + l.sums, sums);
   const nnz = s.idx.length;
   const m = {
     rows: s.rows,
@@ -142,15 +157,32 @@ export function uploadSalient(K: CpuKernels, s: SalientMatrixData): SalientMatri
     idx: ptr + l.idx,
     val: ptr + l.val,
     scale: ptr + l.scale,
+    slot: ptr + l.slot,
+    sums: ptr + l.sums,
     desc: ptr + l.desc,
   };
-  h.i32.set([m.groups, m.tiles, m.idx, m.val, m.scale, 0, 0], m.desc >> 2);
+  const desc = new Int32Array(SALIENT_DESC_WORDS);
+  desc[SDESC.GROUPS] = m.groups;
+  desc[SDESC.TILES] = m.tiles;
+  desc[SDESC.IDX] = m.idx;
+  desc[SDESC.VAL] = m.val;
+  desc[SDESC.SCALE] = m.scale;
+  desc[SDESC.SLOT] = m.slot;
+  desc[SDESC.SUMS] = m.sums;
+  desc[SDESC.COLS] = s.cols;
+  desc[SDESC.ROWS] = s.rows;
+  h.write(m.desc, desc);
   return m;
 }
 
-/** Sets the input of the next fused call (ternSalientMatmul, ternSalientMatmulSet): x f32 [n][cols] at address x, xStride floats apart (the i32 view stores addresses past 2 GiB by their bits, which the kernel reads as u32). */
-export function setSalientInput(K: CpuKernels, s: SalientMatrix, x: number, xStride = s.cols): void {
-  K.heap.i32.set([x, xStride * 4], (s.desc >> 2) + 5);
+/**
+ * Sets the input of the next call (salientMatmul, ternSalientMatmul, ternSalientMatmulSet): x f32 [n][cols] at address
+ * x, xStride floats apart. For one token of at most SALIENT_OFFSET_COLS columns the kernel reads x from its fixed
+ * copy, which this writes on the calling thread; `copied`: an earlier side matrix of the same pool call has already
+ * written it (the matrices of a set read the same x).
+ */
+export function setSalientInput(K: CpuKernels, s: SalientMatrix, x: number, n: number, xStride = s.cols, copied = false): void {
+  K.salientSetInput(s.desc, x, xStride * 4, n === 1 && !copied ? 1 : 0);
 }
 
 export function freeSalient(K: CpuKernels, s: SalientMatrix): void {
@@ -163,6 +195,6 @@ export function freeSalient(K: CpuKernels, s: SalientMatrix): void {
  */
 export function salientMatmul(K: CpuKernels, s: SalientMatrix, x: number, n: number, out: number, xStride = s.cols, outStride = s.rows): void {
   if (s.nnz === 0 || n === 0) return;
-  const args = [s.groups, s.tiles, s.idx, s.val, s.scale, x, xStride * 4, n, out, outStride * 4];
-  K.dispatch("salientMatmul", args, s.rows, SALIENT_ROW_GROUP, s.nnz * n * WORK_PER_ENTRY);
+  setSalientInput(K, s, x, n, xStride);
+  K.dispatch("salientMatmul", [s.desc, n, out, outStride * 4], s.rows, SALIENT_ROW_GROUP, s.nnz * n * WORK_PER_ENTRY);
 }
