@@ -1,8 +1,8 @@
 // Entry point of the wasm module: re-exports every kernel. Kernels work on raw pointers into the one
 // (shared, imported) memory; the JS side owns allocation (from heapBase on), so no AssemblyScript managed objects
-// are used. The static data is read-only constants (common.ts MASK_*: a worker instantiating the module again on the
-// same memory writes the same bytes) and one scratch, salient.ts X_COPY, which salientSetInput fills on the JS side's thread
-// before each call that reads it.
+// are used, and the only data segment is read-only constants (common.ts MASK_*: a worker instantiating the module
+// again on the same memory writes the same bytes). Below it (asconfig.json's memoryBase) lies one scratch outside any
+// segment, salient.ts X_COPY, which salientSetInput fills on the JS side's thread before each call that reads it.
 export { quantQ8K, quantAbsmax } from "./kernels/quant";
 export { ternMatmul, ternMatmulSet, repackTq1, repackTq2, repackRows, ternaryCode3 } from "./kernels/ternary";
 export { ternMatmulLut } from "./kernels/ternary_lut";

@@ -96,12 +96,13 @@ export const ABI_GROUPS = [
       ["IDX", 2, "u16 [4·steps]: byte offsets col·4 where cols ≤ SALIENT_OFFSET_COLS, else columns"],
       ["VAL", 3, "i8 [4·steps]"],
       ["SCALE", 4, "f32 [4·tiles]: each tile's rows' scales"],
-      ["X", 5, "f32 input of token 0, set before each call (setSalientInput)"],
+      ["X", 5, "f32 input of token 0, set before each call (salientSetInput)"],
       ["X_STRIDE", 6, "bytes between the input's tokens, set with X"],
       ["SLOT", 7, "u32 [rows]: each row's float in SUMS (the −0 after the tiles' for a row without entries)"],
       ["SUMS", 8, "f32 [4·(tiles + 1)]: each tile's scaled sums, the kernel's scratch; the last four −0"],
       ["COLS", 9, "columns of the matrix"],
       ["ROWS", 10, "rows of the matrix"],
+      ["X_TOKENS", 11, "tokens the input was set for, with X: the kernel reads X_COPY only when 1"],
     ],
   },
   {
@@ -142,7 +143,7 @@ export const ABI_CONSTANTS = [
   {
     name: "SALIENT_DESC_WORDS",
     doc: "Words of a salient side matrix's desc (SDESC).",
-    value: 11,
+    value: 12,
   },
   {
     name: "SALIENT_OFFSET_COLS",

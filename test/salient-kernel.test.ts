@@ -316,7 +316,14 @@ describe.each([1, 2])("projection with a side matrix, %i threads", (threads) => 
       // input of the calls above would give other sums
       const xp2 = K.heap.upload(x);
       K.heap.f32View(xp, n * cols).fill(1e3);
+      // a one-token product of another input in between leaves that input in the kernel's copy of x: a set that does
+      // not copy its own would read it
+      const other = uploadSalient(K, randomSalient(8, cols, { share: 0.5, seed: 61 }));
+      const otherX = K.heap.upload(randomX(62, cols).map((v) => v * 100));
+      const otherOut = K.heap.alloc(8 * 4);
+      const spoilCopy = () => salientMatmul(K, other, otherX, 1, otherOut);
       const outs = ws.map((w) => K.heap.alloc(n * w.rows * 4));
+      spoilCopy();
       K.matmulQuantizedSet(ws, a, outs, xp2);
       for (let i = 0; i < ws.length; i++) {
         const got = K.heap.f32View(outs[i]!, n * ws[i]!.rows).slice();
@@ -324,6 +331,7 @@ describe.each([1, 2])("projection with a side matrix, %i threads", (threads) => 
       }
       // the first three alone (192 rows): on 2 threads the set is cut at row quads, inside their row groups
       for (let i = 0; i < 3; i++) K.heap.f32View(outs[i]!, n * ws[i]!.rows).fill(Number.NaN);
+      spoilCopy();
       K.matmulQuantizedSet(ws.slice(0, 3), a, outs.slice(0, 3), xp2);
       for (let i = 0; i < 3; i++) {
         const got = K.heap.f32View(outs[i]!, n * ws[i]!.rows).slice();
@@ -334,6 +342,7 @@ describe.each([1, 2])("projection with a side matrix, %i threads", (threads) => 
       const projected = ws.map((w) => K.heap.alloc(n * w.rows * 4));
       K.heap.f32View(xp, n * cols).set(x);
       K.heap.f32View(xp2, n * cols).fill(1e3);
+      spoilCopy();
       proj.project(xp, n, ws, projected, 0);
       for (let i = 0; i < ws.length; i++) {
         const got = K.heap.f32View(projected[i]!, n * ws[i]!.rows).slice();

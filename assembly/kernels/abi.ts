@@ -88,7 +88,7 @@ export const SDESC_IDX: i32 = 2;
 export const SDESC_VAL: i32 = 3;
 /** f32 [4·tiles]: each tile's rows' scales */
 export const SDESC_SCALE: i32 = 4;
-/** f32 input of token 0, set before each call (setSalientInput) */
+/** f32 input of token 0, set before each call (salientSetInput) */
 export const SDESC_X: i32 = 5;
 /** bytes between the input's tokens, set with X */
 export const SDESC_X_STRIDE: i32 = 6;
@@ -100,6 +100,8 @@ export const SDESC_SUMS: i32 = 8;
 export const SDESC_COLS: i32 = 9;
 /** rows of the matrix */
 export const SDESC_ROWS: i32 = 10;
+/** tokens the input was set for, with X: the kernel reads X_COPY only when 1 */
+export const SDESC_X_TOKENS: i32 = 11;
 
 // Kernel sets of the generated quad tiles (assembly/kernels/ternary_tiles.ts): the families, DLT split by group size
 // (64-weight groups keep two sums per token).
@@ -131,7 +133,7 @@ export const SALIENT_ROW_GROUP: i32 = 64;
 export const SALIENT_TILE_RECORD: i32 = 12;
 
 /** Words of a salient side matrix's desc (SDESC). */
-export const SALIENT_DESC_WORDS: i32 = 11;
+export const SALIENT_DESC_WORDS: i32 = 12;
 
 /**
  * Columns up to which a salient side matrix stores its entries' columns as byte offsets col·4 (u16), which the

@@ -2,8 +2,8 @@
 // out[t][r] += scale[r] · Σ_e val[e] · x[t][idx[e]] over row r's entries, for the f32 activations x that enter the
 // matrix. In memory (src/runtime/cpu/salient.ts) the rows are taken in groups of SALIENT_ROW_GROUP, each group's
 // rows that have entries sorted by their number of entries (longest first) and dealt four at a time into tiles; a
-// tile's steps hold entry s of each of its four rows (u16 columns, i8 values, a row past its end padded with column
-// 0, value 0), as many steps as its longest row has entries, rounded up to even. So a vector lane is a row: the
+// tile's steps hold entry s of each of its four rows (u16 columns or byte offsets, i8 values, a row past its end
+// padded with column 0, value 0), as many steps as its longest row has entries, rounded up to even. So a vector lane is a row: the
 // loop has no per-row exit (rows of a group sorted by length give neighbouring tiles the same trip count, so its
 // exit is predicted; unsorted binomial rows mispredicted about one exit a row) and no horizontal sum, and the
 // padding stays small. Entry e of a row goes to accumulator e mod 2 (two keep the add chain from bounding the loop),
@@ -12,7 +12,7 @@
 // differs by machine (bench/README.md: on an Intel Xeon eight streams beat two by ≈ 40 %, on an AMD EPYC two beat
 // eight by ≈ 50 %, and four were within 5 % of the best on both).
 // A tile's scaled sums go to its slots in SUMS, and a pass over the rows adds each row's slot to out four rows at a
-// time (a row without entries reads a −0, which leaves any value as it is): cheaper than adding a tile's four lanes
+// time (a row without entries reads a −0, which leaves every value but a NaN's payload as it is): cheaper than adding a tile's four lanes
 // to four scattered rows. Only the groups wholly in a thread's rows go that way; a thread whose rows cut a group
 // computes the group's tiles and adds only its own rows straight to out, so SUMS is written by one thread only.
 // An entry's column is stored as a byte offset col·4 where the matrix has at most SALIENT_OFFSET_COLS columns, and
@@ -42,24 +42,34 @@ import {
   SDESC_VAL,
   SDESC_X,
   SDESC_X_STRIDE,
+  SDESC_X_TOKENS,
 } from "./abi";
+import { MASK_3 } from "./common";
 import { ternMatmul, ternMatmulSet } from "./ternary";
 
-/** One token's x for the one-token product, copied here by salientSetInput. */
-const X_COPY: usize = memory.data(<i32>SALIENT_OFFSET_COLS << 2, 64);
+/**
+ * One token's x for the one-token product (SALIENT_OFFSET_COLS floats), copied here by salientSetInput. It lies below
+ * the module's static data (asconfig.json's memoryBase is X_COPY_END) rather than in it: a data segment would add its
+ * 64 KiB of zeros to the wasm file and zero it again whenever a worker instantiates the module.
+ */
+const X_COPY: usize = 1024;
+const X_COPY_END: usize = X_COPY + (<usize>SALIENT_OFFSET_COLS << 2);
+// the static data starts at memoryBase, above X_COPY: a build without it would put MASK_3 inside
+if (MASK_3 < X_COPY_END) ERROR("asconfig.json's memoryBase must be at least X_COPY_END (assembly/kernels/salient.ts)");
 
 /**
  * Sets the input of the next call on the side matrix at desc (salientMatmul, ternSalientMatmul,
- * ternSalientMatmulSet): x f32 [n][cols], xStride bytes between tokens. `copy` (the JS side passes it for one token,
- * once per pool call: the side matrices of one call read the same x) copies x to X_COPY where cols ≤
- * SALIENT_OFFSET_COLS. The JS side calls this on its own thread before the pool call, so no thread writes X_COPY
- * while another reads it.
+ * ternSalientMatmulSet): x f32 [n][cols], xStride bytes between tokens. For one token of at most SALIENT_OFFSET_COLS
+ * columns the kernel reads X_COPY instead, which `copy` fills (the JS side passes it once per pool call: the side
+ * matrices of one call read the same x). The JS side calls this on its own thread before the pool call, so no thread
+ * writes X_COPY while another reads it.
  */
-export function salientSetInput(desc: usize, x: usize, xStride: usize, copy: i32): void {
+export function salientSetInput(desc: usize, x: usize, xStride: usize, n: i32, copy: i32): void {
   store<u32>(desc + (<usize>SDESC_X << 2), <u32>x);
   store<u32>(desc + (<usize>SDESC_X_STRIDE << 2), <u32>xStride);
+  store<i32>(desc + (<usize>SDESC_X_TOKENS << 2), n);
   const cols = <i32>load<u32>(desc + (<usize>SDESC_COLS << 2));
-  if (copy != 0 && cols <= SALIENT_OFFSET_COLS) memory.copy(X_COPY, x, <usize>cols << 2);
+  if (copy != 0 && n == 1 && cols <= SALIENT_OFFSET_COLS) memory.copy(X_COPY, x, <usize>cols << 2);
 }
 
 // How a tile step's four entries are gathered.
@@ -190,7 +200,7 @@ function sweepColumns(desc: usize, xt: usize, ot: usize, t0: i32, t1: i32, w0: i
 /**
  * Rows [r0, r1) and tokens [0, n) of the side matrix at desc (SDESC words; src/runtime/cpu/salient.ts): out of token
  * 0 row 0 at o, oStride bytes between tokens, added to. Its input is desc's X (X_STRIDE bytes between tokens); for
- * one token of at most SALIENT_OFFSET_COLS columns the kernel reads its copy at X_COPY instead (salientSetInput).
+ * one token (set for one: X_TOKENS) of at most SALIENT_OFFSET_COLS columns it reads the copy at X_COPY instead.
  */
 export function salientMatmul(desc: usize, n: i32, o: usize, oStride: usize, r0: i32, r1: i32): void {
   if (r0 >= r1) return;
@@ -207,6 +217,7 @@ export function salientMatmul(desc: usize, n: i32, o: usize, oStride: usize, r0:
   const whole = w0 < w1;
   const t0 = tileOf(groups, r0 / G),
     t1 = tileOf(groups, g1);
+  if (t0 == t1) return; // no entries in these rows
   const tw0 = whole ? tileOf(groups, w0) : 0,
     tw1 = whole ? tileOf(groups, w1) : 0;
   const ra = w0 * G,
@@ -217,7 +228,7 @@ export function salientMatmul(desc: usize, n: i32, o: usize, oStride: usize, r0:
     const xt = x + <usize>tok * xStride;
     const ot = o + <usize>tok * oStride;
     if (cols > SALIENT_OFFSET_COLS) sweepColumns(desc, xt, ot, t0, t1, tw0, tw1, r0, r1);
-    else if (n == 1) sweepFromCopy(desc, xt, ot, t0, t1, tw0, tw1, r0, r1);
+    else if (n == 1 && load<i32>(desc + (<usize>SDESC_X_TOKENS << 2)) == 1) sweepFromCopy(desc, xt, ot, t0, t1, tw0, tw1, r0, r1);
     else sweepOffsets(desc, xt, ot, t0, t1, tw0, tw1, r0, r1);
     if (whole) addSums(slot, sums, ot, ra, rb);
   }

@@ -103,7 +103,7 @@ export const SDESC = {
   VAL: 3,
   /** f32 [4·tiles]: each tile's rows' scales */
   SCALE: 4,
-  /** f32 input of token 0, set before each call (setSalientInput) */
+  /** f32 input of token 0, set before each call (salientSetInput) */
   X: 5,
   /** bytes between the input's tokens, set with X */
   X_STRIDE: 6,
@@ -115,6 +115,8 @@ export const SDESC = {
   COLS: 9,
   /** rows of the matrix */
   ROWS: 10,
+  /** tokens the input was set for, with X: the kernel reads X_COPY only when 1 */
+  X_TOKENS: 11,
 } as const;
 
 /** Words between the entries of a ternary matmul set (MSET): 64 bytes each. */
@@ -140,7 +142,7 @@ export const SALIENT_ROW_GROUP = 64;
 export const SALIENT_TILE_RECORD = 12;
 
 /** Words of a salient side matrix's desc (SDESC). */
-export const SALIENT_DESC_WORDS = 11;
+export const SALIENT_DESC_WORDS = 12;
 
 /**
  * Columns up to which a salient side matrix stores its entries' columns as byte offsets col·4 (u16), which the

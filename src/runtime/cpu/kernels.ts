@@ -41,7 +41,6 @@ const EXPORTS = [
   "int8HeadMatmul",
   // the salient side matrix's product (assembly/kernels/salient.ts; ./salient.ts wraps it)
   "salientMatmul",
-  "salientSetInput",
   "ternSalientMatmul",
   "ternSalientMatmulSet",
   // the residual stream's adds (assembly/kernels/ops.ts)
@@ -244,7 +243,7 @@ export class CpuKernels {
   readonly heap: WasmHeap;
   readonly build: SimdBuild;
   /** Sets a side matrix's input for the next call, on this thread (assembly/kernels/salient.ts salientSetInput; ./salient.ts). */
-  readonly salientSetInput: (desc: number, x: number, xStrideBytes: number, copy: number) => void;
+  readonly salientSetInput: (desc: number, x: number, xStrideBytes: number, n: number, copy: number) => void;
   private readonly pool: ThreadPool;
   private readonly info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads" | "lutScratchBytes">;
   private tile: TernaryTile;
@@ -264,7 +263,7 @@ export class CpuKernels {
     pool: ThreadPool,
     info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads" | "lutScratchBytes">,
     minWork: number,
-    salientSetInput: (desc: number, x: number, xStrideBytes: number, copy: number) => void,
+    salientSetInput: (desc: number, x: number, xStrideBytes: number, n: number, copy: number) => void,
   ) {
     this.heap = heap;
     this.build = build;
@@ -298,7 +297,8 @@ export class CpuKernels {
     const raw = instance.exports as unknown as Record<string, (...a: number[]) => number>;
     const heap = new WasmHeap(memory, raw["heapBase"]!(), WasmHeap.maximumOf(initialBytes, opts.maximumMemoryBytes));
     const ex = Object.fromEntries(EXPORTS.map((n) => [n, raw[n]])) as unknown as Record<ExportName, (...a: number[]) => void>;
-    for (const n of EXPORTS) if (typeof ex[n] !== "function") throw new TernionError("WASM_INVALID", `the wasm lacks export ${n}`);
+    for (const n of [...EXPORTS, "salientSetInput"])
+      if (typeof raw[n] !== "function") throw new TernionError("WASM_INVALID", `the wasm lacks export ${n}`);
     const control = heap.calloc(CONTROL_BLOCK_BYTES);
     const fns = EXPORTS.map((n) => ex[n]);
     let pool: ThreadPool;
@@ -331,7 +331,7 @@ export class CpuKernels {
         wasmFrom: loaded.from,
       },
       opts.parallelThreshold ?? 1 << 16,
-      ex.salientSetInput,
+      raw.salientSetInput!, // called on this thread only, never through the pool
     );
   }
 
@@ -793,7 +793,7 @@ export class CpuKernels {
     for (const w of ws) {
       if (!w.salient) continue;
       setSalientInput(this, w.salient, x + t0 * w.cols * 4, a.n - t0, w.cols, copied);
-      copied = true;
+      copied ||= a.n - t0 === 1;
     }
     const side = ws.some((w) => w.salient);
     this.pool.run(

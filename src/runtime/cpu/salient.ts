@@ -182,7 +182,7 @@ export function uploadSalient(K: CpuKernels, s: SalientMatrixData): SalientMatri
  * written it (the matrices of a set read the same x).
  */
 export function setSalientInput(K: CpuKernels, s: SalientMatrix, x: number, n: number, xStride = s.cols, copied = false): void {
-  K.salientSetInput(s.desc, x, xStride * 4, n === 1 && !copied ? 1 : 0);
+  K.salientSetInput(s.desc, x, xStride * 4, n, copied ? 0 : 1);
 }
 
 export function freeSalient(K: CpuKernels, s: SalientMatrix): void {
