@@ -103,6 +103,7 @@ export const ABI_GROUPS = [
       ["COLS", 9, "columns of the matrix"],
       ["ROWS", 10, "rows of the matrix"],
       ["X_TOKENS", 11, "tokens the input was set for, with X: the kernel reads X_COPY only when 1"],
+      ["X_QUADS", 12, "the input of several tokens in token quads (f32 [⌈n/4⌉][cols][4]; 0: none), set with X"],
     ],
   },
   {
@@ -143,7 +144,7 @@ export const ABI_CONSTANTS = [
   {
     name: "SALIENT_DESC_WORDS",
     doc: "Words of a salient side matrix's desc (SDESC).",
-    value: 12,
+    value: 13,
   },
   {
     name: "SALIENT_OFFSET_COLS",

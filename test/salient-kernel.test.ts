@@ -235,11 +235,15 @@ describe.each([1, 2])("projection with a side matrix, %i threads", (threads) => 
   });
   afterAll(() => K?.dispose());
 
+  // n = 20 and 37: the first 16 or 32 tokens by the Vec-LUT matmul, the side matrix's product in a call of its own,
+  // and the rest (4, 5) by the multiply-add tiles with the side matrix in their call
   it.each([
     ["TQ2_0", 1],
     ["TQ2_0", 3],
     ["I2_S", 2],
-  ] as const)("a %s matrix with a side matrix (n = %i) gives its ternary product plus S·x of the unquantized input, in one call", (type, n) => {
+    ["TQ2_0", 20],
+    ["I2_S", 37],
+  ] as const)("a %s matrix with a side matrix (n = %i) gives its ternary product plus S·x of the unquantized input", (type, n) => {
     const rows = 14;
     const cols = 512;
     const r = rng(5 + n);

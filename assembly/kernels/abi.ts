@@ -102,6 +102,8 @@ export const SDESC_COLS: i32 = 9;
 export const SDESC_ROWS: i32 = 10;
 /** tokens the input was set for, with X: the kernel reads X_COPY only when 1 */
 export const SDESC_X_TOKENS: i32 = 11;
+/** the input of several tokens in token quads (f32 [⌈n/4⌉][cols][4]; 0: none), set with X */
+export const SDESC_X_QUADS: i32 = 12;
 
 // Kernel sets of the generated quad tiles (assembly/kernels/ternary_tiles.ts): the families, DLT split by group size
 // (64-weight groups keep two sums per token).
@@ -133,7 +135,7 @@ export const SALIENT_ROW_GROUP: i32 = 64;
 export const SALIENT_TILE_RECORD: i32 = 12;
 
 /** Words of a salient side matrix's desc (SDESC). */
-export const SALIENT_DESC_WORDS: i32 = 12;
+export const SALIENT_DESC_WORDS: i32 = 13;
 
 /**
  * Columns up to which a salient side matrix stores its entries' columns as byte offsets col·4 (u16), which the

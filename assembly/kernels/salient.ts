@@ -42,6 +42,7 @@ import {
   SDESC_VAL,
   SDESC_X,
   SDESC_X_STRIDE,
+  SDESC_X_QUADS,
   SDESC_X_TOKENS,
 } from "./abi";
 import { MASK_3 } from "./common";
@@ -60,16 +61,36 @@ if (MASK_3 < X_COPY_END) ERROR("asconfig.json's memoryBase must be at least X_CO
 /**
  * Sets the input of the next call on the side matrix at desc (salientMatmul, ternSalientMatmul,
  * ternSalientMatmulSet): x f32 [n][cols], xStride bytes between tokens. For one token of at most SALIENT_OFFSET_COLS
- * columns the kernel reads X_COPY instead, which `copy` fills (the JS side passes it once per pool call: the side
- * matrices of one call read the same x). The JS side calls this on its own thread before the pool call, so no thread
- * writes X_COPY while another reads it.
+ * columns the kernel reads X_COPY instead, and for several the token quads at `quads` (f32 [⌈n/4⌉][cols][4], 0: none),
+ * which `copy` fills (the JS side passes it once per pool call: the side matrices of one call read the same x). The
+ * JS side calls this on its own thread before the pool call, so no thread writes them while another reads.
  */
-export function salientSetInput(desc: usize, x: usize, xStride: usize, n: i32, copy: i32): void {
+export function salientSetInput(desc: usize, x: usize, xStride: usize, n: i32, copy: i32, quads: usize): void {
   store<u32>(desc + (<usize>SDESC_X << 2), <u32>x);
   store<u32>(desc + (<usize>SDESC_X_STRIDE << 2), <u32>xStride);
   store<i32>(desc + (<usize>SDESC_X_TOKENS << 2), n);
+  store<u32>(desc + (<usize>SDESC_X_QUADS << 2), <u32>quads);
   const cols = <i32>load<u32>(desc + (<usize>SDESC_COLS << 2));
-  if (copy != 0 && n == 1 && cols <= SALIENT_OFFSET_COLS) memory.copy(X_COPY, x, <usize>cols << 2);
+  if (copy == 0 || cols > SALIENT_OFFSET_COLS) return;
+  if (n == 1) memory.copy(X_COPY, x, <usize>cols << 2);
+  else if (quads != 0) {
+    // column c of tokens 4b … 4b + 3 as one vector (tokens past n: 0)
+    for (let b = 0; b < n; b += 4) {
+      const q = quads + ((<usize>b * <usize>cols) << 2);
+      const x0 = x + <usize>b * xStride;
+      const x1 = b + 1 < n ? x0 + xStride : 0,
+        x2 = b + 2 < n ? x0 + 2 * xStride : 0,
+        x3 = b + 3 < n ? x0 + 3 * xStride : 0;
+      for (let c: usize = 0; c < <usize>cols; c++) {
+        const o = c << 2;
+        let v = v128.load32_zero(x0 + o);
+        if (x1) v = v128.load32_lane(x1 + o, v, 1);
+        if (x2) v = v128.load32_lane(x2 + o, v, 2);
+        if (x3) v = v128.load32_lane(x3 + o, v, 3);
+        v128.store(q + (c << 4), v);
+      }
+    }
+  }
 }
 
 // How a tile step's four entries are gathered.
@@ -170,6 +191,71 @@ function sweepColumns(desc: usize, xt: usize, ot: usize, t0: i32, t1: i32, w0: i
   sweep(desc, xt, ot, t0, t1, w0, w1, r0, r1, COLUMNS);
 }
 
+/** out[row] += v's lanes 0 … nb − 1 (tokens, oStride bytes apart from ot) for one lane's row, when it has one in [r0, r1). */
+@inline function addTokens(ot: usize, oStride: usize, nb: i32, base: i32, off: u32, r0: i32, r1: i32, v: v128): void {
+  const r = base + <i32>off;
+  if (off < <u32>SALIENT_ROW_GROUP && r >= r0 && r < r1) {
+    const op = ot + (<usize>r << 2);
+    store<f32>(op, load<f32>(op) + f32x4.extract_lane(v, 0));
+    if (nb > 1) store<f32>(op + oStride, load<f32>(op + oStride) + f32x4.extract_lane(v, 1));
+    if (nb > 2) store<f32>(op + 2 * oStride, load<f32>(op + 2 * oStride) + f32x4.extract_lane(v, 2));
+    if (nb > 3) store<f32>(op + 3 * oStride, load<f32>(op + 3 * oStride) + f32x4.extract_lane(v, 3));
+  }
+}
+
+/** A row's products of one step: its value (splat) × the tokens' column at byte offset `off` of x (its quad at 4·off). */
+@inline function quadProduct(value: v128, xq: usize, off: u32): v128 {
+  return f32x4.mul(value, v128.load(xq + (<usize>off << 2)));
+}
+
+/**
+ * Tiles [t0, t1) for tokens 4b … 4b + nb − 1 (nb ≤ 4), their columns in token quads at xq ([cols][4]): a vector lane
+ * is a token, so an entry costs one load of its column's quad for four tokens. Per (row, token) the same sums as
+ * tileSums: entry 2i to the even partial, 2i + 1 to the odd one. Each row's lanes are added to out at ot (token
+ * 4b), oStride bytes between tokens, for the rows in [r0, r1).
+ */
+function sweepQuads(desc: usize, xq: usize, ot: usize, oStride: usize, nb: i32, t0: i32, t1: i32, r0: i32, r1: i32): void {
+  const tiles = word(desc, SDESC_TILES),
+    idx = word(desc, SDESC_IDX),
+    val = word(desc, SDESC_VAL),
+    scale = word(desc, SDESC_SCALE);
+  for (let ti = t0; ti < t1; ti++) {
+    const rec = tiles + <usize>ti * SALIENT_TILE_RECORD;
+    const a = load<i32>(rec),
+      b = load<i32>(rec, SALIENT_TILE_RECORD);
+    let e0 = f32x4.splat(0), e1 = f32x4.splat(0), e2 = f32x4.splat(0), e3 = f32x4.splat(0);
+    let d0 = f32x4.splat(0), d1 = f32x4.splat(0), d2 = f32x4.splat(0), d3 = f32x4.splat(0);
+    for (let s = a; s < b; s += 2) {
+      const ip = idx + (<usize>s << 3);
+      const q = i16x8.extend_low_i8x16_s(v128.load64_zero(val + (<usize>s << 2)));
+      // step s (even partials), then step s + 1 (odd): lane j of the values is row j's
+      const v0 = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(q));
+      const w0 = load<u64>(ip);
+      const lo0 = <u32>w0,
+        hi0 = <u32>(w0 >> 32);
+      e0 = f32x4.add(e0, quadProduct(i32x4.shuffle(v0, v0, 0, 0, 0, 0), xq, lo0 & 0xffff));
+      e1 = f32x4.add(e1, quadProduct(i32x4.shuffle(v0, v0, 1, 1, 1, 1), xq, lo0 >> 16));
+      e2 = f32x4.add(e2, quadProduct(i32x4.shuffle(v0, v0, 2, 2, 2, 2), xq, hi0 & 0xffff));
+      e3 = f32x4.add(e3, quadProduct(i32x4.shuffle(v0, v0, 3, 3, 3, 3), xq, hi0 >> 16));
+      const v1 = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(q));
+      const w1 = load<u64>(ip, 8);
+      const lo1 = <u32>w1,
+        hi1 = <u32>(w1 >> 32);
+      d0 = f32x4.add(d0, quadProduct(i32x4.shuffle(v1, v1, 0, 0, 0, 0), xq, lo1 & 0xffff));
+      d1 = f32x4.add(d1, quadProduct(i32x4.shuffle(v1, v1, 1, 1, 1, 1), xq, lo1 >> 16));
+      d2 = f32x4.add(d2, quadProduct(i32x4.shuffle(v1, v1, 2, 2, 2, 2), xq, hi1 & 0xffff));
+      d3 = f32x4.add(d3, quadProduct(i32x4.shuffle(v1, v1, 3, 3, 3, 3), xq, hi1 >> 16));
+    }
+    const sc = v128.load(scale + (<usize>ti << 4));
+    const base = load<i32>(rec, 4),
+      lanes = load<u32>(rec, 8);
+    addTokens(ot, oStride, nb, base, lanes & 0xff, r0, r1, f32x4.mul(f32x4.add(e0, d0), i32x4.shuffle(sc, sc, 0, 0, 0, 0)));
+    addTokens(ot, oStride, nb, base, (lanes >> 8) & 0xff, r0, r1, f32x4.mul(f32x4.add(e1, d1), i32x4.shuffle(sc, sc, 1, 1, 1, 1)));
+    addTokens(ot, oStride, nb, base, (lanes >> 16) & 0xff, r0, r1, f32x4.mul(f32x4.add(e2, d2), i32x4.shuffle(sc, sc, 2, 2, 2, 2)));
+    addTokens(ot, oStride, nb, base, lanes >> 24, r0, r1, f32x4.mul(f32x4.add(e3, d3), i32x4.shuffle(sc, sc, 3, 3, 3, 3)));
+  }
+}
+
 /** out[r] += SUMS at slot[r] for rows [ra, rb): four rows a vector. slot: u32 byte offsets into SUMS. */
 @inline function addSums(slot: usize, sums: usize, ot: usize, ra: i32, rb: i32): void {
   let r = ra;
@@ -222,6 +308,14 @@ export function salientMatmul(desc: usize, n: i32, o: usize, oStride: usize, r0:
     tw1 = whole ? tileOf(groups, w1) : 0;
   const ra = w0 * G,
     rb = min(w1 * G, rows);
+  const quads = word(desc, SDESC_X_QUADS);
+  if (n > 1 && quads != 0 && cols <= SALIENT_OFFSET_COLS && load<i32>(desc + (<usize>SDESC_X_TOKENS << 2)) == n) {
+    // several tokens, four at a time from their token quads
+    for (let b = 0; b < n; b += 4) {
+      sweepQuads(desc, quads + ((<usize>b * <usize>cols) << 2), o + <usize>b * oStride, oStride, min(4, n - b), t0, t1, r0, r1);
+    }
+    return;
+  }
   const slot = word(desc, SDESC_SLOT),
     sums = word(desc, SDESC_SUMS);
   for (let tok = 0; tok < n; tok++) {

@@ -117,6 +117,8 @@ export const SDESC = {
   ROWS: 10,
   /** tokens the input was set for, with X: the kernel reads X_COPY only when 1 */
   X_TOKENS: 11,
+  /** the input of several tokens in token quads (f32 [⌈n/4⌉][cols][4]; 0: none), set with X */
+  X_QUADS: 12,
 } as const;
 
 /** Words between the entries of a ternary matmul set (MSET): 64 bytes each. */
@@ -142,7 +144,7 @@ export const SALIENT_ROW_GROUP = 64;
 export const SALIENT_TILE_RECORD = 12;
 
 /** Words of a salient side matrix's desc (SDESC). */
-export const SALIENT_DESC_WORDS = 12;
+export const SALIENT_DESC_WORDS = 13;
 
 /**
  * Columns up to which a salient side matrix stores its entries' columns as byte offsets col·4 (u16), which the

@@ -12,7 +12,7 @@ import { CPU_MATRIX_TYPES, matrixType, uploadStagingBytes, type MatrixType } fro
 import { f16BitsToF32 } from "../tensor-types/half.ts";
 import { ACT, FAM, LUT_FORM, LUT_TOKENS, MSET, MSET_ENTRY_WORDS, SALIENT_ROW_GROUP, TILE, WT } from "./abi.ts";
 import { CONTROL_BLOCK_BYTES, ThreadPool } from "./threads.ts";
-import { type SalientMatrix, setSalientInput } from "./salient.ts";
+import { type SalientMatrix, salientMatmul, setSalientInput } from "./salient.ts";
 
 /** The kernel exports, in the order the thread pool refers to them. */
 const EXPORTS = [
@@ -243,7 +243,7 @@ export class CpuKernels {
   readonly heap: WasmHeap;
   readonly build: SimdBuild;
   /** Sets a side matrix's input for the next call, on this thread (assembly/kernels/salient.ts salientSetInput; ./salient.ts). */
-  readonly salientSetInput: (desc: number, x: number, xStrideBytes: number, n: number, copy: number) => void;
+  readonly salientSetInput: (desc: number, x: number, xStrideBytes: number, n: number, copy: number, quads: number) => void;
   private readonly pool: ThreadPool;
   private readonly info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads" | "lutScratchBytes">;
   private tile: TernaryTile;
@@ -263,7 +263,7 @@ export class CpuKernels {
     pool: ThreadPool,
     info: Omit<CpuKernelStats, "heapBytes" | "memoryBytes" | "peakHeapBytes" | "threads" | "lutScratchBytes">,
     minWork: number,
-    salientSetInput: (desc: number, x: number, xStrideBytes: number, n: number, copy: number) => void,
+    salientSetInput: (desc: number, x: number, xStrideBytes: number, n: number, copy: number, quads: number) => void,
   ) {
     this.heap = heap;
     this.build = build;
@@ -579,7 +579,11 @@ export class CpuKernels {
     const l = w.layout;
     // the first t0 tokens by table lookups, the rest (a short tail, or all) by the multiply-add tiles
     const t0 = this.lutTokens([w], a.n);
-    if (t0) this.matmulLut([w], a, t0, [out], outStride);
+    if (t0) {
+      this.matmulLut([w], a, t0, [out], outStride);
+      // the side matrix's product of those tokens in a call of its own (the table lookups split tokens, it rows)
+      if (w.salient) salientMatmul(this, w.salient, x, t0, out, w.cols, outStride);
+    }
     if (t0 === a.n) return;
     const at = this.activationsFrom(a, t0);
     const args = [
@@ -606,7 +610,7 @@ export class CpuKernels {
     ];
     if (w.salient) {
       // the side matrix's product in the same thread-pool call: each thread adds it to the rows it computed (tokens
-      // from t0, which is 0: a side matrix keeps a matrix off the Vec-LUT matmul), shares cut at its row groups
+      // from t0), shares cut at its row groups
       setSalientInput(this, w.salient, x + t0 * w.cols * 4, a.n - t0);
       this.pool.run(FN.ternSalientMatmul, [...args, w.salient.desc], w.rows, this.salientAlign(w.rows), this.parts(w.rows * w.cols * a.n));
       return;
@@ -622,10 +626,9 @@ export class CpuKernels {
   private lutTokens(ws: readonly Matrix[], n: number): number {
     const fits = (w: Matrix) => {
       const { kernel, scales } = CPU_MATRIX_TYPES[w.type];
-      // a code byte's 4 fields must share one scale group: DLT needs groups of 128 or 256
-      // a matrix with a salient side matrix adds its product inside the multiply-add call (ternSalientMatmul, or
-      // ternSalientMatmulSet for its whole set); one with a code of 3 has no table row for it (Matrix.code3)
-      return kernel.matmul === "ternary" && !w.salient && !w.code3 && (scales.kind !== "groups" || w.layout.group >= 128);
+      // a code byte's 4 fields must share one scale group: DLT needs groups of 128 or 256; a matrix with a code of 3
+      // has no table row for it (Matrix.code3)
+      return kernel.matmul === "ternary" && !w.code3 && (scales.kind !== "groups" || w.layout.group >= 128);
     };
     if (!ws.every(fits) || (this.tile !== "auto" && this.tile !== "lut")) return 0;
     if (this.tile === "lut") return n;
@@ -783,17 +786,20 @@ export class CpuKernels {
       const accBytes = ws.reduce((sum, w) => sum + w.rows, 0) * LUT_TOKENS * 4;
       if (accBytes <= LUT_SHARED_ACC_BYTES) this.matmulLut(ws, a, t0, outs);
       else for (let i = 0; i < ws.length; i++) this.matmulLut([ws[i]!], a, t0, [outs[i]!]);
+      // side matrices' products of those tokens, each in a call of its own
+      ws.forEach((w, i) => {
+        if (w.salient) salientMatmul(this, w.salient, x, t0, outs[i]!);
+      });
     }
     if (t0 === a.n) return;
     const { rows, work } = this.writeSetEntries(ws, a, outs, t0);
     const at = this.activationsFrom(a, t0);
     const args = [this.setEntries.ptr, ws.length, at.q, at.cs, at.d, at.s, at.xs, a.capacity * 4, a.n - t0, TILE_CODE[this.tile]];
-    // tokens from t0, which is 0 when a matrix has a side matrix: it keeps the whole set off the Vec-LUT matmul
     let copied = false; // the set's side matrices read the same x: one copy for the one-token kernel
     for (const w of ws) {
       if (!w.salient) continue;
       setSalientInput(this, w.salient, x + t0 * w.cols * 4, a.n - t0, w.cols, copied);
-      copied ||= a.n - t0 === 1;
+      copied = true;
     }
     const side = ws.some((w) => w.salient);
     this.pool.run(

@@ -1,7 +1,8 @@
 // Linear layers that share an input (q/k/v, gate/up): the input is quantized once per activation convention
 // and every matrix reads the same quantized copy. Ternary matrices that read the same copy run as one kernel call
 // (CpuKernels.matmulQuantizedSet): in decode the thread pool splits them with one barrier, and a batch's Vec-LUT
-// tables are built once for all of them. A salient side matrix's product goes in the same call (it reads the f32 x).
+// tables are built once for all of them. A salient side matrix's product (it reads the f32 x) goes in the same call,
+// or, for the tokens the Vec-LUT matmul took, in one of its own after it.
 //
 // Which quantization a ternary matmul sees is the weight type's, as in llama.cpp and bitnet.cpp: TQ1_0/TQ2_0
 // take Q8_K (int8 per 256 values), I2_S takes int8 per token (absmax, BitNet b1.58's rule). Float weights

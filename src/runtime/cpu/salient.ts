@@ -1,9 +1,9 @@
 // A salient side matrix on the CPU (model/salient-file.ts): its tiles in one block of wasm memory, and the
 // product out += S·x (assembly/kernels/salient.ts). The engine adds it inside the ternary matmul's own thread-pool
 // call (CpuKernels.matmulQuantized → ternSalientMatmul, matmulQuantizedSet → ternSalientMatmulSet for q/k/v and
-// gate/up: each thread after its own rows); salientMatmul below runs
-// the product alone, split over the pool by rows. x is the f32 input of the matrix, before the ternary kernel's int8
-// quantization.
+// gate/up: each thread after its own rows); salientMatmul below runs the product alone, split over the pool by rows
+// (the engine, for a batch's tokens that the Vec-LUT matmul took). x is the f32 input of the matrix, before the
+// ternary kernel's int8 quantization.
 import type { SalientMatrixData } from "../model/salient-file.ts";
 import { SALIENT_DESC_WORDS, SALIENT_OFFSET_COLS, SALIENT_ROW_GROUP, SALIENT_TILE_RECORD, SDESC } from "./abi.ts";
 import type { CpuKernels } from "./kernels.ts";
@@ -175,14 +175,29 @@ export function uploadSalient(K: CpuKernels, s: SalientMatrixData): SalientMatri
   return m;
 }
 
+/** Each kernels' scratch for the token quads of a several-token input (f32 [⌈n/4⌉][cols][4]), grown on demand. */
+const quadScratch = new WeakMap<CpuKernels, { ptr: number; bytes: number }>();
+
+function quadsFor(K: CpuKernels, n: number, cols: number): number {
+  const bytes = Math.ceil(n / 4) * cols * 16;
+  let q = quadScratch.get(K);
+  if (!q || q.bytes < bytes) {
+    if (q) K.heap.free(q.ptr);
+    q = { ptr: K.heap.alloc(bytes), bytes };
+    quadScratch.set(K, q);
+  }
+  return q.ptr;
+}
+
 /**
  * Sets the input of the next call (salientMatmul, ternSalientMatmul, ternSalientMatmulSet): x f32 [n][cols] at address
- * x, xStride floats apart. For one token of at most SALIENT_OFFSET_COLS columns the kernel reads x from its fixed
- * copy, which this writes on the calling thread; `copied`: an earlier side matrix of the same pool call has already
- * written it (the matrices of a set read the same x).
+ * x, xStride floats apart. Where cols ≤ SALIENT_OFFSET_COLS the kernel reads one token from its fixed copy of x, and
+ * several from x in token quads (a scratch of this K's); this writes them on the calling thread. `copied`: an earlier
+ * side matrix of the same pool call has already written them (the matrices of a set read the same x).
  */
 export function setSalientInput(K: CpuKernels, s: SalientMatrix, x: number, n: number, xStride = s.cols, copied = false): void {
-  K.salientSetInput(s.desc, x, xStride * 4, n, copied ? 0 : 1);
+  const quads = n > 1 && s.cols <= SALIENT_OFFSET_COLS ? quadsFor(K, n, s.cols) : 0;
+  K.salientSetInput(s.desc, x, xStride * 4, n, copied ? 0 : 1, quads);
 }
 
 export function freeSalient(K: CpuKernels, s: SalientMatrix): void {
