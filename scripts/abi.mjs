@@ -102,7 +102,7 @@ export const ABI_GROUPS = [
       ["SUMS", 8, "f32 [4·(tiles + 1)]: each tile's scaled sums, the kernel's scratch; the last four −0"],
       ["COLS", 9, "columns of the matrix"],
       ["ROWS", 10, "rows of the matrix"],
-      ["X_TOKENS", 11, "tokens the input was set for, with X: the kernel reads X_COPY only when 1"],
+      ["X_TOKENS", 11, "tokens the input was set for, with X: the kernel reads X_COPY only when 1, X_QUADS only when n"],
       ["X_QUADS", 12, "the input of several tokens in token quads (f32 [⌈n/4⌉][cols][4]; 0: none), set with X"],
     ],
   },

@@ -287,6 +287,7 @@ describe.each([1, 2])("projection with a side matrix, %i threads", (threads) => 
     ["TQ2_0", 3],
     ["I2_S", 1],
     ["I2_S", 20],
+    ["TQ2_0", 37],
   ] as const)(
     "%s matrices that share an input, some with side matrices, run as one set (n = %i): each output bit for bit its matrix's alone",
     (type, n) => {
@@ -325,7 +326,13 @@ describe.each([1, 2])("projection with a side matrix, %i threads", (threads) => 
       const other = uploadSalient(K, randomSalient(8, cols, { share: 0.5, seed: 61 }));
       const otherX = K.heap.upload(randomX(62, cols).map((v) => v * 100));
       const otherOut = K.heap.alloc(8 * 4);
-      const spoilCopy = () => salientMatmul(K, other, otherX, 1, otherOut);
+      // and a several-token product leaves its input's token quads in their scratch
+      const otherXs = K.heap.upload(randomX(63, n * cols).map((v) => v * 100));
+      const otherOuts = K.heap.alloc(n * 8 * 4);
+      const spoilCopy = () => {
+        salientMatmul(K, other, otherX, 1, otherOut);
+        if (n > 1) salientMatmul(K, other, otherXs, n, otherOuts);
+      };
       const outs = ws.map((w) => K.heap.alloc(n * w.rows * 4));
       spoilCopy();
       K.matmulQuantizedSet(ws, a, outs, xp2);

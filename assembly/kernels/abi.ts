@@ -100,7 +100,7 @@ export const SDESC_SUMS: i32 = 8;
 export const SDESC_COLS: i32 = 9;
 /** rows of the matrix */
 export const SDESC_ROWS: i32 = 10;
-/** tokens the input was set for, with X: the kernel reads X_COPY only when 1 */
+/** tokens the input was set for, with X: the kernel reads X_COPY only when 1, X_QUADS only when n */
 export const SDESC_X_TOKENS: i32 = 11;
 /** the input of several tokens in token quads (f32 [⌈n/4⌉][cols][4]; 0: none), set with X */
 export const SDESC_X_QUADS: i32 = 12;

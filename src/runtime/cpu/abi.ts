@@ -115,7 +115,7 @@ export const SDESC = {
   COLS: 9,
   /** rows of the matrix */
   ROWS: 10,
-  /** tokens the input was set for, with X: the kernel reads X_COPY only when 1 */
+  /** tokens the input was set for, with X: the kernel reads X_COPY only when 1, X_QUADS only when n */
   X_TOKENS: 11,
   /** the input of several tokens in token quads (f32 [⌈n/4⌉][cols][4]; 0: none), set with X */
   X_QUADS: 12,

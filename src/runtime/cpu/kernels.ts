@@ -612,7 +612,7 @@ export class CpuKernels {
       // the side matrix's product in the same thread-pool call: each thread adds it to the rows it computed (tokens
       // from t0), shares cut at its row groups
       setSalientInput(this, w.salient, x + t0 * w.cols * 4, a.n - t0);
-      this.pool.run(FN.ternSalientMatmul, [...args, w.salient.desc], w.rows, this.salientAlign(w.rows), this.parts(w.rows * w.cols * a.n));
+      this.pool.run(FN.ternSalientMatmul, [...args, w.salient.desc], w.rows, this.salientAlign(w.rows), this.parts(w.rows * w.cols * (a.n - t0)));
       return;
     }
     this.pool.run(FN.ternMatmul, args, w.rows, 4, this.parts(w.rows * w.cols * (a.n - t0)));
@@ -795,7 +795,7 @@ export class CpuKernels {
     const { rows, work } = this.writeSetEntries(ws, a, outs, t0);
     const at = this.activationsFrom(a, t0);
     const args = [this.setEntries.ptr, ws.length, at.q, at.cs, at.d, at.s, at.xs, a.capacity * 4, a.n - t0, TILE_CODE[this.tile]];
-    let copied = false; // the set's side matrices read the same x: one copy for the one-token kernel
+    let copied = false; // the set's side matrices read the same x: one copy (or set of token quads) for all
     for (const w of ws) {
       if (!w.salient) continue;
       setSalientInput(this, w.salient, x + t0 * w.cols * 4, a.n - t0, w.cols, copied);

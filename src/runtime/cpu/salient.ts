@@ -182,7 +182,11 @@ function quadsFor(K: CpuKernels, n: number, cols: number): number {
   const bytes = Math.ceil(n / 4) * cols * 16;
   let q = quadScratch.get(K);
   if (!q || q.bytes < bytes) {
-    if (q) K.heap.free(q.ptr);
+    if (q) {
+      // forgotten before the allocation, which may throw: a later call must not write to or free the old block
+      quadScratch.delete(K);
+      K.heap.free(q.ptr);
+    }
     q = { ptr: K.heap.alloc(bytes), bytes };
     quadScratch.set(K, q);
   }
