@@ -21,21 +21,11 @@ export interface SalientMatrix {
   /** Entries in the file (the padding not counted). */
   readonly nnz: number;
   readonly ptr: number;
-  /** i32 [⌈rows / SALIENT_ROW_GROUP⌉ + 1]: each group's first tile. */
-  readonly groups: number;
-  /** Records of SALIENT_TILE_RECORD bytes (3 i32) [tiles + 1]: first step, first row of the tile's group, its rows' offsets in the group (u8 each, 0xff: none). */
-  readonly tiles: number;
-  /** u16 [4·steps]: entry s of the tile's row j at 4·s + j (its byte offset col·4, or its column past SALIENT_OFFSET_COLS). */
-  readonly idx: number;
-  /** i8 [4·steps], as idx */
-  readonly val: number;
-  /** f32 [4·tiles]: each tile's rows' scales. */
-  readonly scale: number;
-  /** u32 [rows]: each row's byte offset in sums (a row without entries: the −0 after the tiles'). */
-  readonly slot: number;
-  /** f32 [4·(tiles + 1)]: the kernel's scratch, each tile's scaled sums; the last four −0. */
-  readonly sums: number;
-  /** SALIENT_DESC_WORDS u32 (SDESC): the addresses above and the shape, and the input x and its stride, which each call sets (setSalientInput). */
+  /**
+   * SALIENT_DESC_WORDS u32 (SDESC, abi.ts): the addresses of the parts in the allocation (each group's first tile, the
+   * tile records, columns, values, scales, each row's slot, the sums' scratch) and the shape, and the input, which
+   * each call sets (setSalientInput).
+   */
   readonly desc: number;
 }
 
@@ -146,29 +136,15 @@ export function uploadSalient(K: CpuKernels, s: SalientMatrixData): SalientMatri
   h.write(ptr + l.scale, scale);
   h.write(ptr + l.slot, slot);
   h.write(ptr + l.sums, sums);
-  const nnz = s.idx.length;
-  const m = {
-    rows: s.rows,
-    cols: s.cols,
-    nnz,
-    ptr,
-    groups: ptr + l.groups,
-    tiles: ptr + l.tileRecords,
-    idx: ptr + l.idx,
-    val: ptr + l.val,
-    scale: ptr + l.scale,
-    slot: ptr + l.slot,
-    sums: ptr + l.sums,
-    desc: ptr + l.desc,
-  };
+  const m = { rows: s.rows, cols: s.cols, nnz: s.idx.length, ptr, desc: ptr + l.desc };
   const desc = new Int32Array(SALIENT_DESC_WORDS);
-  desc[SDESC.GROUPS] = m.groups;
-  desc[SDESC.TILES] = m.tiles;
-  desc[SDESC.IDX] = m.idx;
-  desc[SDESC.VAL] = m.val;
-  desc[SDESC.SCALE] = m.scale;
-  desc[SDESC.SLOT] = m.slot;
-  desc[SDESC.SUMS] = m.sums;
+  desc[SDESC.GROUPS] = ptr + l.groups;
+  desc[SDESC.TILES] = ptr + l.tileRecords;
+  desc[SDESC.IDX] = ptr + l.idx;
+  desc[SDESC.VAL] = ptr + l.val;
+  desc[SDESC.SCALE] = ptr + l.scale;
+  desc[SDESC.SLOT] = ptr + l.slot;
+  desc[SDESC.SUMS] = ptr + l.sums;
   desc[SDESC.COLS] = s.cols;
   desc[SDESC.ROWS] = s.rows;
   h.write(m.desc, desc);
