@@ -786,9 +786,12 @@ export class CpuKernels {
       const accBytes = ws.reduce((sum, w) => sum + w.rows, 0) * LUT_TOKENS * 4;
       if (accBytes <= LUT_SHARED_ACC_BYTES) this.matmulLut(ws, a, t0, outs);
       else for (let i = 0; i < ws.length; i++) this.matmulLut([ws[i]!], a, t0, [outs[i]!]);
-      // side matrices' products of those tokens, each in a call of its own
+      // side matrices' products of those tokens, each in a call of its own; they read the same x, written once
+      let written = false;
       ws.forEach((w, i) => {
-        if (w.salient) salientMatmul(this, w.salient, x, t0, outs[i]!);
+        if (!w.salient || w.salient.nnz === 0) return;
+        salientMatmul(this, w.salient, x, t0, outs[i]!, w.cols, w.rows, written);
+        written = true;
       });
     }
     if (t0 === a.n) return;

@@ -188,8 +188,17 @@ export function freeSalient(K: CpuKernels, s: SalientMatrix): void {
  * out[t][r] += Σ_c S[r][c]·x[t][c] for n tokens: x f32 [n][cols] at address x (xStride floats between tokens,
  * default cols), out f32 at address out (outStride floats between tokens, default rows).
  */
-export function salientMatmul(K: CpuKernels, s: SalientMatrix, x: number, n: number, out: number, xStride = s.cols, outStride = s.rows): void {
+export function salientMatmul(
+  K: CpuKernels,
+  s: SalientMatrix,
+  x: number,
+  n: number,
+  out: number,
+  xStride = s.cols,
+  outStride = s.rows,
+  copied = false,
+): void {
   if (s.nnz === 0 || n === 0) return;
-  setSalientInput(K, s, x, n, xStride);
+  setSalientInput(K, s, x, n, xStride, copied);
   K.dispatch("salientMatmul", [s.desc, n, out, outStride * 4], s.rows, SALIENT_ROW_GROUP, s.nnz * n * WORK_PER_ENTRY);
 }
