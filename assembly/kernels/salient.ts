@@ -93,13 +93,11 @@ export function salientSetInput(desc: usize, x: usize, xStride: usize, n: i32, c
   }
 }
 
-// How a tile step's four entries are gathered.
+// How a tile step's four entries are gathered (several tokens of at most SALIENT_OFFSET_COLS columns: sweepQuads).
 /** byte offsets, from X_COPY (one token) */
 const FROM_COPY = 0;
-/** byte offsets, from x */
-const OFFSETS = 1;
 /** u16 columns (more than SALIENT_OFFSET_COLS), from x */
-const COLUMNS = 2;
+const COLUMNS = 1;
 
 /** Four x values gathered by the four u16 entries at ip, as `form` says. */
 @inline function gather4(xt: usize, ip: usize, form: i32): v128 {
@@ -112,11 +110,10 @@ const COLUMNS = 2;
     v = v128.load32_lane(<usize>(hi & 0xffff), v, 2, X_COPY);
     return v128.load32_lane(<usize>(hi >> 16), v, 3, X_COPY);
   }
-  const shift: usize = form == COLUMNS ? 2 : 0;
-  let v = v128.load32_zero(xt + (<usize>load<u16>(ip) << shift));
-  v = v128.load32_lane(xt + (<usize>load<u16>(ip, 2) << shift), v, 1);
-  v = v128.load32_lane(xt + (<usize>load<u16>(ip, 4) << shift), v, 2);
-  return v128.load32_lane(xt + (<usize>load<u16>(ip, 6) << shift), v, 3);
+  let v = v128.load32_zero(xt + (<usize>load<u16>(ip) << 2));
+  v = v128.load32_lane(xt + (<usize>load<u16>(ip, 2) << 2), v, 1);
+  v = v128.load32_lane(xt + (<usize>load<u16>(ip, 4) << 2), v, 2);
+  return v128.load32_lane(xt + (<usize>load<u16>(ip, 6) << 2), v, 3);
 }
 
 /** Lane j = row j's Σ over the tile's steps [a, b) (b − a even): entry 2i to acc0, 2i + 1 to acc1, then acc0 + acc1. */
@@ -177,14 +174,10 @@ const COLUMNS = 2;
   if (t0 + 2 * h < t1) tile(tiles, idx, val, scale, sums, xt, ot, t1 - 1, w0, w1, r0, r1, form);
 }
 
-// One function per form, not inlined into salientMatmul: V8 compiles the three loops in one function worse
-// (≈ 20 % slower than the one form alone).
+// One function per form, not inlined into salientMatmul: V8 compiled the loops of several forms in one function
+// ≈ 20 % slower than one form alone.
 function sweepFromCopy(desc: usize, xt: usize, ot: usize, t0: i32, t1: i32, w0: i32, w1: i32, r0: i32, r1: i32): void {
   sweep(desc, xt, ot, t0, t1, w0, w1, r0, r1, FROM_COPY);
-}
-
-function sweepOffsets(desc: usize, xt: usize, ot: usize, t0: i32, t1: i32, w0: i32, w1: i32, r0: i32, r1: i32): void {
-  sweep(desc, xt, ot, t0, t1, w0, w1, r0, r1, OFFSETS);
 }
 
 function sweepColumns(desc: usize, xt: usize, ot: usize, t0: i32, t1: i32, w0: i32, w1: i32, r0: i32, r1: i32): void {
@@ -286,7 +279,8 @@ function sweepQuads(desc: usize, xq: usize, ot: usize, oStride: usize, nb: i32, 
 /**
  * Rows [r0, r1) and tokens [0, n) of the side matrix at desc (SDESC words; src/runtime/cpu/salient.ts): out of token
  * 0 row 0 at o, oStride bytes between tokens, added to. Its input is desc's X (X_STRIDE bytes between tokens); for
- * one token (set for one: X_TOKENS) of at most SALIENT_OFFSET_COLS columns it reads the copy at X_COPY instead.
+ * at most SALIENT_OFFSET_COLS columns the copy salientSetInput made for these n tokens (X_TOKENS): X_COPY for one
+ * token, the token quads for several (traps when the input was set for another count).
  */
 export function salientMatmul(desc: usize, n: i32, o: usize, oStride: usize, r0: i32, r1: i32): void {
   if (r0 >= r1) return;
@@ -309,7 +303,10 @@ export function salientMatmul(desc: usize, n: i32, o: usize, oStride: usize, r0:
   const ra = w0 * G,
     rb = min(w1 * G, rows);
   const quads = word(desc, SDESC_X_QUADS);
-  if (n > 1 && quads != 0 && cols <= SALIENT_OFFSET_COLS && load<i32>(desc + (<usize>SDESC_X_TOKENS << 2)) == n) {
+  const offsets = cols <= SALIENT_OFFSET_COLS;
+  // byte offsets read the input salientSetInput wrote for exactly these tokens: the quads, or one token's copy
+  if (offsets && (load<i32>(desc + (<usize>SDESC_X_TOKENS << 2)) != n || (n > 1 && quads == 0))) unreachable();
+  if (offsets && n > 1) {
     // several tokens, four at a time from their token quads
     for (let b = 0; b < n; b += 4) {
       sweepQuads(desc, quads + ((<usize>b * <usize>cols) << 2), o + <usize>b * oStride, oStride, min(4, n - b), t0, t1, r0, r1);
@@ -321,9 +318,8 @@ export function salientMatmul(desc: usize, n: i32, o: usize, oStride: usize, r0:
   for (let tok = 0; tok < n; tok++) {
     const xt = x + <usize>tok * xStride;
     const ot = o + <usize>tok * oStride;
-    if (cols > SALIENT_OFFSET_COLS) sweepColumns(desc, xt, ot, t0, t1, tw0, tw1, r0, r1);
-    else if (n == 1 && load<i32>(desc + (<usize>SDESC_X_TOKENS << 2)) == 1) sweepFromCopy(desc, xt, ot, t0, t1, tw0, tw1, r0, r1);
-    else sweepOffsets(desc, xt, ot, t0, t1, tw0, tw1, r0, r1);
+    if (offsets) sweepFromCopy(desc, xt, ot, t0, t1, tw0, tw1, r0, r1);
+    else sweepColumns(desc, xt, ot, t0, t1, tw0, tw1, r0, r1);
     if (whole) addSums(slot, sums, ot, ra, rb);
   }
 }
